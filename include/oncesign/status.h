@@ -1,0 +1,89 @@
+/* oncesign — return codes shared by the firmware, the boards, the wire protocol and the host.
+ *
+ * One enum for everything: a function returns OS_OK (0) or one of these codes, and the same
+ * number travels on the wire in an ERROR reply (proto/PROTOCOL.md, "Error codes"). Codes are
+ * stable: never renumber, only append. Ranges:
+ *   0x00xx  generic / caller misuse          0x03xx  transaction and input checks
+ *   0x01xx  framing and message codec        0x04xx  nonce set (I1)
+ *   0x02xx  device state and user action     0x05xx  policy (I4)
+ *                                            0x06xx  storage and audit log (I2, I5)
+ */
+#ifndef ONCESIGN_STATUS_H
+#define ONCESIGN_STATUS_H
+
+typedef enum {
+    OS_OK = 0x0000,
+
+    /* generic */
+    OS_ERR_ARG          = 0x0001, /* caller passed an invalid argument (ARG_CHECK failed) */
+    OS_ERR_INTERNAL     = 0x0002, /* an internal invariant failed (VERIFY_CHECK); fail closed */
+    OS_ERR_BUFFER       = 0x0003, /* output buffer too small */
+    OS_ERR_IO           = 0x0004, /* board or OS I/O failed */
+    OS_ERR_TIMEOUT      = 0x0005, /* no answer within the allowed time */
+    OS_ERR_CRYPTO       = 0x0006, /* a crypto library call failed (invalid key, tweak out of range) */
+    OS_ERR_UNSUPPORTED  = 0x0007, /* valid request this build does not support */
+
+    /* framing and codec (proto/) */
+    OS_ERR_FRAME_CHANNEL   = 0x0101, /* report for another channel, or channel busy */
+    OS_ERR_FRAME_SEQ       = 0x0102, /* continuation lost, duplicated or reordered */
+    OS_ERR_FRAME_LENGTH    = 0x0103, /* declared length above the maximum message size */
+    OS_ERR_FRAME_UNEXPECTED= 0x0104, /* continuation without an init frame, or init mid-message */
+    OS_ERR_FRAME_COMMAND   = 0x0105, /* unknown frame command */
+    OS_ERR_MSG_VERSION     = 0x0110, /* message version not spoken here */
+    OS_ERR_MSG_TYPE        = 0x0111, /* unknown message type */
+    OS_ERR_MSG_MALFORMED   = 0x0112, /* body too short, too long or a field out of range */
+    OS_ERR_MSG_UNEXPECTED  = 0x0113, /* valid message, wrong moment (e.g. SIGN_OUTPUT before inputs) */
+    OS_ERR_SERIAL_CRC      = 0x0120, /* byte-stream transport: report checksum mismatch */
+
+    /* device state and user action */
+    OS_ERR_NOT_INITIALIZED = 0x0201,
+    OS_ERR_ALREADY_INITIALIZED = 0x0202,
+    OS_ERR_USER_REJECTED   = 0x0203, /* the operator pressed reject */
+    OS_ERR_BUSY            = 0x0204, /* an operation awaits the operator; poll or cancel */
+    OS_ERR_CANCELLED       = 0x0205, /* the host cancelled the session */
+    OS_ERR_BAD_MNEMONIC    = 0x0206, /* unknown word or checksum mismatch */
+    OS_ERR_BAD_PATH        = 0x0207, /* derivation path outside what the signer signs for */
+    OS_ERR_NO_PENDING      = 0x0208, /* POLL with nothing pending */
+
+    /* transaction and inputs */
+    OS_ERR_TX_PARSE        = 0x0301, /* previous transaction does not parse, or trailing bytes */
+    OS_ERR_TX_PREV_TXID    = 0x0302, /* streamed previous transaction hashes to another txid */
+    OS_ERR_TX_PREV_VOUT    = 0x0303, /* previous transaction has no such output */
+    OS_ERR_TX_NOT_OURS     = 0x0304, /* spent output's script is not the key the path derives */
+    OS_ERR_TX_LIMITS       = 0x0305, /* too many inputs/outputs, script or tx too large */
+    OS_ERR_TX_AMOUNT       = 0x0306, /* amount out of range (0, > MAX_MONEY, or sum overflow) */
+    OS_ERR_TX_FEE_NEGATIVE = 0x0307, /* outputs exceed inputs */
+    OS_ERR_TX_CHANGE       = 0x0308, /* change output does not derive from the signer's change chain */
+    OS_ERR_TX_SCRIPT       = 0x0309, /* destination script of a type the signer will not pay */
+    OS_ERR_TX_ORDER        = 0x030A, /* parts sent out of order, or a count does not match SIGN_BEGIN */
+    OS_ERR_TX_DUST         = 0x030B, /* output below the dust threshold */
+
+    /* nonce set */
+    OS_ERR_NONCE_COMMITTED = 0x0401, /* nonce already committed and this tx does not spend its anchor
+                                        or does not pay the committed script and amount: REFUSED */
+    OS_ERR_PROOF_INVALID   = 0x0402, /* proof does not verify against the signer's root */
+    OS_ERR_PROOF_TOO_LARGE = 0x0403, /* proof deeper than NONCE_PROOF_MAX_SIBLINGS */
+    OS_ERR_NONCE_ORDER     = 0x0404, /* payout outputs not in strictly increasing nonce-key order */
+    OS_ERR_PROOF_KIND      = 0x0405, /* membership proof sent as new, or non-membership as replacement */
+
+    /* policy */
+    OS_ERR_POLICY_PAYOUT_CAP = 0x0501, /* over the per-payout cap and not approved */
+    OS_ERR_POLICY_VELOCITY   = 0x0502, /* over the rolling velocity budget and not approved */
+    OS_ERR_POLICY_FEE        = 0x0503, /* fee above the absolute or rate cap (never approvable) */
+    OS_ERR_POLICY_DESTINATION= 0x0504, /* destination rule (script type) */
+
+    /* storage and log */
+    OS_ERR_STORAGE_CORRUPT  = 0x0601, /* no valid state record: fail closed */
+    OS_ERR_STORAGE_WRITE    = 0x0602, /* flash write or read-back verification failed */
+    OS_ERR_LOG_FULL         = 0x0603, /* log ring holds only unacknowledged entries: archive first */
+    OS_ERR_LOG_RANGE        = 0x0604, /* log entry requested that is not (or no longer) on the device */
+} os_status;
+
+/* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */
+const char *os_status_name(int status);
+
+/* Returns one human sentence for an operator ("the nonce is already committed to another
+ * transaction"), or "unknown error". Never NULL. */
+const char *os_status_message(int status);
+
+#endif /* ONCESIGN_STATUS_H */
