@@ -1,0 +1,34 @@
+/* oncesign host — the transport seam: send or receive one 64-byte report.
+ *
+ * Everything above this (framing, codec, request ids, polling) lives in host/lib/client.c and is
+ * shared by every transport, so the simulator transport tests the same code the USB path runs.
+ * Backends: "sim:PATH" (the simulator's Unix socket), "hid[:PATH]" (hidapi: first oncesign device
+ * by vendor/product id, or the given hidraw path), "serial:PATH" (the QEMU board's UART, with the
+ * byte-stream resynchronisation of proto/PROTOCOL.md).
+ */
+#ifndef ONCESIGN_HOST_TRANSPORT_H
+#define ONCESIGN_HOST_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oncesign/protocol.h"
+
+typedef struct os_transport os_transport;
+
+struct os_transport {
+    /* Sends one report. Returns OS_OK or OS_ERR_IO. */
+    int (*send)(os_transport *t, const uint8_t report[OS_REPORT_SIZE]);
+    /* Waits up to timeout_ms. Returns 1 (report filled), 0 (timeout) or OS_ERR_IO. */
+    int (*recv)(os_transport *t, uint8_t report[OS_REPORT_SIZE], int timeout_ms);
+    void (*close)(os_transport *t);   /* frees t */
+    char description[128];            /* for messages: "sim:/tmp/x.sock" */
+};
+
+/* Opens a transport from a device spec ("sim:PATH", "hid", "hid:PATH", "serial:PATH").
+ * Returns: OS_OK; OS_ERR_ARG for an unknown spec; OS_ERR_IO when the device cannot be opened
+ *          (errmsg then says why, e.g. "connect(/tmp/x.sock): No such file or directory").
+ * Out:     *out: owned by the caller, released with (*out)->close(*out). */
+int os_transport_open(const char *spec, os_transport **out, char *errmsg, size_t errmsg_cap);
+
+#endif /* ONCESIGN_HOST_TRANSPORT_H */
