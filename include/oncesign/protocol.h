@@ -79,7 +79,7 @@
 #define OS_MAX_ADDRESS          90
 #define OS_XPUB_BYTES           78      /* BIP32 serialization without the base58 checksum */
 #define OS_LOG_ENTRY_BYTES      256
-#define OS_LOG_PAYLOAD_MAX      144
+#define OS_LOG_PAYLOAD_MAX      136     /* 256 - 56 header - 64 signature */
 #define OS_MAX_DER_SIG          73      /* 72-byte DER + sighash type byte */
 #define OS_SIGS_PER_MESSAGE     24      /* SIGNATURES page: 24 * (1+73+33) + 4 < OS_MAX_MESSAGE */
 #define OS_ERROR_DETAIL_MAX     128
