@@ -1,0 +1,160 @@
+# oncesign — the one entry point of the build (GNU make 4.3).
+#
+# Everything is built under $(BUILD); nothing generated lands in the source tree. The rules live in
+# fragments: mk/*.mk are all included (sorted) at the end of this file, so an area adds a fragment
+# without editing this file. A fragment can use every variable below (they are all defined before
+# any fragment is read) and can hook in with:
+#
+#   DEB_PACKAGES += foo-dev             a Debian package `make deps` installs when missing
+#   all: build/oncesign-testnode        built by `make all` (and so by `make demo` / `make check`)
+#   check: check-testnode               run before the steps of `make check` (as a prerequisite), or
+#   CHECK_STEPS += check-qemu           run serially after the built-in steps of `make check`
+#   BENCH_STEPS += bench-m4             run by `make bench` after the built-in benches
+#
+# Shared variables
+#   BUILD            build directory (relative, default build); BUILD_ABS is its absolute path
+#   DEPS_STAMP       file target of `make deps`; make it an order-only prerequisite (| $(DEPS_STAMP))
+#                    of anything that compiles or runs a tool from DEB_PACKAGES
+#   DEB_PACKAGES     Debian packages `make deps` installs when dpkg-query says they are missing
+#   HOST_CC          host C compiler (gcc)
+#   HOST_CPPFLAGS    include dirs include/ boards/ firmware/ proto/ host/lib/ and -D_DEFAULT_SOURCE
+#   HOST_CFLAGS      -std=c11 -Wall -Wextra -Werror -O2 -g
+#   CORE_LDLIBS      what the core needs on the host: Debian's libsecp256k1 and libmbedcrypto
+#   HOST_LDLIBS      CORE_LDLIBS plus hidapi, sqlite3, curl, jansson, microhttpd, pthread
+#   SAN_CFLAGS       ASan+UBSan flags for compiling and linking (the unit tests, build/asan/)
+#   CLANG            clang, for the libFuzzer build (build/fuzz/)
+#   ARM_CC           arm-none-eabi-gcc
+#   ARM_CFLAGS       -std=c11 -mcpu=cortex-m4 -mthumb -Os -ffunction-sections -fdata-sections -W... -Werror
+#   ARM_ARCH_FLAGS   just the CPU flags (-mcpu=cortex-m4 -mthumb), for linking images
+#   ARM_CPPFLAGS     include dirs (ours + third-party) and -DMBEDTLS_CONFIG_FILE for the ARM build
+#   THIRD_PARTY_STAMP  file target: Debian source packages unpacked under $(BUILD)/third_party/
+#   SECP256K1_SRC, MBEDTLS_SRC   those unpacked source trees
+#
+# Library archives (all built from the directories named, discovered by wildcard)
+#   HOST_LIBCORE  build/host/libcore.a   firmware/*.c proto/*.c (host-native; not secp256k1_callbacks.c)
+#   HOST_LIBSIM   build/host/libsim.a    boards/sim/*.c except main.c
+#   HOST_LIBHOST  build/host/libhost.a   host/lib/*.c
+#   ASAN_LIBCORE, ASAN_LIBSIM, ASAN_LIBHOST   the same three, built with SAN_CFLAGS (build/asan/)
+#   FUZZ_LIBCORE, FUZZ_LIBHOST                firmware+proto and host/lib built by clang for libFuzzer
+#   ARM_LIBCORE   build/arm/libcore.a    firmware/*.c proto/*.c for Cortex-M4
+#   ARM_LIBSECP256K1  build/arm/libsecp256k1.a   from Debian's libsecp256k1 source, small tables
+#   ARM_LIBMBEDCRYPTO build/arm/libmbedcrypto.a  from Debian's mbedtls source, firmware/mbedtls_config.h
+#   HOST_ARCHIVES  "libsim libhost libcore" (link inside -Wl,--start-group/--end-group: any order works)
+#
+# Test binaries: UNIT_BINS (build/unit/test_*), FUZZ_BINS (build/fuzz/fuzz_*), BENCH_BINS (build/bench/).
+# Binaries: build/oncesign-sim (boards/sim/main.c) and build/oncesign (host/cli/*.c), each only when
+# its main.c exists.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+MAKEFLAGS += --no-builtin-rules
+.SUFFIXES:
+.DELETE_ON_ERROR:
+
+BUILD     ?= build
+BUILD_ABS := $(abspath $(BUILD))
+DEPS_STAMP := $(BUILD)/.deps.stamp
+
+DEB_PACKAGES := gcc make pkg-config dpkg-dev libsecp256k1-dev libmbedtls-dev libsqlite3-dev sqlite3 \
+  libhidapi-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libjansson-dev clang \
+  libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+
+# ---- host ----
+HOST_CC       := gcc
+HOST_INCLUDES := -Iinclude -Iboards -Ifirmware -Iproto -Ihost/lib
+HOST_CPPFLAGS := $(HOST_INCLUDES) -D_DEFAULT_SOURCE
+HOST_CFLAGS   := -std=c11 -Wall -Wextra -Werror -O2 -g
+DEPFLAGS      := -MMD -MP
+# Evaluated when a link runs (after `make deps` installed pkg-config), not when the Makefile is read.
+HOST_PKGS   := libsecp256k1 hidapi-hidraw sqlite3 libcurl jansson libmicrohttpd
+CORE_LDLIBS  = $(or $(shell pkg-config --libs libsecp256k1 2>/dev/null),-lsecp256k1) -lmbedcrypto
+HOST_LDLIBS  = $(or $(shell pkg-config --libs $(HOST_PKGS) 2>/dev/null),-lsecp256k1 -lhidapi-hidraw \
+  -lsqlite3 -lcurl -ljansson -lmicrohttpd) -lmbedcrypto -lpthread
+SAN_CFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CLANG       := clang
+FUZZ_CFLAGS := -std=c11 -Wall -Wextra -Werror -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
+CMOCKA_LDLIBS = $(or $(shell pkg-config --libs cmocka 2>/dev/null),-lcmocka)
+
+# ---- ARM Cortex-M4 ----
+ARM_CC     := arm-none-eabi-gcc
+ARM_AR     := arm-none-eabi-ar
+ARM_NM     := arm-none-eabi-nm
+ARM_SIZE   := arm-none-eabi-size
+ARM_ARCH_FLAGS := -mcpu=cortex-m4 -mthumb
+ARM_CFLAGS := -std=c11 $(ARM_ARCH_FLAGS) -Os -ffunction-sections -fdata-sections -Wall -Wextra -Werror
+THIRD_PARTY       := $(BUILD)/third_party
+THIRD_PARTY_STAMP := $(THIRD_PARTY)/.stamp
+SECP256K1_SRC     := $(THIRD_PARTY)/secp256k1
+MBEDTLS_SRC       := $(THIRD_PARTY)/mbedtls
+# The files of the source packages that the firmware needs (nothing else of them is compiled).
+SECP256K1_ARM_SRCS := src/secp256k1.c src/precomputed_ecmult.c src/precomputed_ecmult_gen.c
+MBEDTLS_ARM_SRCS   := library/sha256.c library/sha512.c library/ripemd160.c library/md.c \
+  library/pkcs5.c library/hmac_drbg.c library/platform.c library/platform_util.c \
+  library/memory_buffer_alloc.c
+ARM_CPPFLAGS := -Iinclude -Iboards -Ifirmware -Iproto -I$(SECP256K1_SRC)/include -I$(MBEDTLS_SRC)/include \
+  '-DMBEDTLS_CONFIG_FILE="mbedtls_config.h"'
+
+# ---- archives ----
+HOST_LIBCORE := $(BUILD)/host/libcore.a
+HOST_LIBSIM  := $(BUILD)/host/libsim.a
+HOST_LIBHOST := $(BUILD)/host/libhost.a
+ASAN_LIBCORE := $(BUILD)/asan/libcore.a
+ASAN_LIBSIM  := $(BUILD)/asan/libsim.a
+ASAN_LIBHOST := $(BUILD)/asan/libhost.a
+FUZZ_LIBCORE := $(BUILD)/fuzz/libcore.a
+FUZZ_LIBHOST := $(BUILD)/fuzz/libhost.a
+ARM_LIBCORE       := $(BUILD)/arm/libcore.a
+ARM_LIBSECP256K1  := $(BUILD)/arm/libsecp256k1.a
+ARM_LIBMBEDCRYPTO := $(BUILD)/arm/libmbedcrypto.a
+HOST_ARCHIVES := $(HOST_LIBSIM) $(HOST_LIBHOST) $(HOST_LIBCORE)
+ASAN_ARCHIVES := $(ASAN_LIBSIM) $(ASAN_LIBHOST) $(ASAN_LIBCORE)
+FUZZ_ARCHIVES := $(FUZZ_LIBHOST) $(FUZZ_LIBCORE)
+ARM_ARCHIVES  := $(ARM_LIBCORE) $(ARM_LIBSECP256K1) $(ARM_LIBMBEDCRYPTO)
+
+# ---- sources, discovered by directory ----
+# secp256k1_callbacks.c replaces secp256k1's default callbacks in the ARM link only: on the host the
+# system library has its own, and two definitions must not meet.
+ARM_ONLY_SRCS := firmware/secp256k1_callbacks.c
+CORE_SRCS_ALL := $(sort $(wildcard firmware/*.c proto/*.c))
+CORE_SRCS     := $(filter-out $(ARM_ONLY_SRCS),$(CORE_SRCS_ALL))
+SIM_MAIN      := $(wildcard boards/sim/main.c)
+SIM_SRCS      := $(filter-out boards/sim/main.c,$(sort $(wildcard boards/sim/*.c)))
+HOSTLIB_SRCS  := $(sort $(wildcard host/lib/*.c))
+CLI_SRCS      := $(sort $(wildcard host/cli/*.c))
+CLI_MAIN      := $(wildcard host/cli/main.c)
+UNIT_SRCS     := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRCS     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+BENCH_SRCS    := $(sort $(wildcard tests/bench/bench_*.c))
+
+UNIT_BINS     := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+FUZZ_BINS     := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+BENCH_BINS    := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+SIM_BIN := $(if $(SIM_MAIN),$(BUILD)/oncesign-sim)
+CLI_BIN := $(if $(CLI_MAIN),$(BUILD)/oncesign)
+
+# Steps of `make check` run one after another (so test phases do not compete for the 2 cores);
+# fragments append theirs.
+CHECK_STEPS := check-unit fuzz-smoke firmware-core check-e2e
+BENCH_STEPS :=
+
+.PHONY: all check clean help
+all: $(DEPS_STAMP) $(HOST_ARCHIVES) $(SIM_BIN) $(CLI_BIN) $(ARM_ARCHIVES)
+
+help:
+	@sed -n '/^# Shared variables/,/^$$/p' Makefile; echo "targets: see README.md"
+
+-include $(sort $(wildcard mk/*.mk))
+
+# Defined after the fragments so CHECK_STEPS holds what they appended. Every step runs even when an
+# earlier one failed; the exit status says whether all passed.
+check: deps all
+	@failed=; for step in $(CHECK_STEPS); do \
+	  echo "==> make $$step"; \
+	  $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make check: FAILED:$$failed"; exit 1; fi; \
+	echo "make check: all steps passed ($(strip $(CHECK_STEPS)))"
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,33 @@
+# libFuzzer targets: tests/fuzz/fuzz_*.c -> build/fuzz/fuzz_*, clang with ASan+UBSan, linked against
+# clang-built objects of firmware/, proto/ and host/lib/ (build/fuzz/obj/).
+# `make fuzz` runs each for FUZZ_SECONDS, `make fuzz-smoke` (in `make check`) for FUZZ_SMOKE_SECONDS.
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_OBJ  := $(BUILD)/fuzz/obj
+FUZZ_SAN  := -fsanitize=address,undefined
+
+fuzz_objs = $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(1))
+
+$(FUZZ_OBJ)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CLANG) $(HOST_CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(DEPFLAGS) -c $< -o $@
+
+$(FUZZ_LIBCORE): $(call fuzz_objs,$(CORE_SRCS))
+$(FUZZ_LIBHOST): $(call fuzz_objs,$(HOSTLIB_SRCS))
+$(FUZZ_ARCHIVES): | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $(filter %.o,$^)
+
+$(FUZZ_BINS): $(BUILD)/fuzz/%: $(FUZZ_OBJ)/tests/fuzz/%.o $(FUZZ_ARCHIVES)
+	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< \
+	  -Wl,--start-group $(FUZZ_ARCHIVES) -Wl,--end-group $(HOST_LDLIBS)
+
+.PHONY: fuzz fuzz-smoke fuzz-targets
+fuzz-targets: $(FUZZ_BINS)
+fuzz: $(FUZZ_BINS)
+	@bash mk/run-fuzz.sh $(FUZZ_SECONDS) $(BUILD) $(FUZZ_BINS)
+fuzz-smoke: $(FUZZ_BINS)
+	@bash mk/run-fuzz.sh $(FUZZ_SMOKE_SECONDS) $(BUILD) $(FUZZ_BINS)
+
+-include $(patsubst %.c,$(FUZZ_OBJ)/%.d,$(CORE_SRCS) $(HOSTLIB_SRCS) $(FUZZ_SRCS))
