@@ -1,0 +1,89 @@
+/* oncesign — names and operator sentences for every os_status (include/oncesign/status.h). */
+#include "oncesign/status.h"
+
+#include <stddef.h>
+
+typedef struct {
+    int code;
+    const char *name;
+    const char *message;
+} status_text;
+
+static const status_text STATUS_TEXTS[] = {
+    { OS_OK, "ok", "success" },
+    { OS_ERR_ARG, "arg", "a function was called with an invalid argument" },
+    { OS_ERR_INTERNAL, "internal", "an internal consistency check failed; the signer refused to guess" },
+    { OS_ERR_BUFFER, "buffer", "the output buffer is too small" },
+    { OS_ERR_IO, "io", "a device or operating-system I/O operation failed" },
+    { OS_ERR_TIMEOUT, "timeout", "no answer arrived within the allowed time" },
+    { OS_ERR_CRYPTO, "crypto", "a cryptographic operation failed (invalid key or tweak)" },
+    { OS_ERR_UNSUPPORTED, "unsupported", "this build does not support the request" },
+    { OS_ERR_FRAME_CHANNEL, "frame-channel", "a report arrived for another channel, or the channel is busy" },
+    { OS_ERR_FRAME_SEQ, "frame-seq", "a continuation report was lost, duplicated or reordered" },
+    { OS_ERR_FRAME_LENGTH, "frame-length", "the declared message length exceeds the maximum message size" },
+    { OS_ERR_FRAME_UNEXPECTED, "frame-unexpected",
+      "a continuation arrived with no message open, or a new message started in the middle of one" },
+    { OS_ERR_FRAME_COMMAND, "frame-command", "the frame command is unknown" },
+    { OS_ERR_MSG_VERSION, "msg-version", "the message uses a protocol version this side does not speak" },
+    { OS_ERR_MSG_TYPE, "msg-type", "the message type is unknown" },
+    { OS_ERR_MSG_MALFORMED, "msg-malformed",
+      "the message is too short, too long, or has a field out of range" },
+    { OS_ERR_MSG_UNEXPECTED, "msg-unexpected", "the message is valid but not expected at this point" },
+    { OS_ERR_SERIAL_CRC, "serial-crc", "a report on the serial line failed its checksum" },
+    { OS_ERR_NOT_INITIALIZED, "not-initialized", "the signer has not been set up" },
+    { OS_ERR_ALREADY_INITIALIZED, "already-initialized", "the signer is already set up; wipe it first" },
+    { OS_ERR_USER_REJECTED, "user-rejected", "the operator rejected the request on the device" },
+    { OS_ERR_BUSY, "busy", "an operation is waiting for the operator; poll or cancel it first" },
+    { OS_ERR_CANCELLED, "cancelled", "the host cancelled the operation" },
+    { OS_ERR_BAD_MNEMONIC, "bad-mnemonic", "the mnemonic has an unknown word or a wrong checksum" },
+    { OS_ERR_BAD_PATH, "bad-path", "the derivation path is outside what the signer signs for" },
+    { OS_ERR_NO_PENDING, "no-pending", "there is no pending operation to poll" },
+    { OS_ERR_TX_PARSE, "tx-parse", "the previous transaction does not parse or has trailing bytes" },
+    { OS_ERR_TX_PREV_TXID, "tx-prev-txid",
+      "the streamed previous transaction does not hash to the txid of the spent outpoint" },
+    { OS_ERR_TX_PREV_VOUT, "tx-prev-vout", "the previous transaction has no output with that index" },
+    { OS_ERR_TX_NOT_OURS, "tx-not-ours",
+      "the spent output's script is not the key its derivation path gives" },
+    { OS_ERR_TX_LIMITS, "tx-limits", "the transaction has too many inputs or outputs, or is too large" },
+    { OS_ERR_TX_AMOUNT, "tx-amount", "an amount is zero, above the money supply, or the sum overflows" },
+    { OS_ERR_TX_FEE_NEGATIVE, "tx-fee-negative", "the outputs spend more than the inputs hold" },
+    { OS_ERR_TX_CHANGE, "tx-change", "a change output does not derive from the signer's change chain" },
+    { OS_ERR_TX_SCRIPT, "tx-script", "the destination script is of a type the signer will not pay" },
+    { OS_ERR_TX_ORDER, "tx-order",
+      "transaction parts were sent out of order or do not match the counts announced" },
+    { OS_ERR_TX_DUST, "tx-dust", "an output is below the dust threshold" },
+    { OS_ERR_NONCE_COMMITTED, "nonce-committed",
+      "the nonce is already committed to another transaction; refused" },
+    { OS_ERR_PROOF_INVALID, "proof-invalid", "the nonce proof does not verify against the signer's root" },
+    { OS_ERR_PROOF_TOO_LARGE, "proof-too-large", "the nonce proof has more siblings than the signer accepts" },
+    { OS_ERR_NONCE_ORDER, "nonce-order", "payout outputs are not in strictly increasing nonce-key order" },
+    { OS_ERR_PROOF_KIND, "proof-kind",
+      "a membership proof came with a new nonce, or a non-membership proof with a replacement" },
+    { OS_ERR_POLICY_PAYOUT_CAP, "policy-payout-cap", "a payout exceeds the per-payout cap and was not approved" },
+    { OS_ERR_POLICY_VELOCITY, "policy-velocity", "payouts exceed the rolling velocity budget and were not approved" },
+    { OS_ERR_POLICY_FEE, "policy-fee", "the fee exceeds the absolute or rate cap" },
+    { OS_ERR_POLICY_DESTINATION, "policy-destination", "the destination breaks a destination rule" },
+    { OS_ERR_STORAGE_CORRUPT, "storage-corrupt", "no valid state record was found; the signer fails closed" },
+    { OS_ERR_STORAGE_WRITE, "storage-write", "a flash write or its read-back verification failed" },
+    { OS_ERR_LOG_FULL, "log-full",
+      "the audit log holds only unacknowledged entries; archive and acknowledge them first" },
+    { OS_ERR_LOG_RANGE, "log-range", "the requested log entry is not (or no longer) on the device" },
+};
+
+static const status_text *find_status(int status) {
+    size_t i;
+    for (i = 0; i < sizeof STATUS_TEXTS / sizeof STATUS_TEXTS[0]; i++) {
+        if (STATUS_TEXTS[i].code == status) return &STATUS_TEXTS[i];
+    }
+    return NULL;
+}
+
+const char *os_status_name(int status) {
+    const status_text *t = find_status(status);
+    return t != NULL ? t->name : "unknown";
+}
+
+const char *os_status_message(int status) {
+    const status_text *t = find_status(status);
+    return t != NULL ? t->message : "unknown error";
+}
