@@ -77,6 +77,10 @@ typedef enum {
     OS_ERR_STORAGE_WRITE    = 0x0602, /* flash write or read-back verification failed */
     OS_ERR_LOG_FULL         = 0x0603, /* log ring holds only unacknowledged entries: archive first */
     OS_ERR_LOG_RANGE        = 0x0604, /* log entry requested that is not (or no longer) on the device */
+    OS_ERR_LOG_FORMAT       = 0x0605, /* log entry: bad format byte, type, reserved field, length or padding */
+    OS_ERR_LOG_SEQ          = 0x0606, /* log entry: seq is not the expected one (gap, reorder, repeat) */
+    OS_ERR_LOG_CHAIN        = 0x0607, /* log entry: prev_hash does not match the previous entry */
+    OS_ERR_LOG_SIGNATURE    = 0x0608, /* log entry: signature invalid under the attestation key */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */

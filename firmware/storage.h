@@ -1,0 +1,106 @@
+/* oncesign — durable signer state with atomic A/B commits (I2, commit before release).
+ *
+ * Flash layout (sectors of board_flash_sector_size() bytes, through boards/board.h only):
+ *   sector 0        state record A (holds the records with odd state_seq)
+ *   sector 1        state record B (holds the records with even state_seq)
+ *   sectors 2..N-1  the audit log ring (firmware/audit_log.h), OS_LOG_ENTRY_BYTES per slot
+ *
+ * A record is, all integers little-endian:
+ *   magic "OSST" (4) | format version u16 (1) | state_seq u64 | payload length u16 |
+ *   payload (STORAGE_PAYLOAD_BYTES, the explicit serialization of os_state) |
+ *   SHA-256 over everything before it (32)
+ * The rest of the sector stays erased (0xFF).
+ *
+ * Why a commit is atomic: the new record (state_seq + 1) goes into the sector that holds the OLDER
+ * record, so the newest valid record is never touched while it is being superseded. A power cut
+ * during the erase or the program leaves that sector torn (hash mismatch) and the previous record
+ * still wins at the next storage_load; once the program completed, the new record is newer and
+ * wins. The sector is chosen by the parity of state_seq, so no extra bookkeeping is needed.
+ *
+ * The newest audit log entry travels inside the record (last_entry), so the record write is the
+ * single commit point for the nonce root, the velocity budget and the log together.
+ *
+ * Limits of the scheme (fail closed, nothing is ever released without its commitment):
+ *  - A power cut during the very FIRST commit on factory-blank flash, or during storage_wipe, can
+ *    leave one torn sector and no valid record: storage_load then reports OS_ERR_STORAGE_CORRUPT
+ *    (it cannot tell that from a corrupted device), and only a wipe brings the device back.
+ *    Nothing was signed in either case, so no commitment is lost.
+ */
+#ifndef ONCESIGN_STORAGE_H
+#define ONCESIGN_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oncesign/protocol.h"
+#include "oncesign/status.h"
+
+typedef struct {
+    uint8_t initialized, network, script_type, test_only_rng;
+    uint8_t seed[64];              /* BIP39 seed */
+    uint8_t attestation_key[32];   /* signs log entries */
+    uint8_t nonce_root[32];        /* root of the committed nonce set */
+    os_policy policy;
+    uint64_t velocity_spent;       /* token bucket state for the velocity cap */
+    uint64_t log_seq;              /* newest log entry's seq, 0 = none */
+    uint8_t log_head[32];          /* its entry hash (all zero when log_seq is 0) */
+    uint64_t log_acked_seq;        /* host archived everything up to here (<= log_seq) */
+    uint8_t last_entry[OS_LOG_ENTRY_BYTES];  /* the newest entry itself (all zero when log_seq is 0) */
+} os_state;
+
+#define STORAGE_STATE_SECTOR_A   0u
+#define STORAGE_STATE_SECTOR_B   1u
+#define STORAGE_LOG_FIRST_SECTOR 2u
+#define STORAGE_FORMAT_VERSION   1u
+#define STORAGE_HEADER_BYTES     16u    /* magic 4, version 2, state_seq 8, payload length 2 */
+#define STORAGE_PAYLOAD_BYTES    (4u + 64u + 32u + 32u + OS_POLICY_BYTES + 8u + 8u + 32u + 8u + \
+                                  OS_LOG_ENTRY_BYTES)
+#define STORAGE_RECORD_BYTES     (STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES + 32u)
+#define STORAGE_MIN_SECTORS      3u     /* A, B and at least one log sector */
+
+/* Loads the newest valid state record.
+ * A record is valid when its magic, version, payload length and SHA-256 match, its state_seq is
+ * non-zero and of the parity of its sector, its policy decodes, its flags are 0/1, and its log
+ * fields are consistent (log_acked_seq <= log_seq; when log_seq > 0, last_entry carries seq
+ * log_seq and hashes to log_head; when log_seq is 0, log_head and last_entry are zero).
+ * Returns: OS_OK with the newest valid record;
+ *          OS_OK with *st zeroed (initialized = 0) and *state_seq = 0 when both state sectors are
+ *          blank (all 0xFF);
+ *          OS_ERR_STORAGE_CORRUPT when neither record is valid and the flash is not blank (fail
+ *          closed: never guess); *st is zeroed then;
+ *          OS_ERR_INTERNAL when the board's flash geometry cannot hold the layout;
+ *          OS_ERR_IO / OS_ERR_ARG from the board; OS_ERR_ARG on NULL.
+ * Out:     st: the state. state_seq: the record's sequence number, the input of storage_commit.
+ * Secrets read from flash are wiped from the stack before return.
+ */
+int storage_load(os_state *st, uint64_t *state_seq);
+
+/* Writes *state_seq + 1 into the sector of the older record: erase, program, read back and
+ * compare. The newest record is untouched, so a power cut at any instant leaves the old or the
+ * new record valid.
+ * Returns: OS_OK once the new record is durable and read back identical; *state_seq is then
+ *          incremented. OS_ERR_STORAGE_WRITE when the erase, the program or the read-back
+ *          failed (*state_seq unchanged; the previous record is still the newest valid one, so the
+ *          caller must not release anything that depended on this commit).
+ *          OS_ERR_ARG on NULL, when *st would not pass storage_load's validity checks, or when
+ *          *state_seq is UINT64_MAX; OS_ERR_INTERNAL for an unusable flash geometry.
+ * In:      st: the state to make durable.
+ * In/Out:  state_seq: the sequence number of the newest record (0 on blank flash).
+ */
+int storage_commit(const os_state *st, uint64_t *state_seq);
+
+/* Erases both state sectors and every sector of the log ring.
+ * Returns: OS_OK, or the first failing board status (OS_ERR_IO, OS_ERR_ARG), OS_ERR_INTERNAL for
+ *          an unusable geometry. */
+int storage_wipe(void);
+
+/* The log ring: its first sector and how many OS_LOG_ENTRY_BYTES entries it holds in total.
+ * Both are 0 when the flash geometry cannot hold the layout (fewer than STORAGE_MIN_SECTORS
+ * sectors, or a sector smaller than a record or not a multiple of OS_LOG_ENTRY_BYTES). */
+void storage_log_geometry(uint32_t *first_sector, uint32_t *capacity_entries);
+
+/* Serializes st into the payload layout (for tests and the fuzz target).
+ * Returns: OS_OK; OS_ERR_ARG on NULL or a policy the codec refuses. */
+int storage_serialize_state(const os_state *st, uint8_t out[STORAGE_PAYLOAD_BYTES]);
+
+#endif /* ONCESIGN_STORAGE_H */
