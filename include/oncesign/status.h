@@ -65,6 +65,7 @@ typedef enum {
     OS_ERR_PROOF_TOO_LARGE = 0x0403, /* proof deeper than NONCE_PROOF_MAX_SIBLINGS */
     OS_ERR_NONCE_ORDER     = 0x0404, /* payout outputs not in strictly increasing nonce-key order */
     OS_ERR_PROOF_KIND      = 0x0405, /* membership proof sent as new, or non-membership as replacement */
+    OS_ERR_NONCE_ABSENT    = 0x0406, /* host nonce tree: no such key (nonce never committed) */
 
     /* policy */
     OS_ERR_POLICY_PAYOUT_CAP = 0x0501, /* over the per-payout cap and not approved */
