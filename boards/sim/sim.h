@@ -1,0 +1,54 @@
+/* oncesign — configuration and lifecycle of the simulator board (boards/sim/board_sim.c).
+ *
+ * The simulator implements boards/board.h on Linux: reports over a Unix SOCK_SEQPACKET socket, flash
+ * in a file, the display on the terminal, buttons from the keyboard and from a control socket.
+ * docs/OPERATING.md describes the command line and the control protocol.
+ *
+ *   sim_config cfg = { .socket_path = "...", .flash_path = "..." };
+ *   sim_configure(&cfg); board_init(); signer_boot(); while (!sim_stop_requested()) signer_poll(50);
+ *   sim_shutdown();
+ */
+#ifndef ONCESIGN_SIM_H
+#define ONCESIGN_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIM_DEFAULT_FLASH_SIZE 262144u
+#define SIM_FLASH_SECTOR       4096u
+/* Exit status of the process when the power-cut fault fires. */
+#define SIM_CUT_EXIT_STATUS    99
+
+typedef struct {
+    const char *socket_path;    /* host transport (SOCK_SEQPACKET), required */
+    const char *flash_path;     /* flash image, created blank (0xFF) when missing, required */
+    const char *control_path;   /* control socket (SOCK_STREAM, line protocol), or NULL */
+    uint32_t flash_size;        /* 0: the existing file's size, else SIM_DEFAULT_FLASH_SIZE */
+    uint64_t cut_at_write;      /* 1-based flash operation at which power is cut; 0: never */
+    int seeded;                 /* 1: board_random is a DRBG from seed (test only) */
+    uint64_t seed;
+    int use_tty;                /* 1: draw the display on stderr and read keys from stdin when
+                                   they are terminals */
+} sim_config;
+
+/* Stores the configuration (the strings are copied). Call before board_init.
+ * Returns: OS_OK, OS_ERR_ARG (missing path, path too long for a Unix socket, flash size not a
+ *          non-zero multiple of SIM_FLASH_SECTOR). */
+int sim_configure(const sim_config *cfg);
+
+/* Writes a one-line reason for the last failure of sim_configure/board_init into buf. */
+void sim_last_error(char *buf, size_t cap);
+
+/* Asks the board to stop: board_transport_recv returns 0 at once from then on. Async-signal-safe. */
+void sim_request_stop(void);
+int sim_stop_requested(void);
+
+/* Closes the sockets (removing their paths), the flash file, and restores the terminal. */
+void sim_shutdown(void);
+
+/* Control-socket client used by `oncesign-sim --send`: connects to path, sends command, copies the
+ * reply (one line, or for "screen" every line up to and including ".") into out, NUL-terminated.
+ * Returns: OS_OK, OS_ERR_IO (connect/read failed, errno-based text in out), OS_ERR_BUFFER. */
+int sim_control_send(const char *path, const char *command, char *out, size_t cap, int timeout_ms);
+
+#endif /* ONCESIGN_SIM_H */
