@@ -20,6 +20,7 @@
 #   HOST_CPPFLAGS    include dirs include/ boards/ firmware/ proto/ host/lib/ and -D_DEFAULT_SOURCE
 #   HOST_CFLAGS      -std=c11 -Wall -Wextra -Werror -O2 -g
 #   CORE_LDLIBS      what the core needs on the host: Debian's libsecp256k1 and libmbedcrypto
+#   SIM_LDLIBS       what build/oncesign-sim links: CORE_LDLIBS -lpthread
 #   HOST_LDLIBS      CORE_LDLIBS plus hidapi, sqlite3, curl, jansson, microhttpd, pthread
 #   SAN_CFLAGS       ASan+UBSan flags for compiling and linking (the unit tests, build/asan/)
 #   CLANG            clang, for the libFuzzer build (build/fuzz/)
@@ -41,6 +42,8 @@
 #   ARM_LIBMBEDCRYPTO build/arm/libmbedcrypto.a  from Debian's mbedtls source, firmware/mbedtls_config.h
 #   HOST_ARCHIVES  "libsim libhost libcore" (link inside -Wl,--start-group/--end-group: any order works)
 #
+# Object trees: HOST_OBJ (build/host/obj), ASAN_OBJ, FUZZ_OBJ, ARM_OBJ: $(HOST_OBJ)/dir/x.o is built
+# from dir/x.c with that tree's compiler and flags, for any dir (tests/node/ included).
 # Test binaries: UNIT_BINS (build/unit/test_*), FUZZ_BINS (build/fuzz/fuzz_*), BENCH_BINS (build/bench/).
 # Binaries: build/oncesign-sim (boards/sim/main.c) and build/oncesign (host/cli/*.c), each only when
 # its main.c exists.
@@ -94,6 +97,14 @@ MBEDTLS_ARM_SRCS   := library/sha256.c library/sha512.c library/ripemd160.c libr
 ARM_CPPFLAGS := -Iinclude -Iboards -Ifirmware -Iproto -I$(SECP256K1_SRC)/include -I$(MBEDTLS_SRC)/include \
   '-DMBEDTLS_CONFIG_FILE="mbedtls_config.h"'
 
+# ---- object trees (pattern rules in mk/host.mk, mk/fuzz.mk, mk/arm.mk build any %.c into them,
+# e.g. $(HOST_OBJ)/tests/node/main.o from tests/node/main.c) ----
+HOST_OBJ := $(BUILD)/host/obj
+ASAN_OBJ := $(BUILD)/asan/obj
+FUZZ_OBJ := $(BUILD)/fuzz/obj
+ARM_OBJ  := $(BUILD)/arm/obj
+SIM_LDLIBS = $(CORE_LDLIBS) -lpthread
+
 # ---- archives ----
 HOST_LIBCORE := $(BUILD)/host/libcore.a
 HOST_LIBSIM  := $(BUILD)/host/libsim.a
@@ -137,6 +148,17 @@ CLI_BIN := $(if $(CLI_MAIN),$(BUILD)/oncesign)
 # fragments append theirs.
 CHECK_STEPS := check-unit fuzz-smoke firmware-core check-e2e
 BENCH_STEPS :=
+
+# $(eval $(call track_members,TARGET,FILES)): TARGET is rebuilt when the list FILES changes, not only
+# when a file in it is newer (a deleted source must leave its archive or binary too). The list is
+# kept in TARGET.members, rewritten only when it differs.
+define track_members
+ifneq ($$(file <$(1).members),$(strip $(2)))
+$$(shell mkdir -p $(dir $(1)))
+$$(file >$(1).members,$(strip $(2)))
+endif
+$(1): $(1).members
+endef
 
 .PHONY: all check clean help
 all: $(DEPS_STAMP) $(HOST_ARCHIVES) $(SIM_BIN) $(CLI_BIN) $(ARM_ARCHIVES)

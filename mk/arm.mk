@@ -1,7 +1,6 @@
 # Cortex-M4 build of the portable core and its crypto: build/arm/lib{core,secp256k1,mbedcrypto}.a.
 # `make firmware-core` builds them, prints their flash/RAM size and fails if heap functions appear.
 
-ARM_OBJ := $(BUILD)/arm/obj
 ARM_TP  := $(BUILD)/arm/tp
 
 # libsecp256k1 for a microcontroller: the smallest precomputed tables 0.2.0 supports
@@ -33,10 +32,11 @@ $(ARM_MBED_OBJS): $(ARM_TP)/mbedtls/%.o: $(MBEDTLS_SRC)/%.c firmware/mbedtls_con
 $(ARM_LIBCORE): $(ARM_CORE_OBJS)
 $(ARM_LIBSECP256K1): $(ARM_SECP_OBJS)
 $(ARM_LIBMBEDCRYPTO): $(ARM_MBED_OBJS)
+$(eval $(call track_members,$(ARM_LIBCORE),$(ARM_CORE_OBJS)))
 $(ARM_ARCHIVES):
 	@mkdir -p $(@D)
 	@rm -f $@
-	$(ARM_AR) rcs $@ $^
+	$(ARM_AR) rcs $@ $(filter %.o,$^)
 
 # Heap functions must not be referenced by the core or mbedtls objects at all. libsecp256k1's
 # secp256k1.o does reference malloc/free (secp256k1_context_create and the scratch space, which the

@@ -3,7 +3,6 @@
 # `make fuzz` runs each for FUZZ_SECONDS, `make fuzz-smoke` (in `make check`) for FUZZ_SMOKE_SECONDS.
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
-FUZZ_OBJ  := $(BUILD)/fuzz/obj
 FUZZ_SAN  := -fsanitize=address,undefined
 
 fuzz_objs = $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(1))
@@ -14,6 +13,8 @@ $(FUZZ_OBJ)/%.o: %.c | $(DEPS_STAMP)
 
 $(FUZZ_LIBCORE): $(call fuzz_objs,$(CORE_SRCS))
 $(FUZZ_LIBHOST): $(call fuzz_objs,$(HOSTLIB_SRCS))
+$(eval $(call track_members,$(FUZZ_LIBCORE),$(call fuzz_objs,$(CORE_SRCS))))
+$(eval $(call track_members,$(FUZZ_LIBHOST),$(call fuzz_objs,$(HOSTLIB_SRCS))))
 $(FUZZ_ARCHIVES): | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@rm -f $@

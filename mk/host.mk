@@ -1,8 +1,6 @@
 # Host builds: the native archives and binaries (build/host/, build/oncesign-sim, build/oncesign),
 # their ASan+UBSan twins for the unit tests (build/asan/) and the benchmarks (build/bench/).
 
-HOST_OBJ := $(BUILD)/host/obj
-ASAN_OBJ := $(BUILD)/asan/obj
 
 host_objs = $(patsubst %.c,$(HOST_OBJ)/%.o,$(1))
 asan_objs = $(patsubst %.c,$(ASAN_OBJ)/%.o,$(1))
@@ -21,6 +19,11 @@ $(HOST_LIBHOST): $(call host_objs,$(HOSTLIB_SRCS))
 $(ASAN_LIBCORE): $(call asan_objs,$(CORE_SRCS))
 $(ASAN_LIBSIM):  $(call asan_objs,$(SIM_SRCS))
 $(ASAN_LIBHOST): $(call asan_objs,$(HOSTLIB_SRCS))
+$(foreach a,HOST_LIBCORE:CORE HOST_LIBSIM:SIM HOST_LIBHOST:HOSTLIB,$(eval $(call track_members,\
+  $($(word 1,$(subst :, ,$(a)))),$(call host_objs,$($(word 2,$(subst :, ,$(a)))_SRCS)))))
+$(foreach a,ASAN_LIBCORE:CORE ASAN_LIBSIM:SIM ASAN_LIBHOST:HOSTLIB,$(eval $(call track_members,\
+  $($(word 1,$(subst :, ,$(a)))),$(call asan_objs,$($(word 2,$(subst :, ,$(a)))_SRCS)))))
+$(if $(CLI_BIN),$(eval $(call track_members,$(CLI_BIN),$(CLI_SRCS))))
 # An archive with no members is still a valid (empty) archive, so links work while a directory
 # is still empty.
 $(HOST_ARCHIVES) $(ASAN_ARCHIVES): | $(DEPS_STAMP)
@@ -34,7 +37,7 @@ link_group = -Wl,--start-group $(1) -Wl,--end-group
 
 $(BUILD)/oncesign-sim: $(call host_objs,$(SIM_MAIN)) $(HOST_LIBSIM) $(HOST_LIBCORE)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $(filter %.o,$^) $(call link_group,$(filter %.a,$^)) \
-	  $(CORE_LDLIBS) -lpthread
+	  $(SIM_LDLIBS)
 
 $(BUILD)/oncesign: $(call host_objs,$(CLI_SRCS)) $(HOST_LIBHOST) $(HOST_LIBCORE)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $(filter %.o,$^) $(call link_group,$(filter %.a,$^)) $(HOST_LDLIBS)
