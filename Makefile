@@ -36,7 +36,7 @@
 #   HOST_LIBSIM   build/host/libsim.a    boards/sim/*.c except main.c
 #   HOST_LIBHOST  build/host/libhost.a   host/lib/*.c
 #   ASAN_LIBCORE, ASAN_LIBSIM, ASAN_LIBHOST   the same three, built with SAN_CFLAGS (build/asan/)
-#   FUZZ_LIBCORE, FUZZ_LIBHOST                firmware+proto and host/lib built by clang for libFuzzer
+#   FUZZ_LIBCORE, FUZZ_LIBHOST, FUZZ_LIBSIM   firmware+proto, host/lib, boards/sim built by clang for libFuzzer
 #   ARM_LIBCORE   build/arm/libcore.a    firmware/*.c proto/*.c for Cortex-M4
 #   ARM_LIBSECP256K1  build/arm/libsecp256k1.a   from Debian's libsecp256k1 source, small tables
 #   ARM_LIBMBEDCRYPTO build/arm/libmbedcrypto.a  from Debian's mbedtls source, firmware/mbedtls_config.h
@@ -114,12 +114,13 @@ ASAN_LIBSIM  := $(BUILD)/asan/libsim.a
 ASAN_LIBHOST := $(BUILD)/asan/libhost.a
 FUZZ_LIBCORE := $(BUILD)/fuzz/libcore.a
 FUZZ_LIBHOST := $(BUILD)/fuzz/libhost.a
+FUZZ_LIBSIM  := $(BUILD)/fuzz/libsim.a
 ARM_LIBCORE       := $(BUILD)/arm/libcore.a
 ARM_LIBSECP256K1  := $(BUILD)/arm/libsecp256k1.a
 ARM_LIBMBEDCRYPTO := $(BUILD)/arm/libmbedcrypto.a
 HOST_ARCHIVES := $(HOST_LIBSIM) $(HOST_LIBHOST) $(HOST_LIBCORE)
 ASAN_ARCHIVES := $(ASAN_LIBSIM) $(ASAN_LIBHOST) $(ASAN_LIBCORE)
-FUZZ_ARCHIVES := $(FUZZ_LIBHOST) $(FUZZ_LIBCORE)
+FUZZ_ARCHIVES := $(FUZZ_LIBSIM) $(FUZZ_LIBHOST) $(FUZZ_LIBCORE)
 ARM_ARCHIVES  := $(ARM_LIBCORE) $(ARM_LIBSECP256K1) $(ARM_LIBMBEDCRYPTO)
 
 # ---- sources, discovered by directory ----
@@ -153,9 +154,9 @@ BENCH_STEPS :=
 # when a file in it is newer (a deleted source must leave its archive or binary too). The list is
 # kept in TARGET.members, rewritten only when it differs.
 define track_members
-ifneq ($$(file <$(1).members),$(strip $(2)))
+ifneq ($$(file <$(1).members),members: $(strip $(2)))
 $$(shell mkdir -p $(dir $(1)))
-$$(file >$(1).members,$(strip $(2)))
+$$(file >$(1).members,members: $(strip $(2)))
 endif
 $(1): $(1).members
 endef

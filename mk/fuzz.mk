@@ -1,5 +1,6 @@
 # libFuzzer targets: tests/fuzz/fuzz_*.c -> build/fuzz/fuzz_*, clang with ASan+UBSan, linked against
-# clang-built objects of firmware/, proto/ and host/lib/ (build/fuzz/obj/).
+# clang-built objects of firmware/, proto/ and host/lib/ (build/fuzz/obj/); boards/sim/ too, in case a
+# target reaches core code that calls the board seam (archive members are pulled only when needed).
 # `make fuzz` runs each for FUZZ_SECONDS, `make fuzz-smoke` (in `make check`) for FUZZ_SMOKE_SECONDS.
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
@@ -14,7 +15,9 @@ $(FUZZ_OBJ)/%.o: %.c | $(DEPS_STAMP)
 $(FUZZ_LIBCORE): $(call fuzz_objs,$(CORE_SRCS))
 $(FUZZ_LIBHOST): $(call fuzz_objs,$(HOSTLIB_SRCS))
 $(eval $(call track_members,$(FUZZ_LIBCORE),$(call fuzz_objs,$(CORE_SRCS))))
+$(FUZZ_LIBSIM):  $(call fuzz_objs,$(SIM_SRCS))
 $(eval $(call track_members,$(FUZZ_LIBHOST),$(call fuzz_objs,$(HOSTLIB_SRCS))))
+$(eval $(call track_members,$(FUZZ_LIBSIM),$(call fuzz_objs,$(SIM_SRCS))))
 $(FUZZ_ARCHIVES): | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@rm -f $@
@@ -31,4 +34,4 @@ fuzz: $(FUZZ_BINS)
 fuzz-smoke: $(FUZZ_BINS)
 	@bash mk/run-fuzz.sh $(FUZZ_SMOKE_SECONDS) $(BUILD) $(FUZZ_BINS)
 
--include $(patsubst %.c,$(FUZZ_OBJ)/%.d,$(CORE_SRCS) $(HOSTLIB_SRCS) $(FUZZ_SRCS))
+-include $(patsubst %.c,$(FUZZ_OBJ)/%.d,$(CORE_SRCS) $(HOSTLIB_SRCS) $(SIM_SRCS) $(FUZZ_SRCS))
