@@ -31,4 +31,14 @@ struct os_transport {
  * Out:     *out: owned by the caller, released with (*out)->close(*out). */
 int os_transport_open(const char *spec, os_transport **out, char *errmsg, size_t errmsg_cap);
 
+/* The backends os_transport_open dispatches to (same contract; path as in the spec).
+ * os_transport_open_hid: path NULL opens the first device with OS_HID_VENDOR_ID/OS_HID_PRODUCT_ID. */
+int os_transport_open_sim(const char *path, os_transport **out, char *errmsg, size_t errmsg_cap);
+int os_transport_open_hid(const char *path, os_transport **out, char *errmsg, size_t errmsg_cap);
+
+/* USB ids of oncesign devices: the pid.codes open-source vendor id and a product id chosen for
+ * oncesign ('O','S'); provisional until pid.codes assigns one (docs/OPERATING.md). */
+#define OS_HID_VENDOR_ID  0x1209
+#define OS_HID_PRODUCT_ID 0x4F53
+
 #endif /* ONCESIGN_HOST_TRANSPORT_H */
