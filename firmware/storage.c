@@ -1,0 +1,263 @@
+/* oncesign — durable signer state with atomic A/B commits. Contracts in storage.h. */
+#include "storage.h"
+
+#include <string.h>
+
+#include "audit_log.h"
+#include "board.h"
+#include "bytes.h"
+#include "codec.h"
+#include "crypto.h"
+#include "oncesign/check.h"
+
+#define STORAGE_MAGIC 0x5453534Fu   /* "OSST" read as a little-endian u32 */
+#define CHUNK 64u                   /* read-back and blank checks go through a small buffer */
+
+/* The geometry the layout needs; 0 when the board's flash cannot hold it. */
+static int geometry_ok(void) {
+    uint32_t sector = board_flash_sector_size();
+    uint32_t size = board_flash_size();
+    if (sector < STORAGE_RECORD_BYTES || sector % OS_LOG_ENTRY_BYTES != 0) return 0;
+    if (size / sector < STORAGE_MIN_SECTORS) return 0;
+    return 1;
+}
+
+void storage_log_geometry(uint32_t *first_sector, uint32_t *capacity_entries) {
+    uint32_t first = 0, capacity = 0;
+    if (geometry_ok()) {
+        uint32_t sector = board_flash_sector_size();
+        first = STORAGE_LOG_FIRST_SECTOR;
+        capacity = (board_flash_size() / sector - STORAGE_LOG_FIRST_SECTOR) * (sector / OS_LOG_ENTRY_BYTES);
+    }
+    if (first_sector != NULL) *first_sector = first;
+    if (capacity_entries != NULL) *capacity_entries = capacity;
+}
+
+/* Odd sequence numbers live in A, even ones in B: the next record always lands in the sector of
+ * the older one. */
+static uint32_t sector_of_seq(uint64_t seq) {
+    return (seq & 1u) ? STORAGE_STATE_SECTOR_A : STORAGE_STATE_SECTOR_B;
+}
+
+static int all_zero(const uint8_t *p, size_t len) {
+    uint8_t acc = 0;
+    size_t i;
+    for (i = 0; i < len; i++) acc |= p[i];
+    return acc == 0;
+}
+
+/* The log fields of a state must describe one consistent chain head; a record that does not is
+ * refused on load and never written. */
+static int log_fields_consistent(const os_state *st) {
+    uint8_t hash[32];
+    if (st->log_acked_seq > st->log_seq) return 0;
+    if (st->log_seq == 0) {
+        return all_zero(st->log_head, sizeof st->log_head) &&
+               all_zero(st->last_entry, sizeof st->last_entry);
+    }
+    if (os_read_le64(st->last_entry + AUDIT_LOG_OFF_SEQ) != st->log_seq) return 0;
+    if (audit_log_entry_hash(st->last_entry, hash) != OS_OK) return 0;
+    return memcmp(hash, st->log_head, 32) == 0;
+}
+
+static int state_sane(const os_state *st) {
+    return st->initialized <= 1 && st->test_only_rng <= 1 && log_fields_consistent(st);
+}
+
+int storage_serialize_state(const os_state *st, uint8_t out[STORAGE_PAYLOAD_BYTES]) {
+    uint8_t *p = out;
+    ARG_CHECK(st != NULL && out != NULL);
+    *p++ = st->initialized;
+    *p++ = st->network;
+    *p++ = st->script_type;
+    *p++ = st->test_only_rng;
+    memcpy(p, st->seed, 64); p += 64;
+    memcpy(p, st->attestation_key, 32); p += 32;
+    memcpy(p, st->nonce_root, 32); p += 32;
+    if (os_policy_encode(&st->policy, p) != OS_OK) {
+        crypto_wipe(out, STORAGE_PAYLOAD_BYTES);
+        return OS_ERR_ARG;
+    }
+    p += OS_POLICY_BYTES;
+    os_write_le64(p, st->velocity_spent); p += 8;
+    os_write_le64(p, st->log_seq); p += 8;
+    memcpy(p, st->log_head, 32); p += 32;
+    os_write_le64(p, st->log_acked_seq); p += 8;
+    memcpy(p, st->last_entry, OS_LOG_ENTRY_BYTES); p += OS_LOG_ENTRY_BYTES;
+    VERIFY_CHECK((size_t)(p - out) == STORAGE_PAYLOAD_BYTES);
+    return OS_OK;
+}
+
+static int deserialize_state(const uint8_t in[STORAGE_PAYLOAD_BYTES], os_state *st) {
+    const uint8_t *p = in;
+    memset(st, 0, sizeof *st);
+    st->initialized = *p++;
+    st->network = *p++;
+    st->script_type = *p++;
+    st->test_only_rng = *p++;
+    memcpy(st->seed, p, 64); p += 64;
+    memcpy(st->attestation_key, p, 32); p += 32;
+    memcpy(st->nonce_root, p, 32); p += 32;
+    if (os_policy_decode(p, &st->policy) != OS_OK) return OS_ERR_STORAGE_CORRUPT;
+    p += OS_POLICY_BYTES;
+    st->velocity_spent = os_read_le64(p); p += 8;
+    st->log_seq = os_read_le64(p); p += 8;
+    memcpy(st->log_head, p, 32); p += 32;
+    st->log_acked_seq = os_read_le64(p); p += 8;
+    memcpy(st->last_entry, p, OS_LOG_ENTRY_BYTES); p += OS_LOG_ENTRY_BYTES;
+    VERIFY_CHECK((size_t)(p - in) == STORAGE_PAYLOAD_BYTES);
+    return state_sane(st) ? OS_OK : OS_ERR_STORAGE_CORRUPT;
+}
+
+static int build_record(const os_state *st, uint64_t seq, uint8_t rec[STORAGE_RECORD_BYTES]) {
+    memset(rec, 0, STORAGE_RECORD_BYTES);
+    os_write_le32(rec, STORAGE_MAGIC);
+    os_write_le16(rec + 4, STORAGE_FORMAT_VERSION);
+    os_write_le64(rec + 6, seq);
+    os_write_le16(rec + 14, STORAGE_PAYLOAD_BYTES);
+    CHECK_OK(storage_serialize_state(st, rec + STORAGE_HEADER_BYTES));
+    crypto_sha256(rec, STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES,
+                  rec + STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES);
+    return OS_OK;
+}
+
+/* Reads the record of one sector and checks everything short of the state's own contents.
+ * Returns OS_OK with *seq set, OS_ERR_STORAGE_CORRUPT for anything invalid, or a board error.
+ * rec holds the raw record (with secrets) on return; the caller wipes it. */
+static int read_record(uint32_t sector, uint8_t rec[STORAGE_RECORD_BYTES], uint64_t *seq) {
+    uint8_t hash[32];
+    CHECK_OK(board_flash_read(sector * board_flash_sector_size(), rec, STORAGE_RECORD_BYTES));
+    if (os_read_le32(rec) != STORAGE_MAGIC) return OS_ERR_STORAGE_CORRUPT;
+    if (os_read_le16(rec + 4) != STORAGE_FORMAT_VERSION) return OS_ERR_STORAGE_CORRUPT;
+    if (os_read_le16(rec + 14) != STORAGE_PAYLOAD_BYTES) return OS_ERR_STORAGE_CORRUPT;
+    crypto_sha256(rec, STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES, hash);
+    if (memcmp(hash, rec + STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES, 32) != 0) {
+        return OS_ERR_STORAGE_CORRUPT;
+    }
+    *seq = os_read_le64(rec + 6);
+    if (*seq == 0 || sector_of_seq(*seq) != sector) return OS_ERR_STORAGE_CORRUPT;
+    return OS_OK;
+}
+
+/* Reads and fully validates one sector's record, deserializing it into st.
+ * Returns OS_OK, OS_ERR_STORAGE_CORRUPT, or a board error. */
+static int load_sector(uint32_t sector, os_state *st, uint64_t *seq) {
+    uint8_t rec[STORAGE_RECORD_BYTES];
+    int status = read_record(sector, rec, seq);
+    if (status == OS_OK) status = deserialize_state(rec + STORAGE_HEADER_BYTES, st);
+    crypto_wipe(rec, sizeof rec);
+    if (status != OS_OK) crypto_wipe(st, sizeof *st);
+    return status;
+}
+
+/* Sets *blank to whether the whole sector reads 0xFF. */
+static int sector_blank(uint32_t sector, int *blank) {
+    uint8_t buf[CHUNK];
+    uint32_t size = board_flash_sector_size(), off;
+    *blank = 1;
+    for (off = 0; off < size; off += CHUNK) {
+        size_t i, n = (size - off < CHUNK) ? size - off : CHUNK;
+        CHECK_OK(board_flash_read(sector * size + off, buf, n));
+        for (i = 0; i < n; i++) {
+            if (buf[i] != 0xFF) {
+                *blank = 0;
+                return OS_OK;
+            }
+        }
+    }
+    return OS_OK;
+}
+
+int storage_load(os_state *st, uint64_t *state_seq) {
+    uint64_t seq_a = 0, seq_b = 0;
+    int status_a, status_b, blank_a, blank_b;
+    uint32_t newest;
+    ARG_CHECK(st != NULL && state_seq != NULL);
+    memset(st, 0, sizeof *st);
+    *state_seq = 0;
+    VERIFY_CHECK(geometry_ok());
+
+    /* First pass: which records are valid (each is deserialized and checked, then dropped). */
+    status_a = load_sector(STORAGE_STATE_SECTOR_A, st, &seq_a);
+    if (status_a != OS_OK && status_a != OS_ERR_STORAGE_CORRUPT) return status_a;
+    status_b = load_sector(STORAGE_STATE_SECTOR_B, st, &seq_b);
+    crypto_wipe(st, sizeof *st);
+    if (status_b != OS_OK && status_b != OS_ERR_STORAGE_CORRUPT) return status_b;
+
+    if (status_a != OS_OK && status_b != OS_OK) {
+        CHECK_OK(sector_blank(STORAGE_STATE_SECTOR_A, &blank_a));
+        CHECK_OK(sector_blank(STORAGE_STATE_SECTOR_B, &blank_b));
+        return (blank_a && blank_b) ? OS_OK : OS_ERR_STORAGE_CORRUPT;
+    }
+    if (status_a == OS_OK && (status_b != OS_OK || seq_a > seq_b)) {
+        newest = STORAGE_STATE_SECTOR_A;
+    } else {
+        newest = STORAGE_STATE_SECTOR_B;
+    }
+    /* Second pass: the newest record, read and checked again into the caller's buffer. */
+    {
+        uint64_t seq = 0;
+        int status = load_sector(newest, st, &seq);
+        if (status != OS_OK) return status;
+        VERIFY_CHECK(seq == (newest == STORAGE_STATE_SECTOR_A ? seq_a : seq_b));
+        *state_seq = seq;
+    }
+    return OS_OK;
+}
+
+/* Compares the flash at offset with expected, chunk by chunk. *same is set to 1 when equal.
+ * The record carries secrets, hence the constant-time comparison. */
+static int flash_equals(uint32_t offset, const uint8_t *expected, size_t len, int *same) {
+    uint8_t buf[CHUNK];
+    size_t off;
+    int status = OS_OK, equal = 1;
+    for (off = 0; off < len; off += CHUNK) {
+        size_t n = (len - off < CHUNK) ? len - off : CHUNK;
+        status = board_flash_read(offset + (uint32_t)off, buf, n);
+        if (status != OS_OK) break;
+        equal &= crypto_ct_equal(buf, expected + off, n);
+    }
+    crypto_wipe(buf, sizeof buf);
+    *same = (status == OS_OK) && equal;
+    return status;
+}
+
+int storage_commit(const os_state *st, uint64_t *state_seq) {
+    uint8_t rec[STORAGE_RECORD_BYTES];
+    uint64_t next;
+    uint32_t sector;
+    int status, same = 0;
+    ARG_CHECK(st != NULL && state_seq != NULL);
+    ARG_CHECK(*state_seq != UINT64_MAX);
+    ARG_CHECK(state_sane(st));
+    VERIFY_CHECK(geometry_ok());
+    next = *state_seq + 1;
+    sector = sector_of_seq(next);
+    status = build_record(st, next, rec);
+    if (status != OS_OK) {
+        crypto_wipe(rec, sizeof rec);
+        return status;
+    }
+    status = board_flash_erase(sector);
+    if (status == OS_OK) {
+        status = board_flash_write(sector * board_flash_sector_size(), rec, sizeof rec);
+    }
+    if (status == OS_OK) {
+        status = flash_equals(sector * board_flash_sector_size(), rec, sizeof rec, &same);
+    }
+    crypto_wipe(rec, sizeof rec);
+    if (status != OS_OK || !same) return OS_ERR_STORAGE_WRITE;
+    *state_seq = next;
+    return OS_OK;
+}
+
+int storage_wipe(void) {
+    uint32_t sector, n_sectors;
+    VERIFY_CHECK(geometry_ok());
+    n_sectors = board_flash_size() / board_flash_sector_size();
+    /* The newest record could be in either sector; both go, then the ring. */
+    for (sector = 0; sector < n_sectors; sector++) {
+        CHECK_OK(board_flash_erase(sector));
+    }
+    return OS_OK;
+}

@@ -1,0 +1,415 @@
+/* Tests of firmware/storage.c: A/B records, commit atomicity under power cuts at every flash
+ * operation, fail-closed loading. Runs on the in-memory board (tests/unit/support/board_mem.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "audit_log.h"
+#include "bytes.h"
+#include "crypto.h"
+#include "storage.h"
+#include "support/board_mem.h"
+
+#define SECTOR 4096u
+#define FLASH (8u * SECTOR)
+
+
+/* A state whose every field depends on i, so two states of different i differ everywhere. */
+static void make_state(os_state *st, uint32_t i) {
+    memset(st, 0, sizeof *st);
+    st->initialized = 1;
+    st->network = (uint8_t)(i % 3);
+    st->script_type = (uint8_t)((i + 1) % 3);
+    st->test_only_rng = (uint8_t)(i & 1);
+    for (size_t k = 0; k < sizeof st->seed; k++) st->seed[k] = (uint8_t)(i * 7 + k);
+    for (size_t k = 0; k < 32; k++) {
+        st->attestation_key[k] = (uint8_t)(i * 13 + k + 1);
+        st->nonce_root[k] = (uint8_t)(i * 31 + 3 * k);
+    }
+    st->policy.per_payout_cap = 100000000ull + i;
+    st->policy.velocity_cap = 500000000ull + i;
+    st->policy.velocity_window_s = 3600u + i;
+    st->policy.fee_cap = 1000000ull + i;
+    st->policy.fee_rate_cap = 10000ull + i;
+    st->velocity_spent = 0x0102030405060708ull + i;
+}
+
+static void assert_state_equal(const os_state *a, const os_state *b) {
+    assert_int_equal(a->initialized, b->initialized);
+    assert_int_equal(a->network, b->network);
+    assert_int_equal(a->script_type, b->script_type);
+    assert_int_equal(a->test_only_rng, b->test_only_rng);
+    assert_memory_equal(a->seed, b->seed, sizeof a->seed);
+    assert_memory_equal(a->attestation_key, b->attestation_key, 32);
+    assert_memory_equal(a->nonce_root, b->nonce_root, 32);
+    assert_true(a->policy.per_payout_cap == b->policy.per_payout_cap);
+    assert_true(a->policy.velocity_cap == b->policy.velocity_cap);
+    assert_int_equal(a->policy.velocity_window_s, b->policy.velocity_window_s);
+    assert_true(a->policy.fee_cap == b->policy.fee_cap);
+    assert_true(a->policy.fee_rate_cap == b->policy.fee_rate_cap);
+    assert_true(a->velocity_spent == b->velocity_spent);
+    assert_true(a->log_seq == b->log_seq);
+    assert_memory_equal(a->log_head, b->log_head, 32);
+    assert_true(a->log_acked_seq == b->log_acked_seq);
+    assert_memory_equal(a->last_entry, b->last_entry, OS_LOG_ENTRY_BYTES);
+}
+
+static int states_equal(const os_state *a, const os_state *b) {
+    uint8_t pa[STORAGE_PAYLOAD_BYTES], pb[STORAGE_PAYLOAD_BYTES];
+    assert_int_equal(storage_serialize_state(a, pa), OS_OK);
+    assert_int_equal(storage_serialize_state(b, pb), OS_OK);
+    return memcmp(pa, pb, sizeof pa) == 0;
+}
+
+static int setup(void **unused) {
+    (void)unused;
+    board_mem_reset(FLASH, SECTOR);
+    return 0;
+}
+
+static uint64_t record_seq_in_sector(uint32_t sector) {
+    return os_read_le64(board_mem_flash_image() + sector * SECTOR + 6);
+}
+
+static void test_blank_flash_loads_uninitialized(void **unused) {
+    os_state st;
+    uint64_t seq = 99;
+    (void)unused;
+    memset(&st, 0xAA, sizeof st);
+    assert_int_equal(storage_load(&st, &seq), OS_OK);
+    assert_true(seq == 0);
+    os_state zero;
+    memset(&zero, 0, sizeof zero);
+    assert_memory_equal(&st, &zero, sizeof st);
+}
+
+static void test_geometry(void **unused) {
+    uint32_t first = 0, cap = 0;
+    (void)unused;
+    storage_log_geometry(&first, &cap);
+    assert_int_equal(first, 2);
+    assert_int_equal(cap, 6 * (SECTOR / OS_LOG_ENTRY_BYTES));
+    /* A sector too small for a record, or too few sectors: no layout, load refuses. */
+    board_mem_reset(8 * 512, 512);
+    storage_log_geometry(&first, &cap);
+    assert_int_equal(cap, 0);
+    board_mem_reset(2 * SECTOR, SECTOR);
+    storage_log_geometry(&first, &cap);
+    assert_int_equal(cap, 0);
+    os_state st;
+    uint64_t seq;
+    assert_int_equal(storage_load(&st, &seq), OS_ERR_INTERNAL);
+}
+
+static void test_round_trip(void **unused) {
+    os_state in, out;
+    uint64_t seq = 0, loaded = 0;
+    (void)unused;
+    make_state(&in, 5);
+    assert_int_equal(storage_commit(&in, &seq), OS_OK);
+    assert_true(seq == 1);
+    assert_int_equal(storage_load(&out, &loaded), OS_OK);
+    assert_true(loaded == 1);
+    assert_state_equal(&in, &out);
+    /* Explicit little-endian serialization at fixed offsets, not a struct dump. */
+    const uint8_t *rec = board_mem_flash_image();
+    assert_memory_equal(rec, "OSST", 4);
+    assert_int_equal(os_read_le16(rec + 4), STORAGE_FORMAT_VERSION);
+    assert_int_equal(os_read_le16(rec + 14), STORAGE_PAYLOAD_BYTES);
+    const uint8_t *payload = rec + STORAGE_HEADER_BYTES;
+    assert_int_equal(payload[0], 1);
+    assert_memory_equal(payload + 4, in.seed, 64);
+    assert_true(os_read_le64(payload + 4 + 64 + 32 + 32) == in.policy.per_payout_cap);
+    assert_true(os_read_le64(payload + 4 + 64 + 32 + 32 + OS_POLICY_BYTES) == in.velocity_spent);
+    uint8_t hash[32];
+    crypto_sha256(rec, STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES, hash);
+    assert_memory_equal(hash, rec + STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES, 32);
+}
+
+static void test_ab_alternation(void **unused) {
+    os_state st, out;
+    uint64_t seq = 0, loaded;
+    (void)unused;
+    for (uint32_t i = 1; i <= 9; i++) {
+        make_state(&st, i);
+        assert_int_equal(storage_commit(&st, &seq), OS_OK);
+        assert_true(seq == i);
+        /* The new record sits in the sector of its parity, the previous one is untouched. */
+        uint32_t newest = (i & 1) ? 0 : 1;
+        assert_true(record_seq_in_sector(newest) == i);
+        if (i > 1) assert_true(record_seq_in_sector(1 - newest) == i - 1);
+        assert_int_equal(storage_load(&out, &loaded), OS_OK);
+        assert_true(loaded == i);
+        assert_state_equal(&st, &out);
+    }
+    /* Every commit is exactly one erase and one write. */
+    assert_int_equal(board_mem_flash_ops(), 18);
+}
+
+/* Commits states 1..N over a state committed before; a power cut at op k of the sequence, for
+ * every k, must leave the last committed state or the one being committed, never anything else. */
+#define N_COMMITS 5
+typedef struct {
+    uint64_t seq;
+    uint32_t in_progress;   /* the commit running when the cut came; N_COMMITS + 1 when done */
+} commit_run;
+
+static void commit_sequence(void *ctx) {
+    commit_run *run = ctx;
+    os_state st;
+    for (uint32_t i = 1; i <= N_COMMITS; i++) {
+        run->in_progress = i;
+        make_state(&st, i);
+        assert_int_equal(storage_commit(&st, &run->seq), OS_OK);
+    }
+    run->in_progress = N_COMMITS + 1;
+}
+
+static void test_power_cut_at_every_operation(void **unused) {
+    (void)unused;
+    const uint32_t ops_per_commit = 2;
+    uint32_t cases = 0, newer = 0, older = 0;
+    for (uint64_t tear_seed = 0; tear_seed < 12; tear_seed++) {
+        for (uint32_t k = 1; k <= N_COMMITS * ops_per_commit + 1; k++) {
+            os_state st, loaded_state, expect_old, expect_new;
+            uint64_t loaded_seq = 0;
+            commit_run run = {0, 0};
+            board_mem_reset(FLASH, SECTOR);
+            board_mem_seed_random(tear_seed);
+            make_state(&st, 0);
+            assert_int_equal(storage_commit(&st, &run.seq), OS_OK);
+            board_mem_set_power_cut(k);
+            int was_cut = board_mem_run_until_cut(commit_sequence, &run);
+            assert_int_equal(was_cut, k <= N_COMMITS * ops_per_commit);
+            /* Reboot. */
+            assert_int_equal(storage_load(&loaded_state, &loaded_seq), OS_OK);
+            if (!was_cut) {
+                make_state(&expect_new, N_COMMITS);
+                assert_state_equal(&loaded_state, &expect_new);
+                continue;
+            }
+            make_state(&expect_old, run.in_progress - 1);
+            make_state(&expect_new, run.in_progress);
+            if (states_equal(&loaded_state, &expect_new)) {
+                assert_true(loaded_seq == run.in_progress + 1);
+                newer++;
+            } else {
+                assert_state_equal(&loaded_state, &expect_old);
+                assert_true(loaded_seq == run.in_progress);
+                older++;
+            }
+            /* The device goes on from whatever survived. */
+            make_state(&st, 100);
+            assert_int_equal(storage_commit(&st, &loaded_seq), OS_OK);
+            assert_int_equal(storage_load(&loaded_state, &loaded_seq), OS_OK);
+            assert_state_equal(&loaded_state, &st);
+            cases++;
+        }
+    }
+    assert_int_equal(cases, 12 * N_COMMITS * ops_per_commit);
+    /* Both outcomes occurred: the tearing really produced old and new states. */
+    assert_true(newer > 0 && older > 0);
+}
+
+static void first_commit(void *ctx) {
+    os_state st;
+    uint64_t seq = 0;
+    (void)ctx;
+    make_state(&st, 1);
+    (void)storage_commit(&st, &seq);
+}
+
+/* The first commit on factory-blank flash has no older record to fall back to (storage.h, "Limits
+ * of the scheme"): a cut there may leave the flash blank, the new record, or a torn sector that
+ * loads as corrupt; never anything else, and a wipe recovers. */
+static void test_power_cut_during_first_commit(void **unused) {
+    (void)unused;
+    uint32_t corrupt = 0;
+    for (uint64_t tear_seed = 0; tear_seed < 16; tear_seed++) {
+        for (uint32_t k = 1; k <= 2; k++) {
+            os_state st, out;
+            uint64_t loaded = 0;
+            board_mem_reset(FLASH, SECTOR);
+            board_mem_seed_random(tear_seed);
+            make_state(&st, 1);
+            board_mem_set_power_cut(k);
+            assert_int_equal(board_mem_run_until_cut(first_commit, NULL), 1);
+            int status = storage_load(&out, &loaded);
+            if (status == OS_ERR_STORAGE_CORRUPT) {
+                corrupt++;
+                assert_int_equal(storage_wipe(), OS_OK);
+                assert_int_equal(storage_load(&out, &loaded), OS_OK);
+                assert_true(loaded == 0 && out.initialized == 0);
+            } else {
+                assert_int_equal(status, OS_OK);
+                if (loaded == 0) assert_int_equal(out.initialized, 0);
+                else assert_state_equal(&out, &st);
+            }
+        }
+    }
+    assert_true(corrupt > 0);
+}
+
+static void test_garbage_fails_closed(void **unused) {
+    os_state st;
+    uint64_t seq = 0;
+    uint8_t *img = board_mem_flash_image();
+    (void)unused;
+    /* One stray byte in an otherwise blank state area: not blank, no record. */
+    img[SECTOR + 100] = 0x00;
+    assert_int_equal(storage_load(&st, &seq), OS_ERR_STORAGE_CORRUPT);
+    assert_true(seq == 0);
+    assert_int_equal(st.initialized, 0);
+
+    /* Both records torn after two good commits. */
+    board_mem_reset(FLASH, SECTOR);
+    make_state(&st, 1);
+    assert_int_equal(storage_commit(&st, &seq), OS_OK);
+    make_state(&st, 2);
+    assert_int_equal(storage_commit(&st, &seq), OS_OK);
+    img[STORAGE_HEADER_BYTES + 10] ^= 0x01;
+    img[SECTOR + STORAGE_RECORD_BYTES - 1] ^= 0x80;
+    assert_int_equal(storage_load(&st, &seq), OS_ERR_STORAGE_CORRUPT);
+
+    /* Pure garbage in both sectors. */
+    uint64_t x = 12345;
+    for (uint32_t i = 0; i < 2 * SECTOR; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        img[i] = (uint8_t)(x >> 56);
+    }
+    assert_int_equal(storage_load(&st, &seq), OS_ERR_STORAGE_CORRUPT);
+
+    /* A record with a valid hash in the wrong sector (odd seq in B) is refused too. */
+    board_mem_reset(FLASH, SECTOR);
+    make_state(&st, 1);
+    seq = 0;
+    assert_int_equal(storage_commit(&st, &seq), OS_OK);
+    memcpy(img + SECTOR, img, SECTOR);
+    memset(img, 0xFF, SECTOR);
+    assert_int_equal(storage_load(&st, &seq), OS_ERR_STORAGE_CORRUPT);
+}
+
+static void test_bit_flip_in_newest_falls_back(void **unused) {
+    os_state older, newer, out;
+    uint64_t seq = 0, loaded;
+    uint8_t *img = board_mem_flash_image();
+    (void)unused;
+    make_state(&older, 1);
+    make_state(&newer, 2);
+    assert_int_equal(storage_commit(&older, &seq), OS_OK);
+    assert_int_equal(storage_commit(&newer, &seq), OS_OK);
+    uint8_t *rec = img + SECTOR;   /* seq 2 lives in B */
+    for (uint32_t byte = 0; byte < STORAGE_RECORD_BYTES; byte++) {
+        uint8_t bit = (uint8_t)(1u << (byte % 8));
+        rec[byte] ^= bit;
+        assert_int_equal(storage_load(&out, &loaded), OS_OK);
+        assert_true(loaded == 1);
+        assert_state_equal(&out, &older);
+        rec[byte] ^= bit;
+    }
+    /* A flip in the older record does not matter while the newest is intact. */
+    img[40] ^= 0x10;
+    assert_int_equal(storage_load(&out, &loaded), OS_OK);
+    assert_true(loaded == 2);
+    assert_state_equal(&out, &newer);
+}
+
+static void test_write_failure_keeps_old_state(void **unused) {
+    os_state a, b, out;
+    uint64_t seq = 0, loaded;
+    (void)unused;
+    make_state(&a, 1);
+    make_state(&b, 2);
+    assert_int_equal(storage_commit(&a, &seq), OS_OK);
+    board_mem_fail_flash(1);
+    assert_int_equal(storage_commit(&b, &seq), OS_ERR_STORAGE_WRITE);
+    assert_true(seq == 1);
+    board_mem_fail_flash(2);
+    assert_int_equal(storage_commit(&b, &seq), OS_ERR_STORAGE_WRITE);
+    board_mem_fail_flash(0);
+    assert_int_equal(storage_load(&out, &loaded), OS_OK);
+    assert_true(loaded == 1);
+    assert_state_equal(&out, &a);
+    /* A read-back mismatch: an erase that silently did nothing leaves cleared bits that the
+     * write cannot set again. */
+    uint8_t *img = board_mem_flash_image();
+    memset(img + SECTOR, 0x00, 64);
+    board_mem_fail_flash(4);
+    assert_int_equal(storage_commit(&b, &seq), OS_ERR_STORAGE_WRITE);
+    board_mem_fail_flash(0);
+    assert_int_equal(storage_commit(&b, &seq), OS_OK);
+    assert_true(seq == 2);
+}
+
+static void test_commit_refuses_inconsistent_state(void **unused) {
+    os_state st;
+    uint64_t seq = 0;
+    (void)unused;
+    make_state(&st, 1);
+    st.log_acked_seq = 1;   /* acked beyond the newest entry */
+    assert_int_equal(storage_commit(&st, &seq), OS_ERR_ARG);
+    make_state(&st, 1);
+    st.log_seq = 1;         /* an entry claimed but last_entry/log_head do not match */
+    assert_int_equal(storage_commit(&st, &seq), OS_ERR_ARG);
+    make_state(&st, 1);
+    st.initialized = 2;
+    assert_int_equal(storage_commit(&st, &seq), OS_ERR_ARG);
+    seq = UINT64_MAX;
+    make_state(&st, 1);
+    assert_int_equal(storage_commit(&st, &seq), OS_ERR_ARG);
+    assert_int_equal(storage_commit(NULL, &seq), OS_ERR_ARG);
+    assert_int_equal(storage_load(NULL, &seq), OS_ERR_ARG);
+    assert_int_equal(board_mem_flash_ops(), 0);
+}
+
+static void test_record_with_log_entry(void **unused) {
+    os_state st, out;
+    uint64_t seq = 0, loaded;
+    uint8_t entry[OS_LOG_ENTRY_BYTES], hash[32], aux[32] = {0}, rnd[32] = {1};
+    (void)unused;
+    assert_int_equal(crypto_init(rnd), OS_OK);
+    make_state(&st, 3);
+    assert_int_equal(audit_log_make_entry(&st, OS_LOG_BOOT, NULL, 0, 42, aux, entry, hash), OS_OK);
+    audit_log_apply(&st, entry, hash);
+    st.log_acked_seq = 1;
+    assert_int_equal(storage_commit(&st, &seq), OS_OK);
+    assert_int_equal(storage_load(&out, &loaded), OS_OK);
+    assert_state_equal(&out, &st);
+}
+
+static void test_wipe(void **unused) {
+    os_state st;
+    uint64_t seq = 0;
+    (void)unused;
+    make_state(&st, 1);
+    assert_int_equal(storage_commit(&st, &seq), OS_OK);
+    assert_int_equal(storage_commit(&st, &seq), OS_OK);
+    board_mem_flash_image()[FLASH - 1] = 0;
+    assert_int_equal(storage_wipe(), OS_OK);
+    for (uint32_t i = 0; i < FLASH; i++) assert_int_equal(board_mem_flash_image()[i], 0xFF);
+    assert_int_equal(storage_load(&st, &seq), OS_OK);
+    assert_true(seq == 0);
+    assert_int_equal(st.initialized, 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_blank_flash_loads_uninitialized, setup),
+        cmocka_unit_test_setup(test_geometry, setup),
+        cmocka_unit_test_setup(test_round_trip, setup),
+        cmocka_unit_test_setup(test_ab_alternation, setup),
+        cmocka_unit_test_setup(test_power_cut_at_every_operation, setup),
+        cmocka_unit_test_setup(test_power_cut_during_first_commit, setup),
+        cmocka_unit_test_setup(test_garbage_fails_closed, setup),
+        cmocka_unit_test_setup(test_bit_flip_in_newest_falls_back, setup),
+        cmocka_unit_test_setup(test_write_failure_keeps_old_state, setup),
+        cmocka_unit_test_setup(test_commit_refuses_inconsistent_state, setup),
+        cmocka_unit_test_setup(test_record_with_log_entry, setup),
+        cmocka_unit_test_setup(test_wipe, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
