@@ -1,0 +1,535 @@
+/* oncesign — the operator CLI (docs/OPERATING.md). `oncesign --help` lists commands and exit codes. */
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "client.h"
+#include "oncesign/protocol.h"
+#include "oncesign/status.h"
+
+enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_DEVICE = 2, EXIT_REFUSED = 3 };
+
+#define DEFAULT_TIMEOUT_MS 10000
+/* Setup defaults (satoshi; 1 MONA = 100,000,000): deliberately small, raise them with --… options. */
+#define DEFAULT_PER_PAYOUT_CAP   1000000000ull   /* 10 MONA */
+#define DEFAULT_VELOCITY_CAP     10000000000ull  /* 100 MONA per window */
+#define DEFAULT_VELOCITY_WINDOW  86400u          /* one day */
+#define DEFAULT_FEE_CAP          1000000ull      /* 0.01 MONA per transaction */
+#define DEFAULT_FEE_RATE_CAP     100000ull       /* 0.001 MONA per 1000 vbytes (relay minimum: 1000) */
+
+static const char USAGE[] =
+    "usage: oncesign [--device SPEC] [--json] [--timeout MS] device COMMAND [options]\n"
+    "\n"
+    "global options:\n"
+    "  --device SPEC   sim:PATH (simulator socket), hid (first oncesign USB device), hid:PATH,\n"
+    "                  serial:PATH; default: $ONCESIGN_DEVICE\n"
+    "  --json          machine-readable output on stdout (errors too, as {\"ok\":false,\"error\":{...}})\n"
+    "  --timeout MS    bound for each exchange with the device (default 10000); waiting for the\n"
+    "                  operator's button is not bounded (Ctrl-C cancels it on the device)\n"
+    "\n"
+    "device commands:\n"
+    "  device info                       state of the signer (works on an uninitialised one)\n"
+    "  device init [--network main|test|regtest] [--script-type p2pkh|p2sh-p2wpkh|p2wpkh]\n"
+    "              [--words 12|24] [--restore \"WORDS...\"] [--per-payout-cap SAT]\n"
+    "              [--velocity-cap SAT] [--velocity-window S] [--fee-cap SAT]\n"
+    "              [--fee-rate-cap SAT_PER_KVB]\n"
+    "                                    set up a new seed (defaults: main, p2pkh, 24 words,\n"
+    "                                    caps 10 MONA/payout, 100 MONA/day, fee 0.01 MONA and\n"
+    "                                    100000 sat/kvB); the words appear on the device only\n"
+    "  device xpub [--script-type T] [--account N]\n"
+    "                                    account extended public key (xpub or tpub)\n"
+    "  device address [--script-type T] [--account N] [--change] [--index N] [--show]\n"
+    "                                    an address; --show displays it on the device for approval\n"
+    "  device wipe                       erase keys, nonce set and log (confirm on the device)\n"
+    "\n"
+    "exit codes: 0 ok, 1 usage error, 2 device or transport error, 3 refused by the device\n"
+    "            (including the operator pressing reject)\n";
+
+typedef struct {
+    const char *device;
+    int json;
+    int timeout_ms;
+    os_client *client;
+    uint8_t buf[OS_MAX_MESSAGE];
+} cli;
+
+static os_client *volatile g_waiting_client;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (g_waiting_client != NULL) os_client_request_cancel(g_waiting_client);
+    else _exit(130);
+}
+
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    fputs("oncesign: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n(see oncesign --help)\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* ---------------------------------------------------------------- output helpers */
+
+static void json_string(const char *s) {
+    putchar('"');
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') printf("\\%c", ch);
+        else if (ch == '\n') fputs("\\n", stdout);
+        else if (ch < 0x20 || ch >= 0x7f) printf("\\u%04x", ch);
+        else putchar(ch);
+    }
+    putchar('"');
+}
+
+static void hex(char *out, const uint8_t *data, size_t len) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static const char *network_name(uint8_t n) {
+    return n == OS_NET_MAIN ? "main" : n == OS_NET_TEST ? "test" : n == OS_NET_REGTEST ? "regtest" : "unknown";
+}
+
+static const char *script_name(uint8_t t) {
+    return t == OS_SCRIPT_P2PKH ? "p2pkh" : t == OS_SCRIPT_P2SH_P2WPKH ? "p2sh-p2wpkh"
+                                      : t == OS_SCRIPT_P2WPKH       ? "p2wpkh" : "unknown";
+}
+
+static int parse_script_type(const char *s, uint8_t *out) {
+    if (strcmp(s, "p2pkh") == 0) *out = OS_SCRIPT_P2PKH;
+    else if (strcmp(s, "p2sh-p2wpkh") == 0) *out = OS_SCRIPT_P2SH_P2WPKH;
+    else if (strcmp(s, "p2wpkh") == 0) *out = OS_SCRIPT_P2WPKH;
+    else return 0;
+    return 1;
+}
+
+static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out) {
+    char *end = NULL;
+    if (s == NULL) return usage_error("%s needs a value", opt) == 0;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*s == '\0' || !isdigit((unsigned char)*s) || *end != '\0' || errno != 0 || v > max) {
+        usage_error("%s: '%s' is not a whole number in 0..%llu", opt, s, (unsigned long long)max);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Prints a failure of the client or a refusal and returns the exit code for it. */
+static int report_failure(cli *c, int status, const os_msg *error_reply) {
+    char text[768];
+    int code = status;
+    int refused = error_reply != NULL;
+    if (refused) {
+        os_client_error_text(error_reply, text, sizeof text);
+        code = error_reply->u.error.code;
+        fprintf(stderr, "oncesign: refused by the device: %s\n", text);
+    } else {
+        const char *why = c->client != NULL ? os_client_last_error(c->client) : "";
+        snprintf(text, sizeof text, "%s%s%s", os_status_message(status), why[0] != '\0' ? ": " : "", why);
+        fprintf(stderr, "oncesign: %s: %s\n", c->device, text);
+    }
+    if (c->json) {
+        printf("{\"ok\":false,\"error\":{\"code\":%d,\"name\":", code);
+        json_string(os_status_name(code));
+        printf(",\"refused\":%s,\"message\":", refused ? "true" : "false");
+        json_string(text);
+        if (refused && error_reply->u.error.index != 0xFFFF) printf(",\"index\":%u", error_reply->u.error.index);
+        puts("}}");
+    }
+    return refused ? EXIT_REFUSED : EXIT_DEVICE;
+}
+
+static int open_device(cli *c) {
+    char err[256] = "";
+    if (c->device == NULL || c->device[0] == '\0') {
+        return usage_error("no device: give --device SPEC or set ONCESIGN_DEVICE (e.g. sim:/tmp/oncesign.sock)");
+    }
+    int rc = os_client_open(c->device, &c->client, err, sizeof err);
+    if (rc == OS_ERR_ARG) return usage_error("%s", err);
+    if (rc != OS_OK) {
+        fprintf(stderr, "oncesign: cannot open %s: %s\n", c->device, err);
+        if (c->json) {
+            printf("{\"ok\":false,\"error\":{\"code\":%d,\"name\":", rc);
+            json_string(os_status_name(rc));
+            fputs(",\"refused\":false,\"message\":", stdout);
+            json_string(err);
+            puts("}}");
+        }
+        return EXIT_DEVICE;
+    }
+    return EXIT_OK;
+}
+
+static void print_prompt(void *ctx) {
+    fprintf(stderr, "%s\n", (const char *)ctx);
+}
+
+/* One request; a final reply of type `expect` gives EXIT_OK. prompt != NULL allows the operator
+ * wait (PENDING/POLL) and is printed once when the device starts waiting. */
+static int exchange(cli *c, const os_msg *req, os_msg *reply, uint8_t expect, const char *prompt) {
+    int rc;
+    /* Opened at the first exchange, so usage errors in a command's options never touch the device. */
+    if (c->client == NULL && (rc = open_device(c)) != EXIT_OK) return rc;
+    if (prompt != NULL) {
+        g_waiting_client = c->client;
+        rc = os_client_call_wait(c->client, req, reply, c->buf, c->timeout_ms, print_prompt, (void *)prompt);
+        g_waiting_client = NULL;
+    } else {
+        rc = os_client_call(c->client, req, reply, c->buf, c->timeout_ms);
+    }
+    if (rc != OS_OK) return report_failure(c, rc, NULL);
+    if (reply->type == OS_MSG_ERROR) return report_failure(c, OS_OK, reply);
+    if (reply->type != expect) {
+        fprintf(stderr, "oncesign: %s: unexpected reply type 0x%02x (expected 0x%02x)\n", c->device, reply->type, expect);
+        if (c->json) puts("{\"ok\":false,\"error\":{\"code\":275,\"name\":\"msg-unexpected\",\"refused\":false,"
+                          "\"message\":\"unexpected reply type\"}}");
+        return EXIT_DEVICE;
+    }
+    return EXIT_OK;
+}
+
+static int get_info(cli *c, os_msg *reply) {
+    os_msg req;
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_GET_INFO;
+    return exchange(c, &req, reply, OS_MSG_INFO, NULL);
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static int cmd_info(cli *c, int argc, char **argv) {
+    os_msg reply;
+    if (argc > 0) return usage_error("device info: unexpected argument '%s'", argv[0]);
+    int rc = get_info(c, &reply);
+    if (rc != EXIT_OK) return rc;
+    const os_msg_info *i = &reply.u.info;
+    char fw[sizeof i->firmware_version + 1], root[65], head[65], att[65];
+    memcpy(fw, i->firmware_version, sizeof i->firmware_version);
+    fw[sizeof i->firmware_version] = '\0';
+    for (char *p = fw; *p; p++) if (!isprint((unsigned char)*p)) *p = '?';
+    hex(root, i->nonce_root, 32);
+    hex(head, i->log_head, 32);
+    hex(att, i->attestation_pubkey, 32);
+    if (c->json) {
+        printf("{\"ok\":true,\"device\":");
+        json_string(os_client_description(c->client));
+        printf(",\"initialized\":%s,\"protocol_version\":%u,\"firmware_version\":", i->initialized ? "true" : "false",
+               i->protocol_version);
+        json_string(fw);
+        fputs(",\"network\":", stdout);
+        if (i->initialized) json_string(network_name(i->network)); else fputs("null", stdout);
+        fputs(",\"script_type\":", stdout);
+        if (i->initialized) json_string(script_name(i->script_type)); else fputs("null", stdout);
+        printf(",\"test_only_rng\":%s,\"nonce_root\":\"%s\",\"log_seq\":%llu,\"log_head\":\"%s\","
+               "\"log_acked_seq\":%llu,\"log_capacity\":%u,\"attestation_pubkey\":\"%s\",",
+               i->test_only_rng ? "true" : "false", root, (unsigned long long)i->log_seq, head,
+               (unsigned long long)i->log_acked_seq, i->log_capacity, att);
+        printf("\"policy\":{\"per_payout_cap\":%llu,\"velocity_cap\":%llu,\"velocity_window_s\":%u,"
+               "\"fee_cap\":%llu,\"fee_rate_cap\":%llu},\"state_seq\":%llu}\n",
+               (unsigned long long)i->policy.per_payout_cap, (unsigned long long)i->policy.velocity_cap,
+               i->policy.velocity_window_s, (unsigned long long)i->policy.fee_cap,
+               (unsigned long long)i->policy.fee_rate_cap, (unsigned long long)i->state_seq);
+        return EXIT_OK;
+    }
+    printf("device             %s\n", os_client_description(c->client));
+    printf("firmware           %s (protocol %u)\n", fw, i->protocol_version);
+    printf("initialized        %s\n", i->initialized ? "yes" : "no");
+    if (i->initialized) {
+        printf("network            %s\n", network_name(i->network));
+        printf("script type        %s\n", script_name(i->script_type));
+    }
+    if (i->test_only_rng) printf("random source      TEST ONLY (seeded simulator; never hold real funds)\n");
+    printf("nonce root         %s\n", root);
+    printf("log                %llu entries (acknowledged up to %llu, device keeps %u)\n",
+           (unsigned long long)i->log_seq, (unsigned long long)i->log_acked_seq, i->log_capacity);
+    printf("log head           %s\n", head);
+    printf("attestation key    %s\n", att);
+    if (i->initialized) {
+        printf("per-payout cap     %llu sat\n", (unsigned long long)i->policy.per_payout_cap);
+        printf("velocity cap       %llu sat per %u s\n", (unsigned long long)i->policy.velocity_cap,
+               i->policy.velocity_window_s);
+        printf("fee cap            %llu sat, %llu sat/kvB\n", (unsigned long long)i->policy.fee_cap,
+               (unsigned long long)i->policy.fee_rate_cap);
+    }
+    printf("state sequence     %llu\n", (unsigned long long)i->state_seq);
+    return EXIT_OK;
+}
+
+static int cmd_init(cli *c, int argc, char **argv) {
+    os_msg req, reply;
+    char words[OS_MAX_MNEMONIC + 1];
+    uint64_t v;
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_INIT_DEVICE;
+    os_msg_init_device *m = &req.u.init_device;
+    m->network = OS_NET_MAIN;
+    m->script_type = OS_SCRIPT_P2PKH;
+    m->word_count = 24;
+    m->policy = (os_policy){ DEFAULT_PER_PAYOUT_CAP, DEFAULT_VELOCITY_CAP, DEFAULT_VELOCITY_WINDOW, DEFAULT_FEE_CAP,
+                             DEFAULT_FEE_RATE_CAP };
+    int words_given = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--network") == 0 && val != NULL) {
+            if (strcmp(val, "main") == 0) m->network = OS_NET_MAIN;
+            else if (strcmp(val, "test") == 0) m->network = OS_NET_TEST;
+            else if (strcmp(val, "regtest") == 0) m->network = OS_NET_REGTEST;
+            else return usage_error("--network: '%s' is not main, test or regtest", val);
+        } else if (strcmp(a, "--script-type") == 0 && val != NULL) {
+            if (!parse_script_type(val, &m->script_type))
+                return usage_error("--script-type: '%s' is not p2pkh, p2sh-p2wpkh or p2wpkh", val);
+        } else if (strcmp(a, "--words") == 0 && val != NULL) {
+            if (strcmp(val, "12") != 0 && strcmp(val, "24") != 0) return usage_error("--words: 12 or 24");
+            m->word_count = (uint8_t)atoi(val);
+            words_given = 1;
+        } else if (strcmp(a, "--restore") == 0 && val != NULL) {
+            /* Normalised to single spaces and lower case, as BIP39 words are. */
+            size_t n = 0;
+            for (const char *p = val; *p != '\0'; p++) {
+                if (isspace((unsigned char)*p)) {
+                    if (n > 0 && words[n - 1] != ' ' && n < sizeof words - 1) words[n++] = ' ';
+                } else if (n < sizeof words - 1) {
+                    words[n++] = (char)tolower((unsigned char)*p);
+                } else {
+                    return usage_error("--restore: the mnemonic is longer than %d characters", OS_MAX_MNEMONIC);
+                }
+            }
+            while (n > 0 && words[n - 1] == ' ') n--;
+            words[n] = '\0';
+            if (n == 0) return usage_error("--restore needs the words of the mnemonic");
+            m->restore = 1;
+            m->mnemonic = (const uint8_t *)words;
+            m->mnemonic_len = (uint16_t)n;
+        } else if (strcmp(a, "--per-payout-cap") == 0) {
+            if (!parse_u64(a, val, UINT64_MAX, &v)) return EXIT_USAGE;
+            m->policy.per_payout_cap = v;
+        } else if (strcmp(a, "--velocity-cap") == 0) {
+            if (!parse_u64(a, val, UINT64_MAX, &v)) return EXIT_USAGE;
+            m->policy.velocity_cap = v;
+        } else if (strcmp(a, "--velocity-window") == 0) {
+            if (!parse_u64(a, val, UINT32_MAX, &v)) return EXIT_USAGE;
+            if (v == 0) return usage_error("--velocity-window must be at least 1 second");
+            m->policy.velocity_window_s = (uint32_t)v;
+        } else if (strcmp(a, "--fee-cap") == 0) {
+            if (!parse_u64(a, val, UINT64_MAX, &v)) return EXIT_USAGE;
+            m->policy.fee_cap = v;
+        } else if (strcmp(a, "--fee-rate-cap") == 0) {
+            if (!parse_u64(a, val, UINT64_MAX, &v)) return EXIT_USAGE;
+            m->policy.fee_rate_cap = v;
+        } else {
+            return usage_error("device init: unknown option or missing value: %s", a);
+        }
+        i++;
+    }
+    if (m->restore && words_given) return usage_error("--words and --restore exclude each other");
+    if (m->restore) m->word_count = 0;  /* the mnemonic says how many */
+    int rc = exchange(c, &req, &reply, OS_MSG_SUCCESS,
+                      m->restore ? "Check the restore details on the device and confirm there"
+                                 : "Write down the words shown on the device and confirm there");
+    if (rc != EXIT_OK) return rc;
+    if (c->json) {
+        printf("{\"ok\":true,\"initialized\":true,\"network\":\"%s\",\"script_type\":\"%s\"}\n",
+               network_name(m->network), script_name(m->script_type));
+    } else {
+        printf("Device initialised: network %s, script type %s.\n", network_name(m->network),
+               script_name(m->script_type));
+    }
+    return EXIT_OK;
+}
+
+/* Options shared by xpub and address. */
+typedef struct {
+    int have_script_type;
+    uint8_t script_type;
+    uint32_t account, index;
+    uint8_t change, show;
+} path_opts;
+
+static int parse_path_opts(const char *cmd, int argc, char **argv, path_opts *o, int address) {
+    uint64_t v;
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--script-type") == 0 && val != NULL) {
+            if (!parse_script_type(val, &o->script_type))
+                return usage_error("--script-type: '%s' is not p2pkh, p2sh-p2wpkh or p2wpkh", val);
+            o->have_script_type = 1;
+            i++;
+        } else if (strcmp(a, "--account") == 0) {
+            if (!parse_u64(a, val, 0x7FFFFFFF, &v)) return EXIT_USAGE;
+            o->account = (uint32_t)v;
+            i++;
+        } else if (address && strcmp(a, "--index") == 0) {
+            if (!parse_u64(a, val, 0x7FFFFFFF, &v)) return EXIT_USAGE;
+            o->index = (uint32_t)v;
+            i++;
+        } else if (address && strcmp(a, "--change") == 0) {
+            o->change = 1;
+        } else if (address && strcmp(a, "--show") == 0) {
+            o->show = 1;
+        } else {
+            return usage_error("device %s: unknown option or missing value: %s", cmd, a);
+        }
+    }
+    return EXIT_OK;
+}
+
+/* Fills in the device's own script type when none was given; returns the device's network. */
+static int resolve_defaults(cli *c, path_opts *o, uint8_t *network) {
+    os_msg info;
+    int rc = get_info(c, &info);
+    if (rc != EXIT_OK) return rc;
+    if (!info.u.info.initialized) {
+        os_msg refusal;
+        memset(&refusal, 0, sizeof refusal);
+        refusal.type = OS_MSG_ERROR;
+        refusal.u.error.code = OS_ERR_NOT_INITIALIZED;
+        refusal.u.error.index = 0xFFFF;
+        return report_failure(c, OS_OK, &refusal);
+    }
+    if (!o->have_script_type) o->script_type = info.u.info.script_type;
+    *network = info.u.info.network;
+    return EXIT_OK;
+}
+
+static void path_text(char *out, size_t cap, uint8_t network, const path_opts *o, int leaf) {
+    uint32_t p[3];
+    if (address_account_path(network, o->script_type, o->account, p) != OS_OK) {
+        snprintf(out, cap, "?");
+        return;
+    }
+    int n = snprintf(out, cap, "m/%u'/%u'/%u'", p[0] & 0x7FFFFFFFu, p[1] & 0x7FFFFFFFu, p[2] & 0x7FFFFFFFu);
+    if (leaf && n > 0 && (size_t)n < cap) snprintf(out + n, cap - (size_t)n, "/%u/%u", o->change, o->index);
+}
+
+static int cmd_xpub(cli *c, int argc, char **argv) {
+    path_opts o;
+    uint8_t network;
+    os_msg req, reply;
+    char text[128], path[64];
+    int rc = parse_path_opts("xpub", argc, argv, &o, 0);
+    if (rc != EXIT_OK) return rc;
+    if ((rc = resolve_defaults(c, &o, &network)) != EXIT_OK) return rc;
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_GET_XPUB;
+    req.u.get_xpub.script_type = o.script_type;
+    req.u.get_xpub.account = o.account;
+    if ((rc = exchange(c, &req, &reply, OS_MSG_XPUB, NULL)) != EXIT_OK) return rc;
+    rc = base58check_encode(reply.u.xpub.data, OS_XPUB_BYTES, text, sizeof text);
+    if (rc != OS_OK) return report_failure(c, rc, NULL);
+    path_text(path, sizeof path, network, &o, 0);
+    if (c->json) {
+        printf("{\"ok\":true,\"xpub\":\"%s\",\"network\":\"%s\",\"script_type\":\"%s\",\"account\":%u,\"path\":\"%s\"}\n",
+               text, network_name(network), script_name(o.script_type), o.account, path);
+    } else {
+        printf("%s\n", text);
+    }
+    return EXIT_OK;
+}
+
+static int cmd_address(cli *c, int argc, char **argv) {
+    path_opts o;
+    uint8_t network;
+    os_msg req, reply;
+    char path[80];
+    int rc = parse_path_opts("address", argc, argv, &o, 1);
+    if (rc != EXIT_OK) return rc;
+    if ((rc = resolve_defaults(c, &o, &network)) != EXIT_OK) return rc;
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_GET_ADDRESS;
+    req.u.get_address = (os_msg_get_address){ o.script_type, o.account, o.change, o.index, o.show };
+    rc = exchange(c, &req, &reply, OS_MSG_ADDRESS, o.show ? "Compare the address on the device and approve it there" : NULL);
+    if (rc != EXIT_OK) return rc;
+    char addr[OS_MAX_ADDRESS + 1];
+    size_t len = reply.u.address.len <= OS_MAX_ADDRESS ? reply.u.address.len : OS_MAX_ADDRESS;
+    memcpy(addr, reply.u.address.text, len);
+    addr[len] = '\0';
+    path_text(path, sizeof path, network, &o, 1);
+    if (c->json) {
+        printf("{\"ok\":true,\"address\":");
+        json_string(addr);
+        printf(",\"network\":\"%s\",\"script_type\":\"%s\",\"path\":\"%s\",\"shown\":%s}\n", network_name(network),
+               script_name(o.script_type), path, o.show ? "true" : "false");
+    } else {
+        printf("%s\n", addr);
+    }
+    return EXIT_OK;
+}
+
+static int cmd_wipe(cli *c, int argc, char **argv) {
+    os_msg req, reply;
+    if (argc > 0) return usage_error("device wipe: unexpected argument '%s'", argv[0]);
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_WIPE;
+    int rc = exchange(c, &req, &reply, OS_MSG_SUCCESS,
+                      "Confirm the wipe on the device (keys, nonce set and log are erased)");
+    if (rc != EXIT_OK) return rc;
+    if (c->json) puts("{\"ok\":true,\"wiped\":true}");
+    else puts("Device wiped.");
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+    static cli c;
+    c.device = getenv("ONCESIGN_DEVICE");
+    c.timeout_ms = DEFAULT_TIMEOUT_MS;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        uint64_t v;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(USAGE, stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            c.json = 1;
+        } else if (strcmp(a, "--device") == 0) {
+            if (i + 1 >= argc) return usage_error("--device needs a value");
+            c.device = argv[++i];
+        } else if (strcmp(a, "--timeout") == 0) {
+            if (!parse_u64(a, i + 1 < argc ? argv[i + 1] : NULL, 3600000, &v)) return EXIT_USAGE;
+            if (v == 0) return usage_error("--timeout must be at least 1 ms");
+            c.timeout_ms = (int)v;
+            i++;
+        } else {
+            return usage_error("unknown option %s", a);
+        }
+    }
+    if (i >= argc) return usage_error("no command given");
+    if (strcmp(argv[i], "device") != 0) return usage_error("unknown command '%s'", argv[i]);
+    if (++i >= argc) return usage_error("device: which command? info, init, xpub, address or wipe");
+    const char *sub = argv[i++];
+    int (*run)(cli *, int, char **) = NULL;
+    if (strcmp(sub, "info") == 0) run = cmd_info;
+    else if (strcmp(sub, "init") == 0) run = cmd_init;
+    else if (strcmp(sub, "xpub") == 0) run = cmd_xpub;
+    else if (strcmp(sub, "address") == 0) run = cmd_address;
+    else if (strcmp(sub, "wipe") == 0) run = cmd_wipe;
+    else return usage_error("device: unknown command '%s' (info, init, xpub, address, wipe)", sub);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int rc = run(&c, argc - i, argv + i);
+    os_client_close(c.client);
+    fflush(stdout);
+    return rc;
+}
