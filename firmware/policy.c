@@ -1,0 +1,77 @@
+/* oncesign — spending policy arithmetic. See policy.h. */
+#include "policy.h"
+
+#include "address.h"
+#include "oncesign/check.h"
+
+int policy_validate(const os_policy *policy) {
+    ARG_CHECK(policy != NULL);
+    ARG_CHECK(policy->per_payout_cap > 0 && policy->per_payout_cap <= OS_MAX_MONEY);
+    ARG_CHECK(policy->velocity_cap > 0 && policy->velocity_cap <= OS_MAX_MONEY);
+    ARG_CHECK(policy->velocity_window_s > 0 && policy->velocity_window_s <= POLICY_MAX_WINDOW_S);
+    ARG_CHECK(policy->fee_cap > 0 && policy->fee_cap <= OS_MAX_MONEY);
+    ARG_CHECK(policy->fee_rate_cap > 0 && policy->fee_rate_cap <= POLICY_MAX_FEE_RATE);
+    return OS_OK;
+}
+
+uint32_t policy_estimate_vsize(uint16_t n_p2pkh, uint16_t n_p2sh_p2wpkh, uint16_t n_p2wpkh,
+                               uint16_t n_outputs, uint32_t output_script_bytes) {
+    /* Weight units. Non-witness bytes count 4, witness bytes 1. */
+    uint32_t n_inputs = (uint32_t)n_p2pkh + n_p2sh_p2wpkh + n_p2wpkh;
+    uint32_t varint_in = n_inputs < 0xfd ? 1 : 3;
+    uint32_t varint_out = n_outputs < 0xfd ? 1 : 3;
+    uint64_t base = 4 + varint_in + varint_out + 4;            /* version, counts, locktime */
+    /* outpoint 36 + sequence 4 + scriptSig length byte */
+    base += (uint64_t)n_p2pkh * (36 + 4 + 1 + 1 + 73 + 1 + 33);  /* push sig, push pubkey */
+    base += (uint64_t)n_p2sh_p2wpkh * (36 + 4 + 1 + 23);        /* push of the 22-byte redeem script */
+    base += (uint64_t)n_p2wpkh * (36 + 4 + 1);
+    base += (uint64_t)n_outputs * (8 + 1) + output_script_bytes;
+    uint64_t weight = base * 4;
+    uint32_t n_segwit = (uint32_t)n_p2sh_p2wpkh + n_p2wpkh;
+    if (n_segwit > 0) {
+        weight += 2;                                             /* marker and flag */
+        weight += n_p2pkh;                                       /* empty witness of legacy inputs */
+        weight += (uint64_t)n_segwit * (1 + 1 + 73 + 1 + 33);    /* item count, sig, pubkey */
+    }
+    return (uint32_t)((weight + 3) / 4);
+}
+
+uint64_t policy_dust_threshold(int script_kind) {
+    /* (output size + size of the input that would spend it) * 3 sat/byte, as Core's GetDustThreshold. */
+    switch (script_kind) {
+    case SCRIPT_KIND_P2PKH: return (34 + 148) * 3;
+    case SCRIPT_KIND_P2SH: return (32 + 148) * 3;
+    case SCRIPT_KIND_P2WPKH: return (31 + 67) * 3;
+    case SCRIPT_KIND_P2WSH: return (43 + 67) * 3;
+    default: return 0;
+    }
+}
+
+uint64_t policy_velocity_refill(const os_policy *policy, uint64_t spent, uint64_t elapsed_ms) {
+    if (policy == NULL || policy->velocity_window_s == 0) return spent;
+    /* refill = cap * elapsed / window without 128-bit arithmetic (none on Cortex-M4): split cap into
+     * whole multiples of the window and a remainder. window_ms < 2^31 (POLICY_MAX_WINDOW_S), so
+     * rest * elapsed < 2^62. */
+    uint64_t window_ms = (uint64_t)policy->velocity_window_s * 1000u;
+    if (elapsed_ms >= window_ms) return 0;
+    uint64_t whole = policy->velocity_cap / window_ms;
+    uint64_t rest = policy->velocity_cap % window_ms;
+    uint64_t refill = whole * elapsed_ms + rest * elapsed_ms / window_ms;
+    return refill >= spent ? 0 : spent - refill;
+}
+
+uint32_t policy_evaluate(const os_policy *policy, uint64_t max_payout, uint64_t new_payout_sum,
+                         uint64_t velocity_spent, uint64_t fee, uint32_t vsize) {
+    uint32_t needs = 0;
+    if (max_payout > policy->per_payout_cap) needs |= POLICY_NEEDS_PAYOUT_CAP;
+    if (new_payout_sum > 0 && (velocity_spent > policy->velocity_cap ||
+                               new_payout_sum > policy->velocity_cap - velocity_spent))
+        needs |= POLICY_NEEDS_VELOCITY;
+    if (fee > policy->fee_cap) needs |= POLICY_NEEDS_FEE;
+    /* fee * 1000 / vsize > cap, without division rounding in the signer's favour */
+    /* fee < 2^54 so fee * 1000 < 2^64; fee_rate_cap <= 10^8 and vsize < 2^32 keep the right side
+     * below 2^60. */
+    if (vsize == 0 || fee > OS_MAX_MONEY || fee * 1000u > policy->fee_rate_cap * (uint64_t)vsize)
+        needs |= POLICY_NEEDS_FEE_RATE;
+    return needs;
+}

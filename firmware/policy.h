@@ -1,0 +1,54 @@
+/* oncesign — the spending policy (I4): what the signer may sign on its own and what needs the
+ * operator. Pure functions over integers, so they are tested exhaustively on the host.
+ *
+ * Policy decisions are made on the device's own figures: input amounts come from the previous
+ * transactions the device parsed, the fee is inputs minus outputs, and the virtual size is
+ * computed from the input and output types the device checked — never from the host's word.
+ */
+#ifndef ONCESIGN_POLICY_H
+#define ONCESIGN_POLICY_H
+
+#include <stdint.h>
+
+#include "oncesign/protocol.h"
+
+#define OS_MAX_MONEY 10512000000000000ull   /* 105,120,000 MONA in satoshi */
+#define POLICY_MAX_WINDOW_S 2000000u          /* ~23 days: keeps the refill arithmetic in 64 bits */
+#define POLICY_MAX_FEE_RATE 100000000ull      /* 1 MONA per kvB: ten times sendrawtransaction's limit */
+
+/* Reasons a transaction needs the operator (bit set). Zero: the policy allows it. */
+#define POLICY_NEEDS_PAYOUT_CAP  0x01u
+#define POLICY_NEEDS_VELOCITY    0x02u
+#define POLICY_NEEDS_FEE         0x04u
+#define POLICY_NEEDS_FEE_RATE    0x08u
+
+/* Checks a policy for sanity before it is stored.
+ * Returns: OS_OK, or OS_ERR_ARG when a cap or the window is zero or above its maximum. */
+int policy_validate(const os_policy *policy);
+
+/* Upper-bound estimate of the signed transaction's virtual size in vbytes.
+ * In: counts of inputs by script type, total bytes of output scripts, number of outputs.
+ * Signatures are counted at 72 bytes + hashtype, the longest low-S DER signature, so the rate
+ * computed from it never overstates what the fee buys by more than a rounding byte. */
+uint32_t policy_estimate_vsize(uint16_t n_p2pkh, uint16_t n_p2sh_p2wpkh, uint16_t n_p2wpkh,
+                               uint16_t n_outputs, uint32_t output_script_bytes);
+
+/* Smallest non-dust amount for an output script of the given kind (Core's 3000 sat/kB dust relay
+ * fee): 546 for P2PKH, 540 P2SH, 294 P2WPKH, 330 P2WSH. Returns 0 for unknown kinds. */
+uint64_t policy_dust_threshold(int script_kind);
+
+/* The velocity budget is a token bucket: velocity_cap satoshi refill linearly over
+ * velocity_window_s seconds of device uptime. Time the device was off earns nothing (a signer has
+ * no trustworthy clock across power cycles), which errs on the side of asking the operator.
+ *
+ * Returns the spent amount after refilling for elapsed_ms. */
+uint64_t policy_velocity_refill(const os_policy *policy, uint64_t spent, uint64_t elapsed_ms);
+
+/* Decides what a transaction needs.
+ * In:  policy; max_payout: the largest payout output; new_payout_sum: payouts for NEW nonces (a
+ *      replacement re-pays an already counted payout); velocity_spent: after refill; fee; vsize.
+ * Returns: a POLICY_NEEDS_* bit set, 0 when the signer may sign without the operator. */
+uint32_t policy_evaluate(const os_policy *policy, uint64_t max_payout, uint64_t new_payout_sum,
+                         uint64_t velocity_spent, uint64_t fee, uint32_t vsize);
+
+#endif /* ONCESIGN_POLICY_H */

@@ -1,0 +1,1224 @@
+/* oncesign — the signer core: channel handling, message dispatch, the signing session and the
+ * operator's decisions.
+ *
+ * The signing flow, as a state machine (every arrow not drawn is a refusal that ends the session
+ * with ERROR and leaves the durable state untouched, except where "logged" says otherwise):
+ *
+ *   IDLE --SIGN_BEGIN(version, locktime, n_in, n_out)--> INPUTS
+ *   INPUTS: for i = 0 .. n_in-1
+ *       SIGN_INPUT i (prevout, sequence, path)     derive the key, remember the expected script,
+ *                                                  feed the sighash contexts
+ *       SIGN_PREVTX i (contiguous chunks)          stream the previous tx: recompute its txid,
+ *                                                  take amount + script of prevout.vout from it,
+ *                                                  script must be the derived key's (else refuse)
+ *   OUTPUTS: for o = 0 .. n_out-1
+ *       SIGN_OUTPUT o CHANGE (path)                script derived on the device's change chain
+ *       SIGN_OUTPUT o PAYOUT (script, nonce, proof) destination rules, dust, nonce keys strictly
+ *                                                  increasing;
+ *                                                  NEW:     non-membership proof against the
+ *                                                           pending root; insert with anchor =
+ *                                                           input 0's prevout
+ *                                                  REPLACE: membership proof of (anchor, script,
+ *                                                           amount); the tx must spend the anchor,
+ *                                                           else refuse NONCE_COMMITTED (logged)
+ *   FINISH: fee = inputs - outputs; policy decides
+ *       within policy                   --> COMMIT
+ *       outside policy                  --> AWAIT_OPERATOR (PENDING; POLL until a button)
+ *           approve --> COMMIT          reject --> refuse USER_REJECTED (logged)
+ *   COMMIT: SIGN entry + new root + velocity in ONE state record, written and read back (I2)
+ *       --> DONE (SIGN_DONE)
+ *   DONE: SIGN_GET_SIGS pages; signatures are computed only here, after the commit
+ *
+ * A new channel (frame INIT), SIGN_BEGIN or CANCEL ends any session. Nothing before COMMIT
+ * touches flash, so a host can never obtain a signature whose nonce commitment is not durable.
+ */
+#include "signer.h"
+
+#include <string.h>
+
+#include "address.h"
+#include "audit_log.h"
+#include "bip32.h"
+#include "bip39.h"
+#include "board.h"
+#include "codec.h"
+#include "crypto.h"
+#include "frame.h"
+#include "nonce_set.h"
+#include "oncesign/check.h"
+#include "oncesign/protocol.h"
+#include "policy.h"
+#include "storage.h"
+#include "tx.h"
+
+#define FIRMWARE_VERSION "0.1.0"
+#define SIGHASH_ALL 1u
+#define POLL_AFTER_MS 200u
+
+/* ------------------------------------------------------------------ state */
+
+typedef enum {
+    PHASE_IDLE = 0,
+    PHASE_INPUTS,           /* waiting for SIGN_INPUT next_input */
+    PHASE_PREVTX,           /* streaming the previous tx of next_input */
+    PHASE_OUTPUTS,
+    PHASE_READY,            /* all outputs in: waiting for SIGN_FINISH */
+    PHASE_AWAIT_OPERATOR,
+    PHASE_DONE,
+} sign_phase;
+
+typedef struct {
+    os_outpoint prevout;
+    uint32_t sequence;
+    uint8_t script_type;
+    uint32_t account;
+    uint8_t change;
+    uint32_t addr_index;
+    uint64_t amount;            /* from the previous transaction, never from the host */
+    uint8_t pubkey[33];
+} input_record;
+
+typedef struct {
+    uint8_t valid, script_type;
+    uint32_t account;
+    bip32_node node;            /* m/purpose'/coin'/account' with its private key */
+} account_cache;
+
+static struct {
+    sign_phase phase;
+    uint32_t version, locktime;
+    uint16_t n_inputs, n_outputs, next_input, next_output;
+    input_record inputs[OS_MAX_INPUTS];
+    tx_prev_parser prev;
+    uint32_t prev_len, prev_received;
+    uint8_t expected_script[25];
+    size_t expected_script_len;
+    tx_sighasher hasher;
+    uint64_t total_in, total_out, total_payout, new_payout_sum, max_payout, fee;
+    uint16_t n_new, n_replaced, n_payout_scripts_bytes;
+    uint32_t output_script_bytes;
+    uint8_t pending_root[32];
+    uint8_t last_key[32];
+    uint8_t have_last_key;
+    uint8_t first_payout_script[OS_MAX_PAYOUT_SCRIPT];
+    uint8_t first_payout_script_len;
+    uint32_t needs;             /* POLICY_NEEDS_* */
+    uint64_t log_seq;           /* the SIGN entry of this session, once committed */
+} g_sess;
+
+typedef enum {
+    PENDING_NONE = 0,
+    PENDING_INIT_WORDS,         /* showing mnemonic pages; approve advances */
+    PENDING_INIT_RESTORE,
+    PENDING_ADDRESS,
+    PENDING_WIPE,
+    PENDING_POLICY,
+    PENDING_SIGN,
+} pending_kind;
+
+static struct {
+    pending_kind kind;
+    board_button decision;      /* set by a button press, consumed by POLL */
+    uint8_t page, pages;
+    /* INIT */
+    uint8_t network, script_type, restore, word_count;
+    os_policy policy;
+    char mnemonic[OS_MAX_MNEMONIC + 1];
+    size_t mnemonic_len;
+    /* ADDRESS */
+    os_msg_address address;
+} g_pend;
+
+static os_state g_state;            /* the committed durable state, as loaded or last committed */
+static os_state g_next;             /* scratch copy for the next commit (too big for the stack) */
+static uint64_t g_state_seq;
+static int g_boot_status = OS_ERR_INTERNAL;
+static uint64_t g_velocity_ms;      /* board_millis() when velocity_spent was last refilled */
+static account_cache g_accounts[3];
+
+static os_frame_rx g_rx;
+static uint32_t g_cid;              /* current channel; 0 = none allocated */
+static uint32_t g_next_cid = 1;
+static uint8_t g_out[OS_MAX_MESSAGE];
+static uint8_t g_records[OS_SIGS_PER_MESSAGE * (1 + OS_MAX_DER_SIG + 33)];
+
+/* ------------------------------------------------------------------ text for the display */
+
+typedef struct { char buf[BOARD_DISPLAY_ROWS * (BOARD_DISPLAY_COLS + 1) + 1]; size_t len; } screen_text;
+
+static void text_reset(screen_text *t) { t->len = 0; t->buf[0] = 0; }
+
+static void text_add(screen_text *t, const char *s) {
+    while (*s && t->len + 1 < sizeof t->buf) t->buf[t->len++] = *s++;
+    t->buf[t->len] = 0;
+}
+
+static void text_add_u64(screen_text *t, uint64_t v) {
+    char digits[21];
+    size_t n = 0;
+    do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v && n < sizeof digits);
+    char out[22];
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = digits[n - 1 - i];
+    out[n] = 0;
+    text_add(t, out);
+}
+
+/* MONA with up to 8 decimals, trailing zeros dropped: "12.5", "0.0001". */
+static void text_add_amount(screen_text *t, uint64_t sat) {
+    text_add_u64(t, sat / 100000000u);
+    uint64_t frac = sat % 100000000u;
+    if (frac) {
+        char f[10];
+        int i;
+        f[0] = '.';
+        for (i = 8; i >= 1; i--) { f[i] = (char)('0' + frac % 10); frac /= 10; }
+        int end = 8;
+        while (end > 1 && f[end] == '0') end--;
+        f[end + 1] = 0;
+        text_add(t, f);
+    }
+    text_add(t, " MONA");
+}
+
+/* Breaks a long token (an address) into display-width lines. */
+static void text_add_wrapped(screen_text *t, const char *s) {
+    size_t col = 0;
+    while (*s && t->len + 2 < sizeof t->buf) {
+        if (col == BOARD_DISPLAY_COLS) { t->buf[t->len++] = '\n'; col = 0; }
+        t->buf[t->len++] = *s++;
+        col++;
+    }
+    t->buf[t->len] = 0;
+}
+
+static void show(const screen_text *t) { board_display_show(t->buf); }
+
+static void show_idle(void) {
+    screen_text t;
+    text_reset(&t);
+    if (g_boot_status != OS_OK) {
+        text_add(&t, "oncesign\nSTORAGE CORRUPT\nsigning disabled\nwipe to recover");
+    } else if (!g_state.initialized) {
+        text_add(&t, "oncesign " FIRMWARE_VERSION "\nnot initialised");
+    } else {
+        text_add(&t, "oncesign " FIRMWARE_VERSION "\nready\nlog #");
+        text_add_u64(&t, g_state.log_seq);
+    }
+    if (board_random_is_test_only()) text_add(&t, "\nTEST RNG - NOT SAFE");
+    show(&t);
+}
+
+/* ------------------------------------------------------------------ durable state helpers */
+
+static int random_bytes(uint8_t *out, size_t len) { return board_random(out, len); }
+
+/* Appends one log entry to g_next (a copy of g_state the caller has prepared), commits it, then
+ * copies the entry into the ring. On OS_OK g_state becomes g_next. */
+static int commit_with_entry(uint8_t type, const uint8_t *payload, size_t payload_len) {
+    uint8_t entry[OS_LOG_ENTRY_BYTES], entry_hash[32], aux[32];
+    uint64_t seq = g_state_seq;
+    CHECK_OK(audit_log_can_append(&g_next));
+    CHECK_OK(random_bytes(aux, sizeof aux));
+    CHECK_OK(audit_log_make_entry(&g_next, type, payload, payload_len, board_millis(), aux, entry,
+                                  entry_hash));
+    audit_log_apply(&g_next, entry, entry_hash);
+    int rc = storage_commit(&g_next, &seq);
+    if (rc != OS_OK) {
+        /* The old record is intact (A/B); forget the attempt and keep serving the old state. */
+        crypto_wipe(&g_next, sizeof g_next);
+        return rc;
+    }
+    g_state_seq = seq;
+    memcpy(&g_state, &g_next, sizeof g_state);
+    crypto_wipe(&g_next, sizeof g_next);
+    /* The ring copy is redundant with the record just written; a failure here is repaired at boot
+     * and must not hide that the commit itself succeeded. */
+    (void)audit_log_ring_write(&g_state);
+    return OS_OK;
+}
+
+static void prepare_next(void) { memcpy(&g_next, &g_state, sizeof g_next); }
+
+static uint64_t velocity_now(void) {
+    uint64_t now = board_millis();
+    uint64_t spent = policy_velocity_refill(&g_state.policy, g_state.velocity_spent, now - g_velocity_ms);
+    return spent;
+}
+
+/* ------------------------------------------------------------------ keys */
+
+static int master_node(bip32_node *out) {
+    return bip32_from_seed(g_state.seed, sizeof g_state.seed, out);
+}
+
+static void accounts_forget(void) {
+    size_t i;
+    for (i = 0; i < sizeof g_accounts / sizeof g_accounts[0]; i++) {
+        bip32_wipe(&g_accounts[i].node);
+        g_accounts[i].valid = 0;
+    }
+}
+
+/* The account node m/purpose'/coin'/account' for a script type, derived once per boot/session. */
+static int account_node(uint8_t script_type, uint32_t account, const bip32_node **out) {
+    ARG_CHECK(script_type <= OS_SCRIPT_P2WPKH);
+    if (account >= BIP32_HARDENED) return OS_ERR_BAD_PATH;
+    account_cache *c = &g_accounts[script_type];
+    if (!c->valid || c->account != account) {
+        uint32_t path[3];
+        bip32_node master;
+        CHECK_OK(address_account_path(g_state.network, script_type, account, path));
+        int rc = master_node(&master);
+        if (rc == OS_OK) rc = bip32_derive_path(&master, path, 3, &c->node);
+        bip32_wipe(&master);
+        if (rc != OS_OK) { c->valid = 0; return rc; }
+        c->valid = 1;
+        c->script_type = script_type;
+        c->account = account;
+    }
+    *out = &c->node;
+    return OS_OK;
+}
+
+/* Derives m/purpose'/coin'/account'/change/index. */
+static int leaf_node(uint8_t script_type, uint32_t account, uint8_t change, uint32_t index, bip32_node *out) {
+    const bip32_node *acct;
+    bip32_node chain;
+    if (change > 1 || index >= BIP32_HARDENED) return OS_ERR_BAD_PATH;
+    CHECK_OK(account_node(script_type, account, &acct));
+    int rc = bip32_derive_child(acct, change, &chain);
+    if (rc == OS_OK) rc = bip32_derive_child(&chain, index, out);
+    bip32_wipe(&chain);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ replies */
+
+static int reply_simple(const os_msg *req, uint8_t type, os_msg *reply) {
+    memset(reply, 0, sizeof *reply);
+    reply->version = OS_PROTOCOL_VERSION;
+    reply->type = type;
+    reply->request_id = req->request_id;
+    return OS_OK;
+}
+
+static void send_frame(uint32_t cid, uint8_t cmd, const uint8_t *data, size_t len) {
+    os_frame_tx tx;
+    uint8_t report[OS_REPORT_SIZE];
+    if (os_frame_tx_init(&tx, cid, cmd, data, len) != OS_OK) return;
+    while (os_frame_tx_next(&tx, report) == 1) {
+        if (board_transport_send(report) != OS_OK) return;
+    }
+}
+
+static void send_reply(const os_msg *reply) {
+    size_t len = 0;
+    int rc = os_msg_encode(reply, g_out, sizeof g_out, &len);
+    if (rc != OS_OK) {
+        /* An encoding failure is a bug in this file; answer with it rather than stay silent. */
+        uint8_t code[2] = { (uint8_t)(OS_ERR_INTERNAL >> 8), (uint8_t)OS_ERR_INTERNAL };
+        send_frame(g_cid, OS_FRAME_CMD_ERROR, code, 2);
+        return;
+    }
+    send_frame(g_cid, OS_FRAME_CMD_MSG, g_out, len);
+}
+
+static void send_error(const os_msg *req, int code, uint16_t index, const uint8_t *detail, uint8_t detail_len) {
+    os_msg reply;
+    reply_simple(req, OS_MSG_ERROR, &reply);
+    reply.u.error.code = (uint16_t)code;
+    reply.u.error.index = index;
+    reply.u.error.detail = detail;
+    reply.u.error.detail_len = detail_len;
+    send_reply(&reply);
+}
+
+static void send_pending(const os_msg *req) {
+    os_msg reply;
+    reply_simple(req, OS_MSG_PENDING, &reply);
+    reply.u.pending.reason = OS_PENDING_OPERATOR;
+    reply.u.pending.poll_after_ms = POLL_AFTER_MS;
+    send_reply(&reply);
+}
+
+static void send_success(const os_msg *req) {
+    os_msg reply;
+    reply_simple(req, OS_MSG_SUCCESS, &reply);
+    send_reply(&reply);
+}
+
+/* ------------------------------------------------------------------ session */
+
+static void session_reset(void) {
+    crypto_wipe(&g_sess, sizeof g_sess);
+    g_sess.phase = PHASE_IDLE;
+}
+
+static void pending_reset(void) {
+    crypto_wipe(&g_pend, sizeof g_pend);
+    g_pend.kind = PENDING_NONE;
+}
+
+static void end_all(void) {
+    int was_pending = g_pend.kind != PENDING_NONE;
+    session_reset();
+    pending_reset();
+    accounts_forget();
+    if (was_pending) show_idle();
+}
+
+/* ------------------------------------------------------------------ GET_INFO */
+
+static void handle_get_info(const os_msg *req) {
+    os_msg reply;
+    uint32_t first_sector, capacity;
+    reply_simple(req, OS_MSG_INFO, &reply);
+    os_msg_info *info = &reply.u.info;
+    info->protocol_version = OS_PROTOCOL_VERSION;
+    memcpy(info->firmware_version, FIRMWARE_VERSION, sizeof FIRMWARE_VERSION);
+    info->initialized = g_state.initialized;
+    info->network = g_state.network;
+    info->script_type = g_state.script_type;
+    info->test_only_rng = (uint8_t)(board_random_is_test_only() ? 1 : 0);
+    memcpy(info->nonce_root, g_state.nonce_root, 32);
+    info->log_seq = g_state.log_seq;
+    memcpy(info->log_head, g_state.log_head, 32);
+    info->log_acked_seq = g_state.log_acked_seq;
+    storage_log_geometry(&first_sector, &capacity);
+    info->log_capacity = capacity;
+    if (g_state.initialized && crypto_xonly_from_priv(g_state.attestation_key, info->attestation_pubkey) != OS_OK) {
+        send_error(req, OS_ERR_INTERNAL, 0xFFFF, NULL, 0);
+        return;
+    }
+    info->policy = g_state.policy;
+    info->state_seq = g_state_seq;
+    send_reply(&reply);
+}
+
+/* ------------------------------------------------------------------ INIT_DEVICE */
+
+#define WORDS_PER_PAGE 6
+
+/* One word per line, six per page: the longest English BIP39 word has 8 letters, so "24. abstract"
+ * always fits the 21-column screen and nothing is ever cut off. */
+static void show_words_page(void) {
+    screen_text t;
+    text_reset(&t);
+    text_add(&t, "Write down ");
+    text_add_u64(&t, (uint64_t)g_pend.page + 1);
+    text_add(&t, "/");
+    text_add_u64(&t, g_pend.pages);
+    const char *p = g_pend.mnemonic;
+    unsigned word = 0, first = (unsigned)g_pend.page * WORDS_PER_PAGE;
+    while (*p) {
+        const char *start = p;
+        while (*p && *p != ' ') p++;
+        if (word >= first && word < first + WORDS_PER_PAGE) {
+            char line[16];
+            size_t n = 0, len = (size_t)(p - start);
+            unsigned w = word + 1;
+            if (len > 8) len = 8;
+            line[n++] = '\n';
+            if (w >= 10) line[n++] = (char)('0' + w / 10);
+            line[n++] = (char)('0' + w % 10);
+            line[n++] = '.';
+            line[n++] = ' ';
+            memcpy(line + n, start, len);
+            n += len;
+            line[n] = 0;
+            text_add(&t, line);
+        }
+        word++;
+        if (*p == ' ') p++;
+    }
+    text_add(&t, "\napprove = next");
+    show(&t);
+}
+
+static void show_confirm_setup(void) {
+    screen_text t;
+    text_reset(&t);
+    text_add(&t, g_pend.restore ? "Restore this wallet?" : "Words written down?");
+    text_add(&t, "\nnetwork: ");
+    text_add(&t, g_pend.network == OS_NET_MAIN ? "main" : g_pend.network == OS_NET_TEST ? "test" : "regtest");
+    text_add(&t, "\npayout cap:\n ");
+    text_add_amount(&t, g_pend.policy.per_payout_cap);
+    text_add(&t, "\napprove = create");
+    if (board_random_is_test_only()) text_add(&t, "\nTEST RNG - NOT SAFE");
+    show(&t);
+}
+
+static void handle_init_device(const os_msg *req) {
+    const os_msg_init_device *m = &req->u.init_device;
+    if (g_state.initialized) { send_error(req, OS_ERR_ALREADY_INITIALIZED, 0xFFFF, NULL, 0); return; }
+    if (m->network > OS_NET_REGTEST || m->script_type > OS_SCRIPT_P2WPKH) {
+        send_error(req, OS_ERR_MSG_MALFORMED, 0xFFFF, NULL, 0);
+        return;
+    }
+    if (policy_validate(&m->policy) != OS_OK) { send_error(req, OS_ERR_ARG, 0xFFFF, NULL, 0); return; }
+    pending_reset();
+    g_pend.network = m->network;
+    g_pend.script_type = m->script_type;
+    g_pend.policy = m->policy;
+    g_pend.restore = m->restore;
+    if (m->restore) {
+        uint8_t entropy[32];
+        size_t entropy_len = 0;
+        if (m->mnemonic_len == 0 || m->mnemonic_len > OS_MAX_MNEMONIC) {
+            send_error(req, OS_ERR_BAD_MNEMONIC, 0xFFFF, NULL, 0);
+            return;
+        }
+        memcpy(g_pend.mnemonic, m->mnemonic, m->mnemonic_len);
+        g_pend.mnemonic[m->mnemonic_len] = 0;
+        g_pend.mnemonic_len = m->mnemonic_len;
+        int rc = bip39_mnemonic_to_entropy(g_pend.mnemonic, g_pend.mnemonic_len, entropy, sizeof entropy, &entropy_len);
+        crypto_wipe(entropy, sizeof entropy);
+        if (rc != OS_OK) { pending_reset(); send_error(req, OS_ERR_BAD_MNEMONIC, 0xFFFF, NULL, 0); return; }
+        g_pend.kind = PENDING_INIT_RESTORE;
+        g_pend.pages = 0;
+        show_confirm_setup();
+    } else {
+        uint8_t entropy[32];
+        size_t entropy_len = m->word_count == 24 ? 32 : 16;
+        int rc = random_bytes(entropy, entropy_len);
+        if (rc == OS_OK)
+            rc = bip39_mnemonic_from_entropy(entropy, entropy_len, g_pend.mnemonic, sizeof g_pend.mnemonic,
+                                             &g_pend.mnemonic_len);
+        crypto_wipe(entropy, sizeof entropy);
+        if (rc != OS_OK) { pending_reset(); send_error(req, rc, 0xFFFF, NULL, 0); return; }
+        g_pend.kind = PENDING_INIT_WORDS;
+        g_pend.page = 0;
+        g_pend.pages = (uint8_t)((m->word_count == 24 ? 24 : 12) / WORDS_PER_PAGE);
+        show_words_page();
+    }
+    send_pending(req);
+}
+
+/* The operator confirmed: make the seed and the attestation key durable. */
+static int finish_init(void) {
+    uint8_t payload[4 + OS_POLICY_BYTES + 4];
+    bip32_node master;
+    int rc;
+    prepare_next();
+    memset(&g_next, 0, sizeof g_next);
+    g_next.network = g_pend.network;
+    g_next.script_type = g_pend.script_type;
+    g_next.policy = g_pend.policy;
+    g_next.test_only_rng = (uint8_t)(board_random_is_test_only() ? 1 : 0);
+    rc = bip39_seed(g_pend.mnemonic, g_pend.mnemonic_len, NULL, g_next.seed);
+    if (rc != OS_OK) return rc;
+    /* The attestation key is independent of the seed: whoever restores the mnemonic elsewhere gets
+     * the wallet, not this device's identity as an auditor sees it. */
+    do {
+        rc = random_bytes(g_next.attestation_key, 32);
+        if (rc != OS_OK) return rc;
+        uint8_t xonly[32];
+        rc = crypto_xonly_from_priv(g_next.attestation_key, xonly);
+    } while (rc == OS_ERR_CRYPTO);
+    if (rc != OS_OK) return rc;
+    nonce_set_empty_root(g_next.nonce_root);
+    g_next.initialized = 1;
+    rc = bip32_from_seed(g_next.seed, sizeof g_next.seed, &master);
+    if (rc != OS_OK) return rc;
+    payload[0] = g_next.network;
+    payload[1] = g_next.script_type;
+    payload[2] = g_pend.restore;
+    payload[3] = g_next.test_only_rng;
+    os_policy_encode(&g_next.policy, payload + 4);
+    bip32_fingerprint(&master, payload + 4 + OS_POLICY_BYTES);
+    bip32_wipe(&master);
+    g_velocity_ms = board_millis();
+    return commit_with_entry(OS_LOG_SETUP, payload, sizeof payload);
+}
+
+/* ------------------------------------------------------------------ keys out */
+
+static void handle_get_xpub(const os_msg *req) {
+    const bip32_node *acct;
+    bip32_node pub;
+    os_msg reply;
+    int rc = account_node(req->u.get_xpub.script_type, req->u.get_xpub.account, &acct);
+    if (rc != OS_OK) { send_error(req, rc, 0xFFFF, NULL, 0); return; }
+    memcpy(&pub, acct, sizeof pub);
+    bip32_neuter(&pub);
+    reply_simple(req, OS_MSG_XPUB, &reply);
+    rc = bip32_serialize(&pub, address_network(g_state.network)->xpub_version, reply.u.xpub.data);
+    bip32_wipe(&pub);
+    if (rc != OS_OK) { send_error(req, rc, 0xFFFF, NULL, 0); return; }
+    send_reply(&reply);
+}
+
+static int address_for(uint8_t script_type, uint32_t account, uint8_t change, uint32_t index, os_msg_address *out) {
+    bip32_node node;
+    uint8_t script[25];
+    size_t script_len = 0;
+    int rc = leaf_node(script_type, account, change, index, &node);
+    if (rc == OS_OK) rc = script_for_pubkey(script_type, node.public_key, script, sizeof script, &script_len);
+    bip32_wipe(&node);
+    if (rc != OS_OK) return rc;
+    CHECK_OK(address_from_script(g_state.network, script, script_len, out->text, sizeof out->text));
+    out->len = (uint8_t)strlen(out->text);
+    return OS_OK;
+}
+
+static void handle_get_address(const os_msg *req) {
+    const os_msg_get_address *m = &req->u.get_address;
+    os_msg reply;
+    reply_simple(req, OS_MSG_ADDRESS, &reply);
+    int rc = address_for(m->script_type, m->account, m->change, m->index, &reply.u.address);
+    if (rc != OS_OK) { send_error(req, rc, 0xFFFF, NULL, 0); return; }
+    if (!m->show) { send_reply(&reply); return; }
+    pending_reset();
+    g_pend.kind = PENDING_ADDRESS;
+    g_pend.address = reply.u.address;
+    screen_text t;
+    text_reset(&t);
+    text_add(&t, m->change ? "Change address #" : "Receive address #");
+    text_add_u64(&t, m->index);
+    text_add(&t, "\n");
+    text_add_wrapped(&t, g_pend.address.text);
+    text_add(&t, "\napprove if it matches");
+    show(&t);
+    send_pending(req);
+}
+
+/* ------------------------------------------------------------------ policy, wipe, log */
+
+static void handle_set_policy(const os_msg *req) {
+    if (policy_validate(&req->u.set_policy) != OS_OK) { send_error(req, OS_ERR_ARG, 0xFFFF, NULL, 0); return; }
+    pending_reset();
+    g_pend.kind = PENDING_POLICY;
+    g_pend.policy = req->u.set_policy;
+    screen_text t;
+    text_reset(&t);
+    text_add(&t, "New policy?\npayout cap:\n ");
+    text_add_amount(&t, g_pend.policy.per_payout_cap);
+    text_add(&t, "\nvelocity cap:\n ");
+    text_add_amount(&t, g_pend.policy.velocity_cap);
+    text_add(&t, "\nfee cap:\n ");
+    text_add_amount(&t, g_pend.policy.fee_cap);
+    show(&t);
+    send_pending(req);
+}
+
+static int finish_policy(void) {
+    uint8_t payload[2 * OS_POLICY_BYTES];
+    prepare_next();
+    os_policy_encode(&g_state.policy, payload);
+    os_policy_encode(&g_pend.policy, payload + OS_POLICY_BYTES);
+    g_next.policy = g_pend.policy;
+    return commit_with_entry(OS_LOG_POLICY, payload, sizeof payload);
+}
+
+static void handle_wipe(const os_msg *req) {
+    pending_reset();
+    g_pend.kind = PENDING_WIPE;
+    screen_text t;
+    text_reset(&t);
+    text_add(&t, "WIPE the device?\nkeys, nonce set and\nlog are erased.\nArchive the log\nfirst.\napprove = wipe");
+    show(&t);
+    send_pending(req);
+}
+
+static void handle_log_read(const os_msg *req) {
+    uint8_t entry[OS_LOG_ENTRY_BYTES];
+    os_msg reply;
+    int rc = audit_log_read(&g_state, req->u.log_read.seq, entry);
+    if (rc != OS_OK) { send_error(req, rc, 0xFFFF, NULL, 0); return; }
+    reply_simple(req, OS_MSG_LOG_ENTRY, &reply);
+    reply.u.log_entry.len = OS_LOG_ENTRY_BYTES;
+    reply.u.log_entry.entry = entry;
+    send_reply(&reply);
+}
+
+static void handle_log_ack(const os_msg *req) {
+    uint64_t seq = req->u.log_read.seq;
+    if (seq > g_state.log_seq) { send_error(req, OS_ERR_LOG_RANGE, 0xFFFF, NULL, 0); return; }
+    if (seq <= g_state.log_acked_seq) { send_success(req); return; }
+    prepare_next();
+    g_next.log_acked_seq = seq;
+    uint64_t state_seq = g_state_seq;
+    int rc = storage_commit(&g_next, &state_seq);
+    if (rc != OS_OK) { crypto_wipe(&g_next, sizeof g_next); send_error(req, rc, 0xFFFF, NULL, 0); return; }
+    g_state_seq = state_seq;
+    memcpy(&g_state, &g_next, sizeof g_state);
+    crypto_wipe(&g_next, sizeof g_next);
+    send_success(req);
+}
+
+/* ------------------------------------------------------------------ signing */
+
+static void sign_fail(const os_msg *req, int code, uint16_t index) {
+    session_reset();
+    accounts_forget();
+    send_error(req, code, index, NULL, 0);
+}
+
+static void handle_sign_begin(const os_msg *req) {
+    const os_msg_sign_begin *m = &req->u.sign_begin;
+    session_reset();
+    if (m->n_inputs == 0 || m->n_inputs > OS_MAX_INPUTS || m->n_outputs == 0 || m->n_outputs > OS_MAX_OUTPUTS) {
+        sign_fail(req, OS_ERR_TX_LIMITS, 0xFFFF);
+        return;
+    }
+    if (m->version < 1 || m->version > 2) { sign_fail(req, OS_ERR_TX_LIMITS, 0xFFFF); return; }
+    int rc = tx_sighasher_begin(&g_sess.hasher, m->version, m->locktime, m->n_inputs, m->n_outputs);
+    if (rc != OS_OK) { sign_fail(req, rc, 0xFFFF); return; }
+    g_sess.version = m->version;
+    g_sess.locktime = m->locktime;
+    g_sess.n_inputs = m->n_inputs;
+    g_sess.n_outputs = m->n_outputs;
+    memcpy(g_sess.pending_root, g_state.nonce_root, 32);
+    g_sess.phase = PHASE_INPUTS;
+    send_success(req);
+}
+
+static void handle_sign_input(const os_msg *req) {
+    const os_msg_sign_input *m = &req->u.sign_input;
+    if (g_sess.phase != PHASE_INPUTS) { sign_fail(req, OS_ERR_MSG_UNEXPECTED, m->index); return; }
+    if (m->index != g_sess.next_input) { sign_fail(req, OS_ERR_TX_ORDER, m->index); return; }
+    if (m->script_type > OS_SCRIPT_P2WPKH) { sign_fail(req, OS_ERR_BAD_PATH, m->index); return; }
+    /* A transaction spending one outpoint twice is invalid; refusing it also stops a host from
+     * counting one input's amount twice towards the fee. */
+    uint16_t i;
+    for (i = 0; i < g_sess.next_input; i++) {
+        if (g_sess.inputs[i].prevout.vout == m->prevout.vout &&
+            memcmp(g_sess.inputs[i].prevout.txid, m->prevout.txid, 32) == 0) {
+            sign_fail(req, OS_ERR_TX_ORDER, m->index);
+            return;
+        }
+    }
+    input_record *in = &g_sess.inputs[m->index];
+    bip32_node node;
+    uint8_t script_code[25];
+    int rc = leaf_node(m->script_type, m->account, m->change, m->addr_index, &node);
+    if (rc == OS_OK) {
+        memcpy(in->pubkey, node.public_key, 33);
+        rc = script_for_pubkey(m->script_type, node.public_key, g_sess.expected_script,
+                               sizeof g_sess.expected_script, &g_sess.expected_script_len);
+    }
+    bip32_wipe(&node);
+    if (rc == OS_OK) rc = script_code_for_pubkey(in->pubkey, script_code);
+    if (rc == OS_OK) rc = tx_sighasher_add_input(&g_sess.hasher, m->index, &m->prevout, m->sequence,
+                                                 script_code, sizeof script_code);
+    if (rc == OS_OK) rc = tx_prev_init(&g_sess.prev, m->prev_tx_len, m->prevout.vout);
+    if (rc != OS_OK) { sign_fail(req, rc, m->index); return; }
+    in->prevout = m->prevout;
+    in->sequence = m->sequence;
+    in->script_type = m->script_type;
+    in->account = m->account;
+    in->change = m->change;
+    in->addr_index = m->addr_index;
+    g_sess.prev_len = m->prev_tx_len;
+    g_sess.prev_received = 0;
+    g_sess.phase = PHASE_PREVTX;
+    send_success(req);
+}
+
+static void handle_sign_prevtx(const os_msg *req) {
+    const os_msg_sign_prevtx *m = &req->u.sign_prevtx;
+    if (g_sess.phase != PHASE_PREVTX) { sign_fail(req, OS_ERR_MSG_UNEXPECTED, m->input_index); return; }
+    if (m->input_index != g_sess.next_input || m->offset != g_sess.prev_received ||
+        m->len > g_sess.prev_len - g_sess.prev_received) {
+        sign_fail(req, OS_ERR_TX_ORDER, m->input_index);
+        return;
+    }
+    int rc = tx_prev_feed(&g_sess.prev, m->data, m->len);
+    if (rc != OS_OK) { sign_fail(req, rc, m->input_index); return; }
+    g_sess.prev_received += m->len;
+    if (g_sess.prev_received < g_sess.prev_len) { send_success(req); return; }
+
+    /* The whole previous transaction is in: its txid, amount and script are now the device's own. */
+    input_record *in = &g_sess.inputs[g_sess.next_input];
+    uint8_t txid[32], script[TX_SCRIPT_CAPTURE_MAX];
+    size_t script_len = 0;
+    uint64_t amount = 0;
+    rc = tx_prev_finish(&g_sess.prev, txid, &amount, script, &script_len);
+    if (rc != OS_OK) { sign_fail(req, rc, m->input_index); return; }
+    if (memcmp(txid, in->prevout.txid, 32) != 0) { sign_fail(req, OS_ERR_TX_PREV_TXID, m->input_index); return; }
+    if (script_len != g_sess.expected_script_len || memcmp(script, g_sess.expected_script, script_len) != 0) {
+        sign_fail(req, OS_ERR_TX_NOT_OURS, m->input_index);
+        return;
+    }
+    if (amount == 0 || amount > OS_MAX_MONEY || g_sess.total_in + amount > OS_MAX_MONEY) {
+        sign_fail(req, OS_ERR_TX_AMOUNT, m->input_index);
+        return;
+    }
+    in->amount = amount;
+    g_sess.total_in += amount;
+    g_sess.next_input++;
+    g_sess.phase = g_sess.next_input == g_sess.n_inputs ? PHASE_OUTPUTS : PHASE_INPUTS;
+    send_success(req);
+}
+
+static int spends_outpoint(const os_outpoint *op) {
+    uint16_t i;
+    for (i = 0; i < g_sess.n_inputs; i++) {
+        if (g_sess.inputs[i].prevout.vout == op->vout && memcmp(g_sess.inputs[i].prevout.txid, op->txid, 32) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Records the refusal of a committed nonce in the log (I5), then answers with the anchor. */
+static void refuse_committed(const os_msg *req, const os_msg_sign_output *m) {
+    uint8_t payload[32 + 32 + 4 + 2 + 32], detail[32 + 32 + 4], hash_outputs[32];
+    memcpy(payload, m->nonce, 32);
+    memcpy(payload + 32, m->anchor.txid, 32);
+    payload[64] = (uint8_t)m->anchor.vout;
+    payload[65] = (uint8_t)(m->anchor.vout >> 8);
+    payload[66] = (uint8_t)(m->anchor.vout >> 16);
+    payload[67] = (uint8_t)(m->anchor.vout >> 24);
+    payload[68] = (uint8_t)m->index;
+    payload[69] = (uint8_t)(m->index >> 8);
+    memset(payload + 70, 0, 32);
+    /* hashPrevouts identifies which inputs the refused transaction tried to spend. Outputs are not
+     * all in yet, so only the prevouts part of the commitment is final. */
+    (void)hash_outputs;
+    (void)tx_sighasher_commitment(&g_sess.hasher, payload + 70, hash_outputs);
+    memcpy(detail, payload, sizeof detail);
+    uint16_t index = m->index;
+    session_reset();
+    accounts_forget();
+    prepare_next();
+    int rc = commit_with_entry(OS_LOG_REFUSE_COMMITTED, payload, sizeof payload);
+    /* The refusal stands whether or not it could be logged; a failed log write is reported instead. */
+    send_error(req, rc == OS_OK ? OS_ERR_NONCE_COMMITTED : rc, index, detail, sizeof detail);
+}
+
+static void handle_sign_output(const os_msg *req) {
+    const os_msg_sign_output *m = &req->u.sign_output;
+    int rc;
+    if (g_sess.phase != PHASE_OUTPUTS) { sign_fail(req, OS_ERR_MSG_UNEXPECTED, m->index); return; }
+    if (m->index != g_sess.next_output) { sign_fail(req, OS_ERR_TX_ORDER, m->index); return; }
+    if (m->amount == 0 || m->amount > OS_MAX_MONEY || g_sess.total_out + m->amount > OS_MAX_MONEY) {
+        sign_fail(req, OS_ERR_TX_AMOUNT, m->index);
+        return;
+    }
+    uint8_t script[OS_MAX_PAYOUT_SCRIPT];
+    size_t script_len = 0;
+    if (m->kind == OS_OUTPUT_CHANGE) {
+        bip32_node node;
+        if (m->change_script_type != g_state.script_type) { sign_fail(req, OS_ERR_TX_CHANGE, m->index); return; }
+        rc = leaf_node(m->change_script_type, m->change_account, 1, m->change_index, &node);
+        if (rc == OS_OK) rc = script_for_pubkey(m->change_script_type, node.public_key, script, sizeof script, &script_len);
+        bip32_wipe(&node);
+        if (rc != OS_OK) { sign_fail(req, rc == OS_ERR_BAD_PATH ? OS_ERR_TX_CHANGE : rc, m->index); return; }
+    } else if (m->kind == OS_OUTPUT_PAYOUT) {
+        script_kind kind = script_classify(m->script, m->script_len);
+        if (kind == SCRIPT_KIND_OTHER) { sign_fail(req, OS_ERR_POLICY_DESTINATION, m->index); return; }
+        memcpy(script, m->script, m->script_len);
+        script_len = m->script_len;
+        uint8_t key[32], value[32];
+        rc = nonce_set_key(m->nonce, key);
+        if (rc != OS_OK) { sign_fail(req, rc, m->index); return; }
+        /* Strictly increasing keys: one nonce can never appear twice in one transaction. */
+        if (g_sess.have_last_key && memcmp(key, g_sess.last_key, 32) <= 0) {
+            sign_fail(req, OS_ERR_NONCE_ORDER, m->index);
+            return;
+        }
+        if (m->proof_kind == OS_PROOF_NEW) {
+            uint8_t new_root[32];
+            rc = nonce_set_leaf_value(&g_sess.inputs[0].prevout, script, script_len, m->amount, value);
+            if (rc == OS_OK) rc = nonce_set_verify_insert(g_sess.pending_root, key, value, &m->proof, new_root);
+            if (rc == OS_ERR_PROOF_KIND) {
+                /* A valid proof that the nonce is committed, offered as new: the host's ledger lost
+                 * it. The anchor is not known from a bare presence proof, so none is reported. */
+                os_msg_sign_output unknown_anchor = *m;
+                memset(&unknown_anchor.anchor, 0, sizeof unknown_anchor.anchor);
+                refuse_committed(req, &unknown_anchor);
+                return;
+            }
+            if (rc != OS_OK) { sign_fail(req, rc, m->index); return; }
+            memcpy(g_sess.pending_root, new_root, 32);
+            g_sess.n_new++;
+            g_sess.new_payout_sum += m->amount;
+        } else {
+            rc = nonce_set_leaf_value(&m->anchor, script, script_len, m->amount, value);
+            if (rc == OS_OK) rc = nonce_set_verify_member(g_sess.pending_root, key, value, &m->proof);
+            if (rc != OS_OK) { sign_fail(req, rc, m->index); return; }
+            /* The committed payout, proven. Signing again is safe only if this transaction
+             * conflicts with every earlier one for the nonce: all of them spend the anchor. */
+            if (!spends_outpoint(&m->anchor)) { refuse_committed(req, m); return; }
+            g_sess.n_replaced++;
+        }
+        memcpy(g_sess.last_key, key, 32);
+        g_sess.have_last_key = 1;
+        g_sess.total_payout += m->amount;
+        if (m->amount > g_sess.max_payout) g_sess.max_payout = m->amount;
+        if (g_sess.first_payout_script_len == 0) {
+            memcpy(g_sess.first_payout_script, script, script_len);
+            g_sess.first_payout_script_len = (uint8_t)script_len;
+        }
+    } else {
+        sign_fail(req, OS_ERR_MSG_MALFORMED, m->index);
+        return;
+    }
+    if (m->amount < policy_dust_threshold(script_classify(script, script_len))) {
+        sign_fail(req, OS_ERR_TX_DUST, m->index);
+        return;
+    }
+    rc = tx_sighasher_add_output(&g_sess.hasher, m->amount, script, script_len);
+    if (rc != OS_OK) { sign_fail(req, rc, m->index); return; }
+    g_sess.total_out += m->amount;
+    g_sess.output_script_bytes += (uint32_t)script_len;
+    g_sess.next_output++;
+    if (g_sess.next_output == g_sess.n_outputs) g_sess.phase = PHASE_READY;
+    send_success(req);
+}
+
+static int commit_signing(int approved) {
+    uint8_t payload[32 * 3 + 8 + 8 + 2 + 2 + 1];
+    uint8_t *p = payload;
+    CHECK_OK(tx_sighasher_commitment(&g_sess.hasher, p, p + 32));
+    p += 64;
+    memcpy(p, g_sess.pending_root, 32);
+    p += 32;
+    uint64_t v[2] = { g_sess.fee, g_sess.total_payout };
+    int i, b;
+    for (i = 0; i < 2; i++)
+        for (b = 0; b < 8; b++) *p++ = (uint8_t)(v[i] >> (8 * b));
+    *p++ = (uint8_t)g_sess.n_new;
+    *p++ = (uint8_t)(g_sess.n_new >> 8);
+    *p++ = (uint8_t)g_sess.n_replaced;
+    *p++ = (uint8_t)(g_sess.n_replaced >> 8);
+    *p++ = (uint8_t)(approved ? 1 : 0);
+    VERIFY_CHECK((size_t)(p - payload) == sizeof payload);
+
+    uint64_t now = board_millis();
+    prepare_next();
+    memcpy(g_next.nonce_root, g_sess.pending_root, 32);
+    g_next.velocity_spent = policy_velocity_refill(&g_state.policy, g_state.velocity_spent, now - g_velocity_ms);
+    g_next.velocity_spent = g_next.velocity_spent + g_sess.new_payout_sum > OS_MAX_MONEY
+                                ? OS_MAX_MONEY
+                                : g_next.velocity_spent + g_sess.new_payout_sum;
+    CHECK_OK(commit_with_entry(OS_LOG_SIGN, payload, sizeof payload));
+    g_velocity_ms = now;
+    g_sess.log_seq = g_state.log_seq;
+    g_sess.phase = PHASE_DONE;
+    return OS_OK;
+}
+
+static void send_sign_done(const os_msg *req) {
+    os_msg reply;
+    reply_simple(req, OS_MSG_SIGN_DONE, &reply);
+    reply.u.sign_done.n_signatures = g_sess.n_inputs;
+    reply.u.sign_done.log_seq = g_sess.log_seq;
+    memcpy(reply.u.sign_done.nonce_root, g_state.nonce_root, 32);
+    send_reply(&reply);
+}
+
+static void show_sign_request(void) {
+    screen_text t;
+    char addr[OS_MAX_ADDRESS + 1];
+    text_reset(&t);
+    text_add(&t, "Approve payout?\n");
+    text_add_amount(&t, g_sess.total_payout);
+    if (g_sess.n_new + g_sess.n_replaced > 1) {
+        text_add(&t, " in ");
+        text_add_u64(&t, (uint64_t)g_sess.n_new + g_sess.n_replaced);
+    }
+    text_add(&t, "\nfee ");
+    text_add_amount(&t, g_sess.fee);
+    text_add(&t, "\nto:\n");
+    if (address_from_script(g_state.network, g_sess.first_payout_script, g_sess.first_payout_script_len, addr,
+                            sizeof addr) == OS_OK) {
+        text_add_wrapped(&t, addr);
+    } else {
+        text_add(&t, "?");
+    }
+    show(&t);
+}
+
+static void handle_sign_finish(const os_msg *req) {
+    if (g_sess.phase != PHASE_READY) { sign_fail(req, OS_ERR_MSG_UNEXPECTED, 0xFFFF); return; }
+    if (g_sess.total_out > g_sess.total_in) { sign_fail(req, OS_ERR_TX_FEE_NEGATIVE, 0xFFFF); return; }
+    g_sess.fee = g_sess.total_in - g_sess.total_out;
+    uint16_t n_type[3] = { 0, 0, 0 };
+    uint16_t i;
+    for (i = 0; i < g_sess.n_inputs; i++) n_type[g_sess.inputs[i].script_type]++;
+    uint32_t vsize = policy_estimate_vsize(n_type[OS_SCRIPT_P2PKH], n_type[OS_SCRIPT_P2SH_P2WPKH],
+                                           n_type[OS_SCRIPT_P2WPKH], g_sess.n_outputs, g_sess.output_script_bytes);
+    g_sess.needs = policy_evaluate(&g_state.policy, g_sess.max_payout, g_sess.new_payout_sum, velocity_now(),
+                                   g_sess.fee, vsize);
+    int rc = audit_log_can_append(&g_state);
+    if (rc != OS_OK) { sign_fail(req, rc, 0xFFFF); return; }
+    if (g_sess.needs) {
+        pending_reset();
+        g_pend.kind = PENDING_SIGN;
+        g_sess.phase = PHASE_AWAIT_OPERATOR;
+        show_sign_request();
+        send_pending(req);
+        return;
+    }
+    rc = commit_signing(0);
+    if (rc != OS_OK) { sign_fail(req, rc, 0xFFFF); return; }
+    send_sign_done(req);
+}
+
+static void handle_sign_get_sigs(const os_msg *req) {
+    uint16_t start = req->u.sign_get_sigs.start;
+    if (g_sess.phase != PHASE_DONE) { send_error(req, OS_ERR_MSG_UNEXPECTED, 0xFFFF, NULL, 0); return; }
+    if (start >= g_sess.n_inputs) { send_error(req, OS_ERR_ARG, start, NULL, 0); return; }
+    uint16_t count = (uint16_t)(g_sess.n_inputs - start);
+    if (count > OS_SIGS_PER_MESSAGE) count = OS_SIGS_PER_MESSAGE;
+    size_t off = 0;
+    uint16_t i;
+    for (i = start; i < start + count; i++) {
+        const input_record *in = &g_sess.inputs[i];
+        uint8_t sighash[32], script_code[25], der[72];
+        size_t der_len = sizeof der;
+        bip32_node node;
+        int rc = script_code_for_pubkey(in->pubkey, script_code);
+        if (rc == OS_OK) {
+            if (in->script_type == OS_SCRIPT_P2PKH)
+                rc = tx_sighasher_legacy(&g_sess.hasher, i, SIGHASH_ALL, sighash);
+            else
+                rc = tx_sighasher_bip143(&g_sess.hasher, &in->prevout, script_code, sizeof script_code, in->amount,
+                                         in->sequence, SIGHASH_ALL, sighash);
+        }
+        if (rc == OS_OK) rc = leaf_node(in->script_type, in->account, in->change, in->addr_index, &node);
+        if (rc == OS_OK) {
+            /* The key must still be the one whose script the previous transaction paid. */
+            if (!crypto_ct_equal(node.public_key, in->pubkey, 33)) rc = OS_ERR_INTERNAL;
+            if (rc == OS_OK) rc = crypto_ecdsa_sign(node.private_key, sighash, der, &der_len);
+            bip32_wipe(&node);
+        }
+        if (rc != OS_OK) { send_error(req, rc, i, NULL, 0); return; }
+        g_records[off++] = (uint8_t)(der_len + 1);
+        memcpy(g_records + off, der, der_len);
+        off += der_len;
+        g_records[off++] = (uint8_t)SIGHASH_ALL;
+        memcpy(g_records + off, in->pubkey, 33);
+        off += 33;
+    }
+    os_msg reply;
+    reply_simple(req, OS_MSG_SIGNATURES, &reply);
+    reply.u.signatures.start = start;
+    reply.u.signatures.count = count;
+    reply.u.signatures.records = g_records;
+    reply.u.signatures.records_len = (uint16_t)off;
+    send_reply(&reply);
+}
+
+/* ------------------------------------------------------------------ operator decisions */
+
+static void handle_poll(const os_msg *req) {
+    if (g_pend.kind == PENDING_NONE) { send_error(req, OS_ERR_NO_PENDING, 0xFFFF, NULL, 0); return; }
+    board_button decision = g_pend.decision;
+    g_pend.decision = BOARD_BUTTON_NONE;
+    if (decision == BOARD_BUTTON_NONE) { send_pending(req); return; }
+
+    pending_kind kind = g_pend.kind;
+    if (decision == BOARD_BUTTON_REJECT) {
+        if (kind == PENDING_SIGN) {
+            uint8_t payload[2 + 32];
+            payload[0] = 1;
+            payload[1] = 0;
+            uint8_t hash_outputs[32];
+            (void)tx_sighasher_commitment(&g_sess.hasher, payload + 2, hash_outputs);
+            session_reset();
+            prepare_next();
+            (void)commit_with_entry(OS_LOG_APPROVAL, payload, sizeof payload);
+        }
+        end_all();
+        send_error(req, OS_ERR_USER_REJECTED, 0xFFFF, NULL, 0);
+        return;
+    }
+    /* approved */
+    int rc = OS_OK;
+    switch (kind) {
+    case PENDING_INIT_WORDS:
+        if (g_pend.page + 1 < g_pend.pages) {
+            g_pend.page++;
+            show_words_page();
+            send_pending(req);
+            return;
+        }
+        if (g_pend.page + 1 == g_pend.pages) {
+            g_pend.page++;
+            show_confirm_setup();
+            send_pending(req);
+            return;
+        }
+        rc = finish_init();
+        break;
+    case PENDING_INIT_RESTORE:
+        rc = finish_init();
+        break;
+    case PENDING_ADDRESS: {
+        os_msg reply;
+        reply_simple(req, OS_MSG_ADDRESS, &reply);
+        reply.u.address = g_pend.address;
+        pending_reset();
+        show_idle();
+        send_reply(&reply);
+        return;
+    }
+    case PENDING_WIPE:
+        rc = storage_wipe();
+        memset(&g_state, 0, sizeof g_state);
+        g_state_seq = 0;
+        g_boot_status = rc == OS_OK ? OS_OK : rc;
+        break;
+    case PENDING_POLICY:
+        rc = finish_policy();
+        break;
+    case PENDING_SIGN:
+        pending_reset();
+        rc = commit_signing(1);
+        if (rc != OS_OK) { sign_fail(req, rc, 0xFFFF); show_idle(); return; }
+        show_idle();
+        send_sign_done(req);
+        return;
+    default:
+        rc = OS_ERR_INTERNAL;
+        break;
+    }
+    pending_reset();
+    accounts_forget();
+    show_idle();
+    if (rc != OS_OK) { send_error(req, rc, 0xFFFF, NULL, 0); return; }
+    send_success(req);
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+static void dispatch(const os_msg *req) {
+    if (req->type == OS_MSG_GET_INFO && g_boot_status == OS_OK) { handle_get_info(req); return; }
+    if (req->type == OS_MSG_CANCEL) { end_all(); send_success(req); return; }
+    if (req->type == OS_MSG_POLL) { handle_poll(req); return; }
+    if (g_pend.kind != PENDING_NONE) { send_error(req, OS_ERR_BUSY, 0xFFFF, NULL, 0); return; }
+    if (g_boot_status != OS_OK) {
+        /* Fail closed: the only way forward from a corrupt store is an operator-confirmed wipe. */
+        if (req->type == OS_MSG_WIPE) { handle_wipe(req); return; }
+        send_error(req, g_boot_status, 0xFFFF, NULL, 0);
+        return;
+    }
+    if (req->type == OS_MSG_INIT_DEVICE) { handle_init_device(req); return; }
+    if (req->type == OS_MSG_WIPE) { handle_wipe(req); return; }
+    if (!g_state.initialized) { send_error(req, OS_ERR_NOT_INITIALIZED, 0xFFFF, NULL, 0); return; }
+    switch (req->type) {
+    case OS_MSG_GET_XPUB: handle_get_xpub(req); break;
+    case OS_MSG_GET_ADDRESS: handle_get_address(req); break;
+    case OS_MSG_SET_POLICY: handle_set_policy(req); break;
+    case OS_MSG_LOG_READ: handle_log_read(req); break;
+    case OS_MSG_LOG_ACK: handle_log_ack(req); break;
+    case OS_MSG_SIGN_BEGIN: handle_sign_begin(req); break;
+    case OS_MSG_SIGN_INPUT: handle_sign_input(req); break;
+    case OS_MSG_SIGN_PREVTX: handle_sign_prevtx(req); break;
+    case OS_MSG_SIGN_OUTPUT: handle_sign_output(req); break;
+    case OS_MSG_SIGN_FINISH: handle_sign_finish(req); break;
+    case OS_MSG_SIGN_GET_SIGS: handle_sign_get_sigs(req); break;
+    default: send_error(req, OS_ERR_MSG_TYPE, 0xFFFF, NULL, 0); break;
+    }
+}
+
+static void send_frame_error(uint32_t cid, int code) {
+    uint8_t data[2] = { (uint8_t)((unsigned)code >> 8), (uint8_t)code };
+    send_frame(cid, OS_FRAME_CMD_ERROR, data, sizeof data);
+}
+
+static void handle_message(void) {
+    os_msg req;
+    if (g_rx.cmd == OS_FRAME_CMD_INIT) {
+        if (g_rx.cid != OS_CID_BROADCAST || g_rx.length != 8) { send_frame_error(g_rx.cid, OS_ERR_FRAME_COMMAND); return; }
+        uint8_t resp[8 + 4 + 1 + 2];
+        memcpy(resp, g_rx.data, 8);
+        /* A new channel is a new host: whatever the old one left half-done is abandoned. */
+        end_all();
+        g_cid = g_next_cid++;
+        if (g_next_cid == OS_CID_BROADCAST || g_next_cid == 0) g_next_cid = 1;
+        resp[8] = (uint8_t)(g_cid >> 24);
+        resp[9] = (uint8_t)(g_cid >> 16);
+        resp[10] = (uint8_t)(g_cid >> 8);
+        resp[11] = (uint8_t)g_cid;
+        resp[12] = OS_PROTOCOL_VERSION;
+        resp[13] = (uint8_t)(OS_MAX_MESSAGE >> 8);
+        resp[14] = (uint8_t)OS_MAX_MESSAGE;
+        send_frame(OS_CID_BROADCAST, OS_FRAME_CMD_INIT, resp, sizeof resp);
+        return;
+    }
+    if (g_cid == 0 || g_rx.cid != g_cid) { send_frame_error(g_rx.cid, OS_ERR_FRAME_CHANNEL); return; }
+    if (g_rx.cmd == OS_FRAME_CMD_PING) { send_frame(g_cid, OS_FRAME_CMD_PING, g_rx.data, g_rx.length); return; }
+    if (g_rx.cmd != OS_FRAME_CMD_MSG) { send_frame_error(g_cid, OS_ERR_FRAME_COMMAND); return; }
+    int rc = os_msg_decode(g_rx.data, g_rx.length, &req);
+    if (rc != OS_OK) {
+        /* Answer in protocol form when the header at least names a request id. */
+        if (g_rx.length >= OS_MSG_HEADER) {
+            os_msg stub;
+            memset(&stub, 0, sizeof stub);
+            stub.request_id = (uint32_t)g_rx.data[2] | ((uint32_t)g_rx.data[3] << 8) |
+                              ((uint32_t)g_rx.data[4] << 16) | ((uint32_t)g_rx.data[5] << 24);
+            /* A malformed message in the middle of a signing session ends the session. */
+            session_reset();
+            send_error(&stub, rc, 0xFFFF, NULL, 0);
+        } else {
+            send_frame_error(g_cid, rc);
+        }
+        return;
+    }
+    dispatch(&req);
+}
+
+/* ------------------------------------------------------------------ entry points */
+
+int signer_boot(void) {
+    uint8_t seed[32];
+    os_frame_rx_init(&g_rx);
+    session_reset();
+    pending_reset();
+    g_cid = 0;
+    CHECK_OK(board_random(seed, sizeof seed));
+    int rc = crypto_init(seed);
+    crypto_wipe(seed, sizeof seed);
+    if (rc != OS_OK) { g_boot_status = rc; return rc; }
+    g_boot_status = storage_load(&g_state, &g_state_seq);
+    if (g_boot_status != OS_OK) {
+        memset(&g_state, 0, sizeof g_state);
+        show_idle();
+        return g_boot_status;
+    }
+    g_velocity_ms = board_millis();
+    if (g_state.initialized) {
+        if (g_state.log_seq > 0) (void)audit_log_ring_repair(&g_state);
+        uint8_t payload[8];
+        int b;
+        for (b = 0; b < 8; b++) payload[b] = (uint8_t)(g_state_seq >> (8 * b));
+        prepare_next();
+        /* A full log (host not archiving) must not stop the device from booting; signing will
+         * refuse with LOG_FULL until the host acknowledges. */
+        rc = commit_with_entry(OS_LOG_BOOT, payload, sizeof payload);
+        if (rc != OS_OK && rc != OS_ERR_LOG_FULL) {
+            g_boot_status = rc;
+            show_idle();
+            return rc;
+        }
+    }
+    show_idle();
+    return OS_OK;
+}
+
+int signer_poll(uint32_t timeout_ms) {
+    uint8_t report[OS_REPORT_SIZE];
+    int got = board_transport_recv(report, timeout_ms);
+    board_button b = board_button_poll();
+    if (b != BOARD_BUTTON_NONE && g_pend.kind != PENDING_NONE) {
+        g_pend.decision = b;
+        screen_text t;
+        text_reset(&t);
+        text_add(&t, b == BOARD_BUTTON_APPROVE ? "approved\nwaiting for host" : "rejected");
+        show(&t);
+    }
+    if (got < 0 || (got != 0 && got != 1)) return OS_ERR_IO;
+    if (got == 0) return OS_OK;
+    int complete = 0;
+    int rc = os_frame_rx_feed(&g_rx, report, &complete);
+    if (rc != OS_OK) {
+        send_frame_error(g_rx.cid, rc);
+        return OS_OK;
+    }
+    if (complete) handle_message();
+    return OS_OK;
+}
