@@ -40,7 +40,9 @@
 #   ARM_LIBCORE   build/arm/libcore.a    firmware/*.c proto/*.c for Cortex-M4
 #   ARM_LIBSECP256K1  build/arm/libsecp256k1.a   from Debian's libsecp256k1 source, small tables
 #   ARM_LIBMBEDCRYPTO build/arm/libmbedcrypto.a  from Debian's mbedtls source, firmware/mbedtls_config.h
-#   HOST_ARCHIVES  "libsim libhost libcore" (link inside -Wl,--start-group/--end-group: any order works)
+#   HOST_ARCHIVES  "libsim libhost libcore" (link inside -Wl,--start-group/--end-group: any order works);
+#   ASAN_ARCHIVES, FUZZ_ARCHIVES, ARM_ARCHIVES (core, secp256k1, mbedcrypto) likewise
+#   $(eval $(call track_members,TARGET,FILES))  relink/re-archive TARGET when the list FILES changes
 #
 # Object trees: HOST_OBJ (build/host/obj), ASAN_OBJ, FUZZ_OBJ, ARM_OBJ: $(HOST_OBJ)/dir/x.o is built
 # from dir/x.c with that tree's compiler and flags, for any dir (tests/node/ included).
