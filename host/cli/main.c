@@ -140,9 +140,11 @@ static int report_failure(cli *c, int status, const os_msg *error_reply) {
         code = error_reply->u.error.code;
         fprintf(stderr, "oncesign: refused by the device: %s\n", text);
     } else {
+        /* The client's own description already names the device and what failed. */
         const char *why = c->client != NULL ? os_client_last_error(c->client) : "";
-        snprintf(text, sizeof text, "%s%s%s", os_status_message(status), why[0] != '\0' ? ": " : "", why);
-        fprintf(stderr, "oncesign: %s: %s\n", c->device, text);
+        if (why[0] != '\0') snprintf(text, sizeof text, "%s [%s]", why, os_status_name(status));
+        else snprintf(text, sizeof text, "%s: %s [%s]", c->device, os_status_message(status), os_status_name(status));
+        fprintf(stderr, "oncesign: %s\n", text);
     }
     if (c->json) {
         printf("{\"ok\":false,\"error\":{\"code\":%d,\"name\":", code);
