@@ -252,3 +252,78 @@ int nonce_tree_insert(nonce_tree *t, const uint8_t key[32], const uint8_t value[
     memcpy(t->root_hash, t->inner[t->root].slot_hash, 32);
     return OS_OK;
 }
+
+/* Any key stored below ref (its leftmost leaf's). */
+static const uint8_t *any_key_below(const nonce_tree *t, uint32_t ref) {
+    while (!is_leaf(ref)) ref = t->inner[ref].child[0];
+    return t->leaves[ref & ~REF_LEAF].key;
+}
+
+/* The slot that holds ref: the root, or a child slot of an inner node found by walking down with a
+ * key stored below ref. */
+static uint32_t *slot_of(nonce_tree *t, uint32_t ref) {
+    const uint8_t *key = any_key_below(t, ref);
+    uint32_t *slot = &t->root;
+    while (*slot != ref) {
+        inner_node *node = &t->inner[*slot];
+        slot = &node->child[nonce_set_key_bit(key, node->split)];
+    }
+    return slot;
+}
+
+int nonce_tree_remove(nonce_tree *t, const uint8_t key[32]) {
+    ARG_CHECK(t != NULL && key != NULL);
+    if (t->root == REF_NONE) return OS_ERR_NONCE_ABSENT;
+    tree_path path;
+    descend(t, key, &path);
+    uint32_t leaf_index = path.leaf & ~REF_LEAF;
+    if (memcmp(t->leaves[leaf_index].key, key, 32) != 0) return OS_ERR_NONCE_ABSENT;
+
+    uint32_t freed_inner = REF_NONE;
+    if (path.n == 0) {
+        t->root = REF_NONE;
+        memset(t->root_hash, 0, 32);
+    } else {
+        /* The leaf's parent disappears: its other child takes the parent's slot. */
+        uint32_t parent = path.node[path.n - 1];
+        uint32_t sibling = t->inner[parent].child[1 - nonce_set_key_bit(key, t->inner[parent].split)];
+        if (path.n == 1) {
+            t->root = sibling;
+        } else {
+            inner_node *grand = &t->inner[path.node[path.n - 2]];
+            grand->child[nonce_set_key_bit(key, grand->split)] = sibling;
+        }
+        freed_inner = parent;
+        uint8_t near_key[32];
+        memcpy(near_key, any_key_below(t, sibling), 32);
+        if (!is_leaf(sibling)) {
+            unsigned slot_depth = path.n == 1 ? 0 : t->inner[path.node[path.n - 2]].split + 1u;
+            CHECK_OK(subtree_hash_at(t, sibling, slot_depth, near_key, t->inner[sibling].slot_hash));
+        }
+        for (unsigned i = path.n - 1; i-- > 0;) {
+            uint32_t ref = path.node[i];
+            unsigned slot_depth = i == 0 ? 0 : t->inner[path.node[i - 1]].split + 1u;
+            CHECK_OK(subtree_hash_at(t, ref, slot_depth, near_key, t->inner[ref].slot_hash));
+        }
+        memcpy(t->root_hash, ref_hash(t, t->root), 32);
+    }
+
+    /* Keep the arrays dense: the last leaf and the last inner node move into the freed slots. */
+    uint32_t last_leaf = (uint32_t)t->n_leaves - 1;
+    if (leaf_index != last_leaf) {
+        uint32_t *slot = slot_of(t, REF_LEAF | last_leaf);
+        t->leaves[leaf_index] = t->leaves[last_leaf];
+        *slot = REF_LEAF | leaf_index;
+    }
+    t->n_leaves--;
+    if (freed_inner != REF_NONE) {
+        uint32_t last_inner = (uint32_t)t->n_inner - 1;
+        if (freed_inner != last_inner) {
+            uint32_t *slot = slot_of(t, last_inner);
+            t->inner[freed_inner] = t->inner[last_inner];
+            *slot = freed_inner;
+        }
+        t->n_inner--;
+    }
+    return OS_OK;
+}

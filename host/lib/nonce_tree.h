@@ -64,4 +64,10 @@ int nonce_tree_prove(const nonce_tree *t, const uint8_t key[32], os_nonce_proof 
  *          OS_ERR_ARG for NULL. */
 int nonce_tree_insert(nonce_tree *t, const uint8_t key[32], const uint8_t value[32]);
 
+/* Takes key out of the set (the host undoes inserts the signer did not commit).
+ * Returns: OS_OK; OS_ERR_NONCE_ABSENT when key is not in the set; OS_ERR_CRYPTO when hashing fails
+ *          (the tree is then inconsistent: discard it); OS_ERR_ARG for NULL.
+ *          After OS_OK the root equals the root of a tree built without key. */
+int nonce_tree_remove(nonce_tree *t, const uint8_t key[32]);
+
 #endif /* ONCESIGN_NONCE_TREE_H */
