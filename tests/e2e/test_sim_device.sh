@@ -42,12 +42,39 @@ wait_screen() {
   fail "screen never showed /$1/ (last: $(ctl screen 2>&1 | tr '\n' '|'))"
 }
 
+# approve_setup_screens PID: while PID (a `device init`) runs, approves each new mnemonic page and
+# the final confirmation once, collecting the words shown into the array `words`.
+approve_setup_screens() {
+  local pid=$1 last= screen deadline=$((SECONDS + 60))
+  words=()
+  while kill -0 "$pid" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || fail "device init did not finish"
+    screen=$(ctl screen 2>/dev/null) || { sleep 0.05; continue; }
+    if [ "$screen" != "$last" ] && grep -Eq '^(Write down|Words written down\?)' <<<"$screen"; then
+      if grep -q '^Write down' <<<"$screen"; then
+        while read -r w; do words+=("$w"); done < <(sed -n 's/^ *[0-9][0-9]*\. \([a-z][a-z]*\)$/\1/p' <<<"$screen")
+      fi
+      ctl approve >/dev/null 2>&1 || true   # the simulator may die here in the power-cut test
+      last=$screen
+    fi
+    sleep 0.05
+  done
+}
+
+# start_sim FLASH [OPTION...]: starts the simulator in the background and waits for its sockets.
+start_sim() {
+  local flash=$1
+  shift
+  rm -f "$dir/s.sock" "$dir/c.sock"
+  "$SIM" --socket "$dir/s.sock" --flash "$flash" --control "$dir/c.sock" --no-tty "$@" \
+    </dev/null 2>>"$dir/sim.log" &
+  sim_pid=$!
+  for _ in $(seq 100); do [ -S "$dir/c.sock" ] && [ -S "$dir/s.sock" ] && break; sleep 0.05; done
+  [ "$(ctl ping)" = pong ] || fail "control socket does not answer ping"
+}
+
 # ---- start the simulator
-"$SIM" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty \
-  </dev/null 2>"$dir/sim.log" &
-sim_pid=$!
-for _ in $(seq 100); do [ -S "$dir/c.sock" ] && [ -S "$dir/s.sock" ] && break; sleep 0.05; done
-[ "$(ctl ping)" = pong ] || fail "control socket does not answer ping"
+start_sim "$dir/flash.bin"
 pass "simulator started, control socket answers"
 
 # ---- blank device
@@ -68,21 +95,7 @@ cli device init --network test --words 12 >"$dir/init.out" 2>"$dir/init.err" &
 init_pid=$!
 bg_pids+=($init_pid)
 wait_screen '^Write down' 15
-words=()
-last=
-deadline=$((SECONDS + 60))
-while kill -0 $init_pid 2>/dev/null; do
-  [ $SECONDS -lt $deadline ] || fail "device init did not finish"
-  screen=$(ctl screen 2>/dev/null) || { sleep 0.05; continue; }
-  if [ "$screen" != "$last" ] && grep -Eq '^(Write down|Words written down\?)' <<<"$screen"; then
-    if grep -q '^Write down' <<<"$screen"; then
-      while read -r w; do words+=("$w"); done < <(sed -n 's/^ *[0-9][0-9]*\. \([a-z][a-z]*\)$/\1/p' <<<"$screen")
-    fi
-    [ "$(ctl approve)" = ok ] || fail "control socket did not accept approve"
-    last=$screen
-  fi
-  sleep 0.05
-done
+approve_setup_screens $init_pid
 wait $init_pid || fail "device init exited with $?"
 [ ${#words[@]} -eq 12 ] || fail "expected 12 mnemonic words on the device screens, saw ${#words[@]}: ${words[*]}"
 grep -q "Write down the words shown on the device" "$dir/init.err" "$dir/init.out" || fail "init did not prompt"
@@ -166,4 +179,28 @@ sim_pid=
 [ $rc -eq 0 ] || fail "simulator exit status $rc after SIGTERM"
 [ ! -e "$dir/s.sock" ] || fail "simulator left its socket behind"
 pass "simulator stops cleanly on SIGTERM"
+
+# ---- the power-cut switch: the first flash operation of a setup kills the simulator (status 99)
+# mid-write; the host sees the link die (exit 2); a restarted simulator serves the same flash file.
+# (What the signer recovers after each cut is the I2 test's business, not this one's.)
+start_sim "$dir/cut.bin" --cut-at-write 1
+[ "$(ctl flash-ops)" = 0 ] || fail "a blank simulator already wrote flash"
+cli device init --network regtest --words 12 >"$dir/cut.out" 2>"$dir/cut.err" &
+init_pid=$!
+bg_pids+=($init_pid)
+approve_setup_screens $init_pid
+wait $init_pid
+rc=$?
+[ $rc -eq 2 ] || fail "init across a power cut: exit $rc, expected 2 (link died)"
+for _ in $(seq 100); do kill -0 $sim_pid 2>/dev/null || break; sleep 0.05; done
+wait $sim_pid
+rc=$?
+sim_pid=
+[ $rc -eq 99 ] || fail "simulator exit status $rc at the power cut, expected 99"
+grep -q "POWER CUT at flash operation 1" "$dir/sim.log" || fail "the simulator did not log the cut"
+start_sim "$dir/cut.bin"
+cli --json device info >"$dir/cutinfo.out" 2>"$dir/cutinfo.err"
+rc=$?
+[ $rc -eq 0 ] || [ $rc -eq 3 ] || fail "device info after the power cut: exit $rc (expected an answer)"
+pass "power cut at flash operation 1: simulator exit 99, host exit 2, restarted simulator answers"
 echo "test_sim_device: all passed"
