@@ -325,6 +325,11 @@ static void setup_terminal(void) {
 static void serve_keyboard(void) {
     char keys[16];
     ssize_t n = read(STDIN_FILENO, keys, sizeof keys);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        /* The terminal went away: stop polling it rather than spin on its hang-up. */
+        restore_terminal();
+        return;
+    }
     for (ssize_t i = 0; i < n; i++) {
         char k = keys[i];
         if (k == 'y' || k == 'Y' || k == '\n' || k == '\r') sim.pending_button = BOARD_BUTTON_APPROVE;
