@@ -127,6 +127,7 @@ int main(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);   /* no SA_RESTART: a signal wakes the board's poll() */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);   /* its terminal closed */
     signal(SIGPIPE, SIG_IGN);
 
     if (board_init() != OS_OK) {
