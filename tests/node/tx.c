@@ -289,7 +289,7 @@ static int parse_outputs(reader *r, tn_tx *tx)
     return 0;
 }
 
-static int parse_tx(const uint8_t *raw, size_t len, tn_tx *tx, int allow_witness)
+static int parse_tx(const uint8_t *raw, size_t len, tn_tx *tx, int allow_witness, int allow_trailing)
 {
     reader r = {raw, len, 0, 0};
     memset(tx, 0, sizeof(*tx));
@@ -319,7 +319,7 @@ static int parse_tx(const uint8_t *raw, size_t len, tn_tx *tx, int allow_witness
         if (!any) goto bad; /* "Superfluous witness record" */
     }
     tx->locktime = rd_u32(&r);
-    if (r.bad || r.pos != len) goto bad;
+    if (r.bad || (r.pos != len && !allow_trailing)) goto bad;
     return 0;
 bad:
     tn_tx_free(tx);
@@ -328,7 +328,7 @@ bad:
 
 int tn_tx_parse(const uint8_t *raw, size_t len, tn_tx *tx)
 {
-    if (parse_tx(raw, len, tx, 1) != 0) return -1;
+    if (parse_tx(raw, len, tx, 1, 0) != 0) return -1;
     if (tx->nin == 0) {
         tn_tx_free(tx);
         return -1;
@@ -336,7 +336,7 @@ int tn_tx_parse(const uint8_t *raw, size_t len, tn_tx *tx)
     return 0;
 }
 
-int tn_tx_parse_legacy(const uint8_t *raw, size_t len, tn_tx *tx) { return parse_tx(raw, len, tx, 0); }
+int tn_tx_parse_legacy(const uint8_t *raw, size_t len, tn_tx *tx) { return parse_tx(raw, len, tx, 0, 0); }
 
 void tn_tx_free(tn_tx *tx)
 {

@@ -81,7 +81,7 @@ typedef struct {
 /* Parses a whole serialized transaction (with or without BIP144 witness). Returns 0 on success,
  * -1 on malformed data, trailing bytes, or a tx with no inputs (as Core's decoder would fail). */
 int tn_tx_parse(const uint8_t *raw, size_t len, tn_tx *tx);
-/* Legacy-only parse (no witness marker detection), for the sighash.json vectors. */
+/* Legacy-only parse (no witness marker detection), for tests/vectors/node_sighash.json. */
 int tn_tx_parse_legacy(const uint8_t *raw, size_t len, tn_tx *tx);
 void tn_tx_free(tn_tx *tx);
 int tn_tx_has_witness(const tn_tx *tx);
