@@ -487,32 +487,10 @@ static int cmd_wipe(cli *c, int argc, char **argv) {
     return EXIT_OK;
 }
 
-int main(int argc, char **argv) {
-    static cli c;
-    c.device = getenv("ONCESIGN_DEVICE");
-    c.timeout_ms = DEFAULT_TIMEOUT_MS;
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        const char *a = argv[i];
-        uint64_t v;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(USAGE, stdout);
-            return EXIT_OK;
-        } else if (strcmp(a, "--json") == 0) {
-            c.json = 1;
-        } else if (strcmp(a, "--device") == 0) {
-            if (i + 1 >= argc) return usage_error("--device needs a value");
-            c.device = argv[++i];
-        } else if (strcmp(a, "--timeout") == 0) {
-            if (!parse_u64(a, i + 1 < argc ? argv[i + 1] : NULL, 3600000, &v)) return EXIT_USAGE;
-            if (v == 0) return usage_error("--timeout must be at least 1 ms");
-            c.timeout_ms = (int)v;
-            i++;
-        } else {
-            return usage_error("unknown option %s", a);
-        }
-    }
-    if (i >= argc) return usage_error("no command given");
+static int run_command(cli *c, int argc, char **argv) {
+    int i = 0;
+    if (argc == 0) return usage_error("no command given");
+    if (argv[0][0] == '-') return usage_error("unknown option %s", argv[0]);
     if (strcmp(argv[i], "device") != 0) return usage_error("unknown command '%s'", argv[i]);
     if (++i >= argc) return usage_error("device: which command? info, init, xpub, address or wipe");
     const char *sub = argv[i++];
@@ -530,7 +508,53 @@ int main(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    int rc = run(&c, argc - i, argv + i);
+    return run(c, argc - i, argv + i);
+}
+
+/* Options of the device commands that take a value (so that value is never read as an option). */
+static int command_option_takes_value(const char *a) {
+    static const char *const with_value[] = { "--network", "--script-type", "--words", "--restore",
+        "--per-payout-cap", "--velocity-cap", "--velocity-window", "--fee-cap", "--fee-rate-cap",
+        "--account", "--index" };
+    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
+        if (strcmp(a, with_value[k]) == 0) return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    static cli c;
+    c.device = getenv("ONCESIGN_DEVICE");
+    c.timeout_ms = DEFAULT_TIMEOUT_MS;
+    /* Global options may stand anywhere (`oncesign device info --json` works too); the rest of
+     * the arguments keep their order in args. */
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    if (args == NULL) return EXIT_DEVICE;
+    int n_args = 0;
+    for (int k = 1; k < argc; k++) {
+        const char *a = argv[k];
+        uint64_t v;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(USAGE, stdout);
+            free(args);
+            return EXIT_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            c.json = 1;
+        } else if (strcmp(a, "--device") == 0) {
+            if (k + 1 >= argc) { free(args); return usage_error("--device needs a value"); }
+            c.device = argv[++k];
+        } else if (strcmp(a, "--timeout") == 0) {
+            if (!parse_u64(a, k + 1 < argc ? argv[k + 1] : NULL, 3600000, &v)) { free(args); return EXIT_USAGE; }
+            if (v == 0) { free(args); return usage_error("--timeout must be at least 1 ms"); }
+            c.timeout_ms = (int)v;
+            k++;
+        } else {
+            args[n_args++] = argv[k];
+            if (command_option_takes_value(a) && k + 1 < argc) args[n_args++] = argv[++k];
+        }
+    }
+    int rc = run_command(&c, n_args, args);
+    free(args);
     os_client_close(c.client);
     fflush(stdout);
     return rc;

@@ -104,7 +104,7 @@ for w in "${words[@]}"; do
 done
 pass "device init: 12 words shown on the device only, approved through the control socket"
 
-cli --json device info >"$dir/info1.out" 2>"$dir/info1.err" || fail "device info after init failed"
+cli device info --json >"$dir/info1.out" 2>"$dir/info1.err" || fail "device info after init failed"
 grep -q '"initialized":true' "$dir/info1.out" || fail "info after init does not say initialized true"
 grep -q '"network":"test"' "$dir/info1.out" || fail "info after init: network is not test"
 grep -q '"script_type":"p2pkh"' "$dir/info1.out" || fail "info after init: script type is not the p2pkh default"
