@@ -88,7 +88,7 @@ int audit_log_can_append(const os_state *st) {
     uint64_t next;
     int same = 0;
     ARG_CHECK(st != NULL);
-    ARG_CHECK(st->log_seq != UINT64_MAX);
+    if (st->log_seq == UINT64_MAX) return OS_ERR_LOG_FULL;   /* no seq left for another entry */
     CHECK_OK(ring_geometry_get(&g));
     if (st->log_seq > 0) {
         CHECK_OK(slot_holds_last_entry(&g, st, &same));

@@ -71,7 +71,7 @@ void audit_log_apply(os_state *st, const uint8_t entry[OS_LOG_ENTRY_BYTES],
 
 /* Whether one more entry can be appended without erasing unacknowledged entries.
  * Returns: OS_OK; OS_ERR_LOG_FULL when the next entry's slot starts a sector that still holds
- *          entries with seq > st->log_acked_seq; OS_ERR_STORAGE_WRITE when the ring slot of the
+ *          entries with seq > st->log_acked_seq (or log_seq is UINT64_MAX); OS_ERR_STORAGE_WRITE when the ring slot of the
  *          newest entry does not hold last_entry (a missed audit_log_ring_write: call
  *          audit_log_ring_repair first, or the ring would get a gap); OS_ERR_INTERNAL for an
  *          unusable flash geometry; OS_ERR_IO from the board; OS_ERR_ARG on NULL. */
