@@ -254,6 +254,99 @@ static void test_power_cut_during_first_commit(void **unused) {
     assert_true(corrupt > 0);
 }
 
+
+static void wipe_fn(void *ctx) {
+    (void)ctx;
+    assert_int_equal(storage_wipe(), OS_OK);
+}
+
+/* A cut during a wipe leaves the old state, the blank device, or (a torn state sector beside an
+ * erased one) a corrupt one that the next wipe clears; never a mix of states. */
+static void test_power_cut_during_wipe(void **unused) {
+    (void)unused;
+    const uint32_t n_ops = FLASH / SECTOR;
+    for (uint64_t tear_seed = 0; tear_seed < 4; tear_seed++) {
+        for (uint32_t k = 1; k <= n_ops; k++) {
+            os_state a, b, out;
+            uint64_t seq = 0, loaded;
+            board_mem_reset(FLASH, SECTOR);
+            board_mem_seed_random(tear_seed);
+            make_state(&a, 1);
+            make_state(&b, 2);
+            assert_int_equal(storage_commit(&a, &seq), OS_OK);
+            assert_int_equal(storage_commit(&b, &seq), OS_OK);
+            board_mem_set_power_cut(k);
+            assert_int_equal(board_mem_run_until_cut(wipe_fn, NULL), 1);
+            int status = storage_load(&out, &loaded);
+            if (status == OS_OK && loaded == 2) {
+                assert_state_equal(&out, &b);
+            } else if (status == OS_OK && loaded == 1) {
+                assert_state_equal(&out, &a);
+            } else if (status == OS_OK) {
+                assert_true(loaded == 0);
+                assert_int_equal(out.initialized, 0);
+            } else {
+                assert_int_equal(status, OS_ERR_STORAGE_CORRUPT);
+            }
+            assert_int_equal(storage_wipe(), OS_OK);
+            assert_int_equal(storage_load(&out, &loaded), OS_OK);
+            assert_true(loaded == 0);
+        }
+    }
+}
+
+
+static void torn_write_fn(void *ctx) {
+    assert_int_equal(board_flash_write(0, ctx, 64), OS_OK);
+}
+
+/* The test board itself: NOR semantics, torn operations within them, the op counter. */
+static void test_board_mem_flash_model(void **unused) {
+    uint8_t buf[16], data[16];
+    (void)unused;
+    assert_int_equal(board_flash_size(), FLASH);
+    assert_int_equal(board_flash_sector_size(), SECTOR);
+    memset(data, 0xF0, sizeof data);
+    assert_int_equal(board_flash_write(10, data, sizeof data), OS_OK);
+    memset(data, 0x3C, sizeof data);
+    assert_int_equal(board_flash_write(10, data, sizeof data), OS_OK);
+    assert_int_equal(board_flash_read(10, buf, sizeof buf), OS_OK);
+    for (size_t i = 0; i < sizeof buf; i++) assert_int_equal(buf[i], 0x30);   /* AND */
+    assert_int_equal(board_mem_flash_ops(), 2);
+    assert_int_equal(board_flash_erase(0), OS_OK);
+    assert_int_equal(board_flash_read(10, buf, sizeof buf), OS_OK);
+    for (size_t i = 0; i < sizeof buf; i++) assert_int_equal(buf[i], 0xFF);
+    assert_int_equal(board_flash_read(FLASH - 8, buf, 16), OS_ERR_ARG);
+    assert_int_equal(board_flash_write(FLASH, data, 1), OS_ERR_ARG);
+    assert_int_equal(board_flash_erase(FLASH / SECTOR), OS_ERR_ARG);
+    /* A torn write only ever clears bits the data clears. */
+    for (uint64_t seed = 0; seed < 32; seed++) {
+        uint8_t before[64], after[64], w[64];
+        board_mem_reset(FLASH, SECTOR);
+        board_mem_seed_random(seed);
+        uint8_t *img = board_mem_flash_image();
+        for (size_t i = 0; i < 64; i++) {
+            img[i] = (uint8_t)(0xFF ^ (i * 17));
+            w[i] = (uint8_t)(i * 29 + seed);
+        }
+        memcpy(before, img, 64);
+        board_mem_set_power_cut(1);
+        assert_int_equal(board_mem_run_until_cut(wipe_fn, NULL), 1);   /* erase 0 tears */
+        board_mem_reset(FLASH, SECTOR);
+        board_mem_seed_random(seed);
+        img = board_mem_flash_image();
+        memcpy(img, before, 64);
+        board_mem_set_power_cut(1);
+        assert_int_equal(board_mem_run_until_cut(torn_write_fn, w), 1);
+        memcpy(after, img, 64);
+        for (size_t i = 0; i < 64; i++) {
+            assert_int_equal(after[i] & (uint8_t)~before[i], 0);          /* no bit raised */
+            assert_int_equal((before[i] & w[i]) & (uint8_t)~after[i], 0); /* no extra bit cleared */
+        }
+        assert_int_equal(board_mem_flash_ops(), 1);
+    }
+}
+
 static void test_garbage_fails_closed(void **unused) {
     os_state st;
     uint64_t seq = 0;
@@ -410,6 +503,8 @@ int main(void) {
         cmocka_unit_test_setup(test_commit_refuses_inconsistent_state, setup),
         cmocka_unit_test_setup(test_record_with_log_entry, setup),
         cmocka_unit_test_setup(test_wipe, setup),
+        cmocka_unit_test_setup(test_power_cut_during_wipe, setup),
+        cmocka_unit_test_setup(test_board_mem_flash_model, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
