@@ -355,7 +355,7 @@ static void test_scripts(void **state) {
 }
 
 static void test_base58check(void **state) {
-    uint8_t data[BASE58_MAX_DATA + 1], back[BASE58_MAX_DATA];
+    uint8_t data[BASE58_MAX_DATA + 1] = {0}, back[BASE58_MAX_DATA];
     char str[BASE58_MAX_STRING + 1];
     size_t len, n;
     (void)state;
