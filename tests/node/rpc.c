@@ -798,16 +798,24 @@ static json_t *rpc_sendtoaddress(tn_node *n, json_t *p, int *code, char **msg)
     size_t nc;
     coin *c = collect_coins(n, &nc);
     qsort(c, nc, sizeof(coin), coin_cmp_value_desc);
-    /* largest coins first until amount + fee is covered */
+    /* Core's wallet tries confirmed coins first and only then its own unconfirmed change; within a
+     * tier, largest coins first until amount + fee is covered */
     int64_t selected = 0, fee = 0;
     size_t nsel = 0;
     coin *sel = tn_xcalloc(nc + 1, sizeof(coin));
-    for (size_t i = 0; i < nc; i++) {
-        if (c[i].mine != 2 || !coin_mature(&c[i]) || !c[i].safe) continue;
-        sel[nsel++] = c[i];
-        selected += c[i].r->tx.out[c[i].n].value;
-        fee = fee_for(n->wallet_feerate, 10 + 148 * nsel + 34 * 2);
-        if (selected >= amount + (subtract ? 0 : fee)) break;
+    for (int tier = 0; tier < 2; tier++) {
+        selected = 0;
+        fee = 0;
+        nsel = 0;
+        for (size_t i = 0; i < nc; i++) {
+            if (c[i].mine != 2 || !coin_mature(&c[i]) || !c[i].safe) continue;
+            if (tier == 0 && c[i].confirmations < 1) continue;
+            sel[nsel++] = c[i];
+            selected += c[i].r->tx.out[c[i].n].value;
+            fee = fee_for(n->wallet_feerate, 10 + 148 * nsel + 34 * 2);
+            if (selected >= amount + (subtract ? 0 : fee)) break;
+        }
+        if (nsel > 0 && selected >= amount + (subtract ? 0 : fee)) break;
     }
     free(c);
     if (nsel == 0 || selected < amount + (subtract ? 0 : fee)) {
@@ -816,8 +824,6 @@ static json_t *rpc_sendtoaddress(tn_node *n, json_t *p, int *code, char **msg)
     }
     int64_t pay = subtract ? amount - fee : amount;
     int64_t change = selected - pay - fee;
-    tn_txout dust_probe = {pay, dest, (size_t)dl};
-    (void)dust_probe;
     if (pay <= 0) {
         free(sel);
         FAIL(RPC_WALLET_ERROR, "The transaction amount is too small to pay the fee");

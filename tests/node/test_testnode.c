@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <secp256k1.h>
 #include <signal.h>
 #include <stdio.h>
@@ -931,6 +932,72 @@ static void test_wallet(void **state)
     json_decref(b0);
 }
 
+/* ---------- concurrency ---------- */
+
+typedef struct {
+    int calls, ok;
+    char addr[100];
+} worker;
+
+static void *concurrent_worker(void *arg)
+{
+    worker *w = arg;
+    CURL *c = curl_easy_init(); /* one keep-alive connection per thread */
+    char url[64], body[300];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", node_port);
+    for (int i = 0; i < w->calls; i++) {
+        sink s = {0};
+        if (i % 2)
+            snprintf(body, sizeof body, "{\"id\":%d,\"method\":\"sendtoaddress\",\"params\":[\"%s\",\"0.01\"]}", i, w->addr);
+        else
+            snprintf(body, sizeof body, "{\"id\":%d,\"method\":\"getblockchaininfo\",\"params\":[]}", i);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_USERPWD, "u:p");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        long http = 0;
+        if (curl_easy_perform(c) == CURLE_OK && curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http) == CURLE_OK &&
+            http == 200 && s.p && strstr(s.p, "\"error\":null"))
+            w->ok++;
+        free(s.p);
+    }
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+static void test_concurrent_clients(void **state)
+{
+    (void)state;
+    mine(60); /* mature coins for many payments */
+    json_t *m0 = call("getrawmempool", NULL);
+    size_t before = json_array_size(m0);
+    json_decref(m0);
+    enum { THREADS = 8, CALLS = 20 };
+    pthread_t t[THREADS];
+    worker w[THREADS];
+    json_t *a = call("getnewaddress", NULL);
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (worker){.calls = CALLS};
+        snprintf(w[i].addr, sizeof w[i].addr, "%s", json_string_value(a));
+        assert_int_equal(pthread_create(&t[i], NULL, concurrent_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].ok, CALLS);
+    }
+    json_decref(a);
+    json_t *m = call("getrawmempool", NULL);
+    assert_int_equal(json_array_size(m), before + THREADS * CALLS / 2);
+    json_decref(m);
+    mine(1);
+    m = call("getrawmempool", NULL);
+    assert_int_equal(json_array_size(m), 0);
+    json_decref(m);
+}
+
 /* ---------- faults ---------- */
 
 static void setfault(const char *json)
@@ -1118,6 +1185,7 @@ int main(void)
         cmocka_unit_test(test_scripts),
         cmocka_unit_test(test_mining_and_queries),
         cmocka_unit_test(test_wallet),
+        cmocka_unit_test(test_concurrent_clients),
         cmocka_unit_test(test_fault_delay),
         cmocka_unit_test(test_fault_drop_error_refuse_stall),
         cmocka_unit_test(test_fault_random_replay),
