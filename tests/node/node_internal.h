@@ -101,6 +101,9 @@ wallet_key *wallet_key_for_spk(tn_node *n, const uint8_t *spk, size_t len);
  * Returns the accepted or already-present record, or NULL with code and msg set (msg is malloc-ed). */
 txrec *accept_tx(tn_node *n, tn_tx *tx, int64_t max_feerate, int dry_run, int *code, char **msg);
 
+/* Appends Core's 8-character descriptor checksum: "addr(...)" -> "addr(...)#xxxxxxxx" (malloc'd). */
+char *desc_with_checksum(const char *desc);
+
 #define COINBASE_MATURITY 100
 #define MIN_RELAY_FEERATE 1000
 #define DUST_RELAY_FEERATE 3000

@@ -883,8 +883,7 @@ static uint64_t desc_polymod(uint64_t c, int val)
     return c;
 }
 
-/* Appends Core's 8-character descriptor checksum: "addr(...)" -> "addr(...)#xxxxxxxx". */
-static char *desc_with_checksum(const char *d)
+char *desc_with_checksum(const char *d)
 {
     uint64_t c = 1;
     int cls = 0, clscount = 0;
@@ -1033,7 +1032,17 @@ static long parse_descriptor(const char *desc, uint8_t spk[42], char **err)
     char d[512];
     snprintf(d, sizeof d, "%s", desc);
     char *hash = strchr(d, '#');
-    if (hash) *hash = 0;
+    if (hash) {
+        *hash = 0;
+        char *full = desc_with_checksum(d);
+        const char *want = strchr(full, '#');
+        if (!want || strcmp(want + 1, hash + 1) != 0) {
+            *err = xprintf("Provided checksum '%s' does not match computed checksum '%s'", hash + 1, want ? want + 1 : "");
+            free(full);
+            return -1;
+        }
+        free(full);
+    }
     size_t l = strlen(d);
     uint8_t key[65], h[20];
 #define INNER(prefix) (strncmp(d, prefix, strlen(prefix)) == 0 && l > strlen(prefix) && d[l - 1] == ')')

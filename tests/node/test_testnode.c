@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "node_internal.h"
 #include "tx.h"
 
 static pid_t node_pid;
@@ -506,6 +507,13 @@ static void test_addresses(void **state)
     /* the old testnet P2SH version 196 ("2...") is still read */
     assert_int_equal(tn_address_to_spk("2N2JD6wb56AfK4tfmM6PwdVmoYk2dCKf4Br", back), 23);
     assert_int_equal(tn_address_to_spk("2N2JD6wb56AfK4tfmM6PwdVmoYk2dCKf4Bs", back), -1);
+    /* descriptor checksums as Core computes them (values from Core's documentation examples) */
+    char *d = desc_with_checksum("addr(mkmZxiEcEd8ZqjQWVZuC6so5dFMKEFpN2j)");
+    assert_string_equal(d, "addr(mkmZxiEcEd8ZqjQWVZuC6so5dFMKEFpN2j)#02wpgw69");
+    free(d);
+    d = desc_with_checksum("raw(76a91411b366edfc0a8b66feebae5c2e25a7b6a5d1cf3188ac)");
+    assert_string_equal(d, "raw(76a91411b366edfc0a8b66feebae5c2e25a7b6a5d1cf3188ac)#fm24fxxy");
+    free(d);
     /* mainnet and bitcoin addresses are not regtest addresses */
     assert_int_equal(tn_address_to_spk("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", back), -1);
 }
