@@ -36,6 +36,9 @@
 #   HOST_LIBSIM   build/host/libsim.a    boards/sim/*.c except main.c
 #   HOST_LIBHOST  build/host/libhost.a   host/lib/*.c
 #   ASAN_LIBCORE, ASAN_LIBSIM, ASAN_LIBHOST   the same three, built with SAN_CFLAGS (build/asan/)
+#   ASAN_LIBTESTSUPPORT build/asan/libtestsupport.a  tests/unit/support/*.c (test helpers, e.g. an
+#                 in-memory board); first in every unit test's link group, so its board_* functions
+#                 win over boards/sim's when a test pulls it in
 #   FUZZ_LIBCORE, FUZZ_LIBHOST, FUZZ_LIBSIM   firmware+proto, host/lib, boards/sim built by clang for libFuzzer
 #   ARM_LIBCORE   build/arm/libcore.a    firmware/*.c proto/*.c for Cortex-M4
 #   ARM_LIBSECP256K1  build/arm/libsecp256k1.a   from Debian's libsecp256k1 source, small tables
@@ -114,6 +117,7 @@ HOST_LIBHOST := $(BUILD)/host/libhost.a
 ASAN_LIBCORE := $(BUILD)/asan/libcore.a
 ASAN_LIBSIM  := $(BUILD)/asan/libsim.a
 ASAN_LIBHOST := $(BUILD)/asan/libhost.a
+ASAN_LIBTESTSUPPORT := $(BUILD)/asan/libtestsupport.a
 FUZZ_LIBCORE := $(BUILD)/fuzz/libcore.a
 FUZZ_LIBHOST := $(BUILD)/fuzz/libhost.a
 FUZZ_LIBSIM  := $(BUILD)/fuzz/libsim.a
@@ -137,6 +141,7 @@ HOSTLIB_SRCS  := $(sort $(wildcard host/lib/*.c))
 CLI_SRCS      := $(sort $(wildcard host/cli/*.c))
 CLI_MAIN      := $(wildcard host/cli/main.c)
 UNIT_SRCS     := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_SUPPORT_SRCS := $(sort $(wildcard tests/unit/support/*.c))
 FUZZ_SRCS     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRCS    := $(sort $(wildcard tests/bench/bench_*.c))
 

@@ -26,7 +26,7 @@ $(foreach a,ASAN_LIBCORE:CORE ASAN_LIBSIM:SIM ASAN_LIBHOST:HOSTLIB,$(eval $(call
 $(if $(CLI_BIN),$(eval $(call track_members,$(CLI_BIN),$(CLI_SRCS))))
 # An archive with no members is still a valid (empty) archive, so links work while a directory
 # is still empty.
-$(HOST_ARCHIVES) $(ASAN_ARCHIVES): | $(DEPS_STAMP)
+$(HOST_ARCHIVES) $(ASAN_ARCHIVES) $(ASAN_LIBTESTSUPPORT): | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@rm -f $@
 	ar rcs $@ $(filter %.o,$^)
@@ -44,9 +44,12 @@ $(BUILD)/oncesign: $(call host_objs,$(CLI_SRCS)) $(HOST_LIBHOST) $(HOST_LIBCORE)
 
 # ---- unit tests: one cmocka binary per tests/unit/test_*.c, ASan+UBSan ----
 
-$(UNIT_BINS): $(BUILD)/unit/%: $(ASAN_OBJ)/tests/unit/%.o $(ASAN_ARCHIVES)
+$(ASAN_LIBTESTSUPPORT): $(call asan_objs,$(UNIT_SUPPORT_SRCS))
+$(eval $(call track_members,$(ASAN_LIBTESTSUPPORT),$(call asan_objs,$(UNIT_SUPPORT_SRCS))))
+
+$(UNIT_BINS): $(BUILD)/unit/%: $(ASAN_OBJ)/tests/unit/%.o $(ASAN_LIBTESTSUPPORT) $(ASAN_ARCHIVES)
 	@mkdir -p $(@D)
-	$(HOST_CC) $(HOST_CFLAGS) $(SAN_CFLAGS) -o $@ $< $(call link_group,$(ASAN_ARCHIVES)) \
+	$(HOST_CC) $(HOST_CFLAGS) $(SAN_CFLAGS) -o $@ $< $(call link_group,$(ASAN_LIBTESTSUPPORT) $(ASAN_ARCHIVES)) \
 	  $(HOST_LDLIBS) $(CMOCKA_LDLIBS)
 
 .PHONY: unit-tests
@@ -59,4 +62,4 @@ $(BENCH_BINS): $(BUILD)/bench/%: $(HOST_OBJ)/tests/bench/%.o $(HOST_ARCHIVES)
 	$(HOST_CC) $(HOST_CFLAGS) -o $@ $< $(call link_group,$(HOST_ARCHIVES)) $(HOST_LDLIBS)
 
 -include $(patsubst %.c,$(HOST_OBJ)/%.d,$(CORE_SRCS) $(SIM_SRCS) $(SIM_MAIN) $(HOSTLIB_SRCS) $(CLI_SRCS) $(BENCH_SRCS))
--include $(patsubst %.c,$(ASAN_OBJ)/%.d,$(CORE_SRCS) $(SIM_SRCS) $(HOSTLIB_SRCS) $(UNIT_SRCS))
+-include $(patsubst %.c,$(ASAN_OBJ)/%.d,$(CORE_SRCS) $(SIM_SRCS) $(HOSTLIB_SRCS) $(UNIT_SRCS) $(UNIT_SUPPORT_SRCS))
