@@ -19,6 +19,7 @@ typedef struct {
     uint8_t slot_hash[32];  /* subtree hash at the parent's child slot (depth parent.split+1, or 0) */
     uint32_t child[2];      /* bit `split` of the key: 0 left, 1 right; both non-empty */
     uint8_t split;          /* 0..254 (a leaf below sits at depth split+1 <= NONCE_PROOF_MAX_DEPTH) */
+    uint8_t stale;          /* slot_hash awaits rehash_stale(); every ancestor of a stale node is stale */
 } inner_node;
 
 typedef struct {
@@ -187,26 +188,61 @@ int nonce_tree_prove(const nonce_tree *t, const uint8_t key[32], os_nonce_proof 
     return OS_OK;
 }
 
-int nonce_tree_insert(nonce_tree *t, const uint8_t key[32], const uint8_t value[32]) {
-    ARG_CHECK(t != NULL && key != NULL && value != NULL);
+/* Some key below ref: its bits spell the one-sided levels above ref's split. */
+static const uint8_t *any_key_below(const nonce_tree *t, uint32_t ref) {
+    while (!is_leaf(ref)) ref = t->inner[ref].child[0];
+    return t->leaves[ref & ~REF_LEAF].key;
+}
+
+/* Recomputes the slot hashes of the stale nodes under ref (which sits at depth slot_depth), children
+ * before parents, so an insert rehashes its path once and a batch rehashes each touched node once.
+ * Recursion depth is bounded by the 255 possible splits. *key_below: some key under ref. */
+static int rehash_stale(nonce_tree *t, uint32_t ref, unsigned slot_depth, const uint8_t **key_below) {
+    if (is_leaf(ref)) {
+        *key_below = t->leaves[ref & ~REF_LEAF].key;
+        return OS_OK;
+    }
+    *key_below = NULL;
+    if (!t->inner[ref].stale) return OS_OK;
+    const uint8_t *keys[2];
+    unsigned below = t->inner[ref].split + 1u;
+    CHECK_OK(rehash_stale(t, t->inner[ref].child[0], below, &keys[0]));
+    CHECK_OK(rehash_stale(t, t->inner[ref].child[1], below, &keys[1]));
+    const uint8_t *key = keys[0] ? keys[0] : keys[1] ? keys[1] : any_key_below(t, ref);
+    CHECK_OK(subtree_hash_at(t, ref, slot_depth, key, t->inner[ref].slot_hash));
+    t->inner[ref].stale = 0;
+    *key_below = key;
+    return OS_OK;
+}
+
+static int rehash_root(nonce_tree *t) {
+    if (t->root == REF_NONE) {
+        memset(t->root_hash, 0, 32);
+        return OS_OK;
+    }
+    const uint8_t *unused;
+    CHECK_OK(rehash_stale(t, t->root, 0, &unused));
+    memcpy(t->root_hash, ref_hash(t, t->root), 32);
+    return OS_OK;
+}
+
+/* Links (key, value) into the trie and marks what needs rehashing; the root is stale afterwards. */
+static int link_leaf(nonce_tree *t, const uint8_t key[32], const uint8_t value[32]) {
     leaf_node new_leaf;
     memcpy(new_leaf.key, key, 32);
     memcpy(new_leaf.value, value, 32);
-    CHECK_OK(nonce_set_leaf_hash(key, value, new_leaf.hash));
 
     if (t->root == REF_NONE) {
+        CHECK_OK(nonce_set_leaf_hash(key, value, new_leaf.hash));
         CHECK_OK(grow((void **)&t->leaves, &t->cap_leaves, t->n_leaves + 1, sizeof(leaf_node)));
         t->leaves[t->n_leaves] = new_leaf;
         t->root = REF_LEAF | (uint32_t)t->n_leaves++;
-        memcpy(t->root_hash, new_leaf.hash, 32);
         return OS_OK;
     }
 
     tree_path path;
     descend(t, key, &path);
-    uint8_t near_key[32]; /* the leaf the walk ended at: it shares every split above the new one */
-    memcpy(near_key, t->leaves[path.leaf & ~REF_LEAF].key, 32);
-    unsigned split = first_difference(key, near_key);
+    unsigned split = first_difference(key, t->leaves[path.leaf & ~REF_LEAF].key);
     if (split == 256) return OS_ERR_NONCE_COMMITTED;
 
     /* The new inner node goes above the first path node that splits later than the keys do. */
@@ -219,6 +255,7 @@ int nonce_tree_insert(nonce_tree *t, const uint8_t key[32], const uint8_t value[
         return OS_ERR_PROOF_TOO_LARGE;
     }
 
+    CHECK_OK(nonce_set_leaf_hash(key, value, new_leaf.hash));
     CHECK_OK(grow((void **)&t->leaves, &t->cap_leaves, t->n_leaves + 1, sizeof(leaf_node)));
     CHECK_OK(grow((void **)&t->inner, &t->cap_inner, t->n_inner + 1, sizeof(inner_node)));
     uint32_t leaf_ref = REF_LEAF | (uint32_t)t->n_leaves;
@@ -229,6 +266,7 @@ int nonce_tree_insert(nonce_tree *t, const uint8_t key[32], const uint8_t value[
     inner_node *node = &t->inner[t->n_inner++];
     memset(node, 0, sizeof *node);
     node->split = (uint8_t)split;
+    node->stale = 1;
     node->child[nonce_set_key_bit(key, split)] = leaf_ref;
     node->child[1 - nonce_set_key_bit(key, split)] = displaced;
     if (above == 0) {
@@ -237,93 +275,26 @@ int nonce_tree_insert(nonce_tree *t, const uint8_t key[32], const uint8_t value[
         inner_node *parent = &t->inner[path.node[above - 1]];
         parent->child[nonce_set_key_bit(key, parent->split)] = inner_ref;
     }
-
-    /* Rehash bottom-up: the displaced subtree now hangs one slot deeper, then the new node, then
-     * every ancestor. near_key lies below all of them, so it spells their one-sided levels. */
-    if (!is_leaf(displaced)) {
-        CHECK_OK(subtree_hash_at(t, displaced, split + 1u, near_key, t->inner[displaced].slot_hash));
-    }
-    path.node[above] = inner_ref; /* above <= path.n <= NONCE_PROOF_MAX_DEPTH */
-    for (unsigned i = above + 1; i-- > 0;) {
-        uint32_t ref = path.node[i];
-        unsigned slot_depth = i == 0 ? 0 : t->inner[path.node[i - 1]].split + 1u;
-        CHECK_OK(subtree_hash_at(t, ref, slot_depth, near_key, t->inner[ref].slot_hash));
-    }
-    memcpy(t->root_hash, t->inner[t->root].slot_hash, 32);
+    /* The displaced subtree now hangs one slot deeper: its folded one-sided levels change. */
+    if (!is_leaf(displaced)) t->inner[displaced].stale = 1;
+    for (unsigned i = 0; i < above; i++) t->inner[path.node[i]].stale = 1;
     return OS_OK;
 }
 
-/* Any key stored below ref (its leftmost leaf's). */
-static const uint8_t *any_key_below(const nonce_tree *t, uint32_t ref) {
-    while (!is_leaf(ref)) ref = t->inner[ref].child[0];
-    return t->leaves[ref & ~REF_LEAF].key;
+int nonce_tree_insert(nonce_tree *t, const uint8_t key[32], const uint8_t value[32]) {
+    ARG_CHECK(t != NULL && key != NULL && value != NULL);
+    CHECK_OK(link_leaf(t, key, value));
+    return rehash_root(t);
 }
 
-/* The slot that holds ref: the root, or a child slot of an inner node found by walking down with a
- * key stored below ref. */
-static uint32_t *slot_of(nonce_tree *t, uint32_t ref) {
-    const uint8_t *key = any_key_below(t, ref);
-    uint32_t *slot = &t->root;
-    while (*slot != ref) {
-        inner_node *node = &t->inner[*slot];
-        slot = &node->child[nonce_set_key_bit(key, node->split)];
-    }
-    return slot;
-}
-
-int nonce_tree_remove(nonce_tree *t, const uint8_t key[32]) {
-    ARG_CHECK(t != NULL && key != NULL);
-    if (t->root == REF_NONE) return OS_ERR_NONCE_ABSENT;
-    tree_path path;
-    descend(t, key, &path);
-    uint32_t leaf_index = path.leaf & ~REF_LEAF;
-    if (memcmp(t->leaves[leaf_index].key, key, 32) != 0) return OS_ERR_NONCE_ABSENT;
-
-    uint32_t freed_inner = REF_NONE;
-    if (path.n == 0) {
-        t->root = REF_NONE;
-        memset(t->root_hash, 0, 32);
-    } else {
-        /* The leaf's parent disappears: its other child takes the parent's slot. */
-        uint32_t parent = path.node[path.n - 1];
-        uint32_t sibling = t->inner[parent].child[1 - nonce_set_key_bit(key, t->inner[parent].split)];
-        if (path.n == 1) {
-            t->root = sibling;
-        } else {
-            inner_node *grand = &t->inner[path.node[path.n - 2]];
-            grand->child[nonce_set_key_bit(key, grand->split)] = sibling;
-        }
-        freed_inner = parent;
-        uint8_t near_key[32];
-        memcpy(near_key, any_key_below(t, sibling), 32);
-        if (!is_leaf(sibling)) {
-            unsigned slot_depth = path.n == 1 ? 0 : t->inner[path.node[path.n - 2]].split + 1u;
-            CHECK_OK(subtree_hash_at(t, sibling, slot_depth, near_key, t->inner[sibling].slot_hash));
-        }
-        for (unsigned i = path.n - 1; i-- > 0;) {
-            uint32_t ref = path.node[i];
-            unsigned slot_depth = i == 0 ? 0 : t->inner[path.node[i - 1]].split + 1u;
-            CHECK_OK(subtree_hash_at(t, ref, slot_depth, near_key, t->inner[ref].slot_hash));
-        }
-        memcpy(t->root_hash, ref_hash(t, t->root), 32);
-    }
-
-    /* Keep the arrays dense: the last leaf and the last inner node move into the freed slots. */
-    uint32_t last_leaf = (uint32_t)t->n_leaves - 1;
-    if (leaf_index != last_leaf) {
-        uint32_t *slot = slot_of(t, REF_LEAF | last_leaf);
-        t->leaves[leaf_index] = t->leaves[last_leaf];
-        *slot = REF_LEAF | leaf_index;
-    }
-    t->n_leaves--;
-    if (freed_inner != REF_NONE) {
-        uint32_t last_inner = (uint32_t)t->n_inner - 1;
-        if (freed_inner != last_inner) {
-            uint32_t *slot = slot_of(t, last_inner);
-            t->inner[freed_inner] = t->inner[last_inner];
-            *slot = freed_inner;
-        }
-        t->n_inner--;
-    }
-    return OS_OK;
+int nonce_tree_insert_many(nonce_tree *t, size_t n, const uint8_t (*keys)[32], const uint8_t (*values)[32],
+                           size_t *inserted) {
+    ARG_CHECK(t != NULL && inserted != NULL);
+    ARG_CHECK(n == 0 || (keys != NULL && values != NULL));
+    size_t done = 0;
+    int status = OS_OK;
+    while (done < n && (status = link_leaf(t, keys[done], values[done])) == OS_OK) done++;
+    *inserted = done;
+    CHECK_OK(rehash_root(t));
+    return status;
 }

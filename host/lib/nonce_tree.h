@@ -6,7 +6,7 @@
  * stored, and a subtree holding a single leaf is just that leaf: exactly the canonical tree's shortcut
  * leaves. Each node caches the hash of its subtree as seen from its parent's child slot (the one-sided
  * levels above it already folded in), so a proof is read off the path and an insert rehashes only the
- * path. Nodes live in two growable arrays addressed by 32-bit index: about 140 bytes per key plus the
+ * path (nonce_tree_insert_many defers that and rehashes each touched node once). Nodes live in two growable arrays addressed by 32-bit index: about 140 bytes per key plus the
  * arrays' spare capacity (nonce_tree_memory_bytes).
  *
  * Not thread-safe: callers serialise access to one tree (readers may run concurrently with each other).
@@ -69,5 +69,15 @@ int nonce_tree_insert(nonce_tree *t, const uint8_t key[32], const uint8_t value[
  *          (the tree is then inconsistent: discard it); OS_ERR_ARG for NULL.
  *          After OS_OK the root equals the root of a tree built without key. */
 int nonce_tree_remove(nonce_tree *t, const uint8_t key[32]);
+
+/* Adds many pairs, rehashing each touched node once at the end instead of the whole path per key:
+ * the way to rebuild a tree (from the archived audit log). Same result as inserting one by one.
+ * Returns: OS_OK when all n went in; otherwise the first failure as nonce_tree_insert reports it
+ *          (OS_ERR_NONCE_COMMITTED for a key present or repeated in the batch, ...), with the pairs
+ *          before it inserted and the root consistent with them.
+ * In:      keys, values: n entries each (may be NULL when n is 0).
+ * Out:     *inserted: how many pairs, from the start, are now in the tree. */
+int nonce_tree_insert_many(nonce_tree *t, size_t n, const uint8_t (*keys)[32], const uint8_t (*values)[32],
+                           size_t *inserted);
 
 #endif /* ONCESIGN_NONCE_TREE_H */

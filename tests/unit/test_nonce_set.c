@@ -594,6 +594,36 @@ static void test_non_canonical(void **state) {
     assert_int_equal(nonce_set_verify_member(root, a, va, &m.proof), OS_ERR_PROOF_TOO_LARGE);
     assert_int_equal(nonce_set_verify_insert(root, a, va, &m.proof, out), OS_ERR_PROOF_TOO_LARGE);
 
+    /* R2 precisely: a flagged sibling past depth (count adjusted), and counts off by one. */
+    prove(t, b, &p);
+    assert_int_equal(p.proof.depth, 1);
+    copy_proof(&p.proof, &m);
+    rng_bytes(m.siblings + 32, 32);
+    m.proof.n_siblings = 2;
+    bm_set(&m.proof, 1, 1);
+    assert_int_equal(nonce_set_verify_member(root, b, vb, &m.proof), OS_ERR_PROOF_INVALID);
+    copy_proof(&p.proof, &m);
+    m.proof.n_siblings = 2;
+    assert_int_equal(nonce_set_verify_member(root, b, vb, &m.proof), OS_ERR_PROOF_INVALID);
+    copy_proof(&p.proof, &m);
+    m.proof.n_siblings = 0;
+    assert_int_equal(nonce_set_verify_member(root, b, vb, &m.proof), OS_ERR_PROOF_INVALID);
+
+    /* R3: e's path has one-sided levels above the {a, e} split (bit 15). Above the split the
+     * node is internal, so "empty sibling" and "flagged sibling of 32 zero bytes" would hash the same;
+     * only the zero-sibling rule keeps the proof unique. */
+    prove(t, e, &p);
+    assert_int_equal(p.proof.depth, 16);
+    assert_int_equal(nonce_set_verify_member(root, e, ve, &p.proof), OS_OK);
+    assert_int_equal(bm_get(&p.proof, 5), 0);
+    copy_proof(&p.proof, &m);
+    unsigned idx = sibling_index(&p.proof, 5);
+    memmove(m.siblings + 32 * (idx + 1), m.siblings + 32 * idx, 32u * (p.proof.n_siblings - idx));
+    memset(m.siblings + 32 * idx, 0, 32);
+    m.proof.n_siblings++;
+    bm_set(&m.proof, 5, 1);
+    assert_int_equal(nonce_set_verify_member(root, e, ve, &m.proof), OS_ERR_PROOF_INVALID);
+
     /* Misuse. */
     assert_int_equal(nonce_set_verify_member(NULL, a, va, &p.proof), OS_ERR_ARG);
     assert_int_equal(nonce_set_verify_insert(root, a, va, NULL, out), OS_ERR_ARG);
@@ -710,6 +740,59 @@ static void test_deep_pair_and_limits(void **state) {
     nonce_tree_free(t);
 }
 
+/* The batch insert (tree rebuild) gives the same root as one-by-one inserts, stops at a repeated key
+ * with the root consistent with what went in, and leaves a tree whose proofs still verify. */
+static void test_insert_many(void **state) {
+    (void)state;
+    enum { N = 2000 };
+    static uint8_t keys[N][32], values[N][32];
+    rng_state = 99;
+    for (unsigned i = 0; i < N; i++) {
+        rng_bytes(keys[i], 32);
+        if (i % 3 == 2) {
+            memcpy(keys[i], keys[i - 1], 32);
+            flip_bit(keys[i], 10 + i % 200);
+        }
+        rng_bytes(values[i], 32);
+    }
+    nonce_tree *one, *many;
+    uint8_t root_one[32], root_many[32];
+    size_t inserted = 0;
+    assert_int_equal(nonce_tree_create(&one), OS_OK);
+    assert_int_equal(nonce_tree_create(&many), OS_OK);
+    for (unsigned i = 0; i < N; i++) assert_int_equal(nonce_tree_insert(one, keys[i], values[i]), OS_OK);
+    /* in three batches, so later batches rehash nodes that earlier ones left clean */
+    assert_int_equal(nonce_tree_insert_many(many, 700, keys, values, &inserted), OS_OK);
+    assert_int_equal(inserted, 700);
+    assert_int_equal(nonce_tree_insert_many(many, 1, keys + 700, values + 700, &inserted), OS_OK);
+    assert_int_equal(nonce_tree_insert_many(many, N - 701, keys + 701, values + 701, &inserted), OS_OK);
+    assert_int_equal(inserted, N - 701);
+    nonce_tree_root(one, root_one);
+    nonce_tree_root(many, root_many);
+    assert_memory_equal(root_one, root_many, 32);
+    assert_int_equal(nonce_tree_count(many), N);
+    for (unsigned i = 0; i < N; i += 97) check_member(many, keys[i], values[i]);
+
+    /* A batch with a committed key stops there. */
+    uint8_t batch_keys[3][32], batch_values[3][32] = {{1}, {2}, {3}};
+    rng_bytes(batch_keys[0], 32);
+    memcpy(batch_keys[1], keys[5], 32);
+    rng_bytes(batch_keys[2], 32);
+    assert_int_equal(nonce_tree_insert_many(many, 3, batch_keys, batch_values, &inserted),
+                     OS_ERR_NONCE_COMMITTED);
+    assert_int_equal(inserted, 1);
+    assert_int_equal(nonce_tree_insert(one, batch_keys[0], batch_values[0]), OS_OK);
+    nonce_tree_root(one, root_one);
+    nonce_tree_root(many, root_many);
+    assert_memory_equal(root_one, root_many, 32);
+    check_member(many, batch_keys[0], batch_values[0]);
+    check_absent(many, batch_keys[2]);
+    assert_int_equal(nonce_tree_insert_many(many, 0, NULL, NULL, &inserted), OS_OK);
+    assert_int_equal(inserted, 0);
+    nonce_tree_free(one);
+    nonce_tree_free(many);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty),
@@ -720,6 +803,7 @@ int main(void) {
         cmocka_unit_test(test_forged_proofs),
         cmocka_unit_test(test_non_canonical),
         cmocka_unit_test(test_deep_pair_and_limits),
+        cmocka_unit_test(test_insert_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
