@@ -155,10 +155,11 @@ int crypto_hmac_sha512(const uint8_t *key, size_t key_len, const uint8_t *data, 
 
 /* ------------------------------------------------------------------ PBKDF2-HMAC-SHA512 */
 
-/* One HMAC from the keyed state in base, which stays untouched for the next iteration. */
+/* One HMAC of a || b || c from the keyed state in base, which stays untouched for the next call
+ * (cloning the keyed state saves the two key-block compressions per HMAC). */
 static int hmac_from_keyed(const crypto_hmac_sha512_ctx *base, crypto_hmac_sha512_ctx *work,
                            const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len,
-                           uint8_t out[64]) {
+                           const uint8_t *c, size_t c_len, uint8_t out[64]) {
     int rc;
     mbedtls_sha512_init(&work->inner);
     mbedtls_sha512_init(&work->outer);
@@ -166,6 +167,7 @@ static int hmac_from_keyed(const crypto_hmac_sha512_ctx *base, crypto_hmac_sha51
     mbedtls_sha512_clone(&work->outer, &base->outer);
     rc = crypto_hmac_sha512_update(work, a, a_len);
     if (rc == OS_OK) rc = crypto_hmac_sha512_update(work, b, b_len);
+    if (rc == OS_OK) rc = crypto_hmac_sha512_update(work, c, c_len);
     if (rc != OS_OK) {
         mbedtls_sha512_free(&work->inner);
         mbedtls_sha512_free(&work->outer);
@@ -191,38 +193,26 @@ int crypto_pbkdf2_hmac_sha512(const uint8_t *password, size_t password_len,
     ARG_CHECK(out_len >= 1 && out_len <= (size_t)SHA512_LEN * PBKDF2_MAX_BLOCKS);
 
     CHECK_OK(crypto_hmac_sha512_init(&base, password, password_len));
-    /* The salt halves go into a copy of the keyed state once; each block then adds INT(i). */
-    {
-        crypto_hmac_sha512_ctx salted;
-        mbedtls_sha512_init(&salted.inner);
-        mbedtls_sha512_init(&salted.outer);
-        mbedtls_sha512_clone(&salted.inner, &base.inner);
-        mbedtls_sha512_clone(&salted.outer, &base.outer);
-        rc = crypto_hmac_sha512_update(&salted, salt1, salt1_len);
-        if (rc == OS_OK) rc = crypto_hmac_sha512_update(&salted, salt2, salt2_len);
-
-        while (rc == OS_OK && done < out_len) {
-            uint8_t be_block[4];
-            size_t take = out_len - done < SHA512_LEN ? out_len - done : SHA512_LEN;
-            be_block[0] = (uint8_t)(block >> 24);
-            be_block[1] = (uint8_t)(block >> 16);
-            be_block[2] = (uint8_t)(block >> 8);
-            be_block[3] = (uint8_t)block;
-            rc = hmac_from_keyed(&salted, &work, be_block, sizeof(be_block), NULL, 0, u);
-            if (rc != OS_OK) break;
-            memcpy(t, u, sizeof(t));
-            for (iter = 1; iter < iterations && rc == OS_OK; iter++) {
-                size_t k;
-                rc = hmac_from_keyed(&base, &work, u, sizeof(u), NULL, 0, u);
-                for (k = 0; k < sizeof(t); k++) t[k] ^= u[k];
-            }
-            if (rc != OS_OK) break;
-            memcpy(out + done, t, take);
-            done += take;
-            block++;
+    while (rc == OS_OK && done < out_len) {
+        uint8_t be_block[4];
+        size_t take = out_len - done < SHA512_LEN ? out_len - done : SHA512_LEN, k;
+        be_block[0] = (uint8_t)(block >> 24);
+        be_block[1] = (uint8_t)(block >> 16);
+        be_block[2] = (uint8_t)(block >> 8);
+        be_block[3] = (uint8_t)block;
+        /* U_1 = PRF(P, S || INT(i)); U_j = PRF(P, U_{j-1}); T_i = U_1 ^ ... ^ U_c */
+        rc = hmac_from_keyed(&base, &work, salt1, salt1_len, salt2, salt2_len, be_block,
+                             sizeof(be_block), u);
+        if (rc != OS_OK) break;
+        memcpy(t, u, sizeof(t));
+        for (iter = 1; iter < iterations && rc == OS_OK; iter++) {
+            rc = hmac_from_keyed(&base, &work, u, sizeof(u), NULL, 0, NULL, 0, u);
+            for (k = 0; k < sizeof(t); k++) t[k] ^= u[k];
         }
-        mbedtls_sha512_free(&salted.inner);
-        mbedtls_sha512_free(&salted.outer);
+        if (rc != OS_OK) break;
+        memcpy(out + done, t, take);
+        done += take;
+        block++;
     }
     mbedtls_sha512_free(&base.inner);
     mbedtls_sha512_free(&base.outer);
