@@ -585,6 +585,8 @@ static void test_sendraw_rows(void **state)
                  "TX decode failed. Make sure the tx has at least one input.", 500);
     expect_error("sendrawtransaction", json_pack("[s]", "0200000000000000000000"), -22,
                  "TX decode failed. Make sure the tx has at least one input.", 500);
+    /* no inputs and no outputs decodes (empty vin, zero flag byte), then fails the mempool checks */
+    expect_error("sendrawtransaction", json_pack("[s]", "02000000000000000000"), -26, "bad-txns-vin-empty", 500);
 
     /* fee below the relay minimum: exact "fee < minfee" numbers */
     tn_tx tx;

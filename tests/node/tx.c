@@ -295,12 +295,22 @@ static int parse_tx(const uint8_t *raw, size_t len, tn_tx *tx, int allow_witness
     memset(tx, 0, sizeof(*tx));
     tx->version = (int32_t)rd_u32(&r);
     int witness = 0;
-    if (allow_witness && r.pos + 2 <= len && raw[r.pos] == 0 && raw[r.pos + 1] != 0) {
-        if (raw[r.pos + 1] != 1) goto bad;
-        r.pos += 2;
-        witness = 1;
+    /* Core's reading: an empty vin may be the BIP144 marker; the flag byte after it says what follows
+     * (0: really no inputs and no outputs) */
+    if (parse_inputs(&r, tx)) goto bad;
+    if (tx->nin == 0 && allow_witness) {
+        const uint8_t *f = rd(&r, 1);
+        if (!f) goto bad;
+        if (*f != 0) {
+            free(tx->in);
+            tx->in = NULL;
+            if (parse_inputs(&r, tx) || parse_outputs(&r, tx)) goto bad;
+        }
+        if (*f & ~1) goto bad; /* "Unknown transaction optional data" */
+        witness = *f & 1;
+    } else if (parse_outputs(&r, tx)) {
+        goto bad;
     }
-    if (parse_inputs(&r, tx) || parse_outputs(&r, tx)) goto bad;
     if (witness) {
         int any = 0;
         for (size_t i = 0; i < tx->nin; i++) {
@@ -326,15 +336,7 @@ bad:
     return -1;
 }
 
-int tn_tx_parse(const uint8_t *raw, size_t len, tn_tx *tx)
-{
-    if (parse_tx(raw, len, tx, 1, 0) != 0) return -1;
-    if (tx->nin == 0) {
-        tn_tx_free(tx);
-        return -1;
-    }
-    return 0;
-}
+int tn_tx_parse(const uint8_t *raw, size_t len, tn_tx *tx) { return parse_tx(raw, len, tx, 1, 0); }
 
 int tn_tx_parse_legacy(const uint8_t *raw, size_t len, tn_tx *tx) { return parse_tx(raw, len, tx, 0, 0); }
 

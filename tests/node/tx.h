@@ -78,8 +78,9 @@ typedef struct {
     tn_txout *out;
 } tn_tx;
 
-/* Parses a whole serialized transaction (with or without BIP144 witness). Returns 0 on success,
- * -1 on malformed data, trailing bytes, or a tx with no inputs (as Core's decoder would fail). */
+/* Parses a whole serialized transaction (with or without BIP144 witness) as Core's deserializer does:
+ * an empty input list followed by a zero flag byte is a transaction with no inputs and no outputs (left
+ * for the mempool checks to refuse). Returns 0 on success, -1 on malformed data or trailing bytes. */
 int tn_tx_parse(const uint8_t *raw, size_t len, tn_tx *tx);
 /* Legacy-only parse (no witness marker detection), for tests/vectors/node_sighash.json. */
 int tn_tx_parse_legacy(const uint8_t *raw, size_t len, tn_tx *tx);
