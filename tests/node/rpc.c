@@ -1300,6 +1300,132 @@ static json_t *rpc_getaddressinfo(tn_node *n, json_t *p, int *code, char **msg)
     return address_common(n, json_string_value(a), spk, (size_t)l, 1);
 }
 
+static json_t *rpc_mempool_relatives(tn_node *n, json_t *p, int *code, char **msg, int descendants)
+{
+    uint8_t h[32];
+    if (parse_hash(param(p, 0), "parameter 1", h, code, msg)) return NULL;
+    txrec *r = hm_get(&n->txs, h);
+    if (!r || r->height >= 0) FAIL(RPC_INVALID_ADDRESS_OR_KEY, "Transaction not in mempool");
+    txrec **set = NULL;
+    size_t count = 0, cap = 0;
+    if (descendants)
+        mempool_descendants(n, r, &set, &count, &cap);
+    else
+        ancestors(n, r, &set, &count, &cap);
+    int verbose = param(p, 1) && json_is_true(param(p, 1));
+    json_t *o = verbose ? json_object() : json_array();
+    for (size_t i = descendants ? 1 : 0; i < count; i++) { /* the descendants set starts with r */
+        if (verbose) {
+            char id[65];
+            tn_hash_to_hex(set[i]->txid, id);
+            json_object_set_new(o, id, mempool_entry_json(n, set[i]));
+        } else {
+            json_array_append_new(o, hash_json(set[i]->txid));
+        }
+    }
+    free(set);
+    return o;
+}
+
+static json_t *rpc_getmempoolancestors(tn_node *n, json_t *p, int *code, char **msg)
+{
+    return rpc_mempool_relatives(n, p, code, msg, 0);
+}
+
+static json_t *rpc_getmempooldescendants(tn_node *n, json_t *p, int *code, char **msg)
+{
+    return rpc_mempool_relatives(n, p, code, msg, 1);
+}
+
+/* gettransaction for transactions that touch the wallet's keys (or, with include_watchonly, watched
+ * scripts): Core's amount/fee arithmetic (amount = credit - value out when sent from the wallet). */
+static json_t *rpc_gettransaction(tn_node *n, json_t *p, int *code, char **msg)
+{
+    uint8_t h[32];
+    if (parse_hash(param(p, 0), "txid", h, code, msg)) return NULL;
+    int watch_too = param(p, 1) && json_is_true(param(p, 1));
+    txrec *r = hm_get(&n->txs, h);
+#define MINE(spk, len) (wallet_key_for_spk(n, spk, len) ? 1 : (watch_too && is_watched(n, spk, len)))
+    int64_t credit = 0, debit = 0, out_total = 0;
+    int touches = 0;
+    if (r) {
+        for (size_t o = 0; o < r->tx.nout; o++) {
+            out_total += r->tx.out[o].value;
+            if (MINE(r->tx.out[o].script, r->tx.out[o].script_len)) {
+                credit += r->tx.out[o].value;
+                touches = 1;
+            }
+        }
+        for (size_t i = 0; !r->coinbase && i < r->tx.nin; i++) {
+            txrec *pr = hm_get(&n->txs, r->tx.in[i].prev.hash);
+            if (!pr || r->tx.in[i].prev.n >= pr->tx.nout) continue;
+            const tn_txout *po = &pr->tx.out[r->tx.in[i].prev.n];
+            if (MINE(po->script, po->script_len)) {
+                debit += po->value;
+                touches = 1;
+            }
+        }
+    }
+    if (!touches) FAIL(RPC_INVALID_ADDRESS_OR_KEY, "Invalid or non-wallet transaction id");
+    int from_me = debit > 0;
+    int64_t fee = from_me ? out_total - debit : 0;
+    int conf = r->height < 0 ? 0 : tip_height(n) - r->height + 1;
+    json_t *o = json_object();
+    json_object_set_new(o, "amount", tn_json_amount(credit - debit - fee));
+    if (from_me) json_object_set_new(o, "fee", tn_json_amount(fee));
+    json_object_set_new(o, "confirmations", json_integer(conf));
+    if (r->coinbase) json_object_set_new(o, "generated", json_true());
+    if (conf == 0) json_object_set_new(o, "trusted", json_boolean(r->wallet));
+    if (r->height >= 0) {
+        json_object_set_new(o, "blockhash", hash_json(r->block_hash));
+        json_object_set_new(o, "blockheight", json_integer(r->height));
+        block *b = n->blocks[r->height];
+        size_t idx = 0;
+        for (size_t i = 0; i < b->ntx; i++)
+            if (b->txs[i] == r) idx = i;
+        json_object_set_new(o, "blockindex", json_integer((json_int_t)idx));
+        json_object_set_new(o, "blocktime", json_integer(r->block_time));
+    }
+    json_object_set_new(o, "txid", hash_json(r->txid));
+    json_object_set_new(o, "walletconflicts", json_array());
+    int64_t t = r->height >= 0 && !r->entry_time ? r->block_time : r->entry_time;
+    json_object_set_new(o, "time", json_integer(t));
+    json_object_set_new(o, "timereceived", json_integer(t));
+    int rbf = r->height < 0 && signals_rbf(r);
+    json_object_set_new(o, "bip125-replaceable", json_string(r->height >= 0 ? "no" : rbf ? "yes" : "no"));
+    json_t *details = json_array();
+    for (size_t i = 0; i < r->tx.nout; i++) {
+        const tn_txout *x = &r->tx.out[i];
+        int mine = MINE(x->script, x->script_len);
+        char addr[100];
+        int has_addr = tn_spk_to_address(x->script, x->script_len, addr) == 0;
+        if (from_me && !mine) {
+            json_t *d = json_object();
+            if (has_addr) json_object_set_new(d, "address", json_string(addr));
+            json_object_set_new(d, "category", json_string("send"));
+            json_object_set_new(d, "amount", tn_json_amount(-x->value));
+            json_object_set_new(d, "vout", json_integer((json_int_t)i));
+            json_object_set_new(d, "fee", tn_json_amount(fee));
+            json_object_set_new(d, "abandoned", json_false());
+            json_array_append_new(details, d);
+        }
+        if (mine) {
+            json_t *d = json_object();
+            if (!wallet_key_for_spk(n, x->script, x->script_len)) json_object_set_new(d, "involvesWatchonly", json_true());
+            if (has_addr) json_object_set_new(d, "address", json_string(addr));
+            const char *cat = !r->coinbase ? "receive" : conf > COINBASE_MATURITY ? "generate" : "immature";
+            json_object_set_new(d, "category", json_string(cat));
+            json_object_set_new(d, "amount", tn_json_amount(x->value));
+            json_object_set_new(d, "vout", json_integer((json_int_t)i));
+            json_array_append_new(details, d);
+        }
+    }
+#undef MINE
+    json_object_set_new(o, "details", details);
+    json_object_set_new(o, "hex", hex_json(r->raw, r->raw_len));
+    return o;
+}
+
 /* ---------- misc ---------- */
 
 static json_t *rpc_getnetworkinfo(tn_node *n, json_t *p, int *code, char **msg)
@@ -1344,6 +1470,9 @@ static const struct {
     {"getmempoolentry", rpc_getmempoolentry},
     {"getrawmempool", rpc_getrawmempool},
     {"getmempoolinfo", rpc_getmempoolinfo},
+    {"getmempoolancestors", rpc_getmempoolancestors},
+    {"getmempooldescendants", rpc_getmempooldescendants},
+    {"gettransaction", rpc_gettransaction},
     {"sendrawtransaction", rpc_sendrawtransaction},
     {"testmempoolaccept", rpc_testmempoolaccept},
     {"estimatesmartfee", rpc_estimatesmartfee},

@@ -930,6 +930,15 @@ static void test_wallet(void **state)
     json_t *v = call("getrawtransaction", json_pack("[O,b]", txid, 1));
     assert_int_equal(json_array_size(json_object_get(v, "vin")), 1);
     json_decref(v);
+    /* gettransaction: a send to the wallet's own address nets 0 (Core's amount leaves the fee out);
+     * the fee is negative, as Core prints it */
+    json_t *gt = call("gettransaction", json_pack("[O]", txid));
+    double fee = json_real_value(json_object_get(gt, "fee"));
+    assert_true(fee < 0);
+    assert_true(json_real_value(json_object_get(gt, "amount")) == 0.0);
+    assert_int_equal(json_integer_value(json_object_get(gt, "confirmations")), 0);
+    assert_true(json_is_true(json_object_get(gt, "trusted")));
+    json_decref(gt);
     expect_error("sendtoaddress", json_pack("[s,s]", "notanaddress", "1"), -5, "Invalid address", 500);
     expect_error("sendtoaddress", json_pack("[O,s]", a, "100000000"), -6, "Insufficient funds", 500);
     mine(1);
