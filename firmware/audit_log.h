@@ -19,6 +19,9 @@
  * (seq - 1) % capacity; the first slot of a sector erases that sector first. It never erases
  * entries the host has not acknowledged (seq > log_acked_seq): audit_log_can_append reports
  * OS_ERR_LOG_FULL instead, and the host must archive and LOG_ACK first.
+ *
+ * audit_log_entry_hash and audit_log_verify_entry are in audit_log_verify.c, which calls no board
+ * function: the host's auditor links them from the core archive without a board.
  */
 #ifndef ONCESIGN_AUDIT_LOG_H
 #define ONCESIGN_AUDIT_LOG_H
