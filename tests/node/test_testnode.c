@@ -951,6 +951,56 @@ static void test_wallet(void **state)
     json_decref(b0);
 }
 
+/* ---------- robustness: mutated transactions never crash the node ---------- */
+
+static void test_mutated_transactions(void **state)
+{
+    (void)state;
+    key k;
+    key_init(&k, 10);
+    utxo u[3];
+    for (int t = 0; t < 3; t++) u[t] = fund(&k, t, TN_COIN);
+    mine(1);
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    int accepted = 0, rejected = 0;
+    for (int t = 0; t < 3; t++) {
+        tn_tx tx;
+        build_spend(&tx, &u[t], u[t].value - 10000, 0xffffffffu, TAMPER_NONE);
+        tn_buf b = {0};
+        tn_tx_serialize(&tx, 1, &b);
+        for (int i = 0; i < 150; i++) {
+            uint8_t *m = tn_memdup(b.p, b.len);
+            size_t len = b.len;
+            int flips = 1 + (int)(x % 3);
+            for (int f = 0; f < flips; f++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                m[x % len] ^= (uint8_t)(1u << (x >> 32) % 8);
+            }
+            if (i % 10 == 9) len -= (size_t)(x % len); /* truncated */
+            char *h = tn_hex_encode_alloc(m, len);
+            long http;
+            json_t *r = call_full("sendrawtransaction", json_pack("[s]", h), &http);
+            if (json_is_null(json_object_get(r, "error"))) {
+                accepted++;
+                assert_int_equal(http, 200);
+            } else {
+                rejected++;
+                assert_int_equal(http, 500);
+                assert_true(json_is_string(json_object_get(json_object_get(r, "error"), "message")));
+            }
+            json_decref(r);
+            free(h);
+            free(m);
+        }
+        tn_buf_free(&b);
+        tn_tx_free(&tx);
+    }
+    /* a flipped bit almost never leaves a valid spend; whatever got in must be a real spend of u */
+    assert_true(rejected > 400);
+    assert_true(accepted <= 3);
+    mine(1);
+}
+
 /* ---------- concurrency ---------- */
 
 typedef struct {
@@ -1205,6 +1255,7 @@ int main(void)
         cmocka_unit_test(test_mining_and_queries),
         cmocka_unit_test(test_wallet),
         cmocka_unit_test(test_concurrent_clients),
+        cmocka_unit_test(test_mutated_transactions),
         cmocka_unit_test(test_fault_delay),
         cmocka_unit_test(test_fault_drop_error_refuse_stall),
         cmocka_unit_test(test_fault_random_replay),
