@@ -43,7 +43,7 @@ It is built only for QEMU (mk/qemu.mk defines ONCESIGN_QEMU_TEST_RNG=1); never f
 #define SEED_MAX          64
 #define TX_TIMEOUT_MS     1000u
 #define CONTROL_LINE_MAX  64
-#define RECORDS           32
+#define RECORDS           64
 
 /* ---------------------------------------------------------------- time */
 
@@ -265,8 +265,9 @@ static void control_service(void) {
             g_line[g_line_len] = '\0';
             while (g_line_len > 0 && (g_line[g_line_len - 1] == '\r' || g_line[g_line_len - 1] == ' '))
                 g_line[--g_line_len] = '\0';
+            /* An empty line is ignored: clients send one first to end a half line left behind. */
             if (g_line_too_long) uart_puts(MPS2_UART1_BASE, "error: line too long\n");
-            else control_command(g_line);
+            else if (g_line_len > 0) control_command(g_line);
             g_line_len = 0;
             g_line_too_long = 0;
         } else if (g_line_len + 1 < sizeof g_line) {

@@ -35,6 +35,9 @@ int os_transport_open(const char *spec, os_transport **out, char *errmsg, size_t
  * os_transport_open_hid: path NULL opens the first device with OS_HID_VENDOR_ID/OS_HID_PRODUCT_ID. */
 int os_transport_open_sim(const char *path, os_transport **out, char *errmsg, size_t errmsg_cap);
 int os_transport_open_hid(const char *path, os_transport **out, char *errmsg, size_t errmsg_cap);
+/* os_transport_open_serial: path is a Unix stream socket (QEMU's -serial unix:PATH,server=on) or a
+ * character device (pty, UART) put in raw mode; reports travel as proto/serial_frame.h frames. */
+int os_transport_open_serial(const char *path, os_transport **out, char *errmsg, size_t errmsg_cap);
 
 /* USB ids of oncesign devices: the pid.codes open-source vendor id and a product id chosen for
  * oncesign ('O','S'); provisional until pid.codes assigns one (docs/OPERATING.md). */
