@@ -2,7 +2,8 @@
 # Runs each cmocka test binary from the repository root, sums the test cases of all of them from
 # cmocka's `[  PASSED  ] N test(s).` / `[  FAILED  ] N test(s)` lines and ends with exactly one line
 # `N passed, M failed`. A binary that dies without cmocka's summary (a sanitizer report, a signal,
-# a timeout) counts as one failure. Exits non-zero when M > 0.
+# a timeout) counts as one failure, and so does each binary named in UNIT_NOT_BUILT (it did not
+# compile or link). Exits non-zero when M > 0.
 # Usage: ONCESIGN_BUILD=... run-unit.sh BINARY...
 set -uo pipefail
 : "${ONCESIGN_BUILD:?}"
@@ -27,6 +28,10 @@ for bin in "$@"; do
     echo "unit: $name crashed ($why) without a cmocka failure report; counted as 1 failure"
   fi
 done
-[ $# -gt 0 ] || echo "unit: no tests (tests/unit/test_*.c)"
+for bin in ${UNIT_NOT_BUILT:-}; do
+  failed=$((failed + 1))
+  echo "unit: $(basename "$bin") could not be built (see the compiler/linker errors above); counted as 1 failure"
+done
+[ $# -gt 0 ] || [ -n "${UNIT_NOT_BUILT:-}" ] || echo "unit: no tests (tests/unit/test_*.c)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
