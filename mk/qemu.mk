@@ -85,7 +85,8 @@ firmware-report: firmware $(QEMU_CTL) $(CLI_BIN)
 	echo "bench m4_ram_bytes $$ram bytes"; \
 	echo "bench m4_stack_bytes $$stack_used bytes"; \
 	echo "bench m4_insns_per_payout $$payout_insns insns"; \
-	echo "firmware-report: payout = $$payout_messages; dominant message $$payout_top"; \
+	echo "firmware-report: payout messages (type:insns) $$payout_messages; largest $$payout_top"; \
+	echo "firmware-report: crypto primitives on the M4 (insns):" $$(sed -n 's/^prim_//p' $(QEMU_REPORT)); \
 	over=; [ $$flash -le 131072 ] || over="$$over flash"; [ $$ram -le 32768 ] || over="$$over ram"; \
 	[ $$payout_insns -lt 2500000 ] || over="$$over insns"; \
 	if [ -n "$$over" ]; then echo "firmware-report: OVER BUDGET:$$over"; exit 1; fi

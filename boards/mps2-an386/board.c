@@ -24,6 +24,7 @@
 
 #include "board.h"
 #include "board_mps2.h"
+#include "crypto.h"
 #include "mps2.h"
 #include "oncesign/status.h"
 #include "semihost.h"
@@ -211,6 +212,36 @@ void board_display_show(const char *text) {
     g_screen_rows = row;
 }
 
+/* Times the core's crypto primitives once each (in timer ticks; qemu_check.sh converts them with the
+ * calibration) so the payout's instruction count can be split into what dominates it. The key is a
+ * fixed test value, never a device key. */
+static void bench_one(const char *name, uint64_t before, int status) {
+    uint64_t t = ticks_now() - before;
+    uart_puts(MPS2_UART1_BASE, "prim ");
+    uart_puts(MPS2_UART1_BASE, name);
+    uart_puts(MPS2_UART1_BASE, status == OS_OK ? " " : " failed ");
+    uart_put_u64(MPS2_UART1_BASE, t);
+    uart_puts(MPS2_UART1_BASE, "\n");
+}
+
+static void bench_primitives(void) {
+    uint8_t priv[32], msg[32], pub[33], der[CRYPTO_DER_MAX], sig[64], xonly[32], aux[32] = { 0 };
+    uint8_t block[64] = { 0 };
+    size_t der_len = sizeof der;
+    uint64_t t;
+    crypto_sha256((const uint8_t *)"oncesign bench key", 18, priv);
+    crypto_sha256((const uint8_t *)"oncesign bench msg", 18, msg);
+    t = ticks_now(); crypto_sha256(block, sizeof block, msg); bench_one("sha256_64B", t, OS_OK);
+    t = ticks_now(); bench_one("pubkey_create", t, crypto_pubkey_from_priv(priv, pub));
+    t = ticks_now(); bench_one("ecdsa_sign_and_check", t, crypto_ecdsa_sign(priv, msg, der, &der_len));
+    t = ticks_now(); bench_one("ecdsa_verify", t, crypto_ecdsa_verify(pub, msg, der, der_len));
+    t = ticks_now(); bench_one("xonly_create", t, crypto_xonly_from_priv(priv, xonly));
+    t = ticks_now(); bench_one("schnorr_sign_and_check", t, crypto_schnorr_sign(priv, msg, aux, sig));
+    t = ticks_now(); bench_one("schnorr_verify", t, crypto_schnorr_verify(xonly, msg, sig));
+    crypto_wipe(priv, sizeof priv);
+    uart_puts(MPS2_UART1_BASE, ".\n");
+}
+
 static void control_command(const char *line) {
     const uint32_t u1 = MPS2_UART1_BASE;
     if (strcmp(line, "ping") == 0) {
@@ -225,6 +256,8 @@ static void control_command(const char *line) {
             uart_puts(u1, "\n");
         }
         uart_puts(u1, ".\n");
+    } else if (strcmp(line, "bench") == 0) {
+        bench_primitives();
     } else if (strcmp(line, "stats-reset") == 0) {
         g_meas.count = 0;
         uart_puts(u1, "ok\n");
@@ -254,7 +287,7 @@ static void control_command(const char *line) {
         }
         uart_puts(u1, ".\n");
     } else {
-        uart_puts(u1, "error: unknown command (ping, approve, reject, screen, stats, stats-reset)\n");
+        uart_puts(u1, "error: unknown command (ping, approve, reject, screen, stats, stats-reset, bench)\n");
     }
 }
 

@@ -131,6 +131,8 @@ pass "QEMU killed and restarted from the persisted flash file: still initialised
 timeout 120 "$SCENARIO" --device "$DEV" phase2 >"$dir/phase2.out" 2>"$dir/phase2.err" || fail "scenario phase2 exited with $?"
 ctl stats >"$dir/stats2.txt" || fail "stats after phase 2"
 pass "scenario phase2 after the reboot: refused again, committed payout re-signed"
+"$CTL" "$dir/u1.sock" bench 30000 >"$dir/prims.txt" || fail "bench of the crypto primitives"
+grep -q failed "$dir/prims.txt" && fail "a crypto primitive failed on the board: $(cat "$dir/prims.txt")"
 stop_qemu
 
 # ---- measurements for make firmware-report
@@ -138,6 +140,7 @@ awk -v report="$REPORT" '
   FILENAME ~ /stats1/ && $1 == "calib_insns" { per_tick = $2 / $4 }
   $1 == "stack_used" && $2 > stack { stack = $2 }
   FILENAME ~ /stats1/ && $1 == "msg" { n++; cmd[n] = $3; type[n] = $4; ticks[n] = $5 }
+  FILENAME ~ /prims/ && $1 == "prim" { np++; pname[np] = $2; pticks[np] = $3 }
   END {
     if (per_tick < 30 || per_tick > 50) { print "calibration off: " per_tick " instructions a tick" > "/dev/stderr"; exit 1 }
     # The payout: from the first SIGN_BEGIN (0x10) to the message before the next one, counting the
@@ -154,6 +157,7 @@ awk -v report="$REPORT" '
     }
     printf "stack_used=%d\npayout_insns=%d\npayout_messages=\"%s\"\npayout_top=\"0x%02x (%d insns)\"\ninsns_per_tick=%.3f\n", \
       stack, total, msgs, top_type, top, per_tick > report
-  }' "$dir/stats1.txt" "$dir/stats2.txt" || fail "could not derive the measurements from the board's stats"
+    for (i = 1; i <= np; i++) printf "prim_%s=%d\n", pname[i], int(pticks[i] * per_tick + 0.5) > report
+  }' "$dir/stats1.txt" "$dir/stats2.txt" "$dir/prims.txt" || fail "could not derive the measurements from the board's stats"
 cat "$REPORT"
 pass "measurements written to $REPORT ($((SECONDS - start)) s in all)"

@@ -1,5 +1,5 @@
 /* oncesign-qemu-ctl — sends one line to the mps2-an386 board's button/display UART (UART1, which
- * QEMU exposes as a Unix socket) and prints the answer: one line, or for `screen` and `stats` every
+ * QEMU exposes as a Unix socket) and prints the answer: one line, or for `screen`, `stats`, `bench` every
  * line up to the lone "." that ends them. A host tool for tests (tests/e2e/qemu_check.sh).
  *
  *   oncesign-qemu-ctl SOCKET COMMAND [TIMEOUT_MS]
@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     long timeout = argc == 4 ? strtol(argv[3], NULL, 10) : 5000;
-    int multi = strcmp(argv[2], "screen") == 0 || strcmp(argv[2], "stats") == 0;
+    int multi = strcmp(argv[2], "screen") == 0 || strcmp(argv[2], "stats") == 0 || strcmp(argv[2], "bench") == 0;
     memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
     memcpy(addr.sun_path, argv[1], strlen(argv[1]));
