@@ -114,7 +114,9 @@ static unsigned bitmap_bit(const uint8_t bitmap[32], unsigned level) {
     return (unsigned)(bitmap[level >> 3] >> (level & 7u)) & 1u;
 }
 
-/* Moves node one level up: sibling (NULL = empty) sits on the other side of key bit `bit`. */
+/* Moves node one level up: sibling (NULL = empty) sits on the other side of key bit `bit`. The
+ * shortcut branch is the normative rule; in a proof that passes R4/R5 it never fires (the terminal's
+ * last sibling is non-empty), it is kept so this function is the rule and not a special case of it. */
 static int combine(subtree *node, const uint8_t *sibling, unsigned bit) {
     if (sibling == NULL && node->kind != SUB_INTERNAL) {
         return OS_OK; /* empty stays empty; a single leaf stays itself (the shortcut) */
