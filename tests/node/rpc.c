@@ -1426,6 +1426,65 @@ static json_t *rpc_gettransaction(tn_node *n, json_t *p, int *code, char **msg)
     return o;
 }
 
+/* Test-only: everything the chain (and, with minconf 0, the mempool) ever paid to each address, spent
+ * or not, so a test can assert "paid exactly once" from the chain itself. */
+static json_t *rpc_testnode_received(tn_node *n, json_t *p, int *code, char **msg)
+{
+    json_t *addrs = param(p, 0);
+    if (!addrs || !json_is_array(addrs)) FAIL(RPC_TYPE_ERROR, "Expected type array");
+    long long minconf = 1;
+    if (param(p, 1) && get_int(param(p, 1), &minconf)) FAIL(RPC_TYPE_ERROR, "Expected type number");
+    size_t na = json_array_size(addrs);
+    uint8_t (*spks)[42] = tn_xcalloc(na ? na : 1, 42);
+    long *lens = tn_xcalloc(na ? na : 1, sizeof(long));
+    int64_t *amount = tn_xcalloc(na ? na : 1, sizeof(int64_t));
+    json_t **txids = tn_xcalloc(na ? na : 1, sizeof(json_t *));
+    for (size_t i = 0; i < na; i++) {
+        json_t *a = json_array_get(addrs, i);
+        lens[i] = json_is_string(a) ? tn_address_to_spk(json_string_value(a), spks[i]) : -1;
+        txids[i] = json_array();
+        if (lens[i] < 0) {
+            for (size_t k = 0; k <= i; k++) json_decref(txids[k]);
+            free(spks), free(lens), free(amount), free(txids);
+            FAIL(RPC_INVALID_ADDRESS_OR_KEY, "Invalid address: %s", json_is_string(a) ? json_string_value(a) : "");
+        }
+    }
+    int tip = tip_height(n);
+    size_t total = n->nblocks + 1;
+    for (size_t b = 0; b < total; b++) {
+        txrec **txs;
+        size_t ntx;
+        if (b < n->nblocks) {
+            if (tip - (int)b + 1 < minconf) continue;
+            txs = n->blocks[b]->txs;
+            ntx = n->blocks[b]->ntx;
+        } else {
+            if (minconf > 0) continue;
+            txs = n->mempool;
+            ntx = n->nmempool;
+        }
+        for (size_t t = 0; t < ntx; t++)
+            for (size_t o = 0; o < txs[t]->tx.nout; o++) {
+                const tn_txout *x = &txs[t]->tx.out[o];
+                for (size_t i = 0; i < na; i++)
+                    if ((size_t)lens[i] == x->script_len && memcmp(spks[i], x->script, x->script_len) == 0) {
+                        amount[i] += x->value;
+                        json_array_append_new(txids[i], hash_json(txs[t]->txid));
+                    }
+            }
+    }
+    json_t *out = json_object();
+    for (size_t i = 0; i < na; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "amount", tn_json_amount(amount[i]));
+        json_object_set_new(e, "count", json_integer((json_int_t)json_array_size(txids[i])));
+        json_object_set_new(e, "txids", txids[i]);
+        json_object_set_new(out, json_string_value(json_array_get(addrs, i)), e);
+    }
+    free(spks), free(lens), free(amount), free(txids);
+    return out;
+}
+
 /* ---------- misc ---------- */
 
 static json_t *rpc_getnetworkinfo(tn_node *n, json_t *p, int *code, char **msg)
@@ -1490,6 +1549,7 @@ static const struct {
     {"uptime", rpc_uptime},
     {"testnode_setfeerate", rpc_testnode_setfeerate},
     {"testnode_evict", rpc_testnode_evict},
+    {"testnode_received", rpc_testnode_received},
 };
 
 int tn_node_has_method(const char *method)

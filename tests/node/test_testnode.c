@@ -942,6 +942,11 @@ static void test_wallet(void **state)
     expect_error("sendtoaddress", json_pack("[s,s]", "notanaddress", "1"), -5, "Invalid address", 500);
     expect_error("sendtoaddress", json_pack("[O,s]", a, "100000000"), -6, "Insufficient funds", 500);
     mine(1);
+    json_t *rc = call("testnode_received", json_pack("[[O]]", a));
+    json_t *ra = json_object_get(rc, json_string_value(a));
+    assert_int_equal(json_integer_value(json_object_get(ra, "count")), 1);
+    assert_int_equal((long long)(json_real_value(json_object_get(ra, "amount")) * 1e8 + 0.5), 125000000);
+    json_decref(rc);
     json_t *lu = call("listunspent", json_pack("[i,i,[O]]", 1, 9999999, a));
     assert_int_equal(json_array_size(lu), 1);
     assert_true(json_is_true(json_object_get(json_array_get(lu, 0), "spendable")));
