@@ -278,7 +278,12 @@ txrec *accept_tx(tn_node *n, tn_tx *tx, int64_t max_feerate, int dry_run, int *c
     txrec *r = txrec_from_tx(tx);
     r->fee = fee;
     r->entry_height = tip_height(n);
-    r->entry_time = now_s();
+    r->entry_time = node_now(n);
+    {
+        char *h = tn_hex_encode_alloc(r->raw, r->raw_len);
+        node_log(n, "{\"e\":\"tx\",\"hex\":\"%s\",\"time\":%" PRId64 "}", h, r->entry_time);
+        free(h);
+    }
     hm_put(&n->txs, r->txid, r);
     for (size_t i = 0; i < r->tx.nin; i++) {
         op_key(r->tx.in[i].prev.hash, r->tx.in[i].prev.n, key);

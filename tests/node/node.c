@@ -140,6 +140,19 @@ char *xprintf(const char *fmt, ...)
 
 int64_t now_s(void) { return (int64_t)time(NULL); }
 
+int64_t node_now(const tn_node *n) { return n->time_override ? n->time_override : now_s(); }
+
+void node_log(tn_node *n, const char *fmt, ...)
+{
+    if (!n->log || n->replaying) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(n->log, fmt, ap);
+    va_end(ap);
+    fputc('\n', n->log);
+    fflush(n->log);
+}
+
 /* ---------- amounts in JSON ---------- */
 
 #define AMT_MARK "\x01" "AMT:"
@@ -246,6 +259,7 @@ wallet_key *wallet_new_key(tn_node *n)
     tn_hash160(k->pub, 33, k->h160);
     n->keys[n->nkeys++] = k;
     hm_put(&n->wallet_h160, k->h160, k);
+    node_log(n, "{\"e\":\"key\"}");
     return k;
 }
 
@@ -321,6 +335,7 @@ void tn_node_free(tn_node *n)
     hm_free(&n->block_by_hash);
     hm_free(&n->wallet_h160);
     free(n->seed);
+    if (n->log) fclose(n->log);
     pthread_mutex_destroy(&n->lock);
     free(n);
 }
@@ -479,7 +494,8 @@ block *mine_block(tn_node *n, const uint8_t *spk, size_t spk_len, int genesis)
     int height = (int)n->nblocks;
     block *b = tn_xcalloc(1, sizeof(*b));
     b->height = height;
-    int64_t t = now_s();
+    /* a fixed genesis time keeps every block hash the same across a restart from the log */
+    int64_t t = genesis ? 1296688602 : node_now(n);
     if (height > 0 && t <= n->blocks[height - 1]->time) t = n->blocks[height - 1]->time + 1;
     b->time = t;
     /* every mempool transaction, in the order they entered (parents before children) */
@@ -570,5 +586,10 @@ block *mine_block(tn_node *n, const uint8_t *spk, size_t spk_len, int genesis)
     }
     n->nmempool = 0;
     add_block(n, b);
+    if (!genesis) {
+        char *h = tn_hex_encode_alloc(spk, spk_len);
+        node_log(n, "{\"e\":\"block\",\"spk\":\"%s\",\"time\":%" PRId64 "}", h, b->time);
+        free(h);
+    }
     return b;
 }

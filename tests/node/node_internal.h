@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "node.h"
 #include "tx.h"
@@ -76,6 +77,9 @@ struct tn_node {
     int64_t est_feerate;   /* estimatesmartfee answer, sat/kB; <0: "Insufficient data" mode */
     int64_t wallet_feerate;
     int64_t start_time;
+    FILE *log;             /* --datadir: the event log that a restart replays (persist.c) */
+    int replaying;         /* while replaying: log nothing */
+    int64_t time_override; /* while replaying: the logged time instead of now */
 };
 
 void op_key(const uint8_t hash[32], uint32_t n, uint8_t key[36]);
@@ -100,6 +104,11 @@ wallet_key *wallet_key_for_spk(tn_node *n, const uint8_t *spk, size_t len);
  * dry_run (testmempoolaccept): checks only; returns NULL with *code == 0 when it would be accepted.
  * Returns the accepted or already-present record, or NULL with code and msg set (msg is malloc-ed). */
 txrec *accept_tx(tn_node *n, tn_tx *tx, int64_t max_feerate, int dry_run, int *code, char **msg);
+
+/* Appends one event line to the node's log (no-op without --datadir or while replaying). */
+void node_log(tn_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t node_now(const tn_node *n);
+void node_watch(tn_node *n, const uint8_t *spk, size_t len);
 
 /* Appends Core's 8-character descriptor checksum: "addr(...)" -> "addr(...)#xxxxxxxx" (malloc'd). */
 char *desc_with_checksum(const char *desc);

@@ -604,6 +604,7 @@ static json_t *rpc_testnode_setfeerate(tn_node *n, json_t *p, int *code, char **
     }
     n->est_feerate = rate;
     json_t *w = param(p, 1);
+    json_t *answer = NULL;
     if (w) {
         int64_t wr;
         if (tn_parse_amount(w, &wr) != 0) FAIL(RPC_TYPE_ERROR, "Invalid amount");
@@ -611,10 +612,11 @@ static json_t *rpc_testnode_setfeerate(tn_node *n, json_t *p, int *code, char **
     } else if (rate >= 0) {
         n->wallet_feerate = rate;
     }
-    json_t *o = json_object();
-    json_object_set_new(o, "feerate", rate < 0 ? json_null() : tn_json_amount(rate));
-    json_object_set_new(o, "walletfeerate", tn_json_amount(n->wallet_feerate));
-    return o;
+    node_log(n, "{\"e\":\"feerate\",\"est\":%" PRId64 ",\"wallet\":%" PRId64 "}", n->est_feerate, n->wallet_feerate);
+    answer = json_object();
+    json_object_set_new(answer, "feerate", rate < 0 ? json_null() : tn_json_amount(rate));
+    json_object_set_new(answer, "walletfeerate", tn_json_amount(n->wallet_feerate));
+    return answer;
 }
 
 static json_t *rpc_testnode_evict(tn_node *n, json_t *p, int *code, char **msg)
@@ -623,6 +625,9 @@ static json_t *rpc_testnode_evict(tn_node *n, json_t *p, int *code, char **msg)
     if (parse_hash(param(p, 0), "txid", h, code, msg)) return NULL;
     txrec *r = hm_get(&n->txs, h);
     if (!r || r->height >= 0) FAIL(RPC_INVALID_ADDRESS_OR_KEY, "Transaction not in mempool");
+    char id[65];
+    tn_hash_to_hex(h, id);
+    node_log(n, "{\"e\":\"evict\",\"txid\":\"%s\"}", id);
     size_t k = mempool_evict(n, r);
     return json_integer((json_int_t)k);
 }
@@ -656,11 +661,14 @@ static int is_watched(tn_node *n, const uint8_t *spk, size_t len)
     return hm_get(&n->watched, h) != NULL;
 }
 
-static void watch(tn_node *n, const uint8_t *spk, size_t len)
+void node_watch(tn_node *n, const uint8_t *spk, size_t len)
 {
     uint8_t h[32];
     tn_sha256(spk, len, h);
     if (hm_get(&n->watched, h)) return;
+    char *hex = tn_hex_encode_alloc(spk, len);
+    node_log(n, "{\"e\":\"watch\",\"spk\":\"%s\"}", hex);
+    free(hex);
     watch_spk *w = tn_xcalloc(1, sizeof(*w));
     w->spk = tn_memdup(spk, len);
     w->len = len;
@@ -864,7 +872,12 @@ static json_t *rpc_sendtoaddress(tn_node *n, json_t *p, int *code, char **msg)
         free(m);
         return NULL;
     }
-    r->wallet = 1;
+    if (!r->wallet) {
+        r->wallet = 1;
+        char id[65];
+        tn_hash_to_hex(r->txid, id);
+        node_log(n, "{\"e\":\"wallet\",\"txid\":\"%s\"}", id);
+    }
     return hash_json(r->txid);
 }
 
@@ -1141,7 +1154,7 @@ static json_t *rpc_importmulti(tn_node *n, json_t *p, int *code, char **msg)
             json_array_append_new(out, import_error(RPC_INVALID_PARAMETER, xprintf("Either a descriptor or scriptPubKey must be provided.")));
             continue;
         }
-        watch(n, spk, (size_t)l);
+        node_watch(n, spk, (size_t)l);
         json_t *ok = json_object();
         json_object_set_new(ok, "success", json_true());
         if (!json_is_true(json_object_get(r, "watchonly"))) {

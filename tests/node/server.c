@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "node.h"
+#include "persist.h"
 
 #if MHD_VERSION < 0x00097002
 typedef int MHD_RESULT;
@@ -675,7 +676,13 @@ int main(int argc, char **argv)
         return 1;
     }
     pthread_mutex_init(&S.lock, NULL);
-    S.node = tn_node_new(seed ? seed : "");
+    char why[600];
+    S.node = tn_node_open(datadir, seed ? seed : "", why, sizeof why);
+    if (!S.node) {
+        fprintf(stderr, "testnode: %s\n", why);
+        if (cookie) unlink(cookie);
+        return 1;
+    }
 
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);

@@ -154,28 +154,40 @@ static void expect_error(const char *method, json_t *params, int code, const cha
 
 /* ---------- node process ---------- */
 
-static int start_node(void **state)
+/* Starts a node (extra: "--datadir", dir or NULL); returns its pid and sets *port. */
+static pid_t spawn_node(const char *datadir, int *port)
 {
-    (void)state;
     const char *bin = getenv("TESTNODE_BIN");
     if (!bin) bin = "build/oncesign-testnode";
-    snprintf(cookie_path, sizeof cookie_path, "/tmp/testnode-cookie-%d", (int)getpid());
     int fds[2];
     if (pipe(fds) != 0) return -1;
-    node_pid = fork();
-    if (node_pid == 0) {
+    pid_t pid = fork();
+    if (pid == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
-        execl(bin, bin, "--port", "0", "--rpcuser", "u", "--rpcpassword", "p", "--cookie-file", cookie_path, "--seed",
-              "test", (char *)NULL);
+        if (datadir)
+            execl(bin, bin, "--port", "0", "--rpcuser", "u", "--rpcpassword", "p", "--datadir", datadir, "--seed", "persist",
+                  (char *)NULL);
+        else
+            execl(bin, bin, "--port", "0", "--rpcuser", "u", "--rpcpassword", "p", "--cookie-file", cookie_path, "--seed",
+                  "test", (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
     FILE *f = fdopen(fds[0], "r");
     char line[256];
-    if (!fgets(line, sizeof line, f)) return -1;
+    int ok = fgets(line, sizeof line, f) != NULL;
     fclose(f);
-    if (sscanf(line, "testnode: listening on 127.0.0.1:%d", &node_port) != 1) return -1;
+    if (!ok || sscanf(line, "testnode: listening on 127.0.0.1:%d", port) != 1) return -1;
+    return pid;
+}
+
+static int start_node(void **state)
+{
+    (void)state;
+    snprintf(cookie_path, sizeof cookie_path, "/tmp/testnode-cookie-%d", (int)getpid());
+    node_pid = spawn_node(NULL, &node_port);
+    if (node_pid < 0) return -1;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     curl = curl_easy_init();
     json_t *a = call("getnewaddress", NULL);
@@ -956,6 +968,74 @@ static void test_wallet(void **state)
     json_decref(b0);
 }
 
+/* ---------- persistence (--datadir) ---------- */
+
+/* The state a restart must bring back, as one JSON value. */
+static json_t *snapshot(void)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "best", call("getbestblockhash", NULL));
+    json_object_set_new(o, "mempool", call("getrawmempool", NULL));
+    json_object_set_new(o, "balance", call("getbalance", NULL));
+    json_object_set_new(o, "fee", call("estimatesmartfee", json_pack("[i]", 2)));
+    json_object_set_new(o, "unspent", call("listunspent", json_pack("[i]", 0)));
+    return o;
+}
+
+static void test_persistence(void **state)
+{
+    (void)state;
+    char dir[128], cmd[200];
+    snprintf(dir, sizeof dir, "/tmp/testnode-datadir-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    int main_port = node_port, port;
+    pid_t pid = spawn_node(dir, &port);
+    assert_true(pid > 0);
+    node_port = port;
+    json_t *a = call("getnewaddress", NULL);
+    json_decref(call("generatetoaddress", json_pack("[i,O]", 105, a)));
+    json_decref(call("sendtoaddress", json_pack("[O,s]", a, "3.5")));
+    json_decref(call("generatetoaddress", json_pack("[i,O]", 1, a)));
+    json_t *t2 = call("sendtoaddress", json_pack("[O,s]", a, "1.25")); /* stays in the mempool */
+    json_t *t3 = call("sendtoaddress", json_pack("[O,s]", a, "0.5"));
+    json_decref(call("testnode_evict", json_pack("[O]", t3)));
+    json_decref(call("importmulti", json_pack("[[{s:s,s:s,s:b}]]", "scriptPubKey", "76a914000000000000000000000000000000000000000088ac",
+                                              "timestamp", "now", "watchonly", 1)));
+    json_decref(call("testnode_setfeerate", json_pack("[s]", "0.00030000")));
+    json_t *before = snapshot();
+    json_decref(call("stop", NULL));
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    pid = spawn_node(dir, &port);
+    assert_true(pid > 0);
+    node_port = port;
+    json_t *after = snapshot();
+    if (!json_equal(before, after)) {
+        char *x = json_dumps(before, JSON_COMPACT), *y = json_dumps(after, JSON_COMPACT);
+        fail_msg("state differs after restart:\n%.600s\n%.600s", x, y);
+    }
+    assert_true(in_mempool(json_string_value(t2)));
+    assert_false(in_mempool(json_string_value(t3)));
+    /* the wallet carries on with fresh keys, and the restarted chain keeps growing */
+    json_t *b = call("getnewaddress", NULL);
+    assert_string_not_equal(json_string_value(a), json_string_value(b));
+    json_decref(call("generatetoaddress", json_pack("[i,O]", 1, b)));
+    json_decref(call("stop", NULL));
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    node_port = main_port;
+    json_decref(a);
+    json_decref(b);
+    json_decref(t2);
+    json_decref(t3);
+    json_decref(before);
+    json_decref(after);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* ---------- robustness: mutated transactions never crash the node ---------- */
 
 static void test_mutated_transactions(void **state)
@@ -1261,6 +1341,7 @@ int main(void)
         cmocka_unit_test(test_wallet),
         cmocka_unit_test(test_concurrent_clients),
         cmocka_unit_test(test_mutated_transactions),
+        cmocka_unit_test(test_persistence),
         cmocka_unit_test(test_fault_delay),
         cmocka_unit_test(test_fault_drop_error_refuse_stall),
         cmocka_unit_test(test_fault_random_replay),
