@@ -1232,18 +1232,17 @@ static void test_fault_drop_error_refuse_stall(void **state)
     free(h);
     tn_tx_free(&tx);
 
-    /* refuse: new connections closed at once for 300 ms; the call never ran */
+    /* refuse: the next new connection is closed at once; the call never ran */
     build_spend(&tx, &u[2], u[2].value - 10000, 0xffffffffu, TAMPER_NONE);
     h = tx_hex(&tx);
     txid_hex_of(&tx, id);
-    setfault("{\"mode\":\"refuse\",\"duration_ms\":300}");
+    setfault("{\"mode\":\"refuse\",\"count\":1}");
     curl_easy_cleanup(curl); /* a fresh connection */
     curl = curl_easy_init();
     snprintf(body, sizeof body, "{\"id\":1,\"method\":\"sendrawtransaction\",\"params\":[\"%s\"]}", h);
     r = post("u:p", body, 5000);
     assert_int_not_equal(r.rc, CURLE_OK);
     http_free(&r);
-    usleep(400 * 1000);
     assert_false(in_mempool(id));
     send_expect_ok(&tx);
     free(h);
@@ -1255,6 +1254,12 @@ static void test_fault_drop_error_refuse_stall(void **state)
     assert_int_equal(r.http, 200);
     assert_true(r.ms >= 290);
     http_free(&r);
+
+    /* duration_ms: the fault removes itself */
+    setfault("{\"mode\":\"error\",\"duration_ms\":100,\"methods\":[\"getblockcount\"]}");
+    expect_error("getblockcount", NULL, -1, "testnode injected error", 500);
+    usleep(150 * 1000);
+    json_decref(call("getblockcount", NULL));
 
     json_t *s = call("testnode_stats", NULL);
     json_t *f = json_object_get(s, "faults");
