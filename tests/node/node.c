@@ -90,7 +90,7 @@ static void hm_grow(hmap *m)
 void hm_free(hmap *m)
 {
     free(m->e);
-    memset(m->e ? m : m, 0, sizeof(*m));
+    memset(m, 0, sizeof(*m));
 }
 
 /* ---------- helpers ---------- */

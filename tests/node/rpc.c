@@ -222,7 +222,7 @@ static json_t *header_json(tn_node *n, const block *b)
     return o;
 }
 
-static void header_fields(tn_node *n, const block *b, json_t *o, int with_ntx)
+static void header_fields(const block *b, json_t *o)
 {
     char vh[16];
     uint32_t ver = b->height == 0 ? 1 : 0x20000000u;
@@ -230,8 +230,6 @@ static void header_fields(tn_node *n, const block *b, json_t *o, int with_ntx)
     json_object_set_new(o, "version", json_integer(ver));
     json_object_set_new(o, "versionHex", json_string(vh));
     json_object_set_new(o, "merkleroot", hash_json(b->merkle));
-    (void)with_ntx;
-    (void)n;
 }
 
 static void header_tail(tn_node *n, const block *b, json_t *o)
@@ -279,7 +277,7 @@ static json_t *rpc_getblock(tn_node *n, json_t *p, int *code, char **msg)
     json_object_set_new(o, "size", json_integer((json_int_t)raw.len));
     json_object_set_new(o, "weight", json_integer((json_int_t)(stripped.len * 3 + raw.len)));
     json_object_set_new(o, "height", json_integer(b->height));
-    header_fields(n, b, o, 1);
+    header_fields(b, o);
     json_t *txs = json_array();
     for (size_t i = 0; i < b->ntx; i++)
         json_array_append_new(txs, verbosity >= 2 ? tx_json(b->txs[i]) : hash_json(b->txs[i]->txid));
@@ -300,7 +298,7 @@ static json_t *rpc_getblockheader(tn_node *n, json_t *p, int *code, char **msg)
     if (v && json_is_false(v)) return hex_json(b->header, 80);
     json_t *o = header_json(n, b);
     json_object_set_new(o, "height", json_integer(b->height));
-    header_fields(n, b, o, 1);
+    header_fields(b, o);
     header_tail(n, b, o);
     return o;
 }
@@ -313,7 +311,7 @@ static json_t *rpc_getrawtransaction(tn_node *n, json_t *p, int *code, char **ms
     json_t *v = param(p, 1);
     if (v && get_int(v, &verbose)) FAIL(RPC_TYPE_ERROR, "Expected type bool, got %s", json_type_name(v));
     txrec *r = hm_get(&n->txs, h);
-    if (!r || (r->height == 0 && tip_height(n) >= 0 && r->coinbase && n->blocks[0]->txs[0] == r))
+    if (!r || r == n->blocks[0]->txs[0]) /* Core does not index the genesis coinbase */
         FAIL(RPC_INVALID_ADDRESS_OR_KEY,
              "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.");
     if (!verbose) return hex_json(r->raw, r->raw_len);

@@ -62,7 +62,6 @@ static struct {
     int next_id;
     uint64_t calls;
     uint64_t injected[F_NMODES];
-    uint64_t conn_seq;
     const char *user, *pass;
     char cookie_pass[65];
     int have_cookie;

@@ -1097,13 +1097,6 @@ static int is_valid_der(const uint8_t *sig, size_t len)
     return 1;
 }
 
-enum { V_OK = 0, V_FAIL = 1 };
-
-typedef struct {
-    const char *err;   /* Core's ScriptErrorString under standard flags */
-    int mandatory_ok;  /* whether the input passes under MANDATORY flags only (P2SH) */
-} verdict;
-
 /* Checks one CHECKSIG as Core 0.20 does under standard flags. Returns NULL when valid.
  * *sig_valid_lax tells whether the signature would verify with the consensus-only flags. */
 static const char *check_sig(const uint8_t *sig, size_t sig_len, const uint8_t *pub, size_t pub_len,
