@@ -82,6 +82,16 @@ static void sleep_ms(long ms)
     }
 }
 
+/* A fault's wait, cut short when the node stops (a long "delay" must not hold up shutdown). */
+static void fault_wait_ms(long ms)
+{
+    while (ms > 0 && !S.stop) {
+        long step = ms < 50 ? ms : 50;
+        sleep_ms(step);
+        ms -= step;
+    }
+}
+
 /* splitmix64: the schedule is a pure function of (seed, sequence number). */
 static uint64_t mix64(uint64_t x)
 {
@@ -355,7 +365,7 @@ static void handle_one(json_t *req, outcome *oc)
 
     fault f;
     int mode = decide_fault(method, &f);
-    if (mode == F_STALL) sleep_ms(f.stall_ms);
+    if (mode == F_STALL) fault_wait_ms(f.stall_ms);
     if (mode == F_REFUSE) {
         oc->drop = 1;
         json_decref(owned);
@@ -516,7 +526,7 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         delay = oc.delay_ms;
     }
     json_decref(req);
-    if (delay > 0) sleep_ms(delay);
+    if (delay > 0) fault_wait_ms(delay);
     if (drop) {
         json_decref(reply);
         return MHD_NO; /* microhttpd closes the connection without a response */
