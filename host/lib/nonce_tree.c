@@ -298,3 +298,62 @@ int nonce_tree_insert_many(nonce_tree *t, size_t n, const uint8_t (*keys)[32], c
     CHECK_OK(rehash_root(t));
     return status;
 }
+
+/* The slot that holds ref: the root, or a child slot of an inner node found by walking down with a
+ * key stored below ref. */
+static uint32_t *slot_of(nonce_tree *t, uint32_t ref) {
+    const uint8_t *key = any_key_below(t, ref);
+    uint32_t *slot = &t->root;
+    while (*slot != ref) {
+        inner_node *node = &t->inner[*slot];
+        slot = &node->child[nonce_set_key_bit(key, node->split)];
+    }
+    return slot;
+}
+
+int nonce_tree_remove(nonce_tree *t, const uint8_t key[32]) {
+    ARG_CHECK(t != NULL && key != NULL);
+    if (t->root == REF_NONE) return OS_ERR_NONCE_ABSENT;
+    tree_path path;
+    descend(t, key, &path);
+    uint32_t leaf_index = path.leaf & ~REF_LEAF;
+    if (memcmp(t->leaves[leaf_index].key, key, 32) != 0) return OS_ERR_NONCE_ABSENT;
+
+    uint32_t freed_inner = REF_NONE;
+    if (path.n == 0) {
+        t->root = REF_NONE;
+    } else {
+        /* The leaf's parent disappears: its other child takes the parent's slot, one level up, so
+         * its folded one-sided levels and every ancestor's hash change. */
+        uint32_t parent = path.node[path.n - 1];
+        uint32_t sibling = t->inner[parent].child[1 - nonce_set_key_bit(key, t->inner[parent].split)];
+        if (path.n == 1) {
+            t->root = sibling;
+        } else {
+            inner_node *grand = &t->inner[path.node[path.n - 2]];
+            grand->child[nonce_set_key_bit(key, grand->split)] = sibling;
+        }
+        freed_inner = parent;
+        if (!is_leaf(sibling)) t->inner[sibling].stale = 1;
+        for (unsigned i = 0; i + 1 < path.n; i++) t->inner[path.node[i]].stale = 1;
+    }
+
+    /* Keep the arrays dense: the last leaf and the last inner node move into the freed slots. */
+    uint32_t last_leaf = (uint32_t)t->n_leaves - 1;
+    if (leaf_index != last_leaf) {
+        uint32_t *slot = slot_of(t, REF_LEAF | last_leaf);
+        t->leaves[leaf_index] = t->leaves[last_leaf];
+        *slot = REF_LEAF | leaf_index;
+    }
+    t->n_leaves--;
+    if (freed_inner != REF_NONE) {
+        uint32_t last_inner = (uint32_t)t->n_inner - 1;
+        if (freed_inner != last_inner) {
+            uint32_t *slot = slot_of(t, last_inner);
+            t->inner[freed_inner] = t->inner[last_inner];
+            *slot = freed_inner;
+        }
+        t->n_inner--;
+    }
+    return rehash_root(t);
+}
