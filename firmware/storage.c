@@ -168,9 +168,24 @@ static int sector_blank(uint32_t sector, int *blank) {
     return OS_OK;
 }
 
+/* A sector whose record does not verify and whose commit word was never written holds a write that
+ * was cut before it completed: no state was ever committed there, so it counts as empty. A record
+ * that does not verify although its commit word was written is corruption. */
+static int sector_uncommitted(uint32_t sector, int *uncommitted) {
+    uint8_t word[STORAGE_COMMIT_WORD_BYTES];
+    size_t i;
+    int blank;
+    CHECK_OK(sector_blank(sector, &blank));
+    if (blank) { *uncommitted = 1; return OS_OK; }
+    CHECK_OK(board_flash_read(sector * board_flash_sector_size() + STORAGE_RECORD_BYTES, word, sizeof word));
+    *uncommitted = 1;
+    for (i = 0; i < sizeof word; i++) *uncommitted &= word[i] == 0xFF;
+    return OS_OK;
+}
+
 int storage_load(os_state *st, uint64_t *state_seq) {
     uint64_t seq_a = 0, seq_b = 0;
-    int status_a, status_b, blank_a, blank_b;
+    int status_a, status_b, empty_a, empty_b;
     uint32_t newest;
     ARG_CHECK(st != NULL && state_seq != NULL);
     memset(st, 0, sizeof *st);
@@ -185,9 +200,11 @@ int storage_load(os_state *st, uint64_t *state_seq) {
     if (status_b != OS_OK && status_b != OS_ERR_STORAGE_CORRUPT) return status_b;
 
     if (status_a != OS_OK && status_b != OS_OK) {
-        CHECK_OK(sector_blank(STORAGE_STATE_SECTOR_A, &blank_a));
-        CHECK_OK(sector_blank(STORAGE_STATE_SECTOR_B, &blank_b));
-        return (blank_a && blank_b) ? OS_OK : OS_ERR_STORAGE_CORRUPT;
+        /* Nothing valid: a blank device, or one whose very first commit was cut (the old state is
+         * then "blank", as I2 requires) — or corruption, where the signer fails closed. */
+        CHECK_OK(sector_uncommitted(STORAGE_STATE_SECTOR_A, &empty_a));
+        CHECK_OK(sector_uncommitted(STORAGE_STATE_SECTOR_B, &empty_b));
+        return (empty_a && empty_b) ? OS_OK : OS_ERR_STORAGE_CORRUPT;
     }
     if (status_a == OS_OK && (status_b != OS_OK || seq_a > seq_b)) {
         newest = STORAGE_STATE_SECTOR_A;
@@ -238,12 +255,29 @@ int storage_commit(const os_state *st, uint64_t *state_seq) {
         crypto_wipe(rec, sizeof rec);
         return status;
     }
-    status = board_flash_erase(sector);
+    /* Erase (unless already blank: an interrupted erase of a blank sector must not be able to turn
+     * it into garbage), program the record, then the commit word in a write of its own. A cut
+     * before the commit word leaves a record load treats as never written. */
+    {
+        int blank = 0;
+        status = sector_blank(sector, &blank);
+        if (status == OS_OK && !blank) status = board_flash_erase(sector);
+    }
     if (status == OS_OK) {
         status = board_flash_write(sector * board_flash_sector_size(), rec, sizeof rec);
     }
     if (status == OS_OK) {
+        static const uint8_t committed[STORAGE_COMMIT_WORD_BYTES] = { 0 };
+        status = board_flash_write(sector * board_flash_sector_size() + STORAGE_RECORD_BYTES, committed,
+                                   sizeof committed);
+    }
+    if (status == OS_OK) {
         status = flash_equals(sector * board_flash_sector_size(), rec, sizeof rec, &same);
+    }
+    if (status == OS_OK && same) {
+        int uncommitted = 1;
+        status = sector_uncommitted(sector, &uncommitted);
+        same = !uncommitted;
     }
     crypto_wipe(rec, sizeof rec);
     if (status != OS_OK || !same) return OS_ERR_STORAGE_WRITE;

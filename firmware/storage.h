@@ -9,7 +9,8 @@
  *   magic "OSST" (4) | format version u16 (1) | state_seq u64 | payload length u16 |
  *   payload (STORAGE_PAYLOAD_BYTES, the explicit serialization of os_state) |
  *   SHA-256 over everything before it (32)
- * The rest of the sector stays erased (0xFF).
+ * followed by a 4-byte commit word (offset STORAGE_RECORD_BYTES), zeroed in a write of its own after
+ * the record is programmed. The rest of the sector stays erased (0xFF).
  *
  * Why a commit is atomic: the new record (state_seq + 1) goes into the sector that holds the OLDER
  * record, so the newest valid record is never touched while it is being superseded. A power cut
@@ -20,11 +21,16 @@
  * The newest audit log entry travels inside the record (last_entry), so the record write is the
  * single commit point for the nonce root, the velocity budget and the log together.
  *
- * Limits of the scheme (fail closed, nothing is ever released without its commitment):
- *  - A power cut during the very FIRST commit on factory-blank flash, or during storage_wipe, can
- *    leave one torn sector and no valid record: storage_load then reports OS_ERR_STORAGE_CORRUPT
- *    (it cannot tell that from a corrupted device), and only a wipe brings the device back.
- *    Nothing was signed in either case, so no commitment is lost.
+ * Why the commit word: the very first commit on factory-blank flash has no older record to fall
+ * back to. A sector whose record does not verify and whose commit word is still erased holds a
+ * program that was cut before it completed, so no state was ever stored there: it counts as empty
+ * and the device loads as blank (the old state). A sector that is already blank is not erased
+ * before programming, so a cut "erase" cannot turn it into garbage either. A record that does not
+ * verify although its commit word was written is corruption: fail closed (OS_ERR_STORAGE_CORRUPT).
+ *
+ * Limit of the scheme: a power cut during storage_wipe can leave garbage and no valid record, which
+ * loads as OS_ERR_STORAGE_CORRUPT; the signer keeps WIPE available in that state, so the operator
+ * finishes the wipe. Nothing can be signed in between, so no commitment is lost.
  */
 #ifndef ONCESIGN_STORAGE_H
 #define ONCESIGN_STORAGE_H
@@ -56,6 +62,7 @@ typedef struct {
 #define STORAGE_PAYLOAD_BYTES    (4u + 64u + 32u + 32u + OS_POLICY_BYTES + 8u + 8u + 32u + 8u + \
                                   OS_LOG_ENTRY_BYTES)
 #define STORAGE_RECORD_BYTES     (STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES + 32u)
+#define STORAGE_COMMIT_WORD_BYTES 4u    /* zeroed in a write of its own once the record is programmed */
 #define STORAGE_MIN_SECTORS      3u     /* A, B and at least one log sector */
 
 /* Loads the newest valid state record.
