@@ -763,7 +763,7 @@ static int spends_outpoint(const os_outpoint *op) {
 
 /* Records the refusal of a committed nonce in the log (I5), then answers with the anchor. */
 static void refuse_committed(const os_msg *req, const os_msg_sign_output *m) {
-    uint8_t payload[32 + 32 + 4 + 2 + 32], detail[32 + 32 + 4], hash_outputs[32];
+    uint8_t payload[32 + 32 + 4 + 2 + 32], detail[32 + 32 + 4];
     memcpy(payload, m->nonce, 32);
     memcpy(payload + 32, m->anchor.txid, 32);
     payload[64] = (uint8_t)m->anchor.vout;
@@ -772,11 +772,9 @@ static void refuse_committed(const os_msg *req, const os_msg_sign_output *m) {
     payload[67] = (uint8_t)(m->anchor.vout >> 24);
     payload[68] = (uint8_t)m->index;
     payload[69] = (uint8_t)(m->index >> 8);
-    memset(payload + 70, 0, 32);
-    /* hashPrevouts identifies which inputs the refused transaction tried to spend. Outputs are not
-     * all in yet, so only the prevouts part of the commitment is final. */
-    (void)hash_outputs;
-    (void)tx_sighasher_commitment(&g_sess.hasher, payload + 70, hash_outputs);
+    /* hashPrevouts identifies which inputs the refused transaction tried to spend (all inputs are
+     * in once outputs arrive, so it cannot fail here; zeros would mark it unknown if it did). */
+    if (tx_sighasher_hash_prevouts(&g_sess.hasher, payload + 70) != OS_OK) memset(payload + 70, 0, 32);
     memcpy(detail, payload, sizeof detail);
     uint16_t index = m->index;
     session_reset();
@@ -1016,8 +1014,8 @@ static void handle_poll(const os_msg *req) {
             uint8_t payload[2 + 32];
             payload[0] = 1;
             payload[1] = 0;
-            uint8_t hash_outputs[32];
-            (void)tx_sighasher_commitment(&g_sess.hasher, payload + 2, hash_outputs);
+            /* the subject of a rejected payout: the inputs it would have spent */
+            if (tx_sighasher_hash_prevouts(&g_sess.hasher, payload + 2) != OS_OK) memset(payload + 2, 0, 32);
             session_reset();
             prepare_next();
             (void)commit_with_entry(OS_LOG_APPROVAL, payload, sizeof payload);

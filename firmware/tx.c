@@ -524,6 +524,13 @@ int tx_sighasher_commitment(const tx_sighasher *h, uint8_t hash_prevouts[32], ui
     return OS_OK;
 }
 
+int tx_sighasher_hash_prevouts(const tx_sighasher *h, uint8_t hash_prevouts[32]) {
+    ARG_CHECK(h != NULL && hash_prevouts != NULL);
+    if (h->state != SIGH_OUTPUTS && h->state != SIGH_DONE) return OS_ERR_TX_ORDER;
+    memcpy(hash_prevouts, h->hash_prevouts, 32);
+    return OS_OK;
+}
+
 int tx_sighasher_hash_sequence(const tx_sighasher *h, uint8_t hash_sequence[32]) {
     ARG_CHECK(h != NULL && hash_sequence != NULL);
     if (h->state != SIGH_DONE) return OS_ERR_TX_ORDER;

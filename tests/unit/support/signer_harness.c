@@ -1,0 +1,227 @@
+/* oncesign tests — in-process signer harness. See signer_harness.h. */
+#include "signer_harness.h"
+
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "address.h"
+#include "bip32.h"
+#include "bip39.h"
+#include "board_mem.h"
+#include "bytes.h"
+#include "crypto.h"
+#include "signer.h"
+#include "tx.h"
+
+static os_client *g_client;
+static int g_cut;
+static harness_operator g_operator = OPERATOR_APPROVE;
+
+typedef struct {
+    os_transport base;
+} inproc_transport;
+
+static jmp_buf g_cut_jump;
+
+/* Runs the signer once; a power cut inside it kills the "device" for good. The cut stays armed
+ * across steps (board_mem_run_until_cut would disarm it after each step that did not fire). */
+static void device_step(void) {
+    if (g_cut) return;
+    board_mem_on_power_cut(&g_cut_jump);
+    if (setjmp(g_cut_jump) == 0) {
+        (void)signer_poll(0);
+    } else {
+        g_cut = 1;
+    }
+}
+
+static int inproc_send(os_transport *t, const uint8_t report[OS_REPORT_SIZE]) {
+    (void)t;
+    if (g_cut) return OS_ERR_IO;
+    if (board_mem_push_report(report) != 0) return OS_ERR_IO;
+    device_step();
+    return g_cut ? OS_ERR_IO : OS_OK;
+}
+
+static int inproc_recv(os_transport *t, uint8_t report[OS_REPORT_SIZE], int timeout_ms) {
+    (void)t;
+    (void)timeout_ms;
+    if (g_cut) return OS_ERR_IO;
+    if (board_mem_pop_report(report)) return 1;
+    device_step();   /* lets the signer see a button pressed meanwhile */
+    if (g_cut) return OS_ERR_IO;
+    return board_mem_pop_report(report) ? 1 : 0;
+}
+
+static void inproc_close(os_transport *t) { free(t); }
+
+static os_client *connect_client(void) {
+    inproc_transport *t = calloc(1, sizeof *t);
+    if (t == NULL) abort();
+    t->base.send = inproc_send;
+    t->base.recv = inproc_recv;
+    t->base.close = inproc_close;
+    strcpy(t->base.description, "inproc");
+    if (os_client_open_transport(&t->base, &g_client) != OS_OK) abort();
+    /* A test that forgets to press a button fails instead of hanging. */
+    os_client_set_operator_timeout(g_client, 10000);
+    return g_client;
+}
+
+static void boot_device(void) {
+    g_cut = 0;
+    board_mem_on_power_cut(&g_cut_jump);
+    if (setjmp(g_cut_jump) == 0) {
+        (void)signer_boot();
+    } else {
+        g_cut = 1;
+    }
+}
+
+os_client *harness_start(uint32_t flash_size, uint64_t random_seed) {
+    harness_stop();
+    board_mem_reset(flash_size, 4096);
+    board_mem_seed_random(random_seed);
+    g_operator = OPERATOR_APPROVE;
+    boot_device();
+    return connect_client();
+}
+
+void harness_stop(void) {
+    if (g_client) os_client_close(g_client);
+    g_client = NULL;
+}
+
+os_client *harness_reboot(void) {
+    harness_stop();
+    /* Reports in flight die with the power. */
+    uint8_t drop[OS_REPORT_SIZE];
+    while (board_mem_pop_report(drop)) {}
+    boot_device();
+    return connect_client();
+}
+
+int harness_power_was_cut(void) { return g_cut; }
+
+void harness_set_operator(harness_operator op) { g_operator = op; }
+
+void harness_on_pending(void *ctx) {
+    (void)ctx;
+    if (g_operator == OPERATOR_APPROVE) board_mem_push_button(BOARD_BUTTON_APPROVE);
+    else if (g_operator == OPERATOR_REJECT) board_mem_push_button(BOARD_BUTTON_REJECT);
+}
+
+os_policy harness_policy_open(void) {
+    os_policy p;
+    p.per_payout_cap = 1000000000000ull;
+    p.velocity_cap = 10000000000000ull;
+    p.velocity_window_s = 86400;
+    p.fee_cap = 100000000ull;
+    p.fee_rate_cap = 10000000ull;
+    return p;
+}
+
+static void press_on_each_pending(void *ctx) {
+    (void)ctx;
+    harness_on_pending(NULL);
+}
+
+int harness_init_device(os_client *c, const os_policy *policy, uint8_t script_type) {
+    os_msg req, reply;
+    static uint8_t buf[OS_MAX_MESSAGE];
+    memset(&req, 0, sizeof req);
+    req.version = OS_PROTOCOL_VERSION;
+    req.type = OS_MSG_INIT_DEVICE;
+    req.u.init_device.network = OS_NET_REGTEST;
+    req.u.init_device.script_type = script_type;
+    req.u.init_device.restore = 1;
+    req.u.init_device.policy = *policy;
+    req.u.init_device.mnemonic = (const uint8_t *)HARNESS_MNEMONIC;
+    req.u.init_device.mnemonic_len = (uint16_t)strlen(HARNESS_MNEMONIC);
+    /* os_client_call_wait calls on_pending once; a restore needs one press. */
+    int rc = os_client_call_wait(c, &req, &reply, buf, 5000, press_on_each_pending, NULL);
+    if (rc != OS_OK) return rc;
+    if (reply.type == OS_MSG_ERROR) return reply.u.error.code;
+    return reply.type == OS_MSG_SUCCESS ? OS_OK : OS_ERR_MSG_UNEXPECTED;
+}
+
+int harness_info(os_client *c, os_msg_info *info) {
+    os_msg req, reply;
+    static uint8_t buf[OS_MAX_MESSAGE];
+    memset(&req, 0, sizeof req);
+    req.version = OS_PROTOCOL_VERSION;
+    req.type = OS_MSG_GET_INFO;
+    int rc = os_client_call(c, &req, &reply, buf, 5000);
+    if (rc != OS_OK) return rc;
+    if (reply.type == OS_MSG_ERROR) return reply.u.error.code;
+    if (reply.type != OS_MSG_INFO) return OS_ERR_MSG_UNEXPECTED;
+    *info = reply.u.info;
+    return OS_OK;
+}
+
+static int derive(uint8_t script_type, uint8_t change, uint32_t index, uint8_t pub[33]) {
+    uint8_t seed[64];
+    uint32_t path[5];
+    bip32_node master, node;
+    int rc = bip39_seed(HARNESS_MNEMONIC, strlen(HARNESS_MNEMONIC), NULL, seed);
+    if (rc == OS_OK) rc = address_account_path(OS_NET_REGTEST, script_type, 0, path);
+    path[3] = change;
+    path[4] = index;
+    if (rc == OS_OK) rc = bip32_from_seed(seed, sizeof seed, &master);
+    if (rc == OS_OK) rc = bip32_derive_path(&master, path, 5, &node);
+    if (rc == OS_OK) memcpy(pub, node.public_key, 33);
+    bip32_wipe(&master);
+    bip32_wipe(&node);
+    return rc;
+}
+
+int harness_script(uint8_t script_type, uint8_t change, uint32_t index, uint8_t *script, size_t *len) {
+    uint8_t pub[33];
+    int rc = derive(script_type, change, index, pub);
+    if (rc != OS_OK) return rc;
+    return script_for_pubkey(script_type, pub, script, 25, len);
+}
+
+int harness_make_coin(harness_coin *coin, uint8_t script_type, uint8_t change, uint32_t index, uint64_t amount,
+                      uint32_t salt) {
+    uint8_t script[25];
+    size_t script_len = 0;
+    memset(coin, 0, sizeof *coin);
+    int rc = harness_script(script_type, change, index, script, &script_len);
+    if (rc != OS_OK) return rc;
+    uint8_t *p = coin->prev_tx;
+    os_write_le32(p, 2); p += 4;
+    *p++ = 1;                                   /* one input from nowhere in particular */
+    memset(p, 0, 32);
+    os_write_le32(p, salt);
+    p += 32;
+    os_write_le32(p, salt ^ 0x5a5a5a5au); p += 4;
+    *p++ = 0;                                   /* empty scriptSig */
+    os_write_le32(p, 0xffffffffu); p += 4;
+    *p++ = 1;                                   /* one output: ours */
+    os_write_le64(p, amount); p += 8;
+    *p++ = (uint8_t)script_len;
+    memcpy(p, script, script_len); p += script_len;
+    os_write_le32(p, 0); p += 4;
+    coin->prev_tx_len = (size_t)(p - coin->prev_tx);
+    coin->amount = amount;
+    crypto_sha256d(coin->prev_tx, coin->prev_tx_len, coin->input.prevout.txid);
+    coin->input.prevout.vout = 0;
+    coin->input.sequence = 0xfffffffdu;
+    coin->input.script_type = script_type;
+    coin->input.account = 0;
+    coin->input.change = change;
+    coin->input.addr_index = index;
+    coin->input.prev_tx = coin->prev_tx;
+    coin->input.prev_tx_len = coin->prev_tx_len;
+    return OS_OK;
+}
+
+void harness_destination(uint32_t n, uint8_t script[25]) {
+    script[0] = 0x76; script[1] = 0xa9; script[2] = 0x14;
+    memset(script + 3, 0, 20);
+    os_write_le32(script + 3, n);
+    script[3 + 16] = 0xd5;
+    script[23] = 0x88; script[24] = 0xac;
+}

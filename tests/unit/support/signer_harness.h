@@ -1,0 +1,71 @@
+/* oncesign tests — the whole signer core in-process, on the memory board, behind the real host client.
+ *
+ * The host side (host/lib/client.c, host/lib/signing.c) talks to the signer through an
+ * os_transport whose send queues the report on board_mem and runs signer_poll, so tests exercise
+ * exactly the code the simulator and the USB device run, minus the socket. A power cut armed with
+ * board_mem_set_power_cut fires inside signer code only: the transport catches it, reports the
+ * device dead (OS_ERR_IO) from then on, and harness_reboot brings the signer back up from the
+ * flash as the cut left it.
+ */
+#ifndef ONCESIGN_TEST_SIGNER_HARNESS_H
+#define ONCESIGN_TEST_SIGNER_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "nonce_tree.h"
+#include "oncesign/protocol.h"
+#include "oncesign/status.h"
+#include "signing.h"
+
+#define HARNESS_MNEMONIC \
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+
+/* Fresh memory board (flash_size bytes, 4096-byte sectors), signer booted, client connected.
+ * Returns the client (owned by the harness; closed by the next harness_start/harness_stop). */
+os_client *harness_start(uint32_t flash_size, uint64_t random_seed);
+void harness_stop(void);
+
+/* Reboots the signer from the flash as it is (after a power cut, or to test persistence) and
+ * reconnects. Returns the new client. */
+os_client *harness_reboot(void);
+
+/* 1 when a power cut fired since the last harness_start/harness_reboot. */
+int harness_power_was_cut(void);
+
+/* What the operator does when the signer asks: approve, reject, or nothing (the host times out). */
+typedef enum { OPERATOR_APPROVE, OPERATOR_REJECT, OPERATOR_ABSENT } harness_operator;
+void harness_set_operator(harness_operator op);
+/* on_pending callback for os_client_call_wait / os_sign_run that presses the configured button. */
+void harness_on_pending(void *ctx);
+
+/* A generous policy (nothing needs the operator) and a strict one. */
+os_policy harness_policy_open(void);
+
+/* Restores HARNESS_MNEMONIC on regtest with the given policy and receive script type, pressing
+ * approve. Returns OS_OK or the device's refusal. */
+int harness_init_device(os_client *c, const os_policy *policy, uint8_t script_type);
+
+/* Plain GET_INFO. */
+int harness_info(os_client *c, os_msg_info *info);
+
+/* A coin of the signer's: a made-up previous transaction paying amount to the key at
+ * m/purpose'/1'/0'/change/index of HARNESS_MNEMONIC, with the given script type. salt makes the
+ * previous transaction (and so the outpoint) unique. */
+typedef struct {
+    uint8_t prev_tx[128];
+    size_t prev_tx_len;
+    os_sign_input input;        /* points into prev_tx: keep the coin where it is */
+    uint64_t amount;
+} harness_coin;
+int harness_make_coin(harness_coin *coin, uint8_t script_type, uint8_t change, uint32_t index, uint64_t amount,
+                      uint32_t salt);
+
+/* The scriptPubKey of the signer's key at that path (for change outputs and checks). */
+int harness_script(uint8_t script_type, uint8_t change, uint32_t index, uint8_t *script, size_t *len);
+
+/* A P2PKH destination script made from a number (not the signer's). */
+void harness_destination(uint32_t n, uint8_t script[25]);
+
+#endif /* ONCESIGN_TEST_SIGNER_HARNESS_H */

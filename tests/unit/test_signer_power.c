@@ -1,0 +1,167 @@
+/* oncesign — I2 by power cuts: a payout with the power cut at every flash operation in turn, and
+ * boots cut at every flash operation. After each reboot the signer's state is the old one or the
+ * new one, never a mix, never corrupt, and no signature was released without its commitment; the
+ * payout then completes exactly once. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "board_mem.h"
+#include "bytes.h"
+#include "nonce_set.h"
+#include "signer_harness.h"
+#include "signing.h"
+
+#define FLASH (32u * 4096u)
+
+static uint8_t snapshot[FLASH];
+
+static void payout(os_sign_output out[2], int replace, const harness_coin *anchor) {
+    size_t len = 0;
+    memset(out, 0, 2 * sizeof out[0]);
+    out[0].kind = OS_OUTPUT_PAYOUT;
+    out[0].amount = 30000000;
+    harness_destination(42, out[0].script);
+    out[0].script_len = 25;
+    memset(out[0].nonce, 0xab, 32);
+    out[0].replace = (uint8_t)replace;
+    if (replace) out[0].anchor = anchor->input.prevout;
+    out[1].kind = OS_OUTPUT_CHANGE;
+    out[1].amount = 100000000 - 30000000 - 7000;
+    out[1].change_script_type = OS_SCRIPT_P2PKH;
+    assert_int_equal(harness_script(OS_SCRIPT_P2PKH, 1, 0, out[1].script, &len), OS_OK);
+    out[1].script_len = (uint8_t)len;
+}
+
+/* The tree the host should hold when the signer's root is `root`. */
+static nonce_tree *tree_matching(const uint8_t root[32], const harness_coin *coin, const uint8_t new_root[32]) {
+    nonce_tree *t = NULL;
+    assert_int_equal(nonce_tree_create(&t), OS_OK);
+    if (memcmp(root, new_root, 32) == 0) {
+        os_sign_output out[2];
+        uint8_t key[32], value[32];
+        payout(out, 0, NULL);
+        assert_int_equal(nonce_set_key(out[0].nonce, key), OS_OK);
+        assert_int_equal(nonce_set_leaf_value(&coin->input.prevout, out[0].script, 25, out[0].amount, value), OS_OK);
+        assert_int_equal(nonce_tree_insert(t, key, value), OS_OK);
+    }
+    return t;
+}
+
+static void test_power_cut_at_every_flash_op_of_a_payout(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 99);
+    os_policy p = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    harness_coin coin, other;
+    assert_int_equal(harness_make_coin(&coin, OS_SCRIPT_P2PKH, 0, 0, 100000000, 1), OS_OK);
+    assert_int_equal(harness_make_coin(&other, OS_SCRIPT_P2PKH, 0, 1, 100000000, 2), OS_OK);
+    /* One reboot first, so both state sectors hold records and the payout's commit erases one. */
+    c = harness_reboot();
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    uint8_t old_root[32], new_root[32];
+    memcpy(old_root, info.nonce_root, 32);
+    memcpy(snapshot, board_mem_flash_image(), FLASH);
+
+    /* A clean run tells how many flash operations one payout takes, and the root it leads to. */
+    os_sign_output out[2];
+    os_input_sig sigs[1];
+    os_sign_outcome oc;
+    payout(out, 0, NULL);
+    os_sign_tx tx = { 2, 0, 1, 2, &coin.input, out };
+    nonce_tree *tree = NULL;
+    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    uint32_t ops_before = board_mem_flash_ops();
+    assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_OK);
+    uint32_t ops_per_payout = board_mem_flash_ops() - ops_before;
+    memcpy(new_root, oc.nonce_root, 32);
+    nonce_tree_free(tree);
+    assert_true(ops_per_payout >= 4);   /* erase, record, commit word, ring slot */
+    printf("power: one payout takes %u flash operations\n", ops_per_payout);
+
+    uint32_t k, round, cuts = 0, old_after = 0, new_after = 0;
+    for (round = 0; round < 4; round++)
+    for (k = 1; k <= ops_per_payout + 1; k++) {
+        memcpy(board_mem_flash_image(), snapshot, FLASH);
+        board_mem_seed_random(1000 * round + k);   /* a different tear each round */
+        c = harness_reboot();
+        assert_false(harness_power_was_cut());
+        tree = tree_matching(old_root, &coin, new_root);
+        board_mem_set_power_cut(k);
+        int rc = os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL);
+        int released = rc == OS_OK;
+        int cut = harness_power_was_cut();
+        board_mem_set_power_cut(0);
+        nonce_tree_free(tree);
+        cuts += (uint32_t)cut;
+
+        c = harness_reboot();
+        assert_false(harness_power_was_cut());
+        assert_int_equal(harness_info(c, &info), OS_OK);
+        assert_int_equal(info.initialized, 1);
+        int is_old = memcmp(info.nonce_root, old_root, 32) == 0;
+        int is_new = memcmp(info.nonce_root, new_root, 32) == 0;
+        assert_true(is_old || is_new);
+        /* I2: a released signature implies a durable commitment. */
+        if (released) assert_true(is_new);
+        old_after += (uint32_t)is_old;
+        new_after += (uint32_t)is_new;
+
+        /* The payout completes: as new when the commit was lost, as a retry of the committed one
+         * otherwise; and a non-conflicting second transaction is refused either way afterwards. */
+        tree = tree_matching(info.nonce_root, &coin, new_root);
+        os_sign_output retry[2];
+        payout(retry, is_new, &coin);
+        os_sign_tx tx2 = { 2, 0, 1, 2, &coin.input, retry };
+        assert_int_equal(os_sign_run(c, tree, &tx2, sigs, &oc, NULL, NULL), OS_OK);
+        assert_memory_equal(oc.nonce_root, new_root, 32);
+        os_sign_output again[2];
+        payout(again, 1, &coin);
+        os_sign_tx tx3 = { 2, 0, 1, 2, &other.input, again };
+        assert_int_equal(os_sign_run(c, tree, &tx3, sigs, &oc, NULL, NULL), OS_ERR_NONCE_COMMITTED);
+        nonce_tree_free(tree);
+    }
+    printf("power: %u cuts, state afterwards old %u times, new %u times\n", cuts, old_after, new_after);
+    assert_true(cuts >= 4 * ops_per_payout);
+    assert_true(old_after > 0 && new_after > 0);
+    harness_stop();
+}
+
+static void test_power_cut_at_every_flash_op_of_a_boot(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 98);
+    os_policy p = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    os_msg_info before, after;
+    assert_int_equal(harness_info(c, &before), OS_OK);
+    memcpy(snapshot, board_mem_flash_image(), FLASH);
+    uint32_t k;
+    for (k = 1; k <= 6; k++) {
+        memcpy(board_mem_flash_image(), snapshot, FLASH);
+        board_mem_set_power_cut(k);
+        c = harness_reboot();
+        board_mem_set_power_cut(0);
+        c = harness_reboot();
+        assert_false(harness_power_was_cut());
+        assert_int_equal(harness_info(c, &after), OS_OK);
+        assert_int_equal(after.initialized, 1);
+        assert_memory_equal(after.nonce_root, before.nonce_root, 32);
+        assert_true(after.log_seq == before.log_seq + 1 || after.log_seq == before.log_seq + 2);
+    }
+    harness_stop();
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_power_cut_at_every_flash_op_of_a_payout),
+        cmocka_unit_test(test_power_cut_at_every_flash_op_of_a_boot),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
