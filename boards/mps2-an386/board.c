@@ -187,6 +187,7 @@ uint32_t board_stack_used(void) {
 
 /* ---------------------------------------------------------------- display and buttons (UART1) */
 
+static os_serial_rx g_serial_rx;   /* UART0's receiver (transport below); `stats` shows its counters */
 static char g_screen[BOARD_DISPLAY_ROWS][BOARD_DISPLAY_COLS + 1];
 static int g_screen_rows;
 static board_button g_button;
@@ -271,6 +272,14 @@ static void control_command(const char *line) {
         uart_put_u64(u1, g_meas.calib_insns);
         uart_puts(u1, " calib_ticks ");
         uart_put_u64(u1, g_meas.calib_ticks);
+        uart_puts(u1, "\nserial_rx ok ");
+        uart_put_u64(u1, g_serial_rx.stats.frames_ok);
+        uart_puts(u1, " bad_crc ");
+        uart_put_u64(u1, g_serial_rx.stats.bad_crc);
+        uart_puts(u1, " bad_length ");
+        uart_put_u64(u1, g_serial_rx.stats.bad_length);
+        uart_puts(u1, " bad_cobs ");
+        uart_put_u64(u1, g_serial_rx.stats.bad_cobs);
         uart_puts(u1, "\n");
         uint32_t first = g_meas.count > RECORDS ? g_meas.count - RECORDS : 0;
         for (uint32_t i = first; i < g_meas.count; i++) {
@@ -319,8 +328,6 @@ board_button board_button_poll(void) {
 }
 
 /* ---------------------------------------------------------------- transport (UART0) */
-
-static os_serial_rx g_serial_rx;
 
 int board_transport_recv(uint8_t report[BOARD_REPORT_SIZE], uint32_t timeout_ms) {
     if (report == NULL) return OS_ERR_ARG;

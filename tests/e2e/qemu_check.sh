@@ -114,6 +114,14 @@ cli device xpub >"$dir/xpub.out" 2>"$dir/xpub.err" || fail "device xpub failed"
 grep -Eq '^tpub[1-9A-HJ-NP-Za-km-z]{107}$' "$dir/xpub.out" || fail "xpub is not a tpub: $(cat "$dir/xpub.out")"
 pass "device xpub: $(cut -c1-24 "$dir/xpub.out")..."
 
+# Line noise and a half frame left in the device's UART0 receiver by a host that went away: the next
+# host's leading 0x00 must resynchronise it (PROTOCOL.md section 9).
+"$CTL" "$dir/u0.sock" "garbage $(printf '\x01\x45\xff') and a half frame" 200 >/dev/null 2>&1
+cli --json device info >"$dir/info1.out" 2>"$dir/info1.err" || fail "device info after line noise failed"
+grep -q '"initialized":true' "$dir/info1.out" || fail "device info after line noise: not initialised?"
+ctl stats | awk '$1 == "serial_rx" { exit !($7 + $9 >= 1) }' || fail "the board did not count the damaged frame"
+pass "line noise on UART0 is dropped; the next host is understood at once"
+
 ctl stats-reset >/dev/null || fail "stats-reset"
 timeout 120 "$SCENARIO" --device "$DEV" phase1 >"$dir/phase1.out" 2>"$dir/phase1.err" || fail "scenario phase1 exited with $?"
 ctl stats >"$dir/stats1.txt" || fail "stats after phase 1"
