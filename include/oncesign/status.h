@@ -82,6 +82,21 @@ typedef enum {
     OS_ERR_LOG_SEQ          = 0x0606, /* log entry: seq is not the expected one (gap, reorder, repeat) */
     OS_ERR_LOG_CHAIN        = 0x0607, /* log entry: prev_hash does not match the previous entry */
     OS_ERR_LOG_SIGNATURE    = 0x0608, /* log entry: signature invalid under the attestation key */
+
+    /* host: ledger, payout engine, monacoind, API (never on the wire to the signer) */
+    OS_ERR_NOT_FOUND        = 0x0701, /* no such code, payout, transaction or coin */
+    OS_ERR_IDEMPOTENCY      = 0x0702, /* idempotency key reused with different parameters */
+    OS_ERR_CODE_EXPIRED     = 0x0703, /* gift code past its expiry */
+    OS_ERR_DB               = 0x0704, /* SQLite failed (disk full, I/O, corruption): nothing was changed */
+    OS_ERR_RPC              = 0x0705, /* monacoind answered with a JSON-RPC error */
+    OS_ERR_RPC_TRANSPORT    = 0x0706, /* monacoind unreachable, timed out or answered without JSON */
+    OS_ERR_ADDRESS          = 0x0707, /* destination address invalid, wrong network or bad checksum */
+    OS_ERR_AMOUNT           = 0x0708, /* amount zero, negative, below dust, or above the configured cap */
+    OS_ERR_FUNDS            = 0x0709, /* the hot wallet's coins cannot cover the batch */
+    OS_ERR_SIGNER_MISMATCH  = 0x070A, /* the signer's root or log head disagrees with the ledger (I6) */
+    OS_ERR_AUTH             = 0x070B, /* missing or wrong bearer token */
+    OS_ERR_TOO_LARGE        = 0x070C, /* request body above the limit */
+    OS_ERR_BAD_REQUEST      = 0x070D, /* malformed JSON or a missing/ill-typed field */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */

@@ -36,7 +36,7 @@ while kill -0 $init_pid 2>/dev/null; do
   [ $SECONDS -lt $deadline ] || { echo "demo: init did not finish" >&2; exit 1; }
   screen=$(ctl screen 2>/dev/null) || { sleep 0.1; continue; }
   if [ "$screen" != "$last" ] && grep -Eq '^(Write down|Words written down)' <<<"$screen"; then
-    printf '   device screen:\n%s\n' "$(sed 's/^/   | /' <<<"$screen")"
+    printf '   device screen:\n%s\n' "$(sed -e '/^\.$/d' -e 's/^/   | /' <<<"$screen")"
     last=$screen
     ctl approve >/dev/null
   fi

@@ -1,0 +1,132 @@
+/* oncesign host — the payout engine: the service the HTTP API (host/lib/api.c) and the operator
+ * CLI call, and the worker and reconciler that move payouts through their lifecycle.
+ *
+ * Payout lifecycle (DESIGN.md §4, I3, I6):
+ *
+ *   requested ──(batch picked, coins reserved, draft stored)──▶ signing
+ *   signing ──(signer asks the operator)──▶ awaiting_approval ──(approved)──▶ signing
+ *   signing ──(signer commits; raw tx + txid stored durably)──▶ signed
+ *   signing ──(signer refused BEFORE committing)──▶ requested (retry) or failed (policy refusal)
+ *   signed ──(sendrawtransaction: sent)──▶ broadcast
+ *   signed ──(unknown: timeout, dropped connection)──▶ signed (the reconciler asks the node later)
+ *   broadcast ──(in a block)──▶ confirmed(n)     n = confirmations, updated by the reconciler
+ *   any pending ──(transaction provably can never confirm and the payout is re-anchored by an
+ *                  operator)──▶ failed
+ *
+ * Nothing is ever rolled back on an ambiguous answer: the signed transaction is stored before the
+ * first broadcast, and only chain evidence (the node's mempool, blocks and UTXO set) moves it on.
+ * A redeem is a compare-and-set on the code's row: one code, one payout, the same answer every
+ * time. All state lives in the ledger (SQLite); the engine can be killed at any instant and
+ * resumes from the ledger, after checking the signer's root and log head against it.
+ */
+#ifndef ONCESIGN_HOST_ENGINE_H
+#define ONCESIGN_HOST_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "oncesign/protocol.h"
+
+typedef struct os_engine os_engine;
+
+typedef struct {
+    const char *db_path;            /* the ledger (default ./oncesign.db) */
+    const char *device;             /* signer spec: "sim:PATH", "hid", "serial:PATH" */
+    const char *rpc_url;            /* monacoind */
+    const char *rpc_user, *rpc_password, *rpc_cookie_file;
+    int rpc_timeout_ms;
+    uint8_t network;                /* OS_NET_* the addresses must belong to */
+    uint32_t batch_max;             /* payouts per transaction (<= OS_MAX_OUTPUTS - 1) */
+    uint32_t batch_delay_ms;        /* how long the worker waits to fill a batch */
+    uint64_t fee_floor;             /* sat per kvB */
+    uint64_t fee_cap;               /* sat per kvB */
+    uint64_t max_payout;            /* API-level cap per payout, satoshi */
+    uint32_t confirmations_final;   /* confirmations after which a payout is final */
+    uint32_t reconcile_interval_ms;
+} os_engine_config;
+
+typedef enum {
+    OS_PAYOUT_REQUESTED = 1,
+    OS_PAYOUT_AWAITING_APPROVAL,
+    OS_PAYOUT_SIGNING,
+    OS_PAYOUT_SIGNED,
+    OS_PAYOUT_BROADCAST,
+    OS_PAYOUT_CONFIRMED,
+    OS_PAYOUT_FAILED,
+} os_payout_status;
+
+const char *os_payout_status_name(os_payout_status s);    /* "requested", ... */
+int os_payout_status_parse(const char *name, os_payout_status *out);
+
+typedef struct {
+    int64_t id;
+    os_payout_status status;
+    uint64_t amount;
+    char address[OS_MAX_ADDRESS + 1];
+    char idempotency_key[129];      /* "" for code redemptions */
+    char code_id[33];               /* public code id (hex), "" for API payouts */
+    uint8_t txid[32];               /* current transaction, valid when has_txid */
+    int has_txid;
+    uint32_t confirmations;
+    int64_t created_at, updated_at; /* unix seconds */
+    char error[128];                /* for failed: why */
+} os_payout_info;
+
+typedef struct {
+    char code_id[33];               /* public id: hex of the first 16 bytes of SHA-256(code) */
+    uint64_t amount;
+    int64_t created_at, expires_at; /* expires_at 0 = never */
+    int redeemed;
+    int64_t payout_id;              /* when redeemed */
+} os_code_info;
+
+/* Opens the ledger (creating or migrating it) and, unless cfg->device is NULL (ledger-only use by
+ * the CLI and tests of the service calls), connects the signer and monacoind and checks the
+ * signer's root and log head against the ledger (I6).
+ * Returns: OS_OK; OS_ERR_DB; OS_ERR_SIGNER_MISMATCH; OS_ERR_IO / OS_ERR_RPC_TRANSPORT with err. */
+int os_engine_open(const os_engine_config *cfg, os_engine **out, char *err, size_t cap);
+void os_engine_close(os_engine *e);
+
+/* Starts / stops the worker and reconciler threads. */
+int os_engine_start(os_engine *e);
+void os_engine_stop(os_engine *e);
+
+/* ---- service calls (thread-safe; each is one ledger transaction) ---- */
+
+/* Issues a gift code: a fresh random secret shown once (code_out, NUL-terminated, <= 64 chars)
+ * and its nonce; the ledger keeps only SHA-256 of the code. */
+int os_engine_issue_code(os_engine *e, uint64_t amount, int64_t expires_at, char code_out[65], os_code_info *info);
+int os_engine_code_lookup(os_engine *e, const char *code, os_code_info *info);
+
+/* Redeems a code to an address: compare-and-set. The first redeem creates the payout; every later
+ * or concurrent redeem of the same code returns that same payout (*created = 0).
+ * Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_CODE_EXPIRED; OS_ERR_ADDRESS; OS_ERR_DB. */
+int os_engine_redeem(os_engine *e, const char *code, const char *address, os_payout_info *out, int *created);
+
+/* Creates a payout with an idempotency key: the same key with the same parameters returns the same
+ * payout (*created = 0); with different parameters OS_ERR_IDEMPOTENCY.
+ * Returns: OS_OK; OS_ERR_IDEMPOTENCY; OS_ERR_ADDRESS; OS_ERR_AMOUNT; OS_ERR_DB. */
+int os_engine_payout_create(os_engine *e, const char *idempotency_key, const char *address, uint64_t amount,
+                            os_payout_info *out, int *created);
+
+int os_engine_payout_get(os_engine *e, int64_t id, os_payout_info *out);
+
+/* Lists payouts with id > after_id (0: from the start), optionally only one status (0: all). */
+int os_engine_payout_list(os_engine *e, os_payout_status status, int64_t after_id, size_t limit,
+                          os_payout_info *out, size_t *n);
+
+typedef struct {
+    int ledger_ok, signer_ok, node_ok;
+    uint64_t payouts_pending, payouts_confirmed;
+    uint64_t node_height;
+    uint64_t signer_log_seq;
+} os_engine_health;
+int os_engine_health_get(os_engine *e, os_engine_health *out);
+
+/* Prometheus text exposition of the engine's counters. Returns OS_OK or OS_ERR_BUFFER. */
+int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len);
+
+/* Runs one reconciliation pass now (the CLI's "reconcile now"). */
+int os_engine_reconcile_now(os_engine *e);
+
+#endif /* ONCESIGN_HOST_ENGINE_H */
