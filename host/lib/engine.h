@@ -129,4 +129,22 @@ int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len);
 /* Runs one reconciliation pass now (the CLI's "reconcile now"). */
 int os_engine_reconcile_now(os_engine *e);
 
+/* The hot wallet: a fresh receive address of the signer (funding goes there; the engine watches
+ * it) and the balance of the coins the ledger knows (confirmed and unconfirmed, satoshi). */
+int os_engine_receive_address(os_engine *e, char address[OS_MAX_ADDRESS + 1]);
+int os_engine_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed);
+
+/* Rebuilds the ledger's nonce tree by replaying the archived signer log: for each SIGN entry the
+ * ledger transaction with the same hashPrevouts/hashOutputs supplies the leaves it inserted, and
+ * the tree's root must equal the entry's root_after at every step and the signer's root at the
+ * end (the log chain, verified with the attestation key, ends at the signer's own log head).
+ * Returns: OS_OK (*n_leaves set); OS_ERR_SIGNER_MISMATCH with err saying at which entry. */
+int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap);
+
+/* Signs a transaction built outside the payout table (the CLI's `oncesign sign FILE.psbt`) with
+ * the engine's signer and tree, and records the nonces it committed in the ledger, so the tree
+ * stays the signer's. Types from host/lib/signing.h. */
+#include "signing.h"
+int os_engine_sign_external(os_engine *e, const os_sign_tx *tx, os_input_sig *sigs, os_sign_outcome *outcome);
+
 #endif /* ONCESIGN_HOST_ENGINE_H */
