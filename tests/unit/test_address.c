@@ -17,28 +17,10 @@
 #include "bip32.h"
 #include "bip39.h"
 #include "crypto.h"
+#include "test_util.h"
 
 #define VERSION_YPUB 0x049d7cb2u   /* BIP49 account keys as Electrum writes them */
 #define VERSION_ZPUB 0x04b24746u   /* BIP84 */
-
-static size_t unhex(const char *hex, uint8_t *out, size_t cap) {
-    size_t n = strlen(hex) / 2, i;
-    assert_int_equal(strlen(hex) % 2, 0);
-    assert_true(n <= cap);
-    for (i = 0; i < n; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
-        out[i] = (uint8_t)v;
-    }
-    return n;
-}
-
-static int setup(void **state) {
-    uint8_t r[32];
-    (void)state;
-    memset(r, 0x55, sizeof(r));
-    return crypto_init(r) == OS_OK ? 0 : -1;
-}
 
 static json_t *vectors(void) {
     static json_t *root;
@@ -115,7 +97,7 @@ static void test_known_addresses(void **state) {
         const char *addr = json_string_value(json_object_get(v, "address"));
         const char *canonical = json_string_value(json_object_get(v, "canonical"));
         uint8_t want[40], script[40];
-        size_t want_len = unhex(json_string_value(json_object_get(v, "script")), want, sizeof(want)), len = 0;
+        size_t want_len = test_unhex(json_string_value(json_object_get(v, "script")), want, sizeof(want)), len = 0;
         char back[BECH32_MAX_STRING + 1];
         assert_int_equal(address_to_script(net, addr, script, sizeof(script), &len), OS_OK);
         assert_int_equal(len, want_len);
@@ -160,10 +142,10 @@ static void test_keys_to_addresses(void **state) {
         uint8_t priv[32], pub[33], want[33];
         static const char *const nets[] = {"main", "test", "regtest"};
         size_t n;
-        unhex(json_string_value(json_object_get(k, "priv")), priv, sizeof(priv));
+        test_unhex(json_string_value(json_object_get(k, "priv")), priv, sizeof(priv));
         assert_int_equal(crypto_pubkey_from_priv(priv, pub), OS_OK);
         if (json_object_get(k, "pub") != NULL) {
-            unhex(json_string_value(json_object_get(k, "pub")), want, sizeof(want));
+            test_unhex(json_string_value(json_object_get(k, "pub")), want, sizeof(want));
             assert_memory_equal(pub, want, 33);
         }
         for (n = 0; n < 3; n++) {
@@ -300,8 +282,8 @@ static void test_scripts(void **state) {
     json_array_foreach(root, i, v) {
         uint8_t pub[33], want[40], got[40], code[25], sig[23];
         size_t want_len, len = 0;
-        unhex(json_string_value(json_object_get(v, "public_key")), pub, sizeof(pub));
-        want_len = unhex(json_string_value(json_object_get(v, "prev_spk")), want, sizeof(want));
+        test_unhex(json_string_value(json_object_get(v, "public_key")), pub, sizeof(pub));
+        want_len = test_unhex(json_string_value(json_object_get(v, "prev_spk")), want, sizeof(want));
         if (script_classify(want, want_len) == SCRIPT_KIND_P2WPKH) {
             assert_int_equal(script_for_pubkey(OS_SCRIPT_P2WPKH, pub, got, sizeof(got), &len), OS_OK);
         } else {
@@ -318,7 +300,7 @@ static void test_scripts(void **state) {
         }
         assert_int_equal(len, want_len);
         assert_memory_equal(got, want, len);
-        want_len = unhex(json_string_value(json_object_get(v, "script_code")), want, sizeof(want));
+        want_len = test_unhex(json_string_value(json_object_get(v, "script_code")), want, sizeof(want));
         assert_int_equal(want_len, 25);
         assert_int_equal(script_code_for_pubkey(pub, code), OS_OK);
         assert_memory_equal(code, want, 25);
@@ -391,7 +373,7 @@ int main(void) {
         cmocka_unit_test(test_scripts),
         cmocka_unit_test(test_base58check),
     };
-    int rc = cmocka_run_group_tests(tests, setup, NULL);
+    int rc = cmocka_run_group_tests(tests, test_crypto_setup, NULL);
     json_decref(vectors());
     return rc;
 }

@@ -15,25 +15,7 @@
 #include "address.h"
 #include "bip32.h"
 #include "crypto.h"
-
-static size_t unhex(const char *hex, uint8_t *out, size_t cap) {
-    size_t n = strlen(hex) / 2, i;
-    assert_int_equal(strlen(hex) % 2, 0);
-    assert_true(n <= cap);
-    for (i = 0; i < n; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
-        out[i] = (uint8_t)v;
-    }
-    return n;
-}
-
-static int setup(void **state) {
-    uint8_t r[32];
-    (void)state;
-    memset(r, 0x44, sizeof(r));
-    return crypto_init(r) == OS_OK ? 0 : -1;
-}
+#include "test_util.h"
 
 /* "m/0H/1/2147483647H" -> indices; returns the depth. */
 static size_t parse_path(const char *s, uint32_t *path, size_t cap) {
@@ -91,7 +73,7 @@ static void test_vectors_1_to_3(void **state) {
     assert_int_equal(json_array_size(vectors), 3);
     json_array_foreach(vectors, vi, vec) {
         uint8_t seed[64];
-        size_t seed_len = unhex(json_string_value(json_object_get(vec, "seed")), seed, sizeof(seed));
+        size_t seed_len = test_unhex(json_string_value(json_object_get(vec, "seed")), seed, sizeof(seed));
         bip32_node master;
         assert_int_equal(bip32_from_seed(seed, seed_len, &master), OS_OK);
         json_array_foreach(json_object_get(vec, "chains"), ci, chain) {
@@ -139,7 +121,7 @@ static void test_vectors_1_to_3(void **state) {
 static void test_testnet_serialization(void **state) {
     json_t *root = load(), *tn = json_object_get(root, "testnet"), *chain;
     uint8_t seed[64];
-    size_t seed_len = unhex(json_string_value(json_object_get(tn, "seed")), seed, sizeof(seed)), ci;
+    size_t seed_len = test_unhex(json_string_value(json_object_get(tn, "seed")), seed, sizeof(seed)), ci;
     bip32_node master;
     (void)state;
     assert_int_equal(bip32_from_seed(seed, seed_len, &master), OS_OK);
@@ -186,7 +168,7 @@ static void test_testnet_serialization(void **state) {
 
 static void master_of_vector1(bip32_node *m) {
     uint8_t seed[16];
-    unhex("000102030405060708090a0b0c0d0e0f", seed, sizeof(seed));
+    test_unhex("000102030405060708090a0b0c0d0e0f", seed, sizeof(seed));
     assert_int_equal(bip32_from_seed(seed, sizeof(seed), m), OS_OK);
 }
 
@@ -275,7 +257,7 @@ static void test_parse_refusals(void **state) {
     memcpy(bad, good_prv, 78);
     memset(bad + 46, 0, 32);
     assert_int_equal(bip32_parse(bad, &version, &out), OS_ERR_ARG);
-    unhex("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", bad + 46, 32);
+    test_unhex("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", bad + 46, 32);
     assert_int_equal(bip32_parse(bad, &version, &out), OS_ERR_ARG);
     /* public key not on the curve (x above the field size) */
     memcpy(bad, good_pub, 78);
@@ -304,5 +286,5 @@ int main(void) {
         cmocka_unit_test(test_aliasing_and_limits),
         cmocka_unit_test(test_parse_refusals),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, test_crypto_setup, NULL);
 }

@@ -15,25 +15,7 @@
 #include "bip32.h"
 #include "bip39.h"
 #include "crypto.h"
-
-static size_t unhex(const char *hex, uint8_t *out, size_t cap) {
-    size_t n = strlen(hex) / 2, i;
-    assert_int_equal(strlen(hex) % 2, 0);
-    assert_true(n <= cap);
-    for (i = 0; i < n; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
-        out[i] = (uint8_t)v;
-    }
-    return n;
-}
-
-static int setup(void **state) {
-    uint8_t r[32];
-    (void)state;
-    memset(r, 0x33, sizeof(r));
-    return crypto_init(r) == OS_OK ? 0 : -1;
-}
+#include "test_util.h"
 
 /* bitcoin/bips bip-0039/english.txt has this SHA-256; the table is that file, word per line. */
 static void test_wordlist_matches_published_hash(void **state) {
@@ -54,7 +36,7 @@ static void test_wordlist_matches_published_hash(void **state) {
         text[pos++] = '\n';
     }
     crypto_sha256((const uint8_t *)text, pos, hash);
-    unhex(want_hex, want, sizeof(want));
+    test_unhex(want_hex, want, sizeof(want));
     assert_memory_equal(hash, want, 32);
     assert_string_equal(bip39_word(0), "abandon");
     assert_string_equal(bip39_word(2047), "zoo");
@@ -77,7 +59,7 @@ static void test_official_vectors(void **state) {
         const char *xprv = json_string_value(json_array_get(row, 3));
         uint8_t entropy[32], back[32], seed[64], want_seed[64], ser[78];
         char mnemonic[BIP39_MAX_MNEMONIC], b58[120];
-        size_t ent_len = unhex(ent_hex, entropy, sizeof(entropy)), mlen = 0, back_len = 0;
+        size_t ent_len = test_unhex(ent_hex, entropy, sizeof(entropy)), mlen = 0, back_len = 0;
         bip32_node root_node;
 
         assert_int_equal(bip39_mnemonic_from_entropy(entropy, ent_len, mnemonic, sizeof(mnemonic), &mlen),
@@ -91,7 +73,7 @@ static void test_official_vectors(void **state) {
         assert_memory_equal(back, entropy, ent_len);
 
         assert_int_equal(bip39_seed(words, strlen(words), "TREZOR", seed), OS_OK);
-        unhex(seed_hex, want_seed, sizeof(want_seed));
+        test_unhex(seed_hex, want_seed, sizeof(want_seed));
         assert_memory_equal(seed, want_seed, 64);
 
         assert_int_equal(bip32_from_seed(seed, 64, &root_node), OS_OK);
@@ -215,5 +197,5 @@ int main(void) {
         cmocka_unit_test(test_sizes_and_args),
         cmocka_unit_test(test_every_word_round_trips),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, test_crypto_setup, NULL);
 }

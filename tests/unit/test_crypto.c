@@ -16,18 +16,7 @@
 #include <secp256k1.h>
 
 #include "crypto.h"
-
-static size_t unhex(const char *hex, uint8_t *out, size_t cap) {
-    size_t n = strlen(hex) / 2, i;
-    assert_int_equal(strlen(hex) % 2, 0);
-    assert_true(n <= cap);
-    for (i = 0; i < n; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
-        out[i] = (uint8_t)v;
-    }
-    return n;
-}
+#include "test_util.h"
 
 static void ensure_init(void) {
     static const uint8_t seed[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
@@ -68,10 +57,10 @@ static void test_hashes(void **state) {
     (void)state;
     /* FIPS 180-2 "abc" */
     crypto_sha256((const uint8_t *)"abc", 3, out);
-    unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want, sizeof(want));
+    test_unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want, sizeof(want));
     assert_memory_equal(out, want, 32);
     crypto_sha512((const uint8_t *)"abc", 3, out);
-    unhex("ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+    test_unhex("ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
           "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f", want, sizeof(want));
     assert_memory_equal(out, want, 64);
     /* SHA256d("abc") = SHA256(SHA256("abc")) */
@@ -84,11 +73,11 @@ static void test_hashes(void **state) {
     }
     /* HASH160 of the empty string and of the generator point (secp256k1 key 1) */
     crypto_hash160(NULL, 0, out);
-    unhex("b472a266d0bd89c13706a4132ccfb16f7c3b9fcb", want, sizeof(want));
+    test_unhex("b472a266d0bd89c13706a4132ccfb16f7c3b9fcb", want, sizeof(want));
     assert_memory_equal(out, want, 20);
-    unhex("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798", want, sizeof(want));
+    test_unhex("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798", want, sizeof(want));
     crypto_hash160(want, 33, out);
-    unhex("751e76e8199196d454941c45d1b3a323f1433bd6", want, sizeof(want));
+    test_unhex("751e76e8199196d454941c45d1b3a323f1433bd6", want, sizeof(want));
     assert_memory_equal(out, want, 20);
 }
 
@@ -98,13 +87,13 @@ static void test_hmac_rfc4231(void **state) {
     (void)state;
     memset(key, 0x0b, 20);
     assert_int_equal(crypto_hmac_sha512(key, 20, (const uint8_t *)"Hi There", 8, out), OS_OK);
-    unhex("87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cde"
+    test_unhex("87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cde"
           "daa833b7d6b8a702038b274eaea3f4e4be9d914eeb61f1702e696c203a126854", want, sizeof(want));
     assert_memory_equal(out, want, 64);
 
     assert_int_equal(crypto_hmac_sha512((const uint8_t *)"Jefe", 4,
                                         (const uint8_t *)"what do ya want for nothing?", 28, out), OS_OK);
-    unhex("164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
+    test_unhex("164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
           "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737", want, sizeof(want));
     assert_memory_equal(out, want, 64);
 
@@ -114,7 +103,7 @@ static void test_hmac_rfc4231(void **state) {
         assert_int_equal(crypto_hmac_sha512(key, sizeof(key), (const uint8_t *)msg, sizeof(msg) - 1, out),
                          OS_OK);
     }
-    unhex("80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f352"
+    test_unhex("80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f352"
           "6b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598", want, sizeof(want));
     assert_memory_equal(out, want, 64);
 
@@ -199,10 +188,10 @@ static void test_keys(void **state) {
     assert_int_equal(crypto_seckey_valid(priv), 0);
     priv[31] = 1;
     assert_int_equal(crypto_pubkey_from_priv(priv, pub), OS_OK);
-    unhex("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798", want, sizeof(want));
+    test_unhex("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798", want, sizeof(want));
     assert_memory_equal(pub, want, 33);
     /* the group order n is not a valid key */
-    unhex("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", priv, sizeof(priv));
+    test_unhex("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", priv, sizeof(priv));
     assert_int_equal(crypto_pubkey_from_priv(priv, pub), OS_ERR_CRYPTO);
     assert_int_equal(crypto_seckey_valid(priv), 0);
     assert_int_equal(crypto_pubkey_from_priv(NULL, pub), OS_ERR_ARG);
@@ -248,8 +237,8 @@ static void test_rfc6979_vectors(void **state) {
         uint8_t priv[32], hash[32], want[80], der[80], pub[33], bad[80];
         size_t want_len, der_len = sizeof(der), bad_len;
         const char *msg = json_string_value(json_object_get(v, "msg"));
-        unhex(json_string_value(json_object_get(v, "priv")), priv, sizeof(priv));
-        want_len = unhex(json_string_value(json_object_get(v, "der")), want, sizeof(want));
+        test_unhex(json_string_value(json_object_get(v, "priv")), priv, sizeof(priv));
+        want_len = test_unhex(json_string_value(json_object_get(v, "der")), want, sizeof(want));
         crypto_sha256((const uint8_t *)msg, strlen(msg), hash);
 
         assert_int_equal(crypto_ecdsa_sign(priv, hash, der, &der_len), OS_OK);
@@ -336,14 +325,14 @@ static void test_bip340_vectors(void **state) {
         int expect_ok;
         line[strcspn(line, "\r\n")] = '\0';
         assert_true(split_csv(line, &row));
-        unhex(row.pubkey, pub, sizeof(pub));
-        unhex(row.msg, msg, sizeof(msg));
-        unhex(row.sig, sig, sizeof(sig));
+        test_unhex(row.pubkey, pub, sizeof(pub));
+        test_unhex(row.msg, msg, sizeof(msg));
+        test_unhex(row.sig, sig, sizeof(sig));
         expect_ok = strcmp(row.result, "TRUE") == 0;
         assert_int_equal(crypto_schnorr_verify(pub, msg, sig), expect_ok ? OS_OK : OS_ERR_CRYPTO);
         if (row.seckey[0] != '\0') {
-            unhex(row.seckey, priv, sizeof(priv));
-            unhex(row.aux, aux, sizeof(aux));
+            test_unhex(row.seckey, priv, sizeof(priv));
+            test_unhex(row.aux, aux, sizeof(aux));
             assert_int_equal(crypto_xonly_from_priv(priv, xonly), OS_OK);
             assert_memory_equal(xonly, pub, 32);
             assert_int_equal(crypto_schnorr_sign(priv, msg, aux, mine), OS_OK);
@@ -390,9 +379,9 @@ static void test_bip143_keys_sign(void **state) {
     json_array_foreach(root, i, v) {
         uint8_t priv[32], pub[33], want[33], hash[32], der[72];
         size_t der_len = sizeof(der);
-        unhex(json_string_value(json_object_get(v, "private_key")), priv, sizeof(priv));
-        unhex(json_string_value(json_object_get(v, "public_key")), want, sizeof(want));
-        unhex(json_string_value(json_object_get(v, "sighash")), hash, sizeof(hash));
+        test_unhex(json_string_value(json_object_get(v, "private_key")), priv, sizeof(priv));
+        test_unhex(json_string_value(json_object_get(v, "public_key")), want, sizeof(want));
+        test_unhex(json_string_value(json_object_get(v, "sighash")), hash, sizeof(hash));
         assert_int_equal(crypto_pubkey_from_priv(priv, pub), OS_OK);
         assert_memory_equal(pub, want, 33);
         assert_int_equal(crypto_ecdsa_sign(priv, hash, der, &der_len), OS_OK);
