@@ -1,0 +1,55 @@
+/* oncesign host — the payout engine's state, shared by engine.c (service calls on the ledger) and
+ * engine_chain.c (signer, monacoind, worker, reconciler). Not a public contract. */
+#ifndef ONCESIGN_HOST_ENGINE_INTERNAL_H
+#define ONCESIGN_HOST_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "engine.h"
+#include "ledger.h"
+#include "nonce_tree.h"
+
+struct os_rpc;
+
+struct os_engine {
+    os_engine_config cfg;           /* strings owned (copied at open) */
+    os_ledger *ledger;
+
+    pthread_mutex_t mu;             /* guards the fields below down to the counters */
+    pthread_cond_t wake;            /* worker: new payouts, stop */
+    int work_pending, stopping, running;
+    int device_attached, signer_mismatch, signer_reachable, node_ok;
+    uint64_t node_height, signer_log_seq;
+    char mismatch_reason[256];
+    pthread_t worker, reconciler;
+
+    /* Signing: one session at a time; the tree mirrors the signer's set (I6). */
+    pthread_mutex_t sign_mu;
+    os_client *client;
+    nonce_tree *tree;
+    uint8_t attestation_key[32];
+    uint8_t signer_script_type;
+    uint8_t log_head[32];           /* hash of the newest archived signer log entry */
+    uint64_t log_archived_seq;
+
+    pthread_mutex_t rpc_mu;         /* the service threads' monacoind client */
+    struct os_rpc *rpc;
+
+    long crash_hits;
+    uint64_t ledger_commits_autocommit;
+    uint64_t m_codes_issued, m_redeems, m_payouts_created, m_tx_signed, m_payouts_signed;
+    uint64_t m_bc_sent, m_bc_not_sent, m_bc_unknown, m_bc_check_chain, m_sign_refused;
+};
+
+int64_t engine_now(void);
+/* ONCESIGN_CRASH_AT=<point>[:<n>]: _exit(137) at the n-th (default first) time point is reached. */
+void engine_crash_point(os_engine *e, const char *point);
+void engine_wake_worker(os_engine *e);
+
+/* engine_chain.c: connect the signer and monacoind and run the start-up check (I6). */
+int engine_attach(os_engine *e, char *err, size_t cap);
+void engine_detach(os_engine *e);
+
+#endif /* ONCESIGN_HOST_ENGINE_INTERNAL_H */

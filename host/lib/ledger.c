@@ -1,0 +1,269 @@
+/* oncesign host — the ledger's connection, pragmas and versioned migrations (see ledger.h). */
+#include "ledger.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "oncesign/status.h"
+
+struct os_ledger {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    uint64_t commits;
+};
+
+/* v1: the tables the payout lifecycle needs. */
+static const char MIGRATION_V1[] =
+    "CREATE TABLE codes ("
+    "  id INTEGER PRIMARY KEY,"
+    "  code_hash BLOB NOT NULL UNIQUE CHECK (length(code_hash) = 32),"   /* SHA-256 of the secret */
+    "  nonce BLOB NOT NULL UNIQUE CHECK (length(nonce) = 32),"
+    "  amount INTEGER NOT NULL CHECK (amount > 0),"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0,"
+    "  payout_id INTEGER UNIQUE REFERENCES payouts(id)"                  /* set once: the CAS */
+    ");"
+    "CREATE TABLE payouts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  idem_key TEXT UNIQUE,"                                            /* NULL for redemptions */
+    "  params_hash BLOB NOT NULL,"
+    "  code_row INTEGER UNIQUE REFERENCES codes(id),"
+    "  nonce BLOB NOT NULL UNIQUE CHECK (length(nonce) = 32),"
+    "  amount INTEGER NOT NULL CHECK (amount > 0),"
+    "  script BLOB NOT NULL,"
+    "  address TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  tx_row INTEGER REFERENCES txs(id),"                               /* current transaction */
+    "  anchor_txid BLOB, anchor_vout INTEGER,"                           /* once committed */
+    "  confirmations INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE txs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  state INTEGER NOT NULL,"
+    "  draft BLOB NOT NULL,"                   /* the exact os_sign_tx, replayable after a crash */
+    "  raw BLOB, txid BLOB,"                   /* once signed: stored before the first broadcast */
+    "  replaces INTEGER REFERENCES txs(id),"
+    "  anchor_txid BLOB NOT NULL, anchor_vout INTEGER NOT NULL,"
+    "  fee INTEGER NOT NULL, n_payouts INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"
+    "  confirmations INTEGER NOT NULL DEFAULT 0, block_height INTEGER NOT NULL DEFAULT 0,"
+    "  log_seq INTEGER, root_after BLOB, root_before BLOB,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE tx_payouts ("
+    "  tx_row INTEGER NOT NULL REFERENCES txs(id),"
+    "  payout_id INTEGER NOT NULL REFERENCES payouts(id),"
+    "  PRIMARY KEY (tx_row, payout_id)"
+    ");"
+    "CREATE TABLE coins ("
+    "  id INTEGER PRIMARY KEY,"
+    "  txid BLOB NOT NULL, vout INTEGER NOT NULL,"
+    "  amount INTEGER NOT NULL, script BLOB NOT NULL, script_type INTEGER NOT NULL,"
+    "  change INTEGER NOT NULL, addr_index INTEGER NOT NULL,"
+    "  prev_tx BLOB NOT NULL,"                 /* the signer verifies every input against it (I4) */
+    "  height INTEGER NOT NULL DEFAULT 0,"     /* 0: unconfirmed */
+    "  state INTEGER NOT NULL DEFAULT 0,"
+    "  reserved_by INTEGER REFERENCES txs(id),"
+    "  UNIQUE (txid, vout)"
+    ");"
+    "CREATE TABLE tree_leaves ("
+    "  key BLOB PRIMARY KEY, value BLOB NOT NULL, nonce BLOB NOT NULL,"
+    "  anchor_txid BLOB NOT NULL, anchor_vout INTEGER NOT NULL,"
+    "  script BLOB NOT NULL, amount INTEGER NOT NULL,"
+    "  tx_row INTEGER REFERENCES txs(id)"
+    ");"
+    "CREATE TABLE signer_log ("
+    "  seq INTEGER PRIMARY KEY, entry BLOB NOT NULL, entry_hash BLOB NOT NULL,"
+    "  verified INTEGER NOT NULL, acked INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE addresses ("
+    "  change INTEGER NOT NULL, addr_index INTEGER NOT NULL, script_type INTEGER NOT NULL,"
+    "  address TEXT NOT NULL, script BLOB NOT NULL, imported INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (change, addr_index)"
+    ");";
+
+/* v2: named values (the attestation key pinned at first start, the signer's identity) and the
+ * indexes the worker and the API list by. */
+static const char MIGRATION_V2[] =
+    "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);"
+    "CREATE INDEX payouts_status ON payouts(status, id);"
+    "CREATE INDEX txs_state ON txs(state);"
+    "CREATE INDEX coins_state ON coins(state, height);";
+
+static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2};
+
+static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
+    if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+static int exec_raw(sqlite3 *db, const char *sql) {
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? OS_OK : OS_ERR_DB;
+}
+
+static int read_version(sqlite3 *db, int *version) {
+    sqlite3_stmt *st = NULL;
+    *version = 0;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_version'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return OS_ERR_DB;
+    int has = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+    sqlite3_finalize(st);
+    if (!has) return OS_OK;
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_version", -1, &st, NULL) != SQLITE_OK)
+        return OS_ERR_DB;
+    int rc = OS_ERR_DB;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *version = sqlite3_column_int(st, 0);
+        rc = OS_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int migrate(sqlite3 *db, int target, char *err, size_t cap) {
+    /* The version check and each step happen under the write lock, so two processes opening a fresh
+     * file at once cannot both apply a step. */
+    for (;;) {
+        if (exec_raw(db, "BEGIN IMMEDIATE") != OS_OK) {
+            set_err(err, cap, "migrate: begin", db);
+            return OS_ERR_DB;
+        }
+        int v = 0;
+        if (read_version(db, &v) != OS_OK) goto fail;
+        if (v > OS_LEDGER_SCHEMA_VERSION) {
+            exec_raw(db, "ROLLBACK");
+            if (err && cap)
+                snprintf(err, cap, "ledger schema version %d is newer than this build (%d)", v,
+                         OS_LEDGER_SCHEMA_VERSION);
+            return OS_ERR_DB;
+        }
+        if (v >= target) {
+            exec_raw(db, "ROLLBACK");
+            return OS_OK;
+        }
+        if (v == 0 && exec_raw(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+                                   " applied_at INTEGER NOT NULL)") != OS_OK)
+            goto fail;
+        if (exec_raw(db, migrations[v]) != OS_OK) goto fail;
+        char sql[128];
+        snprintf(sql, sizeof sql, "INSERT INTO schema_version VALUES (%d, strftime('%%s','now'))", v + 1);
+        if (exec_raw(db, sql) != OS_OK) goto fail;
+        if (exec_raw(db, "COMMIT") != OS_OK) goto fail;
+        continue;
+    fail:
+        set_err(err, cap, "migrate", db);
+        exec_raw(db, "ROLLBACK");
+        return OS_ERR_DB;
+    }
+}
+
+int os_ledger_open_version(const char *path, int target_version, os_ledger **out, char *err, size_t cap) {
+    if (!path || !out || target_version < 1 || target_version > OS_LEDGER_SCHEMA_VERSION) return OS_ERR_ARG;
+    *out = NULL;
+    os_ledger *l = calloc(1, sizeof *l);
+    if (!l) return OS_ERR_IO;
+    if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+        SQLITE_OK) {
+        set_err(err, cap, "open", l->db);
+        sqlite3_close(l->db);
+        free(l);
+        return OS_ERR_DB;
+    }
+    sqlite3_busy_timeout(l->db, 5000);
+    if (exec_raw(l->db, "PRAGMA journal_mode=WAL") != OS_OK || exec_raw(l->db, "PRAGMA synchronous=FULL") != OS_OK ||
+        exec_raw(l->db, "PRAGMA foreign_keys=ON") != OS_OK) {
+        set_err(err, cap, "pragma", l->db);
+        sqlite3_close(l->db);
+        free(l);
+        return OS_ERR_DB;
+    }
+    int rc = migrate(l->db, target_version, err, cap);
+    if (rc != OS_OK) {
+        sqlite3_close(l->db);
+        free(l);
+        return rc;
+    }
+    pthread_mutex_init(&l->mu, NULL);
+    *out = l;
+    return OS_OK;
+}
+
+int os_ledger_open(const char *path, os_ledger **out, char *err, size_t cap) {
+    return os_ledger_open_version(path, OS_LEDGER_SCHEMA_VERSION, out, err, cap);
+}
+
+void os_ledger_close(os_ledger *l) {
+    if (!l) return;
+    sqlite3_close(l->db);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+int os_ledger_schema_version(os_ledger *l, int *version) {
+    if (!l || !version) return OS_ERR_ARG;
+    os_ledger_lock(l);
+    int rc = read_version(l->db, version);
+    os_ledger_unlock(l);
+    return rc;
+}
+
+sqlite3 *os_ledger_db(os_ledger *l) { return l->db; }
+void os_ledger_lock(os_ledger *l) { pthread_mutex_lock(&l->mu); }
+void os_ledger_unlock(os_ledger *l) { pthread_mutex_unlock(&l->mu); }
+
+int os_ledger_begin(os_ledger *l) { return exec_raw(l->db, "BEGIN IMMEDIATE"); }
+
+int os_ledger_commit(os_ledger *l) {
+    if (exec_raw(l->db, "COMMIT") != OS_OK) {
+        exec_raw(l->db, "ROLLBACK");
+        return OS_ERR_DB;
+    }
+    l->commits++;
+    return OS_OK;
+}
+
+void os_ledger_rollback(os_ledger *l) {
+    if (!sqlite3_get_autocommit(l->db)) exec_raw(l->db, "ROLLBACK");
+}
+
+int os_ledger_exec(os_ledger *l, const char *sql) { return exec_raw(l->db, sql); }
+
+uint64_t os_ledger_commits(os_ledger *l) { return l->commits; }
+
+int os_ledger_meta_get(os_ledger *l, const char *key, uint8_t *val, size_t cap, size_t *len) {
+    if (!l || !key || !len) return OS_ERR_ARG;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(l->db, "SELECT v FROM meta WHERE k = ?", -1, &st, NULL) != SQLITE_OK) return OS_ERR_DB;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        if (n > cap) {
+            rc = OS_ERR_BUFFER;
+        } else {
+            if (n) memcpy(val, sqlite3_column_blob(st, 0), n);
+            *len = n;
+            rc = OS_OK;
+        }
+    } else {
+        rc = rc == SQLITE_DONE ? OS_ERR_NOT_FOUND : OS_ERR_DB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int os_ledger_meta_put(os_ledger *l, const char *key, const uint8_t *val, size_t len) {
+    if (!l || !key || (!val && len)) return OS_ERR_ARG;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(l->db, "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", -1, &st, NULL) != SQLITE_OK)
+        return OS_ERR_DB;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, len ? (const void *)val : (const void *)"", (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? OS_OK : OS_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -1,0 +1,386 @@
+/* The ledger and the engine's service calls without a signer: migrations, the compare-and-set
+ * redeem under 64 threads, idempotent payouts, refused input changing nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+
+#include "address.h"
+#include "engine.h"
+#include "ledger.h"
+#include "oncesign/status.h"
+
+static char dir_path[256];
+static char db_path[300];
+
+/* Addresses made with address_from_script: two regtest P2PKH, one regtest P2WPKH, the first one's
+ * hash on mainnet (wrong network), and the first one with its last character changed (checksum). */
+static char REGTEST_ADDR[OS_MAX_ADDRESS + 1], OTHER_ADDR[OS_MAX_ADDRESS + 1], SEGWIT_ADDR[OS_MAX_ADDRESS + 1];
+static char MAINNET_ADDR[OS_MAX_ADDRESS + 1], BAD_CHECKSUM[OS_MAX_ADDRESS + 1];
+
+static void make_addresses(void) {
+    uint8_t p2pkh[25] = {0x76, 0xa9, 0x14}, p2wpkh[22] = {0x00, 0x14};
+    memset(p2pkh + 3, 0x11, 20);
+    p2pkh[23] = 0x88;
+    p2pkh[24] = 0xac;
+    memset(p2wpkh + 2, 0x33, 20);
+    assert_int_equal(address_from_script(OS_NET_REGTEST, p2pkh, 25, REGTEST_ADDR, sizeof REGTEST_ADDR), OS_OK);
+    assert_int_equal(address_from_script(OS_NET_MAIN, p2pkh, 25, MAINNET_ADDR, sizeof MAINNET_ADDR), OS_OK);
+    assert_int_equal(address_from_script(OS_NET_REGTEST, p2wpkh, 22, SEGWIT_ADDR, sizeof SEGWIT_ADDR), OS_OK);
+    memset(p2pkh + 3, 0x22, 20);
+    assert_int_equal(address_from_script(OS_NET_REGTEST, p2pkh, 25, OTHER_ADDR, sizeof OTHER_ADDR), OS_OK);
+    strcpy(BAD_CHECKSUM, REGTEST_ADDR);
+    size_t n = strlen(BAD_CHECKSUM);
+    BAD_CHECKSUM[n - 1] = BAD_CHECKSUM[n - 1] == 'a' ? 'b' : 'a';
+}
+
+static int setup(void **state) {
+    (void)state;
+    make_addresses();
+    snprintf(dir_path, sizeof dir_path, "/tmp/oncesign-test-ledger-XXXXXX");
+    assert_non_null(mkdtemp(dir_path));
+    snprintf(db_path, sizeof db_path, "%s/l.db", dir_path);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_path);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static os_engine *open_engine(uint64_t max_payout) {
+    os_engine_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.db_path = db_path;
+    cfg.network = OS_NET_REGTEST;
+    cfg.max_payout = max_payout;
+    os_engine *e = NULL;
+    char err[256];
+    assert_int_equal(os_engine_open(&cfg, &e, err, sizeof err), OS_OK);
+    return e;
+}
+
+static int64_t count_rows(const char *table) {
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(os_ledger_db(l), sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    os_ledger_close(l);
+    return n;
+}
+
+static void test_migrate_from_empty(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    int v = 0;
+    assert_int_equal(os_ledger_schema_version(l, &v), OS_OK);
+    assert_int_equal(v, OS_LEDGER_SCHEMA_VERSION);
+    /* pragmas the durability argument rests on */
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(os_ledger_db(l), "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(os_ledger_db(l), "PRAGMA synchronous", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 2); /* FULL */
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(os_ledger_db(l), "PRAGMA foreign_keys", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    /* v2's meta table works */
+    os_ledger_lock(l);
+    assert_int_equal(os_ledger_meta_put(l, "k", (const uint8_t *)"abc", 3), OS_OK);
+    os_ledger_unlock(l);
+    uint8_t buf[8];
+    size_t n = 0;
+    assert_int_equal(os_ledger_meta_get(l, "k", buf, sizeof buf, &n), OS_OK);
+    assert_int_equal(n, 3);
+    assert_memory_equal(buf, "abc", 3);
+    assert_int_equal(os_ledger_meta_get(l, "missing", buf, sizeof buf, &n), OS_ERR_NOT_FOUND);
+    os_ledger_close(l);
+    /* reopening is a no-op */
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    assert_int_equal(os_ledger_schema_version(l, &v), OS_OK);
+    assert_int_equal(v, OS_LEDGER_SCHEMA_VERSION);
+    os_ledger_close(l);
+}
+
+static void test_migrate_from_v1_keeps_data(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open_version(db_path, 1, &l, err, sizeof err), OS_OK);
+    int v = 0;
+    assert_int_equal(os_ledger_schema_version(l, &v), OS_OK);
+    assert_int_equal(v, 1);
+    /* v1 has no meta table */
+    assert_int_equal(os_ledger_exec(l, "SELECT * FROM meta"), OS_ERR_DB);
+    assert_int_equal(os_ledger_exec(l, "INSERT INTO codes (code_hash, nonce, amount, created_at) VALUES"
+                                       " (zeroblob(32), zeroblob(32), 1000, 1)"),
+                     OS_OK);
+    os_ledger_close(l);
+    /* the engine opens a v1 file and migrates it; the v1 row survives and is usable */
+    os_engine *e = open_engine(0);
+    os_engine_close(e);
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    assert_int_equal(os_ledger_schema_version(l, &v), OS_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(os_ledger_exec(l, "SELECT * FROM meta"), OS_OK);
+    os_ledger_close(l);
+    assert_int_equal(count_rows("codes"), 1);
+    assert_int_equal(count_rows("schema_version"), 2);
+}
+
+static void test_refuses_newer_schema(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    assert_int_equal(os_ledger_exec(l, "INSERT INTO schema_version VALUES (99, 0)"), OS_OK);
+    os_ledger_close(l);
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_ERR_DB);
+    assert_non_null(strstr(err, "newer"));
+}
+
+typedef struct {
+    os_engine *e;
+    const char *code;
+    pthread_barrier_t *barrier;
+    os_payout_info info;
+    int rc, created;
+} redeem_job;
+
+static void *redeem_thread(void *arg) {
+    redeem_job *j = arg;
+    pthread_barrier_wait(j->barrier);
+    j->rc = os_engine_redeem(j->e, j->code, REGTEST_ADDR, &j->info, &j->created);
+    return NULL;
+}
+
+static void test_redeem_cas_64_threads(void **state) {
+    (void)state;
+    os_engine *e = open_engine(0);
+    enum { CODES = 4, THREADS = 64 };
+    char codes[CODES][65];
+    for (int i = 0; i < CODES; i++) {
+        os_code_info ci;
+        assert_int_equal(os_engine_issue_code(e, 10000 + (uint64_t)i, 0, codes[i], &ci), OS_OK);
+        assert_int_equal(strlen(codes[i]), 32);
+        assert_int_equal(ci.redeemed, 0);
+    }
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, THREADS);
+    static redeem_job jobs[THREADS];
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i] = (redeem_job){.e = e, .code = codes[i % CODES], .barrier = &barrier};
+        assert_int_equal(pthread_create(&th[i], NULL, redeem_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&barrier);
+    int created[CODES] = {0};
+    int64_t id[CODES] = {0};
+    for (int i = 0; i < THREADS; i++) {
+        int c = i % CODES;
+        assert_int_equal(jobs[i].rc, OS_OK);
+        created[c] += jobs[i].created;
+        if (!id[c]) id[c] = jobs[i].info.id;
+        assert_int_equal(jobs[i].info.id, id[c]); /* every caller sees the same payout */
+        assert_int_equal(jobs[i].info.amount, 10000 + (uint64_t)c);
+        assert_int_equal(jobs[i].info.status, OS_PAYOUT_REQUESTED);
+        assert_int_equal(strlen(jobs[i].info.code_id), 32);
+    }
+    for (int c = 0; c < CODES; c++) {
+        assert_int_equal(created[c], 1);
+        for (int d = c + 1; d < CODES; d++) assert_true(id[c] != id[d]);
+        os_code_info ci;
+        assert_int_equal(os_engine_code_lookup(e, codes[c], &ci), OS_OK);
+        assert_int_equal(ci.redeemed, 1);
+        assert_int_equal(ci.payout_id, id[c]);
+    }
+    /* a later redeem, even to another address, answers the same payout */
+    os_payout_info again;
+    int made = 7;
+    assert_int_equal(os_engine_redeem(e, codes[0], OTHER_ADDR, &again, &made), OS_OK);
+    assert_int_equal(made, 0);
+    assert_int_equal(again.id, id[0]);
+    assert_string_equal(again.address, REGTEST_ADDR);
+    assert_string_equal(jobs[0].info.address, REGTEST_ADDR);
+    os_engine_close(e);
+    assert_int_equal(count_rows("payouts"), CODES);
+    /* the secret is nowhere in the file: only its hash */
+    FILE *f = fopen(db_path, "rb");
+    assert_non_null(f);
+    static char blob[1 << 20];
+    size_t n = fread(blob, 1, sizeof blob, f);
+    fclose(f);
+    for (size_t i = 0; i + 32 <= n; i++) assert_true(memcmp(blob + i, codes[0], 32) != 0);
+}
+
+static void test_redeem_refusals_change_nothing(void **state) {
+    (void)state;
+    os_engine *e = open_engine(0);
+    char code[65], expired[65];
+    os_code_info ci;
+    assert_int_equal(os_engine_issue_code(e, 5000, 0, code, &ci), OS_OK);
+    assert_int_equal(os_engine_issue_code(e, 5000, 1, expired, &ci), OS_OK); /* expired in 1970 */
+    os_payout_info p;
+    int created = 0;
+    assert_int_equal(os_engine_redeem(e, code, MAINNET_ADDR, &p, &created), OS_ERR_ADDRESS);
+    assert_int_equal(os_engine_redeem(e, code, BAD_CHECKSUM, &p, &created), OS_ERR_ADDRESS);
+    assert_int_equal(os_engine_redeem(e, code, "", &p, &created), OS_ERR_ADDRESS);
+    assert_int_equal(os_engine_redeem(e, "no-such-code", REGTEST_ADDR, &p, &created), OS_ERR_NOT_FOUND);
+    assert_int_equal(os_engine_redeem(e, "", REGTEST_ADDR, &p, &created), OS_ERR_NOT_FOUND);
+    assert_int_equal(os_engine_redeem(e, expired, REGTEST_ADDR, &p, &created), OS_ERR_CODE_EXPIRED);
+    /* issue refusals */
+    assert_int_equal(os_engine_issue_code(e, 0, 0, code, &ci), OS_ERR_AMOUNT);
+    assert_int_equal(os_engine_issue_code(e, 545, 0, code, &ci), OS_ERR_AMOUNT);
+    assert_int_equal(os_engine_code_lookup(e, code, &ci), OS_OK);
+    assert_int_equal(ci.redeemed, 0);
+    size_t n = 9;
+    assert_int_equal(os_engine_payout_list(e, 0, 0, 0, NULL, &n), OS_OK);
+    assert_int_equal(n, 0);
+    os_engine_close(e);
+    assert_int_equal(count_rows("payouts"), 0);
+    assert_int_equal(count_rows("codes"), 2);
+}
+
+static void test_payout_idempotency(void **state) {
+    (void)state;
+    os_engine *e = open_engine(1000000);
+    os_payout_info a, b;
+    int created = 0;
+    assert_int_equal(os_engine_payout_create(e, "key-1", REGTEST_ADDR, 20000, &a, &created), OS_OK);
+    assert_int_equal(created, 1);
+    assert_string_equal(a.idempotency_key, "key-1");
+    assert_string_equal(a.code_id, "");
+    assert_int_equal(a.status, OS_PAYOUT_REQUESTED);
+    assert_int_equal(os_engine_payout_create(e, "key-1", REGTEST_ADDR, 20000, &b, &created), OS_OK);
+    assert_int_equal(created, 0);
+    assert_int_equal(b.id, a.id);
+    assert_int_equal(os_engine_payout_create(e, "key-1", REGTEST_ADDR, 20001, &b, &created), OS_ERR_IDEMPOTENCY);
+    assert_int_equal(os_engine_payout_create(e, "key-1", OTHER_ADDR, 20000, &b, &created),
+                     OS_ERR_IDEMPOTENCY);
+    /* refused amounts and addresses */
+    assert_int_equal(os_engine_payout_create(e, "key-2", REGTEST_ADDR, 0, &b, &created), OS_ERR_AMOUNT);
+    assert_int_equal(os_engine_payout_create(e, "key-2", REGTEST_ADDR, 545, &b, &created), OS_ERR_AMOUNT);
+    assert_int_equal(os_engine_payout_create(e, "key-2", REGTEST_ADDR, 1000001, &b, &created), OS_ERR_AMOUNT);
+    assert_int_equal(os_engine_payout_create(e, "key-2", MAINNET_ADDR, 20000, &b, &created), OS_ERR_ADDRESS);
+    assert_int_equal(os_engine_payout_create(e, "key-2", BAD_CHECKSUM, 20000, &b, &created), OS_ERR_ADDRESS);
+    assert_int_equal(os_engine_payout_create(e, "", REGTEST_ADDR, 20000, &b, &created), OS_ERR_ARG);
+    char longkey[200];
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    assert_int_equal(os_engine_payout_create(e, longkey, REGTEST_ADDR, 20000, &b, &created), OS_ERR_ARG);
+    /* get / list */
+    assert_int_equal(os_engine_payout_get(e, a.id, &b), OS_OK);
+    assert_int_equal(b.amount, 20000);
+    assert_int_equal(os_engine_payout_get(e, a.id + 100, &b), OS_ERR_NOT_FOUND);
+    assert_int_equal(os_engine_payout_create(e, "key-3", SEGWIT_ADDR, 30000, &b,
+                                             &created),
+                     OS_OK);
+    os_payout_info list[4];
+    size_t n = 0;
+    assert_int_equal(os_engine_payout_list(e, OS_PAYOUT_REQUESTED, 0, 4, list, &n), OS_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(os_engine_payout_list(e, OS_PAYOUT_REQUESTED, a.id, 4, list, &n), OS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].id, b.id);
+    assert_int_equal(os_engine_payout_list(e, OS_PAYOUT_CONFIRMED, 0, 4, list, &n), OS_OK);
+    assert_int_equal(n, 0);
+    os_engine_health h;
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.ledger_ok, 1);
+    assert_int_equal(h.payouts_pending, 2);
+    assert_int_equal(h.signer_ok, 0);
+    char metrics[4096];
+    size_t len = 0;
+    assert_int_equal(os_engine_metrics(e, metrics, sizeof metrics, &len), OS_OK);
+    assert_non_null(strstr(metrics, "oncesign_payouts{status=\"requested\"} 2\n"));
+    assert_int_equal(os_engine_metrics(e, metrics, 16, &len), OS_ERR_BUFFER);
+    os_engine_close(e);
+    assert_int_equal(count_rows("payouts"), 2);
+}
+
+static void test_status_names(void **state) {
+    (void)state;
+    os_payout_status s;
+    for (int i = OS_PAYOUT_REQUESTED; i <= OS_PAYOUT_FAILED; i++) {
+        assert_int_equal(os_payout_status_parse(os_payout_status_name((os_payout_status)i), &s), OS_OK);
+        assert_int_equal(s, i);
+    }
+    assert_int_equal(os_payout_status_parse("paid", &s), OS_ERR_ARG);
+    assert_string_equal(os_payout_status_name(OS_PAYOUT_AWAITING_APPROVAL), "awaiting_approval");
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Figures for the report: commits per second with synchronous=FULL and redeems per second. */
+static void test_measure(void **state) {
+    (void)state;
+    os_engine *e = open_engine(0);
+    enum { N = 200 };
+    static char codes[N][65];
+    double t0 = now_s();
+    for (int i = 0; i < N; i++) {
+        os_code_info ci;
+        assert_int_equal(os_engine_issue_code(e, 10000, 0, codes[i], &ci), OS_OK);
+    }
+    double t1 = now_s();
+    for (int i = 0; i < N; i++) {
+        os_payout_info p;
+        int created = 0;
+        assert_int_equal(os_engine_redeem(e, codes[i], REGTEST_ADDR, &p, &created), OS_OK);
+        assert_int_equal(created, 1);
+    }
+    double t2 = now_s();
+    for (int i = 0; i < N; i++) {
+        os_payout_info p;
+        int created = 0;
+        assert_int_equal(os_engine_redeem(e, codes[i], REGTEST_ADDR, &p, &created), OS_OK);
+        assert_int_equal(created, 0);
+    }
+    double t3 = now_s();
+    printf("measure: issue (1 commit each) %.0f/s, first redeem (1 commit each) %.0f/s, repeated redeem %.0f/s"
+           " (synchronous=FULL, ASan build)\n",
+           N / (t1 - t0), N / (t2 - t1), N / (t3 - t2));
+    os_engine_close(e);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v1_keeps_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redeem_cas_64_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redeem_refusals_change_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_payout_idempotency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_measure, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
