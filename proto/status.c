@@ -87,6 +87,8 @@ static const status_text STATUS_TEXTS[] = {
     { OS_ERR_AUTH, "auth", "missing or wrong bearer token" },
     { OS_ERR_TOO_LARGE, "too-large", "the request body is too large" },
     { OS_ERR_BAD_REQUEST, "bad-request", "malformed JSON, or a missing or ill-typed field" },
+    { OS_ERR_PSBT, "psbt-malformed", "the PSBT is malformed or inconsistent" },
+    { OS_ERR_PSBT_UNSIGNABLE, "psbt-unsignable", "the PSBT is not a transaction this signer can sign" },
 };
 
 static const status_text *find_status(int status) {

@@ -97,6 +97,10 @@ typedef enum {
     OS_ERR_AUTH             = 0x070B, /* missing or wrong bearer token */
     OS_ERR_TOO_LARGE        = 0x070C, /* request body above the limit */
     OS_ERR_BAD_REQUEST      = 0x070D, /* malformed JSON or a missing/ill-typed field */
+    OS_ERR_PSBT             = 0x070E, /* PSBT (BIP174) malformed: bad key/value, duplicate key, counts,
+                                         trailing data, non-witness UTXO not matching its prevout */
+    OS_ERR_PSBT_UNSIGNABLE  = 0x070F, /* PSBT valid but not a request the signer can take: input without
+                                         the signer's derivation or previous tx, foreign output, ... */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */
