@@ -1,0 +1,778 @@
+/* oncesign tests — the Monappy flood (issue 5): many concurrent clients redeem every gift code
+ * several times at once and repeat the same request, while the node answers sends late or drops
+ * the connection after accepting them and the payout service is SIGKILLed and restarted; then the
+ * faults stop, the service settles, blocks are mined, and the verdict comes FROM THE CHAIN
+ * (testnode_received and the blocks themselves), never from the service's ledger.
+ *
+ *   oncesign-flood --design oncesign|naive [--codes N] [--dup K] [--clients C] [--seed S]
+ *                  [--fault-rate P] [--delay-ms MS] [--kills K] [--batch-max B] [--batch-delay-ms MS]
+ *                  [--settle-s S] [--build DIR] [--keep] [--label TEXT]
+ *
+ * Starts everything it needs on 127.0.0.1 (build/oncesign-testnode; for oncesign also
+ * build/oncesign-sim, set up through build/oncesign, and build/oncesignd; for naive
+ * build/oncesign-naive, the negative control), stops all of it at the end, and prints progress,
+ * then one line:
+ *
+ *   flood: design=D codes=N paid=P double_payouts=X unpaid=U extra_payouts=E wrong_amount=W
+ *          unknown_txs=T balance_ok=0|1 ...
+ *
+ * paid: codes whose destination the chain paid at least once; double_payouts: codes paid more
+ * than once; unpaid: codes with no payment on chain; wrong_amount: codes paid a total that is not
+ * a multiple of their amount... all counted from the chain. Exit 0 when the design behaved as
+ * expected: oncesign exactly once (paid=N, double=0, unpaid=0, wrong=0, every chain transaction
+ * spending the hot wallet known to the ledger, balance = funding - payouts - fees); naive caught
+ * paying at least one code twice (the control is only useful if the flood can catch it).
+ * Exit 1 otherwise, 2 for a usage or start-up failure.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "e2e_util.h"
+
+/* ---- configuration ---- */
+
+static const char *design = "oncesign";
+static int n_codes = 40, dup_k = 4, n_clients = 16, kills = 3, keep = 0, batch_max = 20, batch_delay_ms = 50;
+static uint64_t seed = 5;
+static double fault_rate = 0.5, settle_s = 60;
+static long delay_ms = 1500;
+static char build_dir[512] = "build";
+static char workdir[512];
+static const char *label = NULL;
+
+/* ---- children ---- */
+
+static e2e_child node_ch = { 0, -1, "" }, sim_ch = { 0, -1, "" }, svc_ch = { 0, -1, "" };
+static e2e_node node;
+static char token[128];
+static pthread_mutex_t svc_lock = PTHREAD_MUTEX_INITIALIZER;
+static char svc_base[128];            /* http://127.0.0.1:PORT, changes when the service restarts */
+static char *svc_argv[64];
+
+static void cleanup(void) {
+    e2e_stop(&svc_ch, SIGTERM, 5000);
+    e2e_stop(&sim_ch, SIGTERM, 3000);
+    e2e_stop(&node_ch, SIGTERM, 3000);
+    if (!keep && workdir[0]) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", workdir);
+        if (system(cmd) != 0) fprintf(stderr, "flood: could not remove %s\n", workdir);
+    }
+}
+
+static void on_signal(int s) {
+    /* Children first: never leave a node or a daemon behind. */
+    if (svc_ch.pid > 0) kill(svc_ch.pid, SIGKILL);
+    if (sim_ch.pid > 0) kill(sim_ch.pid, SIGKILL);
+    if (node_ch.pid > 0) kill(node_ch.pid, SIGKILL);
+    signal(s, SIG_DFL);
+    raise(s);
+}
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "flood: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    fprintf(stderr, "flood: logs kept in %s\n", workdir);
+    keep = 1;
+    exit(2);
+}
+
+static json_t *rpc_must(const char *method, json_t *params) {
+    int code = 0;
+    json_t *r = e2e_rpc(&node, method, params, &code);
+    if (!r) die("node call %s failed (code %d)", method, code);
+    return r;
+}
+
+static void mine(int n, const char *addr) {
+    json_decref(rpc_must("generatetoaddress", json_pack("[i,s]", n, addr)));
+}
+
+static void svc_url(char *out, size_t cap, const char *path) {
+    pthread_mutex_lock(&svc_lock);
+    snprintf(out, cap, "%s%s", svc_base, path);
+    pthread_mutex_unlock(&svc_lock);
+}
+
+static e2e_resp svc(const char *method, const char *path, json_t *body, long timeout_ms) {
+    char url[256];
+    svc_url(url, sizeof url, path);
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (body) json_decref(body);
+    e2e_resp r = e2e_http(method, url, s, NULL, token, timeout_ms);
+    free(s);
+    return r;
+}
+
+/* ---- the simulated signer (oncesign design) ---- */
+
+static int ctl(const char *cmd, char *answer, size_t cap) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/ctl.sock", workdir);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path) {
+        close(fd);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    char line[64];
+    snprintf(line, sizeof line, "%s\n", cmd);
+    if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+        close(fd);
+        return -1;
+    }
+    size_t n = 0;
+    struct pollfd p = { fd, POLLIN, 0 };
+    while (n + 1 < cap && poll(&p, 1, 2000) > 0) {
+        ssize_t r = read(fd, answer + n, 1);
+        if (r <= 0 || answer[n] == '\n') break;
+        n++;
+    }
+    answer[n] = 0;
+    close(fd);
+    return 0;
+}
+
+static void start_sim(void) {
+    char sock[600], flash[600], ctlp[600], log[600];
+    snprintf(sock, sizeof sock, "%s/signer.sock", workdir);
+    snprintf(flash, sizeof flash, "%s/flash.bin", workdir);
+    snprintf(ctlp, sizeof ctlp, "%s/ctl.sock", workdir);
+    snprintf(log, sizeof log, "%s/sim.log", workdir);
+    char bin[600];
+    snprintf(bin, sizeof bin, "%s/oncesign-sim", build_dir);
+    char *argv[] = { bin, "--socket", sock, "--flash", flash, "--control", ctlp, "--no-tty", NULL };
+    if (e2e_spawn(&sim_ch, "sim", argv, log) != 0) die("cannot start %s", bin);
+    char ans[64];
+    int i;
+    for (i = 0; i < 200; i++) {
+        if (ctl("ping", ans, sizeof ans) == 0 && strcmp(ans, "pong") == 0) return;
+        e2e_sleep_ms(25);
+    }
+    die("the simulated signer did not answer ping (see %s)", log);
+}
+
+/* Restores a known seed on regtest through the operator CLI, pressing approve on every screen
+ * the device shows, as an operator would. */
+static void init_device(void) {
+    char bin[600], dev[600], log[600];
+    snprintf(bin, sizeof bin, "%s/oncesign", build_dir);
+    snprintf(dev, sizeof dev, "sim:%s/signer.sock", workdir);
+    snprintf(log, sizeof log, "%s/cli.log", workdir);
+    char *argv[] = { bin, "--device", dev, "device", "init", "--network", "regtest", "--words", "12",
+                     "--per-payout-cap", "500000000", "--velocity-cap", "10000000000000",
+                     "--restore",
+                     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
+                     NULL };
+    e2e_child cli = { 0, -1, "" };
+    if (e2e_spawn(&cli, "cli", argv, log) != 0) die("cannot start %s", bin);
+    double deadline = e2e_now() + 60;
+    int st;
+    while (waitpid(cli.pid, &st, WNOHANG) == 0) {
+        if (e2e_now() > deadline) {
+            e2e_stop(&cli, SIGKILL, 1000);
+            die("device init did not finish (see %s)", log);
+        }
+        char ans[64];
+        (void)ctl("approve", ans, sizeof ans);
+        e2e_sleep_ms(50);
+    }
+    cli.pid = 0;
+    close(cli.out_fd);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("device init failed (see %s)", log);
+}
+
+/* ---- the payout service ---- */
+
+static void start_service(void) {
+    char log[600];
+    snprintf(log, sizeof log, "%s/service.log", workdir);
+    const char *prefix = strcmp(design, "naive") == 0 ? "naive" : "oncesignd";
+    if (e2e_spawn(&svc_ch, prefix, svc_argv, log) != 0) die("cannot start %s", svc_argv[0]);
+    int port = e2e_wait_listening(&svc_ch, prefix, 30000);
+    if (port <= 0) die("%s did not start (see %s)", svc_argv[0], log);
+    pthread_mutex_lock(&svc_lock);
+    snprintf(svc_base, sizeof svc_base, "http://127.0.0.1:%d", port);
+    pthread_mutex_unlock(&svc_lock);
+}
+
+static void build_service_argv(const char *node_port) {
+    static char bin[600], url[128], tokf[600], db[600], dev[600], bm[16], bd[16];
+    int i = 0;
+    snprintf(url, sizeof url, "http://127.0.0.1:%s/", node_port);
+    snprintf(tokf, sizeof tokf, "%s/token", workdir);
+    if (strcmp(design, "naive") == 0) {
+        snprintf(bin, sizeof bin, "%s/oncesign-naive", build_dir);
+        svc_argv[i++] = bin;
+        svc_argv[i++] = "--rpc-timeout-ms";
+        svc_argv[i++] = "500";
+    } else {
+        snprintf(bin, sizeof bin, "%s/oncesignd", build_dir);
+        snprintf(db, sizeof db, "%s/ledger.db", workdir);
+        snprintf(dev, sizeof dev, "sim:%s/signer.sock", workdir);
+        snprintf(bm, sizeof bm, "%d", batch_max);
+        snprintf(bd, sizeof bd, "%d", batch_delay_ms);
+        svc_argv[i++] = bin;
+        svc_argv[i++] = "--db";
+        svc_argv[i++] = db;
+        svc_argv[i++] = "--device";
+        svc_argv[i++] = dev;
+        svc_argv[i++] = "--network";
+        svc_argv[i++] = "regtest";
+        svc_argv[i++] = "--batch-max";
+        svc_argv[i++] = bm;
+        svc_argv[i++] = "--batch-delay-ms";
+        svc_argv[i++] = bd;
+    }
+    svc_argv[i++] = "--rpc-url";
+    svc_argv[i++] = url;
+    svc_argv[i++] = "--rpc-user";
+    svc_argv[i++] = "flood";
+    svc_argv[i++] = "--rpc-password";
+    svc_argv[i++] = "flood";
+    svc_argv[i++] = "--port";
+    svc_argv[i++] = "0";
+    svc_argv[i++] = "--token-file";
+    svc_argv[i++] = tokf;
+    svc_argv[i] = NULL;
+    FILE *f = fopen(tokf, "w");
+    if (!f) die("cannot write %s", tokf);
+    uint64_t s = seed ^ 0x746f6b656eull;
+    snprintf(token, sizeof token, "%016" PRIx64 "%016" PRIx64, e2e_rng(&s), e2e_rng(&s));
+    fprintf(f, "%s\n", token);
+    fclose(f);
+    chmod(tokf, 0600);
+}
+
+/* ---- the flood ---- */
+
+typedef struct {
+    char code[80];
+    char address[80];
+    int64_t amount;
+    _Atomic int64_t payout_id;    /* first payout id an answer named (0: none yet) */
+    atomic_int conflicting;       /* answers naming another payout id for the same code */
+    atomic_int answered;
+} code_rec;
+
+static code_rec *codes;
+static atomic_int next_task, tasks_done, flood_over;
+static atomic_long n_requests, n_ok, n_refused, n_failed, n_noanswer, n_kills;
+static double *latencies;
+static atomic_long n_lat;
+
+static void record_latency(double s) {
+    long i = atomic_fetch_add(&n_lat, 1);
+    if (i < (long)n_codes * dup_k * 16) latencies[i] = s;
+}
+
+/* One user redeeming one code: tries again after an error, as Monappy's users did, until an
+ * answer says the code is paid or already used (at most 12 attempts). */
+static void redeem_task(code_rec *c, uint64_t *rng) {
+    int attempt;
+    for (attempt = 0; attempt < 12; attempt++) {
+        char path[160];
+        snprintf(path, sizeof path, "/v1/codes/%s/redeem", c->code);
+        atomic_fetch_add(&n_requests, 1);
+        e2e_resp r = svc("POST", path, json_pack("{s:s}", "address", c->address), 5000);
+        if (r.http) record_latency(r.seconds);
+        if (r.http == 200 || r.http == 201) {
+            json_int_t id = json_integer_value(json_object_get(r.body, "id"));
+            int64_t zero = 0;
+            if (id > 0 && !atomic_compare_exchange_strong(&c->payout_id, &zero, (int64_t)id) && zero != id)
+                atomic_fetch_add(&c->conflicting, 1);
+            atomic_fetch_add(&c->answered, 1);
+            atomic_fetch_add(&n_ok, 1);
+            e2e_resp_free(&r);
+            return;
+        }
+        if (r.http == 409) {
+            atomic_fetch_add(&n_refused, 1);
+            e2e_resp_free(&r);
+            return;
+        }
+        if (r.http) atomic_fetch_add(&n_failed, 1);
+        else atomic_fetch_add(&n_noanswer, 1);
+        e2e_resp_free(&r);
+        e2e_sleep_ms(10 + (long)(e2e_rng(rng) % 40));
+    }
+}
+
+static void *client_main(void *arg) {
+    uint64_t rng = seed * 1000003u + (uint64_t)(uintptr_t)arg;
+    for (;;) {
+        int t = atomic_fetch_add(&next_task, 1);
+        if (t >= n_codes * dup_k) break;
+        /* Task t is the (t % dup_k)-th redeem of code t / dup_k: the K redeems of a code sit next
+         * to each other, so different clients send them at the same moment. */
+        redeem_task(&codes[t / dup_k], &rng);
+        atomic_fetch_add(&tasks_done, 1);
+    }
+    return NULL;
+}
+
+static char miner_addr[80];
+
+static void *miner_main(void *arg) {
+    (void)arg;
+    while (!atomic_load(&flood_over)) {
+        int code;
+        json_t *r = e2e_rpc(&node, "generatetoaddress", json_pack("[i,s]", 1, miner_addr), &code);
+        if (r) json_decref(r);
+        e2e_sleep_ms(300);
+    }
+    return NULL;
+}
+
+/* SIGKILLs the service at seeded random moments while the flood runs and starts it again. */
+static void *killer_main(void *arg) {
+    (void)arg;
+    uint64_t rng = seed ^ 0x6b696c6cull;
+    int done = 0;
+    while (done < kills && !atomic_load(&flood_over)) {
+        long wait = 150 + (long)(e2e_rng(&rng) % 900);
+        double until = e2e_now() + wait / 1000.0;
+        while (e2e_now() < until && !atomic_load(&flood_over)) e2e_sleep_ms(10);
+        if (atomic_load(&flood_over)) break;
+        e2e_stop(&svc_ch, SIGKILL, 2000);
+        atomic_fetch_add(&n_kills, 1);
+        done++;
+        e2e_sleep_ms(50 + (long)(e2e_rng(&rng) % 200));
+        start_service();
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* ---- the chain walk (oncesign design) ---- */
+
+typedef struct {
+    char txid[65];
+    int vout;
+    int64_t value;
+} hot_out;
+
+static hot_out *hot;
+static size_t n_hot, cap_hot;
+
+static void hot_add(const char *txid, int vout, int64_t value) {
+    if (n_hot == cap_hot) {
+        cap_hot = cap_hot ? cap_hot * 2 : 256;
+        hot = realloc(hot, cap_hot * sizeof *hot);
+        if (!hot) abort();
+    }
+    snprintf(hot[n_hot].txid, sizeof hot[n_hot].txid, "%s", txid);
+    hot[n_hot].vout = vout;
+    hot[n_hot].value = value;
+    n_hot++;
+}
+
+static int hot_take(const char *txid, int vout, int64_t *value) {
+    size_t i;
+    for (i = 0; i < n_hot; i++)
+        if (hot[i].vout == vout && strcmp(hot[i].txid, txid) == 0) {
+            *value = hot[i].value;
+            hot[i] = hot[--n_hot];
+            return 1;
+        }
+    return 0;
+}
+
+static const char *out_address(json_t *vout) {
+    json_t *spk = json_object_get(vout, "scriptPubKey");
+    const char *a = json_string_value(json_object_get(spk, "address"));
+    if (!a) a = json_string_value(json_array_get(json_object_get(spk, "addresses"), 0));
+    return a ? a : "";
+}
+
+static int is_destination(const char *addr) {
+    int i;
+    for (i = 0; i < n_codes; i++)
+        if (strcmp(codes[i].address, addr) == 0) return 1;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int i;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--keep") == 0) {
+            keep = 1;
+            continue;
+        }
+        if (!v) break;
+        if (strcmp(a, "--design") == 0) design = v;
+        else if (strcmp(a, "--codes") == 0) n_codes = atoi(v);
+        else if (strcmp(a, "--dup") == 0) dup_k = atoi(v);
+        else if (strcmp(a, "--clients") == 0) n_clients = atoi(v);
+        else if (strcmp(a, "--seed") == 0) seed = strtoull(v, NULL, 0);
+        else if (strcmp(a, "--fault-rate") == 0) fault_rate = atof(v);
+        else if (strcmp(a, "--delay-ms") == 0) delay_ms = atol(v);
+        else if (strcmp(a, "--kills") == 0) kills = atoi(v);
+        else if (strcmp(a, "--batch-max") == 0) batch_max = atoi(v);
+        else if (strcmp(a, "--batch-delay-ms") == 0) batch_delay_ms = atoi(v);
+        else if (strcmp(a, "--settle-s") == 0) settle_s = atof(v);
+        else if (strcmp(a, "--build") == 0) snprintf(build_dir, sizeof build_dir, "%s", v);
+        else if (strcmp(a, "--label") == 0) label = v;
+        else break;
+        i++;
+    }
+    int naive = strcmp(design, "naive") == 0;
+    if (i < argc || (!naive && strcmp(design, "oncesign") != 0) || n_codes < 1 || n_codes > 20000 || dup_k < 1 ||
+        dup_k > 64 || n_clients < 1 || n_clients > 256 || fault_rate < 0 || fault_rate > 1 || kills < 0) {
+        fprintf(stderr, "usage: oncesign-flood --design oncesign|naive [--codes N] [--dup K] [--clients C] "
+                        "[--seed S] [--fault-rate P] [--delay-ms MS] [--kills K] [--batch-max B] "
+                        "[--batch-delay-ms MS] [--settle-s S] [--build DIR] [--keep] [--label TEXT]\n");
+        return 2;
+    }
+    if (naive) kills = 0;   /* the naive service keeps its table in memory: a kill would only hide its bug */
+    const char *env_build = getenv("ONCESIGN_BUILD");
+    if (env_build && strcmp(build_dir, "build") == 0) snprintf(build_dir, sizeof build_dir, "%s", env_build);
+    const char *tag = label ? label : design;
+    snprintf(workdir, sizeof workdir, "/tmp/oncesign-flood-%s.XXXXXX", design);
+    if (!mkdtemp(workdir)) return 2;
+    atexit(cleanup);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    double t_start = e2e_now();
+
+    /* The node. */
+    char bin[600], log[600], seedstr[32];
+    snprintf(bin, sizeof bin, "%s/oncesign-testnode", build_dir);
+    snprintf(log, sizeof log, "%s/testnode.log", workdir);
+    snprintf(seedstr, sizeof seedstr, "%" PRIu64, seed);
+    char *nargv[] = { bin, "--port", "0", "--rpcuser", "flood", "--rpcpassword", "flood", "--seed", seedstr, NULL };
+    if (e2e_spawn(&node_ch, "testnode", nargv, log) != 0) die("cannot start %s", bin);
+    int node_port = e2e_wait_listening(&node_ch, "testnode", 20000);
+    if (node_port <= 0) die("the test node did not start (see %s)", log);
+    snprintf(node.url, sizeof node.url, "http://127.0.0.1:%d/", node_port);
+    snprintf(node.auth, sizeof node.auth, "flood:flood");
+    node.timeout_ms = 30000;
+    char node_port_s[16];
+    snprintf(node_port_s, sizeof node_port_s, "%d", node_port);
+
+    /* Mature coins for the node's wallet: it funds oncesign's hot wallet, and for the naive design
+     * it IS the hot wallet (one coinbase per send keeps its sends from chaining 25 deep). */
+    json_t *a = rpc_must("getnewaddress", json_array());
+    char fund_addr[80];
+    snprintf(fund_addr, sizeof fund_addr, "%s", json_string_value(a));
+    json_decref(a);
+    a = rpc_must("getnewaddress", json_array());
+    snprintf(miner_addr, sizeof miner_addr, "%s", json_string_value(a));
+    json_decref(a);
+    int coinbases = naive ? n_codes * 2 + 50 : 60;
+    if (coinbases > 1500) coinbases = 1500;
+    mine(101 + coinbases, fund_addr);
+
+    /* The service. */
+    build_service_argv(node_port_s);
+    if (!naive) {
+        snprintf(bin, sizeof bin, "%s/oncesignd", build_dir);
+        if (access(bin, X_OK) != 0) die("%s is not built yet: the oncesign design needs the daemon", bin);
+        start_sim();
+        init_device();
+    }
+    start_service();
+    printf("flood[%s]: node 127.0.0.1:%d, service %s, workdir %s\n", tag, node_port, svc_base, workdir);
+    fflush(stdout);
+
+    /* Codes and destinations. Amounts 0.001 to 0.05 MONA, from the seed. */
+    codes = calloc((size_t)n_codes, sizeof *codes);
+    latencies = calloc((size_t)n_codes * dup_k * 16 + 1, sizeof *latencies);
+    if (!codes || !latencies) die("out of memory");
+    uint64_t rng = seed;
+    int64_t total_amount = 0;
+    for (i = 0; i < n_codes; i++) {
+        codes[i].amount = 100000 + (int64_t)(e2e_rng(&rng) % 4900000);
+        total_amount += codes[i].amount;
+        a = rpc_must("getnewaddress", json_array());
+        snprintf(codes[i].address, sizeof codes[i].address, "%s", json_string_value(a));
+        json_decref(a);
+    }
+
+    /* Fund oncesign's hot wallet in 20 coins (so batches need not chain on unconfirmed change). */
+    int64_t funding = 0;
+    char recv_addr[80] = "";
+    if (!naive) {
+        e2e_resp r = svc("GET", "/v1/wallet", NULL, 10000);
+        const char *ra = json_string_value(json_object_get(r.body, "receive_address"));
+        if (r.http != 200 || !ra) die("GET /v1/wallet: HTTP %ld", r.http);
+        snprintf(recv_addr, sizeof recv_addr, "%s", ra);
+        e2e_resp_free(&r);
+        int64_t per = (total_amount * 2) / 20 + 2000000;
+        char amt[32];
+        e2e_amount_str(per, amt);
+        for (i = 0; i < 20; i++) {
+            json_t *txid = rpc_must("sendtoaddress", json_pack("[s,s]", recv_addr, amt));
+            json_decref(txid);
+            funding += per;
+        }
+        mine(1, miner_addr);
+    }
+    json_t *h0 = rpc_must("getblockcount", json_array());
+    int64_t funding_height = (int64_t)json_integer_value(h0);
+    json_decref(h0);
+
+    for (i = 0; i < n_codes; i++) {
+        e2e_resp r = svc("POST", "/v1/codes", json_pack("{s:I}", "amount", (json_int_t)codes[i].amount), 10000);
+        const char *code = json_string_value(json_object_get(r.body, "code"));
+        if ((r.http != 200 && r.http != 201) || !code) die("POST /v1/codes: HTTP %ld", r.http);
+        snprintf(codes[i].code, sizeof codes[i].code, "%s", code);
+        e2e_resp_free(&r);
+    }
+    printf("flood[%s]: %d codes issued (%.8f MONA), %d clients, each code redeemed %dx at once; "
+           "faults on sends: %.0f%% (delay %ld ms / drop), seed %" PRIu64 ", %d kills\n",
+           tag, n_codes, (double)total_amount / 1e8, n_clients, dup_k, fault_rate * 100, delay_ms, seed, kills);
+    fflush(stdout);
+
+    /* Faults: accepted-then-late and accepted-then-dropped, on every way a payment leaves. */
+    json_t *fault = json_pack("{s:s,s:I,s:{s:f,s:f},s:I,s:[s,s]}", "mode", "random", "seed", (json_int_t)seed, "probs",
+                              "delay", fault_rate / 2, "drop", fault_rate / 2, "delay_ms", (json_int_t)delay_ms,
+                              "methods", "sendrawtransaction", "sendtoaddress");
+    json_decref(rpc_must("testnode_setfault", json_pack("[o]", fault)));
+
+    double t_flood = e2e_now();
+    pthread_t miner, killer, *clients = calloc((size_t)n_clients, sizeof *clients);
+    pthread_create(&miner, NULL, miner_main, NULL);
+    if (kills) pthread_create(&killer, NULL, killer_main, NULL);
+    for (i = 0; i < n_clients; i++) pthread_create(&clients[i], NULL, client_main, (void *)(uintptr_t)i);
+    int total_tasks = n_codes * dup_k;
+    while (atomic_load(&tasks_done) < total_tasks) {
+        e2e_sleep_ms(100);
+        static double last;
+        if (e2e_now() - last >= 1.0) {
+            last = e2e_now();
+            printf("flood[%s]: %5.1fs  redeems %d/%d  requests %ld  paid-answers %ld  already-used %ld  "
+                   "errors %ld  no-answer %ld  kills %ld\n",
+                   tag, e2e_now() - t_flood, atomic_load(&tasks_done), total_tasks, atomic_load(&n_requests),
+                   atomic_load(&n_ok), atomic_load(&n_refused), atomic_load(&n_failed), atomic_load(&n_noanswer),
+                   atomic_load(&n_kills));
+            fflush(stdout);
+        }
+    }
+    for (i = 0; i < n_clients; i++) pthread_join(clients[i], NULL);
+    atomic_store(&flood_over, 1);
+    if (kills) pthread_join(killer, NULL);
+    pthread_join(miner, NULL);
+    double flood_s = e2e_now() - t_flood;
+    json_t *stats = rpc_must("testnode_stats", json_array());
+    json_t *fs = json_object_get(stats, "faults");
+    long f_delay = (long)json_integer_value(json_object_get(fs, "delay"));
+    long f_drop = (long)json_integer_value(json_object_get(fs, "drop"));
+    json_decref(stats);
+    json_decref(rpc_must("testnode_clearfaults", json_array()));
+    if (svc_ch.pid <= 0) start_service();
+    printf("flood[%s]: flood over after %.1fs; node injected %ld late answers and %ld dropped connections; "
+           "faults cleared\n", tag, flood_s, f_delay, f_drop);
+
+    /* A late user comes back for every code that never got a success answer (no faults now). */
+    int late = 0;
+    for (i = 0; i < n_codes; i++) {
+        if (atomic_load(&codes[i].payout_id) != 0) continue;
+        late++;
+        uint64_t r2 = seed + (uint64_t)i;
+        redeem_task(&codes[i], &r2);
+    }
+
+    /* Settle: mine until every payout the service named is confirmed (oncesign), or the mempool is
+     * empty (naive), within settle_s. */
+    double deadline = e2e_now() + settle_s;
+    int settled = 0;
+    while (e2e_now() < deadline) {
+        mine(1, miner_addr);
+        if (naive) {
+            json_t *mp = rpc_must("getrawmempool", json_array());
+            size_t left = json_array_size(mp);
+            json_decref(mp);
+            if (left == 0) {
+                settled = 1;
+                break;
+            }
+        } else {
+            int pending = 0;
+            for (i = 0; i < n_codes && !pending; i++) {
+                int64_t id = atomic_load(&codes[i].payout_id);
+                if (id == 0) {
+                    pending = 1;
+                    break;
+                }
+                char path[64];
+                snprintf(path, sizeof path, "/v1/payouts/%" PRId64, id);
+                e2e_resp r = svc("GET", path, NULL, 5000);
+                const char *st = json_string_value(json_object_get(r.body, "status"));
+                if (!st || (strcmp(st, "confirmed") != 0 && strcmp(st, "failed") != 0)) pending = 1;
+                e2e_resp_free(&r);
+            }
+            if (!pending) {
+                json_t *mp = rpc_must("getrawmempool", json_array());
+                size_t left = json_array_size(mp);
+                json_decref(mp);
+                if (left == 0) {
+                    settled = 1;
+                    break;
+                }
+            }
+        }
+        e2e_sleep_ms(300);
+    }
+    mine(1, miner_addr);
+
+    /* ---- verdict from the chain ---- */
+    json_t *addrs = json_array();
+    for (i = 0; i < n_codes; i++) json_array_append_new(addrs, json_string(codes[i].address));
+    json_t *recv = rpc_must("testnode_received", json_pack("[o,i]", addrs, 1));
+    int paid = 0, dbl = 0, unpaid = 0, wrong = 0, conflicting = 0;
+    long extra = 0;
+    int64_t paid_total = 0, extra_total = 0;
+    for (i = 0; i < n_codes; i++) {
+        json_t *e = json_object_get(recv, codes[i].address);
+        int count = (int)json_integer_value(json_object_get(e, "count"));
+        int64_t amount = e2e_amount_sat(json_object_get(e, "amount"));
+        if (count == 0) unpaid++;
+        else paid++;
+        if (count > 1) {
+            dbl++;
+            extra += count - 1;
+            extra_total += amount - codes[i].amount;
+        }
+        if (amount != codes[i].amount * count) wrong++;
+        paid_total += amount;
+        conflicting += atomic_load(&codes[i].conflicting);
+    }
+    json_decref(recv);
+
+    /* oncesign: walk every block since funding; every transaction spending the hot wallet's coins
+     * must be one the ledger named, and what is left must equal funding - payouts - fees. */
+    int unknown_txs = 0, balance_ok = naive ? -1 : 0;
+    int64_t fees = 0, chain_payouts = 0, hot_left = 0, ledger_balance = -1;
+    if (!naive) {
+        /* The txids the ledger knows, from the payouts it named. */
+        size_t n_known = 0;
+        char (*known)[65] = calloc((size_t)n_codes, 65);
+        for (i = 0; i < n_codes; i++) {
+            int64_t id = atomic_load(&codes[i].payout_id);
+            if (!id) continue;
+            char path[64];
+            snprintf(path, sizeof path, "/v1/payouts/%" PRId64, id);
+            e2e_resp r = svc("GET", path, NULL, 5000);
+            const char *tx = json_string_value(json_object_get(r.body, "txid"));
+            if (tx) snprintf(known[n_known++], 65, "%s", tx);
+            e2e_resp_free(&r);
+        }
+        json_t *tip = rpc_must("getblockcount", json_array());
+        int64_t tip_h = (int64_t)json_integer_value(tip);
+        json_decref(tip);
+        int64_t h;
+        for (h = funding_height; h <= tip_h; h++) {
+            json_t *bh = rpc_must("getblockhash", json_pack("[I]", (json_int_t)h));
+            json_t *blk = rpc_must("getblock", json_pack("[O,i]", bh, 2));
+            json_decref(bh);
+            json_t *txs = json_object_get(blk, "tx");
+            size_t ti;
+            for (ti = 0; ti < json_array_size(txs); ti++) {
+                json_t *tx = json_array_get(txs, ti);
+                const char *txid = json_string_value(json_object_get(tx, "txid"));
+                json_t *vin = json_object_get(tx, "vin"), *vout = json_object_get(tx, "vout");
+                size_t k;
+                int64_t in = 0, out = 0;
+                int spends_hot = 0;
+                for (k = 0; k < json_array_size(vin); k++) {
+                    json_t *x = json_array_get(vin, k);
+                    const char *pt = json_string_value(json_object_get(x, "txid"));
+                    int64_t v;
+                    if (pt && hot_take(pt, (int)json_integer_value(json_object_get(x, "vout")), &v)) {
+                        in += v;
+                        spends_hot = 1;
+                    }
+                }
+                for (k = 0; k < json_array_size(vout); k++) {
+                    json_t *o = json_array_get(vout, k);
+                    const char *ad = out_address(o);
+                    int64_t v = e2e_amount_sat(json_object_get(o, "value"));
+                    if (strcmp(ad, recv_addr) == 0 && !spends_hot) {
+                        hot_add(txid, (int)k, v);   /* funding */
+                        continue;
+                    }
+                    if (!spends_hot) continue;
+                    out += v;
+                    if (is_destination(ad)) chain_payouts += v;
+                    else hot_add(txid, (int)k, v);   /* change back to the signer's keys */
+                }
+                if (spends_hot) {
+                    fees += in - out;
+                    size_t q;
+                    int found = 0;
+                    for (q = 0; q < n_known && !found; q++) found = strcmp(known[q], txid) == 0;
+                    if (!found) {
+                        unknown_txs++;
+                        fprintf(stderr, "flood: transaction %s spends the hot wallet but no payout names it\n", txid);
+                    }
+                }
+            }
+            json_decref(blk);
+        }
+        free(known);
+        size_t q;
+        for (q = 0; q < n_hot; q++) hot_left += hot[q].value;
+        e2e_resp r = svc("GET", "/v1/wallet", NULL, 5000);
+        json_t *b = json_object_get(r.body, "balance");
+        if (!b) b = json_object_get(r.body, "confirmed");
+        if (b) ledger_balance = json_is_integer(b) ? (int64_t)json_integer_value(b) : e2e_amount_sat(b);
+        e2e_resp_free(&r);
+        balance_ok = hot_left == funding - chain_payouts - fees && chain_payouts == paid_total &&
+                     (ledger_balance < 0 || ledger_balance == hot_left);
+    }
+
+    double lat_p50 = 0, lat_p99 = 0;
+    long nl = atomic_load(&n_lat);
+    if (nl > (long)n_codes * dup_k * 16) nl = (long)n_codes * dup_k * 16;
+    if (nl > 0) {
+        qsort(latencies, (size_t)nl, sizeof *latencies, cmp_double);
+        lat_p50 = latencies[nl / 2] * 1000;
+        lat_p99 = latencies[(nl * 99) / 100] * 1000;
+    }
+
+    printf("\n  %-10s %6s %6s %8s %7s %8s %14s %10s\n", "design", "codes", "paid", "double", "unpaid", "extra",
+           "overpaid MONA", "settled");
+    printf("  %-10s %6d %6d %8d %7d %8ld %14.8f %10s\n", design, n_codes, paid, dbl, unpaid, extra,
+           (double)extra_total / 1e8, settled ? "yes" : "no");
+    if (!naive)
+        printf("  chain: funding %.8f, payouts %.8f, fees %.8f, hot wallet left %.8f (ledger says %.8f), "
+               "%d unknown transactions\n",
+               funding / 1e8, chain_payouts / 1e8, fees / 1e8, hot_left / 1e8, ledger_balance / 1e8, unknown_txs);
+    printf("  requests %ld (p50 %.1f ms, p99 %.1f ms), late redeems %d, conflicting answers %d, kills %ld, "
+           "%.1fs in all\n\n",
+           atomic_load(&n_requests), lat_p50, lat_p99, late, conflicting, atomic_load(&n_kills), e2e_now() - t_start);
+    printf("flood: design=%s codes=%d paid=%d double_payouts=%d unpaid=%d extra_payouts=%ld wrong_amount=%d "
+           "unknown_txs=%d balance_ok=%d conflicting_answers=%d seed=%" PRIu64 "\n",
+           design, n_codes, paid, dbl, unpaid, extra, wrong, unknown_txs, balance_ok, conflicting, seed);
+    fflush(stdout);
+    int ok = naive ? dbl > 0
+                   : (paid == n_codes && dbl == 0 && unpaid == 0 && wrong == 0 && unknown_txs == 0 && balance_ok == 1 &&
+                      conflicting == 0);
+    if (!ok) keep = 1;
+    if (keep) fprintf(stderr, "flood: logs kept in %s\n", workdir);
+    return ok ? 0 : 1;
+}
