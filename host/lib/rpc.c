@@ -608,6 +608,63 @@ int os_rpc_getblockcount(os_rpc *rpc, uint64_t *height, os_rpc_error *error)
     return ok ? OS_OK : malformed(error, "getblockcount", "not a height");
 }
 
+static int decode_raw(const char *txhex, uint8_t **raw, size_t *raw_len)
+{
+    size_t n = strlen(txhex) / 2;
+    uint8_t *buf = malloc(n ? n : 1);
+    size_t got = 0;
+    if (!buf || os_hex_decode(txhex, buf, n, &got) != OS_OK || got == 0) {
+        free(buf);
+        return -1;
+    }
+    *raw = buf;
+    *raw_len = got;
+    return 0;
+}
+
+/* The chain half of a lookup on a node without -txindex, from the wallet (gettransaction with
+ * include_watchonly): every transaction that funds or spends the hot wallet's imported addresses is
+ * a wallet transaction. Called only after getrawtransaction said "not in the mempool". */
+static int wallet_transaction(os_rpc *rpc, const char *txid_hex, os_rpc_txstatus *st, uint8_t **raw,
+                              size_t *raw_len, os_rpc_error *error)
+{
+    json_t *r = NULL;
+    int s = rpc_call_opts(rpc, "gettransaction", json_pack("[s, b]", txid_hex, 1), &exact, &r, error);
+    if (s == OS_ERR_RPC && error->code == RPC_INVALID_ADDRESS_OR_KEY) {
+        /* not a wallet transaction either: the node cannot say whether it is in the chain */
+        snprintf(error->message, sizeof error->message,
+                 "transaction %s is not in the mempool, and the node has no -txindex and no wallet entry for it",
+                 txid_hex);
+        return OS_ERR_RPC;
+    }
+    CHECK_OK(s);
+    json_t *jconf = json_object_get(r, "confirmations"), *jh = json_object_get(r, "blockheight");
+    const char *txhex = json_string_value(json_object_get(r, "hex"));
+    if (!json_is_object(r) || !json_is_integer(jconf) || !txhex) {
+        json_decref(r);
+        return malformed(error, "gettransaction", "no confirmations or hex");
+    }
+    json_int_t conf = json_integer_value(jconf);
+    if (conf <= 0) {
+        /* unconfirmed (0) or conflicted (negative), and not in the mempool: neither here nor there */
+        json_decref(r);
+        return OS_OK;
+    }
+    if (!json_is_integer(jh) || json_integer_value(jh) < 0) {
+        json_decref(r);
+        return malformed(error, "gettransaction", "confirmed without blockheight");
+    }
+    if (raw && decode_raw(txhex, raw, raw_len) != 0) {
+        json_decref(r);
+        return malformed(error, "gettransaction", "hex is not a transaction");
+    }
+    st->found = 1;
+    st->confirmations = conf > UINT32_MAX ? UINT32_MAX : (uint32_t)conf;
+    st->block_height = (uint64_t)json_integer_value(jh);
+    json_decref(r);
+    return OS_OK;
+}
+
 int os_rpc_get_transaction(os_rpc *rpc, const uint8_t txid[32], os_rpc_txstatus *st, uint8_t **raw,
                            size_t *raw_len, os_rpc_error *error)
 {
@@ -623,11 +680,14 @@ int os_rpc_get_transaction(os_rpc *rpc, const uint8_t txid[32], os_rpc_txstatus 
     int s = rpc_call_opts(rpc, "getrawtransaction", json_pack("[s, b]", hex, 1), &exact, &r, error);
     if (s == OS_ERR_RPC && error->code == RPC_INVALID_ADDRESS_OR_KEY &&
         starts_with(error->message, "No such mempool or blockchain transaction")) {
-        /* Only this wording is a definite "not found": without -txindex (or while it is still being
-         * built) Core says "No such mempool transaction. Use -txindex …", which says nothing about
-         * the chain, so it stays an error. */
+        /* Only this wording is a definite "not found" (a node with -txindex). */
         error_clear(error);
         return OS_OK;
+    }
+    if (s == OS_ERR_RPC && error->code == RPC_INVALID_ADDRESS_OR_KEY &&
+        starts_with(error->message, "No such mempool transaction")) {
+        /* No -txindex (or still being built): the mempool was checked, the chain was not. */
+        return wallet_transaction(rpc, hex, st, raw, raw_len, error);
     }
     CHECK_OK(s);
     const char *txhex = json_string_value(json_object_get(r, "hex"));
@@ -660,18 +720,10 @@ int os_rpc_get_transaction(os_rpc *rpc, const uint8_t txid[32], os_rpc_txstatus 
         st->block_height = (uint64_t)json_integer_value(jh);
         json_decref(h);
     }
-    if (raw) {
-        size_t n = strlen(txhex) / 2;
-        uint8_t *buf = malloc(n ? n : 1);
-        size_t got = 0;
-        if (!buf || os_hex_decode(txhex, buf, n, &got) != OS_OK || got == 0) {
-            free(buf);
-            json_decref(r);
-            memset(st, 0, sizeof *st);
-            return malformed(error, "getrawtransaction", "hex is not a transaction");
-        }
-        *raw = buf;
-        *raw_len = got;
+    if (raw && decode_raw(txhex, raw, raw_len) != 0) {
+        json_decref(r);
+        memset(st, 0, sizeof *st);
+        return malformed(error, "getrawtransaction", "hex is not a transaction");
     }
     json_decref(r);
     return OS_OK;

@@ -543,6 +543,25 @@ static void test_chain_queries(void **state)
     assert_false(st.found);
     assert_null(raw2);
 
+    /* a node without -txindex (Core 0.20.3's exact answer injected): the chain half comes from the
+     * watch-only wallet; a transaction the wallet does not know stays an error, never "not found" */
+    static const char no_txindex[] = "No such mempool transaction. Use -txindex or provide a block hash to enable "
+                                     "blockchain transaction queries. Use gettransaction for wallet transactions.";
+    set_fault(n, json_pack("{s:s, s:i, s:s, s:s, s:i}", "mode", "error", "code", -5, "message", no_txindex, "methods",
+                           "getrawtransaction", "count", 1));
+    assert_int_equal(os_rpc_get_transaction(rpc, txid, &st, &raw2, &raw2_len, &e), OS_OK);
+    assert_true(st.found);
+    assert_false(st.in_mempool);
+    assert_int_equal(st.confirmations, 2);
+    assert_int_equal(st.block_height, 102);
+    assert_int_equal(raw2_len, raw_len);
+    free(raw2);
+    set_fault(n, json_pack("{s:s, s:i, s:s, s:s, s:i}", "mode", "error", "code", -5, "message", no_txindex, "methods",
+                           "getrawtransaction", "count", 1));
+    assert_int_equal(os_rpc_get_transaction(rpc, missing, &st, NULL, NULL, &e), OS_ERR_RPC);
+    assert_int_equal(e.code, -5);
+    assert_false(st.found);
+
     /* estimatesmartfee: an amount a double cannot hold (0.29 MONA/kB), then "Insufficient data" */
     json_decref(ctl(n, "testnode_setfeerate", json_pack("[s]", "0.29000000")));
     uint64_t rate = 0;
