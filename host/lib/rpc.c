@@ -385,7 +385,13 @@ static CURLcode exchange(os_rpc *rpc, const char *request, int fresh, long *http
 {
     CURL *c = rpc->curl;
     struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
-    if (!headers) return CURLE_OUT_OF_MEMORY;
+    /* no "Expect: 100-continue" on large bodies: it costs a round trip or a 1 s wait per call */
+    struct curl_slist *more = headers ? curl_slist_append(headers, "Expect:") : NULL;
+    if (!more) {
+        curl_slist_free_all(headers);
+        return CURLE_OUT_OF_MEMORY;
+    }
+    headers = more;
     rpc->body_len = 0;
     rpc->body_overflow = 0;
     if (rpc->body) rpc->body[0] = '\0';
@@ -408,9 +414,10 @@ static CURLcode exchange(os_rpc *rpc, const char *request, int fresh, long *http
 static int rpc_call_opts(os_rpc *rpc, const char *method, json_t *params, const call_opts *opt, json_t **result,
                          os_rpc_error *e)
 {
-    if (!params) params = json_array();
+    /* params NULL here means a json_pack() of the caller failed: never send a call without its
+     * arguments. Reported as a transport failure (UNKNOWN for a broadcast: nothing is assumed). */
     if (!params) {
-        error_set(e, OS_ERR_RPC_TRANSPORT, 0, "out of memory");
+        error_set(e, OS_ERR_RPC_TRANSPORT, 0, "%s: cannot encode the parameters", method);
         return OS_ERR_RPC_TRANSPORT;
     }
     uint64_t id = rpc->next_id++;
@@ -429,8 +436,16 @@ static int rpc_call_opts(os_rpc *rpc, const char *method, json_t *params, const 
         /* monacoind writes a new cookie at every start: re-read it and try once more. A 401 means
          * the node ran nothing, so this retry is safe even for sendrawtransaction. */
         char why[256];
-        if (read_cookie(rpc->cookie_file, rpc->userpwd, sizeof rpc->userpwd, why, sizeof why) == OS_OK)
+        curl_off_t used_us = 0;
+        curl_easy_getinfo(rpc->curl, CURLINFO_TOTAL_TIME_T, &used_us);
+        long left_ms = rpc->timeout_ms - (long)(used_us / 1000);
+        if (left_ms > 0 &&
+            read_cookie(rpc->cookie_file, rpc->userpwd, sizeof rpc->userpwd, why, sizeof why) == OS_OK) {
+            /* the timeout is per call: the retry gets what the first attempt left */
+            curl_easy_setopt(rpc->curl, CURLOPT_TIMEOUT_MS, left_ms);
             rc = exchange(rpc, text, opt->fresh_connection, &http);
+            curl_easy_setopt(rpc->curl, CURLOPT_TIMEOUT_MS, rpc->timeout_ms);
+        }
     }
     free(text);
 
@@ -497,6 +512,7 @@ int os_rpc_call(os_rpc *rpc, const char *method, json_t *params, json_t **result
     }
     *result = NULL;
     static const call_opts plain = {0, 0};
+    if (!params) params = json_array();
     return rpc_call_opts(rpc, method, params, &plain, result, error);
 }
 
@@ -601,7 +617,7 @@ int os_rpc_getblockcount(os_rpc *rpc, uint64_t *height, os_rpc_error *error)
 {
     ARG_CHECK(rpc != NULL && height != NULL && error != NULL);
     json_t *r = NULL;
-    CHECK_OK(rpc_call_opts(rpc, "getblockcount", NULL, &exact, &r, error));
+    CHECK_OK(rpc_call_opts(rpc, "getblockcount", json_array(), &exact, &r, error));
     int ok = json_is_integer(r) && json_integer_value(r) >= 0;
     if (ok) *height = (uint64_t)json_integer_value(r);
     json_decref(r);

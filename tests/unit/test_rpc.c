@@ -439,6 +439,16 @@ static void test_call_errors(void **state)
     assert_int_equal(e.http_status, 500);
     /* and nothing is left over on the connection */
     assert_int_equal(os_rpc_getblockcount(rpc, &h, &e), OS_OK);
+    /* a body above 1 KiB goes out at once (no "Expect: 100-continue" wait) */
+    uint8_t big[3000];
+    memset(big, 0xee, sizeof big);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(os_rpc_sendrawtransaction(rpc, big, sizeof big, &b), OS_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(b.cls, OS_BROADCAST_NOT_SENT);
+    assert_int_equal(b.error.code, -22);
+    assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 500);
     os_rpc_close(rpc);
 }
 
