@@ -6,7 +6,16 @@
  *
  *   oncesign-flood --design oncesign|naive [--codes N] [--dup K] [--clients C] [--seed S]
  *                  [--fault-rate P] [--delay-ms MS] [--kills K] [--batch-max B] [--batch-delay-ms MS]
- *                  [--settle-s S] [--build DIR] [--keep] [--label TEXT]
+ *                  [--settle-s S] [--build DIR] [--keep] [--label TEXT] [--approval]
+ *                  [--bench NAME [--bench-redeem-s S]]
+ *
+ * --approval (oncesign): after the flood, a 6 MONA withdrawal through POST /v1/payouts, above the
+ * 5 MONA per-payout cap the device is set up with: the device asks, its screen is printed, approve
+ * is pressed through the simulator's control socket, and the chain must pay it exactly once.
+ * --bench NAME: no faults, no kills, each code redeemed once; prints
+ * `bench e2e_payouts_per_s_NAME` (first redeem to every payout signed), then with
+ * --bench-redeem-s S, S seconds of redeem load on kept-alive connections:
+ * `bench redeem_rps`, `bench redeem_p50_ms`, `bench redeem_p99_ms`. The chain verdict still runs.
  *
  * Starts everything it needs on 127.0.0.1 (build/oncesign-testnode; for oncesign also
  * build/oncesign-sim, set up through build/oncesign, and build/oncesignd; for naive
@@ -45,6 +54,9 @@ static char workdir[512];
 static const char *label = NULL;
 static const char *bench = NULL;      /* --bench NAME: no faults, no kills, throughput figures */
 static double bench_redeem_s = 0;     /* --bench-redeem-s S: then S seconds of redeem load */
+static int approval = 0;              /* --approval: after the flood, a withdrawal above the signer's
+                                         per-payout cap, approved on the device */
+#define APPROVAL_AMOUNT ((int64_t)600000000)   /* 6 MONA; the device is set up with a 5 MONA cap */
 
 /* ---- children ---- */
 
@@ -177,7 +189,7 @@ static void init_device(void) {
     snprintf(bin, sizeof bin, "%s/oncesign", build_dir);
     snprintf(dev, sizeof dev, "sim:%s/signer.sock", workdir);
     snprintf(log, sizeof log, "%s/cli.log", workdir);
-    char *argv[] = { bin, "--device", dev, "device", "init", "--network", "regtest", "--words", "12",
+    char *argv[] = { bin, "--device", dev, "device", "init", "--network", "regtest",
                      "--per-payout-cap", "500000000", "--velocity-cap", "10000000000000",
                      "--restore",
                      "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
@@ -241,6 +253,22 @@ static void build_service_argv(const char *node_port) {
         svc_argv[i++] = bm;
         svc_argv[i++] = "--batch-delay-ms";
         svc_argv[i++] = bd;
+        /* The node's late answers must come after the daemon's RPC timeout, or they are only slow:
+         * give it the naive service's 500 ms when it takes the flag, else outwait its default. */
+        char cmd[700], help[8192] = "";
+        snprintf(cmd, sizeof cmd, "'%s' --help 2>&1", bin);
+        FILE *hp = popen(cmd, "r");
+        if (hp) {
+            size_t got = fread(help, 1, sizeof help - 1, hp);
+            help[got] = 0;
+            pclose(hp);
+        }
+        if (strstr(help, "--rpc-timeout-ms")) {
+            svc_argv[i++] = "--rpc-timeout-ms";
+            svc_argv[i++] = "500";
+        } else if (delay_ms < 6000) {
+            delay_ms = 6000;   /* the engine's default RPC timeout is 5000 ms (host/lib/engine.c) */
+        }
     }
     svc_argv[i++] = "--rpc-url";
     svc_argv[i++] = url;
@@ -489,6 +517,95 @@ static void bench_figures(double t0) {
     fflush(stdout);
 }
 
+/* ---- an operator approval on the device (oncesign design) ---- */
+
+static int approval_ok = -1;
+static char approval_addr[80], approval_txid[65];
+
+/* Asks for a withdrawal above the signer's per-payout cap through the payout API, waits for the
+ * signer to ask the operator, shows what the device shows, presses approve through the
+ * simulator's control socket, and waits for the signed transaction. The chain check is in the
+ * verdict. Returns 1 when the payout got a transaction after the approval. */
+static int run_approval(const char *tag) {
+    json_t *a = rpc_must("getnewaddress", json_array());
+    snprintf(approval_addr, sizeof approval_addr, "%s", json_string_value(a));
+    json_decref(a);
+    e2e_resp r = svc("POST", "/v1/payouts",
+                     json_pack("{s:s,s:I,s:s}", "address", approval_addr, "amount", (json_int_t)APPROVAL_AMOUNT,
+                               "idempotency_key", "flood-large-withdrawal-1"), 10000);
+    json_int_t id = json_integer_value(json_object_get(r.body, "id"));
+    if ((r.http != 200 && r.http != 201) || id <= 0) {
+        printf("flood[%s]: approval: POST /v1/payouts answered HTTP %ld %s\n", tag, r.http,
+               r.body ? json_string_value(json_object_get(json_object_get(r.body, "error"), "message")) : "");
+        e2e_resp_free(&r);
+        return 0;
+    }
+    e2e_resp_free(&r);
+    printf("flood[%s]: approval: withdrawal of %.8f MONA requested (payout %lld), above the signer's 5 MONA cap\n",
+           tag, APPROVAL_AMOUNT / 1e8, (long long)id);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/payouts/%lld", (long long)id);
+    double deadline = e2e_now() + 30;
+    int pressed = 0;
+    while (e2e_now() < deadline) {
+        r = svc("GET", path, NULL, 5000);
+        const char *st = json_string_value(json_object_get(r.body, "status"));
+        const char *tx = json_string_value(json_object_get(r.body, "txid"));
+        if (st && !pressed && strcmp(st, "awaiting_approval") == 0) {
+            /* What the operator reads before pressing: the screen, as the device draws it. */
+            char screen[2048] = "", sock[600];
+            snprintf(sock, sizeof sock, "%s/ctl.sock", workdir);
+            int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+            struct sockaddr_un sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sun_family = AF_UNIX;
+            if (fd >= 0 && strlen(sock) < sizeof sa.sun_path) {
+                memcpy(sa.sun_path, sock, strlen(sock) + 1);
+                if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && write(fd, "screen\n", 7) == 7) {
+                    size_t n = 0;
+                    struct pollfd p = { fd, POLLIN, 0 };
+                    while (n + 1 < sizeof screen && poll(&p, 1, 1000) > 0) {
+                        ssize_t got = read(fd, screen + n, sizeof screen - 1 - n);
+                        if (got <= 0) break;
+                        n += (size_t)got;
+                        screen[n] = 0;
+                        if (strstr(screen, "\n.\n") || strncmp(screen, ".\n", 2) == 0) break;
+                    }
+                }
+            }
+            if (fd >= 0) close(fd);
+            printf("flood[%s]: approval: the device asks the operator:\n", tag);
+            char *line = strtok(screen, "\n");
+            while (line && strcmp(line, ".") != 0) {
+                printf("           | %s\n", line[0] == '.' ? line + 1 : line);
+                line = strtok(NULL, "\n");
+            }
+            char ans[64];
+            if (ctl("approve", ans, sizeof ans) == 0 && strcmp(ans, "ok") == 0) {
+                pressed = 1;
+                printf("flood[%s]: approval: operator pressed approve on the device\n", tag);
+            }
+        }
+        if (st && tx && (strcmp(st, "signed") == 0 || strcmp(st, "broadcast") == 0 || strcmp(st, "confirmed") == 0)) {
+            snprintf(approval_txid, sizeof approval_txid, "%s", tx);
+            printf("flood[%s]: approval: payout %lld %s in %s%s\n", tag, (long long)id, st, tx,
+                   pressed ? "" : " (the signer did not ask for an approval!)");
+            e2e_resp_free(&r);
+            return pressed;
+        }
+        if (st && strcmp(st, "failed") == 0) {
+            printf("flood[%s]: approval: payout %lld failed: %s\n", tag, (long long)id,
+                   json_string_value(json_object_get(r.body, "error")));
+            e2e_resp_free(&r);
+            return 0;
+        }
+        e2e_resp_free(&r);
+        e2e_sleep_ms(100);
+    }
+    printf("flood[%s]: approval: no signed transaction within 30 s (pressed: %s)\n", tag, pressed ? "yes" : "no");
+    return 0;
+}
+
 /* ---- the chain walk (oncesign design) ---- */
 
 typedef struct {
@@ -532,6 +649,7 @@ static const char *out_address(json_t *vout) {
 
 static int is_destination(const char *addr) {
     int i;
+    if (approval_addr[0] && strcmp(addr, approval_addr) == 0) return 1;
     for (i = 0; i < n_codes; i++)
         if (strcmp(codes[i].address, addr) == 0) return 1;
     return 0;
@@ -543,6 +661,10 @@ int main(int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--keep") == 0) {
             keep = 1;
+            continue;
+        }
+        if (strcmp(a, "--approval") == 0) {
+            approval = 1;
             continue;
         }
         if (!v) break;
@@ -569,7 +691,8 @@ int main(int argc, char **argv) {
         dup_k > 64 || n_clients < 1 || n_clients > 256 || fault_rate < 0 || fault_rate > 1 || kills < 0) {
         fprintf(stderr, "usage: oncesign-flood --design oncesign|naive [--codes N] [--dup K] [--clients C] "
                         "[--seed S] [--fault-rate P] [--delay-ms MS] [--kills K] [--batch-max B] "
-                        "[--batch-delay-ms MS] [--settle-s S] [--build DIR] [--keep] [--label TEXT]\n");
+                        "[--batch-delay-ms MS] [--settle-s S] [--build DIR] [--keep] [--label TEXT] [--approval] "
+                        "[--bench NAME [--bench-redeem-s S]]\n");
         return 2;
     }
     if (naive) kills = 0;   /* the naive service keeps its table in memory: a kill would only hide its bug */
@@ -653,7 +776,7 @@ int main(int argc, char **argv) {
         if (r.http != 200 || !ra) die("GET /v1/wallet: HTTP %ld", r.http);
         snprintf(recv_addr, sizeof recv_addr, "%s", ra);
         e2e_resp_free(&r);
-        int64_t per = (total_amount * 2) / 20 + 2000000;
+        int64_t per = (total_amount * 2 + (approval ? APPROVAL_AMOUNT : 0)) / 20 + 2000000;
         char amt[32];
         e2e_amount_str(per, amt);
         for (i = 0; i < 20; i++) {
@@ -730,6 +853,8 @@ int main(int argc, char **argv) {
         redeem_task(&codes[i], &r2);
     }
 
+    if (approval && !naive) approval_ok = run_approval(tag);
+
     /* Settle: mine until every payout the service named is confirmed (oncesign), or the mempool is
      * empty (naive), within settle_s. */
     double deadline = e2e_now() + settle_s;
@@ -796,6 +921,15 @@ int main(int argc, char **argv) {
         conflicting += atomic_load(&codes[i].conflicting);
     }
     json_decref(recv);
+    int64_t approval_paid = 0;
+    if (approval_ok == 1) {
+        json_t *ar = rpc_must("testnode_received", json_pack("[[s],i]", approval_addr, 1));
+        json_t *e = json_object_get(ar, approval_addr);
+        approval_paid = e2e_amount_sat(json_object_get(e, "amount"));
+        if (json_integer_value(json_object_get(e, "count")) != 1 || approval_paid != APPROVAL_AMOUNT) approval_ok = 0;
+        json_decref(ar);
+        printf("flood[%s]: approval: the chain paid the approved withdrawal %.8f MONA\n", tag, approval_paid / 1e8);
+    }
 
     /* oncesign: walk every block since funding; every transaction spending the hot wallet's coins
      * must be one the ledger named, and what is left must equal funding - payouts - fees. */
@@ -814,6 +948,12 @@ int main(int argc, char **argv) {
             const char *tx = json_string_value(json_object_get(r.body, "txid"));
             if (tx) snprintf(known[n_known++], 65, "%s", tx);
             e2e_resp_free(&r);
+        }
+        if (approval_txid[0]) {
+            char (*grown)[65] = realloc(known, ((size_t)n_codes + 1) * 65);
+            if (!grown) die("out of memory");
+            known = grown;
+            snprintf(known[n_known++], 65, "%s", approval_txid);
         }
         json_t *tip = rpc_must("getblockcount", json_array());
         int64_t tip_h = (int64_t)json_integer_value(tip);
@@ -872,10 +1012,13 @@ int main(int argc, char **argv) {
         for (q = 0; q < n_hot; q++) hot_left += hot[q].value;
         e2e_resp r = svc("GET", "/v1/wallet", NULL, 5000);
         json_t *b = json_object_get(r.body, "balance");
-        if (!b) b = json_object_get(r.body, "confirmed");
-        if (b) ledger_balance = json_is_integer(b) ? (int64_t)json_integer_value(b) : e2e_amount_sat(b);
+        if (json_is_object(b)) /* oncesignd: {"confirmed","unconfirmed"} satoshi; the mempool is empty by now */
+            ledger_balance = (int64_t)json_integer_value(json_object_get(b, "confirmed")) +
+                             (int64_t)json_integer_value(json_object_get(b, "unconfirmed"));
+        else if (json_is_integer(b))
+            ledger_balance = (int64_t)json_integer_value(b);
         e2e_resp_free(&r);
-        balance_ok = hot_left == funding - chain_payouts - fees && chain_payouts == paid_total &&
+        balance_ok = hot_left == funding - chain_payouts - fees && chain_payouts == paid_total + approval_paid &&
                      (ledger_balance < 0 || ledger_balance == hot_left);
     }
 
@@ -900,12 +1043,12 @@ int main(int argc, char **argv) {
            "%.1fs in all\n\n",
            atomic_load(&n_requests), lat_p50, lat_p99, late, conflicting, atomic_load(&n_kills), e2e_now() - t_start);
     printf("flood: design=%s codes=%d paid=%d double_payouts=%d unpaid=%d extra_payouts=%ld wrong_amount=%d "
-           "unknown_txs=%d balance_ok=%d conflicting_answers=%d seed=%" PRIu64 "\n",
-           design, n_codes, paid, dbl, unpaid, extra, wrong, unknown_txs, balance_ok, conflicting, seed);
+           "unknown_txs=%d balance_ok=%d conflicting_answers=%d approval=%d seed=%" PRIu64 "\n",
+           design, n_codes, paid, dbl, unpaid, extra, wrong, unknown_txs, balance_ok, conflicting, approval_ok, seed);
     fflush(stdout);
     int ok = naive && !bench ? dbl > 0
                    : (paid == n_codes && dbl == 0 && unpaid == 0 && wrong == 0 && unknown_txs == 0 && (naive || balance_ok == 1) &&
-                      conflicting == 0);
+                      conflicting == 0 && approval_ok != 0);
     if (!ok) keep = 1;
     if (keep) fprintf(stderr, "flood: logs kept in %s\n", workdir);
     return ok ? 0 : 1;
