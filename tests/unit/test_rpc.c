@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -776,6 +777,44 @@ static void test_keepalive_rate(void **state)
     os_rpc_close(rpc);
 }
 
+typedef struct {
+    const char *url;
+    int ok;
+} thread_arg;
+
+static void *thread_calls(void *p)
+{
+    thread_arg *a = p;
+    os_rpc_config cfg = {a->url, "rpcuser", "rpcpass", NULL, 5000};
+    os_rpc *rpc = NULL;
+    char err[128];
+    if (os_rpc_open(&cfg, &rpc, err, sizeof err) != OS_OK) return NULL;
+    for (int i = 0; i < 200; i++) {
+        uint64_t h;
+        os_rpc_error e;
+        if (os_rpc_getblockcount(rpc, &h, &e) == OS_OK && h == 0) a->ok++;
+    }
+    os_rpc_close(rpc);
+    return NULL;
+}
+
+/* One os_rpc per thread, opened concurrently (curl_global_init runs once). */
+static void test_threads(void **state)
+{
+    node *n = *state;
+    pthread_t t[4];
+    thread_arg a[4];
+    for (int i = 0; i < 4; i++) {
+        a[i].url = n->url;
+        a[i].ok = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, thread_calls, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].ok, 200);
+    }
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -790,6 +829,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_broadcast, setup_node, teardown_node),
         cmocka_unit_test_setup_teardown(test_faults, setup_node, teardown_node),
         cmocka_unit_test_setup_teardown(test_keepalive_rate, setup_node, teardown_node),
+        cmocka_unit_test_setup_teardown(test_threads, setup_node, teardown_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
