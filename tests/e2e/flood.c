@@ -933,7 +933,7 @@ int main(int argc, char **argv) {
 
     /* oncesign: walk every block since funding; every transaction spending the hot wallet's coins
      * must be one the ledger named, and what is left must equal funding - payouts - fees. */
-    int unknown_txs = 0, balance_ok = naive ? -1 : 0;
+    int unknown_txs = 0, balance_ok = naive ? -1 : 0, hot_txs = 0, bad_fee_txs = 0;
     int64_t fees = 0, chain_payouts = 0, hot_left = 0, ledger_balance = -1;
     if (!naive) {
         /* The txids the ledger knows, from the payouts it named. */
@@ -996,6 +996,11 @@ int main(int argc, char **argv) {
                 }
                 if (spends_hot) {
                     fees += in - out;
+                    hot_txs++;
+                    if (in - out < 0 || in - out > 1000000) {   /* the signer's default fee cap: 0.01 MONA */
+                        bad_fee_txs++;
+                        fprintf(stderr, "flood: transaction %s pays a fee of %" PRId64 " sat\n", txid, in - out);
+                    }
                     size_t q;
                     int found = 0;
                     for (q = 0; q < n_known && !found; q++) found = strcmp(known[q], txid) == 0;
@@ -1018,7 +1023,7 @@ int main(int argc, char **argv) {
         else if (json_is_integer(b))
             ledger_balance = (int64_t)json_integer_value(b);
         e2e_resp_free(&r);
-        balance_ok = hot_left == funding - chain_payouts - fees && chain_payouts == paid_total + approval_paid &&
+        balance_ok = bad_fee_txs == 0 && hot_left == funding - chain_payouts - fees && chain_payouts == paid_total + approval_paid &&
                      (ledger_balance < 0 || ledger_balance == hot_left);
     }
 
@@ -1036,9 +1041,10 @@ int main(int argc, char **argv) {
     printf("  %-10s %6d %6d %8d %7d %8ld %14.8f %10s\n", design, n_codes, paid, dbl, unpaid, extra,
            (double)extra_total / 1e8, settled ? "yes" : "no");
     if (!naive)
-        printf("  chain: funding %.8f, payouts %.8f, fees %.8f, hot wallet left %.8f (ledger says %.8f), "
-               "%d unknown transactions\n",
-               funding / 1e8, chain_payouts / 1e8, fees / 1e8, hot_left / 1e8, ledger_balance / 1e8, unknown_txs);
+        printf("  chain: funding %.8f, payouts %.8f in %d transactions, fees %.8f, hot wallet left %.8f "
+               "(ledger says %.8f), %d unknown transactions, %d with an out-of-range fee\n",
+               funding / 1e8, chain_payouts / 1e8, hot_txs, fees / 1e8, hot_left / 1e8, ledger_balance / 1e8,
+               unknown_txs, bad_fee_txs);
     printf("  requests %ld (p50 %.1f ms, p99 %.1f ms), late redeems %d, conflicting answers %d, kills %ld, "
            "%.1fs in all\n\n",
            atomic_load(&n_requests), lat_p50, lat_p99, late, conflicting, atomic_load(&n_kills), e2e_now() - t_start);
