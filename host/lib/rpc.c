@@ -54,6 +54,7 @@ static void curl_init_once(void)
 static void error_set(os_rpc_error *e, int status, long http, const char *fmt, ...)
 {
     va_list ap;
+    memset(e, 0, sizeof *e); /* no stale code or timed_out from an earlier call */
     e->status = status;
     e->http_status = http;
     va_start(ap, fmt);

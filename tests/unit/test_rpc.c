@@ -438,6 +438,7 @@ static void test_call_errors(void **state)
     uint64_t h;
     assert_int_equal(os_rpc_getblockcount(rpc, &h, &e), OS_ERR_RPC_TRANSPORT);
     assert_int_equal(e.http_status, 500);
+    assert_int_equal(e.code, 0); /* not the -32601 this struct held before */
     /* and nothing is left over on the connection */
     assert_int_equal(os_rpc_getblockcount(rpc, &h, &e), OS_OK);
     /* a body above 1 KiB goes out at once (no "Expect: 100-continue" wait) */
