@@ -83,6 +83,8 @@ typedef struct {
 } os_rpc_txstatus;
 
 /* getrawtransaction (verbose): where a transaction is. Not found is OS_OK with found = 0.
+ * Without -txindex the chain half comes from the wallet (gettransaction, watch-only included); a
+ * transaction neither can see is OS_ERR_RPC (-5), never found = 0 (docs/MONACOIND.md).
  * raw/raw_len: when not NULL, the transaction's bytes (malloc'ed, caller frees). */
 int os_rpc_get_transaction(os_rpc *rpc, const uint8_t txid[32], os_rpc_txstatus *st, uint8_t **raw,
                            size_t *raw_len, os_rpc_error *error);
