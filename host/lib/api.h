@@ -35,4 +35,39 @@ uint16_t os_api_port(const os_api *api);
 /* Stops serving (in-flight requests finish) and frees the server. NULL is ignored. */
 void os_api_stop(os_api *api);
 
+/* ---- request bodies (exposed so tests/fuzz/fuzz_api_json.c can drive them directly) ---- */
+
+typedef enum {
+    OS_API_BODY_ISSUE_CODE = 1,     /* POST /v1/codes           {"amount", "expires_at"?} */
+    OS_API_BODY_REDEEM,             /* POST /v1/codes/{c}/redeem {"address"} */
+    OS_API_BODY_PAYOUT,             /* POST /v1/payouts          {"address", "amount", "idempotency_key"?} */
+} os_api_body_kind;
+
+typedef struct {
+    uint64_t amount;                        /* 1 .. 2^53-1 */
+    int64_t expires_at;                     /* 0: none (issue) */
+    char address[OS_MAX_ADDRESS + 1];       /* printable ASCII, no spaces (redeem, payout) */
+    char idempotency_key[129];              /* printable ASCII, 1..128 chars (payout) */
+} os_api_request;
+
+/* Parses and validates one request body: a single JSON object (no trailing data, no duplicate or
+ * unknown keys, no NUL bytes), every required field present with its JSON type. The idempotency
+ * key of a payout comes from header_key (the Idempotency-Key header, NULL when absent) or the
+ * body; both present and different is an error. Checks only what needs no ledger: the engine
+ * checks the address's network and checksum and the configured cap.
+ * Returns: OS_OK; OS_ERR_BAD_REQUEST (malformed JSON, missing/unknown/ill-typed field);
+ *          OS_ERR_AMOUNT (integer amount <= 0 or >= 2^53); OS_ERR_ADDRESS (empty, too long, or
+ *          characters no address has); OS_ERR_ARG (NULL out, unknown kind).
+ * In:      body: len bytes (may be NULL when len is 0).
+ * Out:     out: filled on OS_OK (zeroed otherwise). why: a NUL-terminated sentence for the error
+ *          message (may be NULL when cap is 0).
+ */
+int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, const char *header_key,
+                         os_api_request *out, char *why, size_t cap);
+
+/* The HTTP status the API answers for an os_status (400 bad-request, 401 auth, 404 not-found,
+ * 409 idempotency-conflict, 410 code-expired, 413 too-large, 422 address/amount, 503 for a
+ * signer/node/ledger that is unavailable, 500 otherwise). */
+unsigned os_api_http_status(int status);
+
 #endif /* ONCESIGN_HOST_API_H */
