@@ -82,7 +82,8 @@ static void hex(const uint8_t *d, size_t n, char *out) {
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-int os_engine_open(const os_engine_config *cfg, os_engine **out, char *err, size_t cap) {
+static int engine_open_impl(const os_engine_config *cfg, os_client *lent, os_engine **out, char *err,
+                            size_t cap) {
     if (!cfg || !out) return OS_ERR_ARG;
     if (err && cap) err[0] = '\0';
     *out = NULL;
@@ -106,13 +107,14 @@ int os_engine_open(const os_engine_config *cfg, os_engine **out, char *err, size
     pthread_cond_init(&e->wake, NULL);
     pthread_mutex_init(&e->sign_mu, NULL);
     pthread_mutex_init(&e->rpc_mu, NULL);
+    pthread_mutex_init(&e->recon_mu, NULL);
     int rc = os_ledger_open(e->cfg.db_path, &e->ledger, err, cap);
     if (rc != OS_OK) {
         os_engine_close(e);
         return rc;
     }
-    if (e->cfg.device) {
-        rc = engine_attach(e, err, cap);
+    if (e->cfg.device || lent) {
+        rc = engine_attach(e, lent, err, cap);
         if (rc != OS_OK && rc != OS_ERR_SIGNER_MISMATCH) {
             os_engine_close(e);
             return rc;
@@ -125,6 +127,15 @@ int os_engine_open(const os_engine_config *cfg, os_engine **out, char *err, size
     }
     *out = e;
     return OS_OK;
+}
+
+int os_engine_open(const os_engine_config *cfg, os_engine **out, char *err, size_t cap) {
+    return engine_open_impl(cfg, NULL, out, err, cap);
+}
+
+int os_engine_open_client(const os_engine_config *cfg, os_client *client, os_engine **out, char *err, size_t cap) {
+    if (!client) return OS_ERR_ARG;
+    return engine_open_impl(cfg, client, out, err, cap);
 }
 
 void os_engine_close(os_engine *e) {
@@ -142,6 +153,7 @@ void os_engine_close(os_engine *e) {
     pthread_cond_destroy(&e->wake);
     pthread_mutex_destroy(&e->sign_mu);
     pthread_mutex_destroy(&e->rpc_mu);
+    pthread_mutex_destroy(&e->recon_mu);
     free(e);
 }
 

@@ -83,9 +83,17 @@ typedef struct {
 /* Opens the ledger (creating or migrating it) and, unless cfg->device is NULL (ledger-only use by
  * the CLI and tests of the service calls), connects the signer and monacoind and checks the
  * signer's root and log head against the ledger (I6).
- * Returns: OS_OK; OS_ERR_DB; OS_ERR_SIGNER_MISMATCH; OS_ERR_IO / OS_ERR_RPC_TRANSPORT with err. */
+ * Returns: OS_OK; OS_ERR_DB; OS_ERR_SIGNER_MISMATCH; OS_ERR_IO / OS_ERR_RPC_TRANSPORT with err.
+ *          On OS_ERR_SIGNER_MISMATCH *out is still set (err says why): the engine answers the service
+ *          calls but never signs (fail closed, I6); the caller may serve read-only or close it. */
 int os_engine_open(const os_engine_config *cfg, os_engine **out, char *err, size_t cap);
 void os_engine_close(os_engine *e);
+
+/* Like os_engine_open with an already open signer client instead of cfg->device (tests run the
+ * signer in-process). The client is lent: the engine uses it until os_engine_close and never closes it.
+ * Returns: as os_engine_open. */
+#include "client.h"
+int os_engine_open_client(const os_engine_config *cfg, os_client *client, os_engine **out, char *err, size_t cap);
 
 /* Starts / stops the worker and reconciler threads. */
 int os_engine_start(os_engine *e);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "bip32.h"
 #include "client.h"
 #include "engine.h"
 #include "ledger.h"
@@ -34,8 +35,14 @@ struct os_engine {
     uint8_t log_head[32];           /* hash of the newest archived signer log entry */
     uint64_t log_archived_seq;
 
-    pthread_mutex_t rpc_mu;         /* the service threads' monacoind client */
+    int client_owned;               /* 0 when the caller lent the client (os_engine_open_client) */
+    bip32_node account;             /* the signer's account node m/purpose'/coin'/0' (public) */
+    int have_account;
+
+    pthread_mutex_t rpc_mu;         /* one monacoind client, shared by the threads in turn */
     struct os_rpc *rpc;
+    pthread_mutex_t recon_mu;       /* one reconciliation pass at a time */
+    int64_t batch_wait_since_ms;
 
     long crash_hits;
     uint64_t ledger_commits_autocommit;
@@ -49,7 +56,7 @@ void engine_crash_point(os_engine *e, const char *point);
 void engine_wake_worker(os_engine *e);
 
 /* engine_chain.c: connect the signer and monacoind and run the start-up check (I6). */
-int engine_attach(os_engine *e, char *err, size_t cap);
+int engine_attach(os_engine *e, os_client *lent_client, char *err, size_t cap);
 void engine_detach(os_engine *e);
 
 #endif /* ONCESIGN_HOST_ENGINE_INTERNAL_H */

@@ -86,10 +86,13 @@ static const char MIGRATION_V1[] =
     "  PRIMARY KEY (change, addr_index)"
     ");";
 
-/* v2: named values (the attestation key pinned at first start, the signer's identity) and the
- * indexes the worker and the API list by. */
+/* v2: named values (the attestation key pinned at first start, the log position the tree accounts
+ * for, address counters), each transaction's BIP143 hashPrevouts/hashOutputs (how the signer's SIGN
+ * log entries name it), and the indexes the worker and the API list by. */
 static const char MIGRATION_V2[] =
     "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);"
+    "ALTER TABLE txs ADD COLUMN hash_prevouts BLOB;"
+    "ALTER TABLE txs ADD COLUMN hash_outputs BLOB;"
     "CREATE INDEX payouts_status ON payouts(status, id);"
     "CREATE INDEX txs_state ON txs(state);"
     "CREATE INDEX coins_state ON coins(state, height);";

@@ -1,0 +1,350 @@
+/* The payout engine with the whole signer in-process (tests/unit/support/signer_harness.h): a batch of
+ * redeemed codes signed as one transaction; the crash between the signer's commit and the ledger's
+ * update settled from the signer's log (re-signed as the identical transaction, same txid); a ledger
+ * rolled back to an older copy refused at start (I6), and the signer refusing a second transaction
+ * for the same code nonce from another coin when pushed anyway (I1). No node: nothing is broadcast. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "address.h"
+#include "engine.h"
+#include "ledger.h"
+#include "nonce_set.h"
+#include "nonce_tree.h"
+#include "signer_harness.h"
+#include "signing.h"
+
+#define FLASH (64u * 4096u)
+
+static char dir_path[256], db_path[300];
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(dir_path, sizeof dir_path, "/tmp/oncesign-test-engine-XXXXXX");
+    assert_non_null(mkdtemp(dir_path));
+    snprintf(db_path, sizeof db_path, "%s/l.db", dir_path);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    harness_stop();
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_path);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static os_engine_config config(void) {
+    os_engine_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.db_path = db_path;
+    cfg.network = OS_NET_REGTEST;
+    cfg.batch_max = 20;
+    cfg.batch_delay_ms = 50;
+    cfg.fee_floor = 1000;
+    cfg.fee_cap = 20000;
+    return cfg;
+}
+
+static os_client *start_signer(uint64_t seed) {
+    os_client *c = harness_start(FLASH, seed);
+    assert_non_null(c);
+    os_policy p = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    return c;
+}
+
+static void sql(const char *stmt) {
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    os_ledger_lock(l);
+    if (os_ledger_exec(l, stmt) != OS_OK) fail_msg("%s: %s", stmt, sqlite3_errmsg(os_ledger_db(l)));
+    os_ledger_unlock(l);
+    os_ledger_close(l);
+}
+
+static int64_t sql_int(const char *q) {
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(os_ledger_db(l), q, -1, &st, NULL), SQLITE_OK);
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    os_ledger_close(l);
+    return v;
+}
+
+static void sql_blob(const char *q, uint8_t *out, size_t len) {
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(os_ledger_db(l), q, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_bytes(st, 0), (int)len);
+    memcpy(out, sqlite3_column_blob(st, 0), len);
+    sqlite3_finalize(st);
+    os_ledger_close(l);
+}
+
+/* A confirmed coin of the signer's, as wallet sync would have stored it. */
+static harness_coin add_coin(uint32_t index, uint64_t amount, uint32_t salt) {
+    harness_coin coin;
+    assert_int_equal(harness_make_coin(&coin, OS_SCRIPT_P2PKH, 0, index, amount, salt), OS_OK);
+    uint8_t script[25];
+    size_t len = 0;
+    assert_int_equal(harness_script(OS_SCRIPT_P2PKH, 0, index, script, &len), OS_OK);
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(os_ledger_db(l),
+                                        "INSERT INTO coins (txid, vout, amount, script, script_type, change, addr_index,"
+                                        " prev_tx, height) VALUES (?,0,?,?,0,0,?,?,1)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(st, 1, coin.input.prevout.txid, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (int64_t)amount);
+    sqlite3_bind_blob(st, 3, script, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, index);
+    sqlite3_bind_blob(st, 5, coin.prev_tx, (int)coin.prev_tx_len, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    os_ledger_close(l);
+    return coin;
+}
+
+static void dest_address(uint32_t n, char out[OS_MAX_ADDRESS + 1]) {
+    uint8_t script[25];
+    harness_destination(n, script);
+    assert_int_equal(address_from_script(OS_NET_REGTEST, script, 25, out, OS_MAX_ADDRESS + 1), OS_OK);
+}
+
+/* Waits until every payout has left requested/signing (the worker signed the batch). */
+static void wait_signed(os_engine *e, size_t n) {
+    for (int i = 0; i < 400; i++) {
+        os_payout_info list[64];
+        size_t got = 0;
+        assert_int_equal(os_engine_payout_list(e, OS_PAYOUT_SIGNED, 0, 64, list, &got), OS_OK);
+        if (got == n) return;
+        usleep(25000);
+    }
+    fail_msg("payouts not signed in time");
+}
+
+static void redeem_codes(os_engine *e, size_t n, int64_t *ids) {
+    for (size_t i = 0; i < n; i++) {
+        char code[65], addr[OS_MAX_ADDRESS + 1];
+        os_code_info ci;
+        os_payout_info p;
+        int created = 0;
+        assert_int_equal(os_engine_issue_code(e, 10000 + i * 1000, 0, code, &ci), OS_OK);
+        dest_address((uint32_t)(100 + i), addr);
+        assert_int_equal(os_engine_redeem(e, code, addr, &p, &created), OS_OK);
+        assert_int_equal(created, 1);
+        if (ids) ids[i] = p.id;
+    }
+}
+
+static void test_batch_signed_once(void **state) {
+    (void)state;
+    os_client *c = start_signer(11);
+    add_coin(0, 5000000, 1);
+    os_engine_config cfg = config();
+    os_engine *e = NULL;
+    char err[256];
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    int64_t ids[8];
+    redeem_codes(e, 8, ids);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_signed(e, 8);
+    os_engine_stop(e);
+    /* one transaction carries all eight, with change; every payout names its txid */
+    assert_int_equal(sql_int("SELECT count(*) FROM txs"), 1);
+    assert_int_equal(sql_int("SELECT n_payouts FROM txs"), 8);
+    assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 8);
+    assert_int_equal(sql_int("SELECT count(*) FROM coins WHERE state = 1"), 1);
+    assert_true(sql_int("SELECT length(raw) FROM txs") > 100);
+    uint8_t txid[32];
+    sql_blob("SELECT txid FROM txs", txid, 32);
+    for (int i = 0; i < 8; i++) {
+        os_payout_info p;
+        assert_int_equal(os_engine_payout_get(e, ids[i], &p), OS_OK);
+        assert_int_equal(p.status, OS_PAYOUT_SIGNED);
+        assert_int_equal(p.has_txid, 1);
+        assert_memory_equal(p.txid, txid, 32);
+    }
+    char metrics[8192];
+    size_t len = 0;
+    assert_int_equal(os_engine_metrics(e, metrics, sizeof metrics, &len), OS_OK);
+    assert_non_null(strstr(metrics, "oncesign_payouts_signed_total 8\n"));
+    assert_non_null(strstr(metrics, "oncesign_transactions_signed_total 1\n"));
+    os_engine_health h;
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.signer_ok, 1);
+    assert_true(h.signer_log_seq >= 2); /* SETUP, SIGN, ... */
+    os_engine_close(e);
+    /* the signer's log is archived and verified */
+    assert_true(sql_int("SELECT count(*) FROM signer_log WHERE verified = 1") >= 2);
+    /* a restart with the same signer passes the start-up check and signs nothing new */
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    size_t leaves = 0;
+    assert_int_equal(os_engine_rebuild_tree(e, &leaves, err, sizeof err), OS_OK);
+    assert_int_equal(leaves, 8);
+    os_engine_close(e);
+    assert_int_equal(sql_int("SELECT count(*) FROM txs"), 1);
+}
+
+/* The signer committed, the host died before storing the result: the ledger holds only the draft. */
+static void test_crash_after_sign_commit_settles(void **state) {
+    (void)state;
+    os_client *c = start_signer(12);
+    add_coin(0, 5000000, 2);
+    os_engine_config cfg = config();
+    os_engine *e = NULL;
+    char err[256];
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    redeem_codes(e, 3, NULL);
+    int64_t seq_before = -1;
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_signed(e, 3);
+    os_engine_stop(e);
+    os_engine_close(e);
+    uint8_t txid[32], raw_first[64];
+    sql_blob("SELECT txid FROM txs", txid, 32);
+    sql_blob("SELECT substr(raw, 1, 64) FROM txs", raw_first, 64);
+    int64_t sign_seq = sql_int("SELECT log_seq FROM txs");
+    assert_true(sign_seq > 0);
+    seq_before = sign_seq - 1;
+    /* Undo exactly what the host stored after the signer's commit. */
+    char q[512];
+    sql("UPDATE txs SET state = 1, raw = NULL, txid = NULL, root_after = NULL, log_seq = NULL");
+    sql("DELETE FROM tree_leaves");
+    sql("UPDATE payouts SET status = 3, anchor_txid = NULL, anchor_vout = NULL");
+    snprintf(q, sizeof q, "DELETE FROM signer_log WHERE seq > %lld", (long long)seq_before);
+    sql(q);
+    sql("DELETE FROM meta WHERE k = 'tree_seq'");
+    /* Restart: the log entry names the draft, the tree is replayed, the signer's root matches. */
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 3);
+    assert_int_equal(sql_int("SELECT root_after IS NOT NULL FROM txs"), 1);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_signed(e, 3);
+    os_engine_stop(e);
+    os_engine_close(e);
+    /* Re-signed as a replacement of the identical transaction: the same txid, the same bytes. */
+    uint8_t txid2[32], raw2[64];
+    sql_blob("SELECT txid FROM txs", txid2, 32);
+    sql_blob("SELECT substr(raw, 1, 64) FROM txs", raw2, 64);
+    assert_memory_equal(txid, txid2, 32);
+    assert_memory_equal(raw_first, raw2, 64);
+    assert_int_equal(sql_int("SELECT count(*) FROM txs"), 1);
+}
+
+static void test_rolled_back_ledger_refused(void **state) {
+    (void)state;
+    os_client *c = start_signer(13);
+    harness_coin coin0 = add_coin(0, 5000000, 3);
+    harness_coin coin1 = add_coin(1, 5000000, 4);
+    coin0.input.prev_tx = coin0.prev_tx; /* returned by value: point into this copy */
+    coin1.input.prev_tx = coin1.prev_tx;
+    os_engine_config cfg = config();
+    cfg.batch_max = 1;
+    os_engine *e = NULL;
+    char err[256];
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    int64_t id = 0;
+    redeem_codes(e, 1, &id);
+    os_engine_close(e);
+    /* the older copy: redeemed, not yet signed */
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s.old'", db_path, db_path);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_signed(e, 1);
+    os_engine_close(e);
+    uint8_t nonce[32];
+    sql_blob("SELECT nonce FROM payouts", nonce, 32);
+    /* restore the older copy behind the host's back */
+    snprintf(cmd, sizeof cmd, "cp '%s.old' '%s' && rm -f '%s-wal' '%s-shm'", db_path, db_path, db_path, db_path);
+    assert_int_equal(system(cmd), 0);
+    err[0] = '\0';
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_ERR_SIGNER_MISMATCH);
+    assert_non_null(e);
+    assert_non_null(strstr(err, "no record"));
+    os_engine_health h;
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.signer_ok, 0);
+    /* started anyway: the worker signs nothing */
+    assert_int_equal(os_engine_start(e), OS_OK);
+    usleep(300000);
+    os_engine_stop(e);
+    os_payout_info p;
+    assert_int_equal(os_engine_payout_get(e, id, &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_REQUESTED);
+    assert_int_equal(sql_int("SELECT count(*) FROM txs"), 0);
+    os_engine_close(e);
+
+    /* Pushed to sign the same code's payout from the other coin anyway, with the stale (empty) tree: */
+    nonce_tree *stale = NULL;
+    assert_int_equal(nonce_tree_create(&stale), OS_OK);
+    os_sign_output out[2];
+    memset(out, 0, sizeof out);
+    out[0].kind = OS_OUTPUT_PAYOUT;
+    out[0].amount = 10000;
+    harness_destination(100, out[0].script);
+    out[0].script_len = 25;
+    memcpy(out[0].nonce, nonce, 32);
+    size_t len = 0;
+    out[1].kind = OS_OUTPUT_CHANGE;
+    out[1].amount = 5000000 - 10000 - 2000;
+    out[1].change_script_type = OS_SCRIPT_P2PKH;
+    out[1].change_index = 50;
+    assert_int_equal(harness_script(OS_SCRIPT_P2PKH, 1, 50, out[1].script, &len), OS_OK);
+    out[1].script_len = (uint8_t)len;
+    os_sign_tx tx = {.version = 2, .locktime = 0, .n_inputs = 1, .n_outputs = 2, .inputs = &coin1.input, .outputs = out};
+    os_input_sig sigs[1];
+    os_sign_outcome oc;
+    int rc = os_sign_run(c, stale, &tx, sigs, &oc, NULL, NULL);
+    assert_int_equal(rc, OS_ERR_PROOF_INVALID);
+    /* ... and with an honest tree holding the nonce, a replacement must spend the anchor (coin 0): */
+    nonce_tree *honest = NULL;
+    assert_int_equal(nonce_tree_create(&honest), OS_OK);
+    uint8_t key[32], value[32], root[32];
+    assert_int_equal(nonce_set_key(nonce, key), OS_OK);
+    assert_int_equal(nonce_set_leaf_value(&coin0.input.prevout, out[0].script, 25, 10000, value), OS_OK);
+    assert_int_equal(nonce_tree_insert(honest, key, value), OS_OK);
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    nonce_tree_root(honest, root);
+    assert_memory_equal(root, info.nonce_root, 32);   /* the signer holds exactly that commitment */
+    out[0].replace = 1;
+    out[0].anchor = coin0.input.prevout;
+    rc = os_sign_run(c, honest, &tx, sigs, &oc, NULL, NULL);
+    assert_int_equal(rc, OS_ERR_NONCE_COMMITTED);
+    out[0].replace = 0;
+    rc = os_sign_run(c, honest, &tx, sigs, &oc, NULL, NULL);
+    assert_true(rc == OS_ERR_PROOF_KIND || rc == OS_ERR_NONCE_COMMITTED || rc == OS_ERR_INTERNAL);
+    nonce_tree_free(stale);
+    nonce_tree_free(honest);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_after_sign_commit_settles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rolled_back_ledger_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
