@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -203,7 +204,9 @@ typedef struct {
  * the child dies with us (PR_SET_PDEATHSIG is Linux-only, so we rely on cleanup + process group). */
 static inline int e2e_spawn(e2e_child *ch, const char *name, char *const argv[], const char *log_path) {
     int fds[2];
-    if (pipe(fds) != 0) return -1;
+    /* Close-on-exec: a child started meanwhile by another thread must not inherit the write end,
+     * or the pipe would never see EOF. */
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
@@ -258,6 +261,41 @@ static inline int e2e_wait_listening(e2e_child *ch, const char *prefix, long tim
         if (at) return atoi(at + strlen(want));
     }
     return -1;
+}
+
+typedef struct {
+    int fd;
+    char path[600];
+} e2e_drain_arg;
+
+static void *e2e_drain_main(void *p) {
+    e2e_drain_arg *a = p;
+    int out = open(a->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(a->fd, buf, sizeof buf)) > 0)
+        if (out >= 0 && write(out, buf, (size_t)n) != n) break;
+    if (out >= 0) close(out);
+    close(a->fd);
+    free(a);
+    return NULL;
+}
+
+/* After the readiness line: the rest of the child's stdout goes to log_path (a thread reads it
+ * until EOF), so a chatty child never blocks on a full pipe. */
+static inline void e2e_drain(e2e_child *ch, const char *log_path) {
+    e2e_drain_arg *a = calloc(1, sizeof *a);
+    if (!a) return;
+    a->fd = ch->out_fd;
+    snprintf(a->path, sizeof a->path, "%s", log_path);
+    ch->out_fd = -1;
+    pthread_t t;
+    if (pthread_create(&t, NULL, e2e_drain_main, a) != 0) {
+        ch->out_fd = a->fd;
+        free(a);
+        return;
+    }
+    pthread_detach(t);
 }
 
 /* SIGKILL or SIGTERM, then reaps within timeout_ms (SIGKILL after that). */

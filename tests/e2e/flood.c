@@ -173,6 +173,7 @@ static void start_sim(void) {
     snprintf(bin, sizeof bin, "%s/oncesign-sim", build_dir);
     char *argv[] = { bin, "--socket", sock, "--flash", flash, "--control", ctlp, "--no-tty", NULL };
     if (e2e_spawn(&sim_ch, "sim", argv, log) != 0) die("cannot start %s", bin);
+    e2e_drain(&sim_ch, log);
     char ans[64];
     int i;
     for (i = 0; i < 200; i++) {
@@ -196,6 +197,7 @@ static void init_device(void) {
                      NULL };
     e2e_child cli = { 0, -1, "" };
     if (e2e_spawn(&cli, "cli", argv, log) != 0) die("cannot start %s", bin);
+    e2e_drain(&cli, log);
     double deadline = e2e_now() + 60;
     int st;
     while (waitpid(cli.pid, &st, WNOHANG) == 0) {
@@ -208,7 +210,6 @@ static void init_device(void) {
         e2e_sleep_ms(50);
     }
     cli.pid = 0;
-    close(cli.out_fd);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("device init failed (see %s)", log);
 }
 
@@ -221,6 +222,7 @@ static void start_service(void) {
     if (e2e_spawn(&svc_ch, prefix, svc_argv, log) != 0) die("cannot start %s", svc_argv[0]);
     int port = e2e_wait_listening(&svc_ch, prefix, 30000);
     if (port <= 0) die("%s did not start (see %s)", svc_argv[0], log);
+    e2e_drain(&svc_ch, log);
     pthread_mutex_lock(&svc_lock);
     snprintf(svc_base, sizeof svc_base, "http://127.0.0.1:%d", port);
     pthread_mutex_unlock(&svc_lock);
@@ -722,6 +724,7 @@ int main(int argc, char **argv) {
     if (e2e_spawn(&node_ch, "testnode", nargv, log) != 0) die("cannot start %s", bin);
     int node_port = e2e_wait_listening(&node_ch, "testnode", 20000);
     if (node_port <= 0) die("the test node did not start (see %s)", log);
+    e2e_drain(&node_ch, log);
     snprintf(node.url, sizeof node.url, "http://127.0.0.1:%d/", node_port);
     snprintf(node.auth, sizeof node.auth, "flood:flood");
     node.timeout_ms = 30000;
