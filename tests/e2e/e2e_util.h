@@ -202,7 +202,15 @@ typedef struct {
 
 /* Starts argv[0] with stdout on a pipe and stderr appended to log_path (or inherited when NULL);
  * the child dies with us (PR_SET_PDEATHSIG is Linux-only, so we rely on cleanup + process group). */
+static inline int e2e_spawn_env(e2e_child *ch, const char *name, char *const argv[], const char *log_path,
+                                const char *env_assign);
 static inline int e2e_spawn(e2e_child *ch, const char *name, char *const argv[], const char *log_path) {
+    return e2e_spawn_env(ch, name, argv, log_path, NULL);
+}
+
+/* As e2e_spawn, with one extra "NAME=value" in the child's environment (NULL: none). */
+static inline int e2e_spawn_env(e2e_child *ch, const char *name, char *const argv[], const char *log_path,
+                                const char *env_assign) {
     int fds[2];
     /* Close-on-exec: a child started meanwhile by another thread must not inherit the write end,
      * or the pipe would never see EOF. */
@@ -225,6 +233,7 @@ static inline int e2e_spawn(e2e_child *ch, const char *name, char *const argv[],
             dup2(devnull, 0);
             close(devnull);
         }
+        if (env_assign) putenv((char *)env_assign);
         execv(argv[0], argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);

@@ -7,8 +7,10 @@
  *   oncesign-flood --design oncesign|naive [--codes N] [--dup K] [--clients C] [--seed S]
  *                  [--fault-rate P] [--delay-ms MS] [--kills K] [--batch-max B] [--batch-delay-ms MS]
  *                  [--settle-s S] [--build DIR] [--keep] [--label TEXT] [--approval]
- *                  [--bench NAME [--bench-redeem-s S]]
+ *                  [--bench NAME [--bench-redeem-s S]] [--crash-points P1,P2,...]
  *
+ * --crash-points (oncesign): every other restart arms ONCESIGN_CRASH_AT with one of them (the
+ * daemon then dies at that point by itself) and the daemon is restarted when it does.
  * --approval (oncesign): after the flood, a 6 MONA withdrawal through POST /v1/payouts, above the
  * 5 MONA per-payout cap the device is set up with: the device asks, its screen is printed, approve
  * is pressed through the simulator's control socket, and the chain must pay it exactly once.
@@ -26,8 +28,8 @@
  *          unknown_txs=T balance_ok=0|1 ...
  *
  * paid: codes whose destination the chain paid at least once; double_payouts: codes paid more
- * than once; unpaid: codes with no payment on chain; wrong_amount: codes paid a total that is not
- * a multiple of their amount... all counted from the chain. Exit 0 when the design behaved as
+ * than once; unpaid: codes with no payment on chain; wrong_amount: codes whose destination got a
+ * total other than count x amount; all counted from the chain. Exit 0 when the design behaved as
  * expected: oncesign exactly once (paid=N, double=0, unpaid=0, wrong=0, every chain transaction
  * spending the hot wallet known to the ledger, balance = funding - payouts - fees); naive caught
  * paying at least one code twice (the control is only useful if the flood can catch it).
@@ -215,11 +217,16 @@ static void init_device(void) {
 
 /* ---- the payout service ---- */
 
+static char crash_points[512];        /* --crash-points a,b,c: ONCESIGN_CRASH_AT values */
+static char crash_env[160];           /* the assignment the next start uses ("" = none) */
+static atomic_long n_crashes;
+
 static void start_service(void) {
     char log[600];
     snprintf(log, sizeof log, "%s/service.log", workdir);
     const char *prefix = strcmp(design, "naive") == 0 ? "naive" : "oncesignd";
-    if (e2e_spawn(&svc_ch, prefix, svc_argv, log) != 0) die("cannot start %s", svc_argv[0]);
+    if (e2e_spawn_env(&svc_ch, prefix, svc_argv, log, crash_env[0] ? crash_env : NULL) != 0)
+        die("cannot start %s", svc_argv[0]);
     int port = e2e_wait_listening(&svc_ch, prefix, 30000);
     if (port <= 0) die("%s did not start (see %s)", svc_argv[0], log);
     e2e_drain(&svc_ch, log);
@@ -372,22 +379,59 @@ static void *miner_main(void *arg) {
     return NULL;
 }
 
-/* SIGKILLs the service at seeded random moments while the flood runs and starts it again. */
+/* SIGKILLs the service at seeded random moments while the flood runs and starts it again; with
+ * --crash-points, every other restart arms one of the daemon's own crash points
+ * (ONCESIGN_CRASH_AT) and the daemon is restarted when it dies there. */
+static int service_died(void) {
+    int st;
+    if (svc_ch.pid > 0 && waitpid(svc_ch.pid, &st, WNOHANG) == svc_ch.pid) {
+        svc_ch.pid = 0;
+        return 1;
+    }
+    return 0;
+}
+
+static void pick_crash_env(uint64_t *rng, int restart_no) {
+    crash_env[0] = 0;
+    if (!crash_points[0] || restart_no % 2 == 0) return;
+    char list[512], *save = NULL, *tok;
+    int n = 0, want;
+    snprintf(list, sizeof list, "%s", crash_points);
+    for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) n++;
+    if (n == 0) return;
+    want = (int)(e2e_rng(rng) % (uint64_t)n);
+    snprintf(list, sizeof list, "%s", crash_points);
+    save = NULL;
+    for (tok = strtok_r(list, ",", &save); tok && want > 0; tok = strtok_r(NULL, ",", &save)) want--;
+    if (tok) snprintf(crash_env, sizeof crash_env, "ONCESIGN_CRASH_AT=%s", tok);
+}
+
 static void *killer_main(void *arg) {
     (void)arg;
     uint64_t rng = seed ^ 0x6b696c6cull;
-    int done = 0;
-    while (done < kills && !atomic_load(&flood_over)) {
+    int done = 0, restarts = 0;
+    while (!atomic_load(&flood_over)) {
         long wait = 150 + (long)(e2e_rng(&rng) % 900);
         double until = e2e_now() + wait / 1000.0;
-        while (e2e_now() < until && !atomic_load(&flood_over)) e2e_sleep_ms(10);
+        int crashed = 0;
+        while (e2e_now() < until && !atomic_load(&flood_over) && !(crashed = service_died())) e2e_sleep_ms(10);
         if (atomic_load(&flood_over)) break;
-        e2e_stop(&svc_ch, SIGKILL, 2000);
-        atomic_fetch_add(&n_kills, 1);
-        done++;
+        if (crashed) {
+            atomic_fetch_add(&n_crashes, 1);
+            if (svc_ch.out_fd >= 0) close(svc_ch.out_fd);
+            svc_ch.out_fd = -1;
+        } else if (done < kills) {
+            e2e_stop(&svc_ch, SIGKILL, 2000);
+            atomic_fetch_add(&n_kills, 1);
+            done++;
+        } else {
+            continue;
+        }
         e2e_sleep_ms(50 + (long)(e2e_rng(&rng) % 200));
+        pick_crash_env(&rng, ++restarts);
         start_service();
     }
+    crash_env[0] = 0;
     return NULL;
 }
 
@@ -684,6 +728,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--build") == 0) snprintf(build_dir, sizeof build_dir, "%s", v);
         else if (strcmp(a, "--label") == 0) label = v;
         else if (strcmp(a, "--bench") == 0) bench = v;
+        else if (strcmp(a, "--crash-points") == 0) snprintf(crash_points, sizeof crash_points, "%s", v);
         else if (strcmp(a, "--bench-redeem-s") == 0) bench_redeem_s = atof(v);
         else break;
         i++;
@@ -694,7 +739,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: oncesign-flood --design oncesign|naive [--codes N] [--dup K] [--clients C] "
                         "[--seed S] [--fault-rate P] [--delay-ms MS] [--kills K] [--batch-max B] "
                         "[--batch-delay-ms MS] [--settle-s S] [--build DIR] [--keep] [--label TEXT] [--approval] "
-                        "[--bench NAME [--bench-redeem-s S]]\n");
+                        "[--bench NAME [--bench-redeem-s S]] [--crash-points P1,P2,...]\n");
         return 2;
     }
     if (naive) kills = 0;   /* the naive service keeps its table in memory: a kill would only hide its bug */
@@ -815,7 +860,8 @@ int main(int argc, char **argv) {
     double t_flood = e2e_now();
     pthread_t miner, killer, *clients = calloc((size_t)n_clients, sizeof *clients);
     pthread_create(&miner, NULL, miner_main, NULL);
-    if (kills) pthread_create(&killer, NULL, killer_main, NULL);
+    int killer_on = kills > 0 || crash_points[0];
+    if (killer_on) pthread_create(&killer, NULL, killer_main, NULL);
     for (i = 0; i < n_clients; i++) pthread_create(&clients[i], NULL, client_main, (void *)(uintptr_t)i);
     int total_tasks = n_codes * dup_k;
     while (atomic_load(&tasks_done) < total_tasks) {
@@ -824,17 +870,17 @@ int main(int argc, char **argv) {
         if (e2e_now() - last >= 1.0) {
             last = e2e_now();
             printf("flood[%s]: %5.1fs  redeems %d/%d  requests %ld  paid-answers %ld  already-used %ld  "
-                   "errors %ld  no-answer %ld  kills %ld\n",
+                   "errors %ld  no-answer %ld  kills %ld  crashes %ld\n",
                    tag, e2e_now() - t_flood, atomic_load(&tasks_done), total_tasks, atomic_load(&n_requests),
                    atomic_load(&n_ok), atomic_load(&n_refused), atomic_load(&n_failed), atomic_load(&n_noanswer),
-                   atomic_load(&n_kills));
+                   atomic_load(&n_kills), atomic_load(&n_crashes));
             fflush(stdout);
         }
     }
     for (i = 0; i < n_clients; i++) pthread_join(clients[i], NULL);
     if (bench) bench_figures(t_flood);
     atomic_store(&flood_over, 1);
-    if (kills) pthread_join(killer, NULL);
+    if (killer_on) pthread_join(killer, NULL);
     pthread_join(miner, NULL);
     double flood_s = e2e_now() - t_flood;
     json_t *stats = rpc_must("testnode_stats", json_array());
@@ -843,7 +889,10 @@ int main(int argc, char **argv) {
     long f_drop = (long)json_integer_value(json_object_get(fs, "drop"));
     json_decref(stats);
     json_decref(rpc_must("testnode_clearfaults", json_array()));
-    if (svc_ch.pid <= 0) start_service();
+    if (!naive && (service_died() || svc_ch.pid <= 0)) {
+        crash_env[0] = 0;
+        start_service();
+    }
     printf("flood[%s]: flood over after %.1fs; node injected %ld late answers and %ld dropped connections; "
            "faults cleared\n", tag, flood_s, f_delay, f_drop);
 
@@ -1049,8 +1098,9 @@ int main(int argc, char **argv) {
                funding / 1e8, chain_payouts / 1e8, hot_txs, fees / 1e8, hot_left / 1e8, ledger_balance / 1e8,
                unknown_txs, bad_fee_txs);
     printf("  requests %ld (p50 %.1f ms, p99 %.1f ms), late redeems %d, conflicting answers %d, kills %ld, "
-           "%.1fs in all\n\n",
-           atomic_load(&n_requests), lat_p50, lat_p99, late, conflicting, atomic_load(&n_kills), e2e_now() - t_start);
+           "crashes %ld, %.1fs in all\n\n",
+           atomic_load(&n_requests), lat_p50, lat_p99, late, conflicting, atomic_load(&n_kills),
+           atomic_load(&n_crashes), e2e_now() - t_start);
     printf("flood: design=%s codes=%d paid=%d double_payouts=%d unpaid=%d extra_payouts=%ld wrong_amount=%d "
            "unknown_txs=%d balance_ok=%d conflicting_answers=%d approval=%d seed=%" PRIu64 "\n",
            design, n_codes, paid, dbl, unpaid, extra, wrong, unknown_txs, balance_ok, conflicting, approval_ok, seed);
