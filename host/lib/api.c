@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <arpa/inet.h>
@@ -596,9 +597,21 @@ static enum MHD_Result handle_redeem(os_api *api, struct MHD_Connection *c, api_
     return send_json(c, r, created ? 201 : 200, payout_json(&p), NULL, NULL);
 }
 
+static enum MHD_Result count_idempotency_headers(void *cls, enum MHD_ValueKind kind, const char *key,
+                                                 const char *value) {
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, "Idempotency-Key") == 0) (*(unsigned *)cls)++;
+    return MHD_YES;
+}
+
 static enum MHD_Result handle_payout_create(os_api *api, struct MHD_Connection *c, api_request *r) {
     os_api_request req;
     char why[200];
+    unsigned n_keys = 0;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_idempotency_headers, &n_keys);
+    /* Two keys are two answers to "which request is this?": refuse rather than pick one. */
+    if (n_keys > 1) return send_error(c, r, OS_ERR_BAD_REQUEST, "more than one Idempotency-Key header");
     const char *hk = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
     int rc = os_api_parse_request(OS_API_BODY_PAYOUT, r->body, r->body_len, hk, &req, why, sizeof why);
     if (rc != OS_OK) return send_error(c, r, rc, why);
@@ -618,6 +631,7 @@ static enum MHD_Result handle_payout_get(os_api *api, struct MHD_Connection *c, 
 
 typedef struct {
     int bad;
+    unsigned seen[3];       /* status, after, limit */
     char name[40];
 } query_check;
 
@@ -625,7 +639,17 @@ static enum MHD_Result check_query_arg(void *cls, enum MHD_ValueKind kind, const
     (void)kind;
     (void)value;
     query_check *q = cls;
-    if (strcmp(key, "status") != 0 && strcmp(key, "after") != 0 && strcmp(key, "limit") != 0) {
+    static const char *const names[3] = { "status", "after", "limit" };
+    int which = -1;
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(key, names[i]) == 0) which = i;
+    }
+    if (which >= 0 && ++q->seen[which] > 1) {
+        q->bad = 2;
+        snprintf(q->name, sizeof q->name, "%s", names[which]);
+        return MHD_NO;
+    }
+    if (which < 0) {
         q->bad = 1;
         size_t n = strnlen(key, sizeof q->name - 1);
         memcpy(q->name, key, n);
@@ -652,11 +676,14 @@ static int parse_uint_arg(const char *s, int64_t max, int64_t *out) {
 }
 
 static enum MHD_Result handle_payout_list(os_api *api, struct MHD_Connection *c, api_request *r) {
-    query_check q = { 0, "" };
+    query_check q;
+    memset(&q, 0, sizeof q);
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_query_arg, &q);
     if (q.bad) {
         char why[96];
-        snprintf(why, sizeof why, "unknown query parameter \"%s\" (status, after, limit)", q.name);
+        snprintf(why, sizeof why, q.bad == 2 ? "query parameter \"%s\" given twice"
+                                             : "unknown query parameter \"%s\" (status, after, limit)",
+                 q.name);
         return send_error(c, r, OS_ERR_BAD_REQUEST, why);
     }
     os_payout_status status = 0;

@@ -905,6 +905,11 @@ static void test_payouts(void **state) {
         assert_error(&r, bad[i].status, bad[i].code);
         reply_free(&r);
     }
+    /* Two Idempotency-Key headers. */
+    reply r2 = do_request((request){ .method = "POST", .path = "/v1/payouts", .body = body, .body_len = strlen(body),
+                                     .token = TOKEN, .extra_header = "Idempotency-Key: order-42\r\nIdempotency-Key: x" });
+    assert_error(&r2, 400, "bad-request");
+    reply_free(&r2);
     assert_unchanged(before);
 
     /* Read it back. */
@@ -960,7 +965,9 @@ static void test_payouts(void **state) {
     reply_free(&r);
     const char *bad_q[] = { "/v1/payouts?status=paid", "/v1/payouts?limit=0", "/v1/payouts?limit=1001",
                             "/v1/payouts?limit=-1", "/v1/payouts?limit=abc", "/v1/payouts?after=-1",
-                            "/v1/payouts?after=1.5", "/v1/payouts?statsu=requested", "/v1/payouts?limit=" };
+                            "/v1/payouts?after=1.5", "/v1/payouts?statsu=requested", "/v1/payouts?limit=",
+                            "/v1/payouts?limit=1&limit=1000", "/v1/payouts?status=requested&status=failed",
+                            "/v1/payouts?status=%72equested" };
     for (size_t i = 0; i < sizeof bad_q / sizeof bad_q[0]; i++) {
         r = get(bad_q[i], TOKEN);
         if (r.status != 400) fail_msg("%s: %ld %s", bad_q[i], r.status, r.body);
