@@ -17,8 +17,12 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
 
 #include "api.h"
 #include "engine.h"
@@ -845,6 +849,55 @@ static void test_hostile_bodies(void **state) {
     reply_free(&r);
 }
 
+/* Sends raw request headers announcing a body that never comes; the answer must arrive anyway
+ * (decided from the headers alone) and the server must then close the connection. */
+static void raw_headers_answered(const char *headers, const char *status_line) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(fx.port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    assert_int_equal(send(fd, headers, strlen(headers), 0), (ssize_t)strlen(headers));
+    char buf[4096];
+    size_t got = 0;
+    int closed = 0;
+    while (got < sizeof buf - 1) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 5000) != 1) break;
+        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+        if (n <= 0) {
+            closed = 1;
+            break;
+        }
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    close(fd);
+    if (strncmp(buf, status_line, strlen(status_line)) != 0) fail_msg("expected %s, got: %s", status_line, buf);
+    assert_non_null(strstr(buf, "application/json"));
+    assert_true(closed);
+}
+
+static void test_refused_from_headers_alone(void **state) {
+    (void)state;
+    snapshot before = snap();
+    char hdr[512];
+    snprintf(hdr, sizeof hdr,
+             "POST /v1/codes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{\"amount\":",
+             TOKEN);
+    raw_headers_answered(hdr, "HTTP/1.1 413");
+    raw_headers_answered("POST /v1/payouts HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+                         "HTTP/1.1 401");
+    raw_headers_answered("POST /v1/nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+                         "HTTP/1.1 404");
+    raw_headers_answered("PUT /v1/codes HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", "HTTP/1.1 405");
+    assert_unchanged(before);
+}
+
 /* ---------------------------------------------------------------- tests: payouts */
 
 static void test_payouts(void **state) {
@@ -983,14 +1036,15 @@ typedef struct {
     long status;
     int64_t id;
     pthread_barrier_t *barrier;
+    const char *body, *header;
 } redeem_job;
 
 static void *redeem_thread(void *cls) {
     redeem_job *j = cls;
     CURL *h = curl_easy_init();
     pthread_barrier_wait(j->barrier);
-    reply r = do_request_with(h, (request){ .method = "POST", .path = j->path, .token = TOKEN,
-                                            .body = "{\"address\":\"" ADDR_OK "\"}", .body_len = 48 });
+    reply r = do_request_with(h, (request){ .method = "POST", .path = j->path, .token = TOKEN, .body = j->body,
+                                            .body_len = strlen(j->body), .extra_header = j->header });
     j->status = r.status;
     json_t *id = r.json != NULL ? json_object_get(r.json, "id") : NULL;
     j->id = json_is_integer(id) ? json_integer_value(id) : -1;
@@ -1012,7 +1066,7 @@ static void test_concurrent_redeem(void **state) {
         pthread_t th[N];
         redeem_job jobs[N];
         for (int i = 0; i < N; i++) {
-            jobs[i] = (redeem_job){ path, 0, 0, &barrier };
+            jobs[i] = (redeem_job){ path, 0, 0, &barrier, "{\"address\":\"" ADDR_OK "\"}", NULL };
             assert_int_equal(pthread_create(&th[i], NULL, redeem_thread, &jobs[i]), 0);
         }
         for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
@@ -1026,6 +1080,31 @@ static void test_concurrent_redeem(void **state) {
         assert_int_equal(created, 1);
         assert_int_equal(payout_count(), before + 1);
     }
+}
+
+static void test_concurrent_payout_create(void **state) {
+    (void)state;
+    enum { N = 16 };
+    size_t before = payout_count();
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, N);
+    pthread_t th[N];
+    redeem_job jobs[N];
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (redeem_job){ "/v1/payouts", 0, 0, &barrier, "{\"address\":\"" ADDR_OK "\",\"amount\":12345}",
+                                "Idempotency-Key: concurrent-1" };
+        assert_int_equal(pthread_create(&th[i], NULL, redeem_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&barrier);
+    int created = 0;
+    for (int i = 0; i < N; i++) {
+        if (jobs[i].status != 200 && jobs[i].status != 201) fail_msg("thread %d: %ld", i, jobs[i].status);
+        created += jobs[i].status == 201;
+        assert_int_equal(jobs[i].id, jobs[0].id);
+    }
+    assert_int_equal(created, 1);
+    assert_int_equal(payout_count(), before + 1);
 }
 
 /* ---------------------------------------------------------------- tests: wallet, health, metrics */
@@ -1069,8 +1148,10 @@ int main(void) {
         cmocka_unit_test(test_issue_refusals),
         cmocka_unit_test(test_issue_lookup_redeem),
         cmocka_unit_test(test_hostile_bodies),
+        cmocka_unit_test(test_refused_from_headers_alone),
         cmocka_unit_test(test_payouts),
         cmocka_unit_test(test_concurrent_redeem),
+        cmocka_unit_test(test_concurrent_payout_create),
         cmocka_unit_test(test_wallet_health_metrics),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
