@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "address.h"
 #include "audit_log.h"
 #include "bytes.h"
+#include "crypto.h"
 #include "engine_internal.h"
 #include "nonce_set.h"
 #include "oncesign/status.h"
@@ -556,8 +558,22 @@ static void load_log_head(os_engine *e) {
     os_ledger_unlock(e->ledger);
 }
 
+/* The one secp256k1 context (bip32 derivation, signature checks); created once, before any thread. */
+static int ensure_crypto(void) {
+    if (crypto_ctx() != NULL) return OS_OK;
+    uint8_t seed[32];
+    if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) return OS_ERR_IO;
+    int rc = crypto_init(seed);
+    crypto_wipe(seed, sizeof seed);
+    return rc;
+}
+
 int engine_attach(os_engine *e, os_client *lent, char *err, size_t cap) {
-    int rc;
+    int rc = ensure_crypto();
+    if (rc != OS_OK) {
+        errf(err, cap, "crypto_init: %s", os_status_name(rc));
+        return rc;
+    }
     if (lent) {
         e->client = lent;
     } else {
