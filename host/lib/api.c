@@ -137,6 +137,7 @@ unsigned os_api_http_status(int status) {
     case OS_ERR_UNSUPPORTED:
     case OS_ERR_RPC:
     case OS_ERR_RPC_TRANSPORT:
+    case OS_ERR_FUNDS:
     case OS_ERR_SIGNER_MISMATCH:
     case OS_ERR_NOT_INITIALIZED: return 503;
     default: return 500;

@@ -66,8 +66,8 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
                          os_api_request *out, char *why, size_t cap);
 
 /* The HTTP status the API answers for an os_status (400 bad-request, 401 auth, 404 not-found,
- * 409 idempotency-conflict, 410 code-expired, 413 too-large, 422 address/amount, 503 for a
- * signer/node/ledger that is unavailable, 500 otherwise). */
+ * 409 idempotency-conflict, 410 code-expired, 413 too-large, 422 address/amount, 503 when the
+ * signer, the node or the hot wallet's funds are not available right now, 500 otherwise). */
 unsigned os_api_http_status(int status);
 
 #endif /* ONCESIGN_HOST_API_H */

