@@ -413,7 +413,7 @@ done:
 /* Compares hashes so neither the token's bytes nor its length leak through timing. */
 static int authorized(const os_api *api, struct MHD_Connection *c) {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (h == NULL || strncmp(h, "Bearer ", 7) != 0) return 0;
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) return 0;   /* the scheme is case-insensitive (RFC 7235) */
     const char *tok = h + 7;
     uint8_t hash[32];
     crypto_sha256((const uint8_t *)tok, strlen(tok), hash);

@@ -538,6 +538,15 @@ static void test_auth(void **state) {
         expect_error(get("/v1/payouts/1", wrong[i]), 401, "auth");
         expect_error(get("/v1/wallet", wrong[i]), 401, "auth");
     }
+    /* The scheme name is case-insensitive, the token is not. */
+    reply lc = do_request((request){ .method = "GET", .path = "/v1/payouts", .extra_header =
+                                         "Authorization: bearer " TOKEN });
+    assert_int_equal(lc.status, 200);
+    reply_free(&lc);
+    lc = do_request((request){ .method = "GET", .path = "/v1/payouts", .extra_header =
+                                   "Authorization: Bearer TEST-TOKEN-0123456789ABCDEF" });
+    assert_error(&lc, 401, "auth");
+    reply_free(&lc);
     /* Basic auth with the right token is still not a bearer token. */
     reply r = do_request((request){ .method = "GET", .path = "/v1/payouts", .extra_header =
                                         "Authorization: Basic dGVzdC10b2tlbi0wMTIzNDU2Nzg5YWJjZGVm" });
