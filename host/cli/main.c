@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "cli_cmds.h"
 #include "client.h"
 #include "oncesign/protocol.h"
 #include "oncesign/status.h"
@@ -24,7 +25,7 @@ enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_DEVICE = 2, EXIT_REFUSED = 3 };
 #define DEFAULT_FEE_RATE_CAP     100000ull       /* 0.001 MONA per 1000 vbytes (relay minimum: 1000) */
 
 static const char USAGE[] =
-    "usage: oncesign [--device SPEC] [--json] [--timeout MS] device COMMAND [options]\n"
+    "usage: oncesign [--device SPEC] [--json] [--timeout MS] COMMAND [options]\n"
     "\n"
     "global options:\n"
     "  --device SPEC   sim:PATH (simulator socket), hid (first oncesign USB device), hid:PATH,\n"
@@ -48,8 +49,41 @@ static const char USAGE[] =
     "                                    an address; --show displays it on the device for approval\n"
     "  device wipe                       erase keys, nonce set and log (confirm on the device)\n"
     "\n"
-    "exit codes: 0 ok, 1 usage error, 2 device or transport error, 3 refused by the device\n"
-    "            (including the operator pressing reject)\n";
+    "\n"
+    "ledger commands (--db PATH, default ./oncesign.db; no signer needed unless noted):\n"
+    "  status                            ledger health and payouts by status; with --device also\n"
+    "                                    the signer's nonce root and log against the ledger's\n"
+    "  payouts list [--status S] [--after ID] [--limit N]\n"
+    "                                    payouts with id > ID (default 100 at a time)\n"
+    "  payouts show ID                   one payout: status, txid, confirmations\n"
+    "  codes issue --amount SAT [--expires-at UNIX_TIME]\n"
+    "                                    a new gift code, printed this once only\n"
+    "  codes show CODE                   amount, expiry, whether and by which payout redeemed\n"
+    "  reconcile --rpc-url URL           one reconciliation pass now (needs --device)\n"
+    "  tree rebuild                      rebuild the nonce tree from the signer's log (needs --device)\n"
+    "\n"
+    "PSBT commands (docs/PSBT.md):\n"
+    "  sign FILE.psbt [--out FILE] [--finalize] [--db PATH] [--rpc-url URL]\n"
+    "                                    sign through the signer and the ledger's nonce tree; writes\n"
+    "                                    the PSBT with partial signatures, or with --finalize the raw\n"
+    "                                    transaction hex; --rpc-url fetches previous transactions the\n"
+    "                                    PSBT lacks (getrawtransaction)\n"
+    "  psbt create --to ADDRESS --amount SAT --nonce HEX [--to ...] --input TXID:VOUT [--input ...]\n"
+    "              --change-index N [--prev-tx HEXFILE ...] [--rpc-url URL] [--fee SAT]\n"
+    "              [--fee-rate SAT_PER_KVB] [--account N] [--scan N] [--out FILE]\n"
+    "                                    a PSBT paying code payouts (in nonce-key order), change to\n"
+    "                                    the signer's change chain (needs --device)\n"
+    "  psbt inspect FILE [--network main|test|regtest]\n"
+    "                                    inputs, outputs (payout/change/unknown, nonce), fee\n"
+    "  psbt bind FILE --output N --nonce HEX [--anchor TXID:VOUT] [--out FILE]\n"
+    "                                    bind output N to a code nonce (e.g. in a PSBT made by\n"
+    "                                    walletcreatefundedpsbt); --anchor marks a replacement\n"
+    "  monacoind: --rpc-url URL with --rpc-user U --rpc-password P or --rpc-cookie FILE\n"
+    "\n"
+    "exit codes: 0 ok, 1 usage error (also an unreadable or malformed PSBT), 2 device, transport,\n"
+    "            ledger or node error, 3 refused: by the device (including the operator pressing\n"
+    "            reject), a PSBT the signer cannot sign, an unknown code or payout, a signer that\n"
+    "            disagrees with the ledger\n";
 
 typedef struct {
     const char *device;
@@ -491,7 +525,13 @@ static int run_command(cli *c, int argc, char **argv) {
     int i = 0;
     if (argc == 0) return usage_error("no command given");
     if (argv[0][0] == '-') return usage_error("unknown option %s", argv[0]);
-    if (strcmp(argv[i], "device") != 0) return usage_error("unknown command '%s'", argv[i]);
+    if (strcmp(argv[i], "device") != 0) {
+        cli_globals g = { c->device, c->json, c->timeout_ms };
+        if (strcmp(argv[i], "sign") == 0) return cli_cmd_sign(&g, argc - 1, argv + 1);
+        if (strcmp(argv[i], "psbt") == 0) return cli_cmd_psbt(&g, argc - 1, argv + 1);
+        if (cli_is_ledger_group(argv[i])) return cli_cmd_ledger(&g, argc, argv);
+        return usage_error("unknown command '%s'", argv[i]);
+    }
     if (++i >= argc) return usage_error("device: which command? info, init, xpub, address or wipe");
     const char *sub = argv[i++];
     int (*run)(cli *, int, char **) = NULL;
@@ -519,7 +559,7 @@ static int command_option_takes_value(const char *a) {
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
         if (strcmp(a, with_value[k]) == 0) return 1;
     }
-    return 0;
+    return cli_option_takes_value(a);
 }
 
 int main(int argc, char **argv) {

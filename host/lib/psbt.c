@@ -168,6 +168,23 @@ bad:
     return 0;
 }
 
+int psbt_tx_output(const uint8_t *tx, size_t len, uint32_t vout, uint8_t txid[32], uint64_t *amount,
+                   const uint8_t **script, size_t *script_len) {
+    ARG_CHECK(tx != NULL && txid != NULL && amount != NULL && script != NULL && script_len != NULL);
+    tx_view t;
+    if (!tx_parse(tx, len, 1, &t)) return OS_ERR_TX_PARSE;
+    int rc = OS_ERR_TX_PREV_VOUT;
+    memcpy(txid, t.txid, 32);
+    if (vout < t.n_out) {
+        *amount = t.out[vout].amount;
+        *script = t.out[vout].script;
+        *script_len = t.out[vout].script_len;
+        rc = OS_OK;
+    }
+    tx_view_free(&t);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- maps */
 
 static void map_free(psbt_map *m) {

@@ -148,6 +148,13 @@ int psbt_output_nonce(const psbt *p, size_t i, uint8_t nonce[32], int *replace, 
  * anchor). Returns: OS_OK; OS_ERR_ARG (index); OS_ERR_IO. */
 int psbt_output_bind(psbt *p, size_t i, const uint8_t nonce[32], const os_outpoint *anchor);
 
+/* Parses a whole transaction (either serialization) and reports its txid and one output.
+ * Returns: OS_OK; OS_ERR_TX_PARSE (malformed, trailing bytes); OS_ERR_TX_PREV_VOUT (no such output);
+ *          OS_ERR_ARG.
+ * Out:     txid (internal order); amount, script (points into tx), script_len of output vout. */
+int psbt_tx_output(const uint8_t *tx, size_t len, uint32_t vout, uint8_t txid[32], uint64_t *amount,
+                   const uint8_t **script, size_t *script_len);
+
 /* ---------------------------------------------------------------- PSBT -> signing request */
 
 typedef struct {

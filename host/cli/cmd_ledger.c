@@ -1,0 +1,545 @@
+/* oncesign CLI — ledger commands: status, payouts list/show, codes issue/show, reconcile, tree
+ * rebuild (docs/OPERATING.md, "Ledger commands"). All go through host/lib/engine.h's service calls;
+ * only status --device, reconcile and tree rebuild touch the signer. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli_cmds.h"
+#include "client.h"
+#include "oncesign/protocol.h"
+#include "policy.h"
+#include "oncesign/status.h"
+#include "rpc.h"
+
+/* ---------------------------------------------------------------- shared helpers */
+
+void cli_json_string(const char *s) {
+    putchar('"');
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') printf("\\%c", ch);
+        else if (ch == '\n') fputs("\\n", stdout);
+        else if (ch < 0x20 || ch >= 0x7f) printf("\\u%04x", ch);
+        else putchar(ch);
+    }
+    putchar('"');
+}
+
+int cli_usage(const char *fmt, ...) {
+    va_list ap;
+    fputs("oncesign: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n(see oncesign --help)\n", stderr);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_fail(const cli_globals *g, int exit_code, int status, const char *fmt, ...) {
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "oncesign: %s\n", text);
+    if (g->json) {
+        printf("{\"ok\":false,\"error\":{\"code\":%d,\"name\":", status);
+        cli_json_string(os_status_name(status));
+        printf(",\"refused\":%s,\"message\":", exit_code == CLI_EXIT_REFUSED ? "true" : "false");
+        cli_json_string(text);
+        puts("}}");
+    }
+    return exit_code;
+}
+
+int cli_exit_for(int status) {
+    switch (status) {
+    case OS_OK: return CLI_EXIT_OK;
+    case OS_ERR_ARG: case OS_ERR_BAD_REQUEST: case OS_ERR_PSBT: return CLI_EXIT_USAGE;
+    case OS_ERR_IO: case OS_ERR_TIMEOUT: case OS_ERR_DB: case OS_ERR_RPC: case OS_ERR_RPC_TRANSPORT:
+    case OS_ERR_INTERNAL: case OS_ERR_BUFFER: return CLI_EXIT_ERROR;
+    default: return (status & 0xff00) == 0x0100 ? CLI_EXIT_ERROR : CLI_EXIT_REFUSED;
+    }
+}
+
+int cli_backend_option(cli_backend *b, int argc, char **argv, int *i) {
+    static const char *const names[] = { "--db", "--rpc-url", "--rpc-user", "--rpc-password", "--rpc-cookie" };
+    const char **slots[] = { &b->db_path, &b->rpc_url, &b->rpc_user, &b->rpc_password, &b->rpc_cookie };
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        if (strcmp(argv[*i], names[k]) != 0) continue;
+        if (*i + 1 >= argc) {
+            cli_usage("%s needs a value", names[k]);
+            return -1;
+        }
+        *slots[k] = argv[++*i];
+        return 1;
+    }
+    return 0;
+}
+
+void cli_engine_config(const cli_backend *b, os_engine_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->db_path = b->db_path != NULL ? b->db_path : "oncesign.db";
+    cfg->rpc_url = b->rpc_url;
+    cfg->rpc_user = b->rpc_user;
+    cfg->rpc_password = b->rpc_password;
+    cfg->rpc_cookie_file = b->rpc_cookie;
+    if (b->rpc_url != NULL && b->rpc_user == NULL && b->rpc_cookie == NULL) {
+        cfg->rpc_cookie_file = getenv("ONCESIGN_RPC_COOKIE");
+    }
+}
+
+int cli_option_takes_value(const char *a) {
+    static const char *const with_value[] = { "--db", "--rpc-url", "--rpc-user", "--rpc-password", "--rpc-cookie",
+        "--status", "--after", "--limit", "--amount", "--expires-at", "--out", "--to", "--nonce", "--input",
+        "--change-index", "--prev-tx", "--output", "--anchor", "--fee", "--fee-rate", "--scan", "--account", "--network" };
+    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
+        if (strcmp(a, with_value[k]) == 0) return 1;
+    }
+    return 0;
+}
+
+static int parse_num(const char *opt, const char *s, uint64_t max, uint64_t *out) {
+    char *end = NULL;
+    if (s == NULL) return cli_usage("%s needs a value", opt) == 0;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*s == '\0' || !isdigit((unsigned char)*s) || *end != '\0' || errno != 0 || v > max) {
+        cli_usage("%s: '%s' is not a whole number in 0..%llu", opt, s, (unsigned long long)max);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* ---------------------------------------------------------------- engine */
+
+typedef struct {
+    const cli_globals *g;
+    cli_backend backend;
+    os_engine *engine;
+    os_client *client;      /* lent to the engine when the command needs the signer */
+    char err[512];
+} ledger_cmd;
+
+static void ledger_close(ledger_cmd *l) {
+    os_engine_close(l->engine);
+    os_client_close(l->client);
+    l->engine = NULL;
+    l->client = NULL;
+}
+
+/* Opens the ledger only (cfg.device = NULL). */
+static int open_ledger(ledger_cmd *l) {
+    os_engine_config cfg;
+    cli_engine_config(&l->backend, &cfg);
+    cfg.rpc_url = NULL;     /* ledger-only: no node either */
+    int rc = os_engine_open(&cfg, &l->engine, l->err, sizeof l->err);
+    if (rc != OS_OK) {
+        l->engine = NULL;
+        return cli_fail(l->g, cli_exit_for(rc), rc, "cannot open the ledger %s: %s", cfg.db_path,
+                        l->err[0] ? l->err : os_status_message(rc));
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Opens the signer, then the engine with it (and monacoind when --rpc-url was given). A signer
+ * that disagrees with the ledger leaves *mismatch = 1 and the engine open read-only. */
+static int open_with_device(ledger_cmd *l, os_msg_info *info, int *mismatch) {
+    const cli_globals *g = l->g;
+    char err[256] = "";
+    *mismatch = 0;
+    if (g->device == NULL || g->device[0] == '\0') {
+        return cli_usage("this command needs the signer: give --device SPEC or set ONCESIGN_DEVICE");
+    }
+    int rc = os_client_open(g->device, &l->client, err, sizeof err);
+    if (rc == OS_ERR_ARG) return cli_usage("%s", err);
+    if (rc != OS_OK) return cli_fail(g, CLI_EXIT_ERROR, rc, "cannot open %s: %s", g->device, err);
+    os_msg req, reply;
+    uint8_t buf[OS_MAX_MESSAGE];
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_GET_INFO;
+    rc = os_client_call(l->client, &req, &reply, buf, g->timeout_ms);
+    if (rc != OS_OK) return cli_fail(g, CLI_EXIT_ERROR, rc, "%s: %s", g->device, os_client_last_error(l->client));
+    if (reply.type != OS_MSG_INFO) return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_MSG_UNEXPECTED, "%s: unexpected reply", g->device);
+    *info = reply.u.info;
+    if (!info->initialized) return cli_fail(g, CLI_EXIT_REFUSED, OS_ERR_NOT_INITIALIZED, "the signer is not initialised");
+    os_engine_config cfg;
+    cli_engine_config(&l->backend, &cfg);
+    cfg.network = info->network;
+    rc = os_engine_open_client(&cfg, l->client, &l->engine, l->err, sizeof l->err);
+    if (rc == OS_ERR_SIGNER_MISMATCH) {
+        *mismatch = 1;
+        return CLI_EXIT_OK;
+    }
+    if (rc != OS_OK) {
+        l->engine = NULL;
+        return cli_fail(g, cli_exit_for(rc), rc, "cannot open the engine: %s", l->err[0] ? l->err : os_status_message(rc));
+    }
+    return CLI_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void print_time(int64_t t, char *out, size_t cap) {
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (t == 0 || gmtime_r(&tt, &tm) == NULL) snprintf(out, cap, "-");
+    else strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void payout_json(const os_payout_info *p) {
+    char txid[65];
+    printf("{\"id\":%lld,\"status\":\"%s\",\"amount\":%llu,\"address\":", (long long)p->id,
+           os_payout_status_name(p->status), (unsigned long long)p->amount);
+    cli_json_string(p->address);
+    fputs(",\"idempotency_key\":", stdout);
+    cli_json_string(p->idempotency_key);
+    fputs(",\"code_id\":", stdout);
+    cli_json_string(p->code_id);
+    if (p->has_txid) {
+        os_txid_to_hex(p->txid, txid);
+        printf(",\"txid\":\"%s\"", txid);
+    } else {
+        fputs(",\"txid\":null", stdout);
+    }
+    printf(",\"confirmations\":%u,\"created_at\":%lld,\"updated_at\":%lld,\"error\":", p->confirmations,
+           (long long)p->created_at, (long long)p->updated_at);
+    cli_json_string(p->error);
+    putchar('}');
+}
+
+static void payout_line(const os_payout_info *p) {
+    char txid[65] = "-", when[32];
+    if (p->has_txid) os_txid_to_hex(p->txid, txid);
+    print_time(p->updated_at, when, sizeof when);
+    printf("%-8lld %-17s %15llu  %-45s %s %s%s%s\n", (long long)p->id, os_payout_status_name(p->status),
+           (unsigned long long)p->amount, p->address, when, txid, p->error[0] ? "  error: " : "", p->error);
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static int count_status(os_engine *e, os_payout_status s, uint64_t *n) {
+    os_payout_info page[256];
+    int64_t after = 0;
+    *n = 0;
+    for (;;) {
+        size_t got = 0;
+        int rc = os_engine_payout_list(e, s, after, 256, page, &got);
+        if (rc != OS_OK) return rc;
+        *n += got;
+        if (got < 256) return OS_OK;
+        after = page[got - 1].id;
+    }
+}
+
+static int cmd_status(ledger_cmd *l, int argc, char **argv) {
+    if (argc > 0) return cli_usage("status: unexpected argument '%s'", argv[0]);
+    int rc, mismatch = 0, with_device = l->g->device != NULL && l->g->device[0] != '\0';
+    os_msg_info info;
+    memset(&info, 0, sizeof info);
+    if (with_device) rc = open_with_device(l, &info, &mismatch);
+    else rc = open_ledger(l);
+    if (rc != CLI_EXIT_OK) return rc;
+    os_engine_health h;
+    memset(&h, 0, sizeof h);
+    int hrc = os_engine_health_get(l->engine, &h);
+    uint64_t counts[OS_PAYOUT_FAILED + 1] = { 0 };
+    for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_FAILED; s++) {
+        if ((rc = count_status(l->engine, (os_payout_status)s, &counts[s])) != OS_OK) {
+            return cli_fail(l->g, cli_exit_for(rc), rc, "listing payouts: %s", os_status_message(rc));
+        }
+    }
+    char root[65], head[65];
+    os_hex_encode(info.nonce_root, 32, root);
+    os_hex_encode(info.log_head, 32, head);
+    int ok = hrc == OS_OK && h.ledger_ok && !mismatch;
+    if (l->g->json) {
+        printf("{\"ok\":%s,\"ledger_ok\":%s,\"payouts\":{", ok ? "true" : "false", hrc == OS_OK && h.ledger_ok ? "true" : "false");
+        for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_FAILED; s++) {
+            printf("%s\"%s\":%llu", s == OS_PAYOUT_REQUESTED ? "" : ",", os_payout_status_name((os_payout_status)s),
+                   (unsigned long long)counts[s]);
+        }
+        printf("},\"payouts_pending\":%llu,\"payouts_confirmed\":%llu", (unsigned long long)h.payouts_pending,
+               (unsigned long long)h.payouts_confirmed);
+        if (with_device) {
+            printf(",\"signer\":{\"nonce_root\":\"%s\",\"log_seq\":%llu,\"log_head\":\"%s\",\"matches_ledger\":%s,"
+                   "\"mismatch\":", root, (unsigned long long)info.log_seq, head, mismatch ? "false" : "true");
+            cli_json_string(mismatch ? l->err : "");
+            putchar('}');
+        }
+        puts("}");
+    } else {
+        printf("ledger             %s (%s)\n", l->backend.db_path ? l->backend.db_path : "oncesign.db",
+               hrc == OS_OK && h.ledger_ok ? "ok" : "NOT OK");
+        printf("payouts           ");
+        for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_FAILED; s++) {
+            printf(" %s %llu", os_payout_status_name((os_payout_status)s), (unsigned long long)counts[s]);
+        }
+        putchar('\n');
+        if (with_device) {
+            printf("signer nonce root  %s\n", root);
+            printf("signer log         %llu entries, head %s\n", (unsigned long long)info.log_seq, head);
+            if (mismatch) printf("ledger vs signer   MISMATCH: %s (the engine will not sign; see `oncesign tree rebuild`)\n", l->err);
+            else printf("ledger vs signer   agree\n");
+        }
+    }
+    if (hrc != OS_OK) return cli_exit_for(hrc);
+    return mismatch ? CLI_EXIT_REFUSED : CLI_EXIT_OK;
+}
+
+static int cmd_payouts(ledger_cmd *l, int argc, char **argv) {
+    if (argc == 0) return cli_usage("payouts: which command? list or show");
+    uint64_t v;
+    if (strcmp(argv[0], "list") == 0) {
+        os_payout_status status = 0;
+        int64_t after = 0;
+        size_t limit = 100;
+        for (int i = 1; i < argc; i++) {
+            const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+            int b = cli_backend_option(&l->backend, argc, argv, &i);
+            if (b < 0) return CLI_EXIT_USAGE;
+            if (b > 0) continue;
+            if (strcmp(a, "--status") == 0 && val != NULL) {
+                if (os_payout_status_parse(val, &status) != OS_OK) {
+                    return cli_usage("--status: '%s' is not requested, awaiting_approval, signing, signed, broadcast, "
+                                     "confirmed or failed", val);
+                }
+                i++;
+            } else if (strcmp(a, "--after") == 0) {
+                if (!parse_num(a, val, INT64_MAX, &v)) return CLI_EXIT_USAGE;
+                after = (int64_t)v;
+                i++;
+            } else if (strcmp(a, "--limit") == 0) {
+                if (!parse_num(a, val, 10000, &v)) return CLI_EXIT_USAGE;
+                if (v == 0) return cli_usage("--limit must be at least 1");
+                limit = (size_t)v;
+                i++;
+            } else {
+                return cli_usage("payouts list: unknown option or missing value: %s", a);
+            }
+        }
+        int rc = open_ledger(l);
+        if (rc != CLI_EXIT_OK) return rc;
+        os_payout_info *list = calloc(limit, sizeof *list);
+        if (list == NULL) return cli_fail(l->g, CLI_EXIT_ERROR, OS_ERR_IO, "out of memory");
+        size_t n = 0;
+        rc = os_engine_payout_list(l->engine, status, after, limit, list, &n);
+        if (rc != OS_OK) {
+            free(list);
+            return cli_fail(l->g, cli_exit_for(rc), rc, "listing payouts: %s", os_status_message(rc));
+        }
+        if (l->g->json) {
+            fputs("{\"ok\":true,\"payouts\":[", stdout);
+            for (size_t k = 0; k < n; k++) {
+                if (k) putchar(',');
+                payout_json(&list[k]);
+            }
+            printf("],\"count\":%zu,\"next_after\":", n);
+            if (n == limit) printf("%lld}\n", (long long)list[n - 1].id);
+            else puts("null}");
+        } else if (n == 0) {
+            puts("no payouts");
+        } else {
+            printf("%-8s %-17s %15s  %-45s %-20s %s\n", "id", "status", "amount (sat)", "address", "updated", "txid");
+            for (size_t k = 0; k < n; k++) payout_line(&list[k]);
+            if (n == limit) printf("(more: --after %lld)\n", (long long)list[n - 1].id);
+        }
+        free(list);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[0], "show") == 0) {
+        const char *id_text = NULL;
+        for (int i = 1; i < argc; i++) {
+            int b = cli_backend_option(&l->backend, argc, argv, &i);
+            if (b < 0) return CLI_EXIT_USAGE;
+            if (b > 0) continue;
+            if (argv[i][0] == '-' || id_text != NULL) return cli_usage("payouts show: unexpected argument '%s'", argv[i]);
+            id_text = argv[i];
+        }
+        if (id_text == NULL) return cli_usage("payouts show needs a payout id");
+        if (!parse_num("payout id", id_text, INT64_MAX, &v)) return CLI_EXIT_USAGE;
+        int rc = open_ledger(l);
+        if (rc != CLI_EXIT_OK) return rc;
+        os_payout_info p;
+        rc = os_engine_payout_get(l->engine, (int64_t)v, &p);
+        if (rc == OS_ERR_NOT_FOUND) return cli_fail(l->g, CLI_EXIT_REFUSED, rc, "no payout %s", id_text);
+        if (rc != OS_OK) return cli_fail(l->g, cli_exit_for(rc), rc, "reading payout %s: %s", id_text, os_status_message(rc));
+        if (l->g->json) {
+            fputs("{\"ok\":true,\"payout\":", stdout);
+            payout_json(&p);
+            puts("}");
+        } else {
+            char txid[65] = "-", c[32], u[32];
+            if (p.has_txid) os_txid_to_hex(p.txid, txid);
+            print_time(p.created_at, c, sizeof c);
+            print_time(p.updated_at, u, sizeof u);
+            printf("payout          %lld\nstatus          %s\namount          %llu sat\naddress         %s\n",
+                   (long long)p.id, os_payout_status_name(p.status), (unsigned long long)p.amount, p.address);
+            if (p.code_id[0]) printf("code id         %s\n", p.code_id);
+            if (p.idempotency_key[0]) printf("idempotency key %s\n", p.idempotency_key);
+            printf("txid            %s\nconfirmations   %u\ncreated         %s\nupdated         %s\n", txid,
+                   p.confirmations, c, u);
+            if (p.error[0]) printf("error           %s\n", p.error);
+        }
+        return CLI_EXIT_OK;
+    }
+    return cli_usage("payouts: unknown command '%s' (list, show)", argv[0]);
+}
+
+static void code_json(const os_code_info *c) {
+    printf("\"code_id\":\"%s\",\"amount\":%llu,\"created_at\":%lld,\"expires_at\":", c->code_id,
+           (unsigned long long)c->amount, (long long)c->created_at);
+    if (c->expires_at) printf("%lld", (long long)c->expires_at);
+    else fputs("null", stdout);
+    printf(",\"redeemed\":%s,\"payout_id\":", c->redeemed ? "true" : "false");
+    if (c->redeemed) printf("%lld", (long long)c->payout_id);
+    else fputs("null", stdout);
+}
+
+static int cmd_codes(ledger_cmd *l, int argc, char **argv) {
+    if (argc == 0) return cli_usage("codes: which command? issue or show");
+    uint64_t v;
+    if (strcmp(argv[0], "issue") == 0) {
+        uint64_t amount = 0;
+        int64_t expires = 0;
+        int have_amount = 0;
+        for (int i = 1; i < argc; i++) {
+            const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+            int b = cli_backend_option(&l->backend, argc, argv, &i);
+            if (b < 0) return CLI_EXIT_USAGE;
+            if (b > 0) continue;
+            if (strcmp(a, "--amount") == 0) {
+                if (!parse_num(a, val, OS_MAX_MONEY, &amount)) return CLI_EXIT_USAGE;
+                have_amount = 1;
+                i++;
+            } else if (strcmp(a, "--expires-at") == 0) {
+                if (!parse_num(a, val, INT64_MAX, &v)) return CLI_EXIT_USAGE;
+                expires = (int64_t)v;
+                i++;
+            } else {
+                return cli_usage("codes issue: unknown option or missing value: %s", a);
+            }
+        }
+        if (!have_amount || amount == 0) return cli_usage("codes issue needs --amount SAT (at least 1)");
+        int rc = open_ledger(l);
+        if (rc != CLI_EXIT_OK) return rc;
+        char code[65];
+        os_code_info info;
+        rc = os_engine_issue_code(l->engine, amount, expires, code, &info);
+        if (rc != OS_OK) return cli_fail(l->g, cli_exit_for(rc), rc, "issuing a code: %s", os_status_message(rc));
+        if (l->g->json) {
+            fputs("{\"ok\":true,\"code\":", stdout);
+            cli_json_string(code);
+            putchar(',');
+            code_json(&info);
+            puts("}");
+        } else {
+            printf("%s\n", code);
+            fprintf(stderr, "code id %s, %llu sat%s — the code is shown only this once; the ledger keeps its hash\n",
+                    info.code_id, (unsigned long long)info.amount, info.expires_at ? ", expires" : "");
+        }
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[0], "show") == 0) {
+        const char *code = NULL;
+        for (int i = 1; i < argc; i++) {
+            int b = cli_backend_option(&l->backend, argc, argv, &i);
+            if (b < 0) return CLI_EXIT_USAGE;
+            if (b > 0) continue;
+            if (argv[i][0] == '-' || code != NULL) return cli_usage("codes show: unexpected argument '%s'", argv[i]);
+            code = argv[i];
+        }
+        if (code == NULL) return cli_usage("codes show needs the code");
+        int rc = open_ledger(l);
+        if (rc != CLI_EXIT_OK) return rc;
+        os_code_info info;
+        rc = os_engine_code_lookup(l->engine, code, &info);
+        if (rc == OS_ERR_NOT_FOUND) return cli_fail(l->g, CLI_EXIT_REFUSED, rc, "no such code");
+        if (rc != OS_OK) return cli_fail(l->g, cli_exit_for(rc), rc, "looking the code up: %s", os_status_message(rc));
+        if (l->g->json) {
+            fputs("{\"ok\":true,", stdout);
+            code_json(&info);
+            puts("}");
+        } else {
+            char c[32], x[32];
+            print_time(info.created_at, c, sizeof c);
+            print_time(info.expires_at, x, sizeof x);
+            printf("code id   %s\namount    %llu sat\ncreated   %s\nexpires   %s\n", info.code_id,
+                   (unsigned long long)info.amount, c, info.expires_at ? x : "never");
+            if (info.redeemed) printf("redeemed  yes, payout %lld\n", (long long)info.payout_id);
+            else printf("redeemed  no\n");
+        }
+        return CLI_EXIT_OK;
+    }
+    return cli_usage("codes: unknown command '%s' (issue, show)", argv[0]);
+}
+
+static int cmd_reconcile(ledger_cmd *l, int argc, char **argv) {
+    os_msg_info info;
+    int mismatch;
+    if (l->backend.rpc_url == NULL) return cli_usage("reconcile needs monacoind: give --rpc-url URL");
+    (void)argc;
+    (void)argv;
+    int rc = open_with_device(l, &info, &mismatch);
+    if (rc != CLI_EXIT_OK) return rc;
+    if (mismatch) return cli_fail(l->g, CLI_EXIT_REFUSED, OS_ERR_SIGNER_MISMATCH, "signer and ledger disagree: %s", l->err);
+    rc = os_engine_reconcile_now(l->engine);
+    if (rc != OS_OK) return cli_fail(l->g, cli_exit_for(rc), rc, "reconciliation failed: %s", os_status_message(rc));
+    if (l->g->json) puts("{\"ok\":true,\"reconciled\":true}");
+    else puts("Reconciliation pass done.");
+    return CLI_EXIT_OK;
+}
+
+static int cmd_tree(ledger_cmd *l, int argc, char **argv) {
+    os_msg_info info;
+    int mismatch;
+    if (argc == 0 || strcmp(argv[0], "rebuild") != 0) return cli_usage("tree: the command is `tree rebuild`");
+    for (int i = 1; i < argc; i++) return cli_usage("tree rebuild: unexpected argument '%s'", argv[i]);
+    int rc = open_with_device(l, &info, &mismatch);
+    if (rc != CLI_EXIT_OK) return rc;
+    size_t n = 0;
+    char err[512] = "";
+    rc = os_engine_rebuild_tree(l->engine, &n, err, sizeof err);
+    if (rc != OS_OK) {
+        return cli_fail(l->g, cli_exit_for(rc), rc, "tree rebuild failed: %s", err[0] ? err : os_status_message(rc));
+    }
+    if (l->g->json) printf("{\"ok\":true,\"leaves\":%zu}\n", n);
+    else printf("Nonce tree rebuilt from the signer's log: %zu leaves, root matches the signer.\n", n);
+    return CLI_EXIT_OK;
+}
+
+int cli_is_ledger_group(const char *w) {
+    return strcmp(w, "status") == 0 || strcmp(w, "payouts") == 0 || strcmp(w, "codes") == 0 ||
+           strcmp(w, "reconcile") == 0 || strcmp(w, "tree") == 0;
+}
+
+int cli_cmd_ledger(const cli_globals *g, int argc, char **argv) {
+    ledger_cmd l;
+    memset(&l, 0, sizeof l);
+    l.g = g;
+    const char *group = argv[0];
+    /* Backend options may stand anywhere after the group; the group's own parser sees the rest. */
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    if (rest == NULL) return CLI_EXIT_ERROR;
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        int b = cli_backend_option(&l.backend, argc, argv, &i);
+        if (b < 0) { free(rest); return CLI_EXIT_USAGE; }
+        if (b == 0) rest[n++] = argv[i];
+    }
+    int rc;
+    if (strcmp(group, "status") == 0) rc = cmd_status(&l, n, rest);
+    else if (strcmp(group, "payouts") == 0) rc = cmd_payouts(&l, n, rest);
+    else if (strcmp(group, "codes") == 0) rc = cmd_codes(&l, n, rest);
+    else if (strcmp(group, "reconcile") == 0) rc = n > 0 ? cli_usage("reconcile: unexpected argument '%s'", rest[0]) : cmd_reconcile(&l, n, rest);
+    else rc = cmd_tree(&l, n, rest);
+    ledger_close(&l);
+    free(rest);
+    return rc;
+}
