@@ -312,6 +312,7 @@ typedef struct {
 
 static code_rec *codes;
 static atomic_int next_task, tasks_done, flood_over;
+static double flood_s = 4, flood_until;   /* --flood-s: the faults and kills last at least this long */
 static atomic_long n_requests, n_ok, n_refused, n_failed, n_noanswer, n_kills;
 static double *latencies;
 static atomic_long n_lat;
@@ -355,13 +356,16 @@ static void redeem_task(code_rec *c, uint64_t *rng) {
 
 static void *client_main(void *arg) {
     uint64_t rng = seed * 1000003u + (uint64_t)(uintptr_t)arg;
+    int total = n_codes * dup_k;
     for (;;) {
         int t = atomic_fetch_add(&next_task, 1);
-        if (t >= n_codes * dup_k) break;
+        /* After the first round the same requests are sent again until the flood's time is up, so
+         * the faults and kills meet the payouts while the service signs and broadcasts them. */
+        if (t >= total && (bench || e2e_now() >= flood_until)) break;
         /* Task t is the (t % dup_k)-th redeem of code t / dup_k: the K redeems of a code sit next
          * to each other, so different clients send them at the same moment. */
-        redeem_task(&codes[t / dup_k], &rng);
-        atomic_fetch_add(&tasks_done, 1);
+        redeem_task(&codes[(t % total) / dup_k], &rng);
+        if (t < total) atomic_fetch_add(&tasks_done, 1);
     }
     return NULL;
 }
@@ -411,7 +415,9 @@ static void *killer_main(void *arg) {
     uint64_t rng = seed ^ 0x6b696c6cull;
     int done = 0, restarts = 0;
     while (!atomic_load(&flood_over)) {
-        long wait = 150 + (long)(e2e_rng(&rng) % 900);
+        /* Spread over the flood: on average kills+1 gaps per flood_s. */
+        long gap = (long)(flood_s * 1000 / (kills + 1));
+        long wait = gap / 2 + (long)(e2e_rng(&rng) % (uint64_t)(gap > 1 ? gap : 1));
         double until = e2e_now() + wait / 1000.0;
         int crashed = 0;
         while (e2e_now() < until && !atomic_load(&flood_over) && !(crashed = service_died())) e2e_sleep_ms(10);
@@ -728,18 +734,19 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--build") == 0) snprintf(build_dir, sizeof build_dir, "%s", v);
         else if (strcmp(a, "--label") == 0) label = v;
         else if (strcmp(a, "--bench") == 0) bench = v;
+        else if (strcmp(a, "--flood-s") == 0) flood_s = atof(v);
         else if (strcmp(a, "--crash-points") == 0) snprintf(crash_points, sizeof crash_points, "%s", v);
         else if (strcmp(a, "--bench-redeem-s") == 0) bench_redeem_s = atof(v);
         else break;
         i++;
     }
     int naive = strcmp(design, "naive") == 0;
-    if (i < argc || (!naive && strcmp(design, "oncesign") != 0) || n_codes < 1 || n_codes > 20000 || dup_k < 1 ||
+    if (i < argc || (!naive && strcmp(design, "oncesign") != 0) || flood_s < 0 || flood_s > 600 || n_codes < 1 || n_codes > 20000 || dup_k < 1 ||
         dup_k > 64 || n_clients < 1 || n_clients > 256 || fault_rate < 0 || fault_rate > 1 || kills < 0) {
         fprintf(stderr, "usage: oncesign-flood --design oncesign|naive [--codes N] [--dup K] [--clients C] "
                         "[--seed S] [--fault-rate P] [--delay-ms MS] [--kills K] [--batch-max B] "
                         "[--batch-delay-ms MS] [--settle-s S] [--build DIR] [--keep] [--label TEXT] [--approval] "
-                        "[--bench NAME [--bench-redeem-s S]] [--crash-points P1,P2,...]\n");
+                        "[--bench NAME [--bench-redeem-s S]] [--crash-points P1,P2,...] [--flood-s S]\n");
         return 2;
     }
     if (naive) kills = 0;   /* the naive service keeps its table in memory: a kill would only hide its bug */
@@ -858,13 +865,14 @@ int main(int argc, char **argv) {
     else json_decref(fault);
 
     double t_flood = e2e_now();
+    flood_until = t_flood + flood_s;
     pthread_t miner, killer, *clients = calloc((size_t)n_clients, sizeof *clients);
     pthread_create(&miner, NULL, miner_main, NULL);
     int killer_on = kills > 0 || crash_points[0];
     if (killer_on) pthread_create(&killer, NULL, killer_main, NULL);
     for (i = 0; i < n_clients; i++) pthread_create(&clients[i], NULL, client_main, (void *)(uintptr_t)i);
     int total_tasks = n_codes * dup_k;
-    while (atomic_load(&tasks_done) < total_tasks) {
+    while (atomic_load(&tasks_done) < total_tasks || (!bench && e2e_now() < flood_until)) {
         e2e_sleep_ms(100);
         static double last;
         if (e2e_now() - last >= 1.0) {
