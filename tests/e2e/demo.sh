@@ -48,11 +48,12 @@ run_flood() {
   return $rc
 }
 
+oncesign_rc=0
 say "1/2  the naive design (what Monappy did): mark the code used, call sendtoaddress, roll back on a timeout"
 run_flood naive
 say "2/2  oncesign: the signer refuses to sign a second, non-conflicting payout for a code; the host never rolls back"
 if [ -x "$B/oncesignd" ]; then
-  run_flood oncesign --kills 3 --settle-s 60 --approval
+  run_flood oncesign --kills 3 --settle-s 60 --approval || oncesign_rc=$?
 else
   echo "   $B/oncesignd is not built yet: the oncesign half cannot run"
 fi
@@ -84,6 +85,9 @@ for d in naive oncesign; do
     ok=0
   fi
 done
+# The flood's own verdict too: chain balance = funding - payouts - fees = the ledger's, every
+# transaction known to the ledger, the approved withdrawal paid once.
+[ "$oncesign_rc" -eq 0 ] || { echo "demo: the oncesign flood's chain checks failed (exit $oncesign_rc)" >&2; ok=0; }
 [ "$(val paid oncesign)" = "$N" ] && [ "$(val double_payouts oncesign)" = 0 ] && [ "$(val unpaid oncesign)" = 0 ] || ok=0
 [ "$(val double_payouts naive)" -gt 0 ] 2>/dev/null || ok=0
 [ $ok -eq 1 ]

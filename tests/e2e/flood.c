@@ -573,6 +573,7 @@ static void bench_figures(double t0) {
 
 static int approval_ok = -1;
 static char approval_addr[80], approval_txid[65];
+static int64_t approval_id;
 
 /* Asks for a withdrawal above the signer's per-payout cap through the payout API, waits for the
  * signer to ask the operator, shows what the device shows, presses approve through the
@@ -593,6 +594,7 @@ static int run_approval(const char *tag) {
         return 0;
     }
     e2e_resp_free(&r);
+    approval_id = (int64_t)id;
     printf("flood[%s]: approval: withdrawal of %.8f MONA requested (payout %lld), above the signer's 5 MONA cap\n",
            tag, APPROVAL_AMOUNT / 1e8, (long long)id);
     char path[64];
@@ -931,8 +933,9 @@ int main(int argc, char **argv) {
             }
         } else {
             int pending = 0;
-            for (i = 0; i < n_codes && !pending; i++) {
-                int64_t id = atomic_load(&codes[i].payout_id);
+            for (i = 0; i <= n_codes && !pending; i++) {
+                int64_t id = i < n_codes ? atomic_load(&codes[i].payout_id) : approval_id;
+                if (i == n_codes && !approval_id) break;
                 if (id == 0) {
                     pending = 1;
                     break;
