@@ -1091,6 +1091,127 @@ static int release_draft(os_engine *e, int64_t row, const os_sign_tx *tx, int st
     return rc;
 }
 
+static int draft_has_replacement(const os_sign_tx *tx) {
+    for (size_t i = 0; i < tx->n_outputs; i++)
+        if (tx->outputs[i].kind == OS_OUTPUT_PAYOUT && tx->outputs[i].replace) return 1;
+    return 0;
+}
+
+/* Gives a refused replacement up: its payouts and coins go back to the transaction it replaces. */
+static int abandon_replacement(os_engine *e, int64_t row, int status) {
+    char why[128];
+    snprintf(why, sizeof why, "fee bump refused by the signer: %s", os_status_name(status));
+    int64_t now = engine_now();
+    os_ledger_lock(e->ledger);
+    int rc = os_ledger_begin(e->ledger);
+    if (rc == OS_OK) {
+        rc = run(e, "UPDATE txs SET state = ?, last_error = ?, updated_at = ? WHERE id = ?", "itii",
+                 (int64_t)OS_TX_RELEASED, why, now, row);
+        if (rc == OS_OK)
+            rc = run(e, "UPDATE payouts SET tx_row = (SELECT replaces FROM txs WHERE id = ?), status = ?, updated_at = ?"
+                        " WHERE tx_row = ?",
+                     "iiii", row, (int64_t)OS_PAYOUT_SIGNED, now, row);
+        if (rc == OS_OK)
+            rc = run(e, "UPDATE coins SET reserved_by = (SELECT replaces FROM txs WHERE id = ?) WHERE reserved_by = ?",
+                     "ii", row, row);
+        if (rc == OS_OK)
+            rc = run(e, "UPDATE txs SET last_error = ? WHERE id = (SELECT replaces FROM txs WHERE id = ?)", "ti", why,
+                     row);
+        if (rc == OS_OK) rc = os_ledger_commit(e->ledger);
+        else os_ledger_rollback(e->ledger);
+    }
+    os_ledger_unlock(e->ledger);
+    return rc;
+}
+
+/* Builds a fee bump of a signed transaction the node refused for its fee: the same inputs (so it
+ * spends the anchor and conflicts with the original), the same payouts as replacements of their
+ * committed nonces, the extra fee taken from the change. Stored as a draft; the worker signs it. */
+static int bump_row(os_engine *e, int64_t old) {
+    draft d;
+    int64_t old_fee = 0;
+    os_ledger_lock(e->ledger);
+    sqlite3_stmt *st = prep(e, "SELECT draft, fee FROM txs WHERE id = ?");
+    int rc = OS_ERR_DB;
+    if (st) {
+        sqlite3_bind_int64(st, 1, old);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            rc = draft_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), &d);
+            old_fee = sqlite3_column_int64(st, 1);
+        }
+    }
+    sqlite3_finalize(st);
+    os_ledger_unlock(e->ledger);
+    if (rc != OS_OK) return rc;
+    uint64_t vsize = 11;
+    size_t change = SIZE_MAX, n_pay = 0;
+    for (size_t i = 0; i < d.tx.n_inputs; i++) vsize += input_vbytes(d.in[i].script_type);
+    for (size_t i = 0; i < d.tx.n_outputs; i++) {
+        vsize += 9 + d.out[i].script_len;
+        if (d.out[i].kind == OS_OUTPUT_CHANGE) change = i;
+        if (d.out[i].kind == OS_OUTPUT_PAYOUT) {
+            n_pay++;
+            if (!d.out[i].replace) {
+                d.out[i].replace = 1;
+                d.out[i].anchor = d.tx.inputs[0].prevout;
+            }
+        }
+    }
+    /* BIP125: more absolute fee than the original by at least the relay fee of the replacement, and a
+     * higher rate; a quarter more keeps repeated bumps from crawling. */
+    uint64_t new_fee = (vsize * fee_rate(e) + 999) / 1000;
+    uint64_t floor_fee = (uint64_t)old_fee + vsize + (uint64_t)old_fee / 4;
+    if (new_fee < floor_fee) new_fee = floor_fee;
+    uint64_t extra = new_fee - (uint64_t)old_fee;
+    int64_t now = engine_now();
+    if (change == SIZE_MAX || d.out[change].amount < extra + DUST) {
+        os_ledger_lock(e->ledger);
+        run(e, "UPDATE txs SET last_error = ?, updated_at = ? WHERE id = ?", "tii",
+            "fee too low and no change to raise it from: an operator must bump it (a replacement spending the anchor)",
+            now, old);
+        os_ledger_unlock(e->ledger);
+        draft_free(&d);
+        return OS_ERR_FUNDS;
+    }
+    d.out[change].amount -= extra;
+    uint8_t *blob = NULL, hp[32], ho[32];
+    size_t blob_len = 0;
+    rc = draft_encode(&d.tx, &blob, &blob_len);
+    if (rc == OS_OK) rc = tx_commitment(&d.tx, hp, ho);
+    os_ledger_lock(e->ledger);
+    if (rc == OS_OK) rc = os_ledger_begin(e->ledger);
+    if (rc == OS_OK) {
+        rc = run(e,
+                 "INSERT INTO txs (state, draft, replaces, anchor_txid, anchor_vout, fee, n_payouts, hash_prevouts,"
+                 " hash_outputs, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                 "ibibiiibbii", (int64_t)OS_TX_SIGNING, blob, (int)blob_len, old, d.in[0].prevout.txid, 32,
+                 (int64_t)d.in[0].prevout.vout, (int64_t)new_fee, (int64_t)n_pay, hp, 32, ho, 32, now, now);
+        int64_t row = sqlite3_last_insert_rowid(os_ledger_db(e->ledger));
+        if (rc == OS_OK)
+            rc = run(e, "INSERT INTO tx_payouts (tx_row, payout_id) SELECT ?, payout_id FROM tx_payouts WHERE tx_row = ?",
+                     "ii", row, old);
+        if (rc == OS_OK)
+            rc = run(e, "UPDATE payouts SET tx_row = ?, status = ?, updated_at = ? WHERE tx_row = ? AND status IN (?, ?)",
+                     "iiiiii", row, (int64_t)OS_PAYOUT_SIGNING, now, old, (int64_t)OS_PAYOUT_SIGNED,
+                     (int64_t)OS_PAYOUT_BROADCAST);
+        if (rc == OS_OK) rc = run(e, "UPDATE coins SET reserved_by = ? WHERE reserved_by = ?", "ii", row, old);
+        if (rc == OS_OK) {
+            char note[64];
+            snprintf(note, sizeof note, "fee bumped by transaction %lld", (long long)row);
+            rc = run(e, "UPDATE txs SET last_error = ? WHERE id = ?", "ti", note, old);
+        }
+        if (rc == OS_OK) rc = os_ledger_commit(e->ledger);
+        else os_ledger_rollback(e->ledger);
+        if (rc == OS_OK)
+            fprintf(stderr, "oncesignd: transaction %lld refused for its fee: replacement %lld with fee %llu\n",
+                    (long long)old, (long long)row, (unsigned long long)new_fee);
+    }
+    os_ledger_unlock(e->ledger);
+    free(blob);
+    draft_free(&d);
+    return rc;
+}
+
 /* Stores the signed transaction (raw + txid) and the leaves, before any broadcast (I3). */
 static int store_signed(os_engine *e, int64_t row, const os_sign_tx *tx, const uint8_t *raw, size_t raw_len,
                         const uint8_t txid[32], uint64_t log_seq, const uint8_t root[32]) {
@@ -1228,6 +1349,11 @@ static int sign_row(os_engine *e, int64_t row) {
     } else if (rc == OS_ERR_TIMEOUT || rc == OS_ERR_IO || rc == OS_ERR_BUSY || rc == OS_ERR_CANCELLED ||
                rc == OS_ERR_LOG_FULL || (rc >= 0x0100 && rc < 0x0200)) {
         /* transient: the draft stays and is signed again */
+    } else if (draft_has_replacement(&tx)) {
+        /* a fee bump the signer refused: the original stays the payouts' transaction */
+        __atomic_add_fetch(&e->m_sign_refused, 1, __ATOMIC_RELAXED);
+        fprintf(stderr, "oncesignd: the signer refused fee bump %lld: %s\n", (long long)row, os_status_name(rc));
+        (void)abandon_replacement(e, row, rc);
     } else {
         __atomic_add_fetch(&e->m_sign_refused, 1, __ATOMIC_RELAXED);
         int refused = oc.index != 0xFFFF && oc.index < tx.n_outputs && tx.outputs[oc.index].kind == OS_OUTPUT_PAYOUT &&
@@ -1313,7 +1439,15 @@ static void broadcast_row(os_engine *e, int64_t row) {
         break;
     case OS_BROADCAST_NOT_SENT:
         __atomic_add_fetch(&e->m_bc_not_sent, 1, __ATOMIC_RELAXED);
-        set_tx_state(e, row, OS_TX_SIGNED, 0, msg, 1);
+        if (br.fee_too_low) {
+            /* the worker builds a replacement with a higher fee, spending the same anchor */
+            char fee_msg[220];
+            snprintf(fee_msg, sizeof fee_msg, "fee-too-low: %s", msg);
+            set_tx_state(e, row, OS_TX_SIGNED, 0, fee_msg, 1);
+            engine_wake_worker(e);
+        } else {
+            set_tx_state(e, row, OS_TX_SIGNED, 0, msg, 1);
+        }
         break;
     default:
         __atomic_add_fetch(&e->m_bc_check_chain, 1, __ATOMIC_RELAXED);
@@ -1355,6 +1489,51 @@ static void add_change_coins(os_engine *e, int64_t row, uint64_t height) {
     free(raw);
 }
 
+static int first_row_exists(os_engine *e, const char *sql, int64_t a, int64_t b, int64_t c, int64_t d) {
+    os_ledger_lock(e->ledger);
+    sqlite3_stmt *st = prep(e, sql);
+    int found = 0;
+    if (st) {
+        sqlite3_bind_int64(st, 1, a);
+        sqlite3_bind_int64(st, 2, b);
+        sqlite3_bind_int64(st, 3, c);
+        sqlite3_bind_int64(st, 4, d);
+        found = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    os_ledger_unlock(e->ledger);
+    return found;
+}
+
+/* 1 when another signed transaction of ours spending the same anchor is confirmed on chain (it carries
+ * the payouts: a fee bump, or the original a bump replaced), 0 when none is, -1 when the node did not
+ * answer. */
+static int family_confirmed(os_engine *e, int64_t row, const os_outpoint *anchor) {
+    uint8_t txids[16][32];
+    size_t n = 0;
+    os_ledger_lock(e->ledger);
+    sqlite3_stmt *st = prep(e, "SELECT txid FROM txs WHERE id != ? AND anchor_txid = ? AND anchor_vout = ?"
+                               " AND txid IS NOT NULL ORDER BY id DESC LIMIT 16");
+    if (st) {
+        sqlite3_bind_int64(st, 1, row);
+        sqlite3_bind_blob(st, 2, anchor->txid, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, anchor->vout);
+        while (sqlite3_step(st) == SQLITE_ROW && n < 16) memcpy(txids[n++], sqlite3_column_blob(st, 0), 32);
+    }
+    sqlite3_finalize(st);
+    os_ledger_unlock(e->ledger);
+    for (size_t i = 0; i < n; i++) {
+        os_rpc_txstatus ts;
+        os_rpc_error er;
+        pthread_mutex_lock(&e->rpc_mu);
+        int rc = os_rpc_get_transaction(e->rpc, txids[i], &ts, NULL, NULL, &er);
+        pthread_mutex_unlock(&e->rpc_mu);
+        if (rc != OS_OK) return -1;
+        if (ts.found && ts.confirmations >= 1) return 1;
+    }
+    return 0;
+}
+
 /* What the node says about one of our signed transactions. rpc_mu not held. */
 static void reconcile_row(os_engine *e, int64_t row, int state) {
     uint8_t *raw = NULL, txid[32];
@@ -1373,12 +1552,17 @@ static void reconcile_row(os_engine *e, int64_t row, int state) {
         if (os_ledger_begin(e->ledger) == OS_OK) {
             int r = run(e, "UPDATE txs SET state = ?, confirmations = ?, block_height = ?, updated_at = ? WHERE id = ?",
                         "iiiii", (int64_t)OS_TX_CONFIRMED, (int64_t)ts.confirmations, (int64_t)ts.block_height, now, row);
+            /* the payouts it carries (through the link table: a fee bump moved their tx_row to the
+             * replacement, and whichever of the two confirms is the one that paid) */
             if (r == OS_OK)
-                r = run(e, "UPDATE payouts SET status = ?, confirmations = ?, updated_at = ? WHERE tx_row = ?"
-                           " AND status != ?",
-                        "iiiii", (int64_t)OS_PAYOUT_CONFIRMED, (int64_t)ts.confirmations, now, row,
-                        (int64_t)OS_PAYOUT_FAILED);
-            if (r == OS_OK) r = run(e, "UPDATE coins SET state = 2 WHERE reserved_by = ?", "i", row);
+                r = run(e, "UPDATE payouts SET status = ?, confirmations = ?, tx_row = ?, error = '', updated_at = ?"
+                           " WHERE id IN (SELECT payout_id FROM tx_payouts WHERE tx_row = ?)",
+                        "iiiii", (int64_t)OS_PAYOUT_CONFIRMED, (int64_t)ts.confirmations, row, now, row);
+            if (r == OS_OK)
+                r = run(e, "UPDATE coins SET state = 2 WHERE reserved_by = ? OR reserved_by IN (SELECT id FROM txs"
+                           " WHERE anchor_txid = (SELECT anchor_txid FROM txs WHERE id = ?)"
+                           " AND anchor_vout = (SELECT anchor_vout FROM txs WHERE id = ?))",
+                        "iii", row, row, row);
             /* its replacements (none confirmed, since this one is) can never confirm */
             if (r == OS_OK)
                 r = run(e, "UPDATE txs SET state = ? WHERE anchor_txid = (SELECT anchor_txid FROM txs WHERE id = ?)"
@@ -1435,23 +1619,20 @@ static void reconcile_row(os_engine *e, int64_t row, int state) {
         if (!unspent) all_unspent = 0;
     }
     if (all_unspent) {
-        broadcast_row(e, row);
+        if (!first_row_exists(e, "SELECT 1 FROM txs WHERE replaces = ? AND state IN (?, ?, ?)", row, OS_TX_SIGNING,
+                              OS_TX_SIGNED, OS_TX_BROADCAST))
+            broadcast_row(e, row);
     } else if (spent_in_chain >= 0) {
         /* An input is spent in a block by a transaction that is not this one. If a transaction of ours
          * with the same anchor is the one found, it carries the payouts; otherwise this transaction
          * can never confirm and its payouts are stuck (never paid twice: the signer binds their nonces
          * to the anchor; re-anchoring them takes the operator). */
-        int ours = 0;
-        os_ledger_lock(e->ledger);
-        st = prep(e, "SELECT count(*) FROM txs WHERE id != ? AND anchor_txid = ? AND anchor_vout = ? AND state = ?");
-        if (st) {
-            sqlite3_bind_int64(st, 1, row);
-            sqlite3_bind_blob(st, 2, d.in[0].prevout.txid, 32, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 3, d.in[0].prevout.vout);
-            sqlite3_bind_int(st, 4, OS_TX_CONFIRMED);
-            if (sqlite3_step(st) == SQLITE_ROW) ours = sqlite3_column_int(st, 0) > 0;
+        int ours = family_confirmed(e, row, &d.in[0].prevout);
+        if (ours < 0) { /* the node did not answer: decide later */
+            draft_free(&d);
+            return;
         }
-        sqlite3_finalize(st);
+        os_ledger_lock(e->ledger);
         if (os_ledger_begin(e->ledger) == OS_OK) {
             char why[200];
             snprintf(why, sizeof why, "input %d was spent on chain by a foreign transaction: this transaction can"
@@ -1459,9 +1640,9 @@ static void reconcile_row(os_engine *e, int64_t row, int state) {
             int r = run(e, "UPDATE txs SET state = ?, last_error = ?, updated_at = ? WHERE id = ?", "itii",
                         (int64_t)OS_TX_REPLACED, ours ? "replaced by a confirmed transaction of ours" : why, now, row);
             if (r == OS_OK && !ours)
-                r = run(e, "UPDATE payouts SET status = ?, error = ?, updated_at = ? WHERE tx_row = ? AND status IN (?,?)",
-                        "itiiii", (int64_t)OS_PAYOUT_FAILED, why, now, row, (int64_t)OS_PAYOUT_SIGNED,
-                        (int64_t)OS_PAYOUT_BROADCAST);
+                r = run(e, "UPDATE payouts SET status = ?, error = ?, updated_at = ? WHERE tx_row = ? AND status IN (?,?,?)",
+                        "itiiiii", (int64_t)OS_PAYOUT_FAILED, why, now, row, (int64_t)OS_PAYOUT_SIGNED,
+                        (int64_t)OS_PAYOUT_BROADCAST, (int64_t)OS_PAYOUT_SIGNING);
             if (r == OS_OK) os_ledger_commit(e->ledger);
             else os_ledger_rollback(e->ledger);
         }
@@ -1559,7 +1740,17 @@ static int worker_round(os_engine *e) {
         }
         return rc == OS_ERR_BUSY;
     }
-    /* 2. signed but never offered to the node */
+    /* 2. a signed transaction the node refused for its fee: build its replacement */
+    row = first_row(e, "SELECT id FROM txs WHERE state = ? AND last_error LIKE 'fee-too-low:%' AND NOT EXISTS"
+                       " (SELECT 1 FROM txs r WHERE r.replaces = txs.id AND r.state != ?) ORDER BY id LIMIT 1",
+                    OS_TX_SIGNED, OS_TX_RELEASED);
+    if (row) {
+        pthread_mutex_lock(&e->sign_mu);
+        int rc = bump_row(e, row);
+        pthread_mutex_unlock(&e->sign_mu);
+        return rc == OS_OK;
+    }
+    /* 2b. signed but never offered to the node */
     row = first_row(e, "SELECT id FROM txs WHERE state = ? AND attempts = ? ORDER BY id LIMIT 1", OS_TX_SIGNED, 0);
     if (row && e->rpc) {
         broadcast_row(e, row);

@@ -13,7 +13,7 @@ B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
 for x in oncesign-sim oncesign-testnode oncesignd oncesign; do
   [ -x "$B/$x" ] || { echo "FAIL: $B/$x not built" >&2; exit 1; }
 done
-command -v curl >/dev/null && command -v jq >/dev/null || { echo "FAIL: needs curl and jq" >&2; exit 1; }
+for t in curl jq sqlite3; do command -v $t >/dev/null || { echo "FAIL: needs $t" >&2; exit 1; }; done
 
 dir=$(mktemp -d /tmp/oncesign-crash.XXXXXX)
 sim_pid= node_pid= d_pid=
@@ -157,6 +157,21 @@ for point in after-draft after-sign-commit after-signed-stored after-broadcast-s
   stop_daemon
   pass "crash at $point: restarted, paid exactly once ($amount sat)"
 done
+
+# ---- a transaction the node refuses for its fee: replaced (same anchor, higher fee), paid once
+start_daemon feebump
+rpc testnode_setfault '[{"mode":"error","code":-26,"message":"min relay fee not met, 50 < 110","methods":["sendrawtransaction"],"count":1}]' >/dev/null
+dest=$(rpc getnewaddress | jq -r .)
+code=$(api POST /v1/codes '{"amount":70000}' | jq -r .code)
+id=$(api POST "/v1/codes/$code/redeem" "{\"address\":\"$dest\"}" | jq -r .id)
+wait_status "$id" confirmed 20 mine
+stop_daemon
+rpc testnode_clearfaults >/dev/null
+exactly_once "$dest" 70000
+bumped=$(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM txs WHERE replaces IS NOT NULL AND state = 4")
+[ "$bumped" = 1 ] || fail "fee bump: no confirmed replacement in the ledger ($bumped)"
+grep -q 'refused for its fee: replacement' "$dir/d.feebump.err" || fail "fee bump: not reported"
+pass "fee refused by the node: replacement spending the anchor signed as REPLACE, confirmed, paid once"
 
 # ---- the rolled-back ledger
 cp "$dir/ledger.db" "$dir/old.db"
