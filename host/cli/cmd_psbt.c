@@ -293,7 +293,16 @@ int cli_cmd_sign(const cli_globals *g, int argc, char **argv) {
     if (st != OS_OK) {
         int device_refusal = (st & 0xff00) >= 0x0200 && (st & 0xff00) <= 0x0600;
         char where[48] = "";
-        if (outcome.index != 0xFFFF && device_refusal) snprintf(where, sizeof where, " (input/output %u)", outcome.index);
+        if (outcome.index != 0xFFFF && device_refusal) snprintf(where, sizeof where, " (output %u)", outcome.index);
+        if (st == OS_ERR_NONCE_COMMITTED && outcome.detail_len >= 68) {
+            /* detail: nonce(32) anchor txid(32) anchor vout(4 LE): tell how a replacement is made. */
+            char anchor[65];
+            os_txid_to_hex(outcome.detail + 32, anchor);
+            uint32_t vout = (uint32_t)outcome.detail[64] | (uint32_t)outcome.detail[65] << 8 |
+                            (uint32_t)outcome.detail[66] << 16 | (uint32_t)outcome.detail[67] << 24;
+            fprintf(stderr, "oncesign: that nonce is committed to anchor %s:%u; a replacement must spend it and carry it "
+                            "(`oncesign psbt bind FILE --output N --nonce HEX --anchor %s:%u`)\n", anchor, vout, anchor, vout);
+        }
         rc = cli_fail(g, device_refusal || st == OS_ERR_SIGNER_MISMATCH ? CLI_EXIT_REFUSED : cli_exit_for(st), st,
                       "%s: %s [%s]%s", device_refusal ? "refused by the device" : "signing failed",
                       os_status_message(st), os_status_name(st), where);
@@ -463,8 +472,9 @@ static int cmd_create(const cli_globals *g, int argc, char **argv) {
         int st = address_to_script(net, pays[k].address, pays[k].script, sizeof pays[k].script, &pays[k].script_len);
         if (st != OS_OK) { rc = cli_usage("--to: '%s' is not a valid address of this signer's network", pays[k].address); goto done; }
     }
-    int st = device_account_xpub(&s, type, (uint32_t)account, &acct);
-    if (st != OS_OK) { rc = cli_fail(g, cli_exit_for(st), st, "reading the account key from the signer failed"); goto done; }
+    int st = psbt_crypto_ready();
+    if (st == OS_OK) st = device_account_xpub(&s, type, (uint32_t)account, &acct);
+    if (st != OS_OK) { rc = cli_fail(g, CLI_EXIT_ERROR, st, "reading the account key from the signer failed: %s", os_status_message(st)); goto done; }
     uint32_t acct_path[3];
     (void)address_account_path(net, type, (uint32_t)account, acct_path);
 
@@ -654,7 +664,12 @@ static int count_type(const psbt_map *m, uint8_t type) {
 static int cmd_inspect(const cli_globals *g, int argc, char **argv) {
     const char *file = NULL;
     uint8_t net = OS_NET_MAIN;
+    cli_backend unused;
+    memset(&unused, 0, sizeof unused);
     for (int i = 0; i < argc; i++) {
+        int r = cli_backend_option(&unused, argc, argv, &i);   /* accepted everywhere, not needed here */
+        if (r < 0) return CLI_EXIT_USAGE;
+        if (r > 0) continue;
         if (strcmp(argv[i], "--network") == 0 && i + 1 < argc) {
             if (!parse_network(argv[++i], &net)) return cli_usage("--network: main, test or regtest");
         } else if (argv[i][0] != '-' && file == NULL) {
@@ -770,8 +785,13 @@ static int cmd_bind(const cli_globals *g, int argc, char **argv) {
     int have_output = 0, have_nonce = 0, have_anchor = 0;
     uint8_t nonce[32];
     os_outpoint anchor;
+    cli_backend unused;
+    memset(&unused, 0, sizeof unused);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = cli_backend_option(&unused, argc, argv, &i);
+        if (r < 0) return CLI_EXIT_USAGE;
+        if (r > 0) continue;
         if (strcmp(a, "--output") == 0) {
             if (!parse_u64(a, val, PSBT_MAX_IO, &output)) return CLI_EXIT_USAGE;
             have_output = 1;

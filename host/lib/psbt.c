@@ -814,7 +814,7 @@ static int derivation_is_signers(mapper *m, const psbt_bip32 *d, uint8_t *type, 
     return script_for_pubkey(*type, d->pubkey, script, 34, script_len);
 }
 
-static int ensure_crypto(void) {
+int psbt_crypto_ready(void) {
     if (crypto_ctx() != NULL) return OS_OK;
     uint8_t seed[32];
     if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) return OS_ERR_IO;
@@ -972,7 +972,7 @@ int psbt_to_sign_request(const psbt *p, const psbt_signer *s, psbt_sign_request 
         return fail(err, cap, OS_ERR_TX_LIMITS, "%zu inputs / %zu outputs: the signer takes at most %d / %d",
                     p->tx.n_inputs, p->tx.n_outputs, OS_MAX_INPUTS, OS_MAX_OUTPUTS);
     }
-    int rc = ensure_crypto();
+    int rc = psbt_crypto_ready();
     if (rc != OS_OK) return fail(err, cap, rc, "secp256k1 context");
     req->inputs = calloc(p->tx.n_inputs, sizeof *req->inputs);
     req->outputs = calloc(p->tx.n_outputs, sizeof *req->outputs);

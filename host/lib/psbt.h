@@ -155,6 +155,10 @@ int psbt_output_bind(psbt *p, size_t i, const uint8_t nonce[32], const os_outpoi
 int psbt_tx_output(const uint8_t *tx, size_t len, uint32_t vout, uint8_t txid[32], uint64_t *amount,
                    const uint8_t **script, size_t *script_len);
 
+/* Makes sure the secp256k1 context exists (crypto_init with fresh random bytes) before BIP32 work on
+ * the host. Returns: OS_OK; OS_ERR_IO when no randomness; crypto_init's errors. */
+int psbt_crypto_ready(void);
+
 /* ---------------------------------------------------------------- PSBT -> signing request */
 
 typedef struct {
