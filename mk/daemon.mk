@@ -11,3 +11,6 @@ $(DAEMON_BIN): $(DAEMON_OBJS) $(HOST_LIBHOST) $(HOST_LIBCORE)
 endif
 
 all: $(DAEMON_BIN)
+
+# tests/e2e/test_crash.sh drives oncesignd with curl, reads JSON with jq and the ledger with sqlite3.
+DEB_PACKAGES += curl jq

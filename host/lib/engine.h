@@ -43,6 +43,10 @@ typedef struct {
     uint64_t max_payout;            /* API-level cap per payout, satoshi */
     uint32_t confirmations_final;   /* confirmations after which a payout is final */
     uint32_t reconcile_interval_ms;
+    /* Called (from the worker thread, may be NULL) when the signer waits for the operator's decision
+     * on a transaction: the daemon logs it; in-process tests press the simulated button. */
+    void (*on_operator_wait)(void *ctx, int64_t tx_row);
+    void *on_operator_wait_ctx;
 } os_engine_config;
 
 typedef enum {

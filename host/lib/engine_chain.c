@@ -137,6 +137,7 @@ static int device_info(os_engine *e, os_msg_info *info) {
     *info = reply.u.info;
     pthread_mutex_lock(&e->mu);
     e->signer_log_seq = info->log_seq;
+    e->per_payout_cap = info->policy.per_payout_cap;
     pthread_mutex_unlock(&e->mu);
     return OS_OK;
 }
@@ -891,6 +892,21 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
         }
     }
     sqlite3_finalize(st);
+    /* A payout above the signer's per-payout cap waits for the operator: it goes alone, so the operator
+     * decides on it and nothing else (a rejection fails only it). */
+    pthread_mutex_lock(&e->mu);
+    uint64_t cap = e->per_payout_cap;
+    pthread_mutex_unlock(&e->mu);
+    if (cap && np > 0) {
+        if (p[0].amount > cap) {
+            np = 1;
+        } else {
+            size_t k = 0;
+            for (size_t i = 0; i < np; i++)
+                if (p[i].amount <= cap) p[k++] = p[i];
+            np = k;
+        }
+    }
     /* Confirmed coins and our own unconfirmed change, largest first. */
     st = np ? prep(e, "SELECT id, txid, vout, amount, script_type, change, addr_index, prev_tx FROM coins"
                       " WHERE state = 0 AND (height > 0 OR change = 1) ORDER BY amount DESC LIMIT ?")
@@ -1061,6 +1077,8 @@ static void on_pending(void *ctx) {
         else os_ledger_rollback(e->ledger);
     }
     os_ledger_unlock(e->ledger);
+    fprintf(stderr, "oncesignd: transaction %lld waits for the operator's decision on the signer\n", (long long)pc->row);
+    if (e->cfg.on_operator_wait) e->cfg.on_operator_wait(e->cfg.on_operator_wait_ctx, pc->row);
 }
 
 /* Releases a draft the signer never committed: its coins back, its payouts back to requested (or

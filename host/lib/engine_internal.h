@@ -32,6 +32,7 @@ struct os_engine {
     nonce_tree *tree;
     uint8_t attestation_key[32];
     uint8_t signer_script_type;
+    uint64_t per_payout_cap;        /* the signer's policy: payouts above it wait for the operator */
     uint8_t log_head[32];           /* hash of the newest archived signer log entry */
     uint64_t log_archived_seq;
 

@@ -340,11 +340,90 @@ static void test_rolled_back_ledger_refused(void **state) {
     nonce_tree_free(honest);
 }
 
+static int operator_waits;
+static void press_button(void *ctx, int64_t tx_row) {
+    (void)ctx;
+    (void)tx_row;
+    operator_waits++;
+    harness_on_pending(NULL);
+}
+
+/* Waits until payout id has status want. */
+static void wait_payout(os_engine *e, int64_t id, os_payout_status want) {
+    os_payout_info p;
+    for (int i = 0; i < 400; i++) {
+        assert_int_equal(os_engine_payout_get(e, id, &p), OS_OK);
+        if (p.status == want) return;
+        usleep(25000);
+    }
+    fail_msg("payout %lld is %s, expected %s", (long long)id, os_payout_status_name(p.status),
+             os_payout_status_name(want));
+}
+
+/* A payout above the signer's per-payout cap goes alone and waits for the operator: approved, it is
+ * signed; rejected, only it fails, the small ones of the same moment are signed without asking. */
+static void run_approval(harness_operator op) {
+    os_client *c = harness_start(FLASH, op == OPERATOR_APPROVE ? 21 : 22);
+    os_policy pol = harness_policy_open();
+    pol.per_payout_cap = 50000;
+    assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
+    harness_set_operator(op);
+    add_coin(0, 5000000, 30);
+    add_coin(1, 5000000, 31);
+    os_engine_config cfg = config();
+    cfg.on_operator_wait = press_button;
+    operator_waits = 0;
+    os_engine *e = NULL;
+    char err[256], code[65], addr[OS_MAX_ADDRESS + 1];
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_code_info ci;
+    os_payout_info big, small[2];
+    int created = 0;
+    assert_int_equal(os_engine_issue_code(e, 200000, 0, code, &ci), OS_OK);
+    dest_address(300, addr);
+    assert_int_equal(os_engine_redeem(e, code, addr, &big, &created), OS_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(os_engine_issue_code(e, 20000, 0, code, &ci), OS_OK);
+        dest_address(301 + (uint32_t)i, addr);
+        assert_int_equal(os_engine_redeem(e, code, addr, &small[i], &created), OS_OK);
+    }
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, small[0].id, OS_PAYOUT_SIGNED);
+    wait_payout(e, small[1].id, OS_PAYOUT_SIGNED);
+    wait_payout(e, big.id, op == OPERATOR_APPROVE ? OS_PAYOUT_SIGNED : OS_PAYOUT_FAILED);
+    os_engine_stop(e);
+    assert_int_equal(operator_waits, 1);
+    os_payout_info p;
+    assert_int_equal(os_engine_payout_get(e, big.id, &p), OS_OK);
+    if (op == OPERATOR_APPROVE) {
+        assert_int_equal(sql_int("SELECT count(*) FROM txs WHERE state = 2"), 2);
+        assert_int_equal(sql_int("SELECT n_payouts FROM txs WHERE id = (SELECT tx_row FROM payouts WHERE amount = 200000)"), 1);
+    } else {
+        assert_non_null(strstr(p.error, "signer refused"));
+        assert_int_equal(sql_int("SELECT count(*) FROM txs WHERE state = 2"), 1);
+        assert_int_equal(sql_int("SELECT count(*) FROM txs WHERE state = 5"), 1);  /* released */
+        assert_int_equal(sql_int("SELECT count(*) FROM coins WHERE state = 1"), 1); /* its coin is free again */
+    }
+    os_engine_close(e);
+}
+
+static void test_operator_approves(void **state) {
+    (void)state;
+    run_approval(OPERATOR_APPROVE);
+}
+
+static void test_operator_rejects(void **state) {
+    (void)state;
+    run_approval(OPERATOR_REJECT);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_sign_commit_settles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_ledger_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operator_approves, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operator_rejects, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
