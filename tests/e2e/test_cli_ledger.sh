@@ -212,3 +212,12 @@ printf 'not a psbt' >"$dir/junk.psbt"
 expect_exit 1 junk sign "$dir/junk.psbt"
 expect_exit 1 bind_bad psbt bind "$dir/p7.psbt" --output 5 --nonce "$nonce7"
 pass "a malformed PSBT and a bind to a missing output are usage errors (exit 1)"
+
+# ---- the signer-side ledger commands
+expect_exit 0 tree --json tree rebuild
+jq -e '.ok and .leaves == 1' "$dir/tree.out" >/dev/null || fail "tree rebuild: $(cat "$dir/tree.out") $(cat "$dir/tree.err")"
+expect_exit 0 recon --json reconcile "${RPC[@]}"
+jq -e '.ok and .reconciled' "$dir/recon.out" >/dev/null || fail "reconcile: $(cat "$dir/recon.out")"
+expect_exit 0 status3 --json status
+jq -e '.signer.matches_ledger and .signer.log_seq >= 3' "$dir/status3.out" >/dev/null || fail "status after signing: $(cat "$dir/status3.out")"
+pass "tree rebuild (one nonce committed), reconcile --rpc-url, status --device after signing"
