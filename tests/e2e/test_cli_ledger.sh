@@ -187,7 +187,13 @@ jq -e --arg a "$addr" --arg n "$nonce7" '.ok and (.inputs | length) == 1 and .in
        .inputs[0].path == "m/44'"'"'/1'"'"'/0'"'"'/0/0" and .outputs[0].kind == "payout" and .outputs[0].nonce == $n and
        .outputs[0].address == $a and .outputs[1].kind == "change" and .fee > 0 and .fee < 10000' \
   "$dir/inspect.out" >/dev/null || fail "psbt inspect JSON: $(cat "$dir/inspect.out")"
-pass "psbt create (previous tx over RPC, coin found on the signer's receive chain) and psbt inspect --json"
+rpc getrawtransaction "[\"$fund\"]" | jq -r .result >"$dir/fund.hex"
+expect_exit 0 create_file psbt create --to "$addr" --amount 50000000 --nonce "$nonce7" --input "$fund:$vout" \
+  --change-index 2 --prev-tx "$dir/fund.hex" --out "$dir/p7f.psbt"
+cmp -s "$dir/p7.psbt" "$dir/p7f.psbt" || fail "psbt create with --prev-tx differs from the one with --rpc-url"
+expect_exit 1 create_noprev psbt create --to "$addr" --amount 50000000 --nonce "$nonce7" --input "$fund:$vout" --change-index 2
+grep -q -- '--prev-tx HEXFILE or --rpc-url' "$dir/create_noprev.err" || fail "create without a previous tx: unclear message"
+pass "psbt create (previous tx over RPC or from --prev-tx, coin found on the signer's receive chain) and psbt inspect --json"
 
 expect_exit 0 sign1 --json sign "$dir/p7.psbt" --out "$dir/p7.signed"
 jq -e '.ok and .log_seq > 0' "$dir/sign1.out" >/dev/null || fail "sign JSON: $(cat "$dir/sign1.out")"
