@@ -22,3 +22,6 @@ $(E2E_TOOLS): $(BUILD)/oncesign-%: $(HOST_OBJ)/tests/e2e/%.o $(HOST_LIBHOST) $(H
 
 all: $(E2E_TOOLS)
 -include $(patsubst %.c,$(HOST_OBJ)/%.d,$(E2E_TOOL_SRCS) $(UNIT_SUPPORT_SRCS))
+
+# The end-to-end scripts use jq to read --json output and curl to talk to the HTTP API.
+DEB_PACKAGES += jq curl
