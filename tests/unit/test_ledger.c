@@ -322,6 +322,59 @@ static void test_payout_idempotency(void **state) {
     assert_int_equal(count_rows("payouts"), 2);
 }
 
+typedef struct {
+    os_engine *e;
+    pthread_barrier_t *barrier;
+    uint64_t amount;
+    os_payout_info info;
+    int rc, created;
+} create_job;
+
+static void *create_thread(void *arg) {
+    create_job *j = arg;
+    pthread_barrier_wait(j->barrier);
+    j->rc = os_engine_payout_create(j->e, "same-key", REGTEST_ADDR, j->amount, &j->info, &j->created);
+    return NULL;
+}
+
+/* 32 concurrent requests with one idempotency key: one payout; the same parameters get it, other
+ * parameters get OS_ERR_IDEMPOTENCY, whoever came first. */
+static void test_payout_idempotency_concurrent(void **state) {
+    (void)state;
+    os_engine *e = open_engine(0);
+    enum { THREADS = 32 };
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, THREADS);
+    static create_job jobs[THREADS];
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i] = (create_job){.e = e, .barrier = &barrier, .amount = i % 8 == 7 ? 9999 : 20000};
+        assert_int_equal(pthread_create(&th[i], NULL, create_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&barrier);
+    int created = 0, ok = 0, refused = 0;
+    int64_t id = 0;
+    uint64_t winner = 0;
+    for (int i = 0; i < THREADS; i++) {
+        if (jobs[i].rc == OS_OK) {
+            ok++;
+            created += jobs[i].created;
+            if (!id) id = jobs[i].info.id, winner = jobs[i].info.amount;
+            assert_int_equal(jobs[i].info.id, id);
+            assert_int_equal(jobs[i].amount, winner);
+        } else {
+            assert_int_equal(jobs[i].rc, OS_ERR_IDEMPOTENCY);
+            assert_true(jobs[i].amount != winner);
+            refused++;
+        }
+    }
+    assert_int_equal(created, 1);
+    assert_int_equal(ok + refused, THREADS);
+    os_engine_close(e);
+    assert_int_equal(count_rows("payouts"), 1);
+}
+
 static void test_status_names(void **state) {
     (void)state;
     os_payout_status s;
@@ -379,6 +432,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_redeem_cas_64_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redeem_refusals_change_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_payout_idempotency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_payout_idempotency_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure, setup, teardown),
     };
