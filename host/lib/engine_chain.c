@@ -1213,6 +1213,10 @@ static int bump_row(os_engine *e, int64_t old) {
                      "iiiiii", row, (int64_t)OS_PAYOUT_SIGNING, now, old, (int64_t)OS_PAYOUT_SIGNED,
                      (int64_t)OS_PAYOUT_BROADCAST);
         if (rc == OS_OK) rc = run(e, "UPDATE coins SET reserved_by = ? WHERE reserved_by = ?", "ii", row, old);
+        /* the original's change will not exist once the replacement confirms: never spend it */
+        if (rc == OS_OK)
+            rc = run(e, "UPDATE coins SET state = 2 WHERE txid = (SELECT txid FROM txs WHERE id = ?) AND state = 0", "i",
+                     old);
         if (rc == OS_OK) {
             char note[64];
             snprintf(note, sizeof note, "fee bumped by transaction %lld", (long long)row);
@@ -1623,10 +1627,16 @@ static void reconcile_row(os_engine *e, int64_t row, int state) {
         uint32_t conf = 0;
         pthread_mutex_lock(&e->rpc_mu);
         rc = os_rpc_gettxout(e->rpc, &d.in[i].prevout, 1, &unspent, &amount, &conf, &er);
-        if (rc == OS_OK && !unspent) {
-            int in_chain_unspent = 0;
+        if (rc == OS_OK && !unspent && spent_in_chain < 0) {
+            /* Provably spent on chain only when the coin's own transaction is in a block and the chain's
+             * UTXO set no longer has the output; a coin whose parent is merely missing from the mempool
+             * (evicted, not yet rebroadcast) proves nothing. */
+            int in_chain_unspent = 1;
+            os_rpc_txstatus parent;
             if (os_rpc_gettxout(e->rpc, &d.in[i].prevout, 0, &in_chain_unspent, &amount, &conf, &er) == OS_OK &&
-                !in_chain_unspent && spent_in_chain < 0)
+                !in_chain_unspent &&
+                os_rpc_get_transaction(e->rpc, d.in[i].prevout.txid, &parent, NULL, NULL, &er) == OS_OK &&
+                parent.found && parent.confirmations >= 1)
                 spent_in_chain = (int)i;
         }
         pthread_mutex_unlock(&e->rpc_mu);
@@ -1759,8 +1769,11 @@ static int worker_round(os_engine *e) {
         return rc == OS_ERR_BUSY;
     }
     /* 2. a signed transaction the node refused for its fee: build its replacement */
+    /* (not one whose change a later transaction of ours spends: replacing it would orphan that child,
+     * whose payouts are anchored to the change) */
     row = first_row(e, "SELECT id FROM txs WHERE state = ? AND last_error LIKE 'fee-too-low:%' AND NOT EXISTS"
-                       " (SELECT 1 FROM txs r WHERE r.replaces = txs.id AND r.state != ?) ORDER BY id LIMIT 1",
+                       " (SELECT 1 FROM txs r WHERE r.replaces = txs.id AND r.state != ?) AND NOT EXISTS"
+                       " (SELECT 1 FROM coins c WHERE c.txid = txs.txid AND c.state != 0) ORDER BY id LIMIT 1",
                     OS_TX_SIGNED, OS_TX_RELEASED);
     if (row) {
         pthread_mutex_lock(&e->sign_mu);
