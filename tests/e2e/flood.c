@@ -222,6 +222,8 @@ static void init_device(void) {
 static char crash_points[512];        /* --crash-points a,b,c: ONCESIGN_CRASH_AT values */
 static char crash_env[160];           /* the assignment the next start uses ("" = none) */
 static atomic_long n_crashes;
+static int svc_armed;                 /* the running service was started with a crash point */
+static int unexpected_deaths;         /* the service died without a kill or an armed crash point */
 
 static void start_service(void) {
     char log[600];
@@ -229,6 +231,7 @@ static void start_service(void) {
     const char *prefix = strcmp(design, "naive") == 0 ? "naive" : "oncesignd";
     if (e2e_spawn_env(&svc_ch, prefix, svc_argv, log, crash_env[0] ? crash_env : NULL) != 0)
         die("cannot start %s", svc_argv[0]);
+    svc_armed = crash_env[0] != 0;
     int port = e2e_wait_listening(&svc_ch, prefix, 30000);
     if (port <= 0) die("%s did not start (see %s)", svc_argv[0], log);
     e2e_drain(&svc_ch, log);
@@ -392,6 +395,12 @@ static int service_died(void) {
     int st;
     if (svc_ch.pid > 0 && waitpid(svc_ch.pid, &st, WNOHANG) == svc_ch.pid) {
         svc_ch.pid = 0;
+        if (WIFSIGNALED(st))
+            fprintf(stderr, "flood: the service died of signal %d (%s)\n", WTERMSIG(st), strsignal(WTERMSIG(st)));
+        else if (!svc_armed || WEXITSTATUS(st) != 137)
+            fprintf(stderr, "flood: the service exited with status %d%s\n", WEXITSTATUS(st),
+                    svc_armed ? "" : " (no crash point was armed)");
+        unexpected_deaths += !svc_armed;
         return 1;
     }
     return 0;
@@ -606,6 +615,11 @@ static int run_approval(const char *tag) {
     double deadline = e2e_now() + 30;
     int pressed = 0;
     while (e2e_now() < deadline) {
+        if (service_died()) {
+            printf("flood[%s]: approval: the service died while the device waited for the operator\n", tag);
+            if (unexpected_deaths > 3) return 0;
+            start_service();
+        }
         r = svc("GET", path, NULL, 5000);
         const char *st = json_string_value(json_object_get(r.body, "status"));
         const char *tx = json_string_value(json_object_get(r.body, "txid"));
@@ -920,7 +934,9 @@ int main(int argc, char **argv) {
     long f_drop = (long)json_integer_value(json_object_get(fs, "drop"));
     json_decref(stats);
     json_decref(rpc_must("testnode_clearfaults", json_array()));
-    if (!naive && (service_died() || svc_ch.pid <= 0)) {
+    if (!naive && (service_died() || svc_ch.pid <= 0 || svc_armed)) {
+        /* Settling happens on a daemon without an armed crash point. */
+        if (svc_ch.pid > 0) e2e_stop(&svc_ch, SIGKILL, 2000);
         crash_env[0] = 0;
         start_service();
     }
@@ -943,6 +959,11 @@ int main(int argc, char **argv) {
     double deadline = e2e_now() + settle_s;
     int settled = 0;
     while (e2e_now() < deadline) {
+        if (!naive && service_died()) {
+            fprintf(stderr, "flood: the service died while settling\n");
+            if (unexpected_deaths > 3) break;
+            start_service();
+        }
         mine(1, miner_addr);
         if (naive) {
             json_t *mp = rpc_must("getrawmempool", json_array());
@@ -1134,12 +1155,13 @@ int main(int argc, char **argv) {
            atomic_load(&n_requests), lat_p50, lat_p99, late, conflicting, atomic_load(&n_kills),
            atomic_load(&n_crashes), e2e_now() - t_start);
     printf("flood: design=%s codes=%d paid=%d double_payouts=%d unpaid=%d extra_payouts=%ld wrong_amount=%d "
-           "unknown_txs=%d balance_ok=%d conflicting_answers=%d approval=%d seed=%" PRIu64 "\n",
-           design, n_codes, paid, dbl, unpaid, extra, wrong, unknown_txs, balance_ok, conflicting, approval_ok, seed);
+           "unknown_txs=%d balance_ok=%d conflicting_answers=%d approval=%d service_deaths=%d seed=%" PRIu64 "\n",
+           design, n_codes, paid, dbl, unpaid, extra, wrong, unknown_txs, balance_ok, conflicting, approval_ok,
+           unexpected_deaths, seed);
     fflush(stdout);
     int ok = naive && !bench ? dbl > 0
                    : (paid == n_codes && dbl == 0 && unpaid == 0 && wrong == 0 && unknown_txs == 0 && (naive || balance_ok == 1) &&
-                      conflicting == 0 && approval_ok != 0);
+                      conflicting == 0 && approval_ok != 0 && unexpected_deaths == 0);
     if (!ok) keep = 1;
     if (keep) fprintf(stderr, "flood: logs kept in %s\n", workdir);
     return ok ? 0 : 1;
