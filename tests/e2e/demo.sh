@@ -72,8 +72,12 @@ if [ -s "$tmp/oncesign.line" ]; then
     *) echo "   large withdrawal: the approval step did not complete (see the oncesign output above)" ;;
   esac
 fi
-echo "   not shown yet: exporting and verifying the audit log (DESIGN.md §6): the operator CLI has no"
-echo "   log export/verify command yet."
+case "$(val signer_check oncesign)" in
+  1) echo "   signer vs ledger after every kill: nonce root and log head agree (oncesign status --device)" ;;
+  0) echo "   signer vs ledger after the kills: they DISAGREE (see the oncesign output above)" ;;
+esac
+echo "   not shown yet: exporting the audit log and verifying it with the attestation key alone"
+echo "   (DESIGN.md §6): the operator CLI has no log export/verify command yet."
 echo
 
 ok=1

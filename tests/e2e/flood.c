@@ -1137,6 +1137,37 @@ int main(int argc, char **argv) {
                      (ledger_balance < 0 || ledger_balance == hot_left);
     }
 
+    /* oncesign: with the daemon stopped, the operator CLI opens the ledger with the signer attached
+     * and checks the signer's nonce root and log head against it (I6) -- after every kill and
+     * crash point the two must still describe the same history. */
+    int signer_check = -1;
+    if (!naive) {
+        e2e_stop(&svc_ch, SIGTERM, 10000);
+        char cli[600], db[600], dev[600], out[600];
+        snprintf(cli, sizeof cli, "%s/oncesign", build_dir);
+        snprintf(db, sizeof db, "%s/ledger.db", workdir);
+        snprintf(dev, sizeof dev, "sim:%s/signer.sock", workdir);
+        snprintf(out, sizeof out, "%s/status.out", workdir);
+        char *cargv[] = { cli, "--device", dev, "status", "--db", db, NULL };
+        e2e_child st = { 0, -1, "" };
+        if (e2e_spawn(&st, "cli", cargv, out) == 0) {
+            e2e_drain(&st, out);
+            double until = e2e_now() + 30;
+            int wst = 0;
+            pid_t w = 0;
+            while ((w = waitpid(st.pid, &wst, WNOHANG)) == 0 && e2e_now() < until) e2e_sleep_ms(20);
+            if (w == 0) e2e_stop(&st, SIGKILL, 1000);
+            signer_check = w == st.pid && WIFEXITED(wst) && WEXITSTATUS(wst) == 0;
+            e2e_sleep_ms(50);   /* the drain thread finishes the file */
+            FILE *f = fopen(out, "r");
+            char line[300];
+            printf("flood[%s]: signer vs ledger (oncesign status --device, daemon stopped): %s\n", tag,
+                   signer_check ? "consistent" : "MISMATCH or error");
+            while (f && fgets(line, sizeof line, f)) printf("           | %s", line);
+            if (f) fclose(f);
+        }
+    }
+
     double lat_p50 = 0, lat_p99 = 0;
     long nl = atomic_load(&n_lat);
     if (nl > (long)n_codes * dup_k * 16) nl = (long)n_codes * dup_k * 16;
@@ -1160,13 +1191,14 @@ int main(int argc, char **argv) {
            atomic_load(&n_requests), lat_p50, lat_p99, late, conflicting, atomic_load(&n_kills),
            atomic_load(&n_crashes), e2e_now() - t_start);
     printf("flood: design=%s codes=%d paid=%d double_payouts=%d unpaid=%d extra_payouts=%ld wrong_amount=%d "
-           "unknown_txs=%d balance_ok=%d conflicting_answers=%d approval=%d service_deaths=%d seed=%" PRIu64 "\n",
+           "unknown_txs=%d balance_ok=%d conflicting_answers=%d approval=%d service_deaths=%d signer_check=%d "
+           "seed=%" PRIu64 "\n",
            design, n_codes, paid, dbl, unpaid, extra, wrong, unknown_txs, balance_ok, conflicting, approval_ok,
-           unexpected_deaths, seed);
+           unexpected_deaths, signer_check, seed);
     fflush(stdout);
     int ok = naive && !bench ? dbl > 0
                    : (paid == n_codes && dbl == 0 && unpaid == 0 && wrong == 0 && unknown_txs == 0 && (naive || balance_ok == 1) &&
-                      conflicting == 0 && approval_ok != 0 && unexpected_deaths == 0);
+                      conflicting == 0 && approval_ok != 0 && unexpected_deaths == 0 && signer_check != 0);
     if (!ok) keep = 1;
     if (keep) fprintf(stderr, "flood: logs kept in %s\n", workdir);
     return ok ? 0 : 1;
