@@ -25,7 +25,7 @@ if [ ! -x "$B/oncesignd" ]; then
   exit 1
 fi
 out=$(timeout --kill-after=5 600 "$B/oncesign-flood" --build "$B" --design oncesign --codes "$LONG" --dup 4 \
-  --clients 32 --seed "$SEED" --fault-rate 0.5 --kills 10 --settle-s 180 --flood-s 15 --batch-max 10 \
+  --clients 32 --seed "$SEED" --fault-rate 0.5 --query-fault-rate 0.3 --kills 10 --settle-s 180 --flood-s 15 --batch-max 10 \
   --fund-coins 120 --approval \
   --crash-points after-draft,after-sign-commit,after-signed-stored,after-broadcast-sent,after-broadcast-unknown,mid-redeem \
   2>&1)

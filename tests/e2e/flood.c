@@ -51,6 +51,7 @@ static const char *design = "oncesign";
 static int n_codes = 40, dup_k = 4, n_clients = 16, kills = 3, keep = 0, batch_max = 20, batch_delay_ms = 50;
 static uint64_t seed = 5;
 static double fault_rate = 0.5, settle_s = 60;
+static double query_fault_rate = 0;   /* --query-fault-rate: also late/dropped answers to the node's queries */
 static long delay_ms = 1500;
 static char build_dir[512] = "build";
 static char workdir[512];
@@ -761,6 +762,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--bench") == 0) bench = v;
         else if (strcmp(a, "--flood-s") == 0) flood_s = atof(v);
         else if (strcmp(a, "--fund-coins") == 0) fund_coins = atoi(v);
+        else if (strcmp(a, "--query-fault-rate") == 0) query_fault_rate = atof(v);
         else if (strcmp(a, "--crash-points") == 0) snprintf(crash_points, sizeof crash_points, "%s", v);
         else if (strcmp(a, "--bench-redeem-s") == 0) bench_redeem_s = atof(v);
         else break;
@@ -772,7 +774,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: oncesign-flood --design oncesign|naive [--codes N] [--dup K] [--clients C] "
                         "[--seed S] [--fault-rate P] [--delay-ms MS] [--kills K] [--batch-max B] "
                         "[--batch-delay-ms MS] [--settle-s S] [--build DIR] [--keep] [--label TEXT] [--approval] "
-                        "[--bench NAME [--bench-redeem-s S]] [--crash-points P1,P2,...] [--flood-s S] [--fund-coins K]\n");
+                        "[--bench NAME [--bench-redeem-s S]] [--crash-points P1,P2,...] [--flood-s S] [--fund-coins K] [--query-fault-rate P]\n");
         return 2;
     }
     if (naive) kills = 0;   /* the naive service keeps its table in memory: a kill would only hide its bug */
@@ -905,6 +907,15 @@ int main(int argc, char **argv) {
                               "methods", "sendrawtransaction", "sendtoaddress");
     if (fault_rate > 0) json_decref(rpc_must("testnode_setfault", json_pack("[o]", fault)));
     else json_decref(fault);
+    if (query_fault_rate > 0 && !bench) {
+        /* The reconciler's view of the chain is unreliable too (its own seed: seed + 1). */
+        json_t *qf = json_pack("{s:s,s:I,s:{s:f,s:f},s:I,s:[s,s,s,s,s,s,s,s]}", "mode", "random", "seed",
+                               (json_int_t)seed + 1, "probs", "delay", query_fault_rate / 2, "drop",
+                               query_fault_rate / 2, "delay_ms", (json_int_t)delay_ms, "methods", "getrawtransaction",
+                               "gettxout", "getmempoolentry", "gettransaction", "listunspent", "getblockcount",
+                               "getblockchaininfo", "estimatesmartfee");
+        json_decref(rpc_must("testnode_setfault", json_pack("[o]", qf)));
+    }
 
     double t_flood = e2e_now();
     flood_until = t_flood + flood_s;

@@ -3,7 +3,9 @@
 # clients, while the test node answers half of all sends late (after the client's timeout, the
 # transaction accepted) or drops the connection after accepting; oncesignd is SIGKILLed and
 # restarted 3 times, and on every other restart one of its own crash points (ONCESIGN_CRASH_AT,
-# docs/LIFECYCLE.md) is armed. Verdict from the chain (build/oncesign-flood). Same seed for both designs:
+# docs/LIFECYCLE.md) is armed; the reconciler's queries (getrawtransaction, gettxout, ...) are
+# answered late or dropped 30% of the time. After settling, the CLI checks the signer's nonce root
+# and log head against the ledger. Verdict from the chain (build/oncesign-flood). Same seed for both designs:
 #   naive (build/oncesign-naive, Monappy's rollback-on-timeout): must be caught paying twice;
 #   oncesign: paid=N double_payouts=0 unpaid=0 (and the chain's balance and txids check out).
 # FLOOD_SEED / FLOOD_CODES override the defaults (a failing seed replays).
@@ -33,7 +35,7 @@ if [ ! -x "$B/oncesignd" ]; then
   exit 1
 fi
 out=$(timeout --kill-after=5 90 "$B/oncesign-flood" --build "$B" --design oncesign --codes "$N" --dup 4 \
-  --clients 16 --seed "$SEED" --fault-rate 0.5 --kills 3 --settle-s 40 --batch-max 2 \
+  --clients 16 --seed "$SEED" --fault-rate 0.5 --query-fault-rate 0.3 --kills 3 --settle-s 40 --batch-max 2 \
   --crash-points after-draft,after-sign-commit,after-signed-stored,after-broadcast-sent,after-broadcast-unknown,mid-redeem \
   2>&1)
 rc=$?
