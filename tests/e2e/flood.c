@@ -224,17 +224,33 @@ static char crash_points[512];        /* --crash-points a,b,c: ONCESIGN_CRASH_AT
 static char crash_env[160];           /* the assignment the next start uses ("" = none) */
 static atomic_long n_crashes;
 static int svc_armed;                 /* the running service was started with a crash point */
+static atomic_int start_failures;
 static int unexpected_deaths;         /* the service died without a kill or an armed crash point */
 
 static void start_service(void) {
     char log[600];
     snprintf(log, sizeof log, "%s/service.log", workdir);
     const char *prefix = strcmp(design, "naive") == 0 ? "naive" : "oncesignd";
-    if (e2e_spawn_env(&svc_ch, prefix, svc_argv, log, crash_env[0] ? crash_env : NULL) != 0)
-        die("cannot start %s", svc_argv[0]);
-    svc_armed = crash_env[0] != 0;
-    int port = e2e_wait_listening(&svc_ch, prefix, 30000);
-    if (port <= 0) die("%s did not start (see %s)", svc_argv[0], log);
+    int attempt, port = -1;
+    /* An operator's supervisor restarts a daemon that fails to start; so does the flood, up to 5
+     * times, and reports each failure. */
+    for (attempt = 1; attempt <= 5; attempt++) {
+        if (e2e_spawn_env(&svc_ch, prefix, svc_argv, log, crash_env[0] ? crash_env : NULL) != 0)
+            die("cannot start %s", svc_argv[0]);
+        svc_armed = crash_env[0] != 0;
+        port = e2e_wait_listening(&svc_ch, prefix, 30000);
+        if (port > 0) break;
+        e2e_stop(&svc_ch, SIGKILL, 2000);
+        atomic_fetch_add(&start_failures, 1);
+        char last[400] = "", line[400];
+        FILE *f = fopen(log, "r");
+        while (f && fgets(line, sizeof line, f)) snprintf(last, sizeof last, "%s", line);
+        if (f) fclose(f);
+        last[strcspn(last, "\n")] = 0;
+        fprintf(stderr, "flood: %s did not start (attempt %d): %s\n", svc_argv[0], attempt, last);
+        e2e_sleep_ms(200);
+    }
+    if (port <= 0) die("%s did not start after 5 attempts (see %s)", svc_argv[0], log);
     e2e_drain(&svc_ch, log);
     pthread_mutex_lock(&svc_lock);
     snprintf(svc_base, sizeof svc_base, "http://127.0.0.1:%d", port);
@@ -1203,9 +1219,9 @@ int main(int argc, char **argv) {
            atomic_load(&n_crashes), e2e_now() - t_start);
     printf("flood: design=%s codes=%d paid=%d double_payouts=%d unpaid=%d extra_payouts=%ld wrong_amount=%d "
            "unknown_txs=%d balance_ok=%d conflicting_answers=%d approval=%d service_deaths=%d signer_check=%d "
-           "seed=%" PRIu64 "\n",
+           "failed_starts=%d seed=%" PRIu64 "\n",
            design, n_codes, paid, dbl, unpaid, extra, wrong, unknown_txs, balance_ok, conflicting, approval_ok,
-           unexpected_deaths, signer_check, seed);
+           unexpected_deaths, signer_check, atomic_load(&start_failures), seed);
     fflush(stdout);
     int ok = naive && !bench ? dbl > 0
                    : (paid == n_codes && dbl == 0 && unpaid == 0 && wrong == 0 && unknown_txs == 0 && (naive || balance_ok == 1) &&
