@@ -11,6 +11,7 @@ $(DAEMON_BIN): $(DAEMON_OBJS) $(HOST_LIBHOST) $(HOST_LIBCORE)
 endif
 
 all: $(DAEMON_BIN)
+-include $(DAEMON_OBJS:.o=.d)
 
 # tests/e2e/test_crash.sh drives oncesignd with curl, reads JSON with jq and the ledger with sqlite3.
 DEB_PACKAGES += curl jq

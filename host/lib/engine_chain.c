@@ -118,6 +118,10 @@ static int meta_put_u64(os_engine *e, const char *key, uint64_t v) {
 
 static int device_call(os_engine *e, os_msg *req, os_msg *reply, uint8_t *buf) {
     int rc = os_client_call(e->client, req, reply, buf, DEVICE_TIMEOUT_MS);
+    /* A channel error means the device dropped the message unread (e.g. it still served a killed
+     * predecessor's channel); the client allocates a new channel on the next call, so one retry is
+     * safe for every request. */
+    if (rc == OS_ERR_FRAME_CHANNEL) rc = os_client_call(e->client, req, reply, buf, DEVICE_TIMEOUT_MS);
     pthread_mutex_lock(&e->mu);
     e->signer_reachable = rc == OS_OK;
     pthread_mutex_unlock(&e->mu);
