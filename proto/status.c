@@ -72,6 +72,7 @@ static const status_text STATUS_TEXTS[] = {
     { OS_ERR_LOG_SEQ, "log-seq", "a log entry is out of sequence (gap, reordering or repeat)" },
     { OS_ERR_LOG_CHAIN, "log-chain", "a log entry does not chain to the previous one" },
     { OS_ERR_LOG_SIGNATURE, "log-signature", "a log entry's signature does not verify under the attestation key" },
+    { OS_ERR_LOG_HEAD, "log-head", "the log does not end at the expected head: entries are missing at its end" },
     { OS_ERR_NONCE_ABSENT, "nonce-absent", "the nonce is not in the set" },
     { OS_ERR_NOT_FOUND, "not-found", "no such code, payout, transaction or coin" },
     { OS_ERR_IDEMPOTENCY, "idempotency-conflict", "the idempotency key was used before with different parameters" },

@@ -1,5 +1,5 @@
 /* oncesign CLI — the command groups beside main.c's device commands: the ledger commands
- * (cmd_ledger.c) and PSBT signing (cmd_psbt.c). Exit codes as in main.c's --help. */
+ * (cmd_ledger.c), PSBT signing (cmd_psbt.c) and the audit log (cmd_log.c). Exit codes as in main.c's --help. */
 #ifndef ONCESIGN_CLI_CMDS_H
 #define ONCESIGN_CLI_CMDS_H
 
@@ -24,6 +24,9 @@ typedef struct {
 /* `oncesign sign ...`, `oncesign psbt ...` (cmd_psbt.c). */
 int cli_cmd_sign(const cli_globals *g, int argc, char **argv);
 int cli_cmd_psbt(const cli_globals *g, int argc, char **argv);
+
+/* `oncesign log export|verify ...` (cmd_log.c); argv[0] is export or verify. */
+int cli_cmd_log(const cli_globals *g, int argc, char **argv);
 
 /* `oncesign status|payouts|codes|reconcile|tree ...` (cmd_ledger.c); group is argv[0]. */
 int cli_cmd_ledger(const cli_globals *g, int argc, char **argv);

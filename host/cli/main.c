@@ -79,6 +79,17 @@ static const char USAGE[] =
     "                                    bind output N to a code nonce (e.g. in a PSBT made by\n"
     "                                    walletcreatefundedpsbt); --anchor marks a replacement\n"
     "  monacoind: --rpc-url URL with --rpc-user U --rpc-password P or --rpc-cookie FILE\n"
+    "\n"    "audit commands (docs/AUDITING.md):\n"
+    "  log export [--db PATH] [--out FILE]\n"
+    "                                    the signer's audit log as text (header + one entry per line):\n"
+    "                                    every entry the device still holds (--device), or the ledger's\n"
+    "                                    archive (--db); prints the device's log head\n"
+    "  log verify FILE --pubkey HEX [--head HEX] [--db PATH] [--rpc-url URL ...]\n"
+    "                                    check format, sequence, hash chain and BIP340 signatures under\n"
+    "                                    the attestation key; --head: the log ends at the device's head\n"
+    "                                    (device info); --db: every SIGN/REFUSE entry matches the ledger;\n"
+    "                                    --rpc-url: report where each transaction is on the chain.\n"
+    "                                    Exit 3 when anything does not verify\n"
     "\n"
     "exit codes: 0 ok, 1 usage error (also an unreadable or malformed PSBT), 2 device, transport,\n"
     "            ledger or node error, 3 refused: by the device (including the operator pressing\n"
@@ -529,6 +540,7 @@ static int run_command(cli *c, int argc, char **argv) {
         cli_globals g = { c->device, c->json, c->timeout_ms };
         if (strcmp(argv[i], "sign") == 0) return cli_cmd_sign(&g, argc - 1, argv + 1);
         if (strcmp(argv[i], "psbt") == 0) return cli_cmd_psbt(&g, argc - 1, argv + 1);
+        if (strcmp(argv[i], "log") == 0) return cli_cmd_log(&g, argc - 1, argv + 1);
         if (cli_is_ledger_group(argv[i])) return cli_cmd_ledger(&g, argc, argv);
         return usage_error("unknown command '%s'", argv[i]);
     }
@@ -555,7 +567,7 @@ static int run_command(cli *c, int argc, char **argv) {
 static int command_option_takes_value(const char *a) {
     static const char *const with_value[] = { "--network", "--script-type", "--words", "--restore",
         "--per-payout-cap", "--velocity-cap", "--velocity-window", "--fee-cap", "--fee-rate-cap",
-        "--account", "--index" };
+        "--account", "--index", "--pubkey", "--head" };
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
         if (strcmp(a, with_value[k]) == 0) return 1;
     }

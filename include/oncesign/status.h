@@ -101,6 +101,7 @@ typedef enum {
                                          trailing data, non-witness UTXO not matching its prevout */
     OS_ERR_PSBT_UNSIGNABLE  = 0x070F, /* PSBT valid but not a request the signer can take: input without
                                          the signer's derivation or previous tx, foreign output, ... */
+    OS_ERR_LOG_HEAD         = 0x0609, /* log: the entries do not end at the expected head (truncated) */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */

@@ -1,0 +1,329 @@
+/* oncesign CLI — the auditor's commands (docs/AUDITING.md): `log export` writes the signer's
+ * hash-chained log to a text file, `log verify` checks such a file with only the attestation public
+ * key, and optionally against the device's head, the ledger and the chain. The logic is in
+ * host/lib/audit.c; this file parses options and prints. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "cli_cmds.h"
+#include "client.h"
+#include "ledger.h"
+#include "oncesign/protocol.h"
+#include "oncesign/status.h"
+#include "psbt.h"
+#include "rpc.h"
+
+static const char *const TYPE_NAMES[8] = { "unknown", "boot", "setup", "sign", "refuse_committed", "approval", "policy",
+                                           "wipe" };
+
+static int parse_key(const char *opt, const char *s, uint8_t out[32]) {
+    size_t len = 0;
+    if (s == NULL) return cli_usage("%s needs a value", opt) == 0;
+    if (strlen(s) != 64 || os_hex_decode(s, out, 32, &len) != OS_OK || len != 32) {
+        cli_usage("%s: '%s' is not 64 hex digits", opt, s);
+        return 0;
+    }
+    return 1;
+}
+
+/* A ledger that must already exist (os_ledger_open would create an empty one). */
+static int open_existing_ledger(const cli_globals *g, const char *path, os_ledger **l) {
+    char err[512] = "";
+    if (access(path, R_OK) != 0)
+        return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_DB, "ledger %s: %s", path, strerror(errno));
+    if (os_ledger_open(path, l, err, sizeof err) != OS_OK)
+        return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_DB, "ledger %s: %s", path, err);
+    return CLI_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- log export */
+
+static int cmd_export(const cli_globals *g, int argc, char **argv) {
+    const char *db = NULL, *out = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--db") == 0 || strcmp(a, "--out") == 0) {
+            if (val == NULL) return cli_usage("%s needs a value", a);
+            *(a[2] == 'd' ? &db : &out) = val;
+            i++;
+        } else {
+            return cli_usage("log export: unexpected argument '%s'", a);
+        }
+    }
+    if (db == NULL && (g->device == NULL || g->device[0] == '\0'))
+        return cli_usage("log export: give --device SPEC (the signer) or --db PATH (the ledger's archive)");
+    if (g->json && out == NULL) return cli_usage("log export --json needs --out FILE (the export itself is text)");
+
+    os_audit_log log;
+    os_msg_info info;
+    char err[512] = "", source[300];
+    int rc, have_info = 0;
+    if (db != NULL) {
+        os_ledger *l = NULL;
+        if ((rc = open_existing_ledger(g, db, &l)) != CLI_EXIT_OK) return rc;
+        rc = os_audit_export_ledger(l, &log, err, sizeof err);
+        os_ledger_close(l);
+        if (rc != OS_OK) return cli_fail(g, rc == OS_ERR_NOT_FOUND ? CLI_EXIT_REFUSED : CLI_EXIT_ERROR, rc,
+                                         "ledger %s: %s", db, err);
+        snprintf(source, sizeof source, "ledger %s", db);
+    } else {
+        os_client *c = NULL;
+        rc = os_client_open(g->device, &c, err, sizeof err);
+        if (rc == OS_ERR_ARG) return cli_usage("%s", err);
+        if (rc != OS_OK) return cli_fail(g, CLI_EXIT_ERROR, rc, "cannot open %s: %s", g->device, err);
+        rc = os_audit_export_device(c, g->timeout_ms, &log, &info, err, sizeof err);
+        if (rc != OS_OK) {
+            const char *why = os_client_last_error(c);
+            int code = cli_fail(g, cli_exit_for(rc) == CLI_EXIT_OK ? CLI_EXIT_ERROR : cli_exit_for(rc), rc,
+                                "%s: %s%s%s", g->device, err, why[0] ? " — " : "", why);
+            os_client_close(c);
+            return code;
+        }
+        snprintf(source, sizeof source, "device %s", os_client_description(c));
+        os_client_close(c);
+        have_info = 1;
+    }
+
+    FILE *f = stdout;
+    char tmp[4096];
+    if (out != NULL) {
+        /* Written beside the target and renamed: a half-written export never carries the name. */
+        if (snprintf(tmp, sizeof tmp, "%s.tmp", out) >= (int)sizeof tmp) {
+            os_audit_log_free(&log);
+            return cli_usage("--out: path too long");
+        }
+        f = fopen(tmp, "w");
+        if (f == NULL) {
+            os_audit_log_free(&log);
+            return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_IO, "%s: %s", tmp, strerror(errno));
+        }
+    }
+    rc = os_audit_write(f, &log);
+    if (out != NULL) {
+        if (fclose(f) != 0) rc = OS_ERR_IO;
+        if (rc == OS_OK && rename(tmp, out) != 0) rc = OS_ERR_IO;
+        if (rc != OS_OK) unlink(tmp);
+    }
+    if (rc != OS_OK) {
+        os_audit_log_free(&log);
+        return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_IO, "writing %s: %s", out ? out : "stdout", strerror(errno));
+    }
+    char att[65], head[65];
+    os_hex_encode(log.attestation, 32, att);
+    if (have_info) os_hex_encode(info.log_head, 32, head);
+    if (g->json) {
+        printf("{\"ok\":true,\"source\":");
+        cli_json_string(source);
+        printf(",\"out\":");
+        cli_json_string(out);
+        printf(",\"entries\":%zu,\"first\":%llu,\"last\":%llu,\"attestation_pubkey\":\"%s\"", log.n,
+               (unsigned long long)log.first, (unsigned long long)log.last, att);
+        if (have_info) printf(",\"device_log_seq\":%llu,\"device_log_head\":\"%s\"", (unsigned long long)info.log_seq, head);
+        puts("}");
+    } else {
+        FILE *msg = out != NULL ? stdout : stderr;
+        fprintf(msg, "exported %zu entries (%llu..%llu) from %s%s%s\n", log.n, (unsigned long long)log.first,
+                (unsigned long long)log.last, source, out ? " to " : "", out ? out : "");
+        fprintf(msg, "attestation key named by the source: %s (check it against the one recorded at setup)\n", att);
+        if (have_info) fprintf(msg, "device log head at seq %llu: %s (give it to log verify --head)\n",
+                               (unsigned long long)info.log_seq, head);
+    }
+    os_audit_log_free(&log);
+    return CLI_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- log verify */
+
+static void print_chain_line(void *ctx, const char *text) {
+    const cli_globals *g = ctx;
+    fprintf(g->json ? stderr : stdout, "  chain: %s\n", text);
+}
+
+static void print_report_json(const os_audit_report *r, int pubkey_from_file, const char *pubkey_hex,
+                              const char *rpc_error) {
+    char head[65];
+    os_hex_encode(r->head, 32, head);
+    printf("{\"ok\":%s,\"verdict\":\"%s\",\"pubkey\":\"%s\",\"pubkey_source\":\"%s\",\"entries\":%zu,"
+           "\"first\":%llu,\"last\":%llu,\"head\":\"%s\",\"head_checked\":%s,\"chain_anchored\":%s,\"by_type\":{",
+           r->status == OS_OK ? "true" : "false", r->status == OS_OK ? "ok" : "failed", pubkey_hex,
+           pubkey_from_file ? "file-header-unchecked" : "auditor", r->n_entries, (unsigned long long)r->first,
+           (unsigned long long)r->last, head, r->head_checked ? "true" : "false", r->chain_anchored ? "true" : "false");
+    for (int t = 1; t < 8; t++) printf("%s\"%s\":%llu", t > 1 ? "," : "", TYPE_NAMES[t], (unsigned long long)r->by_type[t]);
+    printf(",\"unknown\":%llu},\"signatures_released\":%llu,\"refusals\":%llu,\"approvals\":%llu,\"rejections\":%llu,"
+           "\"boots\":%llu,\"payout_total\":%llu,\"fee_total\":%llu",
+           (unsigned long long)r->by_type[0], (unsigned long long)r->signatures_released,
+           (unsigned long long)r->refusals, (unsigned long long)r->approvals, (unsigned long long)r->rejections,
+           (unsigned long long)r->boots, (unsigned long long)r->payout_total, (unsigned long long)r->fee_total);
+    if (r->ledger_checked)
+        printf(",\"ledger\":{\"sign_matched\":%llu,\"refusals_known\":%llu,\"roots_replayed\":%s,\"root_steps\":%llu}",
+               (unsigned long long)r->ledger_sign_matched, (unsigned long long)r->ledger_refusals_known,
+               r->ledger_roots_replayed ? "true" : "false", (unsigned long long)r->ledger_root_steps);
+    else
+        fputs(",\"ledger\":null", stdout);
+    if (r->chain_checked) {
+        printf(",\"chain\":{\"confirmed\":%llu,\"mempool\":%llu,\"not_found\":%llu,\"not_signed_in_ledger\":%llu,"
+               "\"differs_from_ledger\":%llu",
+               (unsigned long long)r->chain_confirmed, (unsigned long long)r->chain_mempool,
+               (unsigned long long)r->chain_missing, (unsigned long long)r->chain_unsigned,
+               (unsigned long long)r->chain_inconsistent);
+        if (rpc_error != NULL) {
+            fputs(",\"error\":", stdout);
+            cli_json_string(rpc_error);
+        }
+        putchar('}');
+    } else {
+        fputs(",\"chain\":null", stdout);
+    }
+    if (r->status != OS_OK) {
+        printf(",\"error\":{\"code\":%d,\"name\":", r->status);
+        cli_json_string(os_status_name(r->status));
+        printf(",\"refused\":true,\"seq\":%llu,\"line\":%zu,\"message\":", (unsigned long long)r->bad_seq,
+               r->bad_index + 2);
+        cli_json_string(r->reason);
+        putchar('}');
+    }
+    puts("}");
+}
+
+static void print_report_text(const os_audit_report *r, int pubkey_from_file, const char *pubkey_hex,
+                              const char *rpc_error) {
+    char head[65];
+    os_hex_encode(r->head, 32, head);
+    printf("attestation key    %s (%s)\n", pubkey_hex,
+           pubkey_from_file ? "FROM THE FILE'S HEADER, NOT INDEPENDENTLY CHECKED" : "given by the auditor");
+    printf("entries            %zu verified, seq %llu..%llu%s\n", r->n_entries, (unsigned long long)r->first,
+           (unsigned long long)r->last, r->n_entries && !r->chain_anchored ? " (starts after seq 1: its first link is taken as given)" : "");
+    printf("by type           ");
+    for (int t = 1; t < 8; t++) printf(" %s=%llu", TYPE_NAMES[t], (unsigned long long)r->by_type[t]);
+    if (r->by_type[0]) printf(" unknown=%llu", (unsigned long long)r->by_type[0]);
+    putchar('\n');
+    printf("signatures         %llu transactions signed, %llu sat paid out, %llu sat fees\n",
+           (unsigned long long)r->signatures_released, (unsigned long long)r->payout_total,
+           (unsigned long long)r->fee_total);
+    printf("refusals           %llu committed-nonce refusals\n", (unsigned long long)r->refusals);
+    printf("operator           %llu approvals, %llu rejections\n", (unsigned long long)r->approvals,
+           (unsigned long long)r->rejections);
+    printf("boots              %llu\n", (unsigned long long)r->boots);
+    printf("last entry hash    %s (%s)\n", head, r->head_checked ? "equals the given --head" : "no --head given: truncation not excluded");
+    if (r->ledger_checked)
+        printf("ledger             %llu SIGN entries matched to transactions, %llu refusals name known nonces, roots %s\n",
+               (unsigned long long)r->ledger_sign_matched, (unsigned long long)r->ledger_refusals_known,
+               r->ledger_roots_replayed ? "replayed from seq 1" : "not replayed (log does not start at seq 1)");
+    if (r->chain_checked)
+        printf("chain (report)     %llu confirmed, %llu in mempool, %llu not found, %llu differ from the ledger%s%s\n",
+               (unsigned long long)r->chain_confirmed, (unsigned long long)r->chain_mempool,
+               (unsigned long long)r->chain_missing, (unsigned long long)r->chain_inconsistent,
+               rpc_error ? "; node: " : "", rpc_error ? rpc_error : "");
+    if (r->status == OS_OK) {
+        printf("verdict            OK\n");
+    } else {
+        printf("verdict            FAILED at entry %llu (line %zu): %s [%s]\n", (unsigned long long)r->bad_seq,
+               r->bad_index + 2, r->reason, os_status_name(r->status));
+    }
+}
+
+static int cmd_verify(const cli_globals *g, int argc, char **argv) {
+    const char *file = NULL, *pubkey_s = NULL, *head_s = NULL;
+    cli_backend b;
+    memset(&b, 0, sizeof b);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int k = cli_backend_option(&b, argc, argv, &i);
+        if (k < 0) return CLI_EXIT_USAGE;
+        if (k > 0) continue;
+        if (strcmp(a, "--pubkey") == 0 || strcmp(a, "--head") == 0) {
+            if (i + 1 >= argc) return cli_usage("%s needs a value", a);
+            *(a[2] == 'p' ? &pubkey_s : &head_s) = argv[++i];
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return cli_usage("log verify: unknown option '%s'", a);
+        } else if (file == NULL) {
+            file = a;
+        } else {
+            return cli_usage("log verify: unexpected argument '%s'", a);
+        }
+    }
+    if (file == NULL) return cli_usage("log verify: which FILE? (from oncesign log export)");
+    if (b.rpc_url != NULL && b.db_path == NULL)
+        return cli_usage("log verify: --rpc-url needs --db (the ledger names each entry's transaction)");
+    uint8_t pubkey[32], head[32];
+    if (pubkey_s != NULL && !parse_key("--pubkey", pubkey_s, pubkey)) return CLI_EXIT_USAGE;
+    if (head_s != NULL && !parse_key("--head", head_s, head)) return CLI_EXIT_USAGE;
+    if (psbt_crypto_ready() != OS_OK) return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_IO, "cannot initialise secp256k1");
+
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    if (f == NULL) return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_IO, "%s: %s", file, strerror(errno));
+    os_audit_log log;
+    char err[512] = "";
+    int rc = os_audit_read(f, &log, err, sizeof err);
+    if (f != stdin) fclose(f);
+    if (rc == OS_ERR_IO) return cli_fail(g, CLI_EXIT_ERROR, rc, "%s: %s", file, err);
+    if (rc != OS_OK) return cli_fail(g, CLI_EXIT_REFUSED, rc, "%s: %s", file, err);
+
+    int from_file = pubkey_s == NULL;
+    if (from_file) {
+        memcpy(pubkey, log.attestation, 32);
+        fprintf(stderr, "oncesign: WARNING: no --pubkey given: verifying under the key the FILE names; this proves\n"
+                        "oncesign: only that the file is self-consistent, not that the device wrote it. Give the\n"
+                        "oncesign: attestation key recorded at setup with --pubkey.\n");
+    } else if (memcmp(pubkey, log.attestation, 32) != 0) {
+        fprintf(stderr, "oncesign: note: the file's header names another attestation key than --pubkey\n");
+    }
+    char pubkey_hex[65];
+    os_hex_encode(pubkey, 32, pubkey_hex);
+
+    os_audit_report r;
+    rc = os_audit_verify(&log, pubkey, head_s ? head : NULL, &r);
+    int exit_code = rc == OS_OK ? CLI_EXIT_OK : CLI_EXIT_REFUSED;
+    char rpc_error[600];
+    const char *rpc_err = NULL;
+    if (rc == OS_OK && b.db_path != NULL) {
+        os_ledger *l = NULL;
+        if ((exit_code = open_existing_ledger(g, b.db_path, &l)) != CLI_EXIT_OK) {
+            os_audit_log_free(&log);
+            return exit_code;
+        }
+        rc = os_audit_crosscheck_ledger(&log, l, &r);
+        if (rc == OS_ERR_DB) exit_code = CLI_EXIT_ERROR;
+        else if (rc != OS_OK) exit_code = CLI_EXIT_REFUSED;
+        if (rc == OS_OK && b.rpc_url != NULL) {
+            os_engine_config cfg;
+            cli_engine_config(&b, &cfg);
+            os_rpc_config rc_cfg = { cfg.rpc_url, cfg.rpc_user, cfg.rpc_password, cfg.rpc_cookie_file,
+                                     g->timeout_ms };
+            os_rpc *rpc = NULL;
+            char e2[512] = "";
+            if (os_rpc_open(&rc_cfg, &rpc, e2, sizeof e2) != OS_OK) {
+                snprintf(rpc_error, sizeof rpc_error, "cannot open the node client: %s", e2);
+                rpc_err = rpc_error;
+                r.chain_checked = 1;
+            } else {
+                int q = os_audit_chain_report(&log, l, rpc, &r, print_chain_line, (void *)g);
+                if (q == OS_ERR_DB) exit_code = CLI_EXIT_ERROR;
+                else if (q != OS_OK) {
+                    snprintf(rpc_error, sizeof rpc_error, "every query failed: %s", os_status_name(q));
+                    rpc_err = rpc_error;
+                }
+                os_rpc_close(rpc);
+            }
+        }
+        os_ledger_close(l);
+    }
+    if (g->json) print_report_json(&r, from_file, pubkey_hex, rpc_err);
+    else print_report_text(&r, from_file, pubkey_hex, rpc_err);
+    if (r.status != OS_OK)
+        fprintf(stderr, "oncesign: log verify: entry %llu: %s [%s]\n", (unsigned long long)r.bad_seq, r.reason,
+                os_status_name(r.status));
+    os_audit_log_free(&log);
+    return exit_code;
+}
+
+int cli_cmd_log(const cli_globals *g, int argc, char **argv) {
+    if (argc < 1) return cli_usage("log: which command? export or verify");
+    if (strcmp(argv[0], "export") == 0) return cmd_export(g, argc - 1, argv + 1);
+    if (strcmp(argv[0], "verify") == 0) return cmd_verify(g, argc - 1, argv + 1);
+    return cli_usage("log: unknown command '%s' (export, verify)", argv[0]);
+}

@@ -1,0 +1,639 @@
+/* oncesign host — the auditor's tools: export and verify the signer's audit log (audit.h). */
+#include "audit.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "audit_log.h"
+#include "bytes.h"
+#include "nonce_tree.h"
+#include "oncesign/check.h"
+#include "oncesign/status.h"
+#include "tx.h"
+
+static void errf(char *err, size_t cap, const char *fmt, ...) {
+    if (err == NULL || cap == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+void os_audit_log_free(os_audit_log *log) {
+    if (log == NULL) return;
+    free(log->entries);
+    log->entries = NULL;
+    log->n = 0;
+}
+
+/* Appends one entry, growing the array geometrically. */
+static int log_push(os_audit_log *log, size_t *cap_entries, const uint8_t entry[OS_LOG_ENTRY_BYTES]) {
+    if (log->n == *cap_entries) {
+        size_t want = *cap_entries ? *cap_entries * 2 : 64;
+        void *p = realloc(log->entries, want * OS_LOG_ENTRY_BYTES);
+        if (p == NULL) return OS_ERR_IO;
+        log->entries = p;
+        *cap_entries = want;
+    }
+    memcpy(log->entries[log->n++], entry, OS_LOG_ENTRY_BYTES);
+    return OS_OK;
+}
+
+/* ------------------------------------------------------------------ export */
+
+static int call(os_client *c, int timeout_ms, const os_msg *req, os_msg *reply, uint8_t *buf) {
+    int rc = os_client_call(c, req, reply, buf, timeout_ms);
+    /* a channel error means the device dropped the request unread: one retry is safe */
+    if (rc == OS_ERR_FRAME_CHANNEL) rc = os_client_call(c, req, reply, buf, timeout_ms);
+    if (rc != OS_OK) return rc;
+    if (reply->type == OS_MSG_ERROR) return reply->u.error.code ? reply->u.error.code : OS_ERR_INTERNAL;
+    return OS_OK;
+}
+
+int os_audit_export_device(os_client *c, int timeout_ms, os_audit_log *log, os_msg_info *info_out, char *err,
+                           size_t cap) {
+    ARG_CHECK(c != NULL && log != NULL);
+    memset(log, 0, sizeof *log);
+    static __thread uint8_t buf[OS_MAX_MESSAGE];
+    os_msg req, reply;
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_GET_INFO;
+    int rc = call(c, timeout_ms, &req, &reply, buf);
+    if (rc == OS_OK && reply.type != OS_MSG_INFO) rc = OS_ERR_MSG_UNEXPECTED;
+    if (rc != OS_OK) {
+        errf(err, cap, "GET_INFO: %s", os_status_name(rc));
+        return rc;
+    }
+    os_msg_info info = reply.u.info;
+    if (info_out != NULL) *info_out = info;
+    memcpy(log->attestation, info.attestation_pubkey, 32);
+    if (info.log_seq == 0) return OS_OK;
+    /* The ring keeps at most log_capacity entries; the oldest may be fewer (a sector erased ahead). */
+    uint64_t start = info.log_capacity > 0 && info.log_seq > info.log_capacity ? info.log_seq - info.log_capacity + 1 : 1;
+    size_t cap_entries = 0;
+    for (uint64_t seq = start; seq <= info.log_seq; seq++) {
+        memset(&req, 0, sizeof req);
+        req.type = OS_MSG_LOG_READ;
+        req.u.log_read.seq = seq;
+        rc = call(c, timeout_ms, &req, &reply, buf);
+        if (rc == OS_OK && (reply.type != OS_MSG_LOG_ENTRY || reply.u.log_entry.len != OS_LOG_ENTRY_BYTES))
+            rc = OS_ERR_MSG_UNEXPECTED;
+        if (rc == OS_ERR_LOG_RANGE && log->n == 0 && seq < info.log_seq) continue; /* older than the ring keeps */
+        if (rc != OS_OK) {
+            errf(err, cap, "LOG_READ %llu: %s", (unsigned long long)seq, os_status_name(rc));
+            os_audit_log_free(log);
+            return rc;
+        }
+        if (log->n == 0) log->first = seq;
+        if ((rc = log_push(log, &cap_entries, reply.u.log_entry.entry)) != OS_OK) {
+            errf(err, cap, "out of memory");
+            os_audit_log_free(log);
+            return rc;
+        }
+        log->last = seq;
+    }
+    return OS_OK;
+}
+
+int os_audit_export_ledger(os_ledger *l, os_audit_log *log, char *err, size_t cap) {
+    ARG_CHECK(l != NULL && log != NULL);
+    memset(log, 0, sizeof *log);
+    os_ledger_lock(l);
+    size_t n = 0;
+    int rc = os_ledger_meta_get(l, "attestation_key", log->attestation, 32, &n);
+    if (rc == OS_OK && n != 32) rc = OS_ERR_DB;
+    if (rc != OS_OK) {
+        os_ledger_unlock(l);
+        errf(err, cap, rc == OS_ERR_NOT_FOUND ? "the ledger has no attestation key (never connected to a signer)"
+                                              : "reading the ledger's attestation key failed");
+        return rc == OS_ERR_NOT_FOUND ? OS_ERR_NOT_FOUND : OS_ERR_DB;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(os_ledger_db(l), "SELECT seq, entry FROM signer_log ORDER BY seq", -1, &st, NULL) != SQLITE_OK) {
+        os_ledger_unlock(l);
+        errf(err, cap, "ledger: %s", sqlite3_errmsg(os_ledger_db(l)));
+        return OS_ERR_DB;
+    }
+    size_t cap_entries = 0;
+    int step;
+    while (rc == OS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+        if (sqlite3_column_bytes(st, 1) != OS_LOG_ENTRY_BYTES) {
+            errf(err, cap, "ledger: archived entry %llu is %d bytes, not %d", (unsigned long long)seq,
+                 sqlite3_column_bytes(st, 1), OS_LOG_ENTRY_BYTES);
+            rc = OS_ERR_DB;
+            break;
+        }
+        if (log->n == 0) log->first = seq;
+        log->last = seq;
+        rc = log_push(log, &cap_entries, sqlite3_column_blob(st, 1));
+    }
+    if (rc == OS_OK && step != SQLITE_DONE) {
+        errf(err, cap, "ledger: %s", sqlite3_errmsg(os_ledger_db(l)));
+        rc = OS_ERR_DB;
+    }
+    sqlite3_finalize(st);
+    os_ledger_unlock(l);
+    if (rc != OS_OK) os_audit_log_free(log);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ file format */
+
+static void to_hex(char *out, const uint8_t *data, size_t len) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static int hex_digit(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+static int from_hex(const char *s, size_t digits, uint8_t *out) {
+    for (size_t i = 0; i < digits / 2; i++) {
+        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+        if (hi < 0 || lo < 0) return 0;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 1;
+}
+
+int os_audit_write(FILE *f, const os_audit_log *log) {
+    ARG_CHECK(f != NULL && log != NULL);
+    char att[65], line[2 * OS_LOG_ENTRY_BYTES + 2];
+    to_hex(att, log->attestation, 32);
+    if (fprintf(f, OS_AUDIT_HEADER_MAGIC " attestation=%s first=%llu last=%llu\n", att,
+                (unsigned long long)log->first, (unsigned long long)log->last) < 0)
+        return OS_ERR_IO;
+    for (size_t i = 0; i < log->n; i++) {
+        to_hex(line, log->entries[i], OS_LOG_ENTRY_BYTES);
+        strcat(line, "\n");
+        if (fputs(line, f) == EOF) return OS_ERR_IO;
+    }
+    return fflush(f) == 0 && !ferror(f) ? OS_OK : OS_ERR_IO;
+}
+
+/* Reads one line (without its '\n') into buf; *len = -1 at end of file. Lines longer than cap-1
+ * are reported as cap (too long). */
+static int read_line(FILE *f, char *buf, size_t cap, long *len) {
+    size_t n = 0;
+    int ch, any = 0;
+    while ((ch = fgetc(f)) != EOF) {
+        any = 1;
+        if (ch == '\n') break;
+        if (n + 1 < cap) buf[n] = (char)ch;
+        n++;
+    }
+    if (ferror(f)) return OS_ERR_IO;
+    buf[n + 1 < cap ? n : cap - 1] = '\0';
+    *len = any ? (long)(n < cap ? n : cap) : -1;
+    return OS_OK;
+}
+
+static int parse_u64_field(const char *s, const char *name, uint64_t *out, const char **rest) {
+    size_t nl = strlen(name);
+    if (strncmp(s, name, nl) != 0) return 0;
+    s += nl;
+    if (*s < '0' || *s > '9') return 0;
+    uint64_t v = 0;
+    while (*s >= '0' && *s <= '9') {
+        if (v > (UINT64_MAX - 9) / 10) return 0;
+        v = v * 10 + (uint64_t)(*s++ - '0');
+    }
+    *out = v;
+    *rest = s;
+    return 1;
+}
+
+int os_audit_read(FILE *f, os_audit_log *log, char *err, size_t cap) {
+    ARG_CHECK(f != NULL && log != NULL);
+    memset(log, 0, sizeof *log);
+    char line[2 * OS_LOG_ENTRY_BYTES + 8];
+    long len;
+    int rc = read_line(f, line, sizeof line, &len);
+    if (rc != OS_OK) {
+        errf(err, cap, "read error");
+        return rc;
+    }
+    const char *p = line;
+    static const char magic[] = OS_AUDIT_HEADER_MAGIC " attestation=";
+    if (len < 0 || strncmp(p, magic, sizeof magic - 1) != 0) {
+        errf(err, cap, "line 1: not an oncesign log export (expected '%s attestation=...')", OS_AUDIT_HEADER_MAGIC);
+        return OS_ERR_LOG_FORMAT;
+    }
+    p += sizeof magic - 1;
+    if (strlen(p) < 64 || !from_hex(p, 64, log->attestation) || p[64] != ' ' ||
+        !parse_u64_field(p + 65, "first=", &log->first, &p) || *p != ' ' ||
+        !parse_u64_field(p + 1, "last=", &log->last, &p) || *p != '\0') {
+        errf(err, cap, "line 1: malformed header (attestation=<64 hex> first=<seq> last=<seq>)");
+        return OS_ERR_LOG_FORMAT;
+    }
+    size_t cap_entries = 0;
+    for (size_t lineno = 2;; lineno++) {
+        if ((rc = read_line(f, line, sizeof line, &len)) != OS_OK) {
+            errf(err, cap, "read error at line %zu", lineno);
+            break;
+        }
+        if (len < 0) break;
+        uint8_t entry[OS_LOG_ENTRY_BYTES];
+        if (len != 2 * OS_LOG_ENTRY_BYTES || !from_hex(line, 2 * OS_LOG_ENTRY_BYTES, entry)) {
+            errf(err, cap, "line %zu: not %d hex digits", lineno, 2 * OS_LOG_ENTRY_BYTES);
+            rc = OS_ERR_LOG_FORMAT;
+            break;
+        }
+        if ((rc = log_push(log, &cap_entries, entry)) != OS_OK) {
+            errf(err, cap, "out of memory");
+            break;
+        }
+    }
+    if (rc != OS_OK) os_audit_log_free(log);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ verification */
+
+static int fail(os_audit_report *r, int status, uint64_t seq, size_t index, const char *fmt, ...) {
+    r->status = status;
+    r->bad_seq = seq;
+    r->bad_index = index;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->reason, sizeof r->reason, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+static void count_entry(os_audit_report *r, const uint8_t *e) {
+    uint8_t type = e[AUDIT_LOG_OFF_TYPE];
+    const uint8_t *pl = e + AUDIT_LOG_OFF_PAYLOAD;
+    r->by_type[type < 8 ? type : 0]++;
+    switch (type) {
+    case OS_LOG_SIGN:
+        r->signatures_released++;
+        r->fee_total += os_read_le64(pl + 96);
+        r->payout_total += os_read_le64(pl + 104);
+        break;
+    case OS_LOG_REFUSE_COMMITTED: r->refusals++; break;
+    case OS_LOG_APPROVAL:
+        if (pl[1]) r->approvals++;
+        else r->rejections++;
+        break;
+    case OS_LOG_BOOT: r->boots++; break;
+    default: break;
+    }
+}
+
+int os_audit_verify(const os_audit_log *log, const uint8_t pubkey[32], const uint8_t *head, os_audit_report *r) {
+    ARG_CHECK(log != NULL && pubkey != NULL && r != NULL);
+    ARG_CHECK(log->n == 0 || log->entries != NULL);
+    memset(r, 0, sizeof *r);
+    if (log->n == 0) {
+        if (log->first != 0 || log->last != 0)
+            return fail(r, OS_ERR_LOG_HEAD, log->first, 0, "the header names entries %llu..%llu but the file holds none",
+                        (unsigned long long)log->first, (unsigned long long)log->last);
+        if (head != NULL) {
+            static const uint8_t zero[32];
+            if (memcmp(head, zero, 32) != 0)
+                return fail(r, OS_ERR_LOG_HEAD, 0, 0, "the file holds no entries but a head was given");
+            r->head_checked = 1;
+        }
+        return OS_OK;
+    }
+    if (log->first == 0)
+        return fail(r, OS_ERR_LOG_FORMAT, 0, 0, "the header says first=0 (entries start at seq 1)");
+    uint8_t prev[32] = { 0 }, hash[32];
+    r->chain_anchored = log->first == 1;
+    /* Without the entries before `first`, the first entry's link cannot be checked: take it as given. */
+    if (log->first > 1) memcpy(prev, log->entries[0] + AUDIT_LOG_OFF_PREV, 32);
+    for (size_t i = 0; i < log->n; i++) {
+        uint64_t seq = log->first + i;
+        int rc = audit_log_verify_entry(pubkey, log->entries[i], seq, prev, hash);
+        if (rc != OS_OK) {
+            uint64_t got = os_read_le64(log->entries[i] + AUDIT_LOG_OFF_SEQ);
+            return fail(r, rc, seq, i, "entry %llu (line %zu, claims seq %llu): %s: %s", (unsigned long long)seq, i + 2,
+                        (unsigned long long)got, os_status_name(rc), os_status_message(rc));
+        }
+        memcpy(prev, hash, 32);
+        count_entry(r, log->entries[i]);
+        r->n_entries++;
+        r->last = seq;
+    }
+    r->first = log->first;
+    memcpy(r->head, prev, 32);
+    if (log->last != r->last)
+        return fail(r, OS_ERR_LOG_HEAD, r->last + 1, log->n,
+                    "the header says last=%llu but the entries end at %llu%s", (unsigned long long)log->last,
+                    (unsigned long long)r->last, log->last > r->last ? " (truncated)" : "");
+    if (head != NULL) {
+        if (memcmp(head, r->head, 32) != 0) {
+            char want[65], got[65];
+            to_hex(want, head, 32);
+            to_hex(got, r->head, 32);
+            return fail(r, OS_ERR_LOG_HEAD, r->last, log->n - 1,
+                        "the last entry (%llu) hashes to %s, not the given head %s: entries are missing at the end,"
+                        " or this is not that device's log",
+                        (unsigned long long)r->last, got, want);
+        }
+        r->head_checked = 1;
+    }
+    return OS_OK;
+}
+
+/* ------------------------------------------------------------------ ledger cross-check */
+
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+    if (*p >= end) return 0;
+    uint8_t b = *(*p)++;
+    size_t n = b < 0xfd ? 0 : b == 0xfd ? 2 : b == 0xfe ? 4 : 8;
+    if ((size_t)(end - *p) < n) return 0;
+    if (n == 0) *v = b;
+    else if (n == 2) *v = (uint64_t)(*p)[0] | (uint64_t)(*p)[1] << 8;
+    else if (n == 4) *v = os_read_le32(*p);
+    else *v = os_read_le64(*p);
+    *p += n;
+    return 1;
+}
+
+/* BIP143 hashPrevouts/hashOutputs of a serialized transaction (legacy or segwit form). */
+static int raw_commitment(const uint8_t *raw, size_t len, uint8_t hp[32], uint8_t ho[32]) {
+    const uint8_t *p = raw, *end = raw + len;
+    if (len < 10) return OS_ERR_TX_PARSE;
+    uint32_t version = os_read_le32(p);
+    p += 4;
+    int segwit = p[0] == 0 && p[1] == 1;
+    if (segwit) p += 2;
+    uint64_t n_in, n_out, slen;
+    const uint8_t *ins;
+    if (!read_varint(&p, end, &n_in) || n_in == 0 || n_in > OS_MAX_INPUTS) return OS_ERR_TX_PARSE;
+    ins = p;
+    for (uint64_t i = 0; i < n_in; i++) {
+        if ((size_t)(end - p) < 36) return OS_ERR_TX_PARSE;
+        p += 36;
+        if (!read_varint(&p, end, &slen) || (uint64_t)(end - p) < slen + 4) return OS_ERR_TX_PARSE;
+        p += slen + 4;
+    }
+    if (!read_varint(&p, end, &n_out) || n_out == 0 || n_out > OS_MAX_OUTPUTS) return OS_ERR_TX_PARSE;
+    const uint8_t *outs = p;
+    for (uint64_t i = 0; i < n_out; i++) {
+        if ((size_t)(end - p) < 8) return OS_ERR_TX_PARSE;
+        p += 8;
+        if (!read_varint(&p, end, &slen) || (uint64_t)(end - p) < slen) return OS_ERR_TX_PARSE;
+        p += slen;
+    }
+    if (segwit) {
+        for (uint64_t i = 0; i < n_in; i++) {
+            uint64_t items, ilen;
+            if (!read_varint(&p, end, &items)) return OS_ERR_TX_PARSE;
+            for (uint64_t k = 0; k < items; k++) {
+                if (!read_varint(&p, end, &ilen) || (uint64_t)(end - p) < ilen) return OS_ERR_TX_PARSE;
+                p += ilen;
+            }
+        }
+    }
+    if (end - p != 4) return OS_ERR_TX_PARSE;
+    uint32_t locktime = os_read_le32(p);
+    tx_sighasher *h = malloc(sizeof *h);
+    if (h == NULL) return OS_ERR_IO;
+    int rc = tx_sighasher_begin(h, version, locktime, (uint16_t)n_in, (uint16_t)n_out);
+    p = ins;
+    for (uint64_t i = 0; rc == OS_OK && i < n_in; i++) {
+        os_outpoint op;
+        memcpy(op.txid, p, 32);
+        op.vout = os_read_le32(p + 32);
+        p += 36;
+        (void)read_varint(&p, end, &slen);
+        p += slen;
+        rc = tx_sighasher_add_input(h, (uint16_t)i, &op, os_read_le32(p), NULL, 0);
+        p += 4;
+    }
+    p = outs;
+    for (uint64_t i = 0; rc == OS_OK && i < n_out; i++) {
+        uint64_t amount = os_read_le64(p);
+        p += 8;
+        (void)read_varint(&p, end, &slen);
+        rc = tx_sighasher_add_output(h, amount, p, (size_t)slen);
+        p += slen;
+    }
+    if (rc == OS_OK) rc = tx_sighasher_commitment(h, hp, ho);
+    free(h);
+    return rc;
+}
+
+/* On a locked ledger: inserts the tree_leaves recorded for tx_row that the tree lacks. */
+static int replay_leaves(os_ledger *l, nonce_tree *tree, int64_t tx_row) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(os_ledger_db(l), "SELECT key, value FROM tree_leaves WHERE tx_row = ?", -1, &st, NULL) != SQLITE_OK)
+        return OS_ERR_DB;
+    sqlite3_bind_int64(st, 1, tx_row);
+    int rc = OS_OK, step;
+    while (rc == OS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 0) != 32 || sqlite3_column_bytes(st, 1) != 32) {
+            rc = OS_ERR_DB;
+            break;
+        }
+        uint8_t have[32];
+        if (nonce_tree_get(tree, sqlite3_column_blob(st, 0), have) == OS_OK) continue;
+        rc = nonce_tree_insert(tree, sqlite3_column_blob(st, 0), sqlite3_column_blob(st, 1));
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* On a locked ledger: the ledger transaction a SIGN entry names (the first whose stored raw, when
+ * present, hashes to the entry's commitment). *row = 0 when none. */
+static int find_signed_tx(os_ledger *l, const uint8_t *pl, int64_t *row, int *raw_checked, uint8_t root_after[32],
+                          int *has_root, char *why, size_t cap) {
+    sqlite3_stmt *st = NULL;
+    *row = 0;
+    why[0] = '\0';
+    if (sqlite3_prepare_v2(os_ledger_db(l),
+                           "SELECT id, raw, root_after FROM txs WHERE hash_prevouts = ? AND hash_outputs = ? ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return OS_ERR_DB;
+    sqlite3_bind_blob(st, 1, pl, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, pl + 32, 32, SQLITE_STATIC);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        int raw_len = sqlite3_column_bytes(st, 1);
+        if (raw_len > 0) {
+            uint8_t hp[32], ho[32];
+            int rc = raw_commitment(sqlite3_column_blob(st, 1), (size_t)raw_len, hp, ho);
+            if (rc != OS_OK || memcmp(hp, pl, 32) != 0 || memcmp(ho, pl + 32, 32) != 0) {
+                snprintf(why, cap, "ledger transaction %lld's stored raw transaction does not hash to the entry's"
+                                   " hashPrevouts/hashOutputs (%s)", (long long)id,
+                         rc != OS_OK ? os_status_name(rc) : "different transaction");
+                continue;
+            }
+        }
+        *row = id;
+        *raw_checked = raw_len > 0;
+        *has_root = sqlite3_column_bytes(st, 2) == 32;
+        if (*has_root) memcpy(root_after, sqlite3_column_blob(st, 2), 32);
+        break;
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? OS_OK : OS_ERR_DB;
+}
+
+static int nonce_known(os_ledger *l, const uint8_t nonce[32], int *known) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(os_ledger_db(l),
+                           "SELECT 1 FROM payouts WHERE nonce = ?1 UNION ALL SELECT 1 FROM tree_leaves WHERE nonce = ?1 LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return OS_ERR_DB;
+    sqlite3_bind_blob(st, 1, nonce, 32, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    *known = step == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? OS_OK : OS_ERR_DB;
+}
+
+int os_audit_crosscheck_ledger(const os_audit_log *log, os_ledger *l, os_audit_report *r) {
+    ARG_CHECK(log != NULL && l != NULL && r != NULL);
+    ARG_CHECK(log->n == 0 || log->entries != NULL);
+    nonce_tree *tree = NULL;
+    int replay = log->n > 0 && log->first == 1;
+    if (replay && nonce_tree_create(&tree) != OS_OK) return OS_ERR_IO;
+    r->ledger_checked = 1;
+    r->ledger_roots_replayed = replay;
+    int rc = OS_OK;
+    os_ledger_lock(l);
+    for (size_t i = 0; rc == OS_OK && i < log->n; i++) {
+        const uint8_t *e = log->entries[i], *pl = e + AUDIT_LOG_OFF_PAYLOAD;
+        uint64_t seq = log->first + i;
+        char hex[65], why[256];
+        if (e[AUDIT_LOG_OFF_TYPE] == OS_LOG_SIGN) {
+            int64_t row = 0;
+            int raw_checked = 0, has_root = 0;
+            uint8_t root[32];
+            if ((rc = find_signed_tx(l, pl, &row, &raw_checked, root, &has_root, why, sizeof why)) != OS_OK) break;
+            if (row == 0) {
+                rc = fail(r, OS_ERR_SIGNER_MISMATCH, seq, i,
+                          "entry %llu (SIGN): no ledger transaction has its hashPrevouts/hashOutputs%s%s",
+                          (unsigned long long)seq, why[0] ? ": " : "", why);
+                break;
+            }
+            if (has_root && memcmp(root, pl + 64, 32) != 0) {
+                rc = fail(r, OS_ERR_SIGNER_MISMATCH, seq, i,
+                          "entry %llu (SIGN): ledger transaction %lld records another root_after", (unsigned long long)seq,
+                          (long long)row);
+                break;
+            }
+            if (replay) {
+                uint8_t now[32];
+                rc = replay_leaves(l, tree, row);
+                if (rc != OS_OK) break;
+                nonce_tree_root(tree, now);
+                if (memcmp(now, pl + 64, 32) != 0) {
+                    to_hex(hex, pl + 64, 32);
+                    rc = fail(r, OS_ERR_SIGNER_MISMATCH, seq, i,
+                              "entry %llu (SIGN): replaying the ledger's leaves of transaction %lld on the previous"
+                              " root does not give the entry's root_after %s", (unsigned long long)seq, (long long)row, hex);
+                    break;
+                }
+                r->ledger_root_steps++;
+            }
+            r->ledger_sign_matched++;
+        } else if (e[AUDIT_LOG_OFF_TYPE] == OS_LOG_REFUSE_COMMITTED) {
+            int known = 0;
+            if ((rc = nonce_known(l, pl, &known)) != OS_OK) break;
+            if (!known) {
+                to_hex(hex, pl, 32);
+                rc = fail(r, OS_ERR_SIGNER_MISMATCH, seq, i,
+                          "entry %llu (REFUSE_COMMITTED): the ledger knows no payout with nonce %s", (unsigned long long)seq,
+                          hex);
+                break;
+            }
+            r->ledger_refusals_known++;
+        }
+    }
+    os_ledger_unlock(l);
+    nonce_tree_free(tree);
+    if (rc == OS_ERR_DB && r->status == OS_OK) fail(r, OS_ERR_DB, 0, 0, "ledger query failed");
+    return rc;
+}
+
+/* ------------------------------------------------------------------ chain report */
+
+int os_audit_chain_report(const os_audit_log *log, os_ledger *l, os_rpc *rpc, os_audit_report *r,
+                          void (*line)(void *ctx, const char *text), void *ctx) {
+    ARG_CHECK(log != NULL && l != NULL && rpc != NULL && r != NULL);
+    r->chain_checked = 1;
+    int any_ok = 0, last_rc = OS_OK;
+    for (size_t i = 0; i < log->n; i++) {
+        const uint8_t *e = log->entries[i], *pl = e + AUDIT_LOG_OFF_PAYLOAD;
+        if (e[AUDIT_LOG_OFF_TYPE] != OS_LOG_SIGN) continue;
+        uint64_t seq = log->first + i;
+        sqlite3_stmt *st = NULL;
+        os_ledger_lock(l);
+        int rc = sqlite3_prepare_v2(os_ledger_db(l),
+                                    "SELECT id, txid, state FROM txs WHERE hash_prevouts = ? AND hash_outputs = ?"
+                                    " AND txid IS NOT NULL ORDER BY id LIMIT 1", -1, &st, NULL) == SQLITE_OK ? OS_OK : OS_ERR_DB;
+        int64_t row = 0, state = 0;
+        uint8_t txid[32];
+        if (rc == OS_OK) {
+            sqlite3_bind_blob(st, 1, pl, 32, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 2, pl + 32, 32, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
+                row = sqlite3_column_int64(st, 0);
+                memcpy(txid, sqlite3_column_blob(st, 1), 32);
+                state = sqlite3_column_int64(st, 2);
+            }
+        }
+        sqlite3_finalize(st);
+        os_ledger_unlock(l);
+        if (rc != OS_OK) return rc;
+        char text[768], txhex[65];
+        if (row == 0) {
+            r->chain_unsigned++;
+            snprintf(text, sizeof text, "entry %llu: no signed transaction in the ledger to look up",
+                     (unsigned long long)seq);
+            if (line) line(ctx, text);
+            continue;
+        }
+        os_txid_to_hex(txid, txhex);
+        os_rpc_txstatus ts;
+        os_rpc_error er;
+        memset(&er, 0, sizeof er);
+        rc = os_rpc_get_transaction(rpc, txid, &ts, NULL, NULL, &er);
+        const char *where;
+        int consistent;
+        if (rc == OS_OK || (rc == OS_ERR_RPC && er.code == -5)) {
+            any_ok = 1;
+            if (rc != OS_OK) ts.found = 0;
+            if (ts.found && !ts.in_mempool) {
+                where = "confirmed";
+                r->chain_confirmed++;
+                consistent = state == OS_TX_CONFIRMED || state == OS_TX_BROADCAST || state == OS_TX_SIGNED;
+            } else if (ts.found) {
+                where = "mempool";
+                r->chain_mempool++;
+                consistent = state == OS_TX_BROADCAST || state == OS_TX_SIGNED;
+            } else {
+                where = "not found (conflicted, replaced or never broadcast)";
+                r->chain_missing++;
+                consistent = state != OS_TX_CONFIRMED && state != OS_TX_BROADCAST;
+            }
+            if (!consistent) r->chain_inconsistent++;
+            snprintf(text, sizeof text, "entry %llu: tx %s (ledger tx %lld, state %lld): %s%s", (unsigned long long)seq,
+                     txhex, (long long)row, (long long)state, where, consistent ? "" : "  <-- differs from the ledger");
+        } else {
+            last_rc = rc;
+            snprintf(text, sizeof text, "entry %llu: tx %s: node query failed: %s", (unsigned long long)seq, txhex,
+                     er.message[0] ? er.message : os_status_name(rc));
+        }
+        if (line) line(ctx, text);
+    }
+    return any_ok || last_rc == OS_OK ? OS_OK : last_rc;
+}

@@ -1,0 +1,121 @@
+/* oncesign host — the auditor's tools (DESIGN.md I5): export the signer's hash-chained log (from the
+ * device or from the ledger's archive) to a text file, and verify such a file with only the
+ * attestation public key, optionally against the device's log head, the ledger and the chain.
+ *
+ * Export file (docs/AUDITING.md), ASCII, lines ended by '\n':
+ *   oncesign-log v1 attestation=<64 hex> first=<seq> last=<seq>
+ *   <512 lowercase hex: entry first>
+ *   ...
+ *   <512 lowercase hex: entry last>
+ * The header is not signed: it is a convenience. Every claim the verifier makes rests on the entries
+ * and on the key and head the auditor supplies.
+ *
+ * The verifier links firmware/audit_log_verify.c (audit_log_verify_entry): the same code the host
+ * uses when archiving. crypto_init must have been called.
+ */
+#ifndef ONCESIGN_HOST_AUDIT_H
+#define ONCESIGN_HOST_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "client.h"
+#include "ledger.h"
+#include "oncesign/protocol.h"
+#include "rpc.h"
+
+#define OS_AUDIT_HEADER_MAGIC "oncesign-log v1"
+
+/* An exported log: entries[i] is the entry with seq first + i in an honest export. */
+typedef struct {
+    uint8_t attestation[32];        /* the key the source named (device INFO, ledger meta, file header) */
+    uint64_t first, last;           /* as the header says (0, 0 for an empty log) */
+    size_t n;
+    uint8_t (*entries)[OS_LOG_ENTRY_BYTES]; /* malloc'ed, n entries */
+} os_audit_log;
+
+void os_audit_log_free(os_audit_log *log);  /* frees entries; NULL and a zeroed log are fine */
+
+/* Reads every entry the device still holds: GET_INFO for log_seq and log_capacity, then LOG_READ
+ * from the oldest seq the ring can hold (skipping forward over OS_ERR_LOG_RANGE while nothing was
+ * read yet) up to log_seq. Does not acknowledge anything.
+ * Returns: OS_OK; OS_ERR_IO and client errors (err says which call); OS_ERR_LOG_RANGE when an entry
+ *          after the first read one is missing; OS_ERR_MSG_UNEXPECTED for a wrong reply type.
+ * Out:     log (zeroed first; free with os_audit_log_free). info: when not NULL, the GET_INFO
+ *          read before the entries (log_head for --head). */
+int os_audit_export_device(os_client *c, int timeout_ms, os_audit_log *log, os_msg_info *info, char *err,
+                           size_t cap);
+
+/* Reads every archived entry from the ledger (signer_log, by seq) and the pinned attestation key
+ * (meta "attestation_key"). Entries are exported as stored; gaps in the archive show up in verify.
+ * Returns: OS_OK; OS_ERR_NOT_FOUND when the ledger has pinned no key; OS_ERR_DB. */
+int os_audit_export_ledger(os_ledger *l, os_audit_log *log, char *err, size_t cap);
+
+/* Writes the export file format. first/last come from the log struct.
+ * Returns: OS_OK; OS_ERR_IO on a write error. */
+int os_audit_write(FILE *f, const os_audit_log *log);
+
+/* Parses the export file format strictly (header, then only lines of exactly 512 hex digits; a
+ * final line without '\n' is accepted; nothing else).
+ * Returns: OS_OK; OS_ERR_LOG_FORMAT with err saying which line; OS_ERR_IO on a read error. */
+int os_audit_read(FILE *f, os_audit_log *log, char *err, size_t cap);
+
+/* Counts and the verdict of a verification. */
+typedef struct {
+    int status;                     /* OS_OK or the first failure's code */
+    uint64_t bad_seq;               /* the seq the failing entry should have had (0 if not entry-specific) */
+    size_t bad_index;               /* its line among the entries (0-based) */
+    char reason[384];               /* human text of the first failure */
+    size_t n_entries;
+    uint64_t first, last;           /* seqs actually verified */
+    uint64_t by_type[8];            /* index os_log_type (0: unknown types) */
+    uint64_t signatures_released;   /* SIGN entries */
+    uint64_t refusals;              /* REFUSE_COMMITTED entries */
+    uint64_t approvals, rejections; /* APPROVAL entries by decision */
+    uint64_t boots;
+    uint64_t payout_total, fee_total; /* sums over SIGN entries (satoshi) */
+    int chain_anchored;             /* 1 when the first entry is seq 1 (its prev_hash checked as zero) */
+    int head_checked;               /* 1 when a head was given and matched */
+    uint8_t head[32];               /* hash of the last verified entry */
+    /* ledger cross-check (os_audit_crosscheck_ledger) */
+    int ledger_checked;
+    uint64_t ledger_sign_matched, ledger_refusals_known, ledger_root_steps;
+    int ledger_roots_replayed;      /* 1 when the nonce-set roots were replayed from seq 1 */
+    /* chain report (os_audit_chain_report): never a failure */
+    int chain_checked;
+    uint64_t chain_confirmed, chain_mempool, chain_missing, chain_unsigned, chain_inconsistent;
+} os_audit_report;
+
+/* Verifies the entries: for each, audit_log_verify_entry with expected seq first, first+1, ... and
+ * the previous entry's hash (32 zero bytes when first is 1; when first > 1 the first entry's
+ * prev_hash is taken as given: the earlier entries are not in the file, chain_anchored = 0). Then
+ * that the header's first/last match the entries (last beyond the entries: OS_ERR_LOG_HEAD,
+ * truncation), and, when head is not NULL, that the last entry's hash equals head.
+ * Returns: OS_OK when everything verifies, else the first failure's code: OS_ERR_LOG_FORMAT,
+ *          OS_ERR_LOG_SEQ, OS_ERR_LOG_CHAIN, OS_ERR_LOG_SIGNATURE (entry bad_seq, as
+ *          audit_log_verify_entry), OS_ERR_LOG_HEAD (truncated or not ending at head);
+ *          OS_ERR_ARG on NULL. The same code is in report->status with reason and bad_seq.
+ * In:      pubkey: the attestation x-only key the AUDITOR trusts (not the header's, unless the
+ *          caller deliberately passes log->attestation). head: 32 bytes or NULL.
+ * Out:     report (zeroed first). */
+int os_audit_verify(const os_audit_log *log, const uint8_t pubkey[32], const uint8_t *head, os_audit_report *report);
+
+/* Cross-checks verified entries against a ledger: each SIGN entry names a ledger transaction whose
+ * stored raw transaction (when signed) hashes to the entry's hashPrevouts/hashOutputs (recomputed
+ * with firmware/tx.h's sighasher, not only the stored columns) and whose stored root_after, when
+ * set, equals the entry's; when the log starts at seq 1, the nonce set is replayed from the
+ * ledger's tree_leaves in log order and must reach each SIGN entry's root_after; each
+ * REFUSE_COMMITTED entry names a nonce the ledger knows (payouts or tree_leaves).
+ * Call after os_audit_verify returned OS_OK.
+ * Returns: OS_OK; OS_ERR_SIGNER_MISMATCH (report status/reason/bad_seq set); OS_ERR_DB. */
+int os_audit_crosscheck_ledger(const os_audit_log *log, os_ledger *l, os_audit_report *report);
+
+/* One line per SIGN entry's transaction describing where the chain has it (confirmed / mempool /
+ * not found) and whether that agrees with the ledger's state; counts go into report. Never fails
+ * the verdict. line(ctx, text) is called for each transaction (may be NULL).
+ * Returns: OS_OK; OS_ERR_DB; an RPC transport error only when no query at all succeeded. */
+int os_audit_chain_report(const os_audit_log *log, os_ledger *l, os_rpc *rpc, os_audit_report *report,
+                          void (*line)(void *ctx, const char *text), void *ctx);
+
+#endif /* ONCESIGN_HOST_AUDIT_H */
