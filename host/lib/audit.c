@@ -282,6 +282,7 @@ static void count_entry(os_audit_report *r, const uint8_t *e) {
         r->signatures_released++;
         r->fee_total += os_read_le64(pl + 96);
         r->payout_total += os_read_le64(pl + 104);
+        if (pl[116]) r->approvals++;   /* signed after the operator approved on the device */
         break;
     case OS_LOG_REFUSE_COMMITTED: r->refusals++; break;
     case OS_LOG_APPROVAL:

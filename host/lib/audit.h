@@ -72,7 +72,8 @@ typedef struct {
     uint64_t by_type[8];            /* index os_log_type (0: unknown types) */
     uint64_t signatures_released;   /* SIGN entries */
     uint64_t refusals;              /* REFUSE_COMMITTED entries */
-    uint64_t approvals, rejections; /* APPROVAL entries by decision */
+    uint64_t approvals;             /* SIGN entries with approved = 1 and APPROVAL entries approved */
+    uint64_t rejections;            /* APPROVAL entries rejected (the device logs a rejection alone) */
     uint64_t boots;
     uint64_t payout_total, fee_total; /* sums over SIGN entries (satoshi) */
     int chain_anchored;             /* 1 when the first entry is seq 1 (its prev_hash checked as zero) */
