@@ -430,12 +430,17 @@ static int raw_commitment(const uint8_t *raw, size_t len, uint8_t hp[32], uint8_
     return rc;
 }
 
-/* On a locked ledger: inserts the tree_leaves recorded for tx_row that the tree lacks. */
-static int replay_leaves(os_ledger *l, nonce_tree *tree, int64_t tx_row) {
+/* On a locked ledger: inserts the tree_leaves the tree lacks that were recorded for any ledger
+ * transaction with the SIGN payload's commitment (an identical retry may sit in another row). */
+static int replay_leaves(os_ledger *l, nonce_tree *tree, const uint8_t *pl) {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(os_ledger_db(l), "SELECT key, value FROM tree_leaves WHERE tx_row = ?", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(os_ledger_db(l),
+                           "SELECT key, value FROM tree_leaves WHERE tx_row IN"
+                           " (SELECT id FROM txs WHERE hash_prevouts = ?1 AND hash_outputs = ?2) ORDER BY rowid",
+                           -1, &st, NULL) != SQLITE_OK)
         return OS_ERR_DB;
-    sqlite3_bind_int64(st, 1, tx_row);
+    sqlite3_bind_blob(st, 1, pl, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, pl + 32, 32, SQLITE_STATIC);
     int rc = OS_OK, step;
     while (rc == OS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
         if (sqlite3_column_bytes(st, 0) != 32 || sqlite3_column_bytes(st, 1) != 32) {
@@ -533,7 +538,7 @@ int os_audit_crosscheck_ledger(const os_audit_log *log, os_ledger *l, os_audit_r
             }
             if (replay) {
                 uint8_t now[32];
-                rc = replay_leaves(l, tree, row);
+                rc = replay_leaves(l, tree, pl);
                 if (rc != OS_OK) break;
                 nonce_tree_root(tree, now);
                 if (memcmp(now, pl + 64, 32) != 0) {
