@@ -23,9 +23,13 @@ for x in oncesign-flood oncesign-naive oncesign-testnode oncesign-sim oncesign; 
 done
 tmp=$(mktemp -d /tmp/oncesign-demo.XXXXXX)
 flood_pid=
+audit_sim_pid=
+work=
 cleanup() {
   # The flood driver stops the node, the signer and the service it started (also on SIGTERM).
   [ -n "$flood_pid" ] && kill -TERM "$flood_pid" 2>/dev/null && wait "$flood_pid" 2>/dev/null
+  [ -n "$audit_sim_pid" ] && kill "$audit_sim_pid" 2>/dev/null && wait "$audit_sim_pid" 2>/dev/null
+  [ -n "$work" ] && rm -rf "$work"
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -53,7 +57,9 @@ say "1/2  the naive design (what Monappy did): mark the code used, call sendtoad
 run_flood naive
 say "2/2  oncesign: the signer refuses to sign a second, non-conflicting payout for a code; the host never rolls back"
 if [ -x "$B/oncesignd" ]; then
-  run_flood oncesign --kills 3 --settle-s 60 --approval || oncesign_rc=$?
+  # --keep: the audit step below reads the signer's flash and the ledger the flood leaves behind
+  run_flood oncesign --kills 3 --settle-s 60 --approval --keep || oncesign_rc=$?
+  work=$(sed -n 's/^flood\[[^]]*\]: .* workdir \(.*\)$/\1/p' "$tmp/oncesign.out" | head -n1)
 else
   echo "   $B/oncesignd is not built yet: the oncesign half cannot run"
 fi
@@ -76,8 +82,37 @@ case "$(val signer_check oncesign)" in
   1) echo "   signer vs ledger after every kill: nonce root and log head agree (oncesign status --device)" ;;
   0) echo "   signer vs ledger after the kills: they DISAGREE (see the oncesign output above)" ;;
 esac
-echo "   not shown yet: exporting the audit log and verifying it with the attestation key alone"
-echo "   (DESIGN.md §6): the operator CLI has no log export/verify command yet."
+
+# The audit (I5, docs/AUDITING.md): the signer restarted on its flash, its log exported and verified
+# with the attestation key alone, up to the head the device reports, and cross-checked against the
+# ledger's archive. Reported here; the verdict lines below are the flood's.
+say "the audit log: exported from the signer, verified with its attestation key, cross-checked with the ledger"
+if [ -n "$work" ] && [ -f "$work/flash.bin" ] && [ -f "$work/ledger.db" ]; then
+  "$B/oncesign-sim" --socket "$tmp/a.sock" --flash "$work/flash.bin" --control "$tmp/ac.sock" --no-tty \
+    </dev/null 2>"$tmp/audit-sim.log" &
+  audit_sim_pid=$!
+  for _ in $(seq 100); do [ -S "$tmp/a.sock" ] && break; sleep 0.05; done
+  A="$B/oncesign --device sim:$tmp/a.sock --timeout 10000"
+  info=$($A --json device info 2>/dev/null)
+  key=$(sed -n 's/.*"attestation_pubkey":"\([0-9a-f]*\)".*/\1/p' <<<"$info")
+  head=$(sed -n 's/.*"log_head":"\([0-9a-f]*\)".*/\1/p' <<<"$info")
+  echo "   attestation key (recorded at setup): $key"
+  if $A log export --out "$tmp/audit.txt" >/dev/null 2>&1 &&
+     $A log verify "$tmp/audit.txt" --pubkey "$key" --head "$head" --db "$work/ledger.db" >"$tmp/audit.out" 2>&1; then
+    sed -n -e 's/^/   /' -e '/^   \(entries\|signatures\|refusals\|operator\|boots\|ledger\|verdict\)/p' "$tmp/audit.out"
+  else
+    echo "   the device's log did NOT verify:"; sed 's/^/   /' "$tmp/audit.out" | tail -n 4
+  fi
+  if $A log export --db "$work/ledger.db" --out "$tmp/archive.txt" >/dev/null 2>&1 &&
+     $A log verify "$tmp/archive.txt" --pubkey "$key" --db "$work/ledger.db" >"$tmp/archive.out" 2>&1; then
+    echo "   the ledger's archive: $(($(grep -c . "$tmp/archive.txt") - 1)) entries, $(sed -n 's/^verdict *//p' "$tmp/archive.out"), $(sed -n 's/^ledger *//p' "$tmp/archive.out")"
+  else
+    echo "   the ledger's archive did NOT verify:"; sed 's/^/   /' "$tmp/archive.out" | tail -n 4
+  fi
+  kill "$audit_sim_pid" 2>/dev/null; wait "$audit_sim_pid" 2>/dev/null; audit_sim_pid=
+else
+  echo "   (no signer flash and ledger left by the oncesign run: nothing to audit)"
+fi
 echo
 
 ok=1
