@@ -183,11 +183,22 @@ static int migrate(sqlite3 *db, int target, char *err, size_t cap) {
  * answered OS_ERR_DB instead (never acknowledged, never kept). */
 static void ledger_run_group(void *owner, os_commit_item *items, size_t n) {
     os_ledger *l = owner;
-    (void)n;
     /* An item the loop never reaches has run nothing: its answer is OS_ERR_DB. */
     for (os_commit_item *it = items; it; it = it->next) it->rc = OS_ERR_DB;
     os_ledger_lock(l);
     int ok = os_ledger_begin(l) == OS_OK;
+    if (ok && n == 1) {
+        /* Alone in its group: the transaction itself is its savepoint. */
+        items->rc = items->apply(items->ctx);
+        if (items->rc == OS_OK && !sqlite3_get_autocommit(l->db)) {
+            if (os_ledger_commit(l) != OS_OK) items->rc = OS_ERR_DB;
+        } else {
+            if (items->rc == OS_OK) items->rc = OS_ERR_DB; /* SQLite aborted the transaction */
+            os_ledger_rollback(l);
+        }
+        os_ledger_unlock(l);
+        return;
+    }
     for (os_commit_item *it = items; ok && it; it = it->next) {
         if (exec_raw(l->db, "SAVEPOINT group_item") != OS_OK) {
             ok = 0;
