@@ -242,36 +242,6 @@ static int code_hash_of(const char *code, uint8_t hash[32]) {
     return sha256(code, n, hash);
 }
 
-/* The service calls that write run through the ledger's group commit (os_ledger_group_run): each
- * *_apply below is one request's part of a shared transaction, on the locked ledger, under its own
- * savepoint; its caller is answered only after the group's COMMIT returned (durable), so a request
- * is never acknowledged before its change is on disk, and a refused one (rc != OS_OK) changes
- * nothing while the rest of its group commits. */
-typedef struct {
-    os_engine *e;
-    const uint8_t *hash, *nonce;
-    uint64_t amount;
-    int64_t now, expires_at;
-} issue_job;
-
-static int issue_apply(void *ctx) {
-    issue_job *j = ctx;
-    sqlite3_stmt *st = NULL;
-    int rc = OS_ERR_DB;
-    if (sqlite3_prepare_v2(os_ledger_db(j->e->ledger),
-                           "INSERT INTO codes (code_hash, nonce, amount, created_at, expires_at) VALUES (?,?,?,?,?)",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_blob(st, 1, j->hash, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, j->nonce, 32, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, (int64_t)j->amount);
-        sqlite3_bind_int64(st, 4, j->now);
-        sqlite3_bind_int64(st, 5, j->expires_at);
-        if (sqlite3_step(st) == SQLITE_DONE) rc = OS_OK;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
 int os_engine_issue_code(os_engine *e, uint64_t amount, int64_t expires_at, char code_out[65], os_code_info *info) {
     if (!e || !code_out) return OS_ERR_ARG;
     int rc = check_amount(e, amount);
@@ -283,14 +253,24 @@ int os_engine_issue_code(os_engine *e, uint64_t amount, int64_t expires_at, char
     hex(secret, sizeof secret, code);
     mbedtls_platform_zeroize(secret, sizeof secret);
     if (sha256(code, 32, hash) != OS_OK) return OS_ERR_CRYPTO;
-    issue_job job = {.e = e, .hash = hash, .nonce = nonce, .amount = amount, .now = engine_now(),
-                     .expires_at = expires_at};
-    rc = os_ledger_group_run(e->ledger, issue_apply, &job);
-    int64_t now = job.now;
-    if (rc != OS_OK) {
-        mbedtls_platform_zeroize(code, sizeof code);
-        return rc;
+    int64_t now = engine_now();
+    os_ledger_lock(e->ledger);
+    sqlite3 *db = os_ledger_db(e->ledger);
+    sqlite3_stmt *st = NULL;
+    rc = OS_ERR_DB;
+    if (sqlite3_prepare_v2(db, "INSERT INTO codes (code_hash, nonce, amount, created_at, expires_at) VALUES (?,?,?,?,?)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, nonce, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (int64_t)amount);
+        sqlite3_bind_int64(st, 4, now);
+        sqlite3_bind_int64(st, 5, expires_at);
+        if (sqlite3_step(st) == SQLITE_DONE) rc = OS_OK;
     }
+    sqlite3_finalize(st);
+    if (rc == OS_OK) e->ledger_commits_autocommit++;
+    os_ledger_unlock(e->ledger);
+    if (rc != OS_OK) return rc;
     memcpy(code_out, code, 33);
     mbedtls_platform_zeroize(code, sizeof code);
     __atomic_add_fetch(&e->m_codes_issued, 1, __ATOMIC_RELAXED);
@@ -355,151 +335,84 @@ int os_engine_code_lookup(os_engine *e, const char *code, os_code_info *info) {
     return OS_OK;
 }
 
-typedef struct {
-    os_engine *e;
-    const uint8_t *hash, *script;
-    size_t script_len;
-    const char *address;
-    os_payout_info *out;
-    int made;
-} redeem_job;
-
-static int redeem_apply(void *ctx) {
-    redeem_job *j = ctx;
-    os_engine *e = j->e;
-    sqlite3 *db = os_ledger_db(e->ledger);
-    code_row c;
-    uint8_t ph[32];
-    int64_t payout_id = 0;
-    j->made = 0;
-    /* Read again inside the write transaction: an earlier item of this group (or a group before it)
-     * may have redeemed the code since the caller's first look. */
-    int rc = code_find_locked(e, j->hash, &c);
-    if (rc != OS_OK) return rc;
-    if (c.payout_id) return payout_get_locked(e, c.payout_id, j->out); /* the same payout, whatever address */
-    if (c.expires_at && engine_now() >= c.expires_at) return OS_ERR_CODE_EXPIRED;
-    if ((rc = params_hash(j->address, c.amount, ph)) != OS_OK) return rc;
-    sqlite3_stmt *st = NULL;
-    int64_t now = engine_now();
-    rc = OS_ERR_DB;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO payouts (params_hash, code_row, nonce, amount, script, address, status,"
-                           " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_blob(st, 1, ph, 32, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, c.row);
-        sqlite3_bind_blob(st, 3, c.nonce, 32, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, (int64_t)c.amount);
-        sqlite3_bind_blob(st, 5, j->script, (int)j->script_len, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, j->address, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 7, OS_PAYOUT_REQUESTED);
-        sqlite3_bind_int64(st, 8, now);
-        sqlite3_bind_int64(st, 9, now);
-        if (sqlite3_step(st) == SQLITE_DONE) rc = OS_OK;
-    }
-    sqlite3_finalize(st);
-    if (rc != OS_OK) return rc;
-    payout_id = sqlite3_last_insert_rowid(db);
-    engine_crash_point(e, "mid-redeem");
-    /* The compare-and-set: only a row still without a payout takes this one. */
-    rc = OS_ERR_DB;
-    if (sqlite3_prepare_v2(db, "UPDATE codes SET payout_id = ? WHERE id = ? AND payout_id IS NULL", -1, &st, NULL) ==
-        SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, payout_id);
-        sqlite3_bind_int64(st, 2, c.row);
-        if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db) == 1) rc = OS_OK;
-    }
-    sqlite3_finalize(st);
-    if (rc != OS_OK) return rc;
-    /* Read inside the transaction: exactly what the commit makes durable. */
-    if ((rc = payout_get_locked(e, payout_id, j->out)) != OS_OK) return rc;
-    j->made = 1;
-    return OS_OK;
-}
-
 int os_engine_redeem(os_engine *e, const char *code, const char *address, os_payout_info *out, int *created) {
     if (!e || !code || !address || !out) return OS_ERR_ARG;
     if (created) *created = 0;
-    uint8_t hash[32], script[OS_MAX_PAYOUT_SCRIPT];
+    uint8_t hash[32], script[OS_MAX_PAYOUT_SCRIPT], ph[32];
     size_t script_len = 0;
     int rc = code_hash_of(code, hash);
     if (rc != OS_OK) return rc;
     rc = check_address(e, address, script, &script_len);
     if (rc != OS_OK) return rc;
-    /* No read before joining a group: a read takes the ledger's lock, which a running group holds
-     * through its fsync, so callers would queue on that lock instead of in the group. An already
-     * redeemed code costs its group one read and no write. */
-    redeem_job job = {.e = e, .hash = hash, .script = script, .script_len = script_len, .address = address,
-                      .out = out};
-    rc = os_ledger_group_run(e->ledger, redeem_apply, &job);
+    os_ledger_lock(e->ledger);
+    sqlite3 *db = os_ledger_db(e->ledger);
+    code_row c;
+    int64_t payout_id = 0;
+    int made = 0;
+    if ((rc = os_ledger_begin(e->ledger)) != OS_OK) goto out;
+    if ((rc = code_find_locked(e, hash, &c)) != OS_OK) goto rollback;
+    if (c.payout_id) {
+        /* Already redeemed: the same payout, whatever address this caller gave. */
+        payout_id = c.payout_id;
+        os_ledger_rollback(e->ledger);
+        rc = payout_get_locked(e, payout_id, out);
+        goto out;
+    }
+    if (c.expires_at && engine_now() >= c.expires_at) {
+        rc = OS_ERR_CODE_EXPIRED;
+        goto rollback;
+    }
+    if ((rc = params_hash(address, c.amount, ph)) != OS_OK) goto rollback;
+    {
+        sqlite3_stmt *st = NULL;
+        int64_t now = engine_now();
+        rc = OS_ERR_DB;
+        if (sqlite3_prepare_v2(db,
+                               "INSERT INTO payouts (params_hash, code_row, nonce, amount, script, address, status,"
+                               " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_blob(st, 1, ph, 32, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, c.row);
+            sqlite3_bind_blob(st, 3, c.nonce, 32, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 4, (int64_t)c.amount);
+            sqlite3_bind_blob(st, 5, script, (int)script_len, SQLITE_STATIC);
+            sqlite3_bind_text(st, 6, address, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 7, OS_PAYOUT_REQUESTED);
+            sqlite3_bind_int64(st, 8, now);
+            sqlite3_bind_int64(st, 9, now);
+            if (sqlite3_step(st) == SQLITE_DONE) rc = OS_OK;
+        }
+        sqlite3_finalize(st);
+        if (rc != OS_OK) goto rollback;
+        payout_id = sqlite3_last_insert_rowid(db);
+        engine_crash_point(e, "mid-redeem");
+        /* The compare-and-set: only a row still without a payout takes this one. */
+        rc = OS_ERR_DB;
+        if (sqlite3_prepare_v2(db, "UPDATE codes SET payout_id = ? WHERE id = ? AND payout_id IS NULL", -1, &st,
+                               NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, payout_id);
+            sqlite3_bind_int64(st, 2, c.row);
+            if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db) == 1) rc = OS_OK;
+        }
+        sqlite3_finalize(st);
+        if (rc != OS_OK) goto rollback;
+    }
+    if ((rc = os_ledger_commit(e->ledger)) != OS_OK) goto out;
+    made = 1;
+    rc = payout_get_locked(e, payout_id, out);
+    goto out;
+rollback:
+    os_ledger_rollback(e->ledger);
+out:
+    os_ledger_unlock(e->ledger);
     if (rc == OS_OK) {
         __atomic_add_fetch(&e->m_redeems, 1, __ATOMIC_RELAXED);
-        if (job.made) {
+        if (made) {
             if (created) *created = 1;
             engine_wake_worker(e);
         }
     }
     return rc;
-}
-
-typedef struct {
-    os_engine *e;
-    const char *idempotency_key, *address;
-    const uint8_t *ph, *nonce, *script;
-    size_t script_len;
-    uint64_t amount;
-    os_payout_info *out;
-    int made;
-} payout_job;
-
-static int payout_create_apply(void *ctx) {
-    payout_job *j = ctx;
-    os_engine *e = j->e;
-    sqlite3 *db = os_ledger_db(e->ledger);
-    sqlite3_stmt *st = NULL;
-    int64_t payout_id = 0;
-    j->made = 0;
-    /* Inside the write transaction, so the same key twice in one group finds the first one's row. */
-    int rc = OS_ERR_DB;
-    if (sqlite3_prepare_v2(db, "SELECT id, params_hash FROM payouts WHERE idem_key = ?", -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, j->idempotency_key, -1, SQLITE_STATIC);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
-            payout_id = sqlite3_column_int64(st, 0);
-            rc = sqlite3_column_bytes(st, 1) == 32 && memcmp(sqlite3_column_blob(st, 1), j->ph, 32) == 0
-                     ? OS_OK
-                     : OS_ERR_IDEMPOTENCY;
-        } else if (r == SQLITE_DONE) {
-            rc = OS_OK;
-        }
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (rc != OS_OK) return rc;
-    if (payout_id) return payout_get_locked(e, payout_id, j->out);
-    int64_t now = engine_now();
-    rc = OS_ERR_DB;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO payouts (idem_key, params_hash, nonce, amount, script, address, status,"
-                           " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, j->idempotency_key, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, j->ph, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 3, j->nonce, 32, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, (int64_t)j->amount);
-        sqlite3_bind_blob(st, 5, j->script, (int)j->script_len, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, j->address, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 7, OS_PAYOUT_REQUESTED);
-        sqlite3_bind_int64(st, 8, now);
-        sqlite3_bind_int64(st, 9, now);
-        if (sqlite3_step(st) == SQLITE_DONE) rc = OS_OK;
-    }
-    sqlite3_finalize(st);
-    if (rc != OS_OK) return rc;
-    payout_id = sqlite3_last_insert_rowid(db);
-    if ((rc = payout_get_locked(e, payout_id, j->out)) != OS_OK) return rc;
-    j->made = 1;
-    return OS_OK;
 }
 
 int os_engine_payout_create(os_engine *e, const char *idempotency_key, const char *address, uint64_t amount,
@@ -515,10 +428,63 @@ int os_engine_payout_create(os_engine *e, const char *idempotency_key, const cha
     if ((rc = check_amount(e, amount)) != OS_OK) return rc;
     if ((rc = params_hash(address, amount, ph)) != OS_OK) return rc;
     if (random_bytes(nonce, sizeof nonce) != OS_OK) return OS_ERR_IO;
-    payout_job job = {.e = e, .idempotency_key = idempotency_key, .address = address, .ph = ph, .nonce = nonce,
-                      .script = script, .script_len = script_len, .amount = amount, .out = out};
-    rc = os_ledger_group_run(e->ledger, payout_create_apply, &job);
-    if (rc == OS_OK && job.made) {
+    os_ledger_lock(e->ledger);
+    sqlite3 *db = os_ledger_db(e->ledger);
+    sqlite3_stmt *st = NULL;
+    int64_t payout_id = 0;
+    int made = 0;
+    if ((rc = os_ledger_begin(e->ledger)) != OS_OK) goto out;
+    rc = OS_ERR_DB;
+    if (sqlite3_prepare_v2(db, "SELECT id, params_hash FROM payouts WHERE idem_key = ?", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, idempotency_key, -1, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            payout_id = sqlite3_column_int64(st, 0);
+            rc = sqlite3_column_bytes(st, 1) == 32 && memcmp(sqlite3_column_blob(st, 1), ph, 32) == 0
+                     ? OS_OK
+                     : OS_ERR_IDEMPOTENCY;
+        } else if (r == SQLITE_DONE) {
+            rc = OS_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != OS_OK || payout_id) {
+        os_ledger_rollback(e->ledger);
+        if (rc == OS_OK) rc = payout_get_locked(e, payout_id, out);
+        goto out;
+    }
+    {
+        int64_t now = engine_now();
+        rc = OS_ERR_DB;
+        if (sqlite3_prepare_v2(db,
+                               "INSERT INTO payouts (idem_key, params_hash, nonce, amount, script, address, status,"
+                               " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, idempotency_key, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 2, ph, 32, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 3, nonce, 32, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 4, (int64_t)amount);
+            sqlite3_bind_blob(st, 5, script, (int)script_len, SQLITE_STATIC);
+            sqlite3_bind_text(st, 6, address, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 7, OS_PAYOUT_REQUESTED);
+            sqlite3_bind_int64(st, 8, now);
+            sqlite3_bind_int64(st, 9, now);
+            if (sqlite3_step(st) == SQLITE_DONE) rc = OS_OK;
+        }
+        sqlite3_finalize(st);
+        if (rc != OS_OK) {
+            os_ledger_rollback(e->ledger);
+            goto out;
+        }
+        payout_id = sqlite3_last_insert_rowid(db);
+    }
+    if ((rc = os_ledger_commit(e->ledger)) != OS_OK) goto out;
+    made = 1;
+    rc = payout_get_locked(e, payout_id, out);
+out:
+    os_ledger_unlock(e->ledger);
+    if (rc == OS_OK && made) {
         if (created) *created = 1;
         __atomic_add_fetch(&e->m_payouts_created, 1, __ATOMIC_RELAXED);
         engine_wake_worker(e);
@@ -600,8 +566,6 @@ int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {
     int rc = count_by_status(e, counts);
     uint64_t commits = os_ledger_commits(e->ledger) + e->ledger_commits_autocommit;
     os_ledger_unlock(e->ledger);
-    uint64_t groups = 0, group_requests = 0;
-    os_ledger_group_stats(e->ledger, &groups, &group_requests);
     if (rc != OS_OK) return rc;
     os_engine_health h;
     os_engine_health_get(e, &h);
@@ -617,11 +581,6 @@ int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {
         EMIT("oncesign_payouts{status=\"%s\"} %llu\n", status_names[s], (unsigned long long)counts[s]);
     EMIT("# TYPE oncesign_ledger_commits_total counter\noncesign_ledger_commits_total %llu\n",
          (unsigned long long)commits);
-    EMIT("# HELP oncesign_ledger_group_commits_total Write groups (one commit each) of the service calls.\n"
-         "# TYPE oncesign_ledger_group_commits_total counter\noncesign_ledger_group_commits_total %llu\n",
-         (unsigned long long)groups);
-    EMIT("# TYPE oncesign_ledger_group_requests_total counter\noncesign_ledger_group_requests_total %llu\n",
-         (unsigned long long)group_requests);
     EMIT("# TYPE oncesign_codes_issued_total counter\noncesign_codes_issued_total %llu\n",
          (unsigned long long)e->m_codes_issued);
     EMIT("# TYPE oncesign_redeems_total counter\noncesign_redeems_total %llu\n", (unsigned long long)e->m_redeems);

@@ -6,14 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commit_queue.h"
 #include "oncesign/status.h"
 
 struct os_ledger {
     sqlite3 *db;
     pthread_mutex_t mu;
     uint64_t commits;
-    os_commit_queue group;          /* os_ledger_group_run's leader/follower queue */
 };
 
 /* v1: the tables the payout lifecycle needs. */
@@ -166,68 +164,6 @@ static int migrate(sqlite3 *db, int target, char *err, size_t cap) {
     }
 }
 
-/* One group of os_ledger_group_run calls (the commit queue's leader runs it; see commit_queue.h).
- *
- * Crash consistency: the ledger's lock is held from BEGIN to COMMIT, so no other user of the
- * connection ever sees (or acts on) a change of this group before it is committed, and no caller is
- * answered before run_group returns. Every item lives in the one WAL transaction: a crash (SIGKILL,
- * power loss) before COMMIT's fsync leaves the WAL without its commit frame and SQLite's recovery
- * drops the whole group — only requests that no caller has been answered for are lost, and each of
- * them is safe to retry (a redeem's compare-and-set finds the code unredeemed, an idempotency key
- * is unused). A crash after the fsync keeps the whole group; its callers may not have been answered,
- * which is the same as a crash between COMMIT and the answer without group commit: the retry finds
- * the payout and answers it (created = 0).
- * Isolation between the items: each runs under its own SAVEPOINT, so a refused item (or one whose
- * statement failed) is rolled back alone; if SQLite itself aborted the transaction (I/O error, disk
- * full: autocommit is back on) nothing of the group is kept and every item that had succeeded is
- * answered OS_ERR_DB instead (never acknowledged, never kept). */
-static void ledger_run_group(void *owner, os_commit_item *items, size_t n) {
-    os_ledger *l = owner;
-    /* An item the loop never reaches has run nothing: its answer is OS_ERR_DB. */
-    for (os_commit_item *it = items; it; it = it->next) it->rc = OS_ERR_DB;
-    os_ledger_lock(l);
-    int ok = os_ledger_begin(l) == OS_OK;
-    if (ok && n == 1) {
-        /* Alone in its group: the transaction itself is its savepoint. */
-        items->rc = items->apply(items->ctx);
-        if (items->rc == OS_OK && !sqlite3_get_autocommit(l->db)) {
-            if (os_ledger_commit(l) != OS_OK) items->rc = OS_ERR_DB;
-        } else {
-            if (items->rc == OS_OK) items->rc = OS_ERR_DB; /* SQLite aborted the transaction */
-            os_ledger_rollback(l);
-        }
-        os_ledger_unlock(l);
-        return;
-    }
-    for (os_commit_item *it = items; ok && it; it = it->next) {
-        if (exec_raw(l->db, "SAVEPOINT group_item") != OS_OK) {
-            ok = 0;
-            break;
-        }
-        it->rc = it->apply(it->ctx);
-        if (sqlite3_get_autocommit(l->db)) {
-            ok = 0; /* SQLite rolled the whole transaction back under us */
-            break;
-        }
-        if (it->rc != OS_OK && exec_raw(l->db, "ROLLBACK TO group_item") != OS_OK) {
-            ok = 0;
-            break;
-        }
-        if (exec_raw(l->db, "RELEASE group_item") != OS_OK) {
-            ok = 0;
-            break;
-        }
-    }
-    if (ok)
-        ok = os_ledger_commit(l) == OS_OK; /* rolls back itself when COMMIT fails */
-    else
-        os_ledger_rollback(l);
-    if (!ok)
-        for (os_commit_item *it = items; it; it = it->next)
-            if (it->rc == OS_OK) it->rc = OS_ERR_DB; /* its change is not on disk: never acknowledged */
-    os_ledger_unlock(l);
-}
-
 int os_ledger_open_version(const char *path, int target_version, os_ledger **out, char *err, size_t cap) {
     if (!path || !out || target_version < 1 || target_version > OS_LEDGER_SCHEMA_VERSION) return OS_ERR_ARG;
     *out = NULL;
@@ -255,13 +191,6 @@ int os_ledger_open_version(const char *path, int target_version, os_ledger **out
         return rc;
     }
     pthread_mutex_init(&l->mu, NULL);
-    if (os_commit_queue_init(&l->group, ledger_run_group, l) != OS_OK) {
-        if (err && cap) snprintf(err, cap, "open: commit queue");
-        pthread_mutex_destroy(&l->mu);
-        sqlite3_close(l->db);
-        free(l);
-        return OS_ERR_INTERNAL;
-    }
     *out = l;
     return OS_OK;
 }
@@ -273,7 +202,6 @@ int os_ledger_open(const char *path, os_ledger **out, char *err, size_t cap) {
 void os_ledger_close(os_ledger *l) {
     if (!l) return;
     sqlite3_close(l->db);
-    os_commit_queue_destroy(&l->group);
     pthread_mutex_destroy(&l->mu);
     free(l);
 }
@@ -308,19 +236,6 @@ void os_ledger_rollback(os_ledger *l) {
 int os_ledger_exec(os_ledger *l, const char *sql) { return exec_raw(l->db, sql); }
 
 uint64_t os_ledger_commits(os_ledger *l) { return l->commits; }
-
-int os_ledger_group_run(os_ledger *l, int (*apply)(void *ctx), void *ctx) {
-    if (!l || !apply) return OS_ERR_ARG;
-    os_commit_item item = {.apply = apply, .ctx = ctx};
-    return os_commit_queue_run(&l->group, &item);
-}
-
-void os_ledger_group_stats(os_ledger *l, uint64_t *groups, uint64_t *requests) {
-    unsigned long long g = 0, r = 0;
-    os_commit_queue_stats(&l->group, &g, &r);
-    if (groups) *groups = g;
-    if (requests) *requests = r;
-}
 
 int os_ledger_meta_get(os_ledger *l, const char *key, uint8_t *val, size_t cap, size_t *len) {
     if (!l || !key || !len) return OS_ERR_ARG;

@@ -58,24 +58,6 @@ int os_ledger_exec(os_ledger *l, const char *sql);
 /* Counts every successful commit through this handle (a metric). */
 uint64_t os_ledger_commits(os_ledger *l);
 
-/* Group commit (host/lib/commit_queue.h): runs apply(ctx) on the LOCKED ledger inside one
- * BEGIN IMMEDIATE transaction shared with the other os_ledger_group_run calls that arrive meanwhile,
- * each under its own SAVEPOINT, and returns after the one COMMIT (one fsync) for all of them.
- * apply returns an os_status: OS_OK keeps its changes; anything else is a refusal, and its changes
- * are rolled back to its savepoint alone (the others in the group still commit). apply must not
- * BEGIN/COMMIT/ROLLBACK itself nor take the ledger's lock (it is held), and it sees the uncommitted
- * changes of the items applied before it in the same group (so a compare-and-set read inside apply
- * is still exact). Call it WITHOUT holding the ledger's lock.
- * Returns: OS_OK only when apply returned OS_OK and the commit holding its changes returned (on
- *          disk, synchronous=FULL); apply's refusal as it returned it (nothing of it was kept);
- *          OS_ERR_DB when the transaction could not begin or commit, or SQLite aborted it (then
- *          nothing of the group was kept, whatever apply returned). Outputs apply wrote are valid
- *          only on OS_OK. */
-int os_ledger_group_run(os_ledger *l, int (*apply)(void *ctx), void *ctx);
-
-/* Groups committed through os_ledger_group_run and requests they carried (metrics, tests). */
-void os_ledger_group_stats(os_ledger *l, uint64_t *groups, uint64_t *requests);
-
 /* ---- meta: small named values (attestation key, counters), schema v2 ---- */
 int os_ledger_meta_get(os_ledger *l, const char *key, uint8_t *val, size_t cap, size_t *len); /* NOT_FOUND */
 int os_ledger_meta_put(os_ledger *l, const char *key, const uint8_t *val, size_t len);         /* locked */
