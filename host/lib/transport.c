@@ -32,11 +32,7 @@ int os_transport_open(const char *spec, os_transport **out, char *errmsg, size_t
     if (strncmp(spec, "sim:", 4) == 0 && spec[4] != '\0') return os_transport_open_sim(spec + 4, out, errmsg, errmsg_cap);
     if (strcmp(spec, "hid") == 0) return os_transport_open_hid(NULL, out, errmsg, errmsg_cap);
     if (strncmp(spec, "hid:", 4) == 0 && spec[4] != '\0') return os_transport_open_hid(spec + 4, out, errmsg, errmsg_cap);
-    if (strncmp(spec, "serial:", 7) == 0 && spec[7] != '\0') {
-        set_err(errmsg, errmsg_cap, "%s: the serial transport (QEMU board UART) is not built into this version",
-                spec);
-        return OS_ERR_UNSUPPORTED;
-    }
+    if (strncmp(spec, "serial:", 7) == 0 && spec[7] != '\0') return os_transport_open_serial(spec + 7, out, errmsg, errmsg_cap);
     set_err(errmsg, errmsg_cap, "unknown device '%s' (expected sim:PATH, hid, hid:PATH or serial:PATH)", spec);
     return OS_ERR_ARG;
 }
