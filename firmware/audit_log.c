@@ -10,13 +10,13 @@
 #include "crypto.h"
 #include "oncesign/check.h"
 
-int audit_log_make_entry(const os_state *st, uint8_t type, const uint8_t *payload,
-                         size_t payload_len, uint64_t device_ms, const uint8_t aux32[32],
+int audit_log_make_entry(const os_state *st, const crypto_schnorr_key *attestation, uint8_t type,
+                         const uint8_t *payload, size_t payload_len, uint64_t device_ms, const uint8_t aux32[32],
                          uint8_t entry[OS_LOG_ENTRY_BYTES], uint8_t entry_hash[32]) {
     uint8_t buf[OS_LOG_ENTRY_BYTES];
     uint8_t hash[32];
     int status;
-    ARG_CHECK(st != NULL && aux32 != NULL && entry != NULL && entry_hash != NULL);
+    ARG_CHECK(st != NULL && attestation != NULL && aux32 != NULL && entry != NULL && entry_hash != NULL);
     ARG_CHECK(payload != NULL || payload_len == 0);
     ARG_CHECK(type != 0 && payload_len <= OS_LOG_PAYLOAD_MAX);
     ARG_CHECK(st->log_seq != UINT64_MAX);
@@ -29,7 +29,7 @@ int audit_log_make_entry(const os_state *st, uint8_t type, const uint8_t *payloa
     memcpy(buf + AUDIT_LOG_OFF_PREV, st->log_head, 32);
     if (payload_len > 0) memcpy(buf + AUDIT_LOG_OFF_PAYLOAD, payload, payload_len);
     CHECK_OK(audit_log_entry_hash(buf, hash));
-    status = crypto_schnorr_sign(st->attestation_key, hash, aux32, buf + AUDIT_LOG_OFF_SIG);
+    status = crypto_schnorr_sign(attestation, hash, aux32, buf + AUDIT_LOG_OFF_SIG);
     if (status != OS_OK) return status;
     memcpy(entry, buf, sizeof buf);
     memcpy(entry_hash, hash, sizeof hash);

@@ -47,18 +47,13 @@ int bip32_from_seed(const uint8_t *seed, size_t seed_len, bip32_node *out) {
     return rc;
 }
 
-int bip32_derive_child(const bip32_node *parent, uint32_t index, bip32_node *out) {
-    const secp256k1_context *ctx = crypto_ctx();
+/* I = HMAC-SHA512(c_par, 0x00||k_par||i) for hardened i, HMAC-SHA512(c_par, K_par||i) otherwise:
+ * the step CKDpriv and CKDpub share. I is wiped by the callers. */
+static int ckd_hmac(const bip32_node *parent, uint32_t index, uint8_t I[64]) {
     crypto_hmac_sha512_ctx hmac;
-    bip32_node child;
-    uint8_t I[64], ser_index[4];
-    int rc;
-    ARG_CHECK(parent != NULL && out != NULL);
-    ARG_CHECK(parent->depth < BIP32_MAX_DEPTH);
-    ARG_CHECK(parent->has_private || index < BIP32_HARDENED);
-    if (ctx == NULL) return OS_ERR_NOT_INITIALIZED;
+    uint8_t ser_index[4];
+    int rc, frc;
 
-    memset(&child, 0, sizeof(child));
     os_write_be32(ser_index, index);
     rc = crypto_hmac_sha512_init(&hmac, parent->chain_code, sizeof(parent->chain_code));
     if (rc != OS_OK) return rc;
@@ -71,19 +66,38 @@ int bip32_derive_child(const bip32_node *parent, uint32_t index, bip32_node *out
     }
     if (rc == OS_OK) rc = crypto_hmac_sha512_update(&hmac, ser_index, sizeof(ser_index));
     /* final also wipes the HMAC state when an update failed */
-    {
-        int frc = crypto_hmac_sha512_final(&hmac, I);
-        if (rc == OS_OK) rc = frc;
-    }
+    frc = crypto_hmac_sha512_final(&hmac, I);
+    return rc == OS_OK ? frc : rc;
+}
 
+/* k_i = I_L + k_par mod n; tweak_add fails when I_L >= n or the sum is zero. */
+static int ckd_private_key(const secp256k1_context *ctx, const bip32_node *parent, const uint8_t I[64],
+                           uint8_t child_key[32]) {
+    memcpy(child_key, parent->private_key, 32);
+    if (!secp256k1_ec_seckey_tweak_add(ctx, child_key, I)) {
+        crypto_wipe(child_key, 32);
+        return OS_ERR_CRYPTO;
+    }
+    return OS_OK;
+}
+
+int bip32_derive_child(const bip32_node *parent, uint32_t index, bip32_node *out) {
+    const secp256k1_context *ctx = crypto_ctx();
+    bip32_node child;
+    uint8_t I[64];
+    int rc;
+    ARG_CHECK(parent != NULL && out != NULL);
+    ARG_CHECK(parent->depth < BIP32_MAX_DEPTH);
+    ARG_CHECK(parent->has_private || index < BIP32_HARDENED);
+    if (ctx == NULL) return OS_ERR_NOT_INITIALIZED;
+
+    memset(&child, 0, sizeof(child));
+    rc = ckd_hmac(parent, index, I);
     if (rc == OS_OK) {
         memcpy(child.chain_code, I + 32, 32);
         if (parent->has_private) {
-            /* k_i = I_L + k_par mod n; tweak_add fails when I_L >= n or the sum is zero */
-            memcpy(child.private_key, parent->private_key, 32);
-            if (!secp256k1_ec_seckey_tweak_add(ctx, child.private_key, I)) {
-                rc = OS_ERR_CRYPTO;
-            } else {
+            rc = ckd_private_key(ctx, parent, I, child.private_key);
+            if (rc == OS_OK) {
                 child.has_private = 1;
                 rc = crypto_pubkey_from_priv(child.private_key, child.public_key);
             }
@@ -110,6 +124,21 @@ int bip32_derive_child(const bip32_node *parent, uint32_t index, bip32_node *out
     }
     crypto_wipe(I, sizeof(I));
     bip32_wipe(&child);
+    return rc;
+}
+
+int bip32_derive_private_key(const bip32_node *parent, uint32_t index, uint8_t child_key[32]) {
+    const secp256k1_context *ctx = crypto_ctx();
+    uint8_t I[64];
+    int rc;
+    ARG_CHECK(parent != NULL && child_key != NULL);
+    ARG_CHECK(parent->has_private);
+    if (ctx == NULL) return OS_ERR_NOT_INITIALIZED;
+
+    rc = ckd_hmac(parent, index, I);
+    if (rc == OS_OK) rc = ckd_private_key(ctx, parent, I, child_key);
+    if (rc != OS_OK) crypto_wipe(child_key, 32);
+    crypto_wipe(I, sizeof(I));
     return rc;
 }
 

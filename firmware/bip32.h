@@ -50,6 +50,16 @@ int bip32_from_seed(const uint8_t *seed, size_t seed_len, bip32_node *out);
  */
 int bip32_derive_child(const bip32_node *parent, uint32_t index, bip32_node *out);
 
+/* CKDpriv for the child's private key alone. It skips the child's public key, the one elliptic
+ * curve multiplication of a derivation, for callers that already know that key and prove the
+ * match another way (crypto_ecdsa_sign checks its signature against the expected public key).
+ * Returns: OS_OK; OS_ERR_ARG on NULL or a parent without the private key; OS_ERR_CRYPTO in the
+ *          BIP32-invalid case (as bip32_derive_child); OS_ERR_NOT_INITIALIZED.
+ * In:      parent (with its private key), index (>= BIP32_HARDENED for hardened).
+ * Out:     child_key: 32 bytes, wiped on failure. The caller wipes it after use.
+ */
+int bip32_derive_private_key(const bip32_node *parent, uint32_t index, uint8_t child_key[32]);
+
 /* Derives root/path[0]/.../path[depth-1].
  * Returns: as bip32_derive_child; OS_ERR_ARG on NULL path with depth > 0 or a depth that would
  *          pass 255 levels.

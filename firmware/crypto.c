@@ -240,19 +240,19 @@ int crypto_pubkey_from_priv(const uint8_t priv[32], uint8_t pub33[33]) {
     return OS_OK;
 }
 
-int crypto_ecdsa_sign(const uint8_t priv[32], const uint8_t hash[32], uint8_t *der,
-                      size_t *der_len) {
+int crypto_ecdsa_sign(const uint8_t priv[32], const uint8_t pub33[33], const uint8_t hash[32],
+                      uint8_t *der, size_t *der_len) {
     secp256k1_ecdsa_signature sig;
     secp256k1_pubkey pub;
     uint8_t buf[CRYPTO_DER_MAX];
     size_t len = sizeof(buf);
     int rc = OS_OK;
-    ARG_CHECK(priv != NULL && hash != NULL && der != NULL && der_len != NULL);
+    ARG_CHECK(priv != NULL && pub33 != NULL && hash != NULL && der != NULL && der_len != NULL);
     if (secp_ctx == NULL) return OS_ERR_NOT_INITIALIZED;
 
     /* NULL nonce function: RFC 6979 with HMAC-SHA256; libsecp256k1 always emits low-S. */
-    if (!secp256k1_ecdsa_sign(secp_ctx, &sig, hash, priv, NULL, NULL) ||
-        !secp256k1_ec_pubkey_create(secp_ctx, &pub, priv)) {
+    if (!secp256k1_ec_pubkey_parse(secp_ctx, &pub, pub33, 33) ||
+        !secp256k1_ecdsa_sign(secp_ctx, &sig, hash, priv, NULL, NULL)) {
         rc = OS_ERR_CRYPTO;
     } else if (secp256k1_ecdsa_verify(secp_ctx, &sig, hash, &pub) != 1) {
         rc = OS_ERR_INTERNAL;
@@ -282,23 +282,37 @@ int crypto_ecdsa_verify(const uint8_t pub33[33], const uint8_t hash[32], const u
     return secp256k1_ecdsa_verify(secp_ctx, &sig, hash, &pub) == 1 ? OS_OK : OS_ERR_CRYPTO;
 }
 
-int crypto_schnorr_sign(const uint8_t priv[32], const uint8_t msg32[32], const uint8_t aux32[32],
-                        uint8_t sig64[64]) {
-    secp256k1_keypair keypair;
-    secp256k1_xonly_pubkey xonly;
-    int rc = OS_OK;
-    ARG_CHECK(priv != NULL && msg32 != NULL && aux32 != NULL && sig64 != NULL);
+int crypto_schnorr_key_load(const uint8_t priv[32], crypto_schnorr_key *key) {
+    ARG_CHECK(priv != NULL && key != NULL);
     if (secp_ctx == NULL) return OS_ERR_NOT_INITIALIZED;
-    if (!secp256k1_keypair_create(secp_ctx, &keypair, priv)) {
-        rc = OS_ERR_CRYPTO;
-    } else if (!secp256k1_schnorrsig_sign32(secp_ctx, sig64, msg32, &keypair, aux32) ||
-               !secp256k1_keypair_xonly_pub(secp_ctx, &xonly, NULL, &keypair)) {
-        rc = OS_ERR_INTERNAL;
-    } else if (secp256k1_schnorrsig_verify(secp_ctx, sig64, msg32, 32, &xonly) != 1) {
+    if (!secp256k1_keypair_create(secp_ctx, &key->keypair, priv) ||
+        !secp256k1_keypair_xonly_pub(secp_ctx, &key->xonly, NULL, &key->keypair)) {
+        crypto_schnorr_key_wipe(key);
+        return OS_ERR_CRYPTO;
+    }
+    return OS_OK;
+}
+
+int crypto_schnorr_key_xonly(const crypto_schnorr_key *key, uint8_t xonly32[32]) {
+    ARG_CHECK(key != NULL && xonly32 != NULL);
+    if (secp_ctx == NULL) return OS_ERR_NOT_INITIALIZED;
+    return secp256k1_xonly_pubkey_serialize(secp_ctx, xonly32, &key->xonly) ? OS_OK : OS_ERR_INTERNAL;
+}
+
+void crypto_schnorr_key_wipe(crypto_schnorr_key *key) {
+    if (key != NULL) crypto_wipe(key, sizeof(*key));
+}
+
+int crypto_schnorr_sign(const crypto_schnorr_key *key, const uint8_t msg32[32], const uint8_t aux32[32],
+                        uint8_t sig64[64]) {
+    int rc = OS_OK;
+    ARG_CHECK(key != NULL && msg32 != NULL && aux32 != NULL && sig64 != NULL);
+    if (secp_ctx == NULL) return OS_ERR_NOT_INITIALIZED;
+    if (!secp256k1_schnorrsig_sign32(secp_ctx, sig64, msg32, &key->keypair, aux32) ||
+        secp256k1_schnorrsig_verify(secp_ctx, sig64, msg32, 32, &key->xonly) != 1) {
         rc = OS_ERR_INTERNAL;
     }
     if (rc != OS_OK) crypto_wipe(sig64, 64);
-    crypto_wipe(&keypair, sizeof(keypair));
     return rc;
 }
 
@@ -313,17 +327,11 @@ int crypto_schnorr_verify(const uint8_t xonly32[32], const uint8_t msg32[32],
 }
 
 int crypto_xonly_from_priv(const uint8_t priv[32], uint8_t xonly32[32]) {
-    secp256k1_keypair keypair;
-    secp256k1_xonly_pubkey xonly;
-    int rc = OS_OK;
+    crypto_schnorr_key key;
+    int rc;
     ARG_CHECK(priv != NULL && xonly32 != NULL);
-    if (secp_ctx == NULL) return OS_ERR_NOT_INITIALIZED;
-    if (!secp256k1_keypair_create(secp_ctx, &keypair, priv)) {
-        rc = OS_ERR_CRYPTO;
-    } else if (!secp256k1_keypair_xonly_pub(secp_ctx, &xonly, NULL, &keypair) ||
-               !secp256k1_xonly_pubkey_serialize(secp_ctx, xonly32, &xonly)) {
-        rc = OS_ERR_INTERNAL;
-    }
-    crypto_wipe(&keypair, sizeof(keypair));
+    rc = crypto_schnorr_key_load(priv, &key);
+    if (rc == OS_OK) rc = crypto_schnorr_key_xonly(&key, xonly32);
+    crypto_schnorr_key_wipe(&key);
     return rc;
 }

@@ -19,6 +19,7 @@
 
 #include <mbedtls/sha512.h>
 #include <secp256k1.h>
+#include <secp256k1_extrakeys.h>
 
 #include "oncesign/status.h"
 
@@ -106,17 +107,19 @@ int crypto_pubkey_from_priv(const uint8_t priv[32], uint8_t pub33[33]);
 int crypto_seckey_valid(const uint8_t priv[32]);
 
 /* ECDSA signature with the RFC 6979 deterministic nonce (libsecp256k1's default), low-S, DER.
- * The signature is verified against the key before it is released, so a fault during signing
- * (glitch, bit flip) fails closed instead of leaking a bad signature.
+ * The signature is verified against pub33 before it is released: a fault during signing (glitch,
+ * bit flip) fails closed instead of leaking a bad signature, and a priv that is not pub33's key
+ * fails the same way, so the caller need not recompute the public key to prove the match.
  * Returns: OS_OK; OS_ERR_NOT_INITIALIZED before crypto_init; OS_ERR_ARG on NULL;
- *          OS_ERR_CRYPTO on an invalid key; OS_ERR_BUFFER when *der_len is below the encoding's
- *          length; OS_ERR_INTERNAL when the fresh signature does not verify.
- * In:      priv: 32-byte secret key. hash: the 32-byte digest to sign (the sighash).
+ *          OS_ERR_CRYPTO on an invalid key or pub33; OS_ERR_BUFFER when *der_len is below the
+ *          encoding's length; OS_ERR_INTERNAL when the fresh signature does not verify under pub33.
+ * In:      priv: 32-byte secret key. pub33: its compressed public key. hash: the 32-byte digest
+ *          to sign (the sighash).
  * In/Out:  der_len: capacity of der in, DER length (at most CRYPTO_DER_MAX) out.
  * Out:     der: the DER encoding, without a sighash type byte.
  */
-int crypto_ecdsa_sign(const uint8_t priv[32], const uint8_t hash[32], uint8_t *der,
-                      size_t *der_len);
+int crypto_ecdsa_sign(const uint8_t priv[32], const uint8_t pub33[33], const uint8_t hash[32],
+                      uint8_t *der, size_t *der_len);
 
 /* Verifies a DER ECDSA signature. High-S signatures are rejected (libsecp256k1 semantics).
  * Returns: OS_OK when valid; OS_ERR_CRYPTO when the key, the encoding or the signature is
@@ -126,14 +129,38 @@ int crypto_ecdsa_sign(const uint8_t priv[32], const uint8_t hash[32], uint8_t *d
 int crypto_ecdsa_verify(const uint8_t pub33[33], const uint8_t hash[32], const uint8_t *der,
                         size_t der_len);
 
+/* A BIP340 signing key with its public key computed once (libsecp256k1's keypair): loading
+ * costs one curve multiplication, so a key that signs often (the attestation key signs every log
+ * entry) is loaded once and kept. Holds the secret key: wipe it with crypto_schnorr_key_wipe. */
+typedef struct {
+    secp256k1_keypair keypair;
+    secp256k1_xonly_pubkey xonly;
+} crypto_schnorr_key;
+
+/* Returns: OS_OK; OS_ERR_NOT_INITIALIZED; OS_ERR_ARG on NULL; OS_ERR_CRYPTO on an invalid key
+ *          (key is then wiped).
+ * In:      priv: 32-byte secret key (the caller still owns and wipes it).
+ * Out:     key: the loaded key.
+ */
+int crypto_schnorr_key_load(const uint8_t priv[32], crypto_schnorr_key *key);
+
+/* Returns: OS_OK; OS_ERR_ARG on NULL; OS_ERR_NOT_INITIALIZED; OS_ERR_INTERNAL.
+ * In:      key: from crypto_schnorr_key_load.
+ * Out:     xonly32: its BIP340 x-only public key.
+ */
+int crypto_schnorr_key_xonly(const crypto_schnorr_key *key, uint8_t xonly32[32]);
+
+/* Zeroes key. NULL is ignored. */
+void crypto_schnorr_key_wipe(crypto_schnorr_key *key);
+
 /* BIP340 Schnorr signature over a 32-byte message, verified before release.
- * Returns: OS_OK; OS_ERR_NOT_INITIALIZED; OS_ERR_ARG on NULL; OS_ERR_CRYPTO on an invalid key;
- *          OS_ERR_INTERNAL when the fresh signature does not verify.
- * In:      priv: 32-byte secret key. msg32: message. aux32: 32 bytes of auxiliary randomness
- *          (not NULL; all-zero is allowed and deterministic, as in BIP340's vectors).
+ * Returns: OS_OK; OS_ERR_NOT_INITIALIZED; OS_ERR_ARG on NULL;
+ *          OS_ERR_INTERNAL when the fresh signature does not verify (sig64 is then wiped).
+ * In:      key: from crypto_schnorr_key_load. msg32: message. aux32: 32 bytes of auxiliary
+ *          randomness (not NULL; all-zero is allowed and deterministic, as in BIP340's vectors).
  * Out:     sig64: the 64-byte signature.
  */
-int crypto_schnorr_sign(const uint8_t priv[32], const uint8_t msg32[32], const uint8_t aux32[32],
+int crypto_schnorr_sign(const crypto_schnorr_key *key, const uint8_t msg32[32], const uint8_t aux32[32],
                         uint8_t sig64[64]);
 
 /* Returns: OS_OK when sig64 is a valid BIP340 signature of msg32 under xonly32;

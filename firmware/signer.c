@@ -78,10 +78,14 @@ typedef struct {
     uint8_t pubkey[33];
 } input_record;
 
+/* Nodes derived from the seed, kept until the seed changes. The seed they come from stays in RAM
+ * (g_state) all along, so keeping them exposes nothing more, and it saves the curve
+ * multiplications that dominate a payout on the microcontroller (docs/DECISIONS.md). */
 typedef struct {
-    uint8_t valid, script_type;
+    uint8_t valid, script_type, chain_valid[2];
     uint32_t account;
     bip32_node node;            /* m/purpose'/coin'/account' with its private key */
+    bip32_node chain[2];        /* .../0 (receive) and .../1 (change) */
 } account_cache;
 
 static struct {
@@ -135,6 +139,10 @@ static uint64_t g_state_seq;
 static int g_boot_status = OS_ERR_INTERNAL;
 static uint64_t g_velocity_ms;      /* board_millis() when velocity_spent was last refilled */
 static account_cache g_accounts[3];
+static struct {
+    uint8_t valid;
+    crypto_schnorr_key key;         /* g_state.attestation_key, loaded: see attestation_key() */
+} g_attestation;
 
 static os_frame_rx g_rx;
 static uint32_t g_cid;              /* current channel; 0 = none allocated */
@@ -215,13 +223,26 @@ static int random_bytes(uint8_t *out, size_t len) { return board_random(out, len
 
 /* Appends one log entry to g_next (a copy of g_state the caller has prepared), commits it, then
  * copies the entry into the ring. On OS_OK g_state becomes g_next. */
+/* st's attestation key, loaded once. st is g_state or g_next (the state being committed), which
+ * share their attestation key except during setup, which calls keys_forget when it draws one. */
+static int attestation_key(const os_state *st, const crypto_schnorr_key **out) {
+    if (!g_attestation.valid) {
+        CHECK_OK(crypto_schnorr_key_load(st->attestation_key, &g_attestation.key));
+        g_attestation.valid = 1;
+    }
+    *out = &g_attestation.key;
+    return OS_OK;
+}
+
 static int commit_with_entry(uint8_t type, const uint8_t *payload, size_t payload_len) {
     uint8_t entry[OS_LOG_ENTRY_BYTES], entry_hash[32], aux[32];
+    const crypto_schnorr_key *attestation;
     uint64_t seq = g_state_seq;
     CHECK_OK(audit_log_can_append(&g_next));
+    CHECK_OK(attestation_key(&g_next, &attestation));
     CHECK_OK(random_bytes(aux, sizeof aux));
-    CHECK_OK(audit_log_make_entry(&g_next, type, payload, payload_len, board_millis(), aux, entry,
-                                  entry_hash));
+    CHECK_OK(audit_log_make_entry(&g_next, attestation, type, payload, payload_len, board_millis(), aux,
+                                  entry, entry_hash));
     audit_log_apply(&g_next, entry, entry_hash);
     int rc = storage_commit(&g_next, &seq);
     if (rc != OS_OK) {
@@ -252,15 +273,14 @@ static int master_node(bip32_node *out) {
     return bip32_from_seed(g_state.seed, sizeof g_state.seed, out);
 }
 
-static void accounts_forget(void) {
-    size_t i;
-    for (i = 0; i < sizeof g_accounts / sizeof g_accounts[0]; i++) {
-        bip32_wipe(&g_accounts[i].node);
-        g_accounts[i].valid = 0;
-    }
+/* Called whenever the seed or the attestation key may change (setup, restore, wipe, boot). */
+static void keys_forget(void) {
+    crypto_wipe(g_accounts, sizeof g_accounts);
+    crypto_schnorr_key_wipe(&g_attestation.key);
+    g_attestation.valid = 0;
 }
 
-/* The account node m/purpose'/coin'/account' for a script type, derived once per boot/session. */
+/* The account node m/purpose'/coin'/account' for a script type (cached: see account_cache). */
 static int account_node(uint8_t script_type, uint32_t account, const bip32_node **out) {
     ARG_CHECK(script_type <= OS_SCRIPT_P2WPKH);
     if (account >= BIP32_HARDENED) return OS_ERR_BAD_PATH;
@@ -272,8 +292,9 @@ static int account_node(uint8_t script_type, uint32_t account, const bip32_node 
         int rc = master_node(&master);
         if (rc == OS_OK) rc = bip32_derive_path(&master, path, 3, &c->node);
         bip32_wipe(&master);
-        if (rc != OS_OK) { c->valid = 0; return rc; }
+        if (rc != OS_OK) { crypto_wipe(c, sizeof *c); return rc; }
         c->valid = 1;
+        c->chain_valid[0] = c->chain_valid[1] = 0;
         c->script_type = script_type;
         c->account = account;
     }
@@ -281,16 +302,35 @@ static int account_node(uint8_t script_type, uint32_t account, const bip32_node 
     return OS_OK;
 }
 
-/* Derives m/purpose'/coin'/account'/change/index. */
-static int leaf_node(uint8_t script_type, uint32_t account, uint8_t change, uint32_t index, bip32_node *out) {
+/* The chain node m/purpose'/coin'/account'/change (cached with its account). */
+static int chain_node(uint8_t script_type, uint32_t account, uint8_t change, const bip32_node **out) {
     const bip32_node *acct;
-    bip32_node chain;
-    if (change > 1 || index >= BIP32_HARDENED) return OS_ERR_BAD_PATH;
+    if (change > 1) return OS_ERR_BAD_PATH;
     CHECK_OK(account_node(script_type, account, &acct));
-    int rc = bip32_derive_child(acct, change, &chain);
-    if (rc == OS_OK) rc = bip32_derive_child(&chain, index, out);
-    bip32_wipe(&chain);
-    return rc;
+    account_cache *c = &g_accounts[script_type];
+    if (!c->chain_valid[change]) {
+        CHECK_OK(bip32_derive_child(acct, change, &c->chain[change]));
+        c->chain_valid[change] = 1;
+    }
+    *out = &c->chain[change];
+    return OS_OK;
+}
+
+/* Derives m/purpose'/coin'/account'/change/index with its public key. */
+static int leaf_node(uint8_t script_type, uint32_t account, uint8_t change, uint32_t index, bip32_node *out) {
+    const bip32_node *chain;
+    if (index >= BIP32_HARDENED) return OS_ERR_BAD_PATH;
+    CHECK_OK(chain_node(script_type, account, change, &chain));
+    return bip32_derive_child(chain, index, out);
+}
+
+/* The private key of m/purpose'/coin'/account'/change/index alone (see bip32_derive_private_key). */
+static int leaf_private_key(uint8_t script_type, uint32_t account, uint8_t change, uint32_t index,
+                            uint8_t key[32]) {
+    const bip32_node *chain;
+    if (index >= BIP32_HARDENED) return OS_ERR_BAD_PATH;
+    CHECK_OK(chain_node(script_type, account, change, &chain));
+    return bip32_derive_private_key(chain, index, key);
 }
 
 /* ------------------------------------------------------------------ replies */
@@ -364,7 +404,6 @@ static void end_all(void) {
     int was_pending = g_pend.kind != PENDING_NONE;
     session_reset();
     pending_reset();
-    accounts_forget();
     if (was_pending) show_idle();
 }
 
@@ -387,9 +426,11 @@ static void handle_get_info(const os_msg *req) {
     info->log_acked_seq = g_state.log_acked_seq;
     storage_log_geometry(&first_sector, &capacity);
     info->log_capacity = capacity;
-    if (g_state.initialized && crypto_xonly_from_priv(g_state.attestation_key, info->attestation_pubkey) != OS_OK) {
-        send_error(req, OS_ERR_INTERNAL, 0xFFFF, NULL, 0);
-        return;
+    if (g_state.initialized) {
+        const crypto_schnorr_key *attestation;
+        int rc = attestation_key(&g_state, &attestation);
+        if (rc == OS_OK) rc = crypto_schnorr_key_xonly(attestation, info->attestation_pubkey);
+        if (rc != OS_OK) { send_error(req, rc, 0xFFFF, NULL, 0); return; }
     }
     info->policy = g_state.policy;
     info->state_seq = g_state_seq;
@@ -517,6 +558,7 @@ static int finish_init(void) {
         rc = crypto_xonly_from_priv(g_next.attestation_key, xonly);
     } while (rc == OS_ERR_CRYPTO);
     if (rc != OS_OK) return rc;
+    keys_forget();
     nonce_set_empty_root(g_next.nonce_root);
     g_next.initialized = 1;
     rc = bip32_from_seed(g_next.seed, sizeof g_next.seed, &master);
@@ -651,7 +693,6 @@ static void handle_log_ack(const os_msg *req) {
 
 static void sign_fail(const os_msg *req, int code, uint16_t index) {
     session_reset();
-    accounts_forget();
     send_error(req, code, index, NULL, 0);
 }
 
@@ -778,7 +819,6 @@ static void refuse_committed(const os_msg *req, const os_msg_sign_output *m) {
     memcpy(detail, payload, sizeof detail);
     uint16_t index = m->index;
     session_reset();
-    accounts_forget();
     prepare_next();
     int rc = commit_with_entry(OS_LOG_REFUSE_COMMITTED, payload, sizeof payload);
     /* The refusal stands whether or not it could be logged; a failed log write is reported instead. */
@@ -967,7 +1007,7 @@ static void handle_sign_get_sigs(const os_msg *req) {
         const input_record *in = &g_sess.inputs[i];
         uint8_t sighash[32], script_code[25], der[72];
         size_t der_len = sizeof der;
-        bip32_node node;
+        uint8_t key[32];
         int rc = script_code_for_pubkey(in->pubkey, script_code);
         if (rc == OS_OK) {
             if (in->script_type == OS_SCRIPT_P2PKH)
@@ -976,13 +1016,11 @@ static void handle_sign_get_sigs(const os_msg *req) {
                 rc = tx_sighasher_bip143(&g_sess.hasher, &in->prevout, script_code, sizeof script_code, in->amount,
                                          in->sequence, SIGHASH_ALL, sighash);
         }
-        if (rc == OS_OK) rc = leaf_node(in->script_type, in->account, in->change, in->addr_index, &node);
-        if (rc == OS_OK) {
-            /* The key must still be the one whose script the previous transaction paid. */
-            if (!crypto_ct_equal(node.public_key, in->pubkey, 33)) rc = OS_ERR_INTERNAL;
-            if (rc == OS_OK) rc = crypto_ecdsa_sign(node.private_key, sighash, der, &der_len);
-            bip32_wipe(&node);
-        }
+        if (rc == OS_OK) rc = leaf_private_key(in->script_type, in->account, in->change, in->addr_index, key);
+        /* The signature is checked against in->pubkey, the key whose script the previous transaction
+         * paid: a key that is not its private key fails here (OS_ERR_INTERNAL), as does a fault. */
+        if (rc == OS_OK) rc = crypto_ecdsa_sign(key, in->pubkey, sighash, der, &der_len);
+        crypto_wipe(key, sizeof key);
         if (rc != OS_OK) { send_error(req, rc, i, NULL, 0); return; }
         g_records[off++] = (uint8_t)(der_len + 1);
         memcpy(g_records + off, der, der_len);
@@ -1075,7 +1113,7 @@ static void handle_poll(const os_msg *req) {
         break;
     }
     pending_reset();
-    accounts_forget();
+    keys_forget();
     show_idle();
     if (rc != OS_OK) { send_error(req, rc, 0xFFFF, NULL, 0); return; }
     send_success(req);
@@ -1168,6 +1206,7 @@ int signer_boot(void) {
     session_reset();
     pending_reset();
     g_cid = 0;
+    keys_forget();
     CHECK_OK(board_random(seed, sizeof seed));
     int rc = crypto_init(seed);
     crypto_wipe(seed, sizeof seed);

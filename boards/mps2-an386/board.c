@@ -228,18 +228,21 @@ static void bench_one(const char *name, uint64_t before, int status) {
 static void bench_primitives(void) {
     uint8_t priv[32], msg[32], pub[33], der[CRYPTO_DER_MAX], sig[64], xonly[32], aux[32] = { 0 };
     uint8_t block[64] = { 0 };
+    crypto_schnorr_key key;
     size_t der_len = sizeof der;
     uint64_t t;
     crypto_sha256((const uint8_t *)"oncesign bench key", 18, priv);
     crypto_sha256((const uint8_t *)"oncesign bench msg", 18, msg);
     t = ticks_now(); crypto_sha256(block, sizeof block, msg); bench_one("sha256_64B", t, OS_OK);
     t = ticks_now(); bench_one("pubkey_create", t, crypto_pubkey_from_priv(priv, pub));
-    t = ticks_now(); bench_one("ecdsa_sign_and_check", t, crypto_ecdsa_sign(priv, msg, der, &der_len));
+    t = ticks_now(); bench_one("ecdsa_sign_and_check", t, crypto_ecdsa_sign(priv, pub, msg, der, &der_len));
     t = ticks_now(); bench_one("ecdsa_verify", t, crypto_ecdsa_verify(pub, msg, der, der_len));
     t = ticks_now(); bench_one("xonly_create", t, crypto_xonly_from_priv(priv, xonly));
-    t = ticks_now(); bench_one("schnorr_sign_and_check", t, crypto_schnorr_sign(priv, msg, aux, sig));
+    t = ticks_now(); bench_one("schnorr_key_load", t, crypto_schnorr_key_load(priv, &key));
+    t = ticks_now(); bench_one("schnorr_sign_and_check", t, crypto_schnorr_sign(&key, msg, aux, sig));
     t = ticks_now(); bench_one("schnorr_verify", t, crypto_schnorr_verify(xonly, msg, sig));
     crypto_wipe(priv, sizeof priv);
+    crypto_schnorr_key_wipe(&key);
     uart_puts(MPS2_UART1_BASE, ".\n");
 }
 

@@ -310,7 +310,9 @@ static void test_wrong_key_and_resigned_entry(void **state) {
     (void)state;
     uint8_t other_priv[32], other_pub[32], aux[32] = { 0 };
     memset(other_priv, 0x42, sizeof other_priv);
+    crypto_schnorr_key other_key;
     assert_int_equal(crypto_xonly_from_priv(other_priv, other_pub), OS_OK);
+    assert_int_equal(crypto_schnorr_key_load(other_priv, &other_key), OS_OK);
     /* the honest log under another key: the first entry already fails */
     expect_failure(&g_log, other_pub, NULL, OS_ERR_LOG_SIGNATURE, 1);
     /* one entry edited and re-signed with another key: its signature fails under the device key */
@@ -319,7 +321,7 @@ static void test_wrong_key_and_resigned_entry(void **state) {
     uint8_t hash[32];
     l.entries[k][AUDIT_LOG_OFF_PAYLOAD + 104] ^= 0x10;
     assert_int_equal(audit_log_entry_hash(l.entries[k], hash), OS_OK);
-    assert_int_equal(crypto_schnorr_sign(other_priv, hash, aux, l.entries[k] + AUDIT_LOG_OFF_SIG), OS_OK);
+    assert_int_equal(crypto_schnorr_sign(&other_key, hash, aux, l.entries[k] + AUDIT_LOG_OFF_SIG), OS_OK);
     expect_failure(&l, g_info.attestation_pubkey, NULL, OS_ERR_LOG_SIGNATURE, g_log.first + k);
     /* ... and the whole chain re-signed with the other key from there on: fine under that key, which is
      * why the key must come from the auditor and not from the file */
@@ -328,7 +330,7 @@ static void test_wrong_key_and_resigned_entry(void **state) {
     for (size_t i = k; i < l.n; i++) {
         memcpy(l.entries[i] + AUDIT_LOG_OFF_PREV, prev, 32);
         assert_int_equal(audit_log_entry_hash(l.entries[i], hash), OS_OK);
-        assert_int_equal(crypto_schnorr_sign(other_priv, hash, aux, l.entries[i] + AUDIT_LOG_OFF_SIG), OS_OK);
+        assert_int_equal(crypto_schnorr_sign(&other_key, hash, aux, l.entries[i] + AUDIT_LOG_OFF_SIG), OS_OK);
         memcpy(prev, hash, 32);
     }
     expect_failure(&l, g_info.attestation_pubkey, NULL, OS_ERR_LOG_SIGNATURE, g_log.first + k);

@@ -26,6 +26,7 @@ typedef struct {
     os_state st;
     uint64_t state_seq;
     uint8_t xonly[32];
+    crypto_schnorr_key key;    /* st.attestation_key, loaded */
     uint32_t aux_counter;
 } device;
 
@@ -42,6 +43,7 @@ static void device_new(device *d) {
     d->st.policy.fee_cap = 1;
     d->st.policy.fee_rate_cap = 1;
     assert_int_equal(crypto_xonly_from_priv(d->st.attestation_key, d->xonly), OS_OK);
+    assert_int_equal(crypto_schnorr_key_load(d->st.attestation_key, &d->key), OS_OK);
     assert_int_equal(storage_commit(&d->st, &d->state_seq), OS_OK);
 }
 
@@ -55,7 +57,7 @@ static int append(device *d, uint8_t type) {
     memset(aux, 0, sizeof aux);
     os_write_le32(aux, ++d->aux_counter);
     for (size_t i = 0; i < len; i++) payload[i] = (uint8_t)(d->st.log_seq + i + 1);
-    status = audit_log_make_entry(&d->st, type, payload, len, 1000 * d->st.log_seq, aux, entry, hash);
+    status = audit_log_make_entry(&d->st, &d->key, type, payload, len, 1000 * d->st.log_seq, aux, entry, hash);
     if (status != OS_OK) return status;
     audit_log_apply(&next, entry, hash);
     status = storage_commit(&next, &d->state_seq);
@@ -156,7 +158,7 @@ static void test_entry_layout(void **unused) {
     device_new(&d);
     d.st.log_seq = 0x0102030405060708ull - 1;
     memset(d.st.log_head, 0xAB, 32);
-    assert_int_equal(audit_log_make_entry(&d.st, OS_LOG_SIGN, payload, sizeof payload,
+    assert_int_equal(audit_log_make_entry(&d.st, &d.key, OS_LOG_SIGN, payload, sizeof payload,
                                           0x1122334455667788ull, aux, entry, hash), OS_OK);
     assert_int_equal(entry[0], 1);
     assert_int_equal(entry[1], OS_LOG_SIGN);
@@ -174,12 +176,12 @@ static void test_entry_layout(void **unused) {
     /* The signature is plain BIP340 over the entry hash, checkable with libsecp256k1 alone. */
     assert_int_equal(crypto_schnorr_verify(d.xonly, hash, entry + 192), OS_OK);
     /* Argument checks. */
-    assert_int_equal(audit_log_make_entry(&d.st, 0, NULL, 0, 0, aux, entry, hash), OS_ERR_ARG);
-    assert_int_equal(audit_log_make_entry(&d.st, 1, payload, OS_LOG_PAYLOAD_MAX + 1, 0, aux, entry,
+    assert_int_equal(audit_log_make_entry(&d.st, &d.key, 0, NULL, 0, 0, aux, entry, hash), OS_ERR_ARG);
+    assert_int_equal(audit_log_make_entry(&d.st, &d.key, 1, payload, OS_LOG_PAYLOAD_MAX + 1, 0, aux, entry,
                                           hash), OS_ERR_ARG);
-    assert_int_equal(audit_log_make_entry(&d.st, 1, NULL, 3, 0, aux, entry, hash), OS_ERR_ARG);
+    assert_int_equal(audit_log_make_entry(&d.st, &d.key, 1, NULL, 3, 0, aux, entry, hash), OS_ERR_ARG);
     d.st.log_seq = UINT64_MAX;
-    assert_int_equal(audit_log_make_entry(&d.st, 1, NULL, 0, 0, aux, entry, hash), OS_ERR_ARG);
+    assert_int_equal(audit_log_make_entry(&d.st, &d.key, 1, NULL, 0, 0, aux, entry, hash), OS_ERR_ARG);
 }
 
 #define CHAIN 10
@@ -267,7 +269,9 @@ static void test_every_tamper_is_detected(void **unused) {
         assert_int_equal(audit(other_x, (const uint8_t (*)[OS_LOG_ENTRY_BYTES])t, CHAIN, 1, zero,
                                head_seq, d.st.log_head), OS_ERR_LOG_SIGNATURE);
         assert_int_equal(audit_log_entry_hash(t[2], hash), OS_OK);
-        assert_int_equal(crypto_schnorr_sign(other_priv, hash, aux, t[2] + 192), OS_OK);
+        crypto_schnorr_key other_key;
+        assert_int_equal(crypto_schnorr_key_load(other_priv, &other_key), OS_OK);
+        assert_int_equal(crypto_schnorr_sign(&other_key, hash, aux, t[2] + 192), OS_OK);
         assert_int_equal(AUDIT_T(CHAIN), OS_ERR_LOG_SIGNATURE);
     }
 #undef AUDIT_T
@@ -323,7 +327,7 @@ static void test_missed_ring_write_is_caught_and_repaired(void **unused) {
     device_new(&d);
     for (int i = 0; i < 3; i++) assert_int_equal(append(&d, OS_LOG_SIGN), OS_OK);
     next = d.st;
-    assert_int_equal(audit_log_make_entry(&d.st, OS_LOG_BOOT, NULL, 0, 0, aux, entry, hash), OS_OK);
+    assert_int_equal(audit_log_make_entry(&d.st, &d.key, OS_LOG_BOOT, NULL, 0, 0, aux, entry, hash), OS_OK);
     audit_log_apply(&next, entry, hash);
     assert_int_equal(storage_commit(&next, &d.state_seq), OS_OK);
     d.st = next;   /* committed, but the ring copy never happened */

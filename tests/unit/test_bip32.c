@@ -99,6 +99,19 @@ static void test_vectors_1_to_3(void **state) {
             assert_int_equal(parsed.has_private, 0);
             assert_same_public(&parsed, &node);
 
+            /* the last step's private key alone (hardened or not) is the same key */
+            if (depth > 0) {
+                bip32_node parent;
+                uint8_t key[32];
+                assert_int_equal(bip32_derive_path(&master, path, depth - 1, &parent), OS_OK);
+                assert_int_equal(bip32_derive_private_key(&parent, path[depth - 1], key), OS_OK);
+                assert_memory_equal(key, node.private_key, 32);
+                bip32_neuter(&parent);
+                memset(key, 0x55, sizeof(key));
+                assert_int_equal(bip32_derive_private_key(&parent, path[depth - 1], key), OS_ERR_ARG);
+                bip32_wipe(&parent);
+            }
+
             /* a non-hardened last step can also be taken from the parent's public node */
             if (depth > 0 && path[depth - 1] < BIP32_HARDENED) {
                 assert_int_equal(bip32_derive_path(&master, path, depth - 1, &pub_parent), OS_OK);

@@ -33,8 +33,12 @@ static void test_before_init(void **state) {
     priv[31] = 1;
     assert_null(crypto_ctx());
     assert_int_equal(crypto_pubkey_from_priv(priv, pub), OS_ERR_NOT_INITIALIZED);
-    assert_int_equal(crypto_ecdsa_sign(priv, h, der, &der_len), OS_ERR_NOT_INITIALIZED);
-    assert_int_equal(crypto_schnorr_sign(priv, h, h, sig), OS_ERR_NOT_INITIALIZED);
+    crypto_schnorr_key key;
+    memset(pub, 0x02, sizeof(pub));
+    memset(&key, 0, sizeof(key));
+    assert_int_equal(crypto_ecdsa_sign(priv, pub, h, der, &der_len), OS_ERR_NOT_INITIALIZED);
+    assert_int_equal(crypto_schnorr_key_load(priv, &key), OS_ERR_NOT_INITIALIZED);
+    assert_int_equal(crypto_schnorr_sign(&key, h, h, sig), OS_ERR_NOT_INITIALIZED);
     assert_int_equal(crypto_xonly_from_priv(priv, xonly), OS_ERR_NOT_INITIALIZED);
     assert_int_equal(crypto_seckey_valid(priv), 0);
     assert_int_equal(crypto_init(NULL), OS_ERR_ARG);
@@ -241,11 +245,11 @@ static void test_rfc6979_vectors(void **state) {
         want_len = test_unhex(json_string_value(json_object_get(v, "der")), want, sizeof(want));
         crypto_sha256((const uint8_t *)msg, strlen(msg), hash);
 
-        assert_int_equal(crypto_ecdsa_sign(priv, hash, der, &der_len), OS_OK);
+        assert_int_equal(crypto_pubkey_from_priv(priv, pub), OS_OK);
+        assert_int_equal(crypto_ecdsa_sign(priv, pub, hash, der, &der_len), OS_OK);
         assert_int_equal(der_len, want_len);
         assert_memory_equal(der, want, want_len);
 
-        assert_int_equal(crypto_pubkey_from_priv(priv, pub), OS_OK);
         assert_int_equal(crypto_ecdsa_verify(pub, hash, der, der_len), OS_OK);
         hash[0] ^= 1;
         assert_int_equal(crypto_ecdsa_verify(pub, hash, der, der_len), OS_ERR_CRYPTO);
@@ -259,22 +263,38 @@ static void test_rfc6979_vectors(void **state) {
 
         /* capacity below the encoding's length */
         der_len = want_len - 1;
-        assert_int_equal(crypto_ecdsa_sign(priv, hash, der, &der_len), OS_ERR_BUFFER);
+        assert_int_equal(crypto_ecdsa_sign(priv, pub, hash, der, &der_len), OS_ERR_BUFFER);
     }
     json_decref(root);
 }
 
 static void test_ecdsa_errors(void **state) {
-    uint8_t priv[32] = {0}, hash[32] = {0}, der[72], pub[33];
+    uint8_t priv[32] = {0}, hash[32] = {0}, der[72], pub[33], other[33];
     size_t der_len = sizeof(der);
     (void)state;
     ensure_init();
-    assert_int_equal(crypto_ecdsa_sign(priv, hash, der, &der_len), OS_ERR_CRYPTO);   /* zero key */
+    other[0] = 0x02;
+    memset(other + 1, 0x79, 32);
+    assert_int_equal(crypto_ecdsa_sign(priv, other, hash, der, &der_len), OS_ERR_CRYPTO);   /* zero key */
     priv[31] = 7;
-    assert_int_equal(crypto_ecdsa_sign(priv, hash, der, NULL), OS_ERR_ARG);
-    assert_int_equal(crypto_ecdsa_sign(priv, hash, der, &der_len), OS_OK);
-    assert_true(der_len <= CRYPTO_DER_MAX);
     assert_int_equal(crypto_pubkey_from_priv(priv, pub), OS_OK);
+    assert_int_equal(crypto_ecdsa_sign(priv, pub, hash, der, NULL), OS_ERR_ARG);
+    assert_int_equal(crypto_ecdsa_sign(priv, NULL, hash, der, &der_len), OS_ERR_ARG);
+    /* a public key that is not priv's: the signature is made but fails its check, nothing leaves */
+    priv[31] = 8;
+    assert_int_equal(crypto_pubkey_from_priv(priv, other), OS_OK);
+    priv[31] = 7;
+    memset(der, 0xAA, sizeof(der));
+    assert_int_equal(crypto_ecdsa_sign(priv, other, hash, der, &der_len), OS_ERR_INTERNAL);
+    assert_int_equal(der[0], 0xAA);
+    assert_int_equal(der_len, sizeof(der));
+    other[1] ^= 0xFF;   /* very likely not on the curve: an invalid public key */
+    if (crypto_ecdsa_verify(other, hash, der, der_len) == OS_ERR_CRYPTO) {
+        int rc = crypto_ecdsa_sign(priv, other, hash, der, &der_len);
+        assert_true(rc == OS_ERR_CRYPTO || rc == OS_ERR_INTERNAL);
+    }
+    assert_int_equal(crypto_ecdsa_sign(priv, pub, hash, der, &der_len), OS_OK);
+    assert_true(der_len <= CRYPTO_DER_MAX);
     pub[0] = 0x04;
     assert_int_equal(crypto_ecdsa_verify(pub, hash, der, der_len), OS_ERR_CRYPTO);
     pub[0] = 0x02;
@@ -333,9 +353,12 @@ static void test_bip340_vectors(void **state) {
         if (row.seckey[0] != '\0') {
             test_unhex(row.seckey, priv, sizeof(priv));
             test_unhex(row.aux, aux, sizeof(aux));
+            crypto_schnorr_key key;
             assert_int_equal(crypto_xonly_from_priv(priv, xonly), OS_OK);
             assert_memory_equal(xonly, pub, 32);
-            assert_int_equal(crypto_schnorr_sign(priv, msg, aux, mine), OS_OK);
+            assert_int_equal(crypto_schnorr_key_load(priv, &key), OS_OK);
+            assert_int_equal(crypto_schnorr_sign(&key, msg, aux, mine), OS_OK);
+            crypto_schnorr_key_wipe(&key);
             assert_memory_equal(mine, sig, 64);
             signed_rows++;
         }
@@ -347,8 +370,10 @@ static void test_bip340_vectors(void **state) {
 }
 
 static void test_schnorr_round_trip(void **state) {
-    uint8_t priv[32], msg[32], aux[32], sig[64], xonly[32];
-    int i;
+    uint8_t priv[32], msg[32], aux[32], sig[64], xonly[32], loaded_xonly[32];
+    crypto_schnorr_key key;
+    size_t k;
+    int i, zero = 1;
     (void)state;
     ensure_init();
     for (i = 0; i < 8; i++) {
@@ -356,15 +381,21 @@ static void test_schnorr_round_trip(void **state) {
         memset(msg, 0x42 ^ i, sizeof(msg));
         memset(aux, i, sizeof(aux));
         assert_int_equal(crypto_xonly_from_priv(priv, xonly), OS_OK);
-        assert_int_equal(crypto_schnorr_sign(priv, msg, aux, sig), OS_OK);
+        assert_int_equal(crypto_schnorr_key_load(priv, &key), OS_OK);
+        assert_int_equal(crypto_schnorr_key_xonly(&key, loaded_xonly), OS_OK);
+        assert_memory_equal(loaded_xonly, xonly, 32);
+        assert_int_equal(crypto_schnorr_sign(&key, msg, aux, sig), OS_OK);
         assert_int_equal(crypto_schnorr_verify(xonly, msg, sig), OS_OK);
         msg[5] ^= 0x10;
         assert_int_equal(crypto_schnorr_verify(xonly, msg, sig), OS_ERR_CRYPTO);
     }
+    assert_int_equal(crypto_schnorr_sign(&key, msg, NULL, sig), OS_ERR_ARG);
+    crypto_schnorr_key_wipe(&key);
+    for (k = 0; k < sizeof(key); k++) zero &= ((const uint8_t *)&key)[k] == 0;
+    assert_true(zero);
     memset(priv, 0, sizeof(priv));
-    assert_int_equal(crypto_schnorr_sign(priv, msg, aux, sig), OS_ERR_CRYPTO);
+    assert_int_equal(crypto_schnorr_key_load(priv, &key), OS_ERR_CRYPTO);
     assert_int_equal(crypto_xonly_from_priv(priv, xonly), OS_ERR_CRYPTO);
-    assert_int_equal(crypto_schnorr_sign(priv, msg, NULL, sig), OS_ERR_ARG);
 }
 
 /* BIP143's P2WPKH examples (tests/vectors/node_bip143.json): the key's public key, and a
@@ -384,7 +415,7 @@ static void test_bip143_keys_sign(void **state) {
         test_unhex(json_string_value(json_object_get(v, "sighash")), hash, sizeof(hash));
         assert_int_equal(crypto_pubkey_from_priv(priv, pub), OS_OK);
         assert_memory_equal(pub, want, 33);
-        assert_int_equal(crypto_ecdsa_sign(priv, hash, der, &der_len), OS_OK);
+        assert_int_equal(crypto_ecdsa_sign(priv, pub, hash, der, &der_len), OS_OK);
         assert_int_equal(crypto_ecdsa_verify(pub, hash, der, der_len), OS_OK);
     }
     json_decref(root);

@@ -11,6 +11,8 @@
 
 #include "address.h"
 #include "audit_log.h"
+#include "bip32.h"
+#include "bip39.h"
 #include "board_mem.h"
 #include "bytes.h"
 #include "crypto.h"
@@ -447,6 +449,95 @@ static void test_busy_while_operator_decides(void **state) {
     harness_stop();
 }
 
+/* The signer keeps derived keys and the loaded attestation key in RAM for the boot. Wiping and
+ * restoring another mnemonic in the same boot must drop them all: the xpub, an address and the
+ * attestation key (and so the SETUP entry's signature) are the new seed's and key's. */
+static os_msg call_ok(os_client *c, os_msg *req, uint8_t type) {
+    static uint8_t buf[OS_MAX_MESSAGE];
+    os_msg reply;
+    req->version = OS_PROTOCOL_VERSION;
+    assert_int_equal(os_client_call_wait(c, req, &reply, buf, 5000, harness_on_pending, NULL), OS_OK);
+    assert_int_equal(reply.type, type);
+    return reply;
+}
+
+static void expected_keys(const char *mnemonic, uint8_t xpub[78], uint8_t receive0_script[25]) {
+    uint8_t seed[64];
+    uint32_t path[3];
+    bip32_node master, account, leaf;
+    size_t len = 0;
+    assert_int_equal(bip39_seed(mnemonic, strlen(mnemonic), NULL, seed), OS_OK);
+    assert_int_equal(bip32_from_seed(seed, sizeof seed, &master), OS_OK);
+    assert_int_equal(address_account_path(OS_NET_REGTEST, OS_SCRIPT_P2PKH, 0, path), OS_OK);
+    assert_int_equal(bip32_derive_path(&master, path, 3, &account), OS_OK);
+    bip32_neuter(&account);
+    assert_int_equal(bip32_serialize(&account, address_network(OS_NET_REGTEST)->xpub_version, xpub), OS_OK);
+    const uint32_t rest[2] = { 0, 0 };
+    assert_int_equal(bip32_derive_path(&account, rest, 2, &leaf), OS_OK);
+    assert_int_equal(script_for_pubkey(OS_SCRIPT_P2PKH, leaf.public_key, receive0_script, 25, &len), OS_OK);
+    assert_int_equal(len, 25);
+    bip32_wipe(&master);
+}
+
+static void test_key_caches_follow_the_seed(void **state) {
+    (void)state;
+    static const char *const other_mnemonic =
+        "legal winner thank year wave sausage worth useful legal winner thank yellow";
+    os_client *c = harness_start(FLASH, 80);
+    os_policy p = harness_policy_open();
+    os_msg req, reply;
+    os_msg_info first, second;
+    uint8_t want_xpub[78], want_script[25], script[25];
+    size_t script_len = 0;
+
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    /* warm every cache: a payout derives the account, both chains and the attestation key */
+    harness_coin coin;
+    assert_int_equal(harness_make_coin(&coin, OS_SCRIPT_P2PKH, 0, 0, 50000000, 21), OS_OK);
+    os_sign_output out[2];
+    make_payout(&out[0], 1, 20000000, 400);
+    make_change(&out[1], OS_SCRIPT_P2PKH, 0, 50000000 - 20000000 - 10000);
+    os_sign_tx tx = one_tx(&coin.input, 1, out, 2);
+    nonce_tree *tree = new_tree();
+    os_input_sig sigs[1];
+    os_sign_outcome oc;
+    assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_OK);
+    nonce_tree_free(tree);
+    assert_int_equal(harness_info(c, &first), OS_OK);
+
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_WIPE;
+    harness_set_operator(OPERATOR_APPROVE);
+    call_ok(c, &req, OS_MSG_SUCCESS);
+    assert_int_equal(harness_restore_device(c, &p, OS_SCRIPT_P2PKH, other_mnemonic), OS_OK);
+
+    expected_keys(other_mnemonic, want_xpub, want_script);
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_GET_XPUB;
+    req.u.get_xpub.script_type = OS_SCRIPT_P2PKH;
+    reply = call_ok(c, &req, OS_MSG_XPUB);
+    assert_memory_equal(reply.u.xpub.data, want_xpub, 78);
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_GET_ADDRESS;
+    req.u.get_address.script_type = OS_SCRIPT_P2PKH;
+    reply = call_ok(c, &req, OS_MSG_ADDRESS);
+    assert_int_equal(address_to_script(OS_NET_REGTEST, reply.u.address.text, script, sizeof script, &script_len),
+                     OS_OK);
+    assert_int_equal(script_len, 25);
+    assert_memory_equal(script, want_script, 25);
+
+    assert_int_equal(harness_info(c, &second), OS_OK);
+    assert_int_equal(second.log_seq, 1);   /* the wipe erased the log: SETUP */
+    assert_memory_not_equal(second.attestation_pubkey, first.attestation_pubkey, 32);
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_LOG_READ;
+    req.u.log_read.seq = 1;
+    reply = call_ok(c, &req, OS_MSG_LOG_ENTRY);
+    uint8_t zero[32] = { 0 }, hash[32];
+    assert_int_equal(audit_log_verify_entry(second.attestation_pubkey, reply.u.log_entry.entry, 1, zero, hash), OS_OK);
+    harness_stop();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blank_device_answers_info),
@@ -463,6 +554,7 @@ int main(void) {
         cmocka_unit_test(test_log_chain_verifies),
         cmocka_unit_test(test_batch_50_inputs_250_outputs),
         cmocka_unit_test(test_busy_while_operator_decides),
+        cmocka_unit_test(test_key_caches_follow_the_seed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

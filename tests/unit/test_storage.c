@@ -488,8 +488,10 @@ static void test_record_with_log_entry(void **unused) {
     uint8_t entry[OS_LOG_ENTRY_BYTES], hash[32], aux[32] = {0}, rnd[32] = {1};
     (void)unused;
     assert_int_equal(crypto_init(rnd), OS_OK);
+    crypto_schnorr_key key;
     make_state(&st, 3);
-    assert_int_equal(audit_log_make_entry(&st, OS_LOG_BOOT, NULL, 0, 42, aux, entry, hash), OS_OK);
+    assert_int_equal(crypto_schnorr_key_load(st.attestation_key, &key), OS_OK);
+    assert_int_equal(audit_log_make_entry(&st, &key, OS_LOG_BOOT, NULL, 0, 42, aux, entry, hash), OS_OK);
     audit_log_apply(&st, entry, hash);
     st.log_acked_seq = 1;
     assert_int_equal(storage_commit(&st, &seq), OS_OK);

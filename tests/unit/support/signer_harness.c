@@ -128,6 +128,10 @@ static void press_on_each_pending(void *ctx) {
 }
 
 int harness_init_device(os_client *c, const os_policy *policy, uint8_t script_type) {
+    return harness_restore_device(c, policy, script_type, HARNESS_MNEMONIC);
+}
+
+int harness_restore_device(os_client *c, const os_policy *policy, uint8_t script_type, const char *mnemonic) {
     os_msg req, reply;
     static uint8_t buf[OS_MAX_MESSAGE];
     memset(&req, 0, sizeof req);
@@ -137,8 +141,8 @@ int harness_init_device(os_client *c, const os_policy *policy, uint8_t script_ty
     req.u.init_device.script_type = script_type;
     req.u.init_device.restore = 1;
     req.u.init_device.policy = *policy;
-    req.u.init_device.mnemonic = (const uint8_t *)HARNESS_MNEMONIC;
-    req.u.init_device.mnemonic_len = (uint16_t)strlen(HARNESS_MNEMONIC);
+    req.u.init_device.mnemonic = (const uint8_t *)mnemonic;
+    req.u.init_device.mnemonic_len = (uint16_t)strlen(mnemonic);
     /* os_client_call_wait calls on_pending once; a restore needs one press. */
     int rc = os_client_call_wait(c, &req, &reply, buf, 5000, press_on_each_pending, NULL);
     if (rc != OS_OK) return rc;

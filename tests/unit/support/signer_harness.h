@@ -46,6 +46,8 @@ os_policy harness_policy_open(void);
 /* Restores HARNESS_MNEMONIC on regtest with the given policy and receive script type, pressing
  * approve. Returns OS_OK or the device's refusal. */
 int harness_init_device(os_client *c, const os_policy *policy, uint8_t script_type);
+/* The same with another mnemonic. */
+int harness_restore_device(os_client *c, const os_policy *policy, uint8_t script_type, const char *mnemonic);
 
 /* Plain GET_INFO. */
 int harness_info(os_client *c, os_msg_info *info);
