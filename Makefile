@@ -95,7 +95,8 @@ THIRD_PARTY_STAMP := $(THIRD_PARTY)/.stamp
 SECP256K1_SRC     := $(THIRD_PARTY)/secp256k1
 MBEDTLS_SRC       := $(THIRD_PARTY)/mbedtls
 # The files of the source packages that the firmware needs (nothing else of them is compiled).
-SECP256K1_ARM_SRCS := src/secp256k1.c src/precomputed_ecmult.c src/precomputed_ecmult_gen.c
+SECP256K1_ARM_SRCS := src/secp256k1.c src/precomputed_ecmult.c src/precomputed_ecmult_gen.c \
+  src/asm/field_10x26_arm.s
 MBEDTLS_ARM_SRCS   := library/sha256.c library/sha512.c library/ripemd160.c library/md.c \
   library/pkcs5.c library/hmac_drbg.c library/platform.c library/platform_util.c \
   library/memory_buffer_alloc.c
