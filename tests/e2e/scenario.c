@@ -2,10 +2,13 @@
  * (the simulator over its socket, the Cortex-M4 image over its UART):
  *
  *   phase1: a payout for a fresh code nonce is signed and its signatures verified with the host's
- *           libsecp256k1; a second, non-conflicting transaction for the same nonce is refused.
+ *           libsecp256k1; a second, non-conflicting transaction for the same nonce is refused; a
+ *           (no more: tests/e2e/test_sim_power_cut.sh knows every state phase1 can leave)
  *   phase2: (after the device rebooted from its flash) the host rebuilds its tree, checks it against
  *           the device's root, the non-conflicting transaction is refused again, and a retry of the
  *           committed payout (it spends the anchor) is signed with the very same signatures.
+ *   phase3: (after phase2, same boot) a payout for a second code: the device's steady state, its
+ *           key caches warm, which qemu_check.sh measures besides the first payout after boot.
  *
  * Coins are made-up previous transactions paying the device's own keys (derived here from its
  * xpub): the device verifies previous transactions by txid, not against a chain, so no node is
@@ -86,7 +89,11 @@ static int make_coin(coin *k, const bip32_node *account, uint32_t index, uint64_
     return OS_OK;
 }
 
-static void the_payout(os_sign_output out[2], const bip32_node *account, int replace, const os_outpoint *anchor) {
+static const char *const NONCE_FIRST = "gift-code-0001 / demo nonce ....";
+static const char *const NONCE_SECOND = "gift-code-0002 / demo nonce ....";
+
+static void the_payout(os_sign_output out[2], const bip32_node *account, const char *nonce, int replace,
+                       const os_outpoint *anchor) {
     memset(out, 0, 2 * sizeof out[0]);
     out[0].kind = OS_OUTPUT_PAYOUT;
     out[0].amount = 12500000;   /* 0.125 MONA to a gift-code redeemer */
@@ -94,7 +101,7 @@ static void the_payout(os_sign_output out[2], const bip32_node *account, int rep
     memset(out[0].script + 3, 0x3c, 20);
     out[0].script[23] = 0x88; out[0].script[24] = 0xac;
     out[0].script_len = 25;
-    memcpy(out[0].nonce, "gift-code-0001 / demo nonce ....", 32);
+    memcpy(out[0].nonce, nonce, 32);
     out[0].replace = (uint8_t)replace;
     if (anchor) out[0].anchor = *anchor;
     out[1].kind = OS_OUTPUT_CHANGE;
@@ -119,8 +126,9 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) device = argv[++i];
         else phase = argv[i];
     }
-    if (!device || !phase || (strcmp(phase, "phase1") != 0 && strcmp(phase, "phase2") != 0)) {
-        fprintf(stderr, "usage: oncesign-scenario --device SPEC phase1|phase2\n");
+    if (!device || !phase ||
+        (strcmp(phase, "phase1") != 0 && strcmp(phase, "phase2") != 0 && strcmp(phase, "phase3") != 0)) {
+        fprintf(stderr, "usage: oncesign-scenario --device SPEC phase1|phase2|phase3\n");
         return 2;
     }
     uint8_t seed[32] = { 0 };
@@ -155,7 +163,7 @@ int main(int argc, char **argv) {
     size_t raw_len = 0, bad = 0;
 
     if (strcmp(phase, "phase1") == 0) {
-        the_payout(out, &account, 0, NULL);
+        the_payout(out, &account, NONCE_FIRST, 0, NULL);
         os_sign_tx tx = { 2, 0, 1, 2, &a.input, out };
         rc = os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL);
         if (rc != OS_OK) return fail("signing the payout for a fresh nonce", rc);
@@ -168,18 +176,33 @@ int main(int argc, char **argv) {
     } else {
         /* The host rebuilds its tree and checks it against the device before anything new (I6). */
         uint8_t key[32], value[32], root[32];
-        the_payout(out, &account, 1, &a.input.prevout);
+        the_payout(out, &account, NONCE_FIRST, 1, &a.input.prevout);
         if (nonce_set_key(out[0].nonce, key) != OS_OK ||
             nonce_set_leaf_value(&a.input.prevout, out[0].script, 25, out[0].amount, value) != OS_OK ||
             nonce_tree_insert(tree, key, value) != OS_OK)
             return fail("rebuilding the tree", OS_ERR_INTERNAL);
         nonce_tree_root(tree, root);
         if (memcmp(root, info.nonce_root, 32) != 0) return fail("device root differs from the host's tree", OS_ERR_INTERNAL);
-        printf("scenario: device rebooted; its nonce root matches the host's tree\n");
+        printf("scenario: the device's nonce root matches the host's rebuilt tree\n");
+    }
+
+    if (strcmp(phase, "phase3") == 0) {
+        os_sign_output next[2];
+        the_payout(next, &account, NONCE_SECOND, 0, NULL);
+        os_sign_tx tx = { 2, 0, 1, 2, &b.input, next };
+        rc = os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL);
+        if (rc != OS_OK) return fail("signing the payout for a second code", rc);
+        if ((rc = os_sign_verify(&tx, sigs, &bad)) != OS_OK) return fail("host verification of the signatures", rc);
+        printf("scenario: payout for a second code signed and verified (log entry #%llu)\n",
+               (unsigned long long)oc.log_seq);
+        nonce_tree_free(tree);
+        os_client_close(c);
+        printf("scenario: %s ok\n", phase);
+        return 0;
     }
 
     /* The Monappy failure: the host "forgets" and pays the same code from another coin. */
-    the_payout(out, &account, 1, &a.input.prevout);
+    the_payout(out, &account, NONCE_FIRST, 1, &a.input.prevout);
     os_sign_tx second = { 2, 0, 1, 2, &b.input, out };
     rc = os_sign_run(c, tree, &second, sigs, &oc, NULL, NULL);
     if (rc != OS_ERR_NONCE_COMMITTED) return fail("expected the second transaction to be refused", rc);
