@@ -5,7 +5,9 @@
 # and the exit codes (0 ok, 1 usage, 2 ledger error, 3 refused / not found). Then the PSBT commands
 # against the simulated signer and the test node: psbt create (previous tx fetched over RPC),
 # inspect, sign, a second signing of the same nonce refused (I1), a replacement bound to its anchor
-# signed, and a finalized transaction the test node accepts. Needs $ONCESIGN_BUILD.
+# signed, and a finalized transaction the test node accepts. Last, oncesignd with the node: a
+# broadcast batch whose coin is then spent in a block by another transaction ends failed (the one
+# way a signed payout fails). Needs $ONCESIGN_BUILD.
 set -uo pipefail
 B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
 CLI=$B/oncesign
@@ -227,3 +229,51 @@ jq -e '.ok and .reconciled' "$dir/recon.out" >/dev/null || fail "reconcile: $(ca
 expect_exit 0 status3 --json status
 jq -e '.signer.matches_ledger and .signer.log_seq >= 3' "$dir/status3.out" >/dev/null || fail "status after signing: $(cat "$dir/status3.out")"
 pass "tree rebuild (one nonce committed), reconcile --rpc-url, status --device after signing"
+
+# ---- a payout whose transaction can never confirm: the lifecycle's one 'failed' after signing
+# oncesignd signs and broadcasts the two requested payouts; then the coin their transaction spends
+# is spent in a block by another transaction (an operator's PSBT for another code: the signer signs
+# it, the coin is not the nonce's). The reconciler must mark both payouts failed — their nonces are
+# bound to that coin, so no transaction can pay them any more — and say why; nothing is rebroadcast.
+rpc generatetoaddress "[1, \"$miner\"]" >/dev/null
+"$D" --db "$DB" --device "$ONCESIGN_DEVICE" --network regtest --port 0 --token-file "$dir/token" "${RPC[@]}" \
+  --batch-delay-ms 0 --reconcile-interval-ms 200 >"$dir/d2.out" 2>"$dir/d2.err" &
+d_pid=$!
+for _ in $(seq 200); do
+  grep -q 'listening on' "$dir/d2.out" 2>/dev/null && break
+  kill -0 $d_pid 2>/dev/null || break
+  sleep 0.05
+done
+port=$(sed -n 's/^oncesignd: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/d2.out")
+[ -n "$port" ] || fail "oncesignd with a node did not start"
+recv=$(curl -s -m 10 -H "Authorization: Bearer ledger-e2e-token-0123456789" "http://127.0.0.1:$port/v1/wallet" \
+  | jq -r .receive_address)
+[[ "$recv" =~ ^[mn2] ]] || fail "GET /v1/wallet: no receive address ($recv)"
+rpc sendtoaddress "[\"$recv\", 1]" | jq -e '.result | test("^[0-9a-f]{64}$")' >/dev/null || fail "funding the hot wallet"
+rpc generatetoaddress "[1, \"$miner\"]" >/dev/null
+for _ in $(seq 300); do
+  cli --json payouts list --status broadcast >"$dir/bc.out" 2>"$dir/bc.err"
+  [ "$(jq -r .count "$dir/bc.out" 2>/dev/null)" = 2 ] && break
+  sleep 0.1
+done
+[ "$(jq -r .count "$dir/bc.out")" = 2 ] || fail "the two payouts were not broadcast: $(cli --json payouts list)"
+kill -TERM $d_pid; wait $d_pid || fail "oncesignd stop: exit $?"; d_pid=
+txT=$(jq -r '.payouts[0].txid' "$dir/bc.out")
+[ "$(jq -r '.payouts[1].txid' "$dir/bc.out")" = "$txT" ] || fail "the two payouts are not batched in one transaction"
+anchor=$(rpc getrawtransaction "[\"$txT\", 1]" | jq -r '.result.vin[0] | "\(.txid):\(.vout)"')
+[[ "$anchor" =~ ^[0-9a-f]{64}:[0-9]+$ ]] || fail "no input in the broadcast transaction $txT"
+nonce8=$(printf '%064x' 8)
+expect_exit 0 create8 psbt create --to "$addr" --amount 10000000 --nonce "$nonce8" --input "$anchor" --change-index 3 \
+  "${RPC[@]}" --out "$dir/p8.psbt"
+expect_exit 0 sign8 --json sign "$dir/p8.psbt" --finalize
+hex8=$(jq -r .hex "$dir/sign8.out")
+rpc testnode_evict "[\"$txT\"]" | jq -e '.result >= 1' >/dev/null || fail "evicting $txT"
+rpc sendrawtransaction "[\"$hex8\"]" | jq -e --arg t "$(jq -r .txid "$dir/sign8.out")" '.result == $t' >/dev/null \
+  || fail "the other transaction was refused"
+rpc generatetoaddress "[1, \"$miner\"]" >/dev/null
+expect_exit 0 recon2 --json reconcile "${RPC[@]}"
+expect_exit 0 failed --json payouts list --status failed
+jq -e '.count == 2 and all(.payouts[]; (.error | test("never confirm")) and .confirmations == 0)' "$dir/failed.out" \
+  >/dev/null || fail "payouts after their coin was spent elsewhere: $(cat "$dir/failed.out")"
+rpc getrawtransaction "[\"$txT\"]" | jq -e '.error.code == -5' >/dev/null || fail "$txT was rebroadcast"
+pass "a broadcast payout whose coin is spent in a block by another transaction is failed, with the reason; not rebroadcast"
