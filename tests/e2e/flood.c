@@ -476,6 +476,8 @@ static int cmp_double(const void *a, const void *b) {
 
 /* ---- benchmark mode ---- */
 
+static int cmp_txid(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
 /* Payouts per second from the first redeem until every payout has a signed transaction the
  * service stored (status signed, broadcast or confirmed). */
 static void bench_payouts(double t0) {
@@ -484,6 +486,7 @@ static void bench_payouts(double t0) {
     double redeems_done = e2e_now();
     printf("bench e2e_first_redeems_per_s_%s %.0f redeems/s\n", bench, n_codes / (redeems_done - t0));
     char *done = calloc((size_t)n_codes, 1);
+    char (*txids)[65] = calloc((size_t)n_codes, sizeof *txids);
     int left = n_codes, i;
     double deadline = e2e_now() + 120;
     while (left > 0 && e2e_now() < deadline) {
@@ -494,9 +497,11 @@ static void bench_payouts(double t0) {
             snprintf(path, sizeof path, "/v1/payouts/%" PRId64, id);
             e2e_resp r = svc("GET", path, NULL, 5000);
             const char *st = json_string_value(json_object_get(r.body, "status"));
+            const char *txid = json_string_value(json_object_get(r.body, "txid"));
             if (st && (strcmp(st, "signed") == 0 || strcmp(st, "broadcast") == 0 || strcmp(st, "confirmed") == 0)) {
                 done[i] = 1;
                 left--;
+                snprintf(txids[i], sizeof txids[i], "%s", txid ? txid : "");
             }
             e2e_resp_free(&r);
         }
@@ -506,8 +511,16 @@ static void bench_payouts(double t0) {
     free(done);
     if (left) {
         fprintf(stderr, "flood: bench: %d payouts never got a signed transaction\n", left);
+        free(txids);
         return;
     }
+    /* How full the batches were: payouts over distinct transactions carrying them. */
+    qsort(txids, (size_t)n_codes, sizeof *txids, cmp_txid);
+    int n_txs = 0;
+    for (i = 0; i < n_codes; i++)
+        if (txids[i][0] != '\0' && (i == 0 || strcmp(txids[i], txids[i - 1]) != 0)) n_txs++;
+    free(txids);
+    if (n_txs > 0) printf("bench e2e_payouts_per_tx_%s %.1f payouts/tx\n", bench, (double)n_codes / n_txs);
     printf("bench e2e_payouts_per_s_%s %.0f payouts/s\n", bench, n_codes / secs);
     printf("bench e2e_signing_lag_ms_%s %.0f ms\n", bench, (e2e_now() - redeems_done) * 1000);
 }
