@@ -110,16 +110,21 @@ wait $init_pid || fail "device init: $(cat "$dir/init.out")"
 
 # ---- a non-empty ledger: redeem both codes through oncesignd (no node: the payouts stay requested)
 echo "ledger-e2e-token-0123456789" >"$dir/token"
-"$D" --db "$DB" --device "$ONCESIGN_DEVICE" --network regtest --port 0 --token-file "$dir/token" \
-  --batch-delay-ms 600000 >"$dir/d.out" 2>"$dir/d.err" &
-d_pid=$!
-for _ in $(seq 200); do
-  grep -q 'listening on' "$dir/d.out" 2>/dev/null && break
-  kill -0 $d_pid 2>/dev/null || break
-  sleep 0.05
-done
-port=$(sed -n 's/^oncesignd: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/d.out")
-[ -n "$port" ] || fail "oncesignd did not start"
+# start_daemon NAME [options]: oncesignd on the ledger and the signer; sets d_pid and port.
+start_daemon() {
+  local name=$1; shift
+  "$D" --db "$DB" --device "$ONCESIGN_DEVICE" --network regtest --port 0 --token-file "$dir/token" "$@" \
+    >"$dir/$name.out" 2>"$dir/$name.err" &
+  d_pid=$!
+  for _ in $(seq 200); do
+    grep -q 'listening on' "$dir/$name.out" 2>/dev/null && break
+    kill -0 $d_pid 2>/dev/null || break
+    sleep 0.05
+  done
+  port=$(sed -n 's/^oncesignd: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/$name.out")
+  [ -n "$port" ] || fail "oncesignd ($name) did not start"
+}
+start_daemon d --batch-delay-ms 600000
 addr=mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn    # a regtest P2PKH address (not the signer's)
 for c in "$code1" "$code2"; do
   curl -s -m 10 -X POST -H "Authorization: Bearer ledger-e2e-token-0123456789" -H 'Content-Type: application/json' \
@@ -236,16 +241,7 @@ pass "tree rebuild (one nonce committed), reconcile --rpc-url, status --device a
 # it, the coin is not the nonce's). The reconciler must mark both payouts failed — their nonces are
 # bound to that coin, so no transaction can pay them any more — and say why; nothing is rebroadcast.
 rpc generatetoaddress "[1, \"$miner\"]" >/dev/null
-"$D" --db "$DB" --device "$ONCESIGN_DEVICE" --network regtest --port 0 --token-file "$dir/token" "${RPC[@]}" \
-  --batch-delay-ms 0 --reconcile-interval-ms 200 >"$dir/d2.out" 2>"$dir/d2.err" &
-d_pid=$!
-for _ in $(seq 200); do
-  grep -q 'listening on' "$dir/d2.out" 2>/dev/null && break
-  kill -0 $d_pid 2>/dev/null || break
-  sleep 0.05
-done
-port=$(sed -n 's/^oncesignd: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/d2.out")
-[ -n "$port" ] || fail "oncesignd with a node did not start"
+start_daemon d2 "${RPC[@]}" --batch-delay-ms 0 --reconcile-interval-ms 200
 recv=$(curl -s -m 10 -H "Authorization: Bearer ledger-e2e-token-0123456789" "http://127.0.0.1:$port/v1/wallet" \
   | jq -r .receive_address)
 [[ "$recv" =~ ^[mn2] ]] || fail "GET /v1/wallet: no receive address ($recv)"
