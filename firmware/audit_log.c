@@ -11,8 +11,9 @@
 #include "oncesign/check.h"
 
 int audit_log_make_entry(const os_state *st, const crypto_schnorr_key *attestation, uint8_t type,
-                         const uint8_t *payload, size_t payload_len, uint64_t device_ms, const uint8_t aux32[32],
-                         uint8_t entry[OS_LOG_ENTRY_BYTES], uint8_t entry_hash[32]) {
+                         const uint8_t *payload, size_t payload_len, uint64_t device_ms,
+                         const uint8_t aux32[32], uint8_t entry[OS_LOG_ENTRY_BYTES],
+                         uint8_t entry_hash[32]) {
     uint8_t buf[OS_LOG_ENTRY_BYTES];
     uint8_t hash[32];
     int status;

@@ -53,19 +53,21 @@
 int audit_log_entry_hash(const uint8_t entry[OS_LOG_ENTRY_BYTES], uint8_t hash[32]);
 
 /* Builds and signs the next entry: seq = st->log_seq + 1, prev_hash = st->log_head, signed with
- * attestation (st->attestation_key, loaded once with crypto_schnorr_key_load). Does not change st (see audit_log_apply) and does not check the ring
- * (see audit_log_can_append).
+ * attestation (st->attestation_key, loaded once with crypto_schnorr_key_load). Does not change st
+ * (see audit_log_apply) and does not check the ring (see audit_log_can_append).
  * Returns: OS_OK; OS_ERR_ARG on NULL (payload may be NULL when payload_len is 0), type 0,
  *          payload_len > OS_LOG_PAYLOAD_MAX or st->log_seq at UINT64_MAX;
  *          OS_ERR_NOT_INITIALIZED before crypto_init; OS_ERR_INTERNAL when the fresh signature
  *          does not verify.
- * In:      st: current state. attestation: the loaded attestation key. type: os_log_type. payload, payload_len. device_ms: board_millis().
+ * In:      st: current state. attestation: the loaded attestation key. type: os_log_type.
+ *          payload, payload_len. device_ms: board_millis().
  *          aux32: 32 bytes of fresh randomness for BIP340 (not NULL).
  * Out:     entry: 256 bytes. entry_hash: its hash (32). Both written only on OS_OK.
  */
 int audit_log_make_entry(const os_state *st, const crypto_schnorr_key *attestation, uint8_t type,
-                         const uint8_t *payload, size_t payload_len, uint64_t device_ms, const uint8_t aux32[32],
-                         uint8_t entry[OS_LOG_ENTRY_BYTES], uint8_t entry_hash[32]);
+                         const uint8_t *payload, size_t payload_len, uint64_t device_ms,
+                         const uint8_t aux32[32], uint8_t entry[OS_LOG_ENTRY_BYTES],
+                         uint8_t entry_hash[32]);
 
 /* In RAM only: log_seq = the entry's seq, log_head = entry_hash, last_entry = entry. The caller
  * then calls storage_commit and, once that succeeded, audit_log_ring_write.

@@ -221,10 +221,8 @@ static void show_idle(void) {
 
 static int random_bytes(uint8_t *out, size_t len) { return board_random(out, len); }
 
-/* Appends one log entry to g_next (a copy of g_state the caller has prepared), commits it, then
- * copies the entry into the ring. On OS_OK g_state becomes g_next. */
 /* st's attestation key, loaded once. st is g_state or g_next (the state being committed), which
- * share their attestation key except during setup, which calls keys_forget when it draws one. */
+ * share their attestation key except during setup, which loads the key it draws (finish_init). */
 static int attestation_key(const os_state *st, const crypto_schnorr_key **out) {
     if (!g_attestation.valid) {
         CHECK_OK(crypto_schnorr_key_load(st->attestation_key, &g_attestation.key));
@@ -234,6 +232,8 @@ static int attestation_key(const os_state *st, const crypto_schnorr_key **out) {
     return OS_OK;
 }
 
+/* Appends one log entry to g_next (a copy of g_state the caller has prepared), commits it, then
+ * copies the entry into the ring. On OS_OK g_state becomes g_next. */
 static int commit_with_entry(uint8_t type, const uint8_t *payload, size_t payload_len) {
     uint8_t entry[OS_LOG_ENTRY_BYTES], entry_hash[32], aux[32];
     const crypto_schnorr_key *attestation;
@@ -550,15 +550,16 @@ static int finish_init(void) {
     rc = bip39_seed(g_pend.mnemonic, g_pend.mnemonic_len, NULL, g_next.seed);
     if (rc != OS_OK) return rc;
     /* The attestation key is independent of the seed: whoever restores the mnemonic elsewhere gets
-     * the wallet, not this device's identity as an auditor sees it. */
+     * the wallet, not this device's identity as an auditor sees it. Loading it is its validity
+     * check, and leaves it loaded for the SETUP entry (keys_forget first drops any older key). */
+    keys_forget();
     do {
         rc = random_bytes(g_next.attestation_key, 32);
         if (rc != OS_OK) return rc;
-        uint8_t xonly[32];
-        rc = crypto_xonly_from_priv(g_next.attestation_key, xonly);
+        rc = crypto_schnorr_key_load(g_next.attestation_key, &g_attestation.key);
     } while (rc == OS_ERR_CRYPTO);
     if (rc != OS_OK) return rc;
-    keys_forget();
+    g_attestation.valid = 1;
     nonce_set_empty_root(g_next.nonce_root);
     g_next.initialized = 1;
     rc = bip32_from_seed(g_next.seed, sizeof g_next.seed, &master);

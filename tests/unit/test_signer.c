@@ -93,21 +93,35 @@ static void test_init_persists_across_reboot(void **state) {
     harness_stop();
 }
 
+/* A signed 1-input transaction: a payout (nonce 1) and change, both of the script type. The
+ * transaction points into the struct: keep it where it is. */
+typedef struct {
+    harness_coin coin;
+    os_sign_output out[2];
+    os_sign_tx tx;
+    os_input_sig sigs[1];
+    os_sign_outcome outcome;
+} payout_with_change;
+
+static void sign_payout_with_change(os_client *c, nonce_tree *tree, uint8_t script_type, payout_with_change *s) {
+    assert_int_equal(harness_make_coin(&s->coin, script_type, 0, 3, 100000000, 7), OS_OK);
+    make_payout(&s->out[0], 1, 25000000, 1);
+    make_change(&s->out[1], script_type, 0, 100000000 - 25000000 - 10000);
+    s->tx = one_tx(&s->coin.input, 1, s->out, 2);
+    assert_int_equal(os_sign_run(c, tree, &s->tx, s->sigs, &s->outcome, harness_on_pending, NULL), OS_OK);
+}
+
 /* Signs 1-in, payout + change for a script type and checks the signatures with the host's code. */
 static void sign_one(uint8_t script_type) {
     os_client *c = harness_start(FLASH, 10 + script_type);
     os_policy p = harness_policy_open();
     assert_int_equal(harness_init_device(c, &p, script_type), OS_OK);
-    harness_coin coin;
-    assert_int_equal(harness_make_coin(&coin, script_type, 0, 3, 100000000, 7), OS_OK);
-    os_sign_output out[2];
-    make_payout(&out[0], 1, 25000000, 1);
-    make_change(&out[1], script_type, 0, 100000000 - 25000000 - 10000);
-    os_sign_tx tx = one_tx(&coin.input, 1, out, 2);
     nonce_tree *tree = new_tree();
-    os_input_sig sigs[1];
-    os_sign_outcome outcome;
-    assert_int_equal(os_sign_run(c, tree, &tx, sigs, &outcome, harness_on_pending, NULL), OS_OK);
+    payout_with_change signed_tx;
+    sign_payout_with_change(c, tree, script_type, &signed_tx);
+    const os_sign_tx tx = signed_tx.tx;
+    const os_input_sig *sigs = signed_tx.sigs;
+    const os_sign_outcome outcome = signed_tx.outcome;
     size_t bad = 99;
     assert_int_equal(os_sign_verify(&tx, sigs, &bad), OS_OK);
     os_msg_info info;
@@ -492,16 +506,9 @@ static void test_key_caches_follow_the_seed(void **state) {
 
     assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
     /* warm every cache: a payout derives the account, both chains and the attestation key */
-    harness_coin coin;
-    assert_int_equal(harness_make_coin(&coin, OS_SCRIPT_P2PKH, 0, 0, 50000000, 21), OS_OK);
-    os_sign_output out[2];
-    make_payout(&out[0], 1, 20000000, 400);
-    make_change(&out[1], OS_SCRIPT_P2PKH, 0, 50000000 - 20000000 - 10000);
-    os_sign_tx tx = one_tx(&coin.input, 1, out, 2);
     nonce_tree *tree = new_tree();
-    os_input_sig sigs[1];
-    os_sign_outcome oc;
-    assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_OK);
+    payout_with_change warm;
+    sign_payout_with_change(c, tree, OS_SCRIPT_P2PKH, &warm);
     nonce_tree_free(tree);
     assert_int_equal(harness_info(c, &first), OS_OK);
 
