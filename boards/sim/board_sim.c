@@ -55,6 +55,7 @@ static struct {
     int flash_fd;
     uint64_t flash_ops;
     int listen_fd, host_fd;
+    sim_link *link;             /* the host transport when not the SOCK_SEQPACKET socket */
     int control_fd;
     control_client clients[SIM_MAX_CONTROL_CLIENTS];
     int keyboard;               /* stdin is a terminal in raw mode */
@@ -94,11 +95,11 @@ void sim_request_stop(void) { stop_requested = 1; }
 int sim_stop_requested(void) { return stop_requested != 0; }
 
 int sim_configure(const sim_config *cfg) {
-    if (cfg == NULL || cfg->socket_path == NULL || cfg->flash_path == NULL) {
-        set_error("--socket and --flash are required");
+    if (cfg == NULL || (cfg->socket_path == NULL && cfg->link == NULL) || cfg->flash_path == NULL) {
+        set_error("--socket (or another host transport) and --flash are required");
         return OS_ERR_ARG;
     }
-    if (strlen(cfg->socket_path) >= sizeof sim.socket_path ||
+    if ((cfg->socket_path != NULL && strlen(cfg->socket_path) >= sizeof sim.socket_path) ||
         (cfg->control_path != NULL && strlen(cfg->control_path) >= sizeof sim.control_path)) {
         set_error("socket path longer than %zu bytes (the Unix socket limit)", sizeof sim.socket_path - 1);
         return OS_ERR_ARG;
@@ -111,7 +112,9 @@ int sim_configure(const sim_config *cfg) {
         set_error("--flash-size %u is not a multiple of the %u-byte sector", cfg->flash_size, SIM_FLASH_SECTOR);
         return OS_ERR_ARG;
     }
-    strcpy(sim.socket_path, cfg->socket_path);
+    if (cfg->socket_path != NULL) strcpy(sim.socket_path, cfg->socket_path);
+    else sim.socket_path[0] = '\0';
+    sim.link = cfg->link;
     strcpy(sim.flash_path, cfg->flash_path);
     if (cfg->control_path != NULL) strcpy(sim.control_path, cfg->control_path);
     else sim.control_path[0] = '\0';
@@ -350,10 +353,12 @@ static int64_t now_ms(void) {
 static int sim_wait(uint8_t *report, int timeout_ms) {
     int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
-        struct pollfd fds[4 + SIM_MAX_CONTROL_CLIENTS];
-        int kinds[4 + SIM_MAX_CONTROL_CLIENTS];   /* 0 listen, 1 host, 2 control, 3 keyboard, 10+i client */
+        struct pollfd fds[5 + SIM_MAX_CONTROL_CLIENTS];
+        int kinds[5 + SIM_MAX_CONTROL_CLIENTS];   /* 0 listen, 1 host, 2 control, 3 keyboard, 4 link, 10+i client */
         nfds_t n = 0;
         if (stop_requested) return 0;
+        if (report != NULL && sim.link != NULL && sim.link->take(sim.link, report) == 1) return 1;
+        if (sim.link != NULL && sim.link->fd >= 0) { fds[n] = (struct pollfd){ sim.link->fd, POLLIN, 0 }; kinds[n++] = 4; }
         if (sim.listen_fd >= 0) { fds[n] = (struct pollfd){ sim.listen_fd, POLLIN, 0 }; kinds[n++] = 0; }
         if (report != NULL && sim.host_fd >= 0) { fds[n] = (struct pollfd){ sim.host_fd, POLLIN, 0 }; kinds[n++] = 1; }
         if (sim.control_fd >= 0) { fds[n] = (struct pollfd){ sim.control_fd, POLLIN, 0 }; kinds[n++] = 2; }
@@ -374,6 +379,10 @@ static int sim_wait(uint8_t *report, int timeout_ms) {
             case 0: accept_host(); break;
             case 2: accept_control(); break;
             case 3: serve_keyboard(); break;
+            case 4:
+                /* A dead link (QEMU went away) is closed by its serve; the signer keeps running. */
+                if (sim.link->serve(sim.link) != OS_OK) sim_log("host transport closed");
+                break;
             case 1: {
                 uint8_t buf[BOARD_REPORT_SIZE + 1];
                 if (sim.host_fd < 0) break;
@@ -623,6 +632,7 @@ int board_transport_recv(uint8_t report[BOARD_REPORT_SIZE], uint32_t timeout_ms)
 
 int board_transport_send(const uint8_t report[BOARD_REPORT_SIZE]) {
     if (report == NULL) return OS_ERR_ARG;
+    if (sim.link != NULL) return sim.link->send(sim.link, report);
     if (sim.host_fd < 0) return OS_ERR_IO;
     for (;;) {
         ssize_t n = send(sim.host_fd, report, BOARD_REPORT_SIZE, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -650,8 +660,10 @@ int board_init(void) {
     clock_gettime(CLOCK_MONOTONIC, &sim.start);
     for (int i = 0; i < SIM_MAX_CONTROL_CLIENTS; i++) sim.clients[i].fd = -1;
     if (open_flash() != OS_OK) return OS_ERR_IO;
-    sim.listen_fd = listen_unix(sim.socket_path, SOCK_SEQPACKET, "host socket");
-    if (sim.listen_fd < 0) return OS_ERR_IO;
+    if (sim.socket_path[0] != '\0') {
+        sim.listen_fd = listen_unix(sim.socket_path, SOCK_SEQPACKET, "host socket");
+        if (sim.listen_fd < 0) return OS_ERR_IO;
+    }
     if (sim.control_path[0] != '\0') {
         sim.control_fd = listen_unix(sim.control_path, SOCK_STREAM, "control socket");
         if (sim.control_fd < 0) return OS_ERR_IO;

@@ -9,13 +9,18 @@
 #include "oncesign/status.h"
 #include "signer.h"
 #include "sim.h"
+#include "usbredir.h"
 
 static void usage(FILE *f) {
-    fputs("usage: oncesign-sim --socket PATH --flash FILE [--control PATH] [--flash-size BYTES]\n"
+    fputs("usage: oncesign-sim (--socket PATH | --usbredir PATH [--usb-serial SERIAL]) --flash FILE\n"
+          "                    [--control PATH] [--flash-size BYTES]\n"
           "                    [--cut-at-write N] [--seed N] [--no-tty]\n"
           "       oncesign-sim --control PATH --send COMMAND\n"
           "\n"
           "  --socket PATH      Unix SOCK_SEQPACKET socket the host connects to (one 64-byte report a packet)\n"
+          "  --usbredir PATH    instead of --socket: be a USB device (firmware/usb_device.c) for QEMU's\n"
+          "                     -device usb-redir, whose chardev connects to this Unix socket (docs/USB.md)\n"
+          "  --usb-serial S     the USB serial number string (1-24 of 0-9 A-Z; default SIM0000001)\n"
           "  --flash FILE       flash image; created blank (0xFF) when missing\n"
           "  --control PATH     control socket (line protocol: ping, approve, reject, screen, flash-ops,\n"
           "                     cut-at-write N)\n"
@@ -51,6 +56,8 @@ static void on_signal(int sig) {
 int main(int argc, char **argv) {
     sim_config cfg = { .use_tty = 1 };
     const char *send = NULL;
+    const char *usbredir_path = NULL, *usb_serial = "SIM0000001";
+    sim_link *usb_link = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -67,6 +74,10 @@ int main(int argc, char **argv) {
             return 1;
         } else if (strcmp(a, "--socket") == 0) {
             cfg.socket_path = v;
+        } else if (strcmp(a, "--usbredir") == 0) {
+            usbredir_path = v;
+        } else if (strcmp(a, "--usb-serial") == 0) {
+            usb_serial = v;
         } else if (strcmp(a, "--flash") == 0) {
             cfg.flash_path = v;
         } else if (strcmp(a, "--control") == 0) {
@@ -109,12 +120,19 @@ int main(int argc, char **argv) {
         return strncmp(answer, "error", 5) == 0 ? 3 : 0;
     }
 
-    if (cfg.socket_path == NULL || cfg.flash_path == NULL) {
-        fputs("oncesign-sim: --socket and --flash are required\n\n", stderr);
+    if ((cfg.socket_path == NULL) == (usbredir_path == NULL) || cfg.flash_path == NULL) {
+        fputs("oncesign-sim: one of --socket and --usbredir, and --flash, are required\n\n", stderr);
         usage(stderr);
         return 1;
     }
     char why[256];
+    if (usbredir_path != NULL) {
+        if (sim_usbredir_open(usbredir_path, usb_serial, &usb_link, why, sizeof why) != OS_OK) {
+            fprintf(stderr, "oncesign-sim: %s\n", why);
+            return 1;
+        }
+        cfg.link = usb_link;
+    }
     if (sim_configure(&cfg) != OS_OK) {
         sim_last_error(why, sizeof why);
         fprintf(stderr, "oncesign-sim: %s\n", why);
@@ -134,6 +152,7 @@ int main(int argc, char **argv) {
         sim_last_error(why, sizeof why);
         fprintf(stderr, "oncesign-sim: cannot start: %s\n", why);
         sim_shutdown();
+        sim_usbredir_close(usb_link);
         return 2;
     }
     int boot = signer_boot();
@@ -142,7 +161,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "oncesign-sim: signer_boot failed: %s (%s); serving errors\n", os_status_name(boot),
                 os_status_message(boot));
     }
-    fprintf(stderr, "oncesign-sim: listening on %s%s%s\n", cfg.socket_path,
+    fprintf(stderr, "oncesign-sim: listening on %s%s%s%s\n", usbredir_path != NULL ? "usbredir " : "",
+            usbredir_path != NULL ? usbredir_path : cfg.socket_path,
             cfg.control_path != NULL ? ", control " : "", cfg.control_path != NULL ? cfg.control_path : "");
     while (!sim_stop_requested()) {
         /* OS_ERR_IO means the host went away; the board waits for the next one. */
@@ -150,5 +170,6 @@ int main(int argc, char **argv) {
     }
     fputs("oncesign-sim: stopping\n", stderr);
     sim_shutdown();
+    sim_usbredir_close(usb_link);
     return 0;
 }

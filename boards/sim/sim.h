@@ -19,8 +19,20 @@
 /* Exit status of the process when the power-cut fault fires. */
 #define SIM_CUT_EXIT_STATUS    99
 
+/* A host transport other than the SOCK_SEQPACKET socket (boards/sim/usbredir.h): the board polls fd
+ * while it waits and calls serve when it is readable, takes the host's reports with take, and sends
+ * with send. Every function returns as board.h's transport functions do. */
+typedef struct sim_link sim_link;
+struct sim_link {
+    int fd;                                     /* polled for input; -1 when closed */
+    int (*serve)(sim_link *link);               /* fd is readable: OS_OK, or OS_ERR_IO (link is dead) */
+    int (*take)(sim_link *link, uint8_t report[64]);        /* 1 with a host report, else 0 */
+    int (*send)(sim_link *link, const uint8_t report[64]);  /* OS_OK or OS_ERR_IO */
+};
+
 typedef struct {
-    const char *socket_path;    /* host transport (SOCK_SEQPACKET), required */
+    const char *socket_path;    /* host transport (SOCK_SEQPACKET), required unless link is set */
+    sim_link *link;             /* or this host transport (owned by the caller), else NULL */
     const char *flash_path;     /* flash image, created blank (0xFF) when missing, required */
     const char *control_path;   /* control socket (SOCK_STREAM, line protocol), or NULL */
     uint32_t flash_size;        /* 0: the existing file's size, else SIM_DEFAULT_FLASH_SIZE */
@@ -32,7 +44,7 @@ typedef struct {
 } sim_config;
 
 /* Stores the configuration (the strings are copied). Call before board_init.
- * Returns: OS_OK, OS_ERR_ARG (missing path, path too long for a Unix socket, flash size not a
+ * Returns: OS_OK, OS_ERR_ARG (missing path or link, path too long for a Unix socket, flash size not a
  *          non-zero multiple of SIM_FLASH_SECTOR). */
 int sim_configure(const sim_config *cfg);
 

@@ -39,9 +39,8 @@ int os_transport_open_hid(const char *path, os_transport **out, char *errmsg, si
  * character device (pty, UART) put in raw mode; reports travel as proto/serial_frame.h frames. */
 int os_transport_open_serial(const char *path, os_transport **out, char *errmsg, size_t errmsg_cap);
 
-/* USB ids of oncesign devices: the pid.codes open-source vendor id and a product id chosen for
- * oncesign ('O','S'); provisional until pid.codes assigns one (docs/OPERATING.md). */
-#define OS_HID_VENDOR_ID  0x1209
-#define OS_HID_PRODUCT_ID 0x4F53
+/* USB ids of oncesign devices: the firmware's, from oncesign/protocol.h. */
+#define OS_HID_VENDOR_ID  OS_USB_VENDOR_ID
+#define OS_HID_PRODUCT_ID OS_USB_PRODUCT_ID
 
 #endif /* ONCESIGN_HOST_TRANSPORT_H */

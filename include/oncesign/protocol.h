@@ -28,6 +28,11 @@
 
 #define OS_CID_BROADCAST        0xFFFFFFFFu
 
+/* USB ids of oncesign devices (docs/DECISIONS.md, docs/USB.md): pid.codes' open-source vendor id and
+ * a product id chosen for oncesign ('O','S'), provisional until pid.codes assigns one. */
+#define OS_USB_VENDOR_ID        0x1209
+#define OS_USB_PRODUCT_ID       0x4F53
+
 /* Frame commands (bit 7 set marks an init report). */
 #define OS_FRAME_CMD_PING       0x81  /* echo, for link tests */
 #define OS_FRAME_CMD_MSG        0x83  /* carries one protocol message */
