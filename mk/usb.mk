@@ -12,3 +12,17 @@ DEB_PACKAGES += libusbredirparser-dev qemu-system-x86 busybox-static cpio
 SIM_LDLIBS += -lusbredirparser
 
 USB_GUEST := $(BUILD)/usb-guest
+USB_GUEST_INITRD := $(USB_GUEST)/initrd.gz
+
+# The guest holds build/oncesign (and its libraries): rebuilt when the CLI or the scripts change.
+# The kernel package is downloaded once into $(USB_GUEST)/debs.
+$(USB_GUEST_INITRD): tests/usb/build-guest.sh tests/usb/guest-init.sh $(CLI_BIN) | $(DEPS_STAMP)
+	bash tests/usb/build-guest.sh $(USB_GUEST) $(CLI_BIN)
+
+.PHONY: usb-guest usb-check
+usb-guest: $(USB_GUEST_INITRD)
+
+usb-check: $(USB_GUEST_INITRD) $(SIM_BIN) $(CLI_BIN) $(TESTNODE_BIN)
+	@ONCESIGN_BUILD=$(BUILD_ABS) bash tests/usb/usb_check.sh
+
+CHECK_STEPS += usb-check

@@ -13,6 +13,7 @@
 #include "client.h"
 #include "oncesign/protocol.h"
 #include "oncesign/status.h"
+#include "transport.h"
 
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_DEVICE = 2, EXIT_REFUSED = 3 };
 
@@ -48,6 +49,8 @@ static const char USAGE[] =
     "  device address [--script-type T] [--account N] [--change] [--index N] [--show]\n"
     "                                    an address; --show displays it on the device for approval\n"
     "  device wipe                       erase keys, nonce set and log (confirm on the device)\n"
+    "  device list                       the oncesign USB devices attached (serial, hidraw path);\n"
+    "                                    pick one with --device hid:SERIAL\n"
     "\n"
     "\n"
     "ledger commands (--db PATH, default ./oncesign.db; no signer needed unless noted):\n"
@@ -532,6 +535,54 @@ static int cmd_wipe(cli *c, int argc, char **argv) {
     return EXIT_OK;
 }
 
+/* Needs no device open: it lists them (docs/USB.md). */
+static int cmd_list(cli *c, int argc, char **argv) {
+    os_hid_device devs[16];
+    size_t n = 0;
+    char err[256] = "";
+    if (argc > 0) return usage_error("device list: unexpected argument '%s'", argv[0]);
+    if (os_hid_list(devs, sizeof devs / sizeof devs[0], &n, err, sizeof err) != OS_OK) {
+        if (c->json) {
+            printf("{\"ok\":false,\"error\":{\"code\":%d,\"name\":", OS_ERR_IO);
+            json_string(os_status_name(OS_ERR_IO));
+            fputs(",\"refused\":false,\"message\":", stdout);
+            json_string(err);
+            puts("}}");
+        }
+        fprintf(stderr, "oncesign: %s\n", err);
+        return EXIT_DEVICE;
+    }
+    size_t shown = n < sizeof devs / sizeof devs[0] ? n : sizeof devs / sizeof devs[0];
+    if (c->json) {
+        printf("{\"ok\":true,\"count\":%zu,\"devices\":[", n);
+        for (size_t i = 0; i < shown; i++) {
+            printf("%s{\"serial\":", i > 0 ? "," : "");
+            json_string(devs[i].serial);
+            fputs(",\"path\":", stdout);
+            json_string(devs[i].path);
+            fputs(",\"product\":", stdout);
+            json_string(devs[i].product);
+            printf(",\"vendor_id\":%u,\"product_id\":%u,\"device\":", devs[i].vendor_id, devs[i].product_id);
+            char spec[80];
+            snprintf(spec, sizeof spec, "hid:%s", devs[i].serial);
+            json_string(devs[i].serial[0] != '\0' ? spec : "hid");
+            putchar('}');
+        }
+        puts("]}");
+        return EXIT_OK;
+    }
+    if (n == 0) {
+        printf("no oncesign device attached (USB %04x:%04x)\n", OS_HID_VENDOR_ID, OS_HID_PRODUCT_ID);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < shown; i++) {
+        printf("hid:%-24s %-16s %04x:%04x %s\n", devs[i].serial[0] != '\0' ? devs[i].serial : "(no serial)",
+               devs[i].path, devs[i].vendor_id, devs[i].product_id, devs[i].product);
+    }
+    if (n > shown) printf("... and %zu more\n", n - shown);
+    return EXIT_OK;
+}
+
 static int run_command(cli *c, int argc, char **argv) {
     int i = 0;
     if (argc == 0) return usage_error("no command given");
@@ -544,7 +595,7 @@ static int run_command(cli *c, int argc, char **argv) {
         if (cli_is_ledger_group(argv[i])) return cli_cmd_ledger(&g, argc, argv);
         return usage_error("unknown command '%s'", argv[i]);
     }
-    if (++i >= argc) return usage_error("device: which command? info, init, xpub, address or wipe");
+    if (++i >= argc) return usage_error("device: which command? info, init, xpub, address, wipe or list");
     const char *sub = argv[i++];
     int (*run)(cli *, int, char **) = NULL;
     if (strcmp(sub, "info") == 0) run = cmd_info;
@@ -552,7 +603,8 @@ static int run_command(cli *c, int argc, char **argv) {
     else if (strcmp(sub, "xpub") == 0) run = cmd_xpub;
     else if (strcmp(sub, "address") == 0) run = cmd_address;
     else if (strcmp(sub, "wipe") == 0) run = cmd_wipe;
-    else return usage_error("device: unknown command '%s' (info, init, xpub, address, wipe)", sub);
+    else if (strcmp(sub, "list") == 0) run = cmd_list;
+    else return usage_error("device: unknown command '%s' (info, init, xpub, address, wipe, list)", sub);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -47,6 +47,81 @@ static void hid_close_transport(os_transport *t) {
     free(h);
 }
 
+/* hidapi's wide strings hold what the USB string descriptors said; oncesign's are ASCII. */
+static void ascii_from_wide(char *out, size_t cap, const wchar_t *w) {
+    size_t n = 0;
+    if (cap == 0) return;
+    for (; w != NULL && w[n] != 0 && n + 1 < cap; n++) out[n] = (w[n] >= 0x20 && w[n] < 0x7F) ? (char)w[n] : '?';
+    out[n] = '\0';
+}
+
+int os_hid_list(os_hid_device *devices, size_t cap, size_t *count, char *errmsg, size_t errmsg_cap) {
+    if (count == NULL || (devices == NULL && cap > 0)) return OS_ERR_ARG;
+    *count = 0;
+    if (hid_init() != 0) {
+        set_err(errmsg, errmsg_cap, "hidapi: hid_init failed");
+        return OS_ERR_IO;
+    }
+    struct hid_device_info *list = hid_enumerate(OS_HID_VENDOR_ID, OS_HID_PRODUCT_ID);
+    for (struct hid_device_info *d = list; d != NULL; d = d->next) {
+        if (d->path == NULL) continue;
+        if (*count < cap) {
+            os_hid_device *o = &devices[*count];
+            memset(o, 0, sizeof *o);
+            snprintf(o->path, sizeof o->path, "%s", d->path);
+            ascii_from_wide(o->serial, sizeof o->serial, d->serial_number);
+            ascii_from_wide(o->product, sizeof o->product, d->product_string);
+            o->vendor_id = d->vendor_id;
+            o->product_id = d->product_id;
+        }
+        (*count)++;
+    }
+    hid_free_enumeration(list);
+    return OS_OK;
+}
+
+#define HID_LIST_MAX 16
+
+/* Resolves "no path" (the only device) or a serial number to a hidraw path. */
+static int find_device(const char *serial, char *path, size_t path_cap, char *errmsg, size_t errmsg_cap) {
+    os_hid_device devs[HID_LIST_MAX];
+    size_t n = 0, matches = 0;
+    int rc = os_hid_list(devs, HID_LIST_MAX, &n, errmsg, errmsg_cap);
+    if (rc != OS_OK) return rc;
+    if (n == 0) {
+        set_err(errmsg, errmsg_cap, "hid: no oncesign device (USB %04x:%04x) found; is it plugged in and "
+                "readable (udev rule, packaging/udev/)?", OS_HID_VENDOR_ID, OS_HID_PRODUCT_ID);
+        return OS_ERR_IO;
+    }
+    if (serial == NULL && n > 1) {
+        /* Signing with the wrong device would spend another device's nonce set: the operator names it. */
+        set_err(errmsg, errmsg_cap, "hid: %zu oncesign devices attached; choose one with --device hid:SERIAL "
+                "(oncesign device list)", n);
+        return OS_ERR_IO;
+    }
+    size_t pick = 0;
+    for (size_t i = 0; i < n && i < HID_LIST_MAX; i++) {
+        if (serial != NULL && strcmp(devs[i].serial, serial) != 0) continue;
+        if (matches++ == 0) pick = i;
+    }
+    if (matches == 0) {
+        set_err(errmsg, errmsg_cap, "hid: no oncesign device with serial %s among the %zu attached (oncesign "
+                "device list)", serial, n);
+        return OS_ERR_IO;
+    }
+    if (matches > 1) {
+        set_err(errmsg, errmsg_cap, "hid: %zu devices report serial %s; name one by its hidraw path", matches, serial);
+        return OS_ERR_IO;
+    }
+    size_t len = strnlen(devs[pick].path, sizeof devs[pick].path);
+    if (len >= path_cap) {
+        set_err(errmsg, errmsg_cap, "hid: device path too long");
+        return OS_ERR_IO;
+    }
+    memcpy(path, devs[pick].path, len + 1);
+    return OS_OK;
+}
+
 int os_transport_open_hid(const char *path, os_transport **out, char *errmsg, size_t errmsg_cap) {
     if (out == NULL) return OS_ERR_ARG;
     *out = NULL;
@@ -60,23 +135,16 @@ int os_transport_open_hid(const char *path, os_transport **out, char *errmsg, si
         return OS_ERR_IO;
     }
     char found_path[sizeof h->base.description - 8] = "";
-    if (path != NULL) {
-        h->dev = hid_open_path(path);
+    if (path != NULL && path[0] == '/') {
         snprintf(found_path, sizeof found_path, "%s", path);
     } else {
-        struct hid_device_info *list = hid_enumerate(OS_HID_VENDOR_ID, OS_HID_PRODUCT_ID);
-        if (list != NULL && list->path != NULL) {
-            snprintf(found_path, sizeof found_path, "%s", list->path);
-            h->dev = hid_open_path(list->path);
-        }
-        hid_free_enumeration(list);
-        if (found_path[0] == '\0') {
-            set_err(errmsg, errmsg_cap, "hid: no oncesign device (USB %04x:%04x) found; is it plugged in and "
-                     "readable (udev rule)?", OS_HID_VENDOR_ID, OS_HID_PRODUCT_ID);
+        int rc = find_device(path, found_path, sizeof found_path, errmsg, errmsg_cap);
+        if (rc != OS_OK) {
             free(h);
-            return OS_ERR_IO;
+            return rc;
         }
     }
+    h->dev = hid_open_path(found_path);
     if (h->dev == NULL) {
         const wchar_t *why = hid_error(NULL);
         set_err(errmsg, errmsg_cap, "hid:%s: cannot open: %ls", found_path, why != NULL ? why : L"unknown error");
