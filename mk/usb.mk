@@ -26,3 +26,32 @@ usb-check: $(USB_GUEST_INITRD) $(SIM_BIN) $(CLI_BIN) $(TESTNODE_BIN)
 	@ONCESIGN_BUILD=$(BUILD_ABS) bash tests/usb/usb_check.sh
 
 CHECK_STEPS += usb-check
+
+# ---- the USB board (boards/stm32f405, docs/USB.md): its flashable image is built in `make check`
+# and its sizes are printed by `make bench`. Budget (issue 13): 192 KiB flash, 64 KiB RAM with the
+# stack; linker.ld fails a link above either, this step says by how much it fits.
+USB_BOARD       := stm32f405
+USB_BOARD_OUT   := $(BUILD)/$(USB_BOARD)
+USB_BOARD_FILES := $(USB_BOARD_OUT)/oncesign.elf $(USB_BOARD_OUT)/oncesign.bin $(USB_BOARD_OUT)/sizes.txt
+USB_FLASH_BUDGET := 196608
+USB_RAM_BUDGET   := 65536
+
+.PHONY: firmware-usb-board bench-usb-board
+firmware-usb-board:
+	@$(MAKE) --no-print-directory BOARD=$(USB_BOARD) $(USB_BOARD_FILES) >/dev/null
+	@set -euo pipefail; \
+	heap=$$($(ARM_NM) $(USB_BOARD_OUT)/oncesign.elf | awk '{print $$NF}' | grep -Ex '$(subst $() ,|,$(strip $(HEAP_SYMBOLS)))' || true); \
+	if [ -n "$$heap" ]; then echo "firmware-usb-board: heap functions linked:" $$heap; exit 1; fi; \
+	. $(USB_BOARD_OUT)/sizes.txt; ram_total=$$((ram + stack_reserved)); \
+	echo "firmware-usb-board: $(USB_BOARD_OUT)/oncesign.bin: flash $$flash of $(USB_FLASH_BUDGET) bytes," \
+	  "RAM $$ram_total of $(USB_RAM_BUDGET) bytes ($$ram static + $$stack_reserved stack); no heap functions"; \
+	[ $$flash -le $(USB_FLASH_BUDGET) ] && [ $$ram_total -le $(USB_RAM_BUDGET) ] \
+	  || { echo "firmware-usb-board: OVER BUDGET"; exit 1; }
+
+bench-usb-board: firmware-usb-board
+	@. $(USB_BOARD_OUT)/sizes.txt; \
+	echo "bench $(USB_BOARD)_flash_bytes $$flash bytes"; \
+	echo "bench $(USB_BOARD)_ram_bytes $$((ram + stack_reserved)) bytes"
+
+CHECK_STEPS += firmware-usb-board
+BENCH_STEPS += bench-usb-board
