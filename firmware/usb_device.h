@@ -11,7 +11,8 @@
  *    the whole data stage. The driver splits IN data into max-packet-size packets (ending with a
  *    short or zero-length packet when the answer is shorter than wLength and a multiple of 64).
  *    usb_device_control's OS_OK means "complete the status stage", anything else means "STALL".
- *  - After an OK SET_ADDRESS the driver applies usb_device_address() once the status stage is done.
+ *  - After an OK SET_ADDRESS the driver applies usb_device_address() when its controller wants it:
+ *    after the status stage for most, at once for the Synopsys OTG core (it defers it itself).
  *  - Interrupt OUT (USB_EP_OUT): usb_device_receive; OS_ERR_BUSY means NAK (the core has not taken
  *    the previous report yet) and the host retries. Interrupt IN (USB_EP_IN): whenever the endpoint
  *    is free the driver asks usb_device_take_in for the next report to send.

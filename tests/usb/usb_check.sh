@@ -13,6 +13,7 @@
 # usb-guest). QEMU runs with TCG unless USB_CHECK_ACCEL=kvm (docs/USB.md says why). Every wait is
 # bounded; the trap stops every process it started.
 set -uo pipefail
+cd "$(dirname "$0")/../.."
 B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
 CLI=$B/oncesign
 SIM=$B/oncesign-sim
@@ -159,6 +160,10 @@ uevent=$(res uevent)
 grep -q 'HID_ID=0003:00001209:00004F53' <<<"$uevent" && grep -q "HID_UNIQ=$SERIAL" <<<"$uevent" \
   || fail "hidraw uevent in the guest: $uevent"
 pass "the guest's kernel bound usbhid/hidraw to 1209:4F53, serial $SERIAL (xHCI, usb-redir)"
+# The operator's udev rule must name the ids the device enumerated with.
+rule=packaging/udev/70-oncesign.rules
+grep -q 'ATTRS{idVendor}=="1209", ATTRS{idProduct}=="4f53"' "$rule" \
+  || fail "$rule does not match the enumerated device 1209:4f53"
 
 list=$(ok list) || exit 1
 jq -e --arg s "$SERIAL" '.ok and (.devices | length) == 1 and .devices[0].serial == $s and
