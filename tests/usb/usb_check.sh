@@ -7,7 +7,8 @@
 # init (restore), an address with --show (approved on the simulator's control socket from outside
 # the guest), and signs a payout whose previous transaction it fetches from the test node over
 # QEMU's user network (10.0.2.2 is this machine). This script broadcasts the finalized transaction
-# the guest printed to the test node, which must accept it, and mines it.
+# the guest printed to the test node, which must accept it, and mines it. A second simulator is a
+# second device of the same guest: a bare `--device hid` must refuse, `hid:SERIAL` must pick it.
 #
 # Needs $ONCESIGN_BUILD with oncesign, oncesign-sim, oncesign-testnode and usb-guest/ (make
 # usb-guest). QEMU runs with TCG unless USB_CHECK_ACCEL=kvm (docs/USB.md says why). Every wait is
@@ -45,6 +46,7 @@ pass() { echo "ok - $*"; }
 start=$SECONDS
 MNEMONIC="abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
 SERIAL=OSUSBCHECK01
+SERIAL2=OSUSBCHECK02   # a second device attached beside it: the host must pick by serial
 
 # ---- the test node, funded: a coin on the signer's first receive address (derived by a helper
 # simulator on a socket, restored from the same words the guest will restore over USB)
@@ -92,11 +94,17 @@ pids+=($!)
 for _ in $(seq 100); do [ -S "$dir/c.sock" ] && [ -S "$dir/ur.sock" ] && break; sleep 0.05; done
 [ -S "$dir/ur.sock" ] || fail "the simulator did not open its usbredir socket"
 ctl() { "$SIM" --control "$dir/c.sock" --send "$1"; }
+"$SIM" --usbredir "$dir/ur2.sock" --usb-serial "$SERIAL2" --flash "$dir/flash2.bin" --no-tty --seed 6 \
+  </dev/null 2>"$dir/sim2.err" &
+pids+=($!)
+for _ in $(seq 100); do [ -S "$dir/ur2.sock" ] && break; sleep 0.05; done
+[ -S "$dir/ur2.sock" ] || fail "the second simulator did not open its usbredir socket"
 
 # ---- what the guest runs: /test.sh and /test.env, appended to the initramfs as a second cpio
 mkdir -p "$dir/extra"
 cat >"$dir/extra/test.env" <<ENV
 SERIAL=$SERIAL
+SERIAL2=$SERIAL2
 MNEMONIC="$MNEMONIC"
 RPC_URL=http://10.0.2.2:$port/
 FUND=$fund
@@ -110,9 +118,11 @@ cat >"$dir/extra/test.sh" <<'GUEST'
 cd /tmp
 result() { echo "RESULT $1 $2 $(tr '\n' ' ' <"/tmp/$1.out")"; }
 run() { name=$1; shift; "$@" >"/tmp/$name.out" 2>"/tmp/$name.err"; rc=$?; result "$name" $rc; [ $rc -eq 0 ] || sed "s/^/ERR $name: /" "/tmp/$name.err"; }
-for i in $(seq 40); do [ -e /sys/class/hidraw/hidraw0 ] && break; sleep 0.25; done
+for i in $(seq 40); do [ -e /sys/class/hidraw/hidraw1 ] && break; sleep 0.25; done
 echo "RESULT uevent 0 $(cat /sys/class/hidraw/hidraw*/device/uevent | tr '\n' ' ')"
 run list oncesign --json device list
+run anyhid oncesign --device hid device info
+run second oncesign --device "hid:$SERIAL2" --json device info
 export ONCESIGN_DEVICE=hid:$SERIAL
 run info0 oncesign --json device info
 run init oncesign device init --network regtest --script-type p2pkh --restore "$MNEMONIC"
@@ -132,7 +142,9 @@ qemu_start=$SECONDS
 timeout 150 "$QEMU" "${accel_opt[@]}" -m 512 -smp 1 -nographic -no-reboot -monitor none \
   -kernel "$GUEST/vmlinuz" -initrd "$dir/initrd.gz" -append "console=ttyS0 quiet loglevel=3 panic=-1" \
   -device qemu-xhci,id=xhci -chardev "socket,id=usbredir0,path=$dir/ur.sock" \
-  -device usb-redir,chardev=usbredir0,bus=xhci.0 -nic user,model=e1000 \
+  -device usb-redir,chardev=usbredir0,bus=xhci.0 \
+  -chardev "socket,id=usbredir1,path=$dir/ur2.sock" -device usb-redir,chardev=usbredir1,bus=xhci.0 \
+  -nic user,model=e1000 \
   </dev/null >"$dir/guest.log" 2>"$dir/qemu.err" &
 qemu_pid=$!
 pids+=($qemu_pid)
@@ -157,19 +169,28 @@ res() { sed -n "s/^RESULT $1 \([0-9]*\) \(.*\)\$/\1 \2/p" "$dir/guest.log" | tr 
 ok() { local r; r=$(res "$1"); [ "${r%% *}" = 0 ] || fail "guest: $1 exited ${r%% *}: $(grep "ERR $1:" "$dir/guest.log" | head -5)"; echo "${r#* }"; }
 
 uevent=$(res uevent)
-grep -q 'HID_ID=0003:00001209:00004F53' <<<"$uevent" && grep -q "HID_UNIQ=$SERIAL" <<<"$uevent" \
-  || fail "hidraw uevent in the guest: $uevent"
-pass "the guest's kernel bound usbhid/hidraw to 1209:4F53, serial $SERIAL (xHCI, usb-redir)"
+[ "$(grep -o 'HID_ID=0003:00001209:00004F53' <<<"$uevent" | wc -l)" = 2 ] && grep -q "HID_UNIQ=$SERIAL " <<<"$uevent" \
+  && grep -q "HID_UNIQ=$SERIAL2 " <<<"$uevent" || fail "hidraw uevents in the guest: $uevent"
+pass "the guest's kernel bound usbhid/hidraw to two 1209:4F53 devices, serials $SERIAL and $SERIAL2 (xHCI, usb-redir)"
 # The operator's udev rule must name the ids the device enumerated with.
 rule=packaging/udev/70-oncesign.rules
 grep -q 'ATTRS{idVendor}=="1209", ATTRS{idProduct}=="4f53"' "$rule" \
   || fail "$rule does not match the enumerated device 1209:4f53"
 
 list=$(ok list) || exit 1
-jq -e --arg s "$SERIAL" '.ok and (.devices | length) == 1 and .devices[0].serial == $s and
-  .devices[0].vendor_id == 4617 and .devices[0].product_id == 20307 and (.devices[0].path | startswith("/dev/hidraw"))' \
-  <<<"$list" >/dev/null || fail "device list: $list"
-pass "oncesign device list in the guest: $(jq -c '.devices[0]' <<<"$list")"
+jq -e --arg s "$SERIAL" --arg s2 "$SERIAL2" '.ok and .count == 2 and ([.devices[].serial] | sort) == [$s, $s2] and
+  all(.devices[]; .vendor_id == 4617 and .product_id == 20307 and (.path | startswith("/dev/hidraw")) and
+      .device == "hid:" + .serial)' <<<"$list" >/dev/null || fail "device list: $list"
+pass "oncesign device list in the guest: $(jq -c '[.devices[] | {serial, path}]' <<<"$list")"
+
+r=$(res anyhid)
+[ "${r%% *}" = 2 ] && grep -q "ERR anyhid: .*2 oncesign devices attached; choose one with --device hid:SERIAL" "$dir/guest.log" \
+  || fail "a bare --device hid with two devices attached did not refuse: $r $(grep 'ERR anyhid' "$dir/guest.log")"
+second=$(ok second) || exit 1
+path2=$(jq -r --arg s "$SERIAL2" '.devices[] | select(.serial == $s) | .path' <<<"$list")
+jq -e --arg d "hid:$path2" '.ok and .device == $d and .initialized == false' <<<"$second" >/dev/null \
+  || fail "--device hid:$SERIAL2 did not open $path2: $second"
+pass "two devices attached: a bare 'hid' refuses and names the choice; hid:$SERIAL2 opens $path2"
 
 info=$(ok info0) || exit 1
 jq -e '.ok and .initialized == false and .test_only_rng and (.device | startswith("hid:"))' <<<"$info" >/dev/null \
