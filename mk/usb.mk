@@ -46,7 +46,15 @@ firmware-usb-board:
 	echo "firmware-usb-board: $(USB_BOARD_OUT)/oncesign.bin: flash $$flash of $(USB_FLASH_BUDGET) bytes," \
 	  "RAM $$ram_total of $(USB_RAM_BUDGET) bytes ($$ram static + $$stack_reserved stack); no heap functions"; \
 	[ $$flash -le $(USB_FLASH_BUDGET) ] && [ $$ram_total -le $(USB_RAM_BUDGET) ] \
-	  || { echo "firmware-usb-board: OVER BUDGET"; exit 1; }
+	  || { echo "firmware-usb-board: OVER BUDGET"; exit 1; }; \
+	elf=$(USB_BOARD_OUT)/oncesign.elf; sym() { $(ARM_NM) $$elf | awk -v s=$$1 '$$3 == s { print $$1 }'; }; \
+	le() { echo "$${1:6:2}$${1:4:2}$${1:2:2}$${1:0:2}"; }; \
+	reset=$$(printf '%08x' $$((0x$$(sym Reset_Handler) | 1))); \
+	words=$$(arm-none-eabi-objdump -s -j .text --start-address=0x08000000 --stop-address=0x08000008 $$elf \
+	  | awk '$$1 == "8000000" { print $$2, $$3 }'); \
+	[ "$$(sym g_vectors)" = 08000000 ] && [ "$$words" = "$$(le $$(sym _estack)) $$(le $$reset)" ] \
+	  || { echo "firmware-usb-board: the vector table at 0x08000000 is not [_estack, Reset_Handler|1]: $$words"; exit 1; }; \
+	echo "firmware-usb-board: vector table at 0x08000000: initial SP 0x$$(sym _estack), reset 0x$$reset"
 
 bench-usb-board: firmware-usb-board
 	@. $(USB_BOARD_OUT)/sizes.txt; \

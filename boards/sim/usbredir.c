@@ -46,14 +46,15 @@ typedef struct {
     unsigned out_count;
 } usbredir_link;
 
-static void link_log(const char *fmt, ...) {
+/* level: "error" (the link or a request failed), "warning" (a packet was dropped), "info". */
+static void link_log(const char *level, const char *fmt, ...) {
     struct timespec ts;
     char when[32] = "";
     va_list ap;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     if (gmtime_r(&ts.tv_sec, &tm) != NULL) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "oncesign-sim: %s usb: ", when);
+    fprintf(stderr, "oncesign-sim: %s %s usb: ", when, level);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -64,7 +65,7 @@ static void link_log(const char *fmt, ...) {
 
 static void cb_log(void *priv, int level, const char *msg) {
     (void)priv;
-    if (level <= usbredirparser_warning) link_log("usbredir %s: %s", level == usbredirparser_error ? "error" : "warning", msg);
+    if (level <= usbredirparser_warning) link_log(level == usbredirparser_error ? "error" : "warning", "usbredir: %s", msg);
 }
 
 static int cb_read(void *priv, uint8_t *data, int count) {
@@ -113,14 +114,13 @@ static void complete_out(usbredir_link *l, uint64_t id, uint8_t status, uint16_t
     usbredirparser_send_interrupt_packet(l->parser, id, &h, NULL, 0);
 }
 
-static uint8_t out_status(usbredir_link *l, int rc, size_t len) {
+static uint8_t out_status(int rc, size_t len) {
     if (rc == OS_OK) return usb_redir_success;
     if (rc == OS_ERR_MSG_MALFORMED) {
         /* The bus delivered it; the device drops a report that is not 64 bytes. */
-        link_log("dropped a %zu-byte OUT report (reports are %d bytes)", len, OS_REPORT_SIZE);
+        link_log("warning", "dropped a %zu-byte OUT report (reports are %d bytes)", len, OS_REPORT_SIZE);
         return usb_redir_success;
     }
-    (void)l;
     return usb_redir_stall;
 }
 
@@ -130,7 +130,7 @@ static void retry_deferred(usbredir_link *l) {
         deferred_out *d = &l->out_queue[0];
         int rc = usb_device_receive(&l->dev, d->data, d->len);
         if (rc == OS_ERR_BUSY) return;
-        complete_out(l, d->id, out_status(l, rc, d->len), d->len);
+        complete_out(l, d->id, out_status(rc, d->len), d->len);
         memmove(&l->out_queue[0], &l->out_queue[1], (l->out_count - 1) * sizeof l->out_queue[0]);
         l->out_count--;
     }
@@ -164,7 +164,7 @@ static void announce_device(usbredir_link *l) {
 
 static void cb_hello(void *priv, struct usb_redir_hello_header *hello) {
     usbredir_link *l = priv;
-    link_log("QEMU said hello (%.64s); attaching %04x:%04x serial %.*s", hello->version, OS_USB_VENDOR_ID,
+    link_log("info", "QEMU said hello (%.64s); attaching %04x:%04x serial %.*s", hello->version, OS_USB_VENDOR_ID,
              OS_USB_PRODUCT_ID, (int)l->dev.serial_len, l->dev.serial);
     announce_device(l);
 }
@@ -268,7 +268,7 @@ static void cb_control_packet(void *priv, uint64_t id, struct usb_redir_control_
         rc = OS_ERR_UNSUPPORTED;   /* a data stage that does not match wLength */
     }
     if (rc != OS_OK && rc != OS_ERR_UNSUPPORTED) {
-        link_log("control request %02x/%02x: %s", h->requesttype, h->request, os_status_name(rc));
+        link_log("error", "control request %02x/%02x: %s", h->requesttype, h->request, os_status_name(rc));
     }
     struct usb_redir_control_packet_header reply = *h;
     reply.status = rc == OS_OK ? usb_redir_success : usb_redir_stall;
@@ -295,12 +295,12 @@ static void cb_interrupt_packet(void *priv, uint64_t id, struct usb_redir_interr
     } else {
         int rc = usb_device_receive(&l->dev, data, (size_t)data_len);
         if (rc == OS_ERR_BUSY) goto defer;
-        complete_out(l, id, out_status(l, rc, (size_t)data_len), (uint16_t)data_len);
+        complete_out(l, id, out_status(rc, (size_t)data_len), (uint16_t)data_len);
     }
     goto done;
 defer:
     if (l->out_count == DEFERRED_OUT_MAX) {
-        link_log("more than %d OUT reports waiting: failing one", DEFERRED_OUT_MAX);
+        link_log("error", "more than %d OUT reports waiting: failing one", DEFERRED_OUT_MAX);
         complete_out(l, id, usb_redir_ioerror, 0);
     } else {
         deferred_out *d = &l->out_queue[l->out_count++];
@@ -364,7 +364,7 @@ static void disconnect(usbredir_link *l, const char *why) {
     if (l->conn_fd >= 0) {
         close(l->conn_fd);
         l->conn_fd = -1;
-        link_log("QEMU disconnected (%s); device unplugged", why);
+        link_log("info", "QEMU disconnected (%s); device unplugged", why);
     }
     usb_device_reset(&l->dev);
     l->in_streaming = 0;
@@ -414,7 +414,7 @@ static int link_serve(sim_link *base) {
         if (fd < 0) return OS_OK;
         l->conn_fd = fd;
         l->base.fd = fd;
-        link_log("QEMU connected");
+        link_log("info", "QEMU connected");
         if (connect_parser(l) != OS_OK) {
             disconnect(l, "cannot create the usbredir parser");
             return OS_ERR_IO;
@@ -422,7 +422,7 @@ static int link_serve(sim_link *base) {
         return OS_OK;
     }
     int rc = usbredirparser_do_read(l->parser);
-    if (rc == usbredirparser_read_parse_error) link_log("usbredir: a malformed packet was skipped");
+    if (rc == usbredirparser_read_parse_error) link_log("warning", "usbredir: a malformed packet was skipped");
     flush(l);
     if (l->dead || rc == usbredirparser_read_io_error) {
         disconnect(l, "connection closed");
@@ -458,7 +458,7 @@ static int link_send(sim_link *base, const uint8_t report[64]) {
         push_in(l);
         int64_t left = deadline - now_ms();
         if (left <= 0 || l->conn_fd < 0) {
-            link_log("the host did not read a report within %d ms", SEND_TIMEOUT_MS);
+            link_log("error", "the host did not read a report within %d ms", SEND_TIMEOUT_MS);
             return OS_ERR_IO;
         }
         struct pollfd p = { .fd = l->conn_fd, .events = POLLIN };
