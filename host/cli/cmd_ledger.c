@@ -507,10 +507,11 @@ static int cmd_tree(ledger_cmd *l, int argc, char **argv) {
     char err[512] = "";
     rc = os_engine_rebuild_tree(l->engine, &n, err, sizeof err);
     if (rc != OS_OK) {
-        return cli_fail(l->g, cli_exit_for(rc), rc, "tree rebuild failed: %s", err[0] ? err : os_status_message(rc));
+        return cli_fail(l->g, cli_exit_for(rc), rc, "tree rebuild failed, the ledger is unchanged: %s",
+                        err[0] ? err : os_status_message(rc));
     }
-    if (l->g->json) printf("{\"ok\":true,\"leaves\":%zu}\n", n);
-    else printf("Nonce tree rebuilt from the signer's log: %zu leaves, root matches the signer.\n", n);
+    if (l->g->json) printf("{\"ok\":true,\"leaves\":%zu,\"stored\":true}\n", n);
+    else printf("Nonce tree rebuilt from the signer's log and stored in the ledger: %zu leaves, root matches the signer.\n", n);
     return CLI_EXIT_OK;
 }
 

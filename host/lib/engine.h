@@ -150,7 +150,9 @@ int os_engine_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed);
  * ledger transaction with the same hashPrevouts/hashOutputs supplies the leaves it inserted, and
  * the tree's root must equal the entry's root_after at every step and the signer's root at the
  * end (the log chain, verified with the attestation key, ends at the signer's own log head).
- * Returns: OS_OK (*n_leaves set); OS_ERR_SIGNER_MISMATCH with err saying at which entry. */
+ * The rebuilt tree replaces the ledger's (its leaves, each transaction's root_after, tree_seq) in one
+ * ledger transaction: on OS_OK it is stored, on any error nothing was written.
+ * Returns: OS_OK (*n_leaves set); OS_ERR_SIGNER_MISMATCH with err saying at which entry; OS_ERR_DB. */
 int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap);
 
 /* Signs a transaction built outside the payout table (the CLI's `oncesign sign FILE.psbt`) with

@@ -1323,8 +1323,7 @@ static int sign_row(os_engine *e, int64_t row) {
         draft_free(&d);
         return OS_ERR_IO;
     }
-    uint8_t root_before[32], root_after[32];
-    nonce_tree_root(e->tree, root_before);
+    uint8_t root_after[32];
     os_sign_outcome oc;
     pending_ctx pc = {e, row};
     rc = os_sign_run(e->client, e->tree, &tx, sigs, &oc, on_pending, &pc);
@@ -1351,7 +1350,7 @@ static int sign_row(os_engine *e, int64_t row) {
             engine_crash_point(e, "after-signed-stored");
             (void)log_sync(e, &info, err, sizeof err);
         }
-    } else if (memcmp(root_before, root_after, 32) != 0) {
+    } else if (oc.committed) {
         /* The signer committed but its signatures did not arrive: keep the leaves; the next pass asks
          * for them as a replacement of this same transaction. */
         (void)log_sync(e, &info, err, sizeof err);
@@ -1892,6 +1891,10 @@ void os_engine_stop(os_engine *e) {
 
 /* ------------------------------------------------------------------ tree rebuild, external signing */
 
+/* Replays the archived log onto an empty tree and, in the same ledger transaction, rewrites what the
+ * ledger records of it: tree_leaves from the transactions the log names, each one's root_after and
+ * log_seq, no root_after on drafts the signer never committed, and tree_seq. Either all of it is
+ * stored or none (rolled back on any failure). */
 int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap) {
     if (!e || !n_leaves) return OS_ERR_ARG;
     if (!e->device_attached) return OS_ERR_UNSUPPORTED;
@@ -1901,24 +1904,33 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
     nonce_tree *t = NULL;
     if (rc == OS_OK) rc = nonce_tree_create(&t);
     os_ledger_lock(e->ledger);
+    int in_txn = rc == OS_OK && os_ledger_begin(e->ledger) == OS_OK;
+    if (rc == OS_OK && !in_txn) rc = OS_ERR_DB;
+    if (rc == OS_OK) rc = run(e, "DELETE FROM tree_leaves", NULL);
+    if (rc == OS_OK) rc = run(e, "UPDATE txs SET root_after = NULL WHERE raw IS NULL", NULL);
     sqlite3_stmt *st = rc == OS_OK ? prep(e, "SELECT seq, entry FROM signer_log ORDER BY seq") : NULL;
     if (rc == OS_OK && !st) rc = OS_ERR_DB;
     nonce_tree *saved = e->tree;
     e->tree = t;
+    uint64_t last_seq = 0;
     while (rc == OS_OK && sqlite3_step(st) == SQLITE_ROW) {
         const uint8_t *entry = sqlite3_column_blob(st, 1);
         uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+        last_seq = seq;
         if (entry[AUDIT_LOG_OFF_TYPE] != OS_LOG_SIGN) continue;
         const uint8_t *pl = entry + AUDIT_LOG_OFF_PAYLOAD;
-        sqlite3_stmt *q = prep(e, "SELECT draft FROM txs WHERE hash_prevouts = ? AND hash_outputs = ? LIMIT 1");
+        sqlite3_stmt *q = prep(e, "SELECT id, draft FROM txs WHERE hash_prevouts = ? AND hash_outputs = ? ORDER BY id LIMIT 1");
         draft d;
+        int64_t row = 0;
         rc = OS_ERR_SIGNER_MISMATCH;
         if (q) {
             sqlite3_bind_blob(q, 1, pl, 32, SQLITE_STATIC);
             sqlite3_bind_blob(q, 2, pl + 32, 32, SQLITE_STATIC);
             if (sqlite3_step(q) == SQLITE_ROW &&
-                draft_decode(sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0), &d) == OS_OK) {
+                draft_decode(sqlite3_column_blob(q, 1), (size_t)sqlite3_column_bytes(q, 1), &d) == OS_OK) {
+                row = sqlite3_column_int64(q, 0);
                 rc = tree_apply_tx(e, &d.tx);
+                if (rc == OS_OK) rc = store_leaves(e, row, &d.tx);
                 draft_free(&d);
             }
         }
@@ -1926,6 +1938,9 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
         uint8_t root[32];
         nonce_tree_root(e->tree, root);
         if (rc == OS_OK && memcmp(root, pl + 64, 32) != 0) rc = OS_ERR_SIGNER_MISMATCH;
+        if (rc == OS_OK)
+            rc = run(e, "UPDATE txs SET root_after = ?, log_seq = coalesce(log_seq, ?) WHERE id = ?", "bii", root, 32,
+                     (int64_t)seq, row);
         if (rc != OS_OK) errf(err, cap, "log entry %llu: no ledger transaction explains it, or its root differs",
                               (unsigned long long)seq);
     }
@@ -1938,6 +1953,11 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
             errf(err, cap, "the replayed log does not end at the signer's root");
             rc = OS_ERR_SIGNER_MISMATCH;
         }
+    }
+    if (rc == OS_OK) rc = meta_put_u64(e, "tree_seq", last_seq);
+    if (in_txn) {
+        if (rc == OS_OK) rc = os_ledger_commit(e->ledger);
+        else os_ledger_rollback(e->ledger);
     }
     os_ledger_unlock(e->ledger);
     if (rc == OS_OK) {

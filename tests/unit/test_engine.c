@@ -251,6 +251,37 @@ static void test_crash_after_sign_commit_settles(void **state) {
     assert_int_equal(sql_int("SELECT count(*) FROM txs"), 1);
 }
 
+/* Issue 9 (1): a ledger holding leaves the signer never committed (what an unanswerable power cut
+ * used to leave) fails the start-up check; `tree rebuild` replays the signer's log and stores the
+ * result, so the next start passes without any other step. */
+static void test_tree_rebuild_persists(void **state) {
+    (void)state;
+    os_client *c = start_signer(14);
+    add_coin(0, 5000000, 5);
+    os_engine_config cfg = config();
+    os_engine *e = NULL;
+    char err[256];
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    redeem_codes(e, 3, NULL);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_signed(e, 3);
+    os_engine_stop(e);
+    os_engine_close(e);
+    sql("INSERT INTO tree_leaves (key, value, nonce, anchor_txid, anchor_vout, script, amount)"
+        " VALUES (randomblob(32), randomblob(32), randomblob(32), randomblob(32), 0, x'00', 1)");
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_ERR_SIGNER_MISMATCH);
+    size_t leaves = 0;
+    assert_int_equal(os_engine_rebuild_tree(e, &leaves, err, sizeof err), OS_OK);
+    assert_int_equal(leaves, 3);
+    os_engine_close(e);
+    assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 3);
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_engine_health h;
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.signer_ok, 1);
+    os_engine_close(e);
+}
+
 static void test_rolled_back_ledger_refused(void **state) {
     (void)state;
     os_client *c = start_signer(13);
@@ -421,6 +452,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_sign_commit_settles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tree_rebuild_persists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_ledger_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_approves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_rejects, setup, teardown),
