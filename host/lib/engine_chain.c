@@ -531,6 +531,13 @@ static int signer_check(os_engine *e, char *err, size_t cap) {
     return rc;
 }
 
+int engine_signer_probe(os_engine *e) {
+    os_msg_info info;
+    return device_info(e, &info);
+}
+
+int engine_signer_recheck(os_engine *e, char *err, size_t cap) { return signer_check(e, err, cap); }
+
 /* ------------------------------------------------------------------ attach */
 
 static int load_account(os_engine *e, char *err, size_t cap) {
@@ -1822,6 +1829,7 @@ static void *worker_main(void *arg) {
         int stop = e->stopping;
         pthread_mutex_unlock(&e->mu);
         if (stop) break;
+        engine_link_tick(e);
         if (worker_round(e)) continue;
         pthread_mutex_lock(&e->mu);
         if (!e->stopping && !e->work_pending) {
