@@ -552,11 +552,27 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
     out->payouts_confirmed = counts[OS_PAYOUT_CONFIRMED];
     pthread_mutex_lock(&e->mu);
     out->signer_ok = e->device_attached && !e->signer_mismatch && e->signer_reachable;
+    out->signing_disabled = e->signer_mismatch;
+    if (e->signer_mismatch)
+        snprintf(out->signer_error, sizeof out->signer_error, "signer mismatch: %s", e->mismatch_reason);
+    else if (!e->device_attached)
+        snprintf(out->signer_error, sizeof out->signer_error, "no signer attached");
+    else if (!e->signer_reachable)
+        snprintf(out->signer_error, sizeof out->signer_error, "signer unreachable (reconnecting)");
     out->node_ok = e->node_ok;
     out->node_height = e->node_height;
     out->signer_log_seq = e->signer_log_seq;
     pthread_mutex_unlock(&e->mu);
     return OS_OK;
+}
+
+int os_engine_signing_disabled(os_engine *e, char *why, size_t cap) {
+    if (!e) return 0;
+    pthread_mutex_lock(&e->mu);
+    int disabled = e->signer_mismatch;
+    if (disabled && why && cap) snprintf(why, cap, "%s", e->mismatch_reason);
+    pthread_mutex_unlock(&e->mu);
+    return disabled;
 }
 
 int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {

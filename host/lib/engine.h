@@ -132,8 +132,15 @@ typedef struct {
     uint64_t payouts_pending, payouts_confirmed;
     uint64_t node_height;
     uint64_t signer_log_seq;
+    int signing_disabled;           /* fail closed (I6): the signer does not match the ledger */
+    char signer_error[320];         /* why signer_ok is 0 ("" when it is 1) */
 } os_engine_health;
 int os_engine_health_get(os_engine *e, os_engine_health *out);
+
+/* Whether signing is disabled (fail closed after a signer mismatch, I6; cleared by `tree rebuild`).
+ * Cheap: the API asks it before every write.
+ * Returns: 1 (why holds the reason, cap bytes) or 0. */
+int os_engine_signing_disabled(os_engine *e, char *why, size_t cap);
 
 /* Prometheus text exposition of the engine's counters. Returns OS_OK or OS_ERR_BUFFER. */
 int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len);
