@@ -751,6 +751,8 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
         json_object_set_new(o, "node_height", json_integer((json_int_t)h.node_height));
         json_object_set_new(o, "signer_log_seq", json_integer((json_int_t)h.signer_log_seq));
         json_object_set_new(o, "signing_disabled", json_boolean(rc == OS_OK && h.signing_disabled));
+        json_object_set_new(o, "fee_capped", json_boolean(rc == OS_OK && h.fee_capped));
+        json_object_set_new(o, "fee_estimate", json_integer((json_int_t)h.fee_estimate));
         if (rc == OS_OK && h.signer_error[0] != '\0') json_object_set_new(o, "signer_error", json_string(h.signer_error));
         if (rc != OS_OK) json_object_set_new(o, "error", json_string(os_status_name(rc)));
     }

@@ -553,6 +553,8 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
     pthread_mutex_lock(&e->mu);
     out->signer_ok = e->device_attached && !e->signer_mismatch && e->signer_reachable;
     out->signing_disabled = e->signer_mismatch;
+    out->fee_capped = e->fee_capped;
+    out->fee_estimate = e->fee_estimate;
     if (e->signer_mismatch)
         snprintf(out->signer_error, sizeof out->signer_error, "signer mismatch: %s", e->mismatch_reason);
     else if (!e->device_attached)

@@ -21,6 +21,8 @@
 #include "rpc.h"
 #include "signing.h"
 #include "tx.h"
+#include "fee.h"
+#include "tx_size.h"
 
 #define DEVICE_TIMEOUT_MS 10000
 #define DUST 546u
@@ -142,6 +144,8 @@ static int device_info(os_engine *e, os_msg_info *info) {
     pthread_mutex_lock(&e->mu);
     e->signer_log_seq = info->log_seq;
     e->per_payout_cap = info->policy.per_payout_cap;
+    e->signer_fee_rate_cap = info->policy.fee_rate_cap;
+    e->signer_fee_cap = info->policy.fee_cap;
     pthread_mutex_unlock(&e->mu);
     return OS_OK;
 }
@@ -835,28 +839,47 @@ static void wallet_sync(os_engine *e) {
 
 /* ------------------------------------------------------------------ worker: batch → draft */
 
-static uint32_t input_vbytes(uint8_t script_type) {
-    switch (script_type) {
-    case OS_SCRIPT_P2WPKH: return 69;
-    case OS_SCRIPT_P2SH_P2WPKH: return 92;
-    default: return 149;
-    }
+/* Says once (log and health) when the node's estimate goes above the cap the host pays at most, and
+ * once when it comes back: the transactions are then built at the cap (they may confirm slowly), never
+ * above it, which would queue a prompt for the operator per transaction. */
+static void engine_fee_note(os_engine *e, int available, uint64_t estimate, uint64_t rate_cap) {
+    int capped = available && estimate > rate_cap;
+    pthread_mutex_lock(&e->mu);
+    int was = e->fee_capped;
+    e->fee_capped = capped;
+    e->fee_estimate = available ? estimate : 0;
+    pthread_mutex_unlock(&e->mu);
+    if (capped && !was)
+        engine_log("warn", "the node's fee estimate %llu sat/kB is above the cap %llu sat/kB (the lower of --fee-cap"
+                   " and the signer's fee-rate cap): transactions pay the cap and may confirm slowly",
+                   (unsigned long long)estimate, (unsigned long long)rate_cap);
+    else if (!capped && was)
+        engine_log("info", "the node's fee estimate is within the cap %llu sat/kB again", (unsigned long long)rate_cap);
 }
 
 static uint64_t fee_rate(os_engine *e) {
-    uint64_t rate = e->cfg.fee_floor;
+    uint64_t est = 0;
+    int available = 0;
     if (e->rpc) {
-        uint64_t est = 0;
-        int available = 0;
         os_rpc_error er;
         pthread_mutex_lock(&e->rpc_mu);
         int rc = os_rpc_estimatesmartfee(e->rpc, 6, &est, &available, &er);
         pthread_mutex_unlock(&e->rpc_mu);
-        if (rc == OS_OK && available) rate = est;
+        available = rc == OS_OK && available;
     }
-    if (rate < e->cfg.fee_floor) rate = e->cfg.fee_floor;
-    if (rate > e->cfg.fee_cap) rate = e->cfg.fee_cap;
-    return rate;
+    pthread_mutex_lock(&e->mu);
+    os_fee_caps caps = os_fee_caps_make(e->cfg.fee_floor, e->cfg.fee_cap, e->signer_fee_rate_cap, e->signer_fee_cap,
+                                        available ? est : 0);
+    pthread_mutex_unlock(&e->mu);
+    engine_fee_note(e, available, est, caps.rate_cap);
+    return caps.rate;
+}
+
+static os_fee_caps fee_caps(os_engine *e, uint64_t rate) {
+    pthread_mutex_lock(&e->mu);
+    os_fee_caps caps = os_fee_caps_make(e->cfg.fee_floor, e->cfg.fee_cap, e->signer_fee_rate_cap, e->signer_fee_cap, rate);
+    pthread_mutex_unlock(&e->mu);
+    return caps;
 }
 
 typedef struct {
@@ -944,41 +967,46 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
     os_ledger_unlock(e->ledger);
     if (rc != OS_OK || np == 0) goto out;
 
-    /* Largest-first: shrink the batch from its end until the coins cover it. */
+    /* Largest-first: shrink the batch from its end until the coins cover it. Sizes are the signer's
+     * own (os_tx_vsize_max) and fees stay within its caps, so only a payout above its per-payout cap
+     * goes to the operator (os_fee_fits). */
     size_t use_p = np, use_c = 0;
     uint64_t fee = 0, change_amount = 0, in_sum = 0, out_sum = 0;
     int with_change = 0;
+    os_fee_caps caps = fee_caps(e, rate);
+    uint8_t change_script[64];
+    size_t change_len = 0;
+    if (rc == OS_OK) rc = derive_script(e, 1, 0, change_script, &change_len);
+    if (rc != OS_OK) goto out;
     for (; use_p > 0; use_p--) {
         out_sum = 0;
-        uint64_t out_vb = 0;
+        uint32_t out_script_bytes = 0;
         for (size_t i = 0; i < use_p; i++) {
             out_sum += p[i].amount;
-            out_vb += 9 + p[i].script_len;
+            out_script_bytes += (uint32_t)p[i].script_len;
         }
         in_sum = 0;
-        uint64_t in_vb = 0;
+        uint16_t n_in[3] = {0, 0, 0};
         int found = 0;
-        for (use_c = 0; use_c < nc;) {
+        for (use_c = 0; use_c < nc && !found;) {
             in_sum += c[use_c].amount;
-            in_vb += input_vbytes(c[use_c].script_type);
+            n_in[c[use_c].script_type < 3 ? c[use_c].script_type : 0]++;
             use_c++;
-            uint64_t vb_change = 11 + in_vb + out_vb + 34;
-            uint64_t fee_change = (vb_change * rate + 999) / 1000;
-            uint64_t vb_plain = 11 + in_vb + out_vb;
-            uint64_t fee_plain = (vb_plain * rate + 999) / 1000;
+            uint32_t vb_change = os_tx_vsize_max(n_in[0], n_in[1], n_in[2], (uint16_t)(use_p + 1),
+                                                 out_script_bytes + (uint32_t)change_len);
+            uint32_t vb_plain = os_tx_vsize_max(n_in[0], n_in[1], n_in[2], (uint16_t)use_p, out_script_bytes);
+            uint64_t fee_change = os_fee_for(&caps, vb_change);
+            if (!os_fee_fits(&caps, fee_change, vb_change)) break;   /* more coins only cost more: fewer payouts */
             if (in_sum >= out_sum + fee_change + DUST) {
                 with_change = 1;
                 fee = fee_change;
                 change_amount = in_sum - out_sum - fee_change;
                 found = 1;
-                break;
-            }
-            if (in_sum >= out_sum + fee_plain) {
+            } else if (in_sum >= out_sum + os_fee_for(&caps, vb_plain) && os_fee_fits(&caps, in_sum - out_sum, vb_plain)) {
                 with_change = 0;
                 fee = in_sum - out_sum;
                 change_amount = 0;
                 found = 1;
-                break;
             }
         }
         if (found) break;
@@ -1172,11 +1200,12 @@ static int bump_row(os_engine *e, int64_t old) {
     sqlite3_finalize(st);
     os_ledger_unlock(e->ledger);
     if (rc != OS_OK) return rc;
-    uint64_t vsize = 11;
+    uint16_t n_in[3] = {0, 0, 0};
+    uint32_t out_script_bytes = 0;
     size_t change = SIZE_MAX, n_pay = 0;
-    for (size_t i = 0; i < d.tx.n_inputs; i++) vsize += input_vbytes(d.in[i].script_type);
+    for (size_t i = 0; i < d.tx.n_inputs; i++) n_in[d.in[i].script_type < 3 ? d.in[i].script_type : 0]++;
     for (size_t i = 0; i < d.tx.n_outputs; i++) {
-        vsize += 9 + d.out[i].script_len;
+        out_script_bytes += d.out[i].script_len;
         if (d.out[i].kind == OS_OUTPUT_CHANGE) change = i;
         if (d.out[i].kind == OS_OUTPUT_PAYOUT) {
             n_pay++;
@@ -1186,6 +1215,7 @@ static int bump_row(os_engine *e, int64_t old) {
             }
         }
     }
+    uint64_t vsize = os_tx_vsize_max(n_in[0], n_in[1], n_in[2], (uint16_t)d.tx.n_outputs, out_script_bytes);
     /* BIP125: more absolute fee than the original by at least the relay fee of the replacement, and a
      * higher rate; a quarter more keeps repeated bumps from crawling. */
     uint64_t new_fee = (vsize * fee_rate(e) + 999) / 1000;

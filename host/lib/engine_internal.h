@@ -24,6 +24,8 @@ struct os_engine {
     int device_attached, signer_mismatch, signer_reachable, node_ok;
     uint64_t node_height, signer_log_seq;
     char mismatch_reason[256];
+    int fee_capped;                 /* the node's fee estimate is above the cap the host pays */
+    uint64_t fee_estimate;          /* the last estimate (sat/kB), 0: none */
     pthread_t worker, reconciler;
 
     /* Signing: one session at a time; the tree mirrors the signer's set (I6). */
@@ -33,6 +35,7 @@ struct os_engine {
     uint8_t attestation_key[32];
     uint8_t signer_script_type;
     uint64_t per_payout_cap;        /* the signer's policy: payouts above it wait for the operator */
+    uint64_t signer_fee_rate_cap, signer_fee_cap;   /* the signer's policy (mu): what fees may be */
     uint8_t log_head[32];           /* hash of the newest archived signer log entry */
     uint64_t log_archived_seq;
 
