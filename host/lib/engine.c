@@ -104,7 +104,12 @@ static int engine_open_impl(const os_engine_config *cfg, os_client *lent, os_eng
     if (!e->cfg.reconcile_interval_ms) e->cfg.reconcile_interval_ms = 2000;
     if (!e->cfg.rpc_timeout_ms) e->cfg.rpc_timeout_ms = 5000;
     pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->wake, NULL);
+    /* Waits are timed on CLOCK_MONOTONIC: a step of the wall clock must not stall the worker. */
+    pthread_condattr_t wake_attr;
+    pthread_condattr_init(&wake_attr);
+    pthread_condattr_setclock(&wake_attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->wake, &wake_attr);
+    pthread_condattr_destroy(&wake_attr);
     pthread_mutex_init(&e->sign_mu, NULL);
     pthread_mutex_init(&e->rpc_mu, NULL);
     pthread_mutex_init(&e->recon_mu, NULL);

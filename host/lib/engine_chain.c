@@ -1864,7 +1864,7 @@ static void *worker_main(void *arg) {
         pthread_mutex_lock(&e->mu);
         if (!e->stopping && !e->work_pending) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
+            clock_gettime(CLOCK_MONOTONIC, &ts);   /* the clock e->wake is timed on (engine.c) */
             uint32_t wait_ms = e->cfg.batch_delay_ms ? e->cfg.batch_delay_ms : 100;
             if (wait_ms > 500) wait_ms = 500;
             ts.tv_nsec += (long)wait_ms * 1000000L;
