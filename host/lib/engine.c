@@ -3,6 +3,7 @@
  * durability argument: docs/LIFECYCLE.md. */
 #include "engine.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,13 @@ static int engine_open_impl(const os_engine_config *cfg, os_client *lent, os_eng
     pthread_mutex_init(&e->sign_mu, NULL);
     pthread_mutex_init(&e->rpc_mu, NULL);
     pthread_mutex_init(&e->recon_mu, NULL);
+    if (e->cfg.ledger_must_exist && access(e->cfg.db_path, F_OK) != 0) {
+        if (err && cap)
+            snprintf(err, cap, "no ledger at %s (%s); a new ledger is created only when asked: oncesignd --init,"
+                               " or oncesign ledger init --db PATH", e->cfg.db_path, strerror(errno));
+        os_engine_close(e);
+        return OS_ERR_DB;
+    }
     int rc = os_ledger_open(e->cfg.db_path, &e->ledger, err, cap);
     if (rc != OS_OK) {
         os_engine_close(e);

@@ -31,6 +31,9 @@ typedef struct os_engine os_engine;
 
 typedef struct {
     const char *db_path;            /* the ledger (default ./oncesign.db) */
+    int ledger_must_exist;          /* 1: a missing ledger file is refused (OS_ERR_DB) rather than created
+                                     * empty: a mistyped path must not start a new, empty ledger
+                                     * (oncesignd without --init, the CLI but `ledger init`) */
     const char *device;             /* signer spec: "sim:PATH", "hid", "serial:PATH" */
     const char *rpc_url;            /* monacoind */
     const char *rpc_user, *rpc_password, *rpc_cookie_file;

@@ -730,8 +730,15 @@ int os_engine_receive_address(os_engine *e, char address[OS_MAX_ADDRESS + 1]) {
     size_t len = 0;
     uint32_t index = 0;
     os_ledger_lock(e->ledger);
-    int rc = os_ledger_begin(e->ledger);
-    if (rc == OS_OK) {
+    /* The newest receive address is handed out again until a coin pays it: a new one per call would
+     * move the index past any recovery gap limit (a wallet restored from the seed would not see it). */
+    sqlite3_stmt *st = prep(e, "SELECT address, EXISTS (SELECT 1 FROM coins c WHERE c.script = a.script)"
+                               " FROM addresses a WHERE change = 0 ORDER BY addr_index DESC LIMIT 1");
+    int unused = st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) == 0;
+    if (unused) snprintf(address, OS_MAX_ADDRESS + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    int rc = unused ? OS_OK : os_ledger_begin(e->ledger);
+    if (rc == OS_OK && !unused) {
         rc = next_address_locked(e, 0, &index, script, &len, address);
         if (rc == OS_OK)
             rc = os_ledger_commit(e->ledger);
@@ -1612,7 +1619,8 @@ static void reconcile_row(os_engine *e, int64_t row, int state) {
     if (ts.found && ts.confirmations >= 1) {
         os_ledger_lock(e->ledger);
         if (os_ledger_begin(e->ledger) == OS_OK) {
-            int r = run(e, "UPDATE txs SET state = ?, confirmations = ?, block_height = ?, updated_at = ? WHERE id = ?",
+            int r = run(e, "UPDATE txs SET state = ?, confirmations = ?, block_height = ?, last_error = '', updated_at = ?"
+                           " WHERE id = ?",
                         "iiiii", (int64_t)OS_TX_CONFIRMED, (int64_t)ts.confirmations, (int64_t)ts.block_height, now, row);
             /* the payouts it carries (through the link table: a fee bump moved their tx_row to the
              * replacement, and whichever of the two confirms is the one that paid) */

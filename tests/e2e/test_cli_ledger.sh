@@ -42,6 +42,16 @@ expect_exit() {
   [ $rc -eq "$want" ] || fail "$name: exit $rc, expected $want"
 }
 
+# ---- no ledger yet: refused (exit 2, nothing created) until `ledger init`
+expect_exit 2 nolist payouts list
+grep -q 'ledger init' "$dir/nolist.err" || fail "a missing ledger: no hint at ledger init: $(cat "$dir/nolist.err")"
+[ ! -e "$DB" ] || fail "a command other than ledger init created the ledger"
+expect_exit 0 linit --json ledger init
+jq -e '.ok and .created' "$dir/linit.out" >/dev/null || fail "ledger init: $(cat "$dir/linit.out")"
+expect_exit 0 init_again ledger init
+grep -q 'already exists' "$dir/init_again.out" || fail "ledger init on an existing ledger: $(cat "$dir/init_again.out")"
+pass "a missing ledger is refused; ledger init creates it once"
+
 # ---- empty ledger
 expect_exit 0 list0 payouts list
 grep -q '^no payouts$' "$dir/list0.out" || fail "empty list does not say so"
