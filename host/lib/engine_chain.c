@@ -1129,10 +1129,11 @@ static void on_pending(void *ctx) {
 
 /* Releases a draft the signer never committed: its coins back, its payouts back to requested (or
  * failed with a reason when failed_payout_nonce names the one the signer refused). */
-static int release_draft(os_engine *e, int64_t row, const os_sign_tx *tx, int status, int refused_output) {
+static int release_draft(os_engine *e, int64_t row, const os_sign_tx *tx, int status, int refused_output,
+                         int by_device) {
     int rc;
     char why[128];
-    snprintf(why, sizeof why, "signer refused: %s", os_status_message(status));
+    snprintf(why, sizeof why, "%s refused: %s", by_device ? "signer" : "host", os_status_message(status));
     int fail_all = status == OS_ERR_USER_REJECTED || status == OS_ERR_POLICY_FEE;
     int64_t now = engine_now();
     os_ledger_lock(e->ledger);
@@ -1429,9 +1430,9 @@ static int sign_row(os_engine *e, int64_t row) {
                               rc != OS_ERR_POLICY_VELOCITY
                           ? (int)oc.index
                           : -1;
-        fprintf(stderr, "oncesignd: the signer refused transaction %lld before committing: %s\n", (long long)row,
-                os_status_name(rc));
-        (void)release_draft(e, row, &tx, rc, refused);
+        fprintf(stderr, "oncesignd: the %s refused transaction %lld before the signer committed: %s\n",
+                oc.device_refused ? "signer" : "host", (long long)row, os_status_name(rc));
+        (void)release_draft(e, row, &tx, rc, refused, oc.device_refused);
     }
     free(sigs);
     draft_free(&d);

@@ -24,6 +24,7 @@ typedef struct {
 
 static void outcome_from_error(os_sign_outcome *outcome, const os_msg *reply) {
     outcome->status = reply->u.error.code;
+    outcome->device_refused = 1;
     outcome->index = reply->u.error.index;
     outcome->detail_len = reply->u.error.detail_len;
     if (outcome->detail_len > sizeof outcome->detail) outcome->detail_len = sizeof outcome->detail;

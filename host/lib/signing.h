@@ -64,6 +64,8 @@ typedef struct {
 
 typedef struct {
     int status;                 /* OS_OK, the device's refusal code, or a host/transport error */
+    int device_refused;         /* 1 when status is the signer's own answer (its ERROR reply); 0 when the
+                                 * host refused or failed before or without the device's word */
     uint16_t index;             /* input/output the refusal concerns, 0xFFFF for none */
     uint8_t detail[OS_ERROR_DETAIL_MAX];
     uint8_t detail_len;         /* NONCE_COMMITTED: nonce(32) anchor txid(32) anchor vout(4) */
