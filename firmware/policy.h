@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "oncesign/protocol.h"
+#include "tx_size.h"
 
 #define OS_MAX_MONEY 10512000000000000ull   /* 105,120,000 MONA in satoshi */
 #define POLICY_MAX_WINDOW_S 2000000u          /* ~23 days: keeps the refill arithmetic in 64 bits */
@@ -26,12 +27,8 @@
  * Returns: OS_OK, or OS_ERR_ARG when a cap or the window is zero or above its maximum. */
 int policy_validate(const os_policy *policy);
 
-/* Upper-bound estimate of the signed transaction's virtual size in vbytes.
- * In: counts of inputs by script type, total bytes of output scripts, number of outputs.
- * Signatures are counted at 72 bytes + hashtype, the longest low-S DER signature, so the rate
- * computed from it never overstates what the fee buys by more than a rounding byte. */
-uint32_t policy_estimate_vsize(uint16_t n_p2pkh, uint16_t n_p2sh_p2wpkh, uint16_t n_p2wpkh,
-                               uint16_t n_outputs, uint32_t output_script_bytes);
+/* The size the fee-rate check divides by is proto/tx_size.h's os_tx_vsize_max, the same function the
+ * host's fee computation uses. */
 
 /* Smallest non-dust amount for an output script of the given kind (Core's 3000 sat/kB dust relay
  * fee): 546 for P2PKH, 540 P2SH, 294 P2WPKH, 330 P2WSH. Returns 0 for unknown kinds. */

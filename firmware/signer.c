@@ -977,8 +977,8 @@ static void handle_sign_finish(const os_msg *req) {
     uint16_t n_type[3] = { 0, 0, 0 };
     uint16_t i;
     for (i = 0; i < g_sess.n_inputs; i++) n_type[g_sess.inputs[i].script_type]++;
-    uint32_t vsize = policy_estimate_vsize(n_type[OS_SCRIPT_P2PKH], n_type[OS_SCRIPT_P2SH_P2WPKH],
-                                           n_type[OS_SCRIPT_P2WPKH], g_sess.n_outputs, g_sess.output_script_bytes);
+    uint32_t vsize = os_tx_vsize_max(n_type[OS_SCRIPT_P2PKH], n_type[OS_SCRIPT_P2SH_P2WPKH],
+                                     n_type[OS_SCRIPT_P2WPKH], g_sess.n_outputs, g_sess.output_script_bytes);
     g_sess.needs = policy_evaluate(&g_state.policy, g_sess.max_payout, g_sess.new_payout_sum, velocity_now(),
                                    g_sess.fee, vsize);
     int rc = audit_log_can_append(&g_state);

@@ -64,6 +64,7 @@ static const char USAGE[] =
     "  codes show CODE                   amount, expiry, whether and by which payout redeemed\n"
     "  reconcile --rpc-url URL           one reconciliation pass now (needs --device)\n"
     "  tree rebuild                      rebuild the nonce tree from the signer's log (needs --device)\n"
+    "  ledger init                       create the ledger file (--db); every other command needs it to exist\n"
     "\n"
     "PSBT commands (docs/PSBT.md):\n"
     "  sign FILE.psbt [--out FILE] [--finalize] [--db PATH] [--rpc-url URL]\n"

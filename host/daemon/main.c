@@ -1,7 +1,7 @@
 /* oncesignd — the payout service: the ledger, the payout engine (worker + reconciler) in front of the
  * signer and monacoind, and the HTTP API for the service backend (docs/API.md, docs/LIFECYCLE.md).
  *
- *   oncesignd [--config FILE] [--db PATH] [--device SPEC] [--rpc-url URL]
+ *   oncesignd [--config FILE] [--init] [--db PATH] [--device SPEC] [--rpc-url URL]
  *             [--rpc-user U --rpc-password P | --rpc-cookie FILE] [--network main|test|regtest]
  *             [--listen ADDR] [--port N] [--token-file FILE] [--batch-max N] [--batch-delay-ms MS]
  *             [--fee-floor SAT_PER_KVB] [--fee-cap SAT_PER_KVB] [--max-payout SAT]
@@ -11,6 +11,8 @@
  * starts a comment); flags given on the command line win. Prints
  * `oncesignd: listening on ADDR:PORT` on stdout once it serves. SIGTERM/SIGINT: stops the API,
  * then the worker and reconciler (an in-flight signing session finishes), closes the ledger, exits 0.
+ * SIGHUP, SIGUSR1 and SIGUSR2 are logged and ignored (nothing is re-read: restart to change settings).
+ * The ledger (--db) must exist; --init creates it when missing (a mistyped path is refused).
  * Exit status: 0 clean stop, 1 usage/config error, 2 start-up failure (ledger, signer, node, bind).
  * ONCESIGN_CRASH_AT=<point>[:<n>] (tests only) exits 137 at a named transition: docs/LIFECYCLE.md.
  */
@@ -35,7 +37,7 @@ typedef struct {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: oncesignd [--config FILE] [--db PATH] [--device SPEC] [--rpc-url URL]\n"
+            "usage: oncesignd [--config FILE] [--init] [--db PATH] [--device SPEC] [--rpc-url URL]\n"
             "                 [--rpc-user U --rpc-password P | --rpc-cookie FILE] [--network main|test|regtest]\n"
             "                 [--listen ADDR] [--port N] [--token-file FILE] [--batch-max N]\n"
             "                 [--batch-delay-ms MS] [--fee-floor SAT_PER_KVB] [--fee-cap SAT_PER_KVB]\n"
@@ -145,10 +147,15 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--config") == 0) {
             if (i + 1 >= argc || load_config(&s, argv[i + 1]) != 0) return 1;
         }
+    int init = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(argv[i], "--init") == 0) {   /* the one flag without a value */
+            init = 1;
+            continue;
         }
         if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
             usage(stderr);
@@ -197,6 +204,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     cfg.db_path = s.db;
+    cfg.ledger_must_exist = !init;
     cfg.device = s.device;
     cfg.rpc_url = s.rpc_url[0] ? s.rpc_url : NULL;
     cfg.rpc_user = s.rpc_user[0] ? s.rpc_user : NULL;
@@ -216,6 +224,10 @@ int main(int argc, char **argv) {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    /* Their default action would end the daemon mid-operation (a stray `kill -HUP`, a log rotator). */
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -245,7 +257,12 @@ int main(int argc, char **argv) {
     printf("oncesignd: listening on %s:%u\n", s.listen, (unsigned)os_api_port(api));
     fflush(stdout);
     int sig = 0;
-    sigwait(&set, &sig);
+    for (;;) {
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig == SIGTERM || sig == SIGINT) break;
+        fprintf(stderr, "oncesignd: %s: ignored (nothing is re-read; SIGTERM stops)\n",
+                sig == SIGHUP ? "SIGHUP" : sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+    }
     fprintf(stderr, "oncesignd: %s: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     os_api_stop(api);
     os_engine_stop(engine);

@@ -24,6 +24,7 @@ typedef struct {
 
 static void outcome_from_error(os_sign_outcome *outcome, const os_msg *reply) {
     outcome->status = reply->u.error.code;
+    outcome->device_refused = 1;
     outcome->index = reply->u.error.index;
     outcome->detail_len = reply->u.error.detail_len;
     if (outcome->detail_len > sizeof outcome->detail) outcome->detail_len = sizeof outcome->detail;
@@ -89,20 +90,24 @@ static void rollback(nonce_tree *tree, uint8_t (*inserted)[32], size_t n) {
     }
 }
 
-/* After a lost answer to SIGN_FINISH: the signer's root decides whether the commit happened. */
+/* After a lost answer to SIGN_FINISH: only the signer's own root can say the commit happened.
+ * Returns OS_OK when it did (the tree keeps the leaves); otherwise the leaves are taken back and the
+ * result says why: the session's own error when the signer holds the old root, OS_ERR_IO when it
+ * cannot be asked (a power cut during its commit: nothing is settled here; the host's start-up
+ * replay of the signer's log settles the draft either way), OS_ERR_INTERNAL when its root is
+ * neither. */
 static int settle_after_lost_finish(session *s, nonce_tree *tree, uint8_t (*inserted)[32], size_t n_inserted,
                                     const uint8_t root_before[32], os_sign_outcome *outcome) {
     os_msg req;
     uint8_t root_after[32];
     msg_init(&req, OS_MSG_GET_INFO);
     int rc = os_client_call(s->client, &req, &s->reply, s->reply_buf, SIGN_TIMEOUT_MS);
-    if (rc != OS_OK || s->reply.type != OS_MSG_INFO) return OS_ERR_INTERNAL;
     nonce_tree_root(tree, root_after);
-    if (memcmp(s->reply.u.info.nonce_root, root_after, 32) == 0) return OS_OK;   /* committed */
-    if (memcmp(s->reply.u.info.nonce_root, root_before, 32) == 0) {
-        rollback(tree, inserted, n_inserted);
-        return outcome->status;
-    }
+    if (rc == OS_OK && s->reply.type == OS_MSG_INFO && memcmp(s->reply.u.info.nonce_root, root_after, 32) == 0)
+        return OS_OK;
+    rollback(tree, inserted, n_inserted);
+    if (rc != OS_OK || s->reply.type != OS_MSG_INFO) return OS_ERR_IO;
+    if (memcmp(s->reply.u.info.nonce_root, root_before, 32) == 0) return outcome->status;
     return OS_ERR_INTERNAL;
 }
 
@@ -200,7 +205,8 @@ int os_sign_run(os_client *c, nonce_tree *tree, const os_sign_tx *tx, os_input_s
     if (rc == OS_ERR_TIMEOUT || rc == OS_ERR_IO) {
         /* The device may have committed; ask it rather than guess. */
         int settled = settle_after_lost_finish(s, tree, inserted, n_inserted, root_before, outcome);
-        n_inserted = 0;   /* settled either way: nothing left to roll back */
+        n_inserted = 0;   /* kept (committed) or already taken back */
+        outcome->committed = settled == OS_OK;
         rc = settled == OS_OK ? OS_ERR_TIMEOUT : settled;
         outcome->status = rc;
         goto out;
@@ -212,13 +218,15 @@ int os_sign_run(os_client *c, nonce_tree *tree, const os_sign_tx *tx, os_input_s
         uint8_t root_host[32];
         nonce_tree_root(tree, root_host);
         if (memcmp(root_host, outcome->nonce_root, 32) != 0) {
-            n_inserted = 0;   /* the signer committed something the host cannot explain */
+            /* The signer committed something the host cannot explain: the tree goes back to what the
+             * host knows, and only the signer's log can tell the rest. */
             rc = OS_ERR_INTERNAL;
             outcome->status = rc;
             goto out;
         }
     }
-    n_inserted = 0;   /* committed */
+    n_inserted = 0;
+    outcome->committed = 1;
 
     for (i = 0; i < tx->n_inputs;) {
         msg_init(&req, OS_MSG_SIGN_GET_SIGS);

@@ -274,6 +274,7 @@ static void build_service_argv(const char *node_port) {
         snprintf(bm, sizeof bm, "%d", batch_max);
         snprintf(bd, sizeof bd, "%d", batch_delay_ms);
         svc_argv[i++] = bin;
+        svc_argv[i++] = "--init";   /* the ledger is created at the first start */
         svc_argv[i++] = "--db";
         svc_argv[i++] = db;
         svc_argv[i++] = "--device";

@@ -42,6 +42,16 @@ expect_exit() {
   [ $rc -eq "$want" ] || fail "$name: exit $rc, expected $want"
 }
 
+# ---- no ledger yet: refused (exit 2, nothing created) until `ledger init`
+expect_exit 2 nolist payouts list
+grep -q 'ledger init' "$dir/nolist.err" || fail "a missing ledger: no hint at ledger init: $(cat "$dir/nolist.err")"
+[ ! -e "$DB" ] || fail "a command other than ledger init created the ledger"
+expect_exit 0 linit --json ledger init
+jq -e '.ok and .created' "$dir/linit.out" >/dev/null || fail "ledger init: $(cat "$dir/linit.out")"
+expect_exit 0 init_again ledger init
+grep -q 'already exists' "$dir/init_again.out" || fail "ledger init on an existing ledger: $(cat "$dir/init_again.out")"
+pass "a missing ledger is refused; ledger init creates it once"
+
 # ---- empty ledger
 expect_exit 0 list0 payouts list
 grep -q '^no payouts$' "$dir/list0.out" || fail "empty list does not say so"
@@ -211,7 +221,10 @@ pass "sign FILE.psbt through the signer: the PSBT comes back with a partial sign
 expect_exit 3 sign_again --json sign "$dir/p7.psbt" --finalize
 jq -e '.ok == false and .error.name == "nonce-committed" and .error.refused' "$dir/sign_again.out" >/dev/null \
   || fail "second signing of nonce 7 not refused: $(cat "$dir/sign_again.out")"
-pass "the same nonce presented again as new is refused by the signer (exit 3)"
+# the ledger's tree already holds nonce 7: the host refuses before asking the device, and says so
+grep -q 'refused by the host' "$dir/sign_again.err" && ! grep -q 'refused by the device' "$dir/sign_again.err" ||
+  fail "the refusal does not say the host made it: $(cat "$dir/sign_again.err")"
+pass "the same nonce presented again as new is refused (by the host, which says so; exit 3)"
 
 expect_exit 0 bind psbt bind "$dir/p7.psbt" --output 0 --nonce "$nonce7" --anchor "$fund:$vout" --out "$dir/p7r.psbt"
 expect_exit 0 sign_r --json sign "$dir/p7r.psbt" --finalize

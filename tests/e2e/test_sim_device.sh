@@ -99,8 +99,12 @@ approve_setup_screens $init_pid
 wait $init_pid || fail "device init exited with $?"
 [ ${#words[@]} -eq 12 ] || fail "expected 12 mnemonic words on the device screens, saw ${#words[@]}: ${words[*]}"
 grep -q "Write down the words shown on the device" "$dir/init.err" "$dir/init.out" || fail "init did not prompt"
+# The CLI's own fixed prompt is not a leak: four of its words ("write", "device", "confirm", "there")
+# are BIP39 words, so a random mnemonic shares one with it in about one run of 40; it is left out of
+# the search.
+cli_text=$(cat "$dir/init.out" "$dir/init.err" | grep -v -x 'Write down the words shown on the device and confirm there')
 for w in "${words[@]}"; do
-  grep -qw "$w" "$dir/init.out" "$dir/init.err" && fail "mnemonic word '$w' leaked into the CLI output"
+  grep -qw "$w" <<<"$cli_text" && fail "mnemonic word '$w' leaked into the CLI output"
 done
 pass "device init: 12 words shown on the device only, approved through the control socket"
 
