@@ -65,6 +65,9 @@ static struct {
     char screen[BOARD_DISPLAY_ROWS][BOARD_DISPLAY_COLS + 1];
     int screen_rows;
     board_button pending_button;
+    uint32_t pending_button_screen;     /* screen_generation when the press arrived */
+    uint32_t screen_generation;         /* counts board_display_show calls */
+    uint64_t screen_shown_ms;
     char last_error[256];
 } sim = { .flash_fd = -1, .listen_fd = -1, .host_fd = -1, .control_fd = -1 };
 
@@ -230,6 +233,7 @@ static int control_command(int fd, char *line) {
     if (strcmp(line, "ping") == 0) return reply_line(fd, "pong");
     if (strcmp(line, "approve") == 0 || strcmp(line, "reject") == 0) {
         sim.pending_button = line[0] == 'a' ? BOARD_BUTTON_APPROVE : BOARD_BUTTON_REJECT;
+        sim.pending_button_screen = sim.screen_generation;
         sim_log("control: %s", line);
         return reply_line(fd, "ok");
     }
@@ -334,6 +338,7 @@ static void serve_keyboard(void) {
         char k = keys[i];
         if (k == 'y' || k == 'Y' || k == '\n' || k == '\r') sim.pending_button = BOARD_BUTTON_APPROVE;
         else if (k == 'n' || k == 'N' || k == 0x1b) sim.pending_button = BOARD_BUTTON_REJECT;
+        sim.pending_button_screen = sim.screen_generation;
     }
 }
 
@@ -583,6 +588,8 @@ void board_display_show(const char *text) {
     int row = 0;
     size_t col = 0;
     memset(sim.screen, 0, sizeof sim.screen);
+    sim.screen_generation++;
+    sim.screen_shown_ms = board_millis();
     if (text == NULL) text = "";
     for (const char *p = text; *p != '\0' && row < BOARD_DISPLAY_ROWS; p++) {
         if (*p == '\n') {
@@ -610,6 +617,14 @@ void board_display_show(const char *text) {
 board_button board_button_poll(void) {
     sim_wait(NULL, 0);
     board_button b = sim.pending_button;
+    if (b == BOARD_BUTTON_NONE) return b;
+    /* board.h, BOARD_PRESS_SETTLE_MS: the press answers the screen shown when it arrived. */
+    if (sim.pending_button_screen != sim.screen_generation) {
+        sim_log("button: press dropped, the screen changed before it settled");
+        sim.pending_button = BOARD_BUTTON_NONE;
+        return BOARD_BUTTON_NONE;
+    }
+    if (board_millis() - sim.screen_shown_ms < BOARD_PRESS_SETTLE_MS) return BOARD_BUTTON_NONE;
     sim.pending_button = BOARD_BUTTON_NONE;
     return b;
 }

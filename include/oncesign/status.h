@@ -102,6 +102,11 @@ typedef enum {
     OS_ERR_PSBT_UNSIGNABLE  = 0x070F, /* PSBT valid but not a request the signer can take: input without
                                          the signer's derivation or previous tx, foreign output, ... */
     OS_ERR_LOG_HEAD         = 0x0609, /* log: the entries do not end at the expected head (truncated) */
+    OS_ERR_TEST_RNG         = 0x0209, /* mainnet setup refused: the board's random source is test-only */
+    OS_ERR_LOG_START        = 0x060A, /* log: does not start at SETUP, and no signed head it continues
+                                         from was given (entries are missing at its start) */
+    OS_ERR_POLICY_ANCHOR    = 0x0505, /* spends the anchor of a committed payout without paying it:
+                                         needs the operator's re-anchor approval */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */
