@@ -151,6 +151,15 @@ static struct {
     crypto_schnorr_key key;         /* g_state.attestation_key, loaded: see attestation_key() */
 } g_attestation;
 
+/* The WIPE entry of the log a wipe erased (signed with the erased attestation key): kept in RAM
+ * until the next setup, readable with LOG_READ meanwhile, and linked by the next SETUP entry. */
+static struct {
+    uint8_t valid;
+    uint64_t seq;
+    uint8_t entry[OS_LOG_ENTRY_BYTES];
+    uint8_t hash[32];
+} g_wiped;
+
 static os_frame_rx g_rx;
 static uint32_t g_cid;              /* current channel; 0 = none allocated */
 static uint32_t g_next_cid = 1;
@@ -630,7 +639,7 @@ static void handle_init_device(const os_msg *req) {
 
 /* The operator confirmed: make the seed and the attestation key durable. */
 static int finish_init(void) {
-    uint8_t payload[4 + OS_POLICY_BYTES + 4];
+    uint8_t payload[4 + OS_POLICY_BYTES + 4 + 8 + 32];
     bip32_node master;
     int rc;
     prepare_next();
@@ -663,8 +672,19 @@ static int finish_init(void) {
     os_policy_encode(&g_next.policy, payload + 4);
     bip32_fingerprint(&master, payload + 4 + OS_POLICY_BYTES);
     bip32_wipe(&master);
+    /* The log this device kept before a wipe in this boot ends at its WIPE entry: name it, so the
+     * two logs are one chain to an auditor (zeros: none known). */
+    uint8_t *prev_log = payload + 4 + OS_POLICY_BYTES + 4;
+    memset(prev_log, 0, 40);
+    if (g_wiped.valid) {
+        int b;
+        for (b = 0; b < 8; b++) prev_log[b] = (uint8_t)(g_wiped.seq >> (8 * b));
+        memcpy(prev_log + 8, g_wiped.hash, 32);
+    }
     g_velocity_ms = board_millis();
-    return commit_with_entry(OS_LOG_SETUP, payload, sizeof payload);
+    rc = commit_with_entry(OS_LOG_SETUP, payload, sizeof payload);
+    if (rc == OS_OK) crypto_wipe(&g_wiped, sizeof g_wiped);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ keys out */
@@ -787,6 +807,29 @@ static void handle_wipe(const os_msg *req) {
     send_pending(req);
 }
 
+/* Signs the WIPE entry that closes the log about to be erased (g_wiped). A device whose store is
+ * corrupt or blank has no log to close. Payload: log_acked_seq u64 (entries after it were never
+ * archived by the host), state_seq u64, nonce_root 32. */
+static int wipe_with_entry(void) {
+    crypto_wipe(&g_wiped, sizeof g_wiped);
+    if (g_boot_status != OS_OK || !g_state.initialized) return OS_OK;
+    uint8_t payload[8 + 8 + 32], aux[32];
+    const crypto_schnorr_key *attestation;
+    int b;
+    for (b = 0; b < 8; b++) {
+        payload[b] = (uint8_t)(g_state.log_acked_seq >> (8 * b));
+        payload[8 + b] = (uint8_t)(g_state_seq >> (8 * b));
+    }
+    memcpy(payload + 16, g_state.nonce_root, 32);
+    CHECK_OK(attestation_key(&g_state, &attestation));
+    CHECK_OK(random_bytes(aux, sizeof aux));
+    CHECK_OK(audit_log_make_entry(&g_state, attestation, OS_LOG_WIPE, payload, sizeof payload, board_millis(), aux,
+                                  g_wiped.entry, g_wiped.hash));
+    g_wiped.seq = g_state.log_seq + 1;
+    g_wiped.valid = 1;
+    return OS_OK;
+}
+
 static void show_wipe_page(void) {
     screen_text t;
     text_reset(&t);
@@ -797,7 +840,15 @@ static void show_wipe_page(void) {
 static void handle_log_read(const os_msg *req) {
     uint8_t entry[OS_LOG_ENTRY_BYTES];
     os_msg reply;
-    int rc = audit_log_read(&g_state, req->u.log_read.seq, entry);
+    int rc;
+    if (!g_state.initialized) {
+        /* A wiped device still hands out the WIPE entry that closed its old log. */
+        if (!g_wiped.valid || req->u.log_read.seq != g_wiped.seq) { send_error(req, OS_ERR_LOG_RANGE, 0xFFFF, NULL, 0); return; }
+        memcpy(entry, g_wiped.entry, sizeof entry);
+        rc = OS_OK;
+    } else {
+        rc = audit_log_read(&g_state, req->u.log_read.seq, entry);
+    }
     if (rc != OS_OK) { send_error(req, rc, 0xFFFF, NULL, 0); return; }
     reply_simple(req, OS_MSG_LOG_ENTRY, &reply);
     reply.u.log_entry.len = OS_LOG_ENTRY_BYTES;
@@ -806,17 +857,33 @@ static void handle_log_read(const os_msg *req) {
 }
 
 static void handle_log_ack(const os_msg *req) {
-    uint64_t seq = req->u.log_read.seq;
+    uint64_t seq = req->u.log_read.seq, previous = g_state.log_acked_seq;
     if (seq > g_state.log_seq) { send_error(req, OS_ERR_LOG_RANGE, 0xFFFF, NULL, 0); return; }
-    if (seq <= g_state.log_acked_seq) { send_success(req); return; }
+    if (seq <= previous) { send_success(req); return; }
     prepare_next();
     g_next.log_acked_seq = seq;
-    uint64_t state_seq = g_state_seq;
-    int rc = storage_commit(&g_next, &state_seq);
-    if (rc != OS_OK) { crypto_wipe(&g_next, sizeof g_next); send_error(req, rc, 0xFFFF, NULL, 0); return; }
-    g_state_seq = state_seq;
-    memcpy(&g_state, &g_next, sizeof g_state);
-    crypto_wipe(&g_next, sizeof g_next);
+    int rc;
+    if (seq == g_state.log_seq && previous + 1 == seq && g_state.last_entry[AUDIT_LOG_OFF_TYPE] == OS_LOG_ACK) {
+        /* Acknowledging only the previous acknowledgement's own entry is not logged again: else
+         * every LOG_ACK would leave one more entry to acknowledge. */
+        uint64_t state_seq = g_state_seq;
+        rc = storage_commit(&g_next, &state_seq);
+        if (rc == OS_OK) {
+            g_state_seq = state_seq;
+            memcpy(&g_state, &g_next, sizeof g_state);
+        }
+        crypto_wipe(&g_next, sizeof g_next);
+    } else {
+        /* The log says what the host declared archived: entries it may overwrite from now on. */
+        uint8_t payload[16];
+        int b;
+        for (b = 0; b < 8; b++) {
+            payload[b] = (uint8_t)(seq >> (8 * b));
+            payload[8 + b] = (uint8_t)(previous >> (8 * b));
+        }
+        rc = commit_with_entry(OS_LOG_ACK, payload, sizeof payload);
+    }
+    if (rc != OS_OK) { send_error(req, rc, 0xFFFF, NULL, 0); return; }
     send_success(req);
 }
 
@@ -1311,13 +1378,19 @@ static void handle_poll(const os_msg *req) {
 
     pending_kind kind = g_pend.kind;
     if (decision == BOARD_BUTTON_REJECT) {
+        /* A rejection of what would have changed the durable state is an entry of its own:
+         * what (1 sign, 2 policy, 3 wipe), approved 0, and its subject (a payout: the inputs it
+         * would have spent, hashPrevouts; a policy or wipe: the prompt's subject hash). */
+        uint8_t payload[2 + 32];
+        payload[0] = kind == PENDING_SIGN ? 1 : kind == PENDING_POLICY ? 2 : kind == PENDING_WIPE ? 3 : 0;
+        payload[1] = 0;
         if (kind == PENDING_SIGN) {
-            uint8_t payload[2 + 32];
-            payload[0] = 1;
-            payload[1] = 0;
-            /* the subject of a rejected payout: the inputs it would have spent */
             if (tx_sighasher_hash_prevouts(&g_sess.hasher, payload + 2) != OS_OK) memset(payload + 2, 0, 32);
-            session_reset();
+        } else {
+            memcpy(payload + 2, g_pend.subject, 32);
+        }
+        session_reset();
+        if (payload[0] != 0 && g_boot_status == OS_OK && g_state.initialized) {
             prepare_next();
             (void)commit_with_entry(OS_LOG_APPROVAL, payload, sizeof payload);
         }
@@ -1350,6 +1423,8 @@ static void handle_poll(const os_msg *req) {
         return;
     }
     case PENDING_WIPE:
+        rc = wipe_with_entry();
+        if (rc != OS_OK) break;
         rc = storage_wipe();
         memset(&g_state, 0, sizeof g_state);
         g_state_seq = 0;
@@ -1391,6 +1466,7 @@ static void dispatch(const os_msg *req) {
     }
     if (req->type == OS_MSG_INIT_DEVICE) { handle_init_device(req); return; }
     if (req->type == OS_MSG_WIPE) { handle_wipe(req); return; }
+    if (!g_state.initialized && req->type == OS_MSG_LOG_READ && g_wiped.valid) { handle_log_read(req); return; }
     if (!g_state.initialized) { send_error(req, OS_ERR_NOT_INITIALIZED, 0xFFFF, NULL, 0); return; }
     switch (req->type) {
     case OS_MSG_GET_XPUB: handle_get_xpub(req); break;

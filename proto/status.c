@@ -61,7 +61,7 @@ static const status_text STATUS_TEXTS[] = {
       "a membership proof came with a new nonce, or a non-membership proof with a replacement" },
     { OS_ERR_POLICY_PAYOUT_CAP, "policy-payout-cap", "a payout exceeds the per-payout cap and was not approved" },
     { OS_ERR_POLICY_VELOCITY, "policy-velocity", "payouts exceed the rolling velocity budget and were not approved" },
-    { OS_ERR_POLICY_FEE, "policy-fee", "the fee exceeds the absolute or rate cap" },
+    { OS_ERR_POLICY_FEE, "policy-fee", "the fee exceeds the absolute or rate cap and was not approved" },
     { OS_ERR_POLICY_DESTINATION, "policy-destination", "the destination breaks a destination rule" },
     { OS_ERR_STORAGE_CORRUPT, "storage-corrupt", "no valid state record was found; the signer fails closed" },
     { OS_ERR_STORAGE_WRITE, "storage-write", "a flash write or its read-back verification failed" },

@@ -109,8 +109,10 @@ typedef enum {
     OS_LOG_REFUSE_COMMITTED = 4, /* refused a committed nonce (payload: nonce, committed anchor) */
     OS_LOG_APPROVAL = 5,         /* operator approved or rejected (payload: what) */
     OS_LOG_POLICY = 6,           /* policy changed */
-    OS_LOG_WIPE = 7,
+    OS_LOG_WIPE = 7,             /* device wiped (payload: see PROTOCOL.md; kept in RAM, linked by the next SETUP) */
+    OS_LOG_ACK = 8,              /* host acknowledged entries up to a seq (payload: acked seq, previous acked seq) */
 } os_log_type;
+#define OS_LOG_TYPES 9           /* one more than the highest os_log_type */
 
 /* ---------------------------------------------------------------- shared structs */
 

@@ -70,7 +70,7 @@ typedef enum {
     /* policy */
     OS_ERR_POLICY_PAYOUT_CAP = 0x0501, /* over the per-payout cap and not approved */
     OS_ERR_POLICY_VELOCITY   = 0x0502, /* over the rolling velocity budget and not approved */
-    OS_ERR_POLICY_FEE        = 0x0503, /* fee above the absolute or rate cap (never approvable) */
+    OS_ERR_POLICY_FEE        = 0x0503, /* fee above the absolute or rate cap and not approved */
     OS_ERR_POLICY_DESTINATION= 0x0504, /* destination rule (script type) */
 
     /* storage and log */

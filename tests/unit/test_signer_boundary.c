@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "address.h"
+#include "audit_log.h"
 #include "board_mem.h"
 #include "bytes.h"
 #include "nonce_set.h"
@@ -283,6 +284,77 @@ static void test_mainnet_setup_refused_with_test_rng(void **state) {
     harness_stop();
 }
 
+
+/* Reads entry seq and verifies it under key, chained to prev; returns its type, hash in *hash. */
+static uint8_t read_entry(os_client *c, uint64_t seq, const uint8_t key[32], const uint8_t prev[32], uint8_t hash[32],
+                          uint8_t entry[OS_LOG_ENTRY_BYTES]) {
+    os_msg req = request(OS_MSG_LOG_READ), reply;
+    req.u.log_read.seq = seq;
+    assert_int_equal(os_client_call(c, &req, &reply, g_buf, 5000), OS_OK);
+    assert_int_equal(reply.type, OS_MSG_LOG_ENTRY);
+    memcpy(entry, reply.u.log_entry.entry, OS_LOG_ENTRY_BYTES);
+    assert_int_equal(audit_log_verify_entry(key, entry, seq, prev, hash), OS_OK);
+    return entry[AUDIT_LOG_OFF_TYPE];
+}
+
+/* Defect 4: LOG_ACK, a rejected policy and a WIPE are entries; the WIPE entry of the erased log
+ * stays readable until the next setup, whose SETUP entry names it. */
+static void test_ack_rejection_and_wipe_are_logged(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 107);
+    os_policy p = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    assert_int_equal(info.log_seq, 1);
+    uint8_t key[32], prev[32], hash[32], entry[OS_LOG_ENTRY_BYTES];
+    memcpy(key, info.attestation_pubkey, 32);
+    memcpy(prev, info.log_head, 32);
+
+    os_msg ack = request(OS_MSG_LOG_ACK);
+    ack.u.log_read.seq = 1;
+    assert_int_equal(exchange(c, &ack, NULL), OS_MSG_SUCCESS);
+    assert_int_equal(read_entry(c, 2, key, prev, hash, entry), OS_LOG_ACK);
+    assert_int_equal(os_read_le64(entry + AUDIT_LOG_OFF_PAYLOAD), 1);       /* acknowledged up to 1 */
+    assert_int_equal(os_read_le64(entry + AUDIT_LOG_OFF_PAYLOAD + 8), 0);   /* nothing before */
+    memcpy(prev, hash, 32);
+    /* acknowledging only that entry does not log another one */
+    ack.u.log_read.seq = 2;
+    assert_int_equal(exchange(c, &ack, NULL), OS_MSG_SUCCESS);
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    assert_int_equal(info.log_seq, 2);
+    assert_int_equal(info.log_acked_seq, 2);
+
+    os_msg set = request(OS_MSG_SET_POLICY), reply;
+    set.u.set_policy = p;
+    set.u.set_policy.fee_cap = 2 * p.fee_cap;
+    harness_set_operator(OPERATOR_REJECT);
+    assert_int_equal(os_client_call_wait(c, &set, &reply, g_buf, 5000, harness_on_pending, NULL), OS_OK);
+    assert_int_equal(reply.type, OS_MSG_ERROR);
+    assert_int_equal(read_entry(c, 3, key, prev, hash, entry), OS_LOG_APPROVAL);
+    assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD], 2);        /* a policy */
+    assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD + 1], 0);    /* rejected */
+    memcpy(prev, hash, 32);
+
+    harness_set_operator(OPERATOR_APPROVE);
+    os_msg wipe = request(OS_MSG_WIPE);
+    assert_int_equal(os_client_call_wait(c, &wipe, &reply, g_buf, 5000, harness_on_pending, NULL), OS_OK);
+    assert_int_equal(reply.type, OS_MSG_SUCCESS);
+    assert_int_equal(read_entry(c, 4, key, prev, hash, entry), OS_LOG_WIPE);
+    assert_int_equal(os_read_le64(entry + AUDIT_LOG_OFF_PAYLOAD), 2);   /* the host had archived up to 2 */
+    uint8_t wipe_hash[32];
+    memcpy(wipe_hash, hash, 32);
+
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    static const uint8_t zero[32];
+    assert_int_equal(read_entry(c, 1, info.attestation_pubkey, zero, hash, entry), OS_LOG_SETUP);
+    const uint8_t *link = entry + AUDIT_LOG_OFF_PAYLOAD + 4 + OS_POLICY_BYTES + 4;
+    assert_int_equal(os_read_le64(link), 4);
+    assert_memory_equal(link + 8, wipe_hash, 32);
+    harness_stop();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_and_setup_screens_show_every_field),
@@ -291,6 +363,7 @@ int main(void) {
         cmocka_unit_test(test_wipe_and_setup_end_the_signing_session),
         cmocka_unit_test(test_cancel_and_new_request_cannot_take_a_press),
         cmocka_unit_test(test_mainnet_setup_refused_with_test_rng),
+        cmocka_unit_test(test_ack_rejection_and_wipe_are_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
