@@ -543,24 +543,32 @@ int board_flash_write(uint32_t offset, const void *buf, size_t len) {
 
 /* ---------------------------------------------------------------- random, time */
 
+#ifdef ONCESIGN_TEST_RNG
+/* Test-only DRBG: SHA-256(seed || counter) blocks, reproducible for a given --seed. Compiled only
+ * into build/oncesign-sim-test (mk/device.mk); tests/e2e/test_sim_rng.sh checks with nm that the
+ * production simulator does not contain it. */
+int sim_test_rng_fill(uint8_t *buf, size_t len) {
+    uint8_t in[16], block[32];
+    for (size_t done = 0; done < len;) {
+        for (int i = 0; i < 8; i++) {
+            in[i] = (uint8_t)(sim.seed >> (8 * i));
+            in[8 + i] = (uint8_t)(sim.drbg_counter >> (8 * i));
+        }
+        sim.drbg_counter++;
+        if (mbedtls_sha256_ret(in, sizeof in, block, 0) != 0) return OS_ERR_IO;
+        size_t n = len - done < sizeof block ? len - done : sizeof block;
+        memcpy(buf + done, block, n);
+        done += n;
+    }
+    return OS_OK;
+}
+#endif
+
 int board_random(uint8_t *buf, size_t len) {
     if (buf == NULL && len > 0) return OS_ERR_ARG;
-    if (sim.seeded) {
-        /* Test-only DRBG: SHA-256(seed || counter) blocks, reproducible for a given --seed. */
-        uint8_t in[16], block[32];
-        for (size_t done = 0; done < len;) {
-            for (int i = 0; i < 8; i++) {
-                in[i] = (uint8_t)(sim.seed >> (8 * i));
-                in[8 + i] = (uint8_t)(sim.drbg_counter >> (8 * i));
-            }
-            sim.drbg_counter++;
-            if (mbedtls_sha256_ret(in, sizeof in, block, 0) != 0) return OS_ERR_IO;
-            size_t n = len - done < sizeof block ? len - done : sizeof block;
-            memcpy(buf + done, block, n);
-            done += n;
-        }
-        return OS_OK;
-    }
+#ifdef ONCESIGN_TEST_RNG
+    if (sim.seeded) return sim_test_rng_fill(buf, len);
+#endif
     for (size_t done = 0; done < len;) {
         ssize_t n = getrandom(buf + done, len - done, 0);
         if (n < 0) {
@@ -573,7 +581,13 @@ int board_random(uint8_t *buf, size_t len) {
     return OS_OK;
 }
 
-int board_random_is_test_only(void) { return sim.seeded ? 1 : 0; }
+int board_random_is_test_only(void) {
+#ifdef ONCESIGN_TEST_RNG
+    return sim.seeded ? 1 : 0;
+#else
+    return 0;
+#endif
+}
 
 uint64_t board_millis(void) {
     struct timespec ts;
@@ -672,7 +686,7 @@ int board_init(void) {
         if (sim.control_fd < 0) return OS_ERR_IO;
     }
     setup_terminal();
-    board_display_show(sim.seeded ? "oncesign simulator\nTEST-ONLY RANDOM" : "oncesign simulator");
+    board_display_show(board_random_is_test_only() ? "oncesign simulator\nTEST-ONLY RANDOM" : "oncesign simulator");
     return OS_OK;
 }
 
