@@ -54,6 +54,7 @@
 #define FIRMWARE_VERSION "0.1.0"
 #define SIGHASH_ALL 1u
 #define POLL_AFTER_MS 200u
+#define CHANGE_GAP_LIMIT 20u         /* BIP44's gap limit, beyond the log's count of transactions */
 
 /* ------------------------------------------------------------------ state */
 
@@ -1037,6 +1038,14 @@ static void handle_sign_output(const os_msg *req) {
     if (m->kind == OS_OUTPUT_CHANGE) {
         bip32_node node;
         if (m->change_script_type != g_state.script_type) { sign_fail(req, OS_ERR_TX_CHANGE, m->index); return; }
+        /* Change a wallet restored from the seed finds (docs/DECISIONS.md, "Change gap limit"):
+         * account 0, index at most log_seq + CHANGE_GAP_LIMIT. Each transaction with change is a
+         * SIGN entry, so a host numbering its change addresses in order never reaches the bound,
+         * and a recovery that scans the change chain that far (the log says how far) finds all. */
+        if (m->change_account != 0 || m->change_index > g_state.log_seq + CHANGE_GAP_LIMIT) {
+            sign_fail(req, OS_ERR_TX_CHANGE, m->index);
+            return;
+        }
         rc = leaf_node(m->change_script_type, m->change_account, 1, m->change_index, &node);
         if (rc == OS_OK) rc = script_for_pubkey(m->change_script_type, node.public_key, script, sizeof script, &script_len);
         bip32_wipe(&node);
@@ -1128,9 +1137,10 @@ static int commit_signing(int approved) {
     prepare_next();
     memcpy(g_next.nonce_root, g_sess.pending_root, 32);
     g_next.velocity_spent = policy_velocity_refill(&g_state.policy, g_state.velocity_spent, now - g_velocity_ms);
-    g_next.velocity_spent = g_next.velocity_spent + g_sess.new_payout_sum > OS_MAX_MONEY
-                                ? OS_MAX_MONEY
-                                : g_next.velocity_spent + g_sess.new_payout_sum;
+    /* both terms <= OS_MAX_MONEY (< 2^54): no overflow */
+    uint64_t counted = g_sess.new_payout_sum + g_sess.fee;
+    g_next.velocity_spent = g_next.velocity_spent + counted > OS_MAX_MONEY ? OS_MAX_MONEY
+                                                                          : g_next.velocity_spent + counted;
     CHECK_OK(commit_with_entry(OS_LOG_SIGN, payload, sizeof payload));
     g_velocity_ms = now;
     g_sess.log_seq = g_state.log_seq;
@@ -1202,8 +1212,10 @@ static void handle_sign_finish(const os_msg *req) {
     uint32_t vsize = policy_estimate_vsize(n_type[OS_SCRIPT_P2PKH], n_type[OS_SCRIPT_P2SH_P2WPKH],
                                            n_type[OS_SCRIPT_P2WPKH], g_sess.n_outputs, g_sess.output_script_bytes);
     g_sess.vsize = vsize;
-    g_sess.needs = policy_evaluate(&g_state.policy, g_sess.max_payout, g_sess.new_payout_sum, velocity_now(),
-                                   g_sess.fee, vsize);
+    /* The fee leaves the wallet like a payout: it counts toward the velocity budget, so fees of
+     * consolidations (no payouts, no operator otherwise) are bounded too. */
+    g_sess.needs = policy_evaluate(&g_state.policy, g_sess.max_payout, g_sess.new_payout_sum + g_sess.fee,
+                                   velocity_now(), g_sess.fee, vsize);
     int rc = audit_log_can_append(&g_state);
     if (rc != OS_OK) { sign_fail(req, rc, 0xFFFF); return; }
     if (g_sess.needs) {

@@ -105,8 +105,6 @@ typedef enum {
     OS_ERR_TEST_RNG         = 0x0209, /* mainnet setup refused: the board's random source is test-only */
     OS_ERR_LOG_START        = 0x060A, /* log: does not start at SETUP, and no signed head it continues
                                          from was given (entries are missing at its start) */
-    OS_ERR_POLICY_ANCHOR    = 0x0505, /* spends the anchor of a committed payout without paying it:
-                                         needs the operator's re-anchor approval */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */

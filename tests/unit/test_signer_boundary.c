@@ -355,6 +355,68 @@ static void test_ack_rejection_and_wipe_are_logged(void **state) {
     harness_stop();
 }
 
+/* Defect 3: transactions without payouts (consolidations) need no approval, but their fees leave
+ * the wallet: they count toward the velocity budget, so a host cannot pay a colluding miner the
+ * fee cap again and again. */
+static void test_consolidation_fees_count_toward_velocity(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 108);
+    os_policy p = harness_policy_open();
+    p.velocity_cap = 5000000;   /* 0.05 MONA a day */
+    p.fee_cap = 1000000;        /* 0.01 MONA per transaction */
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    harness_set_operator(OPERATOR_REJECT);
+    nonce_tree *tree = NULL;
+    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    static harness_coin coins[6];
+    uint32_t i;
+    for (i = 0; i < 6; i++) {
+        assert_int_equal(harness_make_coin(&coins[i], OS_SCRIPT_P2PKH, 0, i, 10000000, 300 + i), OS_OK);
+        os_sign_output out[1];
+        make_change(&out[0], i, 10000000 - 1000000);   /* the whole fee cap, each time */
+        os_sign_tx tx = one_tx(&coins[i].input, 1, out, 1);
+        os_input_sig sigs[1];
+        os_sign_outcome oc;
+        int rc = os_sign_run(c, tree, &tx, sigs, &oc, harness_on_pending, NULL);
+        if (i < 5) assert_int_equal(rc, OS_OK);                     /* 5 x 0.01 = the budget */
+        else assert_int_equal(rc, OS_ERR_USER_REJECTED);           /* the 6th asks the operator */
+    }
+    assert_shown("over velocity budget");
+    nonce_tree_free(tree);
+    harness_stop();
+}
+
+/* Defect 7: change goes only where a wallet restored from the seed looks: account 0, index at
+ * most log_seq + 20 (docs/DECISIONS.md). */
+static void test_change_beyond_the_gap_limit_refused(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 109);
+    os_policy p = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    nonce_tree *tree = NULL;
+    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    harness_coin coin;
+    assert_int_equal(harness_make_coin(&coin, OS_SCRIPT_P2PKH, 0, 1, 10000000, 400), OS_OK);
+    os_sign_output out[1];
+    os_input_sig sigs[1];
+    os_sign_outcome oc;
+    os_sign_tx tx = one_tx(&coin.input, 1, out, 1);
+    make_change(&out[0], 0x7FFFFFFFu, 10000000 - 10000);
+    assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_ERR_TX_CHANGE);
+    assert_int_equal(oc.index, 0);
+    make_change(&out[0], (uint32_t)info.log_seq + 21, 10000000 - 10000);
+    assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_ERR_TX_CHANGE);
+    make_change(&out[0], 0, 10000000 - 10000);
+    out[0].change_account = 5;
+    assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_ERR_TX_CHANGE);
+    make_change(&out[0], (uint32_t)info.log_seq + 20, 10000000 - 10000);
+    assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_OK);
+    nonce_tree_free(tree);
+    harness_stop();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_and_setup_screens_show_every_field),
@@ -364,6 +426,8 @@ int main(void) {
         cmocka_unit_test(test_cancel_and_new_request_cannot_take_a_press),
         cmocka_unit_test(test_mainnet_setup_refused_with_test_rng),
         cmocka_unit_test(test_ack_rejection_and_wipe_are_logged),
+        cmocka_unit_test(test_consolidation_fees_count_toward_velocity),
+        cmocka_unit_test(test_change_beyond_the_gap_limit_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
