@@ -21,6 +21,7 @@
 #define POLICY_NEEDS_VELOCITY    0x02u
 #define POLICY_NEEDS_FEE         0x04u
 #define POLICY_NEEDS_FEE_RATE    0x08u
+#define POLICY_NEEDS_REANCHOR    0x10u   /* set by the signer, not policy_evaluate: always asks */
 
 /* Checks a policy for sanity before it is stored.
  * Returns: OS_OK, or OS_ERR_ARG when a cap or the window is zero or above its maximum. */

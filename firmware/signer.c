@@ -111,6 +111,12 @@ static struct {
     uint8_t payout_script[OS_MAX_OUTPUTS][OS_MAX_PAYOUT_SCRIPT];
     uint8_t payout_script_len[OS_MAX_OUTPUTS];
     uint32_t vsize;
+    /* A re-anchored payout (at most one per transaction): its nonce, the anchor it had and the
+     * payout it is, for the screen and the log. */
+    uint8_t n_reanchored;
+    uint8_t reanchor_nonce[32];
+    os_outpoint reanchor_old;
+    uint16_t reanchor_payout;
     uint32_t needs;             /* POLICY_NEEDS_* */
     uint64_t log_seq;           /* the SIGN entry of this session, once committed */
 } g_sess;
@@ -1079,7 +1085,7 @@ static void handle_sign_output(const os_msg *req) {
             memcpy(g_sess.pending_root, new_root, 32);
             g_sess.n_new++;
             g_sess.new_payout_sum += m->amount;
-        } else {
+        } else if (m->proof_kind == OS_PROOF_REPLACE) {
             rc = nonce_set_leaf_value(&m->anchor, script, script_len, m->amount, value);
             if (rc == OS_OK) rc = nonce_set_verify_member(g_sess.pending_root, key, value, &m->proof);
             if (rc != OS_OK) { sign_fail(req, rc, m->index); return; }
@@ -1087,6 +1093,31 @@ static void handle_sign_output(const os_msg *req) {
              * conflicts with every earlier one for the nonce: all of them spend the anchor. */
             if (!spends_outpoint(&m->anchor)) { refuse_committed(req, m); return; }
             g_sess.n_replaced++;
+        } else if (m->proof_kind == OS_PROOF_REANCHOR) {
+            /* A committed payout whose anchor another transaction spent can never confirm as
+             * signed: its leaf moves to this transaction's input 0, once the operator approved
+             * (it is the operator who checks that the old anchor is spent, which the device
+             * cannot see). A transaction that still spends the old anchor is a replacement. */
+            uint8_t new_value[32], new_root[32];
+            if (g_sess.n_reanchored != 0 || spends_outpoint(&m->anchor)) {
+                sign_fail(req, OS_ERR_PROOF_KIND, m->index);
+                return;
+            }
+            rc = nonce_set_leaf_value(&m->anchor, script, script_len, m->amount, value);
+            if (rc == OS_OK)
+                rc = nonce_set_leaf_value(&g_sess.inputs[0].prevout, script, script_len, m->amount, new_value);
+            if (rc == OS_OK) rc = nonce_set_verify_update(g_sess.pending_root, key, value, new_value, &m->proof, new_root);
+            if (rc != OS_OK) { sign_fail(req, rc, m->index); return; }
+            memcpy(g_sess.pending_root, new_root, 32);
+            g_sess.n_reanchored = 1;
+            memcpy(g_sess.reanchor_nonce, m->nonce, 32);
+            g_sess.reanchor_old = m->anchor;
+            g_sess.reanchor_payout = g_sess.n_payouts;
+            g_sess.n_replaced++;
+        } else {
+            /* the codec admits no other kind; never sign a payout no proof covered */
+            sign_fail(req, OS_ERR_MSG_MALFORMED, m->index);
+            return;
         }
         memcpy(g_sess.last_key, key, 32);
         g_sess.have_last_key = 1;
@@ -1133,6 +1164,23 @@ static int commit_signing(int approved) {
     *p++ = (uint8_t)(approved ? 1 : 0);
     VERIFY_CHECK((size_t)(p - payload) == sizeof payload);
 
+    if (g_sess.n_reanchored) {
+        /* The operator's re-anchor approval is an entry of its own, before the SIGN entry that
+         * commits the moved leaf: what 4, approved 1, nonce, old anchor, new anchor. A power cut
+         * between the two leaves the approval logged and nothing signed. */
+        uint8_t reanchor[2 + 32 + 36 + 36];
+        reanchor[0] = 4;
+        reanchor[1] = 1;
+        memcpy(reanchor + 2, g_sess.reanchor_nonce, 32);
+        memcpy(reanchor + 34, g_sess.reanchor_old.txid, 32);
+        memcpy(reanchor + 70, g_sess.inputs[0].prevout.txid, 32);
+        for (i = 0; i < 4; i++) {
+            reanchor[66 + i] = (uint8_t)(g_sess.reanchor_old.vout >> (8 * i));
+            reanchor[102 + i] = (uint8_t)(g_sess.inputs[0].prevout.vout >> (8 * i));
+        }
+        prepare_next();
+        CHECK_OK(commit_with_entry(OS_LOG_APPROVAL, reanchor, sizeof reanchor));
+    }
     uint64_t now = board_millis();
     prepare_next();
     memcpy(g_next.nonce_root, g_sess.pending_root, 32);
@@ -1170,6 +1218,7 @@ static void show_sign_page(uint16_t page) {
         if (g_sess.needs & POLICY_NEEDS_VELOCITY) text_add(&t, "\nover velocity budget");
         if (g_sess.needs & POLICY_NEEDS_FEE) text_add(&t, "\nfee > fee cap");
         if (g_sess.needs & POLICY_NEEDS_FEE_RATE) text_add(&t, "\nfee rate > its cap");
+        if (g_sess.needs & POLICY_NEEDS_REANCHOR) text_add(&t, "\nRE-ANCHOR of a payout");
         text_add(&t, "\napprove = next");
     } else if (page == 1) {
         text_add(&t, "\npayouts: ");
@@ -1181,8 +1230,24 @@ static void show_sign_page(uint16_t page) {
         text_add(&t, "\nfee rate sat/kvB:");
         /* rounded up, as policy_evaluate compares it */
         text_add_line(&t, " ", number_text((g_sess.fee * 1000u + g_sess.vsize - 1) / g_sess.vsize, v));
+    } else if (page == SIGN_SUMMARY_PAGES && g_sess.n_reanchored) {
+        /* The old anchor in display order (txid reversed), for the operator to look up. */
+        static const char hex[] = "0123456789abcdef";
+        char txid[65];
+        int b;
+        for (b = 0; b < 32; b++) {
+            txid[2 * b] = hex[g_sess.reanchor_old.txid[31 - b] >> 4];
+            txid[2 * b + 1] = hex[g_sess.reanchor_old.txid[31 - b] & 15];
+        }
+        txid[64] = 0;
+        text_add(&t, "\nre-anchor payout ");
+        text_add_u64(&t, (uint64_t)g_sess.reanchor_payout + 1);
+        text_add(&t, ";\nits anchor, spent?\n");
+        text_add_wrapped(&t, txid);
+        text_add(&t, ":");
+        text_add_u64(&t, g_sess.reanchor_old.vout);
     } else {
-        uint16_t i = (uint16_t)(page - SIGN_SUMMARY_PAGES);
+        uint16_t i = (uint16_t)(page - SIGN_SUMMARY_PAGES - g_sess.n_reanchored);
         char addr[OS_MAX_ADDRESS + 1];
         text_reset(&t);
         text_add_title(&t, "Payout", (uint32_t)i + 1, g_sess.n_payouts);
@@ -1216,12 +1281,13 @@ static void handle_sign_finish(const os_msg *req) {
      * consolidations (no payouts, no operator otherwise) are bounded too. */
     g_sess.needs = policy_evaluate(&g_state.policy, g_sess.max_payout, g_sess.new_payout_sum + g_sess.fee,
                                    velocity_now(), g_sess.fee, vsize);
+    if (g_sess.n_reanchored) g_sess.needs |= POLICY_NEEDS_REANCHOR;
     int rc = audit_log_can_append(&g_state);
     if (rc != OS_OK) { sign_fail(req, rc, 0xFFFF); return; }
     if (g_sess.needs) {
         pending_reset();
         g_sess.phase = PHASE_AWAIT_OPERATOR;
-        rc = open_prompt(PENDING_SIGN, (uint16_t)(SIGN_SUMMARY_PAGES + g_sess.n_payouts));
+        rc = open_prompt(PENDING_SIGN, (uint16_t)(SIGN_SUMMARY_PAGES + g_sess.n_reanchored + g_sess.n_payouts));
         if (rc != OS_OK) { pending_reset(); sign_fail(req, rc, 0xFFFF); return; }
         send_pending(req);
         return;

@@ -154,10 +154,10 @@ static void print_report_json(const os_audit_report *r, int pubkey_from_file, co
            (unsigned long long)r->last, head, r->head_checked ? "true" : "false", r->chain_anchored ? "true" : "false");
     for (int t = 1; t < OS_LOG_TYPES; t++) printf("%s\"%s\":%llu", t > 1 ? "," : "", TYPE_NAMES[t], (unsigned long long)r->by_type[t]);
     printf(",\"unknown\":%llu},\"signatures_released\":%llu,\"refusals\":%llu,\"approvals\":%llu,\"rejections\":%llu,"
-           "\"boots\":%llu,\"payout_total\":%llu,\"fee_total\":%llu",
+           "\"reanchors\":%llu,\"boots\":%llu,\"payout_total\":%llu,\"fee_total\":%llu",
            (unsigned long long)r->by_type[0], (unsigned long long)r->signatures_released,
            (unsigned long long)r->refusals, (unsigned long long)r->approvals, (unsigned long long)r->rejections,
-           (unsigned long long)r->boots, (unsigned long long)r->payout_total, (unsigned long long)r->fee_total);
+           (unsigned long long)r->reanchors, (unsigned long long)r->boots, (unsigned long long)r->payout_total, (unsigned long long)r->fee_total);
     if (r->ledger_checked)
         printf(",\"ledger\":{\"sign_matched\":%llu,\"refusals_known\":%llu,\"roots_replayed\":%s,\"root_steps\":%llu}",
                (unsigned long long)r->ledger_sign_matched, (unsigned long long)r->ledger_refusals_known,
@@ -205,8 +205,8 @@ static void print_report_text(const os_audit_report *r, int pubkey_from_file, co
            (unsigned long long)r->signatures_released, (unsigned long long)r->payout_total,
            (unsigned long long)r->fee_total);
     printf("refusals           %llu committed-nonce refusals\n", (unsigned long long)r->refusals);
-    printf("operator           %llu approvals, %llu rejections\n", (unsigned long long)r->approvals,
-           (unsigned long long)r->rejections);
+    printf("operator           %llu approvals, %llu rejections, %llu re-anchors\n", (unsigned long long)r->approvals,
+           (unsigned long long)r->rejections, (unsigned long long)r->reanchors);
     printf("boots              %llu\n", (unsigned long long)r->boots);
     printf("last entry hash    %s (%s)\n", head, r->head_checked ? "equals the given --head" : "no --head given: truncation not excluded");
     if (r->ledger_checked)

@@ -74,6 +74,7 @@ typedef struct {
     uint64_t refusals;              /* REFUSE_COMMITTED entries */
     uint64_t approvals;             /* SIGN entries with approved = 1 and APPROVAL entries approved */
     uint64_t rejections;            /* APPROVAL entries rejected (the device logs a rejection alone) */
+    uint64_t reanchors;             /* APPROVAL entries of kind 4: a committed payout moved to a new anchor */
     uint64_t boots;
     uint64_t payout_total, fee_total; /* sums over SIGN entries (satoshi) */
     int chain_anchored;             /* 1 when the first entry's prev_hash was checked (zero at SETUP, or --from) */

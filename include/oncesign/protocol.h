@@ -98,7 +98,9 @@ typedef enum {
 } os_script_type;
 
 typedef enum { OS_OUTPUT_CHANGE = 0, OS_OUTPUT_PAYOUT = 1 } os_output_kind;
-typedef enum { OS_PROOF_NEW = 0, OS_PROOF_REPLACE = 1 } os_proof_kind;
+/* REANCHOR: a committed nonce whose anchor was spent by another transaction gets input 0 of this
+ * transaction as its new anchor; needs the operator (PROTOCOL.md §5). */
+typedef enum { OS_PROOF_NEW = 0, OS_PROOF_REPLACE = 1, OS_PROOF_REANCHOR = 2 } os_proof_kind;
 typedef enum { OS_PENDING_OPERATOR = 1 } os_pending_reason;
 
 /* Audit log entry types. */
@@ -188,7 +190,7 @@ typedef struct {
     uint8_t nonce[32];
     uint8_t proof_kind;         /* os_proof_kind */
     os_nonce_proof proof;
-    os_outpoint anchor;         /* REPLACE: the leaf preimage is (anchor, script, amount) */
+    os_outpoint anchor;         /* REPLACE, REANCHOR: the leaf preimage is (anchor, script, amount) */
 } os_msg_sign_output;
 
 typedef struct { uint16_t start; } os_msg_sign_get_sigs;

@@ -417,6 +417,82 @@ static void test_change_beyond_the_gap_limit_refused(void **state) {
     harness_stop();
 }
 
+/* Defect 3: a committed payout whose anchor another transaction spent is stuck; the operator can
+ * re-anchor it on the device (its leaf moves to the new transaction's input 0), and the log
+ * records the approval with both anchors. Without the operator, nothing moves. */
+static void test_reanchor_needs_the_operator_and_is_logged(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 110);
+    os_policy p = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    harness_coin a, b;
+    assert_int_equal(harness_make_coin(&a, OS_SCRIPT_P2PKH, 0, 1, 100000000, 501), OS_OK);
+    assert_int_equal(harness_make_coin(&b, OS_SCRIPT_P2PKH, 0, 2, 100000000, 502), OS_OK);
+    nonce_tree *tree = NULL;
+    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_sign_output out[2];
+    os_input_sig sigs[1];
+    os_sign_outcome oc;
+    make_payout(&out[0], 7, 20000000, 77);
+    make_change(&out[1], 0, 100000000 - 20000000 - 10000);
+    os_sign_tx tx1 = one_tx(&a.input, 1, out, 2);
+    assert_int_equal(os_sign_run(c, tree, &tx1, sigs, &oc, NULL, NULL), OS_OK);
+
+    /* Anchor A was spent elsewhere: re-anchor the payout on coin B. The operator rejects first. */
+    out[0].reanchor = 1;
+    out[0].anchor = a.input.prevout;
+    os_sign_tx tx2 = one_tx(&b.input, 1, out, 2);
+    os_msg_info before, after;
+    uint8_t host_root[32];
+    assert_int_equal(harness_info(c, &before), OS_OK);
+    harness_set_operator(OPERATOR_REJECT);
+    board_mem_display_transcript_clear();
+    assert_int_equal(os_sign_run(c, tree, &tx2, sigs, &oc, harness_on_pending, NULL), OS_ERR_USER_REJECTED);
+    assert_shown("RE-ANCHOR of a payout");
+    assert_int_equal(harness_info(c, &after), OS_OK);
+    assert_memory_equal(after.nonce_root, before.nonce_root, 32);
+    nonce_tree_root(tree, host_root);
+    assert_memory_equal(host_root, before.nonce_root, 32);   /* the host's tree rolled back too */
+
+    /* Approved: the leaf moves, the log holds the approval (what 4) with both anchors, then SIGN. */
+    harness_set_operator(OPERATOR_APPROVE);
+    board_mem_display_transcript_clear();
+    assert_int_equal(os_sign_run(c, tree, &tx2, sigs, &oc, harness_on_pending, NULL), OS_OK);
+    assert_shown("its anchor, spent?");
+    assert_int_equal(harness_info(c, &after), OS_OK);
+    nonce_tree_root(tree, host_root);
+    assert_memory_equal(host_root, after.nonce_root, 32);
+    uint8_t entry[OS_LOG_ENTRY_BYTES];
+    os_msg req = request(OS_MSG_LOG_READ), reply;
+    req.u.log_read.seq = after.log_seq - 1;
+    assert_int_equal(os_client_call(c, &req, &reply, g_buf, 5000), OS_OK);
+    assert_int_equal(reply.type, OS_MSG_LOG_ENTRY);
+    memcpy(entry, reply.u.log_entry.entry, sizeof entry);
+    assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_APPROVAL);
+    const uint8_t *pl = entry + AUDIT_LOG_OFF_PAYLOAD;
+    assert_int_equal(pl[0], 4);
+    assert_int_equal(pl[1], 1);
+    assert_memory_equal(pl + 2, out[0].nonce, 32);
+    assert_memory_equal(pl + 34, a.input.prevout.txid, 32);
+    assert_memory_equal(pl + 70, b.input.prevout.txid, 32);
+
+    /* From now on the payout's anchor is B: a replacement spending A is refused, one spending B
+     * is signed; re-anchoring while spending the old anchor is not a re-anchor. */
+    out[0].reanchor = 0;
+    out[0].replace = 1;
+    out[0].anchor = a.input.prevout;
+    os_sign_tx tx3 = one_tx(&a.input, 1, out, 2);
+    assert_int_equal(os_sign_run(c, tree, &tx3, sigs, &oc, NULL, NULL), OS_ERR_PROOF_INVALID);
+    out[0].anchor = b.input.prevout;
+    os_sign_tx tx4 = one_tx(&b.input, 1, out, 2);
+    assert_int_equal(os_sign_run(c, tree, &tx4, sigs, &oc, NULL, NULL), OS_OK);
+    out[0].replace = 0;
+    out[0].reanchor = 1;
+    assert_int_equal(os_sign_run(c, tree, &tx4, sigs, &oc, NULL, NULL), OS_ERR_PROOF_KIND);
+    nonce_tree_free(tree);
+    harness_stop();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_and_setup_screens_show_every_field),
@@ -428,6 +504,7 @@ int main(void) {
         cmocka_unit_test(test_ack_rejection_and_wipe_are_logged),
         cmocka_unit_test(test_consolidation_fees_count_toward_velocity),
         cmocka_unit_test(test_change_beyond_the_gap_limit_refused),
+        cmocka_unit_test(test_reanchor_needs_the_operator_and_is_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
