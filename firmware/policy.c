@@ -38,12 +38,12 @@ uint64_t policy_velocity_refill(const os_policy *policy, uint64_t spent, uint64_
     return refill >= spent ? 0 : spent - refill;
 }
 
-uint32_t policy_evaluate(const os_policy *policy, uint64_t max_payout, uint64_t new_payout_sum,
+uint32_t policy_evaluate(const os_policy *policy, uint64_t max_payout, uint64_t velocity_amount,
                          uint64_t velocity_spent, uint64_t fee, uint32_t vsize) {
     uint32_t needs = 0;
     if (max_payout > policy->per_payout_cap) needs |= POLICY_NEEDS_PAYOUT_CAP;
-    if (new_payout_sum > 0 && (velocity_spent > policy->velocity_cap ||
-                               new_payout_sum > policy->velocity_cap - velocity_spent))
+    if (velocity_amount > 0 && (velocity_spent > policy->velocity_cap ||
+                                velocity_amount > policy->velocity_cap - velocity_spent))
         needs |= POLICY_NEEDS_VELOCITY;
     if (fee > policy->fee_cap) needs |= POLICY_NEEDS_FEE;
     /* fee * 1000 / vsize > cap, without division rounding in the signer's favour */

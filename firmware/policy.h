@@ -22,6 +22,7 @@
 #define POLICY_NEEDS_VELOCITY    0x02u
 #define POLICY_NEEDS_FEE         0x04u
 #define POLICY_NEEDS_FEE_RATE    0x08u
+#define POLICY_NEEDS_REANCHOR    0x10u   /* set by the signer, not policy_evaluate: always asks */
 
 /* Checks a policy for sanity before it is stored.
  * Returns: OS_OK, or OS_ERR_ARG when a cap or the window is zero or above its maximum. */
@@ -42,10 +43,12 @@ uint64_t policy_dust_threshold(int script_kind);
 uint64_t policy_velocity_refill(const os_policy *policy, uint64_t spent, uint64_t elapsed_ms);
 
 /* Decides what a transaction needs.
- * In:  policy; max_payout: the largest payout output; new_payout_sum: payouts for NEW nonces (a
- *      replacement re-pays an already counted payout); velocity_spent: after refill; fee; vsize.
+ * In:  policy; max_payout: the largest payout output; velocity_amount: what this transaction takes
+ *      out of the wallet for the velocity budget: payouts for NEW nonces (a replacement re-pays an
+ *      already counted payout) plus the fee (every transaction's fee leaves the wallet, a
+ *      consolidation's too); velocity_spent: after refill; fee; vsize.
  * Returns: a POLICY_NEEDS_* bit set, 0 when the signer may sign without the operator. */
-uint32_t policy_evaluate(const os_policy *policy, uint64_t max_payout, uint64_t new_payout_sum,
+uint32_t policy_evaluate(const os_policy *policy, uint64_t max_payout, uint64_t velocity_amount,
                          uint64_t velocity_spent, uint64_t fee, uint32_t vsize);
 
 #endif /* ONCESIGN_POLICY_H */

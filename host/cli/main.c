@@ -88,7 +88,7 @@ static const char USAGE[] =
     "                                    the signer's audit log as text (header + one entry per line):\n"
     "                                    every entry the device still holds (--device), or the ledger's\n"
     "                                    archive (--db); prints the device's log head\n"
-    "  log verify FILE --pubkey HEX [--head HEX] [--db PATH] [--rpc-url URL ...]\n"
+    "  log verify FILE --pubkey HEX [--head HEX] [--from HEX] [--db PATH] [--rpc-url URL ...]\n"
     "                                    check format, sequence, hash chain and BIP340 signatures under\n"
     "                                    the attestation key; --head: the log ends at the device's head\n"
     "                                    (device info); --db: every SIGN/REFUSE entry matches the ledger;\n"

@@ -46,6 +46,9 @@ typedef struct {
     /* PAYOUT */
     uint8_t nonce[32];
     uint8_t replace;            /* 1: the nonce is committed and anchor names its anchor */
+    uint8_t reanchor;           /* 1: the nonce is committed with anchor, which another transaction
+                                   spent: the signer moves it to input 0 once the operator approves
+                                   (at most one per transaction; PROTOCOL.md §5) */
     os_outpoint anchor;
 } os_sign_output;
 

@@ -14,7 +14,7 @@ CLI=$B/oncesign
 D=$B/oncesignd
 SIM=$B/oncesign-sim
 NODE=$B/oncesign-testnode
-for x in "$CLI" "$D" "$SIM" "$NODE"; do [ -x "$x" ] || { echo "FAIL: $x not built" >&2; exit 1; }; done
+for x in "$CLI" "$D" "$SIM" "$SIM-test" "$NODE"; do [ -x "$x" ] || { echo "FAIL: $x not built" >&2; exit 1; }; done
 command -v jq >/dev/null || { echo "FAIL: jq missing" >&2; exit 1; }
 
 dir=$(mktemp -d /tmp/oncesign-e2e.XXXXXX)
@@ -105,7 +105,7 @@ rc=$?
 pass "an unopenable ledger exits 2"
 
 # ---- the signer: the simulator with a known seed restored on regtest
-"$SIM" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 5 \
+"$SIM-test" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 5 \
   </dev/null 2>>"$dir/sim.err" &
 sim_pid=$!
 for _ in $(seq 100); do [ -S "$dir/c.sock" ] && [ -S "$dir/s.sock" ] && break; sleep 0.05; done

@@ -10,7 +10,7 @@
 # Needs $ONCESIGN_BUILD. Runs in about a minute.
 set -uo pipefail
 B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
-for x in oncesign-sim oncesign-testnode oncesignd oncesign; do
+for x in oncesign-sim oncesign-sim-test oncesign-testnode oncesignd oncesign; do
   [ -x "$B/$x" ] || { echo "FAIL: $B/$x not built" >&2; exit 1; }
 done
 for t in curl jq sqlite3; do command -v $t >/dev/null || { echo "FAIL: needs $t" >&2; exit 1; }; done
@@ -47,7 +47,7 @@ miner=$(rpc getnewaddress | jq -r .)
 mine 101
 
 # ---- signer: restore a known seed on regtest, buttons pressed through the control socket
-"$B/oncesign-sim" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 3 \
+"$B/oncesign-sim-test" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 3 \
   </dev/null 2>>"$dir/sim.log" &
 sim_pid=$!
 for _ in $(seq 100); do [ -S "$dir/c.sock" ] && [ -S "$dir/s.sock" ] && break; sleep 0.05; done

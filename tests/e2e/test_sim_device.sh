@@ -43,14 +43,14 @@ wait_screen() {
 }
 
 # approve_setup_screens PID: while PID (a `device init`) runs, approves each new mnemonic page and
-# the final confirmation once, collecting the words shown into the array `words`.
+# setup page (every field it sets, the last one the confirmation) once, collecting the words shown into the array `words`.
 approve_setup_screens() {
   local pid=$1 last= screen deadline=$((SECONDS + 60))
   words=()
   while kill -0 "$pid" 2>/dev/null; do
     [ $SECONDS -lt $deadline ] || fail "device init did not finish"
     screen=$(ctl screen 2>/dev/null) || { sleep 0.05; continue; }
-    if [ "$screen" != "$last" ] && grep -Eq '^(Write down|Words written down\?)' <<<"$screen"; then
+    if [ "$screen" != "$last" ] && grep -Eq '^(Write down|Setup [0-9])' <<<"$screen"; then
       if grep -q '^Write down' <<<"$screen"; then
         while read -r w; do words+=("$w"); done < <(sed -n 's/^ *[0-9][0-9]*\. \([a-z][a-z]*\)$/\1/p' <<<"$screen")
       fi
