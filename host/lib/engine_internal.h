@@ -1,5 +1,6 @@
-/* oncesign host — the payout engine's state, shared by engine.c (service calls on the ledger) and
- * engine_chain.c (signer, monacoind, worker, reconciler). Not a public contract. */
+/* oncesign host — the payout engine's state, shared by engine.c (service calls on the ledger),
+ * engine_chain.c (signer, monacoind, worker, reconciler) and engine_runtime.c (clock, crash points,
+ * wake-ups). engine.c calls engine_chain.c; engine_chain.c never calls engine.c. Not a public contract. */
 #ifndef ONCESIGN_HOST_ENGINE_INTERNAL_H
 #define ONCESIGN_HOST_ENGINE_INTERNAL_H
 
@@ -44,13 +45,23 @@ struct os_engine {
     struct os_rpc *rpc;
     pthread_mutex_t recon_mu;       /* one reconciliation pass at a time */
     int64_t batch_wait_since_ms;
+    int64_t aside_logged_id;        /* the newest payout logged as stepping aside (worker only) */
+
+    /* reconciler: when it last asked the node (recon_mu), and whether work happened since (mu) */
+    uint64_t recon_height;
+    int64_t recon_last_ms;
+    int recon_work;
+    int funds_short;                /* mu: the last batch found no payout the coins could cover */
+    uint64_t chain_balance;         /* mu: the node's unspent total on our addresses, at the last sync */
+    int chain_balance_known;
 
     long crash_hits;
-    uint64_t ledger_commits_autocommit;
+    uint64_t m_recon_passes;
     uint64_t m_codes_issued, m_redeems, m_payouts_created, m_tx_signed, m_payouts_signed;
     uint64_t m_bc_sent, m_bc_not_sent, m_bc_unknown, m_bc_check_chain, m_sign_refused;
 };
 
+/* engine_runtime.c */
 int64_t engine_now(void);
 /* ONCESIGN_CRASH_AT=<point>[:<n>]: _exit(137) at the n-th (default first) time point is reached. */
 void engine_crash_point(os_engine *e, const char *point);

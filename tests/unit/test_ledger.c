@@ -144,11 +144,11 @@ static void test_migrate_from_v1_keeps_data(void **state) {
     os_engine_close(e);
     assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
     assert_int_equal(os_ledger_schema_version(l, &v), OS_OK);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, OS_LEDGER_SCHEMA_VERSION);
     assert_int_equal(os_ledger_exec(l, "SELECT * FROM meta"), OS_OK);
     os_ledger_close(l);
     assert_int_equal(count_rows("codes"), 1);
-    assert_int_equal(count_rows("schema_version"), 2);
+    assert_int_equal(count_rows("schema_version"), OS_LEDGER_SCHEMA_VERSION);
 }
 
 static void test_refuses_newer_schema(void **state) {
