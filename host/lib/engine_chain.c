@@ -622,30 +622,40 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
     size_t np = 0, nc = 0;
     int rc = p && c && dp && dc && take ? OS_OK : OS_ERR_IO;
     if (rc == OS_OK) rc = os_ledger_payouts_requested(e->ledger, max, p, &np);
-    /* A payout above the signer's per-payout cap waits for the operator: it goes alone, so the operator
-     * decides on it and nothing else (a rejection fails only it). */
     pthread_mutex_lock(&e->mu);
     uint64_t cap = e->per_payout_cap;
     pthread_mutex_unlock(&e->mu);
-    if (rc == OS_OK && cap && np > 0) {
-        if (p[0].amount > cap) {
-            np = 1;
-        } else {
-            size_t k = 0;
-            for (size_t i = 0; i < np; i++)
-                if (p[i].amount <= cap) p[k++] = p[i];
-            np = k;
-        }
-    }
     if (rc != OS_OK || np == 0) goto out;
-    for (size_t i = 0; i < np; i++) dp[i] = (os_decide_payout){p[i].amount, p[i].script_len};
     os_coin_choice choice;
+    size_t *idx = calloc(np, sizeof *idx), ns = 0;
+    if (!idx) {
+        rc = OS_ERR_IO;
+        goto out;
+    }
     for (;;) {
         rc = os_ledger_coins_spendable(e->ledger, OS_MAX_INPUTS, c, &nc);
-        if (rc != OS_OK) goto out;
+        if (rc != OS_OK) break;
         for (size_t i = 0; i < nc; i++) dc[i] = (os_decide_coin){c[i].amount, c[i].script_type};
-        rc = os_decide_coins(dp, np, dc, nc, rate, take, &choice);
-        if (rc != OS_OK) goto out;
+        /* A payout above the signer's per-payout cap waits for the operator: it goes alone, so the
+         * operator decides on it and nothing else (a rejection fails only it). When the coins cannot
+         * cover it, it steps aside like any other, and the payouts within the cap go on. */
+        rc = OS_ERR_FUNDS;
+        if (cap && p[0].amount > cap) {
+            idx[0] = 0;
+            ns = 1;
+            dp[0] = (os_decide_payout){p[0].amount, p[0].script_len};
+            rc = os_decide_coins(dp, 1, dc, nc, rate, take, &choice);
+        }
+        if (rc == OS_ERR_FUNDS) {
+            ns = 0;
+            for (size_t i = 0; i < np; i++)
+                if (!cap || p[i].amount <= cap) {
+                    dp[ns] = (os_decide_payout){p[i].amount, p[i].script_len};
+                    idx[ns++] = i;
+                }
+            rc = os_decide_coins(dp, ns, dc, nc, rate, take, &choice);
+        }
+        if (rc != OS_OK) break;
         /* the coins must still be the chain's: a spent one leaves the ledger and the choice is remade */
         int gone = 0, unsure = 0;
         for (size_t i = 0; i < choice.n_coins; i++) {
@@ -657,20 +667,21 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
                 gone = 1;
             }
         }
-        if (unsure) {
-            rc = OS_ERR_RPC_TRANSPORT;
-            goto out;
-        }
-        if (!gone) break;
+        if (unsure) rc = OS_ERR_RPC_TRANSPORT;
+        if (unsure || !gone) break;
         os_ledger_coins_free(c, nc);
         nc = 0;
     }
-    for (size_t i = 0; i < np; i++)
-        if (!take[i] && p[i].id > e->aside_logged_id) {
+    if (rc != OS_OK) {
+        free(idx);
+        goto out;
+    }
+    for (size_t k = 0; k < ns; k++)
+        if (!take[k] && p[idx[k]].id > e->aside_logged_id) {
             /* once per payout: the worker asks again at every batch */
             fprintf(stderr, "oncesignd: payout %lld (%llu sat) steps aside: the wallet's coins cannot cover it now\n",
-                    (long long)p[i].id, (unsigned long long)p[i].amount);
-            e->aside_logged_id = p[i].id;
+                    (long long)p[idx[k]].id, (unsigned long long)p[idx[k]].amount);
+            e->aside_logged_id = p[idx[k]].id;
         }
     size_t use_p = choice.n_taken, use_c = choice.n_coins;
     size_t n_out = use_p + (choice.with_change ? 1 : 0);
@@ -690,16 +701,18 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
         in[i].prev_tx_len = c[i].prev_len;
         coin_ids[i] = c[i].id;
     }
-    for (size_t i = 0, k = 0; i < np; i++) {
-        if (!take[i]) continue;
+    for (size_t j = 0, k = 0; j < ns; j++) {
+        if (!take[j]) continue;
+        const os_ledger_payout_req *q = &p[idx[j]];
         outs[k].kind = OS_OUTPUT_PAYOUT;
-        outs[k].amount = p[i].amount;
-        memcpy(outs[k].script, p[i].script, p[i].script_len);
-        outs[k].script_len = (uint8_t)p[i].script_len;
-        memcpy(outs[k].nonce, p[i].nonce, 32);
-        payout_ids[k] = p[i].id;
+        outs[k].amount = q->amount;
+        memcpy(outs[k].script, q->script, q->script_len);
+        outs[k].script_len = (uint8_t)q->script_len;
+        memcpy(outs[k].nonce, q->nonce, 32);
+        payout_ids[k] = q->id;
         k++;
     }
+    free(idx);
     rc = os_sign_sort_payouts(outs, use_p);
     os_sign_tx tx = {.version = 2, .locktime = 0, .n_inputs = use_c, .n_outputs = n_out, .inputs = in, .outputs = outs};
     os_ledger_lock(e->ledger);

@@ -417,6 +417,38 @@ static void test_operator_rejects(void **state) {
     run_approval(OPERATOR_REJECT);
 }
 
+/* Issue 9, defect 5: a payout larger than the wallet's funds stepped in front of every other payout:
+ * the batch shrank from its end until it was empty, and nothing was ever signed. It steps aside now;
+ * the payouts the coins can cover are signed, and it waits in requested for funds. */
+static void test_oversized_payout_steps_aside(void **state) {
+    (void)state;
+    os_client *c = start_signer(17);
+    add_coin(0, 100000, 3);
+    os_engine_config cfg = config();
+    os_engine *e = NULL;
+    char err[256];
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    char code[65], addr[OS_MAX_ADDRESS + 1];
+    os_code_info ci;
+    os_payout_info big;
+    int created = 0;
+    assert_int_equal(os_engine_issue_code(e, 50000000, 0, code, &ci), OS_OK);
+    dest_address(99, addr);
+    assert_int_equal(os_engine_redeem(e, code, addr, &big, &created), OS_OK);
+    int64_t ids[3];
+    redeem_codes(e, 3, ids);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_signed(e, 3);
+    os_engine_stop(e);
+    os_payout_info p;
+    assert_int_equal(os_engine_payout_get(e, big.id, &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_REQUESTED);
+    assert_int_equal(p.has_txid, 0);
+    assert_int_equal(sql_int("SELECT count(*) FROM txs"), 1);
+    assert_int_equal(sql_int("SELECT n_payouts FROM txs"), 3);
+    os_engine_close(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
@@ -424,6 +456,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_rolled_back_ledger_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_approves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_payout_steps_aside, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
