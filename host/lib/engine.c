@@ -329,6 +329,13 @@ int os_engine_payout_get(os_engine *e, int64_t id, os_payout_info *out) {
     return os_ledger_payout_get(e->ledger, id, out);
 }
 
+int os_engine_payout_cancel(os_engine *e, int64_t id) {
+    if (!e) return OS_ERR_ARG;
+    int rc = os_ledger_payout_cancel(e->ledger, id, "cancelled by the operator", engine_now());
+    if (rc == OS_OK) fprintf(stderr, "oncesign: payout %lld cancelled by the operator\n", (long long)id);
+    return rc;
+}
+
 int os_engine_payout_list(os_engine *e, os_payout_status status, int64_t after_id, size_t limit,
                           os_payout_info *out, size_t *n) {
     if (!e || !n || (limit && !out)) return OS_ERR_ARG;
@@ -349,6 +356,7 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
     out->signer_ok = e->device_attached && !e->signer_mismatch && e->signer_reachable;
     out->node_ok = e->node_ok;
     out->node_height = e->node_height;
+    out->payouts_waiting_for_funds = e->payouts_aside;
     out->signer_log_seq = e->signer_log_seq;
     pthread_mutex_unlock(&e->mu);
     return OS_OK;

@@ -676,6 +676,11 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
         free(idx);
         goto out;
     }
+    uint64_t aside = 0;
+    for (size_t k = 0; k < ns; k++) aside += !take[k];
+    pthread_mutex_lock(&e->mu);
+    e->payouts_aside = aside;
+    pthread_mutex_unlock(&e->mu);
     for (size_t k = 0; k < ns; k++)
         if (!take[k] && p[idx[k]].id > e->aside_logged_id) {
             /* once per payout: the worker asks again at every batch */
@@ -1208,6 +1213,9 @@ static int worker_round(os_engine *e) {
     if (os_ledger_payouts_count(e->ledger, OS_PAYOUT_REQUESTED, &waiting) != OS_OK) return 0;
     if (!waiting) {
         e->batch_wait_since_ms = 0;
+        pthread_mutex_lock(&e->mu);
+        e->payouts_aside = 0;
+        pthread_mutex_unlock(&e->mu);
         return 0;
     }
     int64_t now = mono_ms();
@@ -1219,6 +1227,7 @@ static int worker_round(os_engine *e) {
     pthread_mutex_lock(&e->mu);
     int was_short = e->funds_short;
     e->funds_short = rc == OS_ERR_FUNDS;
+    if (rc == OS_ERR_FUNDS) e->payouts_aside = waiting;
     pthread_mutex_unlock(&e->mu);
     if (rc == OS_ERR_FUNDS && !was_short)
         fprintf(stderr, "oncesignd: %llu payout(s) wait: the wallet's coins cannot cover any of them (fund %s)\n",

@@ -212,6 +212,11 @@ int os_ledger_payout_get(os_ledger *l, int64_t id, os_payout_info *out);
 int os_ledger_payout_list(os_ledger *l, os_payout_status status, int64_t after_id, size_t limit,
                           os_payout_info *out, size_t *n);
 int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_FAILED + 1]);
+/* An operator cancels a payout that is still waiting for a transaction (requested -> failed, with
+ * why as its error); one a signing session has started on is the signer's and the chain's to finish.
+ * Returns: OS_OK; OS_ERR_NOT_FOUND (no such payout); OS_ERR_BUSY (past requested: nothing changed);
+ *          OS_ERR_DB. */
+int os_ledger_payout_cancel(os_ledger *l, int64_t id, const char *why, int64_t now);
 /* How many payouts are in one status (an index lookup, unlike the counts above). */
 int os_ledger_payouts_count(os_ledger *l, os_payout_status status, uint64_t *n);
 

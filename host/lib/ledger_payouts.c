@@ -170,6 +170,19 @@ int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_FAILED + 1])
     return r == SQLITE_DONE ? OS_OK : OS_ERR_DB;
 }
 
+int os_ledger_payout_cancel(os_ledger *l, int64_t id, const char *why, int64_t now) {
+    if (!l || !why) return OS_ERR_ARG;
+    int rc = ledger_op_begin(l);
+    if (rc != OS_OK) return rc;
+    int64_t status = 0;
+    rc = ledger_int(l, &status, "SELECT status FROM payouts WHERE id = ?", "i", id);
+    if (rc == OS_OK && status != OS_PAYOUT_REQUESTED) rc = OS_ERR_BUSY;
+    if (rc == OS_OK)
+        rc = ledger_run(l, NULL, "UPDATE payouts SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?",
+                        "itiii", (int64_t)OS_PAYOUT_FAILED, why, now, id, (int64_t)OS_PAYOUT_REQUESTED);
+    return ledger_op_end(l, rc);
+}
+
 int os_ledger_payouts_count(os_ledger *l, os_payout_status status, uint64_t *n) {
     if (!l || !n) return OS_ERR_ARG;
     int64_t count = 0;

@@ -446,6 +446,19 @@ static void test_oversized_payout_steps_aside(void **state) {
     assert_int_equal(p.has_txid, 0);
     assert_int_equal(sql_int("SELECT count(*) FROM txs"), 1);
     assert_int_equal(sql_int("SELECT n_payouts FROM txs"), 3);
+    /* health says one waits for funds; the operator may cancel it, and only it (the others are signed) */
+    os_engine_health h;
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.payouts_waiting_for_funds, 1);
+    assert_int_equal(os_engine_payout_cancel(e, ids[0]), OS_ERR_BUSY);
+    assert_int_equal(os_engine_payout_cancel(e, big.id + 1000), OS_ERR_NOT_FOUND);
+    assert_int_equal(os_engine_payout_cancel(e, big.id), OS_OK);
+    assert_int_equal(os_engine_payout_get(e, big.id, &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_FAILED);
+    assert_string_equal(p.error, "cancelled by the operator");
+    assert_int_equal(os_engine_payout_cancel(e, big.id), OS_ERR_BUSY);
+    assert_int_equal(os_engine_payout_get(e, ids[0], &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_SIGNED);
     os_engine_close(e);
 }
 
