@@ -398,6 +398,8 @@ int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {
     EMIT("oncesign_broadcasts_total{result=\"check_chain\"} %llu\n", (unsigned long long)e->m_bc_check_chain);
     EMIT("# TYPE oncesign_signer_refusals_total counter\noncesign_signer_refusals_total %llu\n",
          (unsigned long long)e->m_sign_refused);
+    EMIT("# TYPE oncesign_reconcile_passes_total counter\noncesign_reconcile_passes_total %llu\n",
+         (unsigned long long)e->m_recon_passes);
     EMIT("# TYPE oncesign_up gauge\noncesign_up{part=\"ledger\"} %d\noncesign_up{part=\"signer\"} %d\n"
          "oncesign_up{part=\"node\"} %d\n",
          h.ledger_ok, h.signer_ok, h.node_ok);
@@ -411,5 +413,11 @@ int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {
 
 int os_engine_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed) {
     if (!e || !confirmed || !unconfirmed) return OS_ERR_ARG;
-    return os_ledger_balance(e->ledger, confirmed, unconfirmed);
+    pthread_mutex_lock(&e->mu);
+    int known = e->chain_balance_known;
+    *confirmed = e->chain_confirmed;
+    *unconfirmed = e->chain_unconfirmed;
+    pthread_mutex_unlock(&e->mu);
+    /* before the first wallet sync (or with no node) the ledger's view is all there is */
+    return known ? OS_OK : os_ledger_balance(e->ledger, confirmed, unconfirmed);
 }

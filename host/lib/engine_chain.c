@@ -560,14 +560,16 @@ static void wallet_sync(os_engine *e) {
     pthread_mutex_lock(&e->mu);
     uint64_t tip = e->node_height;
     pthread_mutex_unlock(&e->mu);
-    uint64_t chain_balance = 0;
+    uint64_t confirmed = 0, unconfirmed = 0;
     for (size_t i = 0; rc == OS_OK && i < nu; i++) {
-        chain_balance += u[i].amount;
+        *(u[i].confirmations ? &confirmed : &unconfirmed) += u[i].amount;
         adopt_coin(e, &u[i], u[i].confirmations ? tip + 1 - u[i].confirmations : 0);
     }
     if (rc == OS_OK) {
+        /* the balance the chain has (issue 9, defect 4): coins spent elsewhere are not in it */
         pthread_mutex_lock(&e->mu);
-        e->chain_balance = chain_balance;
+        e->chain_confirmed = confirmed;
+        e->chain_unconfirmed = unconfirmed;
         e->chain_balance_known = 1;
         pthread_mutex_unlock(&e->mu);
     }

@@ -53,7 +53,7 @@ struct os_engine {
     int recon_work;
     int funds_short;                /* mu: the last batch found no payout the coins could cover */
     uint64_t payouts_aside;         /* mu: requested payouts the last batch left for want of funds */
-    uint64_t chain_balance;         /* mu: the node's unspent total on our addresses, at the last sync */
+    uint64_t chain_confirmed, chain_unconfirmed; /* mu: the node's unspent on our addresses, last sync */
     int chain_balance_known;
 
     long crash_hits;
