@@ -18,6 +18,7 @@
 #include "engine_internal.h"
 #include "ledger.h"
 #include "oncesign/status.h"
+#include "rpc.h"
 
 #define DUST_LIMIT 546u
 #define MAX_MONEY (105120000ull * 100000000ull)
@@ -52,15 +53,6 @@ static int random_bytes(uint8_t *buf, size_t len) {
 
 static int sha256(const void *data, size_t len, uint8_t out[32]) {
     return mbedtls_sha256_ret(data, len, out, 0) == 0 ? OS_OK : OS_ERR_CRYPTO;
-}
-
-static void hex(const uint8_t *d, size_t n, char *out) {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[d[i] >> 4];
-        out[2 * i + 1] = digits[d[i] & 15];
-    }
-    out[2 * n] = '\0';
 }
 
 /* ------------------------------------------------------------------ open / close */
@@ -186,7 +178,7 @@ int os_engine_issue_code(os_engine *e, uint64_t amount, int64_t expires_at, char
     uint8_t secret[16], hash[32], nonce[32];
     if (random_bytes(secret, sizeof secret) != OS_OK || random_bytes(nonce, sizeof nonce) != OS_OK) return OS_ERR_IO;
     char code[33];
-    hex(secret, sizeof secret, code);
+    os_hex_encode(secret, sizeof secret, code);
     mbedtls_platform_zeroize(secret, sizeof secret);
     if (sha256(code, 32, hash) != OS_OK) return OS_ERR_CRYPTO;
     int64_t now = engine_now();
@@ -197,7 +189,7 @@ int os_engine_issue_code(os_engine *e, uint64_t amount, int64_t expires_at, char
     __atomic_add_fetch(&e->m_codes_issued, 1, __ATOMIC_RELAXED);
     if (info) {
         memset(info, 0, sizeof *info);
-        hex(hash, 16, info->code_id);
+        os_hex_encode(hash, 16, info->code_id);
         info->amount = amount;
         info->created_at = now;
         info->expires_at = expires_at;
@@ -214,7 +206,7 @@ int os_engine_code_lookup(os_engine *e, const char *code, os_code_info *info) {
     rc = os_ledger_code_find(e->ledger, hash, &c);
     if (rc != OS_OK) return rc;
     memset(info, 0, sizeof *info);
-    hex(hash, 16, info->code_id);
+    os_hex_encode(hash, 16, info->code_id);
     info->amount = c.amount;
     info->created_at = c.created_at;
     info->expires_at = c.expires_at;

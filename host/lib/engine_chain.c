@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +21,7 @@
 #include "engine_internal.h"
 #include "nonce_set.h"
 #include "oncesign/status.h"
+#include "psbt.h"
 #include "rpc.h"
 #include "signing.h"
 #include "tx.h"
@@ -260,36 +260,43 @@ static int replay_sign_entry(os_engine *e, uint64_t seq, const uint8_t *pl, int6
     return OS_OK;
 }
 
-/* Explains every SIGN entry after the log position the ledger's tree accounts for ("tree_seq"):
- * each must name a transaction whose draft the ledger holds; its new leaves go into the tree and the
- * root must then equal the entry's root_after. Anything unexplained: OS_ERR_SIGNER_MISMATCH.
- * sign_mu held. */
-static int settle_from_log(os_engine *e, char *err, size_t cap) {
-    uint64_t tree_seq = 0, seq = 0;
-    int rc = os_ledger_meta_u64(e->ledger, "tree_seq", &tree_seq);
-    uint64_t last = tree_seq;
+/* Replays every archived SIGN entry after seq `after` on e->tree (replay_sign_entry); with settle, each
+ * replayed transaction is recorded as committed by the signer. *last: the last entry read. */
+static int replay_log(os_engine *e, uint64_t after, int settle, uint64_t *last, char *err, size_t cap) {
     uint8_t entry[OS_LOG_ENTRY_BYTES];
-    while (rc == OS_OK) {
-        rc = os_ledger_signer_log_next(e->ledger, last, &seq, entry);
-        if (rc == OS_ERR_NOT_FOUND) {
-            rc = OS_OK;
-            break;
-        }
-        if (rc != OS_OK) break;
-        last = seq;
+    uint64_t seq = 0;
+    *last = after;
+    for (;;) {
+        int rc = os_ledger_signer_log_next(e->ledger, *last, &seq, entry);
+        if (rc == OS_ERR_NOT_FOUND) return OS_OK;
+        if (rc != OS_OK) return rc;
+        *last = seq;
         if (entry[AUDIT_LOG_OFF_TYPE] != OS_LOG_SIGN) continue;
         const uint8_t *pl = entry + AUDIT_LOG_OFF_PAYLOAD;
         int64_t row = 0;
         os_draft d;
         rc = replay_sign_entry(e, seq, pl, &row, &d, err, cap);
-        if (rc != OS_OK) break;
-        /* Committed: keep the leaves, and mark the draft so the worker asks for its signatures as a
-         * replacement of the identical transaction (deterministic signatures: the same txid). */
-        rc = store_committed(e, row, &d.tx, pl + 64, seq, seq);
+        if (rc != OS_OK) return rc;
+        if (settle) {
+            /* Committed: keep the leaves, and mark the draft so the worker asks for its signatures as a
+             * replacement of the identical transaction (deterministic signatures: the same txid). */
+            rc = store_committed(e, row, &d.tx, pl + 64, seq, seq);
+            fprintf(stderr, "oncesignd: settled log entry %llu: transaction %lld was committed by the signer\n",
+                    (unsigned long long)seq, (long long)row);
+        }
         os_draft_free(&d);
-        fprintf(stderr, "oncesignd: settled log entry %llu: transaction %lld was committed by the signer\n",
-                (unsigned long long)seq, (long long)row);
+        if (rc != OS_OK) return rc;
     }
+}
+
+/* Explains every SIGN entry after the log position the ledger's tree accounts for ("tree_seq"):
+ * each must name a transaction whose draft the ledger holds; its new leaves go into the tree and the
+ * root must then equal the entry's root_after. Anything unexplained: OS_ERR_SIGNER_MISMATCH.
+ * sign_mu held. */
+static int settle_from_log(os_engine *e, char *err, size_t cap) {
+    uint64_t tree_seq = 0, last = 0;
+    int rc = os_ledger_meta_u64(e->ledger, "tree_seq", &tree_seq);
+    if (rc == OS_OK) rc = replay_log(e, tree_seq, 1, &last, err, cap);
     if (rc == OS_OK && last > tree_seq) rc = os_ledger_meta_put_u64(e->ledger, "tree_seq", last);
     return rc;
 }
@@ -359,18 +366,8 @@ static int load_log_head(os_engine *e) {
     return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
 }
 
-/* The one secp256k1 context (bip32 derivation, signature checks); created once, before any thread. */
-static int ensure_crypto(void) {
-    if (crypto_ctx() != NULL) return OS_OK;
-    uint8_t seed[32];
-    if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) return OS_ERR_IO;
-    int rc = crypto_init(seed);
-    crypto_wipe(seed, sizeof seed);
-    return rc;
-}
-
 int engine_attach(os_engine *e, os_client *lent, char *err, size_t cap) {
-    int rc = ensure_crypto();
+    int rc = psbt_crypto_ready(); /* the one secp256k1 context, created before any thread */
     if (rc != OS_OK) {
         errf(err, cap, "crypto_init: %s", os_status_name(rc));
         return rc;
@@ -1239,13 +1236,16 @@ static int worker_round(os_engine *e) {
     return 1;
 }
 
+static int stop_asked(os_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    int stop = e->stopping;
+    pthread_mutex_unlock(&e->mu);
+    return stop;
+}
+
 static void *worker_main(void *arg) {
     os_engine *e = arg;
-    for (;;) {
-        pthread_mutex_lock(&e->mu);
-        int stop = e->stopping;
-        pthread_mutex_unlock(&e->mu);
-        if (stop) break;
+    while (!stop_asked(e)) {
         if (worker_round(e)) continue;
         pthread_mutex_lock(&e->mu);
         if (!e->stopping && !e->work_pending) {
@@ -1266,20 +1266,10 @@ static void *worker_main(void *arg) {
 
 static void *reconciler_main(void *arg) {
     os_engine *e = arg;
-    for (;;) {
-        pthread_mutex_lock(&e->mu);
-        int stop = e->stopping;
-        pthread_mutex_unlock(&e->mu);
-        if (stop) break;
+    while (!stop_asked(e)) {
         (void)reconcile_pass(e, 0);
         /* sleep in short steps so stop is prompt */
-        for (uint32_t t = 0; t < e->cfg.reconcile_interval_ms; t += 50) {
-            pthread_mutex_lock(&e->mu);
-            stop = e->stopping;
-            pthread_mutex_unlock(&e->mu);
-            if (stop) break;
-            usleep(50000);
-        }
+        for (uint32_t t = 0; t < e->cfg.reconcile_interval_ms && !stop_asked(e); t += 50) usleep(50000);
     }
     return NULL;
 }
@@ -1325,20 +1315,8 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
     if (rc == OS_OK) rc = nonce_tree_create(&t);
     nonce_tree *saved = e->tree;
     e->tree = t;
-    uint64_t seq = 0;
-    uint8_t entry[OS_LOG_ENTRY_BYTES];
-    while (rc == OS_OK) {
-        rc = os_ledger_signer_log_next(e->ledger, seq, &seq, entry);
-        if (rc == OS_ERR_NOT_FOUND) {
-            rc = OS_OK;
-            break;
-        }
-        if (rc != OS_OK || entry[AUDIT_LOG_OFF_TYPE] != OS_LOG_SIGN) continue;
-        int64_t row = 0;
-        os_draft d;
-        rc = replay_sign_entry(e, seq, entry + AUDIT_LOG_OFF_PAYLOAD, &row, &d, err, cap);
-        if (rc == OS_OK) os_draft_free(&d);
-    }
+    uint64_t last = 0;
+    if (rc == OS_OK) rc = replay_log(e, 0, 0, &last, err, cap);
     e->tree = saved;
     if (rc == OS_OK) {
         uint8_t root[32];

@@ -302,26 +302,48 @@ int ledger_run(os_ledger *l, int *changes, const char *sql, const char *fmt, ...
     return rc;
 }
 
-int ledger_int(os_ledger *l, int64_t *out, const char *sql, const char *fmt, ...) {
+static int query_va(os_ledger *l, sqlite3_stmt **out, const char *sql, const char *fmt, va_list ap) {
+    *out = NULL;
     os_ledger_lock(l);
     sqlite3_stmt *st = ledger_prep(l, sql);
-    int rc = OS_ERR_DB;
-    if (st) {
-        va_list ap;
-        va_start(ap, fmt);
-        ledger_bind(st, fmt, ap);
-        va_end(ap);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
-            *out = sqlite3_column_int64(st, 0);
-            rc = OS_OK;
-        } else if (r == SQLITE_DONE) {
-            rc = OS_ERR_NOT_FOUND;
-        }
+    if (!st) {
+        os_ledger_unlock(l);
+        return OS_ERR_DB;
+    }
+    ledger_bind(st, fmt, ap);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *out = st;
+        return OS_OK;
     }
     sqlite3_finalize(st);
     os_ledger_unlock(l);
+    return r == SQLITE_DONE ? OS_ERR_NOT_FOUND : OS_ERR_DB;
+}
+
+int ledger_query(os_ledger *l, sqlite3_stmt **st, const char *sql, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = query_va(l, st, sql, fmt, ap);
+    va_end(ap);
     return rc;
+}
+
+int ledger_query_end(os_ledger *l, sqlite3_stmt *st, int last_step) {
+    sqlite3_finalize(st);
+    os_ledger_unlock(l);
+    return last_step == SQLITE_ROW || last_step == SQLITE_DONE ? OS_OK : OS_ERR_DB;
+}
+
+int ledger_int(os_ledger *l, int64_t *out, const char *sql, const char *fmt, ...) {
+    sqlite3_stmt *st = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = query_va(l, &st, sql, fmt, ap);
+    va_end(ap);
+    if (rc != OS_OK) return rc;
+    *out = sqlite3_column_int64(st, 0);
+    return ledger_query_end(l, st, SQLITE_ROW);
 }
 
 /* Savepoints nest inside a caller's BEGIN; a top-level operation takes the write lock up front.

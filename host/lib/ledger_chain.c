@@ -257,22 +257,13 @@ int os_ledger_tx_external_create(os_ledger *l, const os_sign_tx *tx, int64_t now
 
 int os_ledger_tx_draft(os_ledger *l, int64_t row, os_draft *d, int *committed, uint64_t *fee) {
     if (!l) return OS_ERR_ARG;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT draft, root_after IS NOT NULL, fee FROM txs WHERE id = ?");
-    int rc = OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_int64(st, 1, row);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
-            rc = d ? os_draft_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), d) : OS_OK;
-            if (committed) *committed = sqlite3_column_int(st, 1);
-            if (fee) *fee = (uint64_t)sqlite3_column_int64(st, 2);
-        } else if (r == SQLITE_DONE) {
-            rc = OS_ERR_NOT_FOUND;
-        }
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT draft, root_after IS NOT NULL, fee FROM txs WHERE id = ?", "i", row);
+    if (rc != OS_OK) return rc;
+    rc = d ? os_draft_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), d) : OS_OK;
+    if (committed) *committed = sqlite3_column_int(st, 1);
+    if (fee) *fee = (uint64_t)sqlite3_column_int64(st, 2);
+    ledger_query_end(l, st, SQLITE_ROW);
     return rc;
 }
 
@@ -288,27 +279,18 @@ int os_ledger_tx_by_commitment(os_ledger *l, const uint8_t hash_prevouts[32], co
 int os_ledger_tx_raw(os_ledger *l, int64_t row, uint8_t **raw, size_t *len, uint8_t txid[32]) {
     if (!l || !raw || !len || !txid) return OS_ERR_ARG;
     *raw = NULL;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT raw, txid FROM txs WHERE id = ? AND raw IS NOT NULL");
-    int rc = OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_int64(st, 1, row);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
-            *len = (size_t)sqlite3_column_bytes(st, 0);
-            *raw = malloc(*len ? *len : 1);
-            rc = *raw ? OS_OK : OS_ERR_IO;
-            if (*raw) {
-                memcpy(*raw, sqlite3_column_blob(st, 0), *len);
-                memcpy(txid, sqlite3_column_blob(st, 1), 32);
-            }
-        } else if (r == SQLITE_DONE || r == SQLITE_ROW) {
-            rc = OS_ERR_NOT_FOUND;
-        }
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT raw, txid FROM txs WHERE id = ? AND raw IS NOT NULL AND length(txid) = 32", "i",
+                          row);
+    if (rc != OS_OK) return rc;
+    *len = (size_t)sqlite3_column_bytes(st, 0);
+    *raw = malloc(*len ? *len : 1);
+    if (*raw) {
+        memcpy(*raw, sqlite3_column_blob(st, 0), *len);
+        memcpy(txid, sqlite3_column_blob(st, 1), 32);
     }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    return rc;
+    ledger_query_end(l, st, SQLITE_ROW);
+    return *raw ? OS_OK : OS_ERR_IO;
 }
 
 int os_ledger_tx_committed(os_ledger *l, int64_t row, const uint8_t root_after[32], uint64_t log_seq, uint64_t tree_seq,
@@ -396,34 +378,27 @@ int os_ledger_txs_unsettled(os_ledger *l, uint32_t final_confirmations, os_ledge
     *out = NULL;
     *n = 0;
     size_t cap = 0;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT id, state, confirmations FROM txs WHERE state IN (?, ?) OR (state = ? AND confirmations < ?)"
-                                      " ORDER BY id");
-    int r = SQLITE_ERROR, rc = OS_OK;
-    if (st) {
-        sqlite3_bind_int(st, 1, OS_TX_SIGNED);
-        sqlite3_bind_int(st, 2, OS_TX_BROADCAST);
-        sqlite3_bind_int(st, 3, OS_TX_CONFIRMED);
-        sqlite3_bind_int64(st, 4, final_confirmations);
-        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 64;
-                os_ledger_tx_ref *grown = realloc(*out, cap * sizeof **out);
-                if (!grown) {
-                    rc = OS_ERR_IO;
-                    break;
-                }
-                *out = grown;
-            }
-            (*out)[*n].row = sqlite3_column_int64(st, 0);
-            (*out)[*n].state = (os_tx_state)sqlite3_column_int(st, 1);
-            (*out)[*n].confirmations = (uint32_t)sqlite3_column_int64(st, 2);
-            (*n)++;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT id, state, confirmations FROM txs WHERE state IN (?, ?)"
+                                  " OR (state = ? AND confirmations < ?) ORDER BY id",
+                          "iiii", (int64_t)OS_TX_SIGNED, (int64_t)OS_TX_BROADCAST, (int64_t)OS_TX_CONFIRMED,
+                          (int64_t)final_confirmations);
+    if (rc != OS_OK) return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
+    int r = SQLITE_ROW;
+    for (; r == SQLITE_ROW; r = sqlite3_step(st)) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            os_ledger_tx_ref *grown = realloc(*out, cap * sizeof **out);
+            if (!grown) break;
+            *out = grown;
         }
+        (*out)[*n].row = sqlite3_column_int64(st, 0);
+        (*out)[*n].state = (os_tx_state)sqlite3_column_int(st, 1);
+        (*out)[*n].confirmations = (uint32_t)sqlite3_column_int64(st, 2);
+        (*n)++;
     }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    if (rc == OS_OK && r != SQLITE_DONE) rc = OS_ERR_DB;
+    rc = r == SQLITE_ROW ? OS_ERR_IO : OS_OK; /* stopped early: out of memory */
+    if (ledger_query_end(l, st, r) != OS_OK && rc == OS_OK) rc = OS_ERR_DB;
     if (rc != OS_OK) {
         free(*out);
         *out = NULL;
@@ -437,36 +412,32 @@ int os_ledger_txs_unsettled(os_ledger *l, uint32_t final_confirmations, os_ledge
 int os_ledger_coins_spendable(os_ledger *l, size_t max, os_ledger_coin *out, size_t *n) {
     if (!l || !n || (max && !out)) return OS_ERR_ARG;
     *n = 0;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT id, txid, vout, amount, script_type, change, addr_index, prev_tx FROM coins"
-                                      " WHERE state = ? AND (height > 0 OR change = 1) ORDER BY amount DESC LIMIT ?");
-    int r = SQLITE_ERROR, rc = OS_OK;
-    if (st) {
-        sqlite3_bind_int(st, 1, OS_COIN_AVAILABLE);
-        sqlite3_bind_int64(st, 2, (int64_t)max);
-        while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
-            os_ledger_coin *k = &out[*n];
-            if (sqlite3_column_bytes(st, 1) != 32) continue;
-            k->id = sqlite3_column_int64(st, 0);
-            memcpy(k->op.txid, sqlite3_column_blob(st, 1), 32);
-            k->op.vout = (uint32_t)sqlite3_column_int64(st, 2);
-            k->amount = (uint64_t)sqlite3_column_int64(st, 3);
-            k->script_type = (uint8_t)sqlite3_column_int(st, 4);
-            k->change = (uint8_t)sqlite3_column_int(st, 5);
-            k->index = (uint32_t)sqlite3_column_int64(st, 6);
-            k->prev_len = (size_t)sqlite3_column_bytes(st, 7);
-            k->prev = malloc(k->prev_len ? k->prev_len : 1);
-            if (!k->prev) {
-                rc = OS_ERR_IO;
-                break;
-            }
-            memcpy(k->prev, sqlite3_column_blob(st, 7), k->prev_len);
-            (*n)++;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT id, txid, vout, amount, script_type, change, addr_index, prev_tx FROM coins"
+                                  " WHERE state = ? AND (height > 0 OR change = 1) AND length(txid) = 32"
+                                  " ORDER BY amount DESC LIMIT ?",
+                          "ii", (int64_t)OS_COIN_AVAILABLE, (int64_t)max);
+    if (rc != OS_OK) return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
+    int r = SQLITE_ROW;
+    for (; r == SQLITE_ROW && *n < max && rc == OS_OK; r = sqlite3_step(st)) {
+        os_ledger_coin *k = &out[*n];
+        k->prev_len = (size_t)sqlite3_column_bytes(st, 7);
+        k->prev = malloc(k->prev_len ? k->prev_len : 1);
+        if (!k->prev) {
+            rc = OS_ERR_IO;
+            continue;
         }
+        memcpy(k->prev, sqlite3_column_blob(st, 7), k->prev_len);
+        k->id = sqlite3_column_int64(st, 0);
+        memcpy(k->op.txid, sqlite3_column_blob(st, 1), 32);
+        k->op.vout = (uint32_t)sqlite3_column_int64(st, 2);
+        k->amount = (uint64_t)sqlite3_column_int64(st, 3);
+        k->script_type = (uint8_t)sqlite3_column_int(st, 4);
+        k->change = (uint8_t)sqlite3_column_int(st, 5);
+        k->index = (uint32_t)sqlite3_column_int64(st, 6);
+        (*n)++;
     }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    if (rc == OS_OK && r != SQLITE_DONE && r != SQLITE_ROW) rc = OS_ERR_DB;
+    if (ledger_query_end(l, st, r) != OS_OK && rc == OS_OK) rc = OS_ERR_DB;
     if (rc != OS_OK) {
         os_ledger_coins_free(out, *n);
         *n = 0;
@@ -484,21 +455,14 @@ void os_ledger_coins_free(os_ledger_coin *c, size_t n) {
 int os_ledger_balance(os_ledger *l, uint64_t *confirmed, uint64_t *unconfirmed) {
     if (!l || !confirmed || !unconfirmed) return OS_ERR_ARG;
     *confirmed = *unconfirmed = 0;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT coalesce(sum(CASE WHEN height > 0 THEN amount END), 0),"
-                                      " coalesce(sum(CASE WHEN height = 0 THEN amount END), 0) FROM coins WHERE state = ?");
-    int rc = OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_int(st, 1, OS_COIN_AVAILABLE);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            *confirmed = (uint64_t)sqlite3_column_int64(st, 0);
-            *unconfirmed = (uint64_t)sqlite3_column_int64(st, 1);
-            rc = OS_OK;
-        }
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    return rc;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT coalesce(sum(CASE WHEN height > 0 THEN amount END), 0),"
+                                  " coalesce(sum(CASE WHEN height = 0 THEN amount END), 0) FROM coins WHERE state = ?", "i",
+                          (int64_t)OS_COIN_AVAILABLE);
+    if (rc != OS_OK) return OS_ERR_DB;
+    *confirmed = (uint64_t)sqlite3_column_int64(st, 0);
+    *unconfirmed = (uint64_t)sqlite3_column_int64(st, 1);
+    return ledger_query_end(l, st, SQLITE_ROW);
 }
 
 int os_ledger_coin_add(os_ledger *l, const os_ledger_new_coin *c) {
@@ -560,23 +524,12 @@ int os_ledger_address_add(os_ledger *l, uint8_t change, uint32_t index, uint8_t 
 
 int os_ledger_address_find(os_ledger *l, const char *address, uint8_t *change, uint32_t *index) {
     if (!l || !address || !change || !index) return OS_ERR_ARG;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT change, addr_index FROM addresses WHERE address = ?");
-    int rc = OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
-            *change = (uint8_t)sqlite3_column_int(st, 0);
-            *index = (uint32_t)sqlite3_column_int64(st, 1);
-            rc = OS_OK;
-        } else if (r == SQLITE_DONE) {
-            rc = OS_ERR_NOT_FOUND;
-        }
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    return rc;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT change, addr_index FROM addresses WHERE address = ?", "t", address);
+    if (rc != OS_OK) return rc;
+    *change = (uint8_t)sqlite3_column_int(st, 0);
+    *index = (uint32_t)sqlite3_column_int64(st, 1);
+    return ledger_query_end(l, st, SQLITE_ROW);
 }
 
 /* Inside the lock: reads the addresses of a query into out (at most max). */
@@ -718,26 +671,14 @@ int os_ledger_txs_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], c
 int os_ledger_signed_tx_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t hash_outputs[32],
                                       int64_t *row, uint8_t txid[32], os_tx_state *state) {
     if (!l || !hash_prevouts || !hash_outputs || !row || !txid || !state) return OS_ERR_ARG;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT id, txid, state FROM txs WHERE hash_prevouts = ? AND hash_outputs = ?"
-                                      " AND txid IS NOT NULL ORDER BY id LIMIT 1");
-    int rc = OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_blob(st, 1, hash_prevouts, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, hash_outputs, 32, SQLITE_STATIC);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
-            *row = sqlite3_column_int64(st, 0);
-            memcpy(txid, sqlite3_column_blob(st, 1), 32);
-            *state = (os_tx_state)sqlite3_column_int(st, 2);
-            rc = OS_OK;
-        } else if (r == SQLITE_DONE || r == SQLITE_ROW) {
-            rc = OS_ERR_NOT_FOUND;
-        }
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    return rc;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT id, txid, state FROM txs WHERE hash_prevouts = ? AND hash_outputs = ?"
+                                  " AND length(txid) = 32 ORDER BY id LIMIT 1", "bb", hash_prevouts, 32, hash_outputs, 32);
+    if (rc != OS_OK) return rc;
+    *row = sqlite3_column_int64(st, 0);
+    memcpy(txid, sqlite3_column_blob(st, 1), 32);
+    *state = (os_tx_state)sqlite3_column_int(st, 2);
+    return ledger_query_end(l, st, SQLITE_ROW);
 }
 
 int os_ledger_nonce_known(os_ledger *l, const uint8_t nonce[32], int *known) {
@@ -757,43 +698,26 @@ int os_ledger_signer_log_put(os_ledger *l, uint64_t seq, const uint8_t entry[OS_
 
 int os_ledger_signer_log_head(os_ledger *l, uint64_t *seq, uint8_t hash[32]) {
     if (!l || !seq || !hash) return OS_ERR_ARG;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT seq, entry_hash FROM signer_log ORDER BY seq DESC LIMIT 1");
-    int rc = OS_ERR_DB;
-    if (st) {
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
-            *seq = (uint64_t)sqlite3_column_int64(st, 0);
-            memcpy(hash, sqlite3_column_blob(st, 1), 32);
-            rc = OS_OK;
-        } else if (r == SQLITE_DONE) {
-            rc = OS_ERR_NOT_FOUND;
-        }
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    return rc;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT seq, entry_hash FROM signer_log ORDER BY seq DESC LIMIT 1", "");
+    if (rc != OS_OK) return rc;
+    int ok = sqlite3_column_bytes(st, 1) == 32;
+    *seq = (uint64_t)sqlite3_column_int64(st, 0);
+    if (ok) memcpy(hash, sqlite3_column_blob(st, 1), 32);
+    rc = ledger_query_end(l, st, SQLITE_ROW);
+    return rc == OS_OK && !ok ? OS_ERR_DB : rc;
 }
 
 int os_ledger_signer_log_next(os_ledger *l, uint64_t after, uint64_t *seq, uint8_t entry[OS_LOG_ENTRY_BYTES]) {
     if (!l || !seq || !entry) return OS_ERR_ARG;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT seq, entry FROM signer_log WHERE seq > ? ORDER BY seq LIMIT 1");
-    int rc = OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_int64(st, 1, (int64_t)after);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW && sqlite3_column_bytes(st, 1) == OS_LOG_ENTRY_BYTES) {
-            *seq = (uint64_t)sqlite3_column_int64(st, 0);
-            memcpy(entry, sqlite3_column_blob(st, 1), OS_LOG_ENTRY_BYTES);
-            rc = OS_OK;
-        } else if (r == SQLITE_DONE) {
-            rc = OS_ERR_NOT_FOUND;
-        }
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    return rc;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT seq, entry FROM signer_log WHERE seq > ? ORDER BY seq LIMIT 1", "i", (int64_t)after);
+    if (rc != OS_OK) return rc;
+    int ok = sqlite3_column_bytes(st, 1) == OS_LOG_ENTRY_BYTES;
+    *seq = (uint64_t)sqlite3_column_int64(st, 0);
+    if (ok) memcpy(entry, sqlite3_column_blob(st, 1), OS_LOG_ENTRY_BYTES);
+    rc = ledger_query_end(l, st, SQLITE_ROW);
+    return rc == OS_OK && !ok ? OS_ERR_DB : rc;
 }
 
 int os_ledger_signer_log_each(os_ledger *l, int (*f)(void *ctx, uint64_t seq, const uint8_t *entry, size_t len),

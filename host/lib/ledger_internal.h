@@ -30,6 +30,14 @@ void ledger_bind(sqlite3_stmt *st, const char *fmt, va_list ap);
  * rows it changed. Returns: OS_OK; OS_ERR_DB. */
 int ledger_run(os_ledger *l, int *changes, const char *sql, const char *fmt, ...);
 
+/* Opens a query: takes the lock, prepares sql, binds as ledger_bind and steps to the first row.
+ * Returns: OS_OK (*st on the first row: read it, sqlite3_step on for more, then ledger_query_end);
+ *          OS_ERR_NOT_FOUND (no row) or OS_ERR_DB, with nothing left open. */
+int ledger_query(os_ledger *l, sqlite3_stmt **st, const char *sql, const char *fmt, ...);
+/* Closes a query ledger_query opened. Returns OS_OK, or OS_ERR_DB when stepping on failed (last_step
+ * is the last sqlite3_step result, SQLITE_ROW or SQLITE_DONE when all went well). */
+int ledger_query_end(os_ledger *l, sqlite3_stmt *st, int last_step);
+
 /* Reads one int64 from the first row of a query. Returns: OS_OK; OS_ERR_NOT_FOUND (no row); OS_ERR_DB. */
 int ledger_int(os_ledger *l, int64_t *out, const char *sql, const char *fmt, ...);
 

@@ -4,15 +4,7 @@
 
 #include "ledger_internal.h"
 #include "oncesign/status.h"
-
-static void hex(const uint8_t *d, size_t n, char *out) {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[d[i] >> 4];
-        out[2 * i + 1] = digits[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
+#include "rpc.h"
 
 int os_ledger_code_insert(os_ledger *l, const uint8_t hash[32], const uint8_t nonce[32], uint64_t amount,
                           int64_t now, int64_t expires_at) {
@@ -23,28 +15,19 @@ int os_ledger_code_insert(os_ledger *l, const uint8_t hash[32], const uint8_t no
 
 int os_ledger_code_find(os_ledger *l, const uint8_t hash[32], os_ledger_code *c) {
     if (!l || !hash || !c) return OS_ERR_ARG;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT id, coalesce(payout_id, 0), created_at, expires_at, amount, nonce FROM codes"
-                                      " WHERE code_hash = ?");
-    int rc = OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW && sqlite3_column_bytes(st, 5) == 32) {
-            c->row = sqlite3_column_int64(st, 0);
-            c->payout_id = sqlite3_column_int64(st, 1);
-            c->created_at = sqlite3_column_int64(st, 2);
-            c->expires_at = sqlite3_column_int64(st, 3);
-            c->amount = (uint64_t)sqlite3_column_int64(st, 4);
-            memcpy(c->nonce, sqlite3_column_blob(st, 5), 32);
-            rc = OS_OK;
-        } else if (r == SQLITE_DONE) {
-            rc = OS_ERR_NOT_FOUND;
-        }
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    return rc;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT id, coalesce(payout_id, 0), created_at, expires_at, amount, nonce FROM codes"
+                                  " WHERE code_hash = ?", "b", hash, 32);
+    if (rc != OS_OK) return rc;
+    c->row = sqlite3_column_int64(st, 0);
+    c->payout_id = sqlite3_column_int64(st, 1);
+    c->created_at = sqlite3_column_int64(st, 2);
+    c->expires_at = sqlite3_column_int64(st, 3);
+    c->amount = (uint64_t)sqlite3_column_int64(st, 4);
+    int ok = sqlite3_column_bytes(st, 5) == 32;
+    if (ok) memcpy(c->nonce, sqlite3_column_blob(st, 5), 32);
+    rc = ledger_query_end(l, st, SQLITE_ROW);
+    return rc == OS_OK && !ok ? OS_ERR_DB : rc;
 }
 
 int os_ledger_code_claim(os_ledger *l, int64_t code_row, int64_t payout_id) {
@@ -71,24 +54,13 @@ int os_ledger_payout_insert(os_ledger *l, const os_ledger_new_payout *p, int64_t
 
 int os_ledger_payout_by_idem(os_ledger *l, const char *idem_key, int64_t *id, uint8_t params_hash[32]) {
     if (!l || !idem_key || !id || !params_hash) return OS_ERR_ARG;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT id, params_hash FROM payouts WHERE idem_key = ?");
-    int rc = OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_text(st, 1, idem_key, -1, SQLITE_STATIC);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
-            *id = sqlite3_column_int64(st, 0);
-            memset(params_hash, 0, 32);
-            if (sqlite3_column_bytes(st, 1) == 32) memcpy(params_hash, sqlite3_column_blob(st, 1), 32);
-            rc = OS_OK;
-        } else if (r == SQLITE_DONE) {
-            rc = OS_ERR_NOT_FOUND;
-        }
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    return rc;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT id, params_hash FROM payouts WHERE idem_key = ?", "t", idem_key);
+    if (rc != OS_OK) return rc;
+    *id = sqlite3_column_int64(st, 0);
+    memset(params_hash, 0, 32);
+    if (sqlite3_column_bytes(st, 1) == 32) memcpy(params_hash, sqlite3_column_blob(st, 1), 32);
+    return ledger_query_end(l, st, SQLITE_ROW);
 }
 
 #define PAYOUT_SELECT                                                                                         \
@@ -103,7 +75,7 @@ static void payout_from_row(sqlite3_stmt *st, os_payout_info *o) {
     o->amount = (uint64_t)sqlite3_column_int64(st, 2);
     snprintf(o->address, sizeof o->address, "%s", (const char *)sqlite3_column_text(st, 3));
     snprintf(o->idempotency_key, sizeof o->idempotency_key, "%s", (const char *)sqlite3_column_text(st, 4));
-    if (sqlite3_column_bytes(st, 5) == 32) hex(sqlite3_column_blob(st, 5), 16, o->code_id);
+    if (sqlite3_column_bytes(st, 5) == 32) os_hex_encode(sqlite3_column_blob(st, 5), 16, o->code_id);
     if (sqlite3_column_bytes(st, 6) == 32) {
         memcpy(o->txid, sqlite3_column_blob(st, 6), 32);
         o->has_txid = 1;
@@ -116,58 +88,41 @@ static void payout_from_row(sqlite3_stmt *st, os_payout_info *o) {
 
 int os_ledger_payout_get(os_ledger *l, int64_t id, os_payout_info *out) {
     if (!l || !out) return OS_ERR_ARG;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, PAYOUT_SELECT "WHERE p.id = ?");
-    int rc = OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_int64(st, 1, id);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
-            payout_from_row(st, out);
-            rc = OS_OK;
-        } else if (r == SQLITE_DONE) {
-            rc = OS_ERR_NOT_FOUND;
-        }
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    return rc;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, PAYOUT_SELECT "WHERE p.id = ?", "i", id);
+    if (rc != OS_OK) return rc;
+    payout_from_row(st, out);
+    return ledger_query_end(l, st, SQLITE_ROW);
 }
 
 int os_ledger_payout_list(os_ledger *l, os_payout_status status, int64_t after_id, size_t limit,
                           os_payout_info *out, size_t *n) {
     if (!l || !n || (limit && !out)) return OS_ERR_ARG;
     *n = 0;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, PAYOUT_SELECT "WHERE p.id > ? AND (? = 0 OR p.status = ?) ORDER BY p.id LIMIT ?");
-    int rc = OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_int64(st, 1, after_id);
-        sqlite3_bind_int(st, 2, (int)status);
-        sqlite3_bind_int(st, 3, (int)status);
-        sqlite3_bind_int64(st, 4, (int64_t)limit);
-        int r;
-        while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < limit) payout_from_row(st, &out[(*n)++]);
-        rc = r == SQLITE_DONE || r == SQLITE_ROW ? OS_OK : OS_ERR_DB;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, PAYOUT_SELECT "WHERE p.id > ? AND (? = 0 OR p.status = ?) ORDER BY p.id LIMIT ?", "iiii",
+                          after_id, (int64_t)status, (int64_t)status, (int64_t)limit);
+    if (rc != OS_OK) return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
+    int r = SQLITE_ROW;
+    while (r == SQLITE_ROW && *n < limit) {
+        payout_from_row(st, &out[(*n)++]);
+        r = sqlite3_step(st);
     }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    return rc;
+    return ledger_query_end(l, st, r);
 }
 
 int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_FAILED + 1]) {
     if (!l || !counts) return OS_ERR_ARG;
     memset(counts, 0, sizeof(uint64_t) * (OS_PAYOUT_FAILED + 1));
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT status, count(*) FROM payouts GROUP BY status");
-    int r = SQLITE_ERROR;
-    while (st && (r = sqlite3_step(st)) == SQLITE_ROW) {
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT status, count(*) FROM payouts GROUP BY status", "");
+    if (rc != OS_OK) return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
+    int r = SQLITE_ROW;
+    for (; r == SQLITE_ROW; r = sqlite3_step(st)) {
         int s = sqlite3_column_int(st, 0);
         if (s >= OS_PAYOUT_REQUESTED && s <= OS_PAYOUT_FAILED) counts[s] = (uint64_t)sqlite3_column_int64(st, 1);
     }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    return r == SQLITE_DONE ? OS_OK : OS_ERR_DB;
+    return ledger_query_end(l, st, r);
 }
 
 int os_ledger_payout_cancel(os_ledger *l, int64_t id, const char *why, int64_t now) {
@@ -194,25 +149,21 @@ int os_ledger_payouts_count(os_ledger *l, os_payout_status status, uint64_t *n) 
 int os_ledger_payouts_requested(os_ledger *l, size_t max, os_ledger_payout_req *out, size_t *n) {
     if (!l || !n || (max && !out)) return OS_ERR_ARG;
     *n = 0;
-    os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT id, amount, nonce, script FROM payouts WHERE status = ? ORDER BY id LIMIT ?");
-    int r = SQLITE_ERROR;
-    if (st) {
-        sqlite3_bind_int(st, 1, OS_PAYOUT_REQUESTED);
-        sqlite3_bind_int64(st, 2, (int64_t)max);
-        while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
-            os_ledger_payout_req *p = &out[*n];
-            size_t slen = (size_t)sqlite3_column_bytes(st, 3);
-            if (sqlite3_column_bytes(st, 2) != 32 || slen > OS_MAX_PAYOUT_SCRIPT) continue;
-            p->id = sqlite3_column_int64(st, 0);
-            p->amount = (uint64_t)sqlite3_column_int64(st, 1);
-            memcpy(p->nonce, sqlite3_column_blob(st, 2), 32);
-            p->script_len = slen;
-            memcpy(p->script, sqlite3_column_blob(st, 3), slen);
-            (*n)++;
-        }
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT id, amount, nonce, script FROM payouts WHERE status = ? ORDER BY id LIMIT ?", "ii",
+                          (int64_t)OS_PAYOUT_REQUESTED, (int64_t)max);
+    if (rc != OS_OK) return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
+    int r = SQLITE_ROW;
+    for (; r == SQLITE_ROW && *n < max; r = sqlite3_step(st)) {
+        os_ledger_payout_req *p = &out[*n];
+        size_t slen = (size_t)sqlite3_column_bytes(st, 3);
+        if (sqlite3_column_bytes(st, 2) != 32 || slen > OS_MAX_PAYOUT_SCRIPT) continue;
+        p->id = sqlite3_column_int64(st, 0);
+        p->amount = (uint64_t)sqlite3_column_int64(st, 1);
+        memcpy(p->nonce, sqlite3_column_blob(st, 2), 32);
+        p->script_len = slen;
+        memcpy(p->script, sqlite3_column_blob(st, 3), slen);
+        (*n)++;
     }
-    sqlite3_finalize(st);
-    os_ledger_unlock(l);
-    return r == SQLITE_DONE || r == SQLITE_ROW ? OS_OK : OS_ERR_DB;
+    return ledger_query_end(l, st, r);
 }

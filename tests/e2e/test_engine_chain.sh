@@ -146,8 +146,9 @@ mine 1
 all_confirmed() { [ "$(api GET '/v1/payouts?status=confirmed' | jq '[.payouts[] | select(.confirmations >= 1)] | length')" = 6 ]; }
 wait_for 20 "payouts not confirmed" all_confirmed
 sleep 1
-commits() { api GET /v1/metrics | sed -n 's/^oncesign_ledger_commits_total \([0-9]*\)$/\1/p'; }
+commits() { api GET /metrics | sed -n 's/^oncesign_ledger_commits_total \([0-9]*\)$/\1/p'; }
 c0=$(commits) n0=$(node_calls)
+[[ "$c0" =~ ^[0-9]+$ ]] || fail "no oncesign_ledger_commits_total in /metrics"
 sleep 4
 c1=$(commits) n1=$(node_calls)
 echo "measure: idle 4 s with 2 transactions under 6 confirmations (reconcile interval 200 ms):" \
