@@ -769,6 +769,12 @@ static void on_pending(void *ctx) {
     os_engine *e = pc->e;
     os_tx_event_data d = {0};
     (void)tx_event(e, pc->row, OS_TXEV_OPERATOR_WAIT, &d);
+    pthread_mutex_lock(&e->mu);
+    e->operator_waiting = 1;
+    int stopping = e->stopping;
+    pthread_mutex_unlock(&e->mu);
+    /* a stop asked just before the wait began is honoured at once */
+    if (stopping) os_client_request_cancel(e->client);
     fprintf(stderr, "oncesignd: transaction %lld waits for the operator's decision on the signer\n", (long long)pc->row);
     if (e->cfg.on_operator_wait) e->cfg.on_operator_wait(e->cfg.on_operator_wait_ctx, pc->row);
 }
@@ -920,6 +926,9 @@ static int sign_row(os_engine *e, int64_t row) {
     os_sign_outcome oc;
     pending_ctx pc = {e, row};
     rc = os_sign_run(e->client, e->tree, &tx, sigs, &oc, on_pending, &pc);
+    pthread_mutex_lock(&e->mu);
+    e->operator_waiting = 0;
+    pthread_mutex_unlock(&e->mu);
     nonce_tree_root(e->tree, root_after);
     /* The stored draft's own view (new vs replace) decides which leaves it added. */
     for (size_t i = 0; i < tx.n_outputs; i++)
@@ -1297,6 +1306,14 @@ void os_engine_stop(os_engine *e) {
     e->stopping = 1;
     e->running = 0;
     pthread_cond_broadcast(&e->wake);
+    /* A signing session waiting for the operator's button would hold the stop until someone presses
+     * it (issue 9, defect 5): cancel the wait. The draft stays awaiting_approval and the signer asks
+     * again at the next start; nothing was committed. */
+    if (e->operator_waiting && e->client) {
+        fprintf(stderr, "oncesignd: stopping: the signer's wait for the operator is cancelled; it asks again"
+                        " at the next start\n");
+        os_client_request_cancel(e->client);
+    }
     pthread_mutex_unlock(&e->mu);
     if (!was) return;
     pthread_join(e->worker, NULL);

@@ -22,6 +22,7 @@ struct os_engine {
     pthread_mutex_t mu;             /* guards the fields below down to the counters */
     pthread_cond_t wake;            /* worker: new payouts, stop */
     int work_pending, stopping, running;
+    int operator_waiting;           /* the worker's signing session waits for the operator's button */
     int device_attached, signer_mismatch, signer_reachable, node_ok;
     uint64_t node_height, signer_log_seq;
     char mismatch_reason[256];

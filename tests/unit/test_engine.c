@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "address.h"
 #include "engine.h"
@@ -462,6 +463,51 @@ static void test_oversized_payout_steps_aside(void **state) {
     os_engine_close(e);
 }
 
+/* Issue 9, defect 5: SIGTERM hung while the signer waited for the operator's button: the stop joined a
+ * worker blocked in the signing session (a real signer waits without end; the in-process one gives
+ * up after the 10 s call timeout). The stop cancels the wait at once now; the draft stays
+ * awaiting_approval (nothing committed) for the next start. */
+static int stop_returned;
+static void *stop_engine(void *arg) {
+    os_engine_stop(arg);
+    __atomic_store_n(&stop_returned, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void test_stop_while_operator_waits(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 23);
+    os_policy pol = harness_policy_open();
+    pol.per_payout_cap = 50000;
+    assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
+    harness_set_operator(OPERATOR_ABSENT);
+    add_coin(0, 5000000, 40);
+    os_engine_config cfg = config();
+    os_engine *e = NULL;
+    char err[256], code[65], addr[OS_MAX_ADDRESS + 1];
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_code_info ci;
+    os_payout_info big;
+    int created = 0;
+    assert_int_equal(os_engine_issue_code(e, 200000, 0, code, &ci), OS_OK);
+    dest_address(400, addr);
+    assert_int_equal(os_engine_redeem(e, code, addr, &big, &created), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
+    pthread_t t;
+    stop_returned = 0;
+    assert_int_equal(pthread_create(&t, NULL, stop_engine, e), 0);
+    for (int i = 0; i < 120 && !__atomic_load_n(&stop_returned, __ATOMIC_SEQ_CST); i++) usleep(25000);
+    if (!__atomic_load_n(&stop_returned, __ATOMIC_SEQ_CST)) fail_msg("os_engine_stop still waits for the operator after 3 s");
+    pthread_join(t, NULL);
+    os_payout_info p;
+    assert_int_equal(os_engine_payout_get(e, big.id, &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_AWAITING_APPROVAL);
+    assert_int_equal(sql_int("SELECT count(*) FROM txs WHERE state = 7"), 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 0);
+    os_engine_close(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
@@ -470,6 +516,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_operator_approves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_payout_steps_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_while_operator_waits, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
