@@ -1,5 +1,5 @@
 /* oncesign host — the ledger: one SQLite file holding everything the payout engine must not forget
- * (DESIGN.md I3, I6): gift codes (only SHA-256 of the secret), payouts with their idempotency keys,
+ * (docs/DESIGN.md I3, I6): gift codes (only SHA-256 of the secret), payouts with their idempotency keys,
  * the hot wallet's coins and their reservations, every transaction from its draft to its
  * confirmations (with the replacement chain), the nonce tree's leaves, and the signer's log entries.
  *
