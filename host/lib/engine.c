@@ -79,6 +79,7 @@ static int engine_open_impl(const os_engine_config *cfg, os_client *lent, os_eng
     if (e->cfg.fee_cap < e->cfg.fee_floor) e->cfg.fee_cap = e->cfg.fee_floor;
     if (!e->cfg.confirmations_final) e->cfg.confirmations_final = 6;
     if (!e->cfg.reconcile_interval_ms) e->cfg.reconcile_interval_ms = 2000;
+    if (!e->cfg.operator_wait_ms) e->cfg.operator_wait_ms = 60000;
     if (!e->cfg.rpc_timeout_ms) e->cfg.rpc_timeout_ms = 5000;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->wake, NULL);

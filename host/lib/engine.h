@@ -46,6 +46,8 @@ typedef struct {
     uint64_t max_payout;            /* API-level cap per payout, satoshi */
     uint32_t confirmations_final;   /* confirmations after which a payout is final */
     uint32_t reconcile_interval_ms;
+    uint32_t operator_wait_ms;      /* how long a signing session waits for the operator's button before
+                                       the payout steps aside and the others go on (0: 60,000) */
     /* Called (from the worker thread, may be NULL) when the signer waits for the operator's decision
      * on a transaction: the daemon logs it; in-process tests press the simulated button. */
     void (*on_operator_wait)(void *ctx, int64_t tx_row);

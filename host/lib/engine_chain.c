@@ -925,10 +925,21 @@ static int sign_row(os_engine *e, int64_t row) {
     nonce_tree_root(e->tree, root_before);
     os_sign_outcome oc;
     pending_ctx pc = {e, row};
+    os_client_set_operator_timeout(e->client, (int)e->cfg.operator_wait_ms);
     rc = os_sign_run(e->client, e->tree, &tx, sigs, &oc, on_pending, &pc);
     pthread_mutex_lock(&e->mu);
+    int operator_was_asked = e->operator_waiting;
     e->operator_waiting = 0;
     pthread_mutex_unlock(&e->mu);
+    if (rc == OS_ERR_TIMEOUT && operator_was_asked) {
+        /* The operator did not decide in time: the session was cancelled (nothing committed) and the
+         * draft stays awaiting_approval; the others go first (issue 9, defect 5). */
+        e->operator_aside_row = row;
+        e->operator_aside_until_ms = mono_ms() + e->cfg.operator_wait_ms;
+        fprintf(stderr, "oncesignd: transaction %lld steps aside: the operator did not decide within %u ms; the"
+                        " other payouts go on, and the signer asks again in %u ms\n",
+                (long long)row, e->cfg.operator_wait_ms, e->cfg.operator_wait_ms);
+    }
     nonce_tree_root(e->tree, root_after);
     /* The stored draft's own view (new vs replace) decides which leaves it added. */
     for (size_t i = 0; i < tx.n_outputs; i++)
@@ -1193,8 +1204,12 @@ int os_engine_reconcile_now(os_engine *e) {
 static int worker_round(os_engine *e) {
     if (mismatch(e)) return 0;
     int64_t row = 0;
-    /* 1. drafts left in signing (a crash, a lost answer, the operator) are signed first, oldest first */
-    if (os_ledger_tx_next(e->ledger, OS_LEDGER_NEXT_TO_SIGN, &row) == OS_OK && row) {
+    /* 1. drafts left in signing (a crash, a lost answer) are signed first, oldest first; then one the
+     *    operator was asked about, unless it stepped aside a moment ago */
+    int draft = os_ledger_tx_next(e->ledger, OS_LEDGER_NEXT_TO_SIGN, &row) == OS_OK && row;
+    if (!draft && os_ledger_tx_next(e->ledger, OS_LEDGER_NEXT_AWAITING, &row) == OS_OK && row)
+        draft = row != e->operator_aside_row || mono_ms() >= e->operator_aside_until_ms;
+    if (draft) {
         pthread_mutex_lock(&e->sign_mu);
         int rc = sign_row(e, row);
         pthread_mutex_unlock(&e->sign_mu);

@@ -47,6 +47,8 @@ struct os_engine {
     pthread_mutex_t recon_mu;       /* one reconciliation pass at a time */
     int64_t batch_wait_since_ms;
     int64_t aside_logged_id;        /* the newest payout logged as stepping aside (worker only) */
+    int64_t operator_aside_row;     /* worker: a draft the operator did not decide on in time ... */
+    int64_t operator_aside_until_ms; /* ... is asked again from this monotonic time on */
 
     /* reconciler: when it last asked the node (recon_mu), and whether work happened since (mu) */
     uint64_t recon_height;

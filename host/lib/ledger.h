@@ -324,7 +324,8 @@ int os_ledger_tx_family_txids(os_ledger *l, int64_t row, const os_outpoint *anch
 int os_ledger_tx_has_live_replacement(os_ledger *l, int64_t row, int *yes);
 
 typedef enum {
-    OS_LEDGER_NEXT_TO_SIGN = 1,     /* oldest draft in SIGNING or AWAITING */
+    OS_LEDGER_NEXT_TO_SIGN = 1,     /* oldest draft in SIGNING */
+    OS_LEDGER_NEXT_AWAITING,        /* oldest draft in AWAITING (the operator was asked) */
     OS_LEDGER_NEXT_TO_BUMP,         /* oldest SIGNED with needs_bump, no live replacement, change unspent */
     OS_LEDGER_NEXT_UNSENT,          /* oldest SIGNED never offered to the node */
 } os_ledger_queue;

@@ -508,6 +508,51 @@ static void test_stop_while_operator_waits(void **state) {
     os_engine_close(e);
 }
 
+/* Issue 9, defect 5: a payout waiting for the operator held every other payout. Now, when the operator
+ * does not decide within operator_wait_ms, the session is cancelled (nothing committed), the payout
+ * stays awaiting_approval and the others are signed; the signer asks again later, and an approval
+ * then signs it. */
+static void test_operator_wait_steps_aside(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 24);
+    os_policy pol = harness_policy_open();
+    pol.per_payout_cap = 50000;
+    assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
+    harness_set_operator(OPERATOR_ABSENT);
+    add_coin(0, 5000000, 50);
+    add_coin(1, 5000000, 51);
+    os_engine_config cfg = config();
+    cfg.operator_wait_ms = 300;
+    cfg.on_operator_wait = press_button; /* presses what harness_set_operator says: nothing, for now */
+    os_engine *e = NULL;
+    char err[256], code[65], addr[OS_MAX_ADDRESS + 1];
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_code_info ci;
+    os_payout_info big, small[2];
+    int created = 0;
+    assert_int_equal(os_engine_issue_code(e, 200000, 0, code, &ci), OS_OK);
+    dest_address(500, addr);
+    assert_int_equal(os_engine_redeem(e, code, addr, &big, &created), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(os_engine_issue_code(e, 20000, 0, code, &ci), OS_OK);
+        dest_address(501 + (uint32_t)i, addr);
+        assert_int_equal(os_engine_redeem(e, code, addr, &small[i], &created), OS_OK);
+    }
+    wait_payout(e, small[0].id, OS_PAYOUT_SIGNED);
+    wait_payout(e, small[1].id, OS_PAYOUT_SIGNED);
+    os_payout_info p;
+    assert_int_equal(os_engine_payout_get(e, big.id, &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_AWAITING_APPROVAL);
+    /* the operator comes back: the next time the signer asks, the approval signs it */
+    harness_set_operator(OPERATOR_APPROVE);
+    wait_payout(e, big.id, OS_PAYOUT_SIGNED);
+    os_engine_stop(e);
+    assert_int_equal(sql_int("SELECT count(*) FROM txs WHERE state = 2"), 2);
+    os_engine_close(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
@@ -517,6 +562,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_operator_rejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_payout_steps_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_while_operator_waits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operator_wait_steps_aside, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
