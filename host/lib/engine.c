@@ -345,6 +345,7 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
     out->ledger_ok = rc == OS_OK;
     for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_BROADCAST; s++) out->payouts_pending += counts[s];
     out->payouts_confirmed = counts[OS_PAYOUT_CONFIRMED];
+    out->payouts_awaiting_approval = counts[OS_PAYOUT_AWAITING_APPROVAL];
     pthread_mutex_lock(&e->mu);
     out->signer_ok = e->device_attached && !e->signer_mismatch && e->signer_reachable;
     out->node_ok = e->node_ok;

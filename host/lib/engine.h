@@ -144,6 +144,7 @@ typedef struct {
     uint64_t payouts_pending, payouts_confirmed;
     uint64_t payouts_waiting_for_funds; /* requested payouts the last batch left aside: the coins cannot
                                            cover them (they are listed with status requested) */
+    uint64_t payouts_awaiting_approval; /* payouts whose transaction waits for the operator's decision */
     uint64_t node_height;
     uint64_t signer_log_seq;
 } os_engine_health;

@@ -545,6 +545,9 @@ static void test_operator_wait_steps_aside(void **state) {
     os_payout_info p;
     assert_int_equal(os_engine_payout_get(e, big.id, &p), OS_OK);
     assert_int_equal(p.status, OS_PAYOUT_AWAITING_APPROVAL);
+    os_engine_health h;
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.payouts_awaiting_approval, 1);
     /* the operator comes back: the next time the signer asks, the approval signs it */
     harness_set_operator(OPERATOR_APPROVE);
     wait_payout(e, big.id, OS_PAYOUT_SIGNED);
