@@ -407,11 +407,8 @@ int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {
 
 int os_engine_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed) {
     if (!e || !confirmed || !unconfirmed) return OS_ERR_ARG;
-    pthread_mutex_lock(&e->mu);
-    int known = e->chain_balance_known;
-    *confirmed = e->chain_confirmed;
-    *unconfirmed = e->chain_unconfirmed;
-    pthread_mutex_unlock(&e->mu);
-    /* before the first wallet sync (or with no node) the ledger's view is all there is */
-    return known ? OS_OK : os_ledger_balance(e->ledger, confirmed, unconfirmed);
+    /* the chain's balance (issue 9, defect 4): coins spent outside oncesignd are not in it; without a
+     * node to ask, the ledger's coins are all there is */
+    if (e->device_attached && engine_chain_balance(e, confirmed, unconfirmed) == OS_OK) return OS_OK;
+    return os_ledger_balance(e->ledger, confirmed, unconfirmed);
 }

@@ -157,9 +157,9 @@ int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len);
 int os_engine_reconcile_now(os_engine *e);
 
 /* The hot wallet: a fresh receive address of the signer (funding goes there; the engine watches
- * it) and the balance the chain has on the wallet's addresses at the last wallet sync (confirmed and
- * unconfirmed, satoshi; coins spent outside oncesignd are not in it), or, before the first sync, the
- * balance of the coins the ledger holds. */
+ * it) and the balance the node has on the wallet's addresses now (listunspent, mempool included:
+ * confirmed and unconfirmed, satoshi; coins spent outside oncesignd are not in it), or, when no node can be
+ * asked, the balance of the coins the ledger holds. */
 int os_engine_receive_address(os_engine *e, char address[OS_MAX_ADDRESS + 1]);
 int os_engine_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed);
 

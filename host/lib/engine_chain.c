@@ -537,42 +537,52 @@ static void adopt_coin(os_engine *e, const os_rpc_utxo *u, uint64_t height) {
     free(raw);
 }
 
-static void wallet_sync(os_engine *e) {
-    if (!e->rpc) return;
-    import_pending_addresses(e);
+/* The node's unspent outputs (mempool included) on every address of the wallet. Returns OS_OK with *u
+ * (heap, freed by the caller; NULL and 0 when the wallet has no address yet) or the node's failure. */
+static int wallet_unspent(os_engine *e, os_rpc_utxo **u, size_t *nu) {
+    *u = NULL;
+    *nu = 0;
     os_ledger_address *addrs = NULL;
     size_t k = 0;
-    if (os_ledger_addresses_all(e->ledger, &addrs, &k) != OS_OK || k == 0) {
+    int rc = os_ledger_addresses_all(e->ledger, &addrs, &k);
+    if (rc != OS_OK || k == 0) {
         free(addrs);
-        return;
+        return rc;
     }
     const char **ptrs = calloc(k, sizeof *ptrs);
     for (size_t i = 0; ptrs && i < k; i++) ptrs[i] = addrs[i];
-    os_rpc_utxo *u = NULL;
-    size_t nu = 0;
     os_rpc_error er;
     pthread_mutex_lock(&e->rpc_mu);
-    int rc = ptrs ? os_rpc_listunspent(e->rpc, 0, ptrs, k, &u, &nu, &er) : OS_ERR_IO;
+    rc = ptrs ? os_rpc_listunspent(e->rpc, 0, ptrs, k, u, nu, &er) : OS_ERR_IO;
     pthread_mutex_unlock(&e->rpc_mu);
+    free(ptrs);
+    free(addrs);
+    return rc;
+}
+
+int engine_chain_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed) {
+    if (!e->rpc) return OS_ERR_UNSUPPORTED;
+    os_rpc_utxo *u = NULL;
+    size_t nu = 0;
+    int rc = wallet_unspent(e, &u, &nu);
+    *confirmed = *unconfirmed = 0;
+    for (size_t i = 0; rc == OS_OK && i < nu; i++) *(u[i].confirmations ? confirmed : unconfirmed) += u[i].amount;
+    free(u);
+    return rc;
+}
+
+static void wallet_sync(os_engine *e) {
+    if (!e->rpc) return;
+    import_pending_addresses(e);
+    os_rpc_utxo *u = NULL;
+    size_t nu = 0;
+    int rc = wallet_unspent(e, &u, &nu);
     pthread_mutex_lock(&e->mu);
     uint64_t tip = e->node_height;
     pthread_mutex_unlock(&e->mu);
-    uint64_t confirmed = 0, unconfirmed = 0;
-    for (size_t i = 0; rc == OS_OK && i < nu; i++) {
-        *(u[i].confirmations ? &confirmed : &unconfirmed) += u[i].amount;
+    for (size_t i = 0; rc == OS_OK && i < nu; i++)
         adopt_coin(e, &u[i], u[i].confirmations ? tip + 1 - u[i].confirmations : 0);
-    }
-    if (rc == OS_OK) {
-        /* the balance the chain has (issue 9, defect 4): coins spent elsewhere are not in it */
-        pthread_mutex_lock(&e->mu);
-        e->chain_confirmed = confirmed;
-        e->chain_unconfirmed = unconfirmed;
-        e->chain_balance_known = 1;
-        pthread_mutex_unlock(&e->mu);
-    }
     free(u);
-    free(ptrs);
-    free(addrs);
     if (rc == OS_OK) engine_wake_worker(e);
 }
 

@@ -56,8 +56,6 @@ struct os_engine {
     int recon_work;
     int funds_short;                /* mu: the last batch found no payout the coins could cover */
     uint64_t payouts_aside;         /* mu: requested payouts the last batch left for want of funds */
-    uint64_t chain_confirmed, chain_unconfirmed; /* mu: the node's unspent on our addresses, last sync */
-    int chain_balance_known;
 
     long crash_hits;
     uint64_t m_recon_passes;
@@ -74,5 +72,8 @@ void engine_wake_worker(os_engine *e);
 /* engine_chain.c: connect the signer and monacoind and run the start-up check (I6). */
 int engine_attach(os_engine *e, os_client *lent_client, char *err, size_t cap);
 void engine_detach(os_engine *e);
+/* engine_chain.c: the balance the node has on the wallet's addresses now (listunspent, mempool
+ * included). Returns OS_OK, OS_ERR_UNSUPPORTED (no node), or the node's failure. */
+int engine_chain_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed);
 
 #endif /* ONCESIGN_HOST_ENGINE_INTERNAL_H */
