@@ -40,16 +40,16 @@ int os_ledger_code_claim(os_ledger *l, int64_t code_row, int64_t payout_id) {
 
 int os_ledger_payout_insert(os_ledger *l, const os_ledger_new_payout *p, int64_t *id) {
     if (!l || !p || !id || !p->script || !p->address) return OS_ERR_ARG;
-    int rc = ledger_op_begin(l);
-    if (rc != OS_OK) return rc;
-    rc = ledger_run(l, NULL,
-                    "INSERT INTO payouts (idem_key, params_hash, code_row, nonce, amount, script, address, status,"
-                    " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    "tbIbibtiii", p->idem_key, p->params_hash, 32, p->code_row, p->nonce, 32,
-                    (int64_t)p->amount, p->script, (int)p->script_len, p->address, (int64_t)OS_PAYOUT_REQUESTED, p->now,
-                    p->now);
+    /* one statement: the lock (not a savepoint) keeps another thread's insert from moving the rowid */
+    os_ledger_lock(l);
+    int rc = ledger_run(l, NULL,
+                        "INSERT INTO payouts (idem_key, params_hash, code_row, nonce, amount, script, address, status,"
+                        " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        "tbIbibtiii", p->idem_key, p->params_hash, 32, p->code_row, p->nonce, 32, (int64_t)p->amount,
+                        p->script, (int)p->script_len, p->address, (int64_t)OS_PAYOUT_REQUESTED, p->now, p->now);
     if (rc == OS_OK) *id = sqlite3_last_insert_rowid(l->db);
-    return ledger_op_end(l, rc);
+    os_ledger_unlock(l);
+    return rc;
 }
 
 int os_ledger_payout_by_idem(os_ledger *l, const char *idem_key, int64_t *id, uint8_t params_hash[32]) {
