@@ -545,7 +545,7 @@ static int cmd_tree(ledger_cmd *l, int argc, char **argv) {
 /* `ledger init`: the one command that creates a ledger file (migrated, empty); an existing one is
  * left as it is and said so. */
 static int cmd_ledger_init(ledger_cmd *l, int argc, char **argv) {
-    if (argc == 0 || strcmp(argv[0], "init") != 0) return cli_usage("ledger: the command is `ledger init`");
+    if (argc == 0 || strcmp(argv[0], "init") != 0) return cli_usage("ledger: the commands are `ledger init`, `ledger backup --out FILE`, `ledger verify-backup FILE`");
     for (int i = 1; i < argc; i++) return cli_usage("ledger init: unexpected argument '%s'", argv[i]);
     os_engine_config cfg;
     cli_engine_config(&l->backend, &cfg);
@@ -561,6 +561,65 @@ static int cmd_ledger_init(ledger_cmd *l, int argc, char **argv) {
     if (l->g->json) printf("{\"ok\":true,\"created\":%s}\n", existed ? "false" : "true");
     else printf("%s %s\n", existed ? "Ledger already exists, unchanged:" : "Ledger created:", cfg.db_path);
     return CLI_EXIT_OK;
+}
+
+static void print_marker(const ledger_cmd *l, const char *path, const os_backup_marker *m) {
+    char head[65];
+    os_hex_encode(m->log_head, 32, head);
+    if (l->g->json) {
+        printf("{\"ok\":true,\"backup\":");
+        cli_json_string(path);
+        printf(",\"taken_at\":%lld,\"log_seq\":%llu,\"log_head\":\"%s\",\"payouts\":%lld,"
+               "\"redeemed_codes\":%lld,\"txs\":%lld,\"last_payout_id\":%lld}\n",
+               (long long)m->taken_at, (unsigned long long)m->log_seq, head, (long long)m->payouts,
+               (long long)m->redeemed_codes, (long long)m->txs, (long long)m->last_payout_id);
+        return;
+    }
+    printf("backup           %s\nverified         integrity_check ok, marker matches\ntaken at         %lld\n"
+           "signer log       up to seq %llu (head %s)\npayouts          %lld (last id %lld)\n"
+           "redeemed codes   %lld\ntransactions     %lld\n",
+           path, (long long)m->taken_at, (unsigned long long)m->log_seq, head, (long long)m->payouts,
+           (long long)m->last_payout_id, (long long)m->redeemed_codes, (long long)m->txs);
+}
+
+/* `ledger backup --out FILE`: a verified online copy of the live ledger (docs/RECOVERY.md). */
+static int cmd_ledger_backup(ledger_cmd *l, int argc, char **argv) {
+    const char *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[++i];
+        else return cli_usage("ledger backup: unexpected argument '%s'", argv[i]);
+    }
+    if (out == NULL) return cli_usage("ledger backup: give --out FILE");
+    os_engine_config cfg;
+    cli_engine_config(&l->backend, &cfg);
+    if (access(cfg.db_path, F_OK) != 0)
+        return cli_fail(l->g, CLI_EXIT_ERROR, OS_ERR_DB, "no ledger at %s to back up", cfg.db_path);
+    int rc = open_ledger(l);
+    if (rc != CLI_EXIT_OK) return rc;
+    os_backup_marker m;
+    rc = os_engine_backup(l->engine, out, &m, l->err, sizeof l->err);
+    if (rc != OS_OK)
+        return cli_fail(l->g, rc == OS_ERR_ARG ? CLI_EXIT_USAGE : cli_exit_for(rc), rc, "ledger backup: %s",
+                        l->err[0] ? l->err : os_status_message(rc));
+    print_marker(l, out, &m);
+    return CLI_EXIT_OK;
+}
+
+/* `ledger verify-backup FILE`: checks a backup read-only, before it is relied on or restored. */
+static int cmd_ledger_verify_backup(ledger_cmd *l, int argc, char **argv) {
+    if (argc != 2) return cli_usage("ledger verify-backup: give the backup FILE");
+    os_backup_marker m;
+    int rc = os_engine_backup_verify(argv[1], &m, l->err, sizeof l->err);
+    if (rc != OS_OK)
+        return cli_fail(l->g, CLI_EXIT_REFUSED, rc, "ledger verify-backup: %s", l->err[0] ? l->err : os_status_message(rc));
+    print_marker(l, argv[1], &m);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_ledger(ledger_cmd *l, int argc, char **argv) {
+    if (argc > 0 && strcmp(argv[0], "backup") == 0) return cmd_ledger_backup(l, argc, argv);
+    if (argc > 0 && strcmp(argv[0], "verify-backup") == 0) return cmd_ledger_verify_backup(l, argc, argv);
+    return cmd_ledger_init(l, argc, argv);
 }
 
 int cli_is_ledger_group(const char *w) {
@@ -587,7 +646,7 @@ int cli_cmd_ledger(const cli_globals *g, int argc, char **argv) {
     else if (strcmp(group, "payouts") == 0) rc = cmd_payouts(&l, n, rest);
     else if (strcmp(group, "codes") == 0) rc = cmd_codes(&l, n, rest);
     else if (strcmp(group, "reconcile") == 0) rc = n > 0 ? cli_usage("reconcile: unexpected argument '%s'", rest[0]) : cmd_reconcile(&l, n, rest);
-    else if (strcmp(group, "ledger") == 0) rc = cmd_ledger_init(&l, n, rest);
+    else if (strcmp(group, "ledger") == 0) rc = cmd_ledger(&l, n, rest);
     else rc = cmd_tree(&l, n, rest);
     ledger_close(&l);
     free(rest);

@@ -443,3 +443,15 @@ int os_engine_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed) 
     if (e->device_attached && engine_chain_balance(e, confirmed, unconfirmed) == OS_OK) return OS_OK;
     return os_ledger_balance(e->ledger, confirmed, unconfirmed);
 }
+
+int os_engine_backup(os_engine *e, const char *out_path, os_backup_marker *marker, char *err, size_t cap) {
+    if (!e || !out_path || !marker) return OS_ERR_ARG;
+    int rc = os_ledger_backup(e->ledger, out_path, engine_now(), marker, err, cap);
+    if (rc != OS_OK)
+        engine_log("error", "ledger backup to %s failed (%s): %s", out_path, os_status_name(rc), err ? err : "");
+    return rc;
+}
+
+int os_engine_backup_verify(const char *path, os_backup_marker *marker, char *err, size_t cap) {
+    return os_ledger_backup_verify(path, marker, err, cap);
+}

@@ -190,4 +190,23 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
 #include "signing.h"
 int os_engine_sign_external(os_engine *e, const os_sign_tx *tx, os_input_sig *sigs, os_sign_outcome *outcome);
 
+/* What a ledger backup holds, as recorded in it (its meta "backup_marker") and recomputed when it is
+ * verified (docs/RECOVERY.md). */
+typedef struct {
+    int64_t taken_at;           /* unix seconds when the copy was made */
+    uint64_t log_seq;           /* newest archived signer log entry in the copy (0: none) */
+    uint8_t log_head[32];       /* its hash (zeros when log_seq is 0) */
+    int64_t payouts, redeemed_codes, txs, last_payout_id;
+} os_backup_marker;
+
+/* Writes a verified online backup of the engine's ledger to out_path (os_ledger_backup in
+ * host/lib/ledger.h: VACUUM INTO, integrity_check, marker, fsync, rename); payouts go on meanwhile.
+ * From then on the signer's log is acknowledged only up to the newest backup's log_seq.
+ * Returns: OS_OK (*marker filled); OS_ERR_ARG (out_path exists); OS_ERR_DB / OS_ERR_IO with err. */
+int os_engine_backup(os_engine *e, const char *out_path, os_backup_marker *marker, char *err, size_t cap);
+
+/* Verifies a backup file read-only (os_ledger_backup_verify). Returns: OS_OK (*marker filled);
+ * OS_ERR_DB with err. */
+int os_engine_backup_verify(const char *path, os_backup_marker *marker, char *err, size_t cap);
+
 #endif /* ONCESIGN_HOST_ENGINE_H */

@@ -220,11 +220,17 @@ static int log_sync(os_engine *e, os_msg_info *info, char *err, size_t cap) {
              (unsigned long long)info->log_seq);
         return OS_ERR_SIGNER_MISMATCH;
     }
-    if (info->log_seq > info->log_acked_seq) {
+    /* Once backups are taken, the device keeps every entry newer than the newest backup, so a ledger
+     * restored from it finds them there (docs/RECOVERY.md): acknowledge only up to that backup. */
+    uint64_t ack_to = info->log_seq, backed_up = 0;
+    rc = os_ledger_meta_u64(e->ledger, OS_LEDGER_META_BACKUP_LOG_SEQ, &backed_up);
+    if (rc != OS_OK) return rc;
+    if (backed_up > 0 && backed_up < ack_to) ack_to = backed_up;
+    if (ack_to > info->log_acked_seq) {
         os_msg req, reply;
         memset(&req, 0, sizeof req);
         req.type = OS_MSG_LOG_ACK;
-        req.u.log_read.seq = info->log_seq;
+        req.u.log_read.seq = ack_to;
         (void)device_call(e, &req, &reply, buf); /* best effort: the entries are archived */
     }
     return OS_OK;

@@ -387,4 +387,27 @@ int os_ledger_signer_log_next(os_ledger *l, uint64_t after, uint64_t *seq, uint8
 int os_ledger_signer_log_each(os_ledger *l, int (*f)(void *ctx, uint64_t seq, const uint8_t *entry, size_t len),
                               void *ctx);
 
+/* ---- backups (docs/RECOVERY.md) ---- */
+
+/* The marker type, os_backup_marker, is engine.h's. */
+/* The meta key naming the newest signer log entry a verified backup holds: the signer's log is
+ * acknowledged (LOG_ACK) only up to it once a first backup was taken (docs/RECOVERY.md, "Backup"). */
+#define OS_LEDGER_META_BACKUP_LOG_SEQ "backup_log_seq"
+
+/* Writes an online, consistent copy of the ledger to out_path (VACUUM INTO a sibling file ending in
+ * ".partial": one read snapshot, writers go on), checks the copy (PRAGMA integrity_check), records
+ * the marker in it, syncs it and renames it to out_path; then raises the live ledger's
+ * OS_LEDGER_META_BACKUP_LOG_SEQ to the copy's log_seq.
+ * Returns: OS_OK (*marker filled); OS_ERR_ARG (out_path exists: never overwritten); OS_ERR_DB or
+ *          OS_ERR_IO with err saying why (nothing is left at out_path).
+ * In:      now: unix seconds to record. */
+int os_ledger_backup(os_ledger *l, const char *out_path, int64_t now, os_backup_marker *marker, char *err,
+                     size_t cap);
+
+/* Verifies a backup file without changing it: opens it read-only, PRAGMA integrity_check, reads its
+ * marker and recomputes it from the copy's rows and archived log.
+ * Returns: OS_OK (*marker filled); OS_ERR_DB with err (unreadable, corrupt, no marker, or a marker
+ *          that does not match the contents). */
+int os_ledger_backup_verify(const char *path, os_backup_marker *marker, char *err, size_t cap);
+
 #endif /* ONCESIGN_HOST_LEDGER_H */

@@ -1,0 +1,108 @@
+#!/bin/bash
+# Issue 12, piece 1 (docs/RECOVERY.md, "Backup"): `oncesign ledger backup` takes a verified online copy
+# of a live ledger while payouts go on; `ledger verify-backup` catches a damaged or edited copy; once a
+# backup exists, the signer's log is acknowledged only up to the newest backup, so every later entry
+# stays on the device for a ledger restored from that backup.
+STACK_TAG=backup
+. "$(dirname "$0")/lib/stack.bash"
+
+start_node
+mine 101
+start_sim
+init_sim
+start_daemon main
+fund_wallet 4
+
+dest=$(rpc getnewaddress | jq -r .)
+pay() { api POST /v1/payouts "{\"address\":\"$dest\",\"amount\":1000000,\"idempotency_key\":\"bk-$1\"}" | jq -r .id; }
+# the simulator takes one host at a time: the daemon is stopped while the test reads the device
+device_info() { "$B/oncesign" --json --device "sim:$dir/s.sock" device info; }
+
+# ---- before any backup the daemon acknowledges everything it archived (as before)
+first=$(pay 0)
+wait_status "$first" confirmed 30 mine
+stop_daemon
+i=$(device_info)
+[ "$(jq -r .log_acked_seq <<<"$i")" -ge "$(jq -r '.log_seq - 1' <<<"$i")" ] ||
+  fail "without backups the log should be acknowledged as archived: $i"
+key=$(jq -r .attestation_pubkey <<<"$i")
+start_daemon second
+
+# ---- a backup under load: payouts are requested while the copy is taken
+( for n in $(seq 1 12); do pay "$n" >/dev/null; sleep 0.05; done ) &
+load_pid=$!
+sleep 0.2
+"$B/oncesign" --json ledger backup --db "$dir/ledger.db" --out "$dir/b1.db" >"$dir/b1.json" 2>"$dir/b1.err" ||
+  fail "ledger backup under load: $(cat "$dir/b1.err")"
+wait $load_pid
+[ "$(jq -r .ok "$dir/b1.json")" = true ] || fail "backup answer: $(cat "$dir/b1.json")"
+b1_seq=$(jq -r .log_seq "$dir/b1.json")
+[ "$b1_seq" -gt 0 ] && [ "$(jq -r .payouts "$dir/b1.json")" -ge 1 ] || fail "backup marker: $(cat "$dir/b1.json")"
+[ ! -e "$dir/b1.db.partial" ] || fail "a .partial file was left behind"
+"$B/oncesign" --json ledger verify-backup "$dir/b1.db" >"$dir/v1.json" 2>"$dir/v1.err" ||
+  fail "verify-backup of a fresh backup: $(cat "$dir/v1.err")"
+[ "$(jq -r .log_seq "$dir/v1.json")" = "$b1_seq" ] || fail "verify-backup reads another marker: $(cat "$dir/v1.json")"
+# the archived audit log is in it and verifies against the device's key
+"$B/oncesign" log export --db "$dir/b1.db" --out "$dir/b1.log" >/dev/null 2>"$dir/b1log.err" ||
+  fail "log export from the backup: $(cat "$dir/b1log.err")"
+"$B/oncesign" log verify "$dir/b1.log" --pubkey "$key" >"$dir/b1verify.out" 2>&1 ||
+  fail "the backup's archived log does not verify: $(cat "$dir/b1verify.out")"
+pass "a backup taken while 12 payouts were requested is written, verified (log_seq $b1_seq) and holds the audit log"
+
+# every payout of the load is paid exactly once: the backup stopped none of them
+for n in $(seq 1 12); do
+  id=$(pay "$n")   # the same key answers the same payout
+  wait_status "$id" confirmed 60 mine
+done
+dest_count=$(rpc testnode_received "[[\"$dest\"], 1]" | jq -r ".\"$dest\".count")
+[ "$dest_count" = 13 ] || fail "13 payouts to $dest expected on chain, found $dest_count"
+pass "the payouts requested during the backup all confirmed (13 outputs on chain)"
+
+# ---- from now on the device keeps every entry after the newest backup
+stop_daemon
+i=$(device_info)
+[ "$(jq -r .log_seq <<<"$i")" -gt "$b1_seq" ] || fail "no signer log entries after the backup: $i"
+[ "$(jq -r .log_acked_seq <<<"$i")" -le "$b1_seq" ] ||
+  fail "entries after the backup (seq > $b1_seq) were acknowledged: $i"
+"$B/oncesign" --device "sim:$dir/s.sock" log export --out "$dir/dev.log" >/dev/null 2>&1 || fail "device log export"
+dev_first=$(head -n1 "$dir/dev.log" | sed 's/.* first=\([0-9]*\) .*/\1/')
+[ "$dev_first" -le $((b1_seq + 1)) ] || fail "the device no longer holds entry $((b1_seq + 1)) (first $dev_first)"
+pass "after the backup the device acknowledges only up to seq $b1_seq and still holds every later entry"
+start_daemon third
+
+# a second backup moves the acknowledgement forward
+"$B/oncesign" --json ledger backup --db "$dir/ledger.db" --out "$dir/b2.db" >"$dir/b2.json" 2>"$dir/b2.err" ||
+  fail "second backup: $(cat "$dir/b2.err")"
+b2_seq=$(jq -r .log_seq "$dir/b2.json")
+[ "$b2_seq" -gt "$b1_seq" ] || fail "second backup log_seq $b2_seq not after $b1_seq"
+id=$(pay 99)   # new work makes the daemon read the log again
+wait_status "$id" confirmed 30 mine
+stop_daemon
+[ "$(device_info | jq -r .log_acked_seq)" -eq "$b2_seq" ] ||
+  fail "after the second backup the device acknowledged $(device_info | jq -r .log_acked_seq), expected $b2_seq"
+pass "a newer backup (log_seq $b2_seq) moves the device's acknowledgement to it"
+
+# ---- refusals: an existing file is never overwritten; a damaged or edited copy fails verification
+"$B/oncesign" ledger backup --db "$dir/ledger.db" --out "$dir/b1.db" >/dev/null 2>"$dir/ow.err"
+rc=$?
+[ $rc -eq 1 ] && grep -q 'exists' "$dir/ow.err" || fail "backup over an existing file: exit $rc $(cat "$dir/ow.err")"
+"$B/oncesign" ledger verify-backup "$dir/b1.db" >/dev/null 2>&1 || fail "the refused backup changed b1.db"
+
+cp "$dir/b1.db" "$dir/edited.db"
+sqlite3 "$dir/edited.db" "DELETE FROM payouts WHERE id = (SELECT max(id) FROM payouts)"   # a payout lost
+"$B/oncesign" ledger verify-backup "$dir/edited.db" >/dev/null 2>"$dir/ed.err"
+rc=$?
+[ $rc -eq 3 ] && grep -q 'do not match the backup marker' "$dir/ed.err" ||
+  fail "an edited backup: exit $rc $(cat "$dir/ed.err")"
+
+cp "$dir/b1.db" "$dir/corrupt.db"
+size=$(stat -c %s "$dir/corrupt.db")
+dd if=/dev/urandom of="$dir/corrupt.db" bs=1 seek=$((size / 2)) count=4096 conv=notrunc 2>/dev/null
+"$B/oncesign" ledger verify-backup "$dir/corrupt.db" >/dev/null 2>"$dir/co.err"
+rc=$?
+[ $rc -eq 3 ] || fail "a corrupted backup: exit $rc $(cat "$dir/co.err")"
+
+"$B/oncesign" ledger verify-backup "$dir/ledger.db" >/dev/null 2>"$dir/live.err"
+rc=$?
+[ $rc -eq 3 ] && grep -q 'no backup marker' "$dir/live.err" || fail "a live ledger passed as a backup: exit $rc"
+pass "an existing file is not overwritten; an edited, a corrupted copy and a plain ledger fail verify-backup (exit 3)"
