@@ -397,7 +397,8 @@ int os_ledger_signer_log_each(os_ledger *l, int (*f)(void *ctx, uint64_t seq, co
 /* Writes an online, consistent copy of the ledger to out_path (VACUUM INTO a sibling file ending in
  * ".partial": one read snapshot, writers go on), checks the copy (PRAGMA integrity_check), records
  * the marker in it, syncs it and renames it to out_path; then raises the live ledger's
- * OS_LEDGER_META_BACKUP_LOG_SEQ to the copy's log_seq.
+ * OS_LEDGER_META_BACKUP_LOG_SEQ to the copy's log_seq. The first backup sets that key to the archived
+ * head before the snapshot, so no entry the copy lacks is acknowledged meanwhile.
  * Returns: OS_OK (*marker filled); OS_ERR_ARG (out_path exists: never overwritten); OS_ERR_DB or
  *          OS_ERR_IO with err saying why (nothing is left at out_path).
  * In:      now: unix seconds to record. */

@@ -109,11 +109,27 @@ int os_ledger_backup(os_ledger *l, const char *out_path, int64_t now, os_backup_
     if ((size_t)snprintf(partial, sizeof partial, "%s.partial", out_path) >= sizeof partial) return OS_ERR_ARG;
     (void)unlink(partial); /* left by a backup that died before its rename: never a backup */
 
+    /* The first backup turns the acknowledgement rule on before the snapshot, at what is archived now:
+     * an entry the daemon acknowledged meanwhile was archived before this write, so the copy holds it
+     * (a failed backup leaves the rule on: the device then keeps more, never less). */
+    uint64_t gate = 0, archived = 0;
+    uint8_t head[32];
+    int rc = os_ledger_meta_u64(l, OS_LEDGER_META_BACKUP_LOG_SEQ, &gate);
+    if (rc == OS_OK && gate == 0) {
+        rc = os_ledger_signer_log_head(l, &archived, head);
+        if (rc == OS_OK && archived > 0) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_BACKUP_LOG_SEQ, archived);
+        else if (rc == OS_ERR_NOT_FOUND) rc = OS_OK;
+    }
+    if (rc != OS_OK) {
+        if (err && cap) snprintf(err, cap, "reading the ledger's backup state failed");
+        return rc;
+    }
+
     /* VACUUM INTO reads one snapshot (WAL: writers of other connections go on); this handle's lock
      * keeps its own composed transactions out, since VACUUM cannot run inside one. */
     sqlite3_stmt *st = NULL;
     os_ledger_lock(l);
-    int rc = sqlite3_prepare_v2(l->db, "VACUUM INTO ?", -1, &st, NULL) == SQLITE_OK ? OS_OK : OS_ERR_DB;
+    rc = sqlite3_prepare_v2(l->db, "VACUUM INTO ?", -1, &st, NULL) == SQLITE_OK ? OS_OK : OS_ERR_DB;
     if (rc == OS_OK) {
         sqlite3_bind_text(st, 1, partial, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE) rc = OS_ERR_DB;

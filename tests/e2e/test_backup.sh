@@ -106,3 +106,19 @@ rc=$?
 rc=$?
 [ $rc -eq 3 ] && grep -q 'no backup marker' "$dir/live.err" || fail "a live ledger passed as a backup: exit $rc"
 pass "an existing file is not overwritten; an edited, a corrupted copy and a plain ledger fail verify-backup (exit 3)"
+
+# ---- docs/RECOVERY.md's backup commands, as the page shows them, on this ledger (daemon stopped)
+sed -n '/^<!-- backup-example-begin -->/,/^<!-- backup-example-end -->/p' docs/RECOVERY.md | sed '/^<!--/d;/^```/d' \
+  >"$dir/example.sh"
+[ "$(grep -c '^oncesign ' "$dir/example.sh")" -eq 3 ] || fail "docs/RECOVERY.md has no backup example"
+mkdir -p "$dir/example/backups"
+cp "$dir/ledger.db" "$dir/example/oncesign.db"
+archived=$(sqlite3 "$dir/example/oncesign.db" "SELECT max(seq) FROM signer_log")
+( cd "$dir/example" && oncesign() { timeout 30 "$B/oncesign" "$@"; } && set -e && source "$dir/example.sh" ) \
+  >"$dir/example.out" 2>&1 || fail "docs/RECOVERY.md backup example: $(cat "$dir/example.out")"
+for line in 'verified         integrity_check ok, marker matches' "signer log       up to seq $archived "; do
+  [ "$(grep -c "^$line" "$dir/example.out")" -eq 2 ] || fail "docs/RECOVERY.md example: no '$line' twice: $(cat "$dir/example.out")"
+done
+[ -s "$dir/example/backup-log.txt" ] && "$B/oncesign" log verify "$dir/example/backup-log.txt" --pubkey "$key" >/dev/null 2>&1 ||
+  fail "docs/RECOVERY.md example: the backup's exported log does not verify"
+pass "docs/RECOVERY.md's backup commands run as shown"
