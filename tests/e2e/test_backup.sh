@@ -123,6 +123,10 @@ done
   fail "docs/RECOVERY.md example: the backup's exported log does not verify"
 pass "docs/RECOVERY.md's backup commands run as shown"
 
+# a backup of the stopped ledger, newer than every signature (scenario (b) below restores it)
+"$B/oncesign" ledger backup --db "$dir/ledger.db" --out "$dir/b3.db" >/dev/null 2>"$dir/b3.err" ||
+  fail "backup of a stopped ledger: $(cat "$dir/b3.err")"
+
 # ---- what a restore does today (docs/RECOVERY.md, "Restore"): the newest backup misses payout bk-99,
 # which the device signed after it; the daemon on the restored copy finds the signature on the device
 # (kept: not acknowledged), cannot explain it, and refuses every write with 503 and the reason; the
@@ -137,3 +141,25 @@ code=$(curl -s -m 10 -o "$dir/r.json" -w '%{http_code}' -X POST -H "Authorizatio
   fail "a restored backup older than the signer answered $code: $(cat "$dir/r.json")"
 [ "$(rpc testnode_received "[[\"$dest\"], 0]" | jq -r ".\"$dest\".count")" = 14 ] || fail "the chain changed"
 pass "a backup older than the signer's newest signature is refused (503: $(jq -r '.error.message // .message // empty' "$dir/r.json" | cut -c1-80)…)"
+
+# ---- scenario (b): the ledger file is corrupted; oncesignd refuses it and says to restore; the newest
+# backup (after the last signature) is restored, and payouts go on, each paid once
+stop_daemon
+cp "$dir/b3.db" "$dir/ledger.db" && rm -f "$dir/ledger.db-wal" "$dir/ledger.db-shm"
+size=$(stat -c %s "$dir/ledger.db")
+dd if=/dev/urandom of="$dir/ledger.db" bs=1 seek=$((size / 2)) count=8192 conv=notrunc 2>/dev/null
+"$B/oncesignd" --db "$dir/ledger.db" --device "sim:$dir/s.sock" --network regtest --port 0 \
+  --token-file "$dir/token" >"$dir/corrupt.out" 2>"$dir/corrupt.err"
+rc=$?
+[ $rc -ne 0 ] && grep -q 'restore it from a backup' "$dir/corrupt.err" ||
+  fail "a corrupted ledger: exit $rc $(cat "$dir/corrupt.err")"
+"$B/oncesign" ledger verify-backup "$dir/b3.db" >/dev/null 2>&1 || fail "b3 does not verify"
+cp "$dir/b3.db" "$dir/ledger.db" && rm -f "$dir/ledger.db-wal" "$dir/ledger.db-shm"
+start_daemon b3
+[ "$(health | jq -r .ok)" = true ] || fail "the restored ledger is not healthy: $(health)"
+[ "$(pay 99)" = "$id" ] || fail "the restored ledger answers bk-99 with another payout"
+id=$(pay 100)
+wait_status "$id" confirmed 30 mine
+[ "$(rpc testnode_received "[[\"$dest\"], 1]" | jq -r ".\"$dest\".count")" = 15 ] ||
+  fail "after the restore: $(rpc testnode_received "[[\"$dest\"], 1]")"
+pass "(b) a corrupted ledger is refused; the newest backup restores it and payouts go on (15 paid once each)"
