@@ -82,6 +82,7 @@ int storage_serialize_state(const os_state *st, uint8_t out[STORAGE_PAYLOAD_BYTE
     }
     p += OS_POLICY_BYTES;
     os_write_le64(p, st->velocity_spent); p += 8;
+    os_write_le64(p, st->fee_spent); p += 8;
     os_write_le64(p, st->log_seq); p += 8;
     memcpy(p, st->log_head, 32); p += 32;
     os_write_le64(p, st->log_acked_seq); p += 8;
@@ -103,6 +104,7 @@ static int deserialize_state(const uint8_t in[STORAGE_PAYLOAD_BYTES], os_state *
     if (os_policy_decode(p, &st->policy) != OS_OK) return OS_ERR_STORAGE_CORRUPT;
     p += OS_POLICY_BYTES;
     st->velocity_spent = os_read_le64(p); p += 8;
+    st->fee_spent = os_read_le64(p); p += 8;
     st->log_seq = os_read_le64(p); p += 8;
     memcpy(st->log_head, p, 32); p += 32;
     st->log_acked_seq = os_read_le64(p); p += 8;

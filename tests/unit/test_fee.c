@@ -81,7 +81,7 @@ static void test_fee_rounding_and_fit(void **state) {
 static void test_host_fee_never_asks_the_operator(void **state) {
     (void)state;
     const os_policy policy = {.per_payout_cap = 100000000, .velocity_cap = 1000000000, .velocity_window_s = 86400,
-                              .fee_cap = 1000000, .fee_rate_cap = 100000};
+                              .fee_cap = 1000000, .fee_rate_cap = 100000, .fee_budget = 10000000};
     const uint64_t estimates[] = {0, 1000, 99999, 100000, 100001, 250000};
     unsigned checked = 0;
     for (uint16_t a = 0; a < 4; a++)
@@ -97,7 +97,7 @@ static void test_host_fee_never_asks_the_operator(void **state) {
                                                              estimates[k]);
                             uint64_t fee = os_fee_for(&c, vsize);
                             assert_true(os_fee_fits(&c, fee, vsize));
-                            uint32_t needs = policy_evaluate(&policy, 1000, 0, 0, fee, vsize);
+                            uint32_t needs = policy_evaluate(&policy, 1000, 0, 0, fee, 0, vsize);
                             assert_int_equal(needs & (POLICY_NEEDS_FEE | POLICY_NEEDS_FEE_RATE), 0);
                             checked++;
                         }

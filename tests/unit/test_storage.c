@@ -35,7 +35,9 @@ static void make_state(os_state *st, uint32_t i) {
     st->policy.velocity_window_s = 3600u + i;
     st->policy.fee_cap = 1000000ull + i;
     st->policy.fee_rate_cap = 10000ull + i;
+    st->policy.fee_budget = 2000000ull + i;
     st->velocity_spent = 0x0102030405060708ull + i;
+    st->fee_spent = 0x1112131415161718ull + i;
 }
 
 static void assert_state_equal(const os_state *a, const os_state *b) {
@@ -52,6 +54,8 @@ static void assert_state_equal(const os_state *a, const os_state *b) {
     assert_true(a->policy.fee_cap == b->policy.fee_cap);
     assert_true(a->policy.fee_rate_cap == b->policy.fee_rate_cap);
     assert_true(a->velocity_spent == b->velocity_spent);
+    assert_true(a->fee_spent == b->fee_spent);
+    assert_true(a->policy.fee_budget == b->policy.fee_budget);
     assert_true(a->log_seq == b->log_seq);
     assert_memory_equal(a->log_head, b->log_head, 32);
     assert_true(a->log_acked_seq == b->log_acked_seq);
@@ -127,6 +131,7 @@ static void test_round_trip(void **unused) {
     assert_memory_equal(payload + 4, in.seed, 64);
     assert_true(os_read_le64(payload + 4 + 64 + 32 + 32) == in.policy.per_payout_cap);
     assert_true(os_read_le64(payload + 4 + 64 + 32 + 32 + OS_POLICY_BYTES) == in.velocity_spent);
+    assert_true(os_read_le64(payload + 4 + 64 + 32 + 32 + OS_POLICY_BYTES + 8) == in.fee_spent);
     uint8_t hash[32];
     crypto_sha256(rec, STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES, hash);
     assert_memory_equal(hash, rec + STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES, 32);
