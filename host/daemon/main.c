@@ -6,6 +6,7 @@
  *             [--listen ADDR] [--port N] [--token-file FILE] [--batch-max N] [--batch-delay-ms MS]
  *             [--fee-floor SAT_PER_KVB] [--fee-cap SAT_PER_KVB] [--max-payout SAT]
  *             [--confirmations-final N] [--reconcile-interval-ms MS] [--rpc-timeout-ms MS]
+ *             [--operator-wait-ms MS]
  *
  * The config file holds the same settings as `name = value` lines (names without the dashes; `#`
  * starts a comment); flags given on the command line win. Prints
@@ -32,7 +33,7 @@ typedef struct {
     char db[MAX_STR], device[MAX_STR], rpc_url[MAX_STR], rpc_user[MAX_STR], rpc_password[MAX_STR],
         rpc_cookie[MAX_STR], network[16], listen[64], token_file[MAX_STR];
     unsigned long long port, batch_max, batch_delay_ms, fee_floor, fee_cap, max_payout, confirmations_final,
-        reconcile_interval_ms, rpc_timeout_ms;
+        reconcile_interval_ms, rpc_timeout_ms, operator_wait_ms;
 } settings;
 
 static void usage(FILE *f) {
@@ -42,7 +43,7 @@ static void usage(FILE *f) {
             "                 [--listen ADDR] [--port N] [--token-file FILE] [--batch-max N]\n"
             "                 [--batch-delay-ms MS] [--fee-floor SAT_PER_KVB] [--fee-cap SAT_PER_KVB]\n"
             "                 [--max-payout SAT] [--confirmations-final N] [--reconcile-interval-ms MS]\n"
-            "                 [--rpc-timeout-ms MS]\n");
+            "                 [--rpc-timeout-ms MS] [--operator-wait-ms MS]\n");
 }
 
 /* Applies one setting by name. Returns 0, or -1 for an unknown name or a bad number. */
@@ -71,6 +72,7 @@ static int apply(settings *s, const char *name, const char *value) {
         {"confirmations-final", NULL, 0, &s->confirmations_final},
         {"reconcile-interval-ms", NULL, 0, &s->reconcile_interval_ms},
         {"rpc-timeout-ms", NULL, 0, &s->rpc_timeout_ms},
+        {"operator-wait-ms", NULL, 0, &s->operator_wait_ms},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (strcmp(name, table[i].name) != 0) continue;
@@ -142,6 +144,7 @@ int main(int argc, char **argv) {
     s.confirmations_final = 6;
     s.reconcile_interval_ms = 2000;
     s.rpc_timeout_ms = 5000;
+    s.operator_wait_ms = 60000;
     /* the config file first, so flags override it */
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--config") == 0) {
@@ -218,6 +221,7 @@ int main(int argc, char **argv) {
     cfg.max_payout = s.max_payout;
     cfg.confirmations_final = (uint32_t)(s.confirmations_final ? s.confirmations_final : 6);
     cfg.reconcile_interval_ms = (uint32_t)(s.reconcile_interval_ms ? s.reconcile_interval_ms : 2000);
+    cfg.operator_wait_ms = (uint32_t)s.operator_wait_ms;
 
     /* Signals are taken by sigwait below, in this thread only. */
     sigset_t set;

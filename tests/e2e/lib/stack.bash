@@ -4,7 +4,7 @@
 # The caller sets STACK_TAG (the temporary directory's name) before sourcing.
 set -uo pipefail
 B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
-for x in oncesign-sim oncesign-testnode oncesignd oncesign; do
+for x in oncesign-sim oncesign-sim-test oncesign-testnode oncesignd oncesign; do
   [ -x "$B/$x" ] || { echo "FAIL: $B/$x not built" >&2; exit 1; }
 done
 for t in curl jq sqlite3; do command -v $t >/dev/null || { echo "FAIL: needs $t" >&2; exit 1; }; done
@@ -45,7 +45,7 @@ mine() { rpc generatetoaddress "[$1, \"$miner\"]" >/dev/null; }
 ctl() { "$B/oncesign-sim" --control "$dir/c.sock" --send "$1"; }
 start_sim() { # start_sim [extra args]: on $dir/flash.bin, waits until the control socket answers
   rm -f "$dir/s.sock" "$dir/c.sock"
-  "$B/oncesign-sim" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 3 "$@" \
+  "$B/oncesign-sim-test" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 3 "$@" \
     </dev/null 2>>"$dir/sim.log" &
   sim_pid=$!
   for _ in $(seq 200); do
