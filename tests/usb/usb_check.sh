@@ -132,6 +132,7 @@ run init oncesign device init --network regtest --script-type p2pkh --restore "$
 run addr oncesign device address --index 0 --show
 run create oncesign psbt create --to "$DEST" --amount 50000000 --nonce 0000000000000000000000000000000000000000000000000000000000000007 \
   --input "$FUND:$VOUT" --change-index 2 --rpc-url "$RPC_URL" --rpc-user u --rpc-password p --out /tmp/p.psbt
+run ledger oncesign ledger init --db /tmp/ledger.db
 run sign oncesign --json sign /tmp/p.psbt --finalize --db /tmp/ledger.db
 GUEST
 chmod 755 "$dir/extra/test.sh"
