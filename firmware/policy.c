@@ -11,6 +11,7 @@ int policy_validate(const os_policy *policy) {
     ARG_CHECK(policy->velocity_window_s > 0 && policy->velocity_window_s <= POLICY_MAX_WINDOW_S);
     ARG_CHECK(policy->fee_cap > 0 && policy->fee_cap <= OS_MAX_MONEY);
     ARG_CHECK(policy->fee_rate_cap > 0 && policy->fee_rate_cap <= POLICY_MAX_FEE_RATE);
+    ARG_CHECK(policy->fee_budget > 0 && policy->fee_budget <= OS_MAX_MONEY);
     return OS_OK;
 }
 
@@ -25,27 +26,40 @@ uint64_t policy_dust_threshold(int script_kind) {
     }
 }
 
-uint64_t policy_velocity_refill(const os_policy *policy, uint64_t spent, uint64_t elapsed_ms) {
-    if (policy == NULL || policy->velocity_window_s == 0) return spent;
+/* A token bucket of cap satoshi refilling over window_s seconds. */
+static uint64_t bucket_refill(uint64_t cap, uint32_t window_s, uint64_t spent, uint64_t elapsed_ms) {
+    if (window_s == 0) return spent;
     /* refill = cap * elapsed / window without 128-bit arithmetic (none on Cortex-M4): split cap into
      * whole multiples of the window and a remainder. window_ms < 2^31 (POLICY_MAX_WINDOW_S), so
      * rest * elapsed < 2^62. */
-    uint64_t window_ms = (uint64_t)policy->velocity_window_s * 1000u;
+    uint64_t window_ms = (uint64_t)window_s * 1000u;
     if (elapsed_ms >= window_ms) return 0;
-    uint64_t whole = policy->velocity_cap / window_ms;
-    uint64_t rest = policy->velocity_cap % window_ms;
+    uint64_t whole = cap / window_ms;
+    uint64_t rest = cap % window_ms;
     uint64_t refill = whole * elapsed_ms + rest * elapsed_ms / window_ms;
     return refill >= spent ? 0 : spent - refill;
 }
 
+uint64_t policy_velocity_refill(const os_policy *policy, uint64_t spent, uint64_t elapsed_ms) {
+    if (policy == NULL) return spent;
+    return bucket_refill(policy->velocity_cap, policy->velocity_window_s, spent, elapsed_ms);
+}
+
+uint64_t policy_fee_refill(const os_policy *policy, uint64_t fee_spent, uint64_t elapsed_ms) {
+    if (policy == NULL) return fee_spent;
+    return bucket_refill(policy->fee_budget, policy->velocity_window_s, fee_spent, elapsed_ms);
+}
+
 uint32_t policy_evaluate(const os_policy *policy, uint64_t max_payout, uint64_t velocity_amount,
-                         uint64_t velocity_spent, uint64_t fee, uint32_t vsize) {
+                         uint64_t velocity_spent, uint64_t fee, uint64_t fee_spent, uint32_t vsize) {
     uint32_t needs = 0;
     if (max_payout > policy->per_payout_cap) needs |= POLICY_NEEDS_PAYOUT_CAP;
     if (velocity_amount > 0 && (velocity_spent > policy->velocity_cap ||
                                 velocity_amount > policy->velocity_cap - velocity_spent))
         needs |= POLICY_NEEDS_VELOCITY;
     if (fee > policy->fee_cap) needs |= POLICY_NEEDS_FEE;
+    if (fee > 0 && (fee_spent > policy->fee_budget || fee > policy->fee_budget - fee_spent))
+        needs |= POLICY_NEEDS_FEE_BUDGET;
     /* fee * 1000 / vsize > cap, without division rounding in the signer's favour */
     /* fee < 2^54 so fee * 1000 < 2^64; fee_rate_cap <= 10^8 and vsize < 2^32 keep the right side
      * below 2^60. */

@@ -23,9 +23,11 @@
 #define POLICY_NEEDS_FEE         0x04u
 #define POLICY_NEEDS_FEE_RATE    0x08u
 #define POLICY_NEEDS_REANCHOR    0x10u   /* set by the signer, not policy_evaluate: always asks */
+#define POLICY_NEEDS_FEE_BUDGET  0x20u
 
 /* Checks a policy for sanity before it is stored.
- * Returns: OS_OK, or OS_ERR_ARG when a cap or the window is zero or above its maximum. */
+ * Returns: OS_OK, or OS_ERR_ARG when a cap, the fee budget or the window is zero or above its
+ * maximum. */
 int policy_validate(const os_policy *policy);
 
 /* The size the fee-rate check divides by is proto/tx_size.h's os_tx_vsize_max, the same function the
@@ -42,13 +44,19 @@ uint64_t policy_dust_threshold(int script_kind);
  * Returns the spent amount after refilling for elapsed_ms. */
 uint64_t policy_velocity_refill(const os_policy *policy, uint64_t spent, uint64_t elapsed_ms);
 
+/* The fee budget is a second token bucket over the same window: fee_budget satoshi refill
+ * linearly over velocity_window_s seconds of uptime.
+ * Returns the fees spent after refilling for elapsed_ms. */
+uint64_t policy_fee_refill(const os_policy *policy, uint64_t fee_spent, uint64_t elapsed_ms);
+
 /* Decides what a transaction needs.
  * In:  policy; max_payout: the largest payout output; velocity_amount: what this transaction takes
  *      out of the wallet for the velocity budget: payouts for NEW nonces (a replacement re-pays an
  *      already counted payout) plus the fee (every transaction's fee leaves the wallet, a
- *      consolidation's too); velocity_spent: after refill; fee; vsize.
+ *      consolidation's too); velocity_spent: after refill; fee (counted toward the fee budget,
+ *      for every transaction); fee_spent: the fee budget's bucket after refill; vsize.
  * Returns: a POLICY_NEEDS_* bit set, 0 when the signer may sign without the operator. */
 uint32_t policy_evaluate(const os_policy *policy, uint64_t max_payout, uint64_t velocity_amount,
-                         uint64_t velocity_spent, uint64_t fee, uint32_t vsize);
+                         uint64_t velocity_spent, uint64_t fee, uint64_t fee_spent, uint32_t vsize);
 
 #endif /* ONCESIGN_POLICY_H */

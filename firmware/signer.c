@@ -151,7 +151,7 @@ static os_state g_state;            /* the committed durable state, as loaded or
 static os_state g_next;             /* scratch copy for the next commit (too big for the stack) */
 static uint64_t g_state_seq;
 static int g_boot_status = OS_ERR_INTERNAL;
-static uint64_t g_velocity_ms;      /* board_millis() when velocity_spent was last refilled */
+static uint64_t g_velocity_ms;      /* board_millis() when velocity_spent and fee_spent were last refilled */
 static account_cache g_accounts[3];
 static struct {
     uint8_t valid;
@@ -584,6 +584,8 @@ static void show_setup_page(uint16_t page) {
     } else {
         text_add(&t, "\nfee rate cap sat/kvB");
         text_add_line(&t, " ", number_text(g_pend.policy.fee_rate_cap, v));
+        text_add(&t, "\nfee budget, MONA:");
+        text_add_line(&t, " ", amount_text(g_pend.policy.fee_budget, v));
         text_add(&t, g_pend.restore ? "\nRestore this wallet?" : "\nWords written down?");
         text_add(&t, "\napprove = create");
     }
@@ -792,6 +794,7 @@ static void show_policy_page(uint16_t page) {
         text_add(&t, "\napprove = next");
     } else {
         text_add_change(&t, "fee rate cap sat/kvB", number_text(o->fee_rate_cap, a), number_text(n->fee_rate_cap, b));
+        text_add_change(&t, "fee budget, MONA:", amount_text(o->fee_budget, a), amount_text(n->fee_budget, b));
         text_add(&t, "\napprove = set policy");
     }
     show(&t);
@@ -1189,6 +1192,8 @@ static int commit_signing(int approved) {
     uint64_t counted = g_sess.new_payout_sum + g_sess.fee;
     g_next.velocity_spent = g_next.velocity_spent + counted > OS_MAX_MONEY ? OS_MAX_MONEY
                                                                           : g_next.velocity_spent + counted;
+    g_next.fee_spent = policy_fee_refill(&g_state.policy, g_state.fee_spent, now - g_velocity_ms);
+    g_next.fee_spent = g_next.fee_spent + g_sess.fee > OS_MAX_MONEY ? OS_MAX_MONEY : g_next.fee_spent + g_sess.fee;
     CHECK_OK(commit_with_entry(OS_LOG_SIGN, payload, sizeof payload));
     g_velocity_ms = now;
     g_sess.log_seq = g_state.log_seq;
@@ -1213,11 +1218,12 @@ static void show_sign_page(uint16_t page) {
     text_reset(&t);
     text_add_title(&t, "Sign", (uint32_t)page + 1, g_pend.pages);
     if (page == 0) {
-        text_add(&t, "\nasked because:");
+        text_add(&t, " asked:");   /* on the title row: six reasons and the prompt fill the 8 rows */
         if (g_sess.needs & POLICY_NEEDS_PAYOUT_CAP) text_add(&t, "\na payout > payout cap");
         if (g_sess.needs & POLICY_NEEDS_VELOCITY) text_add(&t, "\nover velocity budget");
         if (g_sess.needs & POLICY_NEEDS_FEE) text_add(&t, "\nfee > fee cap");
         if (g_sess.needs & POLICY_NEEDS_FEE_RATE) text_add(&t, "\nfee rate > its cap");
+        if (g_sess.needs & POLICY_NEEDS_FEE_BUDGET) text_add(&t, "\nover fee budget");
         if (g_sess.needs & POLICY_NEEDS_REANCHOR) text_add(&t, "\nRE-ANCHOR of a payout");
         text_add(&t, "\napprove = next");
     } else if (page == 1) {
@@ -1277,10 +1283,12 @@ static void handle_sign_finish(const os_msg *req) {
     uint32_t vsize = os_tx_vsize_max(n_type[OS_SCRIPT_P2PKH], n_type[OS_SCRIPT_P2SH_P2WPKH],
                                      n_type[OS_SCRIPT_P2WPKH], g_sess.n_outputs, g_sess.output_script_bytes);
     g_sess.vsize = vsize;
-    /* The fee leaves the wallet like a payout: it counts toward the velocity budget, so fees of
-     * consolidations (no payouts, no operator otherwise) are bounded too. */
+    /* The fee leaves the wallet like a payout: it counts toward the velocity budget, and toward the
+     * fee budget of its own, so fees of consolidations (no payouts, no operator otherwise) are
+     * bounded too. */
+    uint64_t fee_spent = policy_fee_refill(&g_state.policy, g_state.fee_spent, board_millis() - g_velocity_ms);
     g_sess.needs = policy_evaluate(&g_state.policy, g_sess.max_payout, g_sess.new_payout_sum + g_sess.fee,
-                                   velocity_now(), g_sess.fee, vsize);
+                                   velocity_now(), g_sess.fee, fee_spent, vsize);
     if (g_sess.n_reanchored) g_sess.needs |= POLICY_NEEDS_REANCHOR;
     int rc = audit_log_can_append(&g_state);
     if (rc != OS_OK) { sign_fail(req, rc, 0xFFFF); return; }

@@ -17,7 +17,7 @@
 static int geometry_ok(void) {
     uint32_t sector = board_flash_sector_size();
     uint32_t size = board_flash_size();
-    if (sector < STORAGE_RECORD_BYTES || sector % OS_LOG_ENTRY_BYTES != 0) return 0;
+    if (sector < STORAGE_SLOT_BYTES || sector % OS_LOG_ENTRY_BYTES != 0) return 0;
     if (size / sector < STORAGE_MIN_SECTORS) return 0;
     return 1;
 }
@@ -33,10 +33,12 @@ void storage_log_geometry(uint32_t *first_sector, uint32_t *capacity_entries) {
     if (capacity_entries != NULL) *capacity_entries = capacity;
 }
 
-/* Odd sequence numbers live in A, even ones in B: the next record always lands in the sector of
- * the older one. */
-static uint32_t sector_of_seq(uint64_t seq) {
-    return (seq & 1u) ? STORAGE_STATE_SECTOR_A : STORAGE_STATE_SECTOR_B;
+uint32_t storage_slots_per_sector(void) {
+    return geometry_ok() ? board_flash_sector_size() / STORAGE_SLOT_BYTES : 0;
+}
+
+static uint32_t slot_offset(uint32_t sector, uint32_t slot) {
+    return sector * board_flash_sector_size() + slot * STORAGE_SLOT_BYTES;
 }
 
 static int all_zero(const uint8_t *p, size_t len) {
@@ -80,6 +82,7 @@ int storage_serialize_state(const os_state *st, uint8_t out[STORAGE_PAYLOAD_BYTE
     }
     p += OS_POLICY_BYTES;
     os_write_le64(p, st->velocity_spent); p += 8;
+    os_write_le64(p, st->fee_spent); p += 8;
     os_write_le64(p, st->log_seq); p += 8;
     memcpy(p, st->log_head, 32); p += 32;
     os_write_le64(p, st->log_acked_seq); p += 8;
@@ -101,6 +104,7 @@ static int deserialize_state(const uint8_t in[STORAGE_PAYLOAD_BYTES], os_state *
     if (os_policy_decode(p, &st->policy) != OS_OK) return OS_ERR_STORAGE_CORRUPT;
     p += OS_POLICY_BYTES;
     st->velocity_spent = os_read_le64(p); p += 8;
+    st->fee_spent = os_read_le64(p); p += 8;
     st->log_seq = os_read_le64(p); p += 8;
     memcpy(st->log_head, p, 32); p += 32;
     st->log_acked_seq = os_read_le64(p); p += 8;
@@ -121,12 +125,12 @@ static int build_record(const os_state *st, uint64_t seq, uint8_t rec[STORAGE_RE
     return OS_OK;
 }
 
-/* Reads the record of one sector and checks everything short of the state's own contents.
+/* Reads the record of one slot and checks everything short of the state's own contents.
  * Returns OS_OK with *seq set, OS_ERR_STORAGE_CORRUPT for anything invalid, or a board error.
  * rec holds the raw record (with secrets) on return; the caller wipes it. */
-static int read_record(uint32_t sector, uint8_t rec[STORAGE_RECORD_BYTES], uint64_t *seq) {
+static int read_record(uint32_t offset, uint8_t rec[STORAGE_RECORD_BYTES], uint64_t *seq) {
     uint8_t hash[32];
-    CHECK_OK(board_flash_read(sector * board_flash_sector_size(), rec, STORAGE_RECORD_BYTES));
+    CHECK_OK(board_flash_read(offset, rec, STORAGE_RECORD_BYTES));
     if (os_read_le32(rec) != STORAGE_MAGIC) return OS_ERR_STORAGE_CORRUPT;
     if (os_read_le16(rec + 4) != STORAGE_FORMAT_VERSION) return OS_ERR_STORAGE_CORRUPT;
     if (os_read_le16(rec + 14) != STORAGE_PAYLOAD_BYTES) return OS_ERR_STORAGE_CORRUPT;
@@ -135,29 +139,29 @@ static int read_record(uint32_t sector, uint8_t rec[STORAGE_RECORD_BYTES], uint6
         return OS_ERR_STORAGE_CORRUPT;
     }
     *seq = os_read_le64(rec + 6);
-    if (*seq == 0 || sector_of_seq(*seq) != sector) return OS_ERR_STORAGE_CORRUPT;
+    if (*seq == 0) return OS_ERR_STORAGE_CORRUPT;
     return OS_OK;
 }
 
-/* Reads and fully validates one sector's record, deserializing it into st.
+/* Reads and fully validates one slot's record, deserializing it into st.
  * Returns OS_OK, OS_ERR_STORAGE_CORRUPT, or a board error. */
-static int load_sector(uint32_t sector, os_state *st, uint64_t *seq) {
+static int load_slot(uint32_t offset, os_state *st, uint64_t *seq) {
     uint8_t rec[STORAGE_RECORD_BYTES];
-    int status = read_record(sector, rec, seq);
+    int status = read_record(offset, rec, seq);
     if (status == OS_OK) status = deserialize_state(rec + STORAGE_HEADER_BYTES, st);
     crypto_wipe(rec, sizeof rec);
     if (status != OS_OK) crypto_wipe(st, sizeof *st);
     return status;
 }
 
-/* Sets *blank to whether the whole sector reads 0xFF. */
-static int sector_blank(uint32_t sector, int *blank) {
+/* Sets *blank to whether len bytes at offset all read 0xFF. */
+static int range_blank(uint32_t offset, uint32_t len, int *blank) {
     uint8_t buf[CHUNK];
-    uint32_t size = board_flash_sector_size(), off;
+    uint32_t off;
     *blank = 1;
-    for (off = 0; off < size; off += CHUNK) {
-        size_t i, n = (size - off < CHUNK) ? size - off : CHUNK;
-        CHECK_OK(board_flash_read(sector * size + off, buf, n));
+    for (off = 0; off < len; off += CHUNK) {
+        size_t i, n = (len - off < CHUNK) ? len - off : CHUNK;
+        CHECK_OK(board_flash_read(offset + off, buf, n));
         for (i = 0; i < n; i++) {
             if (buf[i] != 0xFF) {
                 *blank = 0;
@@ -168,57 +172,85 @@ static int sector_blank(uint32_t sector, int *blank) {
     return OS_OK;
 }
 
-/* A sector whose record does not verify and whose commit word was never written holds a write that
+/* A slot whose record does not verify and whose commit word was never written holds a write that
  * was cut before it completed: no state was ever committed there, so it counts as empty. A record
  * that does not verify although its commit word was written is corruption. */
-static int sector_uncommitted(uint32_t sector, int *uncommitted) {
+static int slot_uncommitted(uint32_t offset, int *uncommitted) {
     uint8_t word[STORAGE_COMMIT_WORD_BYTES];
     size_t i;
-    int blank;
-    CHECK_OK(sector_blank(sector, &blank));
-    if (blank) { *uncommitted = 1; return OS_OK; }
-    CHECK_OK(board_flash_read(sector * board_flash_sector_size() + STORAGE_RECORD_BYTES, word, sizeof word));
+    CHECK_OK(board_flash_read(offset + STORAGE_RECORD_BYTES, word, sizeof word));
     *uncommitted = 1;
     for (i = 0; i < sizeof word; i++) *uncommitted &= word[i] == 0xFF;
     return OS_OK;
 }
 
+/* Where the newest valid record is: the highest state_seq of all valid slots of both sectors. */
+typedef struct {
+    int found;
+    uint64_t seq;
+    uint32_t sector, slot;
+} record_pos;
+
+/* Scans every slot of both state sectors. scratch receives (and loses) each record's state.
+ * Returns OS_OK with *pos filled (found 0 when no slot holds a valid record), or a board error. */
+static int find_newest(record_pos *pos, os_state *scratch) {
+    static const uint32_t sectors[2] = { STORAGE_STATE_SECTOR_A, STORAGE_STATE_SECTOR_B };
+    uint32_t n_slots = storage_slots_per_sector(), i, slot;
+    memset(pos, 0, sizeof *pos);
+    for (i = 0; i < 2; i++) {
+        for (slot = 0; slot < n_slots; slot++) {
+            uint64_t seq = 0;
+            int status = load_slot(slot_offset(sectors[i], slot), scratch, &seq);
+            crypto_wipe(scratch, sizeof *scratch);
+            if (status == OS_ERR_STORAGE_CORRUPT) continue;
+            if (status != OS_OK) return status;
+            if (!pos->found || seq > pos->seq) {
+                pos->found = 1;
+                pos->seq = seq;
+                pos->sector = sectors[i];
+                pos->slot = slot;
+            }
+        }
+    }
+    return OS_OK;
+}
+
+/* With no valid record anywhere: OS_OK when every slot is blank or holds a write cut before its
+ * commit word (the device is blank), OS_ERR_STORAGE_CORRUPT when any slot was committed. */
+static int check_nothing_committed(void) {
+    static const uint32_t sectors[2] = { STORAGE_STATE_SECTOR_A, STORAGE_STATE_SECTOR_B };
+    uint32_t n_slots = storage_slots_per_sector(), i, slot;
+    for (i = 0; i < 2; i++) {
+        for (slot = 0; slot < n_slots; slot++) {
+            int uncommitted = 1;
+            CHECK_OK(slot_uncommitted(slot_offset(sectors[i], slot), &uncommitted));
+            if (!uncommitted) return OS_ERR_STORAGE_CORRUPT;
+        }
+    }
+    return OS_OK;
+}
+
 int storage_load(os_state *st, uint64_t *state_seq) {
-    uint64_t seq_a = 0, seq_b = 0;
-    int status_a, status_b, empty_a, empty_b;
-    uint32_t newest;
+    record_pos pos;
+    uint64_t seq = 0;
+    int status;
     ARG_CHECK(st != NULL && state_seq != NULL);
     memset(st, 0, sizeof *st);
     *state_seq = 0;
     VERIFY_CHECK(geometry_ok());
 
     /* First pass: which records are valid (each is deserialized and checked, then dropped). */
-    status_a = load_sector(STORAGE_STATE_SECTOR_A, st, &seq_a);
-    if (status_a != OS_OK && status_a != OS_ERR_STORAGE_CORRUPT) return status_a;
-    status_b = load_sector(STORAGE_STATE_SECTOR_B, st, &seq_b);
-    crypto_wipe(st, sizeof *st);
-    if (status_b != OS_OK && status_b != OS_ERR_STORAGE_CORRUPT) return status_b;
-
-    if (status_a != OS_OK && status_b != OS_OK) {
+    CHECK_OK(find_newest(&pos, st));
+    if (!pos.found) {
         /* Nothing valid: a blank device, or one whose very first commit was cut (the old state is
          * then "blank", as I2 requires) — or corruption, where the signer fails closed. */
-        CHECK_OK(sector_uncommitted(STORAGE_STATE_SECTOR_A, &empty_a));
-        CHECK_OK(sector_uncommitted(STORAGE_STATE_SECTOR_B, &empty_b));
-        return (empty_a && empty_b) ? OS_OK : OS_ERR_STORAGE_CORRUPT;
-    }
-    if (status_a == OS_OK && (status_b != OS_OK || seq_a > seq_b)) {
-        newest = STORAGE_STATE_SECTOR_A;
-    } else {
-        newest = STORAGE_STATE_SECTOR_B;
+        return check_nothing_committed();
     }
     /* Second pass: the newest record, read and checked again into the caller's buffer. */
-    {
-        uint64_t seq = 0;
-        int status = load_sector(newest, st, &seq);
-        if (status != OS_OK) return status;
-        VERIFY_CHECK(seq == (newest == STORAGE_STATE_SECTOR_A ? seq_a : seq_b));
-        *state_seq = seq;
-    }
+    status = load_slot(slot_offset(pos.sector, pos.slot), st, &seq);
+    if (status != OS_OK) return status;
+    VERIFY_CHECK(seq == pos.seq);
+    *state_seq = seq;
     return OS_OK;
 }
 
@@ -239,44 +271,89 @@ static int flash_equals(uint32_t offset, const uint8_t *expected, size_t len, in
     return status;
 }
 
+/* The first wholly blank slot of sector from slot `from` on; *found 0 when there is none. */
+static int first_blank_slot(uint32_t sector, uint32_t from, uint32_t *slot, int *found) {
+    uint32_t n_slots = storage_slots_per_sector(), k;
+    *found = 0;
+    for (k = from; k < n_slots; k++) {
+        int blank = 0;
+        CHECK_OK(range_blank(slot_offset(sector, k), STORAGE_SLOT_BYTES, &blank));
+        if (blank) {
+            *slot = k;
+            *found = 1;
+            return OS_OK;
+        }
+    }
+    return OS_OK;
+}
+
+/* Chooses the slot of the next record: the first blank slot after the newest record in its sector
+ * (a torn write left behind is skipped, never programmed over); when that sector is full, slot 0
+ * of the other sector, which holds only older records and is erased first (unless blank). With no
+ * record at all, the first blank slot of A, then of B; only when both are full of torn writes is
+ * A erased. *erase says whether the target sector must be erased before programming. */
+static int choose_slot(const record_pos *pos, uint32_t *sector, uint32_t *slot, int *erase) {
+    int found = 0, blank = 0;
+    *erase = 0;
+    if (pos->found) {
+        CHECK_OK(first_blank_slot(pos->sector, pos->slot + 1, slot, &found));
+        if (found) { *sector = pos->sector; return OS_OK; }
+        *sector = pos->sector == STORAGE_STATE_SECTOR_A ? STORAGE_STATE_SECTOR_B : STORAGE_STATE_SECTOR_A;
+    } else {
+        CHECK_OK(first_blank_slot(STORAGE_STATE_SECTOR_A, 0, slot, &found));
+        if (found) { *sector = STORAGE_STATE_SECTOR_A; return OS_OK; }
+        CHECK_OK(first_blank_slot(STORAGE_STATE_SECTOR_B, 0, slot, &found));
+        if (found) { *sector = STORAGE_STATE_SECTOR_B; return OS_OK; }
+        *sector = STORAGE_STATE_SECTOR_A;
+    }
+    /* An interrupted erase of a blank sector must not be able to turn it into garbage. */
+    CHECK_OK(range_blank(slot_offset(*sector, 0), board_flash_sector_size(), &blank));
+    *erase = !blank;
+    *slot = 0;
+    return OS_OK;
+}
+
 int storage_commit(const os_state *st, uint64_t *state_seq) {
     uint8_t rec[STORAGE_RECORD_BYTES];
+    os_state scratch;
+    record_pos pos;
     uint64_t next;
-    uint32_t sector;
-    int status, same = 0;
+    uint32_t sector = 0, slot = 0, offset;
+    int status, same = 0, erase = 0;
     ARG_CHECK(st != NULL && state_seq != NULL);
     ARG_CHECK(*state_seq != UINT64_MAX);
     ARG_CHECK(state_sane(st));
     VERIFY_CHECK(geometry_ok());
-    next = *state_seq + 1;
-    sector = sector_of_seq(next);
+    status = find_newest(&pos, &scratch);
+    crypto_wipe(&scratch, sizeof scratch);
+    if (status != OS_OK) return OS_ERR_STORAGE_WRITE;
+    /* The caller's record must still be the newest (or a commit reported failed did land after all:
+     * its record is then superseded). A newest record older than the caller's means the flash lost
+     * it: nothing is written over that. */
+    if (pos.found ? pos.seq < *state_seq : *state_seq != 0) return OS_ERR_STORAGE_WRITE;
+    if (pos.found && pos.seq == UINT64_MAX) return OS_ERR_STORAGE_WRITE;
+    next = (pos.found ? pos.seq : 0) + 1;
+    status = choose_slot(&pos, &sector, &slot, &erase);
+    if (status != OS_OK) return OS_ERR_STORAGE_WRITE;
+    offset = slot_offset(sector, slot);
     status = build_record(st, next, rec);
     if (status != OS_OK) {
         crypto_wipe(rec, sizeof rec);
         return status;
     }
-    /* Erase (unless already blank: an interrupted erase of a blank sector must not be able to turn
-     * it into garbage), program the record, then the commit word in a write of its own. A cut
-     * before the commit word leaves a record load treats as never written. */
-    {
-        int blank = 0;
-        status = sector_blank(sector, &blank);
-        if (status == OS_OK && !blank) status = board_flash_erase(sector);
-    }
-    if (status == OS_OK) {
-        status = board_flash_write(sector * board_flash_sector_size(), rec, sizeof rec);
-    }
+    /* Program the record, then the commit word in a write of its own: a cut before the commit word
+     * leaves a record load treats as never written. The newest record is never in the sector
+     * erased here, so a cut at any instant leaves it or the new one. */
+    if (erase) status = board_flash_erase(sector);
+    if (status == OS_OK) status = board_flash_write(offset, rec, sizeof rec);
     if (status == OS_OK) {
         static const uint8_t committed[STORAGE_COMMIT_WORD_BYTES] = { 0 };
-        status = board_flash_write(sector * board_flash_sector_size() + STORAGE_RECORD_BYTES, committed,
-                                   sizeof committed);
+        status = board_flash_write(offset + STORAGE_RECORD_BYTES, committed, sizeof committed);
     }
-    if (status == OS_OK) {
-        status = flash_equals(sector * board_flash_sector_size(), rec, sizeof rec, &same);
-    }
+    if (status == OS_OK) status = flash_equals(offset, rec, sizeof rec, &same);
     if (status == OS_OK && same) {
         int uncommitted = 1;
-        status = sector_uncommitted(sector, &uncommitted);
+        status = slot_uncommitted(offset, &uncommitted);
         same = !uncommitted;
     }
     crypto_wipe(rec, sizeof rec);

@@ -99,6 +99,7 @@ static void io_policy(io *s, os_policy *p) {
     io_u32(s, &p->velocity_window_s);
     io_u64(s, &p->fee_cap);
     io_u64(s, &p->fee_rate_cap);
+    io_u64(s, &p->fee_budget);
 }
 
 static unsigned popcount8(uint8_t b) {

@@ -24,6 +24,7 @@ enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_DEVICE = 2, EXIT_REFUSED = 3 };
 #define DEFAULT_VELOCITY_WINDOW  86400u          /* one day */
 #define DEFAULT_FEE_CAP          1000000ull      /* 0.01 MONA per transaction */
 #define DEFAULT_FEE_RATE_CAP     100000ull       /* 0.001 MONA per 1000 vbytes (relay minimum: 1000) */
+#define DEFAULT_FEE_BUDGET       100000000ull    /* 1 MONA of fees per window: 100 transactions at the fee cap */
 
 static const char USAGE[] =
     "usage: oncesign [--device SPEC] [--json] [--timeout MS] COMMAND [options]\n"
@@ -40,10 +41,11 @@ static const char USAGE[] =
     "  device init [--network main|test|regtest] [--script-type p2pkh|p2sh-p2wpkh|p2wpkh]\n"
     "              [--words 12|24] [--restore \"WORDS...\"] [--per-payout-cap SAT]\n"
     "              [--velocity-cap SAT] [--velocity-window S] [--fee-cap SAT]\n"
-    "              [--fee-rate-cap SAT_PER_KVB]\n"
+    "              [--fee-rate-cap SAT_PER_KVB] [--fee-budget SAT]\n"
     "                                    set up a new seed (defaults: main, p2pkh, 24 words,\n"
     "                                    caps 10 MONA/payout, 100 MONA/day, fee 0.01 MONA and\n"
-    "                                    100000 sat/kvB); the words appear on the device only\n"
+    "                                    100000 sat/kvB, fees 1 MONA/day); the words appear on\n"
+    "                                    the device only\n"
     "  device xpub [--script-type T] [--account N]\n"
     "                                    account extended public key (xpub or tpub)\n"
     "  device address [--script-type T] [--account N] [--change] [--index N] [--show]\n"
@@ -296,10 +298,11 @@ static int cmd_info(cli *c, int argc, char **argv) {
                i->test_only_rng ? "true" : "false", root, (unsigned long long)i->log_seq, head,
                (unsigned long long)i->log_acked_seq, i->log_capacity, att);
         printf("\"policy\":{\"per_payout_cap\":%llu,\"velocity_cap\":%llu,\"velocity_window_s\":%u,"
-               "\"fee_cap\":%llu,\"fee_rate_cap\":%llu},\"state_seq\":%llu}\n",
+               "\"fee_cap\":%llu,\"fee_rate_cap\":%llu,\"fee_budget\":%llu},\"state_seq\":%llu}\n",
                (unsigned long long)i->policy.per_payout_cap, (unsigned long long)i->policy.velocity_cap,
                i->policy.velocity_window_s, (unsigned long long)i->policy.fee_cap,
-               (unsigned long long)i->policy.fee_rate_cap, (unsigned long long)i->state_seq);
+               (unsigned long long)i->policy.fee_rate_cap, (unsigned long long)i->policy.fee_budget,
+               (unsigned long long)i->state_seq);
         return EXIT_OK;
     }
     printf("device             %s\n", os_client_description(c->client));
@@ -321,6 +324,8 @@ static int cmd_info(cli *c, int argc, char **argv) {
                i->policy.velocity_window_s);
         printf("fee cap            %llu sat, %llu sat/kvB\n", (unsigned long long)i->policy.fee_cap,
                (unsigned long long)i->policy.fee_rate_cap);
+        printf("fee budget         %llu sat per %u s\n", (unsigned long long)i->policy.fee_budget,
+               i->policy.velocity_window_s);
     }
     printf("state sequence     %llu\n", (unsigned long long)i->state_seq);
     return EXIT_OK;
@@ -337,7 +342,7 @@ static int cmd_init(cli *c, int argc, char **argv) {
     m->script_type = OS_SCRIPT_P2PKH;
     m->word_count = 24;
     m->policy = (os_policy){ DEFAULT_PER_PAYOUT_CAP, DEFAULT_VELOCITY_CAP, DEFAULT_VELOCITY_WINDOW, DEFAULT_FEE_CAP,
-                             DEFAULT_FEE_RATE_CAP };
+                             DEFAULT_FEE_RATE_CAP, DEFAULT_FEE_BUDGET };
     int words_given = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -387,6 +392,9 @@ static int cmd_init(cli *c, int argc, char **argv) {
         } else if (strcmp(a, "--fee-rate-cap") == 0) {
             if (!parse_u64(a, val, UINT64_MAX, &v)) return EXIT_USAGE;
             m->policy.fee_rate_cap = v;
+        } else if (strcmp(a, "--fee-budget") == 0) {
+            if (!parse_u64(a, val, UINT64_MAX, &v)) return EXIT_USAGE;
+            m->policy.fee_budget = v;
         } else {
             return usage_error("device init: unknown option or missing value: %s", a);
         }
@@ -623,7 +631,7 @@ static int run_command(cli *c, int argc, char **argv) {
 /* Options of the device commands that take a value (so that value is never read as an option). */
 static int command_option_takes_value(const char *a) {
     static const char *const with_value[] = { "--network", "--script-type", "--words", "--restore",
-        "--per-payout-cap", "--velocity-cap", "--velocity-window", "--fee-cap", "--fee-rate-cap",
+        "--per-payout-cap", "--velocity-cap", "--velocity-window", "--fee-cap", "--fee-rate-cap", "--fee-budget",
         "--account", "--index", "--pubkey", "--head" };
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
         if (strcmp(a, with_value[k]) == 0) return 1;

@@ -135,8 +135,10 @@ typedef struct {
     uint32_t velocity_window_s;     /* the budget refills linearly over this many seconds */
     uint64_t fee_cap;               /* absolute fee cap per transaction */
     uint64_t fee_rate_cap;          /* sat per 1000 virtual bytes */
+    uint64_t fee_budget;            /* fees of all transactions per velocity window above this need
+                                       approval (consolidations too: their fees leave the wallet) */
 } os_policy;
-#define OS_POLICY_BYTES 36
+#define OS_POLICY_BYTES 44
 
 /* Sparse-Merkle-tree proof (proto/nonce_set.h). Level 0 is just below the root. */
 typedef struct {

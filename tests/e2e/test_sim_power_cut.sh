@@ -3,6 +3,8 @@
 # flash file keeps what a real flash would) at each flash operation in turn. After every restart
 # the signer holds the old state or the new one; if the host got a signature, the new one; and the
 # payout then completes exactly once while a second, non-conflicting transaction stays refused.
+# Twice: with free slots in the newest state record's sector (the commits append), and with that
+# sector full (the first commit of the round erases the other one; firmware/storage.h).
 set -uo pipefail
 B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
 SIM=$B/oncesign-sim CLI=$B/oncesign SCEN=$B/oncesign-scenario
@@ -38,9 +40,21 @@ init_pid=$!
 for _ in $(seq 100); do "$SIM" --control "$dir/c.sock" --send approve >/dev/null 2>&1; kill -0 $init_pid 2>/dev/null || break; sleep 0.1; done
 wait $init_pid || fail "device init: $(cat "$dir/init.out")"
 stop_sim
-start_sim "$dir/base.bin"   # one boot, so both state records exist and the payout's commit erases one
-stop_sim
-cp "$dir/base.bin" "$dir/measure.bin"
+
+# The state records of a flash file: "seq sector slot" of every slot starting with the magic
+# (4 KiB sectors of the simulator, STORAGE_SLOT_BYTES = 576).
+records() {
+  local sector slot off
+  for sector in 0 1; do for slot in 0 1 2 3 4 5 6; do
+    off=$((sector * 4096 + slot * 576))
+    [ "$(od -An -tx1 -j $off -N4 "$1" | tr -d ' \n')" = 4f535354 ] || continue
+    echo "$(od -An -tu8 -j $((off + 6)) -N8 "$1" | tr -d ' ') $sector $slot"
+  done; done
+}
+
+sweep() {   # sweep BASE LABEL
+local base=$1 label=$2
+cp "$base" "$dir/measure.bin"
 start_sim "$dir/measure.bin"
 old_root=$(root)
 ops_before=$("$SIM" --control "$dir/c.sock" --send flash-ops)
@@ -50,11 +64,11 @@ new_root=$(root)
 stop_sim
 [ "$ops" -ge 2 ] || fail "a payout took $ops flash operations"
 [ "$old_root" != "$new_root" ] || fail "the payout did not change the root"
-echo "ok - a payout takes $ops flash operations (sign, then the refused second transaction)"
+echo "ok - $label: a payout takes $ops flash operations (sign, then the refused second transaction)"
 
 cuts=0 olds=0 news=0
 for n in $(seq 1 "$ops"); do
-  cp "$dir/base.bin" "$dir/round.bin"
+  cp "$base" "$dir/round.bin"
   start_sim "$dir/round.bin"
   "$SIM" --control "$dir/c.sock" --send "cut-at-write $n" >/dev/null
   "$SCEN" --device "$ONCESIGN_DEVICE" phase1 >"$dir/p1.out" 2>&1
@@ -78,5 +92,21 @@ for n in $(seq 1 "$ops"); do
   fi
   stop_sim
 done
-echo "ok - power cut at each of $ops flash operations ($cuts cuts): old state $olds times, new state $news times, never a mix"
-[ "$cuts" -ge 1 ] && [ "$olds" -ge 1 ] && [ "$news" -ge 1 ] || fail "expected cuts leaving both old and new states"
+echo "ok - $label: power cut at each of $ops flash operations ($cuts cuts): old state $olds times, new state $news times, never a mix"
+[ "$cuts" -ge 1 ] && [ "$olds" -ge 1 ] && [ "$news" -ge 1 ] || fail "$label: expected cuts leaving both old and new states"
+}
+
+sweep "$dir/base.bin" "free slots"
+
+# Boot until the newest record is in its sector's last slot but one while the other sector holds
+# records: the round's boot takes the last slot, so the payout's commit must erase the other sector.
+cp "$dir/base.bin" "$dir/full.bin"
+for _ in $(seq 30); do
+  all=$(records "$dir/full.bin")
+  newest=$(echo "$all" | sort -n | tail -n 1)
+  other=$(( 1 - $(echo "$newest" | cut -d' ' -f2) ))
+  [ "$(echo "$newest" | cut -d' ' -f3)" = 5 ] && [ "$(echo "$all" | grep -c " $other [0-9]*$")" -gt 0 ] && break
+  start_sim "$dir/full.bin"; stop_sim
+done
+[ "$(echo "$newest" | cut -d' ' -f3)" = 5 ] || fail "no boot filled a state sector: $(records "$dir/full.bin" | tr '\n' ,)"
+sweep "$dir/full.bin" "full sector"

@@ -1,13 +1,14 @@
 /* Fuzz target: an arbitrary flash image → storage_load never crashes, and either fails closed
  * (OS_ERR_STORAGE_CORRUPT, nothing returned) or returns the uninitialised state for a blank state
  * area, or returns a record whose integrity the target re-checks on its own (magic, version,
- * length, SHA-256, sector parity, byte-exact re-serialization). A loaded state is then committed
+ * length, SHA-256, the newest of all slots, byte-exact re-serialization). A loaded state is then committed
  * and reloaded, and the log ring is repaired and read, to reach those paths with odd states.
  *
  * The first input byte picks how the image is made:
  *   even: the input is the raw flash image (the rest stays erased);
- *   odd:  the input is a record payload (and header fields) that gets a correct SHA-256, so the
- *         checks behind the hash (parity, policy, flags, log consistency) are reached too.
+ *   odd:  the input is a record payload (and header fields) that gets a correct SHA-256, planted
+ *         in a slot the input picks, so the checks behind the hash (policy, flags, log
+ *         consistency, which slot is newest) are reached too.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,7 +24,8 @@
  * only, so the fuzz target compiles it in. */
 #include "../unit/support/board_mem.c"
 
-#define SECTOR 1024u
+#define SECTOR 2048u   /* three state slots a sector */
+#define SLOTS (SECTOR / STORAGE_SLOT_BYTES)
 #define N_SECTORS 4u
 
 #define REQUIRE(cond) do { if (!(cond)) abort(); } while (0)
@@ -34,10 +36,10 @@ static int all_bytes(const uint8_t *p, size_t len, uint8_t v) {
 }
 
 /* A record with a correct hash around the given payload bytes (zero-extended). */
-static void plant_record(uint8_t *image, uint32_t sector, uint64_t seq, uint16_t version,
+static void plant_record(uint8_t *image, uint32_t sector, uint32_t slot, uint64_t seq, uint16_t version,
                          const uint8_t *payload, size_t payload_len) {
-    uint8_t *rec = image + sector * SECTOR;
-    memset(rec, 0xFF, SECTOR);
+    uint8_t *rec = image + sector * SECTOR + slot * STORAGE_SLOT_BYTES;
+    memset(rec, 0xFF, STORAGE_SLOT_BYTES);
     os_write_le32(rec, 0x5453534Fu);
     os_write_le16(rec + 4, version);
     os_write_le64(rec + 6, seq);
@@ -51,10 +53,32 @@ static void plant_record(uint8_t *image, uint32_t sector, uint64_t seq, uint16_t
                   rec + STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES);
 }
 
+/* Whether the slot holds a record with a correct hash (and which seq). */
+static int slot_hashes(const uint8_t *rec, uint64_t *seq) {
+    uint8_t hash[32];
+    if (os_read_le32(rec) != 0x5453534Fu || os_read_le16(rec + 4) != STORAGE_FORMAT_VERSION ||
+        os_read_le16(rec + 14) != STORAGE_PAYLOAD_BYTES) return 0;
+    crypto_sha256(rec, STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES, hash);
+    if (memcmp(hash, rec + STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES, 32) != 0) return 0;
+    *seq = os_read_le64(rec + 6);
+    return 1;
+}
+
 static void check_loaded(const os_state *st, uint64_t seq) {
     const uint8_t *image = board_mem_flash_image();
-    const uint8_t *rec = image + ((seq & 1u) ? 0u : 1u) * SECTOR;
+    const uint8_t *rec = NULL;
     uint8_t hash[32], payload[STORAGE_PAYLOAD_BYTES];
+    /* The loaded state is, byte for byte, a record with a correct hash in some slot. */
+    REQUIRE(storage_serialize_state(st, payload) == OS_OK);
+    for (uint32_t sector = 0; sector < 2; sector++) {
+        for (uint32_t slot = 0; slot < SLOTS; slot++) {
+            const uint8_t *r = image + sector * SECTOR + slot * STORAGE_SLOT_BYTES;
+            uint64_t s = 0;
+            if (rec == NULL && slot_hashes(r, &s) && s == seq &&
+                memcmp(payload, r + STORAGE_HEADER_BYTES, sizeof payload) == 0) rec = r;
+        }
+    }
+    REQUIRE(rec != NULL);
     REQUIRE(os_read_le32(rec) == 0x5453534Fu);
     REQUIRE(os_read_le16(rec + 4) == STORAGE_FORMAT_VERSION);
     REQUIRE(os_read_le64(rec + 6) == seq);
@@ -109,17 +133,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t n = size - 1 < N_SECTORS * SECTOR ? size - 1 : N_SECTORS * SECTOR;
         memcpy(image, data + 1, n);
     } else {
-        /* data: mode | seq (8) | version (1) | sector flags (1) | payload ... */
+        /* data: mode | seq (8) | version (1) | placement (1) | payload ...
+         * placement: bit 0 sector, bits 1-2 slot (mod SLOTS), bit 3 an older record beside it,
+         * bit 4 that one in the other sector (else the next slot of the same one). */
         uint8_t header[10] = {0};
         memcpy(header, data + 1, size - 1 < sizeof header ? size - 1 : sizeof header);
         const uint8_t *payload = size > 11 ? data + 11 : NULL;
         size_t payload_len = size > 11 ? size - 11 : 0;
         uint64_t rseq = os_read_le64(header);
         uint16_t version = (header[8] & 0x80u) ? header[8] : STORAGE_FORMAT_VERSION;
-        uint32_t sector = (header[9] & 1u) ? (uint32_t)(rseq & 1u ? 0 : 1) : (uint32_t)(header[9] >> 1 & 1u);
-        plant_record(image, sector, rseq, version, payload, payload_len);
-        if (header[9] & 4u) {   /* an older, ordinary record beside it */
-            plant_record(image, 1u - sector, rseq - 1, STORAGE_FORMAT_VERSION, payload,
+        uint32_t sector = header[9] & 1u, slot = (uint32_t)(header[9] >> 1 & 3u) % SLOTS;
+        plant_record(image, sector, slot, rseq, version, payload, payload_len);
+        if (header[9] & 8u) {   /* an older, ordinary record beside it */
+            uint32_t other_sector = (header[9] & 16u) ? 1u - sector : sector;
+            uint32_t other_slot = (header[9] & 16u) ? slot : (slot + 1) % SLOTS;
+            plant_record(image, other_sector, other_slot, rseq - 1, STORAGE_FORMAT_VERSION, payload,
                          payload_len / 2);
         }
     }
@@ -133,9 +161,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     REQUIRE(status == OS_OK);
     if (seq == 0) {
         /* Blank, or records cut before their commit word was written (never committed). */
-        REQUIRE(all_bytes(image, SECTOR, 0xFF) || all_bytes(image + STORAGE_RECORD_BYTES, 4, 0xFF));
-        REQUIRE(all_bytes(image + SECTOR, SECTOR, 0xFF) ||
-                all_bytes(image + SECTOR + STORAGE_RECORD_BYTES, 4, 0xFF));
+        for (uint32_t sector = 0; sector < 2; sector++) {
+            for (uint32_t slot = 0; slot < SLOTS; slot++) {
+                REQUIRE(all_bytes(image + sector * SECTOR + slot * STORAGE_SLOT_BYTES + STORAGE_RECORD_BYTES, 4,
+                                  0xFF));
+            }
+        }
         REQUIRE(all_bytes((const uint8_t *)&st, sizeof st, 0));
         return 0;
     }

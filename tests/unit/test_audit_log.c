@@ -42,6 +42,7 @@ static void device_new(device *d) {
     d->st.policy.velocity_window_s = 1;
     d->st.policy.fee_cap = 1;
     d->st.policy.fee_rate_cap = 1;
+    d->st.policy.fee_budget = 1;
     assert_int_equal(crypto_xonly_from_priv(d->st.attestation_key, d->xonly), OS_OK);
     assert_int_equal(crypto_schnorr_key_load(d->st.attestation_key, &d->key), OS_OK);
     assert_int_equal(storage_commit(&d->st, &d->state_seq), OS_OK);

@@ -43,6 +43,7 @@ static void fill_policy(os_policy *p, int max) {
     p->velocity_window_s = max ? UINT32_MAX : 0;
     p->fee_cap = max ? UINT64_MAX : 0;
     p->fee_rate_cap = max ? UINT64_MAX : 0;
+    p->fee_budget = max ? UINT64_MAX : 0;
 }
 
 /* count signature records with lengths alternating between the two extremes 9 and 73. */
@@ -232,6 +233,7 @@ static void assert_policy_equal(const os_policy *a, const os_policy *b) {
     assert_int_equal(a->velocity_window_s, b->velocity_window_s);
     assert_true(a->fee_cap == b->fee_cap);
     assert_true(a->fee_rate_cap == b->fee_rate_cap);
+    assert_true(a->fee_budget == b->fee_budget);
 }
 
 static void assert_view_equal(const uint8_t *a, const uint8_t *b, size_t n) {
@@ -425,13 +427,13 @@ static void test_round_trip_every_type(void **state) {
 /* Wire sizes of the smallest variant of each type, from the layouts in PROTOCOL.md. */
 static void test_wire_sizes(void **state) {
     static const struct { uint8_t type; size_t len; } sizes[] = {
-        { OS_MSG_GET_INFO, 6 }, { OS_MSG_INIT_DEVICE, 6 + 4 + 36 + 2 }, { OS_MSG_GET_XPUB, 6 + 5 },
+        { OS_MSG_GET_INFO, 6 }, { OS_MSG_INIT_DEVICE, 6 + 4 + 44 + 2 }, { OS_MSG_GET_XPUB, 6 + 5 },
         { OS_MSG_GET_ADDRESS, 6 + 11 }, { OS_MSG_WIPE, 6 }, { OS_MSG_POLL, 6 }, { OS_MSG_CANCEL, 6 },
-        { OS_MSG_SET_POLICY, 6 + 36 }, { OS_MSG_LOG_READ, 14 }, { OS_MSG_LOG_ACK, 14 },
+        { OS_MSG_SET_POLICY, 6 + 44 }, { OS_MSG_LOG_READ, 14 }, { OS_MSG_LOG_ACK, 14 },
         { OS_MSG_SIGN_BEGIN, 6 + 12 }, { OS_MSG_SIGN_INPUT, 6 + 56 }, { OS_MSG_SIGN_PREVTX, 6 + 8 + 1 },
         { OS_MSG_SIGN_OUTPUT, 6 + 2 + 1 + 8 + 9 }, { OS_MSG_SIGN_FINISH, 6 }, { OS_MSG_SIGN_GET_SIGS, 8 },
         { OS_MSG_SUCCESS, 6 }, { OS_MSG_ERROR, 6 + 5 }, { OS_MSG_PENDING, 6 + 5 },
-        { OS_MSG_INFO, 6 + 1 + 16 + 4 + 32 + 8 + 32 + 8 + 4 + 32 + 36 + 8 }, { OS_MSG_XPUB, 6 + 78 },
+        { OS_MSG_INFO, 6 + 1 + 16 + 4 + 32 + 8 + 32 + 8 + 4 + 32 + 44 + 8 }, { OS_MSG_XPUB, 6 + 78 },
         { OS_MSG_ADDRESS, 6 + 2 }, { OS_MSG_LOG_ENTRY, 6 + 2 + 256 }, { OS_MSG_SIGN_DONE, 6 + 42 },
         { OS_MSG_SIGNATURES, 6 + 4 },
     };
@@ -464,10 +466,11 @@ static void test_known_bytes(void **state) {
     static const uint8_t policy_bytes[OS_POLICY_BYTES] = {
         1, 0, 0, 0, 0, 0, 0, 0,   2, 0, 0, 0, 0, 0, 0, 0,   3, 0, 0, 0,
         4, 0, 0, 0, 0, 0, 0, 0,   0xe8, 0x03, 0, 0, 0, 0, 0, 0,
+        0x40, 0x42, 0x0f, 0, 0, 0, 0, 0,   /* fee budget 1,000,000 */
     };
     uint8_t buf[64], pol[OS_POLICY_BYTES];
     os_msg m;
-    os_policy p = { 1, 2, 3, 4, 1000 }, q;
+    os_policy p = { 1, 2, 3, 4, 1000, 1000000 }, q;
     size_t len;
     (void)state;
     memset(&m, 0, sizeof m);

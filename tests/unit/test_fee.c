@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "fee.h"
+#include "oncesign/status.h"
 #include "policy.h"
 #include "tx_size.h"
 
@@ -81,7 +82,7 @@ static void test_fee_rounding_and_fit(void **state) {
 static void test_host_fee_never_asks_the_operator(void **state) {
     (void)state;
     const os_policy policy = {.per_payout_cap = 100000000, .velocity_cap = 1000000000, .velocity_window_s = 86400,
-                              .fee_cap = 1000000, .fee_rate_cap = 100000};
+                              .fee_cap = 1000000, .fee_rate_cap = 100000, .fee_budget = 10000000};
     const uint64_t estimates[] = {0, 1000, 99999, 100000, 100001, 250000};
     unsigned checked = 0;
     for (uint16_t a = 0; a < 4; a++)
@@ -97,12 +98,48 @@ static void test_host_fee_never_asks_the_operator(void **state) {
                                                              estimates[k]);
                             uint64_t fee = os_fee_for(&c, vsize);
                             assert_true(os_fee_fits(&c, fee, vsize));
-                            uint32_t needs = policy_evaluate(&policy, 1000, 0, 0, fee, vsize);
+                            uint32_t needs = policy_evaluate(&policy, 1000, 0, 0, fee, 0, vsize);
                             assert_int_equal(needs & (POLICY_NEEDS_FEE | POLICY_NEEDS_FEE_RATE), 0);
                             checked++;
                         }
             }
     assert_true(checked > 1000);
+}
+
+/* The fee budget (issue 10, defect 3): a bucket of its own, asked exactly when this fee would take
+ * the fees spent in the window past fee_budget, for any fee (a consolidation's too), refilling
+ * linearly over the velocity window like the velocity budget. */
+static void test_fee_budget_bucket(void **state) {
+    (void)state;
+    const os_policy policy = {.per_payout_cap = 100000000, .velocity_cap = 1000000000, .velocity_window_s = 1000,
+                              .fee_cap = 1000000, .fee_rate_cap = 100000000, .fee_budget = 3000000};
+    const uint32_t vsize = 1000;
+    /* exactly at the budget: allowed; one satoshi more: asked */
+    assert_int_equal(policy_evaluate(&policy, 0, 0, 0, 1000000, 2000000, vsize) & POLICY_NEEDS_FEE_BUDGET, 0);
+    assert_int_equal(policy_evaluate(&policy, 0, 0, 0, 1000000, 2000001, vsize) & POLICY_NEEDS_FEE_BUDGET,
+                     POLICY_NEEDS_FEE_BUDGET);
+    /* a bucket already past the budget (a policy lowered it) asks for any fee, without wrapping */
+    assert_int_equal(policy_evaluate(&policy, 0, 0, 0, 1, 5000000, vsize) & POLICY_NEEDS_FEE_BUDGET,
+                     POLICY_NEEDS_FEE_BUDGET);
+    /* the fee budget is not the velocity budget: an empty velocity bucket, a full fee bucket */
+    assert_int_equal(policy_evaluate(&policy, 0, 1000000, 0, 1000000, 3000000, vsize),
+                     POLICY_NEEDS_FEE_BUDGET);
+    /* refill: fee_budget over velocity_window_s, linear, never below zero */
+    assert_true(policy_fee_refill(&policy, 3000000, 0) == 3000000);
+    assert_true(policy_fee_refill(&policy, 3000000, 500000) == 1500000);   /* half the window */
+    assert_true(policy_fee_refill(&policy, 3000000, 999999) == 3);         /* 3000000 * 999999 / 1e6 = 2999997 */
+    assert_true(policy_fee_refill(&policy, 3000000, 1000000) == 0);
+    assert_true(policy_fee_refill(&policy, 100, 500000) == 0);
+    /* and the velocity bucket refills by its own cap */
+    assert_true(policy_velocity_refill(&policy, 1000000000, 500000) == 500000000);
+    /* validation: zero or above the money supply is refused */
+    os_policy p = policy;
+    p.fee_budget = 0;
+    assert_int_equal(policy_validate(&p), OS_ERR_ARG);
+    p.fee_budget = OS_MAX_MONEY + 1;
+    assert_int_equal(policy_validate(&p), OS_ERR_ARG);
+    p.fee_budget = OS_MAX_MONEY;
+    assert_int_equal(policy_validate(&p), OS_OK);
 }
 
 int main(void) {
@@ -111,6 +148,7 @@ int main(void) {
         cmocka_unit_test(test_caps_table),
         cmocka_unit_test(test_fee_rounding_and_fit),
         cmocka_unit_test(test_host_fee_never_asks_the_operator),
+        cmocka_unit_test(test_fee_budget_bucket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,6 +90,7 @@ static void test_policy_and_setup_screens_show_every_field(void **state) {
     assert_shown("velocity window, s:\n 86400");
     assert_shown("fee cap, MONA:\n 1\n");
     assert_shown("fee rate cap sat/kvB\n 10000000");
+    assert_shown("fee budget, MONA:\n 2\n");
 
     os_policy q = p;
     q.velocity_window_s = 1;
@@ -101,6 +102,7 @@ static void test_policy_and_setup_screens_show_every_field(void **state) {
     assert_int_equal(reply.type, OS_MSG_SUCCESS);
     assert_shown("*velocity window, s:\n 86400\n-> 1\n");
     assert_shown("*fee rate cap sat/kvB\n 10000000\n-> 20000000");
+    assert_shown("\nfee budget, MONA:\n 2\n-> 2\n");
     assert_shown("\npayout cap, MONA:\n 10000\n-> 10000\n");   /* unchanged, unmarked, still shown */
     harness_stop();
 }
@@ -386,6 +388,61 @@ static void test_consolidation_fees_count_toward_velocity(void **state) {
     harness_stop();
 }
 
+/* Defect 3, the fee budget: fees of every transaction, consolidations included, count toward a
+ * budget of their own per velocity window, far below the velocity cap; exceeding it asks the
+ * operator. A policy change shows it old -> new. */
+static void test_fees_have_a_budget_of_their_own(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 109);
+    os_policy p = harness_policy_open();
+    p.velocity_cap = 1000000000;   /* 10 MONA a day: not what stops the fees */
+    p.fee_cap = 1000000;           /* 0.01 MONA per transaction */
+    p.fee_budget = 3000000;        /* 0.03 MONA of fees a day */
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    harness_set_operator(OPERATOR_REJECT);
+    nonce_tree *tree = NULL;
+    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    static harness_coin coins[5];
+    uint32_t i;
+    board_mem_display_transcript_clear();
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(harness_make_coin(&coins[i], OS_SCRIPT_P2PKH, 0, i, 10000000, 400 + i), OS_OK);
+        os_sign_output out[2];
+        size_t n_out = 1;
+        if (i == 1) {   /* a payout's fee counts as well */
+            make_payout(&out[0], 7, 1000000, 77);
+            make_change(&out[1], i, 10000000 - 1000000 - 1000000);
+            n_out = 2;
+        } else {
+            make_change(&out[0], i, 10000000 - 1000000);   /* the whole fee cap, each time */
+        }
+        os_sign_tx tx = one_tx(&coins[i].input, 1, out, n_out);
+        os_input_sig sigs[1];
+        os_sign_outcome oc;
+        int rc = os_sign_run(c, tree, &tx, sigs, &oc, harness_on_pending, NULL);
+        if (i < 3) assert_int_equal(rc, OS_OK);                     /* 3 x 0.01 = the fee budget */
+        else assert_int_equal(rc, OS_ERR_USER_REJECTED);           /* then the operator is asked */
+    }
+    assert_shown("over fee budget");
+    nonce_tree_free(tree);
+
+    os_policy q = p;
+    q.fee_budget = 5000000;
+    os_msg req = request(OS_MSG_SET_POLICY), reply;
+    req.u.set_policy = q;
+    harness_set_operator(OPERATOR_APPROVE);
+    board_mem_display_transcript_clear();
+    assert_int_equal(os_client_call_wait(c, &req, &reply, g_buf, 5000, harness_on_pending, NULL), OS_OK);
+    assert_int_equal(reply.type, OS_MSG_SUCCESS);
+    assert_shown("*fee budget, MONA:\n 0.03\n-> 0.05\n");
+    /* A zero budget is refused like any zero cap. */
+    q.fee_budget = 0;
+    req.u.set_policy = q;
+    uint16_t code = 0;
+    assert_int_equal(exchange(c, &req, &code), OS_MSG_ERROR);
+    harness_stop();
+}
+
 /* Defect 7: change goes only where a wallet restored from the seed looks: account 0, index at
  * most log_seq + 20 (docs/DECISIONS.md). */
 static void test_change_beyond_the_gap_limit_refused(void **state) {
@@ -503,6 +560,7 @@ int main(void) {
         cmocka_unit_test(test_mainnet_setup_refused_with_test_rng),
         cmocka_unit_test(test_ack_rejection_and_wipe_are_logged),
         cmocka_unit_test(test_consolidation_fees_count_toward_velocity),
+        cmocka_unit_test(test_fees_have_a_budget_of_their_own),
         cmocka_unit_test(test_change_beyond_the_gap_limit_refused),
         cmocka_unit_test(test_reanchor_needs_the_operator_and_is_logged),
     };

@@ -35,7 +35,9 @@ static void make_state(os_state *st, uint32_t i) {
     st->policy.velocity_window_s = 3600u + i;
     st->policy.fee_cap = 1000000ull + i;
     st->policy.fee_rate_cap = 10000ull + i;
+    st->policy.fee_budget = 2000000ull + i;
     st->velocity_spent = 0x0102030405060708ull + i;
+    st->fee_spent = 0x1112131415161718ull + i;
 }
 
 static void assert_state_equal(const os_state *a, const os_state *b) {
@@ -52,6 +54,8 @@ static void assert_state_equal(const os_state *a, const os_state *b) {
     assert_true(a->policy.fee_cap == b->policy.fee_cap);
     assert_true(a->policy.fee_rate_cap == b->policy.fee_rate_cap);
     assert_true(a->velocity_spent == b->velocity_spent);
+    assert_true(a->fee_spent == b->fee_spent);
+    assert_true(a->policy.fee_budget == b->policy.fee_budget);
     assert_true(a->log_seq == b->log_seq);
     assert_memory_equal(a->log_head, b->log_head, 32);
     assert_true(a->log_acked_seq == b->log_acked_seq);
@@ -71,8 +75,10 @@ static int setup(void **unused) {
     return 0;
 }
 
-static uint64_t record_seq_in_sector(uint32_t sector) {
-    return os_read_le64(board_mem_flash_image() + sector * SECTOR + 6);
+#define SLOTS (SECTOR / STORAGE_SLOT_BYTES)
+
+static uint64_t record_seq_at(uint32_t sector, uint32_t slot) {
+    return os_read_le64(board_mem_flash_image() + sector * SECTOR + slot * STORAGE_SLOT_BYTES + 6);
 }
 
 static void test_blank_flash_loads_uninitialized(void **unused) {
@@ -125,35 +131,44 @@ static void test_round_trip(void **unused) {
     assert_memory_equal(payload + 4, in.seed, 64);
     assert_true(os_read_le64(payload + 4 + 64 + 32 + 32) == in.policy.per_payout_cap);
     assert_true(os_read_le64(payload + 4 + 64 + 32 + 32 + OS_POLICY_BYTES) == in.velocity_spent);
+    assert_true(os_read_le64(payload + 4 + 64 + 32 + 32 + OS_POLICY_BYTES + 8) == in.fee_spent);
     uint8_t hash[32];
     crypto_sha256(rec, STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES, hash);
     assert_memory_equal(hash, rec + STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES, 32);
 }
 
-static void test_ab_alternation(void **unused) {
+/* Records fill a sector's slots in order, then the other sector's; a sector is erased only when
+ * the next record needs it again (issue 10, defect 7: no erase per commit). */
+static void test_slots_fill_then_alternate(void **unused) {
     os_state st, out;
     uint64_t seq = 0, loaded;
     (void)unused;
-    for (uint32_t i = 1; i <= 9; i++) {
+    assert_int_equal(storage_slots_per_sector(), SLOTS);
+    assert_true(SLOTS >= 2);
+    for (uint32_t i = 1; i <= 3 * SLOTS + 2; i++) {
         make_state(&st, i);
         assert_int_equal(storage_commit(&st, &seq), OS_OK);
         assert_true(seq == i);
-        /* The new record sits in the sector of its parity, the previous one is untouched. */
-        uint32_t newest = (i & 1) ? 0 : 1;
-        assert_true(record_seq_in_sector(newest) == i);
-        if (i > 1) assert_true(record_seq_in_sector(1 - newest) == i - 1);
+        uint32_t sector = ((i - 1) / SLOTS) % 2, slot = (i - 1) % SLOTS;
+        assert_true(record_seq_at(sector, slot) == i);
+        /* the previous record is untouched (in the slot before, or the other sector's last) */
+        if (i > 1) {
+            assert_true(slot > 0 ? record_seq_at(sector, slot - 1) == i - 1
+                                 : record_seq_at(1 - sector, SLOTS - 1) == i - 1);
+        }
         assert_int_equal(storage_load(&out, &loaded), OS_OK);
         assert_true(loaded == i);
         assert_state_equal(&st, &out);
     }
-    /* A commit is an erase (skipped while the sector is still factory-blank), the record's write
-     * and the commit word's write: 2 + 2 + 7 * 3. */
-    assert_int_equal(board_mem_flash_ops(), 25);
+    /* Two writes a commit (record, commit word); an erase only where a sector was started a second
+     * time: at commits 2 * SLOTS + 1 and 3 * SLOTS + 1. */
+    assert_int_equal(board_mem_flash_ops(), 2 * (3 * SLOTS + 2) + 2);
+    assert_int_equal(board_mem_sector_erases(0) + board_mem_sector_erases(1), 2);
 }
 
 /* Commits states 1..N over a state committed before; a power cut at op k of the sequence, for
  * every k, must leave the last committed state or the one being committed, never anything else. */
-#define N_COMMITS 5
+#define N_COMMITS (2 * SLOTS + 2)   /* crosses both sectors and one erase */
 typedef struct {
     uint64_t seq;
     uint32_t in_progress;   /* the commit running when the cut came; N_COMMITS + 1 when done */
@@ -183,9 +198,9 @@ static void test_power_cut_at_every_operation(void **unused) {
         uint32_t before = board_mem_flash_ops();
         commit_sequence(&run);
         total_ops = board_mem_flash_ops() - before;
-        assert_int_equal(total_ops, 2 + (N_COMMITS - 1) * 3);
+        assert_int_equal(total_ops, 2 * N_COMMITS + 1);
     }
-    for (uint64_t tear_seed = 0; tear_seed < 12; tear_seed++) {
+    for (uint64_t tear_seed = 0; tear_seed < 6; tear_seed++) {
         for (uint32_t k = 1; k <= total_ops + 1; k++) {
             os_state st, loaded_state, expect_old, expect_new;
             uint64_t loaded_seq = 0;
@@ -222,7 +237,7 @@ static void test_power_cut_at_every_operation(void **unused) {
             cases++;
         }
     }
-    assert_int_equal(cases, 12 * total_ops);
+    assert_int_equal(cases, 6 * total_ops);
     /* Both outcomes occurred: the tearing really produced old and new states. */
     assert_true(newer > 0 && older > 0);
 }
@@ -379,14 +394,14 @@ static void test_garbage_fails_closed(void **unused) {
     assert_true(seq == 0);
     assert_int_equal(st.initialized, 0);
 
-    /* Both records torn after two good commits. */
+    /* Both records torn after two good commits (slots 0 and 1 of A). */
     board_mem_reset(FLASH, SECTOR);
     make_state(&st, 1);
     assert_int_equal(storage_commit(&st, &seq), OS_OK);
     make_state(&st, 2);
     assert_int_equal(storage_commit(&st, &seq), OS_OK);
     img[STORAGE_HEADER_BYTES + 10] ^= 0x01;
-    img[SECTOR + STORAGE_RECORD_BYTES - 1] ^= 0x80;
+    img[STORAGE_SLOT_BYTES + STORAGE_RECORD_BYTES - 1] ^= 0x80;
     assert_int_equal(storage_load(&st, &seq), OS_ERR_STORAGE_CORRUPT);
 
     /* Pure garbage in both sectors. */
@@ -397,13 +412,16 @@ static void test_garbage_fails_closed(void **unused) {
     }
     assert_int_equal(storage_load(&st, &seq), OS_ERR_STORAGE_CORRUPT);
 
-    /* A record with a valid hash in the wrong sector (odd seq in B) is refused too. */
+    /* A committed record that does not verify in a later slot, the rest blank: corruption too. */
     board_mem_reset(FLASH, SECTOR);
     make_state(&st, 1);
     seq = 0;
     assert_int_equal(storage_commit(&st, &seq), OS_OK);
-    memcpy(img + SECTOR, img, SECTOR);
+    memcpy(img + SECTOR + (SLOTS - 1) * STORAGE_SLOT_BYTES, img, STORAGE_SLOT_BYTES);
     memset(img, 0xFF, SECTOR);
+    assert_int_equal(storage_load(&st, &seq), OS_OK);   /* any slot of either sector is a place */
+    assert_true(seq == 1);
+    img[SECTOR + (SLOTS - 1) * STORAGE_SLOT_BYTES + 20] ^= 0x04;
     assert_int_equal(storage_load(&st, &seq), OS_ERR_STORAGE_CORRUPT);
 }
 
@@ -416,7 +434,7 @@ static void test_bit_flip_in_newest_falls_back(void **unused) {
     make_state(&newer, 2);
     assert_int_equal(storage_commit(&older, &seq), OS_OK);
     assert_int_equal(storage_commit(&newer, &seq), OS_OK);
-    uint8_t *rec = img + SECTOR;   /* seq 2 lives in B */
+    uint8_t *rec = img + STORAGE_SLOT_BYTES;   /* seq 2 lives in A's second slot */
     for (uint32_t byte = 0; byte < STORAGE_RECORD_BYTES; byte++) {
         uint8_t bit = (uint8_t)(1u << (byte % 8));
         rec[byte] ^= bit;
@@ -442,23 +460,53 @@ static void test_write_failure_keeps_old_state(void **unused) {
     board_mem_fail_flash(1);
     assert_int_equal(storage_commit(&b, &seq), OS_ERR_STORAGE_WRITE);
     assert_true(seq == 1);
-    /* An erase failure: B must hold something for the commit to erase it. */
-    board_mem_flash_image()[SECTOR + 7] = 0x00;
+    board_mem_fail_flash(0);
+    /* Fill both sectors, so the next commit must erase A first. */
+    for (uint32_t i = 2; i <= 2 * SLOTS; i++) {
+        make_state(&a, i);
+        assert_int_equal(storage_commit(&a, &seq), OS_OK);
+    }
     board_mem_fail_flash(2);
     assert_int_equal(storage_commit(&b, &seq), OS_ERR_STORAGE_WRITE);
     board_mem_fail_flash(0);
     assert_int_equal(storage_load(&out, &loaded), OS_OK);
-    assert_true(loaded == 1);
+    assert_true(loaded == 2 * SLOTS);
     assert_state_equal(&out, &a);
-    /* A read-back mismatch: an erase that silently did nothing leaves cleared bits that the
-     * write cannot set again. */
-    uint8_t *img = board_mem_flash_image();
-    memset(img + SECTOR, 0x00, 64);
+    /* A read-back mismatch: an erase that silently did nothing leaves the old records' cleared
+     * bits, which the write cannot set again. */
     board_mem_fail_flash(4);
     assert_int_equal(storage_commit(&b, &seq), OS_ERR_STORAGE_WRITE);
     board_mem_fail_flash(0);
+    assert_int_equal(storage_load(&out, &loaded), OS_OK);
+    assert_true(loaded == 2 * SLOTS);
     assert_int_equal(storage_commit(&b, &seq), OS_OK);
-    assert_true(seq == 2);
+    assert_true(seq == 2 * SLOTS + 1);
+    /* A caller whose record the flash no longer holds as the newest gets nothing written. */
+    uint32_t ops = board_mem_flash_ops();
+    seq = 2 * SLOTS + 5;
+    assert_int_equal(storage_commit(&b, &seq), OS_ERR_STORAGE_WRITE);
+    assert_int_equal(board_mem_flash_ops(), ops);
+}
+
+/* A write cut inside a slot leaves it torn; the next commit skips it instead of programming over
+ * it, and the one after goes on in order. */
+static void test_torn_slot_is_skipped(void **unused) {
+    os_state a, b, out;
+    uint64_t seq = 0, loaded;
+    uint8_t *img = board_mem_flash_image();
+    (void)unused;
+    make_state(&a, 1);
+    make_state(&b, 2);
+    assert_int_equal(storage_commit(&a, &seq), OS_OK);
+    memset(img + STORAGE_SLOT_BYTES + 100, 0x00, 8);   /* slot 1: a program cut early */
+    assert_int_equal(storage_load(&out, &loaded), OS_OK);
+    assert_true(loaded == 1);
+    assert_int_equal(storage_commit(&b, &loaded), OS_OK);
+    assert_true(loaded == 2);
+    assert_true(record_seq_at(0, 2) == 2);
+    for (uint32_t i = 0; i < 8; i++) assert_int_equal(img[STORAGE_SLOT_BYTES + 100 + i], 0x00);
+    assert_int_equal(storage_load(&out, &loaded), OS_OK);
+    assert_state_equal(&out, &b);
 }
 
 static void test_commit_refuses_inconsistent_state(void **unused) {
@@ -519,7 +567,8 @@ int main(void) {
         cmocka_unit_test_setup(test_blank_flash_loads_uninitialized, setup),
         cmocka_unit_test_setup(test_geometry, setup),
         cmocka_unit_test_setup(test_round_trip, setup),
-        cmocka_unit_test_setup(test_ab_alternation, setup),
+        cmocka_unit_test_setup(test_slots_fill_then_alternate, setup),
+        cmocka_unit_test_setup(test_torn_slot_is_skipped, setup),
         cmocka_unit_test_setup(test_power_cut_at_every_operation, setup),
         cmocka_unit_test_setup(test_power_cut_during_first_commit, setup),
         cmocka_unit_test_setup(test_garbage_fails_closed, setup),

@@ -12,6 +12,7 @@ static uint8_t flash[BOARD_MEM_MAX_FLASH];
 static int flash_ready;
 static uint32_t flash_size, sector_size;
 static uint32_t flash_ops, cut_at;       /* cut_at: absolute op number that tears, 0 = none */
+static uint32_t sector_erases[BOARD_MEM_MAX_FLASH / 512];   /* per sector; sectors are >= 512 B */
 static jmp_buf *cut_target;
 static int flash_fail;
 
@@ -56,6 +57,7 @@ void board_mem_reset(uint32_t new_flash_size, uint32_t new_sector_size) {
     memset(flash, 0xFF, sizeof flash);
     flash_ready = 1;
     flash_ops = 0;
+    memset(sector_erases, 0, sizeof sector_erases);
     cut_at = 0;
     flash_fail = 0;
     board_mem_seed_random(0);
@@ -79,6 +81,9 @@ uint32_t board_mem_flash_size(void) { ensure_flash(); return flash_size; }
 void board_mem_set_power_cut(uint32_t nth) { cut_at = nth ? flash_ops + nth : 0; }
 void board_mem_on_power_cut(jmp_buf *target) { cut_target = target; }
 uint32_t board_mem_flash_ops(void) { return flash_ops; }
+uint32_t board_mem_sector_erases(uint32_t sector) {
+    return sector < sizeof sector_erases / sizeof sector_erases[0] ? sector_erases[sector] : 0;
+}
 void board_mem_fail_flash(int which) { flash_fail = which; }
 
 /* Counts one write or erase; returns 1 when this one must tear. */
@@ -133,6 +138,7 @@ int board_flash_erase(uint32_t sector) {
     if (flash_fail & 2) return OS_ERR_IO;
     if (flash_fail & 4) return OS_OK;
     uint8_t *p = flash + (size_t)sector * sector_size;
+    sector_erases[sector]++;
     if (next_op_tears()) {
         uint64_t mode = splitmix64(&tear_state) % 3, prefix = splitmix64(&tear_state) % (sector_size + 1);
         for (uint32_t i = 0; i < sector_size; i++) {

@@ -59,6 +59,8 @@ void board_mem_set_power_cut(uint32_t nth_write_or_erase);
 void board_mem_on_power_cut(jmp_buf *target);
 /* Writes and erases performed (including a torn one) since board_mem_reset. */
 uint32_t board_mem_flash_ops(void);
+/* Completed or torn erases of one sector since board_mem_reset (0 for a sector out of range). */
+uint32_t board_mem_sector_erases(uint32_t sector);
 
 /* Runs fn(ctx) with its own jmp_buf registered: returns 1 when an armed power cut fired inside
  * fn (fn was abandoned mid-way), 0 when fn returned (the cut, if any, is then disarmed). The

@@ -155,6 +155,7 @@ os_policy harness_policy_open(void) {
     p.velocity_window_s = 86400;
     p.fee_cap = 100000000ull;
     p.fee_rate_cap = 10000000ull;
+    p.fee_budget = 200000000ull;
     return p;
 }
 
