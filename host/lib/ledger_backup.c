@@ -150,6 +150,11 @@ int os_ledger_backup(os_ledger *l, const char *out_path, int64_t now, os_backup_
     os_backup_marker m;
     memset(&m, 0, sizeof m);
     m.taken_at = now;
+    /* A copy of a WAL ledger says WAL in its header: one self-contained file is what gets archived. */
+    if (rc == OS_OK && sqlite3_exec(copy, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK) {
+        if (err && cap) snprintf(err, cap, "the copy's journal mode: %s", sqlite3_errmsg(copy));
+        rc = OS_ERR_DB;
+    }
     if (rc == OS_OK) rc = integrity(copy, err, cap);
     if (rc == OS_OK) rc = marker_compute(copy, &m, err, cap);
     if (rc == OS_OK) {

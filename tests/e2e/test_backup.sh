@@ -38,7 +38,8 @@ wait $load_pid
 [ "$(jq -r .ok "$dir/b1.json")" = true ] || fail "backup answer: $(cat "$dir/b1.json")"
 b1_seq=$(jq -r .log_seq "$dir/b1.json")
 [ "$b1_seq" -gt 0 ] && [ "$(jq -r .payouts "$dir/b1.json")" -ge 1 ] || fail "backup marker: $(cat "$dir/b1.json")"
-[ ! -e "$dir/b1.db.partial" ] || fail "a .partial file was left behind"
+[ ! -e "$dir/b1.db.partial" ] && [ ! -e "$dir/b1.db-wal" ] || fail "a .partial or -wal file was left behind"
+[ "$(sqlite3 "$dir/b1.db" "PRAGMA journal_mode")" = delete ] || fail "the backup is not one self-contained file"
 "$B/oncesign" --json ledger verify-backup "$dir/b1.db" >"$dir/v1.json" 2>"$dir/v1.err" ||
   fail "verify-backup of a fresh backup: $(cat "$dir/v1.err")"
 [ "$(jq -r .log_seq "$dir/v1.json")" = "$b1_seq" ] || fail "verify-backup reads another marker: $(cat "$dir/v1.json")"
