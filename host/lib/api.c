@@ -1,7 +1,8 @@
 /* oncesign host — the HTTP/JSON API (contract in api.h, endpoints in docs/API.md).
  *
- * Order of checks for every request, all made before any body byte is read: route (404), method
- * (405), bearer token (401), declared Content-Length (413). Only then is the body accumulated (up
+ * Order of checks for every request, all made before any body byte is read: framing (400: more
+ * than one Content-Length, or one beside Transfer-Encoding), route (404), method (405), bearer
+ * token (401), declared Content-Length (413), Content-Type of a body (415). Only then is the body accumulated (up
  * to max_body), parsed and validated completely, and only a request that passed every check
  * reaches the engine. The engine call is the single place where the ledger can change, so a
  * refused request cannot change it.
@@ -9,7 +10,9 @@
 #include "api.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,6 +26,9 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "crypto.h"
 #include "oncesign/check.h"
@@ -40,6 +46,13 @@
 /* A chunked body (no Content-Length) over max_body is drained up to this much so the client gets
  * its 413; beyond it the connection is dropped. */
 #define API_DRAIN_MAX          (1024u * 1024u)
+#define API_DEFAULT_CONNECTIONS       256u
+#define API_DEFAULT_PER_CLIENT        32u
+#define API_DEFAULT_REQUEST_TIMEOUT_MS 10000u
+/* An idle connection (no byte either way) is closed after this many seconds; the request deadline
+ * above bounds one that keeps trickling. */
+#define API_IDLE_TIMEOUT_S     30u
+#define API_REAPER_PERIOD_MS   100u
 
 /* ---- endpoints and metrics ---- */
 
@@ -70,9 +83,27 @@ static const uint64_t latency_bounds_us[] = {
 };
 #define N_BUCKETS (sizeof latency_bounds_us / sizeof latency_bounds_us[0])
 
+/* One open connection, from accept to close: the request deadline applies while it is receiving
+ * (from accept, or from its previous answer, until a whole request is in). */
+typedef struct conn_track {
+    struct conn_track *prev, *next;
+    int fd;
+    int receiving;
+    int shut;
+    struct timespec deadline;
+} conn_track;
+
 struct os_api {
     os_engine *engine;
-    struct MHD_Daemon *daemon;
+    struct MHD_Daemon *daemon;          /* TCP listener, or NULL */
+    struct MHD_Daemon *unix_daemon;     /* Unix-socket listener, or NULL */
+    char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    unsigned request_timeout_ms;
+    pthread_mutex_t conn_lock;
+    pthread_cond_t reaper_wake;
+    conn_track *conns;
+    int reaper_running, stopping;
+    pthread_t reaper;
     uint8_t token_hash[32];
     size_t max_body;
     uint16_t port;
@@ -422,10 +453,32 @@ static int authorized(const os_api *api, struct MHD_Connection *c) {
     return ok;
 }
 
+/* The token is refused when anyone but its owner could learn it or its group could change it:
+ * a token that other local users can read lets them move money. Group read is allowed so a
+ * service group can share the file with the backend. */
 static int read_token(const char *path, uint8_t hash[32], char *err, size_t cap) {
-    FILE *f = fopen(path, "r");
+    /* O_NONBLOCK: a FIFO planted at the path must not hang the start-up before fstat refuses it. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        say(err, cap, "token file %s: %s", path, strerror(errno));
+        return OS_ERR_IO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        say(err, cap, "token file %s is not a regular file", path);
+        close(fd);
+        return OS_ERR_IO;
+    }
+    if ((st.st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) != 0) {
+        say(err, cap, "token file %s has mode %03o: others could read or change it (chmod 600 %s)", path,
+            (unsigned)(st.st_mode & 0777), path);
+        close(fd);
+        return OS_ERR_IO;
+    }
+    FILE *f = fdopen(fd, "r");
     if (f == NULL) {
         say(err, cap, "token file %s: %s", path, strerror(errno));
+        close(fd);
         return OS_ERR_IO;
     }
     char line[API_TOKEN_MAX + 2];
@@ -839,6 +892,148 @@ static enum MHD_Result handle_metrics(os_api *api, struct MHD_Connection *c, api
     return ok;
 }
 
+/* ---- connection deadlines ---- */
+
+static conn_track *track_of(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void deadline_in(struct timespec *t, unsigned ms) {
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_sec += ms / 1000u;
+    t->tv_nsec += (long)(ms % 1000u) * 1000000L;
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
+    }
+}
+
+/* receiving 1: the deadline starts now (a new connection, or the answer to its previous request
+ * went out); 0: a whole request is in, the deadline stops. */
+static void track_set_receiving(os_api *api, struct MHD_Connection *c, int receiving) {
+    conn_track *t = track_of(c);
+    if (t == NULL) return;
+    pthread_mutex_lock(&api->conn_lock);
+    t->receiving = receiving;
+    if (receiving) deadline_in(&t->deadline, api->request_timeout_ms);
+    pthread_mutex_unlock(&api->conn_lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    os_api *api = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_track *t = calloc(1, sizeof *t);
+        /* Untracked (out of memory) only loses the deadline; the idle timeout still applies. */
+        if (t == NULL || ci == NULL) {
+            free(t);
+            *socket_context = NULL;
+            return;
+        }
+        t->fd = ci->connect_fd;
+        t->receiving = 1;
+        deadline_in(&t->deadline, api->request_timeout_ms);
+        pthread_mutex_lock(&api->conn_lock);
+        t->next = api->conns;
+        if (api->conns != NULL) api->conns->prev = t;
+        api->conns = t;
+        pthread_mutex_unlock(&api->conn_lock);
+        *socket_context = t;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_track *t = *socket_context;
+        if (t == NULL) return;
+        /* Unlinked before libmicrohttpd closes the descriptor, under the lock the reaper holds
+         * while it shuts one down: the reaper never touches a descriptor number reused by
+         * another connection. */
+        pthread_mutex_lock(&api->conn_lock);
+        if (t->prev != NULL) t->prev->next = t->next;
+        else api->conns = t->next;
+        if (t->next != NULL) t->next->prev = t->prev;
+        pthread_mutex_unlock(&api->conn_lock);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+static int past(const struct timespec *now, const struct timespec *t) {
+    return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
+}
+
+/* libmicrohttpd's own timeout is for idleness only: a client sending a byte a second would hold
+ * its connection forever. Shutting the socket down makes libmicrohttpd see the end of the stream
+ * and close the connection in its own thread. */
+static void *reaper_main(void *cls) {
+    os_api *api = cls;
+    pthread_mutex_lock(&api->conn_lock);
+    while (!api->stopping) {
+        struct timespec wake;
+        clock_gettime(CLOCK_REALTIME, &wake);
+        wake.tv_nsec += (long)API_REAPER_PERIOD_MS * 1000000L;
+        if (wake.tv_nsec >= 1000000000L) {
+            wake.tv_sec++;
+            wake.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&api->reaper_wake, &api->conn_lock, &wake);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        unsigned closed = 0;
+        for (conn_track *t = api->conns; t != NULL; t = t->next) {
+            if (t->receiving && !t->shut && past(&now, &t->deadline)) {
+                shutdown(t->fd, SHUT_RDWR);
+                t->shut = 1;
+                closed++;
+            }
+        }
+        if (closed > 0) {
+            fprintf(stderr, "oncesignd api: level=warning closed %u connection(s) that sent no whole request"
+                            " within %u ms\n", closed, api->request_timeout_ms);
+        }
+    }
+    pthread_mutex_unlock(&api->conn_lock);
+    return NULL;
+}
+
+/* ---- framing and media type ---- */
+
+typedef struct {
+    unsigned content_length, transfer_encoding;
+} framing_count;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    (void)value;
+    framing_count *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) f->content_length++;
+    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) f->transfer_encoding++;
+    return MHD_YES;
+}
+
+/* A body's length must have exactly one reading: two Content-Lengths (even equal ones) or one
+ * beside Transfer-Encoding let a proxy in front and this server split the stream differently. */
+static int framing_ambiguous(struct MHD_Connection *c) {
+    framing_count f = { 0, 0 };
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    return f.content_length > 1 || f.transfer_encoding > 1 || (f.content_length > 0 && f.transfer_encoding > 0);
+}
+
+static int endpoint_takes_body(api_endpoint ep) {
+    return ep == EP_CODE_ISSUE || ep == EP_CODE_REDEEM || ep == EP_PAYOUT_CREATE;
+}
+
+/* "application/json", any case, optionally followed by parameters ("; charset=utf-8"). */
+static int json_content_type(struct MHD_Connection *c) {
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    static const char want[] = "application/json";
+    if (ct == NULL) return 0;
+    while (*ct == ' ' || *ct == '\t') ct++;
+    if (strncasecmp(ct, want, sizeof want - 1) != 0) return 0;
+    ct += sizeof want - 1;
+    while (*ct == ' ' || *ct == '\t') ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
 /* ---- libmicrohttpd glue ---- */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -855,6 +1050,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         clock_gettime(CLOCK_MONOTONIC, &r->start);
         r->ep = EP_OTHER;
         *con_cls = r;
+        if (framing_ambiguous(c)) {
+            return send_error(c, r, OS_ERR_BAD_REQUEST,
+                              "more than one Content-Length, or Content-Length with Transfer-Encoding");
+        }
         route_info ri;
         if (!route(url, method, r, &ri)) return send_error(c, r, OS_ERR_NOT_FOUND, "no such endpoint");
         r->ep = ri.ep;
@@ -870,6 +1069,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             errno = 0;
             unsigned long long n = strtoull(cl, &end, 10);
             if (errno != 0 || end == cl || n > api->max_body) return send_error(c, r, OS_ERR_TOO_LARGE, NULL);
+        }
+        if (endpoint_takes_body(r->ep) && !json_content_type(c)) {
+            return send_error_http(c, r, 415, OS_ERR_BAD_REQUEST, "the body must be sent as Content-Type: application/json",
+                                   NULL, NULL);
         }
         return MHD_YES;
     }
@@ -897,6 +1100,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
 
+    /* the whole request is in: its deadline no longer runs */
+    track_set_receiving(api, c, 0);
     if (r->responded) return MHD_YES;
     if (r->too_large) return send_error(c, r, OS_ERR_TOO_LARGE, NULL);
     switch (r->ep) {
@@ -914,9 +1119,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)c;
     (void)toe;
     os_api *api = cls;
+    /* a kept-alive connection gets a fresh deadline for its next request */
+    track_set_receiving(api, c, 1);
     api_request *r = *con_cls;
     if (r == NULL) return;
     if (r->http_status != 0) record(api, r);
@@ -944,62 +1150,146 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap) {
     vfprintf(stderr, fmt, ap);
 }
 
+/* Binds the Unix-socket listener: mode 0660 (set before listen(), so nobody connects earlier),
+ * replacing a stale socket of a stopped daemon but never a live one or anything that is not a
+ * socket. Returns the listening descriptor, or -1 with err set. */
+static int unix_listener(const char *path, char *err, size_t cap) {
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sun.sun_path) {
+        say(err, cap, "socket path %s is longer than %zu bytes", path, sizeof sun.sun_path - 1);
+        return -1;
+    }
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            say(err, cap, "%s exists and is not a socket; not replacing it", path);
+            return -1;
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int live = probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0;
+        if (probe >= 0) close(probe);
+        if (live) {
+            say(err, cap, "%s: another process is listening on it", path);
+            return -1;
+        }
+        if (unlink(path) != 0) {
+            say(err, cap, "cannot remove the stale socket %s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        say(err, cap, "socket: %s", strerror(errno));
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || chmod(path, 0660) != 0 || listen(fd, 64) != 0) {
+        say(err, cap, "cannot listen on %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static struct MHD_Daemon *start_mhd(os_api *api, const os_api_config *cfg, unsigned flags, uint16_t port,
+                                    const struct sockaddr *sa, int listen_fd) {
+    unsigned threads = cfg->threads != 0 ? cfg->threads : API_DEFAULT_THREADS;
+    unsigned limit = cfg->connection_limit != 0 ? cfg->connection_limit : API_DEFAULT_CONNECTIONS;
+    unsigned per_client = cfg->per_client_limit != 0 ? cfg->per_client_limit : API_DEFAULT_PER_CLIENT;
+    return MHD_start_daemon(flags, port, NULL, NULL, on_request, api,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+                            sa != NULL ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_LISTEN_SOCKET,
+                            sa != NULL ? (intptr_t)sa : (intptr_t)listen_fd,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)limit,
+                            /* counts TCP clients by address; Unix-socket peers have none */
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)per_client,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_IDLE_TIMEOUT_S,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, api,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+                            MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+                            MHD_OPTION_END);
+}
+
 int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char *err, size_t cap) {
     ARG_CHECK(engine != NULL && cfg != NULL && out != NULL);
     ARG_CHECK(cfg->token_file != NULL);
     *out = NULL;
+    if (cfg->no_tcp && cfg->unix_path == NULL) {
+        say(err, cap, "no listener: neither TCP nor a Unix socket is configured");
+        return OS_ERR_ARG;
+    }
+    const char *bind = cfg->bind != NULL ? cfg->bind : "127.0.0.1";
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+    struct sockaddr *sa = NULL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+    memset(&sin, 0, sizeof sin);
+    memset(&sin6, 0, sizeof sin6);
+    if (!cfg->no_tcp) {
+        if (inet_pton(AF_INET, bind, &sin.sin_addr) == 1) {
+            sin.sin_family = AF_INET;
+            sin.sin_port = htons(cfg->port);
+            sa = (struct sockaddr *)&sin;
+        } else if (inet_pton(AF_INET6, bind, &sin6.sin6_addr) == 1) {
+            sin6.sin6_family = AF_INET6;
+            sin6.sin6_port = htons(cfg->port);
+            sa = (struct sockaddr *)&sin6;
+        } else {
+            say(err, cap, "bind address %s is not an IPv4 or IPv6 address", bind);
+            return OS_ERR_ARG;
+        }
+    }
     os_api *api = calloc(1, sizeof *api);
     if (api == NULL) return OS_ERR_INTERNAL;
     api->engine = engine;
     api->max_body = cfg->max_body != 0 ? cfg->max_body : API_DEFAULT_MAX_BODY;
+    api->request_timeout_ms = cfg->request_timeout_ms != 0 ? cfg->request_timeout_ms : API_DEFAULT_REQUEST_TIMEOUT_MS;
+    pthread_mutex_init(&api->conn_lock, NULL);
+    pthread_cond_init(&api->reaper_wake, NULL);
     int rc = read_token(cfg->token_file, api->token_hash, err, cap);
-    if (rc != OS_OK) {
-        free(api);
-        return rc;
+    if (rc != OS_OK) goto fail;
+    if (pthread_create(&api->reaper, NULL, reaper_main, api) != 0) {
+        say(err, cap, "cannot start the connection reaper thread");
+        rc = OS_ERR_INTERNAL;
+        goto fail;
     }
-
-    const char *bind = cfg->bind != NULL ? cfg->bind : "127.0.0.1";
-    struct sockaddr_in sin;
-    struct sockaddr_in6 sin6;
-    struct sockaddr *sa;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
-    memset(&sin, 0, sizeof sin);
-    memset(&sin6, 0, sizeof sin6);
-    if (inet_pton(AF_INET, bind, &sin.sin_addr) == 1) {
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons(cfg->port);
-        sa = (struct sockaddr *)&sin;
-    } else if (inet_pton(AF_INET6, bind, &sin6.sin6_addr) == 1) {
-        sin6.sin6_family = AF_INET6;
-        sin6.sin6_port = htons(cfg->port);
-        sa = (struct sockaddr *)&sin6;
-        flags |= MHD_USE_IPv6;
-    } else {
-        say(err, cap, "bind address %s is not an IPv4 or IPv6 address", bind);
-        crypto_wipe(api->token_hash, sizeof api->token_hash);
-        free(api);
-        return OS_ERR_ARG;
+    api->reaper_running = 1;
+    if (sa != NULL) {
+        api->daemon = start_mhd(api, cfg, flags | (sa == (struct sockaddr *)&sin6 ? MHD_USE_IPv6 : 0u), cfg->port,
+                                sa, -1);
+        if (api->daemon == NULL) {
+            say(err, cap, "cannot listen on %s port %u", bind, (unsigned)cfg->port);
+            rc = OS_ERR_IO;
+            goto fail;
+        }
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        api->port = info != NULL ? info->port : cfg->port;
     }
-    unsigned threads = cfg->threads != 0 ? cfg->threads : API_DEFAULT_THREADS;
-    api->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, api,
-                                   MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-                                   MHD_OPTION_SOCK_ADDR, sa,
-                                   MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
-                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512,
-                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
-                                   MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-                                   MHD_OPTION_END);
-    if (api->daemon == NULL) {
-        say(err, cap, "cannot listen on %s port %u", bind, (unsigned)cfg->port);
-        crypto_wipe(api->token_hash, sizeof api->token_hash);
-        free(api);
-        return OS_ERR_IO;
+    if (cfg->unix_path != NULL) {
+        int fd = unix_listener(cfg->unix_path, err, cap);
+        if (fd < 0) {
+            rc = OS_ERR_IO;
+            goto fail;
+        }
+        snprintf(api->unix_path, sizeof api->unix_path, "%s", cfg->unix_path);
+        api->unix_daemon = start_mhd(api, cfg, flags, 0, NULL, fd);
+        if (api->unix_daemon == NULL) {
+            close(fd);
+            unlink(api->unix_path);
+            api->unix_path[0] = '\0';
+            say(err, cap, "cannot serve on %s", cfg->unix_path);
+            rc = OS_ERR_IO;
+            goto fail;
+        }
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    api->port = info != NULL ? info->port : cfg->port;
     *out = api;
     return OS_OK;
+fail:
+    os_api_stop(api);
+    return rc;
 }
 
 uint16_t os_api_port(const os_api *api) {
@@ -1008,7 +1298,18 @@ uint16_t os_api_port(const os_api *api) {
 
 void os_api_stop(os_api *api) {
     if (api == NULL) return;
-    MHD_stop_daemon(api->daemon);
+    if (api->daemon != NULL) MHD_stop_daemon(api->daemon);
+    if (api->unix_daemon != NULL) MHD_stop_daemon(api->unix_daemon);
+    if (api->unix_path[0] != '\0') unlink(api->unix_path);
+    if (api->reaper_running) {
+        pthread_mutex_lock(&api->conn_lock);
+        api->stopping = 1;
+        pthread_cond_signal(&api->reaper_wake);
+        pthread_mutex_unlock(&api->conn_lock);
+        pthread_join(api->reaper, NULL);
+    }
+    pthread_cond_destroy(&api->reaper_wake);
+    pthread_mutex_destroy(&api->conn_lock);
     crypto_wipe(api->token_hash, sizeof api->token_hash);
     free(api);
 }

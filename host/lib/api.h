@@ -20,9 +20,18 @@ typedef struct os_api os_api;
 typedef struct {
     const char *bind;           /* "127.0.0.1" (default when NULL) */
     uint16_t port;              /* 0: any free port (see os_api_port) */
-    const char *token_file;     /* bearer token (first line); required */
+    int no_tcp;                 /* 1: no TCP listener (then unix_path is required) */
+    const char *unix_path;      /* a Unix-socket listener at this path (mode 0660), or NULL. An
+                                 * existing socket there is replaced; anything else is refused. */
+    const char *token_file;     /* bearer token (first line); required; a regular file that only
+                                 * its owner (and group, read-only) may access */
     size_t max_body;            /* request bodies above this are refused (default 16 KiB when 0) */
     unsigned threads;           /* worker threads (default 4 when 0) */
+    unsigned connection_limit;  /* open connections in total per listener (default 256 when 0) */
+    unsigned per_client_limit;  /* open TCP connections per client address (default 32 when 0) */
+    unsigned request_timeout_ms;/* a connection that has not delivered a whole request (headers and
+                                 * body) this long after it opened or after its previous answer is
+                                 * closed, however steadily it sends (default 10000 when 0) */
 } os_api_config;
 
 /* Starts serving. The engine must outlive the API.

@@ -109,7 +109,7 @@ for _ in $(seq 400); do kill -0 $init_pid 2>/dev/null || break; ctl approve >/de
 wait $init_pid || fail "device init: $(cat "$dir/init.out")"
 
 # ---- a non-empty ledger: redeem both codes through oncesignd (no node: the payouts stay requested)
-echo "ledger-e2e-token-0123456789" >"$dir/token"
+(umask 077; echo "ledger-e2e-token-0123456789" >"$dir/token")
 # start_daemon NAME [options]: oncesignd on the ledger and the signer; sets d_pid and port.
 start_daemon() {
   local name=$1; shift

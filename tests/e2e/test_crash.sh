@@ -61,7 +61,7 @@ wait $init_pid || fail "device init: $(cat "$dir/init.out")"
 pass "signer initialised (regtest, P2PKH)"
 
 # ---- oncesignd
-echo "crash-test-token" >"$dir/token"
+(umask 077; echo "crash-test-token" >"$dir/token")
 start_daemon() { # start_daemon TAG [ENV...]: starts in the background, waits for "listening"
   local tag=$1; shift
   env "$@" "$B/oncesignd" --db "$dir/ledger.db" --device "sim:$dir/s.sock" --rpc-url "http://127.0.0.1:$node_port/" \

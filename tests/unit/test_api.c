@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "api.h"
 #include "engine.h"
@@ -300,6 +301,7 @@ static void write_file(const char *path, const char *text) {
     assert_non_null(f);
     fputs(text, f);
     fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);   /* os_api_start refuses a token others can read */
 }
 
 static int setup(void **state) {
