@@ -13,6 +13,7 @@
 #include "client.h"
 #include "oncesign/protocol.h"
 #include "oncesign/status.h"
+#include "oncesign/version.h"
 #include "transport.h"
 
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_DEVICE = 2, EXIT_REFUSED = 3 };
@@ -27,6 +28,7 @@ enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_DEVICE = 2, EXIT_REFUSED = 3 };
 
 static const char USAGE[] =
     "usage: oncesign [--device SPEC] [--json] [--timeout MS] COMMAND [options]\n"
+    "       oncesign --help | --version\n"
     "\n"
     "global options:\n"
     "  --device SPEC   sim:PATH (simulator socket), hid (first oncesign USB device), hid:PATH,\n"
@@ -640,6 +642,10 @@ int main(int argc, char **argv) {
         uint64_t v;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(USAGE, stdout);
+            free(args);
+            return EXIT_OK;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("oncesign %s\n", ONCESIGN_VERSION);
             free(args);
             return EXIT_OK;
         } else if (strcmp(a, "--json") == 0) {
