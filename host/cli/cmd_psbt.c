@@ -12,6 +12,7 @@
 #include "cli_cmds.h"
 #include "client.h"
 #include "engine.h"
+#include "file_replace.h"
 #include "nonce_set.h"
 #include "oncesign/protocol.h"
 #include "oncesign/status.h"
@@ -54,10 +55,22 @@ static int write_text(const char *path, const char *text) {
         puts(text);
         return 1;
     }
-    FILE *f = fopen(path, "wb");
-    if (f == NULL) return 0;
-    int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    return fclose(f) == 0 && ok;
+    /* whole or not at all, and never over a device, FIFO or symlink */
+    os_file_replace r;
+    char err[256];
+    if (os_file_replace_open(&r, path, 0644, err, sizeof err) != OS_OK) {
+        fprintf(stderr, "oncesign: %s\n", err);
+        return 0;
+    }
+    if (fputs(text, r.f) < 0 || fputc('\n', r.f) == EOF) {
+        os_file_replace_abort(&r);
+        return 0;
+    }
+    if (os_file_replace_commit(&r, err, sizeof err) != OS_OK) {
+        fprintf(stderr, "oncesign: %s\n", err);
+        return 0;
+    }
+    return 1;
 }
 
 static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out) {

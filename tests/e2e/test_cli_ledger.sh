@@ -241,7 +241,10 @@ pass "tree rebuild (one nonce committed), reconcile --rpc-url, status --device a
 # it, the coin is not the nonce's). The reconciler must mark both payouts failed — their nonces are
 # bound to that coin, so no transaction can pay them any more — and say why; nothing is rebroadcast.
 rpc generatetoaddress "[1, \"$miner\"]" >/dev/null
-start_daemon d2 "${RPC[@]}" --batch-delay-ms 0 --reconcile-interval-ms 200
+# oncesignd takes the RPC password from a file only (a command line is readable in /proc)
+(umask 077; echo p >"$dir/rpc.password")
+start_daemon d2 --rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password-file "$dir/rpc.password" \
+  --batch-delay-ms 0 --reconcile-interval-ms 200
 recv=$(curl -s -m 10 -H "Authorization: Bearer ledger-e2e-token-0123456789" "http://127.0.0.1:$port/v1/wallet" \
   | jq -r .receive_address)
 [[ "$recv" =~ ^[mn2] ]] || fail "GET /v1/wallet: no receive address ($recv)"

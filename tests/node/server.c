@@ -624,6 +624,9 @@ static int write_cookie(const char *path)
     char hex[65];
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
     memcpy(S.cookie_pass, hex, 65);
+    /* like every writer that renames over its target: never over a device, FIFO or symlink */
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) return -1;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
