@@ -83,6 +83,14 @@ typedef enum {
     BOARD_BUTTON_REJECT = 2,
 } board_button;
 
+/* A press counts only once the screen it answers has been shown this long (the core ignores
+ * earlier presses): a host that swaps the screen (CANCEL, then a new request) just before the
+ * operator presses gets nothing for it. Boards whose buttons are driven by a test tool (the
+ * simulator's control socket, the QEMU board's UART1) hold such a press until the screen shown
+ * when it arrived has settled, and drop it if that screen changed meanwhile, so tests stay
+ * deterministic and still model an operator who reacts to what is on the screen. */
+#define BOARD_PRESS_SETTLE_MS 400u
+
 /* Returns the button pressed since the last call (one press is returned once), or BOARD_BUTTON_NONE. */
 board_button board_button_poll(void);
 

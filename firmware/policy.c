@@ -14,28 +14,6 @@ int policy_validate(const os_policy *policy) {
     return OS_OK;
 }
 
-uint32_t policy_estimate_vsize(uint16_t n_p2pkh, uint16_t n_p2sh_p2wpkh, uint16_t n_p2wpkh,
-                               uint16_t n_outputs, uint32_t output_script_bytes) {
-    /* Weight units. Non-witness bytes count 4, witness bytes 1. */
-    uint32_t n_inputs = (uint32_t)n_p2pkh + n_p2sh_p2wpkh + n_p2wpkh;
-    uint32_t varint_in = n_inputs < 0xfd ? 1 : 3;
-    uint32_t varint_out = n_outputs < 0xfd ? 1 : 3;
-    uint64_t base = 4 + varint_in + varint_out + 4;            /* version, counts, locktime */
-    /* outpoint 36 + sequence 4 + scriptSig length byte */
-    base += (uint64_t)n_p2pkh * (36 + 4 + 1 + 1 + 73 + 1 + 33);  /* push sig, push pubkey */
-    base += (uint64_t)n_p2sh_p2wpkh * (36 + 4 + 1 + 23);        /* push of the 22-byte redeem script */
-    base += (uint64_t)n_p2wpkh * (36 + 4 + 1);
-    base += (uint64_t)n_outputs * (8 + 1) + output_script_bytes;
-    uint64_t weight = base * 4;
-    uint32_t n_segwit = (uint32_t)n_p2sh_p2wpkh + n_p2wpkh;
-    if (n_segwit > 0) {
-        weight += 2;                                             /* marker and flag */
-        weight += n_p2pkh;                                       /* empty witness of legacy inputs */
-        weight += (uint64_t)n_segwit * (1 + 1 + 73 + 1 + 33);    /* item count, sig, pubkey */
-    }
-    return (uint32_t)((weight + 3) / 4);
-}
-
 uint64_t policy_dust_threshold(int script_kind) {
     /* (output size + size of the input that would spend it) * 3 sat/byte, as Core's GetDustThreshold. */
     switch (script_kind) {
@@ -60,12 +38,12 @@ uint64_t policy_velocity_refill(const os_policy *policy, uint64_t spent, uint64_
     return refill >= spent ? 0 : spent - refill;
 }
 
-uint32_t policy_evaluate(const os_policy *policy, uint64_t max_payout, uint64_t new_payout_sum,
+uint32_t policy_evaluate(const os_policy *policy, uint64_t max_payout, uint64_t velocity_amount,
                          uint64_t velocity_spent, uint64_t fee, uint32_t vsize) {
     uint32_t needs = 0;
     if (max_payout > policy->per_payout_cap) needs |= POLICY_NEEDS_PAYOUT_CAP;
-    if (new_payout_sum > 0 && (velocity_spent > policy->velocity_cap ||
-                               new_payout_sum > policy->velocity_cap - velocity_spent))
+    if (velocity_amount > 0 && (velocity_spent > policy->velocity_cap ||
+                                velocity_amount > policy->velocity_cap - velocity_spent))
         needs |= POLICY_NEEDS_VELOCITY;
     if (fee > policy->fee_cap) needs |= POLICY_NEEDS_FEE;
     /* fee * 1000 / vsize > cap, without division rounding in the signer's favour */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "oncesign/protocol.h"
+#include "tx_size.h"
 
 #define OS_MAX_MONEY 10512000000000000ull   /* 105,120,000 MONA in satoshi */
 #define POLICY_MAX_WINDOW_S 2000000u          /* ~23 days: keeps the refill arithmetic in 64 bits */
@@ -21,17 +22,14 @@
 #define POLICY_NEEDS_VELOCITY    0x02u
 #define POLICY_NEEDS_FEE         0x04u
 #define POLICY_NEEDS_FEE_RATE    0x08u
+#define POLICY_NEEDS_REANCHOR    0x10u   /* set by the signer, not policy_evaluate: always asks */
 
 /* Checks a policy for sanity before it is stored.
  * Returns: OS_OK, or OS_ERR_ARG when a cap or the window is zero or above its maximum. */
 int policy_validate(const os_policy *policy);
 
-/* Upper-bound estimate of the signed transaction's virtual size in vbytes.
- * In: counts of inputs by script type, total bytes of output scripts, number of outputs.
- * Signatures are counted at 72 bytes + hashtype, the longest low-S DER signature, so the rate
- * computed from it never overstates what the fee buys by more than a rounding byte. */
-uint32_t policy_estimate_vsize(uint16_t n_p2pkh, uint16_t n_p2sh_p2wpkh, uint16_t n_p2wpkh,
-                               uint16_t n_outputs, uint32_t output_script_bytes);
+/* The size the fee-rate check divides by is proto/tx_size.h's os_tx_vsize_max, the same function the
+ * host's fee computation uses. */
 
 /* Smallest non-dust amount for an output script of the given kind (Core's 3000 sat/kB dust relay
  * fee): 546 for P2PKH, 540 P2SH, 294 P2WPKH, 330 P2WSH. Returns 0 for unknown kinds. */
@@ -45,10 +43,12 @@ uint64_t policy_dust_threshold(int script_kind);
 uint64_t policy_velocity_refill(const os_policy *policy, uint64_t spent, uint64_t elapsed_ms);
 
 /* Decides what a transaction needs.
- * In:  policy; max_payout: the largest payout output; new_payout_sum: payouts for NEW nonces (a
- *      replacement re-pays an already counted payout); velocity_spent: after refill; fee; vsize.
+ * In:  policy; max_payout: the largest payout output; velocity_amount: what this transaction takes
+ *      out of the wallet for the velocity budget: payouts for NEW nonces (a replacement re-pays an
+ *      already counted payout) plus the fee (every transaction's fee leaves the wallet, a
+ *      consolidation's too); velocity_spent: after refill; fee; vsize.
  * Returns: a POLICY_NEEDS_* bit set, 0 when the signer may sign without the operator. */
-uint32_t policy_evaluate(const os_policy *policy, uint64_t max_payout, uint64_t new_payout_sum,
+uint32_t policy_evaluate(const os_policy *policy, uint64_t max_payout, uint64_t velocity_amount,
                          uint64_t velocity_spent, uint64_t fee, uint32_t vsize);
 
 #endif /* ONCESIGN_POLICY_H */

@@ -54,6 +54,7 @@
 #define FIRMWARE_VERSION "0.1.0"
 #define SIGHASH_ALL 1u
 #define POLL_AFTER_MS 200u
+#define CHANGE_GAP_LIMIT 20u         /* BIP44's gap limit, beyond the log's count of transactions */
 
 /* ------------------------------------------------------------------ state */
 
@@ -104,8 +105,18 @@ static struct {
     uint8_t pending_root[32];
     uint8_t last_key[32];
     uint8_t have_last_key;
-    uint8_t first_payout_script[OS_MAX_PAYOUT_SCRIPT];
-    uint8_t first_payout_script_len;
+    /* Every payout, for the approval screens (the operator sees each one, not a summary). */
+    uint16_t n_payouts;
+    uint64_t payout_amount[OS_MAX_OUTPUTS];
+    uint8_t payout_script[OS_MAX_OUTPUTS][OS_MAX_PAYOUT_SCRIPT];
+    uint8_t payout_script_len[OS_MAX_OUTPUTS];
+    uint32_t vsize;
+    /* A re-anchored payout (at most one per transaction): its nonce, the anchor it had and the
+     * payout it is, for the screen and the log. */
+    uint8_t n_reanchored;
+    uint8_t reanchor_nonce[32];
+    os_outpoint reanchor_old;
+    uint16_t reanchor_payout;
     uint32_t needs;             /* POLICY_NEEDS_* */
     uint64_t log_seq;           /* the SIGN entry of this session, once committed */
 } g_sess;
@@ -122,15 +133,18 @@ typedef enum {
 
 static struct {
     pending_kind kind;
-    board_button decision;      /* set by a button press, consumed by POLL */
-    uint8_t page, pages;
+    board_button decision;      /* set by a press on the last page (or a reject), consumed by POLL */
+    uint16_t page, pages;       /* approve on a page before the last shows the next one */
+    uint8_t subject[32];        /* prompt_subject() when the prompt opened: what an approval approves */
     /* INIT */
-    uint8_t network, script_type, restore, word_count;
+    uint8_t network, script_type, restore, word_count;   /* word_count 0 for a restore */
     os_policy policy;
     char mnemonic[OS_MAX_MNEMONIC + 1];
     size_t mnemonic_len;
     /* ADDRESS */
     os_msg_address address;
+    uint8_t address_change;
+    uint32_t address_index;
 } g_pend;
 
 static os_state g_state;            /* the committed durable state, as loaded or last committed */
@@ -143,6 +157,15 @@ static struct {
     uint8_t valid;
     crypto_schnorr_key key;         /* g_state.attestation_key, loaded: see attestation_key() */
 } g_attestation;
+
+/* The WIPE entry of the log a wipe erased (signed with the erased attestation key): kept in RAM
+ * until the next setup, readable with LOG_READ meanwhile, and linked by the next SETUP entry. */
+static struct {
+    uint8_t valid;
+    uint64_t seq;
+    uint8_t entry[OS_LOG_ENTRY_BYTES];
+    uint8_t hash[32];
+} g_wiped;
 
 static os_frame_rx g_rx;
 static uint32_t g_cid;              /* current channel; 0 = none allocated */
@@ -200,7 +223,51 @@ static void text_add_wrapped(screen_text *t, const char *s) {
     t->buf[t->len] = 0;
 }
 
-static void show(const screen_text *t) { board_display_show(t->buf); }
+static uint64_t g_shown_ms;        /* board_millis() when the current screen appeared */
+
+static void show(const screen_text *t) {
+    board_display_show(t->buf);
+    g_shown_ms = board_millis();
+}
+
+/* One labelled value line: "\n" prefix value, wrapped at the display width. */
+static void text_add_line(screen_text *t, const char *prefix, const char *value) {
+    char line[48];
+    size_t n = 0;
+    while (*prefix && n + 1 < sizeof line) line[n++] = *prefix++;
+    while (*value && n + 1 < sizeof line) line[n++] = *value++;
+    line[n] = 0;
+    text_add(t, "\n");
+    text_add_wrapped(t, line);
+}
+
+/* Text of a satoshi amount in MONA without a unit (the label carries it), or of a plain number. */
+static const char *amount_text(uint64_t sat, char out[32]) {
+    screen_text t;
+    text_reset(&t);
+    text_add_amount(&t, sat);
+    size_t len = t.len >= 5 ? t.len - 5 : t.len;   /* drop " MONA" */
+    memcpy(out, t.buf, len);
+    out[len] = 0;
+    return out;
+}
+
+static const char *number_text(uint64_t v, char out[32]) {
+    screen_text t;
+    text_reset(&t);
+    text_add_u64(&t, v);
+    memcpy(out, t.buf, t.len + 1);
+    return out;
+}
+
+/* "Title i/n" as a page's first line. */
+static void text_add_title(screen_text *t, const char *title, uint32_t i, uint32_t n) {
+    text_add(t, title);
+    text_add(t, " ");
+    text_add_u64(t, i);
+    text_add(t, "/");
+    text_add_u64(t, n);
+}
 
 static void show_idle(void) {
     screen_text t;
@@ -440,16 +507,22 @@ static void handle_get_info(const os_msg *req) {
 /* ------------------------------------------------------------------ INIT_DEVICE */
 
 #define WORDS_PER_PAGE 6
+#define SETUP_PAGES 3
+#define POLICY_PAGES 3
+#define SIGN_SUMMARY_PAGES 2
+
+static void show_prompt_page(void);
+
+static uint16_t word_pages(void) {
+    return g_pend.kind == PENDING_INIT_WORDS ? (uint16_t)(g_pend.word_count / WORDS_PER_PAGE) : 0;
+}
 
 /* One word per line, six per page: the longest English BIP39 word has 8 letters, so "24. abstract"
  * always fits the 21-column screen and nothing is ever cut off. */
 static void show_words_page(void) {
     screen_text t;
     text_reset(&t);
-    text_add(&t, "Write down ");
-    text_add_u64(&t, (uint64_t)g_pend.page + 1);
-    text_add(&t, "/");
-    text_add_u64(&t, g_pend.pages);
+    text_add_title(&t, "Write down", (uint32_t)g_pend.page + 1, word_pages());
     const char *p = g_pend.mnemonic;
     unsigned word = 0, first = (unsigned)g_pend.page * WORDS_PER_PAGE;
     while (*p) {
@@ -477,18 +550,48 @@ static void show_words_page(void) {
     show(&t);
 }
 
-static void show_confirm_setup(void) {
+static const char *network_name(uint8_t network) {
+    return network == OS_NET_MAIN ? "main" : network == OS_NET_TEST ? "test" : "regtest";
+}
+
+static const char *script_type_name(uint8_t script_type) {
+    return script_type == OS_SCRIPT_P2PKH ? "P2PKH" : script_type == OS_SCRIPT_P2SH_P2WPKH ? "P2SH-P2WPKH" : "P2WPKH";
+}
+
+/* Every field INIT_DEVICE sets, on SETUP_PAGES pages: nothing the host chose goes unseen. */
+static void show_setup_page(uint16_t page) {
     screen_text t;
+    char v[32];
     text_reset(&t);
-    text_add(&t, g_pend.restore ? "Restore this wallet?" : "Words written down?");
-    text_add(&t, "\nnetwork: ");
-    text_add(&t, g_pend.network == OS_NET_MAIN ? "main" : g_pend.network == OS_NET_TEST ? "test" : "regtest");
-    text_add(&t, "\npayout cap:\n ");
-    text_add_amount(&t, g_pend.policy.per_payout_cap);
-    text_add(&t, "\napprove = create");
+    text_add_title(&t, "Setup", (uint32_t)page + 1, SETUP_PAGES);
+    if (page == 0) {
+        text_add(&t, "\nnetwork: ");
+        text_add(&t, network_name(g_pend.network));
+        text_add(&t, "\ncoins: ");
+        text_add(&t, script_type_name(g_pend.script_type));
+        text_add(&t, g_pend.restore ? "\nkeys: restored words" : "\nkeys: new words");
+        text_add(&t, "\npayout cap, MONA:");
+        text_add_line(&t, " ", amount_text(g_pend.policy.per_payout_cap, v));
+        text_add(&t, "\napprove = next");
+    } else if (page == 1) {
+        text_add(&t, "\nvelocity cap, MONA:");
+        text_add_line(&t, " ", amount_text(g_pend.policy.velocity_cap, v));
+        text_add(&t, "\nvelocity window, s:");
+        text_add_line(&t, " ", number_text(g_pend.policy.velocity_window_s, v));
+        text_add(&t, "\nfee cap, MONA:");
+        text_add_line(&t, " ", amount_text(g_pend.policy.fee_cap, v));
+        text_add(&t, "\napprove = next");
+    } else {
+        text_add(&t, "\nfee rate cap sat/kvB");
+        text_add_line(&t, " ", number_text(g_pend.policy.fee_rate_cap, v));
+        text_add(&t, g_pend.restore ? "\nRestore this wallet?" : "\nWords written down?");
+        text_add(&t, "\napprove = create");
+    }
     if (board_random_is_test_only()) text_add(&t, "\nTEST RNG - NOT SAFE");
     show(&t);
 }
+
+static int open_prompt(pending_kind kind, uint16_t pages);
 
 static void handle_init_device(const os_msg *req) {
     const os_msg_init_device *m = &req->u.init_device;
@@ -497,48 +600,53 @@ static void handle_init_device(const os_msg *req) {
         send_error(req, OS_ERR_MSG_MALFORMED, 0xFFFF, NULL, 0);
         return;
     }
+    /* Keys from a reproducible random stream are anyone's keys: never for real coins. */
+    if (m->network == OS_NET_MAIN && board_random_is_test_only()) {
+        send_error(req, OS_ERR_TEST_RNG, 0xFFFF, NULL, 0);
+        return;
+    }
     if (policy_validate(&m->policy) != OS_OK) { send_error(req, OS_ERR_ARG, 0xFFFF, NULL, 0); return; }
-    pending_reset();
+    /* Setup ends every session: nothing signed under the old keys survives it. */
+    end_all();
     g_pend.network = m->network;
     g_pend.script_type = m->script_type;
     g_pend.policy = m->policy;
     g_pend.restore = m->restore;
+    g_pend.word_count = m->restore ? 0 : (m->word_count == 24 ? 24 : 12);
+    int rc;
     if (m->restore) {
         uint8_t entropy[32];
         size_t entropy_len = 0;
         if (m->mnemonic_len == 0 || m->mnemonic_len > OS_MAX_MNEMONIC) {
+            pending_reset();
             send_error(req, OS_ERR_BAD_MNEMONIC, 0xFFFF, NULL, 0);
             return;
         }
         memcpy(g_pend.mnemonic, m->mnemonic, m->mnemonic_len);
         g_pend.mnemonic[m->mnemonic_len] = 0;
         g_pend.mnemonic_len = m->mnemonic_len;
-        int rc = bip39_mnemonic_to_entropy(g_pend.mnemonic, g_pend.mnemonic_len, entropy, sizeof entropy, &entropy_len);
+        rc = bip39_mnemonic_to_entropy(g_pend.mnemonic, g_pend.mnemonic_len, entropy, sizeof entropy, &entropy_len);
         crypto_wipe(entropy, sizeof entropy);
         if (rc != OS_OK) { pending_reset(); send_error(req, OS_ERR_BAD_MNEMONIC, 0xFFFF, NULL, 0); return; }
-        g_pend.kind = PENDING_INIT_RESTORE;
-        g_pend.pages = 0;
-        show_confirm_setup();
+        rc = open_prompt(PENDING_INIT_RESTORE, SETUP_PAGES);
     } else {
         uint8_t entropy[32];
-        size_t entropy_len = m->word_count == 24 ? 32 : 16;
-        int rc = random_bytes(entropy, entropy_len);
+        size_t entropy_len = g_pend.word_count == 24 ? 32 : 16;
+        rc = random_bytes(entropy, entropy_len);
         if (rc == OS_OK)
             rc = bip39_mnemonic_from_entropy(entropy, entropy_len, g_pend.mnemonic, sizeof g_pend.mnemonic,
                                              &g_pend.mnemonic_len);
         crypto_wipe(entropy, sizeof entropy);
-        if (rc != OS_OK) { pending_reset(); send_error(req, rc, 0xFFFF, NULL, 0); return; }
-        g_pend.kind = PENDING_INIT_WORDS;
-        g_pend.page = 0;
-        g_pend.pages = (uint8_t)((m->word_count == 24 ? 24 : 12) / WORDS_PER_PAGE);
-        show_words_page();
+        if (rc == OS_OK)
+            rc = open_prompt(PENDING_INIT_WORDS, (uint16_t)(g_pend.word_count / WORDS_PER_PAGE + SETUP_PAGES));
     }
+    if (rc != OS_OK) { pending_reset(); send_error(req, rc, 0xFFFF, NULL, 0); return; }
     send_pending(req);
 }
 
 /* The operator confirmed: make the seed and the attestation key durable. */
 static int finish_init(void) {
-    uint8_t payload[4 + OS_POLICY_BYTES + 4];
+    uint8_t payload[4 + OS_POLICY_BYTES + 4 + 8 + 32];
     bip32_node master;
     int rc;
     prepare_next();
@@ -571,8 +679,19 @@ static int finish_init(void) {
     os_policy_encode(&g_next.policy, payload + 4);
     bip32_fingerprint(&master, payload + 4 + OS_POLICY_BYTES);
     bip32_wipe(&master);
+    /* The log this device kept before a wipe in this boot ends at its WIPE entry: name it, so the
+     * two logs are one chain to an auditor (zeros: none known). */
+    uint8_t *prev_log = payload + 4 + OS_POLICY_BYTES + 4;
+    memset(prev_log, 0, 40);
+    if (g_wiped.valid) {
+        int b;
+        for (b = 0; b < 8; b++) prev_log[b] = (uint8_t)(g_wiped.seq >> (8 * b));
+        memcpy(prev_log + 8, g_wiped.hash, 32);
+    }
     g_velocity_ms = board_millis();
-    return commit_with_entry(OS_LOG_SETUP, payload, sizeof payload);
+    rc = commit_with_entry(OS_LOG_SETUP, payload, sizeof payload);
+    if (rc == OS_OK) crypto_wipe(&g_wiped, sizeof g_wiped);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ keys out */
@@ -613,17 +732,23 @@ static void handle_get_address(const os_msg *req) {
     if (rc != OS_OK) { send_error(req, rc, 0xFFFF, NULL, 0); return; }
     if (!m->show) { send_reply(&reply); return; }
     pending_reset();
-    g_pend.kind = PENDING_ADDRESS;
     g_pend.address = reply.u.address;
+    g_pend.address_change = m->change;
+    g_pend.address_index = m->index;
+    rc = open_prompt(PENDING_ADDRESS, 1);
+    if (rc != OS_OK) { pending_reset(); send_error(req, rc, 0xFFFF, NULL, 0); return; }
+    send_pending(req);
+}
+
+static void show_address_page(void) {
     screen_text t;
     text_reset(&t);
-    text_add(&t, m->change ? "Change address #" : "Receive address #");
-    text_add_u64(&t, m->index);
+    text_add(&t, g_pend.address_change ? "Change address #" : "Receive address #");
+    text_add_u64(&t, g_pend.address_index);
     text_add(&t, "\n");
     text_add_wrapped(&t, g_pend.address.text);
     text_add(&t, "\napprove if it matches");
     show(&t);
-    send_pending(req);
 }
 
 /* ------------------------------------------------------------------ policy, wipe, log */
@@ -631,18 +756,45 @@ static void handle_get_address(const os_msg *req) {
 static void handle_set_policy(const os_msg *req) {
     if (policy_validate(&req->u.set_policy) != OS_OK) { send_error(req, OS_ERR_ARG, 0xFFFF, NULL, 0); return; }
     pending_reset();
-    g_pend.kind = PENDING_POLICY;
     g_pend.policy = req->u.set_policy;
-    screen_text t;
-    text_reset(&t);
-    text_add(&t, "New policy?\npayout cap:\n ");
-    text_add_amount(&t, g_pend.policy.per_payout_cap);
-    text_add(&t, "\nvelocity cap:\n ");
-    text_add_amount(&t, g_pend.policy.velocity_cap);
-    text_add(&t, "\nfee cap:\n ");
-    text_add_amount(&t, g_pend.policy.fee_cap);
-    show(&t);
+    int rc = open_prompt(PENDING_POLICY, POLICY_PAGES);
+    if (rc != OS_OK) { pending_reset(); send_error(req, rc, 0xFFFF, NULL, 0); return; }
     send_pending(req);
+}
+
+/* One policy field as three lines: label (marked '*' when it changes), old value, "-> " new value. */
+static void text_add_change(screen_text *t, const char *label, const char *old_value, const char *new_value) {
+    char old_copy[32];
+    size_t n = 0;
+    while (old_value[n] && n + 1 < sizeof old_copy) { old_copy[n] = old_value[n]; n++; }
+    old_copy[n] = 0;
+    text_add(t, strcmp(old_copy, new_value) != 0 ? "\n*" : "\n");
+    text_add(t, label);
+    text_add_line(t, " ", old_copy);
+    text_add_line(t, "-> ", new_value);
+}
+
+/* Every policy field, old -> new, on POLICY_PAGES pages: a change hides nowhere. */
+static void show_policy_page(uint16_t page) {
+    const os_policy *o = &g_state.policy, *n = &g_pend.policy;
+    screen_text t;
+    char a[32], b[32];
+    text_reset(&t);
+    text_add_title(&t, "Policy", (uint32_t)page + 1, POLICY_PAGES);
+    if (page == 0) {
+        text_add_change(&t, "payout cap, MONA:", amount_text(o->per_payout_cap, a), amount_text(n->per_payout_cap, b));
+        text_add_change(&t, "velocity cap, MONA:", amount_text(o->velocity_cap, a), amount_text(n->velocity_cap, b));
+        text_add(&t, "\napprove = next");
+    } else if (page == 1) {
+        text_add_change(&t, "velocity window, s:", number_text(o->velocity_window_s, a),
+                        number_text(n->velocity_window_s, b));
+        text_add_change(&t, "fee cap, MONA:", amount_text(o->fee_cap, a), amount_text(n->fee_cap, b));
+        text_add(&t, "\napprove = next");
+    } else {
+        text_add_change(&t, "fee rate cap sat/kvB", number_text(o->fee_rate_cap, a), number_text(n->fee_rate_cap, b));
+        text_add(&t, "\napprove = set policy");
+    }
+    show(&t);
 }
 
 static int finish_policy(void) {
@@ -655,19 +807,55 @@ static int finish_policy(void) {
 }
 
 static void handle_wipe(const os_msg *req) {
-    pending_reset();
-    g_pend.kind = PENDING_WIPE;
+    /* A wipe ends every session, approved or not: nothing half-signed outlives the question. */
+    end_all();
+    int rc = open_prompt(PENDING_WIPE, 1);
+    if (rc != OS_OK) { pending_reset(); send_error(req, rc, 0xFFFF, NULL, 0); return; }
+    send_pending(req);
+}
+
+/* Signs the WIPE entry that closes the log about to be erased (g_wiped). A device whose store is
+ * corrupt or blank has no log to close. Payload: log_acked_seq u64 (entries after it were never
+ * archived by the host), state_seq u64, nonce_root 32. */
+static int wipe_with_entry(void) {
+    crypto_wipe(&g_wiped, sizeof g_wiped);
+    if (g_boot_status != OS_OK || !g_state.initialized) return OS_OK;
+    uint8_t payload[8 + 8 + 32], aux[32];
+    const crypto_schnorr_key *attestation;
+    int b;
+    for (b = 0; b < 8; b++) {
+        payload[b] = (uint8_t)(g_state.log_acked_seq >> (8 * b));
+        payload[8 + b] = (uint8_t)(g_state_seq >> (8 * b));
+    }
+    memcpy(payload + 16, g_state.nonce_root, 32);
+    CHECK_OK(attestation_key(&g_state, &attestation));
+    CHECK_OK(random_bytes(aux, sizeof aux));
+    CHECK_OK(audit_log_make_entry(&g_state, attestation, OS_LOG_WIPE, payload, sizeof payload, board_millis(), aux,
+                                  g_wiped.entry, g_wiped.hash));
+    g_wiped.seq = g_state.log_seq + 1;
+    g_wiped.valid = 1;
+    return OS_OK;
+}
+
+static void show_wipe_page(void) {
     screen_text t;
     text_reset(&t);
     text_add(&t, "WIPE the device?\nkeys, nonce set and\nlog are erased.\nArchive the log\nfirst.\napprove = wipe");
     show(&t);
-    send_pending(req);
 }
 
 static void handle_log_read(const os_msg *req) {
     uint8_t entry[OS_LOG_ENTRY_BYTES];
     os_msg reply;
-    int rc = audit_log_read(&g_state, req->u.log_read.seq, entry);
+    int rc;
+    if (!g_state.initialized) {
+        /* A wiped device still hands out the WIPE entry that closed its old log. */
+        if (!g_wiped.valid || req->u.log_read.seq != g_wiped.seq) { send_error(req, OS_ERR_LOG_RANGE, 0xFFFF, NULL, 0); return; }
+        memcpy(entry, g_wiped.entry, sizeof entry);
+        rc = OS_OK;
+    } else {
+        rc = audit_log_read(&g_state, req->u.log_read.seq, entry);
+    }
     if (rc != OS_OK) { send_error(req, rc, 0xFFFF, NULL, 0); return; }
     reply_simple(req, OS_MSG_LOG_ENTRY, &reply);
     reply.u.log_entry.len = OS_LOG_ENTRY_BYTES;
@@ -676,17 +864,33 @@ static void handle_log_read(const os_msg *req) {
 }
 
 static void handle_log_ack(const os_msg *req) {
-    uint64_t seq = req->u.log_read.seq;
+    uint64_t seq = req->u.log_read.seq, previous = g_state.log_acked_seq;
     if (seq > g_state.log_seq) { send_error(req, OS_ERR_LOG_RANGE, 0xFFFF, NULL, 0); return; }
-    if (seq <= g_state.log_acked_seq) { send_success(req); return; }
+    if (seq <= previous) { send_success(req); return; }
     prepare_next();
     g_next.log_acked_seq = seq;
-    uint64_t state_seq = g_state_seq;
-    int rc = storage_commit(&g_next, &state_seq);
-    if (rc != OS_OK) { crypto_wipe(&g_next, sizeof g_next); send_error(req, rc, 0xFFFF, NULL, 0); return; }
-    g_state_seq = state_seq;
-    memcpy(&g_state, &g_next, sizeof g_state);
-    crypto_wipe(&g_next, sizeof g_next);
+    int rc;
+    if (seq == g_state.log_seq && previous + 1 == seq && g_state.last_entry[AUDIT_LOG_OFF_TYPE] == OS_LOG_ACK) {
+        /* Acknowledging only the previous acknowledgement's own entry is not logged again: else
+         * every LOG_ACK would leave one more entry to acknowledge. */
+        uint64_t state_seq = g_state_seq;
+        rc = storage_commit(&g_next, &state_seq);
+        if (rc == OS_OK) {
+            g_state_seq = state_seq;
+            memcpy(&g_state, &g_next, sizeof g_state);
+        }
+        crypto_wipe(&g_next, sizeof g_next);
+    } else {
+        /* The log says what the host declared archived: entries it may overwrite from now on. */
+        uint8_t payload[16];
+        int b;
+        for (b = 0; b < 8; b++) {
+            payload[b] = (uint8_t)(seq >> (8 * b));
+            payload[8 + b] = (uint8_t)(previous >> (8 * b));
+        }
+        rc = commit_with_entry(OS_LOG_ACK, payload, sizeof payload);
+    }
+    if (rc != OS_OK) { send_error(req, rc, 0xFFFF, NULL, 0); return; }
     send_success(req);
 }
 
@@ -840,6 +1044,14 @@ static void handle_sign_output(const os_msg *req) {
     if (m->kind == OS_OUTPUT_CHANGE) {
         bip32_node node;
         if (m->change_script_type != g_state.script_type) { sign_fail(req, OS_ERR_TX_CHANGE, m->index); return; }
+        /* Change a wallet restored from the seed finds (docs/DECISIONS.md, "Change gap limit"):
+         * account 0, index at most log_seq + CHANGE_GAP_LIMIT. Each transaction with change is a
+         * SIGN entry, so a host numbering its change addresses in order never reaches the bound,
+         * and a recovery that scans the change chain that far (the log says how far) finds all. */
+        if (m->change_account != 0 || m->change_index > g_state.log_seq + CHANGE_GAP_LIMIT) {
+            sign_fail(req, OS_ERR_TX_CHANGE, m->index);
+            return;
+        }
         rc = leaf_node(m->change_script_type, m->change_account, 1, m->change_index, &node);
         if (rc == OS_OK) rc = script_for_pubkey(m->change_script_type, node.public_key, script, sizeof script, &script_len);
         bip32_wipe(&node);
@@ -873,7 +1085,7 @@ static void handle_sign_output(const os_msg *req) {
             memcpy(g_sess.pending_root, new_root, 32);
             g_sess.n_new++;
             g_sess.new_payout_sum += m->amount;
-        } else {
+        } else if (m->proof_kind == OS_PROOF_REPLACE) {
             rc = nonce_set_leaf_value(&m->anchor, script, script_len, m->amount, value);
             if (rc == OS_OK) rc = nonce_set_verify_member(g_sess.pending_root, key, value, &m->proof);
             if (rc != OS_OK) { sign_fail(req, rc, m->index); return; }
@@ -881,15 +1093,42 @@ static void handle_sign_output(const os_msg *req) {
              * conflicts with every earlier one for the nonce: all of them spend the anchor. */
             if (!spends_outpoint(&m->anchor)) { refuse_committed(req, m); return; }
             g_sess.n_replaced++;
+        } else if (m->proof_kind == OS_PROOF_REANCHOR) {
+            /* A committed payout whose anchor another transaction spent can never confirm as
+             * signed: its leaf moves to this transaction's input 0, once the operator approved
+             * (it is the operator who checks that the old anchor is spent, which the device
+             * cannot see). A transaction that still spends the old anchor is a replacement. */
+            uint8_t new_value[32], new_root[32];
+            if (g_sess.n_reanchored != 0 || spends_outpoint(&m->anchor)) {
+                sign_fail(req, OS_ERR_PROOF_KIND, m->index);
+                return;
+            }
+            rc = nonce_set_leaf_value(&m->anchor, script, script_len, m->amount, value);
+            if (rc == OS_OK)
+                rc = nonce_set_leaf_value(&g_sess.inputs[0].prevout, script, script_len, m->amount, new_value);
+            if (rc == OS_OK) rc = nonce_set_verify_update(g_sess.pending_root, key, value, new_value, &m->proof, new_root);
+            if (rc != OS_OK) { sign_fail(req, rc, m->index); return; }
+            memcpy(g_sess.pending_root, new_root, 32);
+            g_sess.n_reanchored = 1;
+            memcpy(g_sess.reanchor_nonce, m->nonce, 32);
+            g_sess.reanchor_old = m->anchor;
+            g_sess.reanchor_payout = g_sess.n_payouts;
+            g_sess.n_replaced++;
+        } else {
+            /* the codec admits no other kind; never sign a payout no proof covered */
+            sign_fail(req, OS_ERR_MSG_MALFORMED, m->index);
+            return;
         }
         memcpy(g_sess.last_key, key, 32);
         g_sess.have_last_key = 1;
         g_sess.total_payout += m->amount;
         if (m->amount > g_sess.max_payout) g_sess.max_payout = m->amount;
-        if (g_sess.first_payout_script_len == 0) {
-            memcpy(g_sess.first_payout_script, script, script_len);
-            g_sess.first_payout_script_len = (uint8_t)script_len;
-        }
+        /* n_outputs <= OS_MAX_OUTPUTS bounds it; checked since it indexes the arrays */
+        if (g_sess.n_payouts >= OS_MAX_OUTPUTS) { sign_fail(req, OS_ERR_INTERNAL, m->index); return; }
+        g_sess.payout_amount[g_sess.n_payouts] = m->amount;
+        memcpy(g_sess.payout_script[g_sess.n_payouts], script, script_len);
+        g_sess.payout_script_len[g_sess.n_payouts] = (uint8_t)script_len;
+        g_sess.n_payouts++;
     } else {
         sign_fail(req, OS_ERR_MSG_MALFORMED, m->index);
         return;
@@ -925,13 +1164,31 @@ static int commit_signing(int approved) {
     *p++ = (uint8_t)(approved ? 1 : 0);
     VERIFY_CHECK((size_t)(p - payload) == sizeof payload);
 
+    if (g_sess.n_reanchored) {
+        /* The operator's re-anchor approval is an entry of its own, before the SIGN entry that
+         * commits the moved leaf: what 4, approved 1, nonce, old anchor, new anchor. A power cut
+         * between the two leaves the approval logged and nothing signed. */
+        uint8_t reanchor[2 + 32 + 36 + 36];
+        reanchor[0] = 4;
+        reanchor[1] = 1;
+        memcpy(reanchor + 2, g_sess.reanchor_nonce, 32);
+        memcpy(reanchor + 34, g_sess.reanchor_old.txid, 32);
+        memcpy(reanchor + 70, g_sess.inputs[0].prevout.txid, 32);
+        for (i = 0; i < 4; i++) {
+            reanchor[66 + i] = (uint8_t)(g_sess.reanchor_old.vout >> (8 * i));
+            reanchor[102 + i] = (uint8_t)(g_sess.inputs[0].prevout.vout >> (8 * i));
+        }
+        prepare_next();
+        CHECK_OK(commit_with_entry(OS_LOG_APPROVAL, reanchor, sizeof reanchor));
+    }
     uint64_t now = board_millis();
     prepare_next();
     memcpy(g_next.nonce_root, g_sess.pending_root, 32);
     g_next.velocity_spent = policy_velocity_refill(&g_state.policy, g_state.velocity_spent, now - g_velocity_ms);
-    g_next.velocity_spent = g_next.velocity_spent + g_sess.new_payout_sum > OS_MAX_MONEY
-                                ? OS_MAX_MONEY
-                                : g_next.velocity_spent + g_sess.new_payout_sum;
+    /* both terms <= OS_MAX_MONEY (< 2^54): no overflow */
+    uint64_t counted = g_sess.new_payout_sum + g_sess.fee;
+    g_next.velocity_spent = g_next.velocity_spent + counted > OS_MAX_MONEY ? OS_MAX_MONEY
+                                                                          : g_next.velocity_spent + counted;
     CHECK_OK(commit_with_entry(OS_LOG_SIGN, payload, sizeof payload));
     g_velocity_ms = now;
     g_sess.log_seq = g_state.log_seq;
@@ -948,24 +1205,64 @@ static void send_sign_done(const os_msg *req) {
     send_reply(&reply);
 }
 
-static void show_sign_request(void) {
+/* What the operator approves: SIGN_SUMMARY_PAGES pages (why asked; totals, fee and fee rate),
+ * then one page per payout with its amount and full address. */
+static void show_sign_page(uint16_t page) {
     screen_text t;
-    char addr[OS_MAX_ADDRESS + 1];
+    char v[32];
     text_reset(&t);
-    text_add(&t, "Approve payout?\n");
-    text_add_amount(&t, g_sess.total_payout);
-    if (g_sess.n_new + g_sess.n_replaced > 1) {
-        text_add(&t, " in ");
-        text_add_u64(&t, (uint64_t)g_sess.n_new + g_sess.n_replaced);
-    }
-    text_add(&t, "\nfee ");
-    text_add_amount(&t, g_sess.fee);
-    text_add(&t, "\nto:\n");
-    if (address_from_script(g_state.network, g_sess.first_payout_script, g_sess.first_payout_script_len, addr,
-                            sizeof addr) == OS_OK) {
-        text_add_wrapped(&t, addr);
+    text_add_title(&t, "Sign", (uint32_t)page + 1, g_pend.pages);
+    if (page == 0) {
+        text_add(&t, "\nasked because:");
+        if (g_sess.needs & POLICY_NEEDS_PAYOUT_CAP) text_add(&t, "\na payout > payout cap");
+        if (g_sess.needs & POLICY_NEEDS_VELOCITY) text_add(&t, "\nover velocity budget");
+        if (g_sess.needs & POLICY_NEEDS_FEE) text_add(&t, "\nfee > fee cap");
+        if (g_sess.needs & POLICY_NEEDS_FEE_RATE) text_add(&t, "\nfee rate > its cap");
+        if (g_sess.needs & POLICY_NEEDS_REANCHOR) text_add(&t, "\nRE-ANCHOR of a payout");
+        text_add(&t, "\napprove = next");
+    } else if (page == 1) {
+        text_add(&t, "\npayouts: ");
+        text_add_u64(&t, g_sess.n_payouts);
+        text_add(&t, "\ntotal, MONA:");
+        text_add_line(&t, " ", amount_text(g_sess.total_payout, v));
+        text_add(&t, "\nfee, MONA:");
+        text_add_line(&t, " ", amount_text(g_sess.fee, v));
+        text_add(&t, "\nfee rate sat/kvB:");
+        /* rounded up, as policy_evaluate compares it */
+        text_add_line(&t, " ", number_text((g_sess.fee * 1000u + g_sess.vsize - 1) / g_sess.vsize, v));
+    } else if (page == SIGN_SUMMARY_PAGES && g_sess.n_reanchored) {
+        /* The old anchor in display order (txid reversed), for the operator to look up. */
+        static const char hex[] = "0123456789abcdef";
+        char txid[65];
+        int b;
+        for (b = 0; b < 32; b++) {
+            txid[2 * b] = hex[g_sess.reanchor_old.txid[31 - b] >> 4];
+            txid[2 * b + 1] = hex[g_sess.reanchor_old.txid[31 - b] & 15];
+        }
+        txid[64] = 0;
+        text_add(&t, "\nre-anchor payout ");
+        text_add_u64(&t, (uint64_t)g_sess.reanchor_payout + 1);
+        text_add(&t, ";\nits anchor, spent?\n");
+        text_add_wrapped(&t, txid);
+        text_add(&t, ":");
+        text_add_u64(&t, g_sess.reanchor_old.vout);
     } else {
-        text_add(&t, "?");
+        uint16_t i = (uint16_t)(page - SIGN_SUMMARY_PAGES - g_sess.n_reanchored);
+        char addr[OS_MAX_ADDRESS + 1];
+        text_reset(&t);
+        text_add_title(&t, "Payout", (uint32_t)i + 1, g_sess.n_payouts);
+        text_add(&t, ", MONA:");
+        text_add_line(&t, " ", amount_text(g_sess.payout_amount[i], v));
+        text_add(&t, "\nto:\n");
+        /* Destinations were classified on arrival; one that has no address text is shown as its
+         * failure rather than hidden. */
+        if (address_from_script(g_state.network, g_sess.payout_script[i], g_sess.payout_script_len[i], addr,
+                                sizeof addr) == OS_OK) {
+            text_add_wrapped(&t, addr);
+        } else {
+            text_add(&t, "(no address form)");
+        }
+        text_add(&t, page + 1 == g_pend.pages ? "\napprove = sign" : "\napprove = next");
     }
     show(&t);
 }
@@ -977,17 +1274,21 @@ static void handle_sign_finish(const os_msg *req) {
     uint16_t n_type[3] = { 0, 0, 0 };
     uint16_t i;
     for (i = 0; i < g_sess.n_inputs; i++) n_type[g_sess.inputs[i].script_type]++;
-    uint32_t vsize = policy_estimate_vsize(n_type[OS_SCRIPT_P2PKH], n_type[OS_SCRIPT_P2SH_P2WPKH],
-                                           n_type[OS_SCRIPT_P2WPKH], g_sess.n_outputs, g_sess.output_script_bytes);
-    g_sess.needs = policy_evaluate(&g_state.policy, g_sess.max_payout, g_sess.new_payout_sum, velocity_now(),
-                                   g_sess.fee, vsize);
+    uint32_t vsize = os_tx_vsize_max(n_type[OS_SCRIPT_P2PKH], n_type[OS_SCRIPT_P2SH_P2WPKH],
+                                     n_type[OS_SCRIPT_P2WPKH], g_sess.n_outputs, g_sess.output_script_bytes);
+    g_sess.vsize = vsize;
+    /* The fee leaves the wallet like a payout: it counts toward the velocity budget, so fees of
+     * consolidations (no payouts, no operator otherwise) are bounded too. */
+    g_sess.needs = policy_evaluate(&g_state.policy, g_sess.max_payout, g_sess.new_payout_sum + g_sess.fee,
+                                   velocity_now(), g_sess.fee, vsize);
+    if (g_sess.n_reanchored) g_sess.needs |= POLICY_NEEDS_REANCHOR;
     int rc = audit_log_can_append(&g_state);
     if (rc != OS_OK) { sign_fail(req, rc, 0xFFFF); return; }
     if (g_sess.needs) {
         pending_reset();
-        g_pend.kind = PENDING_SIGN;
         g_sess.phase = PHASE_AWAIT_OPERATOR;
-        show_sign_request();
+        rc = open_prompt(PENDING_SIGN, (uint16_t)(SIGN_SUMMARY_PAGES + g_sess.n_reanchored + g_sess.n_payouts));
+        if (rc != OS_OK) { pending_reset(); sign_fail(req, rc, 0xFFFF); return; }
         send_pending(req);
         return;
     }
@@ -1041,6 +1342,112 @@ static void handle_sign_get_sigs(const os_msg *req) {
 
 /* ------------------------------------------------------------------ operator decisions */
 
+/* The digest of the exact transaction being signed, scriptSigs and witnesses left out:
+ * SHA256d(version || hashPrevouts || hashSequence || hashOutputs || locktime), the BIP143 hashes
+ * of the session. It pins every input (outpoint, sequence), every output, version and locktime. */
+static int session_tx_digest(uint8_t out[32]) {
+    uint8_t pre[4 + 3 * 32 + 4];
+    int b;
+    for (b = 0; b < 4; b++) {
+        pre[b] = (uint8_t)(g_sess.version >> (8 * b));
+        pre[100 + b] = (uint8_t)(g_sess.locktime >> (8 * b));
+    }
+    CHECK_OK(tx_sighasher_commitment(&g_sess.hasher, pre + 4, pre + 68));
+    CHECK_OK(tx_sighasher_hash_sequence(&g_sess.hasher, pre + 36));
+    crypto_sha256d(pre, sizeof pre, out);
+    return OS_OK;
+}
+
+/* What an approval of the open prompt approves, as a hash: the transaction digest, the policy
+ * (old and new), every setup field, the address shown. Computed when the prompt opens and again
+ * when the approval is acted on; the two must match, so an approval can only ever commit what
+ * its screens showed. */
+static int prompt_subject(uint8_t out[32]) {
+    uint8_t buf[4 + OS_POLICY_BYTES * 2 + OS_MAX_MNEMONIC];
+    size_t n = 0;
+    switch (g_pend.kind) {
+    case PENDING_SIGN:
+        VERIFY_CHECK(g_sess.phase == PHASE_AWAIT_OPERATOR);
+        return session_tx_digest(out);
+    case PENDING_POLICY:
+        CHECK_OK(os_policy_encode(&g_state.policy, buf));
+        CHECK_OK(os_policy_encode(&g_pend.policy, buf + OS_POLICY_BYTES));
+        n = 2 * OS_POLICY_BYTES;
+        break;
+    case PENDING_INIT_WORDS:
+    case PENDING_INIT_RESTORE:
+        buf[0] = g_pend.network;
+        buf[1] = g_pend.script_type;
+        buf[2] = g_pend.restore;
+        buf[3] = g_pend.word_count;
+        CHECK_OK(os_policy_encode(&g_pend.policy, buf + 4));
+        VERIFY_CHECK(g_pend.mnemonic_len <= OS_MAX_MNEMONIC);
+        memcpy(buf + 4 + OS_POLICY_BYTES, g_pend.mnemonic, g_pend.mnemonic_len);
+        n = 4 + OS_POLICY_BYTES + g_pend.mnemonic_len;
+        break;
+    case PENDING_ADDRESS:
+        VERIFY_CHECK(g_pend.address.len <= OS_MAX_ADDRESS);
+        memcpy(buf, g_pend.address.text, g_pend.address.len);
+        n = g_pend.address.len;
+        break;
+    case PENDING_WIPE:
+        buf[0] = PENDING_WIPE;
+        n = 1;
+        break;
+    default:
+        return OS_ERR_INTERNAL;
+    }
+    crypto_sha256(buf, n, out);
+    crypto_wipe(buf, sizeof buf);
+    return OS_OK;
+}
+
+static void show_prompt_page(void) {
+    switch (g_pend.kind) {
+    case PENDING_INIT_WORDS:
+        if (g_pend.page < word_pages()) show_words_page();
+        else show_setup_page((uint16_t)(g_pend.page - word_pages()));
+        break;
+    case PENDING_INIT_RESTORE: show_setup_page(g_pend.page); break;
+    case PENDING_ADDRESS: show_address_page(); break;
+    case PENDING_WIPE: show_wipe_page(); break;
+    case PENDING_POLICY: show_policy_page(g_pend.page); break;
+    case PENDING_SIGN: show_sign_page(g_pend.page); break;
+    default: show_idle(); break;
+    }
+}
+
+/* Opens an operator prompt whose fields (g_pend, or the session for PENDING_SIGN) are filled in:
+ * binds it to its subject and shows its first page. */
+static int open_prompt(pending_kind kind, uint16_t pages) {
+    VERIFY_CHECK(pages >= 1);
+    g_pend.kind = kind;
+    g_pend.page = 0;
+    g_pend.pages = pages;
+    g_pend.decision = BOARD_BUTTON_NONE;
+    CHECK_OK(prompt_subject(g_pend.subject));
+    show_prompt_page();
+    return OS_OK;
+}
+
+/* A press, as the board reports it. It counts only after the screen has been shown for
+ * BOARD_PRESS_SETTLE_MS (board.h); approve on any page but the last shows the next page, so an
+ * approval is given on the last page, after every page was shown. */
+static void operator_pressed(board_button b) {
+    if (g_pend.kind == PENDING_NONE || g_pend.decision != BOARD_BUTTON_NONE) return;
+    if (board_millis() - g_shown_ms < BOARD_PRESS_SETTLE_MS) return;
+    if (b == BOARD_BUTTON_APPROVE && g_pend.page + 1 < g_pend.pages) {
+        g_pend.page++;
+        show_prompt_page();
+        return;
+    }
+    g_pend.decision = b;
+    screen_text t;
+    text_reset(&t);
+    text_add(&t, b == BOARD_BUTTON_APPROVE ? "approved\nwaiting for host" : "rejected");
+    show(&t);
+}
+
 static void handle_poll(const os_msg *req) {
     if (g_pend.kind == PENDING_NONE) { send_error(req, OS_ERR_NO_PENDING, 0xFFFF, NULL, 0); return; }
     board_button decision = g_pend.decision;
@@ -1049,13 +1456,19 @@ static void handle_poll(const os_msg *req) {
 
     pending_kind kind = g_pend.kind;
     if (decision == BOARD_BUTTON_REJECT) {
+        /* A rejection of what would have changed the durable state is an entry of its own:
+         * what (1 sign, 2 policy, 3 wipe), approved 0, and its subject (a payout: the inputs it
+         * would have spent, hashPrevouts; a policy or wipe: the prompt's subject hash). */
+        uint8_t payload[2 + 32];
+        payload[0] = kind == PENDING_SIGN ? 1 : kind == PENDING_POLICY ? 2 : kind == PENDING_WIPE ? 3 : 0;
+        payload[1] = 0;
         if (kind == PENDING_SIGN) {
-            uint8_t payload[2 + 32];
-            payload[0] = 1;
-            payload[1] = 0;
-            /* the subject of a rejected payout: the inputs it would have spent */
             if (tx_sighasher_hash_prevouts(&g_sess.hasher, payload + 2) != OS_OK) memset(payload + 2, 0, 32);
-            session_reset();
+        } else {
+            memcpy(payload + 2, g_pend.subject, 32);
+        }
+        session_reset();
+        if (payload[0] != 0 && g_boot_status == OS_OK && g_state.initialized) {
             prepare_next();
             (void)commit_with_entry(OS_LOG_APPROVAL, payload, sizeof payload);
         }
@@ -1063,24 +1476,18 @@ static void handle_poll(const os_msg *req) {
         send_error(req, OS_ERR_USER_REJECTED, 0xFFFF, NULL, 0);
         return;
     }
-    /* approved */
-    int rc = OS_OK;
+    /* approved: only what the screens showed */
+    uint8_t subject[32];
+    int rc = prompt_subject(subject);
+    if (rc == OS_OK && memcmp(subject, g_pend.subject, 32) != 0) rc = OS_ERR_INTERNAL;
+    if (rc != OS_OK) {
+        end_all();
+        show_idle();
+        send_error(req, rc, 0xFFFF, NULL, 0);
+        return;
+    }
     switch (kind) {
     case PENDING_INIT_WORDS:
-        if (g_pend.page + 1 < g_pend.pages) {
-            g_pend.page++;
-            show_words_page();
-            send_pending(req);
-            return;
-        }
-        if (g_pend.page + 1 == g_pend.pages) {
-            g_pend.page++;
-            show_confirm_setup();
-            send_pending(req);
-            return;
-        }
-        rc = finish_init();
-        break;
     case PENDING_INIT_RESTORE:
         rc = finish_init();
         break;
@@ -1094,6 +1501,8 @@ static void handle_poll(const os_msg *req) {
         return;
     }
     case PENDING_WIPE:
+        rc = wipe_with_entry();
+        if (rc != OS_OK) break;
         rc = storage_wipe();
         memset(&g_state, 0, sizeof g_state);
         g_state_seq = 0;
@@ -1135,6 +1544,7 @@ static void dispatch(const os_msg *req) {
     }
     if (req->type == OS_MSG_INIT_DEVICE) { handle_init_device(req); return; }
     if (req->type == OS_MSG_WIPE) { handle_wipe(req); return; }
+    if (!g_state.initialized && req->type == OS_MSG_LOG_READ && g_wiped.valid) { handle_log_read(req); return; }
     if (!g_state.initialized) { send_error(req, OS_ERR_NOT_INITIALIZED, 0xFFFF, NULL, 0); return; }
     switch (req->type) {
     case OS_MSG_GET_XPUB: handle_get_xpub(req); break;
@@ -1188,8 +1598,9 @@ static void handle_message(void) {
             memset(&stub, 0, sizeof stub);
             stub.request_id = (uint32_t)g_rx.data[2] | ((uint32_t)g_rx.data[3] << 8) |
                               ((uint32_t)g_rx.data[4] << 16) | ((uint32_t)g_rx.data[5] << 24);
-            /* A malformed message in the middle of a signing session ends the session. */
-            session_reset();
+            /* A malformed message ends the session and any prompt with it: an approval never
+             * outlives the session it was asked for. */
+            end_all();
             send_error(&stub, rc, 0xFFFF, NULL, 0);
         } else {
             send_frame_error(g_cid, rc);
@@ -1242,13 +1653,7 @@ int signer_poll(uint32_t timeout_ms) {
     uint8_t report[OS_REPORT_SIZE];
     int got = board_transport_recv(report, timeout_ms);
     board_button b = board_button_poll();
-    if (b != BOARD_BUTTON_NONE && g_pend.kind != PENDING_NONE) {
-        g_pend.decision = b;
-        screen_text t;
-        text_reset(&t);
-        text_add(&t, b == BOARD_BUTTON_APPROVE ? "approved\nwaiting for host" : "rejected");
-        show(&t);
-    }
+    if (b != BOARD_BUTTON_NONE) operator_pressed(b);
     if (got < 0 || (got != 0 && got != 1)) return OS_ERR_IO;
     if (got == 0) return OS_OK;
     int complete = 0;

@@ -55,6 +55,11 @@ $(FW_SIZES): $(FW_ELF)
 	  END { printf "text=%d\ndata=%d\nbss=%d\nstack_reserved=%d\nflash=%d\nram=%d\n", \
 	        text, data, bss, stack, text + data, data + bss }' > $@
 
+# The budget of issue 10: two update slots and a bootloader fit a 512 KiB Cortex-M4 part. The
+# linker script's regions hold the same figures (plus the stack), so an image over them fails to link.
+FW_FLASH_BUDGET := 196608
+FW_RAM_BUDGET := 65536
+
 .PHONY: firmware qemu-check firmware-report
 firmware: $(FW_ELF) $(FW_BIN) $(FW_SIZES)
 	@set -euo pipefail; \
@@ -62,7 +67,7 @@ firmware: $(FW_ELF) $(FW_BIN) $(FW_SIZES)
 	if [ -n "$$heap" ]; then echo "firmware: heap functions linked into $(FW_ELF):" $$heap; exit 1; fi; \
 	. $(FW_SIZES); \
 	echo "firmware: $(FW_ELF) text=$$text data=$$data bss=$$bss (stack reserved $$stack_reserved)"; \
-	echo "firmware: flash $$flash bytes (budget 131072), static RAM $$ram bytes (budget 32768)"; \
+	echo "firmware: flash $$flash bytes (budget $(FW_FLASH_BUDGET)), static RAM $$ram bytes (budget $(FW_RAM_BUDGET))"; \
 	echo "firmware: no malloc/free/calloc/realloc/_sbrk in the image (nm)"
 
 $(QEMU_CTL): boards/mps2-an386/tools/qemu_ctl.c | $(DEPS_STAMP)
@@ -95,7 +100,7 @@ firmware-report: firmware $(QEMU_CTL) $(CLI_BIN) $(SCENARIO_PREREQ)
 	echo "firmware-report: crypto primitives on the M4 (insns):" $$(sed -n 's/^prim_//p' $(QEMU_REPORT)); \
 	[ $$payout_insns -lt 2500000 ] || echo "firmware-report: instructions per payout miss the 2.5 M target" \
 	  "(docs/QEMU.md, 'What dominates the payout')"; \
-	over=; [ $$flash -le 131072 ] || over="$$over flash"; [ $$ram -le 32768 ] || over="$$over ram"; \
+	over=; [ $$flash -le $(FW_FLASH_BUDGET) ] || over="$$over flash"; [ $$ram -le $(FW_RAM_BUDGET) ] || over="$$over ram"; \
 	if [ -n "$$over" ]; then echo "firmware-report: OVER BUDGET:$$over"; exit 1; fi
 
 bench: firmware-report

@@ -274,9 +274,9 @@ static int io_body(io *s, os_msg *m) {
         io_view(s, &b->script, b->script_len);
         io_raw(s, b->nonce, sizeof b->nonce);
         io_u8(s, &b->proof_kind);
-        REQUIRE(b->proof_kind <= OS_PROOF_REPLACE);
+        REQUIRE(b->proof_kind <= OS_PROOF_REANCHOR);
         CHECK_OK(io_proof(s, &b->proof));
-        if (b->proof_kind == OS_PROOF_REPLACE) {
+        if (b->proof_kind == OS_PROOF_REPLACE || b->proof_kind == OS_PROOF_REANCHOR) {
             io_raw(s, b->anchor.txid, sizeof b->anchor.txid);
             io_u32(s, &b->anchor.vout);
         }

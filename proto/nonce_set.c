@@ -239,3 +239,20 @@ int nonce_set_verify_member(const uint8_t root[32], const uint8_t key[32], const
     if (memcmp(proof->leaf_value, value, 32) != 0) return OS_ERR_PROOF_INVALID;
     return OS_OK;
 }
+
+int nonce_set_verify_update(const uint8_t root[32], const uint8_t key[32], const uint8_t old_value[32],
+                            const uint8_t new_value[32], const os_nonce_proof *proof, uint8_t new_root[32]) {
+    ARG_CHECK(root != NULL && key != NULL && old_value != NULL && new_value != NULL && proof != NULL &&
+              new_root != NULL);
+    CHECK_OK(check_proof_shape(key, proof));
+    subtree old_side, new_side;
+    CHECK_OK(terminal_subtree(proof, &old_side));
+    new_side.kind = SUB_LEAF;
+    CHECK_OK(nonce_set_leaf_hash(key, new_value, new_side.hash));
+    CHECK_OK(climb(key, proof, &old_side, &new_side));
+    if (memcmp(old_side.hash, root, 32) != 0) return OS_ERR_PROOF_INVALID;
+    if (!proof->terminal_is_leaf || memcmp(proof->leaf_key, key, 32) != 0) return OS_ERR_PROOF_KIND;
+    if (memcmp(proof->leaf_value, old_value, 32) != 0) return OS_ERR_PROOF_INVALID;
+    memcpy(new_root, new_side.hash, 32);
+    return OS_OK;
+}

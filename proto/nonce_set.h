@@ -130,6 +130,14 @@ int nonce_set_verify_insert(const uint8_t root[32], const uint8_t key[32], const
 int nonce_set_verify_member(const uint8_t root[32], const uint8_t key[32], const uint8_t value[32],
                             const os_nonce_proof *proof);
 
+/* Verifies a membership proof of (key, old_value) and computes the root with key's value replaced
+ * by new_value (same position, same siblings): the re-anchoring of a committed nonce.
+ * Returns: as nonce_set_verify_member; OS_OK with new_root written.
+ * In:      root, key, old_value, new_value: 32 bytes each. proof: decoded membership proof for key.
+ * Out:     new_root: 32 bytes, written only on OS_OK (may alias root). */
+int nonce_set_verify_update(const uint8_t root[32], const uint8_t key[32], const uint8_t old_value[32],
+                            const uint8_t new_value[32], const os_nonce_proof *proof, uint8_t new_root[32]);
+
 /* Root of the empty set: 32 zero bytes. */
 void nonce_set_empty_root(uint8_t root[32]);
 

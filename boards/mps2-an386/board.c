@@ -191,6 +191,9 @@ static os_serial_rx g_serial_rx;   /* UART0's receiver (transport below); `stats
 static char g_screen[BOARD_DISPLAY_ROWS][BOARD_DISPLAY_COLS + 1];
 static int g_screen_rows;
 static board_button g_button;
+static uint32_t g_button_screen;       /* g_screen_generation when the press arrived */
+static uint32_t g_screen_generation;   /* counts board_display_show calls */
+static uint64_t g_screen_shown_ms;
 static char g_line[CONTROL_LINE_MAX];
 static size_t g_line_len;
 static int g_line_too_long;
@@ -199,6 +202,8 @@ void board_display_show(const char *text) {
     int row = 0;
     size_t col = 0;
     memset(g_screen, 0, sizeof g_screen);
+    g_screen_generation++;
+    g_screen_shown_ms = board_millis();
     if (text == NULL) text = "";
     for (const char *p = text; *p != '\0' && row < BOARD_DISPLAY_ROWS; p++) {
         if (*p == '\n') {
@@ -261,6 +266,7 @@ static void control_command(const char *line) {
         uart_puts(u1, "pong\n");
     } else if (line_is(line, "approve") || line_is(line, "reject")) {
         g_button = line[0] == 'a' ? BOARD_BUTTON_APPROVE : BOARD_BUTTON_REJECT;
+        g_button_screen = g_screen_generation;
         uart_puts(u1, "ok\n");
     } else if (line_is(line, "screen")) {
         for (int r = 0; r < g_screen_rows; r++) {
@@ -335,6 +341,13 @@ static void control_service(void) {
 board_button board_button_poll(void) {
     control_service();
     board_button b = g_button;
+    if (b == BOARD_BUTTON_NONE) return b;
+    /* board.h, BOARD_PRESS_SETTLE_MS: the press answers the screen shown when it arrived. */
+    if (g_button_screen != g_screen_generation) {
+        g_button = BOARD_BUTTON_NONE;
+        return BOARD_BUTTON_NONE;
+    }
+    if (board_millis() - g_screen_shown_ms < BOARD_PRESS_SETTLE_MS) return BOARD_BUTTON_NONE;
     g_button = BOARD_BUTTON_NONE;
     return b;
 }

@@ -66,6 +66,9 @@ static struct {
     char screen[BOARD_DISPLAY_ROWS][BOARD_DISPLAY_COLS + 1];
     int screen_rows;
     board_button pending_button;
+    uint32_t pending_button_screen;     /* screen_generation when the press arrived */
+    uint32_t screen_generation;         /* counts board_display_show calls */
+    uint64_t screen_shown_ms;
     char last_error[256];
 } sim = { .flash_fd = -1, .listen_fd = -1, .host_fd = -1, .control_fd = -1 };
 
@@ -233,6 +236,7 @@ static int control_command(int fd, char *line) {
     if (strcmp(line, "ping") == 0) return reply_line(fd, "pong");
     if (strcmp(line, "approve") == 0 || strcmp(line, "reject") == 0) {
         sim.pending_button = line[0] == 'a' ? BOARD_BUTTON_APPROVE : BOARD_BUTTON_REJECT;
+        sim.pending_button_screen = sim.screen_generation;
         sim_log("control: %s", line);
         return reply_line(fd, "ok");
     }
@@ -337,6 +341,7 @@ static void serve_keyboard(void) {
         char k = keys[i];
         if (k == 'y' || k == 'Y' || k == '\n' || k == '\r') sim.pending_button = BOARD_BUTTON_APPROVE;
         else if (k == 'n' || k == 'N' || k == 0x1b) sim.pending_button = BOARD_BUTTON_REJECT;
+        sim.pending_button_screen = sim.screen_generation;
     }
 }
 
@@ -547,24 +552,32 @@ int board_flash_write(uint32_t offset, const void *buf, size_t len) {
 
 /* ---------------------------------------------------------------- random, time */
 
+#ifdef ONCESIGN_TEST_RNG
+/* Test-only DRBG: SHA-256(seed || counter) blocks, reproducible for a given --seed. Compiled only
+ * into build/oncesign-sim-test (mk/device.mk); tests/e2e/test_sim_rng.sh checks with nm that the
+ * production simulator does not contain it. */
+int sim_test_rng_fill(uint8_t *buf, size_t len) {
+    uint8_t in[16], block[32];
+    for (size_t done = 0; done < len;) {
+        for (int i = 0; i < 8; i++) {
+            in[i] = (uint8_t)(sim.seed >> (8 * i));
+            in[8 + i] = (uint8_t)(sim.drbg_counter >> (8 * i));
+        }
+        sim.drbg_counter++;
+        if (mbedtls_sha256_ret(in, sizeof in, block, 0) != 0) return OS_ERR_IO;
+        size_t n = len - done < sizeof block ? len - done : sizeof block;
+        memcpy(buf + done, block, n);
+        done += n;
+    }
+    return OS_OK;
+}
+#endif
+
 int board_random(uint8_t *buf, size_t len) {
     if (buf == NULL && len > 0) return OS_ERR_ARG;
-    if (sim.seeded) {
-        /* Test-only DRBG: SHA-256(seed || counter) blocks, reproducible for a given --seed. */
-        uint8_t in[16], block[32];
-        for (size_t done = 0; done < len;) {
-            for (int i = 0; i < 8; i++) {
-                in[i] = (uint8_t)(sim.seed >> (8 * i));
-                in[8 + i] = (uint8_t)(sim.drbg_counter >> (8 * i));
-            }
-            sim.drbg_counter++;
-            if (mbedtls_sha256_ret(in, sizeof in, block, 0) != 0) return OS_ERR_IO;
-            size_t n = len - done < sizeof block ? len - done : sizeof block;
-            memcpy(buf + done, block, n);
-            done += n;
-        }
-        return OS_OK;
-    }
+#ifdef ONCESIGN_TEST_RNG
+    if (sim.seeded) return sim_test_rng_fill(buf, len);
+#endif
     for (size_t done = 0; done < len;) {
         ssize_t n = getrandom(buf + done, len - done, 0);
         if (n < 0) {
@@ -577,7 +590,13 @@ int board_random(uint8_t *buf, size_t len) {
     return OS_OK;
 }
 
-int board_random_is_test_only(void) { return sim.seeded ? 1 : 0; }
+int board_random_is_test_only(void) {
+#ifdef ONCESIGN_TEST_RNG
+    return sim.seeded ? 1 : 0;
+#else
+    return 0;
+#endif
+}
 
 uint64_t board_millis(void) {
     struct timespec ts;
@@ -592,6 +611,8 @@ void board_display_show(const char *text) {
     int row = 0;
     size_t col = 0;
     memset(sim.screen, 0, sizeof sim.screen);
+    sim.screen_generation++;
+    sim.screen_shown_ms = board_millis();
     if (text == NULL) text = "";
     for (const char *p = text; *p != '\0' && row < BOARD_DISPLAY_ROWS; p++) {
         if (*p == '\n') {
@@ -619,6 +640,14 @@ void board_display_show(const char *text) {
 board_button board_button_poll(void) {
     sim_wait(NULL, 0);
     board_button b = sim.pending_button;
+    if (b == BOARD_BUTTON_NONE) return b;
+    /* board.h, BOARD_PRESS_SETTLE_MS: the press answers the screen shown when it arrived. */
+    if (sim.pending_button_screen != sim.screen_generation) {
+        sim_log("button: press dropped, the screen changed before it settled");
+        sim.pending_button = BOARD_BUTTON_NONE;
+        return BOARD_BUTTON_NONE;
+    }
+    if (board_millis() - sim.screen_shown_ms < BOARD_PRESS_SETTLE_MS) return BOARD_BUTTON_NONE;
     sim.pending_button = BOARD_BUTTON_NONE;
     return b;
 }
@@ -669,7 +698,7 @@ int board_init(void) {
         if (sim.control_fd < 0) return OS_ERR_IO;
     }
     setup_terminal();
-    board_display_show(sim.seeded ? "oncesign simulator\nTEST-ONLY RANDOM" : "oncesign simulator");
+    board_display_show(board_random_is_test_only() ? "oncesign simulator\nTEST-ONLY RANDOM" : "oncesign simulator");
     return OS_OK;
 }
 

@@ -28,7 +28,8 @@ static void usage(FILE *f) {
           "                     cut-at-write N)\n"
           "  --flash-size BYTES flash size for a new image, multiple of 4096 (default 262144)\n"
           "  --cut-at-write N   cut the power during the Nth flash write or erase (exit status 99)\n"
-          "  --seed N           deterministic test-only random source (the device reports test_only_rng)\n"
+          "  --seed N           oncesign-sim-test only: deterministic test-only random source (the\n"
+          "                     device reports test_only_rng and refuses mainnet setup)\n"
           "  --no-tty           do not draw the display on stderr nor read keys from stdin\n"
           "  --send COMMAND     send one control command to a running simulator and print the answer\n",
           f);
@@ -100,6 +101,12 @@ int main(int argc, char **argv) {
             if (!parse_u64(a, v, UINT64_MAX, &n)) return 1;
             cfg.cut_at_write = n;
         } else if (strcmp(a, "--seed") == 0) {
+#ifndef ONCESIGN_TEST_RNG
+            /* The production simulator has no test RNG to seed (docs/DECISIONS.md, issue 10). */
+            fprintf(stderr, "oncesign-sim: --seed: this build has no test-only random source; use"
+                            " oncesign-sim-test for reproducible tests\n");
+            return 1;
+#endif
             if (!parse_u64(a, v, UINT64_MAX, &n)) return 1;
             cfg.seeded = 1;
             cfg.seed = n;

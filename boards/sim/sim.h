@@ -63,4 +63,11 @@ void sim_shutdown(void);
  * Returns: OS_OK, OS_ERR_IO (connect/read failed, errno-based text in out), OS_ERR_BUFFER. */
 int sim_control_send(const char *path, const char *command, char *out, size_t cap, int timeout_ms);
 
+#ifdef ONCESIGN_TEST_RNG
+/* The test-only DRBG behind --seed (build/oncesign-sim-test only): fills buf with SHA-256(seed ||
+ * counter) blocks. Global so the linked image names it (tests/e2e/test_sim_rng.sh looks with nm).
+ * Returns: OS_OK, or OS_ERR_IO when hashing failed. */
+int sim_test_rng_fill(uint8_t *buf, size_t len);
+#endif
+
 #endif /* ONCESIGN_SIM_H */

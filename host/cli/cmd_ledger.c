@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli_cmds.h"
 #include "client.h"
@@ -85,6 +86,7 @@ int cli_backend_option(cli_backend *b, int argc, char **argv, int *i) {
 void cli_engine_config(const cli_backend *b, os_engine_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->db_path = b->db_path != NULL ? b->db_path : "oncesign.db";
+    cfg->ledger_must_exist = 1;     /* only `ledger init` creates one */
     cfg->rpc_url = b->rpc_url;
     cfg->rpc_user = b->rpc_user;
     cfg->rpc_password = b->rpc_password;
@@ -507,16 +509,38 @@ static int cmd_tree(ledger_cmd *l, int argc, char **argv) {
     char err[512] = "";
     rc = os_engine_rebuild_tree(l->engine, &n, err, sizeof err);
     if (rc != OS_OK) {
-        return cli_fail(l->g, cli_exit_for(rc), rc, "tree rebuild failed: %s", err[0] ? err : os_status_message(rc));
+        return cli_fail(l->g, cli_exit_for(rc), rc, "tree rebuild failed, the ledger is unchanged: %s",
+                        err[0] ? err : os_status_message(rc));
     }
-    if (l->g->json) printf("{\"ok\":true,\"leaves\":%zu}\n", n);
-    else printf("Nonce tree rebuilt from the signer's log: %zu leaves, root matches the signer.\n", n);
+    if (l->g->json) printf("{\"ok\":true,\"leaves\":%zu,\"stored\":true}\n", n);
+    else printf("Nonce tree rebuilt from the signer's log and stored in the ledger: %zu leaves, root matches the signer.\n", n);
+    return CLI_EXIT_OK;
+}
+
+/* `ledger init`: the one command that creates a ledger file (migrated, empty); an existing one is
+ * left as it is and said so. */
+static int cmd_ledger_init(ledger_cmd *l, int argc, char **argv) {
+    if (argc == 0 || strcmp(argv[0], "init") != 0) return cli_usage("ledger: the command is `ledger init`");
+    for (int i = 1; i < argc; i++) return cli_usage("ledger init: unexpected argument '%s'", argv[i]);
+    os_engine_config cfg;
+    cli_engine_config(&l->backend, &cfg);
+    cfg.rpc_url = NULL;
+    cfg.ledger_must_exist = 0;
+    int existed = access(cfg.db_path, F_OK) == 0;
+    int rc = os_engine_open(&cfg, &l->engine, l->err, sizeof l->err);
+    if (rc != OS_OK) {
+        l->engine = NULL;
+        return cli_fail(l->g, cli_exit_for(rc), rc, "cannot create the ledger %s: %s", cfg.db_path,
+                        l->err[0] ? l->err : os_status_message(rc));
+    }
+    if (l->g->json) printf("{\"ok\":true,\"created\":%s}\n", existed ? "false" : "true");
+    else printf("%s %s\n", existed ? "Ledger already exists, unchanged:" : "Ledger created:", cfg.db_path);
     return CLI_EXIT_OK;
 }
 
 int cli_is_ledger_group(const char *w) {
     return strcmp(w, "status") == 0 || strcmp(w, "payouts") == 0 || strcmp(w, "codes") == 0 ||
-           strcmp(w, "reconcile") == 0 || strcmp(w, "tree") == 0;
+           strcmp(w, "reconcile") == 0 || strcmp(w, "tree") == 0 || strcmp(w, "ledger") == 0;
 }
 
 int cli_cmd_ledger(const cli_globals *g, int argc, char **argv) {
@@ -538,6 +562,7 @@ int cli_cmd_ledger(const cli_globals *g, int argc, char **argv) {
     else if (strcmp(group, "payouts") == 0) rc = cmd_payouts(&l, n, rest);
     else if (strcmp(group, "codes") == 0) rc = cmd_codes(&l, n, rest);
     else if (strcmp(group, "reconcile") == 0) rc = n > 0 ? cli_usage("reconcile: unexpected argument '%s'", rest[0]) : cmd_reconcile(&l, n, rest);
+    else if (strcmp(group, "ledger") == 0) rc = cmd_ledger_init(&l, n, rest);
     else rc = cmd_tree(&l, n, rest);
     ledger_close(&l);
     free(rest);

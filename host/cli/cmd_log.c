@@ -18,8 +18,8 @@
 #include "psbt.h"
 #include "rpc.h"
 
-static const char *const TYPE_NAMES[8] = { "unknown", "boot", "setup", "sign", "refuse_committed", "approval", "policy",
-                                           "wipe" };
+static const char *const TYPE_NAMES[OS_LOG_TYPES] = { "unknown", "boot", "setup", "sign", "refuse_committed",
+                                                      "approval", "policy", "wipe", "log_ack" };
 
 static int parse_key(const char *opt, const char *s, uint8_t out[32]) {
     size_t len = 0;
@@ -156,12 +156,12 @@ static void print_report_json(const os_audit_report *r, int pubkey_from_file, co
            r->status == OS_OK ? "true" : "false", r->status == OS_OK ? "ok" : "failed", pubkey_hex,
            pubkey_from_file ? "file-header-unchecked" : "auditor", r->n_entries, (unsigned long long)r->first,
            (unsigned long long)r->last, head, r->head_checked ? "true" : "false", r->chain_anchored ? "true" : "false");
-    for (int t = 1; t < 8; t++) printf("%s\"%s\":%llu", t > 1 ? "," : "", TYPE_NAMES[t], (unsigned long long)r->by_type[t]);
+    for (int t = 1; t < OS_LOG_TYPES; t++) printf("%s\"%s\":%llu", t > 1 ? "," : "", TYPE_NAMES[t], (unsigned long long)r->by_type[t]);
     printf(",\"unknown\":%llu},\"signatures_released\":%llu,\"refusals\":%llu,\"approvals\":%llu,\"rejections\":%llu,"
-           "\"boots\":%llu,\"payout_total\":%llu,\"fee_total\":%llu",
+           "\"reanchors\":%llu,\"boots\":%llu,\"payout_total\":%llu,\"fee_total\":%llu",
            (unsigned long long)r->by_type[0], (unsigned long long)r->signatures_released,
            (unsigned long long)r->refusals, (unsigned long long)r->approvals, (unsigned long long)r->rejections,
-           (unsigned long long)r->boots, (unsigned long long)r->payout_total, (unsigned long long)r->fee_total);
+           (unsigned long long)r->reanchors, (unsigned long long)r->boots, (unsigned long long)r->payout_total, (unsigned long long)r->fee_total);
     if (r->ledger_checked)
         printf(",\"ledger\":{\"sign_matched\":%llu,\"refusals_known\":%llu,\"roots_replayed\":%s,\"root_steps\":%llu}",
                (unsigned long long)r->ledger_sign_matched, (unsigned long long)r->ledger_refusals_known,
@@ -200,17 +200,17 @@ static void print_report_text(const os_audit_report *r, int pubkey_from_file, co
     printf("attestation key    %s (%s)\n", pubkey_hex,
            pubkey_from_file ? "FROM THE FILE'S HEADER, NOT INDEPENDENTLY CHECKED" : "given by the auditor");
     printf("entries            %zu verified, seq %llu..%llu%s\n", r->n_entries, (unsigned long long)r->first,
-           (unsigned long long)r->last, r->n_entries && !r->chain_anchored ? " (starts after seq 1: its first link is taken as given)" : "");
+           (unsigned long long)r->last, r->n_entries && r->first > 1 ? " (continues the --from head)" : "");
     printf("by type           ");
-    for (int t = 1; t < 8; t++) printf(" %s=%llu", TYPE_NAMES[t], (unsigned long long)r->by_type[t]);
+    for (int t = 1; t < OS_LOG_TYPES; t++) printf(" %s=%llu", TYPE_NAMES[t], (unsigned long long)r->by_type[t]);
     if (r->by_type[0]) printf(" unknown=%llu", (unsigned long long)r->by_type[0]);
     putchar('\n');
     printf("signatures         %llu transactions signed, %llu sat paid out, %llu sat fees\n",
            (unsigned long long)r->signatures_released, (unsigned long long)r->payout_total,
            (unsigned long long)r->fee_total);
     printf("refusals           %llu committed-nonce refusals\n", (unsigned long long)r->refusals);
-    printf("operator           %llu approvals, %llu rejections\n", (unsigned long long)r->approvals,
-           (unsigned long long)r->rejections);
+    printf("operator           %llu approvals, %llu rejections, %llu re-anchors\n", (unsigned long long)r->approvals,
+           (unsigned long long)r->rejections, (unsigned long long)r->reanchors);
     printf("boots              %llu\n", (unsigned long long)r->boots);
     printf("last entry hash    %s (%s)\n", head, r->head_checked ? "equals the given --head" : "no --head given: truncation not excluded");
     if (r->ledger_checked)
@@ -231,7 +231,7 @@ static void print_report_text(const os_audit_report *r, int pubkey_from_file, co
 }
 
 static int cmd_verify(const cli_globals *g, int argc, char **argv) {
-    const char *file = NULL, *pubkey_s = NULL, *head_s = NULL;
+    const char *file = NULL, *pubkey_s = NULL, *head_s = NULL, *from_s = NULL;
     cli_backend b;
     memset(&b, 0, sizeof b);
     for (int i = 0; i < argc; i++) {
@@ -239,9 +239,9 @@ static int cmd_verify(const cli_globals *g, int argc, char **argv) {
         int k = cli_backend_option(&b, argc, argv, &i);
         if (k < 0) return CLI_EXIT_USAGE;
         if (k > 0) continue;
-        if (strcmp(a, "--pubkey") == 0 || strcmp(a, "--head") == 0) {
+        if (strcmp(a, "--pubkey") == 0 || strcmp(a, "--head") == 0 || strcmp(a, "--from") == 0) {
             if (i + 1 >= argc) return cli_usage("%s needs a value", a);
-            *(a[2] == 'p' ? &pubkey_s : &head_s) = argv[++i];
+            *(a[2] == 'p' ? &pubkey_s : a[2] == 'h' ? &head_s : &from_s) = argv[++i];
         } else if (a[0] == '-' && a[1] != '\0') {
             return cli_usage("log verify: unknown option '%s'", a);
         } else if (file == NULL) {
@@ -253,9 +253,10 @@ static int cmd_verify(const cli_globals *g, int argc, char **argv) {
     if (file == NULL) return cli_usage("log verify: which FILE? (from oncesign log export)");
     if (b.rpc_url != NULL && b.db_path == NULL)
         return cli_usage("log verify: --rpc-url needs --db (the ledger names each entry's transaction)");
-    uint8_t pubkey[32], head[32];
+    uint8_t pubkey[32], head[32], from[32];
     if (pubkey_s != NULL && !parse_key("--pubkey", pubkey_s, pubkey)) return CLI_EXIT_USAGE;
     if (head_s != NULL && !parse_key("--head", head_s, head)) return CLI_EXIT_USAGE;
+    if (from_s != NULL && !parse_key("--from", from_s, from)) return CLI_EXIT_USAGE;
     if (psbt_crypto_ready() != OS_OK) return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_IO, "cannot initialise secp256k1");
 
     FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
@@ -280,7 +281,7 @@ static int cmd_verify(const cli_globals *g, int argc, char **argv) {
     os_hex_encode(pubkey, 32, pubkey_hex);
 
     os_audit_report r;
-    rc = os_audit_verify(&log, pubkey, head_s ? head : NULL, &r);
+    rc = os_audit_verify(&log, pubkey, from_s ? from : NULL, head_s ? head : NULL, &r);
     int exit_code = rc == OS_OK ? CLI_EXIT_OK : CLI_EXIT_REFUSED;
     char rpc_error[600];
     const char *rpc_err = NULL;

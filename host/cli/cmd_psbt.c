@@ -304,9 +304,13 @@ int cli_cmd_sign(const cli_globals *g, int argc, char **argv) {
             (unsigned long long)(req.input_total - req.output_total));
     st = os_engine_sign_external(e, &req.tx, sigs, &outcome);
     if (st != OS_OK) {
-        int device_refusal = (st & 0xff00) >= 0x0200 && (st & 0xff00) <= 0x0600;
+        /* Who refused: the device's own ERROR reply, or the host's checks before asking it (its
+         * ledger's tree already holds a "new" nonce, ...). */
+        int device_refusal = outcome.device_refused;
+        int host_refusal = !device_refusal && (st & 0xff00) >= 0x0200 && (st & 0xff00) <= 0x0600;
         char where[48] = "";
-        if (outcome.index != 0xFFFF && device_refusal) snprintf(where, sizeof where, " (output %u)", outcome.index);
+        if (outcome.index != 0xFFFF && (device_refusal || host_refusal))
+            snprintf(where, sizeof where, " (output %u)", outcome.index);
         if (st == OS_ERR_NONCE_COMMITTED && outcome.detail_len >= 68) {
             /* detail: nonce(32) anchor txid(32) anchor vout(4 LE): tell how a replacement is made. */
             char anchor[65];
@@ -316,8 +320,11 @@ int cli_cmd_sign(const cli_globals *g, int argc, char **argv) {
             fprintf(stderr, "oncesign: that nonce is committed to anchor %s:%u; a replacement must spend it and carry it "
                             "(`oncesign psbt bind FILE --output N --nonce HEX --anchor %s:%u`)\n", anchor, vout, anchor, vout);
         }
-        rc = cli_fail(g, device_refusal || st == OS_ERR_SIGNER_MISMATCH ? CLI_EXIT_REFUSED : cli_exit_for(st), st,
-                      "%s: %s [%s]%s", device_refusal ? "refused by the device" : "signing failed",
+        rc = cli_fail(g, device_refusal || host_refusal || st == OS_ERR_SIGNER_MISMATCH ? CLI_EXIT_REFUSED : cli_exit_for(st),
+                      st, "%s: %s [%s]%s",
+                      device_refusal ? "refused by the device"
+                      : host_refusal ? "refused by the host (its ledger, before asking the device)"
+                                     : "signing failed",
                       os_status_message(st), os_status_name(st), where);
         goto done;
     }

@@ -6,7 +6,9 @@
  * The config file holds the same settings as `name = value` lines; flags given on the command line
  * win. Prints `oncesignd: listening on ADDR:PORT` (and `... on unix:PATH`) on stdout once it
  * serves. SIGTERM/SIGINT: stops the API, then the worker and reconciler (an in-flight signing
- * session finishes), closes the ledger, exits 0.
+ * session finishes), closes the ledger, exits 0. SIGHUP, SIGUSR1 and SIGUSR2 are logged and ignored
+ * (nothing is re-read: restart to change settings). The ledger (--db) must exist; --init creates it
+ * when missing (a mistyped path is refused).
  * Exit status: 0 clean stop, 1 usage/config error, 2 start-up failure (ledger, signer, node, bind).
  * ONCESIGN_CRASH_AT=<point>[:<n>] (tests only) exits 137 at a named transition: docs/LIFECYCLE.md.
  */
@@ -38,6 +40,7 @@ int main(int argc, char **argv) {
                   : strcmp(s.network, "regtest") == 0 ? OS_NET_REGTEST
                                                       : OS_NET_MAIN;
     cfg.db_path = s.db;
+    cfg.ledger_must_exist = !s.init;
     cfg.device = s.device;
     cfg.rpc_url = s.rpc_url[0] ? s.rpc_url : NULL;
     cfg.rpc_user = s.rpc_user[0] ? s.rpc_user : NULL;
@@ -57,6 +60,10 @@ int main(int argc, char **argv) {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    /* Their default action would end the daemon mid-operation (a stray `kill -HUP`, a log rotator). */
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -92,7 +99,12 @@ int main(int argc, char **argv) {
     if (s.socket[0]) printf("oncesignd: listening on unix:%s\n", s.socket);
     fflush(stdout);
     int sig = 0;
-    sigwait(&set, &sig);
+    for (;;) {
+        if (sigwait(&set, &sig) != 0) continue;
+        if (sig == SIGTERM || sig == SIGINT) break;
+        fprintf(stderr, "oncesignd: %s: ignored (nothing is re-read; SIGTERM stops)\n",
+                sig == SIGHUP ? "SIGHUP" : sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+    }
     fprintf(stderr, "oncesignd: %s: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     os_api_stop(api);
     os_engine_stop(engine);

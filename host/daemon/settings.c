@@ -73,10 +73,12 @@ static const setting *find(const char *name) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: oncesignd [--config FILE] [--check-config] [--SETTING VALUE ...]\n"
+    fprintf(f, "usage: oncesignd [--config FILE] [--init] [--check-config] [--SETTING VALUE ...]\n"
                "       oncesignd --help | --version\n\n"
                "  --config FILE    settings as `name = value` lines (a line starting with # is a comment;\n"
                "                   a # anywhere else is part of the value); flags override the file\n"
+               "  --init           create the ledger if it does not exist (without it a missing ledger\n"
+               "                   is refused, so a mistyped path never starts an empty one)\n"
                "  --check-config   check the settings and exit (0: valid), without opening anything\n\n"
                "settings (flag, or config-file name without the dashes; [default]):\n");
     char d[64];
@@ -294,6 +296,10 @@ daemon_action daemon_settings_load(int argc, char **argv, daemon_settings *s) {
     }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--check-config") == 0) continue;
+        if (strcmp(argv[i], "--init") == 0) {   /* an action, not a setting: no value */
+            s->init = 1;
+            continue;
+        }
         if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
             fprintf(stderr, "oncesignd: expected --SETTING VALUE, got '%s'\n", argv[i]);
             usage(stderr);

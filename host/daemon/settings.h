@@ -9,6 +9,7 @@
 #define DAEMON_MAX_STR 512
 
 typedef struct {
+    int init;               /* --init: create the ledger when it does not exist (a one-time action) */
     char config[DAEMON_MAX_STR];
     char db[DAEMON_MAX_STR], device[DAEMON_MAX_STR], rpc_url[DAEMON_MAX_STR], rpc_user[DAEMON_MAX_STR],
         rpc_password[DAEMON_MAX_STR], rpc_password_file[DAEMON_MAX_STR], rpc_cookie[DAEMON_MAX_STR], network[16],

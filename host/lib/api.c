@@ -803,6 +803,10 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
         json_object_set_new(o, "payouts_confirmed", json_integer((json_int_t)h.payouts_confirmed));
         json_object_set_new(o, "node_height", json_integer((json_int_t)h.node_height));
         json_object_set_new(o, "signer_log_seq", json_integer((json_int_t)h.signer_log_seq));
+        json_object_set_new(o, "signing_disabled", json_boolean(rc == OS_OK && h.signing_disabled));
+        json_object_set_new(o, "fee_capped", json_boolean(rc == OS_OK && h.fee_capped));
+        json_object_set_new(o, "fee_estimate", json_integer((json_int_t)h.fee_estimate));
+        if (rc == OS_OK && h.signer_error[0] != '\0') json_object_set_new(o, "signer_error", json_string(h.signer_error));
         if (rc != OS_OK) json_object_set_new(o, "error", json_string(os_status_name(rc)));
     }
     return send_json(c, r, ok ? 200 : 503, o, NULL, NULL);
@@ -1104,6 +1108,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     track_set_receiving(api, c, 0);
     if (r->responded) return MHD_YES;
     if (r->too_large) return send_error(c, r, OS_ERR_TOO_LARGE, NULL);
+    if (r->ep == EP_CODE_ISSUE || r->ep == EP_CODE_REDEEM || r->ep == EP_PAYOUT_CREATE) {
+        /* Fail closed (I6): nothing new is accepted that could not be paid; reads go on. */
+        char why[256], msg[320];
+        if (os_engine_signing_disabled(api->engine, why, sizeof why)) {
+            snprintf(msg, sizeof msg, "signing is disabled: signer mismatch: %s", why);
+            return send_error(c, r, OS_ERR_SIGNER_MISMATCH, msg);
+        }
+    }
     switch (r->ep) {
     case EP_CODE_ISSUE: return handle_issue(api, c, r);
     case EP_CODE_LOOKUP: return handle_lookup(api, c, r);

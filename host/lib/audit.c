@@ -276,7 +276,7 @@ static int fail(os_audit_report *r, int status, uint64_t seq, size_t index, cons
 static void count_entry(os_audit_report *r, const uint8_t *e) {
     uint8_t type = e[AUDIT_LOG_OFF_TYPE];
     const uint8_t *pl = e + AUDIT_LOG_OFF_PAYLOAD;
-    r->by_type[type < 8 ? type : 0]++;
+    r->by_type[type < OS_LOG_TYPES ? type : 0]++;
     switch (type) {
     case OS_LOG_SIGN:
         r->signatures_released++;
@@ -286,7 +286,8 @@ static void count_entry(os_audit_report *r, const uint8_t *e) {
         break;
     case OS_LOG_REFUSE_COMMITTED: r->refusals++; break;
     case OS_LOG_APPROVAL:
-        if (pl[1]) r->approvals++;
+        if (pl[0] == 4) r->reanchors++;   /* its SIGN entry (approved) counts the approval */
+        else if (pl[1]) r->approvals++;
         else r->rejections++;
         break;
     case OS_LOG_BOOT: r->boots++; break;
@@ -294,7 +295,9 @@ static void count_entry(os_audit_report *r, const uint8_t *e) {
     }
 }
 
-int os_audit_verify(const os_audit_log *log, const uint8_t pubkey[32], const uint8_t *head, os_audit_report *r) {
+int os_audit_verify(const os_audit_log *log, const uint8_t pubkey[32], const uint8_t *from, const uint8_t *head,
+                    os_audit_report *r) {
+    static const uint8_t zero[32];
     ARG_CHECK(log != NULL && pubkey != NULL && r != NULL);
     ARG_CHECK(log->n == 0 || log->entries != NULL);
     memset(r, 0, sizeof *r);
@@ -302,20 +305,37 @@ int os_audit_verify(const os_audit_log *log, const uint8_t pubkey[32], const uin
         if (log->first != 0 || log->last != 0)
             return fail(r, OS_ERR_LOG_HEAD, log->first, 0, "the header names entries %llu..%llu but the file holds none",
                         (unsigned long long)log->first, (unsigned long long)log->last);
-        if (head != NULL) {
-            static const uint8_t zero[32];
-            if (memcmp(head, zero, 32) != 0)
-                return fail(r, OS_ERR_LOG_HEAD, 0, 0, "the file holds no entries but a head was given");
-            r->head_checked = 1;
-        }
+        /* An empty file is what a cut log looks like too: it proves something only against a head
+         * from outside it (zero for a blank device, or the head a previous audit ended at). */
+        if (head == NULL)
+            return fail(r, OS_ERR_LOG_START, 0, 0,
+                        "log-start: the file holds no entries: give --head (the device's log_head; zero for a blank device)");
+        if (memcmp(head, from != NULL ? from : zero, 32) != 0)
+            return fail(r, OS_ERR_LOG_HEAD, 0, 0, "the file holds no entries but the given head is not where it %s",
+                        from != NULL ? "continues from (--from)" : "starts (zero)");
+        r->head_checked = 1;
         return OS_OK;
     }
     if (log->first == 0)
         return fail(r, OS_ERR_LOG_FORMAT, 0, 0, "the header says first=0 (entries start at seq 1)");
     uint8_t prev[32] = { 0 }, hash[32];
-    r->chain_anchored = log->first == 1;
-    /* Without the entries before `first`, the first entry's link cannot be checked: take it as given. */
-    if (log->first > 1) memcpy(prev, log->entries[0] + AUDIT_LOG_OFF_PREV, 32);
+    if (log->first == 1) {
+        /* A device's log begins with its SETUP entry (seq 1, prev_hash zero). */
+        if (log->entries[0][AUDIT_LOG_OFF_TYPE] != OS_LOG_SETUP)
+            return fail(r, OS_ERR_LOG_START, 1, 0, "log-start: entry 1 is not a SETUP entry: this is not the start of a device's log");
+        if (from != NULL && memcmp(from, zero, 32) != 0)
+            return fail(r, OS_ERR_LOG_START, 1, 0, "log-start: --from names a head, but the file starts at seq 1 (prev_hash zero)");
+    } else {
+        /* Entries before `first` are not in the file: without the signed head they continue from,
+         * a file with its front cut off would pass as a complete log. */
+        if (from == NULL)
+            return fail(r, OS_ERR_LOG_START, log->first, 0,
+                        "log-start: the file starts at entry %llu, not at SETUP: give --from HASH (the hash of entry %llu, the"
+                        " head an earlier verified export ended at)",
+                        (unsigned long long)log->first, (unsigned long long)(log->first - 1));
+        memcpy(prev, from, 32);
+    }
+    r->chain_anchored = 1;
     for (size_t i = 0; i < log->n; i++) {
         uint64_t seq = log->first + i;
         int rc = audit_log_verify_entry(pubkey, log->entries[i], seq, prev, hash);

@@ -69,14 +69,15 @@ typedef struct {
     char reason[384];               /* human text of the first failure */
     size_t n_entries;
     uint64_t first, last;           /* seqs actually verified */
-    uint64_t by_type[8];            /* index os_log_type (0: unknown types) */
+    uint64_t by_type[OS_LOG_TYPES]; /* index os_log_type (0: unknown types) */
     uint64_t signatures_released;   /* SIGN entries */
     uint64_t refusals;              /* REFUSE_COMMITTED entries */
     uint64_t approvals;             /* SIGN entries with approved = 1 and APPROVAL entries approved */
     uint64_t rejections;            /* APPROVAL entries rejected (the device logs a rejection alone) */
+    uint64_t reanchors;             /* APPROVAL entries of kind 4: a committed payout moved to a new anchor */
     uint64_t boots;
     uint64_t payout_total, fee_total; /* sums over SIGN entries (satoshi) */
-    int chain_anchored;             /* 1 when the first entry is seq 1 (its prev_hash checked as zero) */
+    int chain_anchored;             /* 1 when the first entry's prev_hash was checked (zero at SETUP, or --from) */
     int head_checked;               /* 1 when a head was given and matched */
     uint8_t head[32];               /* hash of the last verified entry */
     /* ledger cross-check (os_audit_crosscheck_ledger) */
@@ -89,18 +90,23 @@ typedef struct {
 } os_audit_report;
 
 /* Verifies the entries: for each, audit_log_verify_entry with expected seq first, first+1, ... and
- * the previous entry's hash (32 zero bytes when first is 1; when first > 1 the first entry's
- * prev_hash is taken as given: the earlier entries are not in the file, chain_anchored = 0). Then
- * that the header's first/last match the entries (last beyond the entries: OS_ERR_LOG_HEAD,
- * truncation), and, when head is not NULL, that the last entry's hash equals head.
- * Returns: OS_OK when everything verifies, else the first failure's code: OS_ERR_LOG_FORMAT,
- *          OS_ERR_LOG_SEQ, OS_ERR_LOG_CHAIN, OS_ERR_LOG_SIGNATURE (entry bad_seq, as
- *          audit_log_verify_entry), OS_ERR_LOG_HEAD (truncated or not ending at head);
- *          OS_ERR_ARG on NULL. The same code is in report->status with reason and bad_seq.
+ * the previous entry's hash. The chain must be anchored: a file starting at seq 1 must start with
+ * the SETUP entry (prev_hash zero); a file starting later must be given `from`, the hash of entry
+ * first - 1 (the head an earlier verified export ended at), which the first entry's prev_hash must
+ * equal. Then that the header's first/last match the entries (last beyond the entries:
+ * OS_ERR_LOG_HEAD, truncation), and, when head is not NULL, that the last entry's hash equals head.
+ * An empty file verifies only against a head (zero, or `from` when given).
+ * Returns: OS_OK when everything verifies, else the first failure's code: OS_ERR_LOG_START (not
+ *          starting at SETUP and no `from`; empty without a head), OS_ERR_LOG_FORMAT,
+ *          OS_ERR_LOG_SEQ, OS_ERR_LOG_CHAIN (also: the first entry does not continue `from`),
+ *          OS_ERR_LOG_SIGNATURE (entry bad_seq, as audit_log_verify_entry), OS_ERR_LOG_HEAD
+ *          (truncated or not ending at head); OS_ERR_ARG on NULL. The same code is in
+ *          report->status with reason and bad_seq.
  * In:      pubkey: the attestation x-only key the AUDITOR trusts (not the header's, unless the
- *          caller deliberately passes log->attestation). head: 32 bytes or NULL.
+ *          caller deliberately passes log->attestation). from, head: 32 bytes or NULL.
  * Out:     report (zeroed first). */
-int os_audit_verify(const os_audit_log *log, const uint8_t pubkey[32], const uint8_t *head, os_audit_report *report);
+int os_audit_verify(const os_audit_log *log, const uint8_t pubkey[32], const uint8_t *from, const uint8_t *head,
+                    os_audit_report *report);
 
 /* Cross-checks verified entries against a ledger: each SIGN entry names a ledger transaction whose
  * stored raw transaction (when signed) hashes to the entry's hashPrevouts/hashOutputs (recomputed

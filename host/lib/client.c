@@ -22,6 +22,7 @@
 
 struct os_client {
     os_transport *transport;
+    char *spec;                 /* the device spec it was opened from (os_client_reopen); NULL: lent */
     uint32_t cid;
     int have_channel;
     uint32_t last_request_id;
@@ -96,13 +97,36 @@ int os_client_open(const char *spec, os_client **out, char *err, size_t cap) {
     int rc = os_transport_open(spec, &t, err, cap);
     if (rc != OS_OK) return rc;
     rc = os_client_open_transport(t, out);
+    if (rc == OS_OK && ((*out)->spec = strdup(spec)) == NULL) {
+        os_client_close(*out);
+        *out = NULL;
+        rc = OS_ERR_IO;
+    }
     if (rc != OS_OK && err != NULL && cap > 0) snprintf(err, cap, "cannot set up the client: %s", os_status_message(rc));
     return rc;
+}
+
+int os_client_reopen(os_client *c, char *err, size_t cap) {
+    if (c == NULL) return OS_ERR_ARG;
+    if (c->spec == NULL) {
+        if (err != NULL && cap > 0) snprintf(err, cap, "the client was not opened from a device spec");
+        return OS_ERR_UNSUPPORTED;
+    }
+    os_transport *t = NULL;
+    int rc = os_transport_open(c->spec, &t, err, cap);
+    if (rc != OS_OK) return rc;
+    if (c->transport != NULL) c->transport->close(c->transport);
+    c->transport = t;
+    c->have_channel = 0;
+    os_frame_rx_init(&c->rx);
+    c->error[0] = '\0';
+    return OS_OK;
 }
 
 void os_client_close(os_client *c) {
     if (c == NULL) return;
     if (c->transport != NULL) c->transport->close(c->transport);
+    free(c->spec);
     free(c);
 }
 

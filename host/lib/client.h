@@ -35,6 +35,13 @@ int os_client_open(const char *spec, os_client **out, char *err, size_t cap);
  * Returns: OS_OK, OS_ERR_ARG, OS_ERR_IO (out of memory). */
 int os_client_open_transport(os_transport *transport, os_client **out);
 
+/* Opens the device spec the client was opened from again (a replugged or restarted device, whose
+ * old link died) and, only when that succeeded, closes the old transport and drops the channel: the
+ * next call allocates a new one. Request ids go on counting.
+ * Returns: OS_OK; OS_ERR_IO (the device cannot be opened yet: the old transport stays, err says
+ *          why); OS_ERR_UNSUPPORTED for a client made by os_client_open_transport; OS_ERR_ARG. */
+int os_client_reopen(os_client *c, char *err, size_t cap);
+
 /* Closes the transport and frees the client. NULL is ignored. */
 void os_client_close(os_client *c);
 

@@ -3,6 +3,7 @@
  * durability argument: docs/LIFECYCLE.md. */
 #include "engine.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,10 +105,22 @@ static int engine_open_impl(const os_engine_config *cfg, os_client *lent, os_eng
     if (!e->cfg.reconcile_interval_ms) e->cfg.reconcile_interval_ms = 2000;
     if (!e->cfg.rpc_timeout_ms) e->cfg.rpc_timeout_ms = 5000;
     pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->wake, NULL);
+    /* Waits are timed on CLOCK_MONOTONIC: a step of the wall clock must not stall the worker. */
+    pthread_condattr_t wake_attr;
+    pthread_condattr_init(&wake_attr);
+    pthread_condattr_setclock(&wake_attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->wake, &wake_attr);
+    pthread_condattr_destroy(&wake_attr);
     pthread_mutex_init(&e->sign_mu, NULL);
     pthread_mutex_init(&e->rpc_mu, NULL);
     pthread_mutex_init(&e->recon_mu, NULL);
+    if (e->cfg.ledger_must_exist && access(e->cfg.db_path, F_OK) != 0) {
+        if (err && cap)
+            snprintf(err, cap, "no ledger at %s (%s); a new ledger is created only when asked: oncesignd --init,"
+                               " or oncesign ledger init --db PATH", e->cfg.db_path, strerror(errno));
+        os_engine_close(e);
+        return OS_ERR_DB;
+    }
     int rc = os_ledger_open(e->cfg.db_path, &e->ledger, err, cap);
     if (rc != OS_OK) {
         os_engine_close(e);
@@ -552,11 +565,29 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
     out->payouts_confirmed = counts[OS_PAYOUT_CONFIRMED];
     pthread_mutex_lock(&e->mu);
     out->signer_ok = e->device_attached && !e->signer_mismatch && e->signer_reachable;
+    out->signing_disabled = e->signer_mismatch;
+    out->fee_capped = e->fee_capped;
+    out->fee_estimate = e->fee_estimate;
+    if (e->signer_mismatch)
+        snprintf(out->signer_error, sizeof out->signer_error, "signer mismatch: %s", e->mismatch_reason);
+    else if (!e->device_attached)
+        snprintf(out->signer_error, sizeof out->signer_error, "no signer attached");
+    else if (!e->signer_reachable)
+        snprintf(out->signer_error, sizeof out->signer_error, "signer unreachable (reconnecting)");
     out->node_ok = e->node_ok;
     out->node_height = e->node_height;
     out->signer_log_seq = e->signer_log_seq;
     pthread_mutex_unlock(&e->mu);
     return OS_OK;
+}
+
+int os_engine_signing_disabled(os_engine *e, char *why, size_t cap) {
+    if (!e) return 0;
+    pthread_mutex_lock(&e->mu);
+    int disabled = e->signer_mismatch;
+    if (disabled && why && cap) snprintf(why, cap, "%s", e->mismatch_reason);
+    pthread_mutex_unlock(&e->mu);
+    return disabled;
 }
 
 int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {

@@ -31,6 +31,9 @@ typedef struct os_engine os_engine;
 
 typedef struct {
     const char *db_path;            /* the ledger (default ./oncesign.db) */
+    int ledger_must_exist;          /* 1: a missing ledger file is refused (OS_ERR_DB) rather than created
+                                     * empty: a mistyped path must not start a new, empty ledger
+                                     * (oncesignd without --init, the CLI but `ledger init`) */
     const char *device;             /* signer spec: "sim:PATH", "hid", "serial:PATH" */
     const char *rpc_url;            /* monacoind */
     const char *rpc_user, *rpc_password, *rpc_cookie_file;
@@ -132,8 +135,17 @@ typedef struct {
     uint64_t payouts_pending, payouts_confirmed;
     uint64_t node_height;
     uint64_t signer_log_seq;
+    int signing_disabled;           /* fail closed (I6): the signer does not match the ledger */
+    char signer_error[320];         /* why signer_ok is 0 ("" when it is 1) */
+    int fee_capped;                 /* the node's fee estimate is above the cap: transactions pay the cap */
+    uint64_t fee_estimate;          /* the node's last estimate, sat/kB (0: none) */
 } os_engine_health;
 int os_engine_health_get(os_engine *e, os_engine_health *out);
+
+/* Whether signing is disabled (fail closed after a signer mismatch, I6; cleared by `tree rebuild`).
+ * Cheap: the API asks it before every write.
+ * Returns: 1 (why holds the reason, cap bytes) or 0. */
+int os_engine_signing_disabled(os_engine *e, char *why, size_t cap);
 
 /* Prometheus text exposition of the engine's counters. Returns OS_OK or OS_ERR_BUFFER. */
 int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len);
@@ -150,7 +162,9 @@ int os_engine_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed);
  * ledger transaction with the same hashPrevouts/hashOutputs supplies the leaves it inserted, and
  * the tree's root must equal the entry's root_after at every step and the signer's root at the
  * end (the log chain, verified with the attestation key, ends at the signer's own log head).
- * Returns: OS_OK (*n_leaves set); OS_ERR_SIGNER_MISMATCH with err saying at which entry. */
+ * The rebuilt tree replaces the ledger's (its leaves, each transaction's root_after, tree_seq) in one
+ * ledger transaction: on OS_OK it is stored, on any error nothing was written.
+ * Returns: OS_OK (*n_leaves set); OS_ERR_SIGNER_MISMATCH with err saying at which entry; OS_ERR_DB. */
 int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap);
 
 /* Signs a transaction built outside the payout table (the CLI's `oncesign sign FILE.psbt`) with

@@ -21,6 +21,8 @@
 #include "rpc.h"
 #include "signing.h"
 #include "tx.h"
+#include "fee.h"
+#include "tx_size.h"
 
 #define DEVICE_TIMEOUT_MS 10000
 #define DUST 546u
@@ -142,6 +144,8 @@ static int device_info(os_engine *e, os_msg_info *info) {
     pthread_mutex_lock(&e->mu);
     e->signer_log_seq = info->log_seq;
     e->per_payout_cap = info->policy.per_payout_cap;
+    e->signer_fee_rate_cap = info->policy.fee_rate_cap;
+    e->signer_fee_cap = info->policy.fee_cap;
     pthread_mutex_unlock(&e->mu);
     return OS_OK;
 }
@@ -531,6 +535,13 @@ static int signer_check(os_engine *e, char *err, size_t cap) {
     return rc;
 }
 
+int engine_signer_probe(os_engine *e) {
+    os_msg_info info;
+    return device_info(e, &info);
+}
+
+int engine_signer_recheck(os_engine *e, char *err, size_t cap) { return signer_check(e, err, cap); }
+
 /* ------------------------------------------------------------------ attach */
 
 static int load_account(os_engine *e, char *err, size_t cap) {
@@ -719,8 +730,15 @@ int os_engine_receive_address(os_engine *e, char address[OS_MAX_ADDRESS + 1]) {
     size_t len = 0;
     uint32_t index = 0;
     os_ledger_lock(e->ledger);
-    int rc = os_ledger_begin(e->ledger);
-    if (rc == OS_OK) {
+    /* The newest receive address is handed out again until a coin pays it: a new one per call would
+     * move the index past any recovery gap limit (a wallet restored from the seed would not see it). */
+    sqlite3_stmt *st = prep(e, "SELECT address, EXISTS (SELECT 1 FROM coins c WHERE c.script = a.script)"
+                               " FROM addresses a WHERE change = 0 ORDER BY addr_index DESC LIMIT 1");
+    int unused = st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) == 0;
+    if (unused) snprintf(address, OS_MAX_ADDRESS + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    int rc = unused ? OS_OK : os_ledger_begin(e->ledger);
+    if (rc == OS_OK && !unused) {
         rc = next_address_locked(e, 0, &index, script, &len, address);
         if (rc == OS_OK)
             rc = os_ledger_commit(e->ledger);
@@ -828,28 +846,47 @@ static void wallet_sync(os_engine *e) {
 
 /* ------------------------------------------------------------------ worker: batch → draft */
 
-static uint32_t input_vbytes(uint8_t script_type) {
-    switch (script_type) {
-    case OS_SCRIPT_P2WPKH: return 69;
-    case OS_SCRIPT_P2SH_P2WPKH: return 92;
-    default: return 149;
-    }
+/* Says once (log and health) when the node's estimate goes above the cap the host pays at most, and
+ * once when it comes back: the transactions are then built at the cap (they may confirm slowly), never
+ * above it, which would queue a prompt for the operator per transaction. */
+static void engine_fee_note(os_engine *e, int available, uint64_t estimate, uint64_t rate_cap) {
+    int capped = available && estimate > rate_cap;
+    pthread_mutex_lock(&e->mu);
+    int was = e->fee_capped;
+    e->fee_capped = capped;
+    e->fee_estimate = available ? estimate : 0;
+    pthread_mutex_unlock(&e->mu);
+    if (capped && !was)
+        engine_log("warn", "the node's fee estimate %llu sat/kB is above the cap %llu sat/kB (the lower of --fee-cap"
+                   " and the signer's fee-rate cap): transactions pay the cap and may confirm slowly",
+                   (unsigned long long)estimate, (unsigned long long)rate_cap);
+    else if (!capped && was)
+        engine_log("info", "the node's fee estimate is within the cap %llu sat/kB again", (unsigned long long)rate_cap);
 }
 
 static uint64_t fee_rate(os_engine *e) {
-    uint64_t rate = e->cfg.fee_floor;
+    uint64_t est = 0;
+    int available = 0;
     if (e->rpc) {
-        uint64_t est = 0;
-        int available = 0;
         os_rpc_error er;
         pthread_mutex_lock(&e->rpc_mu);
         int rc = os_rpc_estimatesmartfee(e->rpc, 6, &est, &available, &er);
         pthread_mutex_unlock(&e->rpc_mu);
-        if (rc == OS_OK && available) rate = est;
+        available = rc == OS_OK && available;
     }
-    if (rate < e->cfg.fee_floor) rate = e->cfg.fee_floor;
-    if (rate > e->cfg.fee_cap) rate = e->cfg.fee_cap;
-    return rate;
+    pthread_mutex_lock(&e->mu);
+    os_fee_caps caps = os_fee_caps_make(e->cfg.fee_floor, e->cfg.fee_cap, e->signer_fee_rate_cap, e->signer_fee_cap,
+                                        available ? est : 0);
+    pthread_mutex_unlock(&e->mu);
+    engine_fee_note(e, available, est, caps.rate_cap);
+    return caps.rate;
+}
+
+static os_fee_caps fee_caps(os_engine *e, uint64_t rate) {
+    pthread_mutex_lock(&e->mu);
+    os_fee_caps caps = os_fee_caps_make(e->cfg.fee_floor, e->cfg.fee_cap, e->signer_fee_rate_cap, e->signer_fee_cap, rate);
+    pthread_mutex_unlock(&e->mu);
+    return caps;
 }
 
 typedef struct {
@@ -937,41 +974,46 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
     os_ledger_unlock(e->ledger);
     if (rc != OS_OK || np == 0) goto out;
 
-    /* Largest-first: shrink the batch from its end until the coins cover it. */
+    /* Largest-first: shrink the batch from its end until the coins cover it. Sizes are the signer's
+     * own (os_tx_vsize_max) and fees stay within its caps, so only a payout above its per-payout cap
+     * goes to the operator (os_fee_fits). */
     size_t use_p = np, use_c = 0;
     uint64_t fee = 0, change_amount = 0, in_sum = 0, out_sum = 0;
     int with_change = 0;
+    os_fee_caps caps = fee_caps(e, rate);
+    uint8_t change_script[64];
+    size_t change_len = 0;
+    if (rc == OS_OK) rc = derive_script(e, 1, 0, change_script, &change_len);
+    if (rc != OS_OK) goto out;
     for (; use_p > 0; use_p--) {
         out_sum = 0;
-        uint64_t out_vb = 0;
+        uint32_t out_script_bytes = 0;
         for (size_t i = 0; i < use_p; i++) {
             out_sum += p[i].amount;
-            out_vb += 9 + p[i].script_len;
+            out_script_bytes += (uint32_t)p[i].script_len;
         }
         in_sum = 0;
-        uint64_t in_vb = 0;
+        uint16_t n_in[3] = {0, 0, 0};
         int found = 0;
-        for (use_c = 0; use_c < nc;) {
+        for (use_c = 0; use_c < nc && !found;) {
             in_sum += c[use_c].amount;
-            in_vb += input_vbytes(c[use_c].script_type);
+            n_in[c[use_c].script_type < 3 ? c[use_c].script_type : 0]++;
             use_c++;
-            uint64_t vb_change = 11 + in_vb + out_vb + 34;
-            uint64_t fee_change = (vb_change * rate + 999) / 1000;
-            uint64_t vb_plain = 11 + in_vb + out_vb;
-            uint64_t fee_plain = (vb_plain * rate + 999) / 1000;
+            uint32_t vb_change = os_tx_vsize_max(n_in[0], n_in[1], n_in[2], (uint16_t)(use_p + 1),
+                                                 out_script_bytes + (uint32_t)change_len);
+            uint32_t vb_plain = os_tx_vsize_max(n_in[0], n_in[1], n_in[2], (uint16_t)use_p, out_script_bytes);
+            uint64_t fee_change = os_fee_for(&caps, vb_change);
+            if (!os_fee_fits(&caps, fee_change, vb_change)) break;   /* more coins only cost more: fewer payouts */
             if (in_sum >= out_sum + fee_change + DUST) {
                 with_change = 1;
                 fee = fee_change;
                 change_amount = in_sum - out_sum - fee_change;
                 found = 1;
-                break;
-            }
-            if (in_sum >= out_sum + fee_plain) {
+            } else if (in_sum >= out_sum + os_fee_for(&caps, vb_plain) && os_fee_fits(&caps, in_sum - out_sum, vb_plain)) {
                 with_change = 0;
                 fee = in_sum - out_sum;
                 change_amount = 0;
                 found = 1;
-                break;
             }
         }
         if (found) break;
@@ -1087,10 +1129,11 @@ static void on_pending(void *ctx) {
 
 /* Releases a draft the signer never committed: its coins back, its payouts back to requested (or
  * failed with a reason when failed_payout_nonce names the one the signer refused). */
-static int release_draft(os_engine *e, int64_t row, const os_sign_tx *tx, int status, int refused_output) {
+static int release_draft(os_engine *e, int64_t row, const os_sign_tx *tx, int status, int refused_output,
+                         int by_device) {
     int rc;
     char why[128];
-    snprintf(why, sizeof why, "signer refused: %s", os_status_message(status));
+    snprintf(why, sizeof why, "%s refused: %s", by_device ? "signer" : "host", os_status_message(status));
     int fail_all = status == OS_ERR_USER_REJECTED || status == OS_ERR_POLICY_FEE;
     int64_t now = engine_now();
     os_ledger_lock(e->ledger);
@@ -1165,11 +1208,12 @@ static int bump_row(os_engine *e, int64_t old) {
     sqlite3_finalize(st);
     os_ledger_unlock(e->ledger);
     if (rc != OS_OK) return rc;
-    uint64_t vsize = 11;
+    uint16_t n_in[3] = {0, 0, 0};
+    uint32_t out_script_bytes = 0;
     size_t change = SIZE_MAX, n_pay = 0;
-    for (size_t i = 0; i < d.tx.n_inputs; i++) vsize += input_vbytes(d.in[i].script_type);
+    for (size_t i = 0; i < d.tx.n_inputs; i++) n_in[d.in[i].script_type < 3 ? d.in[i].script_type : 0]++;
     for (size_t i = 0; i < d.tx.n_outputs; i++) {
-        vsize += 9 + d.out[i].script_len;
+        out_script_bytes += d.out[i].script_len;
         if (d.out[i].kind == OS_OUTPUT_CHANGE) change = i;
         if (d.out[i].kind == OS_OUTPUT_PAYOUT) {
             n_pay++;
@@ -1179,6 +1223,7 @@ static int bump_row(os_engine *e, int64_t old) {
             }
         }
     }
+    uint64_t vsize = os_tx_vsize_max(n_in[0], n_in[1], n_in[2], (uint16_t)d.tx.n_outputs, out_script_bytes);
     /* BIP125: more absolute fee than the original by at least the relay fee of the replacement, and a
      * higher rate; a quarter more keeps repeated bumps from crawling. */
     uint64_t new_fee = (vsize * fee_rate(e) + 999) / 1000;
@@ -1323,8 +1368,7 @@ static int sign_row(os_engine *e, int64_t row) {
         draft_free(&d);
         return OS_ERR_IO;
     }
-    uint8_t root_before[32], root_after[32];
-    nonce_tree_root(e->tree, root_before);
+    uint8_t root_after[32];
     os_sign_outcome oc;
     pending_ctx pc = {e, row};
     rc = os_sign_run(e->client, e->tree, &tx, sigs, &oc, on_pending, &pc);
@@ -1351,7 +1395,7 @@ static int sign_row(os_engine *e, int64_t row) {
             engine_crash_point(e, "after-signed-stored");
             (void)log_sync(e, &info, err, sizeof err);
         }
-    } else if (memcmp(root_before, root_after, 32) != 0) {
+    } else if (oc.committed) {
         /* The signer committed but its signatures did not arrive: keep the leaves; the next pass asks
          * for them as a replacement of this same transaction. */
         (void)log_sync(e, &info, err, sizeof err);
@@ -1386,9 +1430,9 @@ static int sign_row(os_engine *e, int64_t row) {
                               rc != OS_ERR_POLICY_VELOCITY
                           ? (int)oc.index
                           : -1;
-        fprintf(stderr, "oncesignd: the signer refused transaction %lld before committing: %s\n", (long long)row,
-                os_status_name(rc));
-        (void)release_draft(e, row, &tx, rc, refused);
+        fprintf(stderr, "oncesignd: the %s refused transaction %lld before the signer committed: %s\n",
+                oc.device_refused ? "signer" : "host", (long long)row, os_status_name(rc));
+        (void)release_draft(e, row, &tx, rc, refused, oc.device_refused);
     }
     free(sigs);
     draft_free(&d);
@@ -1576,7 +1620,8 @@ static void reconcile_row(os_engine *e, int64_t row, int state) {
     if (ts.found && ts.confirmations >= 1) {
         os_ledger_lock(e->ledger);
         if (os_ledger_begin(e->ledger) == OS_OK) {
-            int r = run(e, "UPDATE txs SET state = ?, confirmations = ?, block_height = ?, updated_at = ? WHERE id = ?",
+            int r = run(e, "UPDATE txs SET state = ?, confirmations = ?, block_height = ?, last_error = '', updated_at = ?"
+                           " WHERE id = ?",
                         "iiiii", (int64_t)OS_TX_CONFIRMED, (int64_t)ts.confirmations, (int64_t)ts.block_height, now, row);
             /* the payouts it carries (through the link table: a fee bump moved their tx_row to the
              * replacement, and whichever of the two confirms is the one that paid) */
@@ -1823,11 +1868,12 @@ static void *worker_main(void *arg) {
         int stop = e->stopping;
         pthread_mutex_unlock(&e->mu);
         if (stop) break;
+        engine_link_tick(e);
         if (worker_round(e)) continue;
         pthread_mutex_lock(&e->mu);
         if (!e->stopping && !e->work_pending) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
+            clock_gettime(CLOCK_MONOTONIC, &ts);   /* the clock e->wake is timed on (engine.c) */
             uint32_t wait_ms = e->cfg.batch_delay_ms ? e->cfg.batch_delay_ms : 100;
             if (wait_ms > 500) wait_ms = 500;
             ts.tv_nsec += (long)wait_ms * 1000000L;
@@ -1892,6 +1938,10 @@ void os_engine_stop(os_engine *e) {
 
 /* ------------------------------------------------------------------ tree rebuild, external signing */
 
+/* Replays the archived log onto an empty tree and, in the same ledger transaction, rewrites what the
+ * ledger records of it: tree_leaves from the transactions the log names, each one's root_after and
+ * log_seq, no root_after on drafts the signer never committed, and tree_seq. Either all of it is
+ * stored or none (rolled back on any failure). */
 int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap) {
     if (!e || !n_leaves) return OS_ERR_ARG;
     if (!e->device_attached) return OS_ERR_UNSUPPORTED;
@@ -1901,24 +1951,33 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
     nonce_tree *t = NULL;
     if (rc == OS_OK) rc = nonce_tree_create(&t);
     os_ledger_lock(e->ledger);
+    int in_txn = rc == OS_OK && os_ledger_begin(e->ledger) == OS_OK;
+    if (rc == OS_OK && !in_txn) rc = OS_ERR_DB;
+    if (rc == OS_OK) rc = run(e, "DELETE FROM tree_leaves", NULL);
+    if (rc == OS_OK) rc = run(e, "UPDATE txs SET root_after = NULL WHERE raw IS NULL", NULL);
     sqlite3_stmt *st = rc == OS_OK ? prep(e, "SELECT seq, entry FROM signer_log ORDER BY seq") : NULL;
     if (rc == OS_OK && !st) rc = OS_ERR_DB;
     nonce_tree *saved = e->tree;
     e->tree = t;
+    uint64_t last_seq = 0;
     while (rc == OS_OK && sqlite3_step(st) == SQLITE_ROW) {
         const uint8_t *entry = sqlite3_column_blob(st, 1);
         uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+        last_seq = seq;
         if (entry[AUDIT_LOG_OFF_TYPE] != OS_LOG_SIGN) continue;
         const uint8_t *pl = entry + AUDIT_LOG_OFF_PAYLOAD;
-        sqlite3_stmt *q = prep(e, "SELECT draft FROM txs WHERE hash_prevouts = ? AND hash_outputs = ? LIMIT 1");
+        sqlite3_stmt *q = prep(e, "SELECT id, draft FROM txs WHERE hash_prevouts = ? AND hash_outputs = ? ORDER BY id LIMIT 1");
         draft d;
+        int64_t row = 0;
         rc = OS_ERR_SIGNER_MISMATCH;
         if (q) {
             sqlite3_bind_blob(q, 1, pl, 32, SQLITE_STATIC);
             sqlite3_bind_blob(q, 2, pl + 32, 32, SQLITE_STATIC);
             if (sqlite3_step(q) == SQLITE_ROW &&
-                draft_decode(sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0), &d) == OS_OK) {
+                draft_decode(sqlite3_column_blob(q, 1), (size_t)sqlite3_column_bytes(q, 1), &d) == OS_OK) {
+                row = sqlite3_column_int64(q, 0);
                 rc = tree_apply_tx(e, &d.tx);
+                if (rc == OS_OK) rc = store_leaves(e, row, &d.tx);
                 draft_free(&d);
             }
         }
@@ -1926,6 +1985,9 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
         uint8_t root[32];
         nonce_tree_root(e->tree, root);
         if (rc == OS_OK && memcmp(root, pl + 64, 32) != 0) rc = OS_ERR_SIGNER_MISMATCH;
+        if (rc == OS_OK)
+            rc = run(e, "UPDATE txs SET root_after = ?, log_seq = coalesce(log_seq, ?) WHERE id = ?", "bii", root, 32,
+                     (int64_t)seq, row);
         if (rc != OS_OK) errf(err, cap, "log entry %llu: no ledger transaction explains it, or its root differs",
                               (unsigned long long)seq);
     }
@@ -1938,6 +2000,11 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
             errf(err, cap, "the replayed log does not end at the signer's root");
             rc = OS_ERR_SIGNER_MISMATCH;
         }
+    }
+    if (rc == OS_OK) rc = meta_put_u64(e, "tree_seq", last_seq);
+    if (in_txn) {
+        if (rc == OS_OK) rc = os_ledger_commit(e->ledger);
+        else os_ledger_rollback(e->ledger);
     }
     os_ledger_unlock(e->ledger);
     if (rc == OS_OK) {

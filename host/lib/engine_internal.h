@@ -24,6 +24,8 @@ struct os_engine {
     int device_attached, signer_mismatch, signer_reachable, node_ok;
     uint64_t node_height, signer_log_seq;
     char mismatch_reason[256];
+    int fee_capped;                 /* the node's fee estimate is above the cap the host pays */
+    uint64_t fee_estimate;          /* the last estimate (sat/kB), 0: none */
     pthread_t worker, reconciler;
 
     /* Signing: one session at a time; the tree mirrors the signer's set (I6). */
@@ -33,10 +35,14 @@ struct os_engine {
     uint8_t attestation_key[32];
     uint8_t signer_script_type;
     uint64_t per_payout_cap;        /* the signer's policy: payouts above it wait for the operator */
+    uint64_t signer_fee_rate_cap, signer_fee_cap;   /* the signer's policy (mu): what fees may be */
     uint8_t log_head[32];           /* hash of the newest archived signer log entry */
     uint64_t log_archived_seq;
 
     int client_owned;               /* 0 when the caller lent the client (os_engine_open_client) */
+    /* The link (engine_link.c, under sign_mu): when it died, the next reconnect, the last idle probe. */
+    int64_t link_lost_at_ms, link_next_try_ms, link_last_probe_ms;
+    uint32_t link_backoff_ms;
     bip32_node account;             /* the signer's account node m/purpose'/coin'/0' (public) */
     int have_account;
 
@@ -59,5 +65,18 @@ void engine_wake_worker(os_engine *e);
 /* engine_chain.c: connect the signer and monacoind and run the start-up check (I6). */
 int engine_attach(os_engine *e, os_client *lent_client, char *err, size_t cap);
 void engine_detach(os_engine *e);
+/* engine_chain.c, sign_mu held: GET_INFO (updates signer_reachable); the full start-up check again
+ * (log sync, log replay, roots; sets the mismatch on OS_ERR_SIGNER_MISMATCH). */
+int engine_signer_probe(os_engine *e);
+int engine_signer_recheck(os_engine *e, char *err, size_t cap);
+
+/* engine_link.c: milliseconds of CLOCK_MONOTONIC (every wait and timeout); one log line on stderr with
+ * UTC time and level ("info", "warn", "error"). */
+int64_t engine_mono_ms(void);
+void engine_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* engine_link.c, called by the worker between rounds (takes sign_mu unless a session holds it): probes
+ * an idle signer every second; a dead link is reopened with backoff (100 ms doubling to 5 s) and the
+ * start-up check run again before signing resumes. Logs the loss, each failed attempt, the recovery. */
+void engine_link_tick(os_engine *e);
 
 #endif /* ONCESIGN_HOST_ENGINE_INTERNAL_H */

@@ -127,6 +127,35 @@ static int read_version(sqlite3 *db, int *version) {
     return rc;
 }
 
+/* PRAGMA quick_check (every page and b-tree's structure, no index-content cross check; its cost on a
+ * large ledger is in docs/OPERATING.md): a ledger that fails it is refused with the first problems
+ * it names, before anything reads or writes it. */
+static int check_integrity(sqlite3 *db, const char *path, char *err, size_t cap) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check(3)", -1, &st, NULL) != SQLITE_OK) {
+        if (err && cap) snprintf(err, cap, "the ledger %s is corrupt: quick_check: %s", path, sqlite3_errmsg(db));
+        return OS_ERR_DB;
+    }
+    char found[384] = "";
+    size_t used = 0;
+    int r, ok = 0;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *line = (const char *)sqlite3_column_text(st, 0);
+        if (line && strcmp(line, "ok") == 0) ok = 1;
+        else if (line && used < sizeof found)
+            used += (size_t)snprintf(found + used, sizeof found - used, "%s%s", used ? "; " : "", line);
+    }
+    if (r != SQLITE_DONE && !found[0]) snprintf(found, sizeof found, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    if (ok && r == SQLITE_DONE) return OS_OK;
+    for (char *p = found; *p; p++)
+        if (*p == '\n') *p = ' ';   /* one log line */
+    if (err && cap)
+        snprintf(err, cap, "the ledger %s is corrupt (PRAGMA quick_check: %s): restore it from a backup (a ledger.db"
+                           " and its -wal belong together)", path, found);
+    return OS_ERR_DB;
+}
+
 static int migrate(sqlite3 *db, int target, char *err, size_t cap) {
     /* The version check and each step happen under the write lock, so two processes opening a fresh
      * file at once cannot both apply a step. */
@@ -184,7 +213,8 @@ int os_ledger_open_version(const char *path, int target_version, os_ledger **out
         free(l);
         return OS_ERR_DB;
     }
-    int rc = migrate(l->db, target_version, err, cap);
+    int rc = check_integrity(l->db, path, err, cap);
+    if (rc == OS_OK) rc = migrate(l->db, target_version, err, cap);
     if (rc != OS_OK) {
         sqlite3_close(l->db);
         free(l);

@@ -27,8 +27,10 @@
 
 typedef struct os_ledger os_ledger;
 
-/* Opens (creating when missing) and migrates the ledger to OS_LEDGER_SCHEMA_VERSION.
- * Returns: OS_OK; OS_ERR_DB (err holds SQLite's message; also for a file newer than this build). */
+/* Opens (creating when missing), checks (PRAGMA quick_check) and migrates the ledger to
+ * OS_LEDGER_SCHEMA_VERSION.
+ * Returns: OS_OK; OS_ERR_DB (err holds SQLite's message; also for a file newer than this build, and
+ *          for a corrupt ledger: err then says "is corrupt" and what quick_check found). */
 int os_ledger_open(const char *path, os_ledger **out, char *err, size_t cap);
 
 /* Like os_ledger_open but migrates only up to target_version (tests build v1 files with it). */

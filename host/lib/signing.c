@@ -24,6 +24,7 @@ typedef struct {
 
 static void outcome_from_error(os_sign_outcome *outcome, const os_msg *reply) {
     outcome->status = reply->u.error.code;
+    outcome->device_refused = 1;
     outcome->index = reply->u.error.index;
     outcome->detail_len = reply->u.error.detail_len;
     if (outcome->detail_len > sizeof outcome->detail) outcome->detail_len = sizeof outcome->detail;
@@ -81,28 +82,45 @@ int os_sign_sort_payouts(os_sign_output *outputs, size_t n_outputs) {
     return OS_OK;
 }
 
-/* Takes back the keys this session inserted (the signer did not commit them). */
-static void rollback(nonce_tree *tree, uint8_t (*inserted)[32], size_t n) {
+/* A re-anchored key's value before this session moved it. */
+typedef struct {
+    uint8_t key[32], old_value[32];
+    int active;
+} reanchored_leaf;
+
+/* Takes back the keys this session inserted (the signer did not commit them), and the value of a
+ * key it re-anchored. */
+static void rollback(nonce_tree *tree, uint8_t (*inserted)[32], size_t n, reanchored_leaf *moved) {
     while (n > 0) {
         n--;
         (void)nonce_tree_remove(tree, inserted[n]);
     }
+    if (moved->active) {
+        (void)nonce_tree_remove(tree, moved->key);
+        (void)nonce_tree_insert(tree, moved->key, moved->old_value);
+        moved->active = 0;
+    }
 }
 
-/* After a lost answer to SIGN_FINISH: the signer's root decides whether the commit happened. */
+/* After a lost answer to SIGN_FINISH: only the signer's own root can say the commit happened.
+ * Returns OS_OK when it did (the tree keeps the leaves); otherwise the leaves are taken back and the
+ * result says why: the session's own error when the signer holds the old root, OS_ERR_IO when it
+ * cannot be asked (a power cut during its commit: nothing is settled here; the host's start-up
+ * replay of the signer's log settles the draft either way), OS_ERR_INTERNAL when its root is
+ * neither. */
 static int settle_after_lost_finish(session *s, nonce_tree *tree, uint8_t (*inserted)[32], size_t n_inserted,
-                                    const uint8_t root_before[32], os_sign_outcome *outcome) {
+                                    reanchored_leaf *moved, const uint8_t root_before[32],
+                                    os_sign_outcome *outcome) {
     os_msg req;
     uint8_t root_after[32];
     msg_init(&req, OS_MSG_GET_INFO);
     int rc = os_client_call(s->client, &req, &s->reply, s->reply_buf, SIGN_TIMEOUT_MS);
-    if (rc != OS_OK || s->reply.type != OS_MSG_INFO) return OS_ERR_INTERNAL;
     nonce_tree_root(tree, root_after);
-    if (memcmp(s->reply.u.info.nonce_root, root_after, 32) == 0) return OS_OK;   /* committed */
-    if (memcmp(s->reply.u.info.nonce_root, root_before, 32) == 0) {
-        rollback(tree, inserted, n_inserted);
-        return outcome->status;
-    }
+    if (rc == OS_OK && s->reply.type == OS_MSG_INFO && memcmp(s->reply.u.info.nonce_root, root_after, 32) == 0)
+        return OS_OK;
+    rollback(tree, inserted, n_inserted, moved);
+    if (rc != OS_OK || s->reply.type != OS_MSG_INFO) return OS_ERR_IO;
+    if (memcmp(s->reply.u.info.nonce_root, root_before, 32) == 0) return outcome->status;
     return OS_ERR_INTERNAL;
 }
 
@@ -119,6 +137,8 @@ int os_sign_run(os_client *c, nonce_tree *tree, const os_sign_tx *tx, os_input_s
     uint8_t (*inserted)[32] = calloc(tx->n_outputs, 32);
     uint8_t *siblings = malloc(NONCE_PROOF_MAX_SIBLINGS * 32);
     size_t n_inserted = 0, i;
+    reanchored_leaf moved;
+    memset(&moved, 0, sizeof moved);
     uint8_t root_before[32];
     int rc = OS_OK;
     if (s == NULL || inserted == NULL || siblings == NULL) { rc = OS_ERR_IO; goto out; }
@@ -180,7 +200,24 @@ int os_sign_run(os_client *c, nonce_tree *tree, const os_sign_tx *tx, os_input_s
             memcpy(m->nonce, o->nonce, 32);
             if ((rc = nonce_set_key(o->nonce, key)) != OS_OK) goto fail_local;
             if ((rc = nonce_tree_prove(tree, key, &m->proof, siblings, &present)) != OS_OK) goto fail_local;
-            if (o->replace) {
+            if (o->reanchor) {
+                m->proof_kind = OS_PROOF_REANCHOR;
+                m->anchor = o->anchor;
+                /* Mirror the signer: the leaf moves to input 0 (rolled back if nothing commits). */
+                uint8_t old_value[32];
+                if (moved.active) { rc = OS_ERR_ARG; goto fail_local; }
+                rc = nonce_set_leaf_value(&o->anchor, o->script, o->script_len, o->amount, old_value);
+                if (rc == OS_OK)
+                    rc = nonce_set_leaf_value(&tx->inputs[0].prevout, o->script, o->script_len, o->amount, value);
+                if (rc == OS_OK) rc = nonce_tree_remove(tree, key);
+                if (rc == OS_OK) {
+                    memcpy(moved.key, key, 32);
+                    memcpy(moved.old_value, old_value, 32);
+                    moved.active = 1;
+                    rc = nonce_tree_insert(tree, key, value);
+                }
+                if (rc != OS_OK) goto fail_local;
+            } else if (o->replace) {
                 m->proof_kind = OS_PROOF_REPLACE;
                 m->anchor = o->anchor;
             } else {
@@ -199,8 +236,10 @@ int os_sign_run(os_client *c, nonce_tree *tree, const os_sign_tx *tx, os_input_s
     rc = call_expect(s, &req, OS_MSG_SIGN_DONE, outcome, 1);
     if (rc == OS_ERR_TIMEOUT || rc == OS_ERR_IO) {
         /* The device may have committed; ask it rather than guess. */
-        int settled = settle_after_lost_finish(s, tree, inserted, n_inserted, root_before, outcome);
-        n_inserted = 0;   /* settled either way: nothing left to roll back */
+        int settled = settle_after_lost_finish(s, tree, inserted, n_inserted, &moved, root_before, outcome);
+        n_inserted = 0;   /* kept (committed) or already taken back */
+        moved.active = 0;
+        outcome->committed = settled == OS_OK;
         rc = settled == OS_OK ? OS_ERR_TIMEOUT : settled;
         outcome->status = rc;
         goto out;
@@ -212,13 +251,16 @@ int os_sign_run(os_client *c, nonce_tree *tree, const os_sign_tx *tx, os_input_s
         uint8_t root_host[32];
         nonce_tree_root(tree, root_host);
         if (memcmp(root_host, outcome->nonce_root, 32) != 0) {
-            n_inserted = 0;   /* the signer committed something the host cannot explain */
+            /* The signer committed something the host cannot explain: the tree goes back to what the
+             * host knows, and only the signer's log can tell the rest. */
             rc = OS_ERR_INTERNAL;
             outcome->status = rc;
             goto out;
         }
     }
     n_inserted = 0;   /* committed */
+    moved.active = 0;
+    outcome->committed = 1;
 
     for (i = 0; i < tx->n_inputs;) {
         msg_init(&req, OS_MSG_SIGN_GET_SIGS);
@@ -256,7 +298,7 @@ fail_local:
     msg_init(&req, OS_MSG_CANCEL);
     (void)os_client_call(c, &req, &s->reply, s->reply_buf, SIGN_TIMEOUT_MS);
 out:
-    if (rc != OS_OK && n_inserted > 0) rollback(tree, inserted, n_inserted);
+    if (rc != OS_OK && (n_inserted > 0 || moved.active)) rollback(tree, inserted, n_inserted, &moved);
     outcome->status = rc;
     free(s);
     free(inserted);

@@ -46,6 +46,9 @@ typedef struct {
     /* PAYOUT */
     uint8_t nonce[32];
     uint8_t replace;            /* 1: the nonce is committed and anchor names its anchor */
+    uint8_t reanchor;           /* 1: the nonce is committed with anchor, which another transaction
+                                   spent: the signer moves it to input 0 once the operator approves
+                                   (at most one per transaction; PROTOCOL.md §5) */
     os_outpoint anchor;
 } os_sign_output;
 
@@ -64,11 +67,16 @@ typedef struct {
 
 typedef struct {
     int status;                 /* OS_OK, the device's refusal code, or a host/transport error */
+    int device_refused;         /* 1 when status is the signer's own answer (its ERROR reply); 0 when the
+                                 * host refused or failed before or without the device's word */
     uint16_t index;             /* input/output the refusal concerns, 0xFFFF for none */
     uint8_t detail[OS_ERROR_DETAIL_MAX];
     uint8_t detail_len;         /* NONCE_COMMITTED: nonce(32) anchor txid(32) anchor vout(4) */
     uint64_t log_seq;           /* the signer's SIGN entry, on success */
     uint8_t nonce_root[32];     /* the signer's root after the commit, on success */
+    int committed;              /* 1 when the signer is known to have committed this transaction's nonces
+                                 * (SIGN_DONE arrived, or after a lost answer its root is the tree's with
+                                 * them): only then does the tree keep the new leaves */
 } os_sign_outcome;
 
 /* Sorts the payout outputs among the payout positions by nonce key (the order the signer
@@ -80,6 +88,11 @@ int os_sign_sort_payouts(os_sign_output *outputs, size_t n_outputs);
  * Returns: OS_OK when every input is signed (sigs[0..n_inputs) filled, outcome->log_seq and
  *          nonce_root set, and the tree now equals the signer's set); otherwise the refusal or
  *          error, also in outcome->status, with the tree back in the state the signer holds.
+ *          The tree keeps this transaction's new leaves exactly when outcome->committed is 1
+ *          (OS_OK, or OS_ERR_TIMEOUT when the signatures' answer was lost after a commit the signer
+ *          confirmed). OS_ERR_IO when the answer to SIGN_FINISH was lost and the signer cannot be
+ *          asked (e.g. its power was cut during the commit): it may or may not have committed, and
+ *          only its log can tell (the engine's start-up check replays it).
  *          OS_ERR_INTERNAL when the signer's root matches neither the tree before nor after this
  *          transaction: the host must stop and rebuild its tree from the signer's log.
  * Args:    c: an open client. tree: the host's copy of the signer's nonce set.

@@ -103,7 +103,9 @@ typedef enum {
 } os_script_type;
 
 typedef enum { OS_OUTPUT_CHANGE = 0, OS_OUTPUT_PAYOUT = 1 } os_output_kind;
-typedef enum { OS_PROOF_NEW = 0, OS_PROOF_REPLACE = 1 } os_proof_kind;
+/* REANCHOR: a committed nonce whose anchor was spent by another transaction gets input 0 of this
+ * transaction as its new anchor; needs the operator (PROTOCOL.md §5). */
+typedef enum { OS_PROOF_NEW = 0, OS_PROOF_REPLACE = 1, OS_PROOF_REANCHOR = 2 } os_proof_kind;
 typedef enum { OS_PENDING_OPERATOR = 1 } os_pending_reason;
 
 /* Audit log entry types. */
@@ -114,8 +116,10 @@ typedef enum {
     OS_LOG_REFUSE_COMMITTED = 4, /* refused a committed nonce (payload: nonce, committed anchor) */
     OS_LOG_APPROVAL = 5,         /* operator approved or rejected (payload: what) */
     OS_LOG_POLICY = 6,           /* policy changed */
-    OS_LOG_WIPE = 7,
+    OS_LOG_WIPE = 7,             /* device wiped (payload: see PROTOCOL.md; kept in RAM, linked by the next SETUP) */
+    OS_LOG_ACK = 8,              /* host acknowledged entries up to a seq (payload: acked seq, previous acked seq) */
 } os_log_type;
+#define OS_LOG_TYPES 9           /* one more than the highest os_log_type */
 
 /* ---------------------------------------------------------------- shared structs */
 
@@ -191,7 +195,7 @@ typedef struct {
     uint8_t nonce[32];
     uint8_t proof_kind;         /* os_proof_kind */
     os_nonce_proof proof;
-    os_outpoint anchor;         /* REPLACE: the leaf preimage is (anchor, script, amount) */
+    os_outpoint anchor;         /* REPLACE, REANCHOR: the leaf preimage is (anchor, script, amount) */
 } os_msg_sign_output;
 
 typedef struct { uint16_t start; } os_msg_sign_get_sigs;

@@ -70,7 +70,7 @@ typedef enum {
     /* policy */
     OS_ERR_POLICY_PAYOUT_CAP = 0x0501, /* over the per-payout cap and not approved */
     OS_ERR_POLICY_VELOCITY   = 0x0502, /* over the rolling velocity budget and not approved */
-    OS_ERR_POLICY_FEE        = 0x0503, /* fee above the absolute or rate cap (never approvable) */
+    OS_ERR_POLICY_FEE        = 0x0503, /* fee above the absolute or rate cap and not approved */
     OS_ERR_POLICY_DESTINATION= 0x0504, /* destination rule (script type) */
 
     /* storage and log */
@@ -102,6 +102,9 @@ typedef enum {
     OS_ERR_PSBT_UNSIGNABLE  = 0x070F, /* PSBT valid but not a request the signer can take: input without
                                          the signer's derivation or previous tx, foreign output, ... */
     OS_ERR_LOG_HEAD         = 0x0609, /* log: the entries do not end at the expected head (truncated) */
+    OS_ERR_TEST_RNG         = 0x0209, /* mainnet setup refused: the board's random source is test-only */
+    OS_ERR_LOG_START        = 0x060A, /* log: does not start at SETUP, and no signed head it continues
+                                         from was given (entries are missing at its start) */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */

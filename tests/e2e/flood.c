@@ -275,6 +275,7 @@ static void build_service_argv(const char *node_port) {
         snprintf(bm, sizeof bm, "%d", batch_max);
         snprintf(bd, sizeof bd, "%d", batch_delay_ms);
         svc_argv[i++] = bin;
+        svc_argv[i++] = "--init";   /* the ledger is created at the first start */
         svc_argv[i++] = "--db";
         svc_argv[i++] = db;
         svc_argv[i++] = "--device";
@@ -666,7 +667,9 @@ static int run_approval(const char *tag) {
         r = svc("GET", path, NULL, 5000);
         const char *st = json_string_value(json_object_get(r.body, "status"));
         const char *tx = json_string_value(json_object_get(r.body, "txid"));
-        if (st && !pressed && strcmp(st, "awaiting_approval") == 0) {
+        if (st && strcmp(st, "awaiting_approval") == 0) {
+            /* The device pages through the request (why asked, totals, each payout): the
+             * operator reads each page and presses approve on it. */
             /* What the operator reads before pressing: the screen, as the device draws it. */
             char screen[2048] = "", sock[600];
             snprintf(sock, sizeof sock, "%s/ctl.sock", workdir);
@@ -689,16 +692,20 @@ static int run_approval(const char *tag) {
                 }
             }
             if (fd >= 0) close(fd);
-            printf("flood[%s]: approval: the device asks the operator:\n", tag);
-            char *line = strtok(screen, "\n");
-            while (line && strcmp(line, ".") != 0) {
-                printf("           | %s\n", line[0] == '.' ? line + 1 : line);
-                line = strtok(NULL, "\n");
-            }
-            char ans[64];
-            if (ctl("approve", ans, sizeof ans) == 0 && strcmp(ans, "ok") == 0) {
-                pressed = 1;
-                printf("flood[%s]: approval: operator pressed approve on the device\n", tag);
+            static char last_screen[2048];
+            if (strcmp(screen, last_screen) != 0 && strncmp(screen, "approved", 8) != 0) {
+                snprintf(last_screen, sizeof last_screen, "%s", screen);
+                printf("flood[%s]: approval: the device asks the operator:\n", tag);
+                char *line = strtok(screen, "\n");
+                while (line && strcmp(line, ".") != 0) {
+                    printf("           | %s\n", line[0] == '.' ? line + 1 : line);
+                    line = strtok(NULL, "\n");
+                }
+                char ans[64];
+                if (ctl("approve", ans, sizeof ans) == 0 && strcmp(ans, "ok") == 0) {
+                    pressed = 1;
+                    printf("flood[%s]: approval: operator pressed approve on the device\n", tag);
+                }
             }
         }
         if (st && tx && (strcmp(st, "signed") == 0 || strcmp(st, "broadcast") == 0 || strcmp(st, "confirmed") == 0)) {

@@ -73,20 +73,20 @@ stop_qemu() {
 }
 
 # approve_setup_screens PID: while PID (a `device init`) runs, approves each new mnemonic page and
-# the final confirmation once (3 presses for 12 words: 2 pages + confirm).
+# setup page (every field it sets, the last one the confirmation) once: 5 presses for 12 words.
 approve_setup_screens() {
   local pid=$1 last= screen deadline=$((SECONDS + 90)) presses=0
   while kill -0 "$pid" 2>/dev/null; do
     [ $SECONDS -lt $deadline ] || fail "device init did not finish within 90 s"
     screen=$(ctl screen 2>/dev/null) || { sleep 0.05; continue; }
-    if [ "$screen" != "$last" ] && grep -Eq '^(Write down|Words written down\?)' <<<"$screen"; then
+    if [ "$screen" != "$last" ] && grep -Eq '^(Write down|Setup [0-9])' <<<"$screen"; then
       ctl approve >/dev/null || fail "approve not acknowledged"
       presses=$((presses + 1))
       last=$screen
     fi
     sleep 0.05
   done
-  [ $presses -eq 3 ] || fail "expected 3 approvals for a 12-word setup, pressed $presses"
+  [ $presses -eq 5 ] || fail "expected 5 approvals for a 12-word setup, pressed $presses"
 }
 
 # ---- the seed of the test-only DRBG: fixed, so runs are reproducible (it is no secret: TEST ONLY)
@@ -108,7 +108,7 @@ init_pid=$!
 bg_pids+=($init_pid)
 approve_setup_screens $init_pid
 wait $init_pid || fail "device init exited with $?"
-pass "device init: 3 approvals over the button UART"
+pass "device init: 5 approvals over the button UART"
 
 cli device xpub >"$dir/xpub.out" 2>"$dir/xpub.err" || fail "device xpub failed"
 grep -Eq '^tpub[1-9A-HJ-NP-Za-km-z]{107}$' "$dir/xpub.out" || fail "xpub is not a tpub: $(cat "$dir/xpub.out")"

@@ -91,6 +91,35 @@ cli --json log verify "$dir/log.txt" --pubkey "$OTHER" >"$dir/bad.json" 2>/dev/n
 [ $? -eq 3 ] && [ "$(jq -r .error.name "$dir/bad.json")" = log-signature ] || fail "another key: $(cat "$dir/bad.json")"
 pass "another attestation key: exit 3, log-signature"
 
+# An empty file, and a file with its front cut off (header rewritten to match), prove nothing by
+# themselves: refused without a head to check them against (issue 10).
+printf 'oncesign-log v1 attestation=%s first=0 last=0\n' "$KEY" >"$dir/empty.txt"
+expect_bad "empty file without --head" "$dir/empty.txt" log-start
+{ head -n1 "$dir/log.txt" | sed 's/ first=1 / first=3 /'; tail -n +4 "$dir/log.txt"; } >"$dir/front.txt"
+expect_bad "front cut without --from" "$dir/front.txt" log-start
+# an earlier audit that ended at entry 2: its last entry hash is where the cut file continues
+{ head -n1 "$dir/log.txt" | sed "s/ last=$SEQ\$/ last=2/"; sed -n 2,3p "$dir/log.txt"; } >"$dir/first2.txt"
+FROM=$(cli --json log verify "$dir/first2.txt" --pubkey "$KEY" 2>/dev/null | jq -r .head)
+[ ${#FROM} -eq 64 ] || fail "the audit of entries 1..2 gave no head"
+cli log verify "$dir/front.txt" --pubkey "$KEY" --head "$HEAD" --from "$FROM" >"$dir/from.out" 2>&1 \
+  || fail "front cut with the right --from (hash of entry 2) should verify: $(tail -2 "$dir/from.out")"
+expect_bad "front cut with another --from" "$dir/front.txt" log-chain --from "$(printf '%064x' 5)"
+pass "log verify --from HASH: continues an earlier audit's head; a wrong one fails at the first link"
+
+# The worked example of docs/AUDITING.md, run exactly as written there.
+sed -n '/^<!-- worked-example-begin -->/,/^<!-- worked-example-end -->/p' docs/AUDITING.md | sed '/^<!--/d;/^```/d' \
+  >"$dir/example.sh"
+[ "$(grep -c '^oncesign ' "$dir/example.sh")" -ge 5 ] || fail "docs/AUDITING.md has no worked example"
+mkdir -p "$dir/example"
+( cd "$dir/example" && oncesign() { timeout 30 "$CLI" --timeout 5000 "$@"; } && source "$dir/example.sh" ) \
+  >"$dir/example.out" 2>&1
+[ "$(grep -c '^exit 0$' "$dir/example.out")" -eq 1 ] && [ "$(grep -c '^exit 3$' "$dir/example.out")" -eq 2 ] \
+  || fail "worked example: exit codes $(grep '^exit' "$dir/example.out" | tr '\n' ' ')"
+grep -q "verdict            OK" "$dir/example.out" || fail "worked example: the intact export does not verify"
+grep -q "entry 3: entry 3 (line 4, claims seq 4): log-seq" "$dir/example.out" || fail "worked example: removed entry not named"
+grep -q "\[log-start\]" "$dir/example.out" || fail "worked example: front cut not refused with log-start"
+pass "docs/AUDITING.md worked example: the removed entry 3 and the cut front are detected as the page says"
+
 # usage and I/O exit codes
 cli log verify "$dir/log.txt" --pubkey nothex >/dev/null 2>&1; [ $? -eq 1 ] || fail "bad --pubkey is not a usage error"
 cli log verify "$dir/missing.txt" --pubkey "$KEY" >/dev/null 2>&1; [ $? -eq 2 ] || fail "a missing file is not exit 2"

@@ -14,7 +14,7 @@ CLI=$B/oncesign
 D=$B/oncesignd
 SIM=$B/oncesign-sim
 NODE=$B/oncesign-testnode
-for x in "$CLI" "$D" "$SIM" "$NODE"; do [ -x "$x" ] || { echo "FAIL: $x not built" >&2; exit 1; }; done
+for x in "$CLI" "$D" "$SIM" "$SIM-test" "$NODE"; do [ -x "$x" ] || { echo "FAIL: $x not built" >&2; exit 1; }; done
 command -v jq >/dev/null || { echo "FAIL: jq missing" >&2; exit 1; }
 
 dir=$(mktemp -d /tmp/oncesign-e2e.XXXXXX)
@@ -41,6 +41,16 @@ expect_exit() {
   local rc=$?
   [ $rc -eq "$want" ] || fail "$name: exit $rc, expected $want"
 }
+
+# ---- no ledger yet: refused (exit 2, nothing created) until `ledger init`
+expect_exit 2 nolist payouts list
+grep -q 'ledger init' "$dir/nolist.err" || fail "a missing ledger: no hint at ledger init: $(cat "$dir/nolist.err")"
+[ ! -e "$DB" ] || fail "a command other than ledger init created the ledger"
+expect_exit 0 linit --json ledger init
+jq -e '.ok and .created' "$dir/linit.out" >/dev/null || fail "ledger init: $(cat "$dir/linit.out")"
+expect_exit 0 init_again ledger init
+grep -q 'already exists' "$dir/init_again.out" || fail "ledger init on an existing ledger: $(cat "$dir/init_again.out")"
+pass "a missing ledger is refused; ledger init creates it once"
 
 # ---- empty ledger
 expect_exit 0 list0 payouts list
@@ -95,7 +105,7 @@ rc=$?
 pass "an unopenable ledger exits 2"
 
 # ---- the signer: the simulator with a known seed restored on regtest
-"$SIM" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 5 \
+"$SIM-test" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 5 \
   </dev/null 2>>"$dir/sim.err" &
 sim_pid=$!
 for _ in $(seq 100); do [ -S "$dir/c.sock" ] && [ -S "$dir/s.sock" ] && break; sleep 0.05; done
@@ -211,7 +221,10 @@ pass "sign FILE.psbt through the signer: the PSBT comes back with a partial sign
 expect_exit 3 sign_again --json sign "$dir/p7.psbt" --finalize
 jq -e '.ok == false and .error.name == "nonce-committed" and .error.refused' "$dir/sign_again.out" >/dev/null \
   || fail "second signing of nonce 7 not refused: $(cat "$dir/sign_again.out")"
-pass "the same nonce presented again as new is refused by the signer (exit 3)"
+# the ledger's tree already holds nonce 7: the host refuses before asking the device, and says so
+grep -q 'refused by the host' "$dir/sign_again.err" && ! grep -q 'refused by the device' "$dir/sign_again.err" ||
+  fail "the refusal does not say the host made it: $(cat "$dir/sign_again.err")"
+pass "the same nonce presented again as new is refused (by the host, which says so; exit 3)"
 
 expect_exit 0 bind psbt bind "$dir/p7.psbt" --output 0 --nonce "$nonce7" --anchor "$fund:$vout" --out "$dir/p7r.psbt"
 expect_exit 0 sign_r --json sign "$dir/p7r.psbt" --finalize

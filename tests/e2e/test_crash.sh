@@ -10,7 +10,7 @@
 # Needs $ONCESIGN_BUILD. Runs in about a minute.
 set -uo pipefail
 B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
-for x in oncesign-sim oncesign-testnode oncesignd oncesign; do
+for x in oncesign-sim oncesign-sim-test oncesign-testnode oncesignd oncesign; do
   [ -x "$B/$x" ] || { echo "FAIL: $B/$x not built" >&2; exit 1; }
 done
 for t in curl jq sqlite3; do command -v $t >/dev/null || { echo "FAIL: needs $t" >&2; exit 1; }; done
@@ -47,7 +47,7 @@ miner=$(rpc getnewaddress | jq -r .)
 mine 101
 
 # ---- signer: restore a known seed on regtest, buttons pressed through the control socket
-"$B/oncesign-sim" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 3 \
+"$B/oncesign-sim-test" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 3 \
   </dev/null 2>>"$dir/sim.log" &
 sim_pid=$!
 for _ in $(seq 100); do [ -S "$dir/c.sock" ] && [ -S "$dir/s.sock" ] && break; sleep 0.05; done
@@ -63,8 +63,9 @@ pass "signer initialised (regtest, P2PKH)"
 # ---- oncesignd
 (umask 077; echo "crash-test-token" >"$dir/token"; echo p >"$dir/rpc.password")
 start_daemon() { # start_daemon TAG [ENV...]: starts in the background, waits for "listening"
-  local tag=$1; shift
-  env "$@" "$B/oncesignd" --db "$dir/ledger.db" --device "sim:$dir/s.sock" --rpc-url "http://127.0.0.1:$node_port/" \
+  local tag=$1 init=(); shift
+  [ -e "$dir/ledger.db" ] || init=(--init)   # creates the ledger the first time only
+  env "$@" "$B/oncesignd" "${init[@]}" --db "$dir/ledger.db" --device "sim:$dir/s.sock" --rpc-url "http://127.0.0.1:$node_port/" \
     --rpc-user u --rpc-password-file "$dir/rpc.password" --network regtest --port 0 --token-file "$dir/token" --batch-max 10 \
     --batch-delay-ms 50 --reconcile-interval-ms 200 --rpc-timeout-ms 1000 --confirmations-final 2 \
     >"$dir/d.$tag.out" 2>"$dir/d.$tag.err" &
@@ -187,13 +188,26 @@ rm -f "$dir/ledger.db-wal" "$dir/ledger.db-shm"
 [ -f "$dir/old.db-wal" ] && cp "$dir/old.db-wal" "$dir/ledger.db-wal"
 start_daemon rollback
 grep -q 'signer mismatch' "$dir/d.rollback.err" || fail "rolled-back ledger: no signer mismatch reported"
-[ "$(curl -s "http://127.0.0.1:$api_port/v1/health" | jq -r .signer)" = false ] || fail "health: signer not false"
-code=$(api POST /v1/codes '{"amount":60000}' | jq -r .code)
-id=$(api POST "/v1/codes/$code/redeem" "{\"address\":\"$(rpc getnewaddress | jq -r .)\"}" | jq -r .id)
-sleep 1
-[ "$(payout_status "$id")" = requested ] || fail "rolled-back ledger: a payout moved on ($(payout_status "$id"))"
+h=$(curl -s "http://127.0.0.1:$api_port/v1/health")
+[ "$(jq -r .signer <<<"$h")" = false ] || fail "health: signer not false"
+[ "$(jq -r .signing_disabled <<<"$h")" = true ] && jq -r .signer_error <<<"$h" | grep -q 'no record' ||
+  fail "health does not say why signing is disabled: $h"
+# while signing is disabled every write endpoint says so (503 + the reason), and nothing is written
+payouts_before=$(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM payouts")
+write_refused() { # write_refused PATH JSON
+  local out http
+  out=$(curl -s -m 10 -w '\n%{http_code}' -X POST -H "Authorization: Bearer crash-test-token" \
+    -H 'Content-Type: application/json' --data-binary "$2" "http://127.0.0.1:$api_port$1")
+  http=$(tail -n 1 <<<"$out")
+  [ "$http" = 503 ] && head -n 1 <<<"$out" | jq -r .error.message | grep -q 'signing is disabled' ||
+    fail "POST $1 while signing is disabled: $out"
+}
+write_refused /v1/codes '{"amount":60000}'
+write_refused "/v1/codes/$code/redeem" "{\"address\":\"$dest\"}"
+write_refused /v1/payouts "{\"idempotency_key\":\"k-disabled\",\"address\":\"$dest\",\"amount\":1000}"
+[ "$(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM payouts")" = "$payouts_before" ] || fail "a refused write wrote"
 stop_daemon
 mine 1
 exactly_once "$dest" 50000
-pass "rolled-back ledger: the daemon refuses to sign (signer mismatch), the earlier payout stays paid once"
+pass "rolled-back ledger: the daemon refuses to sign (signer mismatch), every write endpoint says why (503), the earlier payout stays paid once"
 echo "test_crash: all passed"

@@ -103,7 +103,7 @@ fi
 pass "make -n host needs no ARM toolchain or QEMU; make install lays out the kit and keeps an edited config"
 
 # ---- oncesignd on a Unix socket only, from a config file
-"$SIM" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 11 \
+"$SIM" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty \
   </dev/null 2>>"$dir/sim.err" &
 sim_pid=$!
 for _ in $(seq 100); do [ -S "$dir/c.sock" ] && [ -S "$dir/s.sock" ] && break; sleep 0.05; done
@@ -128,7 +128,7 @@ token-file = $dir/tok#dir/api.token
 listen = none
 socket = $dir/api.sock
 CONF
-"$D" --config "$dir/d.conf" >"$dir/d.out" 2>"$dir/d.err" &
+"$D" --config "$dir/d.conf" --init >"$dir/d.out" 2>"$dir/d.err" &
 d_pid=$!
 for _ in $(seq 200); do
   grep -q 'listening on unix:' "$dir/d.out" 2>/dev/null && break

@@ -43,14 +43,14 @@ wait_screen() {
 }
 
 # approve_setup_screens PID: while PID (a `device init`) runs, approves each new mnemonic page and
-# the final confirmation once, collecting the words shown into the array `words`.
+# setup page (every field it sets, the last one the confirmation) once, collecting the words shown into the array `words`.
 approve_setup_screens() {
   local pid=$1 last= screen deadline=$((SECONDS + 60))
   words=()
   while kill -0 "$pid" 2>/dev/null; do
     [ $SECONDS -lt $deadline ] || fail "device init did not finish"
     screen=$(ctl screen 2>/dev/null) || { sleep 0.05; continue; }
-    if [ "$screen" != "$last" ] && grep -Eq '^(Write down|Words written down\?)' <<<"$screen"; then
+    if [ "$screen" != "$last" ] && grep -Eq '^(Write down|Setup [0-9])' <<<"$screen"; then
       if grep -q '^Write down' <<<"$screen"; then
         while read -r w; do words+=("$w"); done < <(sed -n 's/^ *[0-9][0-9]*\. \([a-z][a-z]*\)$/\1/p' <<<"$screen")
       fi
@@ -99,8 +99,12 @@ approve_setup_screens $init_pid
 wait $init_pid || fail "device init exited with $?"
 [ ${#words[@]} -eq 12 ] || fail "expected 12 mnemonic words on the device screens, saw ${#words[@]}: ${words[*]}"
 grep -q "Write down the words shown on the device" "$dir/init.err" "$dir/init.out" || fail "init did not prompt"
+# The CLI's own fixed prompt is not a leak: four of its words ("write", "device", "confirm", "there")
+# are BIP39 words, so a random mnemonic shares one with it in about one run of 40; it is left out of
+# the search.
+cli_text=$(cat "$dir/init.out" "$dir/init.err" | grep -v -x 'Write down the words shown on the device and confirm there')
 for w in "${words[@]}"; do
-  grep -qw "$w" "$dir/init.out" "$dir/init.err" && fail "mnemonic word '$w' leaked into the CLI output"
+  grep -qw "$w" <<<"$cli_text" && fail "mnemonic word '$w' leaked into the CLI output"
 done
 pass "device init: 12 words shown on the device only, approved through the control socket"
 

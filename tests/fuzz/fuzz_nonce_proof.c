@@ -12,6 +12,8 @@
  *   verify_insert KIND   -> key present;
  *   verify_member OK     -> key present with exactly this value;
  *   verify_member KIND   -> key absent;
+ *   verify_update        -> the same verdict as verify_member (same checks); when OK, the new root
+ *                           equals the tree's root with key's value replaced;
  * and the honest proof itself always verifies (absent: insert OK; present: member OK). */
 #include <stddef.h>
 #include <stdint.h>
@@ -161,6 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int expect = proof.terminal_is_leaf > 1 ? OS_ERR_PROOF_INVALID : OS_ERR_PROOF_TOO_LARGE; /* R1 first */
         CHECK(nonce_set_verify_insert(root, key, value, &proof, out) == expect);
         CHECK(nonce_set_verify_member(root, key, value, &proof) == expect);
+        CHECK(nonce_set_verify_update(root, key, value, value, &proof, out) == expect);
         nonce_tree_free(t);
         return 0;
     }
@@ -170,7 +173,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (member_rc == OS_OK) CHECK(present && memcmp(value, tree_value, 32) == 0);
     if (member_rc == OS_ERR_PROOF_KIND) CHECK(!present);
 
-    uint8_t new_root[32];
+    uint8_t new_root[32], new_value[32];
+    memcpy(new_value, value, 32);
+    new_value[31] ^= 0x5a;
+    int update_rc = nonce_set_verify_update(root, key, value, new_value, &proof, new_root);
+    CHECK(update_rc == member_rc);
+    if (update_rc == OS_OK) {
+        /* the tree's root after the update, built by the host's own code */
+        CHECK(nonce_tree_remove(t, key) == OS_OK);
+        CHECK(nonce_tree_insert(t, key, new_value) == OS_OK);
+        uint8_t tree_root[32];
+        nonce_tree_root(t, tree_root);
+        CHECK(memcmp(new_root, tree_root, 32) == 0);
+        nonce_tree_free(t);
+        return 0;
+    }
+
     int insert_rc = nonce_set_verify_insert(root, key, value, &proof, new_root);
     if (insert_rc == OS_ERR_PROOF_KIND) CHECK(present);
     if (insert_rc == OS_OK) {

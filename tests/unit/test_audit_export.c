@@ -155,7 +155,7 @@ static void test_export_verifies(void **state) {
     assert_int_equal(g_log.n, g_info.log_seq);
     assert_memory_equal(g_log.attestation, g_info.attestation_pubkey, 32);
     os_audit_report r;
-    assert_int_equal(os_audit_verify(&g_log, g_info.attestation_pubkey, g_info.log_head, &r), OS_OK);
+    assert_int_equal(os_audit_verify(&g_log, g_info.attestation_pubkey, NULL, g_info.log_head, &r), OS_OK);
     assert_int_equal(r.status, OS_OK);
     assert_int_equal(r.head_checked, 1);
     assert_int_equal(r.chain_anchored, 1);
@@ -217,7 +217,7 @@ static void test_file_round_trip(void **state) {
 
 static void expect_failure(const os_audit_log *l, const uint8_t *key, const uint8_t *head, int status, uint64_t seq) {
     os_audit_report r;
-    assert_int_equal(os_audit_verify(l, key, head, &r), status);
+    assert_int_equal(os_audit_verify(l, key, NULL, head, &r), status);
     assert_int_equal(r.status, status);
     assert_int_equal(r.bad_seq, seq);
     assert_true(r.reason[0] != '\0');
@@ -293,7 +293,7 @@ static void test_truncation_detected(void **state) {
     l.n -= 2;
     l.last -= 2;
     os_audit_report r;
-    assert_int_equal(os_audit_verify(&l, key, NULL, &r), OS_OK);   /* without --head it cannot be seen */
+    assert_int_equal(os_audit_verify(&l, key, NULL, NULL, &r), OS_OK);   /* without --head it cannot be seen */
     assert_int_equal(r.head_checked, 0);
     expect_failure(&l, key, g_info.log_head, OS_ERR_LOG_HEAD, l.last);
     /* the header left as it was: the file itself says entries are missing */
@@ -340,20 +340,46 @@ static void test_wrong_key_and_resigned_entry(void **state) {
 
 static void test_partial_export(void **state) {
     (void)state;
-    /* an export starting later (the device's ring no longer holds the oldest entries) */
+    /* An export starting later (the device's ring no longer holds the oldest entries, or the
+     * front was cut off): refused unless the auditor gives the signed head it continues from. */
     os_audit_log l = copy_log();
     l.entries += 2;
     l.n -= 2;
     l.first = 3;
     os_audit_report r;
-    assert_int_equal(os_audit_verify(&l, g_info.attestation_pubkey, g_info.log_head, &r), OS_OK);
-    assert_int_equal(r.chain_anchored, 0);
+    expect_failure(&l, g_info.attestation_pubkey, g_info.log_head, OS_ERR_LOG_START, 3);
+    uint8_t from[32];
+    assert_int_equal(audit_log_entry_hash(l.entries[-1], from), OS_OK);   /* entry 2: an earlier audit's head */
+    assert_int_equal(os_audit_verify(&l, g_info.attestation_pubkey, from, g_info.log_head, &r), OS_OK);
+    assert_int_equal(r.chain_anchored, 1);
     assert_int_equal(r.first, 3);
+    /* a head it does not continue from: the first link fails */
+    from[0] ^= 1;
+    assert_int_equal(os_audit_verify(&l, g_info.attestation_pubkey, from, g_info.log_head, &r), OS_ERR_LOG_CHAIN);
+    assert_int_equal(r.bad_seq, 3);
+    from[0] ^= 1;
     /* a header claiming first=2 for those entries: sequence error at the first line */
     l.first = 2;
-    expect_failure(&l, g_info.attestation_pubkey, NULL, OS_ERR_LOG_SEQ, 2);
+    assert_int_equal(os_audit_verify(&l, g_info.attestation_pubkey, from, NULL, &r), OS_ERR_LOG_SEQ);
+    assert_int_equal(r.bad_seq, 2);
+    /* a file that claims to start at 1 but whose first entry is not SETUP */
+    l.first = 1;
+    expect_failure(&l, g_info.attestation_pubkey, NULL, OS_ERR_LOG_START, 1);
     l.entries -= 2;
     free(l.entries);
+}
+
+/* An empty file proves nothing on its own: it needs a head (zero for a blank device). */
+static void test_empty_log_needs_a_head(void **state) {
+    (void)state;
+    os_audit_log empty;
+    memset(&empty, 0, sizeof empty);
+    static const uint8_t zero[32];
+    os_audit_report r;
+    expect_failure(&empty, g_info.attestation_pubkey, NULL, OS_ERR_LOG_START, 0);
+    assert_int_equal(os_audit_verify(&empty, g_info.attestation_pubkey, NULL, zero, &r), OS_OK);
+    assert_int_equal(r.head_checked, 1);
+    expect_failure(&empty, g_info.attestation_pubkey, g_info.log_head, OS_ERR_LOG_HEAD, 0);
 }
 
 /* ---- ledger: export from the archive and cross-check */
@@ -455,7 +481,7 @@ static void test_ledger_export_and_crosscheck(void **state) {
     assert_memory_equal(fromdb.entries, g_log.entries, g_log.n * OS_LOG_ENTRY_BYTES);
 
     os_audit_report r;
-    assert_int_equal(os_audit_verify(&fromdb, g_info.attestation_pubkey, g_info.log_head, &r), OS_OK);
+    assert_int_equal(os_audit_verify(&fromdb, g_info.attestation_pubkey, NULL, g_info.log_head, &r), OS_OK);
     assert_int_equal(os_audit_crosscheck_ledger(&fromdb, l, &r), OS_OK);
     assert_int_equal(r.ledger_sign_matched, N_TX);
     assert_int_equal(r.ledger_refusals_known, 1);
@@ -501,6 +527,7 @@ int main(void) {
         cmocka_unit_test(test_truncation_detected),
         cmocka_unit_test(test_wrong_key_and_resigned_entry),
         cmocka_unit_test(test_partial_export),
+        cmocka_unit_test(test_empty_log_needs_a_head),
         cmocka_unit_test(test_ledger_export_and_crosscheck),
     };
     return cmocka_run_group_tests(tests, setup_chain, teardown_chain);

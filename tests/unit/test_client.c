@@ -5,9 +5,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -492,6 +496,63 @@ static void test_open_specs(void **state) {
     assert_int_equal(os_client_open("sim:", &c, err, sizeof err), OS_ERR_ARG);
 }
 
+/* A listening SOCK_SEQPACKET socket at path, standing in for the simulator (issue 9, defect 2). */
+static int listen_at(const char *path) {
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    strcpy(a.sun_path, path);
+    unlink(path);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    return fd;
+}
+
+/* os_client_reopen: a device that went away (the old link dead, its socket gone) cannot be reopened
+ * yet (the old transport stays); once it is back the client talks to the new link; a client made
+ * from a bare transport cannot be reopened. */
+static void test_reopen(void **state) {
+    (void)state;
+    char path[64], spec[80], err[256];
+    snprintf(path, sizeof path, "/tmp/oncesign-test-reopen-%d.sock", (int)getpid());
+    snprintf(spec, sizeof spec, "sim:%s", path);
+    int lfd = listen_at(path);
+    os_client *c = NULL;
+    assert_int_equal(os_client_open(spec, &c, err, sizeof err), OS_OK);
+    int conn = accept(lfd, NULL, NULL);
+    assert_true(conn >= 0);
+    /* the device goes away */
+    close(conn);
+    close(lfd);
+    unlink(path);
+    os_msg req, reply;
+    uint8_t buf[OS_MAX_MESSAGE];
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_GET_INFO;
+    assert_int_equal(os_client_call(c, &req, &reply, buf, 200), OS_ERR_IO);
+    assert_int_equal(os_client_reopen(c, err, sizeof err), OS_ERR_IO);
+    assert_non_null(strstr(err, path));
+    /* it is back: the next call allocates a channel on the new link */
+    lfd = listen_at(path);
+    assert_int_equal(os_client_reopen(c, err, sizeof err), OS_OK);
+    conn = accept(lfd, NULL, NULL);
+    assert_true(conn >= 0);
+    assert_int_equal(os_client_call(c, &req, &reply, buf, 100), OS_ERR_TIMEOUT);   /* nobody answers */
+    uint8_t report[OS_REPORT_SIZE + 1];
+    assert_int_equal(recv(conn, report, sizeof report, MSG_DONTWAIT), OS_REPORT_SIZE);
+    assert_int_equal(os_read_be32(report), OS_CID_BROADCAST);   /* channel INIT first */
+    close(conn);
+    close(lfd);
+    unlink(path);
+    os_client_close(c);
+
+    c = fake_client(NULL, 0);
+    assert_int_equal(os_client_reopen(c, err, sizeof err), OS_ERR_UNSUPPORTED);
+    os_client_close(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_channel_and_request_ids),
@@ -504,6 +565,7 @@ int main(void) {
         cmocka_unit_test(test_dead_link_and_bad_request),
         cmocka_unit_test(test_error_reply_and_text),
         cmocka_unit_test(test_open_specs),
+        cmocka_unit_test(test_reopen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

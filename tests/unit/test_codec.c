@@ -324,7 +324,7 @@ static void assert_msg_equal(const os_msg *a, const os_msg *b) {
             assert_memory_equal(x->proof.leaf_key, y->proof.leaf_key, 32);
             assert_memory_equal(x->proof.leaf_value, y->proof.leaf_value, 32);
         }
-        if (x->proof_kind == OS_PROOF_REPLACE) {
+        if (x->proof_kind == OS_PROOF_REPLACE || x->proof_kind == OS_PROOF_REANCHOR) {
             assert_memory_equal(x->anchor.txid, y->anchor.txid, 32);
             assert_int_equal(x->anchor.vout, y->anchor.vout);
         }
@@ -572,7 +572,7 @@ static void test_out_of_range_fields(void **state) {
         { OS_MSG_SIGN_INPUT, 1, 58, 0x81, OS_ERR_MSG_MALFORMED },   /* prev_tx_len 400001 */
         { OS_MSG_SIGN_OUTPUT, 0, 8, 2, OS_ERR_MSG_MALFORMED },      /* kind */
         { OS_MSG_SIGN_OUTPUT, 0, 17, 3, OS_ERR_MSG_MALFORMED },     /* change script_type */
-        { OS_MSG_SIGN_OUTPUT, 2, 51, 2, OS_ERR_MSG_MALFORMED },     /* proof_kind */
+        { OS_MSG_SIGN_OUTPUT, 2, 51, 3, OS_ERR_MSG_MALFORMED },     /* proof_kind (2 is REANCHOR) */
         { OS_MSG_SIGN_OUTPUT, 2, 53, 2, OS_ERR_MSG_MALFORMED },     /* terminal_is_leaf */
         { OS_MSG_SIGN_OUTPUT, 2, 54, 0x01, OS_ERR_MSG_MALFORMED },  /* bitmap bit 0 at depth 0 */
         { OS_MSG_SIGN_OUTPUT, 1, 118, 0x80, OS_ERR_MSG_MALFORMED },  /* bitmap bit 255 at depth 255 */

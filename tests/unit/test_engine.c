@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -24,10 +26,21 @@
 
 #define FLASH (64u * 4096u)
 
+/* The wall clock as the code under test sees it: this definition takes the place of libc's for the
+ * whole binary, so a test can make the wall clock jump (the kernel's own clock, which a wall-clock
+ * pthread_cond_timedwait deadline is compared against, does not move). */
+static volatile int64_t realtime_offset_s;
+int clock_gettime(clockid_t clock, struct timespec *ts) {
+    long r = syscall(SYS_clock_gettime, clock, ts);
+    if (r == 0 && clock == CLOCK_REALTIME) ts->tv_sec += realtime_offset_s;
+    return (int)r;
+}
+
 static char dir_path[256], db_path[300];
 
 static int setup(void **state) {
     (void)state;
+    realtime_offset_s = 0;
     snprintf(dir_path, sizeof dir_path, "/tmp/oncesign-test-engine-XXXXXX");
     assert_non_null(mkdtemp(dir_path));
     snprintf(db_path, sizeof db_path, "%s/l.db", dir_path);
@@ -251,6 +264,59 @@ static void test_crash_after_sign_commit_settles(void **state) {
     assert_int_equal(sql_int("SELECT count(*) FROM txs"), 1);
 }
 
+/* Issue 9 (7): every wait of the worker is on CLOCK_MONOTONIC. With the wall clock an hour off from
+ * the one a wall-clock deadline is checked against (an NTP step, an operator's date), a batch waiting
+ * its batch_delay_ms must still go out within a second, not an hour later. */
+static void test_worker_wait_ignores_wall_clock_jumps(void **state) {
+    (void)state;
+    os_client *c = start_signer(15);
+    add_coin(0, 5000000, 6);
+    os_engine_config cfg = config();
+    os_engine *e = NULL;
+    char err[256];
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    usleep(100000);
+    realtime_offset_s = 3600;
+    usleep(200000);   /* the worker's next waits are computed with the jumped clock */
+    redeem_codes(e, 1, NULL);
+    wait_signed(e, 1);
+    realtime_offset_s = 0;
+    os_engine_stop(e);
+    os_engine_close(e);
+}
+
+/* Issue 9 (1): a ledger holding leaves the signer never committed (what an unanswerable power cut
+ * used to leave) fails the start-up check; `tree rebuild` replays the signer's log and stores the
+ * result, so the next start passes without any other step. */
+static void test_tree_rebuild_persists(void **state) {
+    (void)state;
+    os_client *c = start_signer(14);
+    add_coin(0, 5000000, 5);
+    os_engine_config cfg = config();
+    os_engine *e = NULL;
+    char err[256];
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    redeem_codes(e, 3, NULL);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_signed(e, 3);
+    os_engine_stop(e);
+    os_engine_close(e);
+    sql("INSERT INTO tree_leaves (key, value, nonce, anchor_txid, anchor_vout, script, amount)"
+        " VALUES (randomblob(32), randomblob(32), randomblob(32), randomblob(32), 0, x'00', 1)");
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_ERR_SIGNER_MISMATCH);
+    size_t leaves = 0;
+    assert_int_equal(os_engine_rebuild_tree(e, &leaves, err, sizeof err), OS_OK);
+    assert_int_equal(leaves, 3);
+    os_engine_close(e);
+    assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 3);
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_engine_health h;
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.signer_ok, 1);
+    os_engine_close(e);
+}
+
 static void test_rolled_back_ledger_refused(void **state) {
     (void)state;
     os_client *c = start_signer(13);
@@ -421,6 +487,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_sign_commit_settles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tree_rebuild_persists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_wait_ignores_wall_clock_jumps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_ledger_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_approves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_rejects, setup, teardown),

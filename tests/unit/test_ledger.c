@@ -424,6 +424,40 @@ static void test_measure(void **state) {
     os_engine_close(e);
 }
 
+/* Copies the file named prefix+from_suffix to prefix+to_suffix. */
+static void copy_file(const char *prefix, const char *from_suffix, const char *to_suffix) {
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cp '%s%s' '%s%s'", prefix, from_suffix, prefix, to_suffix);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Issue 9 (6): an older ledger.db beside a newer -wal (a restore that forgot the -wal, a copy taken
+ * while the daemon ran) reads as "malformed" here and there. Opening it must fail with the reason,
+ * not go on until a statement trips over a damaged page. */
+static void test_corrupt_ledger_refused(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[512] = "";
+    const char *fill = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)"
+                       " INSERT INTO scratch (k, v) SELECT randomblob(32), hex(randomblob(40)) FROM n";
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    assert_int_equal(os_ledger_exec(l, "CREATE TABLE scratch (id INTEGER PRIMARY KEY, k BLOB UNIQUE, v TEXT)"), OS_OK);
+    assert_int_equal(os_ledger_exec(l, fill), OS_OK);
+    assert_int_equal(os_ledger_exec(l, "PRAGMA wal_checkpoint(TRUNCATE)"), OS_OK);
+    copy_file(db_path, "", ".old");
+    assert_int_equal(os_ledger_exec(l, fill), OS_OK);
+    assert_int_equal(os_ledger_exec(l, "PRAGMA wal_checkpoint(TRUNCATE)"), OS_OK);
+    assert_int_equal(os_ledger_exec(l, "UPDATE scratch SET v = hex(randomblob(50)) WHERE id % 7 = 0"), OS_OK);
+    copy_file(db_path, "-wal", ".wal");   /* the WAL as a crash would leave it */
+    os_ledger_close(l);
+    copy_file(db_path, ".old", "");
+    copy_file(db_path, ".wal", "-wal");
+    l = NULL;
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_ERR_DB);
+    assert_null(l);
+    assert_non_null(strstr(err, "corrupt"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
@@ -435,6 +469,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_payout_idempotency_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_ledger_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -452,6 +452,7 @@ static void test_busy_while_operator_decides(void **state) {
     assert_int_equal(os_client_call(c, &other, &reply, buf, 5000), OS_OK);
     assert_int_equal(reply.type, OS_MSG_ERROR);
     assert_int_equal(reply.u.error.code, OS_ERR_BUSY);
+    board_mem_advance_millis(BOARD_PRESS_SETTLE_MS);   /* the operator reads before pressing */
     board_mem_push_button(BOARD_BUTTON_APPROVE);
     memset(&other, 0, sizeof other);
     other.version = OS_PROTOCOL_VERSION;

@@ -151,6 +151,7 @@ static void test_i1_property(void **state) {
     assert_int_equal(nonce_tree_create(&stale), OS_OK);
 
     long op, signed_ok = 0, refused_replays = 0, refused_stale = 0, reboots = 0, repeats = 0, replaced = 0;
+    long refused_reanchors = 0;
     os_input_sig sigs[3];
     os_sign_outcome oc;
     for (op = 0; op < ops && n_nonces + 4 < MAX_NONCES && n_coins + 8 < MAX_COINS; op++) {
@@ -216,11 +217,22 @@ static void test_i1_property(void **state) {
             record(n, b.in, b.n_in);
             repeats++;
         } else if (dice < 80) {
-            /* replay that does not spend the anchor: must be refused, naming the anchor */
+            /* replay that does not spend the anchor: must be refused, naming the anchor; or the
+             * same dressed as a re-anchor, which only the operator could allow: here they reject
+             * (the host's tree must roll the moved leaf back) */
             nonce_model *n = pick_committed();
             if (!n) continue;
             add_input(&b, fresh_coin());
             payout_for(&b.out[b.n_out++], n, 1);
+            if (rng() % 8 == 0) {
+                b.out[0].replace = 0;
+                b.out[0].reanchor = 1;
+                harness_set_operator(OPERATOR_REJECT);
+                assert_int_equal(run(c, tree, &b, 3000, sigs, &oc), OS_ERR_USER_REJECTED);
+                harness_set_operator(OPERATOR_APPROVE);
+                refused_reanchors++;
+                continue;
+            }
             assert_int_equal(run(c, tree, &b, 3000, sigs, &oc), OS_ERR_NONCE_COMMITTED);
             assert_memory_equal(oc.detail + 32, coins[n->anchor_coin].input.prevout.txid, 32);
             refused_replays++;
@@ -295,9 +307,12 @@ static void test_i1_property(void **state) {
     nonce_tree_root(tree, root);
     assert_memory_equal(root, info.nonce_root, 32);
     printf("i1: %ld ops, %ld new-payout txs, %ld replacements, %ld repeats, %ld refused replays, "
-           "%ld refused stale hosts, %ld reboots, %u nonces, %ld conflicting pairs checked\n",
-           op, signed_ok, replaced, repeats, refused_replays, refused_stale, reboots, n_nonces, pairs);
-    assert_true(refused_replays > 0 && refused_stale > 0 && replaced > 0 && reboots > 0 && pairs > 0);
+           "%ld re-anchors rejected by the operator, %ld refused stale hosts, %ld reboots, %u nonces, "
+           "%ld conflicting pairs checked\n",
+           op, signed_ok, replaced, repeats, refused_replays, refused_reanchors, refused_stale, reboots, n_nonces,
+           pairs);
+    assert_true(refused_replays > 0 && refused_reanchors > 0 && refused_stale > 0 && replaced > 0 && reboots > 0 &&
+                pairs > 0);
     nonce_tree_free(tree);
     nonce_tree_free(stale);
     harness_stop();

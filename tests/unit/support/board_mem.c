@@ -21,6 +21,8 @@ static uint64_t millis;
 
 static char display[DISPLAY_MAX];
 static uint32_t display_count;
+static char transcript[65536];      /* every screen since the last reset, separated by "\n--\n" */
+static size_t transcript_len;
 
 static board_button buttons[BUTTON_QUEUE];
 static size_t buttons_head, buttons_len;
@@ -61,6 +63,7 @@ void board_mem_reset(uint32_t new_flash_size, uint32_t new_sector_size) {
     millis = 0;
     display[0] = '\0';
     display_count = 0;
+    board_mem_display_transcript_clear();
     buttons_head = buttons_len = 0;
     memset(&to_device, 0, sizeof to_device);
     memset(&to_host, 0, sizeof to_host);
@@ -183,6 +186,16 @@ void board_display_show(const char *text) {
     if (text == NULL) text = "";
     snprintf(display, sizeof display, "%s", text);
     display_count++;
+    int n = snprintf(transcript + transcript_len, sizeof transcript - transcript_len, "%s\n--\n", text);
+    if (n > 0) {
+        transcript_len += (size_t)n;
+        if (transcript_len >= sizeof transcript) transcript_len = sizeof transcript - 1;   /* full: kept cut */
+    }
+}
+const char *board_mem_display_transcript(void) { return transcript; }
+void board_mem_display_transcript_clear(void) {
+    transcript_len = 0;
+    transcript[0] = '\0';
 }
 const char *board_mem_display_text(void) { return display; }
 uint32_t board_mem_display_count(void) { return display_count; }

@@ -76,6 +76,10 @@ void board_mem_fail_flash(int which);
 void board_mem_push_button(board_button button);
 
 const char *board_mem_display_text(void);
+/* Every text shown since board_mem_reset or the last clear, each followed by "\n--\n" (bounded:
+ * 64 KiB, then cut). */
+const char *board_mem_display_transcript(void);
+void board_mem_display_transcript_clear(void);
 uint32_t board_mem_display_count(void);
 
 /* Host → device. Returns 0, or -1 when the queue is full. */

@@ -11,13 +11,14 @@
 #include "board_mem.h"
 #include "bytes.h"
 #include "crypto.h"
+#include "frame.h"
 #include "signer.h"
 #include "tx.h"
 
 static os_client *g_client;
+static uint32_t g_client_cid;       /* the channel the client last sent on */
 static int g_cut;
 static harness_operator g_operator = OPERATOR_APPROVE;
-
 typedef struct {
     os_transport base;
 } inproc_transport;
@@ -26,8 +27,23 @@ static jmp_buf g_cut_jump;
 
 /* Runs the signer once; a power cut inside it kills the "device" for good. The cut stays armed
  * across steps (board_mem_run_until_cut would disarm it after each step that did not fire). */
+/* The operator at work: from harness_on_pending until the host sends its next request (not a
+ * POLL), presses g_operator's button on every new screen once it has settled. */
+static int g_operator_at_work;
+static uint32_t g_operator_last_screen;
+
+static void operator_act(void) {
+    if (!g_operator_at_work || g_operator == OPERATOR_ABSENT) return;
+    uint32_t screen = board_mem_display_count();
+    if (screen == g_operator_last_screen) return;
+    g_operator_last_screen = screen;
+    board_mem_advance_millis(BOARD_PRESS_SETTLE_MS);   /* boards/board.h: the operator reads first */
+    board_mem_push_button(g_operator == OPERATOR_APPROVE ? BOARD_BUTTON_APPROVE : BOARD_BUTTON_REJECT);
+}
+
 static void device_step(void) {
     if (g_cut) return;
+    operator_act();
     board_mem_on_power_cut(&g_cut_jump);
     if (setjmp(g_cut_jump) == 0) {
         (void)signer_poll(0);
@@ -39,6 +55,11 @@ static void device_step(void) {
 static int inproc_send(os_transport *t, const uint8_t report[OS_REPORT_SIZE]) {
     (void)t;
     if (g_cut) return OS_ERR_IO;
+    uint32_t cid = ((uint32_t)report[0] << 24) | ((uint32_t)report[1] << 16) | ((uint32_t)report[2] << 8) | report[3];
+    if (cid != OS_CID_BROADCAST) g_client_cid = cid;
+    /* A new request (the init report of a message other than POLL) ends the operator's turn. */
+    if ((report[4] & 0x80u) && report[4] == OS_FRAME_CMD_MSG && report[OS_FRAME_INIT_HEADER + 1] != OS_MSG_POLL)
+        g_operator_at_work = 0;
     if (board_mem_push_report(report) != 0) return OS_ERR_IO;
     device_step();
     return g_cut ? OS_ERR_IO : OS_OK;
@@ -84,6 +105,7 @@ os_client *harness_start(uint32_t flash_size, uint64_t random_seed) {
     board_mem_reset(flash_size, 4096);
     board_mem_seed_random(random_seed);
     g_operator = OPERATOR_APPROVE;
+    g_operator_at_work = 0;
     boot_device();
     return connect_client();
 }
@@ -104,12 +126,26 @@ os_client *harness_reboot(void) {
 
 int harness_power_was_cut(void) { return g_cut; }
 
+int harness_send_raw_message(const uint8_t *body, size_t len) {
+    os_frame_tx tx;
+    uint8_t report[OS_REPORT_SIZE];
+    int rc = os_frame_tx_init(&tx, g_client_cid, OS_FRAME_CMD_MSG, body, len);
+    if (rc != OS_OK) return rc;
+    while (os_frame_tx_next(&tx, report) == 1) {
+        if (board_mem_push_report(report) != 0) return OS_ERR_IO;
+        device_step();
+    }
+    while (board_mem_pop_report(report)) {}
+    return g_cut ? OS_ERR_IO : OS_OK;
+}
+
 void harness_set_operator(harness_operator op) { g_operator = op; }
 
 void harness_on_pending(void *ctx) {
     (void)ctx;
-    if (g_operator == OPERATOR_APPROVE) board_mem_push_button(BOARD_BUTTON_APPROVE);
-    else if (g_operator == OPERATOR_REJECT) board_mem_push_button(BOARD_BUTTON_REJECT);
+    g_operator_at_work = 1;
+    g_operator_last_screen = UINT32_MAX;
+    operator_act();
 }
 
 os_policy harness_policy_open(void) {

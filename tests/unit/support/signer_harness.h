@@ -34,10 +34,17 @@ os_client *harness_reboot(void);
 /* 1 when a power cut fired since the last harness_start/harness_reboot. */
 int harness_power_was_cut(void);
 
+/* Sends body as one message on the client's channel, as a hostile host would (no encoding
+ * checks), runs the signer on it and drops whatever the signer answered. Returns OS_OK, or
+ * OS_ERR_IO when the device is dead. */
+int harness_send_raw_message(const uint8_t *body, size_t len);
+
 /* What the operator does when the signer asks: approve, reject, or nothing (the host times out). */
 typedef enum { OPERATOR_APPROVE, OPERATOR_REJECT, OPERATOR_ABSENT } harness_operator;
 void harness_set_operator(harness_operator op);
-/* on_pending callback for os_client_call_wait / os_sign_run that presses the configured button. */
+/* on_pending callback for os_client_call_wait / os_sign_run: the operator presses the configured
+ * button on every screen of the prompt (each after BOARD_PRESS_SETTLE_MS of the memory board's
+ * clock), until the host sends its next request other than POLL. */
 void harness_on_pending(void *ctx);
 
 /* A generous policy (nothing needs the operator) and a strict one. */

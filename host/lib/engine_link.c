@@ -1,0 +1,91 @@
+/* oncesign host — the payout engine's link to the signer: a device that is unplugged, rebooted or
+ * restarted (its old link dies) is reopened with backoff, and the start-up check (I6: log head and
+ * nonce root against the ledger, docs/LIFECYCLE.md) runs again before anything is signed; while it is
+ * idle the link is probed, so health never reports a signer that is gone. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine_internal.h"
+#include "oncesign/status.h"
+
+#define LINK_PROBE_MS       1000   /* an idle signer is asked for GET_INFO this often */
+#define LINK_BACKOFF_MIN_MS 100
+#define LINK_BACKOFF_MAX_MS 5000
+
+int64_t engine_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void engine_log(const char *level, const char *fmt, ...) {
+    char when[32];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "oncesignd: %s %s %s\n", when, level, msg);
+}
+
+static int reachable(os_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    int r = e->signer_reachable;
+    pthread_mutex_unlock(&e->mu);
+    return r;
+}
+
+/* sign_mu held, the link found dead at now: reopen and recheck when the backoff allows. */
+static void reconnect(os_engine *e, int64_t now) {
+    char err[256] = "";
+    if (e->link_lost_at_ms == 0) {
+        e->link_lost_at_ms = now;
+        e->link_backoff_ms = LINK_BACKOFF_MIN_MS;
+        e->link_next_try_ms = now + LINK_BACKOFF_MIN_MS;
+        engine_log("warn", "signer %s unreachable (%s): signing paused, reconnecting", os_client_description(e->client),
+                   os_client_last_error(e->client));
+        return;
+    }
+    if (now < e->link_next_try_ms) return;
+    int rc = os_client_reopen(e->client, err, sizeof err);
+    if (rc == OS_ERR_UNSUPPORTED) rc = OS_OK;   /* a lent client: the caller reconnects it; just ask again */
+    if (rc == OS_OK) rc = engine_signer_recheck(e, err, sizeof err);
+    if (rc == OS_OK) {
+        engine_log("info", "signer %s reconnected after %lld ms; its log and nonce root agree with the ledger,"
+                   " signing resumes", os_client_description(e->client), (long long)(now - e->link_lost_at_ms));
+        e->link_lost_at_ms = 0;
+        e->link_last_probe_ms = now;
+        return;
+    }
+    if (rc == OS_ERR_SIGNER_MISMATCH) {
+        /* signer_check stopped signing and said why; nothing more to try */
+        engine_log("error", "signer %s reconnected but does not match the ledger: signing stays disabled",
+                   os_client_description(e->client));
+        e->link_lost_at_ms = 0;
+        return;
+    }
+    e->link_backoff_ms = e->link_backoff_ms * 2 > LINK_BACKOFF_MAX_MS ? LINK_BACKOFF_MAX_MS : e->link_backoff_ms * 2;
+    e->link_next_try_ms = now + e->link_backoff_ms;
+    engine_log("warn", "signer %s: reconnect failed (%s: %s); next attempt in %u ms", os_client_description(e->client),
+               os_status_name(rc), err[0] ? err : os_client_last_error(e->client), e->link_backoff_ms);
+}
+
+void engine_link_tick(os_engine *e) {
+    if (!e->device_attached || e->client == NULL) return;
+    /* A session holds the signer (perhaps waiting for the operator): it is in use, not gone. */
+    if (pthread_mutex_trylock(&e->sign_mu) != 0) return;
+    int64_t now = engine_mono_ms();
+    if (reachable(e) && now - e->link_last_probe_ms >= LINK_PROBE_MS) {
+        e->link_last_probe_ms = now;
+        (void)engine_signer_probe(e);
+    }
+    if (!reachable(e)) reconnect(e, now);
+    pthread_mutex_unlock(&e->sign_mu);
+}
