@@ -214,9 +214,14 @@ pass "psbt create (previous tx over RPC or from --prev-tx, coin found on the sig
 
 expect_exit 0 sign1 --json sign "$dir/p7.psbt" --out "$dir/p7.signed"
 jq -e '.ok and .log_seq > 0' "$dir/sign1.out" >/dev/null || fail "sign JSON: $(cat "$dir/sign1.out")"
-expect_exit 0 inspect2 --json psbt inspect "$dir/p7.signed"
+expect_exit 0 inspect2 --json psbt inspect "$dir/p7.signed" --network regtest
 jq -e '.inputs[0].partial_sigs == 1' "$dir/inspect2.out" >/dev/null || fail "signed PSBT has no partial signature"
 pass "sign FILE.psbt through the signer: the PSBT comes back with a partial signature"
+# a regtest PSBT is never shown with mainnet addresses: coin type 1' needs --network, 22' contradicts it
+expect_exit 1 inspect_nonet psbt inspect "$dir/p7.signed"
+grep -q "give --network test or --network regtest" "$dir/inspect_nonet.err" || fail "inspect without --network: $(cat "$dir/inspect_nonet.err")"
+expect_exit 1 inspect_main psbt inspect "$dir/p7.signed" --network main
+pass "psbt inspect refuses to guess the network of a testnet/regtest PSBT, or to show it as mainnet"
 
 expect_exit 3 sign_again --json sign "$dir/p7.psbt" --finalize
 jq -e '.ok == false and .error.name == "nonce-committed" and .error.refused' "$dir/sign_again.out" >/dev/null \
