@@ -115,6 +115,18 @@ init_pid=$!
 for _ in $(seq 400); do kill -0 $init_pid 2>/dev/null || break; ctl approve >/dev/null 2>&1; sleep 0.05; done
 wait $init_pid || fail "device init: $(cat "$dir/init.out")"
 
+# ---- descriptors for a watch-only wallet: key origin (the "abandon ... about" master fingerprint is
+# 73c5da0a, BIP84's test vector), the device's account xpub, both chains ranged, a checksum
+xpub=$("$CLI" --device "sim:$dir/s.sock" device xpub) || fail "device xpub"
+"$CLI" --device "sim:$dir/s.sock" --json device descriptors >"$dir/desc.json" 2>"$dir/desc.err" || fail "device descriptors"
+jq -e --arg x "$xpub" '.ok and .fingerprint == "73c5da0a"
+  and (.receive | test("^pkh\\(\\[73c5da0a/44h/1h/0h\\]" + $x + "/0/\\*\\)#[a-z0-9]{8}$"))
+  and (.change | test("^pkh\\(\\[73c5da0a/44h/1h/0h\\]" + $x + "/1/\\*\\)#[a-z0-9]{8}$"))
+  and (.importmulti | length) == 2 and .importmulti[0].desc == .receive and .importmulti[1].internal
+  and .importmulti[0].range == [0,999] and .importmulti[0].watchonly' "$dir/desc.json" >/dev/null \
+  || fail "device descriptors: $(cat "$dir/desc.json")"
+pass "device descriptors: key origin with the master fingerprint, both chains, checksums, the importmulti call"
+
 TOKEN=kit-token-0123456789abcdef
 mkdir -p "$dir/tok#dir"
 (umask 077; echo "$TOKEN" >"$dir/tok#dir/api.token")
