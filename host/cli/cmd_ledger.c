@@ -68,9 +68,40 @@ int cli_exit_for(int status) {
     }
 }
 
+/* The first line of path into out; 0 on success, -1 with a usage message. */
+static int read_password_file(const char *path, char *out, size_t cap) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        cli_usage("--rpc-password-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int ok = fgets(out, (int)cap, f) != NULL;
+    fclose(f);
+    if (ok) out[strcspn(out, "\r\n")] = '\0';
+    if (!ok || out[0] == '\0') {
+        cli_usage("--rpc-password-file %s: the first line is empty", path);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_backend_option(cli_backend *b, int argc, char **argv, int *i) {
-    static const char *const names[] = { "--db", "--rpc-url", "--rpc-user", "--rpc-password", "--rpc-cookie" };
-    const char **slots[] = { &b->db_path, &b->rpc_url, &b->rpc_user, &b->rpc_password, &b->rpc_cookie };
+    if (strcmp(argv[*i], "--rpc-password") == 0) {
+        cli_usage("--rpc-password is refused: every local user can read a command line; use --rpc-password-file"
+                  " FILE or --rpc-cookie FILE");
+        return -1;
+    }
+    if (strcmp(argv[*i], "--rpc-password-file") == 0) {
+        if (*i + 1 >= argc) {
+            cli_usage("--rpc-password-file needs a value");
+            return -1;
+        }
+        if (read_password_file(argv[++*i], b->rpc_password_buf, sizeof b->rpc_password_buf) != 0) return -1;
+        b->rpc_password = b->rpc_password_buf;
+        return 1;
+    }
+    static const char *const names[] = { "--db", "--rpc-url", "--rpc-user", "--rpc-cookie" };
+    const char **slots[] = { &b->db_path, &b->rpc_url, &b->rpc_user, &b->rpc_cookie };
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         if (strcmp(argv[*i], names[k]) != 0) continue;
         if (*i + 1 >= argc) {
@@ -97,7 +128,7 @@ void cli_engine_config(const cli_backend *b, os_engine_config *cfg) {
 }
 
 int cli_option_takes_value(const char *a) {
-    static const char *const with_value[] = { "--db", "--rpc-url", "--rpc-user", "--rpc-password", "--rpc-cookie",
+    static const char *const with_value[] = { "--db", "--rpc-url", "--rpc-user", "--rpc-password-file", "--rpc-cookie",
         "--status", "--after", "--limit", "--amount", "--expires-at", "--out", "--to", "--nonce", "--input",
         "--change-index", "--prev-tx", "--output", "--anchor", "--fee", "--fee-rate", "--scan", "--account", "--network" };
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {

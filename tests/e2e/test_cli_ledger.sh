@@ -181,7 +181,8 @@ node_pid=$!
 for _ in $(seq 100); do grep -q 'listening on' "$dir/node.out" 2>/dev/null && break; sleep 0.05; done
 node_port=$(sed -n 's/^testnode: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/node.out")
 [ -n "$node_port" ] || fail "test node did not start"
-RPC=(--rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password p)
+(umask 077; echo p >"$dir/rpc.password")
+RPC=(--rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password-file "$dir/rpc.password")
 rpc() {
   curl -s -u u:p --data-binary "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"$1\",\"params\":${2:-[]}}" \
     "http://127.0.0.1:$node_port/"
@@ -260,7 +261,6 @@ pass "tree rebuild (one nonce committed), reconcile --rpc-url, status --device a
 # bound to that coin, so no transaction can pay them any more — and say why; nothing is rebroadcast.
 rpc generatetoaddress "[1, \"$miner\"]" >/dev/null
 # oncesignd takes the RPC password from a file only (a command line is readable in /proc)
-(umask 077; echo p >"$dir/rpc.password")
 start_daemon d2 --rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password-file "$dir/rpc.password" \
   --batch-delay-ms 0 --reconcile-interval-ms 200
 recv=$(curl -s -m 10 -H "Authorization: Bearer ledger-e2e-token-0123456789" "http://127.0.0.1:$port/v1/wallet" \

@@ -76,7 +76,10 @@ check_config "$dir/pw.conf" && fail "a world-readable config holding rpc-passwor
 grep -q "chmod 600" "$dir/check.err" || fail "no remedy given: $(cat "$dir/check.err")"
 chmod 600 "$dir/pw.conf"
 check_config "$dir/pw.conf" || fail "a private config holding rpc-password: $(cat "$dir/check.err")"
-pass "rpc-password refused on the command line and in a config others can read"
+"$CLI" reconcile --rpc-url http://127.0.0.1:1/ --rpc-user u --rpc-password p >"$dir/clipw.out" 2>"$dir/clipw.err"
+[ $? -eq 1 ] || fail "oncesign accepted --rpc-password on the command line"
+grep -q "rpc-password-file" "$dir/clipw.err" || fail "oncesign --rpc-password: no alternative named"
+pass "rpc-password refused on the command line (oncesignd and oncesign) and in a config others can read"
 
 # ---- make host / make install
 make -n host BUILD="$dir/hostbuild" >"$dir/host.plan" 2>&1 || fail "make -n host: $(tail -3 "$dir/host.plan")"
