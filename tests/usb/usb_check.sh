@@ -18,6 +18,9 @@ cd "$(dirname "$0")/../.."
 B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
 CLI=$B/oncesign
 SIM=$B/oncesign-sim
+# --seed (reproducible keys for the test) needs the test build of the simulator: the production one
+# refuses it (docs/DECISIONS.md, the test RNG).
+SIM_TEST=$B/oncesign-sim-test
 NODE=$B/oncesign-testnode
 GUEST=$B/usb-guest
 ACCEL=${USB_CHECK_ACCEL:-tcg}
@@ -60,7 +63,7 @@ rpc() {
     "http://127.0.0.1:$port/"
 }
 
-"$SIM" --socket "$dir/h.sock" --flash "$dir/helper.bin" --control "$dir/hc.sock" --no-tty --seed 5 \
+"$SIM_TEST" --socket "$dir/h.sock" --flash "$dir/helper.bin" --control "$dir/hc.sock" --no-tty --seed 5 \
   </dev/null 2>"$dir/helper.err" &
 helper=$!
 pids+=($helper)
@@ -88,13 +91,13 @@ dest=$(rpc getnewaddress | jq -r .result)
 pass "test node on port $port: 2 MONA on $a0 ($fund:$vout); payout destination $dest"
 
 # ---- the USB device: the simulator on the usbredir socket
-"$SIM" --usbredir "$dir/ur.sock" --usb-serial "$SERIAL" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty \
+"$SIM_TEST" --usbredir "$dir/ur.sock" --usb-serial "$SERIAL" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty \
   --seed 5 </dev/null 2>"$dir/sim.err" &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$dir/c.sock" ] && [ -S "$dir/ur.sock" ] && break; sleep 0.05; done
 [ -S "$dir/ur.sock" ] || fail "the simulator did not open its usbredir socket"
 ctl() { "$SIM" --control "$dir/c.sock" --send "$1"; }
-"$SIM" --usbredir "$dir/ur2.sock" --usb-serial "$SERIAL2" --flash "$dir/flash2.bin" --no-tty --seed 6 \
+"$SIM_TEST" --usbredir "$dir/ur2.sock" --usb-serial "$SERIAL2" --flash "$dir/flash2.bin" --no-tty --seed 6 \
   </dev/null 2>"$dir/sim2.err" &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$dir/ur2.sock" ] && break; sleep 0.05; done
@@ -219,4 +222,4 @@ rpc getrawtransaction "[\"$txid\", 1]" | jq -e --arg d "$dest" '.result.confirma
   || fail "the payout $txid is not confirmed paying 0.5 to $dest"
 pass "psbt create (previous tx over RPC from the guest) and sign --finalize over USB: $txid accepted and mined"
 
-echo "usb-check: ran oncesign-sim --usbredir (firmware/usb_device.c) -> QEMU $($QEMU --version | head -n1 | sed 's/.*version //') usb-redir on qemu-xhci ($ACCEL) -> Linux $(grep -o 'kernel [^;]*' "$dir/guest.log" | head -n1 | cut -d' ' -f2) usbhid/hidraw -> hidapi -> build/oncesign; guest ${guest_s}s, total $((SECONDS - start))s"
+echo "usb-check: ran oncesign-sim-test --usbredir (firmware/usb_device.c) -> QEMU $($QEMU --version | head -n1 | sed 's/.*version //') usb-redir on qemu-xhci ($ACCEL) -> Linux $(grep -o 'kernel [^;]*' "$dir/guest.log" | head -n1 | cut -d' ' -f2) usbhid/hidraw -> hidapi -> build/oncesign; guest ${guest_s}s, total $((SECONDS - start))s"
