@@ -22,6 +22,8 @@
 #include "api.h"
 #include "engine.h"
 #include "oncesign/status.h"
+#include "log.h"
+#include "oncesign/version.h"
 #include "settings.h"
 
 int main(int argc, char **argv) {
@@ -30,6 +32,12 @@ int main(int argc, char **argv) {
     case DAEMON_RUN: break;
     case DAEMON_EXIT_OK: return 0;
     default: return 1;
+    }
+    os_log_format log_format;
+    if (os_log_format_parse(s.log_format, &log_format) != OS_OK ||
+        os_log_configure(log_format, OS_LOG_INFO, 2) != OS_OK) {
+        fprintf(stderr, "oncesignd: log-format must be auto, text, journal or json\n");
+        return 1;
     }
     /* The ledger holds every payout address and code hash: it and its -wal/-shm companions are
      * created for this user only. (The API's Unix socket sets its own mode, 0660.) */
@@ -71,14 +79,17 @@ int main(int argc, char **argv) {
     char err[512] = "";
     int rc = os_engine_open(&cfg, &engine, err, sizeof err);
     if (rc == OS_ERR_SIGNER_MISMATCH && engine) {
-        fprintf(stderr, "oncesignd: signer mismatch: %s\noncesignd: signing is disabled (fail closed); the API"
-                        " serves reads, health reports signer_ok=0\n", err);
+        os_log(OS_LOG_ERROR, "daemon.signer_mismatch", NULL, 0,
+               "signer mismatch: %s; signing is disabled (fail closed), the API serves reads, health reports"
+               " signer false", err);
     } else if (rc != OS_OK) {
-        fprintf(stderr, "oncesignd: start-up failed: %s: %s\n", os_status_name(rc), err);
+        os_log_field f[] = { OS_LOG_STR("status", os_status_name(rc)), OS_LOG_STR("db", s.db),
+                             OS_LOG_STR("device", s.device) };
+        os_log(OS_LOG_ERROR, "daemon.start_failed", f, 3, "start-up failed: %s", err);
         return 2;
     }
     if (os_engine_start(engine) != OS_OK) {
-        fprintf(stderr, "oncesignd: cannot start the worker threads\n");
+        os_log(OS_LOG_ERROR, "daemon.start_failed", NULL, 0, "cannot start the worker threads");
         os_engine_close(engine);
         return 2;
     }
@@ -91,23 +102,32 @@ int main(int argc, char **argv) {
     os_api *api = NULL;
     rc = os_api_start(engine, &acfg, &api, err, sizeof err);
     if (rc != OS_OK) {
-        fprintf(stderr, "oncesignd: API: %s: %s\n", os_status_name(rc), err);
+        os_log_field f[] = { OS_LOG_STR("status", os_status_name(rc)) };
+        os_log(OS_LOG_ERROR, "daemon.start_failed", f, 1, "API: %s", err);
         os_engine_close(engine);
         return 2;
     }
     if (tcp) printf("oncesignd: listening on %s:%u\n", s.listen, (unsigned)os_api_port(api));
     if (s.socket[0]) printf("oncesignd: listening on unix:%s\n", s.socket);
     fflush(stdout);
+    {
+        os_log_field f[] = { OS_LOG_STR("version", ONCESIGN_VERSION), OS_LOG_STR("network", s.network),
+                             OS_LOG_STR("db", s.db), OS_LOG_STR("device", s.device),
+                             OS_LOG_STR("listen", tcp ? s.listen : "none"), OS_LOG_INT("port", tcp ? os_api_port(api) : 0),
+                             OS_LOG_STR("socket", s.socket) };
+        os_log(OS_LOG_NOTICE, "daemon.started", f, 7, "serving");
+    }
     int sig = 0;
     for (;;) {
         if (sigwait(&set, &sig) != 0) continue;
         if (sig == SIGTERM || sig == SIGINT) break;
-        fprintf(stderr, "oncesignd: %s: ignored (nothing is re-read; SIGTERM stops)\n",
-                sig == SIGHUP ? "SIGHUP" : sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+        os_log(OS_LOG_NOTICE, "daemon.signal_ignored", NULL, 0, "%s: ignored (nothing is re-read; SIGTERM stops)",
+               sig == SIGHUP ? "SIGHUP" : sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
     }
-    fprintf(stderr, "oncesignd: %s: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    os_log(OS_LOG_NOTICE, "daemon.stopping", NULL, 0, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     os_api_stop(api);
     os_engine_stop(engine);
     os_engine_close(engine);
+    os_log(OS_LOG_NOTICE, "daemon.stopped", NULL, 0, "clean stop");
     return 0;
 }

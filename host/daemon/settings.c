@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "log.h"
+#include "oncesign/status.h"
 #include "oncesign/version.h"
 
 enum {
@@ -46,6 +48,7 @@ static const setting table[] = {
     NUM(connection_limit, "N", "open API connections at most, per listener [256]"),
     NUM(per_client_limit, "N", "open API connections per client IP address [32]"),
     NUM(request_timeout_ms, "MS", "a connection must deliver a whole request within MS [10000]"),
+    STR(log_format, "FORMAT", 0, "stderr log: auto (journal under systemd, else text), text, journal or json [auto]"),
     NUM(batch_max, "N", "payouts per transaction at most [50]"),
     NUM(batch_delay_ms, "MS", "wait this long for more payouts before signing a batch [200]"),
     NUM(fee_floor, "SAT_PER_KVB", "lowest fee rate used, in satoshi per 1000 virtual bytes [1000]"),
@@ -224,6 +227,11 @@ static int check(daemon_settings *s) {
         fprintf(stderr, "oncesignd: --token-file is required\n");
         return -1;
     }
+    os_log_format log_format;
+    if (os_log_format_parse(s->log_format, &log_format) != OS_OK) {
+        fprintf(stderr, "oncesignd: log-format must be auto, text, journal or json\n");
+        return -1;
+    }
     if (strcmp(s->listen, "none") == 0 && s->socket[0] == '\0') {
         fprintf(stderr, "oncesignd: listen = none needs a socket = PATH (no listener otherwise)\n");
         return -1;
@@ -260,6 +268,7 @@ daemon_action daemon_settings_load(int argc, char **argv, daemon_settings *s) {
     strcpy(s->db, "oncesign.db");
     strcpy(s->network, "main");
     strcpy(s->listen, "127.0.0.1");
+    strcpy(s->log_format, "auto");
     s->port = 8420;
     s->batch_max = 50;
     s->batch_delay_ms = 200;

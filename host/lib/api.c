@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "log.h"
 #include "oncesign/check.h"
 #include "oncesign/status.h"
 #include "rpc.h"
@@ -991,8 +992,8 @@ static void *reaper_main(void *cls) {
             }
         }
         if (closed > 0) {
-            fprintf(stderr, "oncesignd api: level=warning closed %u connection(s) that sent no whole request"
-                            " within %u ms\n", closed, api->request_timeout_ms);
+            os_log_field f[] = { OS_LOG_INT("closed", closed), OS_LOG_INT("timeout_ms", api->request_timeout_ms) };
+            os_log(OS_LOG_WARNING, "api.request_deadline", f, 2, "closed connections that sent no whole request in time");
         }
     }
     pthread_mutex_unlock(&api->conn_lock);
@@ -1158,8 +1159,10 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s) {
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap) {
     (void)cls;
-    fputs("oncesignd api: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    os_log(OS_LOG_WARNING, "api.http", NULL, 0, "%s", msg);
 }
 
 /* Binds the Unix-socket listener: mode 0660 (set before listen(), so nobody connects earlier),

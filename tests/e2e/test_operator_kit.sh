@@ -142,6 +142,7 @@ network = regtest
 token-file = $dir/tok#dir/api.token
 listen = none
 socket = $dir/api.sock
+log-format = json
 CONF
 "$D" --config "$dir/d.conf" --init >"$dir/d.out" 2>"$dir/d.err" &
 d_pid=$!
@@ -166,6 +167,11 @@ st=$(api -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: text/plain' --
 pass "oncesignd from a config file ('#' inside a path kept): Unix socket 0660 only, ledger 0600, a code issued over the socket, 415 for non-JSON"
 kill -TERM $d_pid; wait $d_pid || fail "oncesignd stop: exit $?"; d_pid=
 [ -e "$dir/api.sock" ] && fail "the socket is left behind after a clean stop"
+jq -e -s 'all(.[]; (.ts | test("^[0-9-]+T[0-9:.]+Z$")) and (.level | length) > 0 and (.event | length) > 0)
+  and (map(.event) | index("daemon.started") and index("daemon.stopped"))
+  and (map(select(.event == "daemon.started"))[0] | .socket and .network == "regtest")' "$dir/d.err" >/dev/null \
+  || fail "log-format = json: $(head -c 600 "$dir/d.err")"
+pass "log-format = json: every stderr line is a JSON event with time, level, event and ids"
 
 # ---- writers never replace a non-regular file
 mkfifo "$dir/export.fifo"
