@@ -13,6 +13,7 @@
  * ONCESIGN_CRASH_AT=<point>[:<n>] (tests only) exits 137 at a named transition: docs/LIFECYCLE.md.
  */
 #include <errno.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,11 +95,15 @@ int main(int argc, char **argv) {
         return 2;
     }
     int tcp = strcmp(s.listen, "none") != 0;
+    char db_dir[sizeof s.db];
+    snprintf(db_dir, sizeof db_dir, "%s", s.db);
     os_api_config acfg = {.bind = tcp ? s.listen : NULL, .port = (uint16_t)s.port, .no_tcp = !tcp,
                           .unix_path = s.socket[0] ? s.socket : NULL, .token_file = s.token_file,
                           .connection_limit = (unsigned)s.connection_limit,
                           .per_client_limit = (unsigned)s.per_client_limit,
-                          .request_timeout_ms = (unsigned)s.request_timeout_ms};
+                          .request_timeout_ms = (unsigned)s.request_timeout_ms,
+                          .disk_path = dirname(db_dir),
+                          .disk_min_free = s.disk_min_free_mb * 1024ull * 1024ull};
     os_api *api = NULL;
     rc = os_api_start(engine, &acfg, &api, err, sizeof err);
     if (rc != OS_OK) {

@@ -49,6 +49,7 @@ static const setting table[] = {
     NUM(per_client_limit, "N", "open API connections per client IP address [32]"),
     NUM(request_timeout_ms, "MS", "a connection must deliver a whole request within MS [10000]"),
     STR(log_format, "FORMAT", 0, "stderr log: auto (journal under systemd, else text), text, journal or json [auto]"),
+    NUM(disk_min_free_mb, "MIB", "health is false when the ledger's file system has less free space [100]"),
     NUM(batch_max, "N", "payouts per transaction at most [50]"),
     NUM(batch_delay_ms, "MS", "wait this long for more payouts before signing a batch [200]"),
     NUM(fee_floor, "SAT_PER_KVB", "lowest fee rate used, in satoshi per 1000 virtual bytes [1000]"),
@@ -253,10 +254,10 @@ static int check(daemon_settings *s) {
         s->fee_cap < s->fee_floor || s->batch_delay_ms > 600000 || s->rpc_timeout_ms == 0 ||
         s->rpc_timeout_ms > 600000 || s->connection_limit == 0 || s->per_client_limit == 0 ||
         s->request_timeout_ms == 0 || s->request_timeout_ms > 600000 || s->confirmations_final == 0 ||
-        s->reconcile_interval_ms == 0) {
+        s->reconcile_interval_ms == 0 || s->disk_min_free_mb == 0 || s->disk_min_free_mb > (1ull << 40)) {
         fprintf(stderr, "oncesignd: a numeric setting is out of range (port <= 65535, 1 <= batch-max <= %d,"
                         " 0 < fee-floor <= fee-cap, rpc-timeout-ms and request-timeout-ms 1..600000, the limits,"
-                        " confirmations-final and reconcile-interval-ms > 0)\n",
+                        " confirmations-final, reconcile-interval-ms and disk-min-free-mb > 0)\n",
                 OS_MAX_OUTPUTS - 1);
         return -1;
     }
@@ -280,6 +281,7 @@ daemon_action daemon_settings_load(int argc, char **argv, daemon_settings *s) {
     s->connection_limit = 256;
     s->per_client_limit = 32;
     s->request_timeout_ms = 10000;
+    s->disk_min_free_mb = 100;
     int check_only = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

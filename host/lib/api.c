@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -54,6 +55,7 @@
  * above bounds one that keeps trickling. */
 #define API_IDLE_TIMEOUT_S     30u
 #define API_REAPER_PERIOD_MS   100u
+#define API_DEFAULT_DISK_MIN_FREE (100ull * 1024u * 1024u)
 
 /* ---- endpoints and metrics ---- */
 
@@ -100,6 +102,8 @@ struct os_api {
     struct MHD_Daemon *unix_daemon;     /* Unix-socket listener, or NULL */
     char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     unsigned request_timeout_ms;
+    char disk_path[4096];               /* "" when not reported */
+    uint64_t disk_min_free;
     pthread_mutex_t conn_lock;
     pthread_cond_t reaper_wake;
     conn_track *conns;
@@ -789,14 +793,30 @@ static enum MHD_Result handle_wallet(os_api *api, struct MHD_Connection *c, api_
     return send_json(c, r, 200, o, NULL, NULL);
 }
 
+/* The ledger's file system: a full disk makes every ledger commit fail, so health says so before it
+ * happens. Returns 1 when free space is at least the minimum and the directory is writable. */
+static int disk_state(const os_api *api, uint64_t *free_bytes) {
+    struct statvfs v;
+    *free_bytes = 0;
+    if (statvfs(api->disk_path, &v) != 0) return 0;
+    *free_bytes = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+    return *free_bytes >= api->disk_min_free && access(api->disk_path, W_OK) == 0;
+}
+
 static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_request *r) {
+    uint64_t disk_free = 0;
+    int disk_ok = api->disk_path[0] == '\0' || disk_state(api, &disk_free);
     os_engine_health h;
     memset(&h, 0, sizeof h);
     int rc = os_engine_health_get(api->engine, &h);
-    int ok = rc == OS_OK && h.ledger_ok && h.signer_ok && h.node_ok;
+    int ok = rc == OS_OK && h.ledger_ok && h.signer_ok && h.node_ok && disk_ok;
     json_t *o = json_object();
     if (o != NULL) {
         json_object_set_new(o, "ok", json_boolean(ok));
+        if (api->disk_path[0] != '\0') {
+            json_object_set_new(o, "disk", json_boolean(disk_ok));
+            json_object_set_new(o, "disk_free_bytes", json_integer((json_int_t)disk_free));
+        }
         json_object_set_new(o, "ledger", json_boolean(rc == OS_OK && h.ledger_ok));
         json_object_set_new(o, "signer", json_boolean(rc == OS_OK && h.signer_ok));
         json_object_set_new(o, "node", json_boolean(rc == OS_OK && h.node_ok));
@@ -847,6 +867,15 @@ static enum MHD_Result handle_metrics(os_api *api, struct MHD_Connection *c, api
     tb_printf(&t, "# HELP oncesign_api_engine_metrics_ok 1 when the engine's own metrics are included\n"
                   "# TYPE oncesign_api_engine_metrics_ok gauge\noncesign_api_engine_metrics_ok %d\n",
               rc == OS_OK);
+    if (api->disk_path[0] != '\0') {
+        uint64_t disk_free = 0;
+        int disk_ok = disk_state(api, &disk_free);
+        tb_printf(&t, "# HELP oncesign_disk_free_bytes free bytes on the ledger's file system\n"
+                      "# TYPE oncesign_disk_free_bytes gauge\noncesign_disk_free_bytes %llu\n"
+                      "# HELP oncesign_disk_ok 1 when the ledger's directory is writable with enough free space\n"
+                      "# TYPE oncesign_disk_ok gauge\noncesign_disk_ok %d\n",
+                  (unsigned long long)disk_free, disk_ok);
+    }
     tb_printf(&t, "# HELP oncesign_api_requests_total HTTP requests answered, by endpoint and status\n"
                   "# TYPE oncesign_api_requests_total counter\n");
     for (size_t e = 0; e < EP_COUNT; e++) {
@@ -1262,6 +1291,8 @@ int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char
     api->engine = engine;
     api->max_body = cfg->max_body != 0 ? cfg->max_body : API_DEFAULT_MAX_BODY;
     api->request_timeout_ms = cfg->request_timeout_ms != 0 ? cfg->request_timeout_ms : API_DEFAULT_REQUEST_TIMEOUT_MS;
+    if (cfg->disk_path != NULL) snprintf(api->disk_path, sizeof api->disk_path, "%s", cfg->disk_path);
+    api->disk_min_free = cfg->disk_min_free != 0 ? cfg->disk_min_free : API_DEFAULT_DISK_MIN_FREE;
     pthread_mutex_init(&api->conn_lock, NULL);
     pthread_cond_init(&api->reaper_wake, NULL);
     int rc = read_token(cfg->token_file, api->token_hash, err, cap);

@@ -29,6 +29,9 @@ typedef struct {
     unsigned threads;           /* worker threads (default 4 when 0) */
     unsigned connection_limit;  /* open connections in total per listener (default 256 when 0) */
     unsigned per_client_limit;  /* open TCP connections per client address (default 32 when 0) */
+    const char *disk_path;      /* health and metrics report this directory's file system (the
+                                 * ledger's); NULL: not reported */
+    uint64_t disk_min_free;     /* bytes free below which health says disk false (default 100 MiB) */
     unsigned request_timeout_ms;/* a connection that has not delivered a whole request (headers and
                                  * body) this long after it opened or after its previous answer is
                                  * closed, however steadily it sends (default 10000 when 0) */

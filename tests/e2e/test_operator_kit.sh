@@ -164,6 +164,7 @@ jq -e '(.code | length) >= 16 and .amount == 150000' "$dir/issue.json" >/dev/nul
 st=$(api -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: text/plain' --data-binary '{"amount":1}' \
   http://oncesign/v1/codes)
 [ "$st" = 415 ] || fail "a text/plain body got HTTP $st, not 415"
+api http://oncesign/v1/health | jq -e '.disk == true and .disk_free_bytes > 0' >/dev/null || fail "health: no disk state"
 pass "oncesignd from a config file ('#' inside a path kept): Unix socket 0660 only, ledger 0600, a code issued over the socket, 415 for non-JSON"
 kill -TERM $d_pid; wait $d_pid || fail "oncesignd stop: exit $?"; d_pid=
 [ -e "$dir/api.sock" ] && fail "the socket is left behind after a clean stop"

@@ -294,6 +294,57 @@ static void test_unix_socket_listener(void **state) {
     assert_int_equal(os_api_start(fx.engine, &neither, &none, err, sizeof err), OS_ERR_ARG);
 }
 
+/* ---------------------------------------------------------------- disk health */
+
+/* GET path over TCP; the body (NUL-terminated) into out. Returns the HTTP status. */
+static long http_get(uint16_t port, const char *path, char *out, size_t cap) {
+    char req[256], buf[16384];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    int fd = connect_from("127.0.0.1", port);
+    assert_true(fd >= 0);
+    assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 5000) != 1) break;
+        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    const char *body = strstr(buf, "\r\n\r\n");
+    snprintf(out, cap, "%s", body != NULL ? body + 4 : "");
+    long status = -1;
+    if (sscanf(buf, "HTTP/1.1 %ld", &status) != 1) status = -1;
+    return status;
+}
+
+/* Health and metrics report the ledger's file system: free space against the configured minimum,
+ * and whether the directory is writable. */
+static void test_disk_health(void **state) {
+    (void)state;
+    char body[16384];
+    os_api_config ac = { .token_file = fx.token_file, .disk_path = fx.dir, .disk_min_free = 1 };
+    os_api *api = start(&ac);
+    http_get(os_api_port(api), "/v1/health", body, sizeof body);
+    assert_non_null(strstr(body, "\"disk\":true"));
+    assert_non_null(strstr(body, "\"disk_free_bytes\":"));
+    http_get(os_api_port(api), "/metrics", body, sizeof body);
+    assert_non_null(strstr(body, "\noncesign_disk_ok 1\n"));
+    assert_non_null(strstr(body, "\noncesign_disk_free_bytes "));
+    os_api_stop(api);
+    /* more free space demanded than any disk has: not healthy */
+    ac.disk_min_free = UINT64_MAX / 2;
+    api = start(&ac);
+    assert_int_equal(http_get(os_api_port(api), "/v1/health", body, sizeof body), 503);
+    assert_non_null(strstr(body, "\"disk\":false"));
+    assert_non_null(strstr(body, "\"ok\":false"));
+    http_get(os_api_port(api), "/metrics", body, sizeof body);
+    assert_non_null(strstr(body, "\noncesign_disk_ok 0\n"));
+    os_api_stop(api);
+}
+
 /* ---------------------------------------------------------------- token file */
 
 static void test_token_file_permissions(void **state) {
@@ -332,6 +383,7 @@ int main(void) {
         cmocka_unit_test(test_slow_clients_do_not_block),
         cmocka_unit_test(test_unix_socket_listener),
         cmocka_unit_test(test_token_file_permissions),
+        cmocka_unit_test(test_disk_health),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
