@@ -1,4 +1,4 @@
-/* oncesign — the nonce set: a sparse Merkle tree with shortcut leaves (DESIGN.md §3 "Nonce set").
+/* oncesign — the nonce set: a sparse Merkle tree with shortcut leaves (docs/DESIGN.md §3 "Nonce set").
  *
  * The signer keeps only the 32-byte root; the host keeps the tree (host/lib/nonce_tree.h) and sends a
  * proof with every payout. This file is the verifier, compiled into the firmware and the host: no heap,

@@ -327,7 +327,7 @@ static int cmd_status(ledger_cmd *l, int argc, char **argv) {
 }
 
 static int cmd_payouts(ledger_cmd *l, int argc, char **argv) {
-    if (argc == 0) return cli_usage("payouts: which command? list or show");
+    if (argc == 0) return cli_usage("payouts: which command? list, show or cancel");
     uint64_t v;
     if (strcmp(argv[0], "list") == 0) {
         os_payout_status status = 0;
@@ -422,7 +422,32 @@ static int cmd_payouts(ledger_cmd *l, int argc, char **argv) {
         }
         return CLI_EXIT_OK;
     }
-    return cli_usage("payouts: unknown command '%s' (list, show)", argv[0]);
+    if (strcmp(argv[0], "cancel") == 0) {
+        const char *id_text = NULL;
+        for (int i = 1; i < argc; i++) {
+            int b = cli_backend_option(&l->backend, argc, argv, &i);
+            if (b < 0) return CLI_EXIT_USAGE;
+            if (b > 0) continue;
+            if (argv[i][0] == '-' || id_text != NULL) return cli_usage("payouts cancel: unexpected argument '%s'", argv[i]);
+            id_text = argv[i];
+        }
+        if (id_text == NULL) return cli_usage("payouts cancel needs a payout id");
+        if (!parse_num("payout id", id_text, INT64_MAX, &v)) return CLI_EXIT_USAGE;
+        int rc = open_ledger(l);
+        if (rc != CLI_EXIT_OK) return rc;
+        rc = os_engine_payout_cancel(l->engine, (int64_t)v);
+        if (rc == OS_ERR_NOT_FOUND) return cli_fail(l->g, CLI_EXIT_REFUSED, rc, "no payout %s", id_text);
+        if (rc == OS_ERR_BUSY)
+            return cli_fail(l->g, CLI_EXIT_REFUSED, rc, "payout %s is past requested: signing has started, the signer"
+                                                        " and the chain finish it", id_text);
+        if (rc != OS_OK) return cli_fail(l->g, cli_exit_for(rc), rc, "cancelling payout %s: %s", id_text, os_status_message(rc));
+        if (l->g->json)
+            printf("{\"ok\":true,\"cancelled\":%s}\n", id_text);
+        else
+            printf("payout %s cancelled\n", id_text);
+        return CLI_EXIT_OK;
+    }
+    return cli_usage("payouts: unknown command '%s' (list, show, cancel)", argv[0]);
 }
 
 static void code_json(const os_code_info *c) {

@@ -67,6 +67,7 @@ static const char USAGE[] =
     "  payouts list [--status S] [--after ID] [--limit N]\n"
     "                                    payouts with id > ID (default 100 at a time)\n"
     "  payouts show ID                   one payout: status, txid, confirmations\n"
+    "  payouts cancel ID                 an operator cancels a payout still waiting (requested)\n"
     "  codes issue --amount SAT [--expires-at UNIX_TIME]\n"
     "                                    a new gift code, printed this once only\n"
     "  codes show CODE                   amount, expiry, whether and by which payout redeemed\n"

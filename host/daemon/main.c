@@ -63,6 +63,7 @@ int main(int argc, char **argv) {
     cfg.max_payout = s.max_payout;
     cfg.confirmations_final = (uint32_t)s.confirmations_final;
     cfg.reconcile_interval_ms = (uint32_t)s.reconcile_interval_ms;
+    cfg.operator_wait_ms = (uint32_t)s.operator_wait_ms;
 
     /* Signals are taken by sigwait below, in this thread only. */
     sigset_t set;

@@ -58,6 +58,7 @@ static const setting table[] = {
     NUM(confirmations_final, "N", "confirmations after which a payout is final [6]"),
     NUM(reconcile_interval_ms, "MS", "how often the reconciler polls monacoind [2000]"),
     NUM(rpc_timeout_ms, "MS", "bound for one JSON-RPC call, 1..600000 [5000]"),
+    NUM(operator_wait_ms, "MS", "how long a signing session waits for the operator's button [60000]"),
 };
 #define N_SETTINGS (sizeof table / sizeof table[0])
 
@@ -282,6 +283,7 @@ daemon_action daemon_settings_load(int argc, char **argv, daemon_settings *s) {
     s->per_client_limit = 32;
     s->request_timeout_ms = 10000;
     s->disk_min_free_mb = 100;
+    s->operator_wait_ms = 60000;
     int check_only = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

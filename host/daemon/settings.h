@@ -16,7 +16,7 @@ typedef struct {
         listen[64], socket[DAEMON_MAX_STR], token_file[DAEMON_MAX_STR], log_format[16];
     unsigned long long port, batch_max, batch_delay_ms, fee_floor, fee_cap, max_payout, confirmations_final,
         reconcile_interval_ms, rpc_timeout_ms, connection_limit, per_client_limit, request_timeout_ms,
-        disk_min_free_mb;
+        disk_min_free_mb, operator_wait_ms;
 } daemon_settings;
 
 typedef enum {

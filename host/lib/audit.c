@@ -98,6 +98,25 @@ int os_audit_export_device(os_client *c, int timeout_ms, os_audit_log *log, os_m
     return OS_OK;
 }
 
+typedef struct {
+    os_audit_log *log;
+    size_t cap_entries;
+    char *err;
+    size_t err_cap;
+} export_ctx;
+
+static int export_entry(void *arg, uint64_t seq, const uint8_t *entry, size_t len) {
+    export_ctx *x = arg;
+    if (len != OS_LOG_ENTRY_BYTES) {
+        errf(x->err, x->err_cap, "ledger: archived entry %llu is %zu bytes, not %d", (unsigned long long)seq, len,
+             OS_LOG_ENTRY_BYTES);
+        return OS_ERR_DB;
+    }
+    if (x->log->n == 0) x->log->first = seq;
+    x->log->last = seq;
+    return log_push(x->log, &x->cap_entries, entry);
+}
+
 int os_audit_export_ledger(os_ledger *l, os_audit_log *log, char *err, size_t cap) {
     ARG_CHECK(l != NULL && log != NULL);
     memset(log, 0, sizeof *log);
@@ -111,31 +130,9 @@ int os_audit_export_ledger(os_ledger *l, os_audit_log *log, char *err, size_t ca
                                               : "reading the ledger's attestation key failed");
         return rc == OS_ERR_NOT_FOUND ? OS_ERR_NOT_FOUND : OS_ERR_DB;
     }
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(os_ledger_db(l), "SELECT seq, entry FROM signer_log ORDER BY seq", -1, &st, NULL) != SQLITE_OK) {
-        os_ledger_unlock(l);
-        errf(err, cap, "ledger: %s", sqlite3_errmsg(os_ledger_db(l)));
-        return OS_ERR_DB;
-    }
-    size_t cap_entries = 0;
-    int step;
-    while (rc == OS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-        if (sqlite3_column_bytes(st, 1) != OS_LOG_ENTRY_BYTES) {
-            errf(err, cap, "ledger: archived entry %llu is %d bytes, not %d", (unsigned long long)seq,
-                 sqlite3_column_bytes(st, 1), OS_LOG_ENTRY_BYTES);
-            rc = OS_ERR_DB;
-            break;
-        }
-        if (log->n == 0) log->first = seq;
-        log->last = seq;
-        rc = log_push(log, &cap_entries, sqlite3_column_blob(st, 1));
-    }
-    if (rc == OS_OK && step != SQLITE_DONE) {
-        errf(err, cap, "ledger: %s", sqlite3_errmsg(os_ledger_db(l)));
-        rc = OS_ERR_DB;
-    }
-    sqlite3_finalize(st);
+    export_ctx ctx = {log, 0, err, cap};
+    rc = os_ledger_signer_log_each(l, export_entry, &ctx);
+    if (rc == OS_ERR_DB && !(err && cap && err[0])) errf(err, cap, "ledger: reading the signer log archive failed");
     os_ledger_unlock(l);
     if (rc != OS_OK) os_audit_log_free(log);
     return rc;
@@ -450,79 +447,60 @@ static int raw_commitment(const uint8_t *raw, size_t len, uint8_t hp[32], uint8_
     return rc;
 }
 
-/* On a locked ledger: inserts the tree_leaves the tree lacks that were recorded for any ledger
- * transaction with the SIGN payload's commitment (an identical retry may sit in another row). */
-static int replay_leaves(os_ledger *l, nonce_tree *tree, const uint8_t *pl) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(os_ledger_db(l),
-                           "SELECT key, value FROM tree_leaves WHERE tx_row IN"
-                           " (SELECT id FROM txs WHERE hash_prevouts = ?1 AND hash_outputs = ?2) ORDER BY rowid",
-                           -1, &st, NULL) != SQLITE_OK)
-        return OS_ERR_DB;
-    sqlite3_bind_blob(st, 1, pl, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, pl + 32, 32, SQLITE_STATIC);
-    int rc = OS_OK, step;
-    while (rc == OS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (sqlite3_column_bytes(st, 0) != 32 || sqlite3_column_bytes(st, 1) != 32) {
-            rc = OS_ERR_DB;
-            break;
-        }
-        uint8_t have[32];
-        if (nonce_tree_get(tree, sqlite3_column_blob(st, 0), have) == OS_OK) continue;
-        rc = nonce_tree_insert(tree, sqlite3_column_blob(st, 0), sqlite3_column_blob(st, 1));
-    }
-    sqlite3_finalize(st);
-    return rc;
+static int replay_leaf(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len) {
+    nonce_tree *tree = ctx;
+    if (key_len != 32 || value_len != 32) return OS_ERR_DB;
+    uint8_t have[32];
+    if (nonce_tree_get(tree, key, have) == OS_OK) return OS_OK;
+    return nonce_tree_insert(tree, key, value);
 }
 
-/* On a locked ledger: the ledger transaction a SIGN entry names (the first whose stored raw, when
- * present, hashes to the entry's commitment). *row = 0 when none. */
+/* Inserts the tree_leaves the tree lacks that were recorded for any ledger transaction with the SIGN
+ * payload's commitment (an identical retry may sit in another row). */
+static int replay_leaves(os_ledger *l, nonce_tree *tree, const uint8_t *pl) {
+    return os_ledger_leaves_of_commitment(l, pl, pl + 32, replay_leaf, tree);
+}
+
+typedef struct {
+    const uint8_t *pl;
+    int64_t *row;
+    int *raw_checked, *has_root;
+    uint8_t *root_after;
+    char *why;
+    size_t cap;
+} find_ctx;
+
+static int find_candidate(void *arg, int64_t id, const uint8_t *raw, size_t raw_len, const uint8_t *root, size_t root_len) {
+    find_ctx *f = arg;
+    if (raw_len > 0) {
+        uint8_t hp[32], ho[32];
+        int rc = raw_commitment(raw, raw_len, hp, ho);
+        if (rc != OS_OK || memcmp(hp, f->pl, 32) != 0 || memcmp(ho, f->pl + 32, 32) != 0) {
+            snprintf(f->why, f->cap, "ledger transaction %lld's stored raw transaction does not hash to the entry's"
+                                     " hashPrevouts/hashOutputs (%s)", (long long)id,
+                     rc != OS_OK ? os_status_name(rc) : "different transaction");
+            return 0;
+        }
+    }
+    *f->row = id;
+    *f->raw_checked = raw_len > 0;
+    *f->has_root = root_len == 32;
+    if (*f->has_root) memcpy(f->root_after, root, 32);
+    return 1;
+}
+
+/* The ledger transaction a SIGN entry names (the first whose stored raw, when present, hashes to the
+ * entry's commitment). *row = 0 when none. */
 static int find_signed_tx(os_ledger *l, const uint8_t *pl, int64_t *row, int *raw_checked, uint8_t root_after[32],
                           int *has_root, char *why, size_t cap) {
-    sqlite3_stmt *st = NULL;
     *row = 0;
     why[0] = '\0';
-    if (sqlite3_prepare_v2(os_ledger_db(l),
-                           "SELECT id, raw, root_after FROM txs WHERE hash_prevouts = ? AND hash_outputs = ? ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK)
-        return OS_ERR_DB;
-    sqlite3_bind_blob(st, 1, pl, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, pl + 32, 32, SQLITE_STATIC);
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(st, 0);
-        int raw_len = sqlite3_column_bytes(st, 1);
-        if (raw_len > 0) {
-            uint8_t hp[32], ho[32];
-            int rc = raw_commitment(sqlite3_column_blob(st, 1), (size_t)raw_len, hp, ho);
-            if (rc != OS_OK || memcmp(hp, pl, 32) != 0 || memcmp(ho, pl + 32, 32) != 0) {
-                snprintf(why, cap, "ledger transaction %lld's stored raw transaction does not hash to the entry's"
-                                   " hashPrevouts/hashOutputs (%s)", (long long)id,
-                         rc != OS_OK ? os_status_name(rc) : "different transaction");
-                continue;
-            }
-        }
-        *row = id;
-        *raw_checked = raw_len > 0;
-        *has_root = sqlite3_column_bytes(st, 2) == 32;
-        if (*has_root) memcpy(root_after, sqlite3_column_blob(st, 2), 32);
-        break;
-    }
-    sqlite3_finalize(st);
-    return step == SQLITE_ROW || step == SQLITE_DONE ? OS_OK : OS_ERR_DB;
+    find_ctx f = {pl, row, raw_checked, has_root, root_after, why, cap};
+    return os_ledger_txs_of_commitment(l, pl, pl + 32, find_candidate, &f);
 }
 
 static int nonce_known(os_ledger *l, const uint8_t nonce[32], int *known) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(os_ledger_db(l),
-                           "SELECT 1 FROM payouts WHERE nonce = ?1 UNION ALL SELECT 1 FROM tree_leaves WHERE nonce = ?1 LIMIT 1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return OS_ERR_DB;
-    sqlite3_bind_blob(st, 1, nonce, 32, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    *known = step == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return step == SQLITE_ROW || step == SQLITE_DONE ? OS_OK : OS_ERR_DB;
+    return os_ledger_nonce_known(l, nonce, known);
 }
 
 int os_audit_crosscheck_ledger(const os_audit_log *log, os_ledger *l, os_audit_report *r) {
@@ -601,24 +579,14 @@ int os_audit_chain_report(const os_audit_log *log, os_ledger *l, os_rpc *rpc, os
         const uint8_t *e = log->entries[i], *pl = e + AUDIT_LOG_OFF_PAYLOAD;
         if (e[AUDIT_LOG_OFF_TYPE] != OS_LOG_SIGN) continue;
         uint64_t seq = log->first + i;
-        sqlite3_stmt *st = NULL;
-        os_ledger_lock(l);
-        int rc = sqlite3_prepare_v2(os_ledger_db(l),
-                                    "SELECT id, txid, state FROM txs WHERE hash_prevouts = ? AND hash_outputs = ?"
-                                    " AND txid IS NOT NULL ORDER BY id LIMIT 1", -1, &st, NULL) == SQLITE_OK ? OS_OK : OS_ERR_DB;
-        int64_t row = 0, state = 0;
+        int64_t row = 0;
+        os_tx_state state = 0;
         uint8_t txid[32];
-        if (rc == OS_OK) {
-            sqlite3_bind_blob(st, 1, pl, 32, SQLITE_STATIC);
-            sqlite3_bind_blob(st, 2, pl + 32, 32, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
-                row = sqlite3_column_int64(st, 0);
-                memcpy(txid, sqlite3_column_blob(st, 1), 32);
-                state = sqlite3_column_int64(st, 2);
-            }
+        int rc = os_ledger_signed_tx_of_commitment(l, pl, pl + 32, &row, txid, &state);
+        if (rc == OS_ERR_NOT_FOUND) {
+            row = 0;
+            rc = OS_OK;
         }
-        sqlite3_finalize(st);
-        os_ledger_unlock(l);
         if (rc != OS_OK) return rc;
         char text[768], txhex[65];
         if (row == 0) {

@@ -1,4 +1,4 @@
-/* oncesign host — the auditor's tools (DESIGN.md I5): export the signer's hash-chained log (from the
+/* oncesign host — the auditor's tools (docs/DESIGN.md I5): export the signer's hash-chained log (from the
  * device or from the ledger's archive) to a text file, and verify such a file with only the
  * attestation public key, optionally against the device's log head, the ledger and the chain.
  *

@@ -1,17 +1,20 @@
 /* oncesign host — the payout engine: the service the HTTP API (host/lib/api.c) and the operator
  * CLI call, and the worker and reconciler that move payouts through their lifecycle.
  *
- * Payout lifecycle (DESIGN.md §4, I3, I6):
+ * Payout lifecycle (docs/DESIGN.md, I3, I6). Every arrow but the first is an event of the
+ * transaction carrying the payout, applied by one table (os_ledger_tx_transition, ledger.h):
  *
  *   requested ──(batch picked, coins reserved, draft stored)──▶ signing
- *   signing ──(signer asks the operator)──▶ awaiting_approval ──(approved)──▶ signing
- *   signing ──(signer commits; raw tx + txid stored durably)──▶ signed
- *   signing ──(signer refused BEFORE committing)──▶ requested (retry) or failed (policy refusal)
- *   signed ──(sendrawtransaction: sent)──▶ broadcast
- *   signed ──(unknown: timeout, dropped connection)──▶ signed (the reconciler asks the node later)
- *   broadcast ──(in a block)──▶ confirmed(n)     n = confirmations, updated by the reconciler
- *   any pending ──(transaction provably can never confirm and the payout is re-anchored by an
- *                  operator)──▶ failed
+ *   requested ──(the coins cannot cover it)──▶ requested (steps aside; the others go on)
+ *   signing ──(signer asks the operator)──▶ awaiting_approval
+ *   signing, awaiting_approval ──(signer commits; raw tx + txid stored durably)──▶ signed
+ *   signing, awaiting_approval ──(signer refused BEFORE committing)──▶ requested (retry), or failed
+ *                                  (the output it refused; all of them when the operator rejected)
+ *   signed ──(sendrawtransaction: sent, or seen in the node's mempool)──▶ broadcast
+ *   signed ──(not sent, unknown, fee too low)──▶ signed (the reconciler asks the node later)
+ *   signed, broadcast ──(refused for its fee: a replacement drafted)──▶ signing (the fee bump)
+ *   signed, broadcast ──(a transaction carrying it is in a block)──▶ confirmed(n), n updated
+ *   signed, broadcast ──(a foreign transaction spent an input in a block: it can never confirm)──▶ failed
  *
  * Nothing is ever rolled back on an ambiguous answer: the signed transaction is stored before the
  * first broadcast, and only chain evidence (the node's mempool, blocks and UTXO set) moves it on.
@@ -46,6 +49,8 @@ typedef struct {
     uint64_t max_payout;            /* API-level cap per payout, satoshi */
     uint32_t confirmations_final;   /* confirmations after which a payout is final */
     uint32_t reconcile_interval_ms;
+    uint32_t operator_wait_ms;      /* how long a signing session waits for the operator's button before
+                                       the payout steps aside and the others go on (0: 60,000) */
     /* Called (from the worker thread, may be NULL) when the signer waits for the operator's decision
      * on a transaction: the daemon logs it; in-process tests press the simulated button. */
     void (*on_operator_wait)(void *ctx, int64_t tx_row);
@@ -126,6 +131,13 @@ int os_engine_payout_create(os_engine *e, const char *idempotency_key, const cha
 
 int os_engine_payout_get(os_engine *e, int64_t id, os_payout_info *out);
 
+/* An operator cancels a payout no transaction has taken yet (status requested): it ends failed with
+ * the error "cancelled by the operator" and is never paid. Safe beside a running daemon: the worker's
+ * draft takes only payouts still requested, in the same transaction.
+ * Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_BUSY (signing has started: the signer and the chain decide
+ *          now); OS_ERR_DB. */
+int os_engine_payout_cancel(os_engine *e, int64_t id);
+
 /* Lists payouts with id > after_id (0: from the start), optionally only one status (0: all). */
 int os_engine_payout_list(os_engine *e, os_payout_status status, int64_t after_id, size_t limit,
                           os_payout_info *out, size_t *n);
@@ -133,6 +145,9 @@ int os_engine_payout_list(os_engine *e, os_payout_status status, int64_t after_i
 typedef struct {
     int ledger_ok, signer_ok, node_ok;
     uint64_t payouts_pending, payouts_confirmed;
+    uint64_t payouts_waiting_for_funds; /* requested payouts the last batch left aside: the coins cannot
+                                           cover them (they are listed with status requested) */
+    uint64_t payouts_awaiting_approval; /* payouts whose transaction waits for the operator's decision */
     uint64_t node_height;
     uint64_t signer_log_seq;
     int signing_disabled;           /* fail closed (I6): the signer does not match the ledger */
@@ -154,7 +169,9 @@ int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len);
 int os_engine_reconcile_now(os_engine *e);
 
 /* The hot wallet: a fresh receive address of the signer (funding goes there; the engine watches
- * it) and the balance of the coins the ledger knows (confirmed and unconfirmed, satoshi). */
+ * it) and the balance the node has on the wallet's addresses now (listunspent, mempool included:
+ * confirmed and unconfirmed, satoshi; coins spent outside oncesignd are not in it), or, when no node can be
+ * asked, the balance of the coins the ledger holds. */
 int os_engine_receive_address(os_engine *e, char address[OS_MAX_ADDRESS + 1]);
 int os_engine_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed);
 

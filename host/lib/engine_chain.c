@@ -1,13 +1,14 @@
 /* oncesign host — the payout engine's signer and monacoind side: start-up check against the signer
  * (I6), the signer's log archive, the worker (batch, coins, fee, draft, sign, store, broadcast), the
  * reconciler (the node's view decides, I3) and the hot wallet's addresses and coins.
+ * Each loop reads state through the ledger layer (ledger.h), asks a pure decision (engine_decide.h)
+ * what it means, and applies the answer as a ledger operation or a state-machine event.
  * The lifecycle and what happens at each crash point: docs/LIFECYCLE.md. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,26 +16,23 @@
 #include "audit_log.h"
 #include "bytes.h"
 #include "crypto.h"
+#include "draft.h"
+#include "engine_decide.h"
 #include "engine_internal.h"
 #include "nonce_set.h"
 #include "oncesign/status.h"
+#include "psbt.h"
 #include "rpc.h"
 #include "signing.h"
 #include "tx.h"
-#include "fee.h"
-#include "tx_size.h"
 
 #define DEVICE_TIMEOUT_MS 10000
-#define DUST 546u
 #define RBF_SEQUENCE 0xfffffffdu
+/* With no new block, the reconciler still asks this often: a node can drop a transaction from its
+ * mempool (eviction, restart) without any block telling us. */
+#define RECONCILE_RECHECK_MS 30000
 
 /* ------------------------------------------------------------------ small helpers */
-
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void errf(char *err, size_t cap, const char *fmt, ...) {
     if (!err || !cap) return;
@@ -62,58 +60,14 @@ static int mismatch(os_engine *e) {
     return m;
 }
 
-static sqlite3_stmt *prep(os_engine *e, const char *sql) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(os_ledger_db(e->ledger), sql, -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "oncesignd: sql: %s: %s\n", sqlite3_errmsg(os_ledger_db(e->ledger)), sql);
-        return NULL;
-    }
-    return st;
-}
-
-/* Runs a statement to completion; bindings given as a format: i int64, b blob(ptr,len), t text. */
-static int run(os_engine *e, const char *sql, const char *fmt, ...) {
-    sqlite3_stmt *st = prep(e, sql);
-    if (!st) return OS_ERR_DB;
-    va_list ap;
-    va_start(ap, fmt);
-    for (int i = 1; fmt && *fmt; fmt++, i++) {
-        if (*fmt == 'i') {
-            sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
-        } else if (*fmt == 'b') {
-            const void *p = va_arg(ap, const void *);
-            int n = va_arg(ap, int);
-            if (p)
-                sqlite3_bind_blob(st, i, p, n, SQLITE_TRANSIENT);
-            else
-                sqlite3_bind_null(st, i);
-        } else if (*fmt == 't') {
-            sqlite3_bind_text(st, i, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
-        }
-    }
-    va_end(ap);
-    int r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return r == SQLITE_DONE || r == SQLITE_ROW ? OS_OK : OS_ERR_DB;
-}
-
-static int meta_u64(os_engine *e, const char *key, uint64_t *v) {
-    uint8_t buf[8];
-    size_t n = 0;
-    int rc = os_ledger_meta_get(e->ledger, key, buf, sizeof buf, &n);
-    if (rc == OS_ERR_NOT_FOUND) {
-        *v = 0;
-        return OS_OK;
-    }
-    if (rc != OS_OK || n != 8) return OS_ERR_DB;
-    *v = os_read_le64(buf);
-    return OS_OK;
-}
-
-static int meta_put_u64(os_engine *e, const char *key, uint64_t v) {
-    uint8_t buf[8];
-    os_write_le64(buf, v);
-    return os_ledger_meta_put(e->ledger, key, buf, 8);
+/* An event on a transaction, stamped now. */
+static int tx_event(os_engine *e, int64_t row, os_tx_event ev, os_tx_event_data *d) {
+    d->now = engine_now();
+    int rc = os_ledger_tx_transition(e->ledger, row, ev, d);
+    if (rc == OS_ERR_DB)
+        fprintf(stderr, "oncesignd: ledger: event %d on transaction %lld not stored: %s\n", (int)ev, (long long)row,
+                os_status_name(rc));
+    return rc;
 }
 
 /* ------------------------------------------------------------------ device calls (sign_mu held) */
@@ -150,140 +104,7 @@ static int device_info(os_engine *e, os_msg_info *info) {
     return OS_OK;
 }
 
-/* ------------------------------------------------------------------ the draft: an exact os_sign_tx */
-
-typedef struct {
-    os_sign_tx tx;
-    os_sign_input *in;
-    os_sign_output *out;
-    uint8_t *blob;      /* the encoded draft; inputs' prev_tx point into it */
-    size_t blob_len;
-} draft;
-
-static void draft_free(draft *d) {
-    free(d->in);
-    free(d->out);
-    free(d->blob);
-    memset(d, 0, sizeof *d);
-}
-
-static int draft_encode(const os_sign_tx *tx, uint8_t **out, size_t *len) {
-    size_t n = 12;
-    for (size_t i = 0; i < tx->n_inputs; i++) n += 32 + 4 + 4 + 1 + 4 + 1 + 4 + 4 + tx->inputs[i].prev_tx_len;
-    n += tx->n_outputs * (1 + 8 + 1 + OS_MAX_PAYOUT_SCRIPT + 1 + 4 + 4 + 32 + 1 + 36);
-    uint8_t *b = malloc(n), *p = b;
-    if (!b) return OS_ERR_IO;
-    os_write_le32(p, tx->version), p += 4;
-    os_write_le32(p, tx->locktime), p += 4;
-    os_write_le16(p, (uint16_t)tx->n_inputs), p += 2;
-    os_write_le16(p, (uint16_t)tx->n_outputs), p += 2;
-    for (size_t i = 0; i < tx->n_inputs; i++) {
-        const os_sign_input *in = &tx->inputs[i];
-        memcpy(p, in->prevout.txid, 32), p += 32;
-        os_write_le32(p, in->prevout.vout), p += 4;
-        os_write_le32(p, in->sequence), p += 4;
-        *p++ = in->script_type;
-        os_write_le32(p, in->account), p += 4;
-        *p++ = in->change;
-        os_write_le32(p, in->addr_index), p += 4;
-        os_write_le32(p, (uint32_t)in->prev_tx_len), p += 4;
-        memcpy(p, in->prev_tx, in->prev_tx_len), p += in->prev_tx_len;
-    }
-    for (size_t i = 0; i < tx->n_outputs; i++) {
-        const os_sign_output *o = &tx->outputs[i];
-        *p++ = o->kind;
-        os_write_le64(p, o->amount), p += 8;
-        *p++ = o->script_len;
-        memcpy(p, o->script, o->script_len), p += o->script_len;
-        *p++ = o->change_script_type;
-        os_write_le32(p, o->change_account), p += 4;
-        os_write_le32(p, o->change_index), p += 4;
-        memcpy(p, o->nonce, 32), p += 32;
-        *p++ = o->replace;
-        memcpy(p, o->anchor.txid, 32), p += 32;
-        os_write_le32(p, o->anchor.vout), p += 4;
-    }
-    *out = b;
-    *len = (size_t)(p - b);
-    return OS_OK;
-}
-
-static int draft_decode(const uint8_t *blob, size_t len, draft *d) {
-    memset(d, 0, sizeof *d);
-    d->blob = malloc(len ? len : 1);
-    if (!d->blob) return OS_ERR_IO;
-    memcpy(d->blob, blob, len);
-    d->blob_len = len;
-    const uint8_t *p = d->blob, *end = d->blob + len;
-#define NEED(k)                          \
-    do {                                 \
-        if ((size_t)(end - p) < (k)) goto bad; \
-    } while (0)
-    NEED(12);
-    d->tx.version = os_read_le32(p), p += 4;
-    d->tx.locktime = os_read_le32(p), p += 4;
-    d->tx.n_inputs = os_read_le16(p), p += 2;
-    d->tx.n_outputs = os_read_le16(p), p += 2;
-    if (!d->tx.n_inputs || d->tx.n_inputs > OS_MAX_INPUTS || !d->tx.n_outputs || d->tx.n_outputs > OS_MAX_OUTPUTS)
-        goto bad;
-    d->in = calloc(d->tx.n_inputs, sizeof *d->in);
-    d->out = calloc(d->tx.n_outputs, sizeof *d->out);
-    if (!d->in || !d->out) goto bad;
-    for (size_t i = 0; i < d->tx.n_inputs; i++) {
-        os_sign_input *in = &d->in[i];
-        NEED(54);
-        memcpy(in->prevout.txid, p, 32), p += 32;
-        in->prevout.vout = os_read_le32(p), p += 4;
-        in->sequence = os_read_le32(p), p += 4;
-        in->script_type = *p++;
-        in->account = os_read_le32(p), p += 4;
-        in->change = *p++;
-        in->addr_index = os_read_le32(p), p += 4;
-        in->prev_tx_len = os_read_le32(p), p += 4;
-        NEED(in->prev_tx_len);
-        in->prev_tx = p;
-        p += in->prev_tx_len;
-    }
-    for (size_t i = 0; i < d->tx.n_outputs; i++) {
-        os_sign_output *o = &d->out[i];
-        NEED(10);
-        o->kind = *p++;
-        o->amount = os_read_le64(p), p += 8;
-        o->script_len = *p++;
-        if (o->script_len > OS_MAX_PAYOUT_SCRIPT) goto bad;
-        NEED((size_t)o->script_len + 78);
-        memcpy(o->script, p, o->script_len), p += o->script_len;
-        o->change_script_type = *p++;
-        o->change_account = os_read_le32(p), p += 4;
-        o->change_index = os_read_le32(p), p += 4;
-        memcpy(o->nonce, p, 32), p += 32;
-        o->replace = *p++;
-        memcpy(o->anchor.txid, p, 32), p += 32;
-        o->anchor.vout = os_read_le32(p), p += 4;
-    }
-    if (p != end) goto bad;
-#undef NEED
-    d->tx.inputs = d->in;
-    d->tx.outputs = d->out;
-    return OS_OK;
-bad:
-    draft_free(d);
-    return OS_ERR_DB;
-}
-
-/* BIP143 hashPrevouts / hashOutputs: how the signer's SIGN log entry names a transaction. */
-static int tx_commitment(const os_sign_tx *tx, uint8_t hp[32], uint8_t ho[32]) {
-    tx_sighasher *h = malloc(sizeof *h);
-    if (!h) return OS_ERR_IO;
-    int rc = tx_sighasher_begin(h, tx->version, tx->locktime, (uint16_t)tx->n_inputs, (uint16_t)tx->n_outputs);
-    for (size_t i = 0; rc == OS_OK && i < tx->n_inputs; i++)
-        rc = tx_sighasher_add_input(h, (uint16_t)i, &tx->inputs[i].prevout, tx->inputs[i].sequence, NULL, 0);
-    for (size_t i = 0; rc == OS_OK && i < tx->n_outputs; i++)
-        rc = tx_sighasher_add_output(h, tx->outputs[i].amount, tx->outputs[i].script, tx->outputs[i].script_len);
-    if (rc == OS_OK) rc = tx_sighasher_commitment(h, hp, ho);
-    free(h);
-    return rc;
-}
+/* ------------------------------------------------------------------ leaves */
 
 /* The leaf a payout output commits (new: anchored at input 0; replace: its own anchor). */
 static int output_leaf(const os_sign_tx *tx, const os_sign_output *o, uint8_t key[32], uint8_t value[32],
@@ -294,27 +115,32 @@ static int output_leaf(const os_sign_tx *tx, const os_sign_output *o, uint8_t ke
     return rc;
 }
 
-/* On a locked ledger inside a transaction: records the leaves a committed transaction added (the ones
- * not yet present) into tree_leaves; the in-memory tree already holds them. */
-static int store_leaves(os_engine *e, int64_t tx_row, const os_sign_tx *tx) {
-    for (size_t i = 0; i < tx->n_outputs; i++) {
+/* The leaves of tx's payout outputs (leaves has room for OS_MAX_OUTPUTS). */
+static int tx_leaves(const os_sign_tx *tx, os_ledger_leaf *leaves, size_t *n) {
+    *n = 0;
+    for (size_t i = 0; i < tx->n_outputs && *n < OS_MAX_OUTPUTS; i++) {
         const os_sign_output *o = &tx->outputs[i];
         if (o->kind != OS_OUTPUT_PAYOUT) continue;
-        uint8_t key[32], value[32];
-        os_outpoint anchor;
-        int rc = output_leaf(tx, o, key, value, &anchor);
+        os_ledger_leaf *f = &leaves[*n];
+        int rc = output_leaf(tx, o, f->key, f->value, &f->anchor);
         if (rc != OS_OK) return rc;
-        rc = run(e,
-                 "INSERT OR IGNORE INTO tree_leaves (key, value, nonce, anchor_txid, anchor_vout, script, amount, tx_row)"
-                 " VALUES (?,?,?,?,?,?,?,?)",
-                 "bbbbibii", key, 32, value, 32, o->nonce, 32, anchor.txid, 32, (int64_t)anchor.vout, o->script,
-                 (int)o->script_len, (int64_t)o->amount, tx_row);
-        if (rc != OS_OK) return rc;
-        rc = run(e, "UPDATE payouts SET anchor_txid = ?, anchor_vout = ? WHERE nonce = ?", "bib", anchor.txid, 32,
-                 (int64_t)anchor.vout, o->nonce, 32);
-        if (rc != OS_OK) return rc;
+        memcpy(f->nonce, o->nonce, 32);
+        f->script = o->script;
+        f->script_len = o->script_len;
+        f->amount = o->amount;
+        (*n)++;
     }
     return OS_OK;
+}
+
+/* The signer committed row: keep its leaves (the in-memory tree already holds them). */
+static int store_committed(os_engine *e, int64_t row, const os_sign_tx *tx, const uint8_t root[32], uint64_t log_seq,
+                           uint64_t tree_seq) {
+    os_ledger_leaf leaves[OS_MAX_OUTPUTS];
+    size_t n = 0;
+    int rc = tx_leaves(tx, leaves, &n);
+    if (rc == OS_OK) rc = os_ledger_tx_committed(e->ledger, row, root, log_seq, tree_seq, leaves, n);
+    return rc;
 }
 
 /* Inserts into the in-memory tree the leaves of tx that are missing (start-up settlement). */
@@ -383,11 +209,7 @@ static int log_sync(os_engine *e, os_msg_info *info, char *err, size_t cap) {
             errf(err, cap, "log entry %llu does not verify: %s", (unsigned long long)seq, os_status_name(rc));
             return OS_ERR_SIGNER_MISMATCH;
         }
-        os_ledger_lock(e->ledger);
-        rc = run(e, "INSERT OR REPLACE INTO signer_log (seq, entry, entry_hash, verified) VALUES (?,?,?,1)", "ibb",
-                 (int64_t)seq, entry, OS_LOG_ENTRY_BYTES, hash, 32);
-        if (rc == OS_OK) e->ledger_commits_autocommit++;
-        os_ledger_unlock(e->ledger);
+        rc = os_ledger_signer_log_put(e->ledger, seq, entry, hash);
         if (rc != OS_OK) return rc;
         memcpy(prev, hash, 32);
         e->log_archived_seq = seq;
@@ -408,77 +230,75 @@ static int log_sync(os_engine *e, os_msg_info *info, char *err, size_t cap) {
     return OS_OK;
 }
 
+/* Replays the SIGN entry pl (of log entry seq) on the in-memory tree: the ledger must hold the
+ * transaction it names, and its leaves must give the entry's root_after. *row receives the ledger
+ * transaction (0 when none). */
+static int replay_sign_entry(os_engine *e, uint64_t seq, const uint8_t *pl, int64_t *row, os_draft *d, char *err,
+                             size_t cap) {
+    *row = 0;
+    int rc = os_ledger_tx_by_commitment(e->ledger, pl, pl + 32, row, d);
+    if (rc == OS_ERR_NOT_FOUND) {
+        errf(err, cap, "the signer's log entry %llu signed a transaction this ledger has no record of"
+                       " (ledger restored from an older copy, or another host signed)",
+             (unsigned long long)seq);
+        return OS_ERR_SIGNER_MISMATCH;
+    }
+    if (rc != OS_OK) return rc;
+    rc = tree_apply_tx(e, &d->tx);
+    uint8_t root[32];
+    nonce_tree_root(e->tree, root);
+    if (rc == OS_OK && memcmp(root, pl + 64, 32) != 0) rc = OS_ERR_SIGNER_MISMATCH;
+    if (rc != OS_OK) {
+        os_draft_free(d);
+        errf(err, cap, "replaying log entry %llu on the ledger's tree does not give its root", (unsigned long long)seq);
+        return OS_ERR_SIGNER_MISMATCH;
+    }
+    return OS_OK;
+}
+
+/* What a replay of the archived log records in the ledger. */
+typedef enum {
+    REPLAY_SETTLE = 1,  /* start-up: each entry past tree_seq is a commit the ledger may not know of (logged) */
+    REPLAY_REBUILD,     /* `oncesign tree rebuild`: every entry, recorded again from an empty tree */
+} replay_mode;
+
+/* Replays every archived SIGN entry after seq `after` on e->tree (replay_sign_entry) and records each
+ * replayed transaction as committed by the signer. *last: the last entry read. */
+static int replay_log(os_engine *e, uint64_t after, replay_mode mode, uint64_t *last, char *err, size_t cap) {
+    uint8_t entry[OS_LOG_ENTRY_BYTES];
+    uint64_t seq = 0;
+    *last = after;
+    for (;;) {
+        int rc = os_ledger_signer_log_next(e->ledger, *last, &seq, entry);
+        if (rc == OS_ERR_NOT_FOUND) return OS_OK;
+        if (rc != OS_OK) return rc;
+        *last = seq;
+        if (entry[AUDIT_LOG_OFF_TYPE] != OS_LOG_SIGN) continue;
+        const uint8_t *pl = entry + AUDIT_LOG_OFF_PAYLOAD;
+        int64_t row = 0;
+        os_draft d;
+        rc = replay_sign_entry(e, seq, pl, &row, &d, err, cap);
+        if (rc != OS_OK) return rc;
+        /* Committed: keep the leaves, and mark the draft so the worker asks for its signatures as a
+         * replacement of the identical transaction (deterministic signatures: the same txid). */
+        rc = store_committed(e, row, &d.tx, pl + 64, seq, seq);
+        if (mode == REPLAY_SETTLE)
+            fprintf(stderr, "oncesignd: settled log entry %llu: transaction %lld was committed by the signer\n",
+                    (unsigned long long)seq, (long long)row);
+        os_draft_free(&d);
+        if (rc != OS_OK) return rc;
+    }
+}
+
 /* Explains every SIGN entry after the log position the ledger's tree accounts for ("tree_seq"):
  * each must name a transaction whose draft the ledger holds; its new leaves go into the tree and the
  * root must then equal the entry's root_after. Anything unexplained: OS_ERR_SIGNER_MISMATCH.
  * sign_mu held. */
 static int settle_from_log(os_engine *e, char *err, size_t cap) {
-    uint64_t tree_seq = 0;
-    os_ledger_lock(e->ledger);
-    int rc = meta_u64(e, "tree_seq", &tree_seq);
-    sqlite3_stmt *st = rc == OS_OK ? prep(e, "SELECT seq, entry FROM signer_log WHERE seq > ? ORDER BY seq") : NULL;
-    if (!st) rc = OS_ERR_DB;
-    uint64_t last = tree_seq;
-    while (rc == OS_OK) {
-        sqlite3_bind_int64(st, 1, (int64_t)last);
-        if (sqlite3_step(st) != SQLITE_ROW) break;
-        uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-        uint8_t entry[OS_LOG_ENTRY_BYTES];
-        memcpy(entry, sqlite3_column_blob(st, 1), OS_LOG_ENTRY_BYTES);
-        sqlite3_reset(st);
-        last = seq;
-        if (entry[AUDIT_LOG_OFF_TYPE] != OS_LOG_SIGN) continue;
-        const uint8_t *pl = entry + AUDIT_LOG_OFF_PAYLOAD;
-        sqlite3_stmt *q = prep(e, "SELECT id, draft FROM txs WHERE hash_prevouts = ? AND hash_outputs = ? ORDER BY id");
-        if (!q) {
-            rc = OS_ERR_DB;
-            break;
-        }
-        sqlite3_bind_blob(q, 1, pl, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(q, 2, pl + 32, 32, SQLITE_STATIC);
-        if (sqlite3_step(q) != SQLITE_ROW) {
-            sqlite3_finalize(q);
-            errf(err, cap, "the signer's log entry %llu signed a transaction this ledger has no record of"
-                           " (ledger restored from an older copy, or another host signed)",
-                 (unsigned long long)seq);
-            rc = OS_ERR_SIGNER_MISMATCH;
-            break;
-        }
-        int64_t row = sqlite3_column_int64(q, 0);
-        draft d;
-        rc = draft_decode(sqlite3_column_blob(q, 1), (size_t)sqlite3_column_bytes(q, 1), &d);
-        sqlite3_finalize(q);
-        if (rc != OS_OK) break;
-        rc = tree_apply_tx(e, &d.tx);
-        uint8_t root[32];
-        nonce_tree_root(e->tree, root);
-        if (rc == OS_OK && memcmp(root, pl + 64, 32) != 0) rc = OS_ERR_SIGNER_MISMATCH;
-        if (rc != OS_OK) {
-            draft_free(&d);
-            errf(err, cap, "replaying log entry %llu on the ledger's tree does not give its root", (unsigned long long)seq);
-            rc = OS_ERR_SIGNER_MISMATCH;
-            break;
-        }
-        /* Committed: keep the leaves, and mark the draft so the worker asks for its signatures as a
-         * replacement of the identical transaction (deterministic signatures: the same txid). */
-        if ((rc = os_ledger_begin(e->ledger)) == OS_OK) {
-            rc = store_leaves(e, row, &d.tx);
-            if (rc == OS_OK)
-                rc = run(e, "UPDATE txs SET root_after = ?, log_seq = coalesce(log_seq, ?) WHERE id = ?", "bii", root, 32,
-                         (int64_t)seq, row);
-            if (rc == OS_OK) rc = meta_put_u64(e, "tree_seq", seq);
-            if (rc == OS_OK)
-                rc = os_ledger_commit(e->ledger);
-            else
-                os_ledger_rollback(e->ledger);
-        }
-        draft_free(&d);
-        fprintf(stderr, "oncesignd: settled log entry %llu: transaction %lld was committed by the signer\n",
-                (unsigned long long)seq, (long long)row);
-    }
-    sqlite3_finalize(st);
-    if (rc == OS_OK && last > tree_seq) rc = meta_put_u64(e, "tree_seq", last);
-    os_ledger_unlock(e->ledger);
+    uint64_t tree_seq = 0, last = 0;
+    int rc = os_ledger_meta_u64(e->ledger, "tree_seq", &tree_seq);
+    if (rc == OS_OK) rc = replay_log(e, tree_seq, REPLAY_SETTLE, &last, err, cap);
+    if (rc == OS_OK && last > tree_seq) rc = os_ledger_meta_put_u64(e->ledger, "tree_seq", last);
     return rc;
 }
 
@@ -487,24 +307,10 @@ static int tree_load(os_engine *e) {
     nonce_tree *t = NULL;
     int rc = nonce_tree_create(&t);
     if (rc != OS_OK) return rc;
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, "SELECT count(*) FROM tree_leaves");
-    size_t n = 0;
-    if (st && sqlite3_step(st) == SQLITE_ROW) n = (size_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    uint8_t(*keys)[32] = calloc(n ? n : 1, 32), (*vals)[32] = calloc(n ? n : 1, 32);
-    size_t k = 0;
-    st = prep(e, "SELECT key, value FROM tree_leaves");
-    rc = keys && vals && st ? OS_OK : OS_ERR_IO;
-    while (rc == OS_OK && sqlite3_step(st) == SQLITE_ROW && k < n) {
-        memcpy(keys[k], sqlite3_column_blob(st, 0), 32);
-        memcpy(vals[k], sqlite3_column_blob(st, 1), 32);
-        k++;
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
-    size_t inserted = 0;
-    if (rc == OS_OK) rc = nonce_tree_insert_many(t, k, (const uint8_t(*)[32])keys, (const uint8_t(*)[32])vals, &inserted);
+    uint8_t(*keys)[32] = NULL, (*vals)[32] = NULL;
+    size_t n = 0, inserted = 0;
+    rc = os_ledger_leaves_load(e->ledger, &keys, &vals, &n);
+    if (rc == OS_OK) rc = nonce_tree_insert_many(t, n, (const uint8_t(*)[32])keys, (const uint8_t(*)[32])vals, &inserted);
     free(keys);
     free(vals);
     if (rc != OS_OK) {
@@ -563,29 +369,13 @@ static int load_account(os_engine *e, char *err, size_t cap) {
     return OS_OK;
 }
 
-static void load_log_head(os_engine *e) {
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, "SELECT seq, entry_hash FROM signer_log ORDER BY seq DESC LIMIT 1");
-    if (st && sqlite3_step(st) == SQLITE_ROW) {
-        e->log_archived_seq = (uint64_t)sqlite3_column_int64(st, 0);
-        memcpy(e->log_head, sqlite3_column_blob(st, 1), 32);
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
-}
-
-/* The one secp256k1 context (bip32 derivation, signature checks); created once, before any thread. */
-static int ensure_crypto(void) {
-    if (crypto_ctx() != NULL) return OS_OK;
-    uint8_t seed[32];
-    if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) return OS_ERR_IO;
-    int rc = crypto_init(seed);
-    crypto_wipe(seed, sizeof seed);
-    return rc;
+static int load_log_head(os_engine *e) {
+    int rc = os_ledger_signer_log_head(e->ledger, &e->log_archived_seq, e->log_head);
+    return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
 }
 
 int engine_attach(os_engine *e, os_client *lent, char *err, size_t cap) {
-    int rc = ensure_crypto();
+    int rc = psbt_crypto_ready(); /* the one secp256k1 context, created before any thread */
     if (rc != OS_OK) {
         errf(err, cap, "crypto_init: %s", os_status_name(rc));
         return rc;
@@ -629,20 +419,22 @@ int engine_attach(os_engine *e, os_client *lent, char *err, size_t cap) {
     /* The attestation key is pinned at first start: a different device is a mismatch, not a reset. */
     uint8_t pinned[32];
     size_t n = 0;
-    os_ledger_lock(e->ledger);
     rc = os_ledger_meta_get(e->ledger, "attestation_key", pinned, sizeof pinned, &n);
     if (rc == OS_ERR_NOT_FOUND) {
         rc = os_ledger_meta_put(e->ledger, "attestation_key", info.attestation_pubkey, 32);
         memcpy(pinned, info.attestation_pubkey, 32);
         n = 32;
     }
-    os_ledger_unlock(e->ledger);
     if (rc != OS_OK) {
         pthread_mutex_unlock(&e->sign_mu);
         return OS_ERR_DB;
     }
     memcpy(e->attestation_key, pinned, 32);
-    load_log_head(e);
+    if (rc == OS_OK) rc = load_log_head(e);
+    if (rc != OS_OK) {
+        pthread_mutex_unlock(&e->sign_mu);
+        return OS_ERR_DB;
+    }
     if (n != 32 || memcmp(pinned, info.attestation_pubkey, 32) != 0) {
         errf(err, cap, "the signer's attestation key differs from the one this ledger pinned at first start");
         set_mismatch(e, "%s", err);
@@ -676,49 +468,38 @@ static int derive_script(os_engine *e, uint8_t change, uint32_t index, uint8_t *
     return rc;
 }
 
-/* On a locked ledger: the next address of a chain, recorded (imported into the node later). */
-static int next_address_locked(os_engine *e, uint8_t change, uint32_t *index, uint8_t script[64], size_t *script_len,
-                               char address[OS_MAX_ADDRESS + 1]) {
-    const char *key = change ? "next_change_index" : "next_receive_index";
-    uint64_t next = 0;
-    int rc = meta_u64(e, key, &next);
-    if (rc != OS_OK) return rc;
-    if (next >= 0x80000000ull) return OS_ERR_BAD_PATH;
-    if ((rc = derive_script(e, change, (uint32_t)next, script, script_len)) != OS_OK) return rc;
-    if ((rc = address_from_script(e->cfg.network, script, *script_len, address, OS_MAX_ADDRESS + 1)) != OS_OK)
-        return rc;
-    rc = run(e, "INSERT OR IGNORE INTO addresses (change, addr_index, script_type, address, script) VALUES (?,?,?,?,?)",
-             "iiitb", (int64_t)change, (int64_t)next, (int64_t)e->signer_script_type, address, script, (int)*script_len);
-    if (rc == OS_OK) rc = meta_put_u64(e, key, next + 1);
-    *index = (uint32_t)next;
+/* The next address of a chain, recorded (imported into the node later), in one transaction. */
+static int next_address(os_engine *e, uint8_t change, uint32_t *index, uint8_t script[64], size_t *script_len,
+                        char address[OS_MAX_ADDRESS + 1]) {
+    os_ledger_lock(e->ledger);
+    int rc = os_ledger_begin(e->ledger);
+    if (rc == OS_OK) rc = os_ledger_address_take_index(e->ledger, change, index);
+    if (rc == OS_OK) rc = derive_script(e, change, *index, script, script_len);
+    if (rc == OS_OK) rc = address_from_script(e->cfg.network, script, *script_len, address, OS_MAX_ADDRESS + 1);
+    if (rc == OS_OK)
+        rc = os_ledger_address_add(e->ledger, change, *index, e->signer_script_type, address, script, *script_len);
+    if (rc == OS_OK)
+        rc = os_ledger_commit(e->ledger);
+    else
+        os_ledger_rollback(e->ledger);
+    os_ledger_unlock(e->ledger);
     return rc;
 }
 
+#define IMPORT_BATCH 200
+
 static void import_pending_addresses(os_engine *e) {
     if (!e->rpc) return;
-    char (*addrs)[OS_MAX_ADDRESS + 1] = NULL;
+    os_ledger_address *addrs = calloc(IMPORT_BATCH, sizeof *addrs);
     size_t n = 0;
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, "SELECT address FROM addresses WHERE imported = 0 LIMIT 200");
-    if (st) {
-        addrs = calloc(200, sizeof *addrs);
-        while (addrs && sqlite3_step(st) == SQLITE_ROW)
-            snprintf(addrs[n++], OS_MAX_ADDRESS + 1, "%s", (const char *)sqlite3_column_text(st, 0));
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
-    if (n) {
-        const char *ptrs[200];
+    if (addrs && os_ledger_addresses_unimported(e->ledger, IMPORT_BATCH, addrs, &n) == OS_OK && n) {
+        const char *ptrs[IMPORT_BATCH];
         for (size_t i = 0; i < n; i++) ptrs[i] = addrs[i];
         os_rpc_error er;
         pthread_mutex_lock(&e->rpc_mu);
         int rc = os_rpc_import_addresses(e->rpc, ptrs, n, &er);
         pthread_mutex_unlock(&e->rpc_mu);
-        if (rc == OS_OK) {
-            os_ledger_lock(e->ledger);
-            for (size_t i = 0; i < n; i++) run(e, "UPDATE addresses SET imported = 1 WHERE address = ?", "t", ptrs[i]);
-            os_ledger_unlock(e->ledger);
-        }
+        for (size_t i = 0; rc == OS_OK && i < n; i++) rc = os_ledger_address_mark_imported(e->ledger, ptrs[i]);
     }
     free(addrs);
 }
@@ -729,119 +510,107 @@ int os_engine_receive_address(os_engine *e, char address[OS_MAX_ADDRESS + 1]) {
     uint8_t script[64];
     size_t len = 0;
     uint32_t index = 0;
-    os_ledger_lock(e->ledger);
     /* The newest receive address is handed out again until a coin pays it: a new one per call would
      * move the index past any recovery gap limit (a wallet restored from the seed would not see it). */
-    sqlite3_stmt *st = prep(e, "SELECT address, EXISTS (SELECT 1 FROM coins c WHERE c.script = a.script)"
-                               " FROM addresses a WHERE change = 0 ORDER BY addr_index DESC LIMIT 1");
-    int unused = st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) == 0;
-    if (unused) snprintf(address, OS_MAX_ADDRESS + 1, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    int rc = unused ? OS_OK : os_ledger_begin(e->ledger);
-    if (rc == OS_OK && !unused) {
-        rc = next_address_locked(e, 0, &index, script, &len, address);
-        if (rc == OS_OK)
-            rc = os_ledger_commit(e->ledger);
-        else
-            os_ledger_rollback(e->ledger);
-    }
-    os_ledger_unlock(e->ledger);
+    int rc = os_ledger_address_newest_unused(e->ledger, 0, address);
+    if (rc == OS_ERR_NOT_FOUND) rc = next_address(e, 0, &index, script, &len, address);
     if (rc == OS_OK) import_pending_addresses(e);
     return rc;
 }
 
 /* ------------------------------------------------------------------ wallet sync: node → coins */
 
-static int add_coin_locked(os_engine *e, const os_outpoint *op, uint64_t amount, const uint8_t *script, size_t script_len,
-                           uint8_t change, uint32_t index, const uint8_t *prev, size_t prev_len, uint64_t height) {
-    return run(e,
-               "INSERT OR IGNORE INTO coins (txid, vout, amount, script, script_type, change, addr_index, prev_tx, height)"
-               " VALUES (?,?,?,?,?,?,?,?,?)",
-               "biibiiibi", op->txid, 32, (int64_t)op->vout, (int64_t)amount, script, (int)script_len,
-               (int64_t)e->signer_script_type, (int64_t)change, (int64_t)index, prev, (int)prev_len, (int64_t)height);
+/* A coin the node reports on one of our addresses: recorded with its funding transaction. */
+static void adopt_coin(os_engine *e, const os_rpc_utxo *u, uint64_t height) {
+    uint8_t change = 0;
+    uint32_t index = 0;
+    int known = 0;
+    if (os_ledger_coin_seen(e->ledger, &u->outpoint, height, &known) != OS_OK || known) return;
+    if (os_ledger_address_find(e->ledger, u->address, &change, &index) != OS_OK) return;
+    uint8_t script[64];
+    size_t slen = 0;
+    if (derive_script(e, change, index, script, &slen) != OS_OK || slen != u->script_len ||
+        memcmp(script, u->script, slen) != 0)
+        return;
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    os_rpc_txstatus ts;
+    os_rpc_error er;
+    pthread_mutex_lock(&e->rpc_mu);
+    int rc = os_rpc_get_transaction(e->rpc, u->outpoint.txid, &ts, &raw, &raw_len, &er);
+    pthread_mutex_unlock(&e->rpc_mu);
+    if (rc == OS_OK && ts.found && raw) {
+        os_ledger_new_coin c = {.op = u->outpoint, .amount = u->amount, .script = script, .script_len = slen,
+                                .script_type = e->signer_script_type, .change = change, .index = index,
+                                .prev = raw, .prev_len = raw_len, .height = height};
+        (void)os_ledger_coin_add(e->ledger, &c);
+    }
+    free(raw);
+}
+
+/* The node's unspent outputs (mempool included) on every address of the wallet. Returns OS_OK with *u
+ * (heap, freed by the caller; NULL and 0 when the wallet has no address yet) or the node's failure. */
+static int wallet_unspent(os_engine *e, os_rpc_utxo **u, size_t *nu) {
+    *u = NULL;
+    *nu = 0;
+    os_ledger_address *addrs = NULL;
+    size_t k = 0;
+    int rc = os_ledger_addresses_all(e->ledger, &addrs, &k);
+    if (rc != OS_OK || k == 0) {
+        free(addrs);
+        return rc;
+    }
+    const char **ptrs = calloc(k, sizeof *ptrs);
+    for (size_t i = 0; ptrs && i < k; i++) ptrs[i] = addrs[i];
+    os_rpc_error er;
+    pthread_mutex_lock(&e->rpc_mu);
+    rc = ptrs ? os_rpc_listunspent(e->rpc, 0, ptrs, k, u, nu, &er) : OS_ERR_IO;
+    pthread_mutex_unlock(&e->rpc_mu);
+    free(ptrs);
+    free(addrs);
+    return rc;
+}
+
+int engine_chain_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed) {
+    if (!e->rpc) return OS_ERR_UNSUPPORTED;
+    os_rpc_utxo *u = NULL;
+    size_t nu = 0;
+    int rc = wallet_unspent(e, &u, &nu);
+    *confirmed = *unconfirmed = 0;
+    for (size_t i = 0; rc == OS_OK && i < nu; i++) *(u[i].confirmations ? confirmed : unconfirmed) += u[i].amount;
+    free(u);
+    return rc;
 }
 
 static void wallet_sync(os_engine *e) {
     if (!e->rpc) return;
     import_pending_addresses(e);
-    size_t n_addr = 0;
-    char (*addrs)[OS_MAX_ADDRESS + 1] = NULL;
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, "SELECT count(*) FROM addresses");
-    if (st && sqlite3_step(st) == SQLITE_ROW) n_addr = (size_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    addrs = calloc(n_addr ? n_addr : 1, sizeof *addrs);
-    size_t k = 0;
-    st = prep(e, "SELECT address FROM addresses ORDER BY change, addr_index");
-    while (addrs && st && sqlite3_step(st) == SQLITE_ROW && k < n_addr)
-        snprintf(addrs[k++], OS_MAX_ADDRESS + 1, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
-    if (!addrs || k == 0) {
-        free(addrs);
-        return;
-    }
-    const char **ptrs = calloc(k, sizeof *ptrs);
-    for (size_t i = 0; ptrs && i < k; i++) ptrs[i] = addrs[i];
     os_rpc_utxo *u = NULL;
     size_t nu = 0;
+    int rc = wallet_unspent(e, &u, &nu);
+    pthread_mutex_lock(&e->mu);
+    uint64_t tip = e->node_height;
+    pthread_mutex_unlock(&e->mu);
+    for (size_t i = 0; rc == OS_OK && i < nu; i++)
+        adopt_coin(e, &u[i], u[i].confirmations ? tip + 1 - u[i].confirmations : 0);
+    free(u);
+    if (rc == OS_OK) engine_wake_worker(e);
+}
+
+/* Whether the node still has the coin unspent (mempool included). A coin spent outside oncesignd
+ * (docs/PSBT.md's flow, another wallet on the same seed) leaves the ledger here, before a payout is
+ * built on it (issue 9, defect 4). Returns 1 unspent, 0 spent, -1 the node did not answer. */
+static int coin_still_unspent(os_engine *e, const os_ledger_coin *c) {
+    if (!e->rpc) return 1;
+    int unspent = 0;
+    uint64_t amount = 0;
+    uint32_t conf = 0;
     os_rpc_error er;
     pthread_mutex_lock(&e->rpc_mu);
-    int rc = ptrs ? os_rpc_listunspent(e->rpc, 0, ptrs, k, &u, &nu, &er) : OS_ERR_IO;
+    int rc = os_rpc_gettxout(e->rpc, &c->op, 1, &unspent, &amount, &conf, &er);
     pthread_mutex_unlock(&e->rpc_mu);
-    for (size_t i = 0; rc == OS_OK && i < nu; i++) {
-        uint64_t height = 0;
-        pthread_mutex_lock(&e->mu);
-        if (u[i].confirmations) height = e->node_height + 1 - u[i].confirmations;
-        pthread_mutex_unlock(&e->mu);
-        os_ledger_lock(e->ledger);
-        int known = 0;
-        int64_t change = -1, index = 0;
-        st = prep(e, "SELECT 1 FROM coins WHERE txid = ? AND vout = ?");
-        if (st) {
-            sqlite3_bind_blob(st, 1, u[i].outpoint.txid, 32, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 2, u[i].outpoint.vout);
-            known = sqlite3_step(st) == SQLITE_ROW;
-        }
-        sqlite3_finalize(st);
-        st = prep(e, "SELECT change, addr_index FROM addresses WHERE address = ?");
-        if (st) {
-            sqlite3_bind_text(st, 1, u[i].address, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW) {
-                change = sqlite3_column_int64(st, 0);
-                index = sqlite3_column_int64(st, 1);
-            }
-        }
-        sqlite3_finalize(st);
-        if (known && height)
-            run(e, "UPDATE coins SET height = ? WHERE txid = ? AND vout = ? AND height = 0", "ibi", (int64_t)height,
-                u[i].outpoint.txid, 32, (int64_t)u[i].outpoint.vout);
-        os_ledger_unlock(e->ledger);
-        if (known || change < 0) continue;
-        uint8_t *raw = NULL;
-        size_t raw_len = 0;
-        os_rpc_txstatus ts;
-        pthread_mutex_lock(&e->rpc_mu);
-        int r2 = os_rpc_get_transaction(e->rpc, u[i].outpoint.txid, &ts, &raw, &raw_len, &er);
-        pthread_mutex_unlock(&e->rpc_mu);
-        if (r2 == OS_OK && ts.found && raw) {
-            uint8_t script[64];
-            size_t slen = 0;
-            if (derive_script(e, (uint8_t)change, (uint32_t)index, script, &slen) == OS_OK &&
-                slen == u[i].script_len && memcmp(script, u[i].script, slen) == 0) {
-                os_ledger_lock(e->ledger);
-                if (add_coin_locked(e, &u[i].outpoint, u[i].amount, script, slen, (uint8_t)change, (uint32_t)index, raw,
-                                    raw_len, height) == OS_OK)
-                    e->ledger_commits_autocommit++;
-                os_ledger_unlock(e->ledger);
-            }
-        }
-        free(raw);
-    }
-    free(u);
-    free(ptrs);
-    free(addrs);
-    if (rc == OS_OK) engine_wake_worker(e);
+    if (rc != OS_OK) return -1;
+    return unspent ? 1 : 0;
 }
 
 /* ------------------------------------------------------------------ worker: batch → draft */
@@ -864,7 +633,9 @@ static void engine_fee_note(os_engine *e, int available, uint64_t estimate, uint
         engine_log("info", "the node's fee estimate is within the cap %llu sat/kB again", (unsigned long long)rate_cap);
 }
 
-static uint64_t fee_rate(os_engine *e) {
+/* The rate to pay and the caps it must stay within: the node's estimate within the host's floor and
+ * cap and the signer's fee-rate and fee caps (fee.h). */
+static os_fee_caps fee_caps(os_engine *e) {
     uint64_t est = 0;
     int available = 0;
     if (e->rpc) {
@@ -879,158 +650,100 @@ static uint64_t fee_rate(os_engine *e) {
                                         available ? est : 0);
     pthread_mutex_unlock(&e->mu);
     engine_fee_note(e, available, est, caps.rate_cap);
-    return caps.rate;
-}
-
-static os_fee_caps fee_caps(os_engine *e, uint64_t rate) {
-    pthread_mutex_lock(&e->mu);
-    os_fee_caps caps = os_fee_caps_make(e->cfg.fee_floor, e->cfg.fee_cap, e->signer_fee_rate_cap, e->signer_fee_cap, rate);
-    pthread_mutex_unlock(&e->mu);
     return caps;
 }
 
-typedef struct {
-    int64_t id;
-    uint64_t amount;
-    uint8_t nonce[32];
-    uint8_t script[OS_MAX_PAYOUT_SCRIPT];
-    size_t script_len;
-} batch_payout;
-
-typedef struct {
-    int64_t id;
-    os_outpoint op;
-    uint64_t amount;
-    uint8_t script_type, change;
-    uint32_t index;
-    uint8_t *prev;
-    size_t prev_len;
-} coin;
-
 /* Builds and stores the draft for up to batch_max requested payouts. Returns OS_OK with *tx_row set
- * (0 when nothing to do), OS_ERR_FUNDS. */
+ * (0 when nothing to do), OS_ERR_FUNDS (no requested payout can be paid from the coins). */
 static int build_draft(os_engine *e, int64_t *tx_row) {
     *tx_row = 0;
-    uint64_t rate = fee_rate(e);
+    os_fee_caps caps = fee_caps(e);
+    uint8_t change_script[64];
+    size_t change_len = 0;
     size_t max = e->cfg.batch_max;
-    batch_payout *p = calloc(max, sizeof *p);
-    coin *c = NULL;
+    os_ledger_payout_req *p = calloc(max, sizeof *p);
+    os_ledger_coin *c = calloc(OS_MAX_INPUTS, sizeof *c);
+    os_decide_payout *dp = calloc(max, sizeof *dp);
+    os_decide_coin *dc = calloc(OS_MAX_INPUTS, sizeof *dc);
+    uint8_t *take = calloc(max, 1);
     size_t np = 0, nc = 0;
-    int rc = p ? OS_OK : OS_ERR_IO;
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = rc == OS_OK ? prep(e, "SELECT id, amount, nonce, script FROM payouts WHERE status = ? ORDER BY id LIMIT ?")
-                                   : NULL;
-    if (st) {
-        sqlite3_bind_int(st, 1, OS_PAYOUT_REQUESTED);
-        sqlite3_bind_int64(st, 2, (int64_t)max);
-        while (sqlite3_step(st) == SQLITE_ROW && np < max) {
-            p[np].id = sqlite3_column_int64(st, 0);
-            p[np].amount = (uint64_t)sqlite3_column_int64(st, 1);
-            memcpy(p[np].nonce, sqlite3_column_blob(st, 2), 32);
-            p[np].script_len = (size_t)sqlite3_column_bytes(st, 3);
-            memcpy(p[np].script, sqlite3_column_blob(st, 3), p[np].script_len);
-            np++;
-        }
-    }
-    sqlite3_finalize(st);
-    /* A payout above the signer's per-payout cap waits for the operator: it goes alone, so the operator
-     * decides on it and nothing else (a rejection fails only it). */
+    int rc = p && c && dp && dc && take ? OS_OK : OS_ERR_IO;
+    if (rc == OS_OK) rc = os_ledger_payouts_requested(e->ledger, max, p, &np);
     pthread_mutex_lock(&e->mu);
     uint64_t cap = e->per_payout_cap;
     pthread_mutex_unlock(&e->mu);
-    if (cap && np > 0) {
-        if (p[0].amount > cap) {
-            np = 1;
-        } else {
-            size_t k = 0;
-            for (size_t i = 0; i < np; i++)
-                if (p[i].amount <= cap) p[k++] = p[i];
-            np = k;
-        }
-    }
-    /* Confirmed coins and our own unconfirmed change, largest first. */
-    st = np ? prep(e, "SELECT id, txid, vout, amount, script_type, change, addr_index, prev_tx FROM coins"
-                      " WHERE state = 0 AND (height > 0 OR change = 1) ORDER BY amount DESC LIMIT ?")
-            : NULL;
-    if (st) {
-        c = calloc(OS_MAX_INPUTS, sizeof *c);
-        sqlite3_bind_int64(st, 1, OS_MAX_INPUTS);
-        while (c && sqlite3_step(st) == SQLITE_ROW && nc < OS_MAX_INPUTS) {
-            coin *k = &c[nc];
-            k->id = sqlite3_column_int64(st, 0);
-            memcpy(k->op.txid, sqlite3_column_blob(st, 1), 32);
-            k->op.vout = (uint32_t)sqlite3_column_int64(st, 2);
-            k->amount = (uint64_t)sqlite3_column_int64(st, 3);
-            k->script_type = (uint8_t)sqlite3_column_int(st, 4);
-            k->change = (uint8_t)sqlite3_column_int(st, 5);
-            k->index = (uint32_t)sqlite3_column_int64(st, 6);
-            k->prev_len = (size_t)sqlite3_column_bytes(st, 7);
-            k->prev = malloc(k->prev_len ? k->prev_len : 1);
-            if (k->prev) memcpy(k->prev, sqlite3_column_blob(st, 7), k->prev_len);
-            nc++;
-        }
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
     if (rc != OS_OK || np == 0) goto out;
-
-    /* Largest-first: shrink the batch from its end until the coins cover it. Sizes are the signer's
-     * own (os_tx_vsize_max) and fees stay within its caps, so only a payout above its per-payout cap
-     * goes to the operator (os_fee_fits). */
-    size_t use_p = np, use_c = 0;
-    uint64_t fee = 0, change_amount = 0, in_sum = 0, out_sum = 0;
-    int with_change = 0;
-    os_fee_caps caps = fee_caps(e, rate);
-    uint8_t change_script[64];
-    size_t change_len = 0;
-    if (rc == OS_OK) rc = derive_script(e, 1, 0, change_script, &change_len);
+    rc = derive_script(e, 1, 0, change_script, &change_len); /* every change script of the wallet has this length */
     if (rc != OS_OK) goto out;
-    for (; use_p > 0; use_p--) {
-        out_sum = 0;
-        uint32_t out_script_bytes = 0;
-        for (size_t i = 0; i < use_p; i++) {
-            out_sum += p[i].amount;
-            out_script_bytes += (uint32_t)p[i].script_len;
-        }
-        in_sum = 0;
-        uint16_t n_in[3] = {0, 0, 0};
-        int found = 0;
-        for (use_c = 0; use_c < nc && !found;) {
-            in_sum += c[use_c].amount;
-            n_in[c[use_c].script_type < 3 ? c[use_c].script_type : 0]++;
-            use_c++;
-            uint32_t vb_change = os_tx_vsize_max(n_in[0], n_in[1], n_in[2], (uint16_t)(use_p + 1),
-                                                 out_script_bytes + (uint32_t)change_len);
-            uint32_t vb_plain = os_tx_vsize_max(n_in[0], n_in[1], n_in[2], (uint16_t)use_p, out_script_bytes);
-            uint64_t fee_change = os_fee_for(&caps, vb_change);
-            if (!os_fee_fits(&caps, fee_change, vb_change)) break;   /* more coins only cost more: fewer payouts */
-            if (in_sum >= out_sum + fee_change + DUST) {
-                with_change = 1;
-                fee = fee_change;
-                change_amount = in_sum - out_sum - fee_change;
-                found = 1;
-            } else if (in_sum >= out_sum + os_fee_for(&caps, vb_plain) && os_fee_fits(&caps, in_sum - out_sum, vb_plain)) {
-                with_change = 0;
-                fee = in_sum - out_sum;
-                change_amount = 0;
-                found = 1;
-            }
-        }
-        if (found) break;
-    }
-    if (use_p == 0) {
-        rc = OS_ERR_FUNDS;
-        goto out;
-    }
-    size_t n_out = use_p + (with_change ? 1 : 0);
-    os_sign_input *in = calloc(use_c, sizeof *in);
-    os_sign_output *outs = calloc(n_out, sizeof *outs);
-    if (!in || !outs) {
-        free(in);
-        free(outs);
+    os_coin_choice choice;
+    size_t *idx = calloc(np, sizeof *idx), ns = 0;
+    if (!idx) {
         rc = OS_ERR_IO;
         goto out;
     }
+    for (;;) {
+        rc = os_ledger_coins_spendable(e->ledger, OS_MAX_INPUTS, c, &nc);
+        if (rc != OS_OK) break;
+        for (size_t i = 0; i < nc; i++) dc[i] = (os_decide_coin){c[i].amount, c[i].script_type};
+        /* A payout above the signer's per-payout cap waits for the operator: it goes alone, so the
+         * operator decides on it and nothing else (a rejection fails only it). When the coins cannot
+         * cover it, it steps aside like any other, and the payouts within the cap go on. */
+        rc = OS_ERR_FUNDS;
+        if (cap && p[0].amount > cap) {
+            idx[0] = 0;
+            ns = 1;
+            dp[0] = (os_decide_payout){p[0].amount, p[0].script_len};
+            rc = os_decide_coins(dp, 1, dc, nc, &caps, change_len, take, &choice);
+        }
+        if (rc == OS_ERR_FUNDS) {
+            ns = 0;
+            for (size_t i = 0; i < np; i++)
+                if (!cap || p[i].amount <= cap) {
+                    dp[ns] = (os_decide_payout){p[i].amount, p[i].script_len};
+                    idx[ns++] = i;
+                }
+            rc = os_decide_coins(dp, ns, dc, nc, &caps, change_len, take, &choice);
+        }
+        if (rc != OS_OK) break;
+        /* the coins must still be the chain's: a spent one leaves the ledger and the choice is remade */
+        int gone = 0, unsure = 0;
+        for (size_t i = 0; i < choice.n_coins; i++) {
+            int still = coin_still_unspent(e, &c[i]);
+            if (still < 0) unsure = 1;
+            if (still == 0 && os_ledger_coin_spent_elsewhere(e->ledger, c[i].id) == OS_OK) {
+                fprintf(stderr, "oncesignd: coin %lld was spent outside oncesignd: it leaves the ledger\n",
+                        (long long)c[i].id);
+                gone = 1;
+            }
+        }
+        if (unsure) rc = OS_ERR_RPC_TRANSPORT;
+        if (unsure || !gone) break;
+        os_ledger_coins_free(c, nc);
+        nc = 0;
+    }
+    if (rc != OS_OK) {
+        free(idx);
+        goto out;
+    }
+    uint64_t aside = 0;
+    for (size_t k = 0; k < ns; k++) aside += !take[k];
+    pthread_mutex_lock(&e->mu);
+    e->payouts_aside = aside;
+    pthread_mutex_unlock(&e->mu);
+    for (size_t k = 0; k < ns; k++)
+        if (!take[k] && p[idx[k]].id > e->aside_logged_id) {
+            /* once per payout: the worker asks again at every batch */
+            fprintf(stderr, "oncesignd: payout %lld (%llu sat) steps aside: the wallet's coins cannot cover it now\n",
+                    (long long)p[idx[k]].id, (unsigned long long)p[idx[k]].amount);
+            e->aside_logged_id = p[idx[k]].id;
+        }
+    size_t use_p = choice.n_taken, use_c = choice.n_coins;
+    size_t n_out = use_p + (choice.with_change ? 1 : 0);
+    os_sign_input in[OS_MAX_INPUTS];
+    os_sign_output outs[OS_MAX_OUTPUTS];
+    int64_t payout_ids[OS_MAX_OUTPUTS], coin_ids[OS_MAX_INPUTS];
+    memset(in, 0, sizeof in);
+    memset(outs, 0, sizeof outs);
     for (size_t i = 0; i < use_c; i++) {
         in[i].prevout = c[i].op;
         in[i].sequence = RBF_SEQUENCE;
@@ -1040,66 +753,57 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
         in[i].addr_index = c[i].index;
         in[i].prev_tx = c[i].prev;
         in[i].prev_tx_len = c[i].prev_len;
+        coin_ids[i] = c[i].id;
     }
-    for (size_t i = 0; i < use_p; i++) {
-        outs[i].kind = OS_OUTPUT_PAYOUT;
-        outs[i].amount = p[i].amount;
-        memcpy(outs[i].script, p[i].script, p[i].script_len);
-        outs[i].script_len = (uint8_t)p[i].script_len;
-        memcpy(outs[i].nonce, p[i].nonce, 32);
+    for (size_t j = 0, k = 0; j < ns; j++) {
+        if (!take[j]) continue;
+        const os_ledger_payout_req *q = &p[idx[j]];
+        outs[k].kind = OS_OUTPUT_PAYOUT;
+        outs[k].amount = q->amount;
+        memcpy(outs[k].script, q->script, q->script_len);
+        outs[k].script_len = (uint8_t)q->script_len;
+        memcpy(outs[k].nonce, q->nonce, 32);
+        payout_ids[k] = q->id;
+        k++;
     }
+    free(idx);
     rc = os_sign_sort_payouts(outs, use_p);
     os_sign_tx tx = {.version = 2, .locktime = 0, .n_inputs = use_c, .n_outputs = n_out, .inputs = in, .outputs = outs};
     os_ledger_lock(e->ledger);
     if (rc == OS_OK) rc = os_ledger_begin(e->ledger);
     if (rc == OS_OK) {
-        if (with_change) {
+        if (choice.with_change) {
             os_sign_output *ch = &outs[use_p];
             uint32_t index = 0;
             size_t slen = 0;
             uint8_t script[64];
             char addr[OS_MAX_ADDRESS + 1];
-            rc = next_address_locked(e, 1, &index, script, &slen, addr);
+            rc = next_address(e, 1, &index, script, &slen, addr);
             ch->kind = OS_OUTPUT_CHANGE;
-            ch->amount = change_amount;
+            ch->amount = choice.change;
             ch->change_script_type = e->signer_script_type;
             ch->change_account = 0;
             ch->change_index = index;
             memcpy(ch->script, script, slen);
             ch->script_len = (uint8_t)slen;
         }
-        uint8_t *blob = NULL, hp[32], ho[32];
-        size_t blob_len = 0;
-        if (rc == OS_OK) rc = draft_encode(&tx, &blob, &blob_len);
-        if (rc == OS_OK) rc = tx_commitment(&tx, hp, ho);
-        int64_t now = engine_now();
         if (rc == OS_OK)
-            rc = run(e,
-                     "INSERT INTO txs (state, draft, anchor_txid, anchor_vout, fee, n_payouts, hash_prevouts, hash_outputs,"
-                     " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                     "ibbiiibbii", (int64_t)OS_TX_SIGNING, blob, (int)blob_len, in[0].prevout.txid, 32,
-                     (int64_t)in[0].prevout.vout, (int64_t)fee, (int64_t)use_p, hp, 32, ho, 32, now, now);
-        free(blob);
-        int64_t row = sqlite3_last_insert_rowid(os_ledger_db(e->ledger));
-        for (size_t i = 0; rc == OS_OK && i < use_p; i++) {
-            rc = run(e, "INSERT INTO tx_payouts (tx_row, payout_id) VALUES (?,?)", "ii", row, p[i].id);
-            if (rc == OS_OK)
-                rc = run(e, "UPDATE payouts SET status = ?, tx_row = ?, updated_at = ? WHERE id = ? AND status = ?",
-                         "iiiii", (int64_t)OS_PAYOUT_SIGNING, row, now, p[i].id, (int64_t)OS_PAYOUT_REQUESTED);
-        }
-        for (size_t i = 0; rc == OS_OK && i < use_c; i++)
-            rc = run(e, "UPDATE coins SET state = 1, reserved_by = ? WHERE id = ? AND state = 0", "ii", row, c[i].id);
-        if (rc == OS_OK) rc = os_ledger_commit(e->ledger);
-        else os_ledger_rollback(e->ledger);
-        if (rc == OS_OK) *tx_row = row;
+            rc = os_ledger_tx_draft_create(e->ledger, &tx, choice.fee, payout_ids, use_p, coin_ids, use_c, engine_now(),
+                                           tx_row);
+        if (rc == OS_OK)
+            rc = os_ledger_commit(e->ledger);
+        else
+            os_ledger_rollback(e->ledger);
+        if (rc != OS_OK) *tx_row = 0;
     }
     os_ledger_unlock(e->ledger);
-    free(in);
-    free(outs);
 out:
-    for (size_t i = 0; c && i < nc; i++) free(c[i].prev);
+    os_ledger_coins_free(c, nc);
     free(c);
     free(p);
+    free(dp);
+    free(dc);
+    free(take);
     return rc;
 }
 
@@ -1113,47 +817,16 @@ typedef struct {
 static void on_pending(void *ctx) {
     pending_ctx *pc = ctx;
     os_engine *e = pc->e;
-    os_ledger_lock(e->ledger);
-    if (os_ledger_begin(e->ledger) == OS_OK) {
-        int rc = run(e, "UPDATE txs SET state = ? WHERE id = ?", "ii", (int64_t)OS_TX_AWAITING, pc->row);
-        if (rc == OS_OK)
-            rc = run(e, "UPDATE payouts SET status = ?, updated_at = ? WHERE tx_row = ?", "iii",
-                     (int64_t)OS_PAYOUT_AWAITING_APPROVAL, engine_now(), pc->row);
-        if (rc == OS_OK) os_ledger_commit(e->ledger);
-        else os_ledger_rollback(e->ledger);
-    }
-    os_ledger_unlock(e->ledger);
+    os_tx_event_data d = {0};
+    (void)tx_event(e, pc->row, OS_TXEV_OPERATOR_WAIT, &d);
+    pthread_mutex_lock(&e->mu);
+    e->operator_waiting = 1;
+    int stopping = e->stopping;
+    pthread_mutex_unlock(&e->mu);
+    /* a stop asked just before the wait began is honoured at once */
+    if (stopping) os_client_request_cancel(e->client);
     fprintf(stderr, "oncesignd: transaction %lld waits for the operator's decision on the signer\n", (long long)pc->row);
     if (e->cfg.on_operator_wait) e->cfg.on_operator_wait(e->cfg.on_operator_wait_ctx, pc->row);
-}
-
-/* Releases a draft the signer never committed: its coins back, its payouts back to requested (or
- * failed with a reason when failed_payout_nonce names the one the signer refused). */
-static int release_draft(os_engine *e, int64_t row, const os_sign_tx *tx, int status, int refused_output,
-                         int by_device) {
-    int rc;
-    char why[128];
-    snprintf(why, sizeof why, "%s refused: %s", by_device ? "signer" : "host", os_status_message(status));
-    int fail_all = status == OS_ERR_USER_REJECTED || status == OS_ERR_POLICY_FEE;
-    int64_t now = engine_now();
-    os_ledger_lock(e->ledger);
-    if ((rc = os_ledger_begin(e->ledger)) == OS_OK) {
-        rc = run(e, "UPDATE txs SET state = ?, last_error = ?, updated_at = ? WHERE id = ?", "itii",
-                 (int64_t)OS_TX_RELEASED, why, now, row);
-        if (rc == OS_OK) rc = run(e, "UPDATE coins SET state = 0, reserved_by = NULL WHERE reserved_by = ? AND state = 1", "i", row);
-        for (size_t i = 0; rc == OS_OK && i < tx->n_outputs; i++) {
-            const os_sign_output *o = &tx->outputs[i];
-            if (o->kind != OS_OUTPUT_PAYOUT) continue;
-            int fail = fail_all || (int)i == refused_output;
-            rc = run(e, "UPDATE payouts SET status = ?, tx_row = NULL, error = ?, updated_at = ? WHERE nonce = ? AND tx_row = ?",
-                     "itibi", (int64_t)(fail ? OS_PAYOUT_FAILED : OS_PAYOUT_REQUESTED), fail ? why : "", now, o->nonce, 32,
-                     row);
-        }
-        if (rc == OS_OK) rc = os_ledger_commit(e->ledger);
-        else os_ledger_rollback(e->ledger);
-    }
-    os_ledger_unlock(e->ledger);
-    return rc;
 }
 
 static int draft_has_replacement(const os_sign_tx *tx) {
@@ -1162,169 +835,105 @@ static int draft_has_replacement(const os_sign_tx *tx) {
     return 0;
 }
 
-/* Gives a refused replacement up: its payouts and coins go back to the transaction it replaces. */
-static int abandon_replacement(os_engine *e, int64_t row, int status) {
-    char why[128];
-    snprintf(why, sizeof why, "fee bump refused by the signer: %s", os_status_name(status));
-    int64_t now = engine_now();
-    os_ledger_lock(e->ledger);
-    int rc = os_ledger_begin(e->ledger);
-    if (rc == OS_OK) {
-        rc = run(e, "UPDATE txs SET state = ?, last_error = ?, updated_at = ? WHERE id = ?", "itii",
-                 (int64_t)OS_TX_RELEASED, why, now, row);
-        if (rc == OS_OK)
-            rc = run(e, "UPDATE payouts SET tx_row = (SELECT replaces FROM txs WHERE id = ?), status = ?, updated_at = ?"
-                        " WHERE tx_row = ?",
-                     "iiii", row, (int64_t)OS_PAYOUT_SIGNED, now, row);
-        if (rc == OS_OK)
-            rc = run(e, "UPDATE coins SET reserved_by = (SELECT replaces FROM txs WHERE id = ?) WHERE reserved_by = ?",
-                     "ii", row, row);
-        if (rc == OS_OK)
-            rc = run(e, "UPDATE txs SET last_error = ? WHERE id = (SELECT replaces FROM txs WHERE id = ?)", "ti", why,
-                     row);
-        if (rc == OS_OK) rc = os_ledger_commit(e->ledger);
-        else os_ledger_rollback(e->ledger);
-    }
-    os_ledger_unlock(e->ledger);
-    return rc;
-}
-
 /* Builds a fee bump of a signed transaction the node refused for its fee: the same inputs (so it
  * spends the anchor and conflicts with the original), the same payouts as replacements of their
  * committed nonces, the extra fee taken from the change. Stored as a draft; the worker signs it. */
 static int bump_row(os_engine *e, int64_t old) {
-    draft d;
-    int64_t old_fee = 0;
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, "SELECT draft, fee FROM txs WHERE id = ?");
-    int rc = OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_int64(st, 1, old);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            rc = draft_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), &d);
-            old_fee = sqlite3_column_int64(st, 1);
-        }
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
+    os_draft d;
+    uint64_t old_fee = 0;
+    int rc = os_ledger_tx_draft(e->ledger, old, &d, NULL, &old_fee);
     if (rc != OS_OK) return rc;
-    uint16_t n_in[3] = {0, 0, 0};
-    uint32_t out_script_bytes = 0;
-    size_t change = SIZE_MAX, n_pay = 0;
-    for (size_t i = 0; i < d.tx.n_inputs; i++) n_in[d.in[i].script_type < 3 ? d.in[i].script_type : 0]++;
+    uint8_t types[OS_MAX_INPUTS];
+    size_t lens[OS_MAX_OUTPUTS];
+    size_t change = SIZE_MAX;
+    for (size_t i = 0; i < d.tx.n_inputs; i++) types[i] = d.in[i].script_type;
     for (size_t i = 0; i < d.tx.n_outputs; i++) {
-        out_script_bytes += d.out[i].script_len;
+        lens[i] = d.out[i].script_len;
         if (d.out[i].kind == OS_OUTPUT_CHANGE) change = i;
-        if (d.out[i].kind == OS_OUTPUT_PAYOUT) {
-            n_pay++;
-            if (!d.out[i].replace) {
-                d.out[i].replace = 1;
-                d.out[i].anchor = d.tx.inputs[0].prevout;
-            }
+        if (d.out[i].kind == OS_OUTPUT_PAYOUT && !d.out[i].replace) {
+            d.out[i].replace = 1;
+            d.out[i].anchor = d.tx.inputs[0].prevout;
         }
     }
-    uint64_t vsize = os_tx_vsize_max(n_in[0], n_in[1], n_in[2], (uint16_t)d.tx.n_outputs, out_script_bytes);
-    /* BIP125: more absolute fee than the original by at least the relay fee of the replacement, and a
-     * higher rate; a quarter more keeps repeated bumps from crawling. */
-    uint64_t new_fee = (vsize * fee_rate(e) + 999) / 1000;
-    uint64_t floor_fee = (uint64_t)old_fee + vsize + (uint64_t)old_fee / 4;
-    if (new_fee < floor_fee) new_fee = floor_fee;
-    uint64_t extra = new_fee - (uint64_t)old_fee;
+    uint64_t vsize = os_decide_vsize(types, d.tx.n_inputs, lens, d.tx.n_outputs, 0);
+    uint64_t new_fee = os_decide_bump_fee(old_fee, vsize, fee_caps(e).rate);
+    uint64_t extra = new_fee - old_fee;
     int64_t now = engine_now();
-    if (change == SIZE_MAX || d.out[change].amount < extra + DUST) {
-        os_ledger_lock(e->ledger);
-        run(e, "UPDATE txs SET last_error = ?, updated_at = ? WHERE id = ?", "tii",
-            "fee too low and no change to raise it from: an operator must bump it (a replacement spending the anchor)",
-            now, old);
-        os_ledger_unlock(e->ledger);
-        draft_free(&d);
+    if (change == SIZE_MAX || d.out[change].amount < extra + OS_DUST) {
+        (void)os_ledger_tx_bump_impossible(e->ledger, old,
+                                           "fee too low and no change to raise it from: an operator must bump it"
+                                           " (a replacement spending the anchor)",
+                                           now);
+        os_draft_free(&d);
         return OS_ERR_FUNDS;
     }
     d.out[change].amount -= extra;
-    uint8_t *blob = NULL, hp[32], ho[32];
-    size_t blob_len = 0;
-    rc = draft_encode(&d.tx, &blob, &blob_len);
-    if (rc == OS_OK) rc = tx_commitment(&d.tx, hp, ho);
-    os_ledger_lock(e->ledger);
-    if (rc == OS_OK) rc = os_ledger_begin(e->ledger);
-    if (rc == OS_OK) {
-        rc = run(e,
-                 "INSERT INTO txs (state, draft, replaces, anchor_txid, anchor_vout, fee, n_payouts, hash_prevouts,"
-                 " hash_outputs, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                 "ibibiiibbii", (int64_t)OS_TX_SIGNING, blob, (int)blob_len, old, d.in[0].prevout.txid, 32,
-                 (int64_t)d.in[0].prevout.vout, (int64_t)new_fee, (int64_t)n_pay, hp, 32, ho, 32, now, now);
-        int64_t row = sqlite3_last_insert_rowid(os_ledger_db(e->ledger));
-        if (rc == OS_OK)
-            rc = run(e, "INSERT INTO tx_payouts (tx_row, payout_id) SELECT ?, payout_id FROM tx_payouts WHERE tx_row = ?",
-                     "ii", row, old);
-        if (rc == OS_OK)
-            rc = run(e, "UPDATE payouts SET tx_row = ?, status = ?, updated_at = ? WHERE tx_row = ? AND status IN (?, ?)",
-                     "iiiiii", row, (int64_t)OS_PAYOUT_SIGNING, now, old, (int64_t)OS_PAYOUT_SIGNED,
-                     (int64_t)OS_PAYOUT_BROADCAST);
-        if (rc == OS_OK) rc = run(e, "UPDATE coins SET reserved_by = ? WHERE reserved_by = ?", "ii", row, old);
-        /* the original's change will not exist once the replacement confirms: never spend it */
-        if (rc == OS_OK)
-            rc = run(e, "UPDATE coins SET state = 2 WHERE txid = (SELECT txid FROM txs WHERE id = ?) AND state = 0", "i",
-                     old);
-        if (rc == OS_OK) {
-            char note[64];
-            snprintf(note, sizeof note, "fee bumped by transaction %lld", (long long)row);
-            rc = run(e, "UPDATE txs SET last_error = ? WHERE id = ?", "ti", note, old);
-        }
-        if (rc == OS_OK) rc = os_ledger_commit(e->ledger);
-        else os_ledger_rollback(e->ledger);
-        if (rc == OS_OK)
-            fprintf(stderr, "oncesignd: transaction %lld refused for its fee: replacement %lld with fee %llu\n",
-                    (long long)old, (long long)row, (unsigned long long)new_fee);
-    }
-    os_ledger_unlock(e->ledger);
-    free(blob);
-    draft_free(&d);
+    int64_t row = 0;
+    rc = os_ledger_tx_replacement_create(e->ledger, old, &d.tx, new_fee, now, &row);
+    if (rc == OS_OK)
+        fprintf(stderr, "oncesignd: transaction %lld refused for its fee: replacement %lld with fee %llu\n",
+                (long long)old, (long long)row, (unsigned long long)new_fee);
+    os_draft_free(&d);
     return rc;
 }
 
-/* Stores the signed transaction (raw + txid) and the leaves, before any broadcast (I3). */
-static int store_signed(os_engine *e, int64_t row, const os_sign_tx *tx, const uint8_t *raw, size_t raw_len,
-                        const uint8_t txid[32], uint64_t log_seq, const uint8_t root[32]) {
-    int64_t now = engine_now();
-    os_ledger_lock(e->ledger);
-    int rc = os_ledger_begin(e->ledger);
-    if (rc == OS_OK) {
-        rc = run(e, "UPDATE txs SET state = ?, raw = ?, txid = ?, root_after = ?, log_seq = coalesce(log_seq, ?),"
-                    " updated_at = ? WHERE id = ?",
-                 "ibbbiii", (int64_t)OS_TX_SIGNED, raw, (int)raw_len, txid, 32, root, 32, (int64_t)log_seq, now, row);
-        if (rc == OS_OK) rc = store_leaves(e, row, tx);
-        if (rc == OS_OK)
-            rc = run(e, "UPDATE payouts SET status = ?, updated_at = ? WHERE tx_row = ? AND status IN (?, ?)", "iiiii",
-                     (int64_t)OS_PAYOUT_SIGNED, now, row, (int64_t)OS_PAYOUT_SIGNING,
-                     (int64_t)OS_PAYOUT_AWAITING_APPROVAL);
-        uint64_t tree_seq = 0;
-        if (rc == OS_OK) rc = meta_u64(e, "tree_seq", &tree_seq);
-        if (rc == OS_OK && log_seq > tree_seq) rc = meta_put_u64(e, "tree_seq", log_seq);
-        if (rc == OS_OK) rc = os_ledger_commit(e->ledger);
-        else os_ledger_rollback(e->ledger);
+/* Applies what a failed signing session means (os_decide_sign_failure). */
+static int apply_sign_failure(os_engine *e, int64_t row, const os_sign_tx *tx, int rc, int committed,
+                              const os_sign_outcome *oc, const uint8_t root_after[32]) {
+    char err[256] = "";
+    os_msg_info info;
+    switch (os_decide_sign_failure(rc, oc->committed, committed, draft_has_replacement(tx))) {
+    case OS_SIGNFAIL_KEEP_COMMITTED:
+        /* The signer committed but its signatures did not arrive: keep the leaves; the next pass asks
+         * for them as a replacement of this same transaction. */
+        (void)log_sync(e, &info, err, sizeof err);
+        (void)store_committed(e, row, tx, root_after, 0, e->log_archived_seq);
+        return rc;
+    case OS_SIGNFAIL_MISMATCH:
+        set_mismatch(e, "signing transaction %lld: %s (the signer's set is not the ledger's)", (long long)row,
+                     os_status_name(rc));
+        return OS_ERR_SIGNER_MISMATCH;
+    case OS_SIGNFAIL_RETRY:
+        return rc;
+    case OS_SIGNFAIL_ABANDON_BUMP: {
+        __atomic_add_fetch(&e->m_sign_refused, 1, __ATOMIC_RELAXED);
+        fprintf(stderr, "oncesignd: the signer refused fee bump %lld: %s\n", (long long)row, os_status_name(rc));
+        char why[128];
+        snprintf(why, sizeof why, "fee bump refused by the signer: %s", os_status_name(rc));
+        os_tx_event_data d = {.note = why};
+        (void)tx_event(e, row, OS_TXEV_BUMP_REFUSED, &d);
+        return rc;
     }
-    os_ledger_unlock(e->ledger);
-    return rc;
+    case OS_SIGNFAIL_RELEASE:
+    default: {
+        __atomic_add_fetch(&e->m_sign_refused, 1, __ATOMIC_RELAXED);
+        /* who refused: the signer, or the host's own checks before anything reached it */
+        const char *who = oc->device_refused ? "signer" : "host";
+        fprintf(stderr, "oncesignd: the %s refused transaction %lld before the signer committed: %s\n", who,
+                (long long)row, os_status_name(rc));
+        char why[128];
+        snprintf(why, sizeof why, "%s refused: %s", who, os_status_message(rc));
+        uint8_t refused[1][32];
+        size_t n_refused = 0;
+        if (oc->index != 0xFFFF && oc->index < tx->n_outputs && tx->outputs[oc->index].kind == OS_OUTPUT_PAYOUT &&
+            rc != OS_ERR_POLICY_VELOCITY) {
+            memcpy(refused[0], tx->outputs[oc->index].nonce, 32);
+            n_refused = 1;
+        }
+        os_tx_event_data d = {.note = why, .payout_error = why, .failed_nonces = (const uint8_t(*)[32])refused,
+                              .n_failed = n_refused, .fail_all = os_decide_refusal_fails_all(rc)};
+        (void)tx_event(e, row, OS_TXEV_REFUSED, &d);
+        return rc;
+    }
+    }
 }
 
 /* Signs the stored draft of row (as new, or, when the signer already committed it, as a replacement of
  * the identical transaction). sign_mu held. */
 static int sign_row(os_engine *e, int64_t row) {
-    draft d;
+    os_draft d;
     int committed = 0;
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, "SELECT draft, root_after IS NOT NULL FROM txs WHERE id = ?");
-    int rc = st ? OS_ERR_NOT_FOUND : OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_int64(st, 1, row);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            rc = draft_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), &d);
-            committed = sqlite3_column_int(st, 1);
-        }
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
+    int rc = os_ledger_tx_draft(e->ledger, row, &d, &committed, NULL);
     if (rc != OS_OK) return rc;
 
     /* Fail closed (I6): the signer's root must be the ledger tree's before anything is signed. */
@@ -1338,23 +947,19 @@ static int sign_row(os_engine *e, int64_t row) {
             rc = signer_check(e, err, sizeof err);
             if (rc == OS_OK) {
                 /* settled a commit we did not know of: reread the row */
-                draft_free(&d);
+                os_draft_free(&d);
                 return OS_ERR_BUSY;
             }
         }
     }
     if (rc != OS_OK) {
-        draft_free(&d);
+        os_draft_free(&d);
         return rc;
     }
 
     os_sign_tx tx = d.tx;
     os_sign_output *outs = d.out;
-    uint8_t *was_new = calloc(tx.n_outputs, 1);
-    if (!was_new) {
-        draft_free(&d);
-        return OS_ERR_IO;
-    }
+    uint8_t was_new[OS_MAX_OUTPUTS] = {0};
     if (committed)
         for (size_t i = 0; i < tx.n_outputs; i++)
             if (outs[i].kind == OS_OUTPUT_PAYOUT && !outs[i].replace) {
@@ -1364,128 +969,69 @@ static int sign_row(os_engine *e, int64_t row) {
             }
     os_input_sig *sigs = calloc(tx.n_inputs, sizeof *sigs);
     if (!sigs) {
-        free(was_new);
-        draft_free(&d);
+        os_draft_free(&d);
         return OS_ERR_IO;
     }
     uint8_t root_after[32];
     os_sign_outcome oc;
     pending_ctx pc = {e, row};
+    os_client_set_operator_timeout(e->client, (int)e->cfg.operator_wait_ms);
     rc = os_sign_run(e->client, e->tree, &tx, sigs, &oc, on_pending, &pc);
+    pthread_mutex_lock(&e->mu);
+    int operator_was_asked = e->operator_waiting;
+    e->operator_waiting = 0;
+    pthread_mutex_unlock(&e->mu);
+    if (rc == OS_ERR_TIMEOUT && operator_was_asked) {
+        /* The operator did not decide in time: the session was cancelled (nothing committed) and the
+         * draft stays awaiting_approval; the others go first (issue 9, defect 5). */
+        e->operator_aside_row = row;
+        e->operator_aside_until_ms = engine_mono_ms() + e->cfg.operator_wait_ms;
+        fprintf(stderr, "oncesignd: transaction %lld steps aside: the operator did not decide within %u ms; the"
+                        " other payouts go on, and the signer asks again in %u ms\n",
+                (long long)row, e->cfg.operator_wait_ms, e->cfg.operator_wait_ms);
+    }
     nonce_tree_root(e->tree, root_after);
     /* The stored draft's own view (new vs replace) decides which leaves it added. */
     for (size_t i = 0; i < tx.n_outputs; i++)
         if (was_new[i]) outs[i].replace = 0;
-    free(was_new);
     if (rc == OS_OK) {
         engine_crash_point(e, "after-sign-commit");
         uint8_t *raw = malloc(1u << 20);
-        size_t raw_len = 0;
+        size_t raw_len = 0, bad = 0, n_leaves = 0;
         uint8_t txid[32];
-        size_t bad = 0;
+        os_ledger_leaf leaves[OS_MAX_OUTPUTS];
         rc = raw ? os_sign_serialize(&tx, sigs, raw, 1u << 20, &raw_len, txid) : OS_ERR_IO;
         if (rc == OS_OK && os_sign_verify(&tx, sigs, &bad) != OS_OK) rc = OS_ERR_CRYPTO;
-        if (rc == OS_OK) rc = store_signed(e, row, &tx, raw, raw_len, txid, oc.log_seq, root_after);
+        if (rc == OS_OK) rc = tx_leaves(&tx, leaves, &n_leaves);
+        if (rc == OS_OK) {
+            /* stored before the first broadcast (I3) */
+            os_tx_event_data ev = {.note = "", .raw = raw, .raw_len = raw_len, .txid = txid, .root_after = root_after,
+                                   .log_seq = oc.log_seq, .leaves = leaves, .n_leaves = n_leaves};
+            rc = tx_event(e, row, OS_TXEV_SIGNED, &ev);
+        }
         free(raw);
         if (rc == OS_OK) {
             __atomic_add_fetch(&e->m_tx_signed, 1, __ATOMIC_RELAXED);
-            uint64_t n_pay = 0;
-            for (size_t i = 0; i < tx.n_outputs; i++) n_pay += outs[i].kind == OS_OUTPUT_PAYOUT;
-            __atomic_add_fetch(&e->m_payouts_signed, n_pay, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&e->m_payouts_signed, n_leaves, __ATOMIC_RELAXED);
             engine_crash_point(e, "after-signed-stored");
             (void)log_sync(e, &info, err, sizeof err);
         }
-    } else if (oc.committed) {
-        /* The signer committed but its signatures did not arrive: keep the leaves; the next pass asks
-         * for them as a replacement of this same transaction. */
-        (void)log_sync(e, &info, err, sizeof err);
-        os_ledger_lock(e->ledger);
-        int r2 = os_ledger_begin(e->ledger);
-        if (r2 == OS_OK) {
-            r2 = store_leaves(e, row, &tx);
-            if (r2 == OS_OK) r2 = run(e, "UPDATE txs SET root_after = ? WHERE id = ?", "bi", root_after, 32, row);
-            if (r2 == OS_OK) r2 = meta_put_u64(e, "tree_seq", e->log_archived_seq);
-            if (r2 == OS_OK) os_ledger_commit(e->ledger);
-            else os_ledger_rollback(e->ledger);
-        }
-        os_ledger_unlock(e->ledger);
-    } else if (rc == OS_ERR_INTERNAL || rc == OS_ERR_PROOF_INVALID || rc == OS_ERR_NONCE_COMMITTED ||
-               rc == OS_ERR_PROOF_KIND) {
-        set_mismatch(e, "signing transaction %lld: %s (the signer's set is not the ledger's)", (long long)row,
-                     os_status_name(rc));
-        rc = OS_ERR_SIGNER_MISMATCH;
-    } else if (committed) {
-        /* a committed draft is never released: it is retried */
-    } else if (rc == OS_ERR_TIMEOUT || rc == OS_ERR_IO || rc == OS_ERR_BUSY || rc == OS_ERR_CANCELLED ||
-               rc == OS_ERR_LOG_FULL || (rc >= 0x0100 && rc < 0x0200)) {
-        /* transient: the draft stays and is signed again */
-    } else if (draft_has_replacement(&tx)) {
-        /* a fee bump the signer refused: the original stays the payouts' transaction */
-        __atomic_add_fetch(&e->m_sign_refused, 1, __ATOMIC_RELAXED);
-        fprintf(stderr, "oncesignd: the signer refused fee bump %lld: %s\n", (long long)row, os_status_name(rc));
-        (void)abandon_replacement(e, row, rc);
     } else {
-        __atomic_add_fetch(&e->m_sign_refused, 1, __ATOMIC_RELAXED);
-        int refused = oc.index != 0xFFFF && oc.index < tx.n_outputs && tx.outputs[oc.index].kind == OS_OUTPUT_PAYOUT &&
-                              rc != OS_ERR_POLICY_VELOCITY
-                          ? (int)oc.index
-                          : -1;
-        fprintf(stderr, "oncesignd: the %s refused transaction %lld before the signer committed: %s\n",
-                oc.device_refused ? "signer" : "host", (long long)row, os_status_name(rc));
-        (void)release_draft(e, row, &tx, rc, refused, oc.device_refused);
+        rc = apply_sign_failure(e, row, &tx, rc, committed, &oc, root_after);
     }
     free(sigs);
-    draft_free(&d);
+    os_draft_free(&d);
     return rc;
 }
 
 /* ------------------------------------------------------------------ broadcast and the node's view */
-
-static int load_raw(os_engine *e, int64_t row, uint8_t **raw, size_t *len, uint8_t txid[32]) {
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, "SELECT raw, txid FROM txs WHERE id = ? AND raw IS NOT NULL");
-    int rc = st ? OS_ERR_NOT_FOUND : OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_int64(st, 1, row);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            *len = (size_t)sqlite3_column_bytes(st, 0);
-            *raw = malloc(*len);
-            if (*raw) {
-                memcpy(*raw, sqlite3_column_blob(st, 0), *len);
-                memcpy(txid, sqlite3_column_blob(st, 1), 32);
-                rc = OS_OK;
-            } else {
-                rc = OS_ERR_IO;
-            }
-        }
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
-    return rc;
-}
-
-static void set_tx_state(os_engine *e, int64_t row, int tx_state, int payout_status, const char *last_error,
-                         int count_attempt) {
-    int64_t now = engine_now();
-    os_ledger_lock(e->ledger);
-    if (os_ledger_begin(e->ledger) == OS_OK) {
-        int rc = run(e, "UPDATE txs SET state = ?, attempts = attempts + ?, last_error = ?, updated_at = ? WHERE id = ?",
-                     "iitii", (int64_t)tx_state, (int64_t)count_attempt, last_error ? last_error : "", now, row);
-        if (rc == OS_OK && payout_status)
-            rc = run(e, "UPDATE payouts SET status = ?, updated_at = ? WHERE tx_row = ? AND status IN (?, ?)", "iiiii",
-                     (int64_t)payout_status, now, row, (int64_t)OS_PAYOUT_SIGNED, (int64_t)OS_PAYOUT_BROADCAST);
-        if (rc == OS_OK) os_ledger_commit(e->ledger);
-        else os_ledger_rollback(e->ledger);
-    }
-    os_ledger_unlock(e->ledger);
-}
 
 /* Sends the stored raw transaction; never rolls anything back (I3). */
 static void broadcast_row(os_engine *e, int64_t row) {
     if (!e->rpc) return;
     uint8_t *raw = NULL, txid[32];
     size_t len = 0;
-    if (load_raw(e, row, &raw, &len, txid) != OS_OK) return;
+    if (os_ledger_tx_raw(e->ledger, row, &raw, &len, txid) != OS_OK) return;
     os_broadcast_result br;
     pthread_mutex_lock(&e->rpc_mu);
     os_rpc_sendrawtransaction(e->rpc, raw, len, &br);
@@ -1493,190 +1039,63 @@ static void broadcast_row(os_engine *e, int64_t row) {
     free(raw);
     pthread_mutex_lock(&e->mu);
     e->node_ok = br.error.status != OS_ERR_RPC_TRANSPORT;
+    e->recon_work = 1;
     pthread_mutex_unlock(&e->mu);
     char msg[200];
     snprintf(msg, sizeof msg, "%d %.180s", br.error.code, br.error.message);
-    switch (br.cls) {
-    case OS_BROADCAST_SENT:
-        __atomic_add_fetch(&e->m_bc_sent, 1, __ATOMIC_RELAXED);
-        engine_crash_point(e, "after-broadcast-sent");
-        set_tx_state(e, row, OS_TX_BROADCAST, OS_PAYOUT_BROADCAST, "", 1);
-        break;
-    case OS_BROADCAST_UNKNOWN:
-        __atomic_add_fetch(&e->m_bc_unknown, 1, __ATOMIC_RELAXED);
-        engine_crash_point(e, "after-broadcast-unknown");
-        set_tx_state(e, row, OS_TX_SIGNED, 0, msg, 1);
-        break;
-    case OS_BROADCAST_NOT_SENT:
-        __atomic_add_fetch(&e->m_bc_not_sent, 1, __ATOMIC_RELAXED);
-        if (br.fee_too_low) {
-            /* the worker builds a replacement with a higher fee, spending the same anchor */
-            char fee_msg[220];
-            snprintf(fee_msg, sizeof fee_msg, "fee-too-low: %s", msg);
-            set_tx_state(e, row, OS_TX_SIGNED, 0, fee_msg, 1);
-            engine_wake_worker(e);
-        } else {
-            set_tx_state(e, row, OS_TX_SIGNED, 0, msg, 1);
-        }
-        break;
-    default:
-        __atomic_add_fetch(&e->m_bc_check_chain, 1, __ATOMIC_RELAXED);
-        set_tx_state(e, row, OS_TX_SIGNED, 0, msg, 1);
-        break;
-    }
+    uint64_t *counter = br.cls == OS_BROADCAST_SENT       ? &e->m_bc_sent
+                        : br.cls == OS_BROADCAST_UNKNOWN  ? &e->m_bc_unknown
+                        : br.cls == OS_BROADCAST_NOT_SENT ? &e->m_bc_not_sent
+                                                          : &e->m_bc_check_chain;
+    __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+    os_tx_event ev = os_decide_broadcast(&br);
+    if (ev == OS_TXEV_SENT) engine_crash_point(e, "after-broadcast-sent");
+    if (br.cls == OS_BROADCAST_UNKNOWN) engine_crash_point(e, "after-broadcast-unknown");
+    os_tx_event_data d = {.note = ev == OS_TXEV_SENT ? "" : msg};
+    (void)tx_event(e, row, ev, &d);
+    /* the worker builds a replacement with a higher fee, spending the same anchor */
+    if (ev == OS_TXEV_FEE_TOO_LOW) engine_wake_worker(e);
 }
 
 /* Adds the outputs of our own signed transaction that pay the change chain as coins. */
 static void add_change_coins(os_engine *e, int64_t row, uint64_t height) {
     uint8_t *raw = NULL, txid[32];
     size_t len = 0;
-    if (load_raw(e, row, &raw, &len, txid) != OS_OK) return;
-    draft d;
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, "SELECT draft FROM txs WHERE id = ?");
-    int rc = OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_int64(st, 1, row);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            rc = draft_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), &d);
-    }
-    sqlite3_finalize(st);
-    if (rc == OS_OK) {
+    if (os_ledger_tx_raw(e->ledger, row, &raw, &len, txid) != OS_OK) return;
+    os_draft d;
+    if (os_ledger_tx_draft(e->ledger, row, &d, NULL, NULL) == OS_OK) {
         for (size_t i = 0; i < d.tx.n_outputs; i++) {
             const os_sign_output *o = &d.out[i];
             if (o->kind != OS_OUTPUT_CHANGE) continue;
-            os_outpoint op;
-            memcpy(op.txid, txid, 32);
-            op.vout = (uint32_t)i;
-            add_coin_locked(e, &op, o->amount, o->script, o->script_len, 1, o->change_index, raw, len, height);
-            if (height)
-                run(e, "UPDATE coins SET height = ? WHERE txid = ? AND vout = ? AND height = 0", "ibi", (int64_t)height,
-                    txid, 32, (int64_t)i);
+            os_ledger_new_coin c = {.amount = o->amount, .script = o->script, .script_len = o->script_len,
+                                    .script_type = e->signer_script_type, .change = 1, .index = o->change_index,
+                                    .prev = raw, .prev_len = len, .height = height};
+            memcpy(c.op.txid, txid, 32);
+            c.op.vout = (uint32_t)i;
+            (void)os_ledger_coin_add(e->ledger, &c);
         }
-        draft_free(&d);
+        os_draft_free(&d);
     }
-    os_ledger_unlock(e->ledger);
     free(raw);
 }
 
-static int first_row_exists(os_engine *e, const char *sql, int64_t a, int64_t b, int64_t c, int64_t d) {
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, sql);
-    int found = 0;
-    if (st) {
-        sqlite3_bind_int64(st, 1, a);
-        sqlite3_bind_int64(st, 2, b);
-        sqlite3_bind_int64(st, 3, c);
-        sqlite3_bind_int64(st, 4, d);
-        found = sqlite3_step(st) == SQLITE_ROW;
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
-    return found;
-}
-
-/* 1 when another signed transaction of ours spending the same anchor is confirmed on chain (it carries
- * the payouts: a fee bump, or the original a bump replaced), 0 when none is, -1 when the node did not
- * answer. */
-static int family_confirmed(os_engine *e, int64_t row, const os_outpoint *anchor) {
-    uint8_t txids[16][32];
-    size_t n = 0;
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, "SELECT txid FROM txs WHERE id != ? AND anchor_txid = ? AND anchor_vout = ?"
-                               " AND txid IS NOT NULL ORDER BY id DESC LIMIT 16");
-    if (st) {
-        sqlite3_bind_int64(st, 1, row);
-        sqlite3_bind_blob(st, 2, anchor->txid, 32, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, anchor->vout);
-        while (sqlite3_step(st) == SQLITE_ROW && n < 16) memcpy(txids[n++], sqlite3_column_blob(st, 0), 32);
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
-    for (size_t i = 0; i < n; i++) {
-        os_rpc_txstatus ts;
-        os_rpc_error er;
-        pthread_mutex_lock(&e->rpc_mu);
-        int rc = os_rpc_get_transaction(e->rpc, txids[i], &ts, NULL, NULL, &er);
-        pthread_mutex_unlock(&e->rpc_mu);
-        if (rc != OS_OK) return -1;
-        if (ts.found && ts.confirmations >= 1) return 1;
-    }
-    return 0;
-}
-
-/* What the node says about one of our signed transactions. rpc_mu not held. */
-static void reconcile_row(os_engine *e, int64_t row, int state) {
-    uint8_t *raw = NULL, txid[32];
-    size_t len = 0;
-    if (load_raw(e, row, &raw, &len, txid) != OS_OK) return;
-    free(raw);
-    os_rpc_txstatus ts;
+/* The node's view of a transaction's inputs: all unspent (mempool included), and whether one is
+ * provably spent in a block. Returns OS_OK or the node's failure (decide later). */
+static int observe_inputs(os_engine *e, int64_t row, os_recon_view *v, os_outpoint *anchor) {
+    os_draft d;
+    int rc = os_ledger_tx_draft(e->ledger, row, &d, NULL, NULL);
+    if (rc != OS_OK) return rc;
+    *anchor = d.in[0].prevout;
+    v->inputs_asked = 1;
+    v->all_inputs_unspent = 1;
     os_rpc_error er;
-    pthread_mutex_lock(&e->rpc_mu);
-    int rc = os_rpc_get_transaction(e->rpc, txid, &ts, NULL, NULL, &er);
-    pthread_mutex_unlock(&e->rpc_mu);
-    if (rc != OS_OK) return; /* the node is unreachable: ask again later */
-    int64_t now = engine_now();
-    if (ts.found && ts.confirmations >= 1) {
-        os_ledger_lock(e->ledger);
-        if (os_ledger_begin(e->ledger) == OS_OK) {
-            int r = run(e, "UPDATE txs SET state = ?, confirmations = ?, block_height = ?, last_error = '', updated_at = ?"
-                           " WHERE id = ?",
-                        "iiiii", (int64_t)OS_TX_CONFIRMED, (int64_t)ts.confirmations, (int64_t)ts.block_height, now, row);
-            /* the payouts it carries (through the link table: a fee bump moved their tx_row to the
-             * replacement, and whichever of the two confirms is the one that paid) */
-            if (r == OS_OK)
-                r = run(e, "UPDATE payouts SET status = ?, confirmations = ?, tx_row = ?, error = '', updated_at = ?"
-                           " WHERE id IN (SELECT payout_id FROM tx_payouts WHERE tx_row = ?)",
-                        "iiiii", (int64_t)OS_PAYOUT_CONFIRMED, (int64_t)ts.confirmations, row, now, row);
-            if (r == OS_OK)
-                r = run(e, "UPDATE coins SET state = 2 WHERE reserved_by = ? OR reserved_by IN (SELECT id FROM txs"
-                           " WHERE anchor_txid = (SELECT anchor_txid FROM txs WHERE id = ?)"
-                           " AND anchor_vout = (SELECT anchor_vout FROM txs WHERE id = ?))",
-                        "iii", row, row, row);
-            /* its replacements (none confirmed, since this one is) can never confirm */
-            if (r == OS_OK)
-                r = run(e, "UPDATE txs SET state = ? WHERE anchor_txid = (SELECT anchor_txid FROM txs WHERE id = ?)"
-                           " AND anchor_vout = (SELECT anchor_vout FROM txs WHERE id = ?) AND id != ? AND state IN (?,?)",
-                        "iiiiii", (int64_t)OS_TX_REPLACED, row, row, row, (int64_t)OS_TX_SIGNED, (int64_t)OS_TX_BROADCAST);
-            if (r == OS_OK) os_ledger_commit(e->ledger);
-            else os_ledger_rollback(e->ledger);
-            if (r == OS_OK && state != OS_TX_CONFIRMED) {
-                os_ledger_unlock(e->ledger);
-                engine_crash_point(e, "after-confirmed");
-                add_change_coins(e, row, ts.block_height);
-                return;
-            }
-        }
-        os_ledger_unlock(e->ledger);
-        return;
-    }
-    if (ts.found) { /* in the mempool */
-        if (state == OS_TX_SIGNED) set_tx_state(e, row, OS_TX_BROADCAST, OS_PAYOUT_BROADCAST, "", 0);
-        add_change_coins(e, row, 0);
-        return;
-    }
-    /* Nowhere: are all its inputs still unspent? Then the SAME transaction goes out again. */
-    draft d;
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, "SELECT draft FROM txs WHERE id = ?");
-    rc = OS_ERR_DB;
-    if (st) {
-        sqlite3_bind_int64(st, 1, row);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            rc = draft_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), &d);
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
-    if (rc != OS_OK) return;
-    int all_unspent = 1, spent_in_chain = -1;
-    for (size_t i = 0; i < d.tx.n_inputs; i++) {
+    for (size_t i = 0; rc == OS_OK && i < d.tx.n_inputs; i++) {
         int unspent = 0;
         uint64_t amount = 0;
         uint32_t conf = 0;
         pthread_mutex_lock(&e->rpc_mu);
         rc = os_rpc_gettxout(e->rpc, &d.in[i].prevout, 1, &unspent, &amount, &conf, &er);
-        if (rc == OS_OK && !unspent && spent_in_chain < 0) {
+        if (rc == OS_OK && !unspent && !v->input_spent_in_chain) {
             /* Provably spent on chain only when the coin's own transaction is in a block and the chain's
              * UTXO set no longer has the output; a coin whose parent is merely missing from the mempool
              * (evicted, not yet rebroadcast) proves nothing. */
@@ -1686,50 +1105,105 @@ static void reconcile_row(os_engine *e, int64_t row, int state) {
                 !in_chain_unspent &&
                 os_rpc_get_transaction(e->rpc, d.in[i].prevout.txid, &parent, NULL, NULL, &er) == OS_OK &&
                 parent.found && parent.confirmations >= 1)
-                spent_in_chain = (int)i;
+                v->input_spent_in_chain = 1;
         }
         pthread_mutex_unlock(&e->rpc_mu);
-        if (rc != OS_OK) {
-            draft_free(&d);
-            return;
-        }
-        if (!unspent) all_unspent = 0;
+        if (rc == OS_OK && !unspent) v->all_inputs_unspent = 0;
     }
-    if (all_unspent) {
-        if (!first_row_exists(e, "SELECT 1 FROM txs WHERE replaces = ? AND state IN (?, ?, ?)", row, OS_TX_SIGNING,
-                              OS_TX_SIGNED, OS_TX_BROADCAST))
-            broadcast_row(e, row);
-    } else if (spent_in_chain >= 0) {
-        /* An input is spent in a block by a transaction that is not this one. If a transaction of ours
-         * with the same anchor is the one found, it carries the payouts; otherwise this transaction
-         * can never confirm and its payouts are stuck (never paid twice: the signer binds their nonces
-         * to the anchor; re-anchoring them takes the operator). */
-        int ours = family_confirmed(e, row, &d.in[0].prevout);
-        if (ours < 0) { /* the node did not answer: decide later */
-            draft_free(&d);
-            return;
-        }
-        os_ledger_lock(e->ledger);
-        if (os_ledger_begin(e->ledger) == OS_OK) {
-            char why[200];
-            snprintf(why, sizeof why, "input %d was spent on chain by a foreign transaction: this transaction can"
-                                      " never confirm; re-anchoring needs the operator", spent_in_chain);
-            int r = run(e, "UPDATE txs SET state = ?, last_error = ?, updated_at = ? WHERE id = ?", "itii",
-                        (int64_t)OS_TX_REPLACED, ours ? "replaced by a confirmed transaction of ours" : why, now, row);
-            if (r == OS_OK && !ours)
-                r = run(e, "UPDATE payouts SET status = ?, error = ?, updated_at = ? WHERE tx_row = ? AND status IN (?,?,?)",
-                        "itiiiii", (int64_t)OS_PAYOUT_FAILED, why, now, row, (int64_t)OS_PAYOUT_SIGNED,
-                        (int64_t)OS_PAYOUT_BROADCAST, (int64_t)OS_PAYOUT_SIGNING);
-            if (r == OS_OK) os_ledger_commit(e->ledger);
-            else os_ledger_rollback(e->ledger);
-        }
-        os_ledger_unlock(e->ledger);
-    }
-    /* else: an input is spent in the mempool only — wait for the chain to decide */
-    draft_free(&d);
+    if (rc == OS_OK) rc = os_ledger_tx_has_live_replacement(e->ledger, row, &v->live_replacement);
+    os_draft_free(&d);
+    return rc;
 }
 
-static int reconcile_pass(os_engine *e) {
+/* Whether another signed transaction of ours spending the same anchor is confirmed on chain (it
+ * carries the payouts: a fee bump, or the original a bump replaced). */
+static int observe_family(os_engine *e, int64_t row, const os_outpoint *anchor, os_recon_view *v) {
+    uint8_t txids[16][32];
+    size_t n = 0;
+    int rc = os_ledger_tx_family_txids(e->ledger, row, anchor, txids, 16, &n);
+    v->family_asked = 1;
+    v->family_confirmed = 0;
+    for (size_t i = 0; rc == OS_OK && i < n && !v->family_confirmed; i++) {
+        os_rpc_txstatus ts;
+        os_rpc_error er;
+        pthread_mutex_lock(&e->rpc_mu);
+        rc = os_rpc_get_transaction(e->rpc, txids[i], &ts, NULL, NULL, &er);
+        pthread_mutex_unlock(&e->rpc_mu);
+        if (rc == OS_OK && ts.found && ts.confirmations >= 1) v->family_confirmed = 1;
+    }
+    return rc;
+}
+
+/* Asks the node about one of our signed transactions, decides, applies. rpc_mu not held. */
+static void reconcile_row(os_engine *e, const os_ledger_tx_ref *ref) {
+    uint8_t *raw = NULL, txid[32];
+    size_t len = 0;
+    if (os_ledger_tx_raw(e->ledger, ref->row, &raw, &len, txid) != OS_OK) return;
+    free(raw);
+    os_rpc_txstatus ts;
+    os_rpc_error er;
+    pthread_mutex_lock(&e->rpc_mu);
+    int rc = os_rpc_get_transaction(e->rpc, txid, &ts, NULL, NULL, &er);
+    pthread_mutex_unlock(&e->rpc_mu);
+    if (rc != OS_OK) return; /* the node is unreachable: ask again later */
+    os_recon_view v = {.state = ref->state, .stored_confirmations = ref->confirmations, .found = ts.found,
+                       .confirmations = ts.confirmations};
+    os_outpoint anchor;
+    memset(&anchor, 0, sizeof anchor);
+    for (;;) {
+        os_recon_action a = os_decide_reconcile(&v);
+        os_tx_event_data d = {0};
+        switch (a) {
+        case OS_RECON_ASK_INPUTS:
+            if (observe_inputs(e, ref->row, &v, &anchor) != OS_OK) return;
+            continue;
+        case OS_RECON_ASK_FAMILY:
+            if (observe_family(e, ref->row, &anchor, &v) != OS_OK) return;
+            continue;
+        case OS_RECON_CONFIRMED:
+            d.note = "";
+            d.confirmations = ts.confirmations;
+            d.block_height = ts.block_height;
+            if (tx_event(e, ref->row, OS_TXEV_CONFIRMED, &d) == OS_OK && ref->state != OS_TX_CONFIRMED) {
+                engine_crash_point(e, "after-confirmed");
+                add_change_coins(e, ref->row, ts.block_height);
+            }
+            return;
+        case OS_RECON_SEEN:
+            if (ref->state == OS_TX_SIGNED) {
+                d.note = "";
+                (void)tx_event(e, ref->row, OS_TXEV_SEEN, &d);
+            }
+            add_change_coins(e, ref->row, 0);
+            return;
+        case OS_RECON_REBROADCAST:
+            broadcast_row(e, ref->row);
+            return;
+        case OS_RECON_REPLACED_BY_OURS:
+            d.note = "replaced by a confirmed transaction of ours";
+            (void)tx_event(e, ref->row, OS_TXEV_REPLACED_BY_OURS, &d);
+            return;
+        case OS_RECON_CONFLICTED: {
+            /* An input is spent in a block by a transaction that is not ours: this one can never
+             * confirm and its payouts are stuck (never paid twice: the signer binds their nonces to
+             * the anchor; re-anchoring them takes the operator). */
+            char why[200];
+            snprintf(why, sizeof why, "an input was spent on chain by a foreign transaction: this transaction can"
+                                      " never confirm; re-anchoring needs the operator");
+            d.note = why;
+            d.payout_error = why;
+            (void)tx_event(e, ref->row, OS_TXEV_CONFLICTED, &d);
+            return;
+        }
+        case OS_RECON_WAIT:
+        case OS_RECON_NOTHING:
+        default:
+            return;
+        }
+    }
+}
+
+static int reconcile_pass(os_engine *e, int forced) {
     if (!e->rpc) return OS_ERR_UNSUPPORTED;
     pthread_mutex_lock(&e->recon_mu);
     uint64_t height = 0;
@@ -1740,42 +1214,30 @@ static int reconcile_pass(os_engine *e) {
     pthread_mutex_lock(&e->mu);
     e->node_ok = rc == OS_OK;
     if (rc == OS_OK) e->node_height = height;
+    int work = e->recon_work;
     pthread_mutex_unlock(&e->mu);
     if (rc != OS_OK) {
         pthread_mutex_unlock(&e->recon_mu);
         return OS_ERR_RPC_TRANSPORT;
     }
-    wallet_sync(e);
-    size_t n = 0, cap = 64;
-    int64_t *rows = malloc(cap * sizeof *rows);
-    int *states = malloc(cap * sizeof *states);
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, "SELECT id, state FROM txs WHERE state IN (?, ?) OR (state = ? AND confirmations < ?)"
-                               " ORDER BY id");
-    if (st && rows && states) {
-        sqlite3_bind_int(st, 1, OS_TX_SIGNED);
-        sqlite3_bind_int(st, 2, OS_TX_BROADCAST);
-        sqlite3_bind_int(st, 3, OS_TX_CONFIRMED);
-        sqlite3_bind_int64(st, 4, e->cfg.confirmations_final);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            if (n == cap) {
-                cap *= 2;
-                int64_t *r2 = realloc(rows, cap * sizeof *rows);
-                int *s2 = realloc(states, cap * sizeof *states);
-                if (r2) rows = r2;
-                if (s2) states = s2;
-                if (!r2 || !s2) break;
-            }
-            rows[n] = sqlite3_column_int64(st, 0);
-            states[n] = sqlite3_column_int(st, 1);
-            n++;
-        }
+    int64_t now = engine_mono_ms();
+    /* Idle: no new block, nothing signed or sent, not yet time to recheck: ask nothing (defect 8). */
+    if (!os_decide_reconcile_due(height, e->recon_height, now, e->recon_last_ms, RECONCILE_RECHECK_MS, work, forced)) {
+        pthread_mutex_unlock(&e->recon_mu);
+        return OS_OK;
     }
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
-    for (size_t i = 0; i < n; i++) reconcile_row(e, rows[i], states[i]);
-    free(rows);
-    free(states);
+    pthread_mutex_lock(&e->mu);
+    e->recon_work = 0;
+    pthread_mutex_unlock(&e->mu);
+    e->recon_height = height;
+    e->recon_last_ms = now;
+    __atomic_add_fetch(&e->m_recon_passes, 1, __ATOMIC_RELAXED);
+    wallet_sync(e);
+    os_ledger_tx_ref *refs = NULL;
+    size_t n = 0;
+    if (os_ledger_txs_unsettled(e->ledger, e->cfg.confirmations_final, &refs, &n) == OS_OK)
+        for (size_t i = 0; i < n; i++) reconcile_row(e, &refs[i]);
+    free(refs);
     pthread_mutex_unlock(&e->recon_mu);
     return OS_OK;
 }
@@ -1783,31 +1245,21 @@ static int reconcile_pass(os_engine *e) {
 int os_engine_reconcile_now(os_engine *e) {
     if (!e) return OS_ERR_ARG;
     if (!e->device_attached) return OS_ERR_UNSUPPORTED;
-    return reconcile_pass(e);
+    return reconcile_pass(e, 1);
 }
 
 /* ------------------------------------------------------------------ threads */
 
-static int64_t first_row(os_engine *e, const char *sql, int64_t a, int64_t b) {
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, sql);
-    int64_t row = 0;
-    if (st) {
-        sqlite3_bind_int64(st, 1, a);
-        sqlite3_bind_int64(st, 2, b);
-        if (sqlite3_step(st) == SQLITE_ROW) row = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
-    return row;
-}
-
 /* One round of the worker. Returns 1 when it did something (run again at once). */
 static int worker_round(os_engine *e) {
     if (mismatch(e)) return 0;
-    /* 1. drafts left in signing (a crash, a lost answer, the operator) are signed first, oldest first */
-    int64_t row = first_row(e, "SELECT id FROM txs WHERE state IN (?, ?) ORDER BY id LIMIT 1", OS_TX_SIGNING, OS_TX_AWAITING);
-    if (row) {
+    int64_t row = 0;
+    /* 1. drafts left in signing (a crash, a lost answer) are signed first, oldest first; then one the
+     *    operator was asked about, unless it stepped aside a moment ago */
+    int draft = os_ledger_tx_next(e->ledger, OS_LEDGER_NEXT_TO_SIGN, &row) == OS_OK && row;
+    if (!draft && os_ledger_tx_next(e->ledger, OS_LEDGER_NEXT_AWAITING, &row) == OS_OK && row)
+        draft = row != e->operator_aside_row || engine_mono_ms() >= e->operator_aside_until_ms;
+    if (draft) {
         pthread_mutex_lock(&e->sign_mu);
         int rc = sign_row(e, row);
         pthread_mutex_unlock(&e->sign_mu);
@@ -1818,56 +1270,56 @@ static int worker_round(os_engine *e) {
         return rc == OS_ERR_BUSY;
     }
     /* 2. a signed transaction the node refused for its fee: build its replacement */
-    /* (not one whose change a later transaction of ours spends: replacing it would orphan that child,
-     * whose payouts are anchored to the change) */
-    row = first_row(e, "SELECT id FROM txs WHERE state = ? AND last_error LIKE 'fee-too-low:%' AND NOT EXISTS"
-                       " (SELECT 1 FROM txs r WHERE r.replaces = txs.id AND r.state != ?) AND NOT EXISTS"
-                       " (SELECT 1 FROM coins c WHERE c.txid = txs.txid AND c.state != 0) ORDER BY id LIMIT 1",
-                    OS_TX_SIGNED, OS_TX_RELEASED);
-    if (row) {
+    if (os_ledger_tx_next(e->ledger, OS_LEDGER_NEXT_TO_BUMP, &row) == OS_OK && row) {
         pthread_mutex_lock(&e->sign_mu);
         int rc = bump_row(e, row);
         pthread_mutex_unlock(&e->sign_mu);
         return rc == OS_OK;
     }
     /* 2b. signed but never offered to the node */
-    row = first_row(e, "SELECT id FROM txs WHERE state = ? AND attempts = ? ORDER BY id LIMIT 1", OS_TX_SIGNED, 0);
-    if (row && e->rpc) {
+    if (e->rpc && os_ledger_tx_next(e->ledger, OS_LEDGER_NEXT_UNSENT, &row) == OS_OK && row) {
         broadcast_row(e, row);
         return 1;
     }
     /* 3. a new batch, once it is full or the oldest waited batch_delay_ms */
-    os_ledger_lock(e->ledger);
-    sqlite3_stmt *st = prep(e, "SELECT count(*) FROM payouts WHERE status = ?");
-    int64_t waiting = 0;
-    if (st) {
-        sqlite3_bind_int(st, 1, OS_PAYOUT_REQUESTED);
-        if (sqlite3_step(st) == SQLITE_ROW) waiting = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    os_ledger_unlock(e->ledger);
+    uint64_t waiting = 0;
+    if (os_ledger_payouts_count(e->ledger, OS_PAYOUT_REQUESTED, &waiting) != OS_OK) return 0;
     if (!waiting) {
         e->batch_wait_since_ms = 0;
+        pthread_mutex_lock(&e->mu);
+        e->payouts_aside = 0;
+        pthread_mutex_unlock(&e->mu);
         return 0;
     }
-    int64_t now = mono_ms();
+    int64_t now = engine_mono_ms();
     if (!e->batch_wait_since_ms) e->batch_wait_since_ms = now;
-    if ((uint64_t)waiting < e->cfg.batch_max && now - e->batch_wait_since_ms < (int64_t)e->cfg.batch_delay_ms) return 0;
+    if (waiting < e->cfg.batch_max && now - e->batch_wait_since_ms < (int64_t)e->cfg.batch_delay_ms) return 0;
     int64_t tx_row = 0;
     int rc = build_draft(e, &tx_row);
     e->batch_wait_since_ms = 0;
+    pthread_mutex_lock(&e->mu);
+    int was_short = e->funds_short;
+    e->funds_short = rc == OS_ERR_FUNDS;
+    if (rc == OS_ERR_FUNDS) e->payouts_aside = waiting;
+    pthread_mutex_unlock(&e->mu);
+    if (rc == OS_ERR_FUNDS && !was_short)
+        fprintf(stderr, "oncesignd: %llu payout(s) wait: the wallet's coins cannot cover any of them (fund %s)\n",
+                (unsigned long long)waiting, "the hot wallet");
     if (rc != OS_OK || !tx_row) return 0; /* OS_ERR_FUNDS: wait for coins */
     engine_crash_point(e, "after-draft");
     return 1;
 }
 
+static int stop_asked(os_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    int stop = e->stopping;
+    pthread_mutex_unlock(&e->mu);
+    return stop;
+}
+
 static void *worker_main(void *arg) {
     os_engine *e = arg;
-    for (;;) {
-        pthread_mutex_lock(&e->mu);
-        int stop = e->stopping;
-        pthread_mutex_unlock(&e->mu);
-        if (stop) break;
+    while (!stop_asked(e)) {
         engine_link_tick(e);
         if (worker_round(e)) continue;
         pthread_mutex_lock(&e->mu);
@@ -1889,20 +1341,10 @@ static void *worker_main(void *arg) {
 
 static void *reconciler_main(void *arg) {
     os_engine *e = arg;
-    for (;;) {
-        pthread_mutex_lock(&e->mu);
-        int stop = e->stopping;
-        pthread_mutex_unlock(&e->mu);
-        if (stop) break;
-        (void)reconcile_pass(e);
+    while (!stop_asked(e)) {
+        (void)reconcile_pass(e, 0);
         /* sleep in short steps so stop is prompt */
-        for (uint32_t t = 0; t < e->cfg.reconcile_interval_ms; t += 50) {
-            pthread_mutex_lock(&e->mu);
-            stop = e->stopping;
-            pthread_mutex_unlock(&e->mu);
-            if (stop) break;
-            usleep(50000);
-        }
+        for (uint32_t t = 0; t < e->cfg.reconcile_interval_ms && !stop_asked(e); t += 50) usleep(50000);
     }
     return NULL;
 }
@@ -1930,6 +1372,14 @@ void os_engine_stop(os_engine *e) {
     e->stopping = 1;
     e->running = 0;
     pthread_cond_broadcast(&e->wake);
+    /* A signing session waiting for the operator's button would hold the stop until someone presses
+     * it (issue 9, defect 5): cancel the wait. The draft stays awaiting_approval and the signer asks
+     * again at the next start; nothing was committed. */
+    if (e->operator_waiting && e->client) {
+        fprintf(stderr, "oncesignd: stopping: the signer's wait for the operator is cancelled; it asks again"
+                        " at the next start\n");
+        os_client_request_cancel(e->client);
+    }
     pthread_mutex_unlock(&e->mu);
     if (!was) return;
     pthread_join(e->worker, NULL);
@@ -1938,10 +1388,6 @@ void os_engine_stop(os_engine *e) {
 
 /* ------------------------------------------------------------------ tree rebuild, external signing */
 
-/* Replays the archived log onto an empty tree and, in the same ledger transaction, rewrites what the
- * ledger records of it: tree_leaves from the transactions the log names, each one's root_after and
- * log_seq, no root_after on drafts the signer never committed, and tree_seq. Either all of it is
- * stored or none (rolled back on any failure). */
 int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap) {
     if (!e || !n_leaves) return OS_ERR_ARG;
     if (!e->device_attached) return OS_ERR_UNSUPPORTED;
@@ -1950,48 +1396,16 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
     int rc = log_sync(e, &info, err, cap);
     nonce_tree *t = NULL;
     if (rc == OS_OK) rc = nonce_tree_create(&t);
+    /* What the ledger records of the tree is rewritten in the same transaction as the replay: all of it
+     * is stored, or none (the caller is told which). */
     os_ledger_lock(e->ledger);
     int in_txn = rc == OS_OK && os_ledger_begin(e->ledger) == OS_OK;
     if (rc == OS_OK && !in_txn) rc = OS_ERR_DB;
-    if (rc == OS_OK) rc = run(e, "DELETE FROM tree_leaves", NULL);
-    if (rc == OS_OK) rc = run(e, "UPDATE txs SET root_after = NULL WHERE raw IS NULL", NULL);
-    sqlite3_stmt *st = rc == OS_OK ? prep(e, "SELECT seq, entry FROM signer_log ORDER BY seq") : NULL;
-    if (rc == OS_OK && !st) rc = OS_ERR_DB;
+    if (rc == OS_OK) rc = os_ledger_tree_forget(e->ledger);
     nonce_tree *saved = e->tree;
     e->tree = t;
-    uint64_t last_seq = 0;
-    while (rc == OS_OK && sqlite3_step(st) == SQLITE_ROW) {
-        const uint8_t *entry = sqlite3_column_blob(st, 1);
-        uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-        last_seq = seq;
-        if (entry[AUDIT_LOG_OFF_TYPE] != OS_LOG_SIGN) continue;
-        const uint8_t *pl = entry + AUDIT_LOG_OFF_PAYLOAD;
-        sqlite3_stmt *q = prep(e, "SELECT id, draft FROM txs WHERE hash_prevouts = ? AND hash_outputs = ? ORDER BY id LIMIT 1");
-        draft d;
-        int64_t row = 0;
-        rc = OS_ERR_SIGNER_MISMATCH;
-        if (q) {
-            sqlite3_bind_blob(q, 1, pl, 32, SQLITE_STATIC);
-            sqlite3_bind_blob(q, 2, pl + 32, 32, SQLITE_STATIC);
-            if (sqlite3_step(q) == SQLITE_ROW &&
-                draft_decode(sqlite3_column_blob(q, 1), (size_t)sqlite3_column_bytes(q, 1), &d) == OS_OK) {
-                row = sqlite3_column_int64(q, 0);
-                rc = tree_apply_tx(e, &d.tx);
-                if (rc == OS_OK) rc = store_leaves(e, row, &d.tx);
-                draft_free(&d);
-            }
-        }
-        sqlite3_finalize(q);
-        uint8_t root[32];
-        nonce_tree_root(e->tree, root);
-        if (rc == OS_OK && memcmp(root, pl + 64, 32) != 0) rc = OS_ERR_SIGNER_MISMATCH;
-        if (rc == OS_OK)
-            rc = run(e, "UPDATE txs SET root_after = ?, log_seq = coalesce(log_seq, ?) WHERE id = ?", "bii", root, 32,
-                     (int64_t)seq, row);
-        if (rc != OS_OK) errf(err, cap, "log entry %llu: no ledger transaction explains it, or its root differs",
-                              (unsigned long long)seq);
-    }
-    sqlite3_finalize(st);
+    uint64_t last = 0;
+    if (rc == OS_OK) rc = replay_log(e, 0, REPLAY_REBUILD, &last, err, cap);
     e->tree = saved;
     if (rc == OS_OK) {
         uint8_t root[32];
@@ -2001,10 +1415,12 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
             rc = OS_ERR_SIGNER_MISMATCH;
         }
     }
-    if (rc == OS_OK) rc = meta_put_u64(e, "tree_seq", last_seq);
+    if (rc == OS_OK) rc = os_ledger_meta_put_u64(e->ledger, "tree_seq", last);
     if (in_txn) {
-        if (rc == OS_OK) rc = os_ledger_commit(e->ledger);
-        else os_ledger_rollback(e->ledger);
+        if (rc == OS_OK)
+            rc = os_ledger_commit(e->ledger);
+        else
+            os_ledger_rollback(e->ledger);
     }
     os_ledger_unlock(e->ledger);
     if (rc == OS_OK) {
@@ -2025,25 +1441,9 @@ int os_engine_sign_external(os_engine *e, const os_sign_tx *tx, os_input_sig *si
     if (!e || !tx || !sigs || !outcome) return OS_ERR_ARG;
     if (!e->device_attached) return OS_ERR_UNSUPPORTED;
     if (mismatch(e)) return OS_ERR_SIGNER_MISMATCH;
-    uint8_t *blob = NULL, hp[32], ho[32];
-    size_t blob_len = 0;
-    int rc = draft_encode(tx, &blob, &blob_len);
-    if (rc == OS_OK) rc = tx_commitment(tx, hp, ho);
-    if (rc != OS_OK) {
-        free(blob);
-        return rc;
-    }
     /* The draft is stored first, like the worker's, so a crash mid-signing is explained at start. */
-    int64_t now = engine_now(), row = 0;
-    os_ledger_lock(e->ledger);
-    rc = run(e,
-             "INSERT INTO txs (state, draft, anchor_txid, anchor_vout, fee, n_payouts, hash_prevouts, hash_outputs,"
-             " created_at, updated_at, last_error) VALUES (?,?,?,?,0,0,?,?,?,?,'external')",
-             "ibbibbii", (int64_t)OS_TX_RELEASED, blob, (int)blob_len, tx->inputs[0].prevout.txid, 32,
-             (int64_t)tx->inputs[0].prevout.vout, hp, 32, ho, 32, now, now);
-    row = sqlite3_last_insert_rowid(os_ledger_db(e->ledger));
-    os_ledger_unlock(e->ledger);
-    free(blob);
+    int64_t row = 0;
+    int rc = os_ledger_tx_external_create(e->ledger, tx, engine_now(), &row);
     if (rc != OS_OK) return rc;
     pthread_mutex_lock(&e->sign_mu);
     uint8_t before[32], after[32];
@@ -2054,15 +1454,7 @@ int os_engine_sign_external(os_engine *e, const os_sign_tx *tx, os_input_sig *si
         char err[128];
         os_msg_info info;
         (void)log_sync(e, &info, err, sizeof err);
-        os_ledger_lock(e->ledger);
-        if (os_ledger_begin(e->ledger) == OS_OK) {
-            int r = store_leaves(e, row, tx);
-            if (r == OS_OK) r = run(e, "UPDATE txs SET root_after = ? WHERE id = ?", "bi", after, 32, row);
-            if (r == OS_OK) r = meta_put_u64(e, "tree_seq", e->log_archived_seq);
-            if (r == OS_OK) os_ledger_commit(e->ledger);
-            else os_ledger_rollback(e->ledger);
-        }
-        os_ledger_unlock(e->ledger);
+        (void)store_committed(e, row, tx, after, 0, e->log_archived_seq);
     }
     pthread_mutex_unlock(&e->sign_mu);
     return rc;

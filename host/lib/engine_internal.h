@@ -1,5 +1,6 @@
-/* oncesign host — the payout engine's state, shared by engine.c (service calls on the ledger) and
- * engine_chain.c (signer, monacoind, worker, reconciler). Not a public contract. */
+/* oncesign host — the payout engine's state, shared by engine.c (service calls on the ledger),
+ * engine_chain.c (signer, monacoind, worker, reconciler) and engine_runtime.c (clock, crash points,
+ * wake-ups). engine.c calls engine_chain.c; engine_chain.c never calls engine.c. Not a public contract. */
 #ifndef ONCESIGN_HOST_ENGINE_INTERNAL_H
 #define ONCESIGN_HOST_ENGINE_INTERNAL_H
 
@@ -21,6 +22,7 @@ struct os_engine {
     pthread_mutex_t mu;             /* guards the fields below down to the counters */
     pthread_cond_t wake;            /* worker: new payouts, stop */
     int work_pending, stopping, running;
+    int operator_waiting;           /* the worker's signing session waits for the operator's button */
     int device_attached, signer_mismatch, signer_reachable, node_ok;
     uint64_t node_height, signer_log_seq;
     char mismatch_reason[256];
@@ -50,13 +52,24 @@ struct os_engine {
     struct os_rpc *rpc;
     pthread_mutex_t recon_mu;       /* one reconciliation pass at a time */
     int64_t batch_wait_since_ms;
+    int64_t aside_logged_id;        /* the newest payout logged as stepping aside (worker only) */
+    int64_t operator_aside_row;     /* worker: a draft the operator did not decide on in time ... */
+    int64_t operator_aside_until_ms; /* ... is asked again from this monotonic time on */
+
+    /* reconciler: when it last asked the node (recon_mu), and whether work happened since (mu) */
+    uint64_t recon_height;
+    int64_t recon_last_ms;
+    int recon_work;
+    int funds_short;                /* mu: the last batch found no payout the coins could cover */
+    uint64_t payouts_aside;         /* mu: requested payouts the last batch left for want of funds */
 
     long crash_hits;
-    uint64_t ledger_commits_autocommit;
+    uint64_t m_recon_passes;
     uint64_t m_codes_issued, m_redeems, m_payouts_created, m_tx_signed, m_payouts_signed;
     uint64_t m_bc_sent, m_bc_not_sent, m_bc_unknown, m_bc_check_chain, m_sign_refused;
 };
 
+/* engine_runtime.c */
 int64_t engine_now(void);
 /* ONCESIGN_CRASH_AT=<point>[:<n>]: _exit(137) at the n-th (default first) time point is reached. */
 void engine_crash_point(os_engine *e, const char *point);
@@ -78,5 +91,8 @@ void engine_log(const char *level, const char *fmt, ...) __attribute__((format(p
  * an idle signer every second; a dead link is reopened with backoff (100 ms doubling to 5 s) and the
  * start-up check run again before signing resumes. Logs the loss, each failed attempt, the recovery. */
 void engine_link_tick(os_engine *e);
+/* engine_chain.c: the balance the node has on the wallet's addresses now (listunspent, mempool
+ * included). Returns OS_OK, OS_ERR_UNSUPPORTED (no node), or the node's failure. */
+int engine_chain_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed);
 
 #endif /* ONCESIGN_HOST_ENGINE_INTERNAL_H */

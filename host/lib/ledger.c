@@ -2,17 +2,14 @@
 #include "ledger.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
+#include "ledger_internal.h"
 #include "oncesign/status.h"
-
-struct os_ledger {
-    sqlite3 *db;
-    pthread_mutex_t mu;
-    uint64_t commits;
-};
 
 /* v1: the tables the payout lifecycle needs. */
 static const char MIGRATION_V1[] =
@@ -97,7 +94,12 @@ static const char MIGRATION_V2[] =
     "CREATE INDEX txs_state ON txs(state);"
     "CREATE INDEX coins_state ON coins(state, height);";
 
-static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2};
+/* v3: the fee-bump signal as data (it travelled as last_error text), carried over from v2's text. */
+static const char MIGRATION_V3[] =
+    "ALTER TABLE txs ADD COLUMN needs_bump INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE txs SET needs_bump = 1 WHERE state = 2 AND last_error LIKE 'fee-too-low:%';";
+
+static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
@@ -220,7 +222,11 @@ int os_ledger_open_version(const char *path, int target_version, os_ledger **out
         free(l);
         return rc;
     }
-    pthread_mutex_init(&l->mu, NULL);
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&l->mu, &attr);
+    pthread_mutexattr_destroy(&attr);
     *out = l;
     return OS_OK;
 }
@@ -248,9 +254,7 @@ sqlite3 *os_ledger_db(os_ledger *l) { return l->db; }
 void os_ledger_lock(os_ledger *l) { pthread_mutex_lock(&l->mu); }
 void os_ledger_unlock(os_ledger *l) { pthread_mutex_unlock(&l->mu); }
 
-int os_ledger_begin(os_ledger *l) { return exec_raw(l->db, "BEGIN IMMEDIATE"); }
-
-int os_ledger_commit(os_ledger *l) {
+static int commit_raw(os_ledger *l) {
     if (exec_raw(l->db, "COMMIT") != OS_OK) {
         exec_raw(l->db, "ROLLBACK");
         return OS_ERR_DB;
@@ -259,18 +263,169 @@ int os_ledger_commit(os_ledger *l) {
     return OS_OK;
 }
 
-void os_ledger_rollback(os_ledger *l) {
-    if (!sqlite3_get_autocommit(l->db)) exec_raw(l->db, "ROLLBACK");
-}
+/* A composed transaction is an operation like any other: begun inside another it is a savepoint. */
+int os_ledger_begin(os_ledger *l) { return ledger_op_begin(l); }
+int os_ledger_commit(os_ledger *l) { return ledger_op_end(l, OS_OK); }
+void os_ledger_rollback(os_ledger *l) { (void)ledger_op_end(l, OS_ERR_DB); }
 
 int os_ledger_exec(os_ledger *l, const char *sql) { return exec_raw(l->db, sql); }
 
 uint64_t os_ledger_commits(os_ledger *l) { return l->commits; }
 
+/* ------------------------------------------------------------------ statement helpers */
+
+sqlite3_stmt *ledger_prep(os_ledger *l, const char *sql) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "oncesign: ledger: %s: %s\n", sqlite3_errmsg(l->db), sql);
+        return NULL;
+    }
+    return st;
+}
+
+void ledger_bind(sqlite3_stmt *st, const char *fmt, va_list ap) {
+    for (int i = 1; fmt && *fmt; fmt++, i++) {
+        if (*fmt == 'i') {
+            sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+        } else if (*fmt == 'I') {
+            int64_t v = va_arg(ap, int64_t);
+            if (v)
+                sqlite3_bind_int64(st, i, v);
+            else
+                sqlite3_bind_null(st, i);
+        } else if (*fmt == 'b') {
+            const void *p = va_arg(ap, const void *);
+            int n = va_arg(ap, int);
+            if (p)
+                sqlite3_bind_blob(st, i, p, n, SQLITE_TRANSIENT);
+            else
+                sqlite3_bind_null(st, i);
+        } else if (*fmt == 't') {
+            const char *t = va_arg(ap, const char *);
+            if (t)
+                sqlite3_bind_text(st, i, t, -1, SQLITE_TRANSIENT);
+            else
+                sqlite3_bind_null(st, i);
+        }
+    }
+}
+
+int ledger_run(os_ledger *l, int *changes, const char *sql, const char *fmt, ...) {
+    if (changes) *changes = 0;
+    os_ledger_lock(l);
+    sqlite3_stmt *st = ledger_prep(l, sql);
+    if (!st) {
+        os_ledger_unlock(l);
+        return OS_ERR_DB;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    ledger_bind(st, fmt, ap);
+    va_end(ap);
+    int autocommit = sqlite3_get_autocommit(l->db), writes = !sqlite3_stmt_readonly(st);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    int rc = r == SQLITE_DONE || r == SQLITE_ROW ? OS_OK : OS_ERR_DB;
+    if (rc == OS_OK && changes) *changes = sqlite3_changes(l->db);
+    if (rc == OS_OK && autocommit && writes && sqlite3_changes(l->db) > 0) l->commits++;
+    os_ledger_unlock(l);
+    return rc;
+}
+
+static int query_va(os_ledger *l, sqlite3_stmt **out, const char *sql, const char *fmt, va_list ap) {
+    *out = NULL;
+    os_ledger_lock(l);
+    sqlite3_stmt *st = ledger_prep(l, sql);
+    if (!st) {
+        os_ledger_unlock(l);
+        return OS_ERR_DB;
+    }
+    ledger_bind(st, fmt, ap);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *out = st;
+        return OS_OK;
+    }
+    sqlite3_finalize(st);
+    os_ledger_unlock(l);
+    return r == SQLITE_DONE ? OS_ERR_NOT_FOUND : OS_ERR_DB;
+}
+
+int ledger_query(os_ledger *l, sqlite3_stmt **st, const char *sql, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = query_va(l, st, sql, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int ledger_query_end(os_ledger *l, sqlite3_stmt *st, int last_step) {
+    sqlite3_finalize(st);
+    os_ledger_unlock(l);
+    return last_step == SQLITE_ROW || last_step == SQLITE_DONE ? OS_OK : OS_ERR_DB;
+}
+
+int ledger_int(os_ledger *l, int64_t *out, const char *sql, const char *fmt, ...) {
+    sqlite3_stmt *st = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = query_va(l, &st, sql, fmt, ap);
+    va_end(ap);
+    if (rc != OS_OK) return rc;
+    *out = sqlite3_column_int64(st, 0);
+    return ledger_query_end(l, st, SQLITE_ROW);
+}
+
+/* Savepoints nest inside a caller's BEGIN; a top-level operation takes the write lock up front.
+ * op_top records, per nesting depth, which of the two this operation opened (the lock is held from
+ * begin to end, so the stack is the holder's alone). */
+int ledger_op_begin(os_ledger *l) {
+    os_ledger_lock(l);
+    if (l->op_depth >= 32) {
+        os_ledger_unlock(l);
+        return OS_ERR_INTERNAL;
+    }
+    int top = sqlite3_get_autocommit(l->db);
+    int rc = top ? exec_raw(l->db, "BEGIN IMMEDIATE") : exec_raw(l->db, "SAVEPOINT op");
+    if (rc != OS_OK) {
+        os_ledger_unlock(l);
+        return rc;
+    }
+    if (top)
+        l->op_top |= 1u << l->op_depth;
+    else
+        l->op_top &= ~(1u << l->op_depth);
+    l->op_depth++;
+    return OS_OK;
+}
+
+int ledger_op_end(os_ledger *l, int rc) {
+    if (l->op_depth <= 0) return OS_ERR_INTERNAL;
+    l->op_depth--;
+    int top = (l->op_top >> l->op_depth) & 1u;
+    if (top) {
+        if (rc == OS_OK)
+            rc = commit_raw(l);
+        else if (!sqlite3_get_autocommit(l->db))
+            exec_raw(l->db, "ROLLBACK");
+    } else if (rc == OS_OK) {
+        if (exec_raw(l->db, "RELEASE op") != OS_OK) rc = OS_ERR_DB;
+    } else {
+        exec_raw(l->db, "ROLLBACK TO op");
+        exec_raw(l->db, "RELEASE op");
+    }
+    os_ledger_unlock(l);
+    return rc;
+}
+
 int os_ledger_meta_get(os_ledger *l, const char *key, uint8_t *val, size_t cap, size_t *len) {
     if (!l || !key || !len) return OS_ERR_ARG;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(l->db, "SELECT v FROM meta WHERE k = ?", -1, &st, NULL) != SQLITE_OK) return OS_ERR_DB;
+    os_ledger_lock(l);
+    if (sqlite3_prepare_v2(l->db, "SELECT v FROM meta WHERE k = ?", -1, &st, NULL) != SQLITE_OK) {
+        os_ledger_unlock(l);
+        return OS_ERR_DB;
+    }
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -286,17 +441,31 @@ int os_ledger_meta_get(os_ledger *l, const char *key, uint8_t *val, size_t cap, 
         rc = rc == SQLITE_DONE ? OS_ERR_NOT_FOUND : OS_ERR_DB;
     }
     sqlite3_finalize(st);
+    os_ledger_unlock(l);
     return rc;
 }
 
 int os_ledger_meta_put(os_ledger *l, const char *key, const uint8_t *val, size_t len) {
     if (!l || !key || (!val && len)) return OS_ERR_ARG;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(l->db, "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", -1, &st, NULL) != SQLITE_OK)
-        return OS_ERR_DB;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, len ? (const void *)val : (const void *)"", (int)len, SQLITE_STATIC);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? OS_OK : OS_ERR_DB;
-    sqlite3_finalize(st);
-    return rc;
+    return ledger_run(l, NULL, "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", "tb", key,
+                      len ? (const void *)val : (const void *)"", (int)len);
+}
+
+int os_ledger_meta_u64(os_ledger *l, const char *key, uint64_t *v) {
+    if (!l || !key || !v) return OS_ERR_ARG;
+    uint8_t buf[8];
+    size_t n = 0;
+    int rc = os_ledger_meta_get(l, key, buf, sizeof buf, &n);
+    *v = 0;
+    if (rc == OS_ERR_NOT_FOUND) return OS_OK;
+    if (rc != OS_OK || n != 8) return OS_ERR_DB;
+    *v = os_read_le64(buf);
+    return OS_OK;
+}
+
+int os_ledger_meta_put_u64(os_ledger *l, const char *key, uint64_t v) {
+    if (!l || !key) return OS_ERR_ARG;
+    uint8_t buf[8];
+    os_write_le64(buf, v);
+    return os_ledger_meta_put(l, key, buf, 8);
 }

@@ -1,5 +1,5 @@
 /* oncesign host — the ledger: one SQLite file holding everything the payout engine must not forget
- * (DESIGN.md I3, I6): gift codes (only SHA-256 of the secret), payouts with their idempotency keys,
+ * (docs/DESIGN.md I3, I6): gift codes (only SHA-256 of the secret), payouts with their idempotency keys,
  * the hot wallet's coins and their reservations, every transaction from its draft to its
  * confirmations (with the replacement chain), the nonce tree's leaves, and the signer's log entries.
  *
@@ -9,9 +9,16 @@
  * schema_version table; a file from any earlier version migrates to the current one, and a file from
  * a LATER version is refused (OS_ERR_DB) rather than guessed at.
  *
+ * This layer owns every SQL statement of the host (a unit test in test_ledger.c fails when a host
+ * source outside host/lib/ledger*.c names sqlite3_): the engine, the audit and the CLI call the named
+ * operations below and never see a statement.
+ *
  * Thread-safety: one os_ledger may be used from many threads; every function takes the handle's
- * mutex, and functions that change several rows do so in one BEGIN IMMEDIATE transaction, so
- * another process on the same file (the CLI beside the daemon) sees all or nothing (busy timeout 5 s).
+ * (recursive) mutex, and functions that change several rows do so in one transaction (BEGIN
+ * IMMEDIATE, or a savepoint inside a transaction the caller opened with os_ledger_begin), so another
+ * process on the same file (the CLI beside the daemon) sees all or nothing (busy timeout 5 s).
+ * A caller composes several operations into one transaction with os_ledger_lock, os_ledger_begin,
+ * the operations, os_ledger_commit (or os_ledger_rollback), os_ledger_unlock.
  */
 #ifndef ONCESIGN_HOST_LEDGER_H
 #define ONCESIGN_HOST_LEDGER_H
@@ -21,9 +28,11 @@
 
 #include <sqlite3.h>
 
+#include "draft.h"
+#include "engine.h"
 #include "oncesign/protocol.h"
 
-#define OS_LEDGER_SCHEMA_VERSION 2
+#define OS_LEDGER_SCHEMA_VERSION 3
 
 typedef struct os_ledger os_ledger;
 
@@ -41,14 +50,16 @@ void os_ledger_close(os_ledger *l);
 /* The schema version the file is at. */
 int os_ledger_schema_version(os_ledger *l, int *version);
 
-/* The connection and its mutex, for the engine's multi-statement transactions. Hold the lock
- * around every use of the connection. */
+/* The raw connection, for tests that inspect or damage the file; host code never calls it. */
 sqlite3 *os_ledger_db(os_ledger *l);
+
+/* The handle's mutex (recursive), held around a composed transaction. */
 void os_ledger_lock(os_ledger *l);
 void os_ledger_unlock(os_ledger *l);
 
-/* Transactions on a locked ledger. begin is BEGIN IMMEDIATE (the write lock up front, so a
- * compare-and-set cannot lose to another writer between its read and its write).
+/* A composed transaction: begin is BEGIN IMMEDIATE (the write lock up front, so a compare-and-set
+ * cannot lose to another writer between its read and its write), or a savepoint when one is already
+ * open; it takes the handle's lock until the matching commit or rollback.
  * Returns: OS_OK or OS_ERR_DB. rollback never fails visibly. */
 int os_ledger_begin(os_ledger *l);
 int os_ledger_commit(os_ledger *l);
@@ -62,9 +73,14 @@ uint64_t os_ledger_commits(os_ledger *l);
 
 /* ---- meta: small named values (attestation key, counters), schema v2 ---- */
 int os_ledger_meta_get(os_ledger *l, const char *key, uint8_t *val, size_t cap, size_t *len); /* NOT_FOUND */
-int os_ledger_meta_put(os_ledger *l, const char *key, const uint8_t *val, size_t len);         /* locked */
+int os_ledger_meta_put(os_ledger *l, const char *key, const uint8_t *val, size_t len);
+/* A little-endian 64-bit meta value; a missing key reads as 0. Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_meta_u64(os_ledger *l, const char *key, uint64_t *v);
+int os_ledger_meta_put_u64(os_ledger *l, const char *key, uint64_t v);
 
-/* Status numbers stored in the transactions table. */
+/* ---- the payout / transaction state machine -------------------------------------------------
+ *
+ * Status numbers stored in the transactions table (payout statuses: os_payout_status, engine.h). */
 typedef enum {
     OS_TX_SIGNING = 1,      /* draft stored; the signer may or may not have committed it */
     OS_TX_SIGNED = 2,       /* raw + txid stored; not yet known to the node */
@@ -75,7 +91,300 @@ typedef enum {
     OS_TX_AWAITING = 7,     /* draft stored; the signer waits for the operator */
 } os_tx_state;
 
+/* What happened to a transaction. Every change of a transaction's state, and of the status of the
+ * payouts it carries, is one event applied by os_ledger_tx_transition from one table
+ * (tx_transitions[] in ledger_chain.c), which reads:
+ *
+ *   event             tx from                    tx to       payouts of the tx: from -> to
+ *   ----------------  -------------------------  ----------  ----------------------------------------
+ *   OPERATOR_WAIT     SIGNING                    AWAITING    signing -> awaiting_approval
+ *   SIGNED            SIGNING, AWAITING          SIGNED      signing, awaiting_approval -> signed
+ *                       + raw, txid, root_after, log_seq, leaves, tree_seq stored
+ *   REFUSED           SIGNING, AWAITING          RELEASED    any -> requested (tx cleared), or failed
+ *                       + coins released               for the outputs the signer refused
+ *   BUMP_REFUSED      SIGNING, AWAITING          RELEASED    any -> signed, back on the replaced tx
+ *                       + coins back to the replaced tx
+ *   SENT              SIGNED, BROADCAST          BROADCAST   signed, broadcast -> broadcast
+ *   SEEN              SIGNED, BROADCAST          BROADCAST   signed, broadcast -> broadcast
+ *   NOT_SENT          SIGNED, BROADCAST          SIGNED      (unchanged)
+ *   FEE_TOO_LOW       SIGNED, BROADCAST          SIGNED      (unchanged)  + needs_bump = 1
+ *   UNKNOWN           SIGNED, BROADCAST          SIGNED      (unchanged)
+ *   CONFIRMED         SIGNED, BROADCAST,         CONFIRMED   every payout it carries -> confirmed(n)
+ *                     CONFIRMED                    + coins of its family spent, family -> REPLACED
+ *   CONFLICTED        SIGNED, BROADCAST          REPLACED    signing, signed, broadcast -> failed
+ *   REPLACED_BY_OURS  SIGNED, BROADCAST          REPLACED    (unchanged: the confirmed one carries them)
+ *
+ * Two arrows are not events of an existing transaction: a new draft (os_ledger_tx_draft_create)
+ * takes requested payouts to signing, and a fee bump (os_ledger_tx_replacement_create) takes the
+ * signed/broadcast payouts of the transaction it replaces to signing on the replacement.
+ * SENT, NOT_SENT, FEE_TOO_LOW and UNKNOWN count a broadcast attempt; every event but FEE_TOO_LOW
+ * clears needs_bump (the fee-bump signal is this column, never text). */
+typedef enum {
+    OS_TXEV_OPERATOR_WAIT = 1,
+    OS_TXEV_SIGNED,
+    OS_TXEV_REFUSED,
+    OS_TXEV_BUMP_REFUSED,
+    OS_TXEV_SENT,
+    OS_TXEV_SEEN,
+    OS_TXEV_NOT_SENT,
+    OS_TXEV_FEE_TOO_LOW,
+    OS_TXEV_UNKNOWN,
+    OS_TXEV_CONFIRMED,
+    OS_TXEV_CONFLICTED,
+    OS_TXEV_REPLACED_BY_OURS,
+} os_tx_event;
+
 /* Coin states. */
 enum { OS_COIN_AVAILABLE = 0, OS_COIN_RESERVED = 1, OS_COIN_SPENT = 2 };
+
+/* A leaf a committed transaction added to the nonce tree (the engine computes it; the ledger keeps it
+ * and records the payout's anchor). script points into the caller's memory. */
+typedef struct {
+    uint8_t key[32], value[32], nonce[32];
+    os_outpoint anchor;
+    const uint8_t *script;
+    size_t script_len;
+    uint64_t amount;
+} os_ledger_leaf;
+
+/* What an event carries beyond its name; fields an event does not use are ignored. */
+typedef struct {
+    int64_t now;                        /* unix seconds: updated_at */
+    const char *note;                   /* the transaction's last_error, for the operator ("" clears) */
+    /* SIGNED */
+    const uint8_t *raw;
+    size_t raw_len;
+    const uint8_t *txid, *root_after;   /* 32 bytes each */
+    uint64_t log_seq;
+    const os_ledger_leaf *leaves;
+    size_t n_leaves;
+    /* REFUSED: the payouts to fail (by nonce), or all of them */
+    const uint8_t (*failed_nonces)[32];
+    size_t n_failed;
+    int fail_all;
+    const char *payout_error;           /* REFUSED, CONFLICTED: the failed payouts' error */
+    /* CONFIRMED */
+    uint32_t confirmations;
+    uint64_t block_height;
+} os_tx_event_data;
+
+/* Applies event ev to transaction row, with the table above, in one transaction.
+ * Returns: OS_OK; OS_ERR_NOT_FOUND (no such transaction, or not in a state ev applies to: nothing
+ *          changed); OS_ERR_ARG (unknown event, or data missing for it); OS_ERR_DB. */
+int os_ledger_tx_transition(os_ledger *l, int64_t row, os_tx_event ev, const os_tx_event_data *d);
+
+/* The table itself, for the documentation test: for event ev, the mask (1 << state) of the states it
+ * applies to and the state it leads to. Returns OS_OK or OS_ERR_ARG for an unknown event. */
+int os_ledger_tx_event_rule(os_tx_event ev, uint32_t *from_mask, os_tx_state *to);
+
+/* ---- codes and payouts (the service calls) ---- */
+
+typedef struct {
+    int64_t row, payout_id, created_at, expires_at;     /* payout_id 0: not redeemed */
+    uint64_t amount;
+    uint8_t nonce[32];
+} os_ledger_code;
+
+int os_ledger_code_insert(os_ledger *l, const uint8_t hash[32], const uint8_t nonce[32], uint64_t amount,
+                          int64_t now, int64_t expires_at);
+/* Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_DB. */
+int os_ledger_code_find(os_ledger *l, const uint8_t hash[32], os_ledger_code *c);
+/* The redeem's compare-and-set: binds the code to payout_id only if it has no payout yet.
+ * Returns: OS_OK; OS_ERR_DB (already bound, or SQLite failed). */
+int os_ledger_code_claim(os_ledger *l, int64_t code_row, int64_t payout_id);
+
+typedef struct {
+    const char *idem_key;               /* NULL for a redemption */
+    int64_t code_row;                   /* 0 for an API payout */
+    uint8_t params_hash[32], nonce[32];
+    uint64_t amount;
+    const uint8_t *script;
+    size_t script_len;
+    const char *address;
+    int64_t now;
+} os_ledger_new_payout;
+
+/* Inserts a payout in status requested. Returns: OS_OK (*id set); OS_ERR_DB. */
+int os_ledger_payout_insert(os_ledger *l, const os_ledger_new_payout *p, int64_t *id);
+/* Returns: OS_OK (*id and params_hash set); OS_ERR_NOT_FOUND; OS_ERR_DB. */
+int os_ledger_payout_by_idem(os_ledger *l, const char *idem_key, int64_t *id, uint8_t params_hash[32]);
+/* Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_DB. */
+int os_ledger_payout_get(os_ledger *l, int64_t id, os_payout_info *out);
+/* Payouts with id > after_id, optionally only one status (0: all), at most limit. */
+int os_ledger_payout_list(os_ledger *l, os_payout_status status, int64_t after_id, size_t limit,
+                          os_payout_info *out, size_t *n);
+int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_FAILED + 1]);
+/* An operator cancels a payout that is still waiting for a transaction (requested -> failed, with
+ * why as its error); one a signing session has started on is the signer's and the chain's to finish.
+ * Returns: OS_OK; OS_ERR_NOT_FOUND (no such payout); OS_ERR_BUSY (past requested: nothing changed);
+ *          OS_ERR_DB. */
+int os_ledger_payout_cancel(os_ledger *l, int64_t id, const char *why, int64_t now);
+/* How many payouts are in one status (an index lookup, unlike the counts above). */
+int os_ledger_payouts_count(os_ledger *l, os_payout_status status, uint64_t *n);
+
+/* A payout waiting for a transaction, as the worker batches it. */
+typedef struct {
+    int64_t id;
+    uint64_t amount;
+    uint8_t nonce[32];
+    uint8_t script[OS_MAX_PAYOUT_SCRIPT];
+    size_t script_len;
+} os_ledger_payout_req;
+
+/* The oldest requested payouts, at most max. */
+int os_ledger_payouts_requested(os_ledger *l, size_t max, os_ledger_payout_req *out, size_t *n);
+
+/* ---- the hot wallet: addresses and coins ---- */
+
+typedef struct {
+    int64_t id;
+    os_outpoint op;
+    uint64_t amount;
+    uint8_t script_type, change;
+    uint32_t index;
+    uint8_t *prev;                      /* the funding transaction (heap: os_ledger_coins_free) */
+    size_t prev_len;
+} os_ledger_coin;
+
+/* Available coins that may fund a transaction (confirmed, or our own unconfirmed change), largest
+ * first, at most max. */
+int os_ledger_coins_spendable(os_ledger *l, size_t max, os_ledger_coin *out, size_t *n);
+void os_ledger_coins_free(os_ledger_coin *c, size_t n);
+/* Balance of the available coins (confirmed: height > 0). */
+int os_ledger_balance(os_ledger *l, uint64_t *confirmed, uint64_t *unconfirmed);
+
+typedef struct {
+    os_outpoint op;
+    uint64_t amount;
+    const uint8_t *script;
+    size_t script_len;
+    uint8_t script_type, change;
+    uint32_t index;
+    const uint8_t *prev;
+    size_t prev_len;
+    uint64_t height;                    /* 0: unconfirmed */
+} os_ledger_new_coin;
+
+/* Records a coin (no-op when known) and, when height > 0, its height if it had none. */
+int os_ledger_coin_add(os_ledger *l, const os_ledger_new_coin *c);
+/* Whether the coin is known; when it is and height > 0, records its height if it had none. */
+int os_ledger_coin_seen(os_ledger *l, const os_outpoint *op, uint64_t height, int *known);
+/* An available coin the node says is spent, by a transaction oncesignd did not make: it leaves the
+ * spendable set. Returns: OS_OK; OS_ERR_NOT_FOUND (no such available coin); OS_ERR_DB. */
+int os_ledger_coin_spent_elsewhere(os_ledger *l, int64_t coin_id);
+
+/* The next unused index of a chain (0 receive, 1 change), counted up: call inside a composed
+ * transaction with os_ledger_address_add. Returns: OS_OK; OS_ERR_BAD_PATH (chain exhausted); OS_ERR_DB. */
+int os_ledger_address_take_index(os_ledger *l, uint8_t change, uint32_t *index);
+int os_ledger_address_add(os_ledger *l, uint8_t change, uint32_t index, uint8_t script_type, const char *address,
+                          const uint8_t *script, size_t script_len);
+/* The newest address of a chain when no coin has ever paid it (a spent coin counts: the ledger keeps
+ * spent coins), so a receive address is handed out again until it is used instead of moving the
+ * index past a restored wallet's gap limit.
+ * Returns: OS_OK with address written; OS_ERR_NOT_FOUND (none yet, or the newest was paid); OS_ERR_DB. */
+int os_ledger_address_newest_unused(os_ledger *l, uint8_t change, char address[OS_MAX_ADDRESS + 1]);
+/* Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_DB. */
+int os_ledger_address_find(os_ledger *l, const char *address, uint8_t *change, uint32_t *index);
+typedef char os_ledger_address[OS_MAX_ADDRESS + 1];
+/* Addresses not yet imported into the node, at most max. */
+int os_ledger_addresses_unimported(os_ledger *l, size_t max, os_ledger_address *out, size_t *n);
+int os_ledger_address_mark_imported(os_ledger *l, const char *address);
+/* Every address (heap array, freed by the caller), ordered by chain and index. */
+int os_ledger_addresses_all(os_ledger *l, os_ledger_address **out, size_t *n);
+
+/* ---- transactions ---- */
+
+/* Stores a new draft in SIGNING with its fee, links the payouts (requested -> signing) and reserves
+ * the coins, all or nothing. Returns: OS_OK (*row set); OS_ERR_NOT_FOUND (a payout or coin was taken
+ * meanwhile: nothing stored); OS_ERR_DB. */
+int os_ledger_tx_draft_create(os_ledger *l, const os_sign_tx *tx, uint64_t fee, const int64_t *payout_ids,
+                              size_t n_payouts, const int64_t *coin_ids, size_t n_coins, int64_t now, int64_t *row);
+/* Stores a fee bump of old (same inputs): its payouts (signed, broadcast -> signing) and coins move to
+ * the replacement, the original's change is never spent, old's needs_bump is cleared. */
+int os_ledger_tx_replacement_create(os_ledger *l, int64_t old, const os_sign_tx *tx, uint64_t fee, int64_t now,
+                                    int64_t *row);
+/* Stores a transaction signed outside the payout table (the CLI's PSBT signing) as RELEASED, so a
+ * crash mid-signing is explained at start. */
+int os_ledger_tx_external_create(os_ledger *l, const os_sign_tx *tx, int64_t now, int64_t *row);
+
+/* The stored draft, decoded (the one place a draft is read). committed: the signer is known to
+ * have committed it (root_after stored). Either out pointer may be NULL.
+ * Returns: OS_OK (d owned by the caller: os_draft_free); OS_ERR_NOT_FOUND; OS_ERR_DB. */
+int os_ledger_tx_draft(os_ledger *l, int64_t row, os_draft *d, int *committed, uint64_t *fee);
+/* The first transaction whose draft has the given BIP143 commitment, with its draft.
+ * Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_DB. */
+int os_ledger_tx_by_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t hash_outputs[32],
+                               int64_t *row, os_draft *d);
+/* The signed raw transaction (heap, freed by the caller) and txid. Returns: OS_OK; OS_ERR_NOT_FOUND. */
+int os_ledger_tx_raw(os_ledger *l, int64_t row, uint8_t **raw, size_t *len, uint8_t txid[32]);
+/* The signer committed row (its root after; log_seq its SIGN entry, 0 when not known): keeps the
+ * leaves and moves the tree's log position (meta tree_seq) to at least tree_seq, in one transaction. */
+int os_ledger_tx_committed(os_ledger *l, int64_t row, const uint8_t root_after[32], uint64_t log_seq,
+                           uint64_t tree_seq, const os_ledger_leaf *leaves, size_t n_leaves);
+/* A fee bump cannot be built (no change to raise it from): note why and clear needs_bump. */
+int os_ledger_tx_bump_impossible(os_ledger *l, int64_t row, const char *note, int64_t now);
+
+/* The txids of the other signed transactions spending the same anchor (newest first, at most max). */
+int os_ledger_tx_family_txids(os_ledger *l, int64_t row, const os_outpoint *anchor, uint8_t (*txids)[32],
+                              size_t max, size_t *n);
+/* Whether a replacement of row is still in flight (signing, signed or broadcast). */
+int os_ledger_tx_has_live_replacement(os_ledger *l, int64_t row, int *yes);
+
+typedef enum {
+    OS_LEDGER_NEXT_TO_SIGN = 1,     /* oldest draft in SIGNING */
+    OS_LEDGER_NEXT_AWAITING,        /* oldest draft in AWAITING (the operator was asked) */
+    OS_LEDGER_NEXT_TO_BUMP,         /* oldest SIGNED with needs_bump, no live replacement, change unspent */
+    OS_LEDGER_NEXT_UNSENT,          /* oldest SIGNED never offered to the node */
+} os_ledger_queue;
+/* The next transaction of a queue. Returns: OS_OK (*row set, 0 when the queue is empty); OS_ERR_DB. */
+int os_ledger_tx_next(os_ledger *l, os_ledger_queue q, int64_t *row);
+
+typedef struct {
+    int64_t row;
+    os_tx_state state;
+    uint32_t confirmations;     /* as stored */
+} os_ledger_tx_ref;
+/* The transactions the reconciler follows: signed, broadcast, or confirmed fewer than final times
+ * (heap array, freed by the caller). */
+int os_ledger_txs_unsettled(os_ledger *l, uint32_t final_confirmations, os_ledger_tx_ref **out, size_t *n);
+
+/* ---- the nonce tree's leaves and the signer's log archive ---- */
+
+/* Forgets what the ledger records of the signer's nonce set before a rebuild from the archived log:
+ * every leaf, the root_after of every draft the signer never signed, and tree_seq (0). Call inside a
+ * composed transaction that then records the replayed entries (os_ledger_tx_committed), so a failed
+ * rebuild leaves the ledger as it was. Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_tree_forget(os_ledger *l);
+
+/* Every leaf (two heap arrays, freed by the caller). */
+int os_ledger_leaves_load(os_ledger *l, uint8_t (**keys)[32], uint8_t (**values)[32], size_t *n);
+/* Calls f for each leaf recorded for a transaction with the given commitment, in insertion order;
+ * f returns OS_OK to go on, anything else stops and is returned. */
+int os_ledger_leaves_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t hash_outputs[32],
+                                   int (*f)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value,
+                                            size_t value_len),
+                                   void *ctx);
+/* Calls f for each transaction with the given commitment (oldest first) with its stored raw (NULL
+ * when unsigned) and root_after (NULL when unknown); f returns 1 to stop, 0 to go on. */
+int os_ledger_txs_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t hash_outputs[32],
+                                int (*f)(void *ctx, int64_t row, const uint8_t *raw, size_t raw_len,
+                                         const uint8_t *root_after, size_t root_len),
+                                void *ctx);
+/* The oldest signed transaction with the given commitment. Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_DB. */
+int os_ledger_signed_tx_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t hash_outputs[32],
+                                      int64_t *row, uint8_t txid[32], os_tx_state *state);
+/* Whether a payout or a tree leaf carries this nonce. */
+int os_ledger_nonce_known(os_ledger *l, const uint8_t nonce[32], int *known);
+
+int os_ledger_signer_log_put(os_ledger *l, uint64_t seq, const uint8_t entry[OS_LOG_ENTRY_BYTES],
+                             const uint8_t hash[32]);
+/* The newest archived entry's seq and hash. Returns: OS_OK; OS_ERR_NOT_FOUND (empty); OS_ERR_DB. */
+int os_ledger_signer_log_head(os_ledger *l, uint64_t *seq, uint8_t hash[32]);
+/* The first archived entry after seq `after`. Returns: OS_OK; OS_ERR_NOT_FOUND (none); OS_ERR_DB
+ * (also for an entry of the wrong size). */
+int os_ledger_signer_log_next(os_ledger *l, uint64_t after, uint64_t *seq, uint8_t entry[OS_LOG_ENTRY_BYTES]);
+/* Calls f for every archived entry in order, with its stored size; f returns OS_OK to go on. */
+int os_ledger_signer_log_each(os_ledger *l, int (*f)(void *ctx, uint64_t seq, const uint8_t *entry, size_t len),
+                              void *ctx);
 
 #endif /* ONCESIGN_HOST_LEDGER_H */

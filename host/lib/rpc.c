@@ -1,5 +1,5 @@
 /* oncesign host — the monacoind JSON-RPC client. Contract in rpc.h; the answers it interprets are
- * the ones a real Monacoin Core 0.20.3 gives (DESIGN.md §5, docs/MONACOIND.md). */
+ * the ones a real Monacoin Core 0.20.3 gives (docs/DESIGN.md §5, docs/MONACOIND.md). */
 #include "rpc.h"
 
 #include <ctype.h>

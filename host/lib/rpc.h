@@ -2,7 +2,7 @@
  *
  * One os_rpc per thread (a curl easy handle with its connection kept alive). Every call has a
  * timeout; a call that times out, loses its connection or gets an HTTP error without a JSON-RPC
- * error body says NOTHING about what the node did (DESIGN.md §5): such results are reported as
+ * error body says NOTHING about what the node did (docs/DESIGN.md §5): such results are reported as
  * OS_ERR_RPC_TRANSPORT and, for sendrawtransaction, classified UNKNOWN — never "not sent".
  *
  * Auth: user/password (HTTP Basic) or monacoind's cookie file (re-read on every 401, because the
@@ -54,7 +54,7 @@ typedef enum {
     OS_BROADCAST_NOT_SENT = 2,      /* the node definitely did not accept it (policy, decode) */
     OS_BROADCAST_UNKNOWN = 3,       /* no trustworthy answer: keep the transaction, ask again later */
     OS_BROADCAST_CHECK_CHAIN = 4,   /* -25 inputs missing or spent: confirmed already, or conflicted;
-                                       only the chain can tell (DESIGN.md §5) */
+                                       only the chain can tell (docs/DESIGN.md §5) */
 } os_broadcast_class;
 
 typedef struct {
@@ -66,7 +66,7 @@ typedef struct {
 } os_broadcast_result;
 
 /* Pure classification of a sendrawtransaction outcome, from the real codes and messages of
- * Monacoin Core 0.20.3 (DESIGN.md §5). err->status OS_OK means the node returned the txid. */
+ * Monacoin Core 0.20.3 (docs/DESIGN.md §5). err->status OS_OK means the node returned the txid. */
 void os_rpc_classify_broadcast(const os_rpc_error *err, os_broadcast_result *out);
 
 /* sendrawtransaction with the raw bytes; always fills *res (never fails without classifying).

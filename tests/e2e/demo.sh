@@ -1,5 +1,5 @@
 #!/bin/bash
-# make demo — the day Monappy had, replayed side by side (issue 5, DESIGN.md §6).
+# make demo — the day Monappy had, replayed side by side (issue 5, docs/DESIGN.md §6).
 #
 # A flood of gift-code redemptions (every code redeemed by several clients at once, failed requests
 # retried) while the test node answers half of all sends too late although it accepted them, or

@@ -9,7 +9,7 @@
  *   sendtoaddress(address, amount) on the node's wallet   (with a client timeout)
  *   answer OK → keep it used;  timeout / error → ROLL BACK (mark unused) so the user can retry
  *
- * The rollback is the bug: a timeout does not mean the node did not send (DESIGN.md §1). Under
+ * The rollback is the bug: a timeout does not mean the node did not send (docs/DESIGN.md §1). Under
  * the node's "delay" (accepted, answered late) and "drop" (accepted, connection closed) faults the
  * user's retry pays the code again.
  *

@@ -1,5 +1,5 @@
 #!/bin/bash
-# End-to-end crash safety (issue 4, DESIGN.md I2/I3/I6): the simulated signer, the test node and
+# End-to-end crash safety (issue 4, docs/DESIGN.md I2/I3/I6): the simulated signer, the test node and
 # oncesignd. For every crash point of docs/LIFECYCLE.md in turn: issue a code, redeem it, the daemon
 # exits 137 at the point (ONCESIGN_CRASH_AT, the same as a SIGKILL there), restart without the switch,
 # mine, and the chain must show the destination paid the code's amount exactly once

@@ -1,7 +1,7 @@
 /* Tests of the test node: starts build/oncesign-testnode (TESTNODE_BIN, the sanitized build under
  * `make check`) on an ephemeral port and talks to it over real HTTP with libcurl.
  *
- * Covers auth, every sendrawtransaction row of DESIGN.md §5 with Core's exact code and message, BIP125,
+ * Covers auth, every sendrawtransaction row of docs/DESIGN.md §5 with Core's exact code and message, BIP125,
  * script validation of P2PKH / P2WPKH / P2SH-P2WPKH (transactions built and signed here), mining and the
  * queries after it, the wallet, every fault mode, and the sighash code against official vectors. */
 #include <setjmp.h>

@@ -1205,7 +1205,7 @@ int tn_verify_input(const tn_tx *tx, size_t idx, const uint8_t *spk, size_t spk_
             e = "Witness requires empty scriptSig";
         }
         /* Monacoin 0.20's mandatory flags carry no witness rule, so every witness failure below is
-         * "non-mandatory" (DESIGN.md §5): mandatory_ok stays 1. */
+         * "non-mandatory" (docs/DESIGN.md §5): mandatory_ok stays 1. */
         if (!e) {
             if (in->nwit == 0)
                 e = "Witness program was passed an empty witness";

@@ -134,7 +134,7 @@ char *tn_script_asm(const uint8_t *s, size_t len, int with_sighash);
  * malformed; fills up to max items (pointers into s). */
 int tn_script_pushes(const uint8_t *s, size_t len, const uint8_t **items, size_t *lens, int max);
 
-/* Monacoin regtest addresses (DESIGN.md §5): P2PKH 111, P2SH 117 (196 also read), HRP "rmona". */
+/* Monacoin regtest addresses (docs/DESIGN.md §5): P2PKH 111, P2SH 117 (196 also read), HRP "rmona". */
 #define TN_P2PKH_VER 111
 #define TN_P2SH_VER 117
 #define TN_P2SH_VER_OLD 196

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "address.h"
 #include "engine.h"
@@ -483,6 +484,144 @@ static void test_operator_rejects(void **state) {
     run_approval(OPERATOR_REJECT);
 }
 
+/* Issue 9, defect 5: a payout larger than the wallet's funds stepped in front of every other payout:
+ * the batch shrank from its end until it was empty, and nothing was ever signed. It steps aside now;
+ * the payouts the coins can cover are signed, and it waits in requested for funds. */
+static void test_oversized_payout_steps_aside(void **state) {
+    (void)state;
+    os_client *c = start_signer(17);
+    add_coin(0, 100000, 3);
+    os_engine_config cfg = config();
+    os_engine *e = NULL;
+    char err[256];
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    char code[65], addr[OS_MAX_ADDRESS + 1];
+    os_code_info ci;
+    os_payout_info big;
+    int created = 0;
+    assert_int_equal(os_engine_issue_code(e, 50000000, 0, code, &ci), OS_OK);
+    dest_address(99, addr);
+    assert_int_equal(os_engine_redeem(e, code, addr, &big, &created), OS_OK);
+    int64_t ids[3];
+    redeem_codes(e, 3, ids);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_signed(e, 3);
+    os_engine_stop(e);
+    os_payout_info p;
+    assert_int_equal(os_engine_payout_get(e, big.id, &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_REQUESTED);
+    assert_int_equal(p.has_txid, 0);
+    assert_int_equal(sql_int("SELECT count(*) FROM txs"), 1);
+    assert_int_equal(sql_int("SELECT n_payouts FROM txs"), 3);
+    /* health says one waits for funds; the operator may cancel it, and only it (the others are signed) */
+    os_engine_health h;
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.payouts_waiting_for_funds, 1);
+    assert_int_equal(os_engine_payout_cancel(e, ids[0]), OS_ERR_BUSY);
+    assert_int_equal(os_engine_payout_cancel(e, big.id + 1000), OS_ERR_NOT_FOUND);
+    assert_int_equal(os_engine_payout_cancel(e, big.id), OS_OK);
+    assert_int_equal(os_engine_payout_get(e, big.id, &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_FAILED);
+    assert_string_equal(p.error, "cancelled by the operator");
+    assert_int_equal(os_engine_payout_cancel(e, big.id), OS_ERR_BUSY);
+    assert_int_equal(os_engine_payout_get(e, ids[0], &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_SIGNED);
+    os_engine_close(e);
+}
+
+/* Issue 9, defect 5: SIGTERM hung while the signer waited for the operator's button: the stop joined a
+ * worker blocked in the signing session (a real signer waits without end; the in-process one gives
+ * up after the 10 s call timeout). The stop cancels the wait at once now; the draft stays
+ * awaiting_approval (nothing committed) for the next start. */
+static int stop_returned;
+static void *stop_engine(void *arg) {
+    os_engine_stop(arg);
+    __atomic_store_n(&stop_returned, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void test_stop_while_operator_waits(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 23);
+    os_policy pol = harness_policy_open();
+    pol.per_payout_cap = 50000;
+    assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
+    harness_set_operator(OPERATOR_ABSENT);
+    add_coin(0, 5000000, 40);
+    os_engine_config cfg = config();
+    os_engine *e = NULL;
+    char err[256], code[65], addr[OS_MAX_ADDRESS + 1];
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_code_info ci;
+    os_payout_info big;
+    int created = 0;
+    assert_int_equal(os_engine_issue_code(e, 200000, 0, code, &ci), OS_OK);
+    dest_address(400, addr);
+    assert_int_equal(os_engine_redeem(e, code, addr, &big, &created), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
+    pthread_t t;
+    stop_returned = 0;
+    assert_int_equal(pthread_create(&t, NULL, stop_engine, e), 0);
+    for (int i = 0; i < 120 && !__atomic_load_n(&stop_returned, __ATOMIC_SEQ_CST); i++) usleep(25000);
+    if (!__atomic_load_n(&stop_returned, __ATOMIC_SEQ_CST)) fail_msg("os_engine_stop still waits for the operator after 3 s");
+    pthread_join(t, NULL);
+    os_payout_info p;
+    assert_int_equal(os_engine_payout_get(e, big.id, &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_AWAITING_APPROVAL);
+    assert_int_equal(sql_int("SELECT count(*) FROM txs WHERE state = 7"), 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 0);
+    os_engine_close(e);
+}
+
+/* Issue 9, defect 5: a payout waiting for the operator held every other payout. Now, when the operator
+ * does not decide within operator_wait_ms, the session is cancelled (nothing committed), the payout
+ * stays awaiting_approval and the others are signed; the signer asks again later, and an approval
+ * then signs it. */
+static void test_operator_wait_steps_aside(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 24);
+    os_policy pol = harness_policy_open();
+    pol.per_payout_cap = 50000;
+    assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
+    harness_set_operator(OPERATOR_ABSENT);
+    add_coin(0, 5000000, 50);
+    add_coin(1, 5000000, 51);
+    os_engine_config cfg = config();
+    cfg.operator_wait_ms = 300;
+    cfg.on_operator_wait = press_button; /* presses what harness_set_operator says: nothing, for now */
+    os_engine *e = NULL;
+    char err[256], code[65], addr[OS_MAX_ADDRESS + 1];
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_code_info ci;
+    os_payout_info big, small[2];
+    int created = 0;
+    assert_int_equal(os_engine_issue_code(e, 200000, 0, code, &ci), OS_OK);
+    dest_address(500, addr);
+    assert_int_equal(os_engine_redeem(e, code, addr, &big, &created), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(os_engine_issue_code(e, 20000, 0, code, &ci), OS_OK);
+        dest_address(501 + (uint32_t)i, addr);
+        assert_int_equal(os_engine_redeem(e, code, addr, &small[i], &created), OS_OK);
+    }
+    wait_payout(e, small[0].id, OS_PAYOUT_SIGNED);
+    wait_payout(e, small[1].id, OS_PAYOUT_SIGNED);
+    os_payout_info p;
+    assert_int_equal(os_engine_payout_get(e, big.id, &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_AWAITING_APPROVAL);
+    os_engine_health h;
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.payouts_awaiting_approval, 1);
+    /* the operator comes back: the next time the signer asks, the approval signs it */
+    harness_set_operator(OPERATOR_APPROVE);
+    wait_payout(e, big.id, OS_PAYOUT_SIGNED);
+    os_engine_stop(e);
+    assert_int_equal(sql_int("SELECT count(*) FROM txs WHERE state = 2"), 2);
+    os_engine_close(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
@@ -492,6 +631,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_rolled_back_ledger_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_approves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_rejects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_payout_steps_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_while_operator_waits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operator_wait_steps_aside, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

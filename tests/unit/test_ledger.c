@@ -1,5 +1,6 @@
 /* The ledger and the engine's service calls without a signer: migrations, the compare-and-set
- * redeem under 64 threads, idempotent payouts, refused input changing nothing. */
+ * redeem under 64 threads, idempotent payouts, refused input changing nothing; the transaction state
+ * machine's table, event by event and state by state; and no SQL in the host outside the ledger. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 #include <pthread.h>
 
 #include "address.h"
@@ -144,11 +146,11 @@ static void test_migrate_from_v1_keeps_data(void **state) {
     os_engine_close(e);
     assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
     assert_int_equal(os_ledger_schema_version(l, &v), OS_OK);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, OS_LEDGER_SCHEMA_VERSION);
     assert_int_equal(os_ledger_exec(l, "SELECT * FROM meta"), OS_OK);
     os_ledger_close(l);
     assert_int_equal(count_rows("codes"), 1);
-    assert_int_equal(count_rows("schema_version"), 2);
+    assert_int_equal(count_rows("schema_version"), OS_LEDGER_SCHEMA_VERSION);
 }
 
 static void test_refuses_newer_schema(void **state) {
@@ -458,6 +460,163 @@ static void test_corrupt_ledger_refused(void **state) {
     assert_non_null(strstr(err, "corrupt"));
 }
 
+/* A transaction row in a given state, carrying one payout in a given status (both inserted raw, as a
+ * ledger of any history could hold them). Returns the transaction's row. */
+static int64_t tx_in_state(os_ledger *l, int state, int payout_status, int64_t *payout) {
+    static int salt = 0;
+    char q[768];
+    salt++;
+    snprintf(q, sizeof q,
+             "INSERT INTO txs (state, draft, anchor_txid, anchor_vout, fee, n_payouts, created_at, updated_at, txid, raw)"
+             " VALUES (%d, x'00', randomblob(32), %d, 500, 1, 1, 1, randomblob(32), x'01');"
+             "INSERT INTO payouts (params_hash, nonce, amount, script, address, status, tx_row, created_at, updated_at)"
+             " VALUES (zeroblob(32), randomblob(32), 10000, x'00', 'a', %d, last_insert_rowid(), 1, 1);"
+             "INSERT INTO tx_payouts (tx_row, payout_id) SELECT tx_row, id FROM payouts WHERE id = last_insert_rowid();",
+             state, salt, payout_status);
+    assert_int_equal(os_ledger_exec(l, q), OS_OK);
+    *payout = sqlite3_last_insert_rowid(os_ledger_db(l));
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(os_ledger_db(l), "SELECT tx_row FROM payouts WHERE id = ?", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, *payout);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t row = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return row;
+}
+
+static int64_t value_of(os_ledger *l, const char *q, int64_t id) {
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(os_ledger_db(l), q, -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, id);
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Every event against every transaction state: it applies exactly where the table says, leads where
+ * it says, and changes nothing anywhere else. */
+static void test_transition_table(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    static const struct {
+        os_tx_event ev;
+        uint32_t from;
+        os_tx_state to;
+    } table[] = {
+        {OS_TXEV_OPERATOR_WAIT, 1u << OS_TX_SIGNING, OS_TX_AWAITING},
+        {OS_TXEV_SIGNED, 1u << OS_TX_SIGNING | 1u << OS_TX_AWAITING, OS_TX_SIGNED},
+        {OS_TXEV_REFUSED, 1u << OS_TX_SIGNING | 1u << OS_TX_AWAITING, OS_TX_RELEASED},
+        {OS_TXEV_BUMP_REFUSED, 1u << OS_TX_SIGNING | 1u << OS_TX_AWAITING, OS_TX_RELEASED},
+        {OS_TXEV_SENT, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST, OS_TX_BROADCAST},
+        {OS_TXEV_SEEN, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST, OS_TX_BROADCAST},
+        {OS_TXEV_NOT_SENT, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST, OS_TX_SIGNED},
+        {OS_TXEV_FEE_TOO_LOW, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST, OS_TX_SIGNED},
+        {OS_TXEV_UNKNOWN, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST, OS_TX_SIGNED},
+        {OS_TXEV_CONFIRMED, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST | 1u << OS_TX_CONFIRMED, OS_TX_CONFIRMED},
+        {OS_TXEV_CONFLICTED, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST, OS_TX_REPLACED},
+        {OS_TXEV_REPLACED_BY_OURS, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST, OS_TX_REPLACED},
+    };
+    /* the payout status a transaction state goes with */
+    static const int payout_of[] = {0, OS_PAYOUT_SIGNING, OS_PAYOUT_SIGNED, OS_PAYOUT_BROADCAST, OS_PAYOUT_CONFIRMED,
+                                    OS_PAYOUT_REQUESTED, OS_PAYOUT_FAILED, OS_PAYOUT_AWAITING_APPROVAL};
+    uint8_t raw[4] = {1, 2, 3, 4}, txid[32] = {7}, root[32] = {9};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        uint32_t from = 0;
+        os_tx_state to = 0;
+        assert_int_equal(os_ledger_tx_event_rule(table[i].ev, &from, &to), OS_OK);
+        assert_int_equal(from, table[i].from);
+        assert_int_equal(to, table[i].to);
+        for (int s = OS_TX_SIGNING; s <= OS_TX_AWAITING; s++) {
+            int64_t payout = 0, row = tx_in_state(l, s, payout_of[s], &payout);
+            os_tx_event_data d = {.now = 42, .note = "n", .raw = raw, .raw_len = 4, .txid = txid, .root_after = root,
+                                  .confirmations = 2, .block_height = 10};
+            int rc = os_ledger_tx_transition(l, row, table[i].ev, &d);
+            int64_t now_state = value_of(l, "SELECT state FROM txs WHERE id = ?", row);
+            if (table[i].from & (1u << s)) {
+                if (rc != OS_OK || now_state != table[i].to)
+                    fail_msg("event %d from state %d: rc %d state %lld", table[i].ev, s, rc, (long long)now_state);
+                assert_int_equal(value_of(l, "SELECT needs_bump FROM txs WHERE id = ?", row),
+                                 table[i].ev == OS_TXEV_FEE_TOO_LOW);
+            } else {
+                if (rc != OS_ERR_NOT_FOUND || now_state != s)
+                    fail_msg("event %d from state %d applied: rc %d state %lld", table[i].ev, s, rc, (long long)now_state);
+                assert_int_equal(value_of(l, "SELECT status FROM payouts WHERE id = ?", payout), payout_of[s]);
+                assert_int_equal(value_of(l, "SELECT updated_at FROM txs WHERE id = ?", row), 1);
+            }
+        }
+    }
+    /* the payouts follow: a confirmation reaches every payout the transaction carries */
+    int64_t payout = 0, row = tx_in_state(l, OS_TX_BROADCAST, OS_PAYOUT_BROADCAST, &payout);
+    os_tx_event_data d = {.now = 50, .note = "", .confirmations = 3, .block_height = 11};
+    assert_int_equal(os_ledger_tx_transition(l, row, OS_TXEV_CONFIRMED, &d), OS_OK);
+    assert_int_equal(value_of(l, "SELECT status FROM payouts WHERE id = ?", payout), OS_PAYOUT_CONFIRMED);
+    assert_int_equal(value_of(l, "SELECT confirmations FROM payouts WHERE id = ?", payout), 3);
+    /* a refusal of a draft puts its payout back in the queue */
+    row = tx_in_state(l, OS_TX_SIGNING, OS_PAYOUT_SIGNING, &payout);
+    os_tx_event_data r = {.now = 51, .note = "refused"};
+    assert_int_equal(os_ledger_tx_transition(l, row, OS_TXEV_REFUSED, &r), OS_OK);
+    assert_int_equal(value_of(l, "SELECT status FROM payouts WHERE id = ?", payout), OS_PAYOUT_REQUESTED);
+    assert_int_equal(value_of(l, "SELECT tx_row IS NULL FROM payouts WHERE id = ?", payout), 1);
+    /* the signed event refuses to run without what it stores */
+    row = tx_in_state(l, OS_TX_SIGNING, OS_PAYOUT_SIGNING, &payout);
+    os_tx_event_data none = {.now = 52};
+    assert_int_equal(os_ledger_tx_transition(l, row, OS_TXEV_SIGNED, &none), OS_ERR_ARG);
+    assert_int_equal(os_ledger_tx_transition(l, row, (os_tx_event)99, &none), OS_ERR_ARG);
+    os_ledger_close(l);
+}
+
+/* A v2 ledger carried the fee-bump signal as text in last_error; v3 carries it as a column. */
+static void test_migrate_v2_fee_signal(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open_version(db_path, 2, &l, err, sizeof err), OS_OK);
+    assert_int_equal(os_ledger_exec(l, "INSERT INTO txs (state, draft, anchor_txid, anchor_vout, fee, n_payouts, last_error,"
+                                       " created_at, updated_at) VALUES (2, x'00', zeroblob(32), 0, 1, 1,"
+                                       " 'fee-too-low: -26 min relay fee not met', 1, 1),"
+                                       " (2, x'00', zeroblob(32), 1, 1, 1, '-26 something else', 1, 1)"),
+                     OS_OK);
+    os_ledger_close(l);
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    assert_int_equal(value_of(l, "SELECT needs_bump FROM txs WHERE id = ?", 1), 1);
+    assert_int_equal(value_of(l, "SELECT needs_bump FROM txs WHERE id = ?", 2), 0);
+    int64_t row = 0;
+    assert_int_equal(os_ledger_tx_next(l, OS_LEDGER_NEXT_TO_BUMP, &row), OS_OK);
+    assert_int_equal(row, 1);
+    os_ledger_close(l);
+}
+
+/* The ledger layer owns every SQL statement: no host source outside host/lib/ledger*.c names the
+ * SQLite API (tests may still open the file to inspect or damage it). */
+static void test_no_sql_outside_ledger(void **state) {
+    (void)state;
+    static const char *const dirs[] = {"host/lib", "host/cli", "host/daemon"};
+    size_t files = 0;
+    for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++) {
+        DIR *dir = opendir(dirs[d]);
+        assert_non_null(dir); /* run from the repository root */
+        struct dirent *de;
+        while ((de = readdir(dir)) != NULL) {
+            size_t n = strlen(de->d_name);
+            if (n < 3 || (strcmp(de->d_name + n - 2, ".c") != 0 && strcmp(de->d_name + n - 2, ".h") != 0)) continue;
+            files++;
+            int ledger_file = strncmp(de->d_name, "ledger", 6) == 0 && strcmp(dirs[d], "host/lib") == 0;
+            char path[512], line[4096];
+            snprintf(path, sizeof path, "%s/%s", dirs[d], de->d_name);
+            FILE *f = fopen(path, "r");
+            assert_non_null(f);
+            for (int no = 1; fgets(line, sizeof line, f); no++)
+                if (!ledger_file && strstr(line, "sqlite3_") != NULL)
+                    fail_msg("%s:%d calls SQLite outside the ledger layer: %s", path, no, line);
+            fclose(f);
+        }
+        closedir(dir);
+    }
+    assert_true(files > 20);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
@@ -470,6 +629,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_status_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_ledger_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transition_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v2_fee_signal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_sql_outside_ledger, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

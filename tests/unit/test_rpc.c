@@ -1,5 +1,5 @@
 /* The monacoind client (host/lib/rpc.c): broadcast classification from the answers a real Monacoin
- * Core 0.20.3 gives (DESIGN.md §5), and every call against the real test node
+ * Core 0.20.3 gives (docs/DESIGN.md §5), and every call against the real test node
  * ($ONCESIGN_BUILD/oncesign-testnode, tests/node/README.md), including its injected faults. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,7 +40,7 @@ typedef struct {
     int already_confirmed, conflict, fee_too_low;
 } class_case;
 
-/* Codes and messages: DESIGN.md §5 (measured on a real Monacoin Core 0.20.3 regtest node) and
+/* Codes and messages: docs/DESIGN.md §5 (measured on a real Monacoin Core 0.20.3 regtest node) and
  * tests/node/README.md's reject strings, which follow Core 0.20's ValidationState reasons. */
 static const class_case class_cases[] = {
     {"accepted / already in the mempool: the txid", OS_OK, 0, "", 200, 0, OS_BROADCAST_SENT, 0, 0, 0},
