@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "ledger.h"
 #include "log.h"
 #include "oncesign/check.h"
 #include "oncesign/status.h"
@@ -98,6 +99,7 @@ typedef struct conn_track {
 
 struct os_api {
     os_engine *engine;
+    int have_token;                     /* a token file was given: its token has every scope */
     struct MHD_Daemon *daemon;          /* TCP listener, or NULL */
     struct MHD_Daemon *unix_daemon;     /* Unix-socket listener, or NULL */
     char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -130,6 +132,8 @@ typedef struct {
     size_t body_len, body_cap;
     char code[API_CODE_MAX + 1];
     int64_t payout_id;
+    int64_t key_id;         /* the API key that authenticated the request; 0: the token file's token */
+    char key_name[65];
 } api_request;
 
 static uint64_t elapsed_us(const struct timespec *start) {
@@ -161,6 +165,7 @@ unsigned os_api_http_status(int status) {
     case OS_ERR_ARG:
     case OS_ERR_BAD_REQUEST: return 400;
     case OS_ERR_AUTH: return 401;
+    case OS_ERR_FORBIDDEN: return 403;
     case OS_ERR_NOT_FOUND: return 404;
     case OS_ERR_IDEMPOTENCY: return 409;
     case OS_ERR_CODE_EXPIRED: return 410;
@@ -446,16 +451,54 @@ done:
 
 /* ---- auth ---- */
 
-/* Compares hashes so neither the token's bytes nor its length leak through timing. */
-static int authorized(const os_api *api, struct MHD_Connection *c) {
+/* Who is calling, and may they make this call?
+ * Returns: OS_OK (r->key_id, r->key_name set); OS_ERR_AUTH (no bearer, or one nobody issued);
+ *          OS_ERR_FORBIDDEN (a revoked key, or one without any of the scopes in need);
+ *          OS_ERR_DB (the key store could not be read: refused, never let through).
+ * The token file's token is compared by hash in constant time (neither its bytes nor its length
+ * leak); an API key is looked up by the SHA-256 of the presented secret, which reveals nothing
+ * usable about any other key's secret. */
+static int authorize(os_api *api, struct MHD_Connection *c, uint32_t need, api_request *r) {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) return 0;   /* the scheme is case-insensitive (RFC 7235) */
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) return OS_ERR_AUTH;   /* the scheme is case-insensitive (RFC 7235) */
     const char *tok = h + 7;
     uint8_t hash[32];
     crypto_sha256((const uint8_t *)tok, strlen(tok), hash);
-    int ok = crypto_ct_equal(hash, api->token_hash, sizeof hash);
+    int rc;
+    if (api->have_token && crypto_ct_equal(hash, api->token_hash, sizeof hash)) {
+        r->key_id = 0;
+        snprintf(r->key_name, sizeof r->key_name, "token-file");
+        rc = OS_OK;
+    } else {
+        os_apikey_info k;
+        rc = os_ledger_apikey_find(os_engine_ledger(api->engine), hash, &k);
+        if (rc == OS_ERR_NOT_FOUND) {
+            rc = OS_ERR_AUTH;
+        } else if (rc == OS_OK) {
+            r->key_id = k.id;
+            snprintf(r->key_name, sizeof r->key_name, "%s", k.name);
+            if (k.revoked_at != 0 || (k.scopes & need) == 0) rc = OS_ERR_FORBIDDEN;
+        } else {
+            rc = OS_ERR_DB;
+        }
+    }
     crypto_wipe(hash, sizeof hash);
-    return ok;
+    return rc;
+}
+
+/* A state-changing call made with an API key is recorded in the ledger with the key, what it did
+ * and to what, so every payout and code traces back to the caller that asked for it. */
+static void record_use(os_api *api, const api_request *r, const char *action, const char *object) {
+    if (r->key_id <= 0) return;
+    int rc = os_ledger_apikey_use(os_engine_ledger(api->engine), r->key_id, (int64_t)time(NULL), action, object,
+                                  r->http_status);
+    os_log_field f[] = { OS_LOG_STR("key", r->key_name), OS_LOG_INT("key_id", r->key_id), OS_LOG_STR("action", action),
+                         OS_LOG_STR("object", object), OS_LOG_INT("http_status", r->http_status) };
+    if (rc != OS_OK) {
+        os_log(OS_LOG_ERROR, "api.key_use_not_recorded", f, 5, "the ledger refused the record: %s", os_status_name(rc));
+    } else {
+        os_log(OS_LOG_INFO, "api.key_use", f, 5, NULL);
+    }
 }
 
 /* The token is refused when anyone but its owner could learn it or its group could change it:
@@ -516,6 +559,7 @@ typedef struct {
     api_endpoint ep;
     const char *allow;      /* methods this path accepts */
     int needs_auth;
+    uint32_t scopes;        /* an API key needs one of these (OS_SCOPE_*, ledger.h) */
 } route_info;
 
 static int valid_code_segment(const char *s, size_t len) {
@@ -554,11 +598,12 @@ static int route(const char *url, const char *method, api_request *r, route_info
     } else if (strcmp(url, "/metrics") == 0) {
         ri->ep = EP_METRICS; ri->allow = "GET"; ri->needs_auth = 0;
     } else if (strcmp(url, "/v1/wallet") == 0) {
-        ri->ep = EP_WALLET; ri->allow = "GET";
+        ri->ep = EP_WALLET; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ;
     } else if (strcmp(url, "/v1/codes") == 0) {
-        ri->ep = EP_CODE_ISSUE; ri->allow = "POST";
+        ri->ep = EP_CODE_ISSUE; ri->allow = "POST"; ri->scopes = OS_SCOPE_ISSUE;
     } else if (strcmp(url, "/v1/payouts") == 0) {
         ri->ep = is_get ? EP_PAYOUT_LIST : EP_PAYOUT_CREATE; ri->allow = "GET, POST";
+        ri->scopes = is_get ? OS_SCOPE_READ : OS_SCOPE_WITHDRAW;
     } else if (strncmp(url, codes, sizeof codes - 1) == 0) {
         const char *seg = url + sizeof codes - 1;
         const char *slash = strchr(seg, '/');
@@ -567,16 +612,16 @@ static int route(const char *url, const char *method, api_request *r, route_info
         memcpy(r->code, seg, seg_len);
         r->code[seg_len] = '\0';
         if (slash == NULL) {
-            ri->ep = EP_CODE_LOOKUP; ri->allow = "GET";
+            ri->ep = EP_CODE_LOOKUP; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ | OS_SCOPE_REDEEM;
         } else if (strcmp(slash, "/redeem") == 0) {
-            ri->ep = EP_CODE_REDEEM; ri->allow = "POST";
+            ri->ep = EP_CODE_REDEEM; ri->allow = "POST"; ri->scopes = OS_SCOPE_REDEEM;
         } else {
             return 0;
         }
     } else if (strncmp(url, payouts, sizeof payouts - 1) == 0) {
         const char *seg = url + sizeof payouts - 1;
         if (!parse_id(seg, strlen(seg), &r->payout_id)) return 0;
-        ri->ep = EP_PAYOUT_GET; ri->allow = "GET";
+        ri->ep = EP_PAYOUT_GET; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ;
     } else {
         return 0;
     }
@@ -623,6 +668,7 @@ static enum MHD_Result handle_issue(os_api *api, struct MHD_Connection *c, api_r
     }
     crypto_wipe(code, sizeof code);
     enum MHD_Result res = send_json(c, r, 201, o, NULL, NULL);
+    record_use(api, r, "code_issue", info.code_id);
     /* jansson keeps its own copy of the code inside the freed object; the dumped text is wiped
      * by free_wiped. */
     return res;
@@ -653,7 +699,11 @@ static enum MHD_Result handle_redeem(os_api *api, struct MHD_Connection *c, api_
     int created = 0;
     rc = os_engine_redeem(api->engine, r->code, req.address, &p, &created);
     if (rc != OS_OK) return engine_error(c, r, rc);
-    return send_json(c, r, created ? 201 : 200, payout_json(&p), NULL, NULL);
+    enum MHD_Result res = send_json(c, r, created ? 201 : 200, payout_json(&p), NULL, NULL);
+    char object[32];
+    snprintf(object, sizeof object, "payout:%lld", (long long)p.id);
+    record_use(api, r, "code_redeem", object);
+    return res;
 }
 
 static enum MHD_Result count_idempotency_headers(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -678,7 +728,11 @@ static enum MHD_Result handle_payout_create(os_api *api, struct MHD_Connection *
     int created = 0;
     rc = os_engine_payout_create(api->engine, req.idempotency_key, req.address, req.amount, &p, &created);
     if (rc != OS_OK) return engine_error(c, r, rc);
-    return send_json(c, r, created ? 201 : 200, payout_json(&p), NULL, NULL);
+    enum MHD_Result res = send_json(c, r, created ? 201 : 200, payout_json(&p), NULL, NULL);
+    char object[32];
+    snprintf(object, sizeof object, "payout:%lld", (long long)p.id);
+    record_use(api, r, "payout_create", object);
+    return res;
 }
 
 static enum MHD_Result handle_payout_get(os_api *api, struct MHD_Connection *c, api_request *r) {
@@ -1098,7 +1152,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             snprintf(why, sizeof why, "method not allowed here; allowed: %s", ri.allow);
             return send_error_http(c, r, 405, OS_ERR_UNSUPPORTED, why, MHD_HTTP_HEADER_ALLOW, ri.allow);
         }
-        if (ri.needs_auth && !authorized(api, c)) return send_error(c, r, OS_ERR_AUTH, NULL);
+        if (ri.needs_auth) {
+            int arc = authorize(api, c, ri.scopes, r);
+            if (arc == OS_ERR_FORBIDDEN) {
+                os_log_field f[] = { OS_LOG_STR("key", r->key_name), OS_LOG_INT("key_id", r->key_id),
+                                     OS_LOG_STR("endpoint", endpoint_names[r->ep]) };
+                os_log(OS_LOG_WARNING, "api.forbidden", f, 3, "revoked key, or a call outside its scopes");
+                return send_error(c, r, arc, NULL);
+            }
+            if (arc != OS_OK) return send_error(c, r, arc, NULL);
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL) {
             char *end = NULL;
@@ -1261,7 +1324,6 @@ static struct MHD_Daemon *start_mhd(os_api *api, const os_api_config *cfg, unsig
 
 int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char *err, size_t cap) {
     ARG_CHECK(engine != NULL && cfg != NULL && out != NULL);
-    ARG_CHECK(cfg->token_file != NULL);
     *out = NULL;
     if (cfg->no_tcp && cfg->unix_path == NULL) {
         say(err, cap, "no listener: neither TCP nor a Unix socket is configured");
@@ -1297,8 +1359,12 @@ int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char
     api->disk_min_free = cfg->disk_min_free != 0 ? cfg->disk_min_free : API_DEFAULT_DISK_MIN_FREE;
     pthread_mutex_init(&api->conn_lock, NULL);
     pthread_cond_init(&api->reaper_wake, NULL);
-    int rc = read_token(cfg->token_file, api->token_hash, err, cap);
-    if (rc != OS_OK) goto fail;
+    int rc = OS_OK;
+    if (cfg->token_file != NULL) {
+        rc = read_token(cfg->token_file, api->token_hash, err, cap);
+        if (rc != OS_OK) goto fail;
+        api->have_token = 1;
+    }
     if (pthread_create(&api->reaper, NULL, reaper_main, api) != 0) {
         say(err, cap, "cannot start the connection reaper thread");
         rc = OS_ERR_INTERNAL;

@@ -330,6 +330,10 @@ out:
     return rc;
 }
 
+os_ledger *os_engine_ledger(os_engine *e) {
+    return e != NULL ? e->ledger : NULL;
+}
+
 int os_engine_payout_get(os_engine *e, int64_t id, os_payout_info *out) {
     if (!e || !out) return OS_ERR_ARG;
     return os_ledger_payout_get(e->ledger, id, out);

@@ -162,6 +162,10 @@ int os_engine_health_get(os_engine *e, os_engine_health *out);
  * Returns: 1 (why holds the reason, cap bytes) or 0. */
 int os_engine_signing_disabled(os_engine *e, char *why, size_t cap);
 
+/* The engine's ledger, for the API's keys (os_ledger_apikey_*); owned by the engine. */
+typedef struct os_ledger os_ledger;
+os_ledger *os_engine_ledger(os_engine *e);
+
 /* Prometheus text exposition of the engine's counters. Returns OS_OK or OS_ERR_BUFFER. */
 int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len);
 
