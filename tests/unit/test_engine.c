@@ -588,7 +588,7 @@ static void test_operator_wait_steps_aside(void **state) {
     add_coin(0, 5000000, 50);
     add_coin(1, 5000000, 51);
     os_engine_config cfg = config();
-    cfg.operator_wait_ms = 300;
+    cfg.operator_wait_ms = 1500; /* above the host's polls through the approval's pages (a press per page) */
     cfg.on_operator_wait = press_button; /* presses what harness_set_operator says: nothing, for now */
     os_engine *e = NULL;
     char err[256], code[65], addr[OS_MAX_ADDRESS + 1];
