@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
     char db_dir[sizeof s.db];
     snprintf(db_dir, sizeof db_dir, "%s", s.db);
     os_api_config acfg = {.bind = tcp ? s.listen : NULL, .port = (uint16_t)s.port, .no_tcp = !tcp,
-                          .unix_path = s.socket[0] ? s.socket : NULL, .token_file = s.token_file,
+                          .unix_path = s.socket[0] ? s.socket : NULL, .token_file = s.token_file[0] ? s.token_file : NULL,
                           .connection_limit = (unsigned)s.connection_limit,
                           .per_client_limit = (unsigned)s.per_client_limit,
                           .request_timeout_ms = (unsigned)s.request_timeout_ms,

@@ -44,7 +44,8 @@ static const setting table[] = {
     STR(listen, "ADDR", 0, "TCP listener: an IPv4/IPv6 literal, or none for the Unix socket only [127.0.0.1]"),
     NUM(port, "N", "TCP port; 0 picks a free one (printed at start) [8420]"),
     STR(socket, "PATH", 0, "also listen on a Unix socket at PATH (mode 0660: its group may connect)"),
-    STR(token_file, "FILE", 0, "the API bearer token, first line, >= 16 characters (required; mode 0600 or 0640)"),
+    STR(token_file, "FILE", 0, "a bearer token with every scope, first line, >= 16 characters (mode 0600 or 0640);"
+                               " without it only API keys (oncesign apikey) authenticate"),
     NUM(connection_limit, "N", "open API connections at most, per listener [256]"),
     NUM(per_client_limit, "N", "open API connections per client IP address [32]"),
     NUM(request_timeout_ms, "MS", "a connection must deliver a whole request within MS [10000]"),
@@ -54,7 +55,7 @@ static const setting table[] = {
     NUM(batch_delay_ms, "MS", "wait this long for more payouts before signing a batch [200]"),
     NUM(fee_floor, "SAT_PER_KVB", "lowest fee rate used, in satoshi per 1000 virtual bytes [1000]"),
     NUM(fee_cap, "SAT_PER_KVB", "highest fee rate used, in satoshi per 1000 virtual bytes [100000]"),
-    NUM(max_payout, "SAT", "largest amount one API payout may request, in satoshi (0: no cap) [0]"),
+    NUM(max_payout, "SAT", "largest amount one API payout may request, in satoshi (0: no cap) [1000000000]"),
     NUM(confirmations_final, "N", "confirmations after which a payout is final [6]"),
     NUM(reconcile_interval_ms, "MS", "how often the reconciler polls monacoind [2000]"),
     NUM(rpc_timeout_ms, "MS", "bound for one JSON-RPC call, 1..600000 [5000]"),
@@ -225,10 +226,6 @@ static int check(daemon_settings *s) {
         fprintf(stderr, "oncesignd: --device is required (sim:PATH, hid, hid:SERIAL, serial:PATH)\n");
         return -1;
     }
-    if (s->token_file[0] == '\0') {
-        fprintf(stderr, "oncesignd: --token-file is required\n");
-        return -1;
-    }
     os_log_format log_format;
     if (os_log_format_parse(s->log_format, &log_format) != OS_OK) {
         fprintf(stderr, "oncesignd: log-format must be auto, text, journal or json\n");
@@ -276,6 +273,8 @@ daemon_action daemon_settings_load(int argc, char **argv, daemon_settings *s) {
     s->batch_delay_ms = 200;
     s->fee_floor = 1000;
     s->fee_cap = 100000;
+    /* 10 MONA, the signer's default per-payout cap: a leaked key cannot ask for the whole wallet. */
+    s->max_payout = 1000000000;
     s->confirmations_final = 6;
     s->reconcile_interval_ms = 2000;
     s->rpc_timeout_ms = 5000;

@@ -334,6 +334,20 @@ os_ledger *os_engine_ledger(os_engine *e) {
     return e != NULL ? e->ledger : NULL;
 }
 
+int os_engine_apikey_create(os_engine *e, const char *name, uint32_t scopes, char secret_out[69], int64_t *id) {
+    if (!e || !name || !secret_out || !id) return OS_ERR_ARG;
+    uint8_t raw[32], hash[32];
+    int rc = random_bytes(raw, sizeof raw);
+    if (rc != OS_OK) return rc;
+    memcpy(secret_out, "osk_", 4);
+    os_hex_encode(raw, sizeof raw, secret_out + 4);
+    rc = sha256(secret_out, 68, hash);
+    if (rc == OS_OK) rc = os_ledger_apikey_create(e->ledger, name, hash, scopes, (int64_t)time(NULL), id);
+    mbedtls_platform_zeroize(raw, sizeof raw);
+    if (rc != OS_OK) mbedtls_platform_zeroize(secret_out, 69);
+    return rc;
+}
+
 int os_engine_payout_get(os_engine *e, int64_t id, os_payout_info *out) {
     if (!e || !out) return OS_ERR_ARG;
     return os_ledger_payout_get(e->ledger, id, out);

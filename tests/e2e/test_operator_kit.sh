@@ -165,6 +165,31 @@ st=$(api -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: text/plain' --
   http://oncesign/v1/codes)
 [ "$st" = 415 ] || fail "a text/plain body got HTTP $st, not 415"
 api http://oncesign/v1/health | jq -e '.disk == true and .disk_free_bytes > 0' >/dev/null || fail "health: no disk state"
+
+# ---- scoped API keys, made with the CLI while the daemon runs: an issuer and a redeemer
+"$CLI" apikey create shop-issuer --scopes issue --db "$dir/ledger.db" >"$dir/k1" 2>"$dir/k1.err" || fail "apikey create"
+"$CLI" apikey create shop-redeemer --scopes redeem --db "$dir/ledger.db" >"$dir/k2" 2>"$dir/k2.err" || fail "apikey create"
+K1=$(cat "$dir/k1") K2=$(cat "$dir/k2")
+[[ $K1 =~ ^osk_[0-9a-f]{64}$ ]] || fail "apikey create printed '$K1'"
+keyapi() { local k=$1; shift; curl -s -m 10 --unix-socket "$dir/api.sock" -H "Authorization: Bearer $k" "$@"; }
+code=$(keyapi "$K1" -X POST -H 'Content-Type: application/json' --data-binary '{"amount":120000}' http://oncesign/v1/codes | jq -r .code)
+[ -n "$code" ] && [ "$code" != null ] || fail "the issuer key could not issue a code"
+st=$(keyapi "$K2" -o "$dir/forbidden.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  --data-binary '{"amount":120000}' http://oncesign/v1/codes)
+[ "$st" = 403 ] && jq -e '.error.code == "forbidden"' "$dir/forbidden.json" >/dev/null || fail "the redeemer key issued a code ($st)"
+st=$(keyapi "$K2" -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' -H 'Idempotency-Key: w1' \
+  --data-binary '{"address":"mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn","amount":300000000}' http://oncesign/v1/payouts)
+[ "$st" = 403 ] || fail "the redeemer key withdrew ($st)"
+keyapi "$K2" -X POST -H 'Content-Type: application/json' --data-binary '{"address":"mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn"}' \
+  "http://oncesign/v1/codes/$code/redeem" >"$dir/redeem.json"
+jq -e '.id > 0 and .amount == 120000' "$dir/redeem.json" >/dev/null || fail "redeem with the redeemer key: $(cat "$dir/redeem.json")"
+"$CLI" --json apikey list --db "$dir/ledger.db" >"$dir/keys.json" || fail "apikey list"
+jq -e '(.keys | map({(.name): .uses}) | add) == {"shop-issuer": 1, "shop-redeemer": 1}' "$dir/keys.json" >/dev/null \
+  || fail "key uses not recorded: $(cat "$dir/keys.json")"
+"$CLI" apikey revoke shop-redeemer --db "$dir/ledger.db" >/dev/null || fail "apikey revoke"
+st=$(keyapi "$K2" -o /dev/null -w '%{http_code}' "http://oncesign/v1/codes/$code")
+[ "$st" = 403 ] || fail "a revoked key still works ($st)"
+pass "scoped API keys over the socket: issue-only and redeem-only keys, 403 outside the scope, uses recorded, revocation"
 pass "oncesignd from a config file ('#' inside a path kept): Unix socket 0660 only, ledger 0600, a code issued over the socket, 415 for non-JSON"
 kill -TERM $d_pid; wait $d_pid || fail "oncesignd stop: exit $?"; d_pid=
 [ -e "$dir/api.sock" ] && fail "the socket is left behind after a clean stop"
