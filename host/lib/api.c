@@ -912,6 +912,64 @@ static void tb_printf(text_buf *t, const char *fmt, ...) {
     }
 }
 
+/* The service's families an operator watches (issue 11): the hot wallet's balance, the queue and
+ * its age, approvals waiting and for how long, the signer's connection, the nonce set's size,
+ * monacoind's failures by kind. Each reads the ledger or the engine fresh at the scrape; a part
+ * that cannot be read is left out and counted in oncesign_metrics_errors. */
+static void service_metrics(os_api *api, text_buf *t) {
+    unsigned errors = 0;
+    int64_t now = (int64_t)time(NULL);
+    uint64_t confirmed = 0, unconfirmed = 0;
+    if (os_engine_balance(api->engine, &confirmed, &unconfirmed) == OS_OK) {
+        tb_printf(t, "# HELP oncesign_wallet_balance_sat the hot wallet's coins the ledger knows, in satoshi\n"
+                     "# TYPE oncesign_wallet_balance_sat gauge\n"
+                     "oncesign_wallet_balance_sat{state=\"confirmed\"} %llu\n"
+                     "oncesign_wallet_balance_sat{state=\"unconfirmed\"} %llu\n",
+                  (unsigned long long)confirmed, (unsigned long long)unconfirmed);
+    } else {
+        errors++;
+    }
+    os_ledger_backlog q;
+    uint64_t counts[OS_PAYOUT_FAILED + 1];
+    if (os_ledger_backlog_get(os_engine_ledger(api->engine), &q) == OS_OK &&
+        os_ledger_payout_counts(os_engine_ledger(api->engine), counts) == OS_OK) {
+        int64_t queue_age = q.oldest_queued_at != 0 && now > q.oldest_queued_at ? now - q.oldest_queued_at : 0;
+        int64_t wait = q.oldest_awaiting_since != 0 && now > q.oldest_awaiting_since ? now - q.oldest_awaiting_since : 0;
+        tb_printf(t, "# HELP oncesign_payout_queue_age_seconds age of the oldest payout not yet broadcast (0: none)\n"
+                     "# TYPE oncesign_payout_queue_age_seconds gauge\noncesign_payout_queue_age_seconds %lld\n"
+                     "# HELP oncesign_approvals_waiting payouts waiting for the operator's decision on the signer\n"
+                     "# TYPE oncesign_approvals_waiting gauge\noncesign_approvals_waiting %llu\n"
+                     "# HELP oncesign_approval_wait_seconds how long the oldest of them has waited (0: none)\n"
+                     "# TYPE oncesign_approval_wait_seconds gauge\noncesign_approval_wait_seconds %lld\n"
+                     "# HELP oncesign_nonce_set_size nonces committed in the ledger's nonce tree\n"
+                     "# TYPE oncesign_nonce_set_size gauge\noncesign_nonce_set_size %lld\n",
+                  (long long)queue_age, (unsigned long long)counts[OS_PAYOUT_AWAITING_APPROVAL], (long long)wait,
+                  (long long)q.nonce_set_size);
+    } else {
+        errors++;
+    }
+    os_engine_health h;
+    if (os_engine_health_get(api->engine, &h) == OS_OK) {
+        tb_printf(t, "# HELP oncesign_signer_connected 1 while the signer answers and matches the ledger\n"
+                     "# TYPE oncesign_signer_connected gauge\noncesign_signer_connected %d\n"
+                     "# HELP oncesign_last_block_height the node's tip at the last reconciliation\n"
+                     "# TYPE oncesign_last_block_height gauge\noncesign_last_block_height %llu\n",
+                  h.signer_ok ? 1 : 0, (unsigned long long)h.node_height);
+    } else {
+        errors++;
+    }
+    uint64_t fails[OS_RPC_FAIL_KINDS];
+    os_rpc_fail_counts(fails);
+    tb_printf(t, "# HELP oncesign_rpc_errors_total failed monacoind calls by kind\n"
+                 "# TYPE oncesign_rpc_errors_total counter\n");
+    for (int k = 0; k < OS_RPC_FAIL_KINDS; k++) {
+        tb_printf(t, "oncesign_rpc_errors_total{kind=\"%s\"} %llu\n", os_rpc_fail_kind_name((os_rpc_fail_kind)k),
+                  (unsigned long long)fails[k]);
+    }
+    tb_printf(t, "# HELP oncesign_metrics_errors parts of this scrape that could not be read\n"
+                 "# TYPE oncesign_metrics_errors gauge\noncesign_metrics_errors %u\n", errors);
+}
+
 static enum MHD_Result handle_metrics(os_api *api, struct MHD_Connection *c, api_request *r) {
     text_buf t = { malloc(32768), 0, 32768, 0 };
     if (t.buf == NULL) return send_error(c, r, OS_ERR_INTERNAL, "out of memory");
@@ -923,6 +981,7 @@ static enum MHD_Result handle_metrics(os_api *api, struct MHD_Connection *c, api
     tb_printf(&t, "# HELP oncesign_api_engine_metrics_ok 1 when the engine's own metrics are included\n"
                   "# TYPE oncesign_api_engine_metrics_ok gauge\noncesign_api_engine_metrics_ok %d\n",
               rc == OS_OK);
+    service_metrics(api, &t);
     if (api->disk_path[0] != '\0') {
         uint64_t disk_free = 0;
         int disk_ok = disk_state(api, &disk_free);

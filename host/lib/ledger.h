@@ -387,6 +387,15 @@ int os_ledger_signer_log_next(os_ledger *l, uint64_t after, uint64_t *seq, uint8
 int os_ledger_signer_log_each(os_ledger *l, int (*f)(void *ctx, uint64_t seq, const uint8_t *entry, size_t len),
                               void *ctx);
 
+/* ---- what /metrics reads (docs/API.md "GET /metrics") ---- */
+typedef struct {
+    int64_t oldest_queued_at;       /* created_at of the oldest payout not yet broadcast; 0: none */
+    int64_t oldest_awaiting_since;  /* updated_at of the oldest payout awaiting the operator; 0: none */
+    int64_t nonce_set_size;         /* leaves of the ledger's nonce tree: the committed nonces */
+} os_ledger_backlog;
+/* Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_backlog_get(os_ledger *l, os_ledger_backlog *out);
+
 /* ---- API keys (schema v4; docs/API.md "API keys") ---- */
 
 /* What a key may do: one bit per family of endpoints. */

@@ -165,6 +165,13 @@ st=$(api -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: text/plain' --
   http://oncesign/v1/codes)
 [ "$st" = 415 ] || fail "a text/plain body got HTTP $st, not 415"
 api http://oncesign/v1/health | jq -e '.disk == true and .disk_free_bytes > 0' >/dev/null || fail "health: no disk state"
+api http://oncesign/metrics >"$dir/metrics.txt"
+for fam in oncesign_wallet_balance_sat oncesign_payouts oncesign_payout_queue_age_seconds oncesign_approvals_waiting \
+  oncesign_approval_wait_seconds oncesign_signer_connected oncesign_nonce_set_size oncesign_last_block_height \
+  oncesign_rpc_errors_total oncesign_broadcasts_total oncesign_disk_free_bytes; do
+  grep -q "^$fam[{ ]" "$dir/metrics.txt" || fail "/metrics lacks $fam"
+done
+grep -q '^oncesign_signer_connected 1$' "$dir/metrics.txt" || fail "/metrics: the signer is connected but oncesign_signer_connected is not 1"
 
 # ---- scoped API keys, made with the CLI while the daemon runs: an issuer and a redeemer
 "$CLI" apikey create shop-issuer --scopes issue --db "$dir/ledger.db" >"$dir/k1" 2>"$dir/k1.err" || fail "apikey create"

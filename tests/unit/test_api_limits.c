@@ -26,6 +26,7 @@
 #include "api.h"
 #include "engine.h"
 #include "oncesign/status.h"
+#include "rpc.h"
 
 #define TOKEN "limits-token-0123456789abcdef"
 
@@ -345,6 +346,62 @@ static void test_disk_health(void **state) {
     os_api_stop(api);
 }
 
+/* ---------------------------------------------------------------- metrics */
+
+/* The value of the first sample line starting with name (a family name, or one with labels). */
+static double sample(const char *body, const char *name) {
+    char pat[160];
+    snprintf(pat, sizeof pat, "\n%s ", name);
+    const char *p = strstr(body, pat);
+    if (p == NULL) fail_msg("no sample %s in /metrics", name);
+    return strtod(p + strlen(pat), NULL);
+}
+
+/* Scraped over HTTP: every family an operator watches (issue 11) is there, and moves with the
+ * ledger: a payout queued shows in the queue age; a failed node call in the RPC errors. */
+static void test_metrics_families(void **state) {
+    (void)state;
+    char body[32768];
+    os_api_config ac = { .token_file = fx.token_file };
+    os_api *api = start(&ac);
+    uint16_t port = os_api_port(api);
+    assert_int_equal(http_get(port, "/metrics", body, sizeof body), 200);
+    static const char *const families[] = {
+        "oncesign_wallet_balance_sat{state=\"confirmed\"}", "oncesign_wallet_balance_sat{state=\"unconfirmed\"}",
+        "oncesign_payouts{status=\"requested\"}", "oncesign_payout_queue_age_seconds", "oncesign_approvals_waiting",
+        "oncesign_approval_wait_seconds", "oncesign_signer_connected", "oncesign_nonce_set_size",
+        "oncesign_last_block_height", "oncesign_rpc_errors_total{kind=\"connect\"}",
+        "oncesign_rpc_errors_total{kind=\"timeout\"}", "oncesign_rpc_errors_total{kind=\"node\"}",
+        "oncesign_broadcasts_total{result=\"sent\"}", "oncesign_broadcasts_total{result=\"unknown\"}",
+        "oncesign_metrics_errors",
+    };
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) sample(body, families[i]);
+    assert_true(sample(body, "oncesign_metrics_errors") == 0);
+    assert_true(sample(body, "oncesign_signer_connected") == 0);   /* a ledger-only engine has no signer */
+    double connect_before = sample(body, "oncesign_rpc_errors_total{kind=\"connect\"}");
+
+    /* a payout waits in the queue (no signer): counted, and its age grows */
+    os_payout_info p;
+    int created = 0;
+    assert_int_equal(os_engine_payout_create(fx.engine, "metrics-1", "mutXcGt1CJdkRvXuN2xoz2quAAQYQ59bRX", 100000, &p,
+                                             &created), OS_OK);
+    sleep(1);
+    /* a node that is not there: one connect failure */
+    os_rpc_config rc_cfg = { "http://127.0.0.1:1/", "u", "p", NULL, 2000 };
+    os_rpc *rpc = NULL;
+    char err[128];
+    assert_int_equal(os_rpc_open(&rc_cfg, &rpc, err, sizeof err), OS_OK);
+    json_t *result = NULL;
+    os_rpc_error e;
+    assert_int_equal(os_rpc_call(rpc, "getblockcount", NULL, &result, &e), OS_ERR_RPC_TRANSPORT);
+    os_rpc_close(rpc);
+    assert_int_equal(http_get(port, "/metrics", body, sizeof body), 200);
+    assert_true(sample(body, "oncesign_payouts{status=\"requested\"}") >= 1);
+    assert_true(sample(body, "oncesign_payout_queue_age_seconds") >= 1);
+    assert_true(sample(body, "oncesign_rpc_errors_total{kind=\"connect\"}") == connect_before + 1);
+    os_api_stop(api);
+}
+
 /* ---------------------------------------------------------------- token file */
 
 static void test_token_file_permissions(void **state) {
@@ -384,6 +441,7 @@ int main(void) {
         cmocka_unit_test(test_unix_socket_listener),
         cmocka_unit_test(test_token_file_permissions),
         cmocka_unit_test(test_disk_health),
+        cmocka_unit_test(test_metrics_families),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
