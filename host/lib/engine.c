@@ -18,6 +18,7 @@
 #include "address.h"
 #include "engine_internal.h"
 #include "ledger.h"
+#include "log.h"
 #include "oncesign/status.h"
 #include "rpc.h"
 
@@ -356,7 +357,10 @@ int os_engine_payout_get(os_engine *e, int64_t id, os_payout_info *out) {
 int os_engine_payout_cancel(os_engine *e, int64_t id) {
     if (!e) return OS_ERR_ARG;
     int rc = os_ledger_payout_cancel(e->ledger, id, "cancelled by the operator", engine_now());
-    if (rc == OS_OK) fprintf(stderr, "oncesign: payout %lld cancelled by the operator\n", (long long)id);
+    if (rc == OS_OK) {
+        os_log_field f[] = { OS_LOG_INT("payout_id", id) };
+        os_log(OS_LOG_NOTICE, "payout.cancelled", f, 1, "payout %lld cancelled by the operator", (long long)id);
+    }
     return rc;
 }
 
