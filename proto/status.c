@@ -92,6 +92,7 @@ static const status_text STATUS_TEXTS[] = {
     { OS_ERR_BAD_REQUEST, "bad-request", "malformed JSON, or a missing or ill-typed field" },
     { OS_ERR_PSBT, "psbt-malformed", "the PSBT is malformed or inconsistent" },
     { OS_ERR_PSBT_UNSIGNABLE, "psbt-unsignable", "the PSBT is not a transaction this signer can sign" },
+    { OS_ERR_FORBIDDEN, "forbidden", "this API key may not make this call (scope), or it was revoked" },
 };
 
 static const status_text *find_status(int status) {

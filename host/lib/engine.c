@@ -18,6 +18,7 @@
 #include "address.h"
 #include "engine_internal.h"
 #include "ledger.h"
+#include "log.h"
 #include "oncesign/status.h"
 #include "rpc.h"
 
@@ -330,6 +331,24 @@ out:
     return rc;
 }
 
+os_ledger *os_engine_ledger(os_engine *e) {
+    return e != NULL ? e->ledger : NULL;
+}
+
+int os_engine_apikey_create(os_engine *e, const char *name, uint32_t scopes, char secret_out[69], int64_t *id) {
+    if (!e || !name || !secret_out || !id) return OS_ERR_ARG;
+    uint8_t raw[32], hash[32];
+    int rc = random_bytes(raw, sizeof raw);
+    if (rc != OS_OK) return rc;
+    memcpy(secret_out, "osk_", 4);
+    os_hex_encode(raw, sizeof raw, secret_out + 4);
+    rc = sha256(secret_out, 68, hash);
+    if (rc == OS_OK) rc = os_ledger_apikey_create(e->ledger, name, hash, scopes, (int64_t)time(NULL), id);
+    mbedtls_platform_zeroize(raw, sizeof raw);
+    if (rc != OS_OK) mbedtls_platform_zeroize(secret_out, 69);
+    return rc;
+}
+
 int os_engine_payout_get(os_engine *e, int64_t id, os_payout_info *out) {
     if (!e || !out) return OS_ERR_ARG;
     return os_ledger_payout_get(e->ledger, id, out);
@@ -338,7 +357,10 @@ int os_engine_payout_get(os_engine *e, int64_t id, os_payout_info *out) {
 int os_engine_payout_cancel(os_engine *e, int64_t id) {
     if (!e) return OS_ERR_ARG;
     int rc = os_ledger_payout_cancel(e->ledger, id, "cancelled by the operator", engine_now());
-    if (rc == OS_OK) fprintf(stderr, "oncesign: payout %lld cancelled by the operator\n", (long long)id);
+    if (rc == OS_OK) {
+        os_log_field f[] = { OS_LOG_INT("payout_id", id) };
+        os_log(OS_LOG_NOTICE, "payout.cancelled", f, 1, "payout %lld cancelled by the operator", (long long)id);
+    }
     return rc;
 }
 

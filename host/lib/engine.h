@@ -162,6 +162,16 @@ int os_engine_health_get(os_engine *e, os_engine_health *out);
  * Returns: 1 (why holds the reason, cap bytes) or 0. */
 int os_engine_signing_disabled(os_engine *e, char *why, size_t cap);
 
+/* The engine's ledger, for the API's keys (os_ledger_apikey_*); owned by the engine. */
+typedef struct os_ledger os_ledger;
+os_ledger *os_engine_ledger(os_engine *e);
+
+/* Creates an API key: a fresh random secret ("osk_" and 64 hex digits, shown once in secret_out),
+ * stored as its SHA-256 with the name and scopes (OS_SCOPE_*, ledger.h).
+ * Returns: OS_OK; OS_ERR_IDEMPOTENCY (the name exists); OS_ERR_ARG (bad name or scopes);
+ *          OS_ERR_IO (no randomness); OS_ERR_DB. */
+int os_engine_apikey_create(os_engine *e, const char *name, uint32_t scopes, char secret_out[69], int64_t *id);
+
 /* Prometheus text exposition of the engine's counters. Returns OS_OK or OS_ERR_BUFFER. */
 int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len);
 

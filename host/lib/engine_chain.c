@@ -19,6 +19,7 @@
 #include "draft.h"
 #include "engine_decide.h"
 #include "engine_internal.h"
+#include "log.h"
 #include "nonce_set.h"
 #include "oncesign/status.h"
 #include "psbt.h"
@@ -50,7 +51,7 @@ static void set_mismatch(os_engine *e, const char *fmt, ...) {
     vsnprintf(e->mismatch_reason, sizeof e->mismatch_reason, fmt, ap);
     va_end(ap);
     pthread_mutex_unlock(&e->mu);
-    fprintf(stderr, "oncesignd: SIGNER MISMATCH, signing stopped: %s\n", e->mismatch_reason);
+    os_log(OS_LOG_ERROR, "signer.mismatch", NULL, 0, "SIGNER MISMATCH, signing stopped: %s", e->mismatch_reason);
 }
 
 static int mismatch(os_engine *e) {
@@ -64,9 +65,11 @@ static int mismatch(os_engine *e) {
 static int tx_event(os_engine *e, int64_t row, os_tx_event ev, os_tx_event_data *d) {
     d->now = engine_now();
     int rc = os_ledger_tx_transition(e->ledger, row, ev, d);
-    if (rc == OS_ERR_DB)
-        fprintf(stderr, "oncesignd: ledger: event %d on transaction %lld not stored: %s\n", (int)ev, (long long)row,
-                os_status_name(rc));
+    if (rc == OS_ERR_DB) {
+        os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_INT("event_kind", (int)ev), OS_LOG_STR("status", os_status_name(rc)) };
+        os_log(OS_LOG_ERROR, "ledger.event_not_stored", f, 3, "ledger: event %d on transaction %lld not stored: %s",
+               (int)ev, (long long)row, os_status_name(rc));
+    }
     return rc;
 }
 
@@ -288,9 +291,11 @@ static int replay_log(os_engine *e, uint64_t after, replay_mode mode, uint64_t *
         /* Committed: keep the leaves, and mark the draft so the worker asks for its signatures as a
          * replacement of the identical transaction (deterministic signatures: the same txid). */
         rc = store_committed(e, row, &d.tx, pl + 64, seq, seq);
-        if (mode == REPLAY_SETTLE)
-            fprintf(stderr, "oncesignd: settled log entry %llu: transaction %lld was committed by the signer\n",
-                    (unsigned long long)seq, (long long)row);
+        if (mode == REPLAY_SETTLE) {
+            os_log_field f[] = { OS_LOG_INT("log_seq", (int64_t)seq), OS_LOG_INT("tx", row) };
+            os_log(OS_LOG_NOTICE, "tx.settled_from_log", f, 2, "settled log entry %llu: transaction %lld was committed"
+                   " by the signer", (unsigned long long)seq, (long long)row);
+        }
         os_draft_free(&d);
         if (rc != OS_OK) return rc;
     }
@@ -725,8 +730,9 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
             int still = coin_still_unspent(e, &c[i]);
             if (still < 0) unsure = 1;
             if (still == 0 && os_ledger_coin_spent_elsewhere(e->ledger, c[i].id) == OS_OK) {
-                fprintf(stderr, "oncesignd: coin %lld was spent outside oncesignd: it leaves the ledger\n",
-                        (long long)c[i].id);
+                os_log_field f[] = { OS_LOG_INT("coin", c[i].id) };
+                os_log(OS_LOG_WARNING, "wallet.coin_spent_outside", f, 1,
+                       "coin %lld was spent outside oncesignd: it leaves the ledger", (long long)c[i].id);
                 gone = 1;
             }
         }
@@ -747,8 +753,10 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
     for (size_t k = 0; k < ns; k++)
         if (!take[k] && p[idx[k]].id > e->aside_logged_id) {
             /* once per payout: the worker asks again at every batch */
-            fprintf(stderr, "oncesignd: payout %lld (%llu sat) steps aside: the wallet's coins cannot cover it now\n",
-                    (long long)p[idx[k]].id, (unsigned long long)p[idx[k]].amount);
+            os_log_field f[] = { OS_LOG_INT("payout_id", p[idx[k]].id), OS_LOG_INT("amount", (int64_t)p[idx[k]].amount) };
+            os_log(OS_LOG_WARNING, "payout.underfunded", f, 2,
+                   "payout %lld (%llu sat) steps aside: the wallet's coins cannot cover it now", (long long)p[idx[k]].id,
+                   (unsigned long long)p[idx[k]].amount);
             e->aside_logged_id = p[idx[k]].id;
         }
     size_t use_p = choice.n_taken, use_c = choice.n_coins;
@@ -839,7 +847,9 @@ static void on_pending(void *ctx) {
     pthread_mutex_unlock(&e->mu);
     /* a stop asked just before the wait began is honoured at once */
     if (stopping) os_client_request_cancel(e->client);
-    fprintf(stderr, "oncesignd: transaction %lld waits for the operator's decision on the signer\n", (long long)pc->row);
+    os_log_field f[] = { OS_LOG_INT("tx", pc->row) };
+    os_log(OS_LOG_NOTICE, "tx.awaiting_operator", f, 1, "transaction %lld waits for the operator's decision on the signer",
+           (long long)pc->row);
     if (e->cfg.on_operator_wait) e->cfg.on_operator_wait(e->cfg.on_operator_wait_ctx, pc->row);
 }
 
@@ -884,9 +894,11 @@ static int bump_row(os_engine *e, int64_t old) {
     d.out[change].amount -= extra;
     int64_t row = 0;
     rc = os_ledger_tx_replacement_create(e->ledger, old, &d.tx, new_fee, now, &row);
-    if (rc == OS_OK)
-        fprintf(stderr, "oncesignd: transaction %lld refused for its fee: replacement %lld with fee %llu\n",
-                (long long)old, (long long)row, (unsigned long long)new_fee);
+    if (rc == OS_OK) {
+        os_log_field f[] = { OS_LOG_INT("tx", old), OS_LOG_INT("replacement", row), OS_LOG_INT("fee", (int64_t)new_fee) };
+        os_log(OS_LOG_WARNING, "tx.fee_bump", f, 3, "transaction %lld refused for its fee: replacement %lld with fee %llu",
+               (long long)old, (long long)row, (unsigned long long)new_fee);
+    }
     os_draft_free(&d);
     return rc;
 }
@@ -911,7 +923,9 @@ static int apply_sign_failure(os_engine *e, int64_t row, const os_sign_tx *tx, i
         return rc;
     case OS_SIGNFAIL_ABANDON_BUMP: {
         __atomic_add_fetch(&e->m_sign_refused, 1, __ATOMIC_RELAXED);
-        fprintf(stderr, "oncesignd: the signer refused fee bump %lld: %s\n", (long long)row, os_status_name(rc));
+        os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_STR("status", os_status_name(rc)) };
+        os_log(OS_LOG_ERROR, "tx.fee_bump_refused", f, 2, "the signer refused fee bump %lld: %s", (long long)row,
+               os_status_name(rc));
         char why[128];
         snprintf(why, sizeof why, "fee bump refused by the signer: %s", os_status_name(rc));
         os_tx_event_data d = {.note = why};
@@ -923,8 +937,9 @@ static int apply_sign_failure(os_engine *e, int64_t row, const os_sign_tx *tx, i
         __atomic_add_fetch(&e->m_sign_refused, 1, __ATOMIC_RELAXED);
         /* who refused: the signer, or the host's own checks before anything reached it */
         const char *who = oc->device_refused ? "signer" : "host";
-        fprintf(stderr, "oncesignd: the %s refused transaction %lld before the signer committed: %s\n", who,
-                (long long)row, os_status_name(rc));
+        os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_STR("by", who), OS_LOG_STR("status", os_status_name(rc)) };
+        os_log(OS_LOG_ERROR, "tx.refused", f, 3, "the %s refused transaction %lld before the signer committed: %s", who,
+               (long long)row, os_status_name(rc));
         char why[128];
         snprintf(why, sizeof why, "%s refused: %s", who, os_status_message(rc));
         uint8_t refused[1][32];
@@ -1000,9 +1015,10 @@ static int sign_row(os_engine *e, int64_t row) {
          * draft stays awaiting_approval; the others go first (issue 9, defect 5). */
         e->operator_aside_row = row;
         e->operator_aside_until_ms = engine_mono_ms() + e->cfg.operator_wait_ms;
-        fprintf(stderr, "oncesignd: transaction %lld steps aside: the operator did not decide within %u ms; the"
-                        " other payouts go on, and the signer asks again in %u ms\n",
-                (long long)row, e->cfg.operator_wait_ms, e->cfg.operator_wait_ms);
+        os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_INT("operator_wait_ms", e->cfg.operator_wait_ms) };
+        os_log(OS_LOG_WARNING, "tx.operator_timeout", f, 2, "transaction %lld steps aside: the operator did not decide"
+               " within %u ms; the other payouts go on, and the signer asks again in %u ms",
+               (long long)row, e->cfg.operator_wait_ms, e->cfg.operator_wait_ms);
     }
     nonce_tree_root(e->tree, root_after);
     /* The stored draft's own view (new vs replace) decides which leaves it added. */
@@ -1316,9 +1332,11 @@ static int worker_round(os_engine *e) {
     e->funds_short = rc == OS_ERR_FUNDS;
     if (rc == OS_ERR_FUNDS) e->payouts_aside = waiting;
     pthread_mutex_unlock(&e->mu);
-    if (rc == OS_ERR_FUNDS && !was_short)
-        fprintf(stderr, "oncesignd: %llu payout(s) wait: the wallet's coins cannot cover any of them (fund %s)\n",
-                (unsigned long long)waiting, "the hot wallet");
+    if (rc == OS_ERR_FUNDS && !was_short) {
+        os_log_field f[] = { OS_LOG_INT("waiting", (int64_t)waiting) };
+        os_log(OS_LOG_WARNING, "wallet.underfunded", f, 1, "%llu payout(s) wait: the wallet's coins cannot cover any of"
+               " them (fund %s)", (unsigned long long)waiting, "the hot wallet");
+    }
     if (rc != OS_OK || !tx_row) return 0; /* OS_ERR_FUNDS: wait for coins */
     engine_crash_point(e, "after-draft");
     return 1;
@@ -1390,8 +1408,8 @@ void os_engine_stop(os_engine *e) {
      * it (issue 9, defect 5): cancel the wait. The draft stays awaiting_approval and the signer asks
      * again at the next start; nothing was committed. */
     if (e->operator_waiting && e->client) {
-        fprintf(stderr, "oncesignd: stopping: the signer's wait for the operator is cancelled; it asks again"
-                        " at the next start\n");
+        os_log(OS_LOG_NOTICE, "signer.wait_cancelled", NULL, 0, "stopping: the signer's wait for the operator is"
+               " cancelled; it asks again at the next start");
         os_client_request_cancel(e->client);
     }
     pthread_mutex_unlock(&e->mu);

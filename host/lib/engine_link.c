@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "engine_internal.h"
+#include "log.h"
 #include "oncesign/status.h"
 
 #define LINK_PROBE_MS       1000   /* an idle signer is asked for GET_INFO this often */
@@ -21,18 +22,14 @@ int64_t engine_mono_ms(void) {
 }
 
 void engine_log(const char *level, const char *fmt, ...) {
-    char when[32];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "oncesignd: %s %s %s\n", when, level, msg);
+    /* one log for the whole daemon: time, level and the form (text, journal, JSON) of host/lib/log.h */
+    os_log_level lv = strcmp(level, "error") == 0 ? OS_LOG_ERROR : strcmp(level, "warn") == 0 ? OS_LOG_WARNING : OS_LOG_INFO;
+    os_log(lv, "engine", NULL, 0, "%s", msg);
 }
 
 static int reachable(os_engine *e) {

@@ -3,7 +3,9 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,7 +101,18 @@ static const char MIGRATION_V3[] =
     "ALTER TABLE txs ADD COLUMN needs_bump INTEGER NOT NULL DEFAULT 0;"
     "UPDATE txs SET needs_bump = 1 WHERE state = 2 AND last_error LIKE 'fee-too-low:%';";
 
-static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3};
+/* v4: scoped API keys (only SHA-256 of each secret), and every use of one: who did what, when. */
+static const char MIGRATION_V4[] =
+    "CREATE TABLE api_keys ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, key_hash BLOB NOT NULL UNIQUE,"
+    "  scopes INTEGER NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER);"
+    "CREATE TABLE api_key_uses ("
+    "  id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL REFERENCES api_keys(id), at INTEGER NOT NULL,"
+    "  action TEXT NOT NULL, object TEXT NOT NULL, http_status INTEGER NOT NULL);"
+    "CREATE INDEX api_key_uses_key ON api_key_uses(key_id, id);";
+
+static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3,
+                                                                  MIGRATION_V4};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
@@ -200,6 +213,12 @@ int os_ledger_open_version(const char *path, int target_version, os_ledger **out
     *out = NULL;
     os_ledger *l = calloc(1, sizeof *l);
     if (!l) return OS_ERR_IO;
+    /* It holds every payout address and code hash: a new ledger is the owner's alone, whatever the
+     * umask (SQLite gives its -wal and -shm files the main file's mode). */
+    if (path[0] != '\0' && path[0] != ':') {
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) close(fd);
+    }
     if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
         SQLITE_OK) {
         set_err(err, cap, "open", l->db);
