@@ -139,6 +139,7 @@ unsigned os_api_http_status(int status) {
     case OS_ERR_RPC_TRANSPORT:
     case OS_ERR_FUNDS:
     case OS_ERR_SIGNER_MISMATCH:
+    case OS_ERR_SIGNER_UNAVAILABLE:
     case OS_ERR_NOT_INITIALIZED: return 503;
     default: return 500;
     }
@@ -907,11 +908,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r->too_large) return send_error(c, r, OS_ERR_TOO_LARGE, NULL);
     if (r->ep == EP_CODE_ISSUE || r->ep == EP_CODE_REDEEM || r->ep == EP_PAYOUT_CREATE) {
         /* Fail closed (I6): nothing new is accepted that could not be paid; reads go on. */
-        char why[256], msg[320];
-        if (os_engine_signing_disabled(api->engine, why, sizeof why)) {
-            snprintf(msg, sizeof msg, "signing is disabled: signer mismatch: %s", why);
-            return send_error(c, r, OS_ERR_SIGNER_MISMATCH, msg);
-        }
+        char why[320];
+        int refused = os_engine_signing_disabled(api->engine, why, sizeof why);
+        if (refused != OS_OK) return send_error(c, r, refused, why);
     }
     switch (r->ep) {
     case EP_CODE_ISSUE: return handle_issue(api, c, r);

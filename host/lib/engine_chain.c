@@ -53,6 +53,14 @@ static void set_mismatch(os_engine *e, const char *fmt, ...) {
     fprintf(stderr, "oncesignd: SIGNER MISMATCH, signing stopped: %s\n", e->mismatch_reason);
 }
 
+/* Whether the signer passed the start-up check since open: nothing is drafted or signed before (I6). */
+static int signer_checked(os_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    int checked = e->signer_checked;
+    pthread_mutex_unlock(&e->mu);
+    return checked;
+}
+
 static int mismatch(os_engine *e) {
     pthread_mutex_lock(&e->mu);
     int m = e->signer_mismatch;
@@ -346,7 +354,11 @@ int engine_signer_probe(os_engine *e) {
     return device_info(e, &info);
 }
 
-int engine_signer_recheck(os_engine *e, char *err, size_t cap) { return signer_check(e, err, cap); }
+static int signer_first_check(os_engine *e, char *err, size_t cap);
+
+int engine_signer_recheck(os_engine *e, char *err, size_t cap) {
+    return e->signer_checked ? signer_check(e, err, cap) : signer_first_check(e, err, cap);
+}
 
 /* ------------------------------------------------------------------ attach */
 
@@ -374,45 +386,37 @@ static int load_log_head(os_engine *e) {
     return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
 }
 
-int engine_attach(os_engine *e, os_client *lent, char *err, size_t cap) {
-    int rc = psbt_crypto_ready(); /* the one secp256k1 context, created before any thread */
-    if (rc != OS_OK) {
-        errf(err, cap, "crypto_init: %s", os_status_name(rc));
-        return rc;
-    }
-    if (lent) {
-        e->client = lent;
-    } else {
-        rc = os_client_open(e->cfg.device, &e->client, err, cap);
-        if (rc != OS_OK) return rc == OS_ERR_ARG ? OS_ERR_ARG : OS_ERR_IO;
-        e->client_owned = 1;
-    }
-    if (e->cfg.rpc_url) {
-        os_rpc_config rc_cfg = {.url = e->cfg.rpc_url,
-                                .user = e->cfg.rpc_user,
-                                .password = e->cfg.rpc_password,
-                                .cookie_file = e->cfg.rpc_cookie_file,
-                                .timeout_ms = e->cfg.rpc_timeout_ms};
-        rc = os_rpc_open(&rc_cfg, &e->rpc, err, cap);
-        if (rc != OS_OK) return rc == OS_ERR_ARG ? OS_ERR_ARG : OS_ERR_RPC_TRANSPORT;
-    }
-    pthread_mutex_lock(&e->sign_mu);
+/* The signer could not be reached (why): with cfg.wait_for_signer the engine opens anyway and the
+ * link retries it (engine_link.c); otherwise the open fails. */
+static int signer_wait(os_engine *e, int rc, const char *why) {
+    if (!e->cfg.wait_for_signer) return rc;
+    pthread_mutex_lock(&e->mu);
+    snprintf(e->signer_wait_reason, sizeof e->signer_wait_reason, "%s", why);
+    e->signer_reachable = 0;
+    pthread_mutex_unlock(&e->mu);
+    e->device_attached = 1;
+    engine_log("warn", "signer %s not reachable at start-up (%s: %s): writes refused until it answers and passes"
+               " the start-up check; retrying", e->cfg.device, os_status_name(rc), why);
+    return OS_OK;
+}
+
+/* Everything the engine learns from the signer before it signs: its setup (initialized, network),
+ * its pinned attestation key, the account, and the start-up check (I6). sign_mu held. */
+static int signer_first_check(os_engine *e, char *err, size_t cap) {
     os_msg_info info;
-    rc = device_info(e, &info);
+    int rc = device_info(e, &info);
     if (rc != OS_OK) {
         errf(err, cap, "signer %s: GET_INFO failed: %s (%s)", e->cfg.device ? e->cfg.device : "(lent)",
              os_status_name(rc), os_client_last_error(e->client));
-        pthread_mutex_unlock(&e->sign_mu);
         return OS_ERR_IO;
     }
     if (!info.initialized) {
         errf(err, cap, "the signer is not initialized (oncesign init)");
-        pthread_mutex_unlock(&e->sign_mu);
         return OS_ERR_NOT_INITIALIZED;
     }
     if (info.network != e->cfg.network) {
         errf(err, cap, "the signer is set up for network %u, the engine for %u", info.network, e->cfg.network);
-        pthread_mutex_unlock(&e->sign_mu);
+        set_mismatch(e, "%s", err);
         return OS_ERR_SIGNER_MISMATCH;
     }
     e->signer_script_type = info.script_type;
@@ -425,26 +429,57 @@ int engine_attach(os_engine *e, os_client *lent, char *err, size_t cap) {
         memcpy(pinned, info.attestation_pubkey, 32);
         n = 32;
     }
+    if (rc == OS_OK) rc = load_log_head(e);
     if (rc != OS_OK) {
-        pthread_mutex_unlock(&e->sign_mu);
+        errf(err, cap, "ledger: %s", os_status_name(rc));
         return OS_ERR_DB;
     }
     memcpy(e->attestation_key, pinned, 32);
-    if (rc == OS_OK) rc = load_log_head(e);
-    if (rc != OS_OK) {
-        pthread_mutex_unlock(&e->sign_mu);
-        return OS_ERR_DB;
-    }
     if (n != 32 || memcmp(pinned, info.attestation_pubkey, 32) != 0) {
         errf(err, cap, "the signer's attestation key differs from the one this ledger pinned at first start");
         set_mismatch(e, "%s", err);
-        rc = OS_ERR_SIGNER_MISMATCH;
-    } else {
-        rc = tree_load(e);
-        if (rc == OS_OK) rc = load_account(e, err, cap);
-        if (rc == OS_OK) rc = signer_check(e, err, cap);
+        return OS_ERR_SIGNER_MISMATCH;
     }
+    rc = tree_load(e);
+    if (rc == OS_OK) rc = load_account(e, err, cap);
+    if (rc == OS_OK) rc = signer_check(e, err, cap);
+    if (rc == OS_OK) {
+        pthread_mutex_lock(&e->mu);
+        e->signer_checked = 1;
+        e->recon_work = 1;   /* the reconciler's first pass with the account: sync the wallet now */
+        pthread_mutex_unlock(&e->mu);
+        engine_wake_worker(e);
+    }
+    return rc;
+}
+
+int engine_attach(os_engine *e, os_client *lent, char *err, size_t cap) {
+    int rc = psbt_crypto_ready(); /* the one secp256k1 context, created before any thread */
+    if (rc != OS_OK) {
+        errf(err, cap, "crypto_init: %s", os_status_name(rc));
+        return rc;
+    }
+    if (e->cfg.rpc_url) {
+        os_rpc_config rc_cfg = {.url = e->cfg.rpc_url,
+                                .user = e->cfg.rpc_user,
+                                .password = e->cfg.rpc_password,
+                                .cookie_file = e->cfg.rpc_cookie_file,
+                                .timeout_ms = e->cfg.rpc_timeout_ms};
+        rc = os_rpc_open(&rc_cfg, &e->rpc, err, cap);
+        if (rc != OS_OK) return rc == OS_ERR_ARG ? OS_ERR_ARG : OS_ERR_RPC_TRANSPORT;
+    }
+    if (lent) {
+        e->client = lent;
+    } else {
+        rc = os_client_open(e->cfg.device, &e->client, err, cap);
+        if (rc == OS_ERR_IO) return signer_wait(e, rc, err);
+        if (rc != OS_OK) return rc == OS_ERR_ARG ? OS_ERR_ARG : OS_ERR_IO;
+        e->client_owned = 1;
+    }
+    pthread_mutex_lock(&e->sign_mu);
+    rc = signer_first_check(e, err, cap);
     pthread_mutex_unlock(&e->sign_mu);
+    if (rc == OS_ERR_IO) return signer_wait(e, rc, err);
     e->device_attached = 1;
     return rc;
 }
@@ -506,7 +541,11 @@ static void import_pending_addresses(os_engine *e) {
 
 int os_engine_receive_address(os_engine *e, char address[OS_MAX_ADDRESS + 1]) {
     if (!e || !address) return OS_ERR_ARG;
-    if (!e->have_account) return OS_ERR_UNSUPPORTED;
+    /* a signer not yet back since start-up: the newest address the ledger has, none derived */
+    if (!e->have_account) {
+        int rc = os_ledger_address_newest_unused(e->ledger, 0, address);
+        return rc == OS_ERR_NOT_FOUND ? OS_ERR_UNSUPPORTED : rc;
+    }
     uint8_t script[64];
     size_t len = 0;
     uint32_t index = 0;
@@ -1220,6 +1259,11 @@ static int reconcile_pass(os_engine *e, int forced) {
         pthread_mutex_unlock(&e->recon_mu);
         return OS_ERR_RPC_TRANSPORT;
     }
+    /* Before the signer's first check the wallet's account is unknown: coins cannot be recognised. */
+    if (!signer_checked(e)) {
+        pthread_mutex_unlock(&e->recon_mu);
+        return OS_OK;
+    }
     int64_t now = engine_mono_ms();
     /* Idle: no new block, nothing signed or sent, not yet time to recheck: ask nothing (defect 8). */
     if (!os_decide_reconcile_due(height, e->recon_height, now, e->recon_last_ms, RECONCILE_RECHECK_MS, work, forced)) {
@@ -1252,7 +1296,7 @@ int os_engine_reconcile_now(os_engine *e) {
 
 /* One round of the worker. Returns 1 when it did something (run again at once). */
 static int worker_round(os_engine *e) {
-    if (mismatch(e)) return 0;
+    if (mismatch(e) || !signer_checked(e)) return 0;
     int64_t row = 0;
     /* 1. drafts left in signing (a crash, a lost answer) are signed first, oldest first; then one the
      *    operator was asked about, unless it stepped aside a moment ago */
@@ -1429,6 +1473,8 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
         *n_leaves = nonce_tree_count(t);
         pthread_mutex_lock(&e->mu);
         e->signer_mismatch = 0;
+        /* the roots agree now; what the first check learnt before the mismatch (the account) stands */
+        if (e->have_account) e->signer_checked = 1;
         pthread_mutex_unlock(&e->mu);
     } else {
         nonce_tree_free(t);
