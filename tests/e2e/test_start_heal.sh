@@ -28,11 +28,11 @@ pass "signer initialised, hot wallet funded"
 redeem_some() { # redeem_some FIRST LAST: codes redeemed to fresh addresses, ids in ids[]
   for i in $(seq "$1" "$2"); do
     amounts[$i]=$((300000 + i * 1000))
-    dests[$i]=$(rpc getnewaddress | jq -r .)
+    [ -n "${dests[$i]:-}" ] || dests[$i]=$(rpc getnewaddress | jq -r .)
     code=$(api POST /v1/codes "{\"amount\":${amounts[$i]}}" | jq -r .code)
-    [ -n "$code" ] && [ "$code" != null ] || fail "issue $i failed"
+    [ -n "$code" ] && [ "$code" != null ] || fail "issue $i failed: $(api POST /v1/codes "{\"amount\":1000000}")"
     ids[$i]=$(api POST "/v1/codes/$code/redeem" "{\"address\":\"${dests[$i]}\"}" | jq -r .id)
-    [ -n "${ids[$i]}" ] && [ "${ids[$i]}" != null ] || fail "redeem $i failed"
+    [ -n "${ids[$i]}" ] && [ "${ids[$i]}" != null ] || fail "redeem $i failed: $(api GET /v1/health)"
   done
 }
 declare -a ids dests amounts
@@ -67,6 +67,7 @@ pass "the signer arrived after the daemon: it ran the start-up check and paid ev
 
 # ---- the node is down when oncesignd starts
 port=$node_port
+for i in $(seq 9 12); do dests[$i]=$(rpc getnewaddress | jq -r .); done   # the node is asked while it is up
 kill -TERM "$node_pid"; wait "$node_pid" 2>/dev/null; node_pid=
 start_daemon nonode
 [ "$(health | jq -r .node)" = false ] || fail "node down at start: health says $(health)"
