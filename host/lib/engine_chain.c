@@ -610,6 +610,17 @@ static int wallet_unspent(os_engine *e, os_rpc_utxo **u, size_t *nu) {
     return rc;
 }
 
+/* Records the coins the node reports that the ledger does not have yet (adopt_coin). */
+static void adopt_unspent(os_engine *e, const os_rpc_utxo *u, size_t nu) {
+    pthread_mutex_lock(&e->mu);
+    uint64_t tip = e->node_height;
+    pthread_mutex_unlock(&e->mu);
+    for (size_t i = 0; i < nu; i++) adopt_coin(e, &u[i], u[i].confirmations ? tip + 1 - u[i].confirmations : 0);
+}
+
+/* The balance is read from the node and the coins it shows are recorded on the way, so what the API
+ * reports and what the ledger holds (the coins the worker spends, the addresses it counts as used)
+ * never disagree for long. */
 int engine_chain_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed) {
     if (!e->rpc) return OS_ERR_UNSUPPORTED;
     os_rpc_utxo *u = NULL;
@@ -617,6 +628,7 @@ int engine_chain_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirme
     int rc = wallet_unspent(e, &u, &nu);
     *confirmed = *unconfirmed = 0;
     for (size_t i = 0; rc == OS_OK && i < nu; i++) *(u[i].confirmations ? confirmed : unconfirmed) += u[i].amount;
+    if (rc == OS_OK) adopt_unspent(e, u, nu);
     free(u);
     return rc;
 }
@@ -627,11 +639,7 @@ static void wallet_sync(os_engine *e) {
     os_rpc_utxo *u = NULL;
     size_t nu = 0;
     int rc = wallet_unspent(e, &u, &nu);
-    pthread_mutex_lock(&e->mu);
-    uint64_t tip = e->node_height;
-    pthread_mutex_unlock(&e->mu);
-    for (size_t i = 0; rc == OS_OK && i < nu; i++)
-        adopt_coin(e, &u[i], u[i].confirmations ? tip + 1 - u[i].confirmations : 0);
+    if (rc == OS_OK) adopt_unspent(e, u, nu);
     free(u);
     if (rc == OS_OK) engine_wake_worker(e);
 }

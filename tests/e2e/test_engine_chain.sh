@@ -9,7 +9,7 @@
 # Needs $ONCESIGN_BUILD. Runs in about 20 seconds.
 set -uo pipefail
 B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
-for x in oncesign-sim oncesign-testnode oncesignd oncesign; do
+for x in oncesign-sim oncesign-sim-test oncesign-testnode oncesignd oncesign; do
   [ -x "$B/$x" ] || { echo "FAIL: $B/$x not built" >&2; exit 1; }
 done
 for t in curl jq; do command -v $t >/dev/null || { echo "FAIL: needs $t" >&2; exit 1; }; done
@@ -45,7 +45,7 @@ node_calls() { rpc testnode_stats | jq -r .calls; }
 miner=$(rpc getnewaddress | jq -r .)
 mine 101
 
-"$B/oncesign-sim" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 5 \
+"$B/oncesign-sim-test" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 5 \
   </dev/null 2>>"$dir/sim.log" &
 sim_pid=$!
 for _ in $(seq 100); do [ -S "$dir/c.sock" ] && [ -S "$dir/s.sock" ] && break; sleep 0.05; done
@@ -88,11 +88,16 @@ wait_for() { # wait_for SECONDS WHAT COMMAND...: until COMMAND succeeds
 balance_is() { [ "$(api GET /v1/wallet | jq -r .balance.confirmed)" = "$1" ]; }
 
 # ---- fund two coins on two receive addresses: 3 MONA and 1 MONA
+"$B/oncesign" ledger init --db "$dir/ledger.db" >/dev/null || fail "ledger init"
 start_daemon fund
+# (GET /v1/wallet hands out the same address until a coin pays it: the second is asked for once the
+# first has been paid)
 big_addr=$(api GET /v1/wallet | jq -r .receive_address)
-small_addr=$(api GET /v1/wallet | jq -r .receive_address)
-[ -n "$small_addr" ] && [ "$small_addr" != "$big_addr" ] || fail "no receive addresses"
+[ -n "$big_addr" ] || fail "no receive address"
 big_tx=$(rpc sendtoaddress "[\"$big_addr\", 3]" | jq -r .)
+wait_for 20 "the 3 MONA payment not seen" eval '[ "$(api GET /v1/wallet | jq -r .balance.unconfirmed)" = 300000000 ]'
+small_addr=$(api GET /v1/wallet | jq -r .receive_address)
+[ -n "$small_addr" ] && [ "$small_addr" != "$big_addr" ] || fail "the paid address was handed out again"
 rpc sendtoaddress "[\"$small_addr\", 1]" >/dev/null
 mine 1
 wait_for 20 "wallet sync: 4 MONA not seen" balance_is 400000000
@@ -104,7 +109,7 @@ nonce=$(printf '%064x' 4242)
 vout=
 for v in 0 1; do
   if cli create psbt create --to "$miner" --amount 290000000 --nonce "$nonce" --input "$big_tx:$v" \
-      --change-index 900 --rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password p \
+      --change-index 5 --rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password p \
       --out "$dir/out.psbt"; then vout=$v; break; fi
 done
 [ -n "$vout" ] || fail "psbt create found no coin of the signer's in $big_tx"

@@ -132,6 +132,7 @@ run init oncesign device init --network regtest --script-type p2pkh --restore "$
 run addr oncesign device address --index 0 --show
 run create oncesign psbt create --to "$DEST" --amount 50000000 --nonce 0000000000000000000000000000000000000000000000000000000000000007 \
   --input "$FUND:$VOUT" --change-index 2 --rpc-url "$RPC_URL" --rpc-user u --rpc-password p --out /tmp/p.psbt
+run ledger oncesign ledger init --db /tmp/ledger.db
 run sign oncesign --json sign /tmp/p.psbt --finalize --db /tmp/ledger.db
 GUEST
 chmod 755 "$dir/extra/test.sh"
@@ -205,7 +206,8 @@ addr=$(ok addr) || exit 1
 addr=${addr%% }
 [ "$addr" = "$a0" ] || fail "device address over USB is '$addr', the helper simulator said $a0"
 tr -d '\n' <"$dir/screens.txt" | grep -q "Receive address #0$a0" || fail "the device did not show $a0: $(cat "$dir/screens.txt")"
-[ $approvals -eq 2 ] || fail "expected 2 approvals (restore, address), pressed $approvals"
+# the restore's setup screen has 3 pages (every field shown, docs/OPERATING.md) and the address 1
+[ $approvals -eq 4 ] || fail "expected 4 approvals (3 restore pages, the address), pressed $approvals"
 pass "device init --restore and device address --index 0 --show over USB: $addr, shown on the device and approved"
 
 ok create >/dev/null || exit 1
