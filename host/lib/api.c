@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "crypto.h"
+#include "errtext.h"
 #include "oncesign/check.h"
 #include "oncesign/status.h"
 #include "rpc.h"
@@ -223,12 +224,12 @@ static json_t *payout_json(const os_payout_info *p) {
 
 /* ---- request bodies ---- */
 
-static void say(char *why, size_t cap, const char *fmt, ...) {
-    if (why == NULL || cap == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
+/* The member name of doc, which the request must have: OS_OK with *value, or OS_ERR_BAD_REQUEST. */
+static int required_field(json_t *doc, const char *name, json_t **value, char *why, size_t cap) {
+    *value = json_object_get(doc, name);
+    if (*value != NULL) return OS_OK;
+    os_errf(why, cap, "\"%s\" is required", name);
+    return OS_ERR_BAD_REQUEST;
 }
 
 /* Printable ASCII without spaces: what addresses and idempotency keys are made of. */
@@ -242,12 +243,12 @@ static int printable_token(const char *s, size_t len) {
 
 static int parse_amount(json_t *v, const char *name, uint64_t *out, char *why, size_t cap) {
     if (!json_is_integer(v)) {
-        say(why, cap, "\"%s\" must be an integer number of satoshi (not a string, fraction or exponent)", name);
+        os_errf(why, cap, "\"%s\" must be an integer number of satoshi (not a string, fraction or exponent)", name);
         return OS_ERR_BAD_REQUEST;
     }
     json_int_t n = json_integer_value(v);
     if (n <= 0 || n >= API_MAX_SAFE_INT) {
-        say(why, cap, "\"%s\" must be between 1 and 2^53-1 satoshi", name);
+        os_errf(why, cap, "\"%s\" must be between 1 and 2^53-1 satoshi", name);
         return OS_ERR_AMOUNT;
     }
     *out = (uint64_t)n;
@@ -256,13 +257,13 @@ static int parse_amount(json_t *v, const char *name, uint64_t *out, char *why, s
 
 static int parse_address(json_t *v, char out[OS_MAX_ADDRESS + 1], char *why, size_t cap) {
     if (!json_is_string(v)) {
-        say(why, cap, "\"address\" must be a string");
+        os_errf(why, cap, "\"address\" must be a string");
         return OS_ERR_BAD_REQUEST;
     }
     size_t len = json_string_length(v);
     const char *s = json_string_value(v);
     if (len == 0 || len > OS_MAX_ADDRESS || !printable_token(s, len)) {
-        say(why, cap, "\"address\" must be 1 to %d printable ASCII characters", OS_MAX_ADDRESS);
+        os_errf(why, cap, "\"address\" must be 1 to %d printable ASCII characters", OS_MAX_ADDRESS);
         return OS_ERR_ADDRESS;
     }
     memcpy(out, s, len);
@@ -283,13 +284,13 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
     ARG_CHECK(body != NULL || len == 0);
 
     if (len == 0) {
-        say(why, cap, "the request needs a JSON object body");
+        os_errf(why, cap, "the request needs a JSON object body");
         return OS_ERR_BAD_REQUEST;
     }
     /* Checked here, not left to jansson: 2.14 accepts '{"amount":1000<NUL>}' as {"amount":1000}
      * (found by fuzz_api_json), and no valid JSON text holds a raw NUL. */
     if (memchr(body, '\0', len) != NULL) {
-        say(why, cap, "the body holds a NUL byte");
+        os_errf(why, cap, "the body holds a NUL byte");
         return OS_ERR_BAD_REQUEST;
     }
     json_error_t jerr;
@@ -298,12 +299,12 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
      * jansson caps nesting depth, so hostile nesting cannot exhaust the stack. */
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (doc == NULL) {
-        say(why, cap, "malformed JSON at byte %d: %s", jerr.position, jerr.text);
+        os_errf(why, cap, "malformed JSON at byte %d: %s", jerr.position, jerr.text);
         return OS_ERR_BAD_REQUEST;
     }
     int rc = OS_OK;
     if (!json_is_object(doc)) {
-        say(why, cap, "the body must be a JSON object");
+        os_errf(why, cap, "the body must be a JSON object");
         rc = OS_ERR_BAD_REQUEST;
         goto done;
     }
@@ -332,19 +333,15 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
             for (size_t i = 0; i < n; i++) {
                 if ((unsigned char)shown[i] < 0x20 || (unsigned char)shown[i] > 0x7e) shown[i] = '?';
             }
-            say(why, cap, "unknown field \"%s\"", shown);
+            os_errf(why, cap, "unknown field \"%s\"", shown);
             rc = OS_ERR_BAD_REQUEST;
             goto done;
         }
     }
 
     if (kind == OS_API_BODY_ISSUE_CODE || kind == OS_API_BODY_PAYOUT) {
-        json_t *amount = json_object_get(doc, "amount");
-        if (amount == NULL) {
-            say(why, cap, "\"amount\" is required");
-            rc = OS_ERR_BAD_REQUEST;
-            goto done;
-        }
+        json_t *amount = NULL;
+        if ((rc = required_field(doc, "amount", &amount, why, cap)) != OS_OK) goto done;
         if ((rc = parse_amount(amount, "amount", &out->amount, why, cap)) != OS_OK) goto done;
     }
     if (kind == OS_API_BODY_ISSUE_CODE) {
@@ -352,7 +349,7 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         if (exp != NULL && !json_is_null(exp)) {
             if (!json_is_integer(exp) || json_integer_value(exp) <= 0 ||
                 json_integer_value(exp) >= API_MAX_SAFE_INT) {
-                say(why, cap, "\"expires_at\" must be a positive integer (unix seconds) or null");
+                os_errf(why, cap, "\"expires_at\" must be a positive integer (unix seconds) or null");
                 rc = OS_ERR_BAD_REQUEST;
                 goto done;
             }
@@ -360,12 +357,8 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         }
     }
     if (kind == OS_API_BODY_REDEEM || kind == OS_API_BODY_PAYOUT) {
-        json_t *addr = json_object_get(doc, "address");
-        if (addr == NULL) {
-            say(why, cap, "\"address\" is required");
-            rc = OS_ERR_BAD_REQUEST;
-            goto done;
-        }
+        json_t *addr = NULL;
+        if ((rc = required_field(doc, "address", &addr, why, cap)) != OS_OK) goto done;
         if ((rc = parse_address(addr, out->address, why, cap)) != OS_OK) goto done;
     }
     if (kind == OS_API_BODY_PAYOUT) {
@@ -374,7 +367,7 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         size_t body_key_len = 0;
         if (k != NULL) {
             if (!json_is_string(k) || !valid_key(json_string_value(k), json_string_length(k))) {
-                say(why, cap, "\"idempotency_key\" must be 1 to 128 printable ASCII characters");
+                os_errf(why, cap, "\"idempotency_key\" must be 1 to 128 printable ASCII characters");
                 rc = OS_ERR_BAD_REQUEST;
                 goto done;
             }
@@ -382,19 +375,19 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
             body_key_len = json_string_length(k);
         }
         if (header_key != NULL && !valid_key(header_key, strlen(header_key))) {
-            say(why, cap, "the Idempotency-Key header must be 1 to 128 printable ASCII characters");
+            os_errf(why, cap, "the Idempotency-Key header must be 1 to 128 printable ASCII characters");
             rc = OS_ERR_BAD_REQUEST;
             goto done;
         }
         if (header_key != NULL && body_key != NULL &&
             (strlen(header_key) != body_key_len || memcmp(header_key, body_key, body_key_len) != 0)) {
-            say(why, cap, "the Idempotency-Key header and \"idempotency_key\" differ");
+            os_errf(why, cap, "the Idempotency-Key header and \"idempotency_key\" differ");
             rc = OS_ERR_BAD_REQUEST;
             goto done;
         }
         const char *use = header_key != NULL ? header_key : body_key;
         if (use == NULL) {
-            say(why, cap, "an idempotency key is required (Idempotency-Key header or \"idempotency_key\")");
+            os_errf(why, cap, "an idempotency key is required (Idempotency-Key header or \"idempotency_key\")");
             rc = OS_ERR_BAD_REQUEST;
             goto done;
         }
@@ -426,23 +419,23 @@ static int authorized(const os_api *api, struct MHD_Connection *c) {
 static int read_token(const char *path, uint8_t hash[32], char *err, size_t cap) {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        say(err, cap, "token file %s: %s", path, strerror(errno));
+        os_errf(err, cap, "token file %s: %s", path, strerror(errno));
         return OS_ERR_IO;
     }
     char line[API_TOKEN_MAX + 2];
     int rc = OS_OK;
     if (fgets(line, sizeof line, f) == NULL) {
-        say(err, cap, "token file %s is empty", path);
+        os_errf(err, cap, "token file %s is empty", path);
         rc = OS_ERR_IO;
     } else {
         size_t n = strlen(line);
         int whole_line = n > 0 && line[n - 1] == '\n';
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
         if (!whole_line && !feof(f)) {
-            say(err, cap, "token file %s: the token is longer than %u characters", path, API_TOKEN_MAX);
+            os_errf(err, cap, "token file %s: the token is longer than %u characters", path, API_TOKEN_MAX);
             rc = OS_ERR_IO;
         } else if (n < API_TOKEN_MIN) {
-            say(err, cap, "token file %s: the token must be at least %u characters", path, API_TOKEN_MIN);
+            os_errf(err, cap, "token file %s: the token must be at least %u characters", path, API_TOKEN_MIN);
             rc = OS_ERR_IO;
         } else {
             crypto_sha256((const uint8_t *)line, n, hash);
@@ -988,7 +981,7 @@ int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char
         sa = (struct sockaddr *)&sin6;
         flags |= MHD_USE_IPv6;
     } else {
-        say(err, cap, "bind address %s is not an IPv4 or IPv6 address", bind);
+        os_errf(err, cap, "bind address %s is not an IPv4 or IPv6 address", bind);
         crypto_wipe(api->token_hash, sizeof api->token_hash);
         free(api);
         return OS_ERR_ARG;
@@ -1004,7 +997,7 @@ int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char
                                    MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
                                    MHD_OPTION_END);
     if (api->daemon == NULL) {
-        say(err, cap, "cannot listen on %s port %u", bind, (unsigned)cfg->port);
+        os_errf(err, cap, "cannot listen on %s port %u", bind, (unsigned)cfg->port);
         crypto_wipe(api->token_hash, sizeof api->token_hash);
         free(api);
         return OS_ERR_IO;

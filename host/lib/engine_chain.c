@@ -19,6 +19,7 @@
 #include "draft.h"
 #include "engine_decide.h"
 #include "engine_internal.h"
+#include "errtext.h"
 #include "nonce_set.h"
 #include "oncesign/status.h"
 #include "psbt.h"
@@ -33,14 +34,6 @@
 #define RECONCILE_RECHECK_MS 30000
 
 /* ------------------------------------------------------------------ small helpers */
-
-static void errf(char *err, size_t cap, const char *fmt, ...) {
-    if (!err || !cap) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 static void set_mismatch(os_engine *e, const char *fmt, ...) {
     pthread_mutex_lock(&e->mu);
@@ -178,15 +171,15 @@ static int tree_apply_tx(os_engine *e, const os_sign_tx *tx) {
 static int log_sync(os_engine *e, os_msg_info *info, char *err, size_t cap) {
     int rc = device_info(e, info);
     if (rc != OS_OK) {
-        errf(err, cap, "GET_INFO: %s", os_status_name(rc));
+        os_errf(err, cap, "GET_INFO: %s", os_status_name(rc));
         return rc;
     }
     if (memcmp(info->attestation_pubkey, e->attestation_key, 32) != 0) {
-        errf(err, cap, "the signer's attestation key differs from the one this ledger pinned");
+        os_errf(err, cap, "the signer's attestation key differs from the one this ledger pinned");
         return OS_ERR_SIGNER_MISMATCH;
     }
     if (info->log_seq < e->log_archived_seq) {
-        errf(err, cap, "the signer's log ends at %llu, the archive at %llu (another device, or it was wiped)",
+        os_errf(err, cap, "the signer's log ends at %llu, the archive at %llu (another device, or it was wiped)",
              (unsigned long long)info->log_seq, (unsigned long long)e->log_archived_seq);
         return OS_ERR_SIGNER_MISMATCH;
     }
@@ -204,7 +197,7 @@ static int log_sync(os_engine *e, os_msg_info *info, char *err, size_t cap) {
         if (rc == OS_OK && (reply.type != OS_MSG_LOG_ENTRY || reply.u.log_entry.len != OS_LOG_ENTRY_BYTES))
             rc = OS_ERR_MSG_UNEXPECTED;
         if (rc != OS_OK) {
-            errf(err, cap, "LOG_READ %llu: %s", (unsigned long long)seq, os_status_name(rc));
+            os_errf(err, cap, "LOG_READ %llu: %s", (unsigned long long)seq, os_status_name(rc));
             /* entries the archive lacks and the signer no longer holds cannot be explained */
             return rc == OS_ERR_LOG_RANGE ? OS_ERR_SIGNER_MISMATCH : rc;
         }
@@ -214,7 +207,7 @@ static int log_sync(os_engine *e, os_msg_info *info, char *err, size_t cap) {
             memcpy(prev, entry + AUDIT_LOG_OFF_PREV, 32); /* trust on first use of an acked device */
         rc = audit_log_verify_entry(e->attestation_key, entry, seq, prev, hash);
         if (rc != OS_OK) {
-            errf(err, cap, "log entry %llu does not verify: %s", (unsigned long long)seq, os_status_name(rc));
+            os_errf(err, cap, "log entry %llu does not verify: %s", (unsigned long long)seq, os_status_name(rc));
             return OS_ERR_SIGNER_MISMATCH;
         }
         rc = os_ledger_signer_log_put(e->ledger, seq, entry, hash);
@@ -224,7 +217,7 @@ static int log_sync(os_engine *e, os_msg_info *info, char *err, size_t cap) {
         memcpy(e->log_head, hash, 32);
     }
     if (info->log_seq > 0 && memcmp(e->log_head, info->log_head, 32) != 0) {
-        errf(err, cap, "the signer's log head differs from the archived chain at %llu",
+        os_errf(err, cap, "the signer's log head differs from the archived chain at %llu",
              (unsigned long long)info->log_seq);
         return OS_ERR_SIGNER_MISMATCH;
     }
@@ -246,7 +239,7 @@ static int replay_sign_entry(os_engine *e, uint64_t seq, const uint8_t *pl, int6
     *row = 0;
     int rc = os_ledger_tx_by_commitment(e->ledger, pl, pl + 32, row, d);
     if (rc == OS_ERR_NOT_FOUND) {
-        errf(err, cap, "the signer's log entry %llu signed a transaction this ledger has no record of"
+        os_errf(err, cap, "the signer's log entry %llu signed a transaction this ledger has no record of"
                        " (ledger restored from an older copy, or another host signed)",
              (unsigned long long)seq);
         return OS_ERR_SIGNER_MISMATCH;
@@ -258,7 +251,7 @@ static int replay_sign_entry(os_engine *e, uint64_t seq, const uint8_t *pl, int6
     if (rc == OS_OK && memcmp(root, pl + 64, 32) != 0) rc = OS_ERR_SIGNER_MISMATCH;
     if (rc != OS_OK) {
         os_draft_free(d);
-        errf(err, cap, "replaying log entry %llu on the ledger's tree does not give its root", (unsigned long long)seq);
+        os_errf(err, cap, "replaying log entry %llu on the ledger's tree does not give its root", (unsigned long long)seq);
         return OS_ERR_SIGNER_MISMATCH;
     }
     return OS_OK;
@@ -339,7 +332,7 @@ static int signer_check(os_engine *e, char *err, size_t cap) {
         uint8_t root[32];
         nonce_tree_root(e->tree, root);
         if (memcmp(root, info.nonce_root, 32) != 0) {
-            errf(err, cap, "the signer's nonce root differs from the ledger's tree (%zu leaves) after replaying its"
+            os_errf(err, cap, "the signer's nonce root differs from the ledger's tree (%zu leaves) after replaying its"
                            " log: the ledger does not describe this signer",
                  nonce_tree_count(e->tree));
             rc = OS_ERR_SIGNER_MISMATCH;
@@ -374,7 +367,7 @@ static int load_account(os_engine *e, char *err, size_t cap) {
     uint32_t version = 0;
     if (rc == OS_OK) rc = bip32_parse(reply.u.xpub.data, &version, &e->account);
     if (rc != OS_OK) {
-        errf(err, cap, "GET_XPUB: %s", os_status_name(rc));
+        os_errf(err, cap, "GET_XPUB: %s", os_status_name(rc));
         return rc;
     }
     e->have_account = 1;
@@ -406,16 +399,16 @@ static int signer_first_check(os_engine *e, char *err, size_t cap) {
     os_msg_info info;
     int rc = device_info(e, &info);
     if (rc != OS_OK) {
-        errf(err, cap, "signer %s: GET_INFO failed: %s (%s)", e->cfg.device ? e->cfg.device : "(lent)",
+        os_errf(err, cap, "signer %s: GET_INFO failed: %s (%s)", e->cfg.device ? e->cfg.device : "(lent)",
              os_status_name(rc), os_client_last_error(e->client));
         return OS_ERR_IO;
     }
     if (!info.initialized) {
-        errf(err, cap, "the signer is not initialized (oncesign init)");
+        os_errf(err, cap, "the signer is not initialized (oncesign init)");
         return OS_ERR_NOT_INITIALIZED;
     }
     if (info.network != e->cfg.network) {
-        errf(err, cap, "the signer is set up for network %u, the engine for %u", info.network, e->cfg.network);
+        os_errf(err, cap, "the signer is set up for network %u, the engine for %u", info.network, e->cfg.network);
         set_mismatch(e, "%s", err);
         return OS_ERR_SIGNER_MISMATCH;
     }
@@ -431,12 +424,12 @@ static int signer_first_check(os_engine *e, char *err, size_t cap) {
     }
     if (rc == OS_OK) rc = load_log_head(e);
     if (rc != OS_OK) {
-        errf(err, cap, "ledger: %s", os_status_name(rc));
+        os_errf(err, cap, "ledger: %s", os_status_name(rc));
         return OS_ERR_DB;
     }
     memcpy(e->attestation_key, pinned, 32);
     if (n != 32 || memcmp(pinned, info.attestation_pubkey, 32) != 0) {
-        errf(err, cap, "the signer's attestation key differs from the one this ledger pinned at first start");
+        os_errf(err, cap, "the signer's attestation key differs from the one this ledger pinned at first start");
         set_mismatch(e, "%s", err);
         return OS_ERR_SIGNER_MISMATCH;
     }
@@ -456,7 +449,7 @@ static int signer_first_check(os_engine *e, char *err, size_t cap) {
 int engine_attach(os_engine *e, os_client *lent, char *err, size_t cap) {
     int rc = psbt_crypto_ready(); /* the one secp256k1 context, created before any thread */
     if (rc != OS_OK) {
-        errf(err, cap, "crypto_init: %s", os_status_name(rc));
+        os_errf(err, cap, "crypto_init: %s", os_status_name(rc));
         return rc;
     }
     if (e->cfg.rpc_url) {
@@ -1463,7 +1456,7 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
         uint8_t root[32];
         nonce_tree_root(t, root);
         if (memcmp(root, info.nonce_root, 32) != 0) {
-            errf(err, cap, "the replayed log does not end at the signer's root");
+            os_errf(err, cap, "the replayed log does not end at the signer's root");
             rc = OS_ERR_SIGNER_MISMATCH;
         }
     }
