@@ -46,6 +46,14 @@ static void set_mismatch(os_engine *e, const char *fmt, ...) {
     fprintf(stderr, "oncesignd: SIGNER MISMATCH, signing stopped: %s\n", e->mismatch_reason);
 }
 
+/* Whether the signer's account node is loaded (at its first answer): addresses and coins can be derived. */
+static int account_known(os_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    int known = e->have_account;
+    pthread_mutex_unlock(&e->mu);
+    return known;
+}
+
 /* Whether the signer passed the start-up check since open: nothing is drafted or signed before (I6). */
 static int signer_checked(os_engine *e) {
     pthread_mutex_lock(&e->mu);
@@ -370,7 +378,10 @@ static int load_account(os_engine *e, char *err, size_t cap) {
         os_errf(err, cap, "GET_XPUB: %s", os_status_name(rc));
         return rc;
     }
+    /* under mu: the API's and the reconciler's threads read it once the signer arrives after start */
+    pthread_mutex_lock(&e->mu);
     e->have_account = 1;
+    pthread_mutex_unlock(&e->mu);
     return OS_OK;
 }
 
@@ -535,7 +546,7 @@ static void import_pending_addresses(os_engine *e) {
 int os_engine_receive_address(os_engine *e, char address[OS_MAX_ADDRESS + 1]) {
     if (!e || !address) return OS_ERR_ARG;
     /* a signer not yet back since start-up: the newest address the ledger has, none derived */
-    if (!e->have_account) {
+    if (!account_known(e)) {
         int rc = os_ledger_address_newest_unused(e->ledger, 0, address);
         return rc == OS_ERR_NOT_FOUND ? OS_ERR_UNSUPPORTED : rc;
     }
@@ -1260,8 +1271,8 @@ static int reconcile_pass(os_engine *e, int forced) {
         pthread_mutex_unlock(&e->recon_mu);
         return OS_ERR_RPC_TRANSPORT;
     }
-    /* Before the signer's first check the wallet's account is unknown: coins cannot be recognised. */
-    if (!signer_checked(e)) {
+    /* Before the signer first answered, the wallet's account is unknown: coins cannot be recognised. */
+    if (!account_known(e)) {
         pthread_mutex_unlock(&e->recon_mu);
         return OS_OK;
     }

@@ -48,7 +48,7 @@ struct os_engine {
     int64_t link_lost_at_ms, link_next_try_ms, link_last_probe_ms;
     uint32_t link_backoff_ms;
     bip32_node account;             /* the signer's account node m/purpose'/coin'/0' (public) */
-    int have_account;
+    int have_account;               /* mu: the account is loaded */
 
     pthread_mutex_t rpc_mu;         /* one monacoind client, shared by the threads in turn */
     struct os_rpc *rpc;
