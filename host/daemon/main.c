@@ -9,7 +9,8 @@
  * session finishes), closes the ledger, exits 0. SIGHUP, SIGUSR1 and SIGUSR2 are logged and ignored
  * (nothing is re-read: restart to change settings). The ledger (--db) must exist; --init creates it
  * when missing (a mistyped path is refused).
- * Exit status: 0 clean stop, 1 usage/config error, 2 start-up failure (ledger, signer, node, bind).
+ * Exit status: 0 clean stop, 1 usage/config error, 2 start-up failure (ledger, a signer that answers but is
+ * not initialized, bind). A signer or node not reachable at start is waited for (docs/OPERATING.md).
  * ONCESIGN_CRASH_AT=<point>[:<n>] (tests only) exits 137 at a named transition: docs/LIFECYCLE.md.
  */
 #include <errno.h>
@@ -51,6 +52,7 @@ int main(int argc, char **argv) {
     cfg.db_path = s.db;
     cfg.ledger_must_exist = !s.init;
     cfg.device = s.device;
+    cfg.wait_for_signer = 1;   /* a signer unplugged or not yet started is waited for, not a start-up failure */
     cfg.rpc_url = s.rpc_url[0] ? s.rpc_url : NULL;
     cfg.rpc_user = s.rpc_user[0] ? s.rpc_user : NULL;
     cfg.rpc_password = s.rpc_user[0] ? s.rpc_password : NULL;   /* from the config file or rpc-password-file */

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "errtext.h"
 #include "ledger.h"
 #include "log.h"
 #include "oncesign/check.h"
@@ -180,6 +181,7 @@ unsigned os_api_http_status(int status) {
     case OS_ERR_RPC_TRANSPORT:
     case OS_ERR_FUNDS:
     case OS_ERR_SIGNER_MISMATCH:
+    case OS_ERR_SIGNER_UNAVAILABLE:
     case OS_ERR_NOT_INITIALIZED: return 503;
     default: return 500;
     }
@@ -263,12 +265,12 @@ static json_t *payout_json(const os_payout_info *p) {
 
 /* ---- request bodies ---- */
 
-static void say(char *why, size_t cap, const char *fmt, ...) {
-    if (why == NULL || cap == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
+/* The member name of doc, which the request must have: OS_OK with *value, or OS_ERR_BAD_REQUEST. */
+static int required_field(json_t *doc, const char *name, json_t **value, char *why, size_t cap) {
+    *value = json_object_get(doc, name);
+    if (*value != NULL) return OS_OK;
+    os_errf(why, cap, "\"%s\" is required", name);
+    return OS_ERR_BAD_REQUEST;
 }
 
 /* Printable ASCII without spaces: what addresses and idempotency keys are made of. */
@@ -282,12 +284,12 @@ static int printable_token(const char *s, size_t len) {
 
 static int parse_amount(json_t *v, const char *name, uint64_t *out, char *why, size_t cap) {
     if (!json_is_integer(v)) {
-        say(why, cap, "\"%s\" must be an integer number of satoshi (not a string, fraction or exponent)", name);
+        os_errf(why, cap, "\"%s\" must be an integer number of satoshi (not a string, fraction or exponent)", name);
         return OS_ERR_BAD_REQUEST;
     }
     json_int_t n = json_integer_value(v);
     if (n <= 0 || n >= API_MAX_SAFE_INT) {
-        say(why, cap, "\"%s\" must be between 1 and 2^53-1 satoshi", name);
+        os_errf(why, cap, "\"%s\" must be between 1 and 2^53-1 satoshi", name);
         return OS_ERR_AMOUNT;
     }
     *out = (uint64_t)n;
@@ -296,13 +298,13 @@ static int parse_amount(json_t *v, const char *name, uint64_t *out, char *why, s
 
 static int parse_address(json_t *v, char out[OS_MAX_ADDRESS + 1], char *why, size_t cap) {
     if (!json_is_string(v)) {
-        say(why, cap, "\"address\" must be a string");
+        os_errf(why, cap, "\"address\" must be a string");
         return OS_ERR_BAD_REQUEST;
     }
     size_t len = json_string_length(v);
     const char *s = json_string_value(v);
     if (len == 0 || len > OS_MAX_ADDRESS || !printable_token(s, len)) {
-        say(why, cap, "\"address\" must be 1 to %d printable ASCII characters", OS_MAX_ADDRESS);
+        os_errf(why, cap, "\"address\" must be 1 to %d printable ASCII characters", OS_MAX_ADDRESS);
         return OS_ERR_ADDRESS;
     }
     memcpy(out, s, len);
@@ -323,13 +325,13 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
     ARG_CHECK(body != NULL || len == 0);
 
     if (len == 0) {
-        say(why, cap, "the request needs a JSON object body");
+        os_errf(why, cap, "the request needs a JSON object body");
         return OS_ERR_BAD_REQUEST;
     }
     /* Checked here, not left to jansson: 2.14 accepts '{"amount":1000<NUL>}' as {"amount":1000}
      * (found by fuzz_api_json), and no valid JSON text holds a raw NUL. */
     if (memchr(body, '\0', len) != NULL) {
-        say(why, cap, "the body holds a NUL byte");
+        os_errf(why, cap, "the body holds a NUL byte");
         return OS_ERR_BAD_REQUEST;
     }
     json_error_t jerr;
@@ -338,12 +340,12 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
      * jansson caps nesting depth, so hostile nesting cannot exhaust the stack. */
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (doc == NULL) {
-        say(why, cap, "malformed JSON at byte %d: %s", jerr.position, jerr.text);
+        os_errf(why, cap, "malformed JSON at byte %d: %s", jerr.position, jerr.text);
         return OS_ERR_BAD_REQUEST;
     }
     int rc = OS_OK;
     if (!json_is_object(doc)) {
-        say(why, cap, "the body must be a JSON object");
+        os_errf(why, cap, "the body must be a JSON object");
         rc = OS_ERR_BAD_REQUEST;
         goto done;
     }
@@ -372,19 +374,15 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
             for (size_t i = 0; i < n; i++) {
                 if ((unsigned char)shown[i] < 0x20 || (unsigned char)shown[i] > 0x7e) shown[i] = '?';
             }
-            say(why, cap, "unknown field \"%s\"", shown);
+            os_errf(why, cap, "unknown field \"%s\"", shown);
             rc = OS_ERR_BAD_REQUEST;
             goto done;
         }
     }
 
     if (kind == OS_API_BODY_ISSUE_CODE || kind == OS_API_BODY_PAYOUT) {
-        json_t *amount = json_object_get(doc, "amount");
-        if (amount == NULL) {
-            say(why, cap, "\"amount\" is required");
-            rc = OS_ERR_BAD_REQUEST;
-            goto done;
-        }
+        json_t *amount = NULL;
+        if ((rc = required_field(doc, "amount", &amount, why, cap)) != OS_OK) goto done;
         if ((rc = parse_amount(amount, "amount", &out->amount, why, cap)) != OS_OK) goto done;
     }
     if (kind == OS_API_BODY_ISSUE_CODE) {
@@ -392,7 +390,7 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         if (exp != NULL && !json_is_null(exp)) {
             if (!json_is_integer(exp) || json_integer_value(exp) <= 0 ||
                 json_integer_value(exp) >= API_MAX_SAFE_INT) {
-                say(why, cap, "\"expires_at\" must be a positive integer (unix seconds) or null");
+                os_errf(why, cap, "\"expires_at\" must be a positive integer (unix seconds) or null");
                 rc = OS_ERR_BAD_REQUEST;
                 goto done;
             }
@@ -400,12 +398,8 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         }
     }
     if (kind == OS_API_BODY_REDEEM || kind == OS_API_BODY_PAYOUT) {
-        json_t *addr = json_object_get(doc, "address");
-        if (addr == NULL) {
-            say(why, cap, "\"address\" is required");
-            rc = OS_ERR_BAD_REQUEST;
-            goto done;
-        }
+        json_t *addr = NULL;
+        if ((rc = required_field(doc, "address", &addr, why, cap)) != OS_OK) goto done;
         if ((rc = parse_address(addr, out->address, why, cap)) != OS_OK) goto done;
     }
     if (kind == OS_API_BODY_PAYOUT) {
@@ -414,7 +408,7 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         size_t body_key_len = 0;
         if (k != NULL) {
             if (!json_is_string(k) || !valid_key(json_string_value(k), json_string_length(k))) {
-                say(why, cap, "\"idempotency_key\" must be 1 to 128 printable ASCII characters");
+                os_errf(why, cap, "\"idempotency_key\" must be 1 to 128 printable ASCII characters");
                 rc = OS_ERR_BAD_REQUEST;
                 goto done;
             }
@@ -422,19 +416,19 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
             body_key_len = json_string_length(k);
         }
         if (header_key != NULL && !valid_key(header_key, strlen(header_key))) {
-            say(why, cap, "the Idempotency-Key header must be 1 to 128 printable ASCII characters");
+            os_errf(why, cap, "the Idempotency-Key header must be 1 to 128 printable ASCII characters");
             rc = OS_ERR_BAD_REQUEST;
             goto done;
         }
         if (header_key != NULL && body_key != NULL &&
             (strlen(header_key) != body_key_len || memcmp(header_key, body_key, body_key_len) != 0)) {
-            say(why, cap, "the Idempotency-Key header and \"idempotency_key\" differ");
+            os_errf(why, cap, "the Idempotency-Key header and \"idempotency_key\" differ");
             rc = OS_ERR_BAD_REQUEST;
             goto done;
         }
         const char *use = header_key != NULL ? header_key : body_key;
         if (use == NULL) {
-            say(why, cap, "an idempotency key is required (Idempotency-Key header or \"idempotency_key\")");
+            os_errf(why, cap, "an idempotency key is required (Idempotency-Key header or \"idempotency_key\")");
             rc = OS_ERR_BAD_REQUEST;
             goto done;
         }
@@ -508,41 +502,41 @@ static int read_token(const char *path, uint8_t hash[32], char *err, size_t cap)
     /* O_NONBLOCK: a FIFO planted at the path must not hang the start-up before fstat refuses it. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        say(err, cap, "token file %s: %s", path, strerror(errno));
+        os_errf(err, cap, "token file %s: %s", path, strerror(errno));
         return OS_ERR_IO;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        say(err, cap, "token file %s is not a regular file", path);
+        os_errf(err, cap, "token file %s is not a regular file", path);
         close(fd);
         return OS_ERR_IO;
     }
     if ((st.st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) != 0) {
-        say(err, cap, "token file %s has mode %03o: others could read or change it (chmod 600 %s)", path,
+        os_errf(err, cap, "token file %s has mode %03o: others could read or change it (chmod 600 %s)", path,
             (unsigned)(st.st_mode & 0777), path);
         close(fd);
         return OS_ERR_IO;
     }
     FILE *f = fdopen(fd, "r");
     if (f == NULL) {
-        say(err, cap, "token file %s: %s", path, strerror(errno));
+        os_errf(err, cap, "token file %s: %s", path, strerror(errno));
         close(fd);
         return OS_ERR_IO;
     }
     char line[API_TOKEN_MAX + 2];
     int rc = OS_OK;
     if (fgets(line, sizeof line, f) == NULL) {
-        say(err, cap, "token file %s is empty", path);
+        os_errf(err, cap, "token file %s is empty", path);
         rc = OS_ERR_IO;
     } else {
         size_t n = strlen(line);
         int whole_line = n > 0 && line[n - 1] == '\n';
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
         if (!whole_line && !feof(f)) {
-            say(err, cap, "token file %s: the token is longer than %u characters", path, API_TOKEN_MAX);
+            os_errf(err, cap, "token file %s: the token is longer than %u characters", path, API_TOKEN_MAX);
             rc = OS_ERR_IO;
         } else if (n < API_TOKEN_MIN) {
-            say(err, cap, "token file %s: the token must be at least %u characters", path, API_TOKEN_MIN);
+            os_errf(err, cap, "token file %s: the token must be at least %u characters", path, API_TOKEN_MIN);
             rc = OS_ERR_IO;
         } else {
             crypto_sha256((const uint8_t *)line, n, hash);
@@ -1264,11 +1258,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r->too_large) return send_error(c, r, OS_ERR_TOO_LARGE, NULL);
     if (r->ep == EP_CODE_ISSUE || r->ep == EP_CODE_REDEEM || r->ep == EP_PAYOUT_CREATE) {
         /* Fail closed (I6): nothing new is accepted that could not be paid; reads go on. */
-        char why[256], msg[320];
-        if (os_engine_signing_disabled(api->engine, why, sizeof why)) {
-            snprintf(msg, sizeof msg, "signing is disabled: signer mismatch: %s", why);
-            return send_error(c, r, OS_ERR_SIGNER_MISMATCH, msg);
-        }
+        char why[320];
+        int refused = os_engine_signing_disabled(api->engine, why, sizeof why);
+        if (refused != OS_OK) return send_error(c, r, refused, why);
     }
     switch (r->ep) {
     case EP_CODE_ISSUE: return handle_issue(api, c, r);
@@ -1326,35 +1318,35 @@ static int unix_listener(const char *path, char *err, size_t cap) {
     memset(&sun, 0, sizeof sun);
     sun.sun_family = AF_UNIX;
     if (strlen(path) >= sizeof sun.sun_path) {
-        say(err, cap, "socket path %s is longer than %zu bytes", path, sizeof sun.sun_path - 1);
+        os_errf(err, cap, "socket path %s is longer than %zu bytes", path, sizeof sun.sun_path - 1);
         return -1;
     }
     memcpy(sun.sun_path, path, strlen(path) + 1);
     struct stat st;
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
-            say(err, cap, "%s exists and is not a socket; not replacing it", path);
+            os_errf(err, cap, "%s exists and is not a socket; not replacing it", path);
             return -1;
         }
         int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         int live = probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0;
         if (probe >= 0) close(probe);
         if (live) {
-            say(err, cap, "%s: another process is listening on it", path);
+            os_errf(err, cap, "%s: another process is listening on it", path);
             return -1;
         }
         if (unlink(path) != 0) {
-            say(err, cap, "cannot remove the stale socket %s: %s", path, strerror(errno));
+            os_errf(err, cap, "cannot remove the stale socket %s: %s", path, strerror(errno));
             return -1;
         }
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        say(err, cap, "socket: %s", strerror(errno));
+        os_errf(err, cap, "socket: %s", strerror(errno));
         return -1;
     }
     if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || chmod(path, 0660) != 0 || listen(fd, 64) != 0) {
-        say(err, cap, "cannot listen on %s: %s", path, strerror(errno));
+        os_errf(err, cap, "cannot listen on %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
@@ -1385,7 +1377,7 @@ int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char
     ARG_CHECK(engine != NULL && cfg != NULL && out != NULL);
     *out = NULL;
     if (cfg->no_tcp && cfg->unix_path == NULL) {
-        say(err, cap, "no listener: neither TCP nor a Unix socket is configured");
+        os_errf(err, cap, "no listener: neither TCP nor a Unix socket is configured");
         return OS_ERR_ARG;
     }
     const char *bind = cfg->bind != NULL ? cfg->bind : "127.0.0.1";
@@ -1405,7 +1397,7 @@ int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char
             sin6.sin6_port = htons(cfg->port);
             sa = (struct sockaddr *)&sin6;
         } else {
-            say(err, cap, "bind address %s is not an IPv4 or IPv6 address", bind);
+            os_errf(err, cap, "bind address %s is not an IPv4 or IPv6 address", bind);
             return OS_ERR_ARG;
         }
     }
@@ -1425,7 +1417,7 @@ int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char
         api->have_token = 1;
     }
     if (pthread_create(&api->reaper, NULL, reaper_main, api) != 0) {
-        say(err, cap, "cannot start the connection reaper thread");
+        os_errf(err, cap, "cannot start the connection reaper thread");
         rc = OS_ERR_INTERNAL;
         goto fail;
     }
@@ -1434,7 +1426,7 @@ int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char
         api->daemon = start_mhd(api, cfg, flags | (sa == (struct sockaddr *)&sin6 ? MHD_USE_IPv6 : 0u), cfg->port,
                                 sa, -1);
         if (api->daemon == NULL) {
-            say(err, cap, "cannot listen on %s port %u", bind, (unsigned)cfg->port);
+            os_errf(err, cap, "cannot listen on %s port %u", bind, (unsigned)cfg->port);
             rc = OS_ERR_IO;
             goto fail;
         }
@@ -1453,7 +1445,7 @@ int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char
             close(fd);
             unlink(api->unix_path);
             api->unix_path[0] = '\0';
-            say(err, cap, "cannot serve on %s", cfg->unix_path);
+            os_errf(err, cap, "cannot serve on %s", cfg->unix_path);
             rc = OS_ERR_IO;
             goto fail;
         }

@@ -382,7 +382,7 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
     out->payouts_confirmed = counts[OS_PAYOUT_CONFIRMED];
     out->payouts_awaiting_approval = counts[OS_PAYOUT_AWAITING_APPROVAL];
     pthread_mutex_lock(&e->mu);
-    out->signer_ok = e->device_attached && !e->signer_mismatch && e->signer_reachable;
+    out->signer_ok = e->device_attached && !e->signer_mismatch && e->signer_reachable && e->signer_checked;
     out->signing_disabled = e->signer_mismatch;
     out->fee_capped = e->fee_capped;
     out->fee_estimate = e->fee_estimate;
@@ -390,6 +390,9 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
         snprintf(out->signer_error, sizeof out->signer_error, "signer mismatch: %s", e->mismatch_reason);
     else if (!e->device_attached)
         snprintf(out->signer_error, sizeof out->signer_error, "no signer attached");
+    else if (!e->signer_checked)
+        snprintf(out->signer_error, sizeof out->signer_error, "signer not checked since start-up (retrying): %s",
+                 e->signer_wait_reason);
     else if (!e->signer_reachable)
         snprintf(out->signer_error, sizeof out->signer_error, "signer unreachable (reconnecting)");
     out->node_ok = e->node_ok;
@@ -403,10 +406,19 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
 int os_engine_signing_disabled(os_engine *e, char *why, size_t cap) {
     if (!e) return 0;
     pthread_mutex_lock(&e->mu);
-    int disabled = e->signer_mismatch;
-    if (disabled && why && cap) snprintf(why, cap, "%s", e->mismatch_reason);
+    int rc = OS_OK;
+    if (e->signer_mismatch) {
+        rc = OS_ERR_SIGNER_MISMATCH;
+        if (why && cap) snprintf(why, cap, "signing is disabled: signer mismatch: %s", e->mismatch_reason);
+    } else if (e->device_attached && !e->signer_checked) {
+        /* Nothing is accepted before the start-up check says this ledger belongs to this signer (I6). */
+        rc = OS_ERR_SIGNER_UNAVAILABLE;
+        if (why && cap)
+            snprintf(why, cap, "signing is not yet enabled: the signer has not passed the start-up check (%s);"
+                               " retrying", e->signer_wait_reason);
+    }
     pthread_mutex_unlock(&e->mu);
-    return disabled;
+    return rc;
 }
 
 int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {

@@ -38,6 +38,10 @@ typedef struct {
                                      * empty: a mistyped path must not start a new, empty ledger
                                      * (oncesignd without --init, the CLI but `ledger init`) */
     const char *device;             /* signer spec: "sim:PATH", "hid", "serial:PATH" */
+    int wait_for_signer;            /* 1 (the daemon): a signer that cannot be reached at open is not an
+                                     * error: the engine opens, refuses writes (OS_ERR_SIGNER_UNAVAILABLE)
+                                     * and retries it with the reconnect's backoff, running the full
+                                     * start-up check (I6) once it answers. 0 (the CLI): OS_ERR_IO. */
     const char *rpc_url;            /* monacoind */
     const char *rpc_user, *rpc_password, *rpc_cookie_file;
     int rpc_timeout_ms;
@@ -157,9 +161,11 @@ typedef struct {
 } os_engine_health;
 int os_engine_health_get(os_engine *e, os_engine_health *out);
 
-/* Whether signing is disabled (fail closed after a signer mismatch, I6; cleared by `tree rebuild`).
- * Cheap: the API asks it before every write.
- * Returns: 1 (why holds the reason, cap bytes) or 0. */
+/* Whether signing is disabled: fail closed after a signer mismatch (I6; cleared by `tree rebuild`), or
+ * the signer has not passed the start-up check yet (cfg.wait_for_signer: absent when the engine
+ * opened; cleared once it answers and agrees). Cheap: the API asks it before every write.
+ * Returns: OS_OK (signing enabled), OS_ERR_SIGNER_MISMATCH or OS_ERR_SIGNER_UNAVAILABLE.
+ * Out:     why (cap bytes, may be NULL): one line for the caller's error, unless OS_OK. */
 int os_engine_signing_disabled(os_engine *e, char *why, size_t cap);
 
 /* The engine's ledger, for the API's keys (os_ledger_apikey_*); owned by the engine. */
