@@ -684,6 +684,18 @@ static enum MHD_Result handle_lookup(os_api *api, struct MHD_Connection *c, api_
     return send_json(c, r, 200, o, NULL, NULL);
 }
 
+/* The answer to a call that asked for a payout (201 created, 200 the same one again), recorded against
+ * the API key that asked (record_use) as action. */
+static enum MHD_Result answer_payout(os_api *api, struct MHD_Connection *c, api_request *r, int rc,
+                                    const os_payout_info *p, int created, const char *action) {
+    if (rc != OS_OK) return engine_error(c, r, rc);
+    enum MHD_Result res = send_json(c, r, created ? 201 : 200, payout_json(p), NULL, NULL);
+    char object[32];
+    snprintf(object, sizeof object, "payout:%lld", (long long)p->id);
+    record_use(api, r, action, object);
+    return res;
+}
+
 static enum MHD_Result handle_redeem(os_api *api, struct MHD_Connection *c, api_request *r) {
     os_api_request req;
     char why[200];
@@ -692,12 +704,7 @@ static enum MHD_Result handle_redeem(os_api *api, struct MHD_Connection *c, api_
     os_payout_info p;
     int created = 0;
     rc = os_engine_redeem(api->engine, r->code, req.address, &p, &created);
-    if (rc != OS_OK) return engine_error(c, r, rc);
-    enum MHD_Result res = send_json(c, r, created ? 201 : 200, payout_json(&p), NULL, NULL);
-    char object[32];
-    snprintf(object, sizeof object, "payout:%lld", (long long)p.id);
-    record_use(api, r, "code_redeem", object);
-    return res;
+    return answer_payout(api, c, r, rc, &p, created, "code_redeem");
 }
 
 static enum MHD_Result count_idempotency_headers(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -721,12 +728,7 @@ static enum MHD_Result handle_payout_create(os_api *api, struct MHD_Connection *
     os_payout_info p;
     int created = 0;
     rc = os_engine_payout_create(api->engine, req.idempotency_key, req.address, req.amount, &p, &created);
-    if (rc != OS_OK) return engine_error(c, r, rc);
-    enum MHD_Result res = send_json(c, r, created ? 201 : 200, payout_json(&p), NULL, NULL);
-    char object[32];
-    snprintf(object, sizeof object, "payout:%lld", (long long)p.id);
-    record_use(api, r, "payout_create", object);
-    return res;
+    return answer_payout(api, c, r, rc, &p, created, "payout_create");
 }
 
 static enum MHD_Result handle_payout_get(os_api *api, struct MHD_Connection *c, api_request *r) {

@@ -118,13 +118,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         unsigned edits = 1 + take(&r) % 4;
         for (unsigned e = 0; e < edits; e++) {
             uint8_t op = take(&r), arg = take(&r);
+            /* edit 5 may claim more siblings than the buffer holds (the verifier must refuse that);
+             * the edits of sibling bytes stay inside the buffer */
+            unsigned in_buffer = proof.n_siblings < NONCE_PROOF_MAX_SIBLINGS ? proof.n_siblings : NONCE_PROOF_MAX_SIBLINGS;
             switch (op % 8) {
             case 0: /* flip one bit of a sibling */
-                if (proof.n_siblings) siblings[32u * (arg % proof.n_siblings) + take(&r) % 32] ^= (uint8_t)(1u << (arg % 8));
+                if (in_buffer) siblings[32u * (arg % in_buffer) + take(&r) % 32] ^= (uint8_t)(1u << (arg % 8));
                 break;
             case 1: proof.depth = (uint8_t)(proof.depth + (arg & 1 ? 1 : -1)); break;
             case 2: proof.bitmap[(arg >> 3) & 31] ^= (uint8_t)(1u << (arg & 7)); break;
-            case 3: if (proof.n_siblings) memcpy(siblings + 32u * (arg % proof.n_siblings), pool[take(&r) % n_pool], 32); break;
+            case 3: if (in_buffer) memcpy(siblings + 32u * (arg % in_buffer), pool[take(&r) % n_pool], 32); break;
             case 4: proof.terminal_is_leaf = (uint8_t)(arg % 3); break;
             case 5: proof.n_siblings = (uint8_t)(arg % (NONCE_PROOF_MAX_SIBLINGS + 2)); break;
             case 6: memcpy(arg & 1 ? proof.leaf_value : proof.leaf_key, pool[take(&r) % n_pool], 32); break;
