@@ -6,12 +6,7 @@
 STACK_TAG=backup
 . "$(dirname "$0")/lib/stack.bash"
 
-start_node
-mine 101
-start_sim
-init_sim
-start_daemon main
-fund_wallet 4
+start_stack 4
 
 dest=$(rpc getnewaddress | jq -r .)
 pay() { api POST /v1/payouts "{\"address\":\"$dest\",\"amount\":1000000,\"idempotency_key\":\"bk-$1\"}" | jq -r .id; }

@@ -7,12 +7,7 @@
 STACK_TAG=feecap
 . "$(dirname "$0")/lib/stack.bash"
 
-start_node
-mine 101
-start_sim
-init_sim
-start_daemon main
-fund_wallet 3
+start_stack 3
 pass "signer initialised (default policy), hot wallet funded"
 
 pay() { # pay AMOUNT: redeems a new code; returns when confirmed and fails on an operator prompt

@@ -6,12 +6,7 @@
 STACK_TAG=reconnect
 . "$(dirname "$0")/lib/stack.bash"
 
-start_node
-mine 101
-start_sim
-init_sim
-start_daemon main
-fund_wallet 3
+start_stack 3
 pass "signer initialised, hot wallet funded"
 
 signer_health_is() { # signer_health_is true|false SECONDS

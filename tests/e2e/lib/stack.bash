@@ -1,7 +1,8 @@
 # Sourced by e2e tests (not a test itself: tests/e2e/run.sh runs only tests/e2e/*.sh). Starts the test
 # node, the simulated signer (restored from a known seed, regtest, P2PKH) and oncesignd in a temporary
 # directory, each one restartable, with the helpers the tests share. Needs $ONCESIGN_BUILD.
-# The caller sets STACK_TAG (the temporary directory's name) before sourcing.
+# The caller sets STACK_TAG (the temporary directory's name) before sourcing, and may set
+# STACK_NODE_SEED (7), STACK_SIM_SEED (3) and STACK_CONFIRMATIONS_FINAL (2).
 set -uo pipefail
 B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
 for x in oncesign-sim oncesign-sim-test oncesign-testnode oncesignd oncesign; do
@@ -19,7 +20,7 @@ cleanup() {
 trap cleanup EXIT
 fail() {
   echo "FAIL: $*" >&2
-  for f in "$dir"/d.*.err "$dir/sim.log" "$dir/node.log"; do
+  for f in "$dir"/d.*.err "$dir/sim.log" "$dir/node.log" "$dir"/cli.*.err; do
     [ -s "$f" ] && { echo "--- $(basename "$f")" >&2; tail -n 12 "$f" >&2; }
   done
   exit 1
@@ -28,7 +29,7 @@ pass() { echo "ok - $*"; }
 
 # ---- test node
 start_node() {
-  "$B/oncesign-testnode" --port 0 --rpcuser u --rpcpassword p --seed 7 >"$dir/node.out" 2>"$dir/node.log" &
+  "$B/oncesign-testnode" --port 0 --rpcuser u --rpcpassword p --seed "${STACK_NODE_SEED:-7}" >"$dir/node.out" 2>"$dir/node.log" &
   node_pid=$!
   for _ in $(seq 100); do grep -q 'listening on' "$dir/node.out" 2>/dev/null && break; sleep 0.05; done
   node_port=$(sed -n 's/^testnode: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/node.out")
@@ -45,7 +46,7 @@ mine() { rpc generatetoaddress "[$1, \"$miner\"]" >/dev/null; }
 ctl() { "$B/oncesign-sim" --control "$dir/c.sock" --send "$1"; }
 start_sim() { # start_sim [extra args]: on $dir/flash.bin, waits until the control socket answers
   rm -f "$dir/s.sock" "$dir/c.sock"
-  "$B/oncesign-sim-test" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 3 "$@" \
+  "$B/oncesign-sim-test" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed "${STACK_SIM_SEED:-3}" "$@" \
     </dev/null 2>>"$dir/sim.log" &
   sim_pid=$!
   for _ in $(seq 200); do
@@ -66,14 +67,15 @@ init_sim() {
 
 # ---- oncesignd
 # oncesignd refuses a token or password file others can read, and a password on its command line
-(umask 077; echo "e2e-stack-test-token" >"$dir/token"; echo p >"$dir/rpc.password")
+token=e2e-stack-test-token
+(umask 077; echo "$token" >"$dir/token"; echo p >"$dir/rpc.password")
 DAEMON_ARGS=()
 start_daemon() { # start_daemon TAG [ENV...]: starts in the background, waits for "listening"
   local tag=$1 init=(); shift
   [ -e "$dir/ledger.db" ] || init=(--init)   # creates the ledger the first time only
   env "$@" "$B/oncesignd" "${init[@]}" --db "$dir/ledger.db" --device "sim:$dir/s.sock" --rpc-url "http://127.0.0.1:$node_port/" \
     --rpc-user u --rpc-password-file "$dir/rpc.password" --network regtest --port 0 --token-file "$dir/token" \
-    --batch-max 10 --batch-delay-ms 50 --reconcile-interval-ms 200 --rpc-timeout-ms 1000 --confirmations-final 2 \
+    --batch-max 10 --batch-delay-ms 50 --reconcile-interval-ms 200 --rpc-timeout-ms 1000 --confirmations-final "${STACK_CONFIRMATIONS_FINAL:-2}" \
     "${DAEMON_ARGS[@]}" >"$dir/d.$tag.out" 2>"$dir/d.$tag.err" &
   d_pid=$!
   for _ in $(seq 200); do
@@ -91,7 +93,7 @@ stop_daemon() {
   wait $d_pid; local rc=$?; d_pid=; [ $rc -eq 0 ] || fail "oncesignd stop: exit $rc"
 }
 api() { # api METHOD PATH [JSON]
-  curl -s -m 10 -X "$1" -H "Authorization: Bearer e2e-stack-test-token" -H 'Content-Type: application/json' \
+  curl -s -m 10 -X "$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
     ${3:+--data-binary "$3"} "http://127.0.0.1:$api_port$2"
 }
 health() { curl -s -m 10 "http://127.0.0.1:$api_port/v1/health"; }
@@ -127,4 +129,14 @@ exactly_once() {
   [ "$(jq -r ".\"$1\".count" <<<"$r")" = 1 ] || fail "$1 paid $(jq -c ".\"$1\"" <<<"$r") (expected once)"
   [ "$(jq -r ".\"$1\".amount * 100000000 | round" <<<"$r")" = "$2" ] ||
     fail "$1 received $(jq -r ".\"$1\".amount" <<<"$r"), expected $2 sat"
+}
+# start_stack N: the usual start — test node with 101 blocks, signer initialised, oncesignd "main"
+# running, N coins of 2 MONA in the hot wallet
+start_stack() {
+  start_node
+  mine 101
+  start_sim
+  init_sim
+  start_daemon main
+  fund_wallet "$1"
 }
