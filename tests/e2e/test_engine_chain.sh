@@ -7,80 +7,18 @@
 #  - Defect 8: an idle reconciler (no new block, nothing signed or sent) asks the node nothing but the
 #    block count and writes nothing; a new block makes it ask again and record the confirmations.
 # Needs $ONCESIGN_BUILD. Runs in about 20 seconds.
-set -uo pipefail
-B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
-for x in oncesign-sim oncesign-sim-test oncesign-testnode oncesignd oncesign; do
-  [ -x "$B/$x" ] || { echo "FAIL: $B/$x not built" >&2; exit 1; }
-done
-for t in curl jq; do command -v $t >/dev/null || { echo "FAIL: needs $t" >&2; exit 1; }; done
+STACK_TAG=chain STACK_NODE_SEED=9 STACK_SIM_SEED=5 STACK_CONFIRMATIONS_FINAL=6
+. "$(dirname "$0")/lib/stack.bash"
 
-dir=$(mktemp -d /tmp/oncesign-chain.XXXXXX)
-sim_pid= node_pid= d_pid=
-cleanup() {
-  for p in $d_pid $sim_pid $node_pid; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  [ -n "${KEEP:-}" ] || rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$dir"/d.*.err "$dir/sim.log" "$dir/node.log" "$dir"/cli.*.err; do
-    [ -s "$f" ] && { echo "--- $(basename "$f")" >&2; tail -n 12 "$f" >&2; }
-  done
-  exit 1
-}
-pass() { echo "ok - $*"; }
-
-"$B/oncesign-testnode" --port 0 --rpcuser u --rpcpassword p --seed 9 >"$dir/node.out" 2>"$dir/node.log" &
-node_pid=$!
-for _ in $(seq 100); do grep -q 'listening on' "$dir/node.out" 2>/dev/null && break; sleep 0.05; done
-node_port=$(sed -n 's/^testnode: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/node.out")
-[ -n "$node_port" ] || fail "test node did not start"
-rpc() { # rpc METHOD JSON_PARAMS → result
-  curl -s -u u:p --data-binary "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"$1\",\"params\":${2:-[]}}" \
-    "http://127.0.0.1:$node_port/" | jq -c '.result'
-}
-mine() { rpc generatetoaddress "[$1, \"$miner\"]" >/dev/null; }
+start_node
 node_calls() { rpc testnode_stats | jq -r .calls; }
-miner=$(rpc getnewaddress | jq -r .)
 mine 101
-
-"$B/oncesign-sim-test" --socket "$dir/s.sock" --flash "$dir/flash.bin" --control "$dir/c.sock" --no-tty --seed 5 \
-  </dev/null 2>>"$dir/sim.log" &
-sim_pid=$!
-for _ in $(seq 100); do [ -S "$dir/c.sock" ] && [ -S "$dir/s.sock" ] && break; sleep 0.05; done
-ctl() { "$B/oncesign-sim" --control "$dir/c.sock" --send "$1"; }
-"$B/oncesign" --device "sim:$dir/s.sock" device init --network regtest --script-type p2pkh \
-  --restore "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about" \
-  >"$dir/init.out" 2>&1 &
-init_pid=$!
-for _ in $(seq 400); do kill -0 $init_pid 2>/dev/null || break; ctl approve >/dev/null 2>&1; sleep 0.05; done
-wait $init_pid || fail "device init: $(cat "$dir/init.out")"
+start_sim
+init_sim
 cli() { # cli NAME ARGS...: the CLI on the daemon's ledger and the signer
   timeout 30 "$B/oncesign" --device "sim:$dir/s.sock" "${@:2}" --db "$dir/ledger.db" >"$dir/cli.$1.out" 2>"$dir/cli.$1.err"
 }
 
-# private files: oncesignd and oncesign take no password on the command line, and no readable token
-(umask 077; echo "chain-test-token" >"$dir/token"; echo p >"$dir/rpc.password")
-start_daemon() { # start_daemon TAG
-  "$B/oncesignd" --db "$dir/ledger.db" --device "sim:$dir/s.sock" --rpc-url "http://127.0.0.1:$node_port/" \
-    --rpc-user u --rpc-password-file "$dir/rpc.password" --network regtest --port 0 --token-file "$dir/token" --batch-max 10 \
-    --batch-delay-ms 50 --reconcile-interval-ms 200 --rpc-timeout-ms 1000 --confirmations-final 6 \
-    >"$dir/d.$1.out" 2>"$dir/d.$1.err" &
-  d_pid=$!
-  for _ in $(seq 200); do
-    grep -q 'listening on' "$dir/d.$1.out" 2>/dev/null && break
-    kill -0 $d_pid 2>/dev/null || break
-    sleep 0.05
-  done
-  api_port=$(sed -n 's/^oncesignd: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/d.$1.out")
-  [ -n "$api_port" ] || fail "oncesignd ($1) did not start"
-}
-stop_daemon() { kill -TERM $d_pid; wait $d_pid; local rc=$?; d_pid=; [ $rc -eq 0 ] || fail "oncesignd stop: exit $rc"; }
-api() { # api METHOD PATH [JSON]
-  curl -s -m 10 -X "$1" -H "Authorization: Bearer chain-test-token" -H 'Content-Type: application/json' \
-    ${3:+--data-binary "$3"} "http://127.0.0.1:$api_port$2"
-}
 wait_for() { # wait_for SECONDS WHAT COMMAND...: until COMMAND succeeds
   local deadline=$((SECONDS + $1)) what=$2; shift 2
   while [ $SECONDS -lt $deadline ]; do "$@" && return 0; sleep 0.2; done
