@@ -76,6 +76,24 @@ static os_client *start_signer(uint64_t seed) {
     return c;
 }
 
+/* A signer whose policy sends any payout above 50000 sat to the operator, who does what op says. */
+static os_client *start_signer_capped(uint64_t seed, harness_operator op) {
+    os_client *c = harness_start(FLASH, seed);
+    os_policy pol = harness_policy_open();
+    pol.per_payout_cap = 50000;
+    assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
+    harness_set_operator(op);
+    return c;
+}
+
+/* The engine on the signer c, opened with cfg (the test fails unless it opens). */
+static os_engine *open_engine(const os_engine_config *cfg, os_client *c) {
+    os_engine *e = NULL;
+    char err[256];
+    assert_int_equal(os_engine_open_client(cfg, c, &e, err, sizeof err), OS_OK);
+    return e;
+}
+
 static void sql(const char *stmt) {
     os_ledger *l = NULL;
     char err[256];
@@ -156,15 +174,24 @@ static void wait_signed(os_engine *e, size_t n) {
     fail_msg("payouts not signed in time");
 }
 
+/* Issues a code of amount and redeems it to dest_address(dest); *created (when asked) says whether
+ * the redeem created the payout. */
+static os_payout_info redeem_one(os_engine *e, uint64_t amount, uint32_t dest, int *created) {
+    char code[65], addr[OS_MAX_ADDRESS + 1];
+    os_code_info ci;
+    os_payout_info p;
+    int made = 0;
+    assert_int_equal(os_engine_issue_code(e, amount, 0, code, &ci), OS_OK);
+    dest_address(dest, addr);
+    assert_int_equal(os_engine_redeem(e, code, addr, &p, &made), OS_OK);
+    if (created) *created = made;
+    return p;
+}
+
 static void redeem_codes(os_engine *e, size_t n, int64_t *ids) {
     for (size_t i = 0; i < n; i++) {
-        char code[65], addr[OS_MAX_ADDRESS + 1];
-        os_code_info ci;
-        os_payout_info p;
         int created = 0;
-        assert_int_equal(os_engine_issue_code(e, 10000 + i * 1000, 0, code, &ci), OS_OK);
-        dest_address((uint32_t)(100 + i), addr);
-        assert_int_equal(os_engine_redeem(e, code, addr, &p, &created), OS_OK);
+        os_payout_info p = redeem_one(e, 10000 + i * 1000, (uint32_t)(100 + i), &created);
         assert_int_equal(created, 1);
         if (ids) ids[i] = p.id;
     }
@@ -175,9 +202,8 @@ static void test_batch_signed_once(void **state) {
     os_client *c = start_signer(11);
     add_coin(0, 5000000, 1);
     os_engine_config cfg = config();
-    os_engine *e = NULL;
     char err[256];
-    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_engine *e = open_engine(&cfg, c);
     int64_t ids[8];
     redeem_codes(e, 8, ids);
     assert_int_equal(os_engine_start(e), OS_OK);
@@ -211,7 +237,7 @@ static void test_batch_signed_once(void **state) {
     /* the signer's log is archived and verified */
     assert_true(sql_int("SELECT count(*) FROM signer_log WHERE verified = 1") >= 2);
     /* a restart with the same signer passes the start-up check and signs nothing new */
-    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    e = open_engine(&cfg, c);
     size_t leaves = 0;
     assert_int_equal(os_engine_rebuild_tree(e, &leaves, err, sizeof err), OS_OK);
     assert_int_equal(leaves, 8);
@@ -225,9 +251,7 @@ static void test_crash_after_sign_commit_settles(void **state) {
     os_client *c = start_signer(12);
     add_coin(0, 5000000, 2);
     os_engine_config cfg = config();
-    os_engine *e = NULL;
-    char err[256];
-    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_engine *e = open_engine(&cfg, c);
     redeem_codes(e, 3, NULL);
     int64_t seq_before = -1;
     assert_int_equal(os_engine_start(e), OS_OK);
@@ -249,7 +273,7 @@ static void test_crash_after_sign_commit_settles(void **state) {
     sql(q);
     sql("DELETE FROM meta WHERE k = 'tree_seq'");
     /* Restart: the log entry names the draft, the tree is replayed, the signer's root matches. */
-    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    e = open_engine(&cfg, c);
     assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 3);
     assert_int_equal(sql_int("SELECT root_after IS NOT NULL FROM txs"), 1);
     assert_int_equal(os_engine_start(e), OS_OK);
@@ -273,9 +297,7 @@ static void test_worker_wait_ignores_wall_clock_jumps(void **state) {
     os_client *c = start_signer(15);
     add_coin(0, 5000000, 6);
     os_engine_config cfg = config();
-    os_engine *e = NULL;
-    char err[256];
-    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_engine *e = open_engine(&cfg, c);
     assert_int_equal(os_engine_start(e), OS_OK);
     usleep(100000);
     realtime_offset_s = 3600;
@@ -295,9 +317,8 @@ static void test_tree_rebuild_persists(void **state) {
     os_client *c = start_signer(14);
     add_coin(0, 5000000, 5);
     os_engine_config cfg = config();
-    os_engine *e = NULL;
     char err[256];
-    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_engine *e = open_engine(&cfg, c);
     redeem_codes(e, 3, NULL);
     assert_int_equal(os_engine_start(e), OS_OK);
     wait_signed(e, 3);
@@ -311,7 +332,7 @@ static void test_tree_rebuild_persists(void **state) {
     assert_int_equal(leaves, 3);
     os_engine_close(e);
     assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 3);
-    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    e = open_engine(&cfg, c);
     os_engine_health h;
     assert_int_equal(os_engine_health_get(e, &h), OS_OK);
     assert_int_equal(h.signer_ok, 1);
@@ -327,9 +348,8 @@ static void test_rolled_back_ledger_refused(void **state) {
     coin1.input.prev_tx = coin1.prev_tx;
     os_engine_config cfg = config();
     cfg.batch_max = 1;
-    os_engine *e = NULL;
     char err[256];
-    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_engine *e = open_engine(&cfg, c);
     int64_t id = 0;
     redeem_codes(e, 1, &id);
     os_engine_close(e);
@@ -337,7 +357,7 @@ static void test_rolled_back_ledger_refused(void **state) {
     char cmd[1400];
     snprintf(cmd, sizeof cmd, "cp '%s' '%s.old'", db_path, db_path);
     assert_int_equal(system(cmd), 0);
-    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    e = open_engine(&cfg, c);
     assert_int_equal(os_engine_start(e), OS_OK);
     wait_signed(e, 1);
     os_engine_close(e);
@@ -430,30 +450,15 @@ static void wait_payout(os_engine *e, int64_t id, os_payout_status want) {
 /* A payout above the signer's per-payout cap goes alone and waits for the operator: approved, it is
  * signed; rejected, only it fails, the small ones of the same moment are signed without asking. */
 static void run_approval(harness_operator op) {
-    os_client *c = harness_start(FLASH, op == OPERATOR_APPROVE ? 21 : 22);
-    os_policy pol = harness_policy_open();
-    pol.per_payout_cap = 50000;
-    assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
-    harness_set_operator(op);
+    os_client *c = start_signer_capped(op == OPERATOR_APPROVE ? 21 : 22, op);
     add_coin(0, 5000000, 30);
     add_coin(1, 5000000, 31);
     os_engine_config cfg = config();
     cfg.on_operator_wait = press_button;
     operator_waits = 0;
-    os_engine *e = NULL;
-    char err[256], code[65], addr[OS_MAX_ADDRESS + 1];
-    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
-    os_code_info ci;
-    os_payout_info big, small[2];
-    int created = 0;
-    assert_int_equal(os_engine_issue_code(e, 200000, 0, code, &ci), OS_OK);
-    dest_address(300, addr);
-    assert_int_equal(os_engine_redeem(e, code, addr, &big, &created), OS_OK);
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(os_engine_issue_code(e, 20000, 0, code, &ci), OS_OK);
-        dest_address(301 + (uint32_t)i, addr);
-        assert_int_equal(os_engine_redeem(e, code, addr, &small[i], &created), OS_OK);
-    }
+    os_engine *e = open_engine(&cfg, c);
+    os_payout_info big = redeem_one(e, 200000, 300, NULL), small[2];
+    for (int i = 0; i < 2; i++) small[i] = redeem_one(e, 20000, 301 + (uint32_t)i, NULL);
     assert_int_equal(os_engine_start(e), OS_OK);
     wait_payout(e, small[0].id, OS_PAYOUT_SIGNED);
     wait_payout(e, small[1].id, OS_PAYOUT_SIGNED);
@@ -492,16 +497,8 @@ static void test_oversized_payout_steps_aside(void **state) {
     os_client *c = start_signer(17);
     add_coin(0, 100000, 3);
     os_engine_config cfg = config();
-    os_engine *e = NULL;
-    char err[256];
-    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
-    char code[65], addr[OS_MAX_ADDRESS + 1];
-    os_code_info ci;
-    os_payout_info big;
-    int created = 0;
-    assert_int_equal(os_engine_issue_code(e, 50000000, 0, code, &ci), OS_OK);
-    dest_address(99, addr);
-    assert_int_equal(os_engine_redeem(e, code, addr, &big, &created), OS_OK);
+    os_engine *e = open_engine(&cfg, c);
+    os_payout_info big = redeem_one(e, 50000000, 99, NULL);
     int64_t ids[3];
     redeem_codes(e, 3, ids);
     assert_int_equal(os_engine_start(e), OS_OK);
@@ -542,22 +539,11 @@ static void *stop_engine(void *arg) {
 
 static void test_stop_while_operator_waits(void **state) {
     (void)state;
-    os_client *c = harness_start(FLASH, 23);
-    os_policy pol = harness_policy_open();
-    pol.per_payout_cap = 50000;
-    assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
-    harness_set_operator(OPERATOR_ABSENT);
+    os_client *c = start_signer_capped(23, OPERATOR_ABSENT);
     add_coin(0, 5000000, 40);
     os_engine_config cfg = config();
-    os_engine *e = NULL;
-    char err[256], code[65], addr[OS_MAX_ADDRESS + 1];
-    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
-    os_code_info ci;
-    os_payout_info big;
-    int created = 0;
-    assert_int_equal(os_engine_issue_code(e, 200000, 0, code, &ci), OS_OK);
-    dest_address(400, addr);
-    assert_int_equal(os_engine_redeem(e, code, addr, &big, &created), OS_OK);
+    os_engine *e = open_engine(&cfg, c);
+    os_payout_info big = redeem_one(e, 200000, 400, NULL);
     assert_int_equal(os_engine_start(e), OS_OK);
     wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
     pthread_t t;
@@ -580,32 +566,17 @@ static void test_stop_while_operator_waits(void **state) {
  * then signs it. */
 static void test_operator_wait_steps_aside(void **state) {
     (void)state;
-    os_client *c = harness_start(FLASH, 24);
-    os_policy pol = harness_policy_open();
-    pol.per_payout_cap = 50000;
-    assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
-    harness_set_operator(OPERATOR_ABSENT);
+    os_client *c = start_signer_capped(24, OPERATOR_ABSENT);
     add_coin(0, 5000000, 50);
     add_coin(1, 5000000, 51);
     os_engine_config cfg = config();
     cfg.operator_wait_ms = 1500; /* above the host's polls through the approval's pages (a press per page) */
     cfg.on_operator_wait = press_button; /* presses what harness_set_operator says: nothing, for now */
-    os_engine *e = NULL;
-    char err[256], code[65], addr[OS_MAX_ADDRESS + 1];
-    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
-    os_code_info ci;
-    os_payout_info big, small[2];
-    int created = 0;
-    assert_int_equal(os_engine_issue_code(e, 200000, 0, code, &ci), OS_OK);
-    dest_address(500, addr);
-    assert_int_equal(os_engine_redeem(e, code, addr, &big, &created), OS_OK);
+    os_engine *e = open_engine(&cfg, c);
+    os_payout_info big = redeem_one(e, 200000, 500, NULL), small[2];
     assert_int_equal(os_engine_start(e), OS_OK);
     wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(os_engine_issue_code(e, 20000, 0, code, &ci), OS_OK);
-        dest_address(501 + (uint32_t)i, addr);
-        assert_int_equal(os_engine_redeem(e, code, addr, &small[i], &created), OS_OK);
-    }
+    for (int i = 0; i < 2; i++) small[i] = redeem_one(e, 20000, 501 + (uint32_t)i, NULL);
     wait_payout(e, small[0].id, OS_PAYOUT_SIGNED);
     wait_payout(e, small[1].id, OS_PAYOUT_SIGNED);
     os_payout_info p;
