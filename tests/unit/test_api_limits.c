@@ -25,14 +25,15 @@
 
 #include "api.h"
 #include "engine.h"
+#include "engine_fixture.h"
 #include "oncesign/status.h"
 #include "rpc.h"
 
 #define TOKEN "limits-token-0123456789abcdef"
 
 static struct {
-    char dir[48], db[96], token_file[96], sock[96];
-    os_engine *engine;
+    engine_fixture t;
+    char sock[96];
 } fx;
 
 static void write_file(const char *path, const char *text, mode_t mode) {
@@ -46,41 +47,20 @@ static void write_file(const char *path, const char *text, mode_t mode) {
 static int setup(void **state) {
     (void)state;
     memset(&fx, 0, sizeof fx);
-    snprintf(fx.dir, sizeof fx.dir, "/tmp/oncesign-apilim-XXXXXX");
-    if (mkdtemp(fx.dir) == NULL) return -1;
-    snprintf(fx.db, sizeof fx.db, "%s/ledger.db", fx.dir);
-    snprintf(fx.token_file, sizeof fx.token_file, "%s/token", fx.dir);
-    snprintf(fx.sock, sizeof fx.sock, "%s/api.sock", fx.dir);
-    FILE *f = fopen(fx.token_file, "w");
-    if (f == NULL) return -1;
-    fputs(TOKEN "\n", f);
-    fclose(f);
-    if (chmod(fx.token_file, 0600) != 0) return -1;
-    os_engine_config ec;
-    memset(&ec, 0, sizeof ec);
-    ec.db_path = fx.db;
-    ec.network = OS_NET_TEST;
-    ec.max_payout = 100000000;
-    char err[256] = "";
-    if (os_engine_open(&ec, &fx.engine, err, sizeof err) != OS_OK) {
-        fprintf(stderr, "engine: %s\n", err);
-        return -1;
-    }
+    if (engine_fixture_open(&fx.t, "apilim", TOKEN, 100000000) != 0) return -1;
+    snprintf(fx.sock, sizeof fx.sock, "%s/api.sock", fx.t.dir);
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    os_engine_close(fx.engine);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx.dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return engine_fixture_close(&fx.t);
 }
 
 static os_api *start(const os_api_config *ac) {
     os_api *api = NULL;
     char err[256] = "";
-    int rc = os_api_start(fx.engine, ac, &api, err, sizeof err);
+    int rc = os_api_start(fx.t.engine, ac, &api, err, sizeof err);
     if (rc != OS_OK) fail_msg("os_api_start: %s: %s", os_status_name(rc), err);
     return api;
 }
@@ -137,7 +117,7 @@ static void expect_status(uint16_t port, const char *req, const char *status_lin
 
 static void test_framing_headers_refused(void **state) {
     (void)state;
-    os_api_config ac = { .token_file = fx.token_file };
+    os_api_config ac = { .token_file = fx.t.token_file };
     os_api *api = start(&ac);
     uint16_t port = os_api_port(api);
     const char *auth = "Authorization: Bearer " TOKEN "\r\n";
@@ -204,7 +184,7 @@ static double now_s(void) {
  * every slow connection is closed by the request deadline although it keeps sending. */
 static void test_slow_clients_do_not_block(void **state) {
     (void)state;
-    os_api_config ac = { .token_file = fx.token_file, .per_client_limit = 8, .request_timeout_ms = 1500 };
+    os_api_config ac = { .token_file = fx.t.token_file, .per_client_limit = 8, .request_timeout_ms = 1500 };
     os_api *api = start(&ac);
     uint16_t port = os_api_port(api);
     int fds[N_SLOW];
@@ -258,7 +238,7 @@ static void test_slow_clients_do_not_block(void **state) {
 
 static void test_unix_socket_listener(void **state) {
     (void)state;
-    os_api_config ac = { .token_file = fx.token_file, .unix_path = fx.sock, .no_tcp = 1 };
+    os_api_config ac = { .token_file = fx.t.token_file, .unix_path = fx.sock, .no_tcp = 1 };
     os_api *api = start(&ac);
     assert_int_equal(os_api_port(api), 0);
     struct stat st;
@@ -284,15 +264,15 @@ static void test_unix_socket_listener(void **state) {
     write_file(fx.sock, "precious\n", 0600);
     os_api *none = NULL;
     char err[256] = "";
-    assert_int_equal(os_api_start(fx.engine, &ac, &none, err, sizeof err), OS_ERR_IO);
+    assert_int_equal(os_api_start(fx.t.engine, &ac, &none, err, sizeof err), OS_ERR_IO);
     assert_null(none);
     assert_non_null(strstr(err, "not a socket"));
     assert_int_equal(lstat(fx.sock, &st), 0);
     assert_true(S_ISREG(st.st_mode));
     unlink(fx.sock);
     /* no listener at all is a configuration error */
-    os_api_config neither = { .token_file = fx.token_file, .no_tcp = 1 };
-    assert_int_equal(os_api_start(fx.engine, &neither, &none, err, sizeof err), OS_ERR_ARG);
+    os_api_config neither = { .token_file = fx.t.token_file, .no_tcp = 1 };
+    assert_int_equal(os_api_start(fx.t.engine, &neither, &none, err, sizeof err), OS_ERR_ARG);
 }
 
 /* ---------------------------------------------------------------- disk health */
@@ -326,7 +306,7 @@ static long http_get(uint16_t port, const char *path, char *out, size_t cap) {
 static void test_disk_health(void **state) {
     (void)state;
     char body[16384];
-    os_api_config ac = { .token_file = fx.token_file, .disk_path = fx.dir, .disk_min_free = 1 };
+    os_api_config ac = { .token_file = fx.t.token_file, .disk_path = fx.t.dir, .disk_min_free = 1 };
     os_api *api = start(&ac);
     http_get(os_api_port(api), "/v1/health", body, sizeof body);
     assert_non_null(strstr(body, "\"disk\":true"));
@@ -362,7 +342,7 @@ static double sample(const char *body, const char *name) {
 static void test_metrics_families(void **state) {
     (void)state;
     char body[32768];
-    os_api_config ac = { .token_file = fx.token_file };
+    os_api_config ac = { .token_file = fx.t.token_file };
     os_api *api = start(&ac);
     uint16_t port = os_api_port(api);
     assert_int_equal(http_get(port, "/metrics", body, sizeof body), 200);
@@ -383,7 +363,7 @@ static void test_metrics_families(void **state) {
     /* a payout waits in the queue (no signer): counted, and its age grows */
     os_payout_info p;
     int created = 0;
-    assert_int_equal(os_engine_payout_create(fx.engine, "metrics-1", "mutXcGt1CJdkRvXuN2xoz2quAAQYQ59bRX", 100000, &p,
+    assert_int_equal(os_engine_payout_create(fx.t.engine, "metrics-1", "mutXcGt1CJdkRvXuN2xoz2quAAQYQ59bRX", 100000, &p,
                                              &created), OS_OK);
     sleep(1);
     /* a node that is not there: one connect failure */
@@ -407,14 +387,14 @@ static void test_metrics_families(void **state) {
 static void test_token_file_permissions(void **state) {
     (void)state;
     char path[128], err[256];
-    snprintf(path, sizeof path, "%s/token-open", fx.dir);
+    snprintf(path, sizeof path, "%s/token-open", fx.t.dir);
     os_api_config ac = { .token_file = path };
     os_api *api = NULL;
     static const mode_t refused[] = { 0644, 0604, 0620, 0666, 0602 };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         write_file(path, TOKEN "\n", refused[i]);
         err[0] = '\0';
-        assert_int_equal(os_api_start(fx.engine, &ac, &api, err, sizeof err), OS_ERR_IO);
+        assert_int_equal(os_api_start(fx.t.engine, &ac, &api, err, sizeof err), OS_ERR_IO);
         assert_null(api);
         assert_non_null(strstr(err, "chmod"));
     }
@@ -428,7 +408,7 @@ static void test_token_file_permissions(void **state) {
     /* a FIFO would block the start-up forever: only regular files */
     unlink(path);
     assert_int_equal(mkfifo(path, 0600), 0);
-    assert_int_equal(os_api_start(fx.engine, &ac, &api, err, sizeof err), OS_ERR_IO);
+    assert_int_equal(os_api_start(fx.t.engine, &ac, &api, err, sizeof err), OS_ERR_IO);
     assert_null(api);
     unlink(path);
 }

@@ -21,6 +21,7 @@
 #include "api.h"
 #include "crypto.h"
 #include "engine.h"
+#include "engine_fixture.h"
 #include "ledger.h"
 #include "oncesign/status.h"
 
@@ -30,8 +31,7 @@
 #define ADDR_OK    "mutXcGt1CJdkRvXuN2xoz2quAAQYQ59bRX"     /* testnet P2PKH (electrum-mona) */
 
 static struct {
-    char dir[48], db[96], token_file[96];
-    os_engine *engine;
+    engine_fixture t;
     os_api *api;
     uint16_t port;
 } fx;
@@ -88,7 +88,7 @@ static void add_key(const char *name, const char *secret, uint32_t scopes) {
     uint8_t hash[32];
     crypto_sha256((const uint8_t *)secret, strlen(secret), hash);
     int64_t id = 0;
-    assert_int_equal(os_ledger_apikey_create(os_engine_ledger(fx.engine), name, hash, scopes, (int64_t)time(NULL), &id),
+    assert_int_equal(os_ledger_apikey_create(os_engine_ledger(fx.t.engine), name, hash, scopes, (int64_t)time(NULL), &id),
                      OS_OK);
     assert_true(id > 0);
 }
@@ -106,7 +106,7 @@ static int find_by_name(void *ctx, const os_apikey_info *k) {
 
 static os_apikey_info key_named(const char *name) {
     key_search s = { name, { 0 } };
-    assert_int_equal(os_ledger_apikey_each(os_engine_ledger(fx.engine), find_by_name, &s), OS_OK);
+    assert_int_equal(os_ledger_apikey_each(os_engine_ledger(fx.t.engine), find_by_name, &s), OS_OK);
     if (s.found.id == 0) fail_msg("no key named %s", name);
     return s.found;
 }
@@ -114,26 +114,12 @@ static os_apikey_info key_named(const char *name) {
 static int setup(void **state) {
     (void)state;
     memset(&fx, 0, sizeof fx);
-    snprintf(fx.dir, sizeof fx.dir, "/tmp/oncesign-keys-XXXXXX");
-    if (mkdtemp(fx.dir) == NULL) return -1;
-    snprintf(fx.db, sizeof fx.db, "%s/ledger.db", fx.dir);
-    snprintf(fx.token_file, sizeof fx.token_file, "%s/token", fx.dir);
-    FILE *f = fopen(fx.token_file, "w");
-    if (f == NULL) return -1;
-    fputs(TOKEN "\n", f);
-    fclose(f);
-    chmod(fx.token_file, 0600);
-    os_engine_config ec;
-    memset(&ec, 0, sizeof ec);
-    ec.db_path = fx.db;
-    ec.network = OS_NET_TEST;
-    ec.max_payout = 100000000;
+    if (engine_fixture_open(&fx.t, "keys", TOKEN, 100000000) != 0) return -1;
     char err[256] = "";
-    if (os_engine_open(&ec, &fx.engine, err, sizeof err) != OS_OK) return -1;
     os_api_config ac;
     memset(&ac, 0, sizeof ac);
-    ac.token_file = fx.token_file;
-    if (os_api_start(fx.engine, &ac, &fx.api, err, sizeof err) != OS_OK) return -1;
+    ac.token_file = fx.t.token_file;
+    if (os_api_start(fx.t.engine, &ac, &fx.api, err, sizeof err) != OS_OK) return -1;
     fx.port = os_api_port(fx.api);
     return 0;
 }
@@ -141,15 +127,12 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     os_api_stop(fx.api);
-    os_engine_close(fx.engine);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx.dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return engine_fixture_close(&fx.t);
 }
 
 static void test_key_store(void **state) {
     (void)state;
-    os_ledger *l = os_engine_ledger(fx.engine);
+    os_ledger *l = os_engine_ledger(fx.t.engine);
     uint8_t h1[32], h2[32];
     crypto_sha256((const uint8_t *)"store-a", 7, h1);
     crypto_sha256((const uint8_t *)"store-b", 7, h2);
@@ -188,7 +171,7 @@ static void test_scopes_enforced(void **state) {
     /* the redeem key may not issue, withdraw or read payouts: 403, nothing written */
     size_t n_before = 0;
     static os_payout_info list[16];
-    assert_int_equal(os_engine_payout_list(fx.engine, 0, 0, 16, list, &n_before), OS_OK);
+    assert_int_equal(os_engine_payout_list(fx.t.engine, 0, 0, 16, list, &n_before), OS_OK);
     assert_int_equal(call("POST", "/v1/codes", KEY_REDEEM, "{\"amount\":150000}", &j), 403);
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "forbidden");
     json_decref(j);
@@ -198,7 +181,7 @@ static void test_scopes_enforced(void **state) {
     assert_int_equal(call("GET", "/v1/wallet", KEY_REDEEM, NULL, NULL), 403);
     assert_int_equal(call("POST", "/v1/payouts", KEY_ISSUE, "{\"address\":\"" ADDR_OK "\",\"amount\":1000}", NULL), 403);
     size_t n_after = 0;
-    assert_int_equal(os_engine_payout_list(fx.engine, 0, 0, 16, list, &n_after), OS_OK);
+    assert_int_equal(os_engine_payout_list(fx.t.engine, 0, 0, 16, list, &n_after), OS_OK);
     assert_int_equal(n_after, n_before);
     /* ... but redeems, and looks its code up */
     char path[128];
@@ -216,7 +199,7 @@ static void test_scopes_enforced(void **state) {
     assert_int_equal(call("GET", "/v1/payouts", "not-a-key-0123456789", NULL, NULL), 401);
     assert_int_equal(call("GET", "/v1/payouts", TOKEN, NULL, NULL), 200);
     /* revoked: 403 from then on */
-    assert_int_equal(os_ledger_apikey_revoke(os_engine_ledger(fx.engine), "backend-issue", (int64_t)time(NULL)), OS_OK);
+    assert_int_equal(os_ledger_apikey_revoke(os_engine_ledger(fx.t.engine), "backend-issue", (int64_t)time(NULL)), OS_OK);
     assert_int_equal(call("POST", "/v1/codes", KEY_ISSUE, "{\"amount\":150000}", NULL), 403);
     assert_int_equal(key_named("backend-issue").uses, 1);
     (void)code_id;
@@ -228,7 +211,7 @@ static void test_keys_only_api(void **state) {
     memset(&ac, 0, sizeof ac);   /* no token file */
     os_api *api = NULL;
     char err[256] = "";
-    assert_int_equal(os_api_start(fx.engine, &ac, &api, err, sizeof err), OS_OK);
+    assert_int_equal(os_api_start(fx.t.engine, &ac, &api, err, sizeof err), OS_OK);
     uint16_t saved = fx.port;
     fx.port = os_api_port(api);
     add_key("reader", "reader-secret-0123456789abcdef", OS_SCOPE_READ);
