@@ -115,35 +115,32 @@ static void expect_status(uint16_t port, const char *req, const char *status_lin
 
 /* ---------------------------------------------------------------- framing headers */
 
+/* POSTs {"amount":1000} to /v1/codes with the token and the header lines given, expects status_line. */
+static void expect_codes_post(uint16_t port, const char *headers, const char *status_line) {
+    char req[1024];
+    snprintf(req, sizeof req, "POST /v1/codes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN "\r\n%s\r\n"
+             "{\"amount\":1000}", headers);
+    expect_status(port, req, status_line);
+}
+
 static void test_framing_headers_refused(void **state) {
     (void)state;
     os_api_config ac = { .token_file = fx.t.token_file };
     os_api *api = start(&ac);
     uint16_t port = os_api_port(api);
-    const char *auth = "Authorization: Bearer " TOKEN "\r\n";
-    char req[1024];
 
     /* Two lengths: a proxy in front may frame the body by the other one (request smuggling). */
-    snprintf(req, sizeof req, "POST /v1/codes HTTP/1.1\r\nHost: x\r\n%sContent-Type: application/json\r\n"
-             "Content-Length: 16\r\nContent-Length: 4\r\n\r\n{\"amount\":1000}", auth);
-    expect_status(port, req, "HTTP/1.1 400");
-    snprintf(req, sizeof req, "POST /v1/codes HTTP/1.1\r\nHost: x\r\n%sContent-Type: application/json\r\n"
-             "Content-Length: 15\r\nContent-Length: 15\r\n\r\n{\"amount\":1000}", auth);
-    expect_status(port, req, "HTTP/1.1 400");
+    expect_codes_post(port, "Content-Type: application/json\r\nContent-Length: 16\r\nContent-Length: 4\r\n",
+                      "HTTP/1.1 400");
+    expect_codes_post(port, "Content-Type: application/json\r\nContent-Length: 15\r\nContent-Length: 15\r\n",
+                      "HTTP/1.1 400");
     /* Content-Type other than JSON, or none, for a body: 415 before the body is read. */
-    snprintf(req, sizeof req, "POST /v1/codes HTTP/1.1\r\nHost: x\r\n%sContent-Type: text/plain\r\n"
-             "Content-Length: 15\r\n\r\n{\"amount\":1000}", auth);
-    expect_status(port, req, "HTTP/1.1 415");
-    snprintf(req, sizeof req, "POST /v1/codes HTTP/1.1\r\nHost: x\r\n%s"
-             "Content-Length: 15\r\n\r\n{\"amount\":1000}", auth);
-    expect_status(port, req, "HTTP/1.1 415");
-    snprintf(req, sizeof req, "POST /v1/codes HTTP/1.1\r\nHost: x\r\n%sContent-Type: application/json-seq\r\n"
-             "Content-Length: 15\r\n\r\n{\"amount\":1000}", auth);
-    expect_status(port, req, "HTTP/1.1 415");
+    expect_codes_post(port, "Content-Type: text/plain\r\nContent-Length: 15\r\n", "HTTP/1.1 415");
+    expect_codes_post(port, "Content-Length: 15\r\n", "HTTP/1.1 415");
+    expect_codes_post(port, "Content-Type: application/json-seq\r\nContent-Length: 15\r\n", "HTTP/1.1 415");
     /* The accepted forms: application/json, with parameters, any letter case. */
-    snprintf(req, sizeof req, "POST /v1/codes HTTP/1.1\r\nHost: x\r\n%sContent-Type: Application/JSON; charset=utf-8\r\n"
-             "Content-Length: 15\r\nConnection: close\r\n\r\n{\"amount\":1000}", auth);
-    expect_status(port, req, "HTTP/1.1 201");
+    expect_codes_post(port, "Content-Type: Application/JSON; charset=utf-8\r\nContent-Length: 15\r\nConnection: close\r\n",
+                      "HTTP/1.1 201");
     /* A GET carries no body and needs no Content-Type. */
     expect_status(port, "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 ");
     os_api_stop(api);
