@@ -376,15 +376,9 @@ static void test_log_chain_verifies(void **state) {
     uint8_t prev[32] = { 0 };
     uint64_t seq;
     for (seq = 1; seq <= info.log_seq; seq++) {
-        os_msg req, reply;
-        static uint8_t buf[OS_MAX_MESSAGE];
+        os_msg reply;
         uint8_t hash[32];
-        memset(&req, 0, sizeof req);
-        req.version = OS_PROTOCOL_VERSION;
-        req.type = OS_MSG_LOG_READ;
-        req.u.log_read.seq = seq;
-        assert_int_equal(os_client_call(c, &req, &reply, buf, 5000), OS_OK);
-        assert_int_equal(reply.type, OS_MSG_LOG_ENTRY);
+        assert_int_equal(harness_log_read(c, seq, &reply), OS_OK);
         assert_int_equal(audit_log_verify_entry(info.attestation_pubkey, reply.u.log_entry.entry, seq, prev, hash),
                          OS_OK);
         if (seq == 2) {

@@ -56,17 +56,31 @@ static nonce_tree *tree_matching(const uint8_t root[32], const harness_coin *coi
     return t;
 }
 
+/* A signer initialised with the open policy, and two of its coins of 1 MONA (receive indexes 0, 1). */
+static os_client *start_with_coins(uint64_t seed, harness_coin *coin, harness_coin *other) {
+    os_client *c = harness_start(FLASH, seed);
+    os_policy p = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    assert_int_equal(harness_make_coin(coin, OS_SCRIPT_P2PKH, 0, 0, 100000000, 1), OS_OK);
+    assert_int_equal(harness_make_coin(other, OS_SCRIPT_P2PKH, 0, 1, 100000000, 2), OS_OK);
+    return c;
+}
+
+/* The payout (as new) spending coin, in out, and an empty host tree in *tree. */
+static os_sign_tx payout_tx(os_sign_output out[2], const harness_coin *coin, nonce_tree **tree) {
+    payout(out, 0, NULL);
+    *tree = NULL;
+    assert_int_equal(nonce_tree_create(tree), OS_OK);
+    return (os_sign_tx){ 2, 0, 1, 2, &coin->input, out };
+}
+
 static uint32_t state_sector_erases(void) { return board_mem_sector_erases(0) + board_mem_sector_erases(1); }
 
 /* The payout's commit appends to the newest record's sector (fill_sector 0), or finds it full and
  * erases the other one first (fill_sector 1): the sweep covers both. */
 static void payout_power_cut_sweep(int fill_sector) {
-    os_client *c = harness_start(FLASH, 99);
-    os_policy p = harness_policy_open();
-    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
     harness_coin coin, other;
-    assert_int_equal(harness_make_coin(&coin, OS_SCRIPT_P2PKH, 0, 0, 100000000, 1), OS_OK);
-    assert_int_equal(harness_make_coin(&other, OS_SCRIPT_P2PKH, 0, 1, 100000000, 2), OS_OK);
+    os_client *c = start_with_coins(99, &coin, &other);
     c = harness_reboot();
     if (fill_sector) {
         /* Reboot until a boot's commit starts a sector (its erase), then until the reboot before
@@ -85,10 +99,8 @@ static void payout_power_cut_sweep(int fill_sector) {
     os_sign_output out[2];
     os_input_sig sigs[1];
     os_sign_outcome oc;
-    payout(out, 0, NULL);
-    os_sign_tx tx = { 2, 0, 1, 2, &coin.input, out };
-    nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    nonce_tree *tree;
+    os_sign_tx tx = payout_tx(out, &coin, &tree);
     c = harness_reboot();   /* as every run of the sweep does */
     uint32_t ops_before = board_mem_flash_ops(), erases_before = state_sector_erases();
     assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_OK);
@@ -186,17 +198,11 @@ static void test_power_cut_at_every_flash_op_of_a_boot(void **state) {
 
 /* Reads every entry 1..info->log_seq and checks the chain ends at the device's head. */
 static void assert_log_chain(os_client *c, const os_msg_info *info) {
-    static uint8_t buf[OS_MAX_MESSAGE];
     uint8_t prev[32] = { 0 }, hash[32];
     uint64_t seq;
     for (seq = 1; seq <= info->log_seq; seq++) {
-        os_msg req, reply;
-        memset(&req, 0, sizeof req);
-        req.version = OS_PROTOCOL_VERSION;
-        req.type = OS_MSG_LOG_READ;
-        req.u.log_read.seq = seq;
-        assert_int_equal(os_client_call(c, &req, &reply, buf, 5000), OS_OK);
-        assert_int_equal(reply.type, OS_MSG_LOG_ENTRY);
+        os_msg reply;
+        assert_int_equal(harness_log_read(c, seq, &reply), OS_OK);
         assert_int_equal(audit_log_verify_entry(info->attestation_pubkey, reply.u.log_entry.entry, seq, prev, hash),
                          OS_OK);
         memcpy(prev, hash, 32);
@@ -208,11 +214,7 @@ static void assert_log_chain(os_client *c, const os_msg_info *info) {
 static int ack_then_policy(os_client *c, uint64_t ack_seq, const os_policy *policy) {
     static uint8_t buf[OS_MAX_MESSAGE];
     os_msg req, reply;
-    memset(&req, 0, sizeof req);
-    req.version = OS_PROTOCOL_VERSION;
-    req.type = OS_MSG_LOG_ACK;
-    req.u.log_read.seq = ack_seq;
-    if (os_client_call(c, &req, &reply, buf, 5000) != OS_OK || reply.type != OS_MSG_SUCCESS) return 0;
+    if (harness_log_ack(c, ack_seq) != OS_OK) return 0;
     memset(&req, 0, sizeof req);
     req.version = OS_PROTOCOL_VERSION;
     req.type = OS_MSG_SET_POLICY;
@@ -271,21 +273,14 @@ static void test_power_cut_at_every_flash_op_of_ack_and_policy(void **state) {
  * sector" commits (7 with 4 KiB sectors), not once per commit. */
 static void test_refusals_boots_and_acks_do_not_erase_each(void **state) {
     (void)state;
-    static uint8_t buf[OS_MAX_MESSAGE];
     enum { ROUNDS = 40 };
-    os_client *c = harness_start(FLASH, 97);
-    os_policy p = harness_policy_open();
-    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
     harness_coin coin, other;
-    assert_int_equal(harness_make_coin(&coin, OS_SCRIPT_P2PKH, 0, 0, 100000000, 1), OS_OK);
-    assert_int_equal(harness_make_coin(&other, OS_SCRIPT_P2PKH, 0, 1, 100000000, 2), OS_OK);
+    os_client *c = start_with_coins(97, &coin, &other);
     os_sign_output out[2];
     os_input_sig sigs[1];
     os_sign_outcome oc;
-    payout(out, 0, NULL);
-    os_sign_tx tx = { 2, 0, 1, 2, &coin.input, out };
-    nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    nonce_tree *tree;
+    os_sign_tx tx = payout_tx(out, &coin, &tree);
     assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_OK);
     os_msg_info before, after;
     assert_int_equal(harness_info(c, &before), OS_OK);
@@ -301,13 +296,7 @@ static void test_refusals_boots_and_acks_do_not_erase_each(void **state) {
         assert_false(harness_power_was_cut());
         /* an acknowledgement of everything so far */
         assert_int_equal(harness_info(c, &after), OS_OK);
-        os_msg req, reply;
-        memset(&req, 0, sizeof req);
-        req.version = OS_PROTOCOL_VERSION;
-        req.type = OS_MSG_LOG_ACK;
-        req.u.log_read.seq = after.log_seq;
-        assert_int_equal(os_client_call(c, &req, &reply, buf, 5000), OS_OK);
-        assert_int_equal(reply.type, OS_MSG_SUCCESS);
+        assert_int_equal(harness_log_ack(c, after.log_seq), OS_OK);
     }
     nonce_tree_free(tree);
     assert_int_equal(harness_info(c, &after), OS_OK);

@@ -201,6 +201,30 @@ int harness_info(os_client *c, os_msg_info *info) {
     return OS_OK;
 }
 
+/* One LOG_READ or LOG_ACK of seq; OS_OK when the answer is of type want. */
+static int log_call(os_client *c, uint8_t type, uint64_t seq, uint8_t want, os_msg *reply) {
+    os_msg req;
+    static uint8_t buf[OS_MAX_MESSAGE];
+    memset(&req, 0, sizeof req);
+    req.version = OS_PROTOCOL_VERSION;
+    req.type = type;
+    req.u.log_read.seq = seq;
+    int rc = os_client_call(c, &req, reply, buf, 5000);
+    if (rc != OS_OK) return rc;
+    if (reply->type == want) return OS_OK;
+    if (reply->type == OS_MSG_ERROR && reply->u.error.code != OS_OK) return reply->u.error.code;
+    return OS_ERR_MSG_UNEXPECTED;
+}
+
+int harness_log_read(os_client *c, uint64_t seq, os_msg *reply) {
+    return log_call(c, OS_MSG_LOG_READ, seq, OS_MSG_LOG_ENTRY, reply);
+}
+
+int harness_log_ack(os_client *c, uint64_t seq) {
+    os_msg reply;
+    return log_call(c, OS_MSG_LOG_ACK, seq, OS_MSG_SUCCESS, &reply);
+}
+
 static int derive(uint8_t script_type, uint8_t change, uint32_t index, uint8_t pub[33]) {
     uint8_t seed[64];
     uint32_t path[5];

@@ -59,6 +59,14 @@ int harness_restore_device(os_client *c, const os_policy *policy, uint8_t script
 /* Plain GET_INFO. */
 int harness_info(os_client *c, os_msg_info *info);
 
+/* LOG_READ of entry seq: OS_OK when the device answered LOG_ENTRY (in *reply; its entry points into
+ * a buffer of the harness, valid until the next harness_log_read), else the device's error or
+ * OS_ERR_MSG_UNEXPECTED. */
+int harness_log_read(os_client *c, uint64_t seq, os_msg *reply);
+/* LOG_ACK up to seq (the host archived the log so far): OS_OK when the device answered SUCCESS,
+ * else as harness_log_read. */
+int harness_log_ack(os_client *c, uint64_t seq);
+
 /* A coin of the signer's: a made-up previous transaction paying amount to the key at
  * m/purpose'/1'/0'/change/index of HARNESS_MNEMONIC, with the given script type. salt makes the
  * previous transaction (and so the outpoint) unique. */
