@@ -10,6 +10,7 @@
 # way a signed payout fails). Needs $ONCESIGN_BUILD.
 set -uo pipefail
 B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
+. "$(dirname "$0")/lib/wait.bash"
 CLI=$B/oncesign
 D=$B/oncesignd
 SIM=$B/oncesign-sim
@@ -126,11 +127,7 @@ start_daemon() {
   "$D" --db "$DB" --device "$ONCESIGN_DEVICE" --network regtest --port 0 --token-file "$dir/token" "$@" \
     >"$dir/$name.out" 2>"$dir/$name.err" &
   d_pid=$!
-  for _ in $(seq 200); do
-    grep -q 'listening on' "$dir/$name.out" 2>/dev/null && break
-    kill -0 $d_pid 2>/dev/null || break
-    sleep 0.05
-  done
+  wait_line "$dir/$name.out" 'listening on' $d_pid
   port=$(sed -n 's/^oncesignd: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/$name.out")
   [ -n "$port" ] || fail "oncesignd ($name) did not start"
 }

@@ -10,6 +10,7 @@
 # Needs $ONCESIGN_BUILD. Runs in a few seconds.
 set -uo pipefail
 B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
+. "$(dirname "$0")/lib/wait.bash"
 D=$B/oncesignd CLI=$B/oncesign SIM=$B/oncesign-sim NODE=$B/oncesign-testnode
 for x in "$D" "$CLI" "$SIM" "$NODE"; do [ -x "$x" ] || { echo "FAIL: $x not built" >&2; exit 1; }; done
 for t in curl jq; do command -v $t >/dev/null || { echo "FAIL: needs $t" >&2; exit 1; }; done
@@ -146,11 +147,7 @@ log-format = json
 CONF
 "$D" --config "$dir/d.conf" --init >"$dir/d.out" 2>"$dir/d.err" &
 d_pid=$!
-for _ in $(seq 200); do
-  grep -q 'listening on unix:' "$dir/d.out" 2>/dev/null && break
-  kill -0 $d_pid 2>/dev/null || break
-  sleep 0.05
-done
+wait_line "$dir/d.out" 'listening on unix:' $d_pid
 grep -q "listening on unix:$dir/api.sock" "$dir/d.out" || fail "oncesignd did not start on the socket"
 grep -q 'listening on 127' "$dir/d.out" && fail "oncesignd opened TCP with listen = none"
 [ "$(stat -c %a "$dir/api.sock")" = 660 ] || fail "API socket mode $(stat -c %a "$dir/api.sock"), not 660"

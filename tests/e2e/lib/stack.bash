@@ -4,6 +4,7 @@
 # The caller sets STACK_TAG (the temporary directory's name) before sourcing, and may set
 # STACK_NODE_SEED (7), STACK_SIM_SEED (3) and STACK_CONFIRMATIONS_FINAL (2).
 set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/wait.bash"
 B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
 for x in oncesign-sim oncesign-sim-test oncesign-testnode oncesignd oncesign; do
   [ -x "$B/$x" ] || { echo "FAIL: $B/$x not built" >&2; exit 1; }
@@ -78,11 +79,7 @@ start_daemon() { # start_daemon TAG [ENV...]: starts in the background, waits fo
     --batch-max 10 --batch-delay-ms 50 --reconcile-interval-ms 200 --rpc-timeout-ms 1000 --confirmations-final "${STACK_CONFIRMATIONS_FINAL:-2}" \
     "${DAEMON_ARGS[@]}" >"$dir/d.$tag.out" 2>"$dir/d.$tag.err" &
   d_pid=$!
-  for _ in $(seq 200); do
-    grep -q 'listening on' "$dir/d.$tag.out" 2>/dev/null && break
-    kill -0 $d_pid 2>/dev/null || break
-    sleep 0.05
-  done
+  wait_line "$dir/d.$tag.out" 'listening on' $d_pid
   api_port=$(sed -n 's/^oncesignd: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/d.$tag.out")
   [ -n "$api_port" ] || fail "oncesignd ($tag) did not start"
 }
