@@ -14,7 +14,14 @@ mkdir -p "$out/debs"
 out=$(cd "$out" && pwd)
 
 # ---- the kernel: the newest version linux-image-amd64 depends on
-meta_dep=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1)
+kernel_dep() { apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1; }
+meta_dep=$(kernel_dep)
+if [ -z "$meta_dep" ]; then
+  # A machine whose packages were all present never ran `apt-get update` (mk/install-deps.sh runs it only
+  # when something is missing): its package lists may be empty.
+  if [ "$(id -u)" -eq 0 ]; then apt-get update >/dev/null; else sudo apt-get update >/dev/null; fi
+  meta_dep=$(kernel_dep)
+fi
 [ -n "$meta_dep" ] || { echo "build-guest: cannot resolve linux-image-amd64 (apt-get update?)" >&2; exit 1; }
 deb=$(ls "$out/debs/${meta_dep}_"*.deb 2>/dev/null | head -n1 || true)
 if [ -z "$deb" ]; then
