@@ -417,7 +417,7 @@ static os_ledger *ledger_with_archive(void) {
         sqlite3_stmt *st = NULL;
         assert_int_equal(sqlite3_prepare_v2(db,
                                             "INSERT INTO txs (id, state, draft, raw, txid, anchor_txid, anchor_vout, fee,"
-                                            " n_payouts, created_at, updated_at, root_after, hash_prevouts, hash_outputs)"
+                                            " n_payouts, created_at, updated_at, root_after, hash_prevouts, tx_digest)"
                                             " VALUES (?, 4, x'00', ?, ?, ?, 0, 10000, 1, 0, 0, ?, ?, ?)",
                                             -1, &st, NULL), SQLITE_OK);
         sqlite3_bind_int64(st, 1, k + 1);
