@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint64_t seq = 99;
     os_audit_log log;
     memset(&log, 0, sizeof log);
-    memset(entry, 0, sizeof entry);
+    memset(entries, 0, sizeof entries);
     entry[AUDIT_LOG_OFF_TYPE] = OS_LOG_SIGN;
     memcpy(entry + AUDIT_LOG_OFF_PAYLOAD, data, size < 64 ? size : 64);
     log.entries = entries;
