@@ -649,6 +649,52 @@ static void test_migrate_v3_tx_digest(void **state) {
     os_ledger_close(l);
 }
 
+/* The start-up replay's lookup (os_ledger_tx_by_commitment, engine_chain.c replay_sign_entry): two
+ * drafts with the same inputs and outputs that differ only in locktime, version or a sequence are
+ * different rows to a SIGN entry. Named by hashPrevouts/hashOutputs, each lookup found the first. */
+static void test_lookup_by_commitment_pins_the_transaction(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[256];
+    static const uint8_t prev[] = {0x01};
+    os_sign_input in[4];
+    os_sign_output out;
+    os_sign_tx tx[4];
+    memset(&out, 0, sizeof out);
+    out.kind = OS_OUTPUT_PAYOUT;
+    out.amount = 12345;
+    out.script_len = 3;
+    memset(out.script, 0x6a, 3);
+    for (int k = 0; k < 4; k++) {
+        memset(&in[k], 0, sizeof in[k]);
+        memset(in[k].prevout.txid, 0x5a, 32);
+        in[k].sequence = 0xFFFFFFFFu;
+        in[k].script_type = OS_SCRIPT_P2PKH;
+        in[k].prev_tx = prev;
+        in[k].prev_tx_len = sizeof prev;
+        tx[k] = (os_sign_tx){.version = 2, .locktime = 0, .inputs = &in[k], .n_inputs = 1, .outputs = &out, .n_outputs = 1};
+    }
+    tx[1].locktime = 1;
+    tx[2].version = 1;
+    in[3].sequence = 0xFFFFFFFDu;
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    int64_t rows[4];
+    for (int k = 0; k < 4; k++) assert_int_equal(os_ledger_tx_external_create(l, &tx[k], 1, &rows[k]), OS_OK);
+    for (int k = 0; k < 4; k++) {
+        uint8_t hp[32], digest[32];
+        int64_t row = 0;
+        os_draft d;
+        assert_int_equal(os_draft_commitment(&tx[k], hp, digest), OS_OK);
+        assert_int_equal(os_ledger_tx_by_commitment(l, hp, digest, &row, &d), OS_OK);
+        assert_int_equal(row, rows[k]);
+        assert_int_equal(d.tx.version, tx[k].version);
+        assert_int_equal(d.tx.locktime, tx[k].locktime);
+        assert_int_equal(d.in[0].sequence, in[k].sequence);
+        os_draft_free(&d);
+    }
+    os_ledger_close(l);
+}
+
 /* The ledger layer owns every SQL statement: no host source outside host/lib/ledger*.c names the
  * SQLite API (tests may still open the file to inspect or damage it). */
 static void test_no_sql_outside_ledger(void **state) {
@@ -693,6 +739,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_transition_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_fee_signal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v3_tx_digest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_by_commitment_pins_the_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_sql_outside_ledger, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
