@@ -14,7 +14,8 @@
 # Shared variables
 #   BUILD            build directory (relative, default build); BUILD_ABS is its absolute path
 #   DEPS_STAMP       file target of `make deps`; make it an order-only prerequisite (| $(DEPS_STAMP))
-#                    of anything that compiles or runs a tool from DEB_PACKAGES
+#                    of anything that compiles or runs a tool from DEB_PACKAGES (for the goals host,
+#                    install, uninstall alone it is HOST_DEPS_STAMP: HOST_DEB_PACKAGES only)
 #   DEB_PACKAGES     Debian packages `make deps` installs when dpkg-query says they are missing
 #   HOST_CC          host C compiler (gcc)
 #   HOST_CPPFLAGS    include dirs include/ boards/ firmware/ proto/ host/lib/ and -D_DEFAULT_SOURCE
@@ -63,9 +64,20 @@ BUILD     ?= build
 BUILD_ABS := $(abspath $(BUILD))
 DEPS_STAMP := $(BUILD)/.deps.stamp
 
-DEB_PACKAGES := gcc make pkg-config dpkg-dev libsecp256k1-dev libmbedtls-dev libsqlite3-dev sqlite3 \
-  libhidapi-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libjansson-dev clang \
+# HOST_DEB_PACKAGES: all that `make host` and `make install` need (mk/install.mk): no ARM toolchain,
+# no QEMU, no test tools. For those goals alone DEPS_STAMP is the host-only stamp, so every rule's
+# `| $(DEPS_STAMP)` installs just these.
+HOST_DEB_PACKAGES := gcc make pkg-config libsecp256k1-dev libmbedtls-dev libsqlite3-dev libhidapi-dev \
+  libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
+DEB_PACKAGES := $(HOST_DEB_PACKAGES) dpkg-dev sqlite3 libcmocka-dev clang \
   libclang-rt-14-dev gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+HOST_ONLY_GOALS := host install uninstall
+HOST_DEPS_STAMP := $(BUILD)/.deps-host.stamp
+ifneq ($(MAKECMDGOALS),)
+ifeq ($(filter-out $(HOST_ONLY_GOALS),$(MAKECMDGOALS)),)
+DEPS_STAMP := $(HOST_DEPS_STAMP)
+endif
+endif
 
 # ---- host ----
 HOST_CC       := gcc

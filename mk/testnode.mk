@@ -17,7 +17,7 @@ TESTNODE_ASAN_BIN := $(BUILD)/testnode/oncesign-testnode-asan
 TESTNODE_TEST_BIN := $(BUILD)/testnode/test_testnode
 TESTNODE_OBJ      := $(BUILD)/testnode/obj
 TESTNODE_ASAN_OBJ := $(BUILD)/testnode/asan
-TESTNODE_CPPFLAGS := -Itests/node -D_GNU_SOURCE
+TESTNODE_CPPFLAGS := -Itests/node -Iinclude -D_GNU_SOURCE
 TESTNODE_LIBS     := -lmicrohttpd -ljansson -lsecp256k1 -lmbedcrypto -lpthread -lm
 TESTNODE_TIMEOUT  ?= 120
 

@@ -75,6 +75,8 @@ static const status_text STATUS_TEXTS[] = {
     { OS_ERR_LOG_HEAD, "log-head", "the log does not end at the expected head: entries are missing at its end" },
     { OS_ERR_TEST_RNG, "test-rng", "the device's random source is test-only: it refuses to set up mainnet" },
     { OS_ERR_LOG_START, "log-start", "the log does not start at SETUP and no signed head it continues from was given" },
+    { OS_ERR_SIGNER_UNAVAILABLE, "signer-unavailable",
+      "the signer has not yet answered and passed the start-up check since the daemon started" },
     { OS_ERR_NONCE_ABSENT, "nonce-absent", "the nonce is not in the set" },
     { OS_ERR_NOT_FOUND, "not-found", "no such code, payout, transaction or coin" },
     { OS_ERR_IDEMPOTENCY, "idempotency-conflict", "the idempotency key was used before with different parameters" },
@@ -92,6 +94,7 @@ static const status_text STATUS_TEXTS[] = {
     { OS_ERR_BAD_REQUEST, "bad-request", "malformed JSON, or a missing or ill-typed field" },
     { OS_ERR_PSBT, "psbt-malformed", "the PSBT is malformed or inconsistent" },
     { OS_ERR_PSBT_UNSIGNABLE, "psbt-unsignable", "the PSBT is not a transaction this signer can sign" },
+    { OS_ERR_FORBIDDEN, "forbidden", "this API key may not make this call (scope), or it was revoked" },
 };
 
 static const status_text *find_status(int status) {

@@ -7,6 +7,7 @@
 
 #include "board.h"
 #include "oncesign/status.h"
+#include "oncesign/version.h"
 #include "signer.h"
 #include "sim.h"
 #include "usbredir.h"
@@ -16,6 +17,7 @@ static void usage(FILE *f) {
           "                    [--control PATH] [--flash-size BYTES]\n"
           "                    [--cut-at-write N] [--seed N] [--no-tty]\n"
           "       oncesign-sim --control PATH --send COMMAND\n"
+          "       oncesign-sim --help | --version\n"
           "\n"
           "  --socket PATH      Unix SOCK_SEQPACKET socket the host connects to (one 64-byte report a packet)\n"
           "  --usbredir PATH    instead of --socket: be a USB device (firmware/usb_device.c) for QEMU's\n"
@@ -65,6 +67,9 @@ int main(int argc, char **argv) {
         uint64_t n;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("oncesign-sim %s\n", ONCESIGN_VERSION);
             return 0;
         } else if (strcmp(a, "--no-tty") == 0) {
             cfg.use_tty = 0;

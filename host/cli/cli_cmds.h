@@ -19,6 +19,7 @@ typedef struct {
 typedef struct {
     const char *db_path;    /* --db, default ./oncesign.db */
     const char *rpc_url, *rpc_user, *rpc_password, *rpc_cookie;
+    char rpc_password_buf[256];     /* --rpc-password-file's first line (rpc_password points here) */
 } cli_backend;
 
 /* `oncesign sign ...`, `oncesign psbt ...` (cmd_psbt.c). */
@@ -42,7 +43,8 @@ int cli_usage(const char *fmt, ...);
  * returns exit_code. status: an os_status for the JSON code and name. */
 int cli_fail(const cli_globals *g, int exit_code, int status, const char *fmt, ...);
 /* Consumes a backend option at argv[*i] (advancing *i past its value); 1 if it was one, -1 on a
- * missing value, 0 if not a backend option. */
+ * missing value, an unreadable --rpc-password-file or --rpc-password (refused: a command line is
+ * readable by every local user), 0 if not a backend option. */
 int cli_backend_option(cli_backend *b, int argc, char **argv, int *i);
 /* Fills an engine config from the backend options. */
 void cli_engine_config(const cli_backend *b, os_engine_config *cfg);

@@ -12,6 +12,7 @@
 
 #include "cli_cmds.h"
 #include "client.h"
+#include "ledger.h"
 #include "oncesign/protocol.h"
 #include "policy.h"
 #include "oncesign/status.h"
@@ -68,9 +69,40 @@ int cli_exit_for(int status) {
     }
 }
 
+/* The first line of path into out; 0 on success, -1 with a usage message. */
+static int read_password_file(const char *path, char *out, size_t cap) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        cli_usage("--rpc-password-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int ok = fgets(out, (int)cap, f) != NULL;
+    fclose(f);
+    if (ok) out[strcspn(out, "\r\n")] = '\0';
+    if (!ok || out[0] == '\0') {
+        cli_usage("--rpc-password-file %s: the first line is empty", path);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_backend_option(cli_backend *b, int argc, char **argv, int *i) {
-    static const char *const names[] = { "--db", "--rpc-url", "--rpc-user", "--rpc-password", "--rpc-cookie" };
-    const char **slots[] = { &b->db_path, &b->rpc_url, &b->rpc_user, &b->rpc_password, &b->rpc_cookie };
+    if (strcmp(argv[*i], "--rpc-password") == 0) {
+        cli_usage("--rpc-password is refused: every local user can read a command line; use --rpc-password-file"
+                  " FILE or --rpc-cookie FILE");
+        return -1;
+    }
+    if (strcmp(argv[*i], "--rpc-password-file") == 0) {
+        if (*i + 1 >= argc) {
+            cli_usage("--rpc-password-file needs a value");
+            return -1;
+        }
+        if (read_password_file(argv[++*i], b->rpc_password_buf, sizeof b->rpc_password_buf) != 0) return -1;
+        b->rpc_password = b->rpc_password_buf;
+        return 1;
+    }
+    static const char *const names[] = { "--db", "--rpc-url", "--rpc-user", "--rpc-cookie" };
+    const char **slots[] = { &b->db_path, &b->rpc_url, &b->rpc_user, &b->rpc_cookie };
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         if (strcmp(argv[*i], names[k]) != 0) continue;
         if (*i + 1 >= argc) {
@@ -97,9 +129,10 @@ void cli_engine_config(const cli_backend *b, os_engine_config *cfg) {
 }
 
 int cli_option_takes_value(const char *a) {
-    static const char *const with_value[] = { "--db", "--rpc-url", "--rpc-user", "--rpc-password", "--rpc-cookie",
+    static const char *const with_value[] = { "--db", "--rpc-url", "--rpc-user", "--rpc-password-file", "--rpc-cookie",
         "--status", "--after", "--limit", "--amount", "--expires-at", "--out", "--to", "--nonce", "--input",
-        "--change-index", "--prev-tx", "--output", "--anchor", "--fee", "--fee-rate", "--scan", "--account", "--network" };
+        "--change-index", "--prev-tx", "--output", "--anchor", "--fee", "--fee-rate", "--scan", "--account", "--network",
+        "--scopes" };
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
         if (strcmp(a, with_value[k]) == 0) return 1;
     }
@@ -545,7 +578,7 @@ static int cmd_tree(ledger_cmd *l, int argc, char **argv) {
 /* `ledger init`: the one command that creates a ledger file (migrated, empty); an existing one is
  * left as it is and said so. */
 static int cmd_ledger_init(ledger_cmd *l, int argc, char **argv) {
-    if (argc == 0 || strcmp(argv[0], "init") != 0) return cli_usage("ledger: the command is `ledger init`");
+    if (argc == 0 || strcmp(argv[0], "init") != 0) return cli_usage("ledger: the commands are `ledger init`, `ledger backup --out FILE`, `ledger verify-backup FILE`");
     for (int i = 1; i < argc; i++) return cli_usage("ledger init: unexpected argument '%s'", argv[i]);
     os_engine_config cfg;
     cli_engine_config(&l->backend, &cfg);
@@ -563,9 +596,184 @@ static int cmd_ledger_init(ledger_cmd *l, int argc, char **argv) {
     return CLI_EXIT_OK;
 }
 
+static void print_marker(const ledger_cmd *l, const char *path, const os_backup_marker *m) {
+    char head[65];
+    os_hex_encode(m->log_head, 32, head);
+    if (l->g->json) {
+        printf("{\"ok\":true,\"backup\":");
+        cli_json_string(path);
+        printf(",\"taken_at\":%lld,\"log_seq\":%llu,\"log_head\":\"%s\",\"payouts\":%lld,"
+               "\"redeemed_codes\":%lld,\"txs\":%lld,\"last_payout_id\":%lld}\n",
+               (long long)m->taken_at, (unsigned long long)m->log_seq, head, (long long)m->payouts,
+               (long long)m->redeemed_codes, (long long)m->txs, (long long)m->last_payout_id);
+        return;
+    }
+    printf("backup           %s\nverified         integrity_check ok, marker matches\ntaken at         %lld\n"
+           "signer log       up to seq %llu (head %s)\npayouts          %lld (last id %lld)\n"
+           "redeemed codes   %lld\ntransactions     %lld\n",
+           path, (long long)m->taken_at, (unsigned long long)m->log_seq, head, (long long)m->payouts,
+           (long long)m->last_payout_id, (long long)m->redeemed_codes, (long long)m->txs);
+}
+
+/* `ledger backup --out FILE`: a verified online copy of the live ledger (docs/RECOVERY.md). */
+static int cmd_ledger_backup(ledger_cmd *l, int argc, char **argv) {
+    const char *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[++i];
+        else return cli_usage("ledger backup: unexpected argument '%s'", argv[i]);
+    }
+    if (out == NULL) return cli_usage("ledger backup: give --out FILE");
+    os_engine_config cfg;
+    cli_engine_config(&l->backend, &cfg);
+    if (access(cfg.db_path, F_OK) != 0)
+        return cli_fail(l->g, CLI_EXIT_ERROR, OS_ERR_DB, "no ledger at %s to back up", cfg.db_path);
+    int rc = open_ledger(l);
+    if (rc != CLI_EXIT_OK) return rc;
+    os_backup_marker m;
+    rc = os_engine_backup(l->engine, out, &m, l->err, sizeof l->err);
+    if (rc != OS_OK)
+        return cli_fail(l->g, rc == OS_ERR_ARG ? CLI_EXIT_USAGE : cli_exit_for(rc), rc, "ledger backup: %s",
+                        l->err[0] ? l->err : os_status_message(rc));
+    print_marker(l, out, &m);
+    return CLI_EXIT_OK;
+}
+
+/* `ledger verify-backup FILE`: checks a backup read-only, before it is relied on or restored. */
+static int cmd_ledger_verify_backup(ledger_cmd *l, int argc, char **argv) {
+    if (argc != 2) return cli_usage("ledger verify-backup: give the backup FILE");
+    os_backup_marker m;
+    int rc = os_engine_backup_verify(argv[1], &m, l->err, sizeof l->err);
+    if (rc != OS_OK)
+        return cli_fail(l->g, CLI_EXIT_REFUSED, rc, "ledger verify-backup: %s", l->err[0] ? l->err : os_status_message(rc));
+    print_marker(l, argv[1], &m);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_ledger(ledger_cmd *l, int argc, char **argv) {
+    if (argc > 0 && strcmp(argv[0], "backup") == 0) return cmd_ledger_backup(l, argc, argv);
+    if (argc > 0 && strcmp(argv[0], "verify-backup") == 0) return cmd_ledger_verify_backup(l, argc, argv);
+    return cmd_ledger_init(l, argc, argv);
+}
+
+/* ---------------------------------------------------------------- apikey */
+
+static const struct { const char *name; uint32_t bit; } scope_names[] = {
+    { "issue", OS_SCOPE_ISSUE }, { "redeem", OS_SCOPE_REDEEM }, { "withdraw", OS_SCOPE_WITHDRAW },
+    { "read", OS_SCOPE_READ },
+};
+
+/* "redeem,read" -> bits; 0 on an unknown or empty name. */
+static uint32_t parse_scopes(const char *list) {
+    uint32_t bits = 0;
+    char buf[128];
+    if (strlen(list) >= sizeof buf) return 0;
+    strcpy(buf, list);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+        uint32_t bit = 0;
+        for (size_t k = 0; k < sizeof scope_names / sizeof scope_names[0]; k++) {
+            if (strcmp(t, scope_names[k].name) == 0) bit = scope_names[k].bit;
+        }
+        if (bit == 0) return 0;
+        bits |= bit;
+    }
+    return bits;
+}
+
+static void scopes_text(uint32_t bits, char *out, size_t cap) {
+    out[0] = '\0';
+    for (size_t k = 0; k < sizeof scope_names / sizeof scope_names[0]; k++) {
+        if ((bits & scope_names[k].bit) == 0) continue;
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, "%s%s", n ? "," : "", scope_names[k].name);
+    }
+}
+
+typedef struct {
+    const cli_globals *g;
+    int n;
+} key_listing;
+
+static int print_key(void *ctx, const os_apikey_info *k) {
+    key_listing *kl = ctx;
+    char scopes[64];
+    scopes_text(k->scopes, scopes, sizeof scopes);
+    if (kl->g->json) {
+        printf("%s{\"id\":%lld,\"name\":", kl->n ? "," : "", (long long)k->id);
+        cli_json_string(k->name);
+        printf(",\"scopes\":\"%s\",\"created_at\":%lld,\"revoked_at\":", scopes, (long long)k->created_at);
+        if (k->revoked_at) printf("%lld", (long long)k->revoked_at);
+        else fputs("null", stdout);
+        printf(",\"uses\":%llu}", (unsigned long long)k->uses);
+    } else {
+        printf("%-24s %-28s %s uses %llu\n", k->name, scopes, k->revoked_at ? "revoked" : "active ",
+               (unsigned long long)k->uses);
+    }
+    kl->n++;
+    return 0;
+}
+
+/* `apikey create NAME --scopes LIST`, `apikey revoke NAME`, `apikey list` (docs/API.md "API keys"). */
+static int cmd_apikey(ledger_cmd *l, int argc, char **argv) {
+    if (argc == 0) return cli_usage("apikey: which command? create, revoke or list");
+    const char *sub = argv[0], *name = NULL, *scopes = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--scopes") == 0 && i + 1 < argc) scopes = argv[++i];
+        else if (argv[i][0] != '-' && name == NULL) name = argv[i];
+        else return cli_usage("apikey %s: unexpected argument '%s'", sub, argv[i]);
+    }
+    int rc;
+    if (strcmp(sub, "create") == 0) {
+        if (name == NULL || scopes == NULL) return cli_usage("apikey create NAME --scopes issue,redeem,withdraw,read");
+        uint32_t bits = parse_scopes(scopes);
+        if (bits == 0) return cli_usage("--scopes: a comma-separated list of issue, redeem, withdraw, read");
+        if ((rc = open_ledger(l)) != CLI_EXIT_OK) return rc;
+        char secret[69];
+        int64_t id = 0;
+        rc = os_engine_apikey_create(l->engine, name, bits, secret, &id);
+        if (rc == OS_ERR_IDEMPOTENCY) return cli_fail(l->g, CLI_EXIT_REFUSED, rc, "a key named %s exists already", name);
+        if (rc == OS_ERR_ARG) return cli_usage("apikey create: the name must be 1 to 64 of [A-Za-z0-9._-]");
+        if (rc != OS_OK) return cli_fail(l->g, cli_exit_for(rc), rc, "creating the key: %s", os_status_message(rc));
+        char text[64];
+        scopes_text(bits, text, sizeof text);
+        if (l->g->json) {
+            printf("{\"ok\":true,\"id\":%lld,\"name\":", (long long)id);
+            cli_json_string(name);
+            printf(",\"scopes\":\"%s\",\"secret\":\"%s\"}\n", text, secret);
+        } else {
+            printf("%s\n", secret);
+            fprintf(stderr, "key %s (%s): the secret is shown only this once; the ledger keeps its hash\n", name, text);
+        }
+        memset(secret, 0, sizeof secret);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(sub, "revoke") == 0) {
+        if (name == NULL || scopes != NULL) return cli_usage("apikey revoke NAME");
+        if ((rc = open_ledger(l)) != CLI_EXIT_OK) return rc;
+        rc = os_ledger_apikey_revoke(os_engine_ledger(l->engine), name, (int64_t)time(NULL));
+        if (rc == OS_ERR_NOT_FOUND) return cli_fail(l->g, CLI_EXIT_REFUSED, rc, "no active key named %s", name);
+        if (rc != OS_OK) return cli_fail(l->g, cli_exit_for(rc), rc, "revoking: %s", os_status_message(rc));
+        if (l->g->json) puts("{\"ok\":true}");
+        else printf("revoked %s: refused from its next request on\n", name);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(sub, "list") == 0) {
+        if (name != NULL || scopes != NULL) return cli_usage("apikey list takes no argument");
+        if ((rc = open_ledger(l)) != CLI_EXIT_OK) return rc;
+        key_listing kl = { l->g, 0 };
+        if (l->g->json) fputs("{\"ok\":true,\"keys\":[", stdout);
+        rc = os_ledger_apikey_each(os_engine_ledger(l->engine), print_key, &kl);
+        if (l->g->json) puts("]}");
+        else if (kl.n == 0) puts("no API keys");
+        if (rc != OS_OK) return cli_fail(l->g, cli_exit_for(rc), rc, "listing keys: %s", os_status_message(rc));
+        return CLI_EXIT_OK;
+    }
+    return cli_usage("apikey: unknown command '%s' (create, revoke, list)", sub);
+}
+
 int cli_is_ledger_group(const char *w) {
     return strcmp(w, "status") == 0 || strcmp(w, "payouts") == 0 || strcmp(w, "codes") == 0 ||
-           strcmp(w, "reconcile") == 0 || strcmp(w, "tree") == 0 || strcmp(w, "ledger") == 0;
+           strcmp(w, "reconcile") == 0 || strcmp(w, "tree") == 0 || strcmp(w, "ledger") == 0 ||
+           strcmp(w, "apikey") == 0;
 }
 
 int cli_cmd_ledger(const cli_globals *g, int argc, char **argv) {
@@ -587,7 +795,8 @@ int cli_cmd_ledger(const cli_globals *g, int argc, char **argv) {
     else if (strcmp(group, "payouts") == 0) rc = cmd_payouts(&l, n, rest);
     else if (strcmp(group, "codes") == 0) rc = cmd_codes(&l, n, rest);
     else if (strcmp(group, "reconcile") == 0) rc = n > 0 ? cli_usage("reconcile: unexpected argument '%s'", rest[0]) : cmd_reconcile(&l, n, rest);
-    else if (strcmp(group, "ledger") == 0) rc = cmd_ledger_init(&l, n, rest);
+    else if (strcmp(group, "ledger") == 0) rc = cmd_ledger(&l, n, rest);
+    else if (strcmp(group, "apikey") == 0) rc = cmd_apikey(&l, n, rest);
     else rc = cmd_tree(&l, n, rest);
     ledger_close(&l);
     free(rest);

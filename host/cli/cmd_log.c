@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "cli_cmds.h"
 #include "client.h"
+#include "file_replace.h"
 #include "ledger.h"
 #include "oncesign/protocol.h"
 #include "oncesign/status.h"
@@ -90,28 +91,31 @@ static int cmd_export(const cli_globals *g, int argc, char **argv) {
     }
 
     FILE *f = stdout;
-    char tmp[4096];
+    os_file_replace replace;
     if (out != NULL) {
-        /* Written beside the target and renamed: a half-written export never carries the name. */
-        if (snprintf(tmp, sizeof tmp, "%s.tmp", out) >= (int)sizeof tmp) {
+        /* Written beside the target and renamed: a half-written export never carries the name,
+         * and a device, FIFO or symlink at the path is refused rather than replaced. */
+        rc = os_file_replace_open(&replace, out, 0644, err, sizeof err);
+        if (rc != OS_OK) {
             os_audit_log_free(&log);
-            return cli_usage("--out: path too long");
+            return cli_fail(g, rc == OS_ERR_ARG ? CLI_EXIT_REFUSED : CLI_EXIT_ERROR, rc, "--out: %s", err);
         }
-        f = fopen(tmp, "w");
-        if (f == NULL) {
-            os_audit_log_free(&log);
-            return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_IO, "%s: %s", tmp, strerror(errno));
-        }
+        f = replace.f;
     }
     rc = os_audit_write(f, &log);
     if (out != NULL) {
-        if (fclose(f) != 0) rc = OS_ERR_IO;
-        if (rc == OS_OK && rename(tmp, out) != 0) rc = OS_ERR_IO;
-        if (rc != OS_OK) unlink(tmp);
+        if (rc == OS_OK) {
+            rc = os_file_replace_commit(&replace, err, sizeof err);
+        } else {
+            snprintf(err, sizeof err, "writing %s failed", out);
+            os_file_replace_abort(&replace);
+        }
+    } else if (rc != OS_OK) {
+        snprintf(err, sizeof err, "writing stdout: %s", strerror(errno));
     }
     if (rc != OS_OK) {
         os_audit_log_free(&log);
-        return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_IO, "writing %s: %s", out ? out : "stdout", strerror(errno));
+        return cli_fail(g, CLI_EXIT_ERROR, rc, "%s", err);
     }
     char att[65], head[65];
     os_hex_encode(log.attestation, 32, att);

@@ -12,6 +12,7 @@
 #include "cli_cmds.h"
 #include "client.h"
 #include "engine.h"
+#include "file_replace.h"
 #include "nonce_set.h"
 #include "oncesign/protocol.h"
 #include "oncesign/status.h"
@@ -54,10 +55,22 @@ static int write_text(const char *path, const char *text) {
         puts(text);
         return 1;
     }
-    FILE *f = fopen(path, "wb");
-    if (f == NULL) return 0;
-    int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    return fclose(f) == 0 && ok;
+    /* whole or not at all, and never over a device, FIFO or symlink */
+    os_file_replace r;
+    char err[256];
+    if (os_file_replace_open(&r, path, 0644, err, sizeof err) != OS_OK) {
+        fprintf(stderr, "oncesign: %s\n", err);
+        return 0;
+    }
+    if (fputs(text, r.f) < 0 || fputc('\n', r.f) == EOF) {
+        os_file_replace_abort(&r);
+        return 0;
+    }
+    if (os_file_replace_commit(&r, err, sizeof err) != OS_OK) {
+        fprintf(stderr, "oncesign: %s\n", err);
+        return 0;
+    }
+    return 1;
 }
 
 static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out) {
@@ -668,9 +681,27 @@ static int count_type(const psbt_map *m, uint8_t type) {
     return n;
 }
 
+/* The SLIP-44 coin type of the PSBT's first BIP32 derivation (inputs, then outputs): 22 (Monacoin
+ * mainnet), 1 (testnet and regtest alike), or -1 when it has none. */
+static long psbt_coin_type(const psbt *p) {
+    psbt_bip32 d;
+    for (size_t i = 0; i < p->tx.n_inputs; i++) {
+        if (first_derivation(&p->inputs[i], PSBT_IN_BIP32_DERIVATION, &d) && d.depth >= 2) {
+            return (long)(d.path[1] & 0x7FFFFFFFu);
+        }
+    }
+    for (size_t i = 0; i < p->tx.n_outputs; i++) {
+        if (first_derivation(&p->outputs[i], PSBT_OUT_BIP32_DERIVATION, &d) && d.depth >= 2) {
+            return (long)(d.path[1] & 0x7FFFFFFFu);
+        }
+    }
+    return -1;
+}
+
 static int cmd_inspect(const cli_globals *g, int argc, char **argv) {
     const char *file = NULL;
     uint8_t net = OS_NET_MAIN;
+    int net_given = 0;
     cli_backend unused;
     memset(&unused, 0, sizeof unused);
     for (int i = 0; i < argc; i++) {
@@ -679,6 +710,7 @@ static int cmd_inspect(const cli_globals *g, int argc, char **argv) {
         if (r > 0) continue;
         if (strcmp(argv[i], "--network") == 0 && i + 1 < argc) {
             if (!parse_network(argv[++i], &net)) return cli_usage("--network: main, test or regtest");
+            net_given = 1;
         } else if (argv[i][0] != '-' && file == NULL) {
             file = argv[i];
         } else {
@@ -689,6 +721,19 @@ static int cmd_inspect(const cli_globals *g, int argc, char **argv) {
     psbt *p = NULL;
     int rc = load_psbt(g, file, &p);
     if (rc != CLI_EXIT_OK) return rc;
+    /* Addresses are rendered for one network: never silently show mainnet ones for a test PSBT.
+     * Coin type 1' is shared by testnet and regtest, whose addresses differ, so it needs the flag. */
+    long coin = psbt_coin_type(p);
+    if (!net_given && coin == 1) {
+        psbt_free(p);
+        return cli_usage("psbt inspect: %s derives keys with coin type 1' (testnet or regtest): give --network test"
+                         " or --network regtest", file);
+    }
+    if (net_given && coin >= 0 && (coin == 22) != (net == OS_NET_MAIN)) {
+        psbt_free(p);
+        return cli_usage("psbt inspect: %s derives keys with coin type %ld', which is not --network %s", file, coin,
+                         net == OS_NET_MAIN ? "main" : net == OS_NET_TEST ? "test" : "regtest");
+    }
     char txid[65], addr[OS_MAX_ADDRESS + 1], path[160], hex[65];
     os_txid_to_hex(p->tx.txid, txid);
     uint64_t in_total = 0, out_total = 0;

@@ -11,8 +11,11 @@
 #include "address.h"
 #include "cli_cmds.h"
 #include "client.h"
+#include "audit_log.h"
+#include "descriptor.h"
 #include "oncesign/protocol.h"
 #include "oncesign/status.h"
+#include "oncesign/version.h"
 #include "transport.h"
 
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_DEVICE = 2, EXIT_REFUSED = 3 };
@@ -28,6 +31,7 @@ enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_DEVICE = 2, EXIT_REFUSED = 3 };
 
 static const char USAGE[] =
     "usage: oncesign [--device SPEC] [--json] [--timeout MS] COMMAND [options]\n"
+    "       oncesign --help | --version\n"
     "\n"
     "global options:\n"
     "  --device SPEC   sim:PATH (simulator socket), hid (first oncesign USB device), hid:PATH,\n"
@@ -48,6 +52,10 @@ static const char USAGE[] =
     "                                    the device only\n"
     "  device xpub [--script-type T] [--account N]\n"
     "                                    account extended public key (xpub or tpub)\n"
+    "  device descriptors [--script-type T] [--account N]\n"
+    "                                    the account's receive and change descriptors with key\n"
+    "                                    origin and checksum, and the importmulti call for a\n"
+    "                                    watch-only wallet in monacoind (docs/PSBT.md)\n"
     "  device address [--script-type T] [--account N] [--change] [--index N] [--show]\n"
     "                                    an address; --show displays it on the device for approval\n"
     "  device wipe                       erase keys, nonce set and log (confirm on the device)\n"
@@ -67,7 +75,14 @@ static const char USAGE[] =
     "  codes show CODE                   amount, expiry, whether and by which payout redeemed\n"
     "  reconcile --rpc-url URL           one reconciliation pass now (needs --device)\n"
     "  tree rebuild                      rebuild the nonce tree from the signer's log (needs --device)\n"
+    "  apikey create NAME --scopes LIST  a scoped API key (LIST: issue,redeem,withdraw,read), its\n"
+    "                                    secret printed this once\n"
+    "  apikey revoke NAME                refuse the key from its next request on\n"
+    "  apikey list                       keys, scopes, active or revoked, recorded uses\n"
     "  ledger init                       create the ledger file (--db); every other command needs it to exist\n"
+    "  ledger backup --out FILE          verified online copy of the ledger (docs/RECOVERY.md); the signer's\n"
+    "                                    log is then acknowledged only up to the newest backup\n"
+    "  ledger verify-backup FILE         check a backup read-only (integrity, marker)\n"
     "\n"
     "PSBT commands (docs/PSBT.md):\n"
     "  sign FILE.psbt [--out FILE] [--finalize] [--db PATH] [--rpc-url URL]\n"
@@ -85,7 +100,8 @@ static const char USAGE[] =
     "  psbt bind FILE --output N --nonce HEX [--anchor TXID:VOUT] [--out FILE]\n"
     "                                    bind output N to a code nonce (e.g. in a PSBT made by\n"
     "                                    walletcreatefundedpsbt); --anchor marks a replacement\n"
-    "  monacoind: --rpc-url URL with --rpc-user U --rpc-password P or --rpc-cookie FILE\n"
+    "  monacoind: --rpc-url URL with --rpc-user U --rpc-password-file FILE (its first line) or\n"
+    "             --rpc-cookie FILE (a password on the command line is refused: /proc shows it)\n"
     "\n"    "audit commands (docs/AUDITING.md):\n"
     "  log export [--db PATH] [--out FILE]\n"
     "                                    the signer's audit log as text (header + one entry per line):\n"
@@ -506,6 +522,62 @@ static int cmd_xpub(cli *c, int argc, char **argv) {
     return EXIT_OK;
 }
 
+/* The SETUP entry (seq 1 of the device's log) carries the master key's fingerprint after network,
+ * script type, restore, test-RNG flag and the policy (OS_POLICY_BYTES, 44 since the fee budget;
+ * PROTOCOL.md §6): named from the policy size, so a policy field cannot shift it unnoticed. */
+#define SETUP_FINGERPRINT_OFF (AUDIT_LOG_OFF_PAYLOAD + 4u + OS_POLICY_BYTES)
+
+static int cmd_descriptors(cli *c, int argc, char **argv) {
+    path_opts o;
+    uint8_t network;
+    os_msg req, reply;
+    char xpub[128];
+    int rc = parse_path_opts("descriptors", argc, argv, &o, 0);
+    if (rc != EXIT_OK) return rc;
+    if ((rc = resolve_defaults(c, &o, &network)) != EXIT_OK) return rc;
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_GET_XPUB;
+    req.u.get_xpub.script_type = o.script_type;
+    req.u.get_xpub.account = o.account;
+    if ((rc = exchange(c, &req, &reply, OS_MSG_XPUB, NULL)) != EXIT_OK) return rc;
+    rc = base58check_encode(reply.u.xpub.data, OS_XPUB_BYTES, xpub, sizeof xpub);
+    if (rc != OS_OK) return report_failure(c, rc, NULL);
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_LOG_READ;
+    req.u.log_read.seq = 1;
+    if ((rc = exchange(c, &req, &reply, OS_MSG_LOG_ENTRY, NULL)) != EXIT_OK) return rc;
+    if (reply.u.log_entry.len != OS_LOG_ENTRY_BYTES || reply.u.log_entry.entry[AUDIT_LOG_OFF_TYPE] != OS_LOG_SETUP) {
+        fprintf(stderr, "oncesign: the device's log entry 1 is not its SETUP entry; the master fingerprint is not"
+                        " known\n");
+        return EXIT_DEVICE;
+    }
+    uint8_t fp[4];
+    memcpy(fp, reply.u.log_entry.entry + SETUP_FINGERPRINT_OFF, 4);
+    uint32_t p[3];
+    if (address_account_path(network, o.script_type, o.account, p) != OS_OK) return report_failure(c, OS_ERR_ARG, NULL);
+    char desc[2][OS_DESCRIPTOR_MAX];
+    for (unsigned chain = 0; chain < 2; chain++) {
+        rc = os_descriptor_account(fp, p[0] & 0x7FFFFFFFu, p[1] & 0x7FFFFFFFu, p[2] & 0x7FFFFFFFu, o.script_type, xpub,
+                                   chain, desc[chain], sizeof desc[chain]);
+        if (rc != OS_OK) return report_failure(c, rc, NULL);
+    }
+    /* Watch-only, ranged over the first 1000 indexes of each chain; "now": no rescan of old blocks
+     * (docs/MONACOIND.md "Import before use"). */
+    char import[1024];
+    snprintf(import, sizeof import,
+             "[{\"desc\":\"%s\",\"range\":[0,999],\"timestamp\":\"now\",\"watchonly\":true,\"internal\":false},"
+             "{\"desc\":\"%s\",\"range\":[0,999],\"timestamp\":\"now\",\"watchonly\":true,\"internal\":true}]",
+             desc[0], desc[1]);
+    if (c->json) {
+        printf("{\"ok\":true,\"fingerprint\":\"%02x%02x%02x%02x\",\"receive\":\"%s\",\"change\":\"%s\","
+               "\"importmulti\":%s}\n", fp[0], fp[1], fp[2], fp[3], desc[0], desc[1], import);
+    } else {
+        printf("receive  %s\nchange   %s\nimport into a watch-only wallet with:\n  monacoin-cli -rpcwallet=oncesign-watch"
+               " importmulti '%s'\n", desc[0], desc[1], import);
+    }
+    return EXIT_OK;
+}
+
 static int cmd_address(cli *c, int argc, char **argv) {
     path_opts o;
     uint8_t network;
@@ -608,16 +680,17 @@ static int run_command(cli *c, int argc, char **argv) {
         if (cli_is_ledger_group(argv[i])) return cli_cmd_ledger(&g, argc, argv);
         return usage_error("unknown command '%s'", argv[i]);
     }
-    if (++i >= argc) return usage_error("device: which command? info, init, xpub, address, wipe or list");
+    if (++i >= argc) return usage_error("device: which command? info, init, xpub, address, descriptors, wipe or list");
     const char *sub = argv[i++];
     int (*run)(cli *, int, char **) = NULL;
     if (strcmp(sub, "info") == 0) run = cmd_info;
     else if (strcmp(sub, "init") == 0) run = cmd_init;
     else if (strcmp(sub, "xpub") == 0) run = cmd_xpub;
     else if (strcmp(sub, "address") == 0) run = cmd_address;
+    else if (strcmp(sub, "descriptors") == 0) run = cmd_descriptors;
     else if (strcmp(sub, "wipe") == 0) run = cmd_wipe;
     else if (strcmp(sub, "list") == 0) run = cmd_list;
-    else return usage_error("device: unknown command '%s' (info, init, xpub, address, wipe, list)", sub);
+    else return usage_error("device: unknown command '%s' (info, init, xpub, address, descriptors, wipe, list)", sub);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -653,6 +726,10 @@ int main(int argc, char **argv) {
         uint64_t v;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(USAGE, stdout);
+            free(args);
+            return EXIT_OK;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("oncesign %s\n", ONCESIGN_VERSION);
             free(args);
             return EXIT_OK;
         } else if (strcmp(a, "--json") == 0) {

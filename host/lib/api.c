@@ -1,7 +1,8 @@
 /* oncesign host — the HTTP/JSON API (contract in api.h, endpoints in docs/API.md).
  *
- * Order of checks for every request, all made before any body byte is read: route (404), method
- * (405), bearer token (401), declared Content-Length (413). Only then is the body accumulated (up
+ * Order of checks for every request, all made before any body byte is read: framing (400: more
+ * than one Content-Length, or one beside Transfer-Encoding), route (404), method (405), bearer
+ * token (401), declared Content-Length (413), Content-Type of a body (415). Only then is the body accumulated (up
  * to max_body), parsed and validated completely, and only a request that passed every check
  * reaches the engine. The engine call is the single place where the ledger can change, so a
  * refused request cannot change it.
@@ -9,7 +10,9 @@
 #include "api.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,8 +26,15 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "crypto.h"
+#include "errtext.h"
+#include "ledger.h"
+#include "log.h"
 #include "oncesign/check.h"
 #include "oncesign/status.h"
 #include "rpc.h"
@@ -40,6 +50,14 @@
 /* A chunked body (no Content-Length) over max_body is drained up to this much so the client gets
  * its 413; beyond it the connection is dropped. */
 #define API_DRAIN_MAX          (1024u * 1024u)
+#define API_DEFAULT_CONNECTIONS       256u
+#define API_DEFAULT_PER_CLIENT        32u
+#define API_DEFAULT_REQUEST_TIMEOUT_MS 10000u
+/* An idle connection (no byte either way) is closed after this many seconds; the request deadline
+ * above bounds one that keeps trickling. */
+#define API_IDLE_TIMEOUT_S     30u
+#define API_REAPER_PERIOD_MS   100u
+#define API_DEFAULT_DISK_MIN_FREE (100ull * 1024u * 1024u)
 
 /* ---- endpoints and metrics ---- */
 
@@ -70,9 +88,30 @@ static const uint64_t latency_bounds_us[] = {
 };
 #define N_BUCKETS (sizeof latency_bounds_us / sizeof latency_bounds_us[0])
 
+/* One open connection, from accept to close: the request deadline applies while it is receiving
+ * (from accept, or from its previous answer, until a whole request is in). */
+typedef struct conn_track {
+    struct conn_track *prev, *next;
+    int fd;
+    int receiving;
+    int shut;
+    struct timespec deadline;
+} conn_track;
+
 struct os_api {
     os_engine *engine;
-    struct MHD_Daemon *daemon;
+    int have_token;                     /* a token file was given: its token has every scope */
+    struct MHD_Daemon *daemon;          /* TCP listener, or NULL */
+    struct MHD_Daemon *unix_daemon;     /* Unix-socket listener, or NULL */
+    char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    unsigned request_timeout_ms;
+    char disk_path[4096];               /* "" when not reported */
+    uint64_t disk_min_free;
+    pthread_mutex_t conn_lock;
+    pthread_cond_t reaper_wake;
+    conn_track *conns;
+    int reaper_running, stopping;
+    pthread_t reaper;
     uint8_t token_hash[32];
     size_t max_body;
     uint16_t port;
@@ -94,6 +133,8 @@ typedef struct {
     size_t body_len, body_cap;
     char code[API_CODE_MAX + 1];
     int64_t payout_id;
+    int64_t key_id;         /* the API key that authenticated the request; 0: the token file's token */
+    char key_name[65];
 } api_request;
 
 static uint64_t elapsed_us(const struct timespec *start) {
@@ -125,6 +166,7 @@ unsigned os_api_http_status(int status) {
     case OS_ERR_ARG:
     case OS_ERR_BAD_REQUEST: return 400;
     case OS_ERR_AUTH: return 401;
+    case OS_ERR_FORBIDDEN: return 403;
     case OS_ERR_NOT_FOUND: return 404;
     case OS_ERR_IDEMPOTENCY: return 409;
     case OS_ERR_CODE_EXPIRED: return 410;
@@ -139,6 +181,7 @@ unsigned os_api_http_status(int status) {
     case OS_ERR_RPC_TRANSPORT:
     case OS_ERR_FUNDS:
     case OS_ERR_SIGNER_MISMATCH:
+    case OS_ERR_SIGNER_UNAVAILABLE:
     case OS_ERR_NOT_INITIALIZED: return 503;
     default: return 500;
     }
@@ -222,12 +265,12 @@ static json_t *payout_json(const os_payout_info *p) {
 
 /* ---- request bodies ---- */
 
-static void say(char *why, size_t cap, const char *fmt, ...) {
-    if (why == NULL || cap == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
+/* The member name of doc, which the request must have: OS_OK with *value, or OS_ERR_BAD_REQUEST. */
+static int required_field(json_t *doc, const char *name, json_t **value, char *why, size_t cap) {
+    *value = json_object_get(doc, name);
+    if (*value != NULL) return OS_OK;
+    os_errf(why, cap, "\"%s\" is required", name);
+    return OS_ERR_BAD_REQUEST;
 }
 
 /* Printable ASCII without spaces: what addresses and idempotency keys are made of. */
@@ -241,12 +284,12 @@ static int printable_token(const char *s, size_t len) {
 
 static int parse_amount(json_t *v, const char *name, uint64_t *out, char *why, size_t cap) {
     if (!json_is_integer(v)) {
-        say(why, cap, "\"%s\" must be an integer number of satoshi (not a string, fraction or exponent)", name);
+        os_errf(why, cap, "\"%s\" must be an integer number of satoshi (not a string, fraction or exponent)", name);
         return OS_ERR_BAD_REQUEST;
     }
     json_int_t n = json_integer_value(v);
     if (n <= 0 || n >= API_MAX_SAFE_INT) {
-        say(why, cap, "\"%s\" must be between 1 and 2^53-1 satoshi", name);
+        os_errf(why, cap, "\"%s\" must be between 1 and 2^53-1 satoshi", name);
         return OS_ERR_AMOUNT;
     }
     *out = (uint64_t)n;
@@ -255,13 +298,13 @@ static int parse_amount(json_t *v, const char *name, uint64_t *out, char *why, s
 
 static int parse_address(json_t *v, char out[OS_MAX_ADDRESS + 1], char *why, size_t cap) {
     if (!json_is_string(v)) {
-        say(why, cap, "\"address\" must be a string");
+        os_errf(why, cap, "\"address\" must be a string");
         return OS_ERR_BAD_REQUEST;
     }
     size_t len = json_string_length(v);
     const char *s = json_string_value(v);
     if (len == 0 || len > OS_MAX_ADDRESS || !printable_token(s, len)) {
-        say(why, cap, "\"address\" must be 1 to %d printable ASCII characters", OS_MAX_ADDRESS);
+        os_errf(why, cap, "\"address\" must be 1 to %d printable ASCII characters", OS_MAX_ADDRESS);
         return OS_ERR_ADDRESS;
     }
     memcpy(out, s, len);
@@ -282,13 +325,13 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
     ARG_CHECK(body != NULL || len == 0);
 
     if (len == 0) {
-        say(why, cap, "the request needs a JSON object body");
+        os_errf(why, cap, "the request needs a JSON object body");
         return OS_ERR_BAD_REQUEST;
     }
     /* Checked here, not left to jansson: 2.14 accepts '{"amount":1000<NUL>}' as {"amount":1000}
      * (found by fuzz_api_json), and no valid JSON text holds a raw NUL. */
     if (memchr(body, '\0', len) != NULL) {
-        say(why, cap, "the body holds a NUL byte");
+        os_errf(why, cap, "the body holds a NUL byte");
         return OS_ERR_BAD_REQUEST;
     }
     json_error_t jerr;
@@ -297,12 +340,12 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
      * jansson caps nesting depth, so hostile nesting cannot exhaust the stack. */
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (doc == NULL) {
-        say(why, cap, "malformed JSON at byte %d: %s", jerr.position, jerr.text);
+        os_errf(why, cap, "malformed JSON at byte %d: %s", jerr.position, jerr.text);
         return OS_ERR_BAD_REQUEST;
     }
     int rc = OS_OK;
     if (!json_is_object(doc)) {
-        say(why, cap, "the body must be a JSON object");
+        os_errf(why, cap, "the body must be a JSON object");
         rc = OS_ERR_BAD_REQUEST;
         goto done;
     }
@@ -331,19 +374,15 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
             for (size_t i = 0; i < n; i++) {
                 if ((unsigned char)shown[i] < 0x20 || (unsigned char)shown[i] > 0x7e) shown[i] = '?';
             }
-            say(why, cap, "unknown field \"%s\"", shown);
+            os_errf(why, cap, "unknown field \"%s\"", shown);
             rc = OS_ERR_BAD_REQUEST;
             goto done;
         }
     }
 
     if (kind == OS_API_BODY_ISSUE_CODE || kind == OS_API_BODY_PAYOUT) {
-        json_t *amount = json_object_get(doc, "amount");
-        if (amount == NULL) {
-            say(why, cap, "\"amount\" is required");
-            rc = OS_ERR_BAD_REQUEST;
-            goto done;
-        }
+        json_t *amount = NULL;
+        if ((rc = required_field(doc, "amount", &amount, why, cap)) != OS_OK) goto done;
         if ((rc = parse_amount(amount, "amount", &out->amount, why, cap)) != OS_OK) goto done;
     }
     if (kind == OS_API_BODY_ISSUE_CODE) {
@@ -351,7 +390,7 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         if (exp != NULL && !json_is_null(exp)) {
             if (!json_is_integer(exp) || json_integer_value(exp) <= 0 ||
                 json_integer_value(exp) >= API_MAX_SAFE_INT) {
-                say(why, cap, "\"expires_at\" must be a positive integer (unix seconds) or null");
+                os_errf(why, cap, "\"expires_at\" must be a positive integer (unix seconds) or null");
                 rc = OS_ERR_BAD_REQUEST;
                 goto done;
             }
@@ -359,12 +398,8 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         }
     }
     if (kind == OS_API_BODY_REDEEM || kind == OS_API_BODY_PAYOUT) {
-        json_t *addr = json_object_get(doc, "address");
-        if (addr == NULL) {
-            say(why, cap, "\"address\" is required");
-            rc = OS_ERR_BAD_REQUEST;
-            goto done;
-        }
+        json_t *addr = NULL;
+        if ((rc = required_field(doc, "address", &addr, why, cap)) != OS_OK) goto done;
         if ((rc = parse_address(addr, out->address, why, cap)) != OS_OK) goto done;
     }
     if (kind == OS_API_BODY_PAYOUT) {
@@ -373,7 +408,7 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         size_t body_key_len = 0;
         if (k != NULL) {
             if (!json_is_string(k) || !valid_key(json_string_value(k), json_string_length(k))) {
-                say(why, cap, "\"idempotency_key\" must be 1 to 128 printable ASCII characters");
+                os_errf(why, cap, "\"idempotency_key\" must be 1 to 128 printable ASCII characters");
                 rc = OS_ERR_BAD_REQUEST;
                 goto done;
             }
@@ -381,19 +416,19 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
             body_key_len = json_string_length(k);
         }
         if (header_key != NULL && !valid_key(header_key, strlen(header_key))) {
-            say(why, cap, "the Idempotency-Key header must be 1 to 128 printable ASCII characters");
+            os_errf(why, cap, "the Idempotency-Key header must be 1 to 128 printable ASCII characters");
             rc = OS_ERR_BAD_REQUEST;
             goto done;
         }
         if (header_key != NULL && body_key != NULL &&
             (strlen(header_key) != body_key_len || memcmp(header_key, body_key, body_key_len) != 0)) {
-            say(why, cap, "the Idempotency-Key header and \"idempotency_key\" differ");
+            os_errf(why, cap, "the Idempotency-Key header and \"idempotency_key\" differ");
             rc = OS_ERR_BAD_REQUEST;
             goto done;
         }
         const char *use = header_key != NULL ? header_key : body_key;
         if (use == NULL) {
-            say(why, cap, "an idempotency key is required (Idempotency-Key header or \"idempotency_key\")");
+            os_errf(why, cap, "an idempotency key is required (Idempotency-Key header or \"idempotency_key\")");
             rc = OS_ERR_BAD_REQUEST;
             goto done;
         }
@@ -410,38 +445,98 @@ done:
 
 /* ---- auth ---- */
 
-/* Compares hashes so neither the token's bytes nor its length leak through timing. */
-static int authorized(const os_api *api, struct MHD_Connection *c) {
+/* Who is calling, and may they make this call?
+ * Returns: OS_OK (r->key_id, r->key_name set); OS_ERR_AUTH (no bearer, or one nobody issued);
+ *          OS_ERR_FORBIDDEN (a revoked key, or one without any of the scopes in need);
+ *          OS_ERR_DB (the key store could not be read: refused, never let through).
+ * The token file's token is compared by hash in constant time (neither its bytes nor its length
+ * leak); an API key is looked up by the SHA-256 of the presented secret, which reveals nothing
+ * usable about any other key's secret. */
+static int authorize(os_api *api, struct MHD_Connection *c, uint32_t need, api_request *r) {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) return 0;   /* the scheme is case-insensitive (RFC 7235) */
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) return OS_ERR_AUTH;   /* the scheme is case-insensitive (RFC 7235) */
     const char *tok = h + 7;
     uint8_t hash[32];
     crypto_sha256((const uint8_t *)tok, strlen(tok), hash);
-    int ok = crypto_ct_equal(hash, api->token_hash, sizeof hash);
+    int rc;
+    if (api->have_token && crypto_ct_equal(hash, api->token_hash, sizeof hash)) {
+        r->key_id = 0;
+        snprintf(r->key_name, sizeof r->key_name, "token-file");
+        rc = OS_OK;
+    } else {
+        os_apikey_info k;
+        rc = os_ledger_apikey_find(os_engine_ledger(api->engine), hash, &k);
+        if (rc == OS_ERR_NOT_FOUND) {
+            rc = OS_ERR_AUTH;
+        } else if (rc == OS_OK) {
+            r->key_id = k.id;
+            snprintf(r->key_name, sizeof r->key_name, "%s", k.name);
+            if (k.revoked_at != 0 || (k.scopes & need) == 0) rc = OS_ERR_FORBIDDEN;
+        } else {
+            rc = OS_ERR_DB;
+        }
+    }
     crypto_wipe(hash, sizeof hash);
-    return ok;
+    return rc;
 }
 
+/* A state-changing call made with an API key is recorded in the ledger with the key, what it did
+ * and to what, so every payout and code traces back to the caller that asked for it. */
+static void record_use(os_api *api, const api_request *r, const char *action, const char *object) {
+    if (r->key_id <= 0) return;
+    int rc = os_ledger_apikey_use(os_engine_ledger(api->engine), r->key_id, (int64_t)time(NULL), action, object,
+                                  r->http_status);
+    os_log_field f[] = { OS_LOG_STR("key", r->key_name), OS_LOG_INT("key_id", r->key_id), OS_LOG_STR("action", action),
+                         OS_LOG_STR("object", object), OS_LOG_INT("http_status", r->http_status) };
+    if (rc != OS_OK) {
+        os_log(OS_LOG_ERROR, "api.key_use_not_recorded", f, 5, "the ledger refused the record: %s", os_status_name(rc));
+    } else {
+        os_log(OS_LOG_INFO, "api.key_use", f, 5, NULL);
+    }
+}
+
+/* The token is refused when anyone but its owner could learn it or its group could change it:
+ * a token that other local users can read lets them move money. Group read is allowed so a
+ * service group can share the file with the backend. */
 static int read_token(const char *path, uint8_t hash[32], char *err, size_t cap) {
-    FILE *f = fopen(path, "r");
+    /* O_NONBLOCK: a FIFO planted at the path must not hang the start-up before fstat refuses it. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        os_errf(err, cap, "token file %s: %s", path, strerror(errno));
+        return OS_ERR_IO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        os_errf(err, cap, "token file %s is not a regular file", path);
+        close(fd);
+        return OS_ERR_IO;
+    }
+    if ((st.st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) != 0) {
+        os_errf(err, cap, "token file %s has mode %03o: others could read or change it (chmod 600 %s)", path,
+            (unsigned)(st.st_mode & 0777), path);
+        close(fd);
+        return OS_ERR_IO;
+    }
+    FILE *f = fdopen(fd, "r");
     if (f == NULL) {
-        say(err, cap, "token file %s: %s", path, strerror(errno));
+        os_errf(err, cap, "token file %s: %s", path, strerror(errno));
+        close(fd);
         return OS_ERR_IO;
     }
     char line[API_TOKEN_MAX + 2];
     int rc = OS_OK;
     if (fgets(line, sizeof line, f) == NULL) {
-        say(err, cap, "token file %s is empty", path);
+        os_errf(err, cap, "token file %s is empty", path);
         rc = OS_ERR_IO;
     } else {
         size_t n = strlen(line);
         int whole_line = n > 0 && line[n - 1] == '\n';
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
         if (!whole_line && !feof(f)) {
-            say(err, cap, "token file %s: the token is longer than %u characters", path, API_TOKEN_MAX);
+            os_errf(err, cap, "token file %s: the token is longer than %u characters", path, API_TOKEN_MAX);
             rc = OS_ERR_IO;
         } else if (n < API_TOKEN_MIN) {
-            say(err, cap, "token file %s: the token must be at least %u characters", path, API_TOKEN_MIN);
+            os_errf(err, cap, "token file %s: the token must be at least %u characters", path, API_TOKEN_MIN);
             rc = OS_ERR_IO;
         } else {
             crypto_sha256((const uint8_t *)line, n, hash);
@@ -458,6 +553,7 @@ typedef struct {
     api_endpoint ep;
     const char *allow;      /* methods this path accepts */
     int needs_auth;
+    uint32_t scopes;        /* an API key needs one of these (OS_SCOPE_*, ledger.h) */
 } route_info;
 
 static int valid_code_segment(const char *s, size_t len) {
@@ -496,11 +592,12 @@ static int route(const char *url, const char *method, api_request *r, route_info
     } else if (strcmp(url, "/metrics") == 0) {
         ri->ep = EP_METRICS; ri->allow = "GET"; ri->needs_auth = 0;
     } else if (strcmp(url, "/v1/wallet") == 0) {
-        ri->ep = EP_WALLET; ri->allow = "GET";
+        ri->ep = EP_WALLET; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ;
     } else if (strcmp(url, "/v1/codes") == 0) {
-        ri->ep = EP_CODE_ISSUE; ri->allow = "POST";
+        ri->ep = EP_CODE_ISSUE; ri->allow = "POST"; ri->scopes = OS_SCOPE_ISSUE;
     } else if (strcmp(url, "/v1/payouts") == 0) {
         ri->ep = is_get ? EP_PAYOUT_LIST : EP_PAYOUT_CREATE; ri->allow = "GET, POST";
+        ri->scopes = is_get ? OS_SCOPE_READ : OS_SCOPE_WITHDRAW;
     } else if (strncmp(url, codes, sizeof codes - 1) == 0) {
         const char *seg = url + sizeof codes - 1;
         const char *slash = strchr(seg, '/');
@@ -509,16 +606,16 @@ static int route(const char *url, const char *method, api_request *r, route_info
         memcpy(r->code, seg, seg_len);
         r->code[seg_len] = '\0';
         if (slash == NULL) {
-            ri->ep = EP_CODE_LOOKUP; ri->allow = "GET";
+            ri->ep = EP_CODE_LOOKUP; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ | OS_SCOPE_REDEEM;
         } else if (strcmp(slash, "/redeem") == 0) {
-            ri->ep = EP_CODE_REDEEM; ri->allow = "POST";
+            ri->ep = EP_CODE_REDEEM; ri->allow = "POST"; ri->scopes = OS_SCOPE_REDEEM;
         } else {
             return 0;
         }
     } else if (strncmp(url, payouts, sizeof payouts - 1) == 0) {
         const char *seg = url + sizeof payouts - 1;
         if (!parse_id(seg, strlen(seg), &r->payout_id)) return 0;
-        ri->ep = EP_PAYOUT_GET; ri->allow = "GET";
+        ri->ep = EP_PAYOUT_GET; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ;
     } else {
         return 0;
     }
@@ -565,6 +662,7 @@ static enum MHD_Result handle_issue(os_api *api, struct MHD_Connection *c, api_r
     }
     crypto_wipe(code, sizeof code);
     enum MHD_Result res = send_json(c, r, 201, o, NULL, NULL);
+    record_use(api, r, "code_issue", info.code_id);
     /* jansson keeps its own copy of the code inside the freed object; the dumped text is wiped
      * by free_wiped. */
     return res;
@@ -595,7 +693,11 @@ static enum MHD_Result handle_redeem(os_api *api, struct MHD_Connection *c, api_
     int created = 0;
     rc = os_engine_redeem(api->engine, r->code, req.address, &p, &created);
     if (rc != OS_OK) return engine_error(c, r, rc);
-    return send_json(c, r, created ? 201 : 200, payout_json(&p), NULL, NULL);
+    enum MHD_Result res = send_json(c, r, created ? 201 : 200, payout_json(&p), NULL, NULL);
+    char object[32];
+    snprintf(object, sizeof object, "payout:%lld", (long long)p.id);
+    record_use(api, r, "code_redeem", object);
+    return res;
 }
 
 static enum MHD_Result count_idempotency_headers(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -620,7 +722,11 @@ static enum MHD_Result handle_payout_create(os_api *api, struct MHD_Connection *
     int created = 0;
     rc = os_engine_payout_create(api->engine, req.idempotency_key, req.address, req.amount, &p, &created);
     if (rc != OS_OK) return engine_error(c, r, rc);
-    return send_json(c, r, created ? 201 : 200, payout_json(&p), NULL, NULL);
+    enum MHD_Result res = send_json(c, r, created ? 201 : 200, payout_json(&p), NULL, NULL);
+    char object[32];
+    snprintf(object, sizeof object, "payout:%lld", (long long)p.id);
+    record_use(api, r, "payout_create", object);
+    return res;
 }
 
 static enum MHD_Result handle_payout_get(os_api *api, struct MHD_Connection *c, api_request *r) {
@@ -735,14 +841,30 @@ static enum MHD_Result handle_wallet(os_api *api, struct MHD_Connection *c, api_
     return send_json(c, r, 200, o, NULL, NULL);
 }
 
+/* The ledger's file system: a full disk makes every ledger commit fail, so health says so before it
+ * happens. Returns 1 when free space is at least the minimum and the directory is writable. */
+static int disk_state(const os_api *api, uint64_t *free_bytes) {
+    struct statvfs v;
+    *free_bytes = 0;
+    if (statvfs(api->disk_path, &v) != 0) return 0;
+    *free_bytes = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+    return *free_bytes >= api->disk_min_free && access(api->disk_path, W_OK) == 0;
+}
+
 static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_request *r) {
+    uint64_t disk_free = 0;
+    int disk_ok = api->disk_path[0] == '\0' || disk_state(api, &disk_free);
     os_engine_health h;
     memset(&h, 0, sizeof h);
     int rc = os_engine_health_get(api->engine, &h);
-    int ok = rc == OS_OK && h.ledger_ok && h.signer_ok && h.node_ok;
+    int ok = rc == OS_OK && h.ledger_ok && h.signer_ok && h.node_ok && disk_ok;
     json_t *o = json_object();
     if (o != NULL) {
         json_object_set_new(o, "ok", json_boolean(ok));
+        if (api->disk_path[0] != '\0') {
+            json_object_set_new(o, "disk", json_boolean(disk_ok));
+            json_object_set_new(o, "disk_free_bytes", json_integer((json_int_t)disk_free));
+        }
         json_object_set_new(o, "ledger", json_boolean(rc == OS_OK && h.ledger_ok));
         json_object_set_new(o, "signer", json_boolean(rc == OS_OK && h.signer_ok));
         json_object_set_new(o, "node", json_boolean(rc == OS_OK && h.node_ok));
@@ -784,6 +906,64 @@ static void tb_printf(text_buf *t, const char *fmt, ...) {
     }
 }
 
+/* The service's families an operator watches (issue 11): the hot wallet's balance, the queue and
+ * its age, approvals waiting and for how long, the signer's connection, the nonce set's size,
+ * monacoind's failures by kind. Each reads the ledger or the engine fresh at the scrape; a part
+ * that cannot be read is left out and counted in oncesign_metrics_errors. */
+static void service_metrics(os_api *api, text_buf *t) {
+    unsigned errors = 0;
+    int64_t now = (int64_t)time(NULL);
+    uint64_t confirmed = 0, unconfirmed = 0;
+    if (os_engine_balance(api->engine, &confirmed, &unconfirmed) == OS_OK) {
+        tb_printf(t, "# HELP oncesign_wallet_balance_sat the hot wallet's coins the ledger knows, in satoshi\n"
+                     "# TYPE oncesign_wallet_balance_sat gauge\n"
+                     "oncesign_wallet_balance_sat{state=\"confirmed\"} %llu\n"
+                     "oncesign_wallet_balance_sat{state=\"unconfirmed\"} %llu\n",
+                  (unsigned long long)confirmed, (unsigned long long)unconfirmed);
+    } else {
+        errors++;
+    }
+    os_ledger_backlog q;
+    uint64_t counts[OS_PAYOUT_FAILED + 1];
+    if (os_ledger_backlog_get(os_engine_ledger(api->engine), &q) == OS_OK &&
+        os_ledger_payout_counts(os_engine_ledger(api->engine), counts) == OS_OK) {
+        int64_t queue_age = q.oldest_queued_at != 0 && now > q.oldest_queued_at ? now - q.oldest_queued_at : 0;
+        int64_t wait = q.oldest_awaiting_since != 0 && now > q.oldest_awaiting_since ? now - q.oldest_awaiting_since : 0;
+        tb_printf(t, "# HELP oncesign_payout_queue_age_seconds age of the oldest payout not yet broadcast (0: none)\n"
+                     "# TYPE oncesign_payout_queue_age_seconds gauge\noncesign_payout_queue_age_seconds %lld\n"
+                     "# HELP oncesign_approvals_waiting payouts waiting for the operator's decision on the signer\n"
+                     "# TYPE oncesign_approvals_waiting gauge\noncesign_approvals_waiting %llu\n"
+                     "# HELP oncesign_approval_wait_seconds how long the oldest of them has waited (0: none)\n"
+                     "# TYPE oncesign_approval_wait_seconds gauge\noncesign_approval_wait_seconds %lld\n"
+                     "# HELP oncesign_nonce_set_size nonces committed in the ledger's nonce tree\n"
+                     "# TYPE oncesign_nonce_set_size gauge\noncesign_nonce_set_size %lld\n",
+                  (long long)queue_age, (unsigned long long)counts[OS_PAYOUT_AWAITING_APPROVAL], (long long)wait,
+                  (long long)q.nonce_set_size);
+    } else {
+        errors++;
+    }
+    os_engine_health h;
+    if (os_engine_health_get(api->engine, &h) == OS_OK) {
+        tb_printf(t, "# HELP oncesign_signer_connected 1 while the signer answers and matches the ledger\n"
+                     "# TYPE oncesign_signer_connected gauge\noncesign_signer_connected %d\n"
+                     "# HELP oncesign_last_block_height the node's tip at the last reconciliation\n"
+                     "# TYPE oncesign_last_block_height gauge\noncesign_last_block_height %llu\n",
+                  h.signer_ok ? 1 : 0, (unsigned long long)h.node_height);
+    } else {
+        errors++;
+    }
+    uint64_t fails[OS_RPC_FAIL_KINDS];
+    os_rpc_fail_counts(fails);
+    tb_printf(t, "# HELP oncesign_rpc_errors_total failed monacoind calls by kind\n"
+                 "# TYPE oncesign_rpc_errors_total counter\n");
+    for (int k = 0; k < OS_RPC_FAIL_KINDS; k++) {
+        tb_printf(t, "oncesign_rpc_errors_total{kind=\"%s\"} %llu\n", os_rpc_fail_kind_name((os_rpc_fail_kind)k),
+                  (unsigned long long)fails[k]);
+    }
+    tb_printf(t, "# HELP oncesign_metrics_errors parts of this scrape that could not be read\n"
+                 "# TYPE oncesign_metrics_errors gauge\noncesign_metrics_errors %u\n", errors);
+}
+
 static enum MHD_Result handle_metrics(os_api *api, struct MHD_Connection *c, api_request *r) {
     text_buf t = { malloc(32768), 0, 32768, 0 };
     if (t.buf == NULL) return send_error(c, r, OS_ERR_INTERNAL, "out of memory");
@@ -795,6 +975,16 @@ static enum MHD_Result handle_metrics(os_api *api, struct MHD_Connection *c, api
     tb_printf(&t, "# HELP oncesign_api_engine_metrics_ok 1 when the engine's own metrics are included\n"
                   "# TYPE oncesign_api_engine_metrics_ok gauge\noncesign_api_engine_metrics_ok %d\n",
               rc == OS_OK);
+    service_metrics(api, &t);
+    if (api->disk_path[0] != '\0') {
+        uint64_t disk_free = 0;
+        int disk_ok = disk_state(api, &disk_free);
+        tb_printf(&t, "# HELP oncesign_disk_free_bytes free bytes on the ledger's file system\n"
+                      "# TYPE oncesign_disk_free_bytes gauge\noncesign_disk_free_bytes %llu\n"
+                      "# HELP oncesign_disk_ok 1 when the ledger's directory is writable with enough free space\n"
+                      "# TYPE oncesign_disk_ok gauge\noncesign_disk_ok %d\n",
+                  (unsigned long long)disk_free, disk_ok);
+    }
     tb_printf(&t, "# HELP oncesign_api_requests_total HTTP requests answered, by endpoint and status\n"
                   "# TYPE oncesign_api_requests_total counter\n");
     for (size_t e = 0; e < EP_COUNT; e++) {
@@ -845,6 +1035,148 @@ static enum MHD_Result handle_metrics(os_api *api, struct MHD_Connection *c, api
     return ok;
 }
 
+/* ---- connection deadlines ---- */
+
+static conn_track *track_of(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void deadline_in(struct timespec *t, unsigned ms) {
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_sec += ms / 1000u;
+    t->tv_nsec += (long)(ms % 1000u) * 1000000L;
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
+    }
+}
+
+/* receiving 1: the deadline starts now (a new connection, or the answer to its previous request
+ * went out); 0: a whole request is in, the deadline stops. */
+static void track_set_receiving(os_api *api, struct MHD_Connection *c, int receiving) {
+    conn_track *t = track_of(c);
+    if (t == NULL) return;
+    pthread_mutex_lock(&api->conn_lock);
+    t->receiving = receiving;
+    if (receiving) deadline_in(&t->deadline, api->request_timeout_ms);
+    pthread_mutex_unlock(&api->conn_lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    os_api *api = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_track *t = calloc(1, sizeof *t);
+        /* Untracked (out of memory) only loses the deadline; the idle timeout still applies. */
+        if (t == NULL || ci == NULL) {
+            free(t);
+            *socket_context = NULL;
+            return;
+        }
+        t->fd = ci->connect_fd;
+        t->receiving = 1;
+        deadline_in(&t->deadline, api->request_timeout_ms);
+        pthread_mutex_lock(&api->conn_lock);
+        t->next = api->conns;
+        if (api->conns != NULL) api->conns->prev = t;
+        api->conns = t;
+        pthread_mutex_unlock(&api->conn_lock);
+        *socket_context = t;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_track *t = *socket_context;
+        if (t == NULL) return;
+        /* Unlinked before libmicrohttpd closes the descriptor, under the lock the reaper holds
+         * while it shuts one down: the reaper never touches a descriptor number reused by
+         * another connection. */
+        pthread_mutex_lock(&api->conn_lock);
+        if (t->prev != NULL) t->prev->next = t->next;
+        else api->conns = t->next;
+        if (t->next != NULL) t->next->prev = t->prev;
+        pthread_mutex_unlock(&api->conn_lock);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+static int past(const struct timespec *now, const struct timespec *t) {
+    return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
+}
+
+/* libmicrohttpd's own timeout is for idleness only: a client sending a byte a second would hold
+ * its connection forever. Shutting the socket down makes libmicrohttpd see the end of the stream
+ * and close the connection in its own thread. */
+static void *reaper_main(void *cls) {
+    os_api *api = cls;
+    pthread_mutex_lock(&api->conn_lock);
+    while (!api->stopping) {
+        struct timespec wake;
+        clock_gettime(CLOCK_REALTIME, &wake);
+        wake.tv_nsec += (long)API_REAPER_PERIOD_MS * 1000000L;
+        if (wake.tv_nsec >= 1000000000L) {
+            wake.tv_sec++;
+            wake.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&api->reaper_wake, &api->conn_lock, &wake);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        unsigned closed = 0;
+        for (conn_track *t = api->conns; t != NULL; t = t->next) {
+            if (t->receiving && !t->shut && past(&now, &t->deadline)) {
+                shutdown(t->fd, SHUT_RDWR);
+                t->shut = 1;
+                closed++;
+            }
+        }
+        if (closed > 0) {
+            os_log_field f[] = { OS_LOG_INT("closed", closed), OS_LOG_INT("timeout_ms", api->request_timeout_ms) };
+            os_log(OS_LOG_WARNING, "api.request_deadline", f, 2, "closed connections that sent no whole request in time");
+        }
+    }
+    pthread_mutex_unlock(&api->conn_lock);
+    return NULL;
+}
+
+/* ---- framing and media type ---- */
+
+typedef struct {
+    unsigned content_length, transfer_encoding;
+} framing_count;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    (void)value;
+    framing_count *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) f->content_length++;
+    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) f->transfer_encoding++;
+    return MHD_YES;
+}
+
+/* A body's length must have exactly one reading: two Content-Lengths (even equal ones) or one
+ * beside Transfer-Encoding let a proxy in front and this server split the stream differently. */
+static int framing_ambiguous(struct MHD_Connection *c) {
+    framing_count f = { 0, 0 };
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    return f.content_length > 1 || f.transfer_encoding > 1 || (f.content_length > 0 && f.transfer_encoding > 0);
+}
+
+static int endpoint_takes_body(api_endpoint ep) {
+    return ep == EP_CODE_ISSUE || ep == EP_CODE_REDEEM || ep == EP_PAYOUT_CREATE;
+}
+
+/* "application/json", any case, optionally followed by parameters ("; charset=utf-8"). */
+static int json_content_type(struct MHD_Connection *c) {
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    static const char want[] = "application/json";
+    if (ct == NULL) return 0;
+    while (*ct == ' ' || *ct == '\t') ct++;
+    if (strncasecmp(ct, want, sizeof want - 1) != 0) return 0;
+    ct += sizeof want - 1;
+    while (*ct == ' ' || *ct == '\t') ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
 /* ---- libmicrohttpd glue ---- */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -861,6 +1193,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         clock_gettime(CLOCK_MONOTONIC, &r->start);
         r->ep = EP_OTHER;
         *con_cls = r;
+        if (framing_ambiguous(c)) {
+            return send_error(c, r, OS_ERR_BAD_REQUEST,
+                              "more than one Content-Length, or Content-Length with Transfer-Encoding");
+        }
         route_info ri;
         if (!route(url, method, r, &ri)) return send_error(c, r, OS_ERR_NOT_FOUND, "no such endpoint");
         r->ep = ri.ep;
@@ -869,13 +1205,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             snprintf(why, sizeof why, "method not allowed here; allowed: %s", ri.allow);
             return send_error_http(c, r, 405, OS_ERR_UNSUPPORTED, why, MHD_HTTP_HEADER_ALLOW, ri.allow);
         }
-        if (ri.needs_auth && !authorized(api, c)) return send_error(c, r, OS_ERR_AUTH, NULL);
+        if (ri.needs_auth) {
+            int arc = authorize(api, c, ri.scopes, r);
+            if (arc == OS_ERR_FORBIDDEN) {
+                os_log_field f[] = { OS_LOG_STR("key", r->key_name), OS_LOG_INT("key_id", r->key_id),
+                                     OS_LOG_STR("endpoint", endpoint_names[r->ep]) };
+                os_log(OS_LOG_WARNING, "api.forbidden", f, 3, "revoked key, or a call outside its scopes");
+                return send_error(c, r, arc, NULL);
+            }
+            if (arc != OS_OK) return send_error(c, r, arc, NULL);
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL) {
             char *end = NULL;
             errno = 0;
             unsigned long long n = strtoull(cl, &end, 10);
             if (errno != 0 || end == cl || n > api->max_body) return send_error(c, r, OS_ERR_TOO_LARGE, NULL);
+        }
+        if (endpoint_takes_body(r->ep) && !json_content_type(c)) {
+            return send_error_http(c, r, 415, OS_ERR_BAD_REQUEST, "the body must be sent as Content-Type: application/json",
+                                   NULL, NULL);
         }
         return MHD_YES;
     }
@@ -903,15 +1252,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
 
+    /* the whole request is in: its deadline no longer runs */
+    track_set_receiving(api, c, 0);
     if (r->responded) return MHD_YES;
     if (r->too_large) return send_error(c, r, OS_ERR_TOO_LARGE, NULL);
     if (r->ep == EP_CODE_ISSUE || r->ep == EP_CODE_REDEEM || r->ep == EP_PAYOUT_CREATE) {
         /* Fail closed (I6): nothing new is accepted that could not be paid; reads go on. */
-        char why[256], msg[320];
-        if (os_engine_signing_disabled(api->engine, why, sizeof why)) {
-            snprintf(msg, sizeof msg, "signing is disabled: signer mismatch: %s", why);
-            return send_error(c, r, OS_ERR_SIGNER_MISMATCH, msg);
-        }
+        char why[320];
+        int refused = os_engine_signing_disabled(api->engine, why, sizeof why);
+        if (refused != OS_OK) return send_error(c, r, refused, why);
     }
     switch (r->ep) {
     case EP_CODE_ISSUE: return handle_issue(api, c, r);
@@ -928,9 +1277,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)c;
     (void)toe;
     os_api *api = cls;
+    /* a kept-alive connection gets a fresh deadline for its next request */
+    track_set_receiving(api, c, 1);
     api_request *r = *con_cls;
     if (r == NULL) return;
     if (r->http_status != 0) record(api, r);
@@ -954,66 +1304,157 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s) {
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap) {
     (void)cls;
-    fputs("oncesignd api: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    os_log(OS_LOG_WARNING, "api.http", NULL, 0, "%s", msg);
+}
+
+/* Binds the Unix-socket listener: mode 0660 (set before listen(), so nobody connects earlier),
+ * replacing a stale socket of a stopped daemon but never a live one or anything that is not a
+ * socket. Returns the listening descriptor, or -1 with err set. */
+static int unix_listener(const char *path, char *err, size_t cap) {
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sun.sun_path) {
+        os_errf(err, cap, "socket path %s is longer than %zu bytes", path, sizeof sun.sun_path - 1);
+        return -1;
+    }
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            os_errf(err, cap, "%s exists and is not a socket; not replacing it", path);
+            return -1;
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int live = probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0;
+        if (probe >= 0) close(probe);
+        if (live) {
+            os_errf(err, cap, "%s: another process is listening on it", path);
+            return -1;
+        }
+        if (unlink(path) != 0) {
+            os_errf(err, cap, "cannot remove the stale socket %s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        os_errf(err, cap, "socket: %s", strerror(errno));
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || chmod(path, 0660) != 0 || listen(fd, 64) != 0) {
+        os_errf(err, cap, "cannot listen on %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static struct MHD_Daemon *start_mhd(os_api *api, const os_api_config *cfg, unsigned flags, uint16_t port,
+                                    const struct sockaddr *sa, int listen_fd) {
+    unsigned threads = cfg->threads != 0 ? cfg->threads : API_DEFAULT_THREADS;
+    unsigned limit = cfg->connection_limit != 0 ? cfg->connection_limit : API_DEFAULT_CONNECTIONS;
+    unsigned per_client = cfg->per_client_limit != 0 ? cfg->per_client_limit : API_DEFAULT_PER_CLIENT;
+    return MHD_start_daemon(flags, port, NULL, NULL, on_request, api,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+                            sa != NULL ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_LISTEN_SOCKET,
+                            sa != NULL ? (intptr_t)sa : (intptr_t)listen_fd,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)limit,
+                            /* counts TCP clients by address; Unix-socket peers have none */
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)per_client,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_IDLE_TIMEOUT_S,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, api,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+                            MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+                            MHD_OPTION_END);
 }
 
 int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char *err, size_t cap) {
     ARG_CHECK(engine != NULL && cfg != NULL && out != NULL);
-    ARG_CHECK(cfg->token_file != NULL);
     *out = NULL;
+    if (cfg->no_tcp && cfg->unix_path == NULL) {
+        os_errf(err, cap, "no listener: neither TCP nor a Unix socket is configured");
+        return OS_ERR_ARG;
+    }
+    const char *bind = cfg->bind != NULL ? cfg->bind : "127.0.0.1";
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+    struct sockaddr *sa = NULL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+    memset(&sin, 0, sizeof sin);
+    memset(&sin6, 0, sizeof sin6);
+    if (!cfg->no_tcp) {
+        if (inet_pton(AF_INET, bind, &sin.sin_addr) == 1) {
+            sin.sin_family = AF_INET;
+            sin.sin_port = htons(cfg->port);
+            sa = (struct sockaddr *)&sin;
+        } else if (inet_pton(AF_INET6, bind, &sin6.sin6_addr) == 1) {
+            sin6.sin6_family = AF_INET6;
+            sin6.sin6_port = htons(cfg->port);
+            sa = (struct sockaddr *)&sin6;
+        } else {
+            os_errf(err, cap, "bind address %s is not an IPv4 or IPv6 address", bind);
+            return OS_ERR_ARG;
+        }
+    }
     os_api *api = calloc(1, sizeof *api);
     if (api == NULL) return OS_ERR_INTERNAL;
     api->engine = engine;
     api->max_body = cfg->max_body != 0 ? cfg->max_body : API_DEFAULT_MAX_BODY;
-    int rc = read_token(cfg->token_file, api->token_hash, err, cap);
-    if (rc != OS_OK) {
-        free(api);
-        return rc;
+    api->request_timeout_ms = cfg->request_timeout_ms != 0 ? cfg->request_timeout_ms : API_DEFAULT_REQUEST_TIMEOUT_MS;
+    if (cfg->disk_path != NULL) snprintf(api->disk_path, sizeof api->disk_path, "%s", cfg->disk_path);
+    api->disk_min_free = cfg->disk_min_free != 0 ? cfg->disk_min_free : API_DEFAULT_DISK_MIN_FREE;
+    pthread_mutex_init(&api->conn_lock, NULL);
+    pthread_cond_init(&api->reaper_wake, NULL);
+    int rc = OS_OK;
+    if (cfg->token_file != NULL) {
+        rc = read_token(cfg->token_file, api->token_hash, err, cap);
+        if (rc != OS_OK) goto fail;
+        api->have_token = 1;
     }
-
-    const char *bind = cfg->bind != NULL ? cfg->bind : "127.0.0.1";
-    struct sockaddr_in sin;
-    struct sockaddr_in6 sin6;
-    struct sockaddr *sa;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
-    memset(&sin, 0, sizeof sin);
-    memset(&sin6, 0, sizeof sin6);
-    if (inet_pton(AF_INET, bind, &sin.sin_addr) == 1) {
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons(cfg->port);
-        sa = (struct sockaddr *)&sin;
-    } else if (inet_pton(AF_INET6, bind, &sin6.sin6_addr) == 1) {
-        sin6.sin6_family = AF_INET6;
-        sin6.sin6_port = htons(cfg->port);
-        sa = (struct sockaddr *)&sin6;
-        flags |= MHD_USE_IPv6;
-    } else {
-        say(err, cap, "bind address %s is not an IPv4 or IPv6 address", bind);
-        crypto_wipe(api->token_hash, sizeof api->token_hash);
-        free(api);
-        return OS_ERR_ARG;
+    if (pthread_create(&api->reaper, NULL, reaper_main, api) != 0) {
+        os_errf(err, cap, "cannot start the connection reaper thread");
+        rc = OS_ERR_INTERNAL;
+        goto fail;
     }
-    unsigned threads = cfg->threads != 0 ? cfg->threads : API_DEFAULT_THREADS;
-    api->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, api,
-                                   MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-                                   MHD_OPTION_SOCK_ADDR, sa,
-                                   MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
-                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned int)512,
-                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
-                                   MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-                                   MHD_OPTION_END);
-    if (api->daemon == NULL) {
-        say(err, cap, "cannot listen on %s port %u", bind, (unsigned)cfg->port);
-        crypto_wipe(api->token_hash, sizeof api->token_hash);
-        free(api);
-        return OS_ERR_IO;
+    api->reaper_running = 1;
+    if (sa != NULL) {
+        api->daemon = start_mhd(api, cfg, flags | (sa == (struct sockaddr *)&sin6 ? MHD_USE_IPv6 : 0u), cfg->port,
+                                sa, -1);
+        if (api->daemon == NULL) {
+            os_errf(err, cap, "cannot listen on %s port %u", bind, (unsigned)cfg->port);
+            rc = OS_ERR_IO;
+            goto fail;
+        }
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        api->port = info != NULL ? info->port : cfg->port;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    api->port = info != NULL ? info->port : cfg->port;
+    if (cfg->unix_path != NULL) {
+        int fd = unix_listener(cfg->unix_path, err, cap);
+        if (fd < 0) {
+            rc = OS_ERR_IO;
+            goto fail;
+        }
+        snprintf(api->unix_path, sizeof api->unix_path, "%s", cfg->unix_path);
+        api->unix_daemon = start_mhd(api, cfg, flags, 0, NULL, fd);
+        if (api->unix_daemon == NULL) {
+            close(fd);
+            unlink(api->unix_path);
+            api->unix_path[0] = '\0';
+            os_errf(err, cap, "cannot serve on %s", cfg->unix_path);
+            rc = OS_ERR_IO;
+            goto fail;
+        }
+    }
     *out = api;
     return OS_OK;
+fail:
+    os_api_stop(api);
+    return rc;
 }
 
 uint16_t os_api_port(const os_api *api) {
@@ -1022,7 +1463,18 @@ uint16_t os_api_port(const os_api *api) {
 
 void os_api_stop(os_api *api) {
     if (api == NULL) return;
-    MHD_stop_daemon(api->daemon);
+    if (api->daemon != NULL) MHD_stop_daemon(api->daemon);
+    if (api->unix_daemon != NULL) MHD_stop_daemon(api->unix_daemon);
+    if (api->unix_path[0] != '\0') unlink(api->unix_path);
+    if (api->reaper_running) {
+        pthread_mutex_lock(&api->conn_lock);
+        api->stopping = 1;
+        pthread_cond_signal(&api->reaper_wake);
+        pthread_mutex_unlock(&api->conn_lock);
+        pthread_join(api->reaper, NULL);
+    }
+    pthread_cond_destroy(&api->reaper_wake);
+    pthread_mutex_destroy(&api->conn_lock);
     crypto_wipe(api->token_hash, sizeof api->token_hash);
     free(api);
 }

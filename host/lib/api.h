@@ -1,9 +1,10 @@
 /* oncesign host — the HTTP/JSON API for the service backend (libmicrohttpd), in front of the
  * payout engine (host/lib/engine.h). docs/API.md documents every endpoint with a curl example.
  *
- * Loopback by default. Every call that moves money (issuing codes, redeeming, creating payouts)
- * needs `Authorization: Bearer <token>` with the token read from a file at start; health and
- * metrics do not. Every error is JSON: {"error":{"code":"<stable name>","message":"<sentence>"}}
+ * Loopback by default. Every call but health and metrics needs `Authorization: Bearer <secret>`:
+ * the token read from a file at start (every scope), or an API key from the ledger (its scopes,
+ * OS_SCOPE_*; a revoked key or a call outside its scopes is 403 forbidden, and every state-changing
+ * call made with a key is recorded with it in the ledger). Every error is JSON: {"error":{"code":"<stable name>","message":"<sentence>"}}
  * with the stable names of os_status_name (include/oncesign/status.h). A request that is refused
  * changes nothing in the ledger.
  */
@@ -20,9 +21,22 @@ typedef struct os_api os_api;
 typedef struct {
     const char *bind;           /* "127.0.0.1" (default when NULL) */
     uint16_t port;              /* 0: any free port (see os_api_port) */
-    const char *token_file;     /* bearer token (first line); required */
+    int no_tcp;                 /* 1: no TCP listener (then unix_path is required) */
+    const char *unix_path;      /* a Unix-socket listener at this path (mode 0660), or NULL. An
+                                 * existing socket there is replaced; anything else is refused. */
+    const char *token_file;     /* a bearer token with every scope (first line), or NULL: API keys
+                                 * only (os_ledger_apikey_*). A regular file that only its owner
+                                 * (and group, read-only) may access */
     size_t max_body;            /* request bodies above this are refused (default 16 KiB when 0) */
     unsigned threads;           /* worker threads (default 4 when 0) */
+    unsigned connection_limit;  /* open connections in total per listener (default 256 when 0) */
+    unsigned per_client_limit;  /* open TCP connections per client address (default 32 when 0) */
+    const char *disk_path;      /* health and metrics report this directory's file system (the
+                                 * ledger's); NULL: not reported */
+    uint64_t disk_min_free;     /* bytes free below which health says disk false (default 100 MiB) */
+    unsigned request_timeout_ms;/* a connection that has not delivered a whole request (headers and
+                                 * body) this long after it opened or after its previous answer is
+                                 * closed, however steadily it sends (default 10000 when 0) */
 } os_api_config;
 
 /* Starts serving. The engine must outlive the API.

@@ -9,18 +9,11 @@
 
 #include "audit_log.h"
 #include "bytes.h"
+#include "errtext.h"
 #include "nonce_tree.h"
 #include "oncesign/check.h"
 #include "oncesign/status.h"
 #include "tx.h"
-
-static void errf(char *err, size_t cap, const char *fmt, ...) {
-    if (err == NULL || cap == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 void os_audit_log_free(os_audit_log *log) {
     if (log == NULL) return;
@@ -64,7 +57,7 @@ int os_audit_export_device(os_client *c, int timeout_ms, os_audit_log *log, os_m
     int rc = call(c, timeout_ms, &req, &reply, buf);
     if (rc == OS_OK && reply.type != OS_MSG_INFO) rc = OS_ERR_MSG_UNEXPECTED;
     if (rc != OS_OK) {
-        errf(err, cap, "GET_INFO: %s", os_status_name(rc));
+        os_errf(err, cap, "GET_INFO: %s", os_status_name(rc));
         return rc;
     }
     os_msg_info info = reply.u.info;
@@ -83,13 +76,13 @@ int os_audit_export_device(os_client *c, int timeout_ms, os_audit_log *log, os_m
             rc = OS_ERR_MSG_UNEXPECTED;
         if (rc == OS_ERR_LOG_RANGE && log->n == 0 && seq < info.log_seq) continue; /* older than the ring keeps */
         if (rc != OS_OK) {
-            errf(err, cap, "LOG_READ %llu: %s", (unsigned long long)seq, os_status_name(rc));
+            os_errf(err, cap, "LOG_READ %llu: %s", (unsigned long long)seq, os_status_name(rc));
             os_audit_log_free(log);
             return rc;
         }
         if (log->n == 0) log->first = seq;
         if ((rc = log_push(log, &cap_entries, reply.u.log_entry.entry)) != OS_OK) {
-            errf(err, cap, "out of memory");
+            os_errf(err, cap, "out of memory");
             os_audit_log_free(log);
             return rc;
         }
@@ -108,7 +101,7 @@ typedef struct {
 static int export_entry(void *arg, uint64_t seq, const uint8_t *entry, size_t len) {
     export_ctx *x = arg;
     if (len != OS_LOG_ENTRY_BYTES) {
-        errf(x->err, x->err_cap, "ledger: archived entry %llu is %zu bytes, not %d", (unsigned long long)seq, len,
+        os_errf(x->err, x->err_cap, "ledger: archived entry %llu is %zu bytes, not %d", (unsigned long long)seq, len,
              OS_LOG_ENTRY_BYTES);
         return OS_ERR_DB;
     }
@@ -126,13 +119,13 @@ int os_audit_export_ledger(os_ledger *l, os_audit_log *log, char *err, size_t ca
     if (rc == OS_OK && n != 32) rc = OS_ERR_DB;
     if (rc != OS_OK) {
         os_ledger_unlock(l);
-        errf(err, cap, rc == OS_ERR_NOT_FOUND ? "the ledger has no attestation key (never connected to a signer)"
+        os_errf(err, cap, rc == OS_ERR_NOT_FOUND ? "the ledger has no attestation key (never connected to a signer)"
                                               : "reading the ledger's attestation key failed");
         return rc == OS_ERR_NOT_FOUND ? OS_ERR_NOT_FOUND : OS_ERR_DB;
     }
     export_ctx ctx = {log, 0, err, cap};
     rc = os_ledger_signer_log_each(l, export_entry, &ctx);
-    if (rc == OS_ERR_DB && !(err && cap && err[0])) errf(err, cap, "ledger: reading the signer log archive failed");
+    if (rc == OS_ERR_DB && !(err && cap && err[0])) os_errf(err, cap, "ledger: reading the signer log archive failed");
     os_ledger_unlock(l);
     if (rc != OS_OK) os_audit_log_free(log);
     return rc;
@@ -219,37 +212,37 @@ int os_audit_read(FILE *f, os_audit_log *log, char *err, size_t cap) {
     long len;
     int rc = read_line(f, line, sizeof line, &len);
     if (rc != OS_OK) {
-        errf(err, cap, "read error");
+        os_errf(err, cap, "read error");
         return rc;
     }
     const char *p = line;
     static const char magic[] = OS_AUDIT_HEADER_MAGIC " attestation=";
     if (len < 0 || strncmp(p, magic, sizeof magic - 1) != 0) {
-        errf(err, cap, "line 1: not an oncesign log export (expected '%s attestation=...')", OS_AUDIT_HEADER_MAGIC);
+        os_errf(err, cap, "line 1: not an oncesign log export (expected '%s attestation=...')", OS_AUDIT_HEADER_MAGIC);
         return OS_ERR_LOG_FORMAT;
     }
     p += sizeof magic - 1;
     if (strlen(p) < 64 || !from_hex(p, 64, log->attestation) || p[64] != ' ' ||
         !parse_u64_field(p + 65, "first=", &log->first, &p) || *p != ' ' ||
         !parse_u64_field(p + 1, "last=", &log->last, &p) || *p != '\0') {
-        errf(err, cap, "line 1: malformed header (attestation=<64 hex> first=<seq> last=<seq>)");
+        os_errf(err, cap, "line 1: malformed header (attestation=<64 hex> first=<seq> last=<seq>)");
         return OS_ERR_LOG_FORMAT;
     }
     size_t cap_entries = 0;
     for (size_t lineno = 2;; lineno++) {
         if ((rc = read_line(f, line, sizeof line, &len)) != OS_OK) {
-            errf(err, cap, "read error at line %zu", lineno);
+            os_errf(err, cap, "read error at line %zu", lineno);
             break;
         }
         if (len < 0) break;
         uint8_t entry[OS_LOG_ENTRY_BYTES];
         if (len != 2 * OS_LOG_ENTRY_BYTES || !from_hex(line, 2 * OS_LOG_ENTRY_BYTES, entry)) {
-            errf(err, cap, "line %zu: not %d hex digits", lineno, 2 * OS_LOG_ENTRY_BYTES);
+            os_errf(err, cap, "line %zu: not %d hex digits", lineno, 2 * OS_LOG_ENTRY_BYTES);
             rc = OS_ERR_LOG_FORMAT;
             break;
         }
         if ((rc = log_push(log, &cap_entries, entry)) != OS_OK) {
-            errf(err, cap, "out of memory");
+            os_errf(err, cap, "out of memory");
             break;
         }
     }
@@ -265,7 +258,7 @@ static int fail(os_audit_report *r, int status, uint64_t seq, size_t index, cons
     r->bad_index = index;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->reason, sizeof r->reason, fmt, ap);
+    os_verrf(r->reason, sizeof r->reason, fmt, ap);
     va_end(ap);
     return status;
 }

@@ -18,6 +18,7 @@
 #include "address.h"
 #include "engine_internal.h"
 #include "ledger.h"
+#include "log.h"
 #include "oncesign/status.h"
 #include "rpc.h"
 
@@ -330,6 +331,24 @@ out:
     return rc;
 }
 
+os_ledger *os_engine_ledger(os_engine *e) {
+    return e != NULL ? e->ledger : NULL;
+}
+
+int os_engine_apikey_create(os_engine *e, const char *name, uint32_t scopes, char secret_out[69], int64_t *id) {
+    if (!e || !name || !secret_out || !id) return OS_ERR_ARG;
+    uint8_t raw[32], hash[32];
+    int rc = random_bytes(raw, sizeof raw);
+    if (rc != OS_OK) return rc;
+    memcpy(secret_out, "osk_", 4);
+    os_hex_encode(raw, sizeof raw, secret_out + 4);
+    rc = sha256(secret_out, 68, hash);
+    if (rc == OS_OK) rc = os_ledger_apikey_create(e->ledger, name, hash, scopes, (int64_t)time(NULL), id);
+    mbedtls_platform_zeroize(raw, sizeof raw);
+    if (rc != OS_OK) mbedtls_platform_zeroize(secret_out, 69);
+    return rc;
+}
+
 int os_engine_payout_get(os_engine *e, int64_t id, os_payout_info *out) {
     if (!e || !out) return OS_ERR_ARG;
     return os_ledger_payout_get(e->ledger, id, out);
@@ -338,7 +357,10 @@ int os_engine_payout_get(os_engine *e, int64_t id, os_payout_info *out) {
 int os_engine_payout_cancel(os_engine *e, int64_t id) {
     if (!e) return OS_ERR_ARG;
     int rc = os_ledger_payout_cancel(e->ledger, id, "cancelled by the operator", engine_now());
-    if (rc == OS_OK) fprintf(stderr, "oncesign: payout %lld cancelled by the operator\n", (long long)id);
+    if (rc == OS_OK) {
+        os_log_field f[] = { OS_LOG_INT("payout_id", id) };
+        os_log(OS_LOG_NOTICE, "payout.cancelled", f, 1, "payout %lld cancelled by the operator", (long long)id);
+    }
     return rc;
 }
 
@@ -360,7 +382,7 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
     out->payouts_confirmed = counts[OS_PAYOUT_CONFIRMED];
     out->payouts_awaiting_approval = counts[OS_PAYOUT_AWAITING_APPROVAL];
     pthread_mutex_lock(&e->mu);
-    out->signer_ok = e->device_attached && !e->signer_mismatch && e->signer_reachable;
+    out->signer_ok = e->device_attached && !e->signer_mismatch && e->signer_reachable && e->signer_checked;
     out->signing_disabled = e->signer_mismatch;
     out->fee_capped = e->fee_capped;
     out->fee_estimate = e->fee_estimate;
@@ -368,6 +390,9 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
         snprintf(out->signer_error, sizeof out->signer_error, "signer mismatch: %s", e->mismatch_reason);
     else if (!e->device_attached)
         snprintf(out->signer_error, sizeof out->signer_error, "no signer attached");
+    else if (!e->signer_checked)
+        snprintf(out->signer_error, sizeof out->signer_error, "signer not checked since start-up (retrying): %s",
+                 e->signer_wait_reason);
     else if (!e->signer_reachable)
         snprintf(out->signer_error, sizeof out->signer_error, "signer unreachable (reconnecting)");
     out->node_ok = e->node_ok;
@@ -381,10 +406,19 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
 int os_engine_signing_disabled(os_engine *e, char *why, size_t cap) {
     if (!e) return 0;
     pthread_mutex_lock(&e->mu);
-    int disabled = e->signer_mismatch;
-    if (disabled && why && cap) snprintf(why, cap, "%s", e->mismatch_reason);
+    int rc = OS_OK;
+    if (e->signer_mismatch) {
+        rc = OS_ERR_SIGNER_MISMATCH;
+        if (why && cap) snprintf(why, cap, "signing is disabled: signer mismatch: %s", e->mismatch_reason);
+    } else if (e->device_attached && !e->signer_checked) {
+        /* Nothing is accepted before the start-up check says this ledger belongs to this signer (I6). */
+        rc = OS_ERR_SIGNER_UNAVAILABLE;
+        if (why && cap)
+            snprintf(why, cap, "signing is not yet enabled: the signer has not passed the start-up check (%s);"
+                               " retrying", e->signer_wait_reason);
+    }
     pthread_mutex_unlock(&e->mu);
-    return disabled;
+    return rc;
 }
 
 int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {
@@ -442,4 +476,16 @@ int os_engine_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed) 
      * node to ask, the ledger's coins are all there is */
     if (e->device_attached && engine_chain_balance(e, confirmed, unconfirmed) == OS_OK) return OS_OK;
     return os_ledger_balance(e->ledger, confirmed, unconfirmed);
+}
+
+int os_engine_backup(os_engine *e, const char *out_path, os_backup_marker *marker, char *err, size_t cap) {
+    if (!e || !out_path || !marker) return OS_ERR_ARG;
+    int rc = os_ledger_backup(e->ledger, out_path, engine_now(), marker, err, cap);
+    if (rc != OS_OK)
+        engine_log("error", "ledger backup to %s failed (%s): %s", out_path, os_status_name(rc), err ? err : "");
+    return rc;
+}
+
+int os_engine_backup_verify(const char *path, os_backup_marker *marker, char *err, size_t cap) {
+    return os_ledger_backup_verify(path, marker, err, cap);
 }

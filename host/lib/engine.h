@@ -38,6 +38,10 @@ typedef struct {
                                      * empty: a mistyped path must not start a new, empty ledger
                                      * (oncesignd without --init, the CLI but `ledger init`) */
     const char *device;             /* signer spec: "sim:PATH", "hid", "serial:PATH" */
+    int wait_for_signer;            /* 1 (the daemon): a signer that cannot be reached at open is not an
+                                     * error: the engine opens, refuses writes (OS_ERR_SIGNER_UNAVAILABLE)
+                                     * and retries it with the reconnect's backoff, running the full
+                                     * start-up check (I6) once it answers. 0 (the CLI): OS_ERR_IO. */
     const char *rpc_url;            /* monacoind */
     const char *rpc_user, *rpc_password, *rpc_cookie_file;
     int rpc_timeout_ms;
@@ -157,10 +161,22 @@ typedef struct {
 } os_engine_health;
 int os_engine_health_get(os_engine *e, os_engine_health *out);
 
-/* Whether signing is disabled (fail closed after a signer mismatch, I6; cleared by `tree rebuild`).
- * Cheap: the API asks it before every write.
- * Returns: 1 (why holds the reason, cap bytes) or 0. */
+/* Whether signing is disabled: fail closed after a signer mismatch (I6; cleared by `tree rebuild`), or
+ * the signer has not passed the start-up check yet (cfg.wait_for_signer: absent when the engine
+ * opened; cleared once it answers and agrees). Cheap: the API asks it before every write.
+ * Returns: OS_OK (signing enabled), OS_ERR_SIGNER_MISMATCH or OS_ERR_SIGNER_UNAVAILABLE.
+ * Out:     why (cap bytes, may be NULL): one line for the caller's error, unless OS_OK. */
 int os_engine_signing_disabled(os_engine *e, char *why, size_t cap);
+
+/* The engine's ledger, for the API's keys (os_ledger_apikey_*); owned by the engine. */
+typedef struct os_ledger os_ledger;
+os_ledger *os_engine_ledger(os_engine *e);
+
+/* Creates an API key: a fresh random secret ("osk_" and 64 hex digits, shown once in secret_out),
+ * stored as its SHA-256 with the name and scopes (OS_SCOPE_*, ledger.h).
+ * Returns: OS_OK; OS_ERR_IDEMPOTENCY (the name exists); OS_ERR_ARG (bad name or scopes);
+ *          OS_ERR_IO (no randomness); OS_ERR_DB. */
+int os_engine_apikey_create(os_engine *e, const char *name, uint32_t scopes, char secret_out[69], int64_t *id);
 
 /* Prometheus text exposition of the engine's counters. Returns OS_OK or OS_ERR_BUFFER. */
 int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len);
@@ -189,5 +205,24 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
  * stays the signer's. Types from host/lib/signing.h. */
 #include "signing.h"
 int os_engine_sign_external(os_engine *e, const os_sign_tx *tx, os_input_sig *sigs, os_sign_outcome *outcome);
+
+/* What a ledger backup holds, as recorded in it (its meta "backup_marker") and recomputed when it is
+ * verified (docs/RECOVERY.md). */
+typedef struct {
+    int64_t taken_at;           /* unix seconds when the copy was made */
+    uint64_t log_seq;           /* newest archived signer log entry in the copy (0: none) */
+    uint8_t log_head[32];       /* its hash (zeros when log_seq is 0) */
+    int64_t payouts, redeemed_codes, txs, last_payout_id;
+} os_backup_marker;
+
+/* Writes a verified online backup of the engine's ledger to out_path (os_ledger_backup in
+ * host/lib/ledger.h: VACUUM INTO, integrity_check, marker, fsync, rename); payouts go on meanwhile.
+ * From then on the signer's log is acknowledged only up to the newest backup's log_seq.
+ * Returns: OS_OK (*marker filled); OS_ERR_ARG (out_path exists); OS_ERR_DB / OS_ERR_IO with err. */
+int os_engine_backup(os_engine *e, const char *out_path, os_backup_marker *marker, char *err, size_t cap);
+
+/* Verifies a backup file read-only (os_ledger_backup_verify). Returns: OS_OK (*marker filled);
+ * OS_ERR_DB with err. */
+int os_engine_backup_verify(const char *path, os_backup_marker *marker, char *err, size_t cap);
 
 #endif /* ONCESIGN_HOST_ENGINE_H */

@@ -19,6 +19,8 @@
 #include "draft.h"
 #include "engine_decide.h"
 #include "engine_internal.h"
+#include "errtext.h"
+#include "log.h"
 #include "nonce_set.h"
 #include "oncesign/status.h"
 #include "psbt.h"
@@ -34,14 +36,6 @@
 
 /* ------------------------------------------------------------------ small helpers */
 
-static void errf(char *err, size_t cap, const char *fmt, ...) {
-    if (!err || !cap) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
-
 static void set_mismatch(os_engine *e, const char *fmt, ...) {
     pthread_mutex_lock(&e->mu);
     e->signer_mismatch = 1;
@@ -50,7 +44,23 @@ static void set_mismatch(os_engine *e, const char *fmt, ...) {
     vsnprintf(e->mismatch_reason, sizeof e->mismatch_reason, fmt, ap);
     va_end(ap);
     pthread_mutex_unlock(&e->mu);
-    fprintf(stderr, "oncesignd: SIGNER MISMATCH, signing stopped: %s\n", e->mismatch_reason);
+    os_log(OS_LOG_ERROR, "signer.mismatch", NULL, 0, "SIGNER MISMATCH, signing stopped: %s", e->mismatch_reason);
+}
+
+/* Whether the signer's account node is loaded (at its first answer): addresses and coins can be derived. */
+static int account_known(os_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    int known = e->have_account;
+    pthread_mutex_unlock(&e->mu);
+    return known;
+}
+
+/* Whether the signer passed the start-up check since open: nothing is drafted or signed before (I6). */
+static int signer_checked(os_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    int checked = e->signer_checked;
+    pthread_mutex_unlock(&e->mu);
+    return checked;
 }
 
 static int mismatch(os_engine *e) {
@@ -64,9 +74,11 @@ static int mismatch(os_engine *e) {
 static int tx_event(os_engine *e, int64_t row, os_tx_event ev, os_tx_event_data *d) {
     d->now = engine_now();
     int rc = os_ledger_tx_transition(e->ledger, row, ev, d);
-    if (rc == OS_ERR_DB)
-        fprintf(stderr, "oncesignd: ledger: event %d on transaction %lld not stored: %s\n", (int)ev, (long long)row,
-                os_status_name(rc));
+    if (rc == OS_ERR_DB) {
+        os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_INT("event_kind", (int)ev), OS_LOG_STR("status", os_status_name(rc)) };
+        os_log(OS_LOG_ERROR, "ledger.event_not_stored", f, 3, "ledger: event %d on transaction %lld not stored: %s",
+               (int)ev, (long long)row, os_status_name(rc));
+    }
     return rc;
 }
 
@@ -170,15 +182,15 @@ static int tree_apply_tx(os_engine *e, const os_sign_tx *tx) {
 static int log_sync(os_engine *e, os_msg_info *info, char *err, size_t cap) {
     int rc = device_info(e, info);
     if (rc != OS_OK) {
-        errf(err, cap, "GET_INFO: %s", os_status_name(rc));
+        os_errf(err, cap, "GET_INFO: %s", os_status_name(rc));
         return rc;
     }
     if (memcmp(info->attestation_pubkey, e->attestation_key, 32) != 0) {
-        errf(err, cap, "the signer's attestation key differs from the one this ledger pinned");
+        os_errf(err, cap, "the signer's attestation key differs from the one this ledger pinned");
         return OS_ERR_SIGNER_MISMATCH;
     }
     if (info->log_seq < e->log_archived_seq) {
-        errf(err, cap, "the signer's log ends at %llu, the archive at %llu (another device, or it was wiped)",
+        os_errf(err, cap, "the signer's log ends at %llu, the archive at %llu (another device, or it was wiped)",
              (unsigned long long)info->log_seq, (unsigned long long)e->log_archived_seq);
         return OS_ERR_SIGNER_MISMATCH;
     }
@@ -196,7 +208,7 @@ static int log_sync(os_engine *e, os_msg_info *info, char *err, size_t cap) {
         if (rc == OS_OK && (reply.type != OS_MSG_LOG_ENTRY || reply.u.log_entry.len != OS_LOG_ENTRY_BYTES))
             rc = OS_ERR_MSG_UNEXPECTED;
         if (rc != OS_OK) {
-            errf(err, cap, "LOG_READ %llu: %s", (unsigned long long)seq, os_status_name(rc));
+            os_errf(err, cap, "LOG_READ %llu: %s", (unsigned long long)seq, os_status_name(rc));
             /* entries the archive lacks and the signer no longer holds cannot be explained */
             return rc == OS_ERR_LOG_RANGE ? OS_ERR_SIGNER_MISMATCH : rc;
         }
@@ -206,7 +218,7 @@ static int log_sync(os_engine *e, os_msg_info *info, char *err, size_t cap) {
             memcpy(prev, entry + AUDIT_LOG_OFF_PREV, 32); /* trust on first use of an acked device */
         rc = audit_log_verify_entry(e->attestation_key, entry, seq, prev, hash);
         if (rc != OS_OK) {
-            errf(err, cap, "log entry %llu does not verify: %s", (unsigned long long)seq, os_status_name(rc));
+            os_errf(err, cap, "log entry %llu does not verify: %s", (unsigned long long)seq, os_status_name(rc));
             return OS_ERR_SIGNER_MISMATCH;
         }
         rc = os_ledger_signer_log_put(e->ledger, seq, entry, hash);
@@ -216,15 +228,21 @@ static int log_sync(os_engine *e, os_msg_info *info, char *err, size_t cap) {
         memcpy(e->log_head, hash, 32);
     }
     if (info->log_seq > 0 && memcmp(e->log_head, info->log_head, 32) != 0) {
-        errf(err, cap, "the signer's log head differs from the archived chain at %llu",
+        os_errf(err, cap, "the signer's log head differs from the archived chain at %llu",
              (unsigned long long)info->log_seq);
         return OS_ERR_SIGNER_MISMATCH;
     }
-    if (info->log_seq > info->log_acked_seq) {
+    /* Once backups are taken, the device keeps every entry newer than the newest backup, so a ledger
+     * restored from it finds them there (docs/RECOVERY.md): acknowledge only up to that backup. */
+    uint64_t ack_to = info->log_seq, backed_up = 0;
+    rc = os_ledger_meta_u64(e->ledger, OS_LEDGER_META_BACKUP_LOG_SEQ, &backed_up);
+    if (rc != OS_OK) return rc;
+    if (backed_up > 0 && backed_up < ack_to) ack_to = backed_up;
+    if (ack_to > info->log_acked_seq) {
         os_msg req, reply;
         memset(&req, 0, sizeof req);
         req.type = OS_MSG_LOG_ACK;
-        req.u.log_read.seq = info->log_seq;
+        req.u.log_read.seq = ack_to;
         (void)device_call(e, &req, &reply, buf); /* best effort: the entries are archived */
     }
     return OS_OK;
@@ -238,7 +256,7 @@ static int replay_sign_entry(os_engine *e, uint64_t seq, const uint8_t *pl, int6
     *row = 0;
     int rc = os_ledger_tx_by_commitment(e->ledger, pl, pl + 32, row, d);
     if (rc == OS_ERR_NOT_FOUND) {
-        errf(err, cap, "the signer's log entry %llu signed a transaction this ledger has no record of"
+        os_errf(err, cap, "the signer's log entry %llu signed a transaction this ledger has no record of"
                        " (ledger restored from an older copy, or another host signed)",
              (unsigned long long)seq);
         return OS_ERR_SIGNER_MISMATCH;
@@ -250,7 +268,7 @@ static int replay_sign_entry(os_engine *e, uint64_t seq, const uint8_t *pl, int6
     if (rc == OS_OK && memcmp(root, pl + 64, 32) != 0) rc = OS_ERR_SIGNER_MISMATCH;
     if (rc != OS_OK) {
         os_draft_free(d);
-        errf(err, cap, "replaying log entry %llu on the ledger's tree does not give its root", (unsigned long long)seq);
+        os_errf(err, cap, "replaying log entry %llu on the ledger's tree does not give its root", (unsigned long long)seq);
         return OS_ERR_SIGNER_MISMATCH;
     }
     return OS_OK;
@@ -282,9 +300,11 @@ static int replay_log(os_engine *e, uint64_t after, replay_mode mode, uint64_t *
         /* Committed: keep the leaves, and mark the draft so the worker asks for its signatures as a
          * replacement of the identical transaction (deterministic signatures: the same txid). */
         rc = store_committed(e, row, &d.tx, pl + 64, seq, seq);
-        if (mode == REPLAY_SETTLE)
-            fprintf(stderr, "oncesignd: settled log entry %llu: transaction %lld was committed by the signer\n",
-                    (unsigned long long)seq, (long long)row);
+        if (mode == REPLAY_SETTLE) {
+            os_log_field f[] = { OS_LOG_INT("log_seq", (int64_t)seq), OS_LOG_INT("tx", row) };
+            os_log(OS_LOG_NOTICE, "tx.settled_from_log", f, 2, "settled log entry %llu: transaction %lld was committed"
+                   " by the signer", (unsigned long long)seq, (long long)row);
+        }
         os_draft_free(&d);
         if (rc != OS_OK) return rc;
     }
@@ -331,7 +351,7 @@ static int signer_check(os_engine *e, char *err, size_t cap) {
         uint8_t root[32];
         nonce_tree_root(e->tree, root);
         if (memcmp(root, info.nonce_root, 32) != 0) {
-            errf(err, cap, "the signer's nonce root differs from the ledger's tree (%zu leaves) after replaying its"
+            os_errf(err, cap, "the signer's nonce root differs from the ledger's tree (%zu leaves) after replaying its"
                            " log: the ledger does not describe this signer",
                  nonce_tree_count(e->tree));
             rc = OS_ERR_SIGNER_MISMATCH;
@@ -346,7 +366,11 @@ int engine_signer_probe(os_engine *e) {
     return device_info(e, &info);
 }
 
-int engine_signer_recheck(os_engine *e, char *err, size_t cap) { return signer_check(e, err, cap); }
+static int signer_first_check(os_engine *e, char *err, size_t cap);
+
+int engine_signer_recheck(os_engine *e, char *err, size_t cap) {
+    return e->signer_checked ? signer_check(e, err, cap) : signer_first_check(e, err, cap);
+}
 
 /* ------------------------------------------------------------------ attach */
 
@@ -362,10 +386,13 @@ static int load_account(os_engine *e, char *err, size_t cap) {
     uint32_t version = 0;
     if (rc == OS_OK) rc = bip32_parse(reply.u.xpub.data, &version, &e->account);
     if (rc != OS_OK) {
-        errf(err, cap, "GET_XPUB: %s", os_status_name(rc));
+        os_errf(err, cap, "GET_XPUB: %s", os_status_name(rc));
         return rc;
     }
+    /* under mu: the API's and the reconciler's threads read it once the signer arrives after start */
+    pthread_mutex_lock(&e->mu);
     e->have_account = 1;
+    pthread_mutex_unlock(&e->mu);
     return OS_OK;
 }
 
@@ -374,45 +401,37 @@ static int load_log_head(os_engine *e) {
     return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
 }
 
-int engine_attach(os_engine *e, os_client *lent, char *err, size_t cap) {
-    int rc = psbt_crypto_ready(); /* the one secp256k1 context, created before any thread */
-    if (rc != OS_OK) {
-        errf(err, cap, "crypto_init: %s", os_status_name(rc));
-        return rc;
-    }
-    if (lent) {
-        e->client = lent;
-    } else {
-        rc = os_client_open(e->cfg.device, &e->client, err, cap);
-        if (rc != OS_OK) return rc == OS_ERR_ARG ? OS_ERR_ARG : OS_ERR_IO;
-        e->client_owned = 1;
-    }
-    if (e->cfg.rpc_url) {
-        os_rpc_config rc_cfg = {.url = e->cfg.rpc_url,
-                                .user = e->cfg.rpc_user,
-                                .password = e->cfg.rpc_password,
-                                .cookie_file = e->cfg.rpc_cookie_file,
-                                .timeout_ms = e->cfg.rpc_timeout_ms};
-        rc = os_rpc_open(&rc_cfg, &e->rpc, err, cap);
-        if (rc != OS_OK) return rc == OS_ERR_ARG ? OS_ERR_ARG : OS_ERR_RPC_TRANSPORT;
-    }
-    pthread_mutex_lock(&e->sign_mu);
+/* The signer could not be reached (why): with cfg.wait_for_signer the engine opens anyway and the
+ * link retries it (engine_link.c); otherwise the open fails. */
+static int signer_wait(os_engine *e, int rc, const char *why) {
+    if (!e->cfg.wait_for_signer) return rc;
+    pthread_mutex_lock(&e->mu);
+    snprintf(e->signer_wait_reason, sizeof e->signer_wait_reason, "%s", why);
+    e->signer_reachable = 0;
+    pthread_mutex_unlock(&e->mu);
+    e->device_attached = 1;
+    engine_log("warn", "signer %s not reachable at start-up (%s: %s): writes refused until it answers and passes"
+               " the start-up check; retrying", e->cfg.device, os_status_name(rc), why);
+    return OS_OK;
+}
+
+/* Everything the engine learns from the signer before it signs: its setup (initialized, network),
+ * its pinned attestation key, the account, and the start-up check (I6). sign_mu held. */
+static int signer_first_check(os_engine *e, char *err, size_t cap) {
     os_msg_info info;
-    rc = device_info(e, &info);
+    int rc = device_info(e, &info);
     if (rc != OS_OK) {
-        errf(err, cap, "signer %s: GET_INFO failed: %s (%s)", e->cfg.device ? e->cfg.device : "(lent)",
+        os_errf(err, cap, "signer %s: GET_INFO failed: %s (%s)", e->cfg.device ? e->cfg.device : "(lent)",
              os_status_name(rc), os_client_last_error(e->client));
-        pthread_mutex_unlock(&e->sign_mu);
         return OS_ERR_IO;
     }
     if (!info.initialized) {
-        errf(err, cap, "the signer is not initialized (oncesign init)");
-        pthread_mutex_unlock(&e->sign_mu);
+        os_errf(err, cap, "the signer is not initialized (oncesign init)");
         return OS_ERR_NOT_INITIALIZED;
     }
     if (info.network != e->cfg.network) {
-        errf(err, cap, "the signer is set up for network %u, the engine for %u", info.network, e->cfg.network);
-        pthread_mutex_unlock(&e->sign_mu);
+        os_errf(err, cap, "the signer is set up for network %u, the engine for %u", info.network, e->cfg.network);
+        set_mismatch(e, "%s", err);
         return OS_ERR_SIGNER_MISMATCH;
     }
     e->signer_script_type = info.script_type;
@@ -425,26 +444,57 @@ int engine_attach(os_engine *e, os_client *lent, char *err, size_t cap) {
         memcpy(pinned, info.attestation_pubkey, 32);
         n = 32;
     }
+    if (rc == OS_OK) rc = load_log_head(e);
     if (rc != OS_OK) {
-        pthread_mutex_unlock(&e->sign_mu);
+        os_errf(err, cap, "ledger: %s", os_status_name(rc));
         return OS_ERR_DB;
     }
     memcpy(e->attestation_key, pinned, 32);
-    if (rc == OS_OK) rc = load_log_head(e);
-    if (rc != OS_OK) {
-        pthread_mutex_unlock(&e->sign_mu);
-        return OS_ERR_DB;
-    }
     if (n != 32 || memcmp(pinned, info.attestation_pubkey, 32) != 0) {
-        errf(err, cap, "the signer's attestation key differs from the one this ledger pinned at first start");
+        os_errf(err, cap, "the signer's attestation key differs from the one this ledger pinned at first start");
         set_mismatch(e, "%s", err);
-        rc = OS_ERR_SIGNER_MISMATCH;
-    } else {
-        rc = tree_load(e);
-        if (rc == OS_OK) rc = load_account(e, err, cap);
-        if (rc == OS_OK) rc = signer_check(e, err, cap);
+        return OS_ERR_SIGNER_MISMATCH;
     }
+    rc = tree_load(e);
+    if (rc == OS_OK) rc = load_account(e, err, cap);
+    if (rc == OS_OK) rc = signer_check(e, err, cap);
+    if (rc == OS_OK) {
+        pthread_mutex_lock(&e->mu);
+        e->signer_checked = 1;
+        e->recon_work = 1;   /* the reconciler's first pass with the account: sync the wallet now */
+        pthread_mutex_unlock(&e->mu);
+        engine_wake_worker(e);
+    }
+    return rc;
+}
+
+int engine_attach(os_engine *e, os_client *lent, char *err, size_t cap) {
+    int rc = psbt_crypto_ready(); /* the one secp256k1 context, created before any thread */
+    if (rc != OS_OK) {
+        os_errf(err, cap, "crypto_init: %s", os_status_name(rc));
+        return rc;
+    }
+    if (e->cfg.rpc_url) {
+        os_rpc_config rc_cfg = {.url = e->cfg.rpc_url,
+                                .user = e->cfg.rpc_user,
+                                .password = e->cfg.rpc_password,
+                                .cookie_file = e->cfg.rpc_cookie_file,
+                                .timeout_ms = e->cfg.rpc_timeout_ms};
+        rc = os_rpc_open(&rc_cfg, &e->rpc, err, cap);
+        if (rc != OS_OK) return rc == OS_ERR_ARG ? OS_ERR_ARG : OS_ERR_RPC_TRANSPORT;
+    }
+    if (lent) {
+        e->client = lent;
+    } else {
+        rc = os_client_open(e->cfg.device, &e->client, err, cap);
+        if (rc == OS_ERR_IO) return signer_wait(e, rc, err);
+        if (rc != OS_OK) return rc == OS_ERR_ARG ? OS_ERR_ARG : OS_ERR_IO;
+        e->client_owned = 1;
+    }
+    pthread_mutex_lock(&e->sign_mu);
+    rc = signer_first_check(e, err, cap);
     pthread_mutex_unlock(&e->sign_mu);
+    if (rc == OS_ERR_IO) return signer_wait(e, rc, err);
     e->device_attached = 1;
     return rc;
 }
@@ -506,7 +556,11 @@ static void import_pending_addresses(os_engine *e) {
 
 int os_engine_receive_address(os_engine *e, char address[OS_MAX_ADDRESS + 1]) {
     if (!e || !address) return OS_ERR_ARG;
-    if (!e->have_account) return OS_ERR_UNSUPPORTED;
+    /* a signer not yet back since start-up: the newest address the ledger has, none derived */
+    if (!account_known(e)) {
+        int rc = os_ledger_address_newest_unused(e->ledger, 0, address);
+        return rc == OS_ERR_NOT_FOUND ? OS_ERR_UNSUPPORTED : rc;
+    }
     uint8_t script[64];
     size_t len = 0;
     uint32_t index = 0;
@@ -719,8 +773,9 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
             int still = coin_still_unspent(e, &c[i]);
             if (still < 0) unsure = 1;
             if (still == 0 && os_ledger_coin_spent_elsewhere(e->ledger, c[i].id) == OS_OK) {
-                fprintf(stderr, "oncesignd: coin %lld was spent outside oncesignd: it leaves the ledger\n",
-                        (long long)c[i].id);
+                os_log_field f[] = { OS_LOG_INT("coin", c[i].id) };
+                os_log(OS_LOG_WARNING, "wallet.coin_spent_outside", f, 1,
+                       "coin %lld was spent outside oncesignd: it leaves the ledger", (long long)c[i].id);
                 gone = 1;
             }
         }
@@ -741,8 +796,10 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
     for (size_t k = 0; k < ns; k++)
         if (!take[k] && p[idx[k]].id > e->aside_logged_id) {
             /* once per payout: the worker asks again at every batch */
-            fprintf(stderr, "oncesignd: payout %lld (%llu sat) steps aside: the wallet's coins cannot cover it now\n",
-                    (long long)p[idx[k]].id, (unsigned long long)p[idx[k]].amount);
+            os_log_field f[] = { OS_LOG_INT("payout_id", p[idx[k]].id), OS_LOG_INT("amount", (int64_t)p[idx[k]].amount) };
+            os_log(OS_LOG_WARNING, "payout.underfunded", f, 2,
+                   "payout %lld (%llu sat) steps aside: the wallet's coins cannot cover it now", (long long)p[idx[k]].id,
+                   (unsigned long long)p[idx[k]].amount);
             e->aside_logged_id = p[idx[k]].id;
         }
     size_t use_p = choice.n_taken, use_c = choice.n_coins;
@@ -833,7 +890,9 @@ static void on_pending(void *ctx) {
     pthread_mutex_unlock(&e->mu);
     /* a stop asked just before the wait began is honoured at once */
     if (stopping) os_client_request_cancel(e->client);
-    fprintf(stderr, "oncesignd: transaction %lld waits for the operator's decision on the signer\n", (long long)pc->row);
+    os_log_field f[] = { OS_LOG_INT("tx", pc->row) };
+    os_log(OS_LOG_NOTICE, "tx.awaiting_operator", f, 1, "transaction %lld waits for the operator's decision on the signer",
+           (long long)pc->row);
     if (e->cfg.on_operator_wait) e->cfg.on_operator_wait(e->cfg.on_operator_wait_ctx, pc->row);
 }
 
@@ -878,9 +937,11 @@ static int bump_row(os_engine *e, int64_t old) {
     d.out[change].amount -= extra;
     int64_t row = 0;
     rc = os_ledger_tx_replacement_create(e->ledger, old, &d.tx, new_fee, now, &row);
-    if (rc == OS_OK)
-        fprintf(stderr, "oncesignd: transaction %lld refused for its fee: replacement %lld with fee %llu\n",
-                (long long)old, (long long)row, (unsigned long long)new_fee);
+    if (rc == OS_OK) {
+        os_log_field f[] = { OS_LOG_INT("tx", old), OS_LOG_INT("replacement", row), OS_LOG_INT("fee", (int64_t)new_fee) };
+        os_log(OS_LOG_WARNING, "tx.fee_bump", f, 3, "transaction %lld refused for its fee: replacement %lld with fee %llu",
+               (long long)old, (long long)row, (unsigned long long)new_fee);
+    }
     os_draft_free(&d);
     return rc;
 }
@@ -905,7 +966,9 @@ static int apply_sign_failure(os_engine *e, int64_t row, const os_sign_tx *tx, i
         return rc;
     case OS_SIGNFAIL_ABANDON_BUMP: {
         __atomic_add_fetch(&e->m_sign_refused, 1, __ATOMIC_RELAXED);
-        fprintf(stderr, "oncesignd: the signer refused fee bump %lld: %s\n", (long long)row, os_status_name(rc));
+        os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_STR("status", os_status_name(rc)) };
+        os_log(OS_LOG_ERROR, "tx.fee_bump_refused", f, 2, "the signer refused fee bump %lld: %s", (long long)row,
+               os_status_name(rc));
         char why[128];
         snprintf(why, sizeof why, "fee bump refused by the signer: %s", os_status_name(rc));
         os_tx_event_data d = {.note = why};
@@ -917,8 +980,9 @@ static int apply_sign_failure(os_engine *e, int64_t row, const os_sign_tx *tx, i
         __atomic_add_fetch(&e->m_sign_refused, 1, __ATOMIC_RELAXED);
         /* who refused: the signer, or the host's own checks before anything reached it */
         const char *who = oc->device_refused ? "signer" : "host";
-        fprintf(stderr, "oncesignd: the %s refused transaction %lld before the signer committed: %s\n", who,
-                (long long)row, os_status_name(rc));
+        os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_STR("by", who), OS_LOG_STR("status", os_status_name(rc)) };
+        os_log(OS_LOG_ERROR, "tx.refused", f, 3, "the %s refused transaction %lld before the signer committed: %s", who,
+               (long long)row, os_status_name(rc));
         char why[128];
         snprintf(why, sizeof why, "%s refused: %s", who, os_status_message(rc));
         uint8_t refused[1][32];
@@ -994,9 +1058,10 @@ static int sign_row(os_engine *e, int64_t row) {
          * draft stays awaiting_approval; the others go first (issue 9, defect 5). */
         e->operator_aside_row = row;
         e->operator_aside_until_ms = engine_mono_ms() + e->cfg.operator_wait_ms;
-        fprintf(stderr, "oncesignd: transaction %lld steps aside: the operator did not decide within %u ms; the"
-                        " other payouts go on, and the signer asks again in %u ms\n",
-                (long long)row, e->cfg.operator_wait_ms, e->cfg.operator_wait_ms);
+        os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_INT("operator_wait_ms", e->cfg.operator_wait_ms) };
+        os_log(OS_LOG_WARNING, "tx.operator_timeout", f, 2, "transaction %lld steps aside: the operator did not decide"
+               " within %u ms; the other payouts go on, and the signer asks again in %u ms",
+               (long long)row, e->cfg.operator_wait_ms, e->cfg.operator_wait_ms);
     }
     nonce_tree_root(e->tree, root_after);
     /* The stored draft's own view (new vs replace) decides which leaves it added. */
@@ -1228,6 +1293,11 @@ static int reconcile_pass(os_engine *e, int forced) {
         pthread_mutex_unlock(&e->recon_mu);
         return OS_ERR_RPC_TRANSPORT;
     }
+    /* Before the signer first answered, the wallet's account is unknown: coins cannot be recognised. */
+    if (!account_known(e)) {
+        pthread_mutex_unlock(&e->recon_mu);
+        return OS_OK;
+    }
     int64_t now = engine_mono_ms();
     /* Idle: no new block, nothing signed or sent, not yet time to recheck: ask nothing (defect 8). */
     if (!os_decide_reconcile_due(height, e->recon_height, now, e->recon_last_ms, RECONCILE_RECHECK_MS, work, forced)) {
@@ -1260,7 +1330,7 @@ int os_engine_reconcile_now(os_engine *e) {
 
 /* One round of the worker. Returns 1 when it did something (run again at once). */
 static int worker_round(os_engine *e) {
-    if (mismatch(e)) return 0;
+    if (mismatch(e) || !signer_checked(e)) return 0;
     int64_t row = 0;
     /* 1. drafts left in signing (a crash, a lost answer) are signed first, oldest first; then one the
      *    operator was asked about, unless it stepped aside a moment ago */
@@ -1310,9 +1380,11 @@ static int worker_round(os_engine *e) {
     e->funds_short = rc == OS_ERR_FUNDS;
     if (rc == OS_ERR_FUNDS) e->payouts_aside = waiting;
     pthread_mutex_unlock(&e->mu);
-    if (rc == OS_ERR_FUNDS && !was_short)
-        fprintf(stderr, "oncesignd: %llu payout(s) wait: the wallet's coins cannot cover any of them (fund %s)\n",
-                (unsigned long long)waiting, "the hot wallet");
+    if (rc == OS_ERR_FUNDS && !was_short) {
+        os_log_field f[] = { OS_LOG_INT("waiting", (int64_t)waiting) };
+        os_log(OS_LOG_WARNING, "wallet.underfunded", f, 1, "%llu payout(s) wait: the wallet's coins cannot cover any of"
+               " them (fund %s)", (unsigned long long)waiting, "the hot wallet");
+    }
     if (rc != OS_OK || !tx_row) return 0; /* OS_ERR_FUNDS: wait for coins */
     engine_crash_point(e, "after-draft");
     return 1;
@@ -1384,8 +1456,8 @@ void os_engine_stop(os_engine *e) {
      * it (issue 9, defect 5): cancel the wait. The draft stays awaiting_approval and the signer asks
      * again at the next start; nothing was committed. */
     if (e->operator_waiting && e->client) {
-        fprintf(stderr, "oncesignd: stopping: the signer's wait for the operator is cancelled; it asks again"
-                        " at the next start\n");
+        os_log(OS_LOG_NOTICE, "signer.wait_cancelled", NULL, 0, "stopping: the signer's wait for the operator is"
+               " cancelled; it asks again at the next start");
         os_client_request_cancel(e->client);
     }
     pthread_mutex_unlock(&e->mu);
@@ -1419,7 +1491,7 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
         uint8_t root[32];
         nonce_tree_root(t, root);
         if (memcmp(root, info.nonce_root, 32) != 0) {
-            errf(err, cap, "the replayed log does not end at the signer's root");
+            os_errf(err, cap, "the replayed log does not end at the signer's root");
             rc = OS_ERR_SIGNER_MISMATCH;
         }
     }
@@ -1437,6 +1509,8 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
         *n_leaves = nonce_tree_count(t);
         pthread_mutex_lock(&e->mu);
         e->signer_mismatch = 0;
+        /* the roots agree now; what the first check learnt before the mismatch (the account) stands */
+        if (e->have_account) e->signer_checked = 1;
         pthread_mutex_unlock(&e->mu);
     } else {
         nonce_tree_free(t);

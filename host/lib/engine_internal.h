@@ -26,6 +26,8 @@ struct os_engine {
     int device_attached, signer_mismatch, signer_reachable, node_ok;
     uint64_t node_height, signer_log_seq;
     char mismatch_reason[256];
+    int signer_checked;             /* the signer passed the start-up check (I6) once since open */
+    char signer_wait_reason[256];   /* while it has not: why (the last failure to reach or check it) */
     int fee_capped;                 /* the node's fee estimate is above the cap the host pays */
     uint64_t fee_estimate;          /* the last estimate (sat/kB), 0: none */
     pthread_t worker, reconciler;
@@ -46,7 +48,7 @@ struct os_engine {
     int64_t link_lost_at_ms, link_next_try_ms, link_last_probe_ms;
     uint32_t link_backoff_ms;
     bip32_node account;             /* the signer's account node m/purpose'/coin'/0' (public) */
-    int have_account;
+    int have_account;               /* mu: the account is loaded */
 
     pthread_mutex_t rpc_mu;         /* one monacoind client, shared by the threads in turn */
     struct os_rpc *rpc;

@@ -3,7 +3,9 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,7 +87,7 @@ static const char MIGRATION_V1[] =
 
 /* v2: named values (the attestation key pinned at first start, the log position the tree accounts
  * for, address counters), each transaction's BIP143 hashPrevouts/hashOutputs (how the signer's SIGN
- * log entries named it until v4), and the indexes the worker and the API list by. */
+ * log entries named it until v5), and the indexes the worker and the API list by. */
 static const char MIGRATION_V2[] =
     "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);"
     "ALTER TABLE txs ADD COLUMN hash_prevouts BLOB;"
@@ -99,14 +101,24 @@ static const char MIGRATION_V3[] =
     "ALTER TABLE txs ADD COLUMN needs_bump INTEGER NOT NULL DEFAULT 0;"
     "UPDATE txs SET needs_bump = 1 WHERE state = 2 AND last_error LIKE 'fee-too-low:%';";
 
-/* v4: the signer's SIGN entry names a transaction by hashPrevouts and its transaction digest
+/* v4: scoped API keys (only SHA-256 of each secret), and every use of one: who did what, when. */
+static const char MIGRATION_V4[] =
+    "CREATE TABLE api_keys ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, key_hash BLOB NOT NULL UNIQUE,"
+    "  scopes INTEGER NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER);"
+    "CREATE TABLE api_key_uses ("
+    "  id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL REFERENCES api_keys(id), at INTEGER NOT NULL,"
+    "  action TEXT NOT NULL, object TEXT NOT NULL, http_status INTEGER NOT NULL);"
+    "CREATE INDEX api_key_uses_key ON api_key_uses(key_id, id);";
+
+/* v5: the signer's SIGN entry names a transaction by hashPrevouts and its transaction digest
  * (proto/tx_digest.h: version, locktime, sequences, inputs, outputs) instead of hashOutputs. The
  * column is renamed and every row's digest recomputed from its draft (fill_tx_digests below). */
-static const char MIGRATION_V4[] = "ALTER TABLE txs RENAME COLUMN hash_outputs TO tx_digest;"
+static const char MIGRATION_V5[] = "ALTER TABLE txs RENAME COLUMN hash_outputs TO tx_digest;"
                                    "UPDATE txs SET tx_digest = NULL;";   /* no row keeps a hashOutputs */
 
 static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3,
-                                                                  MIGRATION_V4};
+                                                                  MIGRATION_V4, MIGRATION_V5};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
@@ -165,7 +177,7 @@ static int check_integrity(sqlite3 *db, const char *path, char *err, size_t cap)
     return OS_ERR_DB;
 }
 
-/* Migration v4's data step, in its transaction: each row's tx_digest from its stored draft (the
+/* Migration v5's data step, in its transaction: each row's tx_digest from its stored draft (the
  * exact os_sign_tx, so the digest is the one the signer computed). A draft that does not decode
  * (OS_ERR_DB) keeps a NULL digest: such a row can be neither signed nor replayed (os_ledger_tx_draft
  * refuses it too), so no SIGN entry can name it, and the auditor's cross-check reports any entry
@@ -231,7 +243,7 @@ static int migrate(sqlite3 *db, int target, char *err, size_t cap) {
                                    " applied_at INTEGER NOT NULL)") != OS_OK)
             goto fail;
         if (exec_raw(db, migrations[v]) != OS_OK) goto fail;
-        if (v + 1 == 4 && fill_tx_digests(db) != OS_OK) goto fail;
+        if (v + 1 == 5 && fill_tx_digests(db) != OS_OK) goto fail;
         char sql[128];
         snprintf(sql, sizeof sql, "INSERT INTO schema_version VALUES (%d, strftime('%%s','now'))", v + 1);
         if (exec_raw(db, sql) != OS_OK) goto fail;
@@ -249,6 +261,12 @@ int os_ledger_open_version(const char *path, int target_version, os_ledger **out
     *out = NULL;
     os_ledger *l = calloc(1, sizeof *l);
     if (!l) return OS_ERR_IO;
+    /* It holds every payout address and code hash: a new ledger is the owner's alone, whatever the
+     * umask (SQLite gives its -wal and -shm files the main file's mode). */
+    if (path[0] != '\0' && path[0] != ':') {
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) close(fd);
+    }
     if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
         SQLITE_OK) {
         set_err(err, cap, "open", l->db);

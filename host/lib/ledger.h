@@ -32,7 +32,7 @@
 #include "engine.h"
 #include "oncesign/protocol.h"
 
-#define OS_LEDGER_SCHEMA_VERSION 4
+#define OS_LEDGER_SCHEMA_VERSION 5
 
 typedef struct os_ledger os_ledger;
 
@@ -387,5 +387,72 @@ int os_ledger_signer_log_next(os_ledger *l, uint64_t after, uint64_t *seq, uint8
 /* Calls f for every archived entry in order, with its stored size; f returns OS_OK to go on. */
 int os_ledger_signer_log_each(os_ledger *l, int (*f)(void *ctx, uint64_t seq, const uint8_t *entry, size_t len),
                               void *ctx);
+
+/* ---- backups (docs/RECOVERY.md) ---- */
+
+/* The marker type, os_backup_marker, is engine.h's. */
+/* The meta key naming the newest signer log entry a verified backup holds: the signer's log is
+ * acknowledged (LOG_ACK) only up to it once a first backup was taken (docs/RECOVERY.md, "Backup"). */
+#define OS_LEDGER_META_BACKUP_LOG_SEQ "backup_log_seq"
+
+/* Writes an online, consistent copy of the ledger to out_path (VACUUM INTO a sibling file ending in
+ * ".partial": one read snapshot, writers go on), checks the copy (PRAGMA integrity_check), records
+ * the marker in it, syncs it and renames it to out_path; then raises the live ledger's
+ * OS_LEDGER_META_BACKUP_LOG_SEQ to the copy's log_seq. The first backup sets that key to the archived
+ * head before the snapshot, so no entry the copy lacks is acknowledged meanwhile.
+ * Returns: OS_OK (*marker filled); OS_ERR_ARG (out_path exists: never overwritten); OS_ERR_DB or
+ *          OS_ERR_IO with err saying why (nothing is left at out_path).
+ * In:      now: unix seconds to record. */
+int os_ledger_backup(os_ledger *l, const char *out_path, int64_t now, os_backup_marker *marker, char *err,
+                     size_t cap);
+
+/* Verifies a backup file without changing it: opens it read-only, PRAGMA integrity_check, reads its
+ * marker and recomputes it from the copy's rows and archived log.
+ * Returns: OS_OK (*marker filled); OS_ERR_DB with err (unreadable, corrupt, no marker, or a marker
+ *          that does not match the contents). */
+int os_ledger_backup_verify(const char *path, os_backup_marker *marker, char *err, size_t cap);
+
+/* ---- what /metrics reads (docs/API.md "GET /metrics") ---- */
+typedef struct {
+    int64_t oldest_queued_at;       /* created_at of the oldest payout not yet broadcast; 0: none */
+    int64_t oldest_awaiting_since;  /* updated_at of the oldest payout awaiting the operator; 0: none */
+    int64_t nonce_set_size;         /* leaves of the ledger's nonce tree: the committed nonces */
+} os_ledger_backlog;
+/* Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_backlog_get(os_ledger *l, os_ledger_backlog *out);
+
+/* ---- API keys (schema v4; docs/API.md "API keys") ---- */
+
+/* What a key may do: one bit per family of endpoints. */
+#define OS_SCOPE_ISSUE     0x01u   /* POST /v1/codes */
+#define OS_SCOPE_REDEEM    0x02u   /* POST /v1/codes/{code}/redeem, GET /v1/codes/{code} */
+#define OS_SCOPE_WITHDRAW  0x04u   /* POST /v1/payouts */
+#define OS_SCOPE_READ      0x08u   /* GET /v1/payouts, /v1/payouts/{id}, /v1/wallet, /v1/codes/{code} */
+#define OS_SCOPE_ALL       0x0Fu
+
+typedef struct {
+    int64_t id;
+    char name[65];
+    uint32_t scopes;
+    int64_t created_at, revoked_at;     /* revoked_at 0: active */
+    uint64_t uses;
+} os_apikey_info;
+
+/* Stores a new key by the SHA-256 of its secret. Returns: OS_OK (*id set); OS_ERR_IDEMPOTENCY (the
+ * name or the hash exists already); OS_ERR_ARG; OS_ERR_DB. */
+int os_ledger_apikey_create(os_ledger *l, const char *name, const uint8_t hash[32], uint32_t scopes, int64_t now,
+                            int64_t *id);
+/* Revokes the active key with this name. Returns: OS_OK; OS_ERR_NOT_FOUND (no active key by that
+ * name); OS_ERR_DB. */
+int os_ledger_apikey_revoke(os_ledger *l, const char *name, int64_t now);
+/* The key whose secret hashes to hash (revoked ones too: the caller refuses them). Returns: OS_OK;
+ * OS_ERR_NOT_FOUND; OS_ERR_DB. */
+int os_ledger_apikey_find(os_ledger *l, const uint8_t hash[32], os_apikey_info *out);
+/* Calls f for every key (oldest first) with its number of recorded uses; f returns 0 to go on. */
+int os_ledger_apikey_each(os_ledger *l, int (*f)(void *ctx, const os_apikey_info *k), void *ctx);
+/* Records one use of a key: the action (e.g. "payout_create"), the object it concerned (a payout
+ * id, a code id) and the HTTP status answered. Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_apikey_use(os_ledger *l, int64_t key_id, int64_t now, const char *action, const char *object,
+                         unsigned http_status);
 
 #endif /* ONCESIGN_HOST_LEDGER_H */

@@ -9,6 +9,7 @@
 
 #include "address.h"
 #include "crypto.h"
+#include "errtext.h"
 #include "mbedtls/base64.h"
 #include "oncesign/check.h"
 #include "oncesign/status.h"
@@ -16,12 +17,10 @@
 static const uint8_t MAGIC[5] = { 0x70, 0x73, 0x62, 0x74, 0xff };
 
 static int fail(char *err, size_t cap, int status, const char *fmt, ...) {
-    if (err != NULL && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, cap, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    os_verrf(err, cap, fmt, ap);
+    va_end(ap);
     return status;
 }
 
@@ -403,6 +402,14 @@ static int read_map(reader *r, psbt_map *m, int scope, size_t index, char *err, 
     }
 }
 
+/* Map index of count (an input or an output): the PSBT must still hold one. */
+static int read_counted_map(reader *r, psbt_map *m, int scope, size_t index, size_t count, char *err, size_t cap) {
+    if (r->pos == r->len)
+        return fail(err, cap, OS_ERR_PSBT, "the unsigned transaction has %zu %ss but the PSBT only %zu %s maps", count,
+                    scope_name(scope), index, scope_name(scope));
+    return read_map(r, m, scope, index, err, cap);
+}
+
 static const psbt_pair *map_get_type(const psbt_map *m, uint8_t type) {
     for (size_t i = 0; i < m->n; i++) {
         if (m->pairs[i].key_len == 1 && m->pairs[i].key[0] == type) return &m->pairs[i];
@@ -480,21 +487,11 @@ int psbt_parse(const uint8_t *data, size_t len, psbt **out, char *err, size_t ca
     p->outputs = calloc(p->tx.n_outputs + 1, sizeof *p->outputs);
     if (p->inputs == NULL || p->outputs == NULL) { rc = OS_ERR_IO; goto done; }
     for (size_t i = 0; i < p->tx.n_inputs; i++) {
-        if (r.pos == len) {
-            rc = fail(err, cap, OS_ERR_PSBT, "the unsigned transaction has %zu inputs but the PSBT only %zu input maps",
-                      p->tx.n_inputs, i);
-            goto done;
-        }
-        if ((rc = read_map(&r, &p->inputs[i], SCOPE_INPUT, i, err, cap)) != OS_OK) goto done;
+        if ((rc = read_counted_map(&r, &p->inputs[i], SCOPE_INPUT, i, p->tx.n_inputs, err, cap)) != OS_OK) goto done;
         if ((rc = check_non_witness_utxo(p, i, err, cap)) != OS_OK) goto done;
     }
     for (size_t i = 0; i < p->tx.n_outputs; i++) {
-        if (r.pos == len) {
-            rc = fail(err, cap, OS_ERR_PSBT, "the unsigned transaction has %zu outputs but the PSBT only %zu output maps",
-                      p->tx.n_outputs, i);
-            goto done;
-        }
-        if ((rc = read_map(&r, &p->outputs[i], SCOPE_OUTPUT, i, err, cap)) != OS_OK) goto done;
+        if ((rc = read_counted_map(&r, &p->outputs[i], SCOPE_OUTPUT, i, p->tx.n_outputs, err, cap)) != OS_OK) goto done;
         uint8_t nonce[32];
         int replace;
         os_outpoint anchor;

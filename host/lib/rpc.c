@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,7 +413,38 @@ static CURLcode exchange(os_rpc *rpc, const char *request, int fresh, long *http
     return rc;
 }
 
+static _Atomic uint64_t fail_counts[OS_RPC_FAIL_KINDS];
+
+const char *os_rpc_fail_kind_name(os_rpc_fail_kind kind) {
+    static const char *const names[OS_RPC_FAIL_KINDS] = { "connect", "timeout", "auth", "malformed", "node" };
+    return kind < OS_RPC_FAIL_KINDS ? names[kind] : "unknown";
+}
+
+void os_rpc_fail_counts(uint64_t out[OS_RPC_FAIL_KINDS]) {
+    for (int k = 0; k < OS_RPC_FAIL_KINDS; k++) out[k] = atomic_load_explicit(&fail_counts[k], memory_order_relaxed);
+}
+
+/* Counts a failed call by what went wrong (a metric; the caller still gets the whole error). */
+static int count_failure(int rc, const os_rpc_error *e) {
+    if (rc == OS_OK || rc == OS_ERR_ARG) return rc;
+    os_rpc_fail_kind k = rc == OS_ERR_RPC                            ? OS_RPC_FAIL_NODE
+                         : e->timed_out                              ? OS_RPC_FAIL_TIMEOUT
+                         : e->http_status == 401 || e->http_status == 403 ? OS_RPC_FAIL_AUTH
+                         : e->http_status == 0                       ? OS_RPC_FAIL_CONNECT
+                                                                     : OS_RPC_FAIL_MALFORMED;
+    atomic_fetch_add_explicit(&fail_counts[k], 1, memory_order_relaxed);
+    return rc;
+}
+
+static int rpc_call_once(os_rpc *rpc, const char *method, json_t *params, const call_opts *opt, json_t **result,
+                         os_rpc_error *e);
+
 static int rpc_call_opts(os_rpc *rpc, const char *method, json_t *params, const call_opts *opt, json_t **result,
+                         os_rpc_error *e) {
+    return count_failure(rpc_call_once(rpc, method, params, opt, result, e), e);
+}
+
+static int rpc_call_once(os_rpc *rpc, const char *method, json_t *params, const call_opts *opt, json_t **result,
                          os_rpc_error *e)
 {
     /* params NULL here means a json_pack() of the caller failed: never send a call without its

@@ -47,6 +47,18 @@ void os_rpc_close(os_rpc *rpc);
  *          OS_ERR_RPC_TRANSPORT with *error filled (and *result NULL). */
 int os_rpc_call(os_rpc *rpc, const char *method, json_t *params, json_t **result, os_rpc_error *error);
 
+/* Failed calls of every os_rpc in the process, by kind, for /metrics. */
+typedef enum {
+    OS_RPC_FAIL_CONNECT = 0,    /* no connection, or it broke (curl failed, not a timeout) */
+    OS_RPC_FAIL_TIMEOUT,        /* no whole answer within rpc_timeout_ms */
+    OS_RPC_FAIL_AUTH,           /* HTTP 401/403: the node refused the credentials */
+    OS_RPC_FAIL_MALFORMED,      /* an answer that is not a JSON-RPC result or error */
+    OS_RPC_FAIL_NODE,           /* the node's own JSON-RPC error (e.g. -26 rejected, -5 not found) */
+    OS_RPC_FAIL_KINDS
+} os_rpc_fail_kind;
+const char *os_rpc_fail_kind_name(os_rpc_fail_kind kind);     /* "connect", ... */
+void os_rpc_fail_counts(uint64_t out[OS_RPC_FAIL_KINDS]);
+
 /* ------------------------------------------------------------------ broadcasting */
 
 typedef enum {

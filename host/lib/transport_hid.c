@@ -1,6 +1,7 @@
 /* oncesign host — the hidapi backend: one 64-byte report in or out, nothing more (transport.h).
  * Everything above reports is shared with the simulator transport in client.c and tested there. */
 #include "transport.h"
+#include "transport_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +11,6 @@
 #include <hidapi/hidapi.h>
 
 #include "oncesign/status.h"
-
-#define set_err(buf, cap, ...) do { if ((buf) != NULL && (cap) > 0) snprintf((buf), (cap), __VA_ARGS__); } while (0)
 
 typedef struct {
     os_transport base;          /* first member */
@@ -59,7 +58,7 @@ int os_hid_list(os_hid_device *devices, size_t cap, size_t *count, char *errmsg,
     if (count == NULL || (devices == NULL && cap > 0)) return OS_ERR_ARG;
     *count = 0;
     if (hid_init() != 0) {
-        set_err(errmsg, errmsg_cap, "hidapi: hid_init failed");
+        os_errf(errmsg, errmsg_cap, "hidapi: hid_init failed");
         return OS_ERR_IO;
     }
     struct hid_device_info *list = hid_enumerate(OS_HID_VENDOR_ID, OS_HID_PRODUCT_ID);
@@ -89,13 +88,13 @@ static int find_device(const char *serial, char *path, size_t path_cap, char *er
     int rc = os_hid_list(devs, HID_LIST_MAX, &n, errmsg, errmsg_cap);
     if (rc != OS_OK) return rc;
     if (n == 0) {
-        set_err(errmsg, errmsg_cap, "hid: no oncesign device (USB %04x:%04x) found; is it plugged in and "
+        os_errf(errmsg, errmsg_cap, "hid: no oncesign device (USB %04x:%04x) found; is it plugged in and "
                 "readable (udev rule, packaging/udev/)?", OS_HID_VENDOR_ID, OS_HID_PRODUCT_ID);
         return OS_ERR_IO;
     }
     if (serial == NULL && n > 1) {
         /* Signing with the wrong device would spend another device's nonce set: the operator names it. */
-        set_err(errmsg, errmsg_cap, "hid: %zu oncesign devices attached; choose one with --device hid:SERIAL "
+        os_errf(errmsg, errmsg_cap, "hid: %zu oncesign devices attached; choose one with --device hid:SERIAL "
                 "(oncesign device list)", n);
         return OS_ERR_IO;
     }
@@ -105,17 +104,17 @@ static int find_device(const char *serial, char *path, size_t path_cap, char *er
         if (matches++ == 0) pick = i;
     }
     if (matches == 0) {
-        set_err(errmsg, errmsg_cap, "hid: no oncesign device with serial %s among the %zu attached (oncesign "
+        os_errf(errmsg, errmsg_cap, "hid: no oncesign device with serial %s among the %zu attached (oncesign "
                 "device list)", serial, n);
         return OS_ERR_IO;
     }
     if (matches > 1) {
-        set_err(errmsg, errmsg_cap, "hid: %zu devices report serial %s; name one by its hidraw path", matches, serial);
+        os_errf(errmsg, errmsg_cap, "hid: %zu devices report serial %s; name one by its hidraw path", matches, serial);
         return OS_ERR_IO;
     }
     size_t len = strnlen(devs[pick].path, sizeof devs[pick].path);
     if (len >= path_cap) {
-        set_err(errmsg, errmsg_cap, "hid: device path too long");
+        os_errf(errmsg, errmsg_cap, "hid: device path too long");
         return OS_ERR_IO;
     }
     memcpy(path, devs[pick].path, len + 1);
@@ -126,12 +125,12 @@ int os_transport_open_hid(const char *path, os_transport **out, char *errmsg, si
     if (out == NULL) return OS_ERR_ARG;
     *out = NULL;
     if (hid_init() != 0) {
-        set_err(errmsg, errmsg_cap, "hidapi: hid_init failed");
+        os_errf(errmsg, errmsg_cap, "hidapi: hid_init failed");
         return OS_ERR_IO;
     }
     hid_transport *h = calloc(1, sizeof *h);
     if (h == NULL) {
-        set_err(errmsg, errmsg_cap, "out of memory");
+        os_errf(errmsg, errmsg_cap, "out of memory");
         return OS_ERR_IO;
     }
     char found_path[sizeof h->base.description - 8] = "";
@@ -147,14 +146,9 @@ int os_transport_open_hid(const char *path, os_transport **out, char *errmsg, si
     h->dev = hid_open_path(found_path);
     if (h->dev == NULL) {
         const wchar_t *why = hid_error(NULL);
-        set_err(errmsg, errmsg_cap, "hid:%s: cannot open: %ls", found_path, why != NULL ? why : L"unknown error");
+        os_errf(errmsg, errmsg_cap, "hid:%s: cannot open: %ls", found_path, why != NULL ? why : L"unknown error");
         free(h);
         return OS_ERR_IO;
     }
-    h->base.send = hid_send;
-    h->base.recv = hid_recv;
-    h->base.close = hid_close_transport;
-    snprintf(h->base.description, sizeof h->base.description, "hid:%s", found_path);
-    *out = &h->base;
-    return OS_OK;
+    return os_transport_ready(&h->base, out, hid_send, hid_recv, hid_close_transport, "hid:%s", found_path);
 }

@@ -7,17 +7,16 @@
  * from there, exactly as for a lost USB report.
  */
 #include "transport.h"
+#include "transport_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,22 +35,8 @@ typedef struct {
     size_t buf_len, buf_pos;
 } serial_transport;
 
-static void serial_err(char *errmsg, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    if (errmsg == NULL || cap == 0) return;
-    va_start(ap, fmt);
-    vsnprintf(errmsg, cap, fmt, ap);
-    va_end(ap);
-}
-
-static int64_t serial_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int write_all(serial_transport *s, const uint8_t *p, size_t n) {
-    int64_t deadline = serial_now_ms() + SERIAL_SEND_TIMEOUT_MS;
+    int64_t deadline = os_transport_now_ms() + SERIAL_SEND_TIMEOUT_MS;
     while (n > 0) {
         ssize_t w = s->is_socket ? send(s->fd, p, n, MSG_NOSIGNAL) : write(s->fd, p, n);
         if (w > 0) {
@@ -61,7 +46,7 @@ static int write_all(serial_transport *s, const uint8_t *p, size_t n) {
         }
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int64_t left = deadline - serial_now_ms();
+            int64_t left = deadline - os_transport_now_ms();
             struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
             if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) return OS_ERR_IO;
             continue;
@@ -81,16 +66,14 @@ static int serial_send(os_transport *t, const uint8_t report[OS_REPORT_SIZE]) {
 
 static int serial_recv(os_transport *t, uint8_t report[OS_REPORT_SIZE], int timeout_ms) {
     serial_transport *s = (serial_transport *)t;
-    int64_t deadline = serial_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = os_transport_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     if (s->fd < 0 || report == NULL) return OS_ERR_IO;
     for (;;) {
         while (s->buf_pos < s->buf_len) {
             if (os_serial_rx_feed(&s->rx, s->buf[s->buf_pos++], report) == 1) return 1;
         }
-        int64_t left = deadline - serial_now_ms();
-        struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-        int ready = poll(&pfd, 1, left > 0 ? (int)left : 0);
-        if (ready < 0 && errno != EINTR) return OS_ERR_IO;
+        int ready = os_transport_wait_readable(s->fd, deadline);
+        if (ready < 0) return ready;
         if (ready > 0) {
             ssize_t n = read(s->fd, s->buf, sizeof s->buf);
             if (n == 0) return OS_ERR_IO;                    /* QEMU went away */
@@ -102,49 +85,31 @@ static int serial_recv(os_transport *t, uint8_t report[OS_REPORT_SIZE], int time
             s->buf_pos = 0;
             continue;
         }
-        if (serial_now_ms() >= deadline) return 0;
+        if (os_transport_now_ms() >= deadline) return 0;
     }
 }
 
 static void serial_close(os_transport *t) {
-    serial_transport *s = (serial_transport *)t;
-    if (s == NULL) return;
-    if (s->fd >= 0) close(s->fd);
-    free(s);
+    if (t != NULL) os_transport_free_fd(t, ((serial_transport *)t)->fd);
 }
 
 static int open_socket(serial_transport *s, const char *path, char *errmsg, size_t cap) {
-    struct sockaddr_un addr;
-    if (strlen(path) >= sizeof addr.sun_path) {
-        serial_err(errmsg, cap, "serial:%s: path longer than %zu bytes", path, sizeof addr.sun_path - 1);
-        return OS_ERR_ARG;
-    }
-    memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
-    memcpy(addr.sun_path, path, strlen(path));
-    s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (s->fd < 0) {
-        serial_err(errmsg, cap, "socket: %s", strerror(errno));
-        return OS_ERR_IO;
-    }
-    if (connect(s->fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        serial_err(errmsg, cap, "connect(%s): %s (is QEMU running with -serial unix:%s,server=on?)", path,
-                   strerror(errno), path);
-        return OS_ERR_IO;
-    }
-    s->is_socket = 1;
-    return OS_OK;
+    char hint[160];
+    snprintf(hint, sizeof hint, "is QEMU running with -serial unix:%s,server=on?", path);
+    int rc = os_transport_unix_connect(path, SOCK_STREAM | SOCK_NONBLOCK, "serial", hint, &s->fd, errmsg, cap);
+    if (rc == OS_OK) s->is_socket = 1;
+    return rc;
 }
 
 static int open_tty(serial_transport *s, const char *path, char *errmsg, size_t cap) {
     struct termios tio;
     s->fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (s->fd < 0) {
-        serial_err(errmsg, cap, "open(%s): %s", path, strerror(errno));
+        os_errf(errmsg, cap, "open(%s): %s", path, strerror(errno));
         return OS_ERR_IO;
     }
     if (tcgetattr(s->fd, &tio) != 0) {
-        serial_err(errmsg, cap, "%s is not a serial line or pty: %s", path, strerror(errno));
+        os_errf(errmsg, cap, "%s is not a serial line or pty: %s", path, strerror(errno));
         return OS_ERR_IO;
     }
     cfmakeraw(&tio);
@@ -154,7 +119,7 @@ static int open_tty(serial_transport *s, const char *path, char *errmsg, size_t 
     tio.c_cc[VMIN] = 0;
     tio.c_cc[VTIME] = 0;
     if (tcsetattr(s->fd, TCSANOW, &tio) != 0) {
-        serial_err(errmsg, cap, "tcsetattr(%s): %s", path, strerror(errno));
+        os_errf(errmsg, cap, "tcsetattr(%s): %s", path, strerror(errno));
         return OS_ERR_IO;
     }
     tcflush(s->fd, TCIOFLUSH);
@@ -167,21 +132,21 @@ int os_transport_open_serial(const char *path, os_transport **out, char *errmsg,
     *out = NULL;
     serial_transport *s = calloc(1, sizeof *s);
     if (s == NULL) {
-        serial_err(errmsg, errmsg_cap, "out of memory");
+        os_errf(errmsg, errmsg_cap, "out of memory");
         return OS_ERR_IO;
     }
     s->fd = -1;
     os_serial_rx_init(&s->rx);
     int rc;
     if (stat(path, &st) != 0) {
-        serial_err(errmsg, errmsg_cap, "serial:%s: %s", path, strerror(errno));
+        os_errf(errmsg, errmsg_cap, "serial:%s: %s", path, strerror(errno));
         rc = OS_ERR_IO;
     } else if (S_ISSOCK(st.st_mode)) {
         rc = open_socket(s, path, errmsg, errmsg_cap);
     } else if (S_ISCHR(st.st_mode)) {
         rc = open_tty(s, path, errmsg, errmsg_cap);
     } else {
-        serial_err(errmsg, errmsg_cap, "serial:%s: neither a Unix socket nor a character device", path);
+        os_errf(errmsg, errmsg_cap, "serial:%s: neither a Unix socket nor a character device", path);
         rc = OS_ERR_ARG;
     }
     if (rc != OS_OK) {
@@ -192,14 +157,9 @@ int os_transport_open_serial(const char *path, os_transport **out, char *errmsg,
      * the first real frame is not merged with it. */
     static const uint8_t flush = 0x00;
     if (write_all(s, &flush, 1) != OS_OK) {
-        serial_err(errmsg, errmsg_cap, "serial:%s: write failed", path);
+        os_errf(errmsg, errmsg_cap, "serial:%s: write failed", path);
         serial_close(&s->base);
         return OS_ERR_IO;
     }
-    s->base.send = serial_send;
-    s->base.recv = serial_recv;
-    s->base.close = serial_close;
-    snprintf(s->base.description, sizeof s->base.description, "serial:%s", path);
-    *out = &s->base;
-    return OS_OK;
+    return os_transport_ready(&s->base, out, serial_send, serial_recv, serial_close, "serial:%s", path);
 }

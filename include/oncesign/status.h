@@ -105,6 +105,9 @@ typedef enum {
     OS_ERR_TEST_RNG         = 0x0209, /* mainnet setup refused: the board's random source is test-only */
     OS_ERR_LOG_START        = 0x060A, /* log: does not start at SETUP, and no signed head it continues
                                          from was given (entries are missing at its start) */
+    OS_ERR_FORBIDDEN        = 0x0710, /* a valid API key without the scope this call needs, or revoked */
+    OS_ERR_SIGNER_UNAVAILABLE = 0x0711, /* host: the signer has not passed the start-up check (I6) since
+                                         the daemon started (absent, not yet answering): writes wait */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */

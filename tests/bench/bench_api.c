@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 
@@ -132,6 +133,7 @@ int main(int argc, char **argv) {
     if (f == NULL) return 1;
     fputs(TOKEN "\n", f);
     fclose(f);
+    if (chmod(tok, 0600) != 0) return 1;   /* os_api_start refuses a token others can read */
 
     os_engine_config ec;
     memset(&ec, 0, sizeof ec);

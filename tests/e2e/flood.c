@@ -258,8 +258,9 @@ static void start_service(void) {
 }
 
 static void build_service_argv(const char *node_port) {
-    static char bin[600], url[128], tokf[600], db[600], dev[600], bm[16], bd[16];
+    static char bin[600], url[128], tokf[600], pwf[600], db[600], dev[600], bm[16], bd[16];
     int i = 0;
+    snprintf(pwf, sizeof pwf, "%s/rpc.password", workdir);
     snprintf(url, sizeof url, "http://127.0.0.1:%s/", node_port);
     snprintf(tokf, sizeof tokf, "%s/token", workdir);
     if (strcmp(design, "naive") == 0) {
@@ -306,8 +307,10 @@ static void build_service_argv(const char *node_port) {
     svc_argv[i++] = url;
     svc_argv[i++] = "--rpc-user";
     svc_argv[i++] = "flood";
-    svc_argv[i++] = "--rpc-password";
-    svc_argv[i++] = "flood";
+    /* oncesignd takes secrets from files only (a command line is world-readable in /proc) */
+    int from_file = strcmp(design, "naive") != 0;
+    svc_argv[i++] = from_file ? "--rpc-password-file" : "--rpc-password";
+    svc_argv[i++] = from_file ? pwf : "flood";
     svc_argv[i++] = "--port";
     svc_argv[i++] = "0";
     svc_argv[i++] = "--token-file";
@@ -320,6 +323,11 @@ static void build_service_argv(const char *node_port) {
     fprintf(f, "%s\n", token);
     fclose(f);
     chmod(tokf, 0600);
+    f = fopen(pwf, "w");
+    if (!f) die("cannot write %s", pwf);
+    fputs("flood\n", f);
+    fclose(f);
+    chmod(pwf, 0600);
 }
 
 /* ---- the flood ---- */

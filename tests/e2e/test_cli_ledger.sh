@@ -119,7 +119,7 @@ for _ in $(seq 400); do kill -0 $init_pid 2>/dev/null || break; ctl approve >/de
 wait $init_pid || fail "device init: $(cat "$dir/init.out")"
 
 # ---- a non-empty ledger: redeem both codes through oncesignd (no node: the payouts stay requested)
-echo "ledger-e2e-token-0123456789" >"$dir/token"
+(umask 077; echo "ledger-e2e-token-0123456789" >"$dir/token")
 # start_daemon NAME [options]: oncesignd on the ledger and the signer; sets d_pid and port.
 start_daemon() {
   local name=$1; shift
@@ -181,7 +181,8 @@ node_pid=$!
 for _ in $(seq 100); do grep -q 'listening on' "$dir/node.out" 2>/dev/null && break; sleep 0.05; done
 node_port=$(sed -n 's/^testnode: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/node.out")
 [ -n "$node_port" ] || fail "test node did not start"
-RPC=(--rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password p)
+(umask 077; echo p >"$dir/rpc.password")
+RPC=(--rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password-file "$dir/rpc.password")
 rpc() {
   curl -s -u u:p --data-binary "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"$1\",\"params\":${2:-[]}}" \
     "http://127.0.0.1:$node_port/"
@@ -214,9 +215,14 @@ pass "psbt create (previous tx over RPC or from --prev-tx, coin found on the sig
 
 expect_exit 0 sign1 --json sign "$dir/p7.psbt" --out "$dir/p7.signed"
 jq -e '.ok and .log_seq > 0' "$dir/sign1.out" >/dev/null || fail "sign JSON: $(cat "$dir/sign1.out")"
-expect_exit 0 inspect2 --json psbt inspect "$dir/p7.signed"
+expect_exit 0 inspect2 --json psbt inspect "$dir/p7.signed" --network regtest
 jq -e '.inputs[0].partial_sigs == 1' "$dir/inspect2.out" >/dev/null || fail "signed PSBT has no partial signature"
 pass "sign FILE.psbt through the signer: the PSBT comes back with a partial signature"
+# a regtest PSBT is never shown with mainnet addresses: coin type 1' needs --network, 22' contradicts it
+expect_exit 1 inspect_nonet psbt inspect "$dir/p7.signed"
+grep -q "give --network test or --network regtest" "$dir/inspect_nonet.err" || fail "inspect without --network: $(cat "$dir/inspect_nonet.err")"
+expect_exit 1 inspect_main psbt inspect "$dir/p7.signed" --network main
+pass "psbt inspect refuses to guess the network of a testnet/regtest PSBT, or to show it as mainnet"
 
 expect_exit 3 sign_again --json sign "$dir/p7.psbt" --finalize
 jq -e '.ok == false and .error.name == "nonce-committed" and .error.refused' "$dir/sign_again.out" >/dev/null \
@@ -254,7 +260,9 @@ pass "tree rebuild (one nonce committed), reconcile --rpc-url, status --device a
 # it, the coin is not the nonce's). The reconciler must mark both payouts failed — their nonces are
 # bound to that coin, so no transaction can pay them any more — and say why; nothing is rebroadcast.
 rpc generatetoaddress "[1, \"$miner\"]" >/dev/null
-start_daemon d2 "${RPC[@]}" --batch-delay-ms 0 --reconcile-interval-ms 200
+# oncesignd takes the RPC password from a file only (a command line is readable in /proc)
+start_daemon d2 --rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password-file "$dir/rpc.password" \
+  --batch-delay-ms 0 --reconcile-interval-ms 200
 recv=$(curl -s -m 10 -H "Authorization: Bearer ledger-e2e-token-0123456789" "http://127.0.0.1:$port/v1/wallet" \
   | jq -r .receive_address)
 [[ "$recv" =~ ^[mn2] ]] || fail "GET /v1/wallet: no receive address ($recv)"

@@ -61,12 +61,12 @@ wait $init_pid || fail "device init: $(cat "$dir/init.out")"
 pass "signer initialised (regtest, P2PKH)"
 
 # ---- oncesignd
-echo "crash-test-token" >"$dir/token"
+(umask 077; echo "crash-test-token" >"$dir/token"; echo p >"$dir/rpc.password")
 start_daemon() { # start_daemon TAG [ENV...]: starts in the background, waits for "listening"
   local tag=$1 init=(); shift
   [ -e "$dir/ledger.db" ] || init=(--init)   # creates the ledger the first time only
   env "$@" "$B/oncesignd" "${init[@]}" --db "$dir/ledger.db" --device "sim:$dir/s.sock" --rpc-url "http://127.0.0.1:$node_port/" \
-    --rpc-user u --rpc-password p --network regtest --port 0 --token-file "$dir/token" --batch-max 10 \
+    --rpc-user u --rpc-password-file "$dir/rpc.password" --network regtest --port 0 --token-file "$dir/token" --batch-max 10 \
     --batch-delay-ms 50 --reconcile-interval-ms 200 --rpc-timeout-ms 1000 --confirmations-final 2 \
     >"$dir/d.$tag.out" 2>"$dir/d.$tag.err" &
   d_pid=$!

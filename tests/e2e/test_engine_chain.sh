@@ -60,10 +60,11 @@ cli() { # cli NAME ARGS...: the CLI on the daemon's ledger and the signer
   timeout 30 "$B/oncesign" --device "sim:$dir/s.sock" "${@:2}" --db "$dir/ledger.db" >"$dir/cli.$1.out" 2>"$dir/cli.$1.err"
 }
 
-echo "chain-test-token" >"$dir/token"
+# private files: oncesignd and oncesign take no password on the command line, and no readable token
+(umask 077; echo "chain-test-token" >"$dir/token"; echo p >"$dir/rpc.password")
 start_daemon() { # start_daemon TAG
   "$B/oncesignd" --db "$dir/ledger.db" --device "sim:$dir/s.sock" --rpc-url "http://127.0.0.1:$node_port/" \
-    --rpc-user u --rpc-password p --network regtest --port 0 --token-file "$dir/token" --batch-max 10 \
+    --rpc-user u --rpc-password-file "$dir/rpc.password" --network regtest --port 0 --token-file "$dir/token" --batch-max 10 \
     --batch-delay-ms 50 --reconcile-interval-ms 200 --rpc-timeout-ms 1000 --confirmations-final 6 \
     >"$dir/d.$1.out" 2>"$dir/d.$1.err" &
   d_pid=$!
@@ -109,7 +110,7 @@ nonce=$(printf '%064x' 4242)
 vout=
 for v in 0 1; do
   if cli create psbt create --to "$miner" --amount 290000000 --nonce "$nonce" --input "$big_tx:$v" \
-      --change-index 5 --rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password p \
+      --change-index 5 --rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password-file "$dir/rpc.password" \
       --out "$dir/out.psbt"; then vout=$v; break; fi
 done
 [ -n "$vout" ] || fail "psbt create found no coin of the signer's in $big_tx"

@@ -22,6 +22,8 @@
 #include "node.h"
 #include "persist.h"
 
+#include "oncesign/version.h"
+
 #if MHD_VERSION < 0x00097002
 typedef int MHD_RESULT;
 #else
@@ -602,11 +604,12 @@ static void on_signal(int sig)
     S.stop = 1;
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
-    fprintf(stderr,
+    fprintf(f,
             "usage: oncesign-testnode --port N [--bind ADDR] [--rpcuser U --rpcpassword P]\n"
-            "                         [--cookie-file PATH] [--datadir DIR] [--seed S]\n");
+            "                         [--cookie-file PATH] [--datadir DIR] [--seed S]\n"
+            "       oncesign-testnode --help | --version\n");
 }
 
 static int write_cookie(const char *path)
@@ -621,6 +624,9 @@ static int write_cookie(const char *path)
     char hex[65];
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
     memcpy(S.cookie_pass, hex, 65);
+    /* like every writer that renames over its target: never over a device, FIFO or symlink */
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) return -1;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
@@ -649,8 +655,16 @@ int main(int argc, char **argv)
             a = name;
             i--;
         }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("oncesign-testnode %s\n", ONCESIGN_VERSION);
+            return 0;
+        }
         if (!v) {
-            usage();
+            usage(stderr);
             return 2;
         }
         if (strcmp(a, "--port") == 0) port = strtol(v, NULL, 10);
@@ -661,13 +675,13 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--datadir") == 0) datadir = v;
         else if (strcmp(a, "--seed") == 0) seed = v;
         else {
-            usage();
+            usage(stderr);
             return 2;
         }
         i++;
     }
     if (port < 0 || port > 65535) {
-        usage();
+        usage(stderr);
         return 2;
     }
     char cookie_buf[4096];

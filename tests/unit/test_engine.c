@@ -622,6 +622,39 @@ static void test_operator_wait_steps_aside(void **state) {
     os_engine_close(e);
 }
 
+/* A signer absent when the engine opens (unplugged, simulator not started): the daemon's engine
+ * (wait_for_signer) opens, reports why in health, refuses writes until the start-up check has run, and
+ * signs nothing meanwhile; the CLI's engine (without it) fails at once. */
+static void test_absent_signer_waited_for(void **state) {
+    (void)state;
+    char spec[400];
+    snprintf(spec, sizeof spec, "sim:%s/absent.sock", dir_path);
+    os_engine_config cfg = config();
+    cfg.device = spec;
+    os_engine *e = NULL;
+    char err[256];
+    assert_int_equal(os_engine_open(&cfg, &e, err, sizeof err), OS_ERR_IO);
+    assert_null(e);
+    cfg.wait_for_signer = 1;
+    assert_int_equal(os_engine_open(&cfg, &e, err, sizeof err), OS_OK);
+    assert_non_null(e);
+    os_engine_health h;
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.signer_ok, 0);
+    assert_int_equal(h.signing_disabled, 0);
+    assert_non_null(strstr(h.signer_error, "not checked since start-up"));
+    assert_non_null(strstr(h.signer_error, "absent.sock"));
+    char why[320];
+    assert_int_equal(os_engine_signing_disabled(e, why, sizeof why), OS_ERR_SIGNER_UNAVAILABLE);
+    assert_non_null(strstr(why, "start-up check"));
+    redeem_codes(e, 2, NULL);   /* the engine itself takes them (the API gates writes): nothing is drafted */
+    assert_int_equal(os_engine_start(e), OS_OK);
+    usleep(400000);             /* the worker's rounds and the link's first retries */
+    assert_int_equal(sql_int("SELECT count(*) FROM txs"), 0);
+    assert_int_equal(os_engine_signing_disabled(e, NULL, 0), OS_ERR_SIGNER_UNAVAILABLE);
+    os_engine_close(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
@@ -634,6 +667,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_oversized_payout_steps_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_while_operator_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_wait_steps_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_absent_signer_waited_for, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -588,10 +588,10 @@ static void test_migrate_v2_fee_signal(void **state) {
     os_ledger_close(l);
 }
 
-/* v4: a v3 ledger's transactions (named by hashPrevouts/hashOutputs) get the transaction digest
+/* v5: a v4 ledger's transactions (named by hashPrevouts/hashOutputs) get the transaction digest
  * of their stored draft, so a SIGN entry that records the digest finds them; a draft that does not
  * decode keeps a NULL digest and the migration goes on. */
-static void test_migrate_v3_tx_digest(void **state) {
+static void test_migrate_v4_tx_digest(void **state) {
     (void)state;
     os_ledger *l = NULL;
     char err[256];
@@ -616,7 +616,7 @@ static void test_migrate_v3_tx_digest(void **state) {
     assert_int_equal(os_draft_encode(&tx, &blob, &blob_len), OS_OK);
     assert_int_equal(os_draft_commitment(&tx, hp, digest), OS_OK);
 
-    assert_int_equal(os_ledger_open_version(db_path, 3, &l, err, sizeof err), OS_OK);
+    assert_int_equal(os_ledger_open_version(db_path, 4, &l, err, sizeof err), OS_OK);
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(os_ledger_db(l),
                                         "INSERT INTO txs (id, state, draft, anchor_txid, anchor_vout, fee, n_payouts,"
@@ -638,7 +638,7 @@ static void test_migrate_v3_tx_digest(void **state) {
     assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
     int v = 0;
     assert_int_equal(os_ledger_schema_version(l, &v), OS_OK);
-    assert_int_equal(v, 4);
+    assert_int_equal(v, 5);
     int64_t row = 0;
     os_draft d;
     assert_int_equal(os_ledger_tx_by_commitment(l, hp, digest, &row, &d), OS_OK);
@@ -724,6 +724,72 @@ static void test_no_sql_outside_ledger(void **state) {
     assert_true(files > 20);
 }
 
+/* docs/RECOVERY.md, "Backup": a backup is a verified copy with a marker of what it holds; it never
+ * overwrites a file, refuses a ledger whose archived log has a gap, and raises the acknowledgement
+ * limit (meta backup_log_seq) to the copy's log head; verify catches an edited copy and a non-backup. */
+static void test_backup_verified(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[512] = "", out[400], partial[420];
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    uint8_t entry[OS_LOG_ENTRY_BYTES], hash[32];
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        memset(entry, (int)seq, sizeof entry);
+        memset(hash, (int)(0x40 + seq), sizeof hash);
+        assert_int_equal(os_ledger_signer_log_put(l, seq, entry, hash), OS_OK);
+    }
+    assert_int_equal(os_ledger_exec(l, "INSERT INTO payouts (params_hash, nonce, amount, script, address, status,"
+                                       " created_at, updated_at) VALUES (zeroblob(32), randomblob(32), 10000, x'00',"
+                                       " 'a', 0, 1, 1)"), OS_OK);
+    uint64_t gate = 99;
+    assert_int_equal(os_ledger_meta_u64(l, OS_LEDGER_META_BACKUP_LOG_SEQ, &gate), OS_OK);
+    assert_int_equal(gate, 0);
+
+    snprintf(out, sizeof out, "%s/b.db", dir_path);
+    snprintf(partial, sizeof partial, "%s.partial", out);
+    os_backup_marker m, v;
+    memset(&m, 0, sizeof m);
+    assert_int_equal(os_ledger_backup(l, out, 1234, &m, err, sizeof err), OS_OK);
+    assert_int_equal(m.log_seq, 3);
+    assert_int_equal(m.log_head[0], 0x43);
+    assert_int_equal(m.payouts, 1);
+    assert_int_equal(m.taken_at, 1234);
+    assert_int_equal(os_ledger_meta_u64(l, OS_LEDGER_META_BACKUP_LOG_SEQ, &gate), OS_OK);
+    assert_int_equal(gate, 3);
+    assert_int_not_equal(access(partial, F_OK), 0);
+    assert_int_equal(os_ledger_backup_verify(out, &v, err, sizeof err), OS_OK);
+    assert_memory_equal(&m, &v, sizeof m);
+
+    /* never over an existing file */
+    assert_int_equal(os_ledger_backup(l, out, 1235, &m, err, sizeof err), OS_ERR_ARG);
+    assert_int_equal(os_ledger_backup_verify(out, &v, err, sizeof err), OS_OK);
+    assert_int_equal(v.taken_at, 1234);
+
+    /* an archive with a gap is no backup; nothing is left behind and the limit stays */
+    memset(entry, 5, sizeof entry);
+    assert_int_equal(os_ledger_signer_log_put(l, 5, entry, hash), OS_OK);
+    snprintf(out, sizeof out, "%s/gap.db", dir_path);
+    snprintf(partial, sizeof partial, "%s.partial", out);
+    assert_int_equal(os_ledger_backup(l, out, 1236, &m, err, sizeof err), OS_ERR_DB);
+    assert_non_null(strstr(err, "gaps"));
+    assert_int_not_equal(access(out, F_OK), 0);
+    assert_int_not_equal(access(partial, F_OK), 0);
+    assert_int_equal(os_ledger_meta_u64(l, OS_LEDGER_META_BACKUP_LOG_SEQ, &gate), OS_OK);
+    assert_int_equal(gate, 3);
+
+    /* an edited copy, and the live ledger (no marker), fail verification */
+    snprintf(out, sizeof out, "%s/b.db", dir_path);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(out, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM payouts", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(os_ledger_backup_verify(out, &v, err, sizeof err), OS_ERR_DB);
+    assert_non_null(strstr(err, "do not match"));
+    assert_int_equal(os_ledger_backup_verify(db_path, &v, err, sizeof err), OS_ERR_DB);
+    assert_non_null(strstr(err, "no backup marker"));
+    os_ledger_close(l);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
@@ -738,9 +804,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_corrupt_ledger_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transition_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_fee_signal, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migrate_v3_tx_digest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v4_tx_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_by_commitment_pins_the_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_sql_outside_ledger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_verified, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -130,8 +130,9 @@ export ONCESIGN_DEVICE=hid:$SERIAL
 run info0 oncesign --json device info
 run init oncesign device init --network regtest --script-type p2pkh --restore "$MNEMONIC"
 run addr oncesign device address --index 0 --show
+echo p >/tmp/rpc.password   # the CLI takes the node's password from a file only
 run create oncesign psbt create --to "$DEST" --amount 50000000 --nonce 0000000000000000000000000000000000000000000000000000000000000007 \
-  --input "$FUND:$VOUT" --change-index 2 --rpc-url "$RPC_URL" --rpc-user u --rpc-password p --out /tmp/p.psbt
+  --input "$FUND:$VOUT" --change-index 2 --rpc-url "$RPC_URL" --rpc-user u --rpc-password-file /tmp/rpc.password --out /tmp/p.psbt
 run ledger oncesign ledger init --db /tmp/ledger.db
 run sign oncesign --json sign /tmp/p.psbt --finalize --db /tmp/ledger.db
 GUEST

@@ -65,14 +65,15 @@ init_sim() {
 }
 
 # ---- oncesignd
-echo "e2e-stack-test-token" >"$dir/token"
+# oncesignd refuses a token or password file others can read, and a password on its command line
+(umask 077; echo "e2e-stack-test-token" >"$dir/token"; echo p >"$dir/rpc.password")
 DAEMON_ARGS=()
 start_daemon() { # start_daemon TAG [ENV...]: starts in the background, waits for "listening"
   local tag=$1 init=(); shift
   [ -e "$dir/ledger.db" ] || init=(--init)   # creates the ledger the first time only
   env "$@" "$B/oncesignd" "${init[@]}" --db "$dir/ledger.db" --device "sim:$dir/s.sock" --rpc-url "http://127.0.0.1:$node_port/" \
-    --rpc-user u --rpc-password p --network regtest --port 0 --token-file "$dir/token" --batch-max 10 \
-    --batch-delay-ms 50 --reconcile-interval-ms 200 --rpc-timeout-ms 1000 --confirmations-final 2 \
+    --rpc-user u --rpc-password-file "$dir/rpc.password" --network regtest --port 0 --token-file "$dir/token" \
+    --batch-max 10 --batch-delay-ms 50 --reconcile-interval-ms 200 --rpc-timeout-ms 1000 --confirmations-final 2 \
     "${DAEMON_ARGS[@]}" >"$dir/d.$tag.out" 2>"$dir/d.$tag.err" &
   d_pid=$!
   for _ in $(seq 200); do

@@ -1,0 +1,8 @@
+/* The release of the host programs (oncesignd, oncesign, oncesign-sim, oncesign-testnode), printed
+ * by each one's --version. The firmware reports its own in DEVICE_INFO. */
+#ifndef ONCESIGN_VERSION_H
+#define ONCESIGN_VERSION_H
+
+#define ONCESIGN_VERSION "0.1.0"
+
+#endif /* ONCESIGN_VERSION_H */
