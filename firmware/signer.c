@@ -1152,7 +1152,11 @@ static void handle_sign_output(const os_msg *req) {
 static int commit_signing(int approved) {
     uint8_t payload[32 * 3 + 8 + 8 + 2 + 2 + 1];
     uint8_t *p = payload;
-    CHECK_OK(tx_sighasher_commitment(&g_sess.hasher, p, p + 32));
+    /* hashPrevouts (a REFUSE_COMMITTED entry names the same inputs by it) and the transaction digest
+     * (proto/tx_digest.h): version, locktime, sequences, inputs and outputs, the exact transaction
+     * an auditor finds on chain. Both are known before any signature exists. */
+    CHECK_OK(tx_sighasher_hash_prevouts(&g_sess.hasher, p));
+    CHECK_OK(tx_sighasher_tx_digest(&g_sess.hasher, p + 32));
     p += 64;
     memcpy(p, g_sess.pending_root, 32);
     p += 32;
@@ -1350,22 +1354,6 @@ static void handle_sign_get_sigs(const os_msg *req) {
 
 /* ------------------------------------------------------------------ operator decisions */
 
-/* The digest of the exact transaction being signed, scriptSigs and witnesses left out:
- * SHA256d(version || hashPrevouts || hashSequence || hashOutputs || locktime), the BIP143 hashes
- * of the session. It pins every input (outpoint, sequence), every output, version and locktime. */
-static int session_tx_digest(uint8_t out[32]) {
-    uint8_t pre[4 + 3 * 32 + 4];
-    int b;
-    for (b = 0; b < 4; b++) {
-        pre[b] = (uint8_t)(g_sess.version >> (8 * b));
-        pre[100 + b] = (uint8_t)(g_sess.locktime >> (8 * b));
-    }
-    CHECK_OK(tx_sighasher_commitment(&g_sess.hasher, pre + 4, pre + 68));
-    CHECK_OK(tx_sighasher_hash_sequence(&g_sess.hasher, pre + 36));
-    crypto_sha256d(pre, sizeof pre, out);
-    return OS_OK;
-}
-
 /* What an approval of the open prompt approves, as a hash: the transaction digest, the policy
  * (old and new), every setup field, the address shown. Computed when the prompt opens and again
  * when the approval is acted on; the two must match, so an approval can only ever commit what
@@ -1376,7 +1364,8 @@ static int prompt_subject(uint8_t out[32]) {
     switch (g_pend.kind) {
     case PENDING_SIGN:
         VERIFY_CHECK(g_sess.phase == PHASE_AWAIT_OPERATOR);
-        return session_tx_digest(out);
+        /* the transaction digest (proto/tx_digest.h), the one the SIGN entry records */
+        return tx_sighasher_tx_digest(&g_sess.hasher, out);
     case PENDING_POLICY:
         CHECK_OK(os_policy_encode(&g_state.policy, buf));
         CHECK_OK(os_policy_encode(&g_pend.policy, buf + OS_POLICY_BYTES));

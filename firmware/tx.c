@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "tx_digest.h"
 #include "oncesign/check.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -522,6 +523,12 @@ int tx_sighasher_commitment(const tx_sighasher *h, uint8_t hash_prevouts[32], ui
     memcpy(hash_prevouts, h->hash_prevouts, 32);
     memcpy(hash_outputs, h->hash_outputs, 32);
     return OS_OK;
+}
+
+int tx_sighasher_tx_digest(const tx_sighasher *h, uint8_t tx_digest[32]) {
+    ARG_CHECK(h != NULL && tx_digest != NULL);
+    if (h->state != SIGH_DONE) return OS_ERR_TX_ORDER;
+    return os_tx_digest(h->version, h->hash_prevouts, h->hash_sequence, h->hash_outputs, h->locktime, tx_digest);
 }
 
 int tx_sighasher_hash_prevouts(const tx_sighasher *h, uint8_t hash_prevouts[32]) {

@@ -148,10 +148,17 @@ int tx_sighasher_bip143(const tx_sighasher *h, const os_outpoint *prevout, const
                         size_t script_code_len, uint64_t amount, uint32_t sequence, uint32_t hashtype,
                         uint8_t sighash[32]);
 
-/* BIP143 hashPrevouts and hashOutputs of the transaction (the audit log records them).
+/* BIP143 hashPrevouts and hashOutputs of the transaction (checked against the BIP143 vectors; the
+ * audit log records hashPrevouts and tx_sighasher_tx_digest).
  * Returns: OS_OK; OS_ERR_TX_ORDER before all outputs were added; OS_ERR_ARG.
  */
 int tx_sighasher_commitment(const tx_sighasher *h, uint8_t hash_prevouts[32], uint8_t hash_outputs[32]);
+
+/* The transaction digest (proto/tx_digest.h) of the transaction: version, locktime, every input's
+ * outpoint and sequence, every output. The SIGN log entry records it and an approval binds it.
+ * Returns: OS_OK; OS_ERR_TX_ORDER before all outputs were added; OS_ERR_ARG; OS_ERR_CRYPTO.
+ */
+int tx_sighasher_tx_digest(const tx_sighasher *h, uint8_t tx_digest[32]);
 
 /* BIP143 hashPrevouts alone, final as soon as every input was added: a refusal in the middle of
  * the outputs still names the inputs the refused transaction tried to spend.

@@ -1,6 +1,7 @@
 /* oncesign CLI — the auditor's commands (docs/AUDITING.md): `log export` writes the signer's
  * hash-chained log to a text file, `log verify` checks such a file with only the attestation public
- * key, and optionally against the device's head, the ledger and the chain. The logic is in
+ * key, and optionally against the device's head, the ledger and the chain; `log match` finds the
+ * SIGN entry that names a raw transaction from the chain. The logic is in
  * host/lib/audit.c; this file parses options and prints. */
 #include <errno.h>
 #include <stdio.h>
@@ -326,9 +327,90 @@ static int cmd_verify(const cli_globals *g, int argc, char **argv) {
     return exit_code;
 }
 
+/* ---------------------------------------------------------------- log match */
+
+/* Which SIGN entry names a raw transaction (from the chain: getrawtransaction TXID): the file is
+ * verified under --pubkey first, so the answer is "the device signed exactly this transaction"
+ * (version, locktime, sequences, inputs, outputs; signatures are deterministic). */
+static int cmd_match(const cli_globals *g, int argc, char **argv) {
+    const char *file = NULL, *pubkey_s = NULL, *from_s = NULL, *raw_s = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--pubkey") == 0 || strcmp(a, "--from") == 0 || strcmp(a, "--raw") == 0) {
+            if (i + 1 >= argc) return cli_usage("%s needs a value", a);
+            *(a[2] == 'p' ? &pubkey_s : a[2] == 'f' ? &from_s : &raw_s) = argv[++i];
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return cli_usage("log match: unknown option '%s'", a);
+        } else if (file == NULL) {
+            file = a;
+        } else {
+            return cli_usage("log match: unexpected argument '%s'", a);
+        }
+    }
+    if (file == NULL || pubkey_s == NULL || raw_s == NULL)
+        return cli_usage("log match FILE --pubkey HEX --raw HEX: the log, the attestation key, the raw transaction");
+    uint8_t pubkey[32], from[32];
+    if (!parse_key("--pubkey", pubkey_s, pubkey)) return CLI_EXIT_USAGE;
+    if (from_s != NULL && !parse_key("--from", from_s, from)) return CLI_EXIT_USAGE;
+    size_t hex_len = strlen(raw_s), raw_len = 0;
+    if (hex_len == 0 || hex_len % 2 != 0 || hex_len / 2 > OS_MAX_PREVTX_BYTES)
+        return cli_usage("log match: --raw must be an even number of hex digits, at most %u bytes",
+                         (unsigned)OS_MAX_PREVTX_BYTES);
+    uint8_t *raw = malloc(hex_len / 2);
+    if (raw == NULL) return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_IO, "out of memory");
+    if (os_hex_decode(raw_s, raw, hex_len / 2, &raw_len) != OS_OK || raw_len != hex_len / 2) {
+        free(raw);
+        return cli_usage("log match: --raw is not hex");
+    }
+    if (psbt_crypto_ready() != OS_OK) {
+        free(raw);
+        return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_IO, "cannot initialise secp256k1");
+    }
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    if (f == NULL) {
+        free(raw);
+        return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_IO, "%s: %s", file, strerror(errno));
+    }
+    os_audit_log log;
+    char err[512] = "";
+    int rc = os_audit_read(f, &log, err, sizeof err);
+    if (f != stdin) fclose(f);
+    if (rc != OS_OK) {
+        free(raw);
+        return cli_fail(g, rc == OS_ERR_IO ? CLI_EXIT_ERROR : CLI_EXIT_REFUSED, rc, "%s: %s", file, err);
+    }
+    os_audit_report r;
+    rc = os_audit_verify(&log, pubkey, from_s ? from : NULL, NULL, &r);
+    if (rc != OS_OK) {
+        free(raw);
+        os_audit_log_free(&log);
+        return cli_fail(g, CLI_EXIT_REFUSED, rc, "%s does not verify (entry %llu: %s): run log verify", file,
+                        (unsigned long long)r.bad_seq, r.reason);
+    }
+    uint64_t seq = 0;
+    uint8_t hp[32], digest[32];
+    rc = os_audit_match_raw(&log, raw, raw_len, &seq, hp, digest);
+    free(raw);
+    os_audit_log_free(&log);
+    if (rc != OS_OK) return cli_fail(g, CLI_EXIT_REFUSED, rc, "--raw is not a transaction the signer could sign");
+    char hp_hex[65], digest_hex[65];
+    os_hex_encode(hp, 32, hp_hex);
+    os_hex_encode(digest, 32, digest_hex);
+    if (g->json)
+        printf("{\"matched\":%s,\"seq\":%llu,\"hash_prevouts\":\"%s\",\"tx_digest\":\"%s\"}\n",
+               seq ? "true" : "false", (unsigned long long)seq, hp_hex, digest_hex);
+    else if (seq)
+        printf("entry %llu (SIGN) names this transaction: hash_prevouts %s tx_digest %s\n", (unsigned long long)seq,
+               hp_hex, digest_hex);
+    else
+        printf("no SIGN entry names this transaction (hash_prevouts %s tx_digest %s)\n", hp_hex, digest_hex);
+    return seq ? CLI_EXIT_OK : CLI_EXIT_REFUSED;
+}
+
 int cli_cmd_log(const cli_globals *g, int argc, char **argv) {
-    if (argc < 1) return cli_usage("log: which command? export or verify");
+    if (argc < 1) return cli_usage("log: which command? export, verify or match");
     if (strcmp(argv[0], "export") == 0) return cmd_export(g, argc - 1, argv + 1);
     if (strcmp(argv[0], "verify") == 0) return cmd_verify(g, argc - 1, argv + 1);
-    return cli_usage("log: unknown command '%s' (export, verify)", argv[0]);
+    if (strcmp(argv[0], "match") == 0) return cmd_match(g, argc - 1, argv + 1);
+    return cli_usage("log: unknown command '%s' (export, verify, match)", argv[0]);
 }

@@ -375,8 +375,9 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
     return 1;
 }
 
-/* BIP143 hashPrevouts/hashOutputs of a serialized transaction (legacy or segwit form). */
-static int raw_commitment(const uint8_t *raw, size_t len, uint8_t hp[32], uint8_t ho[32]) {
+/* BIP143 hashPrevouts and the transaction digest (proto/tx_digest.h) of a serialized transaction
+ * (legacy or segwit form): scriptSigs and witnesses are parsed over and left out. */
+static int raw_commitment(const uint8_t *raw, size_t len, uint8_t hp[32], uint8_t digest[32]) {
     const uint8_t *p = raw, *end = raw + len;
     if (len < 10) return OS_ERR_TX_PARSE;
     uint32_t version = os_read_le32(p);
@@ -390,7 +391,9 @@ static int raw_commitment(const uint8_t *raw, size_t len, uint8_t hp[32], uint8_
     for (uint64_t i = 0; i < n_in; i++) {
         if ((size_t)(end - p) < 36) return OS_ERR_TX_PARSE;
         p += 36;
-        if (!read_varint(&p, end, &slen) || (uint64_t)(end - p) < slen + 4) return OS_ERR_TX_PARSE;
+        /* slen + 4 could wrap for a hostile length: compare without adding to it */
+        if (!read_varint(&p, end, &slen) || (uint64_t)(end - p) < 4 || (uint64_t)(end - p) - 4 < slen)
+            return OS_ERR_TX_PARSE;
         p += slen + 4;
     }
     if (!read_varint(&p, end, &n_out) || n_out == 0 || n_out > OS_MAX_OUTPUTS) return OS_ERR_TX_PARSE;
@@ -435,9 +438,30 @@ static int raw_commitment(const uint8_t *raw, size_t len, uint8_t hp[32], uint8_
         rc = tx_sighasher_add_output(h, amount, p, (size_t)slen);
         p += slen;
     }
-    if (rc == OS_OK) rc = tx_sighasher_commitment(h, hp, ho);
+    if (rc == OS_OK) rc = tx_sighasher_hash_prevouts(h, hp);
+    if (rc == OS_OK) rc = tx_sighasher_tx_digest(h, digest);
     free(h);
     return rc;
+}
+
+int os_audit_match_raw(const os_audit_log *log, const uint8_t *raw, size_t raw_len, uint64_t *seq,
+                       uint8_t *hash_prevouts, uint8_t *tx_digest) {
+    ARG_CHECK(log != NULL && raw != NULL && seq != NULL);
+    ARG_CHECK(log->n == 0 || log->entries != NULL);
+    uint8_t hp[32], digest[32];
+    *seq = 0;
+    int rc = raw_commitment(raw, raw_len, hp, digest);
+    if (rc != OS_OK) return rc;
+    if (hash_prevouts != NULL) memcpy(hash_prevouts, hp, 32);
+    if (tx_digest != NULL) memcpy(tx_digest, digest, 32);
+    for (size_t i = 0; i < log->n; i++) {
+        const uint8_t *e = log->entries[i], *pl = e + AUDIT_LOG_OFF_PAYLOAD;
+        if (e[AUDIT_LOG_OFF_TYPE] == OS_LOG_SIGN && memcmp(pl, hp, 32) == 0 && memcmp(pl + 32, digest, 32) == 0) {
+            *seq = log->first + i;
+            break;
+        }
+    }
+    return OS_OK;
 }
 
 static int replay_leaf(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len) {
@@ -466,11 +490,11 @@ typedef struct {
 static int find_candidate(void *arg, int64_t id, const uint8_t *raw, size_t raw_len, const uint8_t *root, size_t root_len) {
     find_ctx *f = arg;
     if (raw_len > 0) {
-        uint8_t hp[32], ho[32];
-        int rc = raw_commitment(raw, raw_len, hp, ho);
-        if (rc != OS_OK || memcmp(hp, f->pl, 32) != 0 || memcmp(ho, f->pl + 32, 32) != 0) {
+        uint8_t hp[32], digest[32];
+        int rc = raw_commitment(raw, raw_len, hp, digest);
+        if (rc != OS_OK || memcmp(hp, f->pl, 32) != 0 || memcmp(digest, f->pl + 32, 32) != 0) {
             snprintf(f->why, f->cap, "ledger transaction %lld's stored raw transaction does not hash to the entry's"
-                                     " hashPrevouts/hashOutputs (%s)", (long long)id,
+                                     " hashPrevouts/transaction digest (%s)", (long long)id,
                      rc != OS_OK ? os_status_name(rc) : "different transaction");
             return 0;
         }
@@ -517,7 +541,7 @@ int os_audit_crosscheck_ledger(const os_audit_log *log, os_ledger *l, os_audit_r
             if ((rc = find_signed_tx(l, pl, &row, &raw_checked, root, &has_root, why, sizeof why)) != OS_OK) break;
             if (row == 0) {
                 rc = fail(r, OS_ERR_SIGNER_MISMATCH, seq, i,
-                          "entry %llu (SIGN): no ledger transaction has its hashPrevouts/hashOutputs%s%s",
+                          "entry %llu (SIGN): no ledger transaction has its hashPrevouts/transaction digest%s%s",
                           (unsigned long long)seq, why[0] ? ": " : "", why);
                 break;
             }

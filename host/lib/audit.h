@@ -109,7 +109,7 @@ int os_audit_verify(const os_audit_log *log, const uint8_t pubkey[32], const uin
                     os_audit_report *report);
 
 /* Cross-checks verified entries against a ledger: each SIGN entry names a ledger transaction whose
- * stored raw transaction (when signed) hashes to the entry's hashPrevouts/hashOutputs (recomputed
+ * stored raw transaction (when signed) hashes to the entry's hashPrevouts and transaction digest (recomputed
  * with firmware/tx.h's sighasher, not only the stored columns) and whose stored root_after, when
  * set, equals the entry's; when the log starts at seq 1, the nonce set is replayed from the
  * ledger's tree_leaves in log order and must reach each SIGN entry's root_after; each
@@ -117,6 +117,15 @@ int os_audit_verify(const os_audit_log *log, const uint8_t pubkey[32], const uin
  * Call after os_audit_verify returned OS_OK.
  * Returns: OS_OK; OS_ERR_SIGNER_MISMATCH (report status/reason/bad_seq set); OS_ERR_DB. */
 int os_audit_crosscheck_ledger(const os_audit_log *log, os_ledger *l, os_audit_report *report);
+
+/* Finds the SIGN entry that names a raw transaction (legacy or segwit serialization, e.g. from
+ * getrawtransaction): its hashPrevouts and transaction digest (proto/tx_digest.h), which ignore
+ * scriptSigs and witnesses, equal the entry's. Only locates: verify the log first (os_audit_verify).
+ * Returns: OS_OK (*seq the first such entry's seq, 0 when none); OS_ERR_TX_PARSE (raw does not
+ *          parse as one transaction); OS_ERR_ARG; OS_ERR_IO (no memory).
+ * Out:     seq; hash_prevouts, tx_digest: the raw transaction's (each may be NULL). */
+int os_audit_match_raw(const os_audit_log *log, const uint8_t *raw, size_t raw_len, uint64_t *seq,
+                       uint8_t *hash_prevouts, uint8_t *tx_digest);
 
 /* One line per SIGN entry's transaction describing where the chain has it (confirmed / mempool /
  * not found) and whether that agrees with the ledger's state; counts go into report. Never fails

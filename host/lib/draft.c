@@ -121,7 +121,7 @@ bad:
     return OS_ERR_DB;
 }
 
-int os_draft_commitment(const os_sign_tx *tx, uint8_t hp[32], uint8_t ho[32]) {
+int os_draft_commitment(const os_sign_tx *tx, uint8_t hp[32], uint8_t digest[32]) {
     tx_sighasher *h = malloc(sizeof *h);
     if (!h) return OS_ERR_IO;
     int rc = tx_sighasher_begin(h, tx->version, tx->locktime, (uint16_t)tx->n_inputs, (uint16_t)tx->n_outputs);
@@ -129,7 +129,8 @@ int os_draft_commitment(const os_sign_tx *tx, uint8_t hp[32], uint8_t ho[32]) {
         rc = tx_sighasher_add_input(h, (uint16_t)i, &tx->inputs[i].prevout, tx->inputs[i].sequence, NULL, 0);
     for (size_t i = 0; rc == OS_OK && i < tx->n_outputs; i++)
         rc = tx_sighasher_add_output(h, tx->outputs[i].amount, tx->outputs[i].script, tx->outputs[i].script_len);
-    if (rc == OS_OK) rc = tx_sighasher_commitment(h, hp, ho);
+    if (rc == OS_OK) rc = tx_sighasher_hash_prevouts(h, hp);
+    if (rc == OS_OK) rc = tx_sighasher_tx_digest(h, digest);
     free(h);
     return rc;
 }

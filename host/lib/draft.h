@@ -1,6 +1,6 @@
 /* oncesign host — the stored draft: the exact os_sign_tx of a ledger transaction, encoded so that a
- * crash at any point can be replayed (the signer's SIGN log entries name it by its BIP143
- * commitment). The ledger layer stores and decodes it; nothing else reads the blob. */
+ * crash at any point can be replayed (the signer's SIGN log entries name it by hashPrevouts and
+ * its transaction digest). The ledger layer stores and decodes it; nothing else reads the blob. */
 #ifndef ONCESIGN_HOST_DRAFT_H
 #define ONCESIGN_HOST_DRAFT_H
 
@@ -28,8 +28,9 @@ int os_draft_decode(const uint8_t *blob, size_t len, os_draft *d);
 
 void os_draft_free(os_draft *d);
 
-/* BIP143 hashPrevouts / hashOutputs of tx: how the signer's SIGN log entry names a transaction.
+/* BIP143 hashPrevouts and the transaction digest (proto/tx_digest.h) of tx: how the signer's SIGN
+ * log entry names a transaction (version, locktime, sequences, inputs, outputs; no signatures).
  * Returns: OS_OK or the hasher's status. */
-int os_draft_commitment(const os_sign_tx *tx, uint8_t hash_prevouts[32], uint8_t hash_outputs[32]);
+int os_draft_commitment(const os_sign_tx *tx, uint8_t hash_prevouts[32], uint8_t tx_digest[32]);
 
 #endif /* ONCESIGN_HOST_DRAFT_H */

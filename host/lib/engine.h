@@ -192,7 +192,7 @@ int os_engine_receive_address(os_engine *e, char address[OS_MAX_ADDRESS + 1]);
 int os_engine_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed);
 
 /* Rebuilds the ledger's nonce tree by replaying the archived signer log: for each SIGN entry the
- * ledger transaction with the same hashPrevouts/hashOutputs supplies the leaves it inserted, and
+ * ledger transaction with the same hashPrevouts and transaction digest supplies the leaves it inserted, and
  * the tree's root must equal the entry's root_after at every step and the signer's root at the
  * end (the log chain, verified with the attestation key, ends at the signer's own log head).
  * The rebuilt tree replaces the ledger's (its leaves, each transaction's root_after, tree_seq) in one

@@ -87,7 +87,7 @@ static const char MIGRATION_V1[] =
 
 /* v2: named values (the attestation key pinned at first start, the log position the tree accounts
  * for, address counters), each transaction's BIP143 hashPrevouts/hashOutputs (how the signer's SIGN
- * log entries name it), and the indexes the worker and the API list by. */
+ * log entries named it until v5), and the indexes the worker and the API list by. */
 static const char MIGRATION_V2[] =
     "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);"
     "ALTER TABLE txs ADD COLUMN hash_prevouts BLOB;"
@@ -111,8 +111,14 @@ static const char MIGRATION_V4[] =
     "  action TEXT NOT NULL, object TEXT NOT NULL, http_status INTEGER NOT NULL);"
     "CREATE INDEX api_key_uses_key ON api_key_uses(key_id, id);";
 
+/* v5: the signer's SIGN entry names a transaction by hashPrevouts and its transaction digest
+ * (proto/tx_digest.h: version, locktime, sequences, inputs, outputs) instead of hashOutputs. The
+ * column is renamed and every row's digest recomputed from its draft (fill_tx_digests below). */
+static const char MIGRATION_V5[] = "ALTER TABLE txs RENAME COLUMN hash_outputs TO tx_digest;"
+                                   "UPDATE txs SET tx_digest = NULL;";   /* no row keeps a hashOutputs */
+
 static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3,
-                                                                  MIGRATION_V4};
+                                                                  MIGRATION_V4, MIGRATION_V5};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
@@ -171,6 +177,47 @@ static int check_integrity(sqlite3 *db, const char *path, char *err, size_t cap)
     return OS_ERR_DB;
 }
 
+/* Migration v5's data step, in its transaction: each row's tx_digest from its stored draft (the
+ * exact os_sign_tx, so the digest is the one the signer computed). A draft that does not decode
+ * (OS_ERR_DB) keeps a NULL digest: such a row can be neither signed nor replayed (os_ledger_tx_draft
+ * refuses it too), so no SIGN entry can name it, and the auditor's cross-check reports any entry
+ * that names it as unmatched. Any other failure (memory, SQLite) fails the migration. */
+static int fill_tx_digests(sqlite3 *db) {
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    int rc = OS_OK;
+    if (sqlite3_prepare_v2(db, "SELECT id, draft FROM txs ORDER BY id", -1, &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "UPDATE txs SET tx_digest = ? WHERE id = ?", -1, &upd, NULL) != SQLITE_OK) {
+        rc = OS_ERR_DB;
+        goto done;
+    }
+    int step;
+    while (rc == OS_OK && (step = sqlite3_step(sel)) == SQLITE_ROW) {
+        os_draft d;
+        uint8_t hp[32], digest[32];
+        const void *blob = sqlite3_column_blob(sel, 1);
+        int len = sqlite3_column_bytes(sel, 1);
+        if (blob == NULL || len <= 0) continue;   /* NOT NULL in the schema; an empty one decodes to nothing */
+        rc = os_draft_decode(blob, (size_t)len, &d);
+        if (rc == OS_ERR_DB) {
+            rc = OS_OK;
+            continue;
+        }
+        if (rc != OS_OK) break;
+        rc = os_draft_commitment(&d.tx, hp, digest);
+        os_draft_free(&d);
+        if (rc != OS_OK) break;
+        sqlite3_reset(upd);
+        sqlite3_bind_blob(upd, 1, digest, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(upd, 2, sqlite3_column_int64(sel, 0));
+        if (sqlite3_step(upd) != SQLITE_DONE) rc = OS_ERR_DB;
+    }
+    if (rc == OS_OK && step != SQLITE_DONE) rc = OS_ERR_DB;
+done:
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    return rc;
+}
+
 static int migrate(sqlite3 *db, int target, char *err, size_t cap) {
     /* The version check and each step happen under the write lock, so two processes opening a fresh
      * file at once cannot both apply a step. */
@@ -196,6 +243,7 @@ static int migrate(sqlite3 *db, int target, char *err, size_t cap) {
                                    " applied_at INTEGER NOT NULL)") != OS_OK)
             goto fail;
         if (exec_raw(db, migrations[v]) != OS_OK) goto fail;
+        if (v + 1 == 5 && fill_tx_digests(db) != OS_OK) goto fail;
         char sql[128];
         snprintf(sql, sizeof sql, "INSERT INTO schema_version VALUES (%d, strftime('%%s','now'))", v + 1);
         if (exec_raw(db, sql) != OS_OK) goto fail;

@@ -32,7 +32,7 @@
 #include "engine.h"
 #include "oncesign/protocol.h"
 
-#define OS_LEDGER_SCHEMA_VERSION 4
+#define OS_LEDGER_SCHEMA_VERSION 5
 
 typedef struct os_ledger os_ledger;
 
@@ -311,9 +311,10 @@ int os_ledger_tx_external_create(os_ledger *l, const os_sign_tx *tx, int64_t now
  * have committed it (root_after stored). Either out pointer may be NULL.
  * Returns: OS_OK (d owned by the caller: os_draft_free); OS_ERR_NOT_FOUND; OS_ERR_DB. */
 int os_ledger_tx_draft(os_ledger *l, int64_t row, os_draft *d, int *committed, uint64_t *fee);
-/* The first transaction whose draft has the given BIP143 commitment, with its draft.
+/* The first transaction whose draft has the given commitment (hashPrevouts, transaction digest: a
+ * SIGN entry's first 64 payload bytes), with its draft.
  * Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_DB. */
-int os_ledger_tx_by_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t hash_outputs[32],
+int os_ledger_tx_by_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t tx_digest[32],
                                int64_t *row, os_draft *d);
 /* The signed raw transaction (heap, freed by the caller) and txid. Returns: OS_OK; OS_ERR_NOT_FOUND. */
 int os_ledger_tx_raw(os_ledger *l, int64_t row, uint8_t **raw, size_t *len, uint8_t txid[32]);
@@ -360,18 +361,18 @@ int os_ledger_tree_forget(os_ledger *l);
 int os_ledger_leaves_load(os_ledger *l, uint8_t (**keys)[32], uint8_t (**values)[32], size_t *n);
 /* Calls f for each leaf recorded for a transaction with the given commitment, in insertion order;
  * f returns OS_OK to go on, anything else stops and is returned. */
-int os_ledger_leaves_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t hash_outputs[32],
+int os_ledger_leaves_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t tx_digest[32],
                                    int (*f)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value,
                                             size_t value_len),
                                    void *ctx);
 /* Calls f for each transaction with the given commitment (oldest first) with its stored raw (NULL
  * when unsigned) and root_after (NULL when unknown); f returns 1 to stop, 0 to go on. */
-int os_ledger_txs_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t hash_outputs[32],
+int os_ledger_txs_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t tx_digest[32],
                                 int (*f)(void *ctx, int64_t row, const uint8_t *raw, size_t raw_len,
                                          const uint8_t *root_after, size_t root_len),
                                 void *ctx);
 /* The oldest signed transaction with the given commitment. Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_DB. */
-int os_ledger_signed_tx_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t hash_outputs[32],
+int os_ledger_signed_tx_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t tx_digest[32],
                                       int64_t *row, uint8_t txid[32], os_tx_state *state);
 /* Whether a payout or a tree leaf carries this nonce. */
 int os_ledger_nonce_known(os_ledger *l, const uint8_t nonce[32], int *known);

@@ -179,18 +179,18 @@ int os_ledger_tx_transition(os_ledger *l, int64_t row, os_tx_event ev, const os_
 static int insert_tx(os_ledger *l, os_tx_state state, const os_sign_tx *tx, int64_t replaces, uint64_t fee,
                      const char *note, int64_t now, int64_t *row) {
     if (!tx || tx->n_inputs == 0) return OS_ERR_ARG;
-    uint8_t *blob = NULL, hp[32], ho[32];
+    uint8_t *blob = NULL, hp[32], digest[32];
     size_t blob_len = 0;
     int64_t n_payouts = 0;
     for (size_t i = 0; i < tx->n_outputs; i++) n_payouts += tx->outputs[i].kind == OS_OUTPUT_PAYOUT;
     int rc = os_draft_encode(tx, &blob, &blob_len);
-    if (rc == OS_OK) rc = os_draft_commitment(tx, hp, ho);
+    if (rc == OS_OK) rc = os_draft_commitment(tx, hp, digest);
     if (rc == OS_OK)
         rc = ledger_run(l, NULL,
                         "INSERT INTO txs (state, draft, replaces, anchor_txid, anchor_vout, fee, n_payouts, hash_prevouts,"
-                        " hash_outputs, last_error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " tx_digest, last_error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                         "ibIbiiibbtii", (int64_t)state, blob, (int)blob_len, replaces, tx->inputs[0].prevout.txid, 32,
-                        (int64_t)tx->inputs[0].prevout.vout, (int64_t)fee, n_payouts, hp, 32, ho, 32, note ? note : "",
+                        (int64_t)tx->inputs[0].prevout.vout, (int64_t)fee, n_payouts, hp, 32, digest, 32, note ? note : "",
                         now, now);
     free(blob);
     if (rc == OS_OK) *row = sqlite3_last_insert_rowid(l->db);
@@ -267,11 +267,11 @@ int os_ledger_tx_draft(os_ledger *l, int64_t row, os_draft *d, int *committed, u
     return rc;
 }
 
-int os_ledger_tx_by_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t hash_outputs[32],
+int os_ledger_tx_by_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t tx_digest[32],
                                int64_t *row, os_draft *d) {
-    if (!l || !hash_prevouts || !hash_outputs || !row) return OS_ERR_ARG;
-    int rc = ledger_int(l, row, "SELECT id FROM txs WHERE hash_prevouts = ? AND hash_outputs = ? ORDER BY id LIMIT 1",
-                        "bb", hash_prevouts, 32, hash_outputs, 32);
+    if (!l || !hash_prevouts || !tx_digest || !row) return OS_ERR_ARG;
+    int rc = ledger_int(l, row, "SELECT id FROM txs WHERE hash_prevouts = ? AND tx_digest = ? ORDER BY id LIMIT 1",
+                        "bb", hash_prevouts, 32, tx_digest, 32);
     if (rc == OS_OK && d) rc = os_ledger_tx_draft(l, *row, d, NULL, NULL);
     return rc;
 }
@@ -647,18 +647,18 @@ int os_ledger_leaves_load(os_ledger *l, uint8_t (**keys)[32], uint8_t (**values)
     return rc;
 }
 
-int os_ledger_leaves_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t hash_outputs[32],
+int os_ledger_leaves_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t tx_digest[32],
                                    int (*f)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value,
                                             size_t value_len),
                                    void *ctx) {
-    if (!l || !hash_prevouts || !hash_outputs || !f) return OS_ERR_ARG;
+    if (!l || !hash_prevouts || !tx_digest || !f) return OS_ERR_ARG;
     os_ledger_lock(l);
     sqlite3_stmt *st = ledger_prep(l, "SELECT key, value FROM tree_leaves WHERE tx_row IN"
-                                      " (SELECT id FROM txs WHERE hash_prevouts = ?1 AND hash_outputs = ?2) ORDER BY rowid");
+                                      " (SELECT id FROM txs WHERE hash_prevouts = ?1 AND tx_digest = ?2) ORDER BY rowid");
     int rc = st ? OS_OK : OS_ERR_DB, r = SQLITE_DONE;
     if (st) {
         sqlite3_bind_blob(st, 1, hash_prevouts, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, hash_outputs, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, tx_digest, 32, SQLITE_STATIC);
     }
     while (rc == OS_OK && (r = sqlite3_step(st)) == SQLITE_ROW)
         rc = f(ctx, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_blob(st, 1),
@@ -669,17 +669,17 @@ int os_ledger_leaves_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32]
     return rc;
 }
 
-int os_ledger_txs_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t hash_outputs[32],
+int os_ledger_txs_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t tx_digest[32],
                                 int (*f)(void *ctx, int64_t row, const uint8_t *raw, size_t raw_len,
                                          const uint8_t *root_after, size_t root_len),
                                 void *ctx) {
-    if (!l || !hash_prevouts || !hash_outputs || !f) return OS_ERR_ARG;
+    if (!l || !hash_prevouts || !tx_digest || !f) return OS_ERR_ARG;
     os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT id, raw, root_after FROM txs WHERE hash_prevouts = ? AND hash_outputs = ? ORDER BY id");
+    sqlite3_stmt *st = ledger_prep(l, "SELECT id, raw, root_after FROM txs WHERE hash_prevouts = ? AND tx_digest = ? ORDER BY id");
     int r = SQLITE_ERROR;
     if (st) {
         sqlite3_bind_blob(st, 1, hash_prevouts, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, hash_outputs, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, tx_digest, 32, SQLITE_STATIC);
         while ((r = sqlite3_step(st)) == SQLITE_ROW) {
             size_t raw_len = (size_t)sqlite3_column_bytes(st, 1), root_len = (size_t)sqlite3_column_bytes(st, 2);
             if (f(ctx, sqlite3_column_int64(st, 0), raw_len ? sqlite3_column_blob(st, 1) : NULL, raw_len,
@@ -692,12 +692,12 @@ int os_ledger_txs_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], c
     return r == SQLITE_ROW || r == SQLITE_DONE ? OS_OK : OS_ERR_DB;
 }
 
-int os_ledger_signed_tx_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t hash_outputs[32],
+int os_ledger_signed_tx_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t tx_digest[32],
                                       int64_t *row, uint8_t txid[32], os_tx_state *state) {
-    if (!l || !hash_prevouts || !hash_outputs || !row || !txid || !state) return OS_ERR_ARG;
+    if (!l || !hash_prevouts || !tx_digest || !row || !txid || !state) return OS_ERR_ARG;
     sqlite3_stmt *st = NULL;
-    int rc = ledger_query(l, &st, "SELECT id, txid, state FROM txs WHERE hash_prevouts = ? AND hash_outputs = ?"
-                                  " AND length(txid) = 32 ORDER BY id LIMIT 1", "bb", hash_prevouts, 32, hash_outputs, 32);
+    int rc = ledger_query(l, &st, "SELECT id, txid, state FROM txs WHERE hash_prevouts = ? AND tx_digest = ?"
+                                  " AND length(txid) = 32 ORDER BY id LIMIT 1", "bb", hash_prevouts, 32, tx_digest, 32);
     if (rc != OS_OK) return rc;
     *row = sqlite3_column_int64(st, 0);
     memcpy(txid, sqlite3_column_blob(st, 1), 32);

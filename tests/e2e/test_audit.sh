@@ -60,6 +60,25 @@ cli --json log verify "$dir/log.txt" --pubkey "$KEY" --head "$HEAD" >"$dir/verif
   || fail "counts: $(cat "$dir/verify.json")"
 pass "log verify --pubkey --head: OK ($(jq -c '{entries,signatures_released,refusals,boots}' "$dir/verify.json"))"
 
+# docs/AUDITING.md's `log match` block, run as written on the raw transaction phase 1 signed: its
+# SIGN entry is found by the transaction digest; the same transaction with another locktime is not.
+RAW=$(sed -n 's/^scenario: raw //p' "$dir/p1.out")
+SIGN_SEQ=$(sed -n 's/.*(log entry #\([0-9]*\))$/\1/p' "$dir/p1.out")
+[ -n "$RAW" ] && [ -n "$SIGN_SEQ" ] || fail "scenario phase1 printed no raw transaction or entry seq"
+sed -n '/^<!-- match-example-begin -->/,/^<!-- match-example-end -->/p' docs/AUDITING.md | sed '/^<!--/d;/^```/d' \
+  >"$dir/match.sh"
+[ "$(grep -c '^oncesign log match ' "$dir/match.sh")" -eq 2 ] || fail "docs/AUDITING.md has no log match example"
+( cd "$dir" && oncesign() { timeout 30 "$CLI" "$@"; } && KEY=$KEY RAW=$RAW && source "$dir/match.sh" ) \
+  >"$dir/match.out" 2>&1
+grep -q "^entry $SIGN_SEQ (SIGN) names this transaction: hash_prevouts [0-9a-f]\{64\} tx_digest [0-9a-f]\{64\}$" \
+  "$dir/match.out" || fail "log match: entry $SIGN_SEQ not named: $(cat "$dir/match.out")"
+[ "$(grep '^exit' "$dir/match.out" | tr '\n' ' ')" = "exit 0 exit 3 " ] || fail "log match exit codes: $(cat "$dir/match.out")"
+grep -q "^no SIGN entry names this transaction" "$dir/match.out" || fail "log match: another locktime matched"
+[ "$(cli --json log match "$dir/log.txt" --pubkey "$KEY" --raw "$RAW" | jq -r '.matched, .seq' | tr '\n' ' ')" \
+  = "true $SIGN_SEQ " ] || fail "log match --json"
+cli log match "$dir/log.txt" --pubkey "$KEY" --raw 00 >/dev/null 2>&1; [ $? -eq 3 ] || fail "an unparsable --raw is not exit 3"
+pass "log match: the chain transaction is entry $SIGN_SEQ's; with another locktime it is no entry's"
+
 # Without --pubkey: verifies under the header's key, and says so.
 cli log verify "$dir/log.txt" >"$dir/nokey.out" 2>"$dir/nokey.err" || fail "verify without --pubkey exited $?"
 grep -q "NOT INDEPENDENTLY CHECKED" "$dir/nokey.out" && grep -q WARNING "$dir/nokey.err" || fail "no loud warning without --pubkey"

@@ -18,6 +18,7 @@
 #include "audit_log.h"
 #include "bytes.h"
 #include "crypto.h"
+#include "draft.h"
 #include "ledger.h"
 #include "nonce_set.h"
 #include "nonce_tree.h"
@@ -417,7 +418,7 @@ static os_ledger *ledger_with_archive(void) {
         sqlite3_stmt *st = NULL;
         assert_int_equal(sqlite3_prepare_v2(db,
                                             "INSERT INTO txs (id, state, draft, raw, txid, anchor_txid, anchor_vout, fee,"
-                                            " n_payouts, created_at, updated_at, root_after, hash_prevouts, hash_outputs)"
+                                            " n_payouts, created_at, updated_at, root_after, hash_prevouts, tx_digest)"
                                             " VALUES (?, 4, x'00', ?, ?, ?, 0, 10000, 1, 0, 0, ?, ?, ?)",
                                             -1, &st, NULL), SQLITE_OK);
         sqlite3_bind_int64(st, 1, k + 1);
@@ -518,6 +519,48 @@ static void test_ledger_export_and_crosscheck(void **state) {
     os_audit_log_free(&fromdb);
 }
 
+/* os_audit_match_raw (`oncesign log match`): each signed raw transaction is its own SIGN entry's,
+ * found by the transaction digest; the same bytes with another locktime or version are no entry's;
+ * a raw whose scriptSig length is near 2^64 (the length plus 4 wrapped and passed the bounds check)
+ * and a truncated one do not parse. */
+static void test_match_raw(void **state) {
+    (void)state;
+    uint64_t seq = 0;
+    uint8_t hp[32], digest[32];
+    for (int k = 0; k < N_TX; k++) {
+        assert_int_equal(os_audit_match_raw(&g_log, g_tx[k].raw, g_tx[k].raw_len, &seq, hp, digest), OS_OK);
+        assert_int_equal(seq, g_log.first + index_of_type(&g_log, OS_LOG_SIGN, (size_t)k));
+        uint8_t want_hp[32], want_digest[32];
+        assert_int_equal(os_draft_commitment(&g_tx[k].tx, want_hp, want_digest), OS_OK);
+        assert_memory_equal(hp, want_hp, 32);
+        assert_memory_equal(digest, want_digest, 32);
+    }
+    uint8_t raw[512];
+    size_t n = g_tx[0].raw_len;
+    assert_true(n <= sizeof raw);
+    memcpy(raw, g_tx[0].raw, n);
+    raw[n - 4] ^= 1;                                    /* locktime */
+    assert_int_equal(os_audit_match_raw(&g_log, raw, n, &seq, NULL, NULL), OS_OK);
+    assert_int_equal(seq, 0);
+    memcpy(raw, g_tx[0].raw, n);
+    raw[0] = 1;                                         /* version 2 -> 1 */
+    assert_int_equal(os_audit_match_raw(&g_log, raw, n, &seq, NULL, NULL), OS_OK);
+    assert_int_equal(seq, 0);
+    assert_int_equal(os_audit_match_raw(&g_log, g_tx[0].raw, n - 1, &seq, NULL, NULL), OS_ERR_TX_PARSE);
+
+    /* version, 1 input: outpoint, scriptSig length 2^64 - 3, then bytes that parse as one output and
+     * a locktime if the length wrapped to 1 */
+    static const uint8_t hostile[] = {
+        0x02, 0, 0, 0, 0x01,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0,
+        0xff, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0x00, 0x01, 0xe8, 0x03, 0, 0, 0, 0, 0, 0, 0x00, 0, 0, 0, 0,
+    };
+    seq = 7;
+    assert_int_equal(os_audit_match_raw(&g_log, hostile, sizeof hostile, &seq, NULL, NULL), OS_ERR_TX_PARSE);
+    assert_int_equal(seq, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_export_verifies),
@@ -529,6 +572,7 @@ int main(void) {
         cmocka_unit_test(test_partial_export),
         cmocka_unit_test(test_empty_log_needs_a_head),
         cmocka_unit_test(test_ledger_export_and_crosscheck),
+        cmocka_unit_test(test_match_raw),
     };
     return cmocka_run_group_tests(tests, setup_chain, teardown_chain);
 }

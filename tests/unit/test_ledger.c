@@ -588,6 +588,113 @@ static void test_migrate_v2_fee_signal(void **state) {
     os_ledger_close(l);
 }
 
+/* v5: a v4 ledger's transactions (named by hashPrevouts/hashOutputs) get the transaction digest
+ * of their stored draft, so a SIGN entry that records the digest finds them; a draft that does not
+ * decode keeps a NULL digest and the migration goes on. */
+static void test_migrate_v4_tx_digest(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[256];
+    os_sign_input in;
+    os_sign_output out;
+    static const uint8_t prev[] = {0x01};   /* a draft stores previous transactions verbatim */
+    memset(&in, 0, sizeof in);
+    memset(&out, 0, sizeof out);
+    memset(in.prevout.txid, 0x5a, 32);
+    in.prevout.vout = 3;
+    in.sequence = 0xFFFFFFFEu;
+    in.script_type = OS_SCRIPT_P2PKH;
+    in.prev_tx = prev;
+    in.prev_tx_len = sizeof prev;
+    out.kind = OS_OUTPUT_PAYOUT;
+    out.amount = 12345;
+    out.script_len = 3;
+    memset(out.script, 0x6a, 3);
+    os_sign_tx tx = {.version = 2, .locktime = 77, .inputs = &in, .n_inputs = 1, .outputs = &out, .n_outputs = 1};
+    uint8_t *blob = NULL, hp[32], digest[32];
+    size_t blob_len = 0;
+    assert_int_equal(os_draft_encode(&tx, &blob, &blob_len), OS_OK);
+    assert_int_equal(os_draft_commitment(&tx, hp, digest), OS_OK);
+
+    assert_int_equal(os_ledger_open_version(db_path, 4, &l, err, sizeof err), OS_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(os_ledger_db(l),
+                                        "INSERT INTO txs (id, state, draft, anchor_txid, anchor_vout, fee, n_payouts,"
+                                        " created_at, updated_at, hash_prevouts, hash_outputs) VALUES"
+                                        " (?, 0, ?, zeroblob(32), 0, 1, 1, 1, 1, ?, zeroblob(32))", -1, &st, NULL),
+                     SQLITE_OK);
+    for (int id = 1; id <= 2; id++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, id);
+        if (id == 1) sqlite3_bind_blob(st, 2, blob, (int)blob_len, SQLITE_STATIC);
+        else sqlite3_bind_blob(st, 2, "\x00", 1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, hp, 32, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    }
+    sqlite3_finalize(st);
+    os_ledger_close(l);
+    free(blob);
+
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    int v = 0;
+    assert_int_equal(os_ledger_schema_version(l, &v), OS_OK);
+    assert_int_equal(v, 5);
+    int64_t row = 0;
+    os_draft d;
+    assert_int_equal(os_ledger_tx_by_commitment(l, hp, digest, &row, &d), OS_OK);
+    assert_int_equal(row, 1);
+    assert_int_equal(d.tx.locktime, 77);
+    os_draft_free(&d);
+    assert_int_equal(value_of(l, "SELECT tx_digest IS NULL FROM txs WHERE id = ?", 2), 1);
+    os_ledger_close(l);
+}
+
+/* The start-up replay's lookup (os_ledger_tx_by_commitment, engine_chain.c replay_sign_entry): two
+ * drafts with the same inputs and outputs that differ only in locktime, version or a sequence are
+ * different rows to a SIGN entry. Named by hashPrevouts/hashOutputs, each lookup found the first. */
+static void test_lookup_by_commitment_pins_the_transaction(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[256];
+    static const uint8_t prev[] = {0x01};
+    os_sign_input in[4];
+    os_sign_output out;
+    os_sign_tx tx[4];
+    memset(&out, 0, sizeof out);
+    out.kind = OS_OUTPUT_PAYOUT;
+    out.amount = 12345;
+    out.script_len = 3;
+    memset(out.script, 0x6a, 3);
+    for (int k = 0; k < 4; k++) {
+        memset(&in[k], 0, sizeof in[k]);
+        memset(in[k].prevout.txid, 0x5a, 32);
+        in[k].sequence = 0xFFFFFFFFu;
+        in[k].script_type = OS_SCRIPT_P2PKH;
+        in[k].prev_tx = prev;
+        in[k].prev_tx_len = sizeof prev;
+        tx[k] = (os_sign_tx){.version = 2, .locktime = 0, .inputs = &in[k], .n_inputs = 1, .outputs = &out, .n_outputs = 1};
+    }
+    tx[1].locktime = 1;
+    tx[2].version = 1;
+    in[3].sequence = 0xFFFFFFFDu;
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    int64_t rows[4];
+    for (int k = 0; k < 4; k++) assert_int_equal(os_ledger_tx_external_create(l, &tx[k], 1, &rows[k]), OS_OK);
+    for (int k = 0; k < 4; k++) {
+        uint8_t hp[32], digest[32];
+        int64_t row = 0;
+        os_draft d;
+        assert_int_equal(os_draft_commitment(&tx[k], hp, digest), OS_OK);
+        assert_int_equal(os_ledger_tx_by_commitment(l, hp, digest, &row, &d), OS_OK);
+        assert_int_equal(row, rows[k]);
+        assert_int_equal(d.tx.version, tx[k].version);
+        assert_int_equal(d.tx.locktime, tx[k].locktime);
+        assert_int_equal(d.in[0].sequence, in[k].sequence);
+        os_draft_free(&d);
+    }
+    os_ledger_close(l);
+}
+
 /* The ledger layer owns every SQL statement: no host source outside host/lib/ledger*.c names the
  * SQLite API (tests may still open the file to inspect or damage it). */
 static void test_no_sql_outside_ledger(void **state) {
@@ -697,6 +804,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_corrupt_ledger_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transition_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_fee_signal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v4_tx_digest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_by_commitment_pins_the_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_sql_outside_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_verified, setup, teardown),
     };

@@ -16,6 +16,7 @@
 #include "board_mem.h"
 #include "bytes.h"
 #include "crypto.h"
+#include "draft.h"
 #include "nonce_set.h"
 #include "signer_harness.h"
 #include "signing.h"
@@ -393,6 +394,73 @@ static void test_log_chain_verifies(void **state) {
     harness_stop();
 }
 
+/* The payload of log entry seq (a SIGN entry), read back from the device. */
+static void read_sign_payload(os_client *c, uint64_t seq, uint8_t payload[OS_LOG_ENTRY_BYTES]) {
+    os_msg req, reply;
+    static uint8_t buf[OS_MAX_MESSAGE];
+    memset(&req, 0, sizeof req);
+    req.version = OS_PROTOCOL_VERSION;
+    req.type = OS_MSG_LOG_READ;
+    req.u.log_read.seq = seq;
+    assert_int_equal(os_client_call(c, &req, &reply, buf, 5000), OS_OK);
+    assert_int_equal(reply.type, OS_MSG_LOG_ENTRY);
+    assert_int_equal(reply.u.log_entry.entry[1], OS_LOG_SIGN);
+    memcpy(payload, reply.u.log_entry.entry + 56, OS_LOG_ENTRY_BYTES - 56);
+}
+
+/* A hostile host signs the same payout four times, the transactions differing only in version,
+ * locktime or an input's sequence (each spends the payout's anchor, so each is an allowed
+ * replacement). hashPrevouts and hashOutputs are the same for all four, so an entry that recorded
+ * only those could not say which of them the device signed: each SIGN entry must differ, and its
+ * transaction digest must be the one the host's draft (and so the auditor's raw transaction) gives. */
+static void test_sign_entry_pins_version_locktime_sequence(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 20);
+    os_policy p = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    harness_coin a;
+    assert_int_equal(harness_make_coin(&a, OS_SCRIPT_P2PKH, 0, 1, 50000000, 1), OS_OK);
+    nonce_tree *tree = new_tree();
+    os_sign_output out[2];
+    os_input_sig sigs[1];
+    os_sign_outcome oc;
+    make_payout(&out[0], 9, 10000000, 78);
+    make_change(&out[1], OS_SCRIPT_P2PKH, 0, 50000000 - 10000000 - 5000);
+    os_sign_tx txs[4];
+    os_sign_input ins[4];
+    os_sign_output outs[4][2];
+    uint8_t payloads[4][OS_LOG_ENTRY_BYTES];
+    for (int k = 0; k < 4; k++) {
+        ins[k] = a.input;
+        memcpy(outs[k], out, sizeof out);
+        if (k > 0) {   /* the committed payout again: a replacement of its own anchor */
+            outs[k][0].replace = 1;
+            outs[k][0].anchor = a.input.prevout;
+        }
+        txs[k] = one_tx(&ins[k], 1, outs[k], 2);
+    }
+    txs[1].version = 1;
+    txs[2].locktime = 500;
+    ins[3].sequence = 0xFFFFFFFFu;   /* the harness's coins use 0xFFFFFFFD */
+    for (int k = 0; k < 4; k++) {
+        os_msg_info info;
+        assert_int_equal(os_sign_run(c, tree, &txs[k], sigs, &oc, NULL, NULL), OS_OK);
+        assert_int_equal(harness_info(c, &info), OS_OK);
+        read_sign_payload(c, info.log_seq, payloads[k]);
+        uint8_t hp[32], digest[32];
+        assert_int_equal(os_draft_commitment(&txs[k], hp, digest), OS_OK);
+        assert_memory_equal(payloads[k], hp, 32);
+        assert_memory_equal(payloads[k] + 32, digest, 32);
+    }
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++) {
+            assert_memory_equal(payloads[i], payloads[j], 32);             /* the same inputs */
+            assert_memory_not_equal(payloads[i] + 32, payloads[j] + 32, 32); /* not the same transaction */
+        }
+    nonce_tree_free(tree);
+    harness_stop();
+}
+
 /* Batches: 50 inputs and 250 outputs in one transaction. */
 static void test_batch_50_inputs_250_outputs(void **state) {
     (void)state;
@@ -554,6 +622,7 @@ int main(void) {
         cmocka_unit_test(test_payout_order_and_duplicates),
         cmocka_unit_test(test_operator_approves_and_rejects),
         cmocka_unit_test(test_log_chain_verifies),
+        cmocka_unit_test(test_sign_entry_pins_version_locktime_sequence),
         cmocka_unit_test(test_batch_50_inputs_250_outputs),
         cmocka_unit_test(test_busy_while_operator_decides),
         cmocka_unit_test(test_key_caches_follow_the_seed),

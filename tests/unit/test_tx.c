@@ -19,6 +19,7 @@
 #include "oncesign/protocol.h"
 #include "oncesign/status.h"
 #include "tx.h"
+#include "tx_digest.h"
 
 /* ---------------------------------------------------------------- test helpers */
 
@@ -663,6 +664,11 @@ static void test_sighasher_full_size(void **state) {
     assert_memory_equal(gp, hp, 32);
     assert_memory_equal(gs, hs, 32);
     assert_memory_equal(go, ho, 32);
+    /* the transaction digest is the one function of proto/tx_digest.c over the same hashes */
+    uint8_t want_digest[32], got_digest[32];
+    assert_int_equal(os_tx_digest(2, hp, hs, ho, 123456, want_digest), OS_OK);
+    assert_int_equal(tx_sighasher_tx_digest(h, got_digest), OS_OK);
+    assert_memory_equal(got_digest, want_digest, 32);
 
     for (i = 0; i < NI; i++) {
         size_t n = 0, j;
@@ -1067,6 +1073,32 @@ static void test_prev_max_size(void **state) {
     free(buf);
 }
 
+/* proto/tx_digest.c's known answer (PROTOCOL.md §6; computed independently with Python's hashlib:
+ * t = sha256(b"oncesign/tx"); sha256(t + t + pack("<I", 2) + 32*b"\x11" + 32*b"\x22" + 32*b"\x33" +
+ * pack("<I", 0x01020304))), and each field moves it. */
+static void test_tx_digest_known_answer(void **state) {
+    (void)state;
+    static const uint8_t want[32] = {
+        0xd9, 0x2b, 0xfc, 0x03, 0x7f, 0x0e, 0x54, 0xed, 0x31, 0x08, 0x37, 0x48, 0x83, 0x30, 0x82, 0xd5,
+        0x66, 0x85, 0xe4, 0xd6, 0x37, 0xa1, 0x05, 0x58, 0x61, 0xa6, 0x9d, 0xd2, 0x96, 0x5c, 0x88, 0x0c,
+    };
+    uint8_t hp[32], hs[32], ho[32], got[32], other[32];
+    memset(hp, 0x11, 32);
+    memset(hs, 0x22, 32);
+    memset(ho, 0x33, 32);
+    assert_int_equal(os_tx_digest(2, hp, hs, ho, 0x01020304u, got), OS_OK);
+    assert_memory_equal(got, want, 32);
+    assert_int_equal(os_tx_digest(1, hp, hs, ho, 0x01020304u, other), OS_OK);
+    assert_memory_not_equal(other, want, 32);
+    assert_int_equal(os_tx_digest(2, hp, hs, ho, 0x01020305u, other), OS_OK);
+    assert_memory_not_equal(other, want, 32);
+    hs[0] ^= 1;
+    assert_int_equal(os_tx_digest(2, hp, hs, ho, 0x01020304u, other), OS_OK);
+    assert_memory_not_equal(other, want, 32);
+    assert_int_equal(os_tx_digest(2, NULL, hs, ho, 0, other), OS_ERR_ARG);
+    assert_int_equal(os_tx_digest(2, hp, hs, ho, 0, NULL), OS_ERR_ARG);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes),
@@ -1080,6 +1112,7 @@ int main(void) {
         cmocka_unit_test(test_prev_random_chunks),
         cmocka_unit_test(test_prev_rejects),
         cmocka_unit_test(test_prev_max_size),
+        cmocka_unit_test(test_tx_digest_known_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
