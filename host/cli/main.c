@@ -497,21 +497,29 @@ static void path_text(char *out, size_t cap, uint8_t network, const path_opts *o
     if (leaf && n > 0 && (size_t)n < cap) snprintf(out + n, cap - (size_t)n, "/%u/%u", o->change, o->index);
 }
 
+/* The account xpub a command's path options name (`device xpub`, `device descriptors`), base58check
+ * encoded into text. Returns EXIT_OK, or the exit status already reported. */
+static int account_xpub(cli *c, const char *cmd, int argc, char **argv, path_opts *o, uint8_t *network, char *text,
+                        size_t cap) {
+    os_msg req, reply;
+    int rc = parse_path_opts(cmd, argc, argv, o, 0);
+    if (rc != EXIT_OK) return rc;
+    if ((rc = resolve_defaults(c, o, network)) != EXIT_OK) return rc;
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_GET_XPUB;
+    req.u.get_xpub.script_type = o->script_type;
+    req.u.get_xpub.account = o->account;
+    if ((rc = exchange(c, &req, &reply, OS_MSG_XPUB, NULL)) != EXIT_OK) return rc;
+    rc = base58check_encode(reply.u.xpub.data, OS_XPUB_BYTES, text, cap);
+    return rc == OS_OK ? EXIT_OK : report_failure(c, rc, NULL);
+}
+
 static int cmd_xpub(cli *c, int argc, char **argv) {
     path_opts o;
     uint8_t network;
-    os_msg req, reply;
     char text[128], path[64];
-    int rc = parse_path_opts("xpub", argc, argv, &o, 0);
+    int rc = account_xpub(c, "xpub", argc, argv, &o, &network, text, sizeof text);
     if (rc != EXIT_OK) return rc;
-    if ((rc = resolve_defaults(c, &o, &network)) != EXIT_OK) return rc;
-    memset(&req, 0, sizeof req);
-    req.type = OS_MSG_GET_XPUB;
-    req.u.get_xpub.script_type = o.script_type;
-    req.u.get_xpub.account = o.account;
-    if ((rc = exchange(c, &req, &reply, OS_MSG_XPUB, NULL)) != EXIT_OK) return rc;
-    rc = base58check_encode(reply.u.xpub.data, OS_XPUB_BYTES, text, sizeof text);
-    if (rc != OS_OK) return report_failure(c, rc, NULL);
     path_text(path, sizeof path, network, &o, 0);
     if (c->json) {
         printf("{\"ok\":true,\"xpub\":\"%s\",\"network\":\"%s\",\"script_type\":\"%s\",\"account\":%u,\"path\":\"%s\"}\n",
@@ -532,16 +540,8 @@ static int cmd_descriptors(cli *c, int argc, char **argv) {
     uint8_t network;
     os_msg req, reply;
     char xpub[128];
-    int rc = parse_path_opts("descriptors", argc, argv, &o, 0);
+    int rc = account_xpub(c, "descriptors", argc, argv, &o, &network, xpub, sizeof xpub);
     if (rc != EXIT_OK) return rc;
-    if ((rc = resolve_defaults(c, &o, &network)) != EXIT_OK) return rc;
-    memset(&req, 0, sizeof req);
-    req.type = OS_MSG_GET_XPUB;
-    req.u.get_xpub.script_type = o.script_type;
-    req.u.get_xpub.account = o.account;
-    if ((rc = exchange(c, &req, &reply, OS_MSG_XPUB, NULL)) != EXIT_OK) return rc;
-    rc = base58check_encode(reply.u.xpub.data, OS_XPUB_BYTES, xpub, sizeof xpub);
-    if (rc != OS_OK) return report_failure(c, rc, NULL);
     memset(&req, 0, sizeof req);
     req.type = OS_MSG_LOG_READ;
     req.u.log_read.seq = 1;

@@ -1184,6 +1184,7 @@ static int observe_inputs(os_engine *e, int64_t row, os_recon_view *v, os_outpoi
         if (rc == OS_OK && !unspent) v->all_inputs_unspent = 0;
     }
     if (rc == OS_OK) rc = os_ledger_tx_has_live_replacement(e->ledger, row, &v->live_replacement);
+    if (rc == OS_OK) rc = os_ledger_tx_needs_bump(e->ledger, row, &v->needs_bump);
     os_draft_free(&d);
     return rc;
 }

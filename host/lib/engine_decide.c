@@ -128,7 +128,10 @@ os_recon_action os_decide_reconcile(const os_recon_view *v) {
     }
     if (v->found) return OS_RECON_SEEN;
     if (!v->inputs_asked) return OS_RECON_ASK_INPUTS;
-    if (v->all_inputs_unspent) return v->live_replacement ? OS_RECON_NOTHING : OS_RECON_REBROADCAST;
+    /* Sending it again is for a transaction the node lost, not one it refused for its fee: that one
+     * waits for its fee bump (the worker's), which a rebroadcast would otherwise race. */
+    if (v->all_inputs_unspent)
+        return v->live_replacement || v->needs_bump ? OS_RECON_NOTHING : OS_RECON_REBROADCAST;
     if (!v->input_spent_in_chain) return OS_RECON_WAIT;
     if (!v->family_asked) return OS_RECON_ASK_FAMILY;
     return v->family_confirmed ? OS_RECON_REPLACED_BY_OURS : OS_RECON_CONFLICTED;

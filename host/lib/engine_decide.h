@@ -95,6 +95,7 @@ typedef struct {
     int all_inputs_unspent;         /* every input is in the UTXO set (mempool included) */
     int input_spent_in_chain;       /* an input is spent in a block (its parent confirmed) */
     int live_replacement;           /* a replacement of ours is still in flight */
+    int needs_bump;                 /* the node refused it for its fee: the worker builds a replacement */
     int family_asked;               /* family_confirmed below is filled */
     int family_confirmed;           /* another transaction of ours on the same anchor is confirmed */
 } os_recon_view;

@@ -330,6 +330,9 @@ int os_ledger_tx_family_txids(os_ledger *l, int64_t row, const os_outpoint *anch
                               size_t max, size_t *n);
 /* Whether a replacement of row is still in flight (signing, signed or broadcast). */
 int os_ledger_tx_has_live_replacement(os_ledger *l, int64_t row, int *yes);
+/* Whether row waits for a fee bump (the node refused it for its fee, needs_bump). Returns: OS_OK;
+ * OS_ERR_NOT_FOUND (no such row); OS_ERR_DB. */
+int os_ledger_tx_needs_bump(os_ledger *l, int64_t row, int *yes);
 
 typedef enum {
     OS_LEDGER_NEXT_TO_SIGN = 1,     /* oldest draft in SIGNING */

@@ -333,6 +333,14 @@ int os_ledger_tx_family_txids(os_ledger *l, int64_t row, const os_outpoint *anch
     return r == SQLITE_DONE || r == SQLITE_ROW ? OS_OK : OS_ERR_DB;
 }
 
+int os_ledger_tx_needs_bump(os_ledger *l, int64_t row, int *yes) {
+    if (!l || !yes) return OS_ERR_ARG;
+    int64_t flag = 0;
+    int rc = ledger_int(l, &flag, "SELECT needs_bump FROM txs WHERE id = ?", "i", row);
+    *yes = rc == OS_OK && flag != 0;
+    return rc;
+}
+
 int os_ledger_tx_has_live_replacement(os_ledger *l, int64_t row, int *yes) {
     if (!l || !yes) return OS_ERR_ARG;
     int64_t one = 0;

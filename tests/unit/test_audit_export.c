@@ -44,33 +44,14 @@ static struct {
 } g_tx[N_TX];
 static uint8_t g_refused_nonce[32];
 
-static void make_payout(os_sign_output *o, uint32_t dest, uint64_t amount, uint32_t nonce_id) {
-    memset(o, 0, sizeof *o);
-    o->kind = OS_OUTPUT_PAYOUT;
-    o->amount = amount;
-    harness_destination(dest, o->script);
-    o->script_len = 25;
-    os_write_le32(o->nonce, nonce_id);
-    o->nonce[31] = 0xa7;
-}
 
-static void make_change(os_sign_output *o, uint32_t index, uint64_t amount) {
-    size_t len = 0;
-    memset(o, 0, sizeof *o);
-    o->kind = OS_OUTPUT_CHANGE;
-    o->amount = amount;
-    o->change_script_type = OS_SCRIPT_P2PKH;
-    o->change_index = index;
-    assert_int_equal(harness_script(OS_SCRIPT_P2PKH, 1, index, o->script, &len), OS_OK);
-    o->script_len = (uint8_t)len;
-}
 
 /* Signs g_tx[k] (payout amount, nonce k + 1) and keeps its raw transaction. */
 static void sign_tx(os_client *c, nonce_tree *tree, int k, uint64_t amount) {
     assert_int_equal(harness_make_coin(&g_tx[k].coin, OS_SCRIPT_P2PKH, 0, (uint32_t)k, 50000000, 100u + (uint32_t)k),
                      OS_OK);
-    make_payout(&g_tx[k].out[0], 10u + (uint32_t)k, amount, (uint32_t)k + 1);
-    make_change(&g_tx[k].out[1], (uint32_t)k, 50000000 - amount - 10000);
+    harness_payout(&g_tx[k].out[0], 10u + (uint32_t)k, amount, (uint32_t)k + 1);
+    harness_change(&g_tx[k].out[1], OS_SCRIPT_P2PKH, (uint32_t)k, 50000000 - amount - 10000);
     g_tx[k].tx = (os_sign_tx){ .version = 2, .n_inputs = 1, .n_outputs = 2, .inputs = &g_tx[k].coin.input, .outputs = g_tx[k].out };
     os_input_sig sigs[1];
     os_sign_outcome oc;
@@ -92,8 +73,8 @@ static int setup_chain(void **state) {
     sign_tx(c, tree, 0, 500000);
     /* a large payout: first rejected on the device (an APPROVAL entry), then approved (SIGN approved=1) */
     os_sign_output big[2];
-    make_payout(&big[0], 11, 20000000, 2);
-    make_change(&big[1], 1, 50000000 - 20000000 - 10000);
+    harness_payout(&big[0], 11, 20000000, 2);
+    harness_change(&big[1], OS_SCRIPT_P2PKH, 1, 50000000 - 20000000 - 10000);
     harness_coin big_coin;
     if (harness_make_coin(&big_coin, OS_SCRIPT_P2PKH, 0, 1, 50000000, 101) != OS_OK) return -1;
     os_sign_tx big_tx = { .version = 2, .n_inputs = 1, .n_outputs = 2, .inputs = &big_coin.input, .outputs = big };

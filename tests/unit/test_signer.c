@@ -23,38 +23,8 @@
 
 #define FLASH (64u * 4096u)
 
-static void make_payout(os_sign_output *o, uint32_t dest, uint64_t amount, uint32_t nonce_id) {
-    memset(o, 0, sizeof *o);
-    o->kind = OS_OUTPUT_PAYOUT;
-    o->amount = amount;
-    harness_destination(dest, o->script);
-    o->script_len = 25;
-    os_write_le32(o->nonce, nonce_id);
-    o->nonce[31] = 0x4e;
-}
 
-static void make_change(os_sign_output *o, uint8_t script_type, uint32_t index, uint64_t amount) {
-    size_t len = 0;
-    memset(o, 0, sizeof *o);
-    o->kind = OS_OUTPUT_CHANGE;
-    o->amount = amount;
-    o->change_script_type = script_type;
-    o->change_account = 0;
-    o->change_index = index;
-    assert_int_equal(harness_script(script_type, 1, index, o->script, &len), OS_OK);
-    o->script_len = (uint8_t)len;
-}
 
-static os_sign_tx one_tx(const os_sign_input *in, size_t n_in, const os_sign_output *out, size_t n_out) {
-    os_sign_tx tx;
-    tx.version = 2;
-    tx.locktime = 0;
-    tx.inputs = in;
-    tx.n_inputs = n_in;
-    tx.outputs = out;
-    tx.n_outputs = n_out;
-    return tx;
-}
 
 static nonce_tree *new_tree(void) {
     nonce_tree *t = NULL;
@@ -106,9 +76,9 @@ typedef struct {
 
 static void sign_payout_with_change(os_client *c, nonce_tree *tree, uint8_t script_type, payout_with_change *s) {
     assert_int_equal(harness_make_coin(&s->coin, script_type, 0, 3, 100000000, 7), OS_OK);
-    make_payout(&s->out[0], 1, 25000000, 1);
-    make_change(&s->out[1], script_type, 0, 100000000 - 25000000 - 10000);
-    s->tx = one_tx(&s->coin.input, 1, s->out, 2);
+    harness_payout(&s->out[0], 1, 25000000, 1);
+    harness_change(&s->out[1], script_type, 0, 100000000 - 25000000 - 10000);
+    s->tx = harness_tx(&s->coin.input, 1, s->out, 2);
     assert_int_equal(os_sign_run(c, tree, &s->tx, s->sigs, &s->outcome, harness_on_pending, NULL), OS_OK);
 }
 
@@ -157,9 +127,9 @@ static void test_committed_nonce_refused_unless_conflicting(void **state) {
     os_input_sig sigs[2], sigs2[2];
     os_sign_outcome oc;
 
-    make_payout(&out[0], 9, 10000000, 77);
-    make_change(&out[1], OS_SCRIPT_P2PKH, 0, 50000000 - 10000000 - 5000);
-    os_sign_tx tx1 = one_tx(&a.input, 1, out, 2);
+    harness_payout(&out[0], 9, 10000000, 77);
+    harness_change(&out[1], OS_SCRIPT_P2PKH, 0, 50000000 - 10000000 - 5000);
+    os_sign_tx tx1 = harness_tx(&a.input, 1, out, 2);
     assert_int_equal(os_sign_run(c, tree, &tx1, sigs, &oc, NULL, NULL), OS_OK);
 
     /* The same payout from coin B, honestly marked as a replacement of anchor A: refused, and the
@@ -168,14 +138,14 @@ static void test_committed_nonce_refused_unless_conflicting(void **state) {
     memcpy(rep, out, sizeof rep);
     rep[0].replace = 1;
     rep[0].anchor = a.input.prevout;
-    os_sign_tx tx2 = one_tx(&b.input, 1, rep, 2);
+    os_sign_tx tx2 = harness_tx(&b.input, 1, rep, 2);
     assert_int_equal(os_sign_run(c, tree, &tx2, sigs2, &oc, NULL, NULL), OS_ERR_NONCE_COMMITTED);
     assert_int_equal(oc.detail_len, 68);
     assert_memory_equal(oc.detail + 32, a.input.prevout.txid, 32);
 
     /* A host whose ledger was rolled back (empty tree) offers it as new: the proof cannot match. */
     nonce_tree *stale = new_tree();
-    os_sign_tx tx3 = one_tx(&b.input, 1, out, 2);
+    os_sign_tx tx3 = harness_tx(&b.input, 1, out, 2);
     int rc = os_sign_run(c, stale, &tx3, sigs2, &oc, NULL, NULL);
     assert_int_equal(rc, OS_ERR_PROOF_INVALID);
     assert_int_equal(nonce_tree_count(stale), 0);   /* rolled back after the refusal */
@@ -185,18 +155,18 @@ static void test_committed_nonce_refused_unless_conflicting(void **state) {
     os_sign_output bump[2];
     memcpy(bump, rep, sizeof bump);
     bump[1].amount = 100000000 - 10000000 - 20000;
-    os_sign_tx tx4 = one_tx(both, 2, bump, 2);
+    os_sign_tx tx4 = harness_tx(both, 2, bump, 2);
     assert_int_equal(os_sign_run(c, tree, &tx4, sigs2, &oc, NULL, NULL), OS_OK);
 
     /* The identical first transaction again (a retry): identical signatures. */
-    os_sign_tx tx5 = one_tx(&a.input, 1, rep, 2);
+    os_sign_tx tx5 = harness_tx(&a.input, 1, rep, 2);
     assert_int_equal(os_sign_run(c, tree, &tx5, sigs2, &oc, NULL, NULL), OS_OK);
     assert_int_equal(sigs2[0].sig_len, sigs[0].sig_len);
     assert_memory_equal(sigs2[0].sig, sigs[0].sig, sigs[0].sig_len);
 
     /* A replacement paying another amount: the leaf does not match the proof. */
     rep[0].amount += 1;
-    os_sign_tx tx6 = one_tx(&a.input, 1, rep, 2);
+    os_sign_tx tx6 = harness_tx(&a.input, 1, rep, 2);
     assert_int_equal(os_sign_run(c, tree, &tx6, sigs2, &oc, NULL, NULL), OS_ERR_PROOF_INVALID);
 
     nonce_tree_free(stale);
@@ -217,7 +187,7 @@ static void test_segwit_fee_attack_refused(void **state) {
     os_sign_output out[1];
     os_input_sig sigs[1];
     os_sign_outcome oc;
-    make_payout(&out[0], 3, 15000000, 5);
+    harness_payout(&out[0], 3, 15000000, 5);
     /* amount field of the only output: after version(4) in-count(1) input(41) out-count(1) */
     size_t amount_at = 4 + 1 + 41 + 1;
     uint64_t lies[2] = { 30000000, 15010000 };
@@ -226,7 +196,7 @@ static void test_segwit_fee_attack_refused(void **state) {
         harness_coin lie = coin;
         lie.input.prev_tx = lie.prev_tx;
         os_write_le64(lie.prev_tx + amount_at, lies[i]);
-        os_sign_tx tx = one_tx(&lie.input, 1, out, 1);
+        os_sign_tx tx = harness_tx(&lie.input, 1, out, 1);
         assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_ERR_TX_PREV_TXID);
         assert_int_equal(oc.index, 0);
     }
@@ -250,8 +220,8 @@ static void test_input_not_ours_refused(void **state) {
     os_sign_output out[1];
     os_input_sig sigs[1];
     os_sign_outcome oc;
-    make_payout(&out[0], 3, 15000000, 6);
-    os_sign_tx tx = one_tx(&coin.input, 1, out, 1);
+    harness_payout(&out[0], 3, 15000000, 6);
+    os_sign_tx tx = harness_tx(&coin.input, 1, out, 1);
     assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_ERR_TX_NOT_OURS);
     nonce_tree_free(tree);
     harness_stop();
@@ -268,9 +238,9 @@ static void test_change_of_other_script_type_refused(void **state) {
     os_sign_output out[2];
     os_input_sig sigs[1];
     os_sign_outcome oc;
-    make_payout(&out[0], 3, 15000000, 8);
-    make_change(&out[1], OS_SCRIPT_P2WPKH, 0, 4000000);
-    os_sign_tx tx = one_tx(&coin.input, 1, out, 2);
+    harness_payout(&out[0], 3, 15000000, 8);
+    harness_change(&out[1], OS_SCRIPT_P2WPKH, 0, 4000000);
+    os_sign_tx tx = harness_tx(&coin.input, 1, out, 2);
     assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_ERR_TX_CHANGE);
     assert_int_equal(nonce_tree_count(tree), 0);
     nonce_tree_free(tree);
@@ -288,18 +258,18 @@ static void test_payout_order_and_duplicates(void **state) {
     os_sign_output out[4];
     os_input_sig sigs[1];
     os_sign_outcome oc;
-    make_payout(&out[0], 3, 1000000, 100);
-    make_payout(&out[1], 4, 1000000, 101);
-    make_payout(&out[2], 5, 1000000, 100);
-    make_change(&out[3], OS_SCRIPT_P2PKH, 0, 20000000 - 3000000 - 5000);
+    harness_payout(&out[0], 3, 1000000, 100);
+    harness_payout(&out[1], 4, 1000000, 101);
+    harness_payout(&out[2], 5, 1000000, 100);
+    harness_change(&out[3], OS_SCRIPT_P2PKH, 0, 20000000 - 3000000 - 5000);
     assert_int_equal(os_sign_sort_payouts(out, 4), OS_ERR_NONCE_ORDER);
-    make_payout(&out[2], 5, 1000000, 102);
+    harness_payout(&out[2], 5, 1000000, 102);
     assert_int_equal(os_sign_sort_payouts(out, 4), OS_OK);
     /* swap the first two: now out of key order */
     os_sign_output tmp = out[0];
     out[0] = out[1];
     out[1] = tmp;
-    os_sign_tx tx = one_tx(&coin.input, 1, out, 4);
+    os_sign_tx tx = harness_tx(&coin.input, 1, out, 4);
     assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_ERR_NONCE_ORDER);
     assert_int_equal(nonce_tree_count(tree), 0);
     assert_int_equal(os_sign_sort_payouts(out, 4), OS_OK);
@@ -325,8 +295,8 @@ static void test_operator_approves_and_rejects(void **state) {
     os_sign_outcome oc;
     os_msg_info before, after;
 
-    make_payout(&out[0], 1, 40000000, 200);
-    os_sign_tx tx = one_tx(&a.input, 1, out, 1);
+    harness_payout(&out[0], 1, 40000000, 200);
+    os_sign_tx tx = harness_tx(&a.input, 1, out, 1);
     assert_int_equal(harness_info(c, &before), OS_OK);
     harness_set_operator(OPERATOR_REJECT);
     assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, harness_on_pending, NULL), OS_ERR_USER_REJECTED);
@@ -342,14 +312,14 @@ static void test_operator_approves_and_rejects(void **state) {
 
     /* a small payout needs nobody */
     harness_set_operator(OPERATOR_REJECT);
-    make_payout(&out[0], 2, 900000, 201);
-    os_sign_tx small = one_tx(&b.input, 1, out, 1);
+    harness_payout(&out[0], 2, 900000, 201);
+    os_sign_tx small = harness_tx(&b.input, 1, out, 1);
     /* no change: a 0.491 MONA fee is far above the fee-rate cap, so the operator is asked and rejects */
     assert_int_equal(os_sign_run(c, tree, &small, sigs, &oc, harness_on_pending, NULL), OS_ERR_USER_REJECTED);
     os_sign_output two[2];
-    make_payout(&two[0], 2, 900000, 201);
-    make_change(&two[1], OS_SCRIPT_P2PKH, 0, 50000000 - 900000 - 3000);
-    os_sign_tx fair = one_tx(&b.input, 1, two, 2);
+    harness_payout(&two[0], 2, 900000, 201);
+    harness_change(&two[1], OS_SCRIPT_P2PKH, 0, 50000000 - 900000 - 3000);
+    os_sign_tx fair = harness_tx(&b.input, 1, two, 2);
     assert_int_equal(os_sign_run(c, tree, &fair, sigs, &oc, harness_on_pending, NULL), OS_OK);
     nonce_tree_free(tree);
     harness_stop();
@@ -367,8 +337,8 @@ static void test_log_chain_verifies(void **state) {
     os_sign_output out[1];
     os_input_sig sigs[1];
     os_sign_outcome oc;
-    make_payout(&out[0], 1, 49990000, 300);
-    os_sign_tx tx = one_tx(&coin.input, 1, out, 1);
+    harness_payout(&out[0], 1, 49990000, 300);
+    os_sign_tx tx = harness_tx(&coin.input, 1, out, 1);
     assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_OK);
     c = harness_reboot();
     os_msg_info info;
@@ -424,8 +394,8 @@ static void test_sign_entry_pins_version_locktime_sequence(void **state) {
     os_sign_output out[2];
     os_input_sig sigs[1];
     os_sign_outcome oc;
-    make_payout(&out[0], 9, 10000000, 78);
-    make_change(&out[1], OS_SCRIPT_P2PKH, 0, 50000000 - 10000000 - 5000);
+    harness_payout(&out[0], 9, 10000000, 78);
+    harness_change(&out[1], OS_SCRIPT_P2PKH, 0, 50000000 - 10000000 - 5000);
     os_sign_tx txs[4];
     os_sign_input ins[4];
     os_sign_output outs[4][2];
@@ -437,7 +407,7 @@ static void test_sign_entry_pins_version_locktime_sequence(void **state) {
             outs[k][0].replace = 1;
             outs[k][0].anchor = a.input.prevout;
         }
-        txs[k] = one_tx(&ins[k], 1, outs[k], 2);
+        txs[k] = harness_tx(&ins[k], 1, outs[k], 2);
     }
     txs[1].version = 1;
     txs[2].locktime = 500;
@@ -478,12 +448,12 @@ static void test_batch_50_inputs_250_outputs(void **state) {
         inputs[i] = coins[i].input;
         inputs[i].prev_tx = coins[i].prev_tx;
     }
-    for (i = 0; i < 249; i++) make_payout(&outputs[i], (uint32_t)i, 1000000, 5000 + (uint32_t)i);
-    make_change(&outputs[249], OS_SCRIPT_P2PKH, 1, 500000000 - 249000000 - 100000);
+    for (i = 0; i < 249; i++) harness_payout(&outputs[i], (uint32_t)i, 1000000, 5000 + (uint32_t)i);
+    harness_change(&outputs[249], OS_SCRIPT_P2PKH, 1, 500000000 - 249000000 - 100000);
     assert_int_equal(os_sign_sort_payouts(outputs, 250), OS_OK);
     nonce_tree *tree = new_tree();
     os_sign_outcome oc;
-    os_sign_tx tx = one_tx(inputs, 50, outputs, 250);
+    os_sign_tx tx = harness_tx(inputs, 50, outputs, 250);
     assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_OK);
     size_t bad;
     assert_int_equal(os_sign_verify(&tx, sigs, &bad), OS_OK);

@@ -22,37 +22,8 @@
 
 static uint8_t g_buf[OS_MAX_MESSAGE];
 
-static void make_payout(os_sign_output *o, uint32_t dest, uint64_t amount, uint32_t nonce_id) {
-    memset(o, 0, sizeof *o);
-    o->kind = OS_OUTPUT_PAYOUT;
-    o->amount = amount;
-    harness_destination(dest, o->script);
-    o->script_len = 25;
-    os_write_le32(o->nonce, nonce_id);
-    o->nonce[31] = 0x4e;
-}
 
-static void make_change(os_sign_output *o, uint32_t index, uint64_t amount) {
-    size_t len = 0;
-    memset(o, 0, sizeof *o);
-    o->kind = OS_OUTPUT_CHANGE;
-    o->amount = amount;
-    o->change_script_type = OS_SCRIPT_P2PKH;
-    o->change_index = index;
-    assert_int_equal(harness_script(OS_SCRIPT_P2PKH, 1, index, o->script, &len), OS_OK);
-    o->script_len = (uint8_t)len;
-}
 
-static os_sign_tx one_tx(const os_sign_input *in, size_t n_in, const os_sign_output *out, size_t n_out) {
-    os_sign_tx tx;
-    tx.version = 2;
-    tx.locktime = 0;
-    tx.inputs = in;
-    tx.n_inputs = n_in;
-    tx.outputs = out;
-    tx.n_outputs = n_out;
-    return tx;
-}
 
 static os_msg request(uint8_t type) {
     os_msg m;
@@ -118,13 +89,13 @@ static void test_approval_screens_show_every_payout(void **state) {
     harness_coin coin;
     assert_int_equal(harness_make_coin(&coin, OS_SCRIPT_P2PKH, 0, 1, 1000000000, 21), OS_OK);
     os_sign_output out[3];
-    make_payout(&out[0], 1, 10000000, 1);      /* 0.1 MONA, benign */
-    make_payout(&out[1], 2, 500000000, 2);     /* 5 MONA, the attacker's */
-    make_change(&out[2], 0, 1000000000 - 510000000 - 10000);
+    harness_payout(&out[0], 1, 10000000, 1);      /* 0.1 MONA, benign */
+    harness_payout(&out[1], 2, 500000000, 2);     /* 5 MONA, the attacker's */
+    harness_change(&out[2], OS_SCRIPT_P2PKH, 0, 1000000000 - 510000000 - 10000);
     assert_int_equal(os_sign_sort_payouts(out, 3), OS_OK);
     nonce_tree *tree = NULL;
     assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    os_sign_tx tx = one_tx(&coin.input, 1, out, 3);
+    os_sign_tx tx = harness_tx(&coin.input, 1, out, 3);
     os_input_sig sigs[1];
     os_sign_outcome oc;
     board_mem_display_transcript_clear();
@@ -173,11 +144,11 @@ static void test_malformed_message_ends_the_approval(void **state) {
     harness_coin coin;
     assert_int_equal(harness_make_coin(&coin, OS_SCRIPT_P2PKH, 0, 1, 1000000000, 22), OS_OK);
     os_sign_output out[2];
-    make_payout(&out[0], 3, 500000000, 7);
-    make_change(&out[1], 0, 1000000000 - 500000000 - 10000);
+    harness_payout(&out[0], 3, 500000000, 7);
+    harness_change(&out[1], OS_SCRIPT_P2PKH, 0, 1000000000 - 500000000 - 10000);
     nonce_tree *tree = NULL;
     assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    os_sign_tx tx = one_tx(&coin.input, 1, out, 2);
+    os_sign_tx tx = harness_tx(&coin.input, 1, out, 2);
     os_input_sig sigs[1];
     os_sign_outcome oc;
     os_msg_info before, after;
@@ -200,11 +171,11 @@ static void test_wipe_and_setup_end_the_signing_session(void **state) {
     harness_coin coin;
     assert_int_equal(harness_make_coin(&coin, OS_SCRIPT_P2PKH, 0, 1, 100000000, 23), OS_OK);
     os_sign_output out[2];
-    make_payout(&out[0], 4, 25000000, 8);
-    make_change(&out[1], 0, 100000000 - 25000000 - 10000);
+    harness_payout(&out[0], 4, 25000000, 8);
+    harness_change(&out[1], OS_SCRIPT_P2PKH, 0, 100000000 - 25000000 - 10000);
     nonce_tree *tree = NULL;
     assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    os_sign_tx tx = one_tx(&coin.input, 1, out, 2);
+    os_sign_tx tx = harness_tx(&coin.input, 1, out, 2);
     os_input_sig sigs[1];
     os_sign_outcome oc;
     assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_OK);
@@ -224,7 +195,7 @@ static void test_wipe_and_setup_end_the_signing_session(void **state) {
     assert_int_equal(harness_make_coin(&coin2, OS_SCRIPT_P2PKH, 0, 2, 100000000, 24), OS_OK);
     nonce_tree_free(tree);   /* the restored device's nonce set is empty again */
     assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    os_sign_tx tx2 = one_tx(&coin2.input, 1, out, 2);
+    os_sign_tx tx2 = harness_tx(&coin2.input, 1, out, 2);
     assert_int_equal(os_sign_run(c, tree, &tx2, sigs, &oc, NULL, NULL), OS_OK);
     assert_int_equal(exchange(c, &get, &code), OS_MSG_SIGNATURES);
     harness_set_operator(OPERATOR_REJECT);
@@ -375,8 +346,8 @@ static void test_consolidation_fees_count_toward_velocity(void **state) {
     for (i = 0; i < 6; i++) {
         assert_int_equal(harness_make_coin(&coins[i], OS_SCRIPT_P2PKH, 0, i, 10000000, 300 + i), OS_OK);
         os_sign_output out[1];
-        make_change(&out[0], i, 10000000 - 1000000);   /* the whole fee cap, each time */
-        os_sign_tx tx = one_tx(&coins[i].input, 1, out, 1);
+        harness_change(&out[0], OS_SCRIPT_P2PKH, i, 10000000 - 1000000);   /* the whole fee cap, each time */
+        os_sign_tx tx = harness_tx(&coins[i].input, 1, out, 1);
         os_input_sig sigs[1];
         os_sign_outcome oc;
         int rc = os_sign_run(c, tree, &tx, sigs, &oc, harness_on_pending, NULL);
@@ -410,13 +381,13 @@ static void test_fees_have_a_budget_of_their_own(void **state) {
         os_sign_output out[2];
         size_t n_out = 1;
         if (i == 1) {   /* a payout's fee counts as well */
-            make_payout(&out[0], 7, 1000000, 77);
-            make_change(&out[1], i, 10000000 - 1000000 - 1000000);
+            harness_payout(&out[0], 7, 1000000, 77);
+            harness_change(&out[1], OS_SCRIPT_P2PKH, i, 10000000 - 1000000 - 1000000);
             n_out = 2;
         } else {
-            make_change(&out[0], i, 10000000 - 1000000);   /* the whole fee cap, each time */
+            harness_change(&out[0], OS_SCRIPT_P2PKH, i, 10000000 - 1000000);   /* the whole fee cap, each time */
         }
-        os_sign_tx tx = one_tx(&coins[i].input, 1, out, n_out);
+        os_sign_tx tx = harness_tx(&coins[i].input, 1, out, n_out);
         os_input_sig sigs[1];
         os_sign_outcome oc;
         int rc = os_sign_run(c, tree, &tx, sigs, &oc, harness_on_pending, NULL);
@@ -459,16 +430,16 @@ static void test_change_beyond_the_gap_limit_refused(void **state) {
     os_sign_output out[1];
     os_input_sig sigs[1];
     os_sign_outcome oc;
-    os_sign_tx tx = one_tx(&coin.input, 1, out, 1);
-    make_change(&out[0], 0x7FFFFFFFu, 10000000 - 10000);
+    os_sign_tx tx = harness_tx(&coin.input, 1, out, 1);
+    harness_change(&out[0], OS_SCRIPT_P2PKH, 0x7FFFFFFFu, 10000000 - 10000);
     assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_ERR_TX_CHANGE);
     assert_int_equal(oc.index, 0);
-    make_change(&out[0], (uint32_t)info.log_seq + 21, 10000000 - 10000);
+    harness_change(&out[0], OS_SCRIPT_P2PKH, (uint32_t)info.log_seq + 21, 10000000 - 10000);
     assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_ERR_TX_CHANGE);
-    make_change(&out[0], 0, 10000000 - 10000);
+    harness_change(&out[0], OS_SCRIPT_P2PKH, 0, 10000000 - 10000);
     out[0].change_account = 5;
     assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_ERR_TX_CHANGE);
-    make_change(&out[0], (uint32_t)info.log_seq + 20, 10000000 - 10000);
+    harness_change(&out[0], OS_SCRIPT_P2PKH, (uint32_t)info.log_seq + 20, 10000000 - 10000);
     assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_OK);
     nonce_tree_free(tree);
     harness_stop();
@@ -490,15 +461,15 @@ static void test_reanchor_needs_the_operator_and_is_logged(void **state) {
     os_sign_output out[2];
     os_input_sig sigs[1];
     os_sign_outcome oc;
-    make_payout(&out[0], 7, 20000000, 77);
-    make_change(&out[1], 0, 100000000 - 20000000 - 10000);
-    os_sign_tx tx1 = one_tx(&a.input, 1, out, 2);
+    harness_payout(&out[0], 7, 20000000, 77);
+    harness_change(&out[1], OS_SCRIPT_P2PKH, 0, 100000000 - 20000000 - 10000);
+    os_sign_tx tx1 = harness_tx(&a.input, 1, out, 2);
     assert_int_equal(os_sign_run(c, tree, &tx1, sigs, &oc, NULL, NULL), OS_OK);
 
     /* Anchor A was spent elsewhere: re-anchor the payout on coin B. The operator rejects first. */
     out[0].reanchor = 1;
     out[0].anchor = a.input.prevout;
-    os_sign_tx tx2 = one_tx(&b.input, 1, out, 2);
+    os_sign_tx tx2 = harness_tx(&b.input, 1, out, 2);
     os_msg_info before, after;
     uint8_t host_root[32];
     assert_int_equal(harness_info(c, &before), OS_OK);
@@ -538,10 +509,10 @@ static void test_reanchor_needs_the_operator_and_is_logged(void **state) {
     out[0].reanchor = 0;
     out[0].replace = 1;
     out[0].anchor = a.input.prevout;
-    os_sign_tx tx3 = one_tx(&a.input, 1, out, 2);
+    os_sign_tx tx3 = harness_tx(&a.input, 1, out, 2);
     assert_int_equal(os_sign_run(c, tree, &tx3, sigs, &oc, NULL, NULL), OS_ERR_PROOF_INVALID);
     out[0].anchor = b.input.prevout;
-    os_sign_tx tx4 = one_tx(&b.input, 1, out, 2);
+    os_sign_tx tx4 = harness_tx(&b.input, 1, out, 2);
     assert_int_equal(os_sign_run(c, tree, &tx4, sigs, &oc, NULL, NULL), OS_OK);
     out[0].replace = 0;
     out[0].reanchor = 1;

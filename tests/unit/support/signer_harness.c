@@ -290,3 +290,37 @@ void harness_destination(uint32_t n, uint8_t script[25]) {
     script[3 + 16] = 0xd5;
     script[23] = 0x88; script[24] = 0xac;
 }
+
+void harness_payout(os_sign_output *o, uint32_t dest, uint64_t amount, uint32_t nonce_id) {
+    memset(o, 0, sizeof *o);
+    o->kind = OS_OUTPUT_PAYOUT;
+    o->amount = amount;
+    harness_destination(dest, o->script);
+    o->script_len = 25;
+    os_write_le32(o->nonce, nonce_id);
+    o->nonce[31] = 0x4e;
+}
+
+void harness_change(os_sign_output *o, uint8_t script_type, uint32_t index, uint64_t amount) {
+    size_t len = 0;
+    memset(o, 0, sizeof *o);
+    o->kind = OS_OUTPUT_CHANGE;
+    o->amount = amount;
+    o->change_script_type = script_type;
+    o->change_account = 0;
+    o->change_index = index;
+    if (harness_script(script_type, 1, index, o->script, &len) != OS_OK) abort();
+    o->script_len = (uint8_t)len;
+}
+
+os_sign_tx harness_tx(const os_sign_input *in, size_t n_in, const os_sign_output *out, size_t n_out) {
+    os_sign_tx tx;
+    memset(&tx, 0, sizeof tx);
+    tx.version = 2;
+    tx.locktime = 0;
+    tx.inputs = in;
+    tx.n_inputs = n_in;
+    tx.outputs = out;
+    tx.n_outputs = n_out;
+    return tx;
+}

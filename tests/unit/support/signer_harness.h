@@ -85,4 +85,12 @@ int harness_script(uint8_t script_type, uint8_t change, uint32_t index, uint8_t 
 /* A P2PKH destination script made from a number (not the signer's). */
 void harness_destination(uint32_t n, uint8_t script[25]);
 
+/* Outputs and a transaction for the signing tests. A payout of amount to harness_destination(dest)
+ * for the nonce made from nonce_id; a change output of amount to the signer's change key
+ * (script_type, account 0, index), asserted derivable; a version-2, locktime-0 transaction over
+ * the caller's inputs and outputs (not copied: they must outlive it). */
+void harness_payout(os_sign_output *o, uint32_t dest, uint64_t amount, uint32_t nonce_id);
+void harness_change(os_sign_output *o, uint8_t script_type, uint32_t index, uint64_t amount);
+os_sign_tx harness_tx(const os_sign_input *in, size_t n_in, const os_sign_output *out, size_t n_out);
+
 #endif /* ONCESIGN_TEST_SIGNER_HARNESS_H */
