@@ -47,11 +47,14 @@
 #include "nonce_set.h"
 #include "oncesign/check.h"
 #include "oncesign/protocol.h"
+#include "oncesign/version.h"
 #include "policy.h"
 #include "storage.h"
 #include "tx.h"
 
-#define FIRMWARE_VERSION "0.1.0"
+/* Host and firmware are released together from one tree, so they carry one version number. */
+#define FIRMWARE_VERSION ONCESIGN_VERSION
+_Static_assert(sizeof FIRMWARE_VERSION <= sizeof ((os_msg_info *)0)->firmware_version, "the version fits DEVICE_INFO");
 #define SIGHASH_ALL 1u
 #define POLL_AFTER_MS 200u
 #define CHANGE_GAP_LIMIT 20u         /* BIP44's gap limit, beyond the log's count of transactions */

@@ -1,5 +1,5 @@
 /* The release of the host programs (oncesignd, oncesign, oncesign-sim, oncesign-testnode), printed
- * by each one's --version. The firmware reports its own in DEVICE_INFO. */
+ * by each one's --version, and of the firmware built from the same tree (DEVICE_INFO). */
 #ifndef ONCESIGN_VERSION_H
 #define ONCESIGN_VERSION_H
 
