@@ -11,7 +11,10 @@
 #            oncesignd.conf); HOME holds the node's cookie (.monacoin/regtest/.cookie), RPC_PORT its port
 #   daemon   the same, with oncesignd running as OPERATING.md's example configures it
 #            (`oncesignd --config oncesignd.conf`, plus --port 0: PORT is the port it took) and a
-#            funded wallet; ADDRESS is a regtest address of the node's wallet to pay to
+#            funded wallet; ADDRESS is a regtest address of the node's wallet to pay to. Its webhooks
+#            (--webhook-url, --webhook-secret-file webhook.secret) go to tests/e2e/webhook_receiver.c
+#   webhook  the daemon scenario once the receiver has taken a delivery: SIG holds its
+#            Oncesign-Signature header and body.json its body, byte for byte
 #   install  the repository root with DESTDIR set (a staging root): `make install` installs there;
 #            afterwards the installed tree is checked and the daemon started as the installed unit says
 # Every scenario has build/ first on PATH, so `oncesign` is build/oncesign. Needs $ONCESIGN_BUILD.
@@ -56,6 +59,13 @@ init_sim
 (umask 077; echo "u:p" >"$dir/home/.monacoin/regtest/.cookie")
 export HOME="$dir/home" ONCESIGN_DEVICE="sim:$dir/s.sock" RPC_PORT=$node_port
 export ADDRESS; ADDRESS=$(rpc getnewaddress | jq -r .)
+[ -x "$B/oncesign-webhook_receiver" ] || fail "$B/oncesign-webhook_receiver not built"
+"$B/oncesign-webhook_receiver" --out "$dir/webhooks.received" >"$dir/receiver.out" 2>"$dir/receiver.log" &
+receiver_pid=$!
+trap 'kill $receiver_pid 2>/dev/null; cleanup' EXIT
+wait_line "$dir/receiver.out" 'listening on' $receiver_pid || fail "the webhook receiver did not start"
+receiver_port=$(sed -n 's/^receiver: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/receiver.out")
+(umask 077; echo "docs-webhook-secret-$RANDOM$RANDOM" >"$dir/webhook.secret")
 daemon_up=
 docs_daemon_pid=
 
@@ -66,6 +76,12 @@ docs_scenario() {
     offline) [ -z "$docs_daemon_pid" ] || docs_daemon_stop; cd "$dir/offline.$page_tag" ;;
     device)  [ -z "$docs_daemon_pid" ] || docs_daemon_stop; cd "$dir" ;;
     daemon)  cd "$dir"; [ -n "$docs_daemon_pid" ] || docs_daemon_start ;;
+    webhook) cd "$dir"; [ -n "$docs_daemon_pid" ] || docs_daemon_start || return 1
+             local _
+             for _ in $(seq 150); do [ -s "$dir/webhooks.received" ] && break; mine 1; sleep 0.2; done
+             [ -s "$dir/webhooks.received" ] || { echo "FAIL: no webhook delivery arrived" >&2; return 1; }
+             export SIG; SIG=$(head -n1 "$dir/webhooks.received" | cut -f1)
+             head -n1 "$dir/webhooks.received" | cut -f3 | tr -d '\n' >body.json ;;
     install) [ -z "$docs_daemon_pid" ] || docs_daemon_stop; cd "$repo"; export DESTDIR="$dir/root"
              sudo() { "$@"; }   # root here: sudo would run the command as it is
              ran_install=1 ;;
@@ -73,7 +89,8 @@ docs_scenario() {
 }
 docs_daemon_start() {
   [ -s "$dir/oncesignd.conf" ] || { echo "FAIL: no oncesignd.conf: docs/OPERATING.md's example did not run" >&2; return 1; }
-  oncesignd --config oncesignd.conf --port 0 >"$dir/d.docs.out" 2>"$dir/d.docs.err" &
+  oncesignd --config oncesignd.conf --port 0 --webhook-url "http://127.0.0.1:$receiver_port/oncesign" \
+    --webhook-secret-file webhook.secret >"$dir/d.docs.out" 2>"$dir/d.docs.err" &
   docs_daemon_pid=$!
   wait_line "$dir/d.docs.out" 'listening on 127' $docs_daemon_pid ||
     { echo "FAIL: oncesignd --config oncesignd.conf did not start: $(tail -n 5 "$dir/d.docs.err")" >&2; return 1; }
@@ -95,7 +112,7 @@ not_run=0 ran=0
 for page in "${pages[@]}"; do
   page_tag=${page//\//_}
   mkdir -p "$dir/offline.$page_tag"; ln -sfn "$B" "$dir/offline.$page_tag/build"
-  awk -F'\037' -v P="$page" '$2 == P && $5 == "run" && $6 ~ /^(offline|device|daemon|install)/' "$dir/parse/blocks" >"$dir/page.blocks"
+  awk -F'\037' -v P="$page" '$2 == P && $5 == "run" && $6 ~ /^(offline|device|daemon|webhook|install)/' "$dir/parse/blocks" >"$dir/page.blocks"
   [ -s "$dir/page.blocks" ] || continue
   (
     while IFS=$'\037' read -r id file line lang kind arg; do

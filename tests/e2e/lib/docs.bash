@@ -5,7 +5,7 @@
 #     output, synopses and diagrams, or any other language (json, ini, nginx, c) that is not shell;
 #   - every shell block is preceded (blank lines aside) by exactly one tag line:
 #       <!-- run: SCENARIO [name=NAME] -->   tests/e2e/test_docs_run.sh runs it in SCENARIO:
-#                                            offline, device, daemon or install (that file says what
+#                                            offline, device, daemon, webhook or install (that file says what
 #                                            each one provides); NAME lets another test pick the
 #                                            block out with docs_block;
 #       <!-- run: tests/e2e/test_X.sh name=NAME -->   that test runs it (with docs_block FILE NAME)
@@ -68,7 +68,7 @@ docs_lint() {
       run)
         scen=${arg%% *}; name=; [[ $arg =~ name=([A-Za-z0-9_-]+) ]] && name=${BASH_REMATCH[1]}
         case $scen in
-          offline|device|daemon|install) ;;
+          offline|device|daemon|webhook|install) ;;
           tests/e2e/test_*.sh)
             if [ -z "$name" ]; then echo "$file:$line: '$scen' runs a block only by its name=NAME"; bad=1
             elif ! grep -q "docs_block $file $name\b" "$scen" 2>/dev/null; then
