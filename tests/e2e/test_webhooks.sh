@@ -71,7 +71,7 @@ checked() { # checks every line received so far: all verify, ids unique
   [ "$(sort -u <<<"$ids" | wc -l)" = "$n" ] || fail "an event id was delivered twice: $ids"
   echo "$n"
 }
-n=$(checked)
+n=$(checked) || exit 1
 jq -se '[.[] | select(.type == "payout.confirmed") | .payout.txid | test("^[0-9a-f]{64}$")] | length > 0 and all' <(cut -f3 "$dir/received") >/dev/null ||
   fail "a confirmed event without its txid"
 cut -f3 "$dir/received" | jq -se "[.[] | select(.payout.id == $b and .type == \"payout.confirmed\") | .payout.code_id != null and .payout.amount == 2500000 and .payout.address == \"$dest_b\" and .payout.confirmations >= 1] == [true]" >/dev/null ||
@@ -104,5 +104,5 @@ start_daemon after_kill
 wait_status "$c" confirmed 60 mine
 for _ in $(seq 150); do [ "$(received_types "$c")" = "payout.broadcast payout.confirmed " ] && break; sleep 0.2; done
 [ "$(received_types "$c")" = "payout.broadcast payout.confirmed " ] || fail "after the restart payout $c's events: $(received_types "$c")"
-n=$(checked)
+n=$(checked) || exit 1
 pass "an event queued by a broadcast before a SIGKILL is delivered after the restart ($n events in all, every one verified)"
