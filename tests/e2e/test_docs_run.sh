@@ -35,11 +35,14 @@ $(cat "$dir/lint")"
 mkdir -p "$dir/planted"
 printf '# planted\n\n<!-- run: offline -->\n```sh\ntrue\necho fine\nfalse && true; test -e /no/such/file\necho not reached\n```\n' \
   >"$dir/planted/fail.md"
-printf '# planted\n\n```sh\necho untagged\n```\n\n```\nno language\n```\n' >"$dir/planted/untagged.md"
+printf '# planted\n\n```sh\necho untagged\n```\n\n```\nno language\n```\n\n```console\n$ make\n```\n\n```text\n$ make check\n```\n' \
+  >"$dir/planted/untagged.md"
 docs_parse "$dir/planted" "$dir/planted/untagged.md"
 docs_lint "$dir/planted" >"$dir/planted/lint" && fail "an untagged shell block passed the lint"
-grep -q "untagged.md:3: shell block without" "$dir/planted/lint" && grep -q "untagged.md:7: fence without a language" "$dir/planted/lint" ||
-  fail "the lint did not name the planted blocks: $(cat "$dir/planted/lint")"
+for want in "untagged.md:3: shell block without" "untagged.md:7: fence without a language" "untagged.md:11: \`\`\`console" \
+            "untagged.md:15: a \`\`\`text block with a shell prompt"; do
+  grep -qF "$want" "$dir/planted/lint" || fail "the lint did not name the planted block ($want): $(cat "$dir/planted/lint")"
+done
 docs_parse "$dir/planted" "$dir/planted/fail.md"
 # (not inside && or ||: bash ignores set -e in a subshell there)
 ( cd "$dir/planted" && docs_source "$dir/planted/fail.md" 4 "$dir/planted/block.1" ) >"$dir/planted/out" 2>&1

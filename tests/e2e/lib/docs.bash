@@ -1,8 +1,9 @@
 # Sourced by e2e tests (not a test itself). The docs are run (issue 11): this file reads the fenced
 # blocks of the Markdown pages and gives each shell block to whatever runs it. The rule it enforces:
 #
-#   - every fence names its language: ```sh (or bash, shell, console) for commands, ```text for
-#     output, synopses and diagrams, or any other language (json, ini, nginx, c) that is not shell;
+#   - every fence names its language: ```sh (or bash, shell) for commands, ```text for output,
+#     synopses and diagrams (no "$ " prompts there), or any other language (json, ini, nginx, c)
+#     that is not shell; ```console (commands mixed with output) is refused;
 #   - every shell block is preceded (blank lines aside) by exactly one tag line:
 #       <!-- run: SCENARIO [name=NAME] -->   tests/e2e/test_docs_run.sh runs it in SCENARIO:
 #                                            offline, device, daemon, webhook or install (that file says what
@@ -45,7 +46,7 @@ docs_parse() {
   ' "$@"
 }
 
-docs_is_shell() { case $1 in sh|bash|shell|console) return 0 ;; *) return 1 ;; esac; }
+docs_is_shell() { case $1 in sh|bash|shell) return 0 ;; *) return 1 ;; esac; }
 
 # docs_lint OUTDIR: prints "FILE:LINE: problem" for every block that breaks the rule above (and
 # a run tag naming a test that does not pick its block out); returns 1 when there was one.
@@ -58,8 +59,14 @@ docs_lint() {
     if [ -z "$lang" ]; then
       echo "$file:$line: fence without a language (\`\`\`sh for commands, \`\`\`text for output)"; bad=1; continue
     fi
+    if [ "$lang" = console ]; then
+      echo "$file:$line: \`\`\`console mixes commands and output: \`\`\`sh for the commands, \`\`\`text for what they print"; bad=1; continue
+    fi
     if ! docs_is_shell "$lang"; then
       [ "$kind" = none ] || { echo "$file:$line: a $kind tag on a \`\`\`$lang block (only shell blocks are run)"; bad=1; }
+      # a prompt marks a command a reader would copy: it belongs in a shell block
+      grep -q '^\$ ' "$1/block.$id" 2>/dev/null && [ "$lang" = text ] &&
+        { echo "$file:$line: a \`\`\`text block with a shell prompt (\$ ): put commands in a \`\`\`sh block"; bad=1; }
       continue
     fi
     case $kind in
