@@ -25,3 +25,7 @@ all: $(E2E_TOOLS)
 
 # The end-to-end scripts use jq to read --json output and curl to talk to the HTTP API.
 DEB_PACKAGES += jq curl
+# tests/e2e/test_webhooks.sh and docs/API.md's webhook recipe check signatures with openssl (not the
+# daemon's own code); tests/e2e/lib/install_check.bash runs systemd-sysusers --root and
+# systemd-analyze verify on the installed tree (no systemd needs to run).
+DEB_PACKAGES += openssl systemd

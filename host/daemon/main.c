@@ -27,6 +27,7 @@
 #include "log.h"
 #include "oncesign/version.h"
 #include "settings.h"
+#include "webhook.h"
 
 int main(int argc, char **argv) {
     daemon_settings s;
@@ -97,6 +98,25 @@ int main(int argc, char **argv) {
         os_engine_close(engine);
         return 2;
     }
+    /* Webhooks: the outbox is on only while a receiver is configured (a ledger without one must not
+     * collect events nobody sends); what is queued from an earlier run is delivered now. */
+    os_webhook *webhooks = NULL;
+    if (s.webhook_url[0] != '\0') {
+        os_webhook_config wcfg = {.url = s.webhook_url, .secret = (const uint8_t *)s.webhook_secret,
+                                  .secret_len = strlen(s.webhook_secret), .retry_ms = s.webhook_retry_ms,
+                                  .max_retry_ms = s.webhook_retry_max_ms, .timeout_ms = (uint32_t)s.webhook_timeout_ms};
+        rc = os_webhook_start(os_engine_ledger(engine), &wcfg, &webhooks);
+    } else {
+        rc = os_ledger_webhooks_enable(os_engine_ledger(engine), 0);
+    }
+    memset(s.webhook_secret, 0, sizeof s.webhook_secret);
+    if (rc != OS_OK) {
+        os_log_field f[] = { OS_LOG_STR("status", os_status_name(rc)) };
+        os_log(OS_LOG_ERROR, "daemon.start_failed", f, 1, "webhooks: cannot start the delivery worker");
+        os_engine_stop(engine);
+        os_engine_close(engine);
+        return 2;
+    }
     int tcp = strcmp(s.listen, "none") != 0;
     char db_dir[sizeof s.db];
     snprintf(db_dir, sizeof db_dir, "%s", s.db);
@@ -112,6 +132,8 @@ int main(int argc, char **argv) {
     if (rc != OS_OK) {
         os_log_field f[] = { OS_LOG_STR("status", os_status_name(rc)) };
         os_log(OS_LOG_ERROR, "daemon.start_failed", f, 1, "API: %s", err);
+        os_webhook_stop(webhooks);
+        os_engine_stop(engine);
         os_engine_close(engine);
         return 2;
     }
@@ -134,6 +156,7 @@ int main(int argc, char **argv) {
     }
     os_log(OS_LOG_NOTICE, "daemon.stopping", NULL, 0, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     os_api_stop(api);
+    os_webhook_stop(webhooks);
     os_engine_stop(engine);
     os_engine_close(engine);
     os_log(OS_LOG_NOTICE, "daemon.stopped", NULL, 0, "clean stop");

@@ -60,6 +60,12 @@ static const setting table[] = {
     NUM(reconcile_interval_ms, "MS", "how often the reconciler polls monacoind [2000]"),
     NUM(rpc_timeout_ms, "MS", "bound for one JSON-RPC call, 1..600000 [5000]"),
     NUM(operator_wait_ms, "MS", "how long a signing session waits for the operator's button [60000]"),
+    STR(webhook_url, "URL", 0, "POST payout events (broadcast, confirmed, failed, awaiting approval) here, signed"
+                               " with HMAC-SHA256 (docs/API.md \"Webhooks\"); none when empty"),
+    STR(webhook_secret_file, "FILE", 0, "the webhook signing secret: first line, >= 16 characters (mode 0600 or 0640)"),
+    NUM(webhook_retry_ms, "MS", "first retry of a failed webhook delivery; doubles per attempt [1000]"),
+    NUM(webhook_retry_max_ms, "MS", "longest wait between webhook delivery attempts [600000]"),
+    NUM(webhook_timeout_ms, "MS", "bound for one webhook delivery, 1..600000 [5000]"),
 };
 #define N_SETTINGS (sizeof table / sizeof table[0])
 
@@ -192,26 +198,28 @@ static int load_config(daemon_settings *s, const char *path) {
     return rc;
 }
 
-static int read_secret_file(const char *path, char *out, size_t cap) {
+/* The first line of a secret file (rpc-password-file, webhook-secret-file), refused unless private.
+ * Returns 0, or -1 (message on stderr naming the setting `what`). */
+static int read_secret_file(const char *what, const char *path, char *out, size_t cap) {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        fprintf(stderr, "oncesignd: rpc-password-file %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "oncesignd: %s %s: %s\n", what, path, strerror(errno));
         return -1;
     }
-    if (private_file(fd, "rpc-password-file", path) != 0) {
+    if (private_file(fd, what, path) != 0) {
         close(fd);
         return -1;
     }
     ssize_t n = read(fd, out, cap - 1);
     close(fd);
     if (n <= 0) {
-        fprintf(stderr, "oncesignd: rpc-password-file %s is empty or unreadable\n", path);
+        fprintf(stderr, "oncesignd: %s %s is empty or unreadable\n", what, path);
         return -1;
     }
     out[n] = '\0';
     out[strcspn(out, "\r\n")] = '\0';
     if (out[0] == '\0') {
-        fprintf(stderr, "oncesignd: rpc-password-file %s: the first line is empty\n", path);
+        fprintf(stderr, "oncesignd: %s %s: the first line is empty\n", what, path);
         return -1;
     }
     return 0;
@@ -246,6 +254,21 @@ static int check(daemon_settings *s) {
     }
     if (s->rpc_url[0] != '\0' && s->rpc_cookie[0] == '\0' && passwords == 0) {
         fprintf(stderr, "oncesignd: monacoind auth: rpc-user with rpc-password(-file), or rpc-cookie\n");
+        return -1;
+    }
+    if ((s->webhook_url[0] != '\0') != (s->webhook_secret_file[0] != '\0')) {
+        fprintf(stderr, "oncesignd: webhook-url and webhook-secret-file go together (every event is signed)\n");
+        return -1;
+    }
+    if (s->webhook_url[0] != '\0' && strncmp(s->webhook_url, "http://", 7) != 0 &&
+        strncmp(s->webhook_url, "https://", 8) != 0) {
+        fprintf(stderr, "oncesignd: webhook-url must start with http:// or https://\n");
+        return -1;
+    }
+    if (s->webhook_retry_ms == 0 || s->webhook_retry_max_ms < s->webhook_retry_ms ||
+        s->webhook_retry_max_ms > 86400000ull || s->webhook_timeout_ms == 0 || s->webhook_timeout_ms > 600000) {
+        fprintf(stderr, "oncesignd: webhook timing out of range (0 < webhook-retry-ms <= webhook-retry-max-ms <= 86400000,"
+                        " webhook-timeout-ms 1..600000)\n");
         return -1;
     }
     if (s->port > 65535 || s->batch_max == 0 || s->batch_max > OS_MAX_OUTPUTS - 1 || s->fee_floor == 0 ||
@@ -283,6 +306,9 @@ daemon_action daemon_settings_load(int argc, char **argv, daemon_settings *s) {
     s->request_timeout_ms = 10000;
     s->disk_min_free_mb = 100;
     s->operator_wait_ms = 60000;
+    s->webhook_retry_ms = 1000;
+    s->webhook_retry_max_ms = 600000;
+    s->webhook_timeout_ms = 5000;
     int check_only = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -329,7 +355,16 @@ daemon_action daemon_settings_load(int argc, char **argv, daemon_settings *s) {
     }
     /* read last: --check-config validates a config on a machine that does not hold the secret */
     if (s->rpc_password_file[0] != '\0' &&
-        read_secret_file(s->rpc_password_file, s->rpc_password, sizeof s->rpc_password) != 0) {
+        read_secret_file("rpc-password-file", s->rpc_password_file, s->rpc_password, sizeof s->rpc_password) != 0) {
+        return DAEMON_EXIT_USAGE;
+    }
+    if (s->webhook_url[0] != '\0' &&
+        read_secret_file("webhook-secret-file", s->webhook_secret_file, s->webhook_secret, sizeof s->webhook_secret) != 0) {
+        return DAEMON_EXIT_USAGE;
+    }
+    if (s->webhook_url[0] != '\0' && strlen(s->webhook_secret) < 16) {
+        fprintf(stderr, "oncesignd: webhook-secret-file %s: the secret must be at least 16 characters\n",
+                s->webhook_secret_file);
         return DAEMON_EXIT_USAGE;
     }
     return DAEMON_RUN;

@@ -13,10 +13,11 @@ typedef struct {
     char config[DAEMON_MAX_STR];
     char db[DAEMON_MAX_STR], device[DAEMON_MAX_STR], rpc_url[DAEMON_MAX_STR], rpc_user[DAEMON_MAX_STR],
         rpc_password[DAEMON_MAX_STR], rpc_password_file[DAEMON_MAX_STR], rpc_cookie[DAEMON_MAX_STR], network[16],
-        listen[64], socket[DAEMON_MAX_STR], token_file[DAEMON_MAX_STR], log_format[16];
+        listen[64], socket[DAEMON_MAX_STR], token_file[DAEMON_MAX_STR], log_format[16], webhook_url[DAEMON_MAX_STR],
+        webhook_secret_file[DAEMON_MAX_STR], webhook_secret[DAEMON_MAX_STR];
     unsigned long long port, batch_max, batch_delay_ms, fee_floor, fee_cap, max_payout, confirmations_final,
         reconcile_interval_ms, rpc_timeout_ms, connection_limit, per_client_limit, request_timeout_ms,
-        disk_min_free_mb, operator_wait_ms;
+        disk_min_free_mb, operator_wait_ms, webhook_retry_ms, webhook_retry_max_ms, webhook_timeout_ms;
 } daemon_settings;
 
 typedef enum {

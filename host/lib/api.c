@@ -38,6 +38,7 @@
 #include "oncesign/check.h"
 #include "oncesign/status.h"
 #include "rpc.h"
+#include "webhook.h"
 
 #define API_DEFAULT_MAX_BODY   (16u * 1024u)
 #define API_DEFAULT_THREADS    4u
@@ -879,6 +880,13 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
         json_object_set_new(o, "signing_disabled", json_boolean(rc == OS_OK && h.signing_disabled));
         json_object_set_new(o, "fee_capped", json_boolean(rc == OS_OK && h.fee_capped));
         json_object_set_new(o, "fee_estimate", json_integer((json_int_t)h.fee_estimate));
+        uint64_t outbox = 0;
+        int64_t oldest = 0;
+        if (os_ledger_webhook_depth(os_engine_ledger(api->engine), &outbox, &oldest) == OS_OK) {
+            int64_t now = (int64_t)time(NULL);
+            json_object_set_new(o, "webhook_outbox", json_integer((json_int_t)outbox));
+            json_object_set_new(o, "webhook_outbox_age_s", json_integer(oldest != 0 && now > oldest ? now - oldest : 0));
+        }
         if (rc == OS_OK && h.signer_error[0] != '\0') json_object_set_new(o, "signer_error", json_string(h.signer_error));
         if (rc != OS_OK) json_object_set_new(o, "error", json_string(os_status_name(rc)));
     }
@@ -954,6 +962,23 @@ static void service_metrics(os_api *api, text_buf *t) {
     } else {
         errors++;
     }
+    uint64_t outbox = 0, delivered = 0, failed = 0;
+    int64_t oldest = 0;
+    if (os_ledger_webhook_depth(os_engine_ledger(api->engine), &outbox, &oldest) == OS_OK) {
+        tb_printf(t, "# HELP oncesign_webhook_outbox_depth payout events queued for the webhook receiver\n"
+                     "# TYPE oncesign_webhook_outbox_depth gauge\noncesign_webhook_outbox_depth %llu\n"
+                     "# HELP oncesign_webhook_outbox_age_seconds age of the oldest queued event (0: none)\n"
+                     "# TYPE oncesign_webhook_outbox_age_seconds gauge\noncesign_webhook_outbox_age_seconds %lld\n",
+                  (unsigned long long)outbox, (long long)(oldest != 0 && now > oldest ? now - oldest : 0));
+    } else {
+        errors++;
+    }
+    os_webhook_counts(&delivered, &failed);
+    tb_printf(t, "# HELP oncesign_webhook_deliveries_total webhook delivery attempts by result\n"
+                 "# TYPE oncesign_webhook_deliveries_total counter\n"
+                 "oncesign_webhook_deliveries_total{result=\"delivered\"} %llu\n"
+                 "oncesign_webhook_deliveries_total{result=\"failed\"} %llu\n",
+              (unsigned long long)delivered, (unsigned long long)failed);
     uint64_t fails[OS_RPC_FAIL_KINDS];
     os_rpc_fail_counts(fails);
     tb_printf(t, "# HELP oncesign_rpc_errors_total failed monacoind calls by kind\n"

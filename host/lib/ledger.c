@@ -117,8 +117,39 @@ static const char MIGRATION_V4[] =
 static const char MIGRATION_V5[] = "ALTER TABLE txs RENAME COLUMN hash_outputs TO tx_digest;"
                                    "UPDATE txs SET tx_digest = NULL;";   /* no row keeps a hashOutputs */
 
+/* v6: the webhook outbox (docs/API.md "Webhooks"). A trigger writes an event row in the same
+ * transaction as the payout status change it reports, whichever code path made it, so an event can
+ * neither be lost by a crash after the change nor exist for a change that rolled back. Only while
+ * meta "webhooks" is 1 (oncesignd with a webhook-url sets it): a ledger without webhooks collects
+ * nothing. Each row is a snapshot of the payout at the change: a retry sends the same body. Payout
+ * status values: 2 awaiting_approval, 5 broadcast, 6 confirmed, 7 failed (os_payout_status). */
+static const char MIGRATION_V6[] =
+    "CREATE TABLE webhook_outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  event_id TEXT NOT NULL UNIQUE,"                                   /* 32 hex digits, random */
+    "  payout_id INTEGER NOT NULL, status INTEGER NOT NULL,"
+    "  amount INTEGER NOT NULL, address TEXT NOT NULL,"
+    "  code_id BLOB, idem_key TEXT, txid BLOB,"
+    "  confirmations INTEGER NOT NULL, error TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at_ms INTEGER NOT NULL DEFAULT 0,"                          /* not before (unix ms) */
+    "  last_error TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX webhook_outbox_due ON webhook_outbox(next_at_ms, id);"
+    "CREATE TRIGGER webhook_payout_status AFTER UPDATE OF status ON payouts"
+    " WHEN NEW.status <> OLD.status AND NEW.status IN (2, 5, 6, 7)"
+    "  AND EXISTS (SELECT 1 FROM meta WHERE k = 'webhooks' AND v = X'01')"
+    " BEGIN"
+    "  INSERT INTO webhook_outbox (event_id, payout_id, status, amount, address, code_id, idem_key, txid,"
+    "                              confirmations, error, created_at)"
+    "  VALUES (lower(hex(randomblob(16))), NEW.id, NEW.status, NEW.amount, NEW.address,"
+    "          (SELECT substr(code_hash, 1, 16) FROM codes WHERE id = NEW.code_row), NEW.idem_key,"
+    "          (SELECT txid FROM txs WHERE id = NEW.tx_row), NEW.confirmations, NEW.error, NEW.updated_at);"
+    " END;";
+
 static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3,
-                                                                  MIGRATION_V4, MIGRATION_V5};
+                                                                  MIGRATION_V4, MIGRATION_V5, MIGRATION_V6};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");

@@ -32,7 +32,7 @@
 #include "engine.h"
 #include "oncesign/protocol.h"
 
-#define OS_LEDGER_SCHEMA_VERSION 5
+#define OS_LEDGER_SCHEMA_VERSION 6
 
 typedef struct os_ledger os_ledger;
 
@@ -457,5 +457,37 @@ int os_ledger_apikey_each(os_ledger *l, int (*f)(void *ctx, const os_apikey_info
  * id, a code id) and the HTTP status answered. Returns: OS_OK; OS_ERR_DB. */
 int os_ledger_apikey_use(os_ledger *l, int64_t key_id, int64_t now, const char *action, const char *object,
                          unsigned http_status);
+
+/* ---- the webhook outbox (docs/API.md "Webhooks"; rows are written by the v6 trigger) ---- */
+typedef struct {
+    int64_t row;                    /* the outbox row */
+    char event_id[33];              /* 32 hex digits, unique: receivers dedupe by it */
+    int64_t payout_id;
+    os_payout_status status;        /* the status the payout changed to */
+    uint64_t amount;
+    char address[OS_MAX_ADDRESS + 1];
+    char code_id[33];               /* "" for API payouts */
+    char idempotency_key[129];      /* "" for code redemptions */
+    uint8_t txid[32];               /* internal byte order, valid when has_txid */
+    int has_txid;
+    uint32_t confirmations;
+    char error[128];
+    int64_t created_at;             /* unix seconds of the change */
+    uint32_t attempts;              /* failed deliveries so far */
+} os_webhook_event;
+
+/* Turns the outbox on or off: while off, payout changes queue nothing (a ledger never used with
+ * webhooks must not grow). Rows already queued stay. Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_webhooks_enable(os_ledger *l, int on);
+/* The queued event due first (next attempt at or before now_ms, unix milliseconds; oldest first).
+ * Returns: OS_OK (*ev filled); OS_ERR_NOT_FOUND (none due); OS_ERR_DB. */
+int os_ledger_webhook_next(os_ledger *l, int64_t now_ms, os_webhook_event *ev);
+/* The receiver took the event: it leaves the outbox. Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_webhook_delivered(os_ledger *l, int64_t row);
+/* A delivery failed: one more attempt counted, the next one not before next_at_ms, why kept for the
+ * operator. Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_webhook_failed(os_ledger *l, int64_t row, int64_t next_at_ms, const char *why);
+/* Events queued, and created_at of the oldest (0 when none). Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_webhook_depth(os_ledger *l, uint64_t *depth, int64_t *oldest_created_at);
 
 #endif /* ONCESIGN_HOST_LEDGER_H */

@@ -6,6 +6,7 @@
 # key) makes it exit 3 with the reason. Needs $ONCESIGN_BUILD (the build directory).
 set -uo pipefail
 B=${ONCESIGN_BUILD:?set ONCESIGN_BUILD to the build directory}
+. "$(dirname "$0")/lib/docs.bash"
 SIM=$B/oncesign-sim CLI=$B/oncesign SCEN=$B/oncesign-scenario
 for x in "$SIM" "$CLI" "$SCEN"; do [ -x "$x" ] || { echo "FAIL: $x not built" >&2; exit 1; }; done
 command -v jq >/dev/null || { echo "FAIL: jq is needed" >&2; exit 1; }
@@ -65,8 +66,7 @@ pass "log verify --pubkey --head: OK ($(jq -c '{entries,signatures_released,refu
 RAW=$(sed -n 's/^scenario: raw //p' "$dir/p1.out")
 SIGN_SEQ=$(sed -n 's/.*(log entry #\([0-9]*\))$/\1/p' "$dir/p1.out")
 [ -n "$RAW" ] && [ -n "$SIGN_SEQ" ] || fail "scenario phase1 printed no raw transaction or entry seq"
-sed -n '/^<!-- match-example-begin -->/,/^<!-- match-example-end -->/p' docs/AUDITING.md | sed '/^<!--/d;/^```/d' \
-  >"$dir/match.sh"
+docs_block docs/AUDITING.md match-example >"$dir/match.sh" || fail "docs/AUDITING.md has no block match-example"
 [ "$(grep -c '^oncesign log match ' "$dir/match.sh")" -eq 2 ] || fail "docs/AUDITING.md has no log match example"
 ( cd "$dir" && oncesign() { timeout 30 "$CLI" "$@"; } && KEY=$KEY RAW=$RAW && source "$dir/match.sh" ) \
   >"$dir/match.out" 2>&1
@@ -126,8 +126,7 @@ expect_bad "front cut with another --from" "$dir/front.txt" log-chain --from "$(
 pass "log verify --from HASH: continues an earlier audit's head; a wrong one fails at the first link"
 
 # The worked example of docs/AUDITING.md, run exactly as written there.
-sed -n '/^<!-- worked-example-begin -->/,/^<!-- worked-example-end -->/p' docs/AUDITING.md | sed '/^<!--/d;/^```/d' \
-  >"$dir/example.sh"
+docs_block docs/AUDITING.md worked-example >"$dir/example.sh" || fail "docs/AUDITING.md has no block worked-example"
 [ "$(grep -c '^oncesign ' "$dir/example.sh")" -ge 5 ] || fail "docs/AUDITING.md has no worked example"
 mkdir -p "$dir/example"
 ( cd "$dir/example" && oncesign() { timeout 30 "$CLI" --timeout 5000 "$@"; } && source "$dir/example.sh" ) \

@@ -5,6 +5,7 @@
 # stays on the device for a ledger restored from that backup.
 STACK_TAG=backup
 . "$(dirname "$0")/lib/stack.bash"
+. "$(dirname "$0")/lib/docs.bash"
 
 start_stack 4
 
@@ -104,8 +105,7 @@ rc=$?
 pass "an existing file is not overwritten; an edited, a corrupted copy and a plain ledger fail verify-backup (exit 3)"
 
 # ---- docs/RECOVERY.md's backup commands, as the page shows them, on this ledger (daemon stopped)
-sed -n '/^<!-- backup-example-begin -->/,/^<!-- backup-example-end -->/p' docs/RECOVERY.md | sed '/^<!--/d;/^```/d' \
-  >"$dir/example.sh"
+docs_block docs/RECOVERY.md backup-example >"$dir/example.sh" || fail "docs/RECOVERY.md has no block backup-example"
 [ "$(grep -c '^oncesign ' "$dir/example.sh")" -eq 3 ] || fail "docs/RECOVERY.md has no backup example"
 mkdir -p "$dir/example/backups"
 cp "$dir/ledger.db" "$dir/example/oncesign.db"

@@ -59,6 +59,8 @@ while read -r name; do
   case $name in rpc-user|rpc-password|rpc-password-file)
     sed -i -e 's/^rpc-cookie = /#rpc-cookie = /' -e 's/^#\(rpc-user = \)/\1/' "$dir/one.conf"
     [ "$name" = rpc-user ] && sed -i 's/^#\(rpc-password-file = \)/\1/' "$dir/one.conf" ;;
+  # the webhook's URL and secret go together
+  webhook-url|webhook-secret-file) sed -i 's/^#\(webhook-\(url\|secret-file\) = \)/\1/' "$dir/one.conf" ;;
   esac
   chmod 600 "$dir/one.conf"
   check_config "$dir/one.conf" || fail "sample with '$name' switched on: $(cat "$dir/check.err")"
