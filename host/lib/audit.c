@@ -275,6 +275,7 @@ static void count_entry(os_audit_report *r, const uint8_t *e) {
         if (pl[116]) r->approvals++;   /* signed after the operator approved on the device */
         break;
     case OS_LOG_REFUSE_COMMITTED: r->refusals++; break;
+    case OS_LOG_REFUSE_ANCHOR: r->refusals++; break;
     case OS_LOG_APPROVAL:
         if (pl[0] == 4) r->reanchors++;   /* its SIGN entry (approved) counts the approval */
         else if (pl[1]) r->approvals++;
@@ -574,6 +575,21 @@ int os_audit_crosscheck_ledger(const os_audit_log *log, os_ledger *l, os_audit_r
                 rc = fail(r, OS_ERR_SIGNER_MISMATCH, seq, i,
                           "entry %llu (REFUSE_COMMITTED): the ledger knows no payout with nonce %s", (unsigned long long)seq,
                           hex);
+                break;
+            }
+            r->ledger_refusals_known++;
+        } else if (e[AUDIT_LOG_OFF_TYPE] == OS_LOG_REFUSE_ANCHOR) {
+            /* the anchor it protected was one the ledger committed payouts at */
+            os_outpoint anchor;
+            int known = 0;
+            memcpy(anchor.txid, pl, 32);
+            anchor.vout = os_read_le32(pl + 32);
+            if ((rc = os_ledger_anchor_known(l, &anchor, &known)) != OS_OK) break;
+            if (!known) {
+                to_hex(hex, pl, 32);
+                rc = fail(r, OS_ERR_SIGNER_MISMATCH, seq, i,
+                          "entry %llu (REFUSE_ANCHOR): the ledger knows no anchor %s:%u", (unsigned long long)seq, hex,
+                          (unsigned)anchor.vout);
                 break;
             }
             r->ledger_refusals_known++;

@@ -127,8 +127,15 @@ static int output_leaf(const os_sign_tx *tx, const os_sign_output *o, uint8_t ke
     return rc;
 }
 
-/* The leaves of tx's payout outputs (leaves has room for OS_MAX_OUTPUTS). */
-static int tx_leaves(const os_sign_tx *tx, os_ledger_leaf *leaves, size_t *n) {
+/* A transaction adds at most one leaf per output and the anchor entry of its input 0. */
+#define TX_LEAVES_MAX (OS_MAX_OUTPUTS + 1)
+
+/* The leaves tx adds to the tree: one per payout output, then, when it anchors payouts at its input
+ * 0 (os_sign_anchored), that anchor's entry (docs/DESIGN.md §3 "Anchors"), kept in the ledger with
+ * an all-zero nonce, no script and the count as its amount. leaves has room for TX_LEAVES_MAX;
+ * *n_payouts (may be NULL): how many of them are payouts. */
+static int tx_leaves(const os_sign_tx *tx, os_ledger_leaf *leaves, size_t *n, size_t *n_payouts) {
+    static const uint8_t no_script[1];
     *n = 0;
     for (size_t i = 0; i < tx->n_outputs && *n < OS_MAX_OUTPUTS; i++) {
         const os_sign_output *o = &tx->outputs[i];
@@ -142,36 +149,46 @@ static int tx_leaves(const os_sign_tx *tx, os_ledger_leaf *leaves, size_t *n) {
         f->amount = o->amount;
         (*n)++;
     }
+    if (n_payouts) *n_payouts = *n;
+    uint16_t anchored = os_sign_anchored(tx);
+    if (anchored > 0) {
+        os_ledger_leaf *f = &leaves[(*n)++];
+        memset(f, 0, sizeof *f);
+        f->anchor = tx->inputs[0].prevout;
+        f->script = no_script;
+        f->amount = anchored;
+        int rc = nonce_set_anchor_key(&f->anchor, f->key);
+        if (rc == OS_OK) rc = nonce_set_anchor_value(anchored, f->value);
+        if (rc != OS_OK) return rc;
+    }
     return OS_OK;
 }
 
 /* The signer committed row: keep its leaves (the in-memory tree already holds them). */
 static int store_committed(os_engine *e, int64_t row, const os_sign_tx *tx, const uint8_t root[32], uint64_t log_seq,
                            uint64_t tree_seq) {
-    os_ledger_leaf leaves[OS_MAX_OUTPUTS];
+    os_ledger_leaf leaves[TX_LEAVES_MAX];
     size_t n = 0;
-    int rc = tx_leaves(tx, leaves, &n);
+    int rc = tx_leaves(tx, leaves, &n, NULL);
     if (rc == OS_OK) rc = os_ledger_tx_committed(e->ledger, row, root, log_seq, tree_seq, leaves, n);
     return rc;
 }
 
 /* Inserts into the in-memory tree the leaves of tx that are missing (start-up settlement). */
 static int tree_apply_tx(os_engine *e, const os_sign_tx *tx) {
-    for (size_t i = 0; i < tx->n_outputs; i++) {
-        const os_sign_output *o = &tx->outputs[i];
-        if (o->kind != OS_OUTPUT_PAYOUT) continue;
-        uint8_t key[32], value[32], have[32];
-        os_outpoint anchor;
-        int rc = output_leaf(tx, o, key, value, &anchor);
-        if (rc != OS_OK) return rc;
-        rc = nonce_tree_get(e->tree, key, have);
+    os_ledger_leaf leaves[TX_LEAVES_MAX];
+    size_t n = 0;
+    int rc = tx_leaves(tx, leaves, &n, NULL);
+    for (size_t i = 0; rc == OS_OK && i < n; i++) {
+        uint8_t have[32];
+        rc = nonce_tree_get(e->tree, leaves[i].key, have);
         if (rc == OS_OK) {
-            if (memcmp(have, value, 32) != 0) return OS_ERR_SIGNER_MISMATCH;
+            if (memcmp(have, leaves[i].value, 32) != 0) return OS_ERR_SIGNER_MISMATCH;
             continue;
         }
-        if ((rc = nonce_tree_insert(e->tree, key, value)) != OS_OK) return rc;
+        rc = nonce_tree_insert(e->tree, leaves[i].key, leaves[i].value);
     }
-    return OS_OK;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ the signer's log archive */
@@ -987,8 +1004,9 @@ static int apply_sign_failure(os_engine *e, int64_t row, const os_sign_tx *tx, i
         snprintf(why, sizeof why, "%s refused: %s", who, os_status_message(rc));
         uint8_t refused[1][32];
         size_t n_refused = 0;
+        /* ANCHOR_SPENT's index names an input (the anchor), not a payout */
         if (oc->index != 0xFFFF && oc->index < tx->n_outputs && tx->outputs[oc->index].kind == OS_OUTPUT_PAYOUT &&
-            rc != OS_ERR_POLICY_VELOCITY) {
+            rc != OS_ERR_POLICY_VELOCITY && rc != OS_ERR_ANCHOR_SPENT) {
             memcpy(refused[0], tx->outputs[oc->index].nonce, 32);
             n_refused = 1;
         }
@@ -1070,12 +1088,12 @@ static int sign_row(os_engine *e, int64_t row) {
     if (rc == OS_OK) {
         engine_crash_point(e, "after-sign-commit");
         uint8_t *raw = malloc(1u << 20);
-        size_t raw_len = 0, bad = 0, n_leaves = 0;
+        size_t raw_len = 0, bad = 0, n_leaves = 0, n_payouts = 0;
         uint8_t txid[32];
-        os_ledger_leaf leaves[OS_MAX_OUTPUTS];
+        os_ledger_leaf leaves[TX_LEAVES_MAX];
         rc = raw ? os_sign_serialize(&tx, sigs, raw, 1u << 20, &raw_len, txid) : OS_ERR_IO;
         if (rc == OS_OK && os_sign_verify(&tx, sigs, &bad) != OS_OK) rc = OS_ERR_CRYPTO;
-        if (rc == OS_OK) rc = tx_leaves(&tx, leaves, &n_leaves);
+        if (rc == OS_OK) rc = tx_leaves(&tx, leaves, &n_leaves, &n_payouts);
         if (rc == OS_OK) {
             /* stored before the first broadcast (I3) */
             os_tx_event_data ev = {.note = "", .raw = raw, .raw_len = raw_len, .txid = txid, .root_after = root_after,
@@ -1085,7 +1103,7 @@ static int sign_row(os_engine *e, int64_t row) {
         free(raw);
         if (rc == OS_OK) {
             __atomic_add_fetch(&e->m_tx_signed, 1, __ATOMIC_RELAXED);
-            __atomic_add_fetch(&e->m_payouts_signed, n_leaves, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&e->m_payouts_signed, n_payouts, __ATOMIC_RELAXED);
             engine_crash_point(e, "after-signed-stored");
             (void)log_sync(e, &info, err, sizeof err);
         }

@@ -138,7 +138,9 @@ typedef enum {
 enum { OS_COIN_AVAILABLE = 0, OS_COIN_RESERVED = 1, OS_COIN_SPENT = 2 };
 
 /* A leaf a committed transaction added to the nonce tree (the engine computes it; the ledger keeps it
- * and records the payout's anchor). script points into the caller's memory. */
+ * and records the payout's anchor). script points into the caller's memory. An anchor entry
+ * (docs/DESIGN.md §3 "Anchors") is a leaf too: nonce all zero, anchor its outpoint, script empty,
+ * amount the number of payouts anchored there. */
 typedef struct {
     uint8_t key[32], value[32], nonce[32];
     os_outpoint anchor;
@@ -379,6 +381,9 @@ int os_ledger_signed_tx_of_commitment(os_ledger *l, const uint8_t hash_prevouts[
                                       int64_t *row, uint8_t txid[32], os_tx_state *state);
 /* Whether a payout or a tree leaf carries this nonce. */
 int os_ledger_nonce_known(os_ledger *l, const uint8_t nonce[32], int *known);
+/* Whether the tree's leaves hold an anchor entry for this outpoint (a transaction that anchored
+ * payouts there was committed). */
+int os_ledger_anchor_known(os_ledger *l, const os_outpoint *anchor, int *known);
 
 int os_ledger_signer_log_put(os_ledger *l, uint64_t seq, const uint8_t entry[OS_LOG_ENTRY_BYTES],
                              const uint8_t hash[32]);

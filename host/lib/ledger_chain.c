@@ -722,6 +722,15 @@ int os_ledger_nonce_known(os_ledger *l, const uint8_t nonce[32], int *known) {
     return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
 }
 
+int os_ledger_anchor_known(os_ledger *l, const os_outpoint *anchor, int *known) {
+    if (!l || !anchor || !known) return OS_ERR_ARG;
+    int64_t one = 0;
+    int rc = ledger_int(l, &one, "SELECT 1 FROM tree_leaves WHERE nonce = zeroblob(32) AND anchor_txid = ? AND"
+                                 " anchor_vout = ? LIMIT 1", "bi", anchor->txid, 32, (int64_t)anchor->vout);
+    *known = rc == OS_OK;
+    return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
+}
+
 int os_ledger_signer_log_put(os_ledger *l, uint64_t seq, const uint8_t entry[OS_LOG_ENTRY_BYTES], const uint8_t hash[32]) {
     if (!l || !entry || !hash) return OS_ERR_ARG;
     return ledger_run(l, NULL, "INSERT OR REPLACE INTO signer_log (seq, entry, entry_hash, verified) VALUES (?,?,?,1)", "ibb",
