@@ -1195,8 +1195,10 @@ static int observe_inputs(os_engine *e, int64_t row, os_recon_view *v, os_outpoi
             if (os_rpc_gettxout(e->rpc, &d.in[i].prevout, 0, &in_chain_unspent, &amount, &conf, &er) == OS_OK &&
                 !in_chain_unspent &&
                 os_rpc_get_transaction(e->rpc, d.in[i].prevout.txid, &parent, NULL, NULL, &er) == OS_OK &&
-                parent.found && parent.confirmations >= 1)
+                parent.found && parent.confirmations >= 1) {
                 v->input_spent_in_chain = 1;
+                v->anchor_spent_in_chain = i == 0;   /* input 0 is the anchor of its payouts */
+            }
         }
         pthread_mutex_unlock(&e->rpc_mu);
         if (rc == OS_OK && !unspent) v->all_inputs_unspent = 0;
@@ -1226,6 +1228,31 @@ static int observe_family(os_engine *e, int64_t row, const os_outpoint *anchor, 
     return rc;
 }
 
+/* Whether row's anchor, seen spent in a block now (spent) or not, has been spent for
+ * confirmations_final blocks: the height it was first seen spent is kept until then. recon_mu held. */
+static int anchor_spent_deep(os_engine *e, int64_t row, int spent) {
+    size_t i;
+    for (i = 0; i < e->n_anchor_spent && e->anchor_spent[i].row != row; i++) {}
+    if (!spent) {
+        /* unspent again (a reorg): the wait starts over when it is spent again */
+        if (i < e->n_anchor_spent) e->anchor_spent[i] = e->anchor_spent[--e->n_anchor_spent];
+        return 0;
+    }
+    if (i == e->n_anchor_spent) {
+        size_t cap = sizeof e->anchor_spent / sizeof e->anchor_spent[0];
+        if (e->n_anchor_spent < cap) i = e->n_anchor_spent++;
+        else i = e->next_anchor_slot++ % cap;   /* full: the evicted row's wait starts over */
+        e->anchor_spent[i].row = row;
+        e->anchor_spent[i].height = e->recon_height;
+        os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_INT("height", (int64_t)e->recon_height) };
+        os_log(OS_LOG_WARNING, "tx.anchor_spent_elsewhere", f, 2, "transaction %lld: its anchor was spent in a block"
+               " by a transaction that is not ours; its payouts wait %u confirmations before re-anchoring",
+               (long long)row, e->cfg.confirmations_final);
+    }
+    uint64_t first = e->anchor_spent[i].height;
+    return e->recon_height + 1 >= first + e->cfg.confirmations_final;
+}
+
 /* Asks the node about one of our signed transactions, decides, applies. rpc_mu not held. */
 static void reconcile_row(os_engine *e, const os_ledger_tx_ref *ref) {
     uint8_t *raw = NULL, txid[32];
@@ -1251,7 +1278,27 @@ static void reconcile_row(os_engine *e, const os_ledger_tx_ref *ref) {
             continue;
         case OS_RECON_ASK_FAMILY:
             if (observe_family(e, ref->row, &anchor, &v) != OS_OK) return;
+            v.anchor_spent_deep = anchor_spent_deep(e, ref->row, v.anchor_spent_in_chain && !v.family_confirmed);
             continue;
+        case OS_RECON_ANCHOR_LOST: {
+            /* Conclusive: no transaction of these payouts can confirm. They are kept, never failed:
+             * only a re-anchor on the signer (the operator approves) can pay them now. */
+            char why[200];
+            snprintf(why, sizeof why, "its anchor was spent on chain by a foreign transaction (%u confirmations):"
+                                      " waiting to be re-anchored, with the operator's approval on the signer",
+                     e->cfg.confirmations_final);
+            d.note = why;
+            d.payout_error = why;
+            if (tx_event(e, ref->row, OS_TXEV_ANCHOR_LOST, &d) == OS_OK) {
+                __atomic_add_fetch(&e->m_anchor_lost, 1, __ATOMIC_RELAXED);
+                (void)anchor_spent_deep(e, ref->row, 0);
+                os_log_field f[] = { OS_LOG_INT("tx", ref->row) };
+                os_log(OS_LOG_ERROR, "payout.awaiting_reanchor", f, 1, "transaction %lld can never confirm: its"
+                       " anchor was spent elsewhere; its payouts wait to be re-anchored (never paid twice)",
+                       (long long)ref->row);
+            }
+            return;
+        }
         case OS_RECON_CONFIRMED:
             d.note = "";
             d.confirmations = ts.confirmations;

@@ -113,6 +113,8 @@ typedef enum {
  *                     CONFIRMED                    + coins of its family spent, family -> REPLACED
  *   CONFLICTED        SIGNED, BROADCAST          REPLACED    signing, signed, broadcast -> failed
  *   REPLACED_BY_OURS  SIGNED, BROADCAST          REPLACED    (unchanged: the confirmed one carries them)
+ *   ANCHOR_LOST       SIGNED, BROADCAST          REPLACED    signing, signed, broadcast -> awaiting_reanchor
+ *                       (a foreign transaction spent the anchor, confirmations_final deep)
  *
  * Two arrows are not events of an existing transaction: a new draft (os_ledger_tx_draft_create)
  * takes requested payouts to signing, and a fee bump (os_ledger_tx_replacement_create) takes the
@@ -132,6 +134,7 @@ typedef enum {
     OS_TXEV_CONFIRMED,
     OS_TXEV_CONFLICTED,
     OS_TXEV_REPLACED_BY_OURS,
+    OS_TXEV_ANCHOR_LOST,
 } os_tx_event;
 
 /* Coin states. */
@@ -215,7 +218,7 @@ int os_ledger_payout_get(os_ledger *l, int64_t id, os_payout_info *out);
 /* Payouts with id > after_id, optionally only one status (0: all), at most limit. */
 int os_ledger_payout_list(os_ledger *l, os_payout_status status, int64_t after_id, size_t limit,
                           os_payout_info *out, size_t *n);
-int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_FAILED + 1]);
+int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_STATUS_LAST + 1]);
 /* An operator cancels a payout that is still waiting for a transaction (requested -> failed, with
  * why as its error); one a signing session has started on is the signer's and the chain's to finish.
  * Returns: OS_OK; OS_ERR_NOT_FOUND (no such payout); OS_ERR_BUSY (past requested: nothing changed);

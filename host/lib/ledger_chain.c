@@ -49,6 +49,7 @@ static const tx_rule tx_transitions[] = {
     {OS_TXEV_CONFIRMED, OUT_TX | BIT(OS_TX_CONFIRMED), OS_TX_CONFIRMED, 0, 0, FX_CONFIRM},
     {OS_TXEV_CONFLICTED, OUT_TX, OS_TX_REPLACED, OS_PAYOUT_FAILED, BIT(OS_PAYOUT_SIGNING) | SIGNED_PAYOUTS, 0},
     {OS_TXEV_REPLACED_BY_OURS, OUT_TX, OS_TX_REPLACED, 0, 0, 0},
+    {OS_TXEV_ANCHOR_LOST, OUT_TX, OS_TX_REPLACED, OS_PAYOUT_AWAITING_REANCHOR, BIT(OS_PAYOUT_SIGNING) | SIGNED_PAYOUTS, 0},
 };
 
 static const tx_rule *rule_of(os_tx_event ev) {
@@ -167,7 +168,10 @@ int os_ledger_tx_transition(os_ledger *l, int64_t row, os_tx_event ev, const os_
         rc = ledger_run(l, NULL, "UPDATE payouts SET status = ?, updated_at = ?, error = coalesce(?, error)"
                                  " WHERE tx_row = ? AND ((1 << status) & ?) != 0",
                         "iitii", (int64_t)r->payouts_to, d->now,
-                        r->payouts_to == OS_PAYOUT_FAILED ? (d->payout_error ? d->payout_error : "") : NULL, row,
+                        r->payouts_to == OS_PAYOUT_FAILED || r->payouts_to == OS_PAYOUT_AWAITING_REANCHOR
+                            ? (d->payout_error ? d->payout_error : "")
+                            : NULL,
+                        row,
                         (int64_t)r->payouts_from);
     if (rc == OS_OK) rc = apply_effects(l, row, r, d);
     return ledger_op_end(l, rc);

@@ -111,16 +111,16 @@ int os_ledger_payout_list(os_ledger *l, os_payout_status status, int64_t after_i
     return ledger_query_end(l, st, r);
 }
 
-int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_FAILED + 1]) {
+int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_STATUS_LAST + 1]) {
     if (!l || !counts) return OS_ERR_ARG;
-    memset(counts, 0, sizeof(uint64_t) * (OS_PAYOUT_FAILED + 1));
+    memset(counts, 0, sizeof(uint64_t) * (OS_PAYOUT_STATUS_LAST + 1));
     sqlite3_stmt *st = NULL;
     int rc = ledger_query(l, &st, "SELECT status, count(*) FROM payouts GROUP BY status", "");
     if (rc != OS_OK) return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
     int r = SQLITE_ROW;
     for (; r == SQLITE_ROW; r = sqlite3_step(st)) {
         int s = sqlite3_column_int(st, 0);
-        if (s >= OS_PAYOUT_REQUESTED && s <= OS_PAYOUT_FAILED) counts[s] = (uint64_t)sqlite3_column_int64(st, 1);
+        if (s >= OS_PAYOUT_REQUESTED && s <= OS_PAYOUT_STATUS_LAST) counts[s] = (uint64_t)sqlite3_column_int64(st, 1);
     }
     return ledger_query_end(l, st, r);
 }

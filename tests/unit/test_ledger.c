@@ -380,7 +380,7 @@ static void test_payout_idempotency_concurrent(void **state) {
 static void test_status_names(void **state) {
     (void)state;
     os_payout_status s;
-    for (int i = OS_PAYOUT_REQUESTED; i <= OS_PAYOUT_FAILED; i++) {
+    for (int i = OS_PAYOUT_REQUESTED; i <= OS_PAYOUT_STATUS_LAST; i++) {
         assert_int_equal(os_payout_status_parse(os_payout_status_name((os_payout_status)i), &s), OS_OK);
         assert_int_equal(s, i);
     }
