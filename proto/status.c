@@ -78,6 +78,8 @@ static const status_text STATUS_TEXTS[] = {
     { OS_ERR_SIGNER_UNAVAILABLE, "signer-unavailable",
       "the signer has not yet answered and passed the start-up check since the daemon started" },
     { OS_ERR_NONCE_ABSENT, "nonce-absent", "the nonce is not in the set" },
+    { OS_ERR_LOG_VERSION, "log-version",
+      "the log entry is in a format version this verifier does not read; use a verifier that knows it" },
     { OS_ERR_ANCHOR_SPENT, "anchor-spent",
       "the transaction spends the anchor of committed payouts without replacing all of them" },
     { OS_ERR_NOT_FOUND, "not-found", "no such code, payout, transaction or coin" },

@@ -330,6 +330,11 @@ int os_audit_verify(const os_audit_log *log, const uint8_t pubkey[32], const uin
     for (size_t i = 0; i < log->n; i++) {
         uint64_t seq = log->first + i;
         int rc = audit_log_verify_entry(pubkey, log->entries[i], seq, prev, hash);
+        if (rc == OS_ERR_LOG_VERSION)
+            return fail(r, rc, seq, i, "entry %llu (line %zu): log format version %u; this verifier reads version %u"
+                        " only (the firmware that wrote it is newer or older than this oncesign): %s",
+                        (unsigned long long)seq, i + 2, (unsigned)log->entries[i][AUDIT_LOG_OFF_FORMAT],
+                        (unsigned)AUDIT_LOG_FORMAT, os_status_name(rc));
         if (rc != OS_OK) {
             uint64_t got = os_read_le64(log->entries[i] + AUDIT_LOG_OFF_SEQ);
             return fail(r, rc, seq, i, "entry %llu (line %zu, claims seq %llu): %s: %s", (unsigned long long)seq, i + 2,

@@ -112,6 +112,7 @@ typedef enum {
                                          the replacement of all of them (nor their re-anchor), or anchors new
                                          payouts at an input that already is an anchor: REFUSED and logged
                                          (REFUSE_ANCHOR) */
+    OS_ERR_LOG_VERSION      = 0x060B, /* log entry: a format version (byte 0) this verifier does not read */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */
