@@ -470,11 +470,20 @@ int os_audit_match_raw(const os_audit_log *log, const uint8_t *raw, size_t raw_l
     return OS_OK;
 }
 
-static int replay_leaf(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len) {
+static int replay_leaf(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len,
+                       int moved) {
     nonce_tree *tree = ctx;
     if (key_len != 32 || value_len != 32) return OS_ERR_DB;
     uint8_t have[32];
-    if (nonce_tree_get(tree, key, have) == OS_OK) return OS_OK;
+    int present = nonce_tree_get(tree, key, have) == OS_OK;
+    if (moved) {
+        /* a re-anchor: the key must be there; it takes its new value (the root check follows) */
+        if (!present) return OS_ERR_NONCE_ABSENT;
+        if (memcmp(have, value, 32) == 0) return OS_OK;
+        int rc = nonce_tree_remove(tree, key);
+        return rc == OS_OK ? nonce_tree_insert(tree, key, value) : rc;
+    }
+    if (present) return OS_OK;
     return nonce_tree_insert(tree, key, value);
 }
 

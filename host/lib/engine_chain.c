@@ -144,6 +144,7 @@ static int tx_leaves(const os_sign_tx *tx, os_ledger_leaf *leaves, size_t *n, si
         int rc = output_leaf(tx, o, f->key, f->value, &f->anchor);
         if (rc != OS_OK) return rc;
         memcpy(f->nonce, o->nonce, 32);
+        f->moved = o->reanchor;
         f->script = o->script;
         f->script_len = o->script_len;
         f->amount = o->amount;
@@ -183,9 +184,15 @@ static int tree_apply_tx(os_engine *e, const os_sign_tx *tx) {
         uint8_t have[32];
         rc = nonce_tree_get(e->tree, leaves[i].key, have);
         if (rc == OS_OK) {
-            if (memcmp(have, leaves[i].value, 32) != 0) return OS_ERR_SIGNER_MISMATCH;
+            if (memcmp(have, leaves[i].value, 32) == 0) continue;
+            /* a re-anchor moves a committed key to its new value; anything else is unexplained (the
+             * caller's root check against the entry's root_after decides either way) */
+            if (!leaves[i].moved) return OS_ERR_SIGNER_MISMATCH;
+            rc = nonce_tree_remove(e->tree, leaves[i].key);
+            if (rc == OS_OK) rc = nonce_tree_insert(e->tree, leaves[i].key, leaves[i].value);
             continue;
         }
+        if (leaves[i].moved) return OS_ERR_SIGNER_MISMATCH;   /* a move of a key never committed */
         rc = nonce_tree_insert(e->tree, leaves[i].key, leaves[i].value);
     }
     return rc;
@@ -747,7 +754,14 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
     uint8_t *take = calloc(max, 1);
     size_t np = 0, nc = 0;
     int rc = p && c && dp && dc && take ? OS_OK : OS_ERR_IO;
-    if (rc == OS_OK) rc = os_ledger_payouts_requested(e->ledger, max, p, &np);
+    /* A payout awaiting a re-anchor goes first and alone: the signer moves one committed payout per
+     * transaction, and the operator decides on it. After a refusal it waits reanchor_after_ms. */
+    int reanchor = 0;
+    if (rc == OS_OK && engine_mono_ms() >= e->reanchor_after_ms) {
+        rc = os_ledger_payouts_waiting(e->ledger, OS_PAYOUT_AWAITING_REANCHOR, 1, p, &np);
+        reanchor = rc == OS_OK && np > 0;
+    }
+    if (rc == OS_OK && !reanchor) rc = os_ledger_payouts_waiting(e->ledger, OS_PAYOUT_REQUESTED, max, p, &np);
     pthread_mutex_lock(&e->mu);
     uint64_t cap = e->per_payout_cap;
     pthread_mutex_unlock(&e->mu);
@@ -768,11 +782,20 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
          * operator decides on it and nothing else (a rejection fails only it). When the coins cannot
          * cover it, it steps aside like any other, and the payouts within the cap go on. */
         rc = OS_ERR_FUNDS;
-        if (cap && p[0].amount > cap) {
+        if (reanchor || (cap && p[0].amount > cap)) {
             idx[0] = 0;
             ns = 1;
             dp[0] = (os_decide_payout){p[0].amount, p[0].script_len};
             rc = os_decide_coins(dp, 1, dc, nc, &caps, change_len, take, &choice);
+        }
+        if (rc == OS_ERR_FUNDS && reanchor) {
+            /* the requested payouts go on; the re-anchor is tried again later */
+            e->reanchor_after_ms = engine_mono_ms() + e->cfg.operator_wait_ms;
+            os_log_field f[] = { OS_LOG_INT("payout_id", p[0].id), OS_LOG_INT("amount", (int64_t)p[0].amount) };
+            os_log(OS_LOG_WARNING, "payout.reanchor_underfunded", f, 2, "payout %lld (%llu sat) awaits a re-anchor the"
+                   " wallet's coins cannot cover now; asked again in %u ms", (long long)p[0].id,
+                   (unsigned long long)p[0].amount, e->cfg.operator_wait_ms);
+            break;
         }
         if (rc == OS_ERR_FUNDS) {
             ns = 0;
@@ -845,6 +868,8 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
         memcpy(outs[k].script, q->script, q->script_len);
         outs[k].script_len = (uint8_t)q->script_len;
         memcpy(outs[k].nonce, q->nonce, 32);
+        outs[k].reanchor = (uint8_t)reanchor;   /* its leaf moves from q->anchor to input 0 */
+        if (reanchor) outs[k].anchor = q->anchor;
         payout_ids[k] = q->id;
         k++;
     }
@@ -870,8 +895,9 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
             ch->script_len = (uint8_t)slen;
         }
         if (rc == OS_OK)
-            rc = os_ledger_tx_draft_create(e->ledger, &tx, choice.fee, payout_ids, use_p, coin_ids, use_c, engine_now(),
-                                           tx_row);
+            rc = os_ledger_tx_draft_create(e->ledger, &tx, choice.fee,
+                                           reanchor ? OS_PAYOUT_AWAITING_REANCHOR : OS_PAYOUT_REQUESTED, payout_ids,
+                                           use_p, coin_ids, use_c, engine_now(), tx_row);
         if (rc == OS_OK)
             rc = os_ledger_commit(e->ledger);
         else
@@ -911,6 +937,12 @@ static void on_pending(void *ctx) {
     os_log(OS_LOG_NOTICE, "tx.awaiting_operator", f, 1, "transaction %lld waits for the operator's decision on the signer",
            (long long)pc->row);
     if (e->cfg.on_operator_wait) e->cfg.on_operator_wait(e->cfg.on_operator_wait_ctx, pc->row);
+}
+
+static int draft_has_reanchor(const os_sign_tx *tx) {
+    for (size_t i = 0; i < tx->n_outputs; i++)
+        if (tx->outputs[i].kind == OS_OUTPUT_PAYOUT && tx->outputs[i].reanchor) return 1;
+    return 0;
 }
 
 static int draft_has_replacement(const os_sign_tx *tx) {
@@ -1013,6 +1045,16 @@ static int apply_sign_failure(os_engine *e, int64_t row, const os_sign_tx *tx, i
         os_tx_event_data d = {.note = why, .payout_error = why, .failed_nonces = (const uint8_t(*)[32])refused,
                               .n_failed = n_refused, .fail_all = os_decide_refusal_fails_all(rc)};
         (void)tx_event(e, row, OS_TXEV_REFUSED, &d);
+        if (os_sign_anchored(tx) > 0 && draft_has_reanchor(tx)) {
+            /* the payout goes back to awaiting_reanchor (its nonce is committed: the ledger never
+             * requests it as new, never fails it); the operator is asked again later */
+            e->reanchor_after_ms = engine_mono_ms() + e->cfg.operator_wait_ms;
+            os_log_field f2[] = { OS_LOG_INT("tx", row), OS_LOG_STR("status", os_status_name(rc)),
+                                  OS_LOG_INT("retry_ms", e->cfg.operator_wait_ms) };
+            os_log(OS_LOG_WARNING, "payout.reanchor_refused", f2, 3, "the re-anchor in transaction %lld was not signed"
+                   " (%s): its payout awaits a re-anchor again, asked again in %u ms", (long long)row,
+                   os_status_name(rc), e->cfg.operator_wait_ms);
+        }
         return rc;
     }
     }
@@ -1050,11 +1092,16 @@ static int sign_row(os_engine *e, int64_t row) {
     os_sign_tx tx = d.tx;
     os_sign_output *outs = d.out;
     uint8_t was_new[OS_MAX_OUTPUTS] = {0};
+    /* Committed already (its signatures were lost): every payout is now anchored at input 0, new and
+     * re-anchored alike, and the same transaction is asked for again as their replacement. */
+    uint8_t was_reanchor[OS_MAX_OUTPUTS] = {0};
     if (committed)
         for (size_t i = 0; i < tx.n_outputs; i++)
-            if (outs[i].kind == OS_OUTPUT_PAYOUT && !outs[i].replace) {
+            if (outs[i].kind == OS_OUTPUT_PAYOUT && (!outs[i].replace || outs[i].reanchor)) {
                 was_new[i] = 1;
+                was_reanchor[i] = outs[i].reanchor;
                 outs[i].replace = 1;
+                outs[i].reanchor = 0;
                 outs[i].anchor = tx.inputs[0].prevout;
             }
     os_input_sig *sigs = calloc(tx.n_inputs, sizeof *sigs);
@@ -1084,7 +1131,10 @@ static int sign_row(os_engine *e, int64_t row) {
     nonce_tree_root(e->tree, root_after);
     /* The stored draft's own view (new vs replace) decides which leaves it added. */
     for (size_t i = 0; i < tx.n_outputs; i++)
-        if (was_new[i]) outs[i].replace = 0;
+        if (was_new[i]) {
+            outs[i].replace = 0;
+            outs[i].reanchor = was_reanchor[i];
+        }
     if (rc == OS_OK) {
         engine_crash_point(e, "after-sign-commit");
         uint8_t *raw = malloc(1u << 20);
@@ -1424,6 +1474,14 @@ static int worker_round(os_engine *e) {
     if (e->rpc && os_ledger_tx_next(e->ledger, OS_LEDGER_NEXT_UNSENT, &row) == OS_OK && row) {
         broadcast_row(e, row);
         return 1;
+    }
+    /* 2c. a payout whose anchor was spent elsewhere: its re-anchor (build_draft takes it first, alone),
+     *     unless it was refused or could not be funded a moment ago */
+    uint64_t stuck = 0;
+    if (engine_mono_ms() >= e->reanchor_after_ms &&
+        os_ledger_payouts_count(e->ledger, OS_PAYOUT_AWAITING_REANCHOR, &stuck) == OS_OK && stuck) {
+        int64_t tx_row = 0;
+        if (build_draft(e, &tx_row) == OS_OK && tx_row) return 1;
     }
     /* 3. a new batch, once it is full or the oldest waited batch_delay_ms */
     uint64_t waiting = 0;

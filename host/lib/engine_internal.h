@@ -57,6 +57,8 @@ struct os_engine {
     int64_t aside_logged_id;        /* the newest payout logged as stepping aside (worker only) */
     int64_t operator_aside_row;     /* worker: a draft the operator did not decide on in time ... */
     int64_t operator_aside_until_ms; /* ... is asked again from this monotonic time on */
+    int64_t reanchor_after_ms;      /* worker: payouts awaiting a re-anchor are drafted from this monotonic
+                                       time on (after a refusal or a lack of funds: operator_wait_ms) */
 
     /* reconciler: when it last asked the node (recon_mu), and whether work happened since (mu) */
     uint64_t recon_height;

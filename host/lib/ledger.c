@@ -117,8 +117,19 @@ static const char MIGRATION_V4[] =
 static const char MIGRATION_V5[] = "ALTER TABLE txs RENAME COLUMN hash_outputs TO tx_digest;"
                                    "UPDATE txs SET tx_digest = NULL;";   /* no row keeps a hashOutputs */
 
+/* v6: re-anchored leaves (issue 10). A committed payout moved to a new anchor keeps its tree_leaves
+ * row as first committed (the audit replay inserts it at that transaction's SIGN entry) and gets a
+ * row here per move, with the value it has from the moving transaction's SIGN entry on; the current
+ * value of a key is its newest move, else its leaf. */
+static const char MIGRATION_V6[] =
+    "CREATE TABLE tree_moves ("
+    "  id INTEGER PRIMARY KEY, key BLOB NOT NULL, value BLOB NOT NULL,"
+    "  anchor_txid BLOB NOT NULL, anchor_vout INTEGER NOT NULL,"
+    "  tx_row INTEGER NOT NULL REFERENCES txs(id), UNIQUE (key, tx_row));"
+    "CREATE INDEX tree_moves_tx ON tree_moves(tx_row);";
+
 static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3,
-                                                                  MIGRATION_V4, MIGRATION_V5};
+                                                                  MIGRATION_V4, MIGRATION_V5, MIGRATION_V6};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
