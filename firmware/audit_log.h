@@ -34,6 +34,10 @@
 #include "oncesign/status.h"
 #include "storage.h"
 
+/* The entry layout's version, byte 0 of every entry (signed with it). Raised when the header or the
+ * meaning of an existing payload changes, so a verifier built for another layout refuses the entry
+ * (OS_ERR_LOG_VERSION) instead of misreading it; a new entry type does not raise it (verifiers count
+ * types they do not know as "unknown"). */
 #define AUDIT_LOG_FORMAT          1u
 #define AUDIT_LOG_TAG             "oncesign/log"
 #define AUDIT_LOG_OFF_FORMAT      0u
@@ -109,8 +113,10 @@ uint64_t audit_log_oldest_seq(const os_state *st);
 
 /* Verifies one entry for an auditor (also compiled into the host). Checks, in this order, and
  * returns the code of the first failure:
- *   OS_ERR_LOG_FORMAT     format byte, type 0, reserved field, payload_len > 136 or non-zero
- *                         padding after the payload
+ *   OS_ERR_LOG_VERSION    format byte (the entry layout's version) other than AUDIT_LOG_FORMAT:
+ *                         written by a firmware whose layout this verifier does not know
+ *   OS_ERR_LOG_FORMAT     type 0, reserved field, payload_len > 136 or non-zero padding after
+ *                         the payload
  *   OS_ERR_LOG_SEQ        seq != expected_seq (a gap, a reordering, a repeat)
  *   OS_ERR_LOG_CHAIN      prev_hash != expected_prev (the previous entry was edited or replaced)
  *   OS_ERR_LOG_SIGNATURE  the signature does not verify under attestation_xonly (an edit of any

@@ -31,7 +31,9 @@ int audit_log_verify_entry(const uint8_t attestation_xonly[32],
     ARG_CHECK(attestation_xonly != NULL && entry != NULL && expected_prev != NULL &&
               entry_hash != NULL);
     payload_len = os_read_le16(entry + AUDIT_LOG_OFF_PAYLOAD_LEN);
-    if (entry[AUDIT_LOG_OFF_FORMAT] != AUDIT_LOG_FORMAT || entry[AUDIT_LOG_OFF_TYPE] == 0 ||
+    /* First: in another format version no other field can be read as this one. */
+    if (entry[AUDIT_LOG_OFF_FORMAT] != AUDIT_LOG_FORMAT) return OS_ERR_LOG_VERSION;
+    if (entry[AUDIT_LOG_OFF_TYPE] == 0 ||
         os_read_le32(entry + AUDIT_LOG_OFF_RESERVED) != 0 || payload_len > OS_LOG_PAYLOAD_MAX) {
         return OS_ERR_LOG_FORMAT;
     }

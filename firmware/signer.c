@@ -4,10 +4,13 @@
  * The signing flow, as a state machine (every arrow not drawn is a refusal that ends the session
  * with ERROR and leaves the durable state untouched, except where "logged" says otherwise):
  *
- *   IDLE --SIGN_BEGIN(version, locktime, n_in, n_out)--> INPUTS
+ *   IDLE --SIGN_BEGIN(version, locktime, n_in, n_out, n_anchored)--> INPUTS
  *   INPUTS: for i = 0 .. n_in-1
- *       SIGN_INPUT i (prevout, sequence, path)     derive the key, remember the expected script,
- *                                                  feed the sighash contexts
+ *       SIGN_INPUT i (prevout, sequence, path,     derive the key, remember the expected script,
+ *                     anchor proof)                feed the sighash contexts; the anchor proof
+ *                                                  says whether prevout anchors committed payouts
+ *                                                  (their count) or not; input 0 with n_anchored > 0
+ *                                                  and no entry: insert (prevout, n_anchored)
  *       SIGN_PREVTX i (contiguous chunks)          stream the previous tx: recompute its txid,
  *                                                  take amount + script of prevout.vout from it,
  *                                                  script must be the derived key's (else refuse)
@@ -21,7 +24,10 @@
  *                                                  REPLACE: membership proof of (anchor, script,
  *                                                           amount); the tx must spend the anchor,
  *                                                           else refuse NONCE_COMMITTED (logged)
- *   FINISH: fee = inputs - outputs; policy decides
+ *   FINISH: n_new + n_reanchored must be n_anchored (else TX_ORDER); every input that anchors c
+ *           payouts must have exactly c REPLACE outputs anchored at it, and input 0 may anchor new
+ *           payouts only if it anchored none (else refuse ANCHOR_SPENT, logged REFUSE_ANCHOR)
+ *           fee = inputs - outputs; policy decides
  *       within policy                   --> COMMIT
  *       outside policy                  --> AWAIT_OPERATOR (PENDING; POLL until a button)
  *           approve --> COMMIT          reject --> refuse USER_REJECTED (logged)
@@ -106,6 +112,12 @@ static struct {
     uint16_t n_new, n_replaced, n_payout_scripts_bytes;
     uint32_t output_script_bytes;
     uint8_t pending_root[32];
+    /* Anchors (docs/DESIGN.md §3 "Anchors"): how many committed payouts each input anchors (0: an
+     * ordinary coin), and how many of them this transaction replaces. */
+    uint16_t n_anchored;        /* SIGN_BEGIN: payouts this transaction anchors at input 0 */
+    uint16_t anchor_count[OS_MAX_INPUTS];
+    uint16_t anchor_replaced[OS_MAX_INPUTS];
+    uint8_t anchor_reused;      /* input 0 is an anchor already, and n_anchored > 0 */
     uint8_t last_key[32];
     uint8_t have_last_key;
     /* Every payout, for the approval screens (the operator sees each one, not a summary). */
@@ -921,9 +933,30 @@ static void handle_sign_begin(const os_msg *req) {
     g_sess.locktime = m->locktime;
     g_sess.n_inputs = m->n_inputs;
     g_sess.n_outputs = m->n_outputs;
+    g_sess.n_anchored = m->n_anchored;
     memcpy(g_sess.pending_root, g_state.nonce_root, 32);
     g_sess.phase = PHASE_INPUTS;
     send_success(req);
+}
+
+/* Input index spends prevout; proof is the host's proof for prevout's anchor key under the pending
+ * root. Absence: an ordinary coin, unless it is input 0 of a transaction anchoring payouts, whose
+ * entry is inserted here (before any payout proof, which the host builds on top of it). Presence:
+ * the entry's count is kept for SIGN_FINISH's check; the root does not change (an entry is never
+ * rewritten, so input 0 that already anchors payouts cannot anchor more: refused at FINISH). */
+static int input_anchor(uint16_t index, const os_outpoint *prevout, const os_nonce_proof *proof) {
+    uint8_t key[32], value[32];
+    CHECK_OK(nonce_set_anchor_key(prevout, key));
+    int rc = nonce_set_verify_member(g_sess.pending_root, key, proof->leaf_value, proof);
+    if (rc == OS_OK) {
+        CHECK_OK(nonce_set_anchor_count(proof->leaf_value, &g_sess.anchor_count[index]));
+        if (index == 0 && g_sess.n_anchored > 0) g_sess.anchor_reused = 1;
+        return OS_OK;
+    }
+    if (rc != OS_ERR_PROOF_KIND) return rc;
+    if (index != 0 || g_sess.n_anchored == 0) return OS_OK;
+    CHECK_OK(nonce_set_anchor_value(g_sess.n_anchored, value));
+    return nonce_set_verify_insert(g_sess.pending_root, key, value, proof, g_sess.pending_root);
 }
 
 static void handle_sign_input(const os_msg *req) {
@@ -955,6 +988,7 @@ static void handle_sign_input(const os_msg *req) {
     if (rc == OS_OK) rc = tx_sighasher_add_input(&g_sess.hasher, m->index, &m->prevout, m->sequence,
                                                  script_code, sizeof script_code);
     if (rc == OS_OK) rc = tx_prev_init(&g_sess.prev, m->prev_tx_len, m->prevout.vout);
+    if (rc == OS_OK) rc = input_anchor(m->index, &m->prevout, &m->anchor_proof);
     if (rc != OS_OK) { sign_fail(req, rc, m->index); return; }
     in->prevout = m->prevout;
     in->sequence = m->sequence;
@@ -1004,14 +1038,17 @@ static void handle_sign_prevtx(const os_msg *req) {
     send_success(req);
 }
 
-static int spends_outpoint(const os_outpoint *op) {
+/* The index of the input spending op, or n_inputs when none does. */
+static uint16_t input_spending(const os_outpoint *op) {
     uint16_t i;
     for (i = 0; i < g_sess.n_inputs; i++) {
         if (g_sess.inputs[i].prevout.vout == op->vout && memcmp(g_sess.inputs[i].prevout.txid, op->txid, 32) == 0)
-            return 1;
+            return i;
     }
-    return 0;
+    return g_sess.n_inputs;
 }
+
+static int spends_outpoint(const os_outpoint *op) { return input_spending(op) < g_sess.n_inputs; }
 
 /* Records the refusal of a committed nonce in the log (I5), then answers with the anchor. */
 static void refuse_committed(const os_msg *req, const os_msg_sign_output *m) {
@@ -1097,7 +1134,9 @@ static void handle_sign_output(const os_msg *req) {
             if (rc != OS_OK) { sign_fail(req, rc, m->index); return; }
             /* The committed payout, proven. Signing again is safe only if this transaction
              * conflicts with every earlier one for the nonce: all of them spend the anchor. */
-            if (!spends_outpoint(&m->anchor)) { refuse_committed(req, m); return; }
+            uint16_t at = input_spending(&m->anchor);
+            if (at == g_sess.n_inputs) { refuse_committed(req, m); return; }
+            g_sess.anchor_replaced[at]++;
             g_sess.n_replaced++;
         } else if (m->proof_kind == OS_PROOF_REANCHOR) {
             /* A committed payout whose anchor another transaction spent can never confirm as
@@ -1280,8 +1319,47 @@ static void show_sign_page(uint16_t page) {
     show(&t);
 }
 
+/* Records the refusal of a transaction spending input `index`, the anchor of committed payouts it
+ * does not all replace (I5), then answers ANCHOR_SPENT. Payload: anchor txid, vout u32, input u16,
+ * anchored u16 (payouts the entry counts), replaced u16 (of them, replaced here), new u16 (payouts
+ * the transaction would anchor at input 0), hash_prevouts. */
+static void refuse_anchor(const os_msg *req, uint16_t index) {
+    uint8_t payload[32 + 4 + 2 * 4 + 32];
+    const os_outpoint *anchor = &g_sess.inputs[index].prevout;
+    uint16_t counts[4] = { index, g_sess.anchor_count[index], g_sess.anchor_replaced[index], g_sess.n_anchored };
+    int i;
+    memcpy(payload, anchor->txid, 32);
+    for (i = 0; i < 4; i++) payload[32 + i] = (uint8_t)(anchor->vout >> (8 * i));
+    for (i = 0; i < 4; i++) {
+        payload[36 + 2 * i] = (uint8_t)counts[i];
+        payload[37 + 2 * i] = (uint8_t)(counts[i] >> 8);
+    }
+    if (tx_sighasher_hash_prevouts(&g_sess.hasher, payload + 44) != OS_OK) memset(payload + 44, 0, 32);
+    session_reset();
+    prepare_next();
+    int rc = commit_with_entry(OS_LOG_REFUSE_ANCHOR, payload, sizeof payload);
+    send_error(req, rc == OS_OK ? OS_ERR_ANCHOR_SPENT : rc, index, NULL, 0);
+}
+
+/* The first input that anchors committed payouts this transaction does not exactly replace, or
+ * n_inputs. Each replaced payout was proven a member whose leaf names its anchor, and payout keys
+ * strictly increase, so `count` REPLACE outputs anchored at an input are all of its payouts
+ * (docs/DESIGN.md §3). An input without an entry (count 0) anchors nothing the device committed. */
+static uint16_t anchor_not_replaced(void) {
+    uint16_t i;
+    for (i = 0; i < g_sess.n_inputs; i++) {
+        if (g_sess.anchor_count[i] == 0) continue;
+        if (g_sess.anchor_replaced[i] != g_sess.anchor_count[i] || (i == 0 && g_sess.anchor_reused)) return i;
+    }
+    return g_sess.n_inputs;
+}
+
 static void handle_sign_finish(const os_msg *req) {
     if (g_sess.phase != PHASE_READY) { sign_fail(req, OS_ERR_MSG_UNEXPECTED, 0xFFFF); return; }
+    /* The entry inserted at input 0 counted n_anchored payouts: it must be the truth. */
+    if (g_sess.n_new + g_sess.n_reanchored != g_sess.n_anchored) { sign_fail(req, OS_ERR_TX_ORDER, 0xFFFF); return; }
+    uint16_t spent = anchor_not_replaced();
+    if (spent != g_sess.n_inputs) { refuse_anchor(req, spent); return; }
     if (g_sess.total_out > g_sess.total_in) { sign_fail(req, OS_ERR_TX_FEE_NEGATIVE, 0xFFFF); return; }
     g_sess.fee = g_sess.total_in - g_sess.total_out;
     uint16_t n_type[3] = { 0, 0, 0 };

@@ -230,6 +230,8 @@ static int io_body(io *s, os_msg *m) {
         REQUIRE(b->n_inputs >= 1 && b->n_inputs <= OS_MAX_INPUTS);
         io_u16(s, &b->n_outputs);
         REQUIRE(b->n_outputs >= 1 && b->n_outputs <= OS_MAX_OUTPUTS);
+        io_u16(s, &b->n_anchored);
+        REQUIRE(b->n_anchored <= b->n_outputs);
         return OS_OK;
     }
     case OS_MSG_SIGN_INPUT: {
@@ -246,7 +248,7 @@ static int io_body(io *s, os_msg *m) {
         io_u32(s, &b->addr_index);
         io_u32(s, &b->prev_tx_len);
         REQUIRE(b->prev_tx_len >= 1 && b->prev_tx_len <= OS_MAX_PREVTX_BYTES);
-        return OS_OK;
+        return io_proof(s, &b->anchor_proof);
     }
     case OS_MSG_SIGN_PREVTX: {
         os_msg_sign_prevtx *b = &m->u.sign_prevtx;

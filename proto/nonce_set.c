@@ -10,10 +10,10 @@
 
 /* ---------------------------------------------------------------- tagged hashes */
 
-enum { TAG_KEY, TAG_VALUE, TAG_LEAF, TAG_NODE, TAG_COUNT };
+enum { TAG_KEY, TAG_VALUE, TAG_LEAF, TAG_NODE, TAG_ANCHOR, TAG_COUNT };
 
 static const char *const tag_names[TAG_COUNT] = {
-    "oncesign/key", "oncesign/value", "oncesign/leaf", "oncesign/node",
+    "oncesign/key", "oncesign/value", "oncesign/leaf", "oncesign/node", "oncesign/anchor",
 };
 
 /* SHA256 state after SHA256(tag) | SHA256(tag): one compression saved on every hash. Filled once;
@@ -88,6 +88,32 @@ int nonce_set_leaf_value(const os_outpoint *anchor, const uint8_t *script, size_
     for (unsigned i = 0; i < 8; i++) fixed[36 + i] = (uint8_t)(amount >> (8 * i));
     fixed[44] = (uint8_t)script_len;
     return tagged_hash2(TAG_VALUE, fixed, sizeof fixed, script, script_len, value);
+}
+
+int nonce_set_anchor_key(const os_outpoint *anchor, uint8_t key[32]) {
+    ARG_CHECK(anchor != NULL && key != NULL);
+    uint8_t outpoint[32 + 4];
+    memcpy(outpoint, anchor->txid, 32);
+    for (unsigned i = 0; i < 4; i++) outpoint[32 + i] = (uint8_t)(anchor->vout >> (8 * i));
+    return tagged_hash2(TAG_ANCHOR, outpoint, sizeof outpoint, NULL, 0, key);
+}
+
+int nonce_set_anchor_value(uint16_t count, uint8_t value[32]) {
+    ARG_CHECK(value != NULL && count != 0);
+    memset(value, 0, 32);
+    value[0] = (uint8_t)count;
+    value[1] = (uint8_t)(count >> 8);
+    return OS_OK;
+}
+
+int nonce_set_anchor_count(const uint8_t value[32], uint16_t *count) {
+    ARG_CHECK(value != NULL && count != NULL);
+    uint8_t padding = 0;
+    for (unsigned i = 2; i < 32; i++) padding |= value[i];
+    uint16_t n = (uint16_t)(value[0] | (value[1] << 8));
+    if (padding != 0 || n == 0) return OS_ERR_PROOF_INVALID;
+    *count = n;
+    return OS_OK;
 }
 
 int nonce_set_leaf_hash(const uint8_t key[32], const uint8_t value[32], uint8_t out[32]) {

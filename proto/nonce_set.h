@@ -9,6 +9,9 @@
  *   value    = TH("oncesign/value", anchor_txid(32) | anchor_vout(u32 LE) | amount(u64 LE) |
  *                                   script_len(u8) | script)
  *   leaf     = TH("oncesign/leaf",  key | value)
+ *   anchor key   = TH("oncesign/anchor", anchor_txid(32) | anchor_vout(u32 LE))
+ *   anchor value = count(u16 LE) | 30 zero bytes: how many committed nonces have this outpoint as
+ *                  their anchor (docs/DESIGN.md §3 "Anchors"); never 0
  *   internal = TH("oncesign/node",  left | right)
  *   empty subtree = 32 zero bytes
  *
@@ -88,6 +91,23 @@ int nonce_set_key(const uint8_t nonce[32], uint8_t key[32]);
  * Out:     value: 32 bytes. */
 int nonce_set_leaf_value(const os_outpoint *anchor, const uint8_t *script, size_t script_len,
                          uint64_t amount, uint8_t value[32]);
+
+/* The key of an anchor entry: TH("oncesign/anchor", txid | vout LE32). The tag keeps anchor keys
+ * apart from nonce keys, so one tree holds both and a proof for one kind never speaks of the other.
+ * Returns: OS_OK; OS_ERR_ARG for NULL; OS_ERR_CRYPTO when mbedtls fails.
+ * In:      anchor: the outpoint (txid in internal byte order). Out: key: 32 bytes. */
+int nonce_set_anchor_key(const os_outpoint *anchor, uint8_t key[32]);
+
+/* The value of an anchor entry: count as u16 LE, then 30 zero bytes. Not a hash: the leaf hash
+ * binds it to its key, and the signer reads the count straight from a membership proof.
+ * Returns: OS_OK; OS_ERR_ARG for NULL or count 0 (an anchor of nothing is no entry).
+ * In: count: 1..OS_MAX_OUTPUTS. Out: value: 32 bytes. */
+int nonce_set_anchor_value(uint16_t count, uint8_t value[32]);
+
+/* Reads an anchor entry's count back.
+ * Returns: OS_OK; OS_ERR_PROOF_INVALID when value is not nonce_set_anchor_value of a count >= 1;
+ *          OS_ERR_ARG for NULL. */
+int nonce_set_anchor_count(const uint8_t value[32], uint16_t *count);
 
 /* Leaf hash TH("oncesign/leaf", key | value), the node of a subtree holding just this pair.
  * Returns: OS_OK; OS_ERR_ARG for NULL; OS_ERR_CRYPTO. Out: out: 32 bytes (may alias inputs). */

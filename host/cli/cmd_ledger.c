@@ -284,8 +284,8 @@ static int cmd_status(ledger_cmd *l, int argc, char **argv) {
     os_engine_health h;
     memset(&h, 0, sizeof h);
     int hrc = os_engine_health_get(l->engine, &h);
-    uint64_t counts[OS_PAYOUT_FAILED + 1] = { 0 };
-    for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_FAILED; s++) {
+    uint64_t counts[OS_PAYOUT_STATUS_LAST + 1] = { 0 };
+    for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_STATUS_LAST; s++) {
         if ((rc = count_status(l->engine, (os_payout_status)s, &counts[s])) != OS_OK) {
             return cli_fail(l->g, cli_exit_for(rc), rc, "listing payouts: %s", os_status_message(rc));
         }
@@ -296,7 +296,7 @@ static int cmd_status(ledger_cmd *l, int argc, char **argv) {
     int ok = hrc == OS_OK && h.ledger_ok && !mismatch;
     if (l->g->json) {
         printf("{\"ok\":%s,\"ledger_ok\":%s,\"payouts\":{", ok ? "true" : "false", hrc == OS_OK && h.ledger_ok ? "true" : "false");
-        for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_FAILED; s++) {
+        for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_STATUS_LAST; s++) {
             printf("%s\"%s\":%llu", s == OS_PAYOUT_REQUESTED ? "" : ",", os_payout_status_name((os_payout_status)s),
                    (unsigned long long)counts[s]);
         }
@@ -313,7 +313,7 @@ static int cmd_status(ledger_cmd *l, int argc, char **argv) {
         printf("ledger             %s (%s)\n", l->backend.db_path ? l->backend.db_path : "oncesign.db",
                hrc == OS_OK && h.ledger_ok ? "ok" : "NOT OK");
         printf("payouts           ");
-        for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_FAILED; s++) {
+        for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_STATUS_LAST; s++) {
             printf(" %s %llu", os_payout_status_name((os_payout_status)s), (unsigned long long)counts[s]);
         }
         putchar('\n');

@@ -20,7 +20,7 @@
 #include "rpc.h"
 
 static const char *const TYPE_NAMES[OS_LOG_TYPES] = { "unknown", "boot", "setup", "sign", "refuse_committed",
-                                                      "approval", "policy", "wipe", "log_ack" };
+                                                      "approval", "policy", "wipe", "log_ack", "refuse_anchor" };
 
 static int parse_key(const char *opt, const char *s, uint8_t out[32]) {
     size_t len = 0;
@@ -209,7 +209,7 @@ static void print_report_text(const os_audit_report *r, int pubkey_from_file, co
     printf("signatures         %llu transactions signed, %llu sat paid out, %llu sat fees\n",
            (unsigned long long)r->signatures_released, (unsigned long long)r->payout_total,
            (unsigned long long)r->fee_total);
-    printf("refusals           %llu committed-nonce refusals\n", (unsigned long long)r->refusals);
+    printf("refusals           %llu refusals (committed nonce, spent anchor)\n", (unsigned long long)r->refusals);
     printf("operator           %llu approvals, %llu rejections, %llu re-anchors\n", (unsigned long long)r->approvals,
            (unsigned long long)r->rejections, (unsigned long long)r->reanchors);
     printf("boots              %llu\n", (unsigned long long)r->boots);

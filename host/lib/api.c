@@ -875,6 +875,7 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
         json_object_set_new(o, "payouts_confirmed", json_integer((json_int_t)h.payouts_confirmed));
         json_object_set_new(o, "payouts_waiting_for_funds", json_integer((json_int_t)h.payouts_waiting_for_funds));
         json_object_set_new(o, "payouts_awaiting_approval", json_integer((json_int_t)h.payouts_awaiting_approval));
+        json_object_set_new(o, "payouts_awaiting_reanchor", json_integer((json_int_t)h.payouts_awaiting_reanchor));
         json_object_set_new(o, "node_height", json_integer((json_int_t)h.node_height));
         json_object_set_new(o, "signer_log_seq", json_integer((json_int_t)h.signer_log_seq));
         json_object_set_new(o, "signing_disabled", json_boolean(rc == OS_OK && h.signing_disabled));
@@ -934,7 +935,7 @@ static void service_metrics(os_api *api, text_buf *t) {
         errors++;
     }
     os_ledger_backlog q;
-    uint64_t counts[OS_PAYOUT_FAILED + 1];
+    uint64_t counts[OS_PAYOUT_STATUS_LAST + 1];
     if (os_ledger_backlog_get(os_engine_ledger(api->engine), &q) == OS_OK &&
         os_ledger_payout_counts(os_engine_ledger(api->engine), counts) == OS_OK) {
         int64_t queue_age = q.oldest_queued_at != 0 && now > q.oldest_queued_at ? now - q.oldest_queued_at : 0;

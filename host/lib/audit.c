@@ -275,6 +275,7 @@ static void count_entry(os_audit_report *r, const uint8_t *e) {
         if (pl[116]) r->approvals++;   /* signed after the operator approved on the device */
         break;
     case OS_LOG_REFUSE_COMMITTED: r->refusals++; break;
+    case OS_LOG_REFUSE_ANCHOR: r->refusals++; break;
     case OS_LOG_APPROVAL:
         if (pl[0] == 4) r->reanchors++;   /* its SIGN entry (approved) counts the approval */
         else if (pl[1]) r->approvals++;
@@ -329,6 +330,11 @@ int os_audit_verify(const os_audit_log *log, const uint8_t pubkey[32], const uin
     for (size_t i = 0; i < log->n; i++) {
         uint64_t seq = log->first + i;
         int rc = audit_log_verify_entry(pubkey, log->entries[i], seq, prev, hash);
+        if (rc == OS_ERR_LOG_VERSION)
+            return fail(r, rc, seq, i, "entry %llu (line %zu): log format version %u; this verifier reads version %u"
+                        " only (the firmware that wrote it is newer or older than this oncesign): %s",
+                        (unsigned long long)seq, i + 2, (unsigned)log->entries[i][AUDIT_LOG_OFF_FORMAT],
+                        (unsigned)AUDIT_LOG_FORMAT, os_status_name(rc));
         if (rc != OS_OK) {
             uint64_t got = os_read_le64(log->entries[i] + AUDIT_LOG_OFF_SEQ);
             return fail(r, rc, seq, i, "entry %llu (line %zu, claims seq %llu): %s: %s", (unsigned long long)seq, i + 2,
@@ -464,11 +470,20 @@ int os_audit_match_raw(const os_audit_log *log, const uint8_t *raw, size_t raw_l
     return OS_OK;
 }
 
-static int replay_leaf(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len) {
+static int replay_leaf(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len,
+                       int moved) {
     nonce_tree *tree = ctx;
     if (key_len != 32 || value_len != 32) return OS_ERR_DB;
     uint8_t have[32];
-    if (nonce_tree_get(tree, key, have) == OS_OK) return OS_OK;
+    int present = nonce_tree_get(tree, key, have) == OS_OK;
+    if (moved) {
+        /* a re-anchor: the key must be there; it takes its new value (the root check follows) */
+        if (!present) return OS_ERR_NONCE_ABSENT;
+        if (memcmp(have, value, 32) == 0) return OS_OK;
+        int rc = nonce_tree_remove(tree, key);
+        return rc == OS_OK ? nonce_tree_insert(tree, key, value) : rc;
+    }
+    if (present) return OS_OK;
     return nonce_tree_insert(tree, key, value);
 }
 
@@ -574,6 +589,21 @@ int os_audit_crosscheck_ledger(const os_audit_log *log, os_ledger *l, os_audit_r
                 rc = fail(r, OS_ERR_SIGNER_MISMATCH, seq, i,
                           "entry %llu (REFUSE_COMMITTED): the ledger knows no payout with nonce %s", (unsigned long long)seq,
                           hex);
+                break;
+            }
+            r->ledger_refusals_known++;
+        } else if (e[AUDIT_LOG_OFF_TYPE] == OS_LOG_REFUSE_ANCHOR) {
+            /* the anchor it protected was one the ledger committed payouts at */
+            os_outpoint anchor;
+            int known = 0;
+            memcpy(anchor.txid, pl, 32);
+            anchor.vout = os_read_le32(pl + 32);
+            if ((rc = os_ledger_anchor_known(l, &anchor, &known)) != OS_OK) break;
+            if (!known) {
+                to_hex(hex, pl, 32);
+                rc = fail(r, OS_ERR_SIGNER_MISMATCH, seq, i,
+                          "entry %llu (REFUSE_ANCHOR): the ledger knows no anchor %s:%u", (unsigned long long)seq, hex,
+                          (unsigned)anchor.vout);
                 break;
             }
             r->ledger_refusals_known++;

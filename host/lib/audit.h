@@ -71,7 +71,7 @@ typedef struct {
     uint64_t first, last;           /* seqs actually verified */
     uint64_t by_type[OS_LOG_TYPES]; /* index os_log_type (0: unknown types) */
     uint64_t signatures_released;   /* SIGN entries */
-    uint64_t refusals;              /* REFUSE_COMMITTED entries */
+    uint64_t refusals;              /* REFUSE_COMMITTED and REFUSE_ANCHOR entries */
     uint64_t approvals;             /* SIGN entries with approved = 1 and APPROVAL entries approved */
     uint64_t rejections;            /* APPROVAL entries rejected (the device logs a rejection alone) */
     uint64_t reanchors;             /* APPROVAL entries of kind 4: a committed payout moved to a new anchor */

@@ -49,7 +49,8 @@ int os_draft_encode(const os_sign_tx *tx, uint8_t **out, size_t *len) {
         os_write_le32(p, o->change_account), p += 4;
         os_write_le32(p, o->change_index), p += 4;
         memcpy(p, o->nonce, 32), p += 32;
-        *p++ = o->replace;
+        /* bit 0 replace, bit 1 re-anchor (drafts stored before re-anchors existed hold 0 or 1) */
+        *p++ = (uint8_t)((o->replace ? 1u : 0u) | (o->reanchor ? 2u : 0u));
         memcpy(p, o->anchor.txid, 32), p += 32;
         os_write_le32(p, o->anchor.vout), p += 4;
     }
@@ -107,7 +108,9 @@ int os_draft_decode(const uint8_t *blob, size_t len, os_draft *d) {
         o->change_account = os_read_le32(p), p += 4;
         o->change_index = os_read_le32(p), p += 4;
         memcpy(o->nonce, p, 32), p += 32;
-        o->replace = *p++;
+        if (*p > 3) goto bad;
+        o->replace = *p & 1u;
+        o->reanchor = (uint8_t)((*p++ >> 1) & 1u);
         memcpy(o->anchor.txid, p, 32), p += 32;
         o->anchor.vout = os_read_le32(p), p += 4;
     }

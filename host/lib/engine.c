@@ -26,16 +26,16 @@
 #define MAX_MONEY (105120000ull * 100000000ull)
 
 static const char *const status_names[] = {"", "requested", "awaiting_approval", "signing", "signed",
-                                           "broadcast", "confirmed", "failed"};
+                                           "broadcast", "confirmed", "failed", "awaiting_reanchor"};
 
 const char *os_payout_status_name(os_payout_status s) {
-    if (s < OS_PAYOUT_REQUESTED || s > OS_PAYOUT_FAILED) return "unknown";
+    if (s < OS_PAYOUT_REQUESTED || s > OS_PAYOUT_STATUS_LAST) return "unknown";
     return status_names[s];
 }
 
 int os_payout_status_parse(const char *name, os_payout_status *out) {
     if (!name || !out) return OS_ERR_ARG;
-    for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_FAILED; s++)
+    for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_STATUS_LAST; s++)
         if (strcmp(name, status_names[s]) == 0) {
             *out = (os_payout_status)s;
             return OS_OK;
@@ -368,19 +368,20 @@ int os_engine_payout_list(os_engine *e, os_payout_status status, int64_t after_i
                           os_payout_info *out, size_t *n) {
     if (!e || !n || (limit && !out)) return OS_ERR_ARG;
     *n = 0;
-    if (status && (status < OS_PAYOUT_REQUESTED || status > OS_PAYOUT_FAILED)) return OS_ERR_ARG;
+    if (status && (status < OS_PAYOUT_REQUESTED || status > OS_PAYOUT_STATUS_LAST)) return OS_ERR_ARG;
     return os_ledger_payout_list(e->ledger, status, after_id, limit, out, n);
 }
 
 int os_engine_health_get(os_engine *e, os_engine_health *out) {
     if (!e || !out) return OS_ERR_ARG;
     memset(out, 0, sizeof *out);
-    uint64_t counts[OS_PAYOUT_FAILED + 1];
+    uint64_t counts[OS_PAYOUT_STATUS_LAST + 1];
     int rc = os_ledger_payout_counts(e->ledger, counts);
     out->ledger_ok = rc == OS_OK;
     for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_BROADCAST; s++) out->payouts_pending += counts[s];
     out->payouts_confirmed = counts[OS_PAYOUT_CONFIRMED];
     out->payouts_awaiting_approval = counts[OS_PAYOUT_AWAITING_APPROVAL];
+    out->payouts_awaiting_reanchor = counts[OS_PAYOUT_AWAITING_REANCHOR];
     pthread_mutex_lock(&e->mu);
     out->signer_ok = e->device_attached && !e->signer_mismatch && e->signer_reachable && e->signer_checked;
     out->signing_disabled = e->signer_mismatch;
@@ -423,7 +424,7 @@ int os_engine_signing_disabled(os_engine *e, char *why, size_t cap) {
 
 int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {
     if (!e || !buf || !len) return OS_ERR_ARG;
-    uint64_t counts[OS_PAYOUT_FAILED + 1];
+    uint64_t counts[OS_PAYOUT_STATUS_LAST + 1];
     int rc = os_ledger_payout_counts(e->ledger, counts);
     uint64_t commits = os_ledger_commits(e->ledger);
     if (rc != OS_OK) return rc;
@@ -437,7 +438,7 @@ int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {
         off += (size_t)w_;                                                       \
     } while (0)
     EMIT("# HELP oncesign_payouts Payouts in the ledger by status.\n# TYPE oncesign_payouts gauge\n");
-    for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_FAILED; s++)
+    for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_STATUS_LAST; s++)
         EMIT("oncesign_payouts{status=\"%s\"} %llu\n", status_names[s], (unsigned long long)counts[s]);
     EMIT("# TYPE oncesign_ledger_commits_total counter\noncesign_ledger_commits_total %llu\n",
          (unsigned long long)commits);
@@ -459,6 +460,9 @@ int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {
          (unsigned long long)e->m_sign_refused);
     EMIT("# TYPE oncesign_reconcile_passes_total counter\noncesign_reconcile_passes_total %llu\n",
          (unsigned long long)e->m_recon_passes);
+    EMIT("# HELP oncesign_anchors_lost_total transactions whose anchor a foreign transaction spent (payouts"
+         " awaiting_reanchor)\n# TYPE oncesign_anchors_lost_total counter\noncesign_anchors_lost_total %llu\n",
+         (unsigned long long)e->m_anchor_lost);
     EMIT("# TYPE oncesign_up gauge\noncesign_up{part=\"ledger\"} %d\noncesign_up{part=\"signer\"} %d\n"
          "oncesign_up{part=\"node\"} %d\n",
          h.ledger_ok, h.signer_ok, h.node_ok);

@@ -69,7 +69,10 @@ typedef enum {
     OS_PAYOUT_BROADCAST,
     OS_PAYOUT_CONFIRMED,
     OS_PAYOUT_FAILED,
+    OS_PAYOUT_AWAITING_REANCHOR,    /* its anchor was spent elsewhere, conclusively: no transaction of it
+                                       can confirm; it waits to be re-anchored (operator on the signer) */
 } os_payout_status;
+#define OS_PAYOUT_STATUS_LAST OS_PAYOUT_AWAITING_REANCHOR
 
 const char *os_payout_status_name(os_payout_status s);    /* "requested", ... */
 int os_payout_status_parse(const char *name, os_payout_status *out);
@@ -152,6 +155,7 @@ typedef struct {
     uint64_t payouts_waiting_for_funds; /* requested payouts the last batch left aside: the coins cannot
                                            cover them (they are listed with status requested) */
     uint64_t payouts_awaiting_approval; /* payouts whose transaction waits for the operator's decision */
+    uint64_t payouts_awaiting_reanchor; /* payouts whose anchor a foreign transaction spent (issue 10) */
     uint64_t node_height;
     uint64_t signer_log_seq;
     int signing_disabled;           /* fail closed (I6): the signer does not match the ledger */

@@ -127,8 +127,15 @@ static int output_leaf(const os_sign_tx *tx, const os_sign_output *o, uint8_t ke
     return rc;
 }
 
-/* The leaves of tx's payout outputs (leaves has room for OS_MAX_OUTPUTS). */
-static int tx_leaves(const os_sign_tx *tx, os_ledger_leaf *leaves, size_t *n) {
+/* A transaction adds at most one leaf per output and the anchor entry of its input 0. */
+#define TX_LEAVES_MAX (OS_MAX_OUTPUTS + 1)
+
+/* The leaves tx adds to the tree: one per payout output, then, when it anchors payouts at its input
+ * 0 (os_sign_anchored), that anchor's entry (docs/DESIGN.md §3 "Anchors"), kept in the ledger with
+ * an all-zero nonce, no script and the count as its amount. leaves has room for TX_LEAVES_MAX;
+ * *n_payouts (may be NULL): how many of them are payouts. */
+static int tx_leaves(const os_sign_tx *tx, os_ledger_leaf *leaves, size_t *n, size_t *n_payouts) {
+    static const uint8_t no_script[1];
     *n = 0;
     for (size_t i = 0; i < tx->n_outputs && *n < OS_MAX_OUTPUTS; i++) {
         const os_sign_output *o = &tx->outputs[i];
@@ -137,10 +144,23 @@ static int tx_leaves(const os_sign_tx *tx, os_ledger_leaf *leaves, size_t *n) {
         int rc = output_leaf(tx, o, f->key, f->value, &f->anchor);
         if (rc != OS_OK) return rc;
         memcpy(f->nonce, o->nonce, 32);
+        f->moved = o->reanchor;
         f->script = o->script;
         f->script_len = o->script_len;
         f->amount = o->amount;
         (*n)++;
+    }
+    if (n_payouts) *n_payouts = *n;
+    uint16_t anchored = os_sign_anchored(tx);
+    if (anchored > 0) {
+        os_ledger_leaf *f = &leaves[(*n)++];
+        memset(f, 0, sizeof *f);
+        f->anchor = tx->inputs[0].prevout;
+        f->script = no_script;
+        f->amount = anchored;
+        int rc = nonce_set_anchor_key(&f->anchor, f->key);
+        if (rc == OS_OK) rc = nonce_set_anchor_value(anchored, f->value);
+        if (rc != OS_OK) return rc;
     }
     return OS_OK;
 }
@@ -148,30 +168,34 @@ static int tx_leaves(const os_sign_tx *tx, os_ledger_leaf *leaves, size_t *n) {
 /* The signer committed row: keep its leaves (the in-memory tree already holds them). */
 static int store_committed(os_engine *e, int64_t row, const os_sign_tx *tx, const uint8_t root[32], uint64_t log_seq,
                            uint64_t tree_seq) {
-    os_ledger_leaf leaves[OS_MAX_OUTPUTS];
+    os_ledger_leaf leaves[TX_LEAVES_MAX];
     size_t n = 0;
-    int rc = tx_leaves(tx, leaves, &n);
+    int rc = tx_leaves(tx, leaves, &n, NULL);
     if (rc == OS_OK) rc = os_ledger_tx_committed(e->ledger, row, root, log_seq, tree_seq, leaves, n);
     return rc;
 }
 
 /* Inserts into the in-memory tree the leaves of tx that are missing (start-up settlement). */
 static int tree_apply_tx(os_engine *e, const os_sign_tx *tx) {
-    for (size_t i = 0; i < tx->n_outputs; i++) {
-        const os_sign_output *o = &tx->outputs[i];
-        if (o->kind != OS_OUTPUT_PAYOUT) continue;
-        uint8_t key[32], value[32], have[32];
-        os_outpoint anchor;
-        int rc = output_leaf(tx, o, key, value, &anchor);
-        if (rc != OS_OK) return rc;
-        rc = nonce_tree_get(e->tree, key, have);
+    os_ledger_leaf leaves[TX_LEAVES_MAX];
+    size_t n = 0;
+    int rc = tx_leaves(tx, leaves, &n, NULL);
+    for (size_t i = 0; rc == OS_OK && i < n; i++) {
+        uint8_t have[32];
+        rc = nonce_tree_get(e->tree, leaves[i].key, have);
         if (rc == OS_OK) {
-            if (memcmp(have, value, 32) != 0) return OS_ERR_SIGNER_MISMATCH;
+            if (memcmp(have, leaves[i].value, 32) == 0) continue;
+            /* a re-anchor moves a committed key to its new value; anything else is unexplained (the
+             * caller's root check against the entry's root_after decides either way) */
+            if (!leaves[i].moved) return OS_ERR_SIGNER_MISMATCH;
+            rc = nonce_tree_remove(e->tree, leaves[i].key);
+            if (rc == OS_OK) rc = nonce_tree_insert(e->tree, leaves[i].key, leaves[i].value);
             continue;
         }
-        if ((rc = nonce_tree_insert(e->tree, key, value)) != OS_OK) return rc;
+        if (leaves[i].moved) return OS_ERR_SIGNER_MISMATCH;   /* a move of a key never committed */
+        rc = nonce_tree_insert(e->tree, leaves[i].key, leaves[i].value);
     }
-    return OS_OK;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ the signer's log archive */
@@ -730,7 +754,14 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
     uint8_t *take = calloc(max, 1);
     size_t np = 0, nc = 0;
     int rc = p && c && dp && dc && take ? OS_OK : OS_ERR_IO;
-    if (rc == OS_OK) rc = os_ledger_payouts_requested(e->ledger, max, p, &np);
+    /* A payout awaiting a re-anchor goes first and alone: the signer moves one committed payout per
+     * transaction, and the operator decides on it. After a refusal it waits reanchor_after_ms. */
+    int reanchor = 0;
+    if (rc == OS_OK && engine_mono_ms() >= e->reanchor_after_ms) {
+        rc = os_ledger_payouts_waiting(e->ledger, OS_PAYOUT_AWAITING_REANCHOR, 1, p, &np);
+        reanchor = rc == OS_OK && np > 0;
+    }
+    if (rc == OS_OK && !reanchor) rc = os_ledger_payouts_waiting(e->ledger, OS_PAYOUT_REQUESTED, max, p, &np);
     pthread_mutex_lock(&e->mu);
     uint64_t cap = e->per_payout_cap;
     pthread_mutex_unlock(&e->mu);
@@ -751,11 +782,20 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
          * operator decides on it and nothing else (a rejection fails only it). When the coins cannot
          * cover it, it steps aside like any other, and the payouts within the cap go on. */
         rc = OS_ERR_FUNDS;
-        if (cap && p[0].amount > cap) {
+        if (reanchor || (cap && p[0].amount > cap)) {
             idx[0] = 0;
             ns = 1;
             dp[0] = (os_decide_payout){p[0].amount, p[0].script_len};
             rc = os_decide_coins(dp, 1, dc, nc, &caps, change_len, take, &choice);
+        }
+        if (rc == OS_ERR_FUNDS && reanchor) {
+            /* the requested payouts go on; the re-anchor is tried again later */
+            e->reanchor_after_ms = engine_mono_ms() + e->cfg.operator_wait_ms;
+            os_log_field f[] = { OS_LOG_INT("payout_id", p[0].id), OS_LOG_INT("amount", (int64_t)p[0].amount) };
+            os_log(OS_LOG_WARNING, "payout.reanchor_underfunded", f, 2, "payout %lld (%llu sat) awaits a re-anchor the"
+                   " wallet's coins cannot cover now; asked again in %u ms", (long long)p[0].id,
+                   (unsigned long long)p[0].amount, e->cfg.operator_wait_ms);
+            break;
         }
         if (rc == OS_ERR_FUNDS) {
             ns = 0;
@@ -828,6 +868,8 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
         memcpy(outs[k].script, q->script, q->script_len);
         outs[k].script_len = (uint8_t)q->script_len;
         memcpy(outs[k].nonce, q->nonce, 32);
+        outs[k].reanchor = (uint8_t)reanchor;   /* its leaf moves from q->anchor to input 0 */
+        if (reanchor) outs[k].anchor = q->anchor;
         payout_ids[k] = q->id;
         k++;
     }
@@ -853,8 +895,9 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
             ch->script_len = (uint8_t)slen;
         }
         if (rc == OS_OK)
-            rc = os_ledger_tx_draft_create(e->ledger, &tx, choice.fee, payout_ids, use_p, coin_ids, use_c, engine_now(),
-                                           tx_row);
+            rc = os_ledger_tx_draft_create(e->ledger, &tx, choice.fee,
+                                           reanchor ? OS_PAYOUT_AWAITING_REANCHOR : OS_PAYOUT_REQUESTED, payout_ids,
+                                           use_p, coin_ids, use_c, engine_now(), tx_row);
         if (rc == OS_OK)
             rc = os_ledger_commit(e->ledger);
         else
@@ -894,6 +937,12 @@ static void on_pending(void *ctx) {
     os_log(OS_LOG_NOTICE, "tx.awaiting_operator", f, 1, "transaction %lld waits for the operator's decision on the signer",
            (long long)pc->row);
     if (e->cfg.on_operator_wait) e->cfg.on_operator_wait(e->cfg.on_operator_wait_ctx, pc->row);
+}
+
+static int draft_has_reanchor(const os_sign_tx *tx) {
+    for (size_t i = 0; i < tx->n_outputs; i++)
+        if (tx->outputs[i].kind == OS_OUTPUT_PAYOUT && tx->outputs[i].reanchor) return 1;
+    return 0;
 }
 
 static int draft_has_replacement(const os_sign_tx *tx) {
@@ -987,14 +1036,25 @@ static int apply_sign_failure(os_engine *e, int64_t row, const os_sign_tx *tx, i
         snprintf(why, sizeof why, "%s refused: %s", who, os_status_message(rc));
         uint8_t refused[1][32];
         size_t n_refused = 0;
+        /* ANCHOR_SPENT's index names an input (the anchor), not a payout */
         if (oc->index != 0xFFFF && oc->index < tx->n_outputs && tx->outputs[oc->index].kind == OS_OUTPUT_PAYOUT &&
-            rc != OS_ERR_POLICY_VELOCITY) {
+            rc != OS_ERR_POLICY_VELOCITY && rc != OS_ERR_ANCHOR_SPENT) {
             memcpy(refused[0], tx->outputs[oc->index].nonce, 32);
             n_refused = 1;
         }
         os_tx_event_data d = {.note = why, .payout_error = why, .failed_nonces = (const uint8_t(*)[32])refused,
                               .n_failed = n_refused, .fail_all = os_decide_refusal_fails_all(rc)};
         (void)tx_event(e, row, OS_TXEV_REFUSED, &d);
+        if (os_sign_anchored(tx) > 0 && draft_has_reanchor(tx)) {
+            /* the payout goes back to awaiting_reanchor (its nonce is committed: the ledger never
+             * requests it as new, never fails it); the operator is asked again later */
+            e->reanchor_after_ms = engine_mono_ms() + e->cfg.operator_wait_ms;
+            os_log_field f2[] = { OS_LOG_INT("tx", row), OS_LOG_STR("status", os_status_name(rc)),
+                                  OS_LOG_INT("retry_ms", e->cfg.operator_wait_ms) };
+            os_log(OS_LOG_WARNING, "payout.reanchor_refused", f2, 3, "the re-anchor in transaction %lld was not signed"
+                   " (%s): its payout awaits a re-anchor again, asked again in %u ms", (long long)row,
+                   os_status_name(rc), e->cfg.operator_wait_ms);
+        }
         return rc;
     }
     }
@@ -1032,11 +1092,16 @@ static int sign_row(os_engine *e, int64_t row) {
     os_sign_tx tx = d.tx;
     os_sign_output *outs = d.out;
     uint8_t was_new[OS_MAX_OUTPUTS] = {0};
+    /* Committed already (its signatures were lost): every payout is now anchored at input 0, new and
+     * re-anchored alike, and the same transaction is asked for again as their replacement. */
+    uint8_t was_reanchor[OS_MAX_OUTPUTS] = {0};
     if (committed)
         for (size_t i = 0; i < tx.n_outputs; i++)
-            if (outs[i].kind == OS_OUTPUT_PAYOUT && !outs[i].replace) {
+            if (outs[i].kind == OS_OUTPUT_PAYOUT && (!outs[i].replace || outs[i].reanchor)) {
                 was_new[i] = 1;
+                was_reanchor[i] = outs[i].reanchor;
                 outs[i].replace = 1;
+                outs[i].reanchor = 0;
                 outs[i].anchor = tx.inputs[0].prevout;
             }
     os_input_sig *sigs = calloc(tx.n_inputs, sizeof *sigs);
@@ -1066,16 +1131,19 @@ static int sign_row(os_engine *e, int64_t row) {
     nonce_tree_root(e->tree, root_after);
     /* The stored draft's own view (new vs replace) decides which leaves it added. */
     for (size_t i = 0; i < tx.n_outputs; i++)
-        if (was_new[i]) outs[i].replace = 0;
+        if (was_new[i]) {
+            outs[i].replace = 0;
+            outs[i].reanchor = was_reanchor[i];
+        }
     if (rc == OS_OK) {
         engine_crash_point(e, "after-sign-commit");
         uint8_t *raw = malloc(1u << 20);
-        size_t raw_len = 0, bad = 0, n_leaves = 0;
+        size_t raw_len = 0, bad = 0, n_leaves = 0, n_payouts = 0;
         uint8_t txid[32];
-        os_ledger_leaf leaves[OS_MAX_OUTPUTS];
+        os_ledger_leaf leaves[TX_LEAVES_MAX];
         rc = raw ? os_sign_serialize(&tx, sigs, raw, 1u << 20, &raw_len, txid) : OS_ERR_IO;
         if (rc == OS_OK && os_sign_verify(&tx, sigs, &bad) != OS_OK) rc = OS_ERR_CRYPTO;
-        if (rc == OS_OK) rc = tx_leaves(&tx, leaves, &n_leaves);
+        if (rc == OS_OK) rc = tx_leaves(&tx, leaves, &n_leaves, &n_payouts);
         if (rc == OS_OK) {
             /* stored before the first broadcast (I3) */
             os_tx_event_data ev = {.note = "", .raw = raw, .raw_len = raw_len, .txid = txid, .root_after = root_after,
@@ -1085,7 +1153,7 @@ static int sign_row(os_engine *e, int64_t row) {
         free(raw);
         if (rc == OS_OK) {
             __atomic_add_fetch(&e->m_tx_signed, 1, __ATOMIC_RELAXED);
-            __atomic_add_fetch(&e->m_payouts_signed, n_leaves, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&e->m_payouts_signed, n_payouts, __ATOMIC_RELAXED);
             engine_crash_point(e, "after-signed-stored");
             (void)log_sync(e, &info, err, sizeof err);
         }
@@ -1177,8 +1245,10 @@ static int observe_inputs(os_engine *e, int64_t row, os_recon_view *v, os_outpoi
             if (os_rpc_gettxout(e->rpc, &d.in[i].prevout, 0, &in_chain_unspent, &amount, &conf, &er) == OS_OK &&
                 !in_chain_unspent &&
                 os_rpc_get_transaction(e->rpc, d.in[i].prevout.txid, &parent, NULL, NULL, &er) == OS_OK &&
-                parent.found && parent.confirmations >= 1)
+                parent.found && parent.confirmations >= 1) {
                 v->input_spent_in_chain = 1;
+                v->anchor_spent_in_chain = i == 0;   /* input 0 is the anchor of its payouts */
+            }
         }
         pthread_mutex_unlock(&e->rpc_mu);
         if (rc == OS_OK && !unspent) v->all_inputs_unspent = 0;
@@ -1208,6 +1278,31 @@ static int observe_family(os_engine *e, int64_t row, const os_outpoint *anchor, 
     return rc;
 }
 
+/* Whether row's anchor, seen spent in a block now (spent) or not, has been spent for
+ * confirmations_final blocks: the height it was first seen spent is kept until then. recon_mu held. */
+static int anchor_spent_deep(os_engine *e, int64_t row, int spent) {
+    size_t i;
+    for (i = 0; i < e->n_anchor_spent && e->anchor_spent[i].row != row; i++) {}
+    if (!spent) {
+        /* unspent again (a reorg): the wait starts over when it is spent again */
+        if (i < e->n_anchor_spent) e->anchor_spent[i] = e->anchor_spent[--e->n_anchor_spent];
+        return 0;
+    }
+    if (i == e->n_anchor_spent) {
+        size_t cap = sizeof e->anchor_spent / sizeof e->anchor_spent[0];
+        if (e->n_anchor_spent < cap) i = e->n_anchor_spent++;
+        else i = e->next_anchor_slot++ % cap;   /* full: the evicted row's wait starts over */
+        e->anchor_spent[i].row = row;
+        e->anchor_spent[i].height = e->recon_height;
+        os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_INT("height", (int64_t)e->recon_height) };
+        os_log(OS_LOG_WARNING, "tx.anchor_spent_elsewhere", f, 2, "transaction %lld: its anchor was spent in a block"
+               " by a transaction that is not ours; its payouts wait %u confirmations before re-anchoring",
+               (long long)row, e->cfg.confirmations_final);
+    }
+    uint64_t first = e->anchor_spent[i].height;
+    return e->recon_height + 1 >= first + e->cfg.confirmations_final;
+}
+
 /* Asks the node about one of our signed transactions, decides, applies. rpc_mu not held. */
 static void reconcile_row(os_engine *e, const os_ledger_tx_ref *ref) {
     uint8_t *raw = NULL, txid[32];
@@ -1233,7 +1328,27 @@ static void reconcile_row(os_engine *e, const os_ledger_tx_ref *ref) {
             continue;
         case OS_RECON_ASK_FAMILY:
             if (observe_family(e, ref->row, &anchor, &v) != OS_OK) return;
+            v.anchor_spent_deep = anchor_spent_deep(e, ref->row, v.anchor_spent_in_chain && !v.family_confirmed);
             continue;
+        case OS_RECON_ANCHOR_LOST: {
+            /* Conclusive: no transaction of these payouts can confirm. They are kept, never failed:
+             * only a re-anchor on the signer (the operator approves) can pay them now. */
+            char why[200];
+            snprintf(why, sizeof why, "its anchor was spent on chain by a foreign transaction (%u confirmations):"
+                                      " waiting to be re-anchored, with the operator's approval on the signer",
+                     e->cfg.confirmations_final);
+            d.note = why;
+            d.payout_error = why;
+            if (tx_event(e, ref->row, OS_TXEV_ANCHOR_LOST, &d) == OS_OK) {
+                __atomic_add_fetch(&e->m_anchor_lost, 1, __ATOMIC_RELAXED);
+                (void)anchor_spent_deep(e, ref->row, 0);
+                os_log_field f[] = { OS_LOG_INT("tx", ref->row) };
+                os_log(OS_LOG_ERROR, "payout.awaiting_reanchor", f, 1, "transaction %lld can never confirm: its"
+                       " anchor was spent elsewhere; its payouts wait to be re-anchored (never paid twice)",
+                       (long long)ref->row);
+            }
+            return;
+        }
         case OS_RECON_CONFIRMED:
             d.note = "";
             d.confirmations = ts.confirmations;
@@ -1359,6 +1474,14 @@ static int worker_round(os_engine *e) {
     if (e->rpc && os_ledger_tx_next(e->ledger, OS_LEDGER_NEXT_UNSENT, &row) == OS_OK && row) {
         broadcast_row(e, row);
         return 1;
+    }
+    /* 2c. a payout whose anchor was spent elsewhere: its re-anchor (build_draft takes it first, alone),
+     *     unless it was refused or could not be funded a moment ago */
+    uint64_t stuck = 0;
+    if (engine_mono_ms() >= e->reanchor_after_ms &&
+        os_ledger_payouts_count(e->ledger, OS_PAYOUT_AWAITING_REANCHOR, &stuck) == OS_OK && stuck) {
+        int64_t tx_row = 0;
+        if (build_draft(e, &tx_row) == OS_OK && tx_row) return 1;
     }
     /* 3. a new batch, once it is full or the oldest waited batch_delay_ms */
     uint64_t waiting = 0;

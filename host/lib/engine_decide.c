@@ -134,7 +134,11 @@ os_recon_action os_decide_reconcile(const os_recon_view *v) {
         return v->live_replacement || v->needs_bump ? OS_RECON_NOTHING : OS_RECON_REBROADCAST;
     if (!v->input_spent_in_chain) return OS_RECON_WAIT;
     if (!v->family_asked) return OS_RECON_ASK_FAMILY;
-    return v->family_confirmed ? OS_RECON_REPLACED_BY_OURS : OS_RECON_CONFLICTED;
+    if (v->family_confirmed) return OS_RECON_REPLACED_BY_OURS;
+    /* The anchor gone means no transaction for these payouts can ever confirm: they wait for a
+     * re-anchor, which must not start before a reorg could still bring one of ours back. */
+    if (v->anchor_spent_in_chain) return v->anchor_spent_deep ? OS_RECON_ANCHOR_LOST : OS_RECON_WAIT;
+    return OS_RECON_CONFLICTED;
 }
 
 int os_decide_reconcile_due(uint64_t height, uint64_t last_height, int64_t now_ms, int64_t last_ms,

@@ -57,11 +57,18 @@ struct os_engine {
     int64_t aside_logged_id;        /* the newest payout logged as stepping aside (worker only) */
     int64_t operator_aside_row;     /* worker: a draft the operator did not decide on in time ... */
     int64_t operator_aside_until_ms; /* ... is asked again from this monotonic time on */
+    int64_t reanchor_after_ms;      /* worker: payouts awaiting a re-anchor are drafted from this monotonic
+                                       time on (after a refusal or a lack of funds: operator_wait_ms) */
 
     /* reconciler: when it last asked the node (recon_mu), and whether work happened since (mu) */
     uint64_t recon_height;
     int64_t recon_last_ms;
     int recon_work;
+    /* reconciler (recon_mu): the chain height at which a transaction's anchor was first seen spent in
+     * a block by a foreign transaction; its payouts wait confirmations_final blocks from there (not
+     * persisted: after a restart the wait starts again, which only delays) */
+    struct { int64_t row; uint64_t height; } anchor_spent[32];
+    size_t n_anchor_spent, next_anchor_slot;
     int funds_short;                /* mu: the last batch found no payout the coins could cover */
     uint64_t payouts_aside;         /* mu: requested payouts the last batch left for want of funds */
 
@@ -69,6 +76,7 @@ struct os_engine {
     uint64_t m_recon_passes;
     uint64_t m_codes_issued, m_redeems, m_payouts_created, m_tx_signed, m_payouts_signed;
     uint64_t m_bc_sent, m_bc_not_sent, m_bc_unknown, m_bc_check_chain, m_sign_refused;
+    uint64_t m_anchor_lost;         /* payouts whose anchor a foreign transaction spent */
 };
 
 /* engine_runtime.c */

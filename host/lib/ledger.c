@@ -122,7 +122,8 @@ static const char MIGRATION_V5[] = "ALTER TABLE txs RENAME COLUMN hash_outputs T
  * neither be lost by a crash after the change nor exist for a change that rolled back. Only while
  * meta "webhooks" is 1 (oncesignd with a webhook-url sets it): a ledger without webhooks collects
  * nothing. Each row is a snapshot of the payout at the change: a retry sends the same body. Payout
- * status values: 2 awaiting_approval, 5 broadcast, 6 confirmed, 7 failed (os_payout_status). */
+ * status values: 2 awaiting_approval, 5 broadcast, 6 confirmed, 7 failed, 8 awaiting_reanchor
+ * (os_payout_status). */
 static const char MIGRATION_V6[] =
     "CREATE TABLE webhook_outbox ("
     "  id INTEGER PRIMARY KEY,"
@@ -138,7 +139,7 @@ static const char MIGRATION_V6[] =
     ");"
     "CREATE INDEX webhook_outbox_due ON webhook_outbox(next_at_ms, id);"
     "CREATE TRIGGER webhook_payout_status AFTER UPDATE OF status ON payouts"
-    " WHEN NEW.status <> OLD.status AND NEW.status IN (2, 5, 6, 7)"
+    " WHEN NEW.status <> OLD.status AND NEW.status IN (2, 5, 6, 7, 8)"
     "  AND EXISTS (SELECT 1 FROM meta WHERE k = 'webhooks' AND v = X'01')"
     " BEGIN"
     "  INSERT INTO webhook_outbox (event_id, payout_id, status, amount, address, code_id, idem_key, txid,"
@@ -148,8 +149,20 @@ static const char MIGRATION_V6[] =
     "          (SELECT txid FROM txs WHERE id = NEW.tx_row), NEW.confirmations, NEW.error, NEW.updated_at);"
     " END;";
 
+/* v7: re-anchored leaves (issue 10). A committed payout moved to a new anchor keeps its tree_leaves
+ * row as first committed (the audit replay inserts it at that transaction's SIGN entry) and gets a
+ * row here per move, with the value it has from the moving transaction's SIGN entry on; the current
+ * value of a key is its newest move, else its leaf. */
+static const char MIGRATION_V7[] =
+    "CREATE TABLE tree_moves ("
+    "  id INTEGER PRIMARY KEY, key BLOB NOT NULL, value BLOB NOT NULL,"
+    "  anchor_txid BLOB NOT NULL, anchor_vout INTEGER NOT NULL,"
+    "  tx_row INTEGER NOT NULL REFERENCES txs(id), UNIQUE (key, tx_row));"
+    "CREATE INDEX tree_moves_tx ON tree_moves(tx_row);";
+
 static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3,
-                                                                  MIGRATION_V4, MIGRATION_V5, MIGRATION_V6};
+                                                                  MIGRATION_V4, MIGRATION_V5, MIGRATION_V6,
+                                                                   MIGRATION_V7};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");

@@ -32,7 +32,7 @@
 #include "engine.h"
 #include "oncesign/protocol.h"
 
-#define OS_LEDGER_SCHEMA_VERSION 6
+#define OS_LEDGER_SCHEMA_VERSION 7
 
 typedef struct os_ledger os_ledger;
 
@@ -101,7 +101,9 @@ typedef enum {
  *   SIGNED            SIGNING, AWAITING          SIGNED      signing, awaiting_approval -> signed
  *                       + raw, txid, root_after, log_seq, leaves, tree_seq stored
  *   REFUSED           SIGNING, AWAITING          RELEASED    any -> requested (tx cleared), or failed
- *                       + coins released               for the outputs the signer refused
+ *                       + coins released               for the outputs the signer refused; a payout
+ *                                                      whose nonce is committed (a re-anchor) ->
+ *                                                      awaiting_reanchor, never requested or failed
  *   BUMP_REFUSED      SIGNING, AWAITING          RELEASED    any -> signed, back on the replaced tx
  *                       + coins back to the replaced tx
  *   SENT              SIGNED, BROADCAST          BROADCAST   signed, broadcast -> broadcast
@@ -113,6 +115,8 @@ typedef enum {
  *                     CONFIRMED                    + coins of its family spent, family -> REPLACED
  *   CONFLICTED        SIGNED, BROADCAST          REPLACED    signing, signed, broadcast -> failed
  *   REPLACED_BY_OURS  SIGNED, BROADCAST          REPLACED    (unchanged: the confirmed one carries them)
+ *   ANCHOR_LOST       SIGNED, BROADCAST          REPLACED    signing, signed, broadcast -> awaiting_reanchor
+ *                       (a foreign transaction spent the anchor, confirmations_final deep)
  *
  * Two arrows are not events of an existing transaction: a new draft (os_ledger_tx_draft_create)
  * takes requested payouts to signing, and a fee bump (os_ledger_tx_replacement_create) takes the
@@ -132,19 +136,24 @@ typedef enum {
     OS_TXEV_CONFIRMED,
     OS_TXEV_CONFLICTED,
     OS_TXEV_REPLACED_BY_OURS,
+    OS_TXEV_ANCHOR_LOST,
 } os_tx_event;
 
 /* Coin states. */
 enum { OS_COIN_AVAILABLE = 0, OS_COIN_RESERVED = 1, OS_COIN_SPENT = 2 };
 
 /* A leaf a committed transaction added to the nonce tree (the engine computes it; the ledger keeps it
- * and records the payout's anchor). script points into the caller's memory. */
+ * and records the payout's anchor). script points into the caller's memory. An anchor entry
+ * (docs/DESIGN.md §3 "Anchors") is a leaf too: nonce all zero, anchor its outpoint, script empty,
+ * amount the number of payouts anchored there. */
 typedef struct {
     uint8_t key[32], value[32], nonce[32];
     os_outpoint anchor;
     const uint8_t *script;
     size_t script_len;
     uint64_t amount;
+    uint8_t moved;              /* 1: a re-anchored payout: key is committed already, value and anchor
+                                   are what it has from this transaction on (a tree_moves row) */
 } os_ledger_leaf;
 
 /* What an event carries beyond its name; fields an event does not use are ignored. */
@@ -213,7 +222,7 @@ int os_ledger_payout_get(os_ledger *l, int64_t id, os_payout_info *out);
 /* Payouts with id > after_id, optionally only one status (0: all), at most limit. */
 int os_ledger_payout_list(os_ledger *l, os_payout_status status, int64_t after_id, size_t limit,
                           os_payout_info *out, size_t *n);
-int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_FAILED + 1]);
+int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_STATUS_LAST + 1]);
 /* An operator cancels a payout that is still waiting for a transaction (requested -> failed, with
  * why as its error); one a signing session has started on is the signer's and the chain's to finish.
  * Returns: OS_OK; OS_ERR_NOT_FOUND (no such payout); OS_ERR_BUSY (past requested: nothing changed);
@@ -229,10 +238,12 @@ typedef struct {
     uint8_t nonce[32];
     uint8_t script[OS_MAX_PAYOUT_SCRIPT];
     size_t script_len;
+    os_outpoint anchor;         /* awaiting_reanchor: the anchor its nonce is committed with */
 } os_ledger_payout_req;
 
-/* The oldest requested payouts, at most max. */
-int os_ledger_payouts_requested(os_ledger *l, size_t max, os_ledger_payout_req *out, size_t *n);
+/* The oldest payouts with this status (requested, or awaiting_reanchor), at most max. */
+int os_ledger_payouts_waiting(os_ledger *l, os_payout_status status, size_t max, os_ledger_payout_req *out,
+                              size_t *n);
 
 /* ---- the hot wallet: addresses and coins ---- */
 
@@ -294,11 +305,12 @@ int os_ledger_addresses_all(os_ledger *l, os_ledger_address **out, size_t *n);
 
 /* ---- transactions ---- */
 
-/* Stores a new draft in SIGNING with its fee, links the payouts (requested -> signing) and reserves
- * the coins, all or nothing. Returns: OS_OK (*row set); OS_ERR_NOT_FOUND (a payout or coin was taken
- * meanwhile: nothing stored); OS_ERR_DB. */
-int os_ledger_tx_draft_create(os_ledger *l, const os_sign_tx *tx, uint64_t fee, const int64_t *payout_ids,
-                              size_t n_payouts, const int64_t *coin_ids, size_t n_coins, int64_t now, int64_t *row);
+/* Stores a new draft in SIGNING with its fee, links the payouts (from -> signing: requested, or
+ * awaiting_reanchor for a re-anchor) and reserves the coins, all or nothing. Returns: OS_OK (*row
+ * set); OS_ERR_NOT_FOUND (a payout or coin was taken meanwhile: nothing stored); OS_ERR_DB. */
+int os_ledger_tx_draft_create(os_ledger *l, const os_sign_tx *tx, uint64_t fee, os_payout_status from,
+                              const int64_t *payout_ids, size_t n_payouts, const int64_t *coin_ids, size_t n_coins,
+                              int64_t now, int64_t *row);
 /* Stores a fee bump of old (same inputs): its payouts (signed, broadcast -> signing) and coins move to
  * the replacement, the original's change is never spent, old's needs_bump is cleared. */
 int os_ledger_tx_replacement_create(os_ledger *l, int64_t old, const os_sign_tx *tx, uint64_t fee, int64_t now,
@@ -360,13 +372,15 @@ int os_ledger_txs_unsettled(os_ledger *l, uint32_t final_confirmations, os_ledge
  * rebuild leaves the ledger as it was. Returns: OS_OK; OS_ERR_DB. */
 int os_ledger_tree_forget(os_ledger *l);
 
-/* Every leaf (two heap arrays, freed by the caller). */
+/* Every leaf at its current value (a re-anchored key's newest move) (two heap arrays, freed by the
+ * caller). */
 int os_ledger_leaves_load(os_ledger *l, uint8_t (**keys)[32], uint8_t (**values)[32], size_t *n);
-/* Calls f for each leaf recorded for a transaction with the given commitment, in insertion order;
+/* Calls f for each leaf recorded for a transaction with the given commitment, its inserts first
+ * (moved 0), then its re-anchors (moved 1: key is committed, value is its value from then on);
  * f returns OS_OK to go on, anything else stops and is returned. */
 int os_ledger_leaves_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t tx_digest[32],
                                    int (*f)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value,
-                                            size_t value_len),
+                                            size_t value_len, int moved),
                                    void *ctx);
 /* Calls f for each transaction with the given commitment (oldest first) with its stored raw (NULL
  * when unsigned) and root_after (NULL when unknown); f returns 1 to stop, 0 to go on. */
@@ -379,6 +393,9 @@ int os_ledger_signed_tx_of_commitment(os_ledger *l, const uint8_t hash_prevouts[
                                       int64_t *row, uint8_t txid[32], os_tx_state *state);
 /* Whether a payout or a tree leaf carries this nonce. */
 int os_ledger_nonce_known(os_ledger *l, const uint8_t nonce[32], int *known);
+/* Whether the tree's leaves hold an anchor entry for this outpoint (a transaction that anchored
+ * payouts there was committed). */
+int os_ledger_anchor_known(os_ledger *l, const os_outpoint *anchor, int *known);
 
 int os_ledger_signer_log_put(os_ledger *l, uint64_t seq, const uint8_t entry[OS_LOG_ENTRY_BYTES],
                              const uint8_t hash[32]);

@@ -49,6 +49,7 @@ static const tx_rule tx_transitions[] = {
     {OS_TXEV_CONFIRMED, OUT_TX | BIT(OS_TX_CONFIRMED), OS_TX_CONFIRMED, 0, 0, FX_CONFIRM},
     {OS_TXEV_CONFLICTED, OUT_TX, OS_TX_REPLACED, OS_PAYOUT_FAILED, BIT(OS_PAYOUT_SIGNING) | SIGNED_PAYOUTS, 0},
     {OS_TXEV_REPLACED_BY_OURS, OUT_TX, OS_TX_REPLACED, 0, 0, 0},
+    {OS_TXEV_ANCHOR_LOST, OUT_TX, OS_TX_REPLACED, OS_PAYOUT_AWAITING_REANCHOR, BIT(OS_PAYOUT_SIGNING) | SIGNED_PAYOUTS, 0},
 };
 
 static const tx_rule *rule_of(os_tx_event ev) {
@@ -70,7 +71,12 @@ static int store_leaves(os_ledger *l, int64_t row, const os_ledger_leaf *leaves,
     int rc = OS_OK;
     for (size_t i = 0; rc == OS_OK && i < n; i++) {
         const os_ledger_leaf *f = &leaves[i];
-        rc = ledger_run(l, NULL,
+        if (f->moved)
+            rc = ledger_run(l, NULL,
+                            "INSERT OR IGNORE INTO tree_moves (key, value, anchor_txid, anchor_vout, tx_row) VALUES (?,?,?,?,?)",
+                            "bbbii", f->key, 32, f->value, 32, f->anchor.txid, 32, (int64_t)f->anchor.vout, row);
+        else
+            rc = ledger_run(l, NULL,
                         "INSERT OR IGNORE INTO tree_leaves (key, value, nonce, anchor_txid, anchor_vout, script, amount,"
                         " tx_row) VALUES (?,?,?,?,?,?,?,?)",
                         "bbbbibii", f->key, 32, f->value, 32, f->nonce, 32, f->anchor.txid, 32, (int64_t)f->anchor.vout,
@@ -102,6 +108,13 @@ static int apply_effects(os_ledger *l, int64_t row, const tx_rule *r, const os_t
         const char *why = d->payout_error ? d->payout_error : "";
         rc = ledger_run(l, NULL, "UPDATE coins SET state = ?, reserved_by = NULL WHERE reserved_by = ? AND state = ?", "iii",
                         (int64_t)OS_COIN_AVAILABLE, row, (int64_t)OS_COIN_RESERVED);
+        /* A payout whose nonce the signer committed (a re-anchor's) is never requested again as new,
+         * nor dropped: it waits for the next re-anchor. */
+        if (rc == OS_OK)
+            rc = ledger_run(l, NULL, "UPDATE payouts SET status = ?, tx_row = NULL, error = ?, updated_at = ? WHERE tx_row = ?"
+                                     " AND nonce IN (SELECT nonce FROM tree_leaves)",
+                            "itii", (int64_t)OS_PAYOUT_AWAITING_REANCHOR,
+                            why[0] ? why : "re-anchor not signed: waiting to be asked again", d->now, row);
         for (size_t i = 0; rc == OS_OK && !d->fail_all && i < d->n_failed; i++)
             rc = ledger_run(l, NULL,
                             "UPDATE payouts SET status = ?, tx_row = NULL, error = ?, updated_at = ? WHERE tx_row = ? AND nonce = ?",
@@ -167,7 +180,10 @@ int os_ledger_tx_transition(os_ledger *l, int64_t row, os_tx_event ev, const os_
         rc = ledger_run(l, NULL, "UPDATE payouts SET status = ?, updated_at = ?, error = coalesce(?, error)"
                                  " WHERE tx_row = ? AND ((1 << status) & ?) != 0",
                         "iitii", (int64_t)r->payouts_to, d->now,
-                        r->payouts_to == OS_PAYOUT_FAILED ? (d->payout_error ? d->payout_error : "") : NULL, row,
+                        r->payouts_to == OS_PAYOUT_FAILED || r->payouts_to == OS_PAYOUT_AWAITING_REANCHOR
+                            ? (d->payout_error ? d->payout_error : "")
+                            : NULL,
+                        row,
                         (int64_t)r->payouts_from);
     if (rc == OS_OK) rc = apply_effects(l, row, r, d);
     return ledger_op_end(l, rc);
@@ -197,9 +213,11 @@ static int insert_tx(os_ledger *l, os_tx_state state, const os_sign_tx *tx, int6
     return rc;
 }
 
-int os_ledger_tx_draft_create(os_ledger *l, const os_sign_tx *tx, uint64_t fee, const int64_t *payout_ids,
-                              size_t n_payouts, const int64_t *coin_ids, size_t n_coins, int64_t now, int64_t *row) {
+int os_ledger_tx_draft_create(os_ledger *l, const os_sign_tx *tx, uint64_t fee, os_payout_status from,
+                              const int64_t *payout_ids, size_t n_payouts, const int64_t *coin_ids, size_t n_coins,
+                              int64_t now, int64_t *row) {
     if (!l || !tx || !row || (n_payouts && !payout_ids) || (n_coins && !coin_ids)) return OS_ERR_ARG;
+    if (from != OS_PAYOUT_REQUESTED && from != OS_PAYOUT_AWAITING_REANCHOR) return OS_ERR_ARG;
     int rc = ledger_op_begin(l);
     if (rc != OS_OK) return rc;
     rc = insert_tx(l, OS_TX_SIGNING, tx, 0, fee, NULL, now, row);
@@ -208,7 +226,7 @@ int os_ledger_tx_draft_create(os_ledger *l, const os_sign_tx *tx, uint64_t fee, 
         rc = ledger_run(l, NULL, "INSERT INTO tx_payouts (tx_row, payout_id) VALUES (?,?)", "ii", *row, payout_ids[i]);
         if (rc == OS_OK)
             rc = ledger_run(l, &changes, "UPDATE payouts SET status = ?, tx_row = ?, updated_at = ? WHERE id = ? AND status = ?",
-                            "iiiii", (int64_t)OS_PAYOUT_SIGNING, *row, now, payout_ids[i], (int64_t)OS_PAYOUT_REQUESTED);
+                            "iiiii", (int64_t)OS_PAYOUT_SIGNING, *row, now, payout_ids[i], (int64_t)from);
         if (rc == OS_OK && changes != 1) rc = OS_ERR_NOT_FOUND;
     }
     for (size_t i = 0; rc == OS_OK && i < n_coins; i++) {
@@ -611,7 +629,8 @@ int os_ledger_tree_forget(os_ledger *l) {
     if (!l) return OS_ERR_ARG;
     int rc = ledger_op_begin(l);
     if (rc != OS_OK) return rc;
-    rc = ledger_run(l, NULL, "DELETE FROM tree_leaves", "");
+    rc = ledger_run(l, NULL, "DELETE FROM tree_moves", "");
+    if (rc == OS_OK) rc = ledger_run(l, NULL, "DELETE FROM tree_leaves", "");
     if (rc == OS_OK) rc = ledger_run(l, NULL, "UPDATE txs SET root_after = NULL WHERE raw IS NULL", "");
     if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, "tree_seq", 0);
     return ledger_op_end(l, rc);
@@ -630,7 +649,10 @@ int os_ledger_leaves_load(os_ledger *l, uint8_t (**keys)[32], uint8_t (**values)
         *values = calloc(count ? (size_t)count : 1, 32);
         rc = *keys && *values ? OS_OK : OS_ERR_IO;
     }
-    sqlite3_stmt *st = rc == OS_OK ? ledger_prep(l, "SELECT key, value FROM tree_leaves") : NULL;
+    /* each key at its current value: its newest move, else the leaf as committed */
+    sqlite3_stmt *st = rc == OS_OK ? ledger_prep(l, "SELECT key, coalesce((SELECT m.value FROM tree_moves m WHERE m.key ="
+                                                    " tree_leaves.key ORDER BY m.id DESC LIMIT 1), value) FROM tree_leaves")
+                                   : NULL;
     int r = SQLITE_ERROR;
     while (st && *n < (size_t)count && (r = sqlite3_step(st)) == SQLITE_ROW) {
         if (sqlite3_column_bytes(st, 0) != 32 || sqlite3_column_bytes(st, 1) != 32) {
@@ -657,12 +679,14 @@ int os_ledger_leaves_load(os_ledger *l, uint8_t (**keys)[32], uint8_t (**values)
 
 int os_ledger_leaves_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t tx_digest[32],
                                    int (*f)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value,
-                                            size_t value_len),
+                                            size_t value_len, int moved),
                                    void *ctx) {
     if (!l || !hash_prevouts || !tx_digest || !f) return OS_ERR_ARG;
     os_ledger_lock(l);
-    sqlite3_stmt *st = ledger_prep(l, "SELECT key, value FROM tree_leaves WHERE tx_row IN"
-                                      " (SELECT id FROM txs WHERE hash_prevouts = ?1 AND tx_digest = ?2) ORDER BY rowid");
+    sqlite3_stmt *st = ledger_prep(l, "SELECT key, value, 0 FROM tree_leaves WHERE tx_row IN"
+                                      " (SELECT id FROM txs WHERE hash_prevouts = ?1 AND tx_digest = ?2)"
+                                      " UNION ALL SELECT key, value, 1 FROM tree_moves WHERE tx_row IN"
+                                      " (SELECT id FROM txs WHERE hash_prevouts = ?1 AND tx_digest = ?2)");
     int rc = st ? OS_OK : OS_ERR_DB, r = SQLITE_DONE;
     if (st) {
         sqlite3_bind_blob(st, 1, hash_prevouts, 32, SQLITE_STATIC);
@@ -670,7 +694,7 @@ int os_ledger_leaves_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32]
     }
     while (rc == OS_OK && (r = sqlite3_step(st)) == SQLITE_ROW)
         rc = f(ctx, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_blob(st, 1),
-               (size_t)sqlite3_column_bytes(st, 1));
+               (size_t)sqlite3_column_bytes(st, 1), sqlite3_column_int(st, 2));
     if (rc == OS_OK && r != SQLITE_DONE) rc = OS_ERR_DB;
     sqlite3_finalize(st);
     os_ledger_unlock(l);
@@ -718,6 +742,15 @@ int os_ledger_nonce_known(os_ledger *l, const uint8_t nonce[32], int *known) {
     int64_t one = 0;
     int rc = ledger_int(l, &one, "SELECT 1 FROM payouts WHERE nonce = ?1 UNION ALL SELECT 1 FROM tree_leaves WHERE nonce = ?1"
                                  " LIMIT 1", "b", nonce, 32);
+    *known = rc == OS_OK;
+    return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
+}
+
+int os_ledger_anchor_known(os_ledger *l, const os_outpoint *anchor, int *known) {
+    if (!l || !anchor || !known) return OS_ERR_ARG;
+    int64_t one = 0;
+    int rc = ledger_int(l, &one, "SELECT 1 FROM tree_leaves WHERE nonce = zeroblob(32) AND anchor_txid = ? AND"
+                                 " anchor_vout = ? LIMIT 1", "bi", anchor->txid, 32, (int64_t)anchor->vout);
     *known = rc == OS_OK;
     return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
 }

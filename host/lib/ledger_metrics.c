@@ -15,6 +15,6 @@ int os_ledger_backlog_get(os_ledger *l, os_ledger_backlog *out) {
         rc = ledger_int(l, &out->oldest_awaiting_since,
                         "SELECT coalesce(min(updated_at), 0) FROM payouts WHERE status = ?", "i",
                         (int64_t)OS_PAYOUT_AWAITING_APPROVAL);
-    if (rc == OS_OK) rc = ledger_int(l, &out->nonce_set_size, "SELECT count(*) FROM tree_leaves", "");
+    if (rc == OS_OK) rc = ledger_int(l, &out->nonce_set_size, "SELECT count(*) FROM tree_leaves WHERE nonce != zeroblob(32)", "");
     return rc;
 }

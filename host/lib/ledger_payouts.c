@@ -111,16 +111,16 @@ int os_ledger_payout_list(os_ledger *l, os_payout_status status, int64_t after_i
     return ledger_query_end(l, st, r);
 }
 
-int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_FAILED + 1]) {
+int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_STATUS_LAST + 1]) {
     if (!l || !counts) return OS_ERR_ARG;
-    memset(counts, 0, sizeof(uint64_t) * (OS_PAYOUT_FAILED + 1));
+    memset(counts, 0, sizeof(uint64_t) * (OS_PAYOUT_STATUS_LAST + 1));
     sqlite3_stmt *st = NULL;
     int rc = ledger_query(l, &st, "SELECT status, count(*) FROM payouts GROUP BY status", "");
     if (rc != OS_OK) return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
     int r = SQLITE_ROW;
     for (; r == SQLITE_ROW; r = sqlite3_step(st)) {
         int s = sqlite3_column_int(st, 0);
-        if (s >= OS_PAYOUT_REQUESTED && s <= OS_PAYOUT_FAILED) counts[s] = (uint64_t)sqlite3_column_int64(st, 1);
+        if (s >= OS_PAYOUT_REQUESTED && s <= OS_PAYOUT_STATUS_LAST) counts[s] = (uint64_t)sqlite3_column_int64(st, 1);
     }
     return ledger_query_end(l, st, r);
 }
@@ -146,12 +146,14 @@ int os_ledger_payouts_count(os_ledger *l, os_payout_status status, uint64_t *n) 
     return rc;
 }
 
-int os_ledger_payouts_requested(os_ledger *l, size_t max, os_ledger_payout_req *out, size_t *n) {
+int os_ledger_payouts_waiting(os_ledger *l, os_payout_status status, size_t max, os_ledger_payout_req *out,
+                              size_t *n) {
     if (!l || !n || (max && !out)) return OS_ERR_ARG;
+    if (status != OS_PAYOUT_REQUESTED && status != OS_PAYOUT_AWAITING_REANCHOR) return OS_ERR_ARG;
     *n = 0;
     sqlite3_stmt *st = NULL;
-    int rc = ledger_query(l, &st, "SELECT id, amount, nonce, script FROM payouts WHERE status = ? ORDER BY id LIMIT ?", "ii",
-                          (int64_t)OS_PAYOUT_REQUESTED, (int64_t)max);
+    int rc = ledger_query(l, &st, "SELECT id, amount, nonce, script, anchor_txid, anchor_vout FROM payouts WHERE status = ?"
+                                  " ORDER BY id LIMIT ?", "ii", (int64_t)status, (int64_t)max);
     if (rc != OS_OK) return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
     int r = SQLITE_ROW;
     for (; r == SQLITE_ROW && *n < max; r = sqlite3_step(st)) {
@@ -163,6 +165,13 @@ int os_ledger_payouts_requested(os_ledger *l, size_t max, os_ledger_payout_req *
         memcpy(p->nonce, sqlite3_column_blob(st, 2), 32);
         p->script_len = slen;
         memcpy(p->script, sqlite3_column_blob(st, 3), slen);
+        memset(&p->anchor, 0, sizeof p->anchor);
+        if (sqlite3_column_bytes(st, 4) == 32) {
+            memcpy(p->anchor.txid, sqlite3_column_blob(st, 4), 32);
+            p->anchor.vout = (uint32_t)sqlite3_column_int64(st, 5);
+        } else if (status == OS_PAYOUT_AWAITING_REANCHOR) {
+            continue;   /* no recorded anchor: nothing to re-anchor from (never the case for a committed payout) */
+        }
         (*n)++;
     }
     return ledger_query_end(l, st, r);

@@ -82,6 +82,15 @@ int os_sign_sort_payouts(os_sign_output *outputs, size_t n_outputs) {
     return OS_OK;
 }
 
+uint16_t os_sign_anchored(const os_sign_tx *tx) {
+    uint16_t n = 0;
+    for (size_t i = 0; tx != NULL && i < tx->n_outputs; i++) {
+        const os_sign_output *o = &tx->outputs[i];
+        if (o->kind == OS_OUTPUT_PAYOUT && (o->reanchor || !o->replace)) n++;
+    }
+    return n;
+}
+
 /* A re-anchored key's value before this session moved it. */
 typedef struct {
     uint8_t key[32], old_value[32];
@@ -134,7 +143,8 @@ int os_sign_run(os_client *c, nonce_tree *tree, const os_sign_tx *tx, os_input_s
     ARG_CHECK(tx->n_outputs >= 1 && tx->n_outputs <= OS_MAX_OUTPUTS);
 
     session *s = calloc(1, sizeof *s);
-    uint8_t (*inserted)[32] = calloc(tx->n_outputs, 32);
+    /* the new payouts' keys and the anchor entry of input 0 */
+    uint8_t (*inserted)[32] = calloc(tx->n_outputs + 1u, 32);
     uint8_t *siblings = malloc(NONCE_PROOF_MAX_SIBLINGS * 32);
     size_t n_inserted = 0, i;
     reanchored_leaf moved;
@@ -153,6 +163,7 @@ int os_sign_run(os_client *c, nonce_tree *tree, const os_sign_tx *tx, os_input_s
     req.u.sign_begin.locktime = tx->locktime;
     req.u.sign_begin.n_inputs = (uint16_t)tx->n_inputs;
     req.u.sign_begin.n_outputs = (uint16_t)tx->n_outputs;
+    req.u.sign_begin.n_anchored = os_sign_anchored(tx);
     if ((rc = call_expect(s, &req, OS_MSG_SUCCESS, outcome, 0)) != OS_OK) goto out;
 
     for (i = 0; i < tx->n_inputs; i++) {
@@ -166,6 +177,21 @@ int os_sign_run(os_client *c, nonce_tree *tree, const os_sign_tx *tx, os_input_s
         req.u.sign_input.change = in->change;
         req.u.sign_input.addr_index = in->addr_index;
         req.u.sign_input.prev_tx_len = (uint32_t)in->prev_tx_len;
+        {
+            /* Mirror the signer (docs/DESIGN.md §3 "Anchors"): every input's anchor key proven under
+             * the root reached so far; input 0 of a transaction anchoring payouts gets its entry
+             * unless it has one (then the signer refuses the transaction at SIGN_FINISH). */
+            uint8_t key[32], value[32];
+            int present = 0;
+            rc = nonce_set_anchor_key(&in->prevout, key);
+            if (rc == OS_OK) rc = nonce_tree_prove(tree, key, &req.u.sign_input.anchor_proof, siblings, &present);
+            if (rc == OS_OK && i == 0 && !present && os_sign_anchored(tx) > 0) {
+                rc = nonce_set_anchor_value(os_sign_anchored(tx), value);
+                if (rc == OS_OK) rc = nonce_tree_insert(tree, key, value);
+                if (rc == OS_OK) memcpy(inserted[n_inserted++], key, 32);
+            }
+            if (rc != OS_OK) goto fail_local;
+        }
         if ((rc = call_expect(s, &req, OS_MSG_SUCCESS, outcome, 0)) != OS_OK) goto out;
         size_t off = 0;
         while (off < in->prev_tx_len) {

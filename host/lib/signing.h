@@ -84,6 +84,10 @@ typedef struct {
  * Returns: OS_OK, OS_ERR_ARG; OS_ERR_NONCE_ORDER when two payouts share a nonce. */
 int os_sign_sort_payouts(os_sign_output *outputs, size_t n_outputs);
 
+/* How many payouts tx anchors at its input 0: its new and re-anchored payouts (SIGN_BEGIN's
+ * n_anchored; the count in the anchor entry the signer inserts for input 0). tx may be NULL (0). */
+uint16_t os_sign_anchored(const os_sign_tx *tx);
+
 /* Runs one signing session.
  * Returns: OS_OK when every input is signed (sigs[0..n_inputs) filled, outcome->log_seq and
  *          nonce_root set, and the tree now equals the signer's set); otherwise the refusal or
@@ -95,6 +99,8 @@ int os_sign_sort_payouts(os_sign_output *outputs, size_t n_outputs);
  *          only its log can tell (the engine's start-up check replays it).
  *          OS_ERR_INTERNAL when the signer's root matches neither the tree before nor after this
  *          transaction: the host must stop and rebuild its tree from the signer's log.
+ *          OS_ERR_ANCHOR_SPENT (outcome->index: the input) when an input is the anchor of committed
+ *          payouts tx does not all replace, or input 0 is one and tx anchors payouts: refused, logged.
  * Args:    c: an open client. tree: the host's copy of the signer's nonce set.
  * In:      tx: the transaction; payout outputs must already be in key order.
  *          on_pending (may be NULL): called when the signer waits for the operator.

@@ -36,6 +36,7 @@ const char *os_webhook_event_type(os_payout_status status) {
     case OS_PAYOUT_BROADCAST: return "payout.broadcast";
     case OS_PAYOUT_CONFIRMED: return "payout.confirmed";
     case OS_PAYOUT_FAILED: return "payout.failed";
+    case OS_PAYOUT_AWAITING_REANCHOR: return "payout.awaiting_reanchor";
     default: return NULL;
     }
 }

@@ -118,8 +118,10 @@ typedef enum {
     OS_LOG_POLICY = 6,           /* policy changed */
     OS_LOG_WIPE = 7,             /* device wiped (payload: see PROTOCOL.md; kept in RAM, linked by the next SETUP) */
     OS_LOG_ACK = 8,              /* host acknowledged entries up to a seq (payload: acked seq, previous acked seq) */
+    OS_LOG_REFUSE_ANCHOR = 9,    /* refused a transaction spending the anchor of committed payouts it does
+                                    not replace (payload: anchor, input, counts, hash_prevouts) */
 } os_log_type;
-#define OS_LOG_TYPES 9           /* one more than the highest os_log_type */
+#define OS_LOG_TYPES 10          /* one more than the highest os_log_type */
 
 /* ---------------------------------------------------------------- shared structs */
 
@@ -163,7 +165,12 @@ typedef struct {
 typedef struct { uint8_t script_type; uint32_t account; } os_msg_get_xpub;
 typedef struct { uint8_t script_type; uint32_t account; uint8_t change; uint32_t index; uint8_t show; } os_msg_get_address;
 typedef struct { uint64_t seq; } os_msg_log_read;   /* also LOG_ACK: everything up to seq archived */
-typedef struct { uint32_t version, locktime; uint16_t n_inputs, n_outputs; } os_msg_sign_begin;
+typedef struct {
+    uint32_t version, locktime;
+    uint16_t n_inputs, n_outputs;
+    uint16_t n_anchored;        /* payouts this transaction anchors at its input 0: its NEW and REANCHOR
+                                   outputs (the anchor entry inserted for input 0 counts them) */
+} os_msg_sign_begin;
 
 typedef struct {
     uint16_t index;
@@ -174,6 +181,9 @@ typedef struct {
     uint8_t change;             /* 0 receive chain, 1 change chain */
     uint32_t addr_index;
     uint32_t prev_tx_len;       /* length of the full previous transaction streamed next */
+    os_nonce_proof anchor_proof; /* for nonce_set_anchor_key(prevout): absence (an ordinary coin) or
+                                    membership (the anchor of committed payouts), against the root the
+                                    session has reached (proto/PROTOCOL.md §2.5) */
 } os_msg_sign_input;
 
 typedef struct {

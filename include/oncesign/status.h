@@ -108,6 +108,11 @@ typedef enum {
     OS_ERR_FORBIDDEN        = 0x0710, /* a valid API key without the scope this call needs, or revoked */
     OS_ERR_SIGNER_UNAVAILABLE = 0x0711, /* host: the signer has not passed the start-up check (I6) since
                                          the daemon started (absent, not yet answering): writes wait */
+    OS_ERR_ANCHOR_SPENT     = 0x0407, /* the transaction spends the anchor of committed payouts and is not
+                                         the replacement of all of them (nor their re-anchor), or anchors new
+                                         payouts at an input that already is an anchor: REFUSED and logged
+                                         (REFUSE_ANCHOR) */
+    OS_ERR_LOG_VERSION      = 0x060B, /* log entry: a format version (byte 0) this verifier does not read */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */

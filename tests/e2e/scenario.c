@@ -179,6 +179,9 @@ int main(int argc, char **argv) {
         the_payout(out, &account, NONCE_FIRST, 1, &a.input.prevout);
         if (nonce_set_key(out[0].nonce, key) != OS_OK ||
             nonce_set_leaf_value(&a.input.prevout, out[0].script, 25, out[0].amount, value) != OS_OK ||
+            nonce_tree_insert(tree, key, value) != OS_OK ||
+            /* coin a anchors that one payout (docs/DESIGN.md §3 "Anchors") */
+            nonce_set_anchor_key(&a.input.prevout, key) != OS_OK || nonce_set_anchor_value(1, value) != OS_OK ||
             nonce_tree_insert(tree, key, value) != OS_OK)
             return fail("rebuilding the tree", OS_ERR_INTERNAL);
         nonce_tree_root(tree, root);

@@ -243,19 +243,20 @@ expect_exit 1 bind_bad psbt bind "$dir/p7.psbt" --output 5 --nonce "$nonce7"
 pass "a malformed PSBT and a bind to a missing output are usage errors (exit 1)"
 
 # ---- the signer-side ledger commands
+# the one committed nonce and its anchor's entry (docs/DESIGN.md §3 "Anchors")
 expect_exit 0 tree --json tree rebuild
-jq -e '.ok and .leaves == 1' "$dir/tree.out" >/dev/null || fail "tree rebuild: $(cat "$dir/tree.out") $(cat "$dir/tree.err")"
+jq -e '.ok and .leaves == 2' "$dir/tree.out" >/dev/null || fail "tree rebuild: $(cat "$dir/tree.out") $(cat "$dir/tree.err")"
 expect_exit 0 recon --json reconcile "${RPC[@]}"
 jq -e '.ok and .reconciled' "$dir/recon.out" >/dev/null || fail "reconcile: $(cat "$dir/recon.out")"
 expect_exit 0 status3 --json status
 jq -e '.signer.matches_ledger and .signer.log_seq >= 3' "$dir/status3.out" >/dev/null || fail "status after signing: $(cat "$dir/status3.out")"
 pass "tree rebuild (one nonce committed), reconcile --rpc-url, status --device after signing"
 
-# ---- a payout whose transaction can never confirm: the lifecycle's one 'failed' after signing
-# oncesignd signs and broadcasts the two requested payouts; then the coin their transaction spends
-# is spent in a block by another transaction (an operator's PSBT for another code: the signer signs
-# it, the coin is not the nonce's). The reconciler must mark both payouts failed — their nonces are
-# bound to that coin, so no transaction can pay them any more — and say why; nothing is rebroadcast.
+# ---- an operator's PSBT for another code that spends the anchor of two broadcast payouts
+# oncesignd signs and broadcasts the two requested payouts in one transaction; an operator's PSBT for
+# another code then spends its anchor. It would freeze both payouts for good (their transactions all
+# spend that coin), so the signer refuses it (anchor-spent, issue 10); the payouts stay broadcast.
+# A spend of the anchor outside the signer: tests/e2e/test_anchor_spent.sh.
 rpc generatetoaddress "[1, \"$miner\"]" >/dev/null
 # oncesignd takes the RPC password from a file only (a command line is readable in /proc)
 start_daemon d2 --rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password-file "$dir/rpc.password" \
@@ -279,15 +280,8 @@ anchor=$(rpc getrawtransaction "[\"$txT\", 1]" | jq -r '.result.vin[0] | "\(.txi
 nonce8=$(printf '%064x' 8)
 expect_exit 0 create8 psbt create --to "$addr" --amount 10000000 --nonce "$nonce8" --input "$anchor" --change-index 3 \
   "${RPC[@]}" --out "$dir/p8.psbt"
-expect_exit 0 sign8 --json sign "$dir/p8.psbt" --finalize
-hex8=$(jq -r .hex "$dir/sign8.out")
-rpc testnode_evict "[\"$txT\"]" | jq -e '.result >= 1' >/dev/null || fail "evicting $txT"
-rpc sendrawtransaction "[\"$hex8\"]" | jq -e --arg t "$(jq -r .txid "$dir/sign8.out")" '.result == $t' >/dev/null \
-  || fail "the other transaction was refused"
-rpc generatetoaddress "[1, \"$miner\"]" >/dev/null
-expect_exit 0 recon2 --json reconcile "${RPC[@]}"
-expect_exit 0 failed --json payouts list --status failed
-jq -e '.count == 2 and all(.payouts[]; (.error | test("never confirm")) and .confirmations == 0)' "$dir/failed.out" \
-  >/dev/null || fail "payouts after their coin was spent elsewhere: $(cat "$dir/failed.out")"
-rpc getrawtransaction "[\"$txT\"]" | jq -e '.error.code == -5' >/dev/null || fail "$txT was rebroadcast"
-pass "a broadcast payout whose coin is spent in a block by another transaction is failed, with the reason; not rebroadcast"
+expect_exit 3 sign8 --json sign "$dir/p8.psbt" --finalize
+grep -q 'anchor-spent' "$dir/sign8.out" "$dir/sign8.err" || fail "sign8: not refused as anchor-spent: $(cat "$dir/sign8.out" "$dir/sign8.err")"
+expect_exit 0 still --json payouts list --status broadcast
+jq -e '.count == 2' "$dir/still.out" >/dev/null || fail "after the refusal: $(cat "$dir/still.out")"
+pass "a PSBT spending the anchor of two broadcast payouts is refused by the signer (anchor-spent); they stay broadcast"

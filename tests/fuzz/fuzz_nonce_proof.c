@@ -14,6 +14,9 @@
  *   verify_member KIND   -> key absent;
  *   verify_update        -> the same verdict as verify_member (same checks); when OK, the new root
  *                           equals the tree's root with key's value replaced;
+ *   verify_member with the proof's own leaf_value (how the signer classifies an input's anchor key:
+ *                           the host names the value) OK -> key present with that value; KIND -> absent;
+ *   nonce_set_anchor_count of the leaf value OK -> nonce_set_anchor_value of that count gives it back;
  * and the honest proof itself always verifies (absent: insert OK; present: member OK). */
 #include <stddef.h>
 #include <stdint.h>
@@ -171,6 +174,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     proof.siblings = siblings;
+
+    /* The signer's anchor question: is key present, with whatever value the proof names? */
+    int classify_rc = nonce_set_verify_member(root, key, proof.leaf_value, &proof);
+    if (classify_rc == OS_OK) CHECK(present && memcmp(proof.leaf_value, tree_value, 32) == 0);
+    if (classify_rc == OS_ERR_PROOF_KIND) CHECK(!present);
+    uint16_t count = 0;
+    if (nonce_set_anchor_count(proof.leaf_value, &count) == OS_OK) {
+        uint8_t again[32];
+        CHECK(count >= 1 && nonce_set_anchor_value(count, again) == OS_OK);
+        CHECK(memcmp(again, proof.leaf_value, 32) == 0);
+    }
 
     int member_rc = nonce_set_verify_member(root, key, value, &proof);
     if (member_rc == OS_OK) CHECK(present && memcmp(value, tree_value, 32) == 0);

@@ -96,6 +96,11 @@ static int setup_chain(void **state) {
     os_sign_outcome oc;
     if (os_sign_run(c, tree, &bad, sigs, &oc, NULL, NULL) != OS_ERR_NONCE_COMMITTED) return -1;
     memcpy(g_refused_nonce, rep[0].nonce, 32);
+    /* A consolidation spending the first payout's anchor (it would freeze it): REFUSE_ANCHOR. */
+    os_sign_output merged[1];
+    harness_change(&merged[0], OS_SCRIPT_P2PKH, 9, 50000000 - 10000);
+    os_sign_tx freeze = { .version = 2, .n_inputs = 1, .n_outputs = 1, .inputs = &g_tx[0].coin.input, .outputs = merged };
+    if (os_sign_run(c, tree, &freeze, sigs, &oc, NULL, NULL) != OS_ERR_ANCHOR_SPENT) return -1;
     c = harness_reboot();
     sign_tx(c, tree, 2, 700000);
     nonce_tree_free(tree);
@@ -145,7 +150,8 @@ static void test_export_verifies(void **state) {
     assert_int_equal(r.n_entries, g_log.n);
     assert_int_equal(r.by_type[OS_LOG_SETUP], 1);
     assert_int_equal(r.signatures_released, N_TX);
-    assert_int_equal(r.refusals, 1);
+    assert_int_equal(r.refusals, 2);
+    assert_int_equal(r.by_type[OS_LOG_REFUSE_ANCHOR], 1);
     assert_int_equal(r.approvals, 1);
     assert_int_equal(r.rejections, 1);
     assert_int_equal(r.by_type[OS_LOG_APPROVAL], 1);
@@ -226,11 +232,7 @@ static void test_edit_detected(void **state) {
     l.entries[k][AUDIT_LOG_OFF_PREV] ^= 0x01;
     expect_failure(&l, key, NULL, OS_ERR_LOG_CHAIN, seq);
     free(l.entries);
-    /* the format byte, and a padding byte after the payload */
-    l = copy_log();
-    l.entries[k][AUDIT_LOG_OFF_FORMAT] = 2;
-    expect_failure(&l, key, NULL, OS_ERR_LOG_FORMAT, seq);
-    free(l.entries);
+    /* a padding byte after the payload */
     l = copy_log();
     l.entries[k][AUDIT_LOG_OFF_SIG - 1] = 0xff;
     expect_failure(&l, key, NULL, OS_ERR_LOG_FORMAT, seq);
@@ -239,6 +241,24 @@ static void test_edit_detected(void **state) {
     l = copy_log();
     l.entries[l.n - 1][AUDIT_LOG_OFF_DEVICE_MS] ^= 0x01;
     expect_failure(&l, key, g_info.log_head, OS_ERR_LOG_SIGNATURE, l.last);
+    free(l.entries);
+}
+
+/* Issue 10: an entry in a format version this verifier does not read (a firmware newer or older
+ * than the host) is refused as such, naming the version, never misparsed or called an edit. The
+ * version is the first byte of every entry, covered by its signature. */
+static void test_unknown_format_version_refused(void **state) {
+    (void)state;
+    const uint8_t *key = g_info.attestation_pubkey;
+    size_t k = index_of_type(&g_log, OS_LOG_SIGN, 1);
+    os_audit_log l = copy_log();
+    l.entries[k][AUDIT_LOG_OFF_FORMAT] = 2;
+    os_audit_report r;
+    assert_int_equal(os_audit_verify(&l, key, NULL, NULL, &r), OS_ERR_LOG_VERSION);
+    assert_int_equal(r.bad_seq, g_log.first + k);
+    assert_non_null(strstr(r.reason, "format version 2"));
+    assert_non_null(strstr(r.reason, "reads version 1"));
+    assert_string_equal(os_status_name(OS_ERR_LOG_VERSION), "log-version");
     free(l.entries);
 }
 
@@ -429,6 +449,20 @@ static os_ledger *ledger_with_archive(void) {
         sqlite3_bind_int64(st, 8, k + 1);
         assert_int_equal(sqlite3_step(st), SQLITE_DONE);
         sqlite3_finalize(st);
+        /* and the coin's anchor entry (one payout anchored there), as the engine stores it */
+        assert_int_equal(nonce_set_anchor_key(&g_tx[k].coin.input.prevout, key), OS_OK);
+        assert_int_equal(nonce_set_anchor_value(1, value), OS_OK);
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "INSERT INTO tree_leaves (key, value, nonce, anchor_txid, anchor_vout, script,"
+                                            " amount, tx_row) VALUES (?,?,zeroblob(32),?,?,x'',1,?)", -1, &st, NULL),
+                         SQLITE_OK);
+        sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, value, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, g_tx[k].coin.input.prevout.txid, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, g_tx[k].coin.input.prevout.vout);
+        sqlite3_bind_int64(st, 5, k + 1);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
     }
     os_ledger_unlock(l);
     return l;
@@ -466,7 +500,7 @@ static void test_ledger_export_and_crosscheck(void **state) {
     assert_int_equal(os_audit_verify(&fromdb, g_info.attestation_pubkey, NULL, g_info.log_head, &r), OS_OK);
     assert_int_equal(os_audit_crosscheck_ledger(&fromdb, l, &r), OS_OK);
     assert_int_equal(r.ledger_sign_matched, N_TX);
-    assert_int_equal(r.ledger_refusals_known, 1);
+    assert_int_equal(r.ledger_refusals_known, 2);
     assert_int_equal(r.ledger_roots_replayed, 1);
     assert_int_equal(r.ledger_root_steps, N_TX);
 
@@ -484,7 +518,8 @@ static void test_ledger_export_and_crosscheck(void **state) {
     /* leaves that do not give the signer's root */
     l = ledger_with_archive();
     ledger_exec(l, "UPDATE tree_leaves SET amount = amount + 1, value = x'" 
-                   "0000000000000000000000000000000000000000000000000000000000000001' WHERE tx_row = 3");
+                   "0000000000000000000000000000000000000000000000000000000000000001' WHERE tx_row = 3"
+                   " AND nonce != zeroblob(32)");
     assert_int_equal(os_audit_crosscheck_ledger(&fromdb, l, &r), OS_ERR_SIGNER_MISMATCH);
     assert_int_equal(r.bad_seq, fromdb.first + index_of_type(&fromdb, OS_LOG_SIGN, 2));
     assert_non_null(strstr(r.reason, "root_after"));
@@ -496,6 +531,14 @@ static void test_ledger_export_and_crosscheck(void **state) {
     assert_int_equal(os_audit_crosscheck_ledger(&fromdb, l, &r), OS_ERR_SIGNER_MISMATCH);
     assert_int_equal(r.bad_seq, fromdb.first + index_of_type(&fromdb, OS_LOG_REFUSE_COMMITTED, 0));
     assert_non_null(strstr(r.reason, "REFUSE_COMMITTED"));
+    drop_ledger(l);
+
+    /* an anchor refusal naming an outpoint the ledger never anchored payouts at */
+    l = ledger_with_archive();
+    ledger_exec(l, "UPDATE tree_leaves SET anchor_vout = anchor_vout + 1 WHERE tx_row = 1 AND nonce = zeroblob(32)");
+    assert_int_equal(os_audit_crosscheck_ledger(&fromdb, l, &r), OS_ERR_SIGNER_MISMATCH);
+    assert_int_equal(r.bad_seq, fromdb.first + index_of_type(&fromdb, OS_LOG_REFUSE_ANCHOR, 0));
+    assert_non_null(strstr(r.reason, "REFUSE_ANCHOR"));
     drop_ledger(l);
     os_audit_log_free(&fromdb);
 }
@@ -547,6 +590,7 @@ int main(void) {
         cmocka_unit_test(test_export_verifies),
         cmocka_unit_test(test_file_round_trip),
         cmocka_unit_test(test_edit_detected),
+        cmocka_unit_test(test_unknown_format_version_refused),
         cmocka_unit_test(test_gap_and_reordering_detected),
         cmocka_unit_test(test_truncation_detected),
         cmocka_unit_test(test_wrong_key_and_resigned_entry),

@@ -225,7 +225,9 @@ static void test_every_tamper_is_detected(void **unused) {
                 int status = AUDIT_T(CHAIN);
                 assert_int_not_equal(status, OS_OK);
                 if (e != 5) continue;
-                if (byte == 0 || (byte >= 4 && byte < 8) || (byte >= 56 + 48 && byte < 192)) {
+                if (byte == 0) {
+                    assert_int_equal(status, OS_ERR_LOG_VERSION);   /* the format version */
+                } else if ((byte >= 4 && byte < 8) || (byte >= 56 + 48 && byte < 192)) {
                     assert_int_equal(status, OS_ERR_LOG_FORMAT);
                 } else if (byte >= 8 && byte < 16) {
                     assert_int_equal(status, OS_ERR_LOG_SEQ);

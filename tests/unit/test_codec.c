@@ -109,6 +109,7 @@ static void sample(os_msg *m, uint8_t type, int variant) {
         m->u.sign_begin.locktime = max ? UINT32_MAX : 0;
         m->u.sign_begin.n_inputs = max ? OS_MAX_INPUTS : 1;
         m->u.sign_begin.n_outputs = max ? OS_MAX_OUTPUTS : 1;
+        m->u.sign_begin.n_anchored = max ? OS_MAX_OUTPUTS : 1;
         break;
     case OS_MSG_SIGN_INPUT: {
         os_msg_sign_input *b = &m->u.sign_input;
@@ -121,6 +122,13 @@ static void sample(os_msg *m, uint8_t type, int variant) {
         b->change = variant != 0;
         b->addr_index = max ? UINT32_MAX : 0;
         b->prev_tx_len = max ? OS_MAX_PREVTX_BYTES : 1;
+        if (max) {  /* the anchor of committed payouts: membership proof, deepest accepted */
+            b->anchor_proof.depth = NONCE_PROOF_MAX_DEPTH;
+            b->anchor_proof.terminal_is_leaf = 1;
+            proof_bits(&b->anchor_proof, NONCE_PROOF_MAX_SIBLINGS);
+            fill(b->anchor_proof.leaf_key, 32, 0x66);
+            fill(b->anchor_proof.leaf_value, 32, 0x77);
+        }           /* else an ordinary coin in an empty tree */
         break;
     }
     case OS_MSG_SIGN_PREVTX:
@@ -243,6 +251,18 @@ static void assert_view_equal(const uint8_t *a, const uint8_t *b, size_t n) {
     assert_memory_equal(a, b, n);
 }
 
+static void assert_proof_equal(const os_nonce_proof *x, const os_nonce_proof *y) {
+    assert_int_equal(x->depth, y->depth);
+    assert_int_equal(x->terminal_is_leaf, y->terminal_is_leaf);
+    assert_memory_equal(x->bitmap, y->bitmap, 32);
+    assert_int_equal(x->n_siblings, y->n_siblings);
+    assert_view_equal(x->siblings, y->siblings, (size_t)x->n_siblings * 32);
+    if (x->terminal_is_leaf) {
+        assert_memory_equal(x->leaf_key, y->leaf_key, 32);
+        assert_memory_equal(x->leaf_value, y->leaf_value, 32);
+    }
+}
+
 /* Field-by-field comparison of an original message with its decoded copy. */
 static void assert_msg_equal(const os_msg *a, const os_msg *b) {
     assert_int_equal(a->version, b->version);
@@ -282,6 +302,7 @@ static void assert_msg_equal(const os_msg *a, const os_msg *b) {
         assert_int_equal(a->u.sign_begin.locktime, b->u.sign_begin.locktime);
         assert_int_equal(a->u.sign_begin.n_inputs, b->u.sign_begin.n_inputs);
         assert_int_equal(a->u.sign_begin.n_outputs, b->u.sign_begin.n_outputs);
+        assert_int_equal(a->u.sign_begin.n_anchored, b->u.sign_begin.n_anchored);
         break;
     case OS_MSG_SIGN_INPUT: {
         const os_msg_sign_input *x = &a->u.sign_input, *y = &b->u.sign_input;
@@ -294,6 +315,7 @@ static void assert_msg_equal(const os_msg *a, const os_msg *b) {
         assert_int_equal(x->change, y->change);
         assert_int_equal(x->addr_index, y->addr_index);
         assert_int_equal(x->prev_tx_len, y->prev_tx_len);
+        assert_proof_equal(&x->anchor_proof, &y->anchor_proof);
         break;
     }
     case OS_MSG_SIGN_PREVTX:
@@ -317,15 +339,7 @@ static void assert_msg_equal(const os_msg *a, const os_msg *b) {
         assert_view_equal(x->script, y->script, x->script_len);
         assert_memory_equal(x->nonce, y->nonce, 32);
         assert_int_equal(x->proof_kind, y->proof_kind);
-        assert_int_equal(x->proof.depth, y->proof.depth);
-        assert_int_equal(x->proof.terminal_is_leaf, y->proof.terminal_is_leaf);
-        assert_memory_equal(x->proof.bitmap, y->proof.bitmap, 32);
-        assert_int_equal(x->proof.n_siblings, y->proof.n_siblings);
-        assert_view_equal(x->proof.siblings, y->proof.siblings, (size_t)x->proof.n_siblings * 32);
-        if (x->proof.terminal_is_leaf) {
-            assert_memory_equal(x->proof.leaf_key, y->proof.leaf_key, 32);
-            assert_memory_equal(x->proof.leaf_value, y->proof.leaf_value, 32);
-        }
+        assert_proof_equal(&x->proof, &y->proof);
         if (x->proof_kind == OS_PROOF_REPLACE || x->proof_kind == OS_PROOF_REANCHOR) {
             assert_memory_equal(x->anchor.txid, y->anchor.txid, 32);
             assert_int_equal(x->anchor.vout, y->anchor.vout);
@@ -430,7 +444,7 @@ static void test_wire_sizes(void **state) {
         { OS_MSG_GET_INFO, 6 }, { OS_MSG_INIT_DEVICE, 6 + 4 + 44 + 2 }, { OS_MSG_GET_XPUB, 6 + 5 },
         { OS_MSG_GET_ADDRESS, 6 + 11 }, { OS_MSG_WIPE, 6 }, { OS_MSG_POLL, 6 }, { OS_MSG_CANCEL, 6 },
         { OS_MSG_SET_POLICY, 6 + 44 }, { OS_MSG_LOG_READ, 14 }, { OS_MSG_LOG_ACK, 14 },
-        { OS_MSG_SIGN_BEGIN, 6 + 12 }, { OS_MSG_SIGN_INPUT, 6 + 56 }, { OS_MSG_SIGN_PREVTX, 6 + 8 + 1 },
+        { OS_MSG_SIGN_BEGIN, 6 + 14 }, { OS_MSG_SIGN_INPUT, 6 + 56 + 34 }, { OS_MSG_SIGN_PREVTX, 6 + 8 + 1 },
         { OS_MSG_SIGN_OUTPUT, 6 + 2 + 1 + 8 + 9 }, { OS_MSG_SIGN_FINISH, 6 }, { OS_MSG_SIGN_GET_SIGS, 8 },
         { OS_MSG_SUCCESS, 6 }, { OS_MSG_ERROR, 6 + 5 }, { OS_MSG_PENDING, 6 + 5 },
         { OS_MSG_INFO, 6 + 1 + 16 + 4 + 32 + 8 + 32 + 8 + 4 + 32 + 44 + 8 }, { OS_MSG_XPUB, 6 + 78 },
@@ -451,6 +465,9 @@ static void test_wire_sizes(void **state) {
     sample(&m, OS_MSG_SIGN_OUTPUT, 1);
     assert_int_equal(encode_ok(&m, buf, sizeof buf),
                      6 + 2 + 1 + 8 + 1 + 34 + 32 + 1 + 34 + 64 * 32 + 64 + 36);
+    /* ... and the largest SIGN_INPUT (the anchor's membership proof, 64 siblings). */
+    sample(&m, OS_MSG_SIGN_INPUT, 1);
+    assert_int_equal(encode_ok(&m, buf, sizeof buf), 6 + 56 + 34 + 64 * 32 + 64);
     sample(&m, OS_MSG_SIGNATURES, 1);
     assert_int_equal(encode_ok(&m, buf, sizeof buf), 6 + 4 + 12 * (1 + 73 + 33) + 12 * (1 + 9 + 33));
 }
@@ -569,10 +586,13 @@ static void test_out_of_range_fields(void **state) {
         { OS_MSG_SIGN_BEGIN, 0, 14, OS_MAX_INPUTS + 1, OS_ERR_MSG_MALFORMED },
         { OS_MSG_SIGN_BEGIN, 0, 16, 0, OS_ERR_MSG_MALFORMED },      /* n_outputs 0 */
         { OS_MSG_SIGN_BEGIN, 1, 17, 0x01 + 1, OS_ERR_MSG_MALFORMED }, /* n_outputs 512 */
+        { OS_MSG_SIGN_BEGIN, 0, 18, 2, OS_ERR_MSG_MALFORMED },      /* n_anchored above n_outputs */
         { OS_MSG_SIGN_INPUT, 0, 48, 3, OS_ERR_MSG_MALFORMED },      /* script_type */
         { OS_MSG_SIGN_INPUT, 0, 53, 2, OS_ERR_MSG_MALFORMED },      /* change */
         { OS_MSG_SIGN_INPUT, 0, 58, 0, OS_ERR_MSG_MALFORMED },      /* prev_tx_len 0 */
         { OS_MSG_SIGN_INPUT, 1, 58, 0x81, OS_ERR_MSG_MALFORMED },   /* prev_tx_len 400001 */
+        { OS_MSG_SIGN_INPUT, 0, 63, 2, OS_ERR_MSG_MALFORMED },      /* anchor proof: terminal_is_leaf */
+        { OS_MSG_SIGN_INPUT, 0, 64, 0x01, OS_ERR_MSG_MALFORMED },   /* anchor proof: bit 0 at depth 0 */
         { OS_MSG_SIGN_OUTPUT, 0, 8, 2, OS_ERR_MSG_MALFORMED },      /* kind */
         { OS_MSG_SIGN_OUTPUT, 0, 17, 3, OS_ERR_MSG_MALFORMED },     /* change script_type */
         { OS_MSG_SIGN_OUTPUT, 2, 51, 3, OS_ERR_MSG_MALFORMED },     /* proof_kind (2 is REANCHOR) */

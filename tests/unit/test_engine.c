@@ -212,7 +212,9 @@ static void test_batch_signed_once(void **state) {
     /* one transaction carries all eight, with change; every payout names its txid */
     assert_int_equal(sql_int("SELECT count(*) FROM txs"), 1);
     assert_int_equal(sql_int("SELECT n_payouts FROM txs"), 8);
-    assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 8);
+    /* eight payouts and the anchor entry of the transaction's input 0 */
+    assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 8 + 1);
+    assert_int_equal(sql_int("SELECT amount FROM tree_leaves WHERE nonce = zeroblob(32)"), 8);
     assert_int_equal(sql_int("SELECT count(*) FROM coins WHERE state = 1"), 1);
     assert_true(sql_int("SELECT length(raw) FROM txs") > 100);
     uint8_t txid[32];
@@ -240,7 +242,7 @@ static void test_batch_signed_once(void **state) {
     e = open_engine(&cfg, c);
     size_t leaves = 0;
     assert_int_equal(os_engine_rebuild_tree(e, &leaves, err, sizeof err), OS_OK);
-    assert_int_equal(leaves, 8);
+    assert_int_equal(leaves, 8 + 1);
     os_engine_close(e);
     assert_int_equal(sql_int("SELECT count(*) FROM txs"), 1);
 }
@@ -274,7 +276,7 @@ static void test_crash_after_sign_commit_settles(void **state) {
     sql("DELETE FROM meta WHERE k = 'tree_seq'");
     /* Restart: the log entry names the draft, the tree is replayed, the signer's root matches. */
     e = open_engine(&cfg, c);
-    assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 3);
+    assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 3 + 1);
     assert_int_equal(sql_int("SELECT root_after IS NOT NULL FROM txs"), 1);
     assert_int_equal(os_engine_start(e), OS_OK);
     wait_signed(e, 3);
@@ -329,9 +331,9 @@ static void test_tree_rebuild_persists(void **state) {
     assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_ERR_SIGNER_MISMATCH);
     size_t leaves = 0;
     assert_int_equal(os_engine_rebuild_tree(e, &leaves, err, sizeof err), OS_OK);
-    assert_int_equal(leaves, 3);
+    assert_int_equal(leaves, 3 + 1);   /* and the anchor entry */
     os_engine_close(e);
-    assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 3);
+    assert_int_equal(sql_int("SELECT count(*) FROM tree_leaves"), 3 + 1);
     e = open_engine(&cfg, c);
     os_engine_health h;
     assert_int_equal(os_engine_health_get(e, &h), OS_OK);
@@ -412,6 +414,10 @@ static void test_rolled_back_ledger_refused(void **state) {
     assert_int_equal(nonce_set_key(nonce, key), OS_OK);
     assert_int_equal(nonce_set_leaf_value(&coin0.input.prevout, out[0].script, 25, 10000, value), OS_OK);
     assert_int_equal(nonce_tree_insert(honest, key, value), OS_OK);
+    assert_int_equal(nonce_set_anchor_key(&coin0.input.prevout, key), OS_OK);   /* coin 0 anchors it */
+    assert_int_equal(nonce_set_anchor_value(1, value), OS_OK);
+    assert_int_equal(nonce_tree_insert(honest, key, value), OS_OK);
+    assert_int_equal(nonce_set_key(nonce, key), OS_OK);
     os_msg_info info;
     assert_int_equal(harness_info(c, &info), OS_OK);
     nonce_tree_root(honest, root);

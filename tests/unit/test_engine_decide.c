@@ -198,6 +198,21 @@ static void test_reconcile(void **state) {
         {"spent by a foreign transaction",
          {.state = OS_TX_SIGNED, .inputs_asked = 1, .input_spent_in_chain = 1, .family_asked = 1},
          OS_RECON_CONFLICTED},
+        /* issue 10: the anchor spent elsewhere freezes the payouts; they are kept for a re-anchor,
+         * once the spend is as deep as a confirmation the engine trusts (else a reorg could still
+         * confirm the old transaction too) */
+        {"anchor spent by a foreign transaction, not yet deep",
+         {.state = OS_TX_BROADCAST, .inputs_asked = 1, .input_spent_in_chain = 1, .anchor_spent_in_chain = 1,
+          .family_asked = 1},
+         OS_RECON_WAIT},
+        {"anchor spent by a foreign transaction, deep",
+         {.state = OS_TX_BROADCAST, .inputs_asked = 1, .input_spent_in_chain = 1, .anchor_spent_in_chain = 1,
+          .anchor_spent_deep = 1, .family_asked = 1},
+         OS_RECON_ANCHOR_LOST},
+        {"anchor spent, but by our own confirmed replacement",
+         {.state = OS_TX_BROADCAST, .inputs_asked = 1, .input_spent_in_chain = 1, .anchor_spent_in_chain = 1,
+          .anchor_spent_deep = 1, .family_asked = 1, .family_confirmed = 1},
+         OS_RECON_REPLACED_BY_OURS},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (os_decide_reconcile(&cases[i].v) != cases[i].a)

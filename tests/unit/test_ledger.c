@@ -380,7 +380,7 @@ static void test_payout_idempotency_concurrent(void **state) {
 static void test_status_names(void **state) {
     (void)state;
     os_payout_status s;
-    for (int i = OS_PAYOUT_REQUESTED; i <= OS_PAYOUT_FAILED; i++) {
+    for (int i = OS_PAYOUT_REQUESTED; i <= OS_PAYOUT_STATUS_LAST; i++) {
         assert_int_equal(os_payout_status_parse(os_payout_status_name((os_payout_status)i), &s), OS_OK);
         assert_int_equal(s, i);
     }
@@ -635,7 +635,7 @@ static void test_migrate_v4_tx_digest(void **state) {
     os_ledger_close(l);
     free(blob);
 
-    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    assert_int_equal(os_ledger_open_version(db_path, 5, &l, err, sizeof err), OS_OK);
     int v = 0;
     assert_int_equal(os_ledger_schema_version(l, &v), OS_OK);
     assert_int_equal(v, OS_LEDGER_SCHEMA_VERSION);   /* v5 and every later migration ran */
@@ -646,6 +646,86 @@ static void test_migrate_v4_tx_digest(void **state) {
     assert_int_equal(d.tx.locktime, 77);
     os_draft_free(&d);
     assert_int_equal(value_of(l, "SELECT tx_digest IS NULL FROM txs WHERE id = ?", 2), 1);
+    os_ledger_close(l);
+}
+
+typedef struct { int n; uint8_t value[4][32]; int moved[4]; } seen_leaves;
+static int see_leaf(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len, int moved) {
+    seen_leaves *s = ctx;
+    (void)key;
+    assert_int_equal(key_len, 32);
+    assert_int_equal(value_len, 32);
+    assert_true(s->n < 4);
+    memcpy(s->value[s->n], value, 32);
+    s->moved[s->n++] = moved;
+    return OS_OK;
+}
+
+/* v7, issue 10: a re-anchored payout's leaf keeps its first value for the replay of the transaction
+ * that committed it, and the move is its own row, replayed with the moving transaction; the tree
+ * loads the current value. A v6 ledger migrates with its leaves as they were. */
+static void test_reanchored_leaf_is_a_move(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open_version(db_path, 6, &l, err, sizeof err), OS_OK);
+    os_ledger_close(l);
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    int v = 0;
+    assert_int_equal(os_ledger_schema_version(l, &v), OS_OK);
+    assert_int_equal(v, 7);
+    /* two transactions: the first commits the payout at anchor A, the second re-anchors it at B */
+    static const uint8_t prev[] = {0x01};
+    os_sign_input in;
+    os_sign_output out;
+    memset(&in, 0, sizeof in);
+    memset(&out, 0, sizeof out);
+    in.script_type = OS_SCRIPT_P2PKH;
+    in.prev_tx = prev;
+    in.prev_tx_len = sizeof prev;
+    out.kind = OS_OUTPUT_PAYOUT;
+    out.amount = 12345;
+    out.script_len = 3;
+    int64_t rows[2];
+    uint8_t hp[2][32], digest[2][32];
+    for (int k = 0; k < 2; k++) {
+        memset(in.prevout.txid, 0xA0 + k, 32);
+        os_sign_tx tx = {.version = 2, .inputs = &in, .n_inputs = 1, .outputs = &out, .n_outputs = 1};
+        assert_int_equal(os_ledger_tx_draft_create(l, &tx, 1, OS_PAYOUT_REQUESTED, NULL, 0, NULL, 0, 1, &rows[k]), OS_OK);
+        assert_int_equal(os_draft_commitment(&tx, hp[k], digest[k]), OS_OK);
+    }
+    os_ledger_leaf leaf;
+    memset(&leaf, 0, sizeof leaf);
+    memset(leaf.key, 0x11, 32);
+    memset(leaf.value, 0xAA, 32);
+    memset(leaf.nonce, 0x22, 32);
+    leaf.script = out.script;
+    leaf.script_len = 3;
+    os_tx_event_data d = {.now = 2, .raw = prev, .raw_len = 1, .txid = hp[0], .root_after = hp[0], .leaves = &leaf,
+                          .n_leaves = 1};
+    assert_int_equal(os_ledger_tx_transition(l, rows[0], OS_TXEV_SIGNED, &d), OS_OK);
+    memset(leaf.value, 0xBB, 32);
+    leaf.moved = 1;
+    d.txid = hp[1];
+    assert_int_equal(os_ledger_tx_transition(l, rows[1], OS_TXEV_SIGNED, &d), OS_OK);
+
+    uint8_t (*keys)[32] = NULL, (*values)[32] = NULL;
+    size_t n = 0;
+    assert_int_equal(os_ledger_leaves_load(l, &keys, &values, &n), OS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(values[0][0], 0xBB);   /* the current value */
+    free(keys);
+    free(values);
+    seen_leaves s = {0};
+    assert_int_equal(os_ledger_leaves_of_commitment(l, hp[0], digest[0], see_leaf, &s), OS_OK);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.value[0][0], 0xAA);   /* as first committed */
+    assert_int_equal(s.moved[0], 0);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(os_ledger_leaves_of_commitment(l, hp[1], digest[1], see_leaf, &s), OS_OK);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.value[0][0], 0xBB);
+    assert_int_equal(s.moved[0], 1);
     os_ledger_close(l);
 }
 
@@ -805,6 +885,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_transition_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_fee_signal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v4_tx_digest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reanchored_leaf_is_a_move, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_by_commitment_pins_the_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_sql_outside_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_verified, setup, teardown),

@@ -227,6 +227,41 @@ static void test_key_and_value_hashes(void **state) {
     assert_int_equal(nonce_set_leaf_value(NULL, script, 25, amount, value), OS_ERR_ARG);
 }
 
+/* Anchor entries: key = TH("oncesign/anchor", txid | vout LE32), against an independent tagged hash;
+ * the value is the count, LE16 then zeros, and reads back only in that form. */
+static void test_anchor_key_and_value(void **state) {
+    (void)state;
+    os_outpoint anchor;
+    for (unsigned i = 0; i < 32; i++) anchor.txid[i] = (uint8_t)(0xC0 + i);
+    anchor.vout = 0x01020304u;
+    uint8_t pre[36], key[32], expect[32];
+    memcpy(pre, anchor.txid, 32);
+    pre[32] = 0x04, pre[33] = 0x03, pre[34] = 0x02, pre[35] = 0x01;
+    assert_int_equal(nonce_set_anchor_key(&anchor, key), OS_OK);
+    ref_tagged("oncesign/anchor", pre, sizeof pre, expect);
+    assert_memory_equal(key, expect, 32);
+    /* another tag than a nonce's key: the same 32 bytes as a nonce give another key */
+    uint8_t nonce_key[32];
+    assert_int_equal(nonce_set_key(anchor.txid, nonce_key), OS_OK);
+    ref_tagged("oncesign/anchor", anchor.txid, 32, expect);
+    assert_memory_not_equal(nonce_key, expect, 32);
+
+    uint8_t value[32];
+    uint16_t count = 0;
+    assert_int_equal(nonce_set_anchor_value(0x0102, value), OS_OK);
+    assert_int_equal(value[0], 0x02);
+    assert_int_equal(value[1], 0x01);
+    for (unsigned i = 2; i < 32; i++) assert_int_equal(value[i], 0);
+    assert_int_equal(nonce_set_anchor_count(value, &count), OS_OK);
+    assert_int_equal(count, 0x0102);
+    value[31] = 1;   /* not a count: refused */
+    assert_int_equal(nonce_set_anchor_count(value, &count), OS_ERR_PROOF_INVALID);
+    memset(value, 0, 32);   /* count 0: no entry has it */
+    assert_int_equal(nonce_set_anchor_count(value, &count), OS_ERR_PROOF_INVALID);
+    assert_int_equal(nonce_set_anchor_value(0, value), OS_ERR_ARG);
+    assert_int_equal(nonce_set_anchor_key(NULL, key), OS_ERR_ARG);
+}
+
 static void test_single_insert(void **state) {
     (void)state;
     nonce_tree *t;
@@ -797,6 +832,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_key_and_value_hashes),
+        cmocka_unit_test(test_anchor_key_and_value),
         cmocka_unit_test(test_single_insert),
         cmocka_unit_test(test_hand_computed),
         cmocka_unit_test(test_random_operations),

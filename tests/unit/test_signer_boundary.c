@@ -517,6 +517,262 @@ static void test_reanchor_needs_the_operator_and_is_logged(void **state) {
     out[0].replace = 0;
     out[0].reanchor = 1;
     assert_int_equal(os_sign_run(c, tree, &tx4, sigs, &oc, NULL, NULL), OS_ERR_PROOF_KIND);
+    /* The re-anchor made B an anchor the device knows (the host's tree holds its entry, count 1):
+     * a consolidation spending B is refused. */
+    uint8_t b_key[32], b_value[32];
+    uint16_t b_count = 0;
+    assert_int_equal(nonce_set_anchor_key(&b.input.prevout, b_key), OS_OK);
+    assert_int_equal(nonce_tree_get(tree, b_key, b_value), OS_OK);
+    assert_int_equal(nonce_set_anchor_count(b_value, &b_count), OS_OK);
+    assert_int_equal(b_count, 1);
+    os_sign_output merged[1];
+    harness_change(&merged[0], OS_SCRIPT_P2PKH, 1, 100000000 - 20000);
+    os_sign_tx tx5 = harness_tx(&b.input, 1, merged, 1);
+    assert_int_equal(os_sign_run(c, tree, &tx5, sigs, &oc, NULL, NULL), OS_ERR_ANCHOR_SPENT);
+    nonce_tree_free(tree);
+    harness_stop();
+}
+
+
+/* The newest log entry (type in entry[AUDIT_LOG_OFF_TYPE]); *seq its number. */
+static void newest_entry(os_client *c, uint8_t entry[OS_LOG_ENTRY_BYTES], uint64_t *seq) {
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    os_msg reply;
+    assert_int_equal(harness_log_read(c, info.log_seq, &reply), OS_OK);
+    memcpy(entry, reply.u.log_entry.entry, OS_LOG_ENTRY_BYTES);
+    if (seq) *seq = info.log_seq;
+}
+
+/* The REFUSE_ANCHOR entry says which anchor, at which input, how many payouts it anchors and how
+ * many of them the refused transaction replaced. */
+static void assert_anchor_refusal_logged(os_client *c, const os_outpoint *anchor, uint16_t input, uint16_t anchored,
+                                         uint16_t replaced) {
+    uint8_t entry[OS_LOG_ENTRY_BYTES];
+    newest_entry(c, entry, NULL);
+    assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_REFUSE_ANCHOR);
+    const uint8_t *pl = entry + AUDIT_LOG_OFF_PAYLOAD;
+    assert_memory_equal(pl, anchor->txid, 32);
+    assert_int_equal(os_read_le32(pl + 32), anchor->vout);
+    assert_int_equal(os_read_le16(pl + 36), input);
+    assert_int_equal(os_read_le16(pl + 38), anchored);
+    assert_int_equal(os_read_le16(pl + 40), replaced);
+}
+
+/* Issue 10: a consolidation (change outputs only) that spends the anchor of a committed,
+ * unconfirmed payout would freeze that payout for good (its transactions all spend the anchor):
+ * refused, whichever input the anchor is, and the refusal logged. The payout's own replacement
+ * still goes through. */
+static void test_consolidation_spending_an_anchor_refused_and_logged(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 111);
+    os_policy p = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    harness_coin coins[2];
+    assert_int_equal(harness_make_coin(&coins[0], OS_SCRIPT_P2PKH, 0, 1, 100000000, 601), OS_OK);
+    assert_int_equal(harness_make_coin(&coins[1], OS_SCRIPT_P2PKH, 0, 2, 100000000, 602), OS_OK);
+    nonce_tree *tree = NULL;
+    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_sign_output out[2];
+    os_input_sig sigs[2];
+    os_sign_outcome oc;
+    harness_payout(&out[0], 7, 20000000, 71);
+    harness_change(&out[1], OS_SCRIPT_P2PKH, 0, 100000000 - 20000000 - 10000);
+    os_sign_tx payout = harness_tx(&coins[0].input, 1, out, 2);
+    assert_int_equal(os_sign_run(c, tree, &payout, sigs, &oc, NULL, NULL), OS_OK);
+    const os_outpoint anchor = coins[0].input.prevout;
+
+    /* coin 1 first, the anchor second: every input is checked, not only input 0 */
+    os_sign_input ins[2] = { coins[1].input, coins[0].input };
+    os_sign_output merged[1];
+    harness_change(&merged[0], OS_SCRIPT_P2PKH, 1, 200000000 - 20000);
+    os_sign_tx consolidation = harness_tx(ins, 2, merged, 1);
+    os_msg_info before, after;
+    assert_int_equal(harness_info(c, &before), OS_OK);
+    assert_int_equal(os_sign_run(c, tree, &consolidation, sigs, &oc, NULL, NULL), OS_ERR_ANCHOR_SPENT);
+    assert_int_equal(oc.index, 1);
+    assert_int_equal(harness_info(c, &after), OS_OK);
+    assert_memory_equal(after.nonce_root, before.nonce_root, 32);
+    assert_int_equal(after.log_seq, before.log_seq + 1);
+    assert_anchor_refusal_logged(c, &anchor, 1, 1, 0);
+
+    /* the payout's replacement (a fee bump) spends the anchor and is signed */
+    out[0].replace = 1;
+    out[0].anchor = anchor;
+    out[1].amount -= 10000;
+    assert_int_equal(os_sign_run(c, tree, &payout, sigs, &oc, NULL, NULL), OS_OK);
+    uint8_t host_root[32];
+    assert_int_equal(harness_info(c, &after), OS_OK);
+    nonce_tree_root(tree, host_root);
+    assert_memory_equal(host_root, after.nonce_root, 32);
+    nonce_tree_free(tree);
+    harness_stop();
+}
+
+/* Issue 10: a payout for ANOTHER nonce that spends a committed payout's anchor (the first would
+ * never confirm) is refused and logged, alone and next to the committed payout's replacement. */
+static void test_other_payout_spending_an_anchor_refused(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 112);
+    os_policy p = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    harness_coin coin;
+    assert_int_equal(harness_make_coin(&coin, OS_SCRIPT_P2PKH, 0, 1, 100000000, 611), OS_OK);
+    nonce_tree *tree = NULL;
+    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_sign_output out[3];
+    os_input_sig sigs[1];
+    os_sign_outcome oc;
+    harness_payout(&out[0], 7, 20000000, 72);
+    harness_change(&out[1], OS_SCRIPT_P2PKH, 0, 100000000 - 20000000 - 10000);
+    os_sign_tx first = harness_tx(&coin.input, 1, out, 2);
+    assert_int_equal(os_sign_run(c, tree, &first, sigs, &oc, NULL, NULL), OS_OK);
+
+    os_sign_output other[2];
+    harness_payout(&other[0], 8, 30000000, 73);
+    harness_change(&other[1], OS_SCRIPT_P2PKH, 0, 100000000 - 30000000 - 10000);
+    os_sign_tx second = harness_tx(&coin.input, 1, other, 2);
+    os_msg_info before, after;
+    assert_int_equal(harness_info(c, &before), OS_OK);
+    assert_int_equal(os_sign_run(c, tree, &second, sigs, &oc, NULL, NULL), OS_ERR_ANCHOR_SPENT);
+    assert_int_equal(harness_info(c, &after), OS_OK);
+    assert_memory_equal(after.nonce_root, before.nonce_root, 32);
+    assert_anchor_refusal_logged(c, &coin.input.prevout, 0, 1, 0);
+    uint8_t host_root[32];
+    nonce_tree_root(tree, host_root);
+    assert_memory_equal(host_root, before.nonce_root, 32);   /* the host took its inserts back */
+
+    /* the committed payout replaced AND a new payout anchored at the same, already used, anchor */
+    out[0].replace = 1;
+    out[0].anchor = coin.input.prevout;
+    os_sign_output both[3] = { out[0], other[0], other[1] };
+    both[2].amount = 100000000 - 20000000 - 30000000 - 20000;
+    assert_int_equal(os_sign_sort_payouts(both, 3), OS_OK);
+    os_sign_tx third = harness_tx(&coin.input, 1, both, 3);
+    assert_int_equal(os_sign_run(c, tree, &third, sigs, &oc, NULL, NULL), OS_ERR_ANCHOR_SPENT);
+    assert_anchor_refusal_logged(c, &coin.input.prevout, 0, 1, 1);
+    assert_int_equal(harness_info(c, &after), OS_OK);
+    assert_memory_equal(after.nonce_root, before.nonce_root, 32);
+    nonce_tree_free(tree);
+    harness_stop();
+}
+
+/* Issue 10: a batch anchors all its payouts at its first input; a replacement that keeps only
+ * some of them would freeze the others: refused. Replacing all of them is signed. */
+static void test_partial_batch_replacement_refused(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 113);
+    os_policy p = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    harness_coin coin;
+    assert_int_equal(harness_make_coin(&coin, OS_SCRIPT_P2PKH, 0, 1, 100000000, 621), OS_OK);
+    nonce_tree *tree = NULL;
+    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_sign_output out[4];
+    os_input_sig sigs[1];
+    os_sign_outcome oc;
+    harness_payout(&out[0], 7, 10000000, 81);
+    harness_payout(&out[1], 8, 10000000, 82);
+    harness_payout(&out[2], 9, 10000000, 83);
+    harness_change(&out[3], OS_SCRIPT_P2PKH, 0, 100000000 - 30000000 - 10000);
+    assert_int_equal(os_sign_sort_payouts(out, 4), OS_OK);
+    os_sign_tx batch = harness_tx(&coin.input, 1, out, 4);
+    assert_int_equal(os_sign_run(c, tree, &batch, sigs, &oc, NULL, NULL), OS_OK);
+
+    size_t i;
+    for (i = 0; i < 3; i++) {
+        out[i].replace = 1;
+        out[i].anchor = coin.input.prevout;
+    }
+    /* two of the three, the third's amount gone to change */
+    os_sign_output some[3] = { out[0], out[2], out[3] };
+    some[2].amount += 10000000 - 10000;
+    os_sign_tx partial = harness_tx(&coin.input, 1, some, 3);
+    assert_int_equal(os_sign_run(c, tree, &partial, sigs, &oc, NULL, NULL), OS_ERR_ANCHOR_SPENT);
+    assert_anchor_refusal_logged(c, &coin.input.prevout, 0, 3, 2);
+    out[3].amount -= 10000;
+    assert_int_equal(os_sign_run(c, tree, &batch, sigs, &oc, NULL, NULL), OS_OK);
+    nonce_tree_free(tree);
+    harness_stop();
+}
+
+
+/* SIGN_INPUT for coin's input 0 of a one-input, one-output transaction, with the given anchor proof;
+ * returns the reply type, the error code in *code. */
+static uint8_t sign_input_with_proof(os_client *c, const harness_coin *coin, const os_nonce_proof *proof,
+                                     uint16_t *code) {
+    os_msg begin = request(OS_MSG_SIGN_BEGIN);
+    begin.u.sign_begin.version = 2;
+    begin.u.sign_begin.n_inputs = 1;
+    begin.u.sign_begin.n_outputs = 1;
+    assert_int_equal(exchange(c, &begin, NULL), OS_MSG_SUCCESS);
+    os_msg in = request(OS_MSG_SIGN_INPUT);
+    os_msg_sign_input *m = &in.u.sign_input;
+    m->index = 0;
+    m->prevout = coin->input.prevout;
+    m->sequence = coin->input.sequence;
+    m->script_type = coin->input.script_type;
+    m->change = coin->input.change;
+    m->addr_index = coin->input.addr_index;
+    m->prev_tx_len = (uint32_t)coin->input.prev_tx_len;
+    m->anchor_proof = *proof;
+    return exchange(c, &in, code);
+}
+
+/* Issue 10: the host cannot hide an anchor: an absence proof for a committed anchor's key, built
+ * on a tree without its entry or made from the membership proof, does not verify. */
+static void test_forged_anchor_absence_refused(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 114);
+    os_policy p = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+    harness_coin coin;
+    assert_int_equal(harness_make_coin(&coin, OS_SCRIPT_P2PKH, 0, 1, 100000000, 631), OS_OK);
+    nonce_tree *tree = NULL, *hiding = NULL;
+    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_sign_output out[2];
+    os_input_sig sigs[1];
+    os_sign_outcome oc;
+    harness_payout(&out[0], 7, 20000000, 91);
+    harness_change(&out[1], OS_SCRIPT_P2PKH, 0, 100000000 - 20000000 - 10000);
+    os_sign_tx tx = harness_tx(&coin.input, 1, out, 2);
+    assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_OK);
+    os_msg_info before, after;
+    assert_int_equal(harness_info(c, &before), OS_OK);
+
+    uint8_t anchor_key[32], nonce_key[32], value[32], siblings[NONCE_PROOF_MAX_SIBLINGS * 32];
+    os_nonce_proof proof;
+    int present = 0;
+    uint16_t code = 0;
+    assert_int_equal(nonce_set_anchor_key(&coin.input.prevout, anchor_key), OS_OK);
+    /* the tree a hiding host keeps: the payout's leaf without its anchor entry */
+    assert_int_equal(nonce_tree_create(&hiding), OS_OK);
+    assert_int_equal(nonce_set_key(out[0].nonce, nonce_key), OS_OK);
+    assert_int_equal(nonce_tree_get(tree, nonce_key, value), OS_OK);
+    assert_int_equal(nonce_tree_insert(hiding, nonce_key, value), OS_OK);
+    assert_int_equal(nonce_tree_prove(hiding, anchor_key, &proof, siblings, &present), OS_OK);
+    assert_int_equal(present, 0);
+    assert_int_equal(sign_input_with_proof(c, &coin, &proof, &code), OS_MSG_ERROR);
+    assert_int_equal(code, OS_ERR_PROOF_INVALID);
+
+    /* the honest membership proof, its terminal relabelled empty */
+    assert_int_equal(nonce_tree_prove(tree, anchor_key, &proof, siblings, &present), OS_OK);
+    assert_int_equal(present, 1);
+    uint16_t count = 0;
+    assert_int_equal(nonce_set_anchor_count(proof.leaf_value, &count), OS_OK);
+    assert_int_equal(count, 1);
+    os_nonce_proof forged = proof;
+    forged.terminal_is_leaf = 0;
+    assert_int_equal(sign_input_with_proof(c, &coin, &forged, &code), OS_MSG_ERROR);
+    assert_int_equal(code, OS_ERR_PROOF_INVALID);
+    /* the membership proof itself is taken (and the transaction then must replace the payout) */
+    assert_int_equal(sign_input_with_proof(c, &coin, &proof, &code), OS_MSG_SUCCESS);
+    os_msg cancel = request(OS_MSG_CANCEL);
+    assert_int_equal(exchange(c, &cancel, NULL), OS_MSG_SUCCESS);
+    assert_int_equal(harness_info(c, &after), OS_OK);
+    assert_memory_equal(after.nonce_root, before.nonce_root, 32);
+    assert_int_equal(after.log_seq, before.log_seq);
+    nonce_tree_free(hiding);
     nonce_tree_free(tree);
     harness_stop();
 }
@@ -534,6 +790,10 @@ int main(void) {
         cmocka_unit_test(test_fees_have_a_budget_of_their_own),
         cmocka_unit_test(test_change_beyond_the_gap_limit_refused),
         cmocka_unit_test(test_reanchor_needs_the_operator_and_is_logged),
+        cmocka_unit_test(test_consolidation_spending_an_anchor_refused_and_logged),
+        cmocka_unit_test(test_other_payout_spending_an_anchor_refused),
+        cmocka_unit_test(test_partial_batch_replacement_refused),
+        cmocka_unit_test(test_forged_anchor_absence_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

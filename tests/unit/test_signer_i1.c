@@ -1,8 +1,9 @@
 /* oncesign — I1 as a property: thousands of random operations against the signer (new payouts,
  * honest replacements, exact repeats, replays that do not conflict, hosts with rolled-back trees,
- * batches mixing new and replaced nonces, reboots) and afterwards, for every nonce, every pair of
- * transactions the signer signed for it shares an input, and every non-conflicting replay was
- * refused. The seed is printed so a failure can be replayed (ONCESIGN_I1_SEED, ONCESIGN_I1_OPS). */
+ * batches mixing new and replaced nonces, transactions spending an anchor without replacing all its
+ * payouts, reboots) and afterwards, for every nonce, every pair of transactions the signer signed
+ * for it shares an input, every non-conflicting replay was refused, and no signed transaction spent
+ * the anchor of a committed payout it did not replace (no payout was frozen). The seed is printed so a failure can be replayed (ONCESIGN_I1_SEED, ONCESIGN_I1_OPS). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +37,9 @@ typedef struct {
 
 static harness_coin coins[MAX_COINS];
 static uint32_t n_coins;
+/* The committed payouts each coin anchors (indexes into nonces): a batch anchors up to 3. */
+static uint32_t anchored_at[MAX_COINS][4];
+static uint8_t n_anchored_at[MAX_COINS];
 static nonce_model nonces[MAX_NONCES];
 static uint32_t n_nonces;
 static uint64_t rng_state;
@@ -88,6 +92,7 @@ static void record(nonce_model *n, const os_sign_input *in, size_t n_in) {
 
 typedef struct {
     os_sign_input in[3];
+    uint32_t in_coin[3];
     size_t n_in;
     os_sign_output out[5];
     size_t n_out;
@@ -96,6 +101,7 @@ typedef struct {
 } built_tx;
 
 static void add_input(built_tx *b, uint32_t coin) {
+    b->in_coin[b->n_in] = coin;
     b->in[b->n_in] = coins[coin].input;
     b->in[b->n_in].prev_tx = coins[coin].prev_tx;
     b->n_in++;
@@ -109,6 +115,46 @@ static int run(os_client *c, nonce_tree *tree, built_tx *b, uint64_t fee, os_inp
     assert_int_equal(os_sign_sort_payouts(b->out, b->n_out), OS_OK);
     os_sign_tx tx = { 2, 0, b->n_in, b->n_out, b->in, b->out };
     return os_sign_run(c, tree, &tx, sigs, oc, harness_on_pending, NULL);
+}
+
+/* The nonces anchored at coin become payouts of b, as replacements. */
+static void replace_all_anchored(built_tx *b, uint32_t coin) {
+    uint8_t k;
+    for (k = 0; k < n_anchored_at[coin]; k++) {
+        nonce_model *m = &nonces[anchored_at[coin][k]];
+        payout_for(&b->out[b->n_out++], m, 1);
+        b->payout_nonce[b->n_payouts++] = m;
+    }
+}
+
+/* A transaction the signer signed spends no anchor whose payouts it does not all carry. */
+static void assert_freezes_nothing(const built_tx *b) {
+    size_t i, j;
+    uint8_t k;
+    for (i = 0; i < b->n_in; i++)
+        for (k = 0; k < n_anchored_at[b->in_coin[i]]; k++) {
+            const nonce_model *m = &nonces[anchored_at[b->in_coin[i]][k]];
+            int carried = 0;
+            for (j = 0; j < b->n_payouts; j++) carried |= b->payout_nonce[j] == m;
+            assert_true(carried);
+        }
+}
+
+/* n is committed and anchored at coin. */
+static void anchor(nonce_model *n, uint32_t coin) {
+    assert_true(n_anchored_at[coin] < 4);
+    n->committed = 1;
+    n->anchor_coin = coin;
+    anchored_at[coin][n_anchored_at[coin]++] = (uint32_t)(n - nonces);
+}
+
+static nonce_model *new_nonce(uint64_t amount) {
+    nonce_model *n = &nonces[n_nonces++];
+    memset(n, 0, sizeof *n);
+    n->id = n_nonces;
+    n->amount = amount;
+    n->dest = (uint32_t)rng();
+    return n;
 }
 
 static int shares_input(const nonce_model *n, size_t a, size_t b) {
@@ -142,6 +188,7 @@ static void test_i1_property(void **state) {
     rng_state = seed;
     n_coins = 0;
     n_nonces = 0;
+    memset(n_anchored_at, 0, sizeof n_anchored_at);
 
     os_client *c = harness_start(64u * 4096u, seed);
     os_policy p = harness_policy_open();
@@ -151,7 +198,7 @@ static void test_i1_property(void **state) {
     assert_int_equal(nonce_tree_create(&stale), OS_OK);
 
     long op, signed_ok = 0, refused_replays = 0, refused_stale = 0, reboots = 0, repeats = 0, replaced = 0;
-    long refused_reanchors = 0;
+    long refused_reanchors = 0, refused_anchor_spends = 0;
     os_input_sig sigs[3];
     os_sign_outcome oc;
     for (op = 0; op < ops && n_nonces + 4 < MAX_NONCES && n_coins + 8 < MAX_COINS; op++) {
@@ -164,21 +211,17 @@ static void test_i1_property(void **state) {
             add_input(&b, fresh_coin());
             if (rng() % 2) add_input(&b, fresh_coin());
             for (k = 0; k < count; k++) {
-                nonce_model *n = &nonces[n_nonces++];
-                memset(n, 0, sizeof *n);
-                n->id = n_nonces;
-                n->amount = 1000000 + rng() % 10000000;
-                n->dest = (uint32_t)rng();
+                nonce_model *n = new_nonce(1000000 + rng() % 10000000);
                 payout_for(&b.out[b.n_out++], n, 0);
                 b.payout_nonce[b.n_payouts++] = n;
             }
             int rc = run(c, tree, &b, 2000 + rng() % 5000, sigs, &oc);
             assert_int_equal(rc, OS_OK);
+            assert_freezes_nothing(&b);
             for (k = 0; k < b.n_payouts; k++) {
                 nonce_model *n = b.payout_nonce[k];
-                n->committed = 1;
                 /* anchor: input 0 of the signed transaction (the sort does not move inputs) */
-                n->anchor_coin = n_coins - (uint32_t)b.n_in;
+                anchor(n, b.in_coin[0]);
                 record(n, b.in, b.n_in);
                 if (rng() % 2) {
                     uint8_t key[32], value[32];
@@ -192,31 +235,35 @@ static void test_i1_property(void **state) {
                 }
             }
             signed_ok++;
-        } else if (dice < 55) {
-            /* honest replacement: spends the anchor (and maybe a fresh coin first) */
+        } else if (dice < 50) {
+            /* honest replacement: spends the anchor (and maybe a fresh coin first), replacing every
+             * payout anchored there (a batch's too) */
             nonce_model *n = pick_committed();
             if (!n) continue;
             if (rng() % 2) add_input(&b, fresh_coin());
             add_input(&b, n->anchor_coin);
-            payout_for(&b.out[b.n_out++], n, 1);
+            replace_all_anchored(&b, n->anchor_coin);
             assert_int_equal(run(c, tree, &b, 5000 + rng() % 20000, sigs, &oc), OS_OK);
-            record(n, b.in, b.n_in);
+            assert_freezes_nothing(&b);
+            size_t k;
+            for (k = 0; k < b.n_payouts; k++) record(b.payout_nonce[k], b.in, b.n_in);
             replaced++;
-        } else if (dice < 65) {
+        } else if (dice < 60) {
             /* exact repeat of the anchor-only transaction with the same fee: same signatures */
             nonce_model *n = pick_committed();
             if (!n) continue;
             os_input_sig again[3];
             built_tx b2;
             add_input(&b, n->anchor_coin);
-            payout_for(&b.out[b.n_out++], n, 1);
+            replace_all_anchored(&b, n->anchor_coin);
             memcpy(&b2, &b, sizeof b2);
             assert_int_equal(run(c, tree, &b, 4321, sigs, &oc), OS_OK);
             assert_int_equal(run(c, tree, &b2, 4321, again, &oc), OS_OK);
             assert_memory_equal(sigs[0].sig, again[0].sig, sigs[0].sig_len);
-            record(n, b.in, b.n_in);
+            size_t k;
+            for (k = 0; k < b.n_payouts; k++) record(b.payout_nonce[k], b.in, b.n_in);
             repeats++;
-        } else if (dice < 80) {
+        } else if (dice < 72) {
             /* replay that does not spend the anchor: must be refused, naming the anchor; or the
              * same dressed as a re-anchor, which only the operator could allow: here they reject
              * (the host's tree must roll the moved leaf back) */
@@ -236,7 +283,7 @@ static void test_i1_property(void **state) {
             assert_int_equal(run(c, tree, &b, 3000, sigs, &oc), OS_ERR_NONCE_COMMITTED);
             assert_memory_equal(oc.detail + 32, coins[n->anchor_coin].input.prevout.txid, 32);
             refused_replays++;
-        } else if (dice < 90) {
+        } else if (dice < 80) {
             /* a host whose ledger was rolled back: offers a committed nonce as new */
             nonce_model *n = NULL;
             uint32_t tries;
@@ -250,26 +297,47 @@ static void test_i1_property(void **state) {
             int rc = run(c, stale, &b, 3000, sigs, &oc);
             assert_true(rc == OS_ERR_PROOF_INVALID || rc == OS_ERR_NONCE_COMMITTED);
             refused_stale++;
-        } else if (dice < 95) {
-            /* a batch mixing a replacement (its anchor first) and a new nonce anchored there too */
+        } else if (dice < 87) {
+            /* a batch mixing the replacement of an anchor's payouts (the anchor second) and a new
+             * nonce, anchored at the fresh coin first */
             nonce_model *old = pick_committed();
             if (!old) continue;
+            uint32_t fresh = fresh_coin();
+            add_input(&b, fresh);
             add_input(&b, old->anchor_coin);
-            add_input(&b, fresh_coin());
-            payout_for(&b.out[b.n_out++], old, 1);
-            b.payout_nonce[b.n_payouts++] = old;
-            nonce_model *n = &nonces[n_nonces++];
-            memset(n, 0, sizeof *n);
-            n->id = n_nonces;
-            n->amount = 1000000 + rng() % 1000000;
-            n->dest = (uint32_t)rng();
-            n->anchor_coin = old->anchor_coin;
+            replace_all_anchored(&b, old->anchor_coin);
+            nonce_model *n = new_nonce(1000000 + rng() % 1000000);
             payout_for(&b.out[b.n_out++], n, 0);
+            b.payout_nonce[b.n_payouts++] = n;
             assert_int_equal(run(c, tree, &b, 6000, sigs, &oc), OS_OK);
-            n->committed = 1;
-            record(old, b.in, b.n_in);
-            record(n, b.in, b.n_in);
+            assert_freezes_nothing(&b);
+            anchor(n, fresh);
+            size_t k;
+            for (k = 0; k < b.n_payouts; k++) record(b.payout_nonce[k], b.in, b.n_in);
             signed_ok++;
+        } else if (dice < 95) {
+            /* a hostile host spends an anchor without replacing all its payouts: a consolidation,
+             * a payout for another nonce anchored there, or (a batch's anchor) all but one of them */
+            nonce_model *n = pick_committed();
+            if (!n) continue;
+            uint32_t a = n->anchor_coin;
+            unsigned how = (unsigned)(rng() % 3);
+            if (how == 0 && rng() % 2) add_input(&b, fresh_coin());
+            add_input(&b, a);
+            if (how == 1) {
+                nonce_model *other = new_nonce(1000000 + rng() % 1000000);
+                payout_for(&b.out[b.n_out++], other, 0);   /* never committed: the signer refuses */
+            } else if (how == 2 && n_anchored_at[a] > 1) {
+                replace_all_anchored(&b, a);
+                b.n_out--;
+                b.n_payouts--;
+            }
+            uint8_t root_before[32], root_after[32];
+            nonce_tree_root(tree, root_before);
+            assert_int_equal(run(c, tree, &b, 3000, sigs, &oc), OS_ERR_ANCHOR_SPENT);
+            nonce_tree_root(tree, root_after);
+            assert_memory_equal(root_after, root_before, 32);
+            refused_anchor_spends++;
         } else {
             c = harness_reboot();
             reboots++;
@@ -300,12 +368,12 @@ static void test_i1_property(void **state) {
     nonce_tree_root(tree, root);
     assert_memory_equal(root, info.nonce_root, 32);
     printf("i1: %ld ops, %ld new-payout txs, %ld replacements, %ld repeats, %ld refused replays, "
-           "%ld re-anchors rejected by the operator, %ld refused stale hosts, %ld reboots, %u nonces, "
-           "%ld conflicting pairs checked\n",
-           op, signed_ok, replaced, repeats, refused_replays, refused_reanchors, refused_stale, reboots, n_nonces,
-           pairs);
+           "%ld re-anchors rejected by the operator, %ld refused stale hosts, %ld refused anchor spends, "
+           "%ld reboots, %u nonces, %ld conflicting pairs checked\n",
+           op, signed_ok, replaced, repeats, refused_replays, refused_reanchors, refused_stale, refused_anchor_spends,
+           reboots, n_nonces, pairs);
     assert_true(refused_replays > 0 && refused_reanchors > 0 && refused_stale > 0 && replaced > 0 && reboots > 0 &&
-                pairs > 0);
+                refused_anchor_spends > 0 && pairs > 0);
     nonce_tree_free(tree);
     nonce_tree_free(stale);
     harness_stop();

@@ -52,6 +52,10 @@ static nonce_tree *tree_matching(const uint8_t root[32], const harness_coin *coi
         assert_int_equal(nonce_set_key(out[0].nonce, key), OS_OK);
         assert_int_equal(nonce_set_leaf_value(&coin->input.prevout, out[0].script, 25, out[0].amount, value), OS_OK);
         assert_int_equal(nonce_tree_insert(t, key, value), OS_OK);
+        /* the coin is the payout's anchor: its entry went in with the leaf, in the same record */
+        assert_int_equal(nonce_set_anchor_key(&coin->input.prevout, key), OS_OK);
+        assert_int_equal(nonce_set_anchor_value(1, value), OS_OK);
+        assert_int_equal(nonce_tree_insert(t, key, value), OS_OK);
     }
     return t;
 }

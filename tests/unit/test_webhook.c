@@ -91,6 +91,13 @@ static void test_body(void **state) {
     assert_int_equal(os_webhook_body(&ev, body, sizeof body, &len), OS_ERR_ARG);
     ev.status = OS_PAYOUT_FAILED;
     assert_int_equal(os_webhook_body(&ev, body, 16, &len), OS_ERR_INTERNAL);   /* does not fit */
+    /* exactly the states the outbox trigger reports (ledger.c v6: 2, 5, 6, 7, 8) have an event name */
+    for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_STATUS_LAST; s++) {
+        int reported = s == OS_PAYOUT_AWAITING_APPROVAL || s == OS_PAYOUT_BROADCAST || s == OS_PAYOUT_CONFIRMED ||
+                       s == OS_PAYOUT_FAILED || s == OS_PAYOUT_AWAITING_REANCHOR;
+        assert_int_equal(os_webhook_event_type((os_payout_status)s) != NULL, reported);
+    }
+    assert_string_equal(os_webhook_event_type(OS_PAYOUT_AWAITING_REANCHOR), "payout.awaiting_reanchor");
 }
 
 static int64_t new_payout(engine_fixture *f, const char *key) {
