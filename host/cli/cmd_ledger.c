@@ -659,7 +659,7 @@ static int cmd_ledger(ledger_cmd *l, int argc, char **argv) {
 
 static const struct { const char *name; uint32_t bit; } scope_names[] = {
     { "issue", OS_SCOPE_ISSUE }, { "redeem", OS_SCOPE_REDEEM }, { "withdraw", OS_SCOPE_WITHDRAW },
-    { "read", OS_SCOPE_READ },
+    { "read", OS_SCOPE_READ }, { "operator", OS_SCOPE_OPERATOR }, { "audit", OS_SCOPE_AUDIT },
 };
 
 /* "redeem,read" -> bits; 0 on an unknown or empty name. */
@@ -695,7 +695,7 @@ typedef struct {
 
 static int print_key(void *ctx, const os_apikey_info *k) {
     key_listing *kl = ctx;
-    char scopes[64];
+    char scopes[96];
     scopes_text(k->scopes, scopes, sizeof scopes);
     if (kl->g->json) {
         printf("%s{\"id\":%lld,\"name\":", kl->n ? "," : "", (long long)k->id);
@@ -723,9 +723,9 @@ static int cmd_apikey(ledger_cmd *l, int argc, char **argv) {
     }
     int rc;
     if (strcmp(sub, "create") == 0) {
-        if (name == NULL || scopes == NULL) return cli_usage("apikey create NAME --scopes issue,redeem,withdraw,read");
+        if (name == NULL || scopes == NULL) return cli_usage("apikey create NAME --scopes issue,redeem,withdraw,read,operator,audit");
         uint32_t bits = parse_scopes(scopes);
-        if (bits == 0) return cli_usage("--scopes: a comma-separated list of issue, redeem, withdraw, read");
+        if (bits == 0) return cli_usage("--scopes: a comma-separated list of issue, redeem, withdraw, read, operator, audit");
         if ((rc = open_ledger(l)) != CLI_EXIT_OK) return rc;
         char secret[69];
         int64_t id = 0;
@@ -733,7 +733,7 @@ static int cmd_apikey(ledger_cmd *l, int argc, char **argv) {
         if (rc == OS_ERR_IDEMPOTENCY) return cli_fail(l->g, CLI_EXIT_REFUSED, rc, "a key named %s exists already", name);
         if (rc == OS_ERR_ARG) return cli_usage("apikey create: the name must be 1 to 64 of [A-Za-z0-9._-]");
         if (rc != OS_OK) return cli_fail(l->g, cli_exit_for(rc), rc, "creating the key: %s", os_status_message(rc));
-        char text[64];
+        char text[96];
         scopes_text(bits, text, sizeof text);
         if (l->g->json) {
             printf("{\"ok\":true,\"id\":%lld,\"name\":", (long long)id);

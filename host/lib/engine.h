@@ -181,6 +181,33 @@ int os_engine_apikey_create(os_engine *e, const char *name, uint32_t scopes, cha
 /* Prometheus text exposition of the engine's counters. Returns OS_OK or OS_ERR_BUFFER. */
 int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len);
 
+/* Lends the engine's signer client to fn while nothing else talks to the signer: signing sessions,
+ * the reconciler's log reads and other callers take turns on one lock (sign_mu), so an operator's
+ * request beside a running daemon (`oncesign device address --show` through its admin socket)
+ * never interleaves with a signing session's messages (docs/DESIGN.md §4b).
+ * Returns: fn's result; OS_ERR_BUSY when a session still held the signer after wait_ms (one waiting
+ *          for the operator's button can hold it for operator_wait_ms: retry then);
+ *          OS_ERR_SIGNER_UNAVAILABLE when no signer is attached (a ledger-only engine, or the daemon
+ *          still waits for the signer to appear). */
+int os_engine_with_signer(os_engine *e, unsigned wait_ms, int (*fn)(void *ctx, os_client *c), void *ctx);
+
+/* What `oncesign status` shows, from whichever process holds the signer (docs/OPERATING.md). */
+typedef struct {
+    uint64_t counts[OS_PAYOUT_FAILED + 1];  /* payouts by status (index os_payout_status) */
+    uint64_t payouts_pending, payouts_confirmed;
+    int ledger_ok;
+    int with_signer;                /* the signer's part below was read */
+    uint8_t nonce_root[32], log_head[32];
+    uint64_t log_seq;
+    int matches_ledger;             /* 0: signing is disabled, mismatch says why (I6) */
+    char mismatch[320];
+} os_engine_status;
+
+/* Fills st from the ledger and, when with_signer, from the signer (GET_INFO through
+ * os_engine_with_signer, waiting at most wait_ms) and the engine's start-up check.
+ * Returns: OS_OK; OS_ERR_DB; with_signer: as os_engine_with_signer, or the client's error. */
+int os_engine_status_get(os_engine *e, int with_signer, unsigned wait_ms, os_engine_status *st);
+
 /* Runs one reconciliation pass now (the CLI's "reconcile now"). */
 int os_engine_reconcile_now(os_engine *e);
 

@@ -16,6 +16,7 @@
 #include "audit_log.h"
 #include "bytes.h"
 #include "crypto.h"
+#include "device_ops.h"
 #include "draft.h"
 #include "engine_decide.h"
 #include "engine_internal.h"
@@ -1541,4 +1542,58 @@ int os_engine_sign_external(os_engine *e, const os_sign_tx *tx, os_input_sig *si
     }
     pthread_mutex_unlock(&e->sign_mu);
     return rc;
+}
+
+/* ------------------------------------------------------------------ the operator's turn at the signer */
+
+int os_engine_with_signer(os_engine *e, unsigned wait_ms, int (*fn)(void *ctx, os_client *c), void *ctx) {
+    if (!e || !fn) return OS_ERR_ARG;
+    pthread_mutex_lock(&e->mu);
+    int attached = e->device_attached;
+    pthread_mutex_unlock(&e->mu);
+    if (!attached) return OS_ERR_SIGNER_UNAVAILABLE;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(wait_ms / 1000u);
+    until.tv_nsec += (long)(wait_ms % 1000u) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_timedlock(&e->sign_mu, &until) != 0) return OS_ERR_BUSY;
+    int rc = e->client != NULL ? fn(ctx, e->client) : OS_ERR_SIGNER_UNAVAILABLE;
+    pthread_mutex_unlock(&e->sign_mu);
+    return rc;
+}
+
+typedef struct {
+    os_msg_info info;
+    os_device_failure why;
+} status_info_call;
+
+static int status_info(void *ctx, os_client *c) {
+    status_info_call *s = ctx;
+    return os_device_info(c, DEVICE_TIMEOUT_MS, &s->info, &s->why);
+}
+
+int os_engine_status_get(os_engine *e, int with_signer, unsigned wait_ms, os_engine_status *st) {
+    if (!e || !st) return OS_ERR_ARG;
+    memset(st, 0, sizeof *st);
+    int rc = os_ledger_payout_counts(e->ledger, st->counts);
+    if (rc != OS_OK) return rc;
+    st->ledger_ok = 1;
+    for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_BROADCAST; s++) st->payouts_pending += st->counts[s];
+    st->payouts_confirmed = st->counts[OS_PAYOUT_CONFIRMED];
+    if (!with_signer) return OS_OK;
+    status_info_call call;
+    if ((rc = os_engine_with_signer(e, wait_ms, status_info, &call)) != OS_OK) return rc;
+    st->with_signer = 1;
+    memcpy(st->nonce_root, call.info.nonce_root, 32);
+    memcpy(st->log_head, call.info.log_head, 32);
+    st->log_seq = call.info.log_seq;
+    pthread_mutex_lock(&e->mu);
+    st->matches_ledger = !e->signer_mismatch;
+    snprintf(st->mismatch, sizeof st->mismatch, "%s", e->signer_mismatch ? e->mismatch_reason : "");
+    pthread_mutex_unlock(&e->mu);
+    return OS_OK;
 }

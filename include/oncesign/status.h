@@ -108,6 +108,12 @@ typedef enum {
     OS_ERR_FORBIDDEN        = 0x0710, /* a valid API key without the scope this call needs, or revoked */
     OS_ERR_SIGNER_UNAVAILABLE = 0x0711, /* host: the signer has not passed the start-up check (I6) since
                                          the daemon started (absent, not yet answering): writes wait */
+    OS_ERR_DEVICE_REFUSED   = 0x0730, /* host: the signer answered an operator's request with a refusal
+                                         (its own code travels beside this one) */
+    OS_ERR_HELD_BY_DAEMON   = 0x0731, /* host: a running oncesignd holds the signer and cannot carry this
+                                         request for the CLI (no route, or it does not answer) */
+    OS_ERR_WALLET           = 0x0732, /* host: monacoind's wallet calls fail (wrong wallet path, wallet not
+                                         loaded, ...): addresses handed out may not be watched */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */
