@@ -1185,7 +1185,7 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
     os_engine_health h;
     memset(&h, 0, sizeof h);
     int rc = os_engine_health_get(api->engine, &h);
-    int ok = rc == OS_OK && h.ledger_ok && h.signer_ok && h.node_ok && disk_ok;
+    int ok = rc == OS_OK && h.ledger_ok && h.signer_ok && h.node_ok && h.wallet_ok && disk_ok;
     json_t *o = json_object();
     if (o != NULL) {
         json_object_set_new(o, "ok", json_boolean(ok));
@@ -1196,6 +1196,8 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
         json_object_set_new(o, "ledger", json_boolean(rc == OS_OK && h.ledger_ok));
         json_object_set_new(o, "signer", json_boolean(rc == OS_OK && h.signer_ok));
         json_object_set_new(o, "node", json_boolean(rc == OS_OK && h.node_ok));
+        json_object_set_new(o, "wallet", json_boolean(rc == OS_OK && h.wallet_ok));
+        if (rc == OS_OK && !h.wallet_ok) json_object_set_new(o, "wallet_error", json_string(h.wallet_error));
         json_object_set_new(o, "payouts_pending", json_integer((json_int_t)h.payouts_pending));
         json_object_set_new(o, "payouts_confirmed", json_integer((json_int_t)h.payouts_confirmed));
         json_object_set_new(o, "payouts_waiting_for_funds", json_integer((json_int_t)h.payouts_waiting_for_funds));

@@ -156,6 +156,8 @@ typedef struct {
     uint64_t signer_log_seq;
     int signing_disabled;           /* fail closed (I6): the signer does not match the ledger */
     char signer_error[320];         /* why signer_ok is 0 ("" when it is 1) */
+    int wallet_ok;                  /* 0: monacoind's wallet calls fail (importmulti, listunspent) */
+    char wallet_error[600];         /* why wallet_ok is 0 ("" when it is 1): the call, kind and error */
     int fee_capped;                 /* the node's fee estimate is above the cap: transactions pay the cap */
     uint64_t fee_estimate;          /* the node's last estimate, sat/kB (0: none) */
 } os_engine_health;

@@ -539,6 +539,37 @@ static int next_address(os_engine *e, uint8_t change, uint32_t *index, uint8_t s
 
 #define IMPORT_BATCH 200
 
+const char *const engine_wallet_call_names[ENGINE_WALLET_CALLS] = { "importmulti", "listunspent" };
+
+/* Every wallet call's outcome: a failure (e.g. -19 "Wallet file not specified" when rpc_url lacks
+ * /wallet/<name> while the node has two wallets loaded: addresses handed out are then never watched)
+ * is counted, logged with its kind and code, and shown by health until a wallet call succeeds again
+ * (logged too). A call's failure is logged when it starts or its reason changes, not at every retry. */
+static void wallet_outcome(os_engine *e, int call, int rc, const os_rpc_error *er, size_t n_addresses) {
+    char why[sizeof e->wallet_error[0]] = "";
+    if (rc != OS_OK)
+        snprintf(why, sizeof why, "%s failed (%s, code %d): %s", engine_wallet_call_names[call],
+                 os_rpc_fail_kind_name(os_rpc_error_kind(rc, er)), er->code, er->message);
+    pthread_mutex_lock(&e->mu);
+    int was = e->wallet_failing[call], changed = strcmp(why, e->wallet_error[call]) != 0;
+    e->wallet_failing[call] = rc != OS_OK;
+    snprintf(e->wallet_error[call], sizeof e->wallet_error[call], "%s", why);
+    if (rc != OS_OK) e->m_wallet_errors[call]++;
+    pthread_mutex_unlock(&e->mu);
+    if (rc != OS_OK && changed) {
+        os_log_field f[] = { OS_LOG_STR("method", engine_wallet_call_names[call]),
+                             OS_LOG_STR("kind", os_rpc_fail_kind_name(os_rpc_error_kind(rc, er))),
+                             OS_LOG_INT("code", er->code), OS_LOG_INT("addresses", (int64_t)n_addresses),
+                             OS_LOG_STR("status", os_status_name(rc)) };
+        os_log(OS_LOG_ERROR, "wallet.rpc_failed", f, 5,
+               "%s; addresses handed out are not watched and their coins not seen until it answers (health: wallet"
+               " false). -19: give rpc-url with /wallet/<name> (docs/MONACOIND.md)", why);
+    } else if (rc == OS_OK && was) {
+        os_log_field f[] = { OS_LOG_STR("method", engine_wallet_call_names[call]) };
+        os_log(OS_LOG_NOTICE, "wallet.recovered", f, 1, "the wallet answers again");
+    }
+}
+
 static void import_pending_addresses(os_engine *e) {
     if (!e->rpc) return;
     os_ledger_address *addrs = calloc(IMPORT_BATCH, sizeof *addrs);
@@ -550,6 +581,7 @@ static void import_pending_addresses(os_engine *e) {
         pthread_mutex_lock(&e->rpc_mu);
         int rc = os_rpc_import_addresses(e->rpc, ptrs, n, &er);
         pthread_mutex_unlock(&e->rpc_mu);
+        wallet_outcome(e, ENGINE_WALLET_IMPORT, rc, &er, n);
         for (size_t i = 0; rc == OS_OK && i < n; i++) rc = os_ledger_address_mark_imported(e->ledger, ptrs[i]);
     }
     free(addrs);
@@ -621,6 +653,7 @@ static int wallet_unspent(os_engine *e, os_rpc_utxo **u, size_t *nu) {
     pthread_mutex_lock(&e->rpc_mu);
     rc = ptrs ? os_rpc_listunspent(e->rpc, 0, ptrs, k, u, nu, &er) : OS_ERR_IO;
     pthread_mutex_unlock(&e->rpc_mu);
+    if (ptrs) wallet_outcome(e, ENGINE_WALLET_LISTUNSPENT, rc, &er, k);
     free(ptrs);
     free(addrs);
     return rc;
