@@ -239,6 +239,10 @@ static int report_failure(cli *c, int status, const os_msg *error_reply) {
 static int report_device_failure(cli *c, const os_device_failure *why) {
     const char *what = why->refused ? "refused by the device: " : "";
     fprintf(stderr, "oncesign: %s%s\n", what, why->text);
+    /* the link failing at once is what a signer held by an oncesignd this command did not find looks like */
+    if (!why->refused && why->code == OS_ERR_IO)
+        fprintf(stderr, "oncesign: if oncesignd holds this signer, name its ledger (--db LEDGER or $ONCESIGN_DB; this"
+                        " command looked at %s) so the command goes through it\n", c->daemon_db);
     if (c->json) {
         printf("{\"ok\":false,\"error\":{\"code\":%d,\"name\":", why->code);
         put_json_string(os_status_name(why->code));

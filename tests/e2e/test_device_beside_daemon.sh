@@ -15,6 +15,15 @@ cli() { ONCESIGN_DB="$dir/ledger.db" timeout 60 "$B/oncesign" --device "sim:$dir
 grep -q "^pid $d_pid\$" "$dir/ledger.db.oncesignd" || fail "no pid file next to the ledger: $(cat "$dir/ledger.db.oncesignd" 2>&1)"
 [ "$(stat -c %a "$dir/ledger.db.admin.sock")" = 600 ] || fail "admin socket mode $(stat -c %a "$dir/ledger.db.admin.sock")"
 
+# the failure issue 11 reports, still there when the CLI cannot know of the daemon (another ledger
+# named): the signer is held, the direct path fails. Everything below is what the routing fixes.
+ONCESIGN_DB="$dir/other.db" timeout 60 "$B/oncesign" --device "sim:$dir/s.sock" device info >"$dir/cli.direct.out" 2>"$dir/cli.direct.err"
+rc=$?
+[ $rc = 2 ] || fail "device info beside the daemon without its route: exit $rc (expected the held signer to fail it)"
+grep -q "name its ledger (--db LEDGER or \$ONCESIGN_DB; this command looked at $dir/other.db)" "$dir/cli.direct.err" ||
+  fail "the failure does not say how to reach the daemon: $(cat "$dir/cli.direct.err")"
+pass "without the route the held signer fails device info (exit 2: $(head -c 120 "$dir/cli.direct.err"))"
+
 # ---- the flood: codes redeemed by parallel clients while blocks come
 N=30
 codes=() dests=()
