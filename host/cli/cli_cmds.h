@@ -65,6 +65,12 @@ typedef struct {
 /* 1 when a live oncesignd holds the ledger db_path (its lock next to it) and the signer g names
  * (or g names none), filling d. */
 int cli_daemon_find(const cli_globals *g, const char *db_path, cli_daemon *d);
+/* How long the CLI waits for the daemon's answer beyond its own --timeout: the daemon waits up to
+ * 15 s for a signing session to end, then up to 10 s for the signer. A daemon that is stopped or hung
+ * is then reported as not answering (busy). Reading the whole log or rebuilding the tree takes longer. */
+#define CLI_DAEMON_SLACK_MS   20000L
+#define CLI_DAEMON_LONG_MS    600000L
+
 /* One request on d's admin socket (timeout_ms 0: unbounded, e.g. while the operator decides).
  * Returns CLI_EXIT_OK with *http and *answer (parsed JSON; the caller json_decref's it) when the
  * daemon answered, else prints "busy: held by oncesignd (pid N): why" and returns its exit code. */

@@ -265,9 +265,10 @@ static int held_by_daemon(ledger_cmd *l, cli_daemon *d) {
 }
 
 /* One request to the daemon holding the signer; on CLI_EXIT_OK *answer is its 200 answer. */
-static int daemon_request(ledger_cmd *l, const cli_daemon *d, const char *method, const char *path, json_t **answer) {
+static int daemon_request(ledger_cmd *l, const cli_daemon *d, const char *method, const char *path, long timeout_ms,
+                          json_t **answer) {
     long http = 0;
-    int rc = cli_daemon_call(l->g, d, method, path, NULL, 0L, &http, answer);
+    int rc = cli_daemon_call(l->g, d, method, path, NULL, timeout_ms, &http, answer);
     if (rc != CLI_EXIT_OK) return rc;
     if (http != 200) {
         rc = cli_daemon_error(l->g, d, http, *answer);
@@ -287,7 +288,7 @@ static int cmd_status(ledger_cmd *l, int argc, char **argv) {
     if (with_device && held_by_daemon(l, &d)) {
         /* oncesignd holds the signer: the same call (os_engine_status_get) runs in it */
         json_t *answer = NULL;
-        if ((rc = daemon_request(l, &d, "GET", "/v1/status", &answer)) != CLI_EXIT_OK) return rc;
+        if ((rc = daemon_request(l, &d, "GET", "/v1/status", (long)l->g->timeout_ms + CLI_DAEMON_SLACK_MS, &answer)) != CLI_EXIT_OK) return rc;
         rc = os_engine_status_from_json(answer, &st);
         json_decref(answer);
         if (rc != OS_OK || !st.with_signer)
@@ -559,7 +560,7 @@ static int cmd_reconcile(ledger_cmd *l, int argc, char **argv) {
     if (held_by_daemon(l, &d)) {
         /* the daemon's own reconciler runs the pass (os_engine_reconcile_now), against its monacoind */
         json_t *answer = NULL;
-        int rc = daemon_request(l, &d, "POST", "/v1/reconcile", &answer);
+        int rc = daemon_request(l, &d, "POST", "/v1/reconcile", CLI_DAEMON_LONG_MS, &answer);
         json_decref(answer);
         if (rc != CLI_EXIT_OK) return rc;
         if (l->g->json) puts("{\"ok\":true,\"reconciled\":true}");
@@ -587,7 +588,7 @@ static int cmd_tree(ledger_cmd *l, int argc, char **argv) {
     if (held_by_daemon(l, &d)) {
         /* the daemon rebuilds the tree it signs against (os_engine_rebuild_tree), between two sessions */
         json_t *answer = NULL;
-        int rc = daemon_request(l, &d, "POST", "/v1/tree/rebuild", &answer);
+        int rc = daemon_request(l, &d, "POST", "/v1/tree/rebuild", CLI_DAEMON_LONG_MS, &answer);
         if (rc != CLI_EXIT_OK) return rc;
         json_int_t leaves = json_integer_value(json_object_get(answer, "leaves"));
         json_decref(answer);

@@ -69,7 +69,7 @@ static int cmd_export(const cli_globals *g, int argc, char **argv) {
         /* oncesignd holds the signer: it reads the log with the same call (os_audit_export_device) */
         long http = 0;
         json_t *answer = NULL;
-        rc = cli_daemon_call(g, &daemon, "GET", "/v1/log", NULL, 0L, &http, &answer);
+        rc = cli_daemon_call(g, &daemon, "GET", "/v1/log", NULL, CLI_DAEMON_LONG_MS, &http, &answer);
         if (rc != CLI_EXIT_OK) return rc;
         if (http != 200) {
             rc = cli_daemon_error(g, &daemon, http, answer);

@@ -332,7 +332,7 @@ static int get_info(cli *c, os_msg *reply) {
 static int read_info(cli *c, os_msg_info *info, char *description, size_t cap) {
     if (c->via_daemon) {
         json_t *answer = NULL;
-        int rc = daemon_request(c, "GET", "/v1/device", NULL, (long)c->timeout_ms + 20000L, &answer);
+        int rc = daemon_request(c, "GET", "/v1/device", NULL, (long)c->timeout_ms + CLI_DAEMON_SLACK_MS, &answer);
         if (rc != EXIT_OK) return rc;
         rc = os_device_info_from_json(answer, info);
         json_decref(answer);
@@ -655,7 +655,7 @@ static int address_via_daemon(cli *c, const path_opts *o, os_device_address_out 
     if (o->show) fprintf(stderr, "%s\n", SHOW_PROMPT);
     json_t *answer = NULL;
     /* --show waits for the operator's button: unbounded, as on the signer itself */
-    int rc = daemon_request(c, "POST", "/v1/device/address", body, o->show ? 0L : (long)c->timeout_ms + 20000L, &answer);
+    int rc = daemon_request(c, "POST", "/v1/device/address", body, o->show ? 0L : (long)c->timeout_ms + CLI_DAEMON_SLACK_MS, &answer);
     if (rc != EXIT_OK) return rc;
     rc = os_device_address_from_json(answer, out);
     json_decref(answer);

@@ -93,6 +93,15 @@ refused=$(curl -s "http://127.0.0.1:$api_port/metrics" | sed -n 's/^oncesign_sig
 [ "$refused" = 0 ] || fail "the signer refused $refused times during the flood"
 pass "$N codes redeemed during the commands: each paid exactly once, no refusal"
 
+# ---- a daemon that does not answer (stopped, after the flood: its clients would time out too)
+kill -STOP "$d_pid"
+cli --timeout 1 device info >"$dir/cli.stopped.out" 2>"$dir/cli.stopped.err"
+rc=$?
+kill -CONT "$d_pid"
+[ $rc = 2 ] && grep -q "busy: held by oncesignd (pid $d_pid): its admin socket .* does not answer" "$dir/cli.stopped.err" ||
+  fail "device info beside a stopped daemon: exit $rc, $(cat "$dir/cli.stopped.err")"
+pass "a daemon that does not answer: busy: held by oncesignd (pid $d_pid), exit 2"
+
 # ---- stopped cleanly, the lock is gone and the CLI holds the signer itself again
 stop_daemon
 [ ! -e "$dir/ledger.db.oncesignd" ] && [ ! -e "$dir/ledger.db.admin.sock" ] || fail "pid file or admin socket left behind"
