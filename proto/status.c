@@ -98,8 +98,6 @@ static const status_text STATUS_TEXTS[] = {
     { OS_ERR_DEVICE_REFUSED, "device-refused", "the signer refused the request" },
     { OS_ERR_HELD_BY_DAEMON, "held-by-daemon",
       "a running oncesignd holds the signer and cannot carry this request; see docs/OPERATING.md" },
-    { OS_ERR_WALLET, "wallet",
-      "monacoind's wallet calls fail: payout coins and new addresses are not watched until they answer" },
 };
 
 static const status_text *find_status(int status) {

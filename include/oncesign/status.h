@@ -112,8 +112,6 @@ typedef enum {
                                          (its own code travels beside this one) */
     OS_ERR_HELD_BY_DAEMON   = 0x0731, /* host: a running oncesignd holds the signer and cannot carry this
                                          request for the CLI (no route, or it does not answer) */
-    OS_ERR_WALLET           = 0x0732, /* host: monacoind's wallet calls fail (wrong wallet path, wallet not
-                                         loaded, ...): addresses handed out may not be watched */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */
