@@ -99,6 +99,9 @@ static const status_text STATUS_TEXTS[] = {
     { OS_ERR_PSBT, "psbt-malformed", "the PSBT is malformed or inconsistent" },
     { OS_ERR_PSBT_UNSIGNABLE, "psbt-unsignable", "the PSBT is not a transaction this signer can sign" },
     { OS_ERR_FORBIDDEN, "forbidden", "this API key may not make this call (scope), or it was revoked" },
+    { OS_ERR_DEVICE_REFUSED, "device-refused", "the signer refused the request" },
+    { OS_ERR_HELD_BY_DAEMON, "held-by-daemon",
+      "a running oncesignd holds the signer and cannot carry this request; see docs/OPERATING.md" },
 };
 
 static const status_text *find_status(int status) {

@@ -5,6 +5,9 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
+#include "device_ops.h"
 #include "engine.h"
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_USAGE = 1, CLI_EXIT_ERROR = 2, CLI_EXIT_REFUSED = 3 };
@@ -13,6 +16,8 @@ typedef struct {
     const char *device;     /* --device or $ONCESIGN_DEVICE; NULL when neither */
     int json;
     int timeout_ms;
+    const char *daemon_db;  /* the ledger whose running oncesignd may hold the signer: the command's
+                             * --db, else $ONCESIGN_DB, else oncesign.db */
 } cli_globals;
 
 /* Options every ledger/PSBT command takes: where the ledger and monacoind are. */
@@ -50,5 +55,31 @@ int cli_backend_option(cli_backend *b, int argc, char **argv, int *i);
 void cli_engine_config(const cli_backend *b, os_engine_config *cfg);
 /* The exit code for an os_status from the engine, ledger or node. */
 int cli_exit_for(int status);
+
+/* A running oncesignd that holds the signer (cmd_daemon.c). */
+typedef struct {
+    long pid;
+    char admin_path[4096];
+} cli_daemon;
+
+/* 1 when a live oncesignd holds the ledger db_path (its lock next to it) and the signer g names
+ * (or g names none), filling d. */
+int cli_daemon_find(const cli_globals *g, const char *db_path, cli_daemon *d);
+/* How long the CLI waits for the daemon's answer beyond its own --timeout: the daemon waits up to
+ * 15 s for a signing session to end, then up to 10 s for the signer. A daemon that is stopped or hung
+ * is then reported as not answering (busy). Reading the whole log or rebuilding the tree takes longer. */
+#define CLI_DAEMON_SLACK_MS   20000L
+#define CLI_DAEMON_LONG_MS    600000L
+
+/* One request on d's admin socket (timeout_ms 0: unbounded, e.g. while the operator decides).
+ * Returns CLI_EXIT_OK with *http and *answer (parsed JSON; the caller json_decref's it) when the
+ * daemon answered, else prints "busy: held by oncesignd (pid N): why" and returns its exit code. */
+int cli_daemon_call(const cli_globals *g, const cli_daemon *d, const char *method, const char *path,
+                    const char *body, long timeout_ms, long *http, json_t **answer);
+/* Prints "busy: held by oncesignd (pid N): why"; returns CLI_EXIT_ERROR. */
+int cli_daemon_busy(const cli_globals *g, const cli_daemon *d, const char *why);
+/* Reports the daemon's error answer: the device's refusal (exit 3), busy or a request it does not
+ * carry ("busy: held by oncesignd ..."), anything else (exit 2). */
+int cli_daemon_error(const cli_globals *g, const cli_daemon *d, long http, const json_t *answer);
 
 #endif /* ONCESIGN_CLI_CMDS_H */

@@ -259,72 +259,83 @@ static void payout_line(const os_payout_info *p) {
 
 /* ---------------------------------------------------------------- commands */
 
-static int count_status(os_engine *e, os_payout_status s, uint64_t *n) {
-    os_payout_info page[256];
-    int64_t after = 0;
-    *n = 0;
-    for (;;) {
-        size_t got = 0;
-        int rc = os_engine_payout_list(e, s, after, 256, page, &got);
-        if (rc != OS_OK) return rc;
-        *n += got;
-        if (got < 256) return OS_OK;
-        after = page[got - 1].id;
+/* The oncesignd that holds this command's ledger and signer, if one runs (cmd_daemon.c). */
+static int held_by_daemon(ledger_cmd *l, cli_daemon *d) {
+    return cli_daemon_find(l->g, l->backend.db_path != NULL ? l->backend.db_path : "oncesign.db", d);
+}
+
+/* One request to the daemon holding the signer; on CLI_EXIT_OK *answer is its 200 answer. */
+static int daemon_request(ledger_cmd *l, const cli_daemon *d, const char *method, const char *path, long timeout_ms,
+                          json_t **answer) {
+    long http = 0;
+    int rc = cli_daemon_call(l->g, d, method, path, NULL, timeout_ms, &http, answer);
+    if (rc != CLI_EXIT_OK) return rc;
+    if (http != 200) {
+        rc = cli_daemon_error(l->g, d, http, *answer);
+        json_decref(*answer);
+        *answer = NULL;
     }
+    return rc;
 }
 
 static int cmd_status(ledger_cmd *l, int argc, char **argv) {
     if (argc > 0) return cli_usage("status: unexpected argument '%s'", argv[0]);
     int rc, mismatch = 0, with_device = l->g->device != NULL && l->g->device[0] != '\0';
     os_msg_info info;
-    memset(&info, 0, sizeof info);
-    if (with_device) rc = open_with_device(l, &info, &mismatch);
-    else rc = open_ledger(l);
-    if (rc != CLI_EXIT_OK) return rc;
-    os_engine_health h;
-    memset(&h, 0, sizeof h);
-    int hrc = os_engine_health_get(l->engine, &h);
-    uint64_t counts[OS_PAYOUT_STATUS_LAST + 1] = { 0 };
-    for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_STATUS_LAST; s++) {
-        if ((rc = count_status(l->engine, (os_payout_status)s, &counts[s])) != OS_OK) {
-            return cli_fail(l->g, cli_exit_for(rc), rc, "listing payouts: %s", os_status_message(rc));
-        }
+    os_engine_status st;
+    cli_daemon d;
+    memset(&st, 0, sizeof st);
+    if (with_device && held_by_daemon(l, &d)) {
+        /* oncesignd holds the signer: the same call (os_engine_status_get) runs in it */
+        json_t *answer = NULL;
+        if ((rc = daemon_request(l, &d, "GET", "/v1/status", (long)l->g->timeout_ms + CLI_DAEMON_SLACK_MS, &answer)) != CLI_EXIT_OK) return rc;
+        rc = os_engine_status_from_json(answer, &st);
+        json_decref(answer);
+        if (rc != OS_OK || !st.with_signer)
+            return cli_fail(l->g, CLI_EXIT_ERROR, OS_ERR_MSG_MALFORMED, "oncesignd (pid %ld) answered a status that does"
+                            " not read", d.pid);
+    } else {
+        if (with_device) rc = open_with_device(l, &info, &mismatch);
+        else rc = open_ledger(l);
+        if (rc != CLI_EXIT_OK) return rc;
+        rc = os_engine_status_get(l->engine, with_device, (unsigned)l->g->timeout_ms, &st);
+        if (rc != OS_OK) return cli_fail(l->g, cli_exit_for(rc), rc, "status: %s", os_status_message(rc));
     }
+    mismatch = with_device && !st.matches_ledger;
     char root[65], head[65];
-    os_hex_encode(info.nonce_root, 32, root);
-    os_hex_encode(info.log_head, 32, head);
-    int ok = hrc == OS_OK && h.ledger_ok && !mismatch;
+    os_hex_encode(st.nonce_root, 32, root);
+    os_hex_encode(st.log_head, 32, head);
+    int ok = st.ledger_ok && !mismatch;
     if (l->g->json) {
-        printf("{\"ok\":%s,\"ledger_ok\":%s,\"payouts\":{", ok ? "true" : "false", hrc == OS_OK && h.ledger_ok ? "true" : "false");
+        printf("{\"ok\":%s,\"ledger_ok\":%s,\"payouts\":{", ok ? "true" : "false", st.ledger_ok ? "true" : "false");
         for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_STATUS_LAST; s++) {
             printf("%s\"%s\":%llu", s == OS_PAYOUT_REQUESTED ? "" : ",", os_payout_status_name((os_payout_status)s),
-                   (unsigned long long)counts[s]);
+                   (unsigned long long)st.counts[s]);
         }
-        printf("},\"payouts_pending\":%llu,\"payouts_confirmed\":%llu", (unsigned long long)h.payouts_pending,
-               (unsigned long long)h.payouts_confirmed);
+        printf("},\"payouts_pending\":%llu,\"payouts_confirmed\":%llu", (unsigned long long)st.payouts_pending,
+               (unsigned long long)st.payouts_confirmed);
         if (with_device) {
             printf(",\"signer\":{\"nonce_root\":\"%s\",\"log_seq\":%llu,\"log_head\":\"%s\",\"matches_ledger\":%s,"
-                   "\"mismatch\":", root, (unsigned long long)info.log_seq, head, mismatch ? "false" : "true");
-            cli_json_string(mismatch ? l->err : "");
+                   "\"mismatch\":", root, (unsigned long long)st.log_seq, head, mismatch ? "false" : "true");
+            cli_json_string(st.mismatch);
             putchar('}');
         }
         puts("}");
     } else {
         printf("ledger             %s (%s)\n", l->backend.db_path ? l->backend.db_path : "oncesign.db",
-               hrc == OS_OK && h.ledger_ok ? "ok" : "NOT OK");
+               st.ledger_ok ? "ok" : "NOT OK");
         printf("payouts           ");
         for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_STATUS_LAST; s++) {
-            printf(" %s %llu", os_payout_status_name((os_payout_status)s), (unsigned long long)counts[s]);
+            printf(" %s %llu", os_payout_status_name((os_payout_status)s), (unsigned long long)st.counts[s]);
         }
         putchar('\n');
         if (with_device) {
             printf("signer nonce root  %s\n", root);
-            printf("signer log         %llu entries, head %s\n", (unsigned long long)info.log_seq, head);
-            if (mismatch) printf("ledger vs signer   MISMATCH: %s (the engine will not sign; see `oncesign tree rebuild`)\n", l->err);
+            printf("signer log         %llu entries, head %s\n", (unsigned long long)st.log_seq, head);
+            if (mismatch) printf("ledger vs signer   MISMATCH: %s (the engine will not sign; see `oncesign tree rebuild`)\n", st.mismatch);
             else printf("ledger vs signer   agree\n");
         }
     }
-    if (hrc != OS_OK) return cli_exit_for(hrc);
     return mismatch ? CLI_EXIT_REFUSED : CLI_EXIT_OK;
 }
 
@@ -543,9 +554,20 @@ static int cmd_codes(ledger_cmd *l, int argc, char **argv) {
 static int cmd_reconcile(ledger_cmd *l, int argc, char **argv) {
     os_msg_info info;
     int mismatch;
-    if (l->backend.rpc_url == NULL) return cli_usage("reconcile needs monacoind: give --rpc-url URL");
+    cli_daemon d;
     (void)argc;
     (void)argv;
+    if (held_by_daemon(l, &d)) {
+        /* the daemon's own reconciler runs the pass (os_engine_reconcile_now), against its monacoind */
+        json_t *answer = NULL;
+        int rc = daemon_request(l, &d, "POST", "/v1/reconcile", CLI_DAEMON_LONG_MS, &answer);
+        json_decref(answer);
+        if (rc != CLI_EXIT_OK) return rc;
+        if (l->g->json) puts("{\"ok\":true,\"reconciled\":true}");
+        else printf("Reconciliation pass done (by oncesignd pid %ld).\n", d.pid);
+        return CLI_EXIT_OK;
+    }
+    if (l->backend.rpc_url == NULL) return cli_usage("reconcile needs monacoind: give --rpc-url URL");
     int rc = open_with_device(l, &info, &mismatch);
     if (rc != CLI_EXIT_OK) return rc;
     if (mismatch) return cli_fail(l->g, CLI_EXIT_REFUSED, OS_ERR_SIGNER_MISMATCH, "signer and ledger disagree: %s", l->err);
@@ -561,9 +583,23 @@ static int cmd_tree(ledger_cmd *l, int argc, char **argv) {
     int mismatch;
     if (argc == 0 || strcmp(argv[0], "rebuild") != 0) return cli_usage("tree: the command is `tree rebuild`");
     for (int i = 1; i < argc; i++) return cli_usage("tree rebuild: unexpected argument '%s'", argv[i]);
+    cli_daemon d;
+    size_t n = 0;
+    if (held_by_daemon(l, &d)) {
+        /* the daemon rebuilds the tree it signs against (os_engine_rebuild_tree), between two sessions */
+        json_t *answer = NULL;
+        int rc = daemon_request(l, &d, "POST", "/v1/tree/rebuild", CLI_DAEMON_LONG_MS, &answer);
+        if (rc != CLI_EXIT_OK) return rc;
+        json_int_t leaves = json_integer_value(json_object_get(answer, "leaves"));
+        json_decref(answer);
+        n = leaves > 0 ? (size_t)leaves : 0;
+        if (l->g->json) printf("{\"ok\":true,\"leaves\":%zu,\"stored\":true}\n", n);
+        else printf("Nonce tree rebuilt from the signer's log by oncesignd (pid %ld) and stored in the ledger: %zu"
+                    " leaves, root matches the signer.\n", d.pid, n);
+        return CLI_EXIT_OK;
+    }
     int rc = open_with_device(l, &info, &mismatch);
     if (rc != CLI_EXIT_OK) return rc;
-    size_t n = 0;
     char err[512] = "";
     rc = os_engine_rebuild_tree(l->engine, &n, err, sizeof err);
     if (rc != OS_OK) {
@@ -659,7 +695,7 @@ static int cmd_ledger(ledger_cmd *l, int argc, char **argv) {
 
 static const struct { const char *name; uint32_t bit; } scope_names[] = {
     { "issue", OS_SCOPE_ISSUE }, { "redeem", OS_SCOPE_REDEEM }, { "withdraw", OS_SCOPE_WITHDRAW },
-    { "read", OS_SCOPE_READ },
+    { "read", OS_SCOPE_READ }, { "operator", OS_SCOPE_OPERATOR }, { "audit", OS_SCOPE_AUDIT },
 };
 
 /* "redeem,read" -> bits; 0 on an unknown or empty name. */
@@ -695,7 +731,7 @@ typedef struct {
 
 static int print_key(void *ctx, const os_apikey_info *k) {
     key_listing *kl = ctx;
-    char scopes[64];
+    char scopes[96];
     scopes_text(k->scopes, scopes, sizeof scopes);
     if (kl->g->json) {
         printf("%s{\"id\":%lld,\"name\":", kl->n ? "," : "", (long long)k->id);
@@ -723,9 +759,9 @@ static int cmd_apikey(ledger_cmd *l, int argc, char **argv) {
     }
     int rc;
     if (strcmp(sub, "create") == 0) {
-        if (name == NULL || scopes == NULL) return cli_usage("apikey create NAME --scopes issue,redeem,withdraw,read");
+        if (name == NULL || scopes == NULL) return cli_usage("apikey create NAME --scopes issue,redeem,withdraw,read,operator,audit");
         uint32_t bits = parse_scopes(scopes);
-        if (bits == 0) return cli_usage("--scopes: a comma-separated list of issue, redeem, withdraw, read");
+        if (bits == 0) return cli_usage("--scopes: a comma-separated list of issue, redeem, withdraw, read, operator, audit");
         if ((rc = open_ledger(l)) != CLI_EXIT_OK) return rc;
         char secret[69];
         int64_t id = 0;
@@ -733,7 +769,7 @@ static int cmd_apikey(ledger_cmd *l, int argc, char **argv) {
         if (rc == OS_ERR_IDEMPOTENCY) return cli_fail(l->g, CLI_EXIT_REFUSED, rc, "a key named %s exists already", name);
         if (rc == OS_ERR_ARG) return cli_usage("apikey create: the name must be 1 to 64 of [A-Za-z0-9._-]");
         if (rc != OS_OK) return cli_fail(l->g, cli_exit_for(rc), rc, "creating the key: %s", os_status_message(rc));
-        char text[64];
+        char text[96];
         scopes_text(bits, text, sizeof text);
         if (l->g->json) {
             printf("{\"ok\":true,\"id\":%lld,\"name\":", (long long)id);

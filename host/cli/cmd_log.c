@@ -64,7 +64,34 @@ static int cmd_export(const cli_globals *g, int argc, char **argv) {
     os_msg_info info;
     char err[512] = "", source[300];
     int rc, have_info = 0;
-    if (db != NULL) {
+    cli_daemon daemon;
+    if (db == NULL && cli_daemon_find(g, g->daemon_db, &daemon)) {
+        /* oncesignd holds the signer: it reads the log with the same call (os_audit_export_device) */
+        long http = 0;
+        json_t *answer = NULL;
+        rc = cli_daemon_call(g, &daemon, "GET", "/v1/log", NULL, CLI_DAEMON_LONG_MS, &http, &answer);
+        if (rc != CLI_EXIT_OK) return rc;
+        if (http != 200) {
+            rc = cli_daemon_error(g, &daemon, http, answer);
+            json_decref(answer);
+            return rc;
+        }
+        const char *text = json_string_value(json_object_get(answer, "log"));
+        const char *device = json_string_value(json_object_get(answer, "device"));
+        FILE *mem = text != NULL ? fmemopen((void *)text, strlen(text), "r") : NULL;
+        rc = mem != NULL ? os_audit_read(mem, &log, err, sizeof err) : OS_ERR_MSG_MALFORMED;
+        if (mem != NULL) fclose(mem);
+        if (rc == OS_OK && os_device_info_from_json(json_object_get(answer, "info"), &info) != OS_OK) {
+            os_audit_log_free(&log);
+            rc = OS_ERR_MSG_MALFORMED;
+        }
+        snprintf(source, sizeof source, "device %s (through oncesignd pid %ld)", device != NULL ? device : "?",
+                 daemon.pid);
+        json_decref(answer);
+        if (rc != OS_OK) return cli_fail(g, CLI_EXIT_ERROR, rc, "oncesignd (pid %ld) answered an export that does not"
+                                         " read: %s", daemon.pid, err[0] ? err : os_status_message(rc));
+        have_info = 1;
+    } else if (db != NULL) {
         os_ledger *l = NULL;
         if ((rc = open_existing_ledger(g, db, &l)) != CLI_EXIT_OK) return rc;
         rc = os_audit_export_ledger(l, &log, err, sizeof err);

@@ -41,7 +41,7 @@ static const char USAGE[] =
     "                  operator's button is not bounded (Ctrl-C cancels it on the device)\n"
     "\n"
     "device commands:\n"
-    "  device info                       state of the signer (works on an uninitialised one)\n"
+    "  device info [--db LEDGER]         state of the signer (works on an uninitialised one)\n"
     "  device init [--network main|test|regtest] [--script-type p2pkh|p2sh-p2wpkh|p2wpkh]\n"
     "              [--words 12|24] [--restore \"WORDS...\"] [--per-payout-cap SAT]\n"
     "              [--velocity-cap SAT] [--velocity-window S] [--fee-cap SAT]\n"
@@ -56,8 +56,12 @@ static const char USAGE[] =
     "                                    the account's receive and change descriptors with key\n"
     "                                    origin and checksum, and the importmulti call for a\n"
     "                                    watch-only wallet in monacoind (docs/PSBT.md)\n"
-    "  device address [--script-type T] [--account N] [--change] [--index N] [--show]\n"
+    "  device address [--script-type T] [--account N] [--change] [--index N] [--show] [--db LEDGER]\n"
     "                                    an address; --show displays it on the device for approval\n"
+    "  while oncesignd holds the signer, device info, device address, log export, status --device,\n"
+    "  reconcile and tree rebuild go through its admin socket: it is found by the lock next to its\n"
+    "  ledger (--db, else $ONCESIGN_DB, else oncesign.db); other device commands then say\n"
+    "  \"busy: held by oncesignd (pid N)\" (exit 2)\n"
     "  device wipe                       erase keys, nonce set and log (confirm on the device)\n"
     "  device list                       the oncesign USB devices attached (serial, hidraw path);\n"
     "                                    pick one with --device hid:SERIAL\n"
@@ -75,8 +79,8 @@ static const char USAGE[] =
     "  codes show CODE                   amount, expiry, whether and by which payout redeemed\n"
     "  reconcile --rpc-url URL           one reconciliation pass now (needs --device)\n"
     "  tree rebuild                      rebuild the nonce tree from the signer's log (needs --device)\n"
-    "  apikey create NAME --scopes LIST  a scoped API key (LIST: issue,redeem,withdraw,read), its\n"
-    "                                    secret printed this once\n"
+    "  apikey create NAME --scopes LIST  a scoped API key (LIST: issue,redeem,withdraw,read,operator,\n"
+    "                                    audit), its secret printed this once\n"
     "  apikey revoke NAME                refuse the key from its next request on\n"
     "  apikey list                       keys, scopes, active or revoked, recorded uses\n"
     "  ledger init                       create the ledger file (--db); every other command needs it to exist\n"
@@ -126,6 +130,9 @@ typedef struct {
     const char *device;
     int json;
     int timeout_ms;
+    const char *daemon_db;      /* --db (device commands), $ONCESIGN_DB or oncesign.db: whose daemon to ask */
+    int via_daemon;             /* a running oncesignd holds the signer: ask it (daemon) */
+    cli_daemon daemon;
     os_client *client;
     uint8_t buf[OS_MAX_MESSAGE];
 } cli;
@@ -150,7 +157,7 @@ static int usage_error(const char *fmt, ...) {
 
 /* ---------------------------------------------------------------- output helpers */
 
-static void json_string(const char *s) {
+static void put_json_string(const char *s) {
     putchar('"');
     for (; *s != '\0'; s++) {
         unsigned char ch = (unsigned char)*s;
@@ -219,13 +226,48 @@ static int report_failure(cli *c, int status, const os_msg *error_reply) {
     }
     if (c->json) {
         printf("{\"ok\":false,\"error\":{\"code\":%d,\"name\":", code);
-        json_string(os_status_name(code));
+        put_json_string(os_status_name(code));
         printf(",\"refused\":%s,\"message\":", refused ? "true" : "false");
-        json_string(text);
+        put_json_string(text);
         if (refused && error_reply->u.error.index != 0xFFFF) printf(",\"index\":%u", error_reply->u.error.index);
         puts("}}");
     }
     return refused ? EXIT_REFUSED : EXIT_DEVICE;
+}
+
+/* Prints a device operation's failure (host/lib/device_ops.h) and returns its exit code. */
+static int report_device_failure(cli *c, const os_device_failure *why) {
+    const char *what = why->refused ? "refused by the device: " : "";
+    fprintf(stderr, "oncesign: %s%s\n", what, why->text);
+    /* the link failing at once is what a signer held by an oncesignd this command did not find looks like */
+    if (!why->refused && why->code == OS_ERR_IO)
+        fprintf(stderr, "oncesign: if oncesignd holds this signer, name its ledger (--db LEDGER or $ONCESIGN_DB; this"
+                        " command looked at %s) so the command goes through it\n", c->daemon_db);
+    if (c->json) {
+        printf("{\"ok\":false,\"error\":{\"code\":%d,\"name\":", why->code);
+        put_json_string(os_status_name(why->code));
+        printf(",\"refused\":%s,\"message\":", why->refused ? "true" : "false");
+        put_json_string(why->text);
+        if (why->refused && why->index != 0xFFFF) printf(",\"index\":%u", why->index);
+        puts("}}");
+    }
+    return why->refused ? EXIT_REFUSED : EXIT_DEVICE;
+}
+
+/* One request on the admin socket of the oncesignd holding the signer; on OS_OK *answer is its
+ * 200 answer. Any other answer is reported (exit code returned). */
+static int daemon_request(cli *c, const char *method, const char *path, const char *body, long timeout_ms,
+                          json_t **answer) {
+    cli_globals g = { c->device, c->json, c->timeout_ms, c->daemon_db };
+    long http = 0;
+    int rc = cli_daemon_call(&g, &c->daemon, method, path, body, timeout_ms, &http, answer);
+    if (rc != EXIT_OK) return rc;
+    if (http != 200) {
+        rc = cli_daemon_error(&g, &c->daemon, http, *answer);
+        json_decref(*answer);
+        *answer = NULL;
+    }
+    return rc;
 }
 
 static int open_device(cli *c) {
@@ -239,9 +281,9 @@ static int open_device(cli *c) {
         fprintf(stderr, "oncesign: cannot open %s: %s\n", c->device, err);
         if (c->json) {
             printf("{\"ok\":false,\"error\":{\"code\":%d,\"name\":", rc);
-            json_string(os_status_name(rc));
+            put_json_string(os_status_name(rc));
             fputs(",\"refused\":false,\"message\":", stdout);
-            json_string(err);
+            put_json_string(err);
             puts("}}");
         }
         return EXIT_DEVICE;
@@ -286,12 +328,34 @@ static int get_info(cli *c, os_msg *reply) {
 
 /* ---------------------------------------------------------------- commands */
 
+/* The signer's info: from the signer, or from the oncesignd that holds it (the same call there). */
+static int read_info(cli *c, os_msg_info *info, char *description, size_t cap) {
+    if (c->via_daemon) {
+        json_t *answer = NULL;
+        int rc = daemon_request(c, "GET", "/v1/device", NULL, (long)c->timeout_ms + CLI_DAEMON_SLACK_MS, &answer);
+        if (rc != EXIT_OK) return rc;
+        rc = os_device_info_from_json(answer, info);
+        json_decref(answer);
+        if (rc != OS_OK) return report_failure(c, rc, NULL);
+        snprintf(description, cap, "%s (through oncesignd pid %ld)", c->device != NULL ? c->device : "its signer",
+                 c->daemon.pid);
+        return EXIT_OK;
+    }
+    int rc;
+    if (c->client == NULL && (rc = open_device(c)) != EXIT_OK) return rc;
+    os_device_failure why;
+    if (os_device_info(c->client, c->timeout_ms, info, &why) != OS_OK) return report_device_failure(c, &why);
+    snprintf(description, cap, "%s", os_client_description(c->client));
+    return EXIT_OK;
+}
+
 static int cmd_info(cli *c, int argc, char **argv) {
-    os_msg reply;
+    os_msg_info info;
+    char description[320];
     if (argc > 0) return usage_error("device info: unexpected argument '%s'", argv[0]);
-    int rc = get_info(c, &reply);
+    int rc = read_info(c, &info, description, sizeof description);
     if (rc != EXIT_OK) return rc;
-    const os_msg_info *i = &reply.u.info;
+    const os_msg_info *i = &info;
     char fw[sizeof i->firmware_version + 1], root[65], head[65], att[65];
     memcpy(fw, i->firmware_version, sizeof i->firmware_version);
     fw[sizeof i->firmware_version] = '\0';
@@ -301,14 +365,14 @@ static int cmd_info(cli *c, int argc, char **argv) {
     hex(att, i->attestation_pubkey, 32);
     if (c->json) {
         printf("{\"ok\":true,\"device\":");
-        json_string(os_client_description(c->client));
+        put_json_string(description);
         printf(",\"initialized\":%s,\"protocol_version\":%u,\"firmware_version\":", i->initialized ? "true" : "false",
                i->protocol_version);
-        json_string(fw);
+        put_json_string(fw);
         fputs(",\"network\":", stdout);
-        if (i->initialized) json_string(network_name(i->network)); else fputs("null", stdout);
+        if (i->initialized) put_json_string(network_name(i->network)); else fputs("null", stdout);
         fputs(",\"script_type\":", stdout);
-        if (i->initialized) json_string(script_name(i->script_type)); else fputs("null", stdout);
+        if (i->initialized) put_json_string(script_name(i->script_type)); else fputs("null", stdout);
         printf(",\"test_only_rng\":%s,\"nonce_root\":\"%s\",\"log_seq\":%llu,\"log_head\":\"%s\","
                "\"log_acked_seq\":%llu,\"log_capacity\":%u,\"attestation_pubkey\":\"%s\",",
                i->test_only_rng ? "true" : "false", root, (unsigned long long)i->log_seq, head,
@@ -321,7 +385,7 @@ static int cmd_info(cli *c, int argc, char **argv) {
                (unsigned long long)i->state_seq);
         return EXIT_OK;
     }
-    printf("device             %s\n", os_client_description(c->client));
+    printf("device             %s\n", description);
     printf("firmware           %s (protocol %u)\n", fw, i->protocol_version);
     printf("initialized        %s\n", i->initialized ? "yes" : "no");
     if (i->initialized) {
@@ -578,27 +642,54 @@ static int cmd_descriptors(cli *c, int argc, char **argv) {
     return EXIT_OK;
 }
 
+static const char SHOW_PROMPT[] = "Compare the address on the device and approve it there";
+
+/* `device address` through the oncesignd holding the signer: the daemon makes the same call
+ * (os_device_address) between its signing sessions. */
+static int address_via_daemon(cli *c, const path_opts *o, os_device_address_out *out) {
+    char body[200];
+    snprintf(body, sizeof body, "{%s%s%s\"account\":%u,\"change\":%s,\"index\":%u,\"show\":%s}",
+             o->have_script_type ? "\"script_type\":\"" : "", o->have_script_type ? script_name(o->script_type) : "",
+             o->have_script_type ? "\"," : "", o->account, o->change ? "true" : "false", o->index,
+             o->show ? "true" : "false");
+    if (o->show) fprintf(stderr, "%s\n", SHOW_PROMPT);
+    json_t *answer = NULL;
+    /* --show waits for the operator's button: unbounded, as on the signer itself */
+    int rc = daemon_request(c, "POST", "/v1/device/address", body, o->show ? 0L : (long)c->timeout_ms + CLI_DAEMON_SLACK_MS, &answer);
+    if (rc != EXIT_OK) return rc;
+    rc = os_device_address_from_json(answer, out);
+    json_decref(answer);
+    return rc == OS_OK ? EXIT_OK : report_failure(c, rc, NULL);
+}
+
+static void print_prompt_once(void *ctx) {
+    print_prompt(ctx);
+}
+
 static int cmd_address(cli *c, int argc, char **argv) {
     path_opts o;
-    uint8_t network;
-    os_msg req, reply;
     char path[80];
     int rc = parse_path_opts("address", argc, argv, &o, 1);
     if (rc != EXIT_OK) return rc;
-    if ((rc = resolve_defaults(c, &o, &network)) != EXIT_OK) return rc;
-    memset(&req, 0, sizeof req);
-    req.type = OS_MSG_GET_ADDRESS;
-    req.u.get_address = (os_msg_get_address){ o.script_type, o.account, o.change, o.index, o.show };
-    rc = exchange(c, &req, &reply, OS_MSG_ADDRESS, o.show ? "Compare the address on the device and approve it there" : NULL);
-    if (rc != EXIT_OK) return rc;
-    char addr[OS_MAX_ADDRESS + 1];
-    size_t len = reply.u.address.len <= OS_MAX_ADDRESS ? reply.u.address.len : OS_MAX_ADDRESS;
-    memcpy(addr, reply.u.address.text, len);
-    addr[len] = '\0';
+    os_device_address_out out;
+    if (c->via_daemon) {
+        if ((rc = address_via_daemon(c, &o, &out)) != EXIT_OK) return rc;
+    } else {
+        if (c->client == NULL && (rc = open_device(c)) != EXIT_OK) return rc;
+        os_device_address_req q = { o.have_script_type, o.script_type, o.change, o.show, o.account, o.index };
+        os_device_failure why;
+        g_waiting_client = c->client;
+        rc = os_device_address(c->client, c->timeout_ms, &q, print_prompt_once, (void *)SHOW_PROMPT, &out, &why);
+        g_waiting_client = NULL;
+        if (rc != OS_OK) return report_device_failure(c, &why);
+    }
+    o.script_type = out.script_type;
+    uint8_t network = out.network;
+    const char *addr = out.address;
     path_text(path, sizeof path, network, &o, 1);
     if (c->json) {
         printf("{\"ok\":true,\"address\":");
-        json_string(addr);
+        put_json_string(addr);
         printf(",\"network\":\"%s\",\"script_type\":\"%s\",\"path\":\"%s\",\"shown\":%s}\n", network_name(network),
                script_name(o.script_type), path, o.show ? "true" : "false");
     } else {
@@ -629,9 +720,9 @@ static int cmd_list(cli *c, int argc, char **argv) {
     if (os_hid_list(devs, sizeof devs / sizeof devs[0], &n, err, sizeof err) != OS_OK) {
         if (c->json) {
             printf("{\"ok\":false,\"error\":{\"code\":%d,\"name\":", OS_ERR_IO);
-            json_string(os_status_name(OS_ERR_IO));
+            put_json_string(os_status_name(OS_ERR_IO));
             fputs(",\"refused\":false,\"message\":", stdout);
-            json_string(err);
+            put_json_string(err);
             puts("}}");
         }
         fprintf(stderr, "oncesign: %s\n", err);
@@ -642,15 +733,15 @@ static int cmd_list(cli *c, int argc, char **argv) {
         printf("{\"ok\":true,\"count\":%zu,\"devices\":[", n);
         for (size_t i = 0; i < shown; i++) {
             printf("%s{\"serial\":", i > 0 ? "," : "");
-            json_string(devs[i].serial);
+            put_json_string(devs[i].serial);
             fputs(",\"path\":", stdout);
-            json_string(devs[i].path);
+            put_json_string(devs[i].path);
             fputs(",\"product\":", stdout);
-            json_string(devs[i].product);
+            put_json_string(devs[i].product);
             printf(",\"vendor_id\":%u,\"product_id\":%u,\"device\":", devs[i].vendor_id, devs[i].product_id);
             char spec[80];
             snprintf(spec, sizeof spec, "hid:%s", devs[i].serial);
-            json_string(devs[i].serial[0] != '\0' ? spec : "hid");
+            put_json_string(devs[i].serial[0] != '\0' ? spec : "hid");
             putchar('}');
         }
         puts("]}");
@@ -673,7 +764,7 @@ static int run_command(cli *c, int argc, char **argv) {
     if (argc == 0) return usage_error("no command given");
     if (argv[0][0] == '-') return usage_error("unknown option %s", argv[0]);
     if (strcmp(argv[i], "device") != 0) {
-        cli_globals g = { c->device, c->json, c->timeout_ms };
+        cli_globals g = { c->device, c->json, c->timeout_ms, c->daemon_db };
         if (strcmp(argv[i], "sign") == 0) return cli_cmd_sign(&g, argc - 1, argv + 1);
         if (strcmp(argv[i], "psbt") == 0) return cli_cmd_psbt(&g, argc - 1, argv + 1);
         if (strcmp(argv[i], "log") == 0) return cli_cmd_log(&g, argc - 1, argv + 1);
@@ -691,6 +782,21 @@ static int run_command(cli *c, int argc, char **argv) {
     else if (strcmp(sub, "wipe") == 0) run = cmd_wipe;
     else if (strcmp(sub, "list") == 0) run = cmd_list;
     else return usage_error("device: unknown command '%s' (info, init, xpub, address, descriptors, wipe, list)", sub);
+
+    /* A running oncesignd holds the signer: info and address go through it; the rest would have to
+     * interleave with its signing sessions, or change what it signs against, and are refused. */
+    if (run != cmd_list) {
+        cli_globals g = { c->device, c->json, c->timeout_ms, c->daemon_db };
+        if (cli_daemon_find(&g, c->daemon_db, &c->daemon)) {
+            if (run != cmd_info && run != cmd_address) {
+                char why[200];
+                snprintf(why, sizeof why, "`device %s` does not run beside it; stop it (systemctl stop oncesignd),"
+                                          " run the command, start it again", sub);
+                return cli_daemon_busy(&g, &c->daemon, why);
+            }
+            c->via_daemon = 1;
+        }
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -716,6 +822,7 @@ int main(int argc, char **argv) {
     static cli c;
     c.device = getenv("ONCESIGN_DEVICE");
     c.timeout_ms = DEFAULT_TIMEOUT_MS;
+    c.daemon_db = getenv("ONCESIGN_DB") != NULL && getenv("ONCESIGN_DB")[0] != '\0' ? getenv("ONCESIGN_DB") : "oncesign.db";
     /* Global options may stand anywhere (`oncesign device info --json` works too); the rest of
      * the arguments keep their order in args. */
     char **args = calloc((size_t)argc + 1, sizeof *args);
@@ -742,7 +849,12 @@ int main(int argc, char **argv) {
             if (v == 0) { free(args); return usage_error("--timeout must be at least 1 ms"); }
             c.timeout_ms = (int)v;
             k++;
+        } else if (strcmp(a, "--db") == 0 && n_args > 0 && strcmp(args[0], "device") == 0) {
+            /* the device commands keep no ledger: --db only says whose oncesignd may hold the signer */
+            if (k + 1 >= argc) { free(args); return usage_error("--db needs a value"); }
+            c.daemon_db = argv[++k];
         } else {
+            if (strcmp(a, "--db") == 0 && k + 1 < argc) c.daemon_db = argv[k + 1];
             args[n_args++] = argv[k];
             if (command_option_takes_value(a) && k + 1 < argc) args[n_args++] = argv[++k];
         }

@@ -8,7 +8,10 @@
  * serves. SIGTERM/SIGINT: stops the API, then the worker and reconciler (an in-flight signing
  * session finishes), closes the ledger, exits 0. SIGHUP, SIGUSR1 and SIGUSR2 are logged and ignored
  * (nothing is re-read: restart to change settings). The ledger (--db) must exist; --init creates it
- * when missing (a mistyped path is refused).
+ * when missing (a mistyped path is refused). While it runs it holds "<db>.oncesignd" (its pid) and serves
+ * the admin socket "<db>.admin.sock" (mode 0600), through which `oncesign` reaches the signer the
+ * daemon holds (docs/OPERATING.md "The signer while oncesignd runs"); a second daemon on the same
+ * ledger is refused at start.
  * Exit status: 0 clean stop, 1 usage/config error, 2 start-up failure (ledger, a signer that answers but is
  * not initialized, bind). A signer or node not reachable at start is waited for (docs/OPERATING.md).
  * ONCESIGN_CRASH_AT=<point>[:<n>] (tests only) exits 137 at a named transition: docs/LIFECYCLE.md.
@@ -22,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "api.h"
+#include "daemon_lock.h"
 #include "engine.h"
 #include "oncesign/status.h"
 #include "log.h"
@@ -80,9 +84,19 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    char err[640] = "";
+    char admin_path[DAEMON_MAX_STR + 16];
+    os_daemon_lock lock;
+    int rc = os_daemon_admin_path(s.db, admin_path, sizeof admin_path);
+    if (rc == OS_OK) rc = os_daemon_lock_acquire(s.db, admin_path, s.device, &lock, err, sizeof err);
+    else snprintf(err, sizeof err, "the ledger path %s is too long for its admin socket", s.db);
+    if (rc != OS_OK) {
+        os_log_field f[] = { OS_LOG_STR("status", os_status_name(rc)), OS_LOG_STR("db", s.db) };
+        os_log(OS_LOG_ERROR, "daemon.start_failed", f, 2, "start-up failed: %s", err);
+        return 2;
+    }
     os_engine *engine = NULL;
-    char err[512] = "";
-    int rc = os_engine_open(&cfg, &engine, err, sizeof err);
+    rc = os_engine_open(&cfg, &engine, err, sizeof err);
     if (rc == OS_ERR_SIGNER_MISMATCH && engine) {
         os_log(OS_LOG_ERROR, "daemon.signer_mismatch", NULL, 0,
                "signer mismatch: %s; signing is disabled (fail closed), the API serves reads, health reports"
@@ -91,11 +105,13 @@ int main(int argc, char **argv) {
         os_log_field f[] = { OS_LOG_STR("status", os_status_name(rc)), OS_LOG_STR("db", s.db),
                              OS_LOG_STR("device", s.device) };
         os_log(OS_LOG_ERROR, "daemon.start_failed", f, 3, "start-up failed: %s", err);
+        os_daemon_lock_release(&lock);
         return 2;
     }
     if (os_engine_start(engine) != OS_OK) {
         os_log(OS_LOG_ERROR, "daemon.start_failed", NULL, 0, "cannot start the worker threads");
         os_engine_close(engine);
+        os_daemon_lock_release(&lock);
         return 2;
     }
     /* Webhooks: the outbox is on only while a receiver is configured (a ledger without one must not
@@ -121,7 +137,8 @@ int main(int argc, char **argv) {
     char db_dir[sizeof s.db];
     snprintf(db_dir, sizeof db_dir, "%s", s.db);
     os_api_config acfg = {.bind = tcp ? s.listen : NULL, .port = (uint16_t)s.port, .no_tcp = !tcp,
-                          .unix_path = s.socket[0] ? s.socket : NULL, .token_file = s.token_file[0] ? s.token_file : NULL,
+                          .unix_path = s.socket[0] ? s.socket : NULL, .admin_path = admin_path,
+                          .token_file = s.token_file[0] ? s.token_file : NULL,
                           .connection_limit = (unsigned)s.connection_limit,
                           .per_client_limit = (unsigned)s.per_client_limit,
                           .request_timeout_ms = (unsigned)s.request_timeout_ms,
@@ -135,6 +152,7 @@ int main(int argc, char **argv) {
         os_webhook_stop(webhooks);
         os_engine_stop(engine);
         os_engine_close(engine);
+        os_daemon_lock_release(&lock);
         return 2;
     }
     if (tcp) printf("oncesignd: listening on %s:%u\n", s.listen, (unsigned)os_api_port(api));
@@ -144,8 +162,8 @@ int main(int argc, char **argv) {
         os_log_field f[] = { OS_LOG_STR("version", ONCESIGN_VERSION), OS_LOG_STR("network", s.network),
                              OS_LOG_STR("db", s.db), OS_LOG_STR("device", s.device),
                              OS_LOG_STR("listen", tcp ? s.listen : "none"), OS_LOG_INT("port", tcp ? os_api_port(api) : 0),
-                             OS_LOG_STR("socket", s.socket) };
-        os_log(OS_LOG_NOTICE, "daemon.started", f, 7, "serving");
+                             OS_LOG_STR("socket", s.socket), OS_LOG_STR("admin_socket", admin_path) };
+        os_log(OS_LOG_NOTICE, "daemon.started", f, 8, "serving");
     }
     int sig = 0;
     for (;;) {
@@ -159,6 +177,7 @@ int main(int argc, char **argv) {
     os_webhook_stop(webhooks);
     os_engine_stop(engine);
     os_engine_close(engine);
+    os_daemon_lock_release(&lock);
     os_log(OS_LOG_NOTICE, "daemon.stopped", NULL, 0, "clean stop");
     return 0;
 }

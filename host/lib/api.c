@@ -31,7 +31,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "crypto.h"
+#include "device_ops.h"
 #include "errtext.h"
 #include "ledger.h"
 #include "log.h"
@@ -72,13 +74,23 @@ typedef enum {
     EP_WALLET,
     EP_HEALTH,
     EP_METRICS,
+    EP_APPROVALS,
+    EP_PAYOUT_CANCEL,
+    EP_DEVICE,
+    EP_DEVICE_ADDRESS,
+    EP_LOG,
+    EP_LOG_HEAD,
+    EP_STATUS,
+    EP_RECONCILE,
+    EP_TREE_REBUILD,
     EP_OTHER,               /* unknown path */
     EP_COUNT
 } api_endpoint;
 
 static const char *const endpoint_names[EP_COUNT] = {
     "code_issue", "code_lookup", "code_redeem", "payout_create", "payout_get",
-    "payout_list", "wallet", "health", "metrics", "other",
+    "payout_list", "wallet", "health", "metrics", "approvals", "payout_cancel", "device", "device_address",
+    "log", "log_head", "status", "reconcile", "tree_rebuild", "other",
 };
 
 static const unsigned tracked_http[] = { 200, 201, 400, 401, 404, 405, 409, 410, 413, 422, 500, 503 };
@@ -99,12 +111,22 @@ typedef struct conn_track {
     struct timespec deadline;
 } conn_track;
 
+/* What a listener passes to on_request: the admin socket's requests are told apart by it (in a
+ * thread pool a connection's daemon is the worker's, not the listener's). */
+typedef struct {
+    os_api *api;
+    int admin;
+} listener_ctx;
+
 struct os_api {
     os_engine *engine;
+    listener_ctx serve_ctx, admin_ctx;
     int have_token;                     /* a token file was given: its token has every scope */
     struct MHD_Daemon *daemon;          /* TCP listener, or NULL */
     struct MHD_Daemon *unix_daemon;     /* Unix-socket listener, or NULL */
     char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct MHD_Daemon *admin_daemon;    /* the admin socket (ADMIN_SCOPES by its file mode), or NULL */
+    char admin_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     unsigned request_timeout_ms;
     char disk_path[4096];               /* "" when not reported */
     uint64_t disk_min_free;
@@ -134,8 +156,10 @@ typedef struct {
     size_t body_len, body_cap;
     char code[API_CODE_MAX + 1];
     int64_t payout_id;
-    int64_t key_id;         /* the API key that authenticated the request; 0: the token file's token */
+    int64_t key_id;         /* the API key that authenticated the request; 0: the token file's token
+                             * or the admin socket (key_name says which) */
     char key_name[65];
+    int admin;              /* it came in on the admin socket */
 } api_request;
 
 static uint64_t elapsed_us(const struct timespec *start) {
@@ -446,6 +470,12 @@ done:
 
 /* ---- auth ---- */
 
+/* What the admin socket may do: everything an operator and an auditor do, and admin-only
+ * maintenance (tree rebuild); never the money-moving calls (issue, redeem, withdraw), which stay
+ * with keys a backend holds (docs/DESIGN.md §4b). */
+#define ADMIN_SCOPES (OS_SCOPE_OPERATOR | OS_SCOPE_READ | OS_SCOPE_AUDIT | OS_SCOPE_ADMIN_ONLY)
+
+
 /* Who is calling, and may they make this call?
  * Returns: OS_OK (r->key_id, r->key_name set); OS_ERR_AUTH (no bearer, or one nobody issued);
  *          OS_ERR_FORBIDDEN (a revoked key, or one without any of the scopes in need);
@@ -454,6 +484,12 @@ done:
  * leak); an API key is looked up by the SHA-256 of the presented secret, which reveals nothing
  * usable about any other key's secret. */
 static int authorize(os_api *api, struct MHD_Connection *c, uint32_t need, api_request *r) {
+    if (r->admin) {
+        /* whoever could open the socket file (mode 0600: the daemon's own user) is the operator */
+        r->key_id = 0;
+        snprintf(r->key_name, sizeof r->key_name, "admin-socket");
+        return (ADMIN_SCOPES & need) != 0 ? OS_OK : OS_ERR_FORBIDDEN;
+    }
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) return OS_ERR_AUTH;   /* the scheme is case-insensitive (RFC 7235) */
     const char *tok = h + 7;
@@ -463,7 +499,7 @@ static int authorize(os_api *api, struct MHD_Connection *c, uint32_t need, api_r
     if (api->have_token && crypto_ct_equal(hash, api->token_hash, sizeof hash)) {
         r->key_id = 0;
         snprintf(r->key_name, sizeof r->key_name, "token-file");
-        rc = OS_OK;
+        rc = (need & ~OS_SCOPE_ADMIN_ONLY) != 0 ? OS_OK : OS_ERR_FORBIDDEN;
     } else {
         os_apikey_info k;
         rc = os_ledger_apikey_find(os_engine_ledger(api->engine), hash, &k);
@@ -482,18 +518,46 @@ static int authorize(os_api *api, struct MHD_Connection *c, uint32_t need, api_r
 }
 
 /* A state-changing call made with an API key is recorded in the ledger with the key, what it did
- * and to what, so every payout and code traces back to the caller that asked for it. */
-static void record_use(os_api *api, const api_request *r, const char *action, const char *object) {
-    if (r->key_id <= 0) return;
-    int rc = os_ledger_apikey_use(os_engine_ledger(api->engine), r->key_id, (int64_t)time(NULL), action, object,
-                                  r->http_status);
-    os_log_field f[] = { OS_LOG_STR("key", r->key_name), OS_LOG_INT("key_id", r->key_id), OS_LOG_STR("action", action),
-                         OS_LOG_STR("object", object), OS_LOG_INT("http_status", r->http_status) };
-    if (rc != OS_OK) {
-        os_log(OS_LOG_ERROR, "api.key_use_not_recorded", f, 5, "the ledger refused the record: %s", os_status_name(rc));
+ * and to what, in the SAME ledger transaction as the change: attributed_begin opens it (the engine's
+ * own operation nests in it as a savepoint), attributed_end records the use and commits, so a crash
+ * or a refused record leaves neither the change nor its record, never one without the other. Calls
+ * made with the token file's token or on the admin socket (key_id 0) record nothing and open nothing.
+ * Only ledger operations may run in between: the ledger's lock is held, and a call that also takes
+ * the signer (sign_mu, then the ledger) would deadlock against the worker. */
+static int attributed_begin(os_api *api, const api_request *r) {
+    if (r->key_id <= 0) return OS_OK;
+    os_ledger *l = os_engine_ledger(api->engine);
+    os_ledger_lock(l);
+    int rc = os_ledger_begin(l);
+    if (rc != OS_OK) os_ledger_unlock(l);
+    return rc;
+}
+
+/* rc: the engine call's result. Returns rc, or the record's or the commit's failure (then nothing
+ * of the call stays). */
+static int attributed_end(os_api *api, const api_request *r, int rc, const char *action, const char *object,
+                          unsigned http_status) {
+    if (r->key_id <= 0) return rc;
+    os_ledger *l = os_engine_ledger(api->engine);
+    int use_rc = OS_OK;
+    if (rc == OS_OK) {
+        use_rc = os_ledger_apikey_use(l, r->key_id, (int64_t)time(NULL), action, object, http_status);
+        if (use_rc == OS_OK) use_rc = os_ledger_commit(l);
+        else os_ledger_rollback(l);
     } else {
-        os_log(OS_LOG_INFO, "api.key_use", f, 5, NULL);
+        os_ledger_rollback(l);
     }
+    os_ledger_unlock(l);
+    if (rc != OS_OK) return rc;
+    os_log_field f[] = { OS_LOG_STR("key", r->key_name), OS_LOG_INT("key_id", r->key_id), OS_LOG_STR("action", action),
+                         OS_LOG_STR("object", object), OS_LOG_INT("http_status", http_status) };
+    if (use_rc != OS_OK) {
+        os_log(OS_LOG_ERROR, "api.key_use_not_recorded", f, 5,
+               "the ledger refused the key's record (%s): the call was rolled back with it", os_status_name(use_rc));
+        return use_rc;
+    }
+    os_log(OS_LOG_INFO, "api.key_use", f, 5, NULL);
+    return OS_OK;
 }
 
 /* The token is refused when anyone but its owner could learn it or its group could change it:
@@ -554,7 +618,8 @@ typedef struct {
     api_endpoint ep;
     const char *allow;      /* methods this path accepts */
     int needs_auth;
-    uint32_t scopes;        /* an API key needs one of these (OS_SCOPE_*, ledger.h) */
+    uint32_t scopes;        /* an API key needs one of these (OS_SCOPE_*, ledger.h); OS_SCOPE_ADMIN_ONLY:
+                             * the admin socket alone */
 } route_info;
 
 static int valid_code_segment(const char *s, size_t len) {
@@ -585,6 +650,7 @@ static int parse_id(const char *s, size_t len, int64_t *out) {
 static int route(const char *url, const char *method, api_request *r, route_info *ri) {
     static const char codes[] = "/v1/codes/";
     static const char payouts[] = "/v1/payouts/";
+    static const char cancel[] = "/cancel";
     memset(ri, 0, sizeof *ri);
     ri->needs_auth = 1;
     int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
@@ -594,6 +660,22 @@ static int route(const char *url, const char *method, api_request *r, route_info
         ri->ep = EP_METRICS; ri->allow = "GET"; ri->needs_auth = 0;
     } else if (strcmp(url, "/v1/wallet") == 0) {
         ri->ep = EP_WALLET; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ;
+    } else if (strcmp(url, "/v1/approvals") == 0) {
+        ri->ep = EP_APPROVALS; ri->allow = "GET"; ri->scopes = OS_SCOPE_OPERATOR;
+    } else if (strcmp(url, "/v1/device") == 0) {
+        ri->ep = EP_DEVICE; ri->allow = "GET"; ri->scopes = OS_SCOPE_OPERATOR | OS_SCOPE_AUDIT;
+    } else if (strcmp(url, "/v1/device/address") == 0) {
+        ri->ep = EP_DEVICE_ADDRESS; ri->allow = "POST"; ri->scopes = OS_SCOPE_OPERATOR;
+    } else if (strcmp(url, "/v1/log") == 0) {
+        ri->ep = EP_LOG; ri->allow = "GET"; ri->scopes = OS_SCOPE_AUDIT;
+    } else if (strcmp(url, "/v1/log/head") == 0) {
+        ri->ep = EP_LOG_HEAD; ri->allow = "GET"; ri->scopes = OS_SCOPE_AUDIT;
+    } else if (strcmp(url, "/v1/status") == 0) {
+        ri->ep = EP_STATUS; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ | OS_SCOPE_OPERATOR | OS_SCOPE_AUDIT;
+    } else if (strcmp(url, "/v1/reconcile") == 0) {
+        ri->ep = EP_RECONCILE; ri->allow = "POST"; ri->scopes = OS_SCOPE_OPERATOR;
+    } else if (strcmp(url, "/v1/tree/rebuild") == 0) {
+        ri->ep = EP_TREE_REBUILD; ri->allow = "POST"; ri->scopes = OS_SCOPE_ADMIN_ONLY;
     } else if (strcmp(url, "/v1/codes") == 0) {
         ri->ep = EP_CODE_ISSUE; ri->allow = "POST"; ri->scopes = OS_SCOPE_ISSUE;
     } else if (strcmp(url, "/v1/payouts") == 0) {
@@ -615,8 +697,15 @@ static int route(const char *url, const char *method, api_request *r, route_info
         }
     } else if (strncmp(url, payouts, sizeof payouts - 1) == 0) {
         const char *seg = url + sizeof payouts - 1;
-        if (!parse_id(seg, strlen(seg), &r->payout_id)) return 0;
-        ri->ep = EP_PAYOUT_GET; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ;
+        size_t seg_len = strlen(seg);
+        int is_cancel = seg_len > sizeof cancel - 1 && strcmp(seg + seg_len - (sizeof cancel - 1), cancel) == 0;
+        if (is_cancel) seg_len -= sizeof cancel - 1;
+        if (!parse_id(seg, seg_len, &r->payout_id)) return 0;
+        if (is_cancel) {
+            ri->ep = EP_PAYOUT_CANCEL; ri->allow = "POST"; ri->scopes = OS_SCOPE_OPERATOR;
+        } else {
+            ri->ep = EP_PAYOUT_GET; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ;
+        }
     } else {
         return 0;
     }
@@ -648,7 +737,10 @@ static enum MHD_Result handle_issue(os_api *api, struct MHD_Connection *c, api_r
     }
     char code[65];
     os_code_info info;
+    memset(&info, 0, sizeof info);
+    if ((rc = attributed_begin(api, r)) != OS_OK) return engine_error(c, r, rc);
     rc = os_engine_issue_code(api->engine, req.amount, req.expires_at, code, &info);
+    rc = attributed_end(api, r, rc, "code_issue", info.code_id, 201);
     if (rc != OS_OK) {
         crypto_wipe(code, sizeof code);
         return engine_error(c, r, rc);
@@ -663,7 +755,6 @@ static enum MHD_Result handle_issue(os_api *api, struct MHD_Connection *c, api_r
     }
     crypto_wipe(code, sizeof code);
     enum MHD_Result res = send_json(c, r, 201, o, NULL, NULL);
-    record_use(api, r, "code_issue", info.code_id);
     /* jansson keeps its own copy of the code inside the freed object; the dumped text is wiped
      * by free_wiped. */
     return res;
@@ -685,16 +776,15 @@ static enum MHD_Result handle_lookup(os_api *api, struct MHD_Connection *c, api_
     return send_json(c, r, 200, o, NULL, NULL);
 }
 
-/* The answer to a call that asked for a payout (201 created, 200 the same one again), recorded against
- * the API key that asked (record_use) as action. */
+/* Ends a call that asked for a payout (201 created, 200 the same one again): its record against the
+ * API key that asked joins the call's transaction (attributed_end) as action, then the answer. */
 static enum MHD_Result answer_payout(os_api *api, struct MHD_Connection *c, api_request *r, int rc,
                                     const os_payout_info *p, int created, const char *action) {
-    if (rc != OS_OK) return engine_error(c, r, rc);
-    enum MHD_Result res = send_json(c, r, created ? 201 : 200, payout_json(p), NULL, NULL);
     char object[32];
-    snprintf(object, sizeof object, "payout:%lld", (long long)p->id);
-    record_use(api, r, action, object);
-    return res;
+    snprintf(object, sizeof object, "payout:%lld", rc == OS_OK ? (long long)p->id : 0LL);
+    rc = attributed_end(api, r, rc, action, object, created ? 201 : 200);
+    if (rc != OS_OK) return engine_error(c, r, rc);
+    return send_json(c, r, created ? 201 : 200, payout_json(p), NULL, NULL);
 }
 
 static enum MHD_Result handle_redeem(os_api *api, struct MHD_Connection *c, api_request *r) {
@@ -704,6 +794,7 @@ static enum MHD_Result handle_redeem(os_api *api, struct MHD_Connection *c, api_
     if (rc != OS_OK) return send_error(c, r, rc, why);
     os_payout_info p;
     int created = 0;
+    if ((rc = attributed_begin(api, r)) != OS_OK) return engine_error(c, r, rc);
     rc = os_engine_redeem(api->engine, r->code, req.address, &p, &created);
     return answer_payout(api, c, r, rc, &p, created, "code_redeem");
 }
@@ -728,6 +819,7 @@ static enum MHD_Result handle_payout_create(os_api *api, struct MHD_Connection *
     if (rc != OS_OK) return send_error(c, r, rc, why);
     os_payout_info p;
     int created = 0;
+    if ((rc = attributed_begin(api, r)) != OS_OK) return engine_error(c, r, rc);
     rc = os_engine_payout_create(api->engine, req.idempotency_key, req.address, req.amount, &p, &created);
     return answer_payout(api, c, r, rc, &p, created, "payout_create");
 }
@@ -844,6 +936,240 @@ static enum MHD_Result handle_wallet(os_api *api, struct MHD_Connection *c, api_
     return send_json(c, r, 200, o, NULL, NULL);
 }
 
+/* ---- the operator's and the auditor's calls (docs/API.md "Operator and audit") ---- */
+
+static enum MHD_Result handle_approvals(os_api *api, struct MHD_Connection *c, api_request *r) {
+    os_payout_info *list = calloc(API_LIST_MAX, sizeof *list);
+    if (list == NULL) return send_error(c, r, OS_ERR_INTERNAL, "out of memory");
+    size_t n = 0;
+    int rc = os_engine_payout_list(api->engine, OS_PAYOUT_AWAITING_APPROVAL, 0, API_LIST_MAX, list, &n);
+    if (rc != OS_OK) {
+        free(list);
+        return engine_error(c, r, rc);
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n && arr != NULL; i++) json_array_append_new(arr, payout_json(&list[i]));
+    free(list);
+    return send_json(c, r, 200, json_pack("{s:o}", "approvals", arr), NULL, NULL);
+}
+
+static enum MHD_Result handle_payout_cancel(os_api *api, struct MHD_Connection *c, api_request *r) {
+    char object[32];
+    snprintf(object, sizeof object, "payout:%lld", (long long)r->payout_id);
+    int rc = attributed_begin(api, r);
+    if (rc != OS_OK) return engine_error(c, r, rc);
+    rc = os_engine_payout_cancel(api->engine, r->payout_id);
+    rc = attributed_end(api, r, rc, "payout_cancel", object, 200);
+    if (rc == OS_ERR_BUSY) {
+        return send_error_http(c, r, 409, rc, "signing has started for this payout: the signer and the chain decide it"
+                                              " now, it can no longer be cancelled", NULL, NULL);
+    }
+    if (rc != OS_OK) return engine_error(c, r, rc);
+    os_log_field f[] = { OS_LOG_STR("key", r->key_name), OS_LOG_INT("payout_id", r->payout_id) };
+    os_log(OS_LOG_NOTICE, "api.payout_cancelled", f, 2, "payout %lld cancelled through the API",
+           (long long)r->payout_id);
+    os_payout_info p;
+    if ((rc = os_engine_payout_get(api->engine, r->payout_id, &p)) != OS_OK) return engine_error(c, r, rc);
+    return send_json(c, r, 200, payout_json(&p), NULL, NULL);
+}
+
+/* How long a call waits for the signer while a signing session holds it (one waiting for the
+ * operator holds it up to operator_wait_ms), and each exchange's bound. */
+#define API_SIGNER_WAIT_MS   15000u
+#define API_DEVICE_TIMEOUT_MS 10000
+
+/* The answer when a call could not be made on the signer: the device's refusal (409, its code and
+ * text), a signing session that kept the signer (503 busy: retry), or the link's failure. */
+static enum MHD_Result device_error(struct MHD_Connection *c, api_request *r, int rc, const os_device_failure *why,
+                                    const char *err) {
+    if (rc == OS_ERR_DEVICE_REFUSED) {
+        json_t *doc = json_pack("{s:{s:s,s:s,s:o}}", "error", "code", os_status_name(rc), "message", why->text,
+                                "device", os_device_failure_json(why));
+        return send_json(c, r, 409, doc, NULL, NULL);
+    }
+    if (rc == OS_ERR_BUSY) {
+        return send_error(c, r, rc, "a signing session holds the signer (it may be waiting for the operator's decision"
+                                    " on the device); retry when it has ended");
+    }
+    const char *text = why != NULL && why->text[0] != '\0' ? why->text : err;
+    if (rc == OS_ERR_SIGNER_UNAVAILABLE && (text == NULL || text[0] == '\0'))
+        text = "oncesignd has no signer attached right now (it reconnects on its own; see GET /v1/health)";
+    return send_error(c, r, rc, text);
+}
+
+typedef struct {
+    os_msg_info info;
+    os_device_failure why;
+} info_call;
+
+static int call_info(void *ctx, os_client *cl) {
+    info_call *ic = ctx;
+    return os_device_info(cl, API_DEVICE_TIMEOUT_MS, &ic->info, &ic->why);
+}
+
+static enum MHD_Result handle_device(os_api *api, struct MHD_Connection *c, api_request *r) {
+    info_call ic;
+    memset(&ic, 0, sizeof ic);
+    int rc = os_engine_with_signer(api->engine, API_SIGNER_WAIT_MS, call_info, &ic);
+    if (rc != OS_OK) return device_error(c, r, rc, &ic.why, NULL);
+    return send_json(c, r, 200, os_device_info_json(&ic.info), NULL, NULL);
+}
+
+static enum MHD_Result handle_log_head(os_api *api, struct MHD_Connection *c, api_request *r) {
+    info_call ic;
+    memset(&ic, 0, sizeof ic);
+    int rc = os_engine_with_signer(api->engine, API_SIGNER_WAIT_MS, call_info, &ic);
+    if (rc != OS_OK) return device_error(c, r, rc, &ic.why, NULL);
+    char head[65], att[65];
+    os_hex_encode(ic.info.log_head, 32, head);
+    os_hex_encode(ic.info.attestation_pubkey, 32, att);
+    return send_json(c, r, 200,
+                     json_pack("{s:I,s:s,s:I,s:s}", "log_seq", (json_int_t)ic.info.log_seq, "log_head", head,
+                               "log_acked_seq", (json_int_t)ic.info.log_acked_seq, "attestation_pubkey", att),
+                     NULL, NULL);
+}
+
+typedef struct {
+    os_device_address_req q;
+    os_device_address_out out;
+    os_device_failure why;
+    const char *caller;
+} address_call;
+
+static void on_address_shown(void *ctx) {
+    const address_call *ac = ctx;
+    os_log_field f[] = { OS_LOG_STR("caller", ac->caller), OS_LOG_INT("account", ac->q.account),
+                         OS_LOG_INT("change", ac->q.change), OS_LOG_INT("index", ac->q.index) };
+    os_log(OS_LOG_NOTICE, "api.address_shown", f, 4,
+           "the signer shows an address and waits for the operator; payouts wait meanwhile");
+}
+
+static int call_address(void *ctx, os_client *cl) {
+    address_call *ac = ctx;
+    return os_device_address(cl, API_DEVICE_TIMEOUT_MS, &ac->q, on_address_shown, ac, &ac->out, &ac->why);
+}
+
+/* {"script_type"?: "p2pkh"|"p2sh-p2wpkh"|"p2wpkh", "account"?, "change"?, "index"?, "show"?} */
+static int parse_address_body(const api_request *r, os_device_address_req *q, char *why, size_t cap) {
+    json_error_t e;
+    memset(q, 0, sizeof *q);
+    json_t *o = json_loadb(r->body != NULL ? r->body : "{}", r->body != NULL ? r->body_len : 2,
+                           JSON_REJECT_DUPLICATES, &e);
+    int rc = OS_OK;
+    if (!json_is_object(o)) {
+        os_errf(why, cap, "the body must be one JSON object");
+        rc = OS_ERR_BAD_REQUEST;
+        goto done;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v) {
+        if (strcmp(key, "script_type") == 0 && json_is_string(v)) {
+            const char *t = json_string_value(v);
+            q->have_script_type = 1;
+            if (strcmp(t, "p2pkh") == 0) q->script_type = OS_SCRIPT_P2PKH;
+            else if (strcmp(t, "p2sh-p2wpkh") == 0) q->script_type = OS_SCRIPT_P2SH_P2WPKH;
+            else if (strcmp(t, "p2wpkh") == 0) q->script_type = OS_SCRIPT_P2WPKH;
+            else rc = OS_ERR_BAD_REQUEST;
+        } else if ((strcmp(key, "account") == 0 || strcmp(key, "index") == 0) && json_is_integer(v) &&
+                   json_integer_value(v) >= 0 && json_integer_value(v) <= 0x7FFFFFFF) {
+            *(key[0] == 'a' ? &q->account : &q->index) = (uint32_t)json_integer_value(v);
+        } else if ((strcmp(key, "change") == 0 || strcmp(key, "show") == 0) && json_is_boolean(v)) {
+            *(key[0] == 'c' ? &q->change : &q->show) = json_is_true(v) ? 1 : 0;
+        } else {
+            rc = OS_ERR_BAD_REQUEST;
+        }
+        if (rc != OS_OK) {
+            os_errf(why, cap, "\"%s\": unknown, or not of its type (script_type: p2pkh, p2sh-p2wpkh or p2wpkh;"
+                              " account, index: 0..2147483647; change, show: booleans)", key);
+            break;
+        }
+    }
+done:
+    json_decref(o);
+    return rc;
+}
+
+static enum MHD_Result handle_device_address(os_api *api, struct MHD_Connection *c, api_request *r) {
+    address_call ac;
+    char why[200];
+    memset(&ac, 0, sizeof ac);
+    int rc = parse_address_body(r, &ac.q, why, sizeof why);
+    if (rc != OS_OK) return send_error(c, r, rc, why);
+    ac.caller = r->key_name;
+    rc = os_engine_with_signer(api->engine, API_SIGNER_WAIT_MS, call_address, &ac);
+    if (rc != OS_OK) return device_error(c, r, rc, &ac.why, NULL);
+    return send_json(c, r, 200, os_device_address_json(&ac.out), NULL, NULL);
+}
+
+typedef struct {
+    os_audit_log log;
+    os_msg_info info;
+    char description[256];
+    char err[512];
+} log_call;
+
+static int call_log(void *ctx, os_client *cl) {
+    log_call *lc = ctx;
+    snprintf(lc->description, sizeof lc->description, "%s", os_client_description(cl));
+    return os_audit_export_device(cl, API_DEVICE_TIMEOUT_MS, &lc->log, &lc->info, lc->err, sizeof lc->err);
+}
+
+/* Every entry the signer still holds, in the export file format (os_audit_write), beside the
+ * device's info: what `oncesign log export` writes when it holds the signer itself. */
+static enum MHD_Result handle_log(os_api *api, struct MHD_Connection *c, api_request *r) {
+    log_call *lc = calloc(1, sizeof *lc);
+    if (lc == NULL) return send_error(c, r, OS_ERR_INTERNAL, "out of memory");
+    int rc = os_engine_with_signer(api->engine, API_SIGNER_WAIT_MS, call_log, lc);
+    if (rc != OS_OK) {
+        enum MHD_Result res = device_error(c, r, rc, NULL, lc->err);
+        free(lc);
+        return res;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    rc = f != NULL ? os_audit_write(f, &lc->log) : OS_ERR_INTERNAL;
+    if (f != NULL && fclose(f) != 0) rc = OS_ERR_INTERNAL;
+    os_audit_log_free(&lc->log);
+    json_t *doc = rc == OS_OK ? json_pack("{s:s%,s:s,s:o}", "log", text, len, "device", lc->description, "info",
+                                          os_device_info_json(&lc->info))
+                              : NULL;
+    free(text);
+    free(lc);
+    if (rc != OS_OK) return send_error(c, r, rc, "the export could not be written");
+    return send_json(c, r, 200, doc, NULL, NULL);
+}
+
+static enum MHD_Result handle_status(os_api *api, struct MHD_Connection *c, api_request *r) {
+    os_engine_status st;
+    int rc = os_engine_status_get(api->engine, 1, API_SIGNER_WAIT_MS, &st);
+    if (rc != OS_OK) return device_error(c, r, rc, NULL, NULL);
+    return send_json(c, r, 200, os_engine_status_json(&st), NULL, NULL);
+}
+
+static enum MHD_Result handle_reconcile(os_api *api, struct MHD_Connection *c, api_request *r) {
+    int rc = os_engine_reconcile_now(api->engine);
+    if (rc == OS_ERR_UNSUPPORTED) rc = OS_ERR_SIGNER_UNAVAILABLE;
+    if (rc != OS_OK) return device_error(c, r, rc, NULL, NULL);
+    os_log_field f[] = { OS_LOG_STR("caller", r->key_name) };
+    os_log(OS_LOG_NOTICE, "api.reconciled", f, 1, "a reconciliation pass ran on the operator's request");
+    return send_json(c, r, 200, json_pack("{s:b}", "reconciled", 1), NULL, NULL);
+}
+
+/* The engine's own rebuild (os_engine_rebuild_tree takes the signer, then the ledger, like the
+ * worker): the nonce tree the daemon signs against is replaced while it runs, in one step. */
+static enum MHD_Result handle_tree_rebuild(os_api *api, struct MHD_Connection *c, api_request *r) {
+    size_t n = 0;
+    char err[512] = "";
+    int rc = os_engine_rebuild_tree(api->engine, &n, err, sizeof err);
+    if (rc == OS_ERR_UNSUPPORTED) rc = OS_ERR_SIGNER_UNAVAILABLE;
+    if (rc != OS_OK) return device_error(c, r, rc, NULL, err);
+    os_log_field f[] = { OS_LOG_STR("caller", r->key_name), OS_LOG_INT("leaves", (int64_t)n) };
+    os_log(OS_LOG_NOTICE, "api.tree_rebuilt", f, 2, "the nonce tree was rebuilt from the signer's log");
+    return send_json(c, r, 200, json_pack("{s:I,s:b}", "leaves", (json_int_t)n, "stored", 1), NULL, NULL);
+}
+
 /* The ledger's file system: a full disk makes every ledger commit fail, so health says so before it
  * happens. Returns 1 when free space is at least the minimum and the directory is writable. */
 static int disk_state(const os_api *api, uint64_t *free_bytes) {
@@ -860,7 +1186,7 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
     os_engine_health h;
     memset(&h, 0, sizeof h);
     int rc = os_engine_health_get(api->engine, &h);
-    int ok = rc == OS_OK && h.ledger_ok && h.signer_ok && h.node_ok && disk_ok;
+    int ok = rc == OS_OK && h.ledger_ok && h.signer_ok && h.node_ok && h.wallet_ok && disk_ok;
     json_t *o = json_object();
     if (o != NULL) {
         json_object_set_new(o, "ok", json_boolean(ok));
@@ -871,6 +1197,8 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
         json_object_set_new(o, "ledger", json_boolean(rc == OS_OK && h.ledger_ok));
         json_object_set_new(o, "signer", json_boolean(rc == OS_OK && h.signer_ok));
         json_object_set_new(o, "node", json_boolean(rc == OS_OK && h.node_ok));
+        json_object_set_new(o, "wallet", json_boolean(rc == OS_OK && h.wallet_ok));
+        if (rc == OS_OK && !h.wallet_ok) json_object_set_new(o, "wallet_error", json_string(h.wallet_error));
         json_object_set_new(o, "payouts_pending", json_integer((json_int_t)h.payouts_pending));
         json_object_set_new(o, "payouts_confirmed", json_integer((json_int_t)h.payouts_confirmed));
         json_object_set_new(o, "payouts_waiting_for_funds", json_integer((json_int_t)h.payouts_waiting_for_funds));
@@ -1190,7 +1518,7 @@ static int framing_ambiguous(struct MHD_Connection *c) {
 }
 
 static int endpoint_takes_body(api_endpoint ep) {
-    return ep == EP_CODE_ISSUE || ep == EP_CODE_REDEEM || ep == EP_PAYOUT_CREATE;
+    return ep == EP_CODE_ISSUE || ep == EP_CODE_REDEEM || ep == EP_PAYOUT_CREATE || ep == EP_DEVICE_ADDRESS;
 }
 
 /* "application/json", any case, optionally followed by parameters ("; charset=utf-8"). */
@@ -1211,7 +1539,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
     (void)version;
-    os_api *api = cls;
+    const listener_ctx *lc = cls;
+    os_api *api = lc->api;
     api_request *r = *con_cls;
 
     if (r == NULL) {
@@ -1220,6 +1549,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (r == NULL) return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &r->start);
         r->ep = EP_OTHER;
+        r->admin = lc->admin;
         *con_cls = r;
         if (framing_ambiguous(c)) {
             return send_error(c, r, OS_ERR_BAD_REQUEST,
@@ -1242,6 +1572,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return send_error(c, r, arc, NULL);
             }
             if (arc != OS_OK) return send_error(c, r, arc, NULL);
+        } else if (r->admin) {
+            snprintf(r->key_name, sizeof r->key_name, "admin-socket");
         }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL) {
@@ -1300,6 +1632,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case EP_WALLET: return handle_wallet(api, c, r);
     case EP_HEALTH: return handle_health(api, c, r);
     case EP_METRICS: return handle_metrics(api, c, r);
+    case EP_APPROVALS: return handle_approvals(api, c, r);
+    case EP_PAYOUT_CANCEL: return handle_payout_cancel(api, c, r);
+    case EP_DEVICE: return handle_device(api, c, r);
+    case EP_DEVICE_ADDRESS: return handle_device_address(api, c, r);
+    case EP_LOG: return handle_log(api, c, r);
+    case EP_LOG_HEAD: return handle_log_head(api, c, r);
+    case EP_STATUS: return handle_status(api, c, r);
+    case EP_RECONCILE: return handle_reconcile(api, c, r);
+    case EP_TREE_REBUILD: return handle_tree_rebuild(api, c, r);
     default: return send_error(c, r, OS_ERR_NOT_FOUND, "no such endpoint");
     }
 }
@@ -1338,10 +1679,10 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap) {
     os_log(OS_LOG_WARNING, "api.http", NULL, 0, "%s", msg);
 }
 
-/* Binds the Unix-socket listener: mode 0660 (set before listen(), so nobody connects earlier),
- * replacing a stale socket of a stopped daemon but never a live one or anything that is not a
- * socket. Returns the listening descriptor, or -1 with err set. */
-static int unix_listener(const char *path, char *err, size_t cap) {
+/* Binds a Unix-socket listener: the API's at mode 0660, the admin socket's at 0600 (set before
+ * listen(), so nobody connects earlier), replacing a stale socket of a stopped daemon but never a live
+ * one or anything that is not a socket. Returns the listening descriptor, or -1 with err set. */
+static int unix_listener(const char *path, mode_t mode, char *err, size_t cap) {
     struct sockaddr_un sun;
     memset(&sun, 0, sizeof sun);
     sun.sun_family = AF_UNIX;
@@ -1373,7 +1714,7 @@ static int unix_listener(const char *path, char *err, size_t cap) {
         os_errf(err, cap, "socket: %s", strerror(errno));
         return -1;
     }
-    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || chmod(path, 0660) != 0 || listen(fd, 64) != 0) {
+    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || chmod(path, mode) != 0 || listen(fd, 64) != 0) {
         os_errf(err, cap, "cannot listen on %s: %s", path, strerror(errno));
         close(fd);
         return -1;
@@ -1381,12 +1722,12 @@ static int unix_listener(const char *path, char *err, size_t cap) {
     return fd;
 }
 
-static struct MHD_Daemon *start_mhd(os_api *api, const os_api_config *cfg, unsigned flags, uint16_t port,
-                                    const struct sockaddr *sa, int listen_fd) {
+static struct MHD_Daemon *start_mhd(os_api *api, listener_ctx *lc, const os_api_config *cfg, unsigned flags,
+                                    uint16_t port, const struct sockaddr *sa, int listen_fd) {
     unsigned threads = cfg->threads != 0 ? cfg->threads : API_DEFAULT_THREADS;
     unsigned limit = cfg->connection_limit != 0 ? cfg->connection_limit : API_DEFAULT_CONNECTIONS;
     unsigned per_client = cfg->per_client_limit != 0 ? cfg->per_client_limit : API_DEFAULT_PER_CLIENT;
-    return MHD_start_daemon(flags, port, NULL, NULL, on_request, api,
+    return MHD_start_daemon(flags, port, NULL, NULL, on_request, lc,
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
                             sa != NULL ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_LISTEN_SOCKET,
                             sa != NULL ? (intptr_t)sa : (intptr_t)listen_fd,
@@ -1404,7 +1745,7 @@ static struct MHD_Daemon *start_mhd(os_api *api, const os_api_config *cfg, unsig
 int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char *err, size_t cap) {
     ARG_CHECK(engine != NULL && cfg != NULL && out != NULL);
     *out = NULL;
-    if (cfg->no_tcp && cfg->unix_path == NULL) {
+    if (cfg->no_tcp && cfg->unix_path == NULL && cfg->admin_path == NULL) {
         os_errf(err, cap, "no listener: neither TCP nor a Unix socket is configured");
         return OS_ERR_ARG;
     }
@@ -1432,6 +1773,8 @@ int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char
     os_api *api = calloc(1, sizeof *api);
     if (api == NULL) return OS_ERR_INTERNAL;
     api->engine = engine;
+    api->serve_ctx = (listener_ctx){ api, 0 };
+    api->admin_ctx = (listener_ctx){ api, 1 };
     api->max_body = cfg->max_body != 0 ? cfg->max_body : API_DEFAULT_MAX_BODY;
     api->request_timeout_ms = cfg->request_timeout_ms != 0 ? cfg->request_timeout_ms : API_DEFAULT_REQUEST_TIMEOUT_MS;
     if (cfg->disk_path != NULL) snprintf(api->disk_path, sizeof api->disk_path, "%s", cfg->disk_path);
@@ -1451,7 +1794,7 @@ int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char
     }
     api->reaper_running = 1;
     if (sa != NULL) {
-        api->daemon = start_mhd(api, cfg, flags | (sa == (struct sockaddr *)&sin6 ? MHD_USE_IPv6 : 0u), cfg->port,
+        api->daemon = start_mhd(api, &api->serve_ctx, cfg, flags | (sa == (struct sockaddr *)&sin6 ? MHD_USE_IPv6 : 0u), cfg->port,
                                 sa, -1);
         if (api->daemon == NULL) {
             os_errf(err, cap, "cannot listen on %s port %u", bind, (unsigned)cfg->port);
@@ -1462,18 +1805,35 @@ int os_api_start(os_engine *engine, const os_api_config *cfg, os_api **out, char
         api->port = info != NULL ? info->port : cfg->port;
     }
     if (cfg->unix_path != NULL) {
-        int fd = unix_listener(cfg->unix_path, err, cap);
+        int fd = unix_listener(cfg->unix_path, 0660, err, cap);
         if (fd < 0) {
             rc = OS_ERR_IO;
             goto fail;
         }
         snprintf(api->unix_path, sizeof api->unix_path, "%s", cfg->unix_path);
-        api->unix_daemon = start_mhd(api, cfg, flags, 0, NULL, fd);
+        api->unix_daemon = start_mhd(api, &api->serve_ctx, cfg, flags, 0, NULL, fd);
         if (api->unix_daemon == NULL) {
             close(fd);
             unlink(api->unix_path);
             api->unix_path[0] = '\0';
             os_errf(err, cap, "cannot serve on %s", cfg->unix_path);
+            rc = OS_ERR_IO;
+            goto fail;
+        }
+    }
+    if (cfg->admin_path != NULL) {
+        int fd = unix_listener(cfg->admin_path, 0600, err, cap);
+        if (fd < 0) {
+            rc = OS_ERR_IO;
+            goto fail;
+        }
+        snprintf(api->admin_path, sizeof api->admin_path, "%s", cfg->admin_path);
+        api->admin_daemon = start_mhd(api, &api->admin_ctx, cfg, flags, 0, NULL, fd);
+        if (api->admin_daemon == NULL) {
+            close(fd);
+            unlink(api->admin_path);
+            api->admin_path[0] = '\0';
+            os_errf(err, cap, "cannot serve on %s", cfg->admin_path);
             rc = OS_ERR_IO;
             goto fail;
         }
@@ -1494,6 +1854,8 @@ void os_api_stop(os_api *api) {
     if (api->daemon != NULL) MHD_stop_daemon(api->daemon);
     if (api->unix_daemon != NULL) MHD_stop_daemon(api->unix_daemon);
     if (api->unix_path[0] != '\0') unlink(api->unix_path);
+    if (api->admin_daemon != NULL) MHD_stop_daemon(api->admin_daemon);
+    if (api->admin_path[0] != '\0') unlink(api->admin_path);
     if (api->reaper_running) {
         pthread_mutex_lock(&api->conn_lock);
         api->stopping = 1;

@@ -24,6 +24,9 @@ typedef struct {
     int no_tcp;                 /* 1: no TCP listener (then unix_path is required) */
     const char *unix_path;      /* a Unix-socket listener at this path (mode 0660), or NULL. An
                                  * existing socket there is replaced; anything else is refused. */
+    const char *admin_path;     /* the admin socket at this path (mode 0600), or NULL: no bearer, the
+                                 * operator's and auditor's calls (OS_SCOPE_OPERATOR, _READ, _AUDIT)
+                                 * and tree rebuild for whoever may open the file (docs/DESIGN.md §4b) */
     const char *token_file;     /* a bearer token with every scope (first line), or NULL: API keys
                                  * only (os_ledger_apikey_*). A regular file that only its owner
                                  * (and group, read-only) may access */

@@ -375,10 +375,10 @@ int os_engine_payout_list(os_engine *e, os_payout_status status, int64_t after_i
 int os_engine_health_get(os_engine *e, os_engine_health *out) {
     if (!e || !out) return OS_ERR_ARG;
     memset(out, 0, sizeof *out);
-    uint64_t counts[OS_PAYOUT_STATUS_LAST + 1];
+    uint64_t counts[OS_PAYOUT_STATUS_LAST + 1] = {0};
     int rc = os_ledger_payout_counts(e->ledger, counts);
     out->ledger_ok = rc == OS_OK;
-    for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_BROADCAST; s++) out->payouts_pending += counts[s];
+    out->payouts_pending = os_payouts_pending(counts);
     out->payouts_confirmed = counts[OS_PAYOUT_CONFIRMED];
     out->payouts_awaiting_approval = counts[OS_PAYOUT_AWAITING_APPROVAL];
     out->payouts_awaiting_reanchor = counts[OS_PAYOUT_AWAITING_REANCHOR];
@@ -387,6 +387,12 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
     out->signing_disabled = e->signer_mismatch;
     out->fee_capped = e->fee_capped;
     out->fee_estimate = e->fee_estimate;
+    out->wallet_ok = 1;
+    for (int k = ENGINE_WALLET_CALLS - 1; k >= 0; k--) {
+        if (!e->wallet_failing[k]) continue;
+        out->wallet_ok = 0;
+        snprintf(out->wallet_error, sizeof out->wallet_error, "%s", e->wallet_error[k]);
+    }
     if (e->signer_mismatch)
         snprintf(out->signer_error, sizeof out->signer_error, "signer mismatch: %s", e->mismatch_reason);
     else if (!e->device_attached)
@@ -466,6 +472,16 @@ int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {
     EMIT("# TYPE oncesign_up gauge\noncesign_up{part=\"ledger\"} %d\noncesign_up{part=\"signer\"} %d\n"
          "oncesign_up{part=\"node\"} %d\n",
          h.ledger_ok, h.signer_ok, h.node_ok);
+    EMIT("oncesign_up{part=\"wallet\"} %d\n", h.wallet_ok);
+    EMIT("# HELP oncesign_wallet_errors_total failed monacoind wallet calls by call (health: wallet)\n"
+         "# TYPE oncesign_wallet_errors_total counter\n");
+    pthread_mutex_lock(&e->mu);
+    uint64_t wallet_errors[ENGINE_WALLET_CALLS];
+    memcpy(wallet_errors, e->m_wallet_errors, sizeof wallet_errors);
+    pthread_mutex_unlock(&e->mu);
+    for (int k = 0; k < ENGINE_WALLET_CALLS; k++)
+        EMIT("oncesign_wallet_errors_total{call=\"%s\"} %llu\n", engine_wallet_call_names[k],
+             (unsigned long long)wallet_errors[k]);
     EMIT("# TYPE oncesign_node_height gauge\noncesign_node_height %llu\n", (unsigned long long)h.node_height);
     EMIT("# TYPE oncesign_signer_log_seq gauge\noncesign_signer_log_seq %llu\n",
          (unsigned long long)h.signer_log_seq);

@@ -74,6 +74,14 @@ typedef enum {
 } os_payout_status;
 #define OS_PAYOUT_STATUS_LAST OS_PAYOUT_AWAITING_REANCHOR
 
+/* The payouts still owed, from counts by status: requested to broadcast, and those waiting for their
+ * re-anchor (their old transaction can never confirm; a new one will). */
+static inline uint64_t os_payouts_pending(const uint64_t counts[OS_PAYOUT_STATUS_LAST + 1]) {
+    uint64_t n = counts[OS_PAYOUT_AWAITING_REANCHOR];
+    for (int s = OS_PAYOUT_REQUESTED; s <= OS_PAYOUT_BROADCAST; s++) n += counts[s];
+    return n;
+}
+
 const char *os_payout_status_name(os_payout_status s);    /* "requested", ... */
 int os_payout_status_parse(const char *name, os_payout_status *out);
 
@@ -160,6 +168,8 @@ typedef struct {
     uint64_t signer_log_seq;
     int signing_disabled;           /* fail closed (I6): the signer does not match the ledger */
     char signer_error[320];         /* why signer_ok is 0 ("" when it is 1) */
+    int wallet_ok;                  /* 0: monacoind's wallet calls fail (importmulti, listunspent) */
+    char wallet_error[600];         /* why wallet_ok is 0 ("" when it is 1): the call, kind and error */
     int fee_capped;                 /* the node's fee estimate is above the cap: transactions pay the cap */
     uint64_t fee_estimate;          /* the node's last estimate, sat/kB (0: none) */
 } os_engine_health;
@@ -184,6 +194,33 @@ int os_engine_apikey_create(os_engine *e, const char *name, uint32_t scopes, cha
 
 /* Prometheus text exposition of the engine's counters. Returns OS_OK or OS_ERR_BUFFER. */
 int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len);
+
+/* Lends the engine's signer client to fn while nothing else talks to the signer: signing sessions,
+ * the reconciler's log reads and other callers take turns on one lock (sign_mu), so an operator's
+ * request beside a running daemon (`oncesign device address --show` through its admin socket)
+ * never interleaves with a signing session's messages (docs/DESIGN.md §4b).
+ * Returns: fn's result; OS_ERR_BUSY when a session still held the signer after wait_ms (one waiting
+ *          for the operator's button can hold it for operator_wait_ms: retry then);
+ *          OS_ERR_SIGNER_UNAVAILABLE when no signer is attached (a ledger-only engine, or the daemon
+ *          still waits for the signer to appear). */
+int os_engine_with_signer(os_engine *e, unsigned wait_ms, int (*fn)(void *ctx, os_client *c), void *ctx);
+
+/* What `oncesign status` shows, from whichever process holds the signer (docs/OPERATING.md). */
+typedef struct {
+    uint64_t counts[OS_PAYOUT_STATUS_LAST + 1];  /* payouts by status (index os_payout_status) */
+    uint64_t payouts_pending, payouts_confirmed;
+    int ledger_ok;
+    int with_signer;                /* the signer's part below was read */
+    uint8_t nonce_root[32], log_head[32];
+    uint64_t log_seq;
+    int matches_ledger;             /* 0: signing is disabled, mismatch says why (I6) */
+    char mismatch[320];
+} os_engine_status;
+
+/* Fills st from the ledger and, when with_signer, from the signer (GET_INFO through
+ * os_engine_with_signer, waiting at most wait_ms) and the engine's start-up check.
+ * Returns: OS_OK; OS_ERR_DB; with_signer: as os_engine_with_signer, or the client's error. */
+int os_engine_status_get(os_engine *e, int with_signer, unsigned wait_ms, os_engine_status *st);
 
 /* Runs one reconciliation pass now (the CLI's "reconcile now"). */
 int os_engine_reconcile_now(os_engine *e);

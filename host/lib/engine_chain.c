@@ -16,6 +16,7 @@
 #include "audit_log.h"
 #include "bytes.h"
 #include "crypto.h"
+#include "device_ops.h"
 #include "draft.h"
 #include "engine_decide.h"
 #include "engine_internal.h"
@@ -562,6 +563,37 @@ static int next_address(os_engine *e, uint8_t change, uint32_t *index, uint8_t s
 
 #define IMPORT_BATCH 200
 
+const char *const engine_wallet_call_names[ENGINE_WALLET_CALLS] = { "importmulti", "listunspent" };
+
+/* Every wallet call's outcome: a failure (e.g. -19 "Wallet file not specified" when rpc_url lacks
+ * /wallet/<name> while the node has two wallets loaded: addresses handed out are then never watched)
+ * is counted, logged with its kind and code, and shown by health until a wallet call succeeds again
+ * (logged too). A call's failure is logged when it starts or its reason changes, not at every retry. */
+static void wallet_outcome(os_engine *e, int call, int rc, const os_rpc_error *er, size_t n_addresses) {
+    char why[sizeof e->wallet_error[0]] = "";
+    if (rc != OS_OK)
+        snprintf(why, sizeof why, "%s failed (%s, code %d): %s", engine_wallet_call_names[call],
+                 os_rpc_fail_kind_name(os_rpc_error_kind(rc, er)), er->code, er->message);
+    pthread_mutex_lock(&e->mu);
+    int was = e->wallet_failing[call], changed = strcmp(why, e->wallet_error[call]) != 0;
+    e->wallet_failing[call] = rc != OS_OK;
+    snprintf(e->wallet_error[call], sizeof e->wallet_error[call], "%s", why);
+    if (rc != OS_OK) e->m_wallet_errors[call]++;
+    pthread_mutex_unlock(&e->mu);
+    if (rc != OS_OK && changed) {
+        os_log_field f[] = { OS_LOG_STR("method", engine_wallet_call_names[call]),
+                             OS_LOG_STR("kind", os_rpc_fail_kind_name(os_rpc_error_kind(rc, er))),
+                             OS_LOG_INT("code", er->code), OS_LOG_INT("addresses", (int64_t)n_addresses),
+                             OS_LOG_STR("status", os_status_name(rc)) };
+        os_log(OS_LOG_ERROR, "wallet.rpc_failed", f, 5,
+               "%s; addresses handed out are not watched and their coins not seen until it answers (health: wallet"
+               " false). -19: give rpc-url with /wallet/<name> (docs/MONACOIND.md)", why);
+    } else if (rc == OS_OK && was) {
+        os_log_field f[] = { OS_LOG_STR("method", engine_wallet_call_names[call]) };
+        os_log(OS_LOG_NOTICE, "wallet.recovered", f, 1, "the wallet answers again");
+    }
+}
+
 static void import_pending_addresses(os_engine *e) {
     if (!e->rpc) return;
     os_ledger_address *addrs = calloc(IMPORT_BATCH, sizeof *addrs);
@@ -573,6 +605,7 @@ static void import_pending_addresses(os_engine *e) {
         pthread_mutex_lock(&e->rpc_mu);
         int rc = os_rpc_import_addresses(e->rpc, ptrs, n, &er);
         pthread_mutex_unlock(&e->rpc_mu);
+        wallet_outcome(e, ENGINE_WALLET_IMPORT, rc, &er, n);
         for (size_t i = 0; rc == OS_OK && i < n; i++) rc = os_ledger_address_mark_imported(e->ledger, ptrs[i]);
     }
     free(addrs);
@@ -644,6 +677,7 @@ static int wallet_unspent(os_engine *e, os_rpc_utxo **u, size_t *nu) {
     pthread_mutex_lock(&e->rpc_mu);
     rc = ptrs ? os_rpc_listunspent(e->rpc, 0, ptrs, k, u, nu, &er) : OS_ERR_IO;
     pthread_mutex_unlock(&e->rpc_mu);
+    if (ptrs) wallet_outcome(e, ENGINE_WALLET_LISTUNSPENT, rc, &er, k);
     free(ptrs);
     free(addrs);
     return rc;
@@ -1664,4 +1698,58 @@ int os_engine_sign_external(os_engine *e, const os_sign_tx *tx, os_input_sig *si
     }
     pthread_mutex_unlock(&e->sign_mu);
     return rc;
+}
+
+/* ------------------------------------------------------------------ the operator's turn at the signer */
+
+int os_engine_with_signer(os_engine *e, unsigned wait_ms, int (*fn)(void *ctx, os_client *c), void *ctx) {
+    if (!e || !fn) return OS_ERR_ARG;
+    pthread_mutex_lock(&e->mu);
+    int attached = e->device_attached;
+    pthread_mutex_unlock(&e->mu);
+    if (!attached) return OS_ERR_SIGNER_UNAVAILABLE;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(wait_ms / 1000u);
+    until.tv_nsec += (long)(wait_ms % 1000u) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_timedlock(&e->sign_mu, &until) != 0) return OS_ERR_BUSY;
+    int rc = e->client != NULL ? fn(ctx, e->client) : OS_ERR_SIGNER_UNAVAILABLE;
+    pthread_mutex_unlock(&e->sign_mu);
+    return rc;
+}
+
+typedef struct {
+    os_msg_info info;
+    os_device_failure why;
+} status_info_call;
+
+static int status_info(void *ctx, os_client *c) {
+    status_info_call *s = ctx;
+    return os_device_info(c, DEVICE_TIMEOUT_MS, &s->info, &s->why);
+}
+
+int os_engine_status_get(os_engine *e, int with_signer, unsigned wait_ms, os_engine_status *st) {
+    if (!e || !st) return OS_ERR_ARG;
+    memset(st, 0, sizeof *st);
+    int rc = os_ledger_payout_counts(e->ledger, st->counts);
+    if (rc != OS_OK) return rc;
+    st->ledger_ok = 1;
+    st->payouts_pending = os_payouts_pending(st->counts);
+    st->payouts_confirmed = st->counts[OS_PAYOUT_CONFIRMED];
+    if (!with_signer) return OS_OK;
+    status_info_call call;
+    if ((rc = os_engine_with_signer(e, wait_ms, status_info, &call)) != OS_OK) return rc;
+    st->with_signer = 1;
+    memcpy(st->nonce_root, call.info.nonce_root, 32);
+    memcpy(st->log_head, call.info.log_head, 32);
+    st->log_seq = call.info.log_seq;
+    pthread_mutex_lock(&e->mu);
+    st->matches_ledger = !e->signer_mismatch;
+    snprintf(st->mismatch, sizeof st->mismatch, "%s", e->signer_mismatch ? e->mismatch_reason : "");
+    pthread_mutex_unlock(&e->mu);
+    return OS_OK;
 }

@@ -15,6 +15,10 @@
 
 struct os_rpc;
 
+/* The monacoind wallet calls whose failures health reports (engine_chain.c wallet_outcome). */
+enum { ENGINE_WALLET_IMPORT = 0, ENGINE_WALLET_LISTUNSPENT, ENGINE_WALLET_CALLS };
+extern const char *const engine_wallet_call_names[ENGINE_WALLET_CALLS];
+
 struct os_engine {
     os_engine_config cfg;           /* strings owned (copied at open) */
     os_ledger *ledger;
@@ -28,6 +32,11 @@ struct os_engine {
     char mismatch_reason[256];
     int signer_checked;             /* the signer passed the start-up check (I6) once since open */
     char signer_wait_reason[256];   /* while it has not: why (the last failure to reach or check it) */
+    /* by wallet call (importmulti, listunspent): its last attempt failed, and why (the kind, the node's
+     * error); addresses handed out may then not be watched, coins not seen (issue 11) */
+    int wallet_failing[ENGINE_WALLET_CALLS];
+    char wallet_error[ENGINE_WALLET_CALLS][600];
+    uint64_t m_wallet_errors[ENGINE_WALLET_CALLS];  /* failed wallet calls by call (wallet_call_names) */
     int fee_capped;                 /* the node's fee estimate is above the cap the host pays */
     uint64_t fee_estimate;          /* the last estimate (sat/kB), 0: none */
     pthread_t worker, reconciler;

@@ -447,8 +447,14 @@ int os_ledger_backlog_get(os_ledger *l, os_ledger_backlog *out);
 #define OS_SCOPE_ISSUE     0x01u   /* POST /v1/codes */
 #define OS_SCOPE_REDEEM    0x02u   /* POST /v1/codes/{code}/redeem, GET /v1/codes/{code} */
 #define OS_SCOPE_WITHDRAW  0x04u   /* POST /v1/payouts */
-#define OS_SCOPE_READ      0x08u   /* GET /v1/payouts, /v1/payouts/{id}, /v1/wallet, /v1/codes/{code} */
-#define OS_SCOPE_ALL       0x0Fu
+#define OS_SCOPE_READ      0x08u   /* GET /v1/payouts, /v1/payouts/{id}, /v1/wallet, /v1/codes/{code},
+                                      /v1/status */
+#define OS_SCOPE_OPERATOR  0x10u   /* GET /v1/approvals, POST /v1/payouts/{id}/cancel, GET /v1/device,
+                                      POST /v1/device/address, POST /v1/reconcile, GET /v1/status */
+#define OS_SCOPE_AUDIT     0x20u   /* GET /v1/log, /v1/log/head, /v1/device, /v1/status */
+#define OS_SCOPE_ALL       0x3Fu
+/* Not a key's scope: what only the daemon's admin socket may do (POST /v1/tree/rebuild). */
+#define OS_SCOPE_ADMIN_ONLY 0x80000000u
 
 typedef struct {
     int64_t id;

@@ -424,15 +424,18 @@ void os_rpc_fail_counts(uint64_t out[OS_RPC_FAIL_KINDS]) {
     for (int k = 0; k < OS_RPC_FAIL_KINDS; k++) out[k] = atomic_load_explicit(&fail_counts[k], memory_order_relaxed);
 }
 
+os_rpc_fail_kind os_rpc_error_kind(int rc, const os_rpc_error *e) {
+    return rc == OS_ERR_RPC                                    ? OS_RPC_FAIL_NODE
+           : e->timed_out                                      ? OS_RPC_FAIL_TIMEOUT
+           : e->http_status == 401 || e->http_status == 403    ? OS_RPC_FAIL_AUTH
+           : e->http_status == 0                               ? OS_RPC_FAIL_CONNECT
+                                                               : OS_RPC_FAIL_MALFORMED;
+}
+
 /* Counts a failed call by what went wrong (a metric; the caller still gets the whole error). */
 static int count_failure(int rc, const os_rpc_error *e) {
     if (rc == OS_OK || rc == OS_ERR_ARG) return rc;
-    os_rpc_fail_kind k = rc == OS_ERR_RPC                            ? OS_RPC_FAIL_NODE
-                         : e->timed_out                              ? OS_RPC_FAIL_TIMEOUT
-                         : e->http_status == 401 || e->http_status == 403 ? OS_RPC_FAIL_AUTH
-                         : e->http_status == 0                       ? OS_RPC_FAIL_CONNECT
-                                                                     : OS_RPC_FAIL_MALFORMED;
-    atomic_fetch_add_explicit(&fail_counts[k], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&fail_counts[os_rpc_error_kind(rc, e)], 1, memory_order_relaxed);
     return rc;
 }
 

@@ -57,6 +57,8 @@ typedef enum {
     OS_RPC_FAIL_KINDS
 } os_rpc_fail_kind;
 const char *os_rpc_fail_kind_name(os_rpc_fail_kind kind);     /* "connect", ... */
+/* The kind of a failed call (rc != OS_OK, e filled by it): what the counts below count it as. */
+os_rpc_fail_kind os_rpc_error_kind(int rc, const os_rpc_error *e);
 void os_rpc_fail_counts(uint64_t out[OS_RPC_FAIL_KINDS]);
 
 /* ------------------------------------------------------------------ broadcasting */

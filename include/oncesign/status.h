@@ -113,6 +113,10 @@ typedef enum {
                                          payouts at an input that already is an anchor: REFUSED and logged
                                          (REFUSE_ANCHOR) */
     OS_ERR_LOG_VERSION      = 0x060B, /* log entry: a format version (byte 0) this verifier does not read */
+    OS_ERR_DEVICE_REFUSED   = 0x0730, /* host: the signer answered an operator's request with a refusal
+                                         (its own code travels beside this one) */
+    OS_ERR_HELD_BY_DAEMON   = 0x0731, /* host: a running oncesignd holds the signer and cannot carry this
+                                         request for the CLI (no route, or it does not answer) */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */

@@ -297,6 +297,9 @@ tn_node *tn_node_new(const char *seed)
     n->est_feerate = 10000; /* 0.00010000 MONA/kB */
     n->wallet_feerate = 10000;
     n->start_time = now_s();
+    n->wallets[0] = strdup("");   /* Core's default wallet */
+    if (!n->wallets[0]) abort();
+    n->nwallets = 1;
     /* genesis: coinbase to an unspendable script, its output never enters the UTXO set (as in Core) */
     static const uint8_t burn[1] = {0x6a};
     mine_block(n, burn, 1, 1);
@@ -335,6 +338,7 @@ void tn_node_free(tn_node *n)
     hm_free(&n->block_by_hash);
     hm_free(&n->wallet_h160);
     free(n->seed);
+    for (size_t i = 0; i < n->nwallets; i++) free(n->wallets[i]);
     if (n->log) fclose(n->log);
     pthread_mutex_destroy(&n->lock);
     free(n);

@@ -19,6 +19,8 @@
 #define RPC_INVALID_ADDRESS_OR_KEY -5
 #define RPC_WALLET_INSUFFICIENT_FUNDS -6
 #define RPC_INVALID_PARAMETER -8
+#define RPC_WALLET_NOT_FOUND -18
+#define RPC_WALLET_NOT_SPECIFIED -19
 #define RPC_DESERIALIZATION_ERROR -22
 #define RPC_VERIFY_ERROR -25
 #define RPC_VERIFY_REJECTED -26
@@ -33,11 +35,15 @@ typedef struct tn_node tn_node;
 tn_node *tn_node_new(const char *seed);
 void tn_node_free(tn_node *n);
 
-/* Runs one RPC method under the node's lock. On success returns the result (a new reference,
+/* Runs one RPC method under the node's lock. uri_wallet: the <name> of a /wallet/<name> request path,
+ * or NULL: a wallet method then picks the one loaded wallet, and with more than one loaded answers
+ * Core's -19 "Wallet file not specified" (all loaded wallets share this node's one wallet state: the
+ * names only decide which requests are answered). On success returns the result (a new reference,
  * json_null() for a null result) and leaves *err_msg NULL. On failure returns NULL, sets *err_code and
  * *err_msg (malloc'd; caller frees). Control methods (testnode_*) that concern faults are handled by the
  * HTTP layer, not here. */
-json_t *tn_node_call(tn_node *n, const char *method, json_t *params, int *err_code, char **err_msg);
+json_t *tn_node_call(tn_node *n, const char *uri_wallet, const char *method, json_t *params, int *err_code,
+                     char **err_msg);
 
 /* Whether tn_node_call knows the method. */
 int tn_node_has_method(const char *method);

@@ -59,6 +59,8 @@ typedef struct {
     size_t len;
 } watch_spk;
 
+#define TN_MAX_WALLETS 8
+
 struct tn_node {
     pthread_mutex_t lock;
     char *seed;
@@ -80,6 +82,8 @@ struct tn_node {
     FILE *log;             /* --datadir: the event log that a restart replays (persist.c) */
     int replaying;         /* while replaying: log nothing */
     int64_t time_override; /* while replaying: the logged time instead of now */
+    char *wallets[TN_MAX_WALLETS];  /* the loaded wallets' names (createwallet, unloadwallet); "" at start */
+    size_t nwallets;
 };
 
 void op_key(const uint8_t hash[32], uint32_t n, uint8_t key[36]);

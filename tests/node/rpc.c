@@ -1524,43 +1524,112 @@ static json_t *rpc_uptime(tn_node *n, json_t *p, int *code, char **msg)
     return json_integer(now_s() - n->start_time);
 }
 
+/* ---------- wallets (multiwallet: which requests a wallet method answers) ---------- */
+
+static ssize_t wallet_index(const tn_node *n, const char *name)
+{
+    for (size_t i = 0; i < n->nwallets; i++)
+        if (strcmp(n->wallets[i], name) == 0) return (ssize_t)i;
+    return -1;
+}
+
+static json_t *rpc_createwallet(tn_node *n, json_t *p, int *code, char **msg)
+{
+    const char *name = json_string_value(json_array_get(p, 0));
+    if (!name) FAIL(RPC_TYPE_ERROR, "Expected type string for wallet_name");
+    if (wallet_index(n, name) >= 0) FAIL(RPC_WALLET_ERROR, "Wallet %s already exists.", name);
+    if (n->nwallets == TN_MAX_WALLETS) FAIL(RPC_WALLET_ERROR, "Too many wallets loaded (test node limit)");
+    n->wallets[n->nwallets] = strdup(name);
+    if (!n->wallets[n->nwallets]) abort();
+    n->nwallets++;
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(name));
+    json_object_set_new(o, "warning", json_string(""));
+    return o;
+}
+
+static json_t *rpc_unloadwallet(tn_node *n, json_t *p, int *code, char **msg)
+{
+    const char *name = json_string_value(json_array_get(p, 0));
+    if (!name) FAIL(RPC_TYPE_ERROR, "Expected type string for wallet_name");
+    ssize_t i = wallet_index(n, name);
+    if (i < 0) FAIL(RPC_WALLET_NOT_FOUND, "Requested wallet does not exist or is not loaded");
+    free(n->wallets[i]);
+    memmove(&n->wallets[i], &n->wallets[i + 1], (n->nwallets - (size_t)i - 1) * sizeof n->wallets[0]);
+    n->nwallets--;
+    return json_null();
+}
+
+static json_t *rpc_listwallets(tn_node *n, json_t *p, int *code, char **msg)
+{
+    (void)p, (void)code, (void)msg;
+    json_t *a = json_array();
+    for (size_t i = 0; i < n->nwallets; i++) json_array_append_new(a, json_string(n->wallets[i]));
+    return a;
+}
+
+/* Which wallet a wallet method's request addresses (Core 0.20's GetWalletForJSONRPCRequest):
+ * 0 when one is chosen, else the error Core answers. */
+static int wallet_for_request(const tn_node *n, const char *uri_wallet, int *code, char **msg)
+{
+    if (uri_wallet) {
+        if (wallet_index(n, uri_wallet) >= 0) return 0;
+        *code = RPC_WALLET_NOT_FOUND;
+        *msg = xprintf("Requested wallet does not exist or is not loaded");
+        return -1;
+    }
+    if (n->nwallets == 1) return 0;
+    if (n->nwallets == 0) {
+        *code = RPC_METHOD_NOT_FOUND;
+        *msg = xprintf("Method not found (wallet method is disabled because no wallet is loaded)");
+        return -1;
+    }
+    *code = RPC_WALLET_NOT_SPECIFIED;
+    *msg = xprintf("Wallet file not specified (must request wallet RPC through /wallet/<filename> uri-path).");
+    return -1;
+}
+
 static const struct {
     const char *name;
     rpc_fn fn;
+    int wallet;     /* a wallet method: answers only when the request names a loaded wallet, or one is loaded */
 } methods[] = {
-    {"getblockcount", rpc_getblockcount},
-    {"getbestblockhash", rpc_getbestblockhash},
-    {"getblockhash", rpc_getblockhash},
-    {"getblockchaininfo", rpc_getblockchaininfo},
-    {"getblock", rpc_getblock},
-    {"getblockheader", rpc_getblockheader},
-    {"getrawtransaction", rpc_getrawtransaction},
-    {"decoderawtransaction", rpc_decoderawtransaction},
-    {"gettxout", rpc_gettxout},
-    {"getmempoolentry", rpc_getmempoolentry},
-    {"getrawmempool", rpc_getrawmempool},
-    {"getmempoolinfo", rpc_getmempoolinfo},
-    {"getmempoolancestors", rpc_getmempoolancestors},
-    {"getmempooldescendants", rpc_getmempooldescendants},
-    {"gettransaction", rpc_gettransaction},
-    {"sendrawtransaction", rpc_sendrawtransaction},
-    {"testmempoolaccept", rpc_testmempoolaccept},
-    {"estimatesmartfee", rpc_estimatesmartfee},
-    {"generatetoaddress", rpc_generatetoaddress},
-    {"getnewaddress", rpc_getnewaddress},
-    {"getrawchangeaddress", rpc_getnewaddress},
-    {"getbalance", rpc_getbalance},
-    {"sendtoaddress", rpc_sendtoaddress},
-    {"listunspent", rpc_listunspent},
-    {"importmulti", rpc_importmulti},
-    {"scantxoutset", rpc_scantxoutset},
-    {"validateaddress", rpc_validateaddress},
-    {"getaddressinfo", rpc_getaddressinfo},
-    {"getnetworkinfo", rpc_getnetworkinfo},
-    {"uptime", rpc_uptime},
-    {"testnode_setfeerate", rpc_testnode_setfeerate},
-    {"testnode_evict", rpc_testnode_evict},
-    {"testnode_received", rpc_testnode_received},
+    {"getblockcount", rpc_getblockcount, 0},
+    {"getbestblockhash", rpc_getbestblockhash, 0},
+    {"getblockhash", rpc_getblockhash, 0},
+    {"getblockchaininfo", rpc_getblockchaininfo, 0},
+    {"getblock", rpc_getblock, 0},
+    {"getblockheader", rpc_getblockheader, 0},
+    {"getrawtransaction", rpc_getrawtransaction, 0},
+    {"decoderawtransaction", rpc_decoderawtransaction, 0},
+    {"gettxout", rpc_gettxout, 0},
+    {"getmempoolentry", rpc_getmempoolentry, 0},
+    {"getrawmempool", rpc_getrawmempool, 0},
+    {"getmempoolinfo", rpc_getmempoolinfo, 0},
+    {"getmempoolancestors", rpc_getmempoolancestors, 0},
+    {"getmempooldescendants", rpc_getmempooldescendants, 0},
+    {"gettransaction", rpc_gettransaction, 1},
+    {"sendrawtransaction", rpc_sendrawtransaction, 0},
+    {"testmempoolaccept", rpc_testmempoolaccept, 0},
+    {"estimatesmartfee", rpc_estimatesmartfee, 0},
+    {"generatetoaddress", rpc_generatetoaddress, 0},
+    {"getnewaddress", rpc_getnewaddress, 1},
+    {"getrawchangeaddress", rpc_getnewaddress, 1},
+    {"getbalance", rpc_getbalance, 1},
+    {"sendtoaddress", rpc_sendtoaddress, 1},
+    {"listunspent", rpc_listunspent, 1},
+    {"importmulti", rpc_importmulti, 1},
+    {"scantxoutset", rpc_scantxoutset, 0},
+    {"validateaddress", rpc_validateaddress, 0},
+    {"getaddressinfo", rpc_getaddressinfo, 1},
+    {"createwallet", rpc_createwallet, 0},
+    {"unloadwallet", rpc_unloadwallet, 0},
+    {"listwallets", rpc_listwallets, 0},
+    {"getnetworkinfo", rpc_getnetworkinfo, 0},
+    {"uptime", rpc_uptime, 0},
+    {"testnode_setfeerate", rpc_testnode_setfeerate, 0},
+    {"testnode_evict", rpc_testnode_evict, 0},
+    {"testnode_received", rpc_testnode_received, 0},
 };
 
 int tn_node_has_method(const char *method)
@@ -1570,12 +1639,17 @@ int tn_node_has_method(const char *method)
     return 0;
 }
 
-json_t *tn_node_call(tn_node *n, const char *method, json_t *params, int *err_code, char **err_msg)
+json_t *tn_node_call(tn_node *n, const char *uri_wallet, const char *method, json_t *params, int *err_code,
+                     char **err_msg)
 {
     *err_msg = NULL;
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         if (strcmp(methods[i].name, method) != 0) continue;
         pthread_mutex_lock(&n->lock);
+        if (methods[i].wallet && wallet_for_request(n, uri_wallet, err_code, err_msg) != 0) {
+            pthread_mutex_unlock(&n->lock);
+            return NULL;
+        }
         json_t *r = methods[i].fn(n, params, err_code, err_msg);
         pthread_mutex_unlock(&n->lock);
         return r;

@@ -331,7 +331,8 @@ static int status_for(int code)
     return 500;
 }
 
-static void handle_one(json_t *req, outcome *oc)
+/* uri_wallet: the <name> of a /wallet/<name> request path, or NULL (tn_node_call). */
+static void handle_one(json_t *req, const char *uri_wallet, outcome *oc)
 {
     memset(oc, 0, sizeof *oc);
     if (!json_is_object(req)) {
@@ -398,7 +399,7 @@ static void handle_one(json_t *req, outcome *oc)
         result = json_string("Monacoin server stopping");
         S.stop = 1;
     } else
-        result = tn_node_call(S.node, method, params, &code, &msg);
+        result = tn_node_call(S.node, uri_wallet, method, params, &code, &msg);
     json_decref(owned);
 
     if (mode == F_ERROR) { /* accept: the call ran, the answer is an error anyway */
@@ -460,8 +461,10 @@ static MHD_RESULT send_text(struct MHD_Connection *c, int status, const char *te
 static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                              const char *version, const char *data, size_t *data_size, void **con_cls)
 {
-    (void)cls, (void)url, (void)version;
+    (void)cls, (void)version;
     upload *u = *con_cls;
+    /* Core serves every method on "/" and on "/wallet/<name>"; the path picks the wallet */
+    const char *uri_wallet = strncmp(url, "/wallet/", 8) == 0 ? url + 8 : NULL;
     if (!u) {
         u = calloc(1, sizeof *u);
         if (!u) return MHD_NO;
@@ -512,7 +515,7 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         json_array_foreach(req, i, r)
         {
             outcome oc;
-            handle_one(r, &oc);
+            handle_one(r, uri_wallet, &oc);
             if (oc.drop) drop = 1;
             if (oc.bare_status) bare = oc.bare_status;
             if (oc.delay_ms > delay) delay = oc.delay_ms;
@@ -520,7 +523,7 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         }
     } else {
         outcome oc;
-        handle_one(req, &oc);
+        handle_one(req, uri_wallet, &oc);
         reply = oc.reply;
         status = oc.http_status;
         drop = oc.drop;

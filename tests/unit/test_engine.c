@@ -18,6 +18,7 @@
 #include <pthread.h>
 
 #include "address.h"
+#include "device_ops.h"
 #include "engine.h"
 #include "ledger.h"
 #include "nonce_set.h"
@@ -599,6 +600,46 @@ static void test_operator_wait_steps_aside(void **state) {
     os_engine_close(e);
 }
 
+/* Issue 11: an operator's request on the daemon's signer (os_engine_with_signer: `device info`,
+ * `device address --show`, `log export` through the admin socket) takes turns with signing sessions.
+ * While a session waits for the operator's button the request is refused as busy once its wait ran
+ * out, never sent in between; after the session stepped aside it runs; and the payout is signed as
+ * soon as the operator approves. */
+static int read_info(void *ctx, os_client *cl) {
+    os_device_failure why;
+    return os_device_info(cl, 5000, ctx, &why);
+}
+
+static void test_operator_request_takes_turns(void **state) {
+    (void)state;
+    os_client *c = start_signer_capped(25, OPERATOR_ABSENT);
+    add_coin(0, 5000000, 60);
+    os_engine_config cfg = config();
+    cfg.operator_wait_ms = 1500;
+    cfg.on_operator_wait = press_button;
+    os_engine *e = open_engine(&cfg, c);
+    os_payout_info big = redeem_one(e, 200000, 600, NULL);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
+    os_msg_info info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(os_engine_with_signer(e, 100, read_info, &info), OS_ERR_BUSY);
+    assert_int_equal(info.initialized, 0);   /* nothing reached the signer */
+    os_engine_status st;
+    assert_int_equal(os_engine_status_get(e, 1, 100, &st), OS_ERR_BUSY);
+    /* the session steps aside after operator_wait_ms: a request that waits long enough runs */
+    assert_int_equal(os_engine_with_signer(e, 10000, read_info, &info), OS_OK);
+    assert_int_equal(info.initialized, 1);
+    assert_int_equal(os_engine_status_get(e, 1, 10000, &st), OS_OK);
+    assert_int_equal(st.with_signer, 1);
+    assert_int_equal(st.matches_ledger, 1);
+    assert_int_equal(st.counts[OS_PAYOUT_AWAITING_APPROVAL], 1);
+    harness_set_operator(OPERATOR_APPROVE);
+    wait_payout(e, big.id, OS_PAYOUT_SIGNED);
+    os_engine_stop(e);
+    os_engine_close(e);
+}
+
 /* A signer absent when the engine opens (unplugged, simulator not started): the daemon's engine
  * (wait_for_signer) opens, reports why in health, refuses writes until the start-up check has run, and
  * signs nothing meanwhile; the CLI's engine (without it) fails at once. */
@@ -645,6 +686,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_stop_while_operator_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_wait_steps_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_absent_signer_waited_for, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operator_request_takes_turns, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
