@@ -20,7 +20,7 @@
 #include "rpc.h"
 
 static const char *const TYPE_NAMES[OS_LOG_TYPES] = { "unknown", "boot", "setup", "sign", "refuse_committed",
-                                                      "approval", "policy", "wipe", "log_ack" };
+                                                      "approval", "policy", "wipe", "log_ack", "nonce_reset" };
 
 static int parse_key(const char *opt, const char *s, uint8_t out[32]) {
     size_t len = 0;

@@ -55,6 +55,7 @@
 #define OS_MSG_SET_POLICY       0x08
 #define OS_MSG_LOG_READ         0x09
 #define OS_MSG_LOG_ACK          0x0A
+#define OS_MSG_NONCE_RESET      0x0B  /* operator-approved: empty the nonce set, log what it continues from */
 #define OS_MSG_SIGN_BEGIN       0x10
 #define OS_MSG_SIGN_INPUT       0x11
 #define OS_MSG_SIGN_PREVTX      0x12
@@ -118,8 +119,10 @@ typedef enum {
     OS_LOG_POLICY = 6,           /* policy changed */
     OS_LOG_WIPE = 7,             /* device wiped (payload: see PROTOCOL.md; kept in RAM, linked by the next SETUP) */
     OS_LOG_ACK = 8,              /* host acknowledged entries up to a seq (payload: acked seq, previous acked seq) */
+    OS_LOG_NONCE_RESET = 9,      /* nonce set emptied by the operator (payload: the key, seq and head it continues
+                                    from, the root it retired; PROTOCOL.md) */
 } os_log_type;
-#define OS_LOG_TYPES 9           /* one more than the highest os_log_type */
+#define OS_LOG_TYPES 10          /* one more than the highest os_log_type */
 
 /* ---------------------------------------------------------------- shared structs */
 
@@ -164,6 +167,21 @@ typedef struct { uint8_t script_type; uint32_t account; } os_msg_get_xpub;
 typedef struct { uint8_t script_type; uint32_t account; uint8_t change; uint32_t index; uint8_t show; } os_msg_get_address;
 typedef struct { uint64_t seq; } os_msg_log_read;   /* also LOG_ACK: everything up to seq archived */
 typedef struct { uint32_t version, locktime; uint16_t n_inputs, n_outputs; } os_msg_sign_begin;
+
+/* NONCE_RESET (PROTOCOL.md §2.5, §5): the wallet the host means (its master fingerprint), the device's
+ * own newest log entry as the host read it (a reset is bound to one moment of the device's log: a
+ * replay finds the head moved on), and the log it continues from: its own (a ledger restore) or a
+ * dead device's (a replacement from the mnemonic). */
+typedef struct {
+    uint8_t fingerprint[4];
+    uint64_t device_log_seq;
+    uint8_t device_log_head[32];
+    uint8_t prev_attestation_key[32];
+    uint64_t prev_log_seq;
+    uint8_t prev_log_head[32];
+} os_msg_nonce_reset;
+#define OS_NONCE_RESET_BYTES 116
+#define OS_NONCE_RESET_LOG_BYTES 104   /* prev key, prev seq, prev head, retired root */
 
 typedef struct {
     uint16_t index;
@@ -248,6 +266,7 @@ typedef struct {
     union {
         os_msg_init_device init_device;
         os_policy set_policy;
+        os_msg_nonce_reset nonce_reset;
         os_msg_get_xpub get_xpub;
         os_msg_get_address get_address;
         os_msg_log_read log_read;

@@ -108,6 +108,9 @@ typedef enum {
     OS_ERR_FORBIDDEN        = 0x0710, /* a valid API key without the scope this call needs, or revoked */
     OS_ERR_SIGNER_UNAVAILABLE = 0x0711, /* host: the signer has not passed the start-up check (I6) since
                                          the daemon started (absent, not yet answering): writes wait */
+    OS_ERR_WRONG_WALLET     = 0x020A, /* a request names another wallet (master fingerprint) than the device's */
+    OS_ERR_RECOVERING       = 0x0750, /* host: the ledger is recovering from a restore or a replaced signer
+                                         (docs/RECOVERY.md): writes wait until it ends */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */
