@@ -117,8 +117,25 @@ static const char MIGRATION_V4[] =
 static const char MIGRATION_V5[] = "ALTER TABLE txs RENAME COLUMN hash_outputs TO tx_digest;"
                                    "UPDATE txs SET tx_digest = NULL;";   /* no row keeps a hashOutputs */
 
+/* v6: recovery of a ledger restored from a backup older than the signer's last signature
+ * (docs/RECOVERY.md, "Restore"): each SIGN entry the backup lacked and the transaction found for it
+ * on chain or in the mempool (NULL txid: never seen), each output of such a transaction that pays
+ * someone, what it was matched to (a payout of the backup, a code the backup held unredeemed), and
+ * the codes held because a payout of their amount cannot be told apart from them. */
+static const char MIGRATION_V6[] =
+    "CREATE TABLE recovery_txs ("
+    "  log_seq INTEGER PRIMARY KEY, tx_digest BLOB NOT NULL, txid BLOB, raw BLOB,"
+    "  confirmations INTEGER NOT NULL DEFAULT 0, found_at INTEGER NOT NULL);"
+    "CREATE TABLE recovery_outputs ("
+    "  id INTEGER PRIMARY KEY, log_seq INTEGER NOT NULL REFERENCES recovery_txs(log_seq),"
+    "  txid BLOB NOT NULL, vout INTEGER NOT NULL, address TEXT NOT NULL, script BLOB NOT NULL,"
+    "  amount INTEGER NOT NULL, payout_id INTEGER REFERENCES payouts(id), code_row INTEGER REFERENCES codes(id),"
+    "  how TEXT NOT NULL DEFAULT '', UNIQUE (txid, vout));"
+    "CREATE TABLE recovery_held_codes ("
+    "  code_row INTEGER PRIMARY KEY REFERENCES codes(id), log_seq INTEGER NOT NULL, amount INTEGER NOT NULL);";
+
 static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3,
-                                                                  MIGRATION_V4, MIGRATION_V5};
+                                                                  MIGRATION_V4, MIGRATION_V5, MIGRATION_V6};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");

@@ -122,7 +122,10 @@ typedef enum {
     OS_LOG_NONCE_RESET = 9,      /* nonce set emptied by the operator (payload: the key, seq and head it continues
                                     from, the root it retired; PROTOCOL.md) */
 } os_log_type;
-#define OS_LOG_TYPES 10          /* one more than the highest os_log_type */
+#define OS_LOG_TYPES 10
+/* Where the SETUP payload holds the master key's fingerprint: after network, script type, restore,
+ * test-RNG flag and the policy (PROTOCOL.md §6). */
+#define OS_LOG_SETUP_FINGERPRINT_OFF (4u + OS_POLICY_BYTES)          /* one more than the highest os_log_type */
 
 /* ---------------------------------------------------------------- shared structs */
 

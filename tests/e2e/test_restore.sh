@@ -1,0 +1,198 @@
+#!/bin/bash
+# Issue 12, scenarios (a) and (b) (docs/RECOVERY.md, "Restore"): the ledger's disk is lost (a), or its
+# file is corrupted (b), and the newest backup is older than the signer's last signature: payouts went
+# on after it. The daemon on the restored backup refuses every write (503, the reason, health says
+# recovering), matches the signer's later signatures to the chain, sweeps every coin, asks the operator
+# for the nonce-set reset on the simulator, and accepts writes again; GET /v1/recovery lists what was
+# recovered, and the backend submits again what it lists as lost. The chain then shows every code and
+# every withdrawal paid exactly once and none unpaid. In (a) the node runs the flood's fault schedule
+# (half the sends answered late or dropped after acceptance, 30 % of the queries too) throughout.
+STACK_TAG=restore
+STACK_CONFIRMATIONS_FINAL=${STACK_CONFIRMATIONS_FINAL:-2}
+. "$(dirname "$0")/lib/stack.bash"
+
+start_stack 8
+DAEMON_ARGS=(--operator-wait-ms 60000)
+
+# the flood's fault schedule (tests/e2e/flood.c): on the way payments leave, and on the node's answers
+faults() {
+  rpc testnode_setfault '[{"mode":"random","seed":11,"probs":{"delay":0.25,"drop":0.25},"delay_ms":1500,"methods":["sendrawtransaction"]}]' >/dev/null
+  rpc testnode_setfault '[{"mode":"random","seed":12,"probs":{"delay":0.15,"drop":0.15},"delay_ms":1500,"methods":["getrawtransaction","gettxout","getmempoolentry","gettransaction","listunspent","getblockcount","estimatesmartfee"]}]' >/dev/null
+}
+# the operator at the simulator: approves whatever the device asks while this runs
+operator() { while :; do ctl approve >/dev/null 2>&1; sleep 0.3; done; }
+
+# api_retry METHOD PATH JSON: the backend retries a request until it gets an answer that is not 5xx
+api_retry() {
+  local out code
+  for _ in $(seq 120); do
+    out=$(curl -s -m 10 -w '\n%{http_code}' -X "$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      ${3:+--data-binary "$3"} "http://127.0.0.1:$api_port$2")
+    code=$(tail -n 1 <<<"$out")
+    case "$code" in 2*) head -n 1 <<<"$out"; return 0 ;; 4*) head -n 1 <<<"$out"; return 1 ;; esac
+    sleep 0.5
+  done
+  fail "$1 $2 never answered: $out"
+}
+
+# Issues codes (distinct amounts), redeems the first $2 of them and withdraws with keys k-$1-*, in the
+# background, N at a time, each request sent twice at once (the flood's duplicates).
+issue_codes() { # issue_codes TAG N → codes in $dir/codes.TAG (code amount dest)
+  : >"$dir/codes.$1"
+  for i in $(seq "$2"); do
+    local amount=$((100000 + i * 1000 + RANDOM % 997)) code dest
+    code=$(api POST /v1/codes "{\"amount\":$amount}" | jq -r .code)
+    [ -n "$code" ] && [ "$code" != null ] || fail "issue"
+    dest=$(rpc getnewaddress | jq -r .)
+    echo "$code $amount $dest" >>"$dir/codes.$1"
+  done
+}
+redeem_all() { # redeem_all FILE: each code twice at once
+  local pids=()
+  while read -r code amount dest; do
+    ( api_retry POST "/v1/codes/$code/redeem" "{\"address\":\"$dest\"}" >/dev/null ) &
+    pids+=($!)
+    ( api_retry POST "/v1/codes/$code/redeem" "{\"address\":\"$dest\"}" >/dev/null ) &
+    pids+=($!)
+    sleep 0.05
+  done <"$1"
+  wait "${pids[@]}"
+}
+withdraw_all() { # withdraw_all TAG N: withdrawals with keys TAG-i, recorded in $dir/w.TAG (key amount dest)
+  : >"$dir/w.$1"
+  for i in $(seq "$2"); do
+    local amount=$((300000 + i * 1000)) dest
+    dest=$(rpc getnewaddress | jq -r .)
+    echo "$1-$i $amount $dest" >>"$dir/w.$1"
+    api_retry POST /v1/payouts "{\"idempotency_key\":\"$1-$i\",\"address\":\"$dest\",\"amount\":$amount}" >/dev/null
+  done
+}
+# every line of FILE (x amount dest) paid exactly once on chain
+all_paid_once() {
+  while read -r _ amount dest; do exactly_once "$dest" "$amount"; done <"$1"
+}
+wait_settled() { # every payout confirmed, mining as needed
+  for _ in $(seq 240); do
+    [ "$(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM payouts WHERE status != 6")" = 0 ] && return 0
+    mine 1
+    sleep 0.5
+  done
+  fail "payouts did not all confirm: $(sqlite3 "$dir/ledger.db" "SELECT id, status, error FROM payouts WHERE status != 6")"
+}
+
+# restore BACKUP TAG: the daemon on a copy of BACKUP, recovering until writes are accepted again
+restore_and_recover() {
+  cp "$1" "$dir/ledger.db" && rm -f "$dir/ledger.db-wal" "$dir/ledger.db-shm"
+  start_daemon "$2"
+  h=$(health)
+  [ "$(jq -r .recovering <<<"$h")" = true ] && [ "$(jq -r .ok <<<"$h")" = false ] ||
+    fail "the restored ledger does not say it is recovering: $h"
+  # no request is answered from the stale ledger: every write is refused with 503 and the reason
+  local out code
+  out=$(curl -s -m 10 -w '\n%{http_code}' -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    --data-binary '{"amount":1000}' "http://127.0.0.1:$api_port/v1/codes")
+  code=$(tail -n 1 <<<"$out")
+  [ "$code" = 503 ] && head -n 1 <<<"$out" | jq -r .error.message | grep -q 'recovering' ||
+    fail "a write on the recovering ledger: $out"
+  grep -q 'recovering' "$dir/d.$2.err" || fail "the daemon did not log the recovery"
+  operator & op_pid=$!
+  for _ in $(seq 300); do
+    [ "$(health | jq -r .recovering)" = false ] && break
+    mine 1
+    sleep 0.5
+  done
+  kill $op_pid 2>/dev/null; wait $op_pid 2>/dev/null
+  [ "$(health | jq -r .recovering)" = false ] || fail "the recovery did not end: $(health)"
+  grep -q 'recovery done' "$dir/d.$2.err" || fail "no 'recovery done' in the log"
+}
+
+# ---------------------------------------------------------------- (a) disk lost, backup N payouts old
+faults
+issue_codes a 16
+head -n 8 "$dir/codes.a" >"$dir/codes.a1"; tail -n 8 "$dir/codes.a" >"$dir/codes.a2"
+redeem_all "$dir/codes.a1" &
+flood_pid=$!
+sleep 1
+"$B/oncesign" --json ledger backup --db "$dir/ledger.db" --out "$dir/a.db" >"$dir/a.json" 2>"$dir/a.err" ||
+  fail "backup: $(cat "$dir/a.err")"
+wait $flood_pid
+# payouts go on after the backup: codes issued before it redeemed after it, and withdrawals
+redeem_all "$dir/codes.a2"
+withdraw_all wa 4
+# some of what was signed after the backup confirms, some is still in the mempool when the disk dies
+mine 1
+sleep 3
+backup_payouts=$(jq -r .payouts "$dir/a.json")
+after=$(( $(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM payouts") - backup_payouts ))
+[ "$after" -ge 8 ] || fail "only $after payouts after the backup"
+stop_daemon
+rm -f "$dir/ledger.db" "$dir/ledger.db-wal" "$dir/ledger.db-shm"
+pass "(a) backup taken during a redeem flood under the fault schedule; $after payouts followed it; the ledger's disk is lost"
+
+"$B/oncesign" ledger verify-backup "$dir/a.db" >/dev/null 2>&1 || fail "the backup does not verify"
+restore_and_recover "$dir/a.db" a-restored
+r=$(api GET /v1/recovery)
+[ "$(jq -r .recovering <<<"$r")" = false ] || fail "/v1/recovery: $r"
+n_rec=$(jq '.recovered_payouts | length' <<<"$r")
+[ "$n_rec" -ge 1 ] || fail "/v1/recovery lists no recovered payout: $r"
+jq -e '.recovered_payouts[] | select(.txid | length == 64) | select(.address | length > 20)' <<<"$r" >/dev/null ||
+  fail "/v1/recovery entries lack txid/address: $r"
+jq -r .lost <<<"$r" | grep -q 'submit again' || fail "/v1/recovery does not say what cannot be known: $r"
+pass "(a) recovered: $n_rec payouts signed after the backup are listed with txid, address and amount; writes accepted again"
+
+# the backend compares its own record with the ledger and /v1/recovery, and submits again only what
+# neither shows paid (docs/RECOVERY.md): a withdrawal key the restored ledger does not know may have
+# been paid after the backup, and only the recovered list says so
+backend_resubmit() { # backend_resubmit CODES_FILE WITHDRAWALS_FILE
+  local r code amount dest key s
+  r=$(api GET /v1/recovery)
+  paid_after() { jq -e --arg a "$1" --argjson n "$2" '.recovered_payouts[] | select(.address == $a and .amount == $n)' \
+    <<<"$r" >/dev/null; }
+  while read -r code amount dest; do
+    s=$(api GET "/v1/codes/$code" | jq -r .redeemed)
+    [ "$s" = true ] || paid_after "$dest" "$amount" || api_retry POST "/v1/codes/$code/redeem" "{\"address\":\"$dest\"}" >/dev/null ||
+      fail "re-redeeming $code"
+  done <"$1"
+  while read -r key amount dest; do
+    paid_after "$dest" "$amount" && continue
+    api_retry POST /v1/payouts "{\"idempotency_key\":\"$key\",\"address\":\"$dest\",\"amount\":$amount}" >/dev/null ||
+      fail "re-submitting $key"
+  done <"$2"
+}
+cat "$dir/codes.a1" "$dir/codes.a2" >"$dir/codes.all"
+backend_resubmit "$dir/codes.all" "$dir/w.wa"
+rpc testnode_clearfaults '[]' >/dev/null
+wait_settled
+mine 2
+all_paid_once "$dir/codes.a"
+all_paid_once "$dir/w.wa"
+pass "(a) every code and withdrawal paid exactly once on chain, none unpaid ($(wc -l <"$dir/codes.a") codes, 4 withdrawals)"
+
+# new work flows on the new nonce set
+issue_codes a3 2
+redeem_all "$dir/codes.a3"
+wait_settled
+all_paid_once "$dir/codes.a3"
+pass "(a) new payouts flow after the recovery"
+
+# ---------------------------------------------------------------- (b) the ledger file is corrupted
+"$B/oncesign" ledger backup --db "$dir/ledger.db" --out "$dir/b.db" >/dev/null 2>"$dir/b.err" || fail "backup b: $(cat "$dir/b.err")"
+issue_codes b 6
+redeem_all "$dir/codes.b"
+withdraw_all wb 2
+sleep 2
+stop_daemon
+size=$(stat -c %s "$dir/ledger.db")
+dd if=/dev/urandom of="$dir/ledger.db" bs=1 seek=$((size / 2)) count=8192 conv=notrunc 2>/dev/null
+"$B/oncesignd" --db "$dir/ledger.db" --device "sim:$dir/s.sock" --network regtest --port 0 \
+  --token-file "$dir/token" >"$dir/corrupt.out" 2>"$dir/corrupt.err"
+rc=$?
+[ $rc -ne 0 ] && grep -q 'restore it from a backup' "$dir/corrupt.err" || fail "a corrupted ledger: exit $rc $(cat "$dir/corrupt.err")"
+restore_and_recover "$dir/b.db" b-restored
+backend_resubmit "$dir/codes.b" "$dir/w.wb"
+wait_settled
+mine 2
+all_paid_once "$dir/codes.b"
+all_paid_once "$dir/w.wb"
+all_paid_once "$dir/codes.a"
+pass "(b) a corrupted ledger restored from a backup older than the signer recovers; every payout paid exactly once"
