@@ -468,6 +468,9 @@ static int signer_first_check(os_engine *e, char *err, size_t cap) {
     rc = tree_load(e);
     if (rc == OS_OK) rc = load_account(e, err, cap);
     if (rc == OS_OK) rc = signer_check(e, err, cap);
+    /* A backup put in place that the signer's log explains is the live ledger from now on: only a
+     * restored copy the signer has moved past is recovered (docs/RECOVERY.md). */
+    if (rc == OS_OK && !engine_recovering(e)) rc = os_ledger_backup_marker_drop(e->ledger);
     if (rc == OS_OK) {
         pthread_mutex_lock(&e->mu);
         e->signer_checked = 1;

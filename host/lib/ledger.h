@@ -426,6 +426,8 @@ int os_ledger_backup_verify(const char *path, os_backup_marker *marker, char *er
 /* Whether this file is a backup put in place: it carries the marker `ledger backup` wrote (a live
  * ledger never does). Returns: OS_OK; OS_ERR_DB. */
 int os_ledger_is_restored_backup(os_ledger *l, int *yes);
+/* Forgets that this file was a backup (the signer's log explained it: it is the live ledger now). */
+int os_ledger_backup_marker_drop(os_ledger *l);
 
 /* Records a SIGN entry (log_seq, its transaction digest) the restored ledger had no transaction for,
  * and, when txid is not NULL, the transaction found for it on chain or in a mempool (kept once found).

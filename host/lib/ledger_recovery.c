@@ -384,3 +384,8 @@ int os_ledger_code_hash(os_ledger *l, int64_t code_row, uint8_t hash[32]) {
     rc = ledger_query_end(l, st, SQLITE_ROW);
     return rc == OS_OK && !ok ? OS_ERR_DB : rc;
 }
+
+int os_ledger_backup_marker_drop(os_ledger *l) {
+    if (!l) return OS_ERR_ARG;
+    return ledger_run(l, NULL, "DELETE FROM meta WHERE k = 'backup_marker'", "");
+}

@@ -339,6 +339,51 @@ static void test_tree_rebuild_persists(void **state) {
     os_engine_close(e);
 }
 
+/* Issue 12: a backup `ledger backup` made, restored after the signer signed past it, used to be refused
+ * for good ("signer mismatch", and `tree rebuild` could not help). It now opens recovering: every
+ * write is refused with OS_ERR_RECOVERING and the reason, health says so, and the payout the backup
+ * held redeemed is not signed again from the stale copy (docs/RECOVERY.md). A plain copy is still
+ * refused (test_rolled_back_ledger_refused below). */
+static void test_restored_backup_recovers(void **state) {
+    (void)state;
+    os_client *c = start_signer(16);
+    add_coin(0, 5000000, 3);
+    os_engine_config cfg = config();
+    cfg.batch_max = 1;
+    char err[256], backup[400];
+    os_engine *e = open_engine(&cfg, c);
+    int64_t id = 0;
+    redeem_codes(e, 1, &id);
+    snprintf(backup, sizeof backup, "%s.backup", db_path);
+    os_backup_marker marker;
+    assert_int_equal(os_ledger_backup(os_engine_ledger(e), backup, 1, &marker, err, sizeof err), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_signed(e, 1);
+    os_engine_close(e);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && rm -f '%s-wal' '%s-shm'", backup, db_path, db_path, db_path);
+    assert_int_equal(system(cmd), 0);
+    err[0] = '\0';
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_engine_health h;
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.recovering, 1);
+    assert_int_equal(h.signing_disabled, 1);
+    assert_non_null(strstr(h.recovery, "replay"));
+    char why[320];
+    assert_int_equal(os_engine_signing_disabled(e, why, sizeof why), OS_ERR_RECOVERING);
+    assert_non_null(strstr(why, "recovering"));
+    /* no node: the recovery cannot go on, and the worker signs nothing meanwhile */
+    assert_int_equal(os_engine_start(e), OS_OK);
+    usleep(300000);
+    os_engine_stop(e);
+    assert_int_equal(sql_int("SELECT count(*) FROM txs"), 0);
+    os_payout_info p;
+    assert_int_equal(os_engine_payout_get(e, id, &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_REQUESTED);
+    os_engine_close(e);
+}
+
 static void test_rolled_back_ledger_refused(void **state) {
     (void)state;
     os_client *c = start_signer(13);
@@ -639,6 +684,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_stop_while_operator_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_wait_steps_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_absent_signer_waited_for, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restored_backup_recovers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
