@@ -117,8 +117,9 @@ int engine_recovery_begin(os_engine *e, uint64_t from_seq, char *err, size_t cap
 typedef struct {
     uint64_t seq;
     uint8_t digest[32];
-    const uint8_t *raw_found;     /* set by the scan when found */
-    uint8_t *raw;
+    int64_t row;                  /* a draft of the ledger the signer signed, without its raw; 0: none */
+    uint8_t payload[OS_LOG_PAYLOAD_MAX];
+    uint8_t *raw;                 /* set by the scan when found */
     size_t raw_len;
 } wanted_tx;
 
@@ -328,13 +329,19 @@ static int replay_entries(os_engine *e, int *all_found, int *clean) {
     int rc = os_ledger_meta_u64(e->ledger, OS_LEDGER_META_RECOVERY_FROM, &from);
     if (rc == OS_OK) rc = os_ledger_recovery_scan_from(e->ledger, &scan_from);
     if (rc != OS_OK) return rc;
-    /* the entries to explain, from the archive (verified by the log sync) */
+    /* The entries to explain, from the archive (verified by the log sync): from the recovery's start,
+     * those naming no transaction of the ledger; and, from the first, those naming a draft of the
+     * ledger that has no signed raw (the backup's drafts the signer signed after it, or just before
+     * it): either may have been broadcast by the lost ledger and paid. */
     uint8_t entry[OS_LOG_ENTRY_BYTES];
-    uint64_t seq = 0, at = from - 1;
+    uint64_t seq = 0, at = 0, sweep = 0;
+    (void)os_ledger_meta_u64(e->ledger, OS_LEDGER_META_RECOVERY_SWEEP, &sweep);
+    size_t n_drafts = 0, cap_drafts = 0;
+    wanted_tx *drafts = NULL;
     for (;;) {
         rc = os_ledger_signer_log_next(e->ledger, at, &seq, entry);
         if (rc == OS_ERR_NOT_FOUND) break;
-        if (rc != OS_OK) return rc;
+        if (rc != OS_OK) break;
         at = seq;
         if (entry[AUDIT_LOG_OFF_TYPE] != OS_LOG_SIGN) continue;
         const uint8_t *pl = entry + AUDIT_LOG_OFF_PAYLOAD;
@@ -342,16 +349,42 @@ static int replay_entries(os_engine *e, int *all_found, int *clean) {
         os_draft d;
         if (os_ledger_tx_by_commitment(e->ledger, pl, pl + 32, &row, &d) == OS_OK) {
             os_draft_free(&d);
-            continue; /* a transaction of this ledger (a draft of the backup, or the sweep) */
+            uint8_t *raw = NULL, txid[32];
+            size_t len = 0;
+            if ((uint64_t)row == sweep || os_ledger_tx_raw(e->ledger, row, &raw, &len, txid) == OS_OK) {
+                free(raw);
+                continue;
+            }
+            if (n_drafts == cap_drafts) {
+                cap_drafts = cap_drafts ? 2 * cap_drafts : 8;
+                wanted_tx *grown = realloc(drafts, cap_drafts * sizeof *drafts);
+                if (!grown) { rc = OS_ERR_IO; break; }
+                drafts = grown;
+            }
+            wanted_tx *dw = &drafts[n_drafts++];
+            memset(dw, 0, sizeof *dw);
+            dw->seq = seq;
+            dw->row = row;
+            memcpy(dw->digest, pl + 32, 32);
+            memcpy(dw->payload, pl, OS_LOG_PAYLOAD_MAX);
+            continue;
         }
+        if (seq < from) continue;
         rc = os_ledger_recovery_tx_put(e->ledger, seq, pl + 32, NULL, NULL, 0, engine_now());
-        if (rc != OS_OK) return rc;
+        if (rc != OS_OK) break;
+    }
+    if (rc != OS_OK && rc != OS_ERR_NOT_FOUND) {
+        free(drafts);
+        return rc;
     }
     os_ledger_recovery_tx *t = NULL;
     size_t n = 0;
     rc = os_ledger_recovery_txs(e->ledger, &t, &n);
-    if (rc != OS_OK) return rc;
-    wanted_tx *w = calloc(n ? n : 1, sizeof *w);
+    if (rc != OS_OK) {
+        free(drafts);
+        return rc;
+    }
+    wanted_tx *w = calloc(n + n_drafts + 1, sizeof *w);
     scan_ctx sc = {.w = w, .n = 0, .missing = 0};
     for (size_t i = 0; w && i < n; i++) {
         if (t[i].found) continue;
@@ -359,6 +392,8 @@ static int replay_entries(os_engine *e, int *all_found, int *clean) {
         memcpy(w[sc.n].digest, t[i].tx_digest, 32);
         sc.n++;
     }
+    for (size_t i = 0; w && i < n_drafts; i++) w[sc.n++] = drafts[i];
+    free(drafts);
     sc.missing = sc.n;
     if (!w) rc = OS_ERR_IO;
     *clean = 1;
@@ -376,8 +411,12 @@ static int replay_entries(os_engine *e, int *all_found, int *clean) {
         uint8_t txid[32];
         os_outpoint anchor;
         rc = raw_anchor(w[i].raw, w[i].raw_len, txid, &anchor);
-        if (rc == OS_OK) rc = os_ledger_recovery_tx_put(e->ledger, w[i].seq, w[i].digest, txid, w[i].raw, w[i].raw_len,
-                                                        engine_now());
+        /* a draft of the ledger: now signed, and followed by the reconciler like any other */
+        if (rc == OS_OK && w[i].row)
+            rc = engine_store_found(e, w[i].row, w[i].raw, w[i].raw_len, txid, w[i].payload, w[i].seq);
+        else if (rc == OS_OK)
+            rc = os_ledger_recovery_tx_put(e->ledger, w[i].seq, w[i].digest, txid, w[i].raw, w[i].raw_len,
+                                           engine_now());
         if (rc == OS_OK) {
             char hex[65];
             os_txid_to_hex(txid, hex);
@@ -386,7 +425,11 @@ static int replay_entries(os_engine *e, int *all_found, int *clean) {
                    (unsigned long long)w[i].seq, hex);
         }
     }
-    for (size_t i = 0; i < sc.n; i++) free(w[i].raw);
+    int drafts_missing = 0;
+    for (size_t i = 0; i < sc.n; i++) {
+        drafts_missing |= w[i].row && !w[i].raw;
+        free(w[i].raw);
+    }
     free(w);
     os_ledger_recovery_txs_free(t, n);
     if (rc != OS_OK) return rc;
@@ -420,6 +463,7 @@ static int replay_entries(os_engine *e, int *all_found, int *clean) {
         }
     }
     os_ledger_recovery_txs_free(t, n);
+    if (drafts_missing) *all_found = 0;
     return rc;
 }
 
@@ -601,14 +645,43 @@ static int device_reset(os_engine *e, uint64_t *reset_seq) {
     return rc;
 }
 
-/* The transactions of the backup still in flight that the chain confirmed are recorded so before the
- * rest are declared dead (each confirmed one pays its payouts; the others can never confirm). */
-static void settle_backup_txs(os_engine *e) { (void)os_engine_reconcile_now(e); }
+/* Whether every signed transaction of the old set still in flight is provably unconfirmed: the node
+ * answered for each, and none is in a block. One that confirmed pays its payouts: the reconciler must
+ * record that before the rest are declared dead and their payouts requested again (else they would
+ * be paid twice). Returns OS_OK, or OS_ERR_BUSY (ask again later). */
+static int backup_txs_unconfirmed(os_engine *e, int64_t sweep_row) {
+    (void)os_engine_reconcile_now(e);
+    int64_t *rows = NULL;
+    size_t n = 0;
+    int rc = os_ledger_txs_in_flight(e->ledger, sweep_row, &rows, &n);
+    for (size_t i = 0; rc == OS_OK && i < n; i++) {
+        uint8_t *raw = NULL, txid[32];
+        size_t len = 0;
+        if (os_ledger_tx_raw(e->ledger, rows[i], &raw, &len, txid) != OS_OK) continue; /* never signed */
+        free(raw);
+        os_rpc_txstatus ts;
+        os_rpc_error er;
+        pthread_mutex_lock(&e->rpc_mu);
+        int q = os_rpc_get_transaction(e->rpc, txid, &ts, NULL, NULL, &er);
+        pthread_mutex_unlock(&e->rpc_mu);
+        /* a node without -txindex answers -5 for a transaction neither its mempool nor its wallet
+         * knows (docs/MONACOIND.md): not found */
+        int unknown = q == OS_ERR_RPC && er.code == -5;
+        if ((q != OS_OK && !unknown) || (q == OS_OK && ts.found)) rc = OS_ERR_BUSY;
+    }
+    free(rows);
+    return rc;
+}
 
 static int finish(os_engine *e, uint64_t reset_seq) {
     uint64_t sweep = 0, requeued = 0;
-    settle_backup_txs(e);
     int rc = os_ledger_meta_u64(e->ledger, OS_LEDGER_META_RECOVERY_SWEEP, &sweep);
+    if (rc == OS_OK) rc = backup_txs_unconfirmed(e, (int64_t)sweep);
+    if (rc == OS_ERR_BUSY) {
+        enter(e, OS_RECOVERY_RESET, "the nonce set is reset; waiting for the node to confirm what the transactions"
+                                    " of the old set became");
+        return rc;
+    }
     if (rc == OS_OK) rc = os_ledger_recovery_finish(e->ledger, reset_seq, (int64_t)sweep, engine_now(), &requeued);
     if (rc != OS_OK) return rc;
     pthread_mutex_lock(&e->sign_mu);

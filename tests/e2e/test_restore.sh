@@ -80,9 +80,26 @@ wait_settled() { # every payout confirmed, mining as needed
   fail "payouts did not all confirm: $(sqlite3 "$dir/ledger.db" "SELECT id, status, error FROM payouts WHERE status != 6")"
 }
 
-# restore BACKUP TAG: the daemon on a copy of BACKUP, recovering until writes are accepted again
+# restore_by_runbook BACKUP: docs/RECOVERY.md's restore commands, as the page shows them, in a directory
+# holding backups/, whose oncesign.db then becomes the stack's ledger
+restore_by_runbook() {
+  sed -n '/^<!-- restore-example-begin -->/,/^<!-- restore-example-end -->/p' docs/RECOVERY.md | sed '/^<!--/d;/^```/d' \
+    >"$dir/restore.sh"
+  [ "$(grep -c '^oncesign \|^cp \|^rm ' "$dir/restore.sh")" -eq 3 ] || fail "docs/RECOVERY.md has no restore example"
+  rm -rf "$dir/rx" && mkdir -p "$dir/rx/backups"
+  cp "$1" "$dir/rx/backups/oncesign-2026-12-03T1400.db"
+  echo stale >"$dir/rx/oncesign.db-wal"
+  ( cd "$dir/rx" && oncesign() { timeout 30 "$B/oncesign" "$@"; } && set -e && source "$dir/restore.sh" ) \
+    >"$dir/restore.out" 2>&1 || fail "docs/RECOVERY.md restore example: $(cat "$dir/restore.out")"
+  grep -q '^verified         integrity_check ok, marker matches' "$dir/restore.out" || fail "restore example: $(cat "$dir/restore.out")"
+  [ ! -e "$dir/rx/oncesign.db-wal" ] || fail "the restore example left the old -wal"
+  mv "$dir/rx/oncesign.db" "$dir/ledger.db"
+}
+
+# restore_and_recover BACKUP|- TAG: the daemon on a copy of BACKUP (-: already in place), recovering until
+# writes are accepted again
 restore_and_recover() {
-  cp "$1" "$dir/ledger.db" && rm -f "$dir/ledger.db-wal" "$dir/ledger.db-shm"
+  [ "$1" = - ] || { cp "$1" "$dir/ledger.db" && rm -f "$dir/ledger.db-wal" "$dir/ledger.db-shm"; }
   start_daemon "$2"
   h=$(health)
   [ "$(jq -r .recovering <<<"$h")" = true ] && [ "$(jq -r .ok <<<"$h")" = false ] ||
@@ -112,7 +129,8 @@ issue_codes a 16
 head -n 8 "$dir/codes.a" >"$dir/codes.a1"; tail -n 8 "$dir/codes.a" >"$dir/codes.a2"
 redeem_all "$dir/codes.a1" &
 flood_pid=$!
-sleep 1
+# the backup lands while the first transactions are being signed and broadcast
+for _ in $(seq 100); do [ "$(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM txs")" -ge 1 ] && break; sleep 0.05; done
 "$B/oncesign" --json ledger backup --db "$dir/ledger.db" --out "$dir/a.db" >"$dir/a.json" 2>"$dir/a.err" ||
   fail "backup: $(cat "$dir/a.err")"
 wait $flood_pid
@@ -123,14 +141,15 @@ withdraw_all wa 4
 mine 1
 sleep 3
 backup_payouts=$(jq -r .payouts "$dir/a.json")
+in_flight=$(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM txs WHERE state IN (1, 2, 3, 7)")
 after=$(( $(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM payouts") - backup_payouts ))
 [ "$after" -ge 8 ] || fail "only $after payouts after the backup"
 stop_daemon
 rm -f "$dir/ledger.db" "$dir/ledger.db-wal" "$dir/ledger.db-shm"
-pass "(a) backup taken during a redeem flood under the fault schedule; $after payouts followed it; the ledger's disk is lost"
+pass "(a) backup taken during a redeem flood under the fault schedule ($(jq -r .txs "$dir/a.json") transactions in it); $after payouts followed it; the ledger's disk is lost with $in_flight transactions unconfirmed"
 
-"$B/oncesign" ledger verify-backup "$dir/a.db" >/dev/null 2>&1 || fail "the backup does not verify"
-restore_and_recover "$dir/a.db" a-restored
+restore_by_runbook "$dir/a.db"
+restore_and_recover - a-restored
 r=$(api GET /v1/recovery)
 [ "$(jq -r .recovering <<<"$r")" = false ] || fail "/v1/recovery: $r"
 n_rec=$(jq '.recovered_payouts | length' <<<"$r")

@@ -384,6 +384,68 @@ static void test_restored_backup_recovers(void **state) {
     os_engine_close(e);
 }
 
+/* A code a restore could not clear (a payout of its amount after a signature the ledger cannot
+ * explain) is held: its redeem is refused, since it may have been paid already, and
+ * os_engine_recovery_list names it; once a recovered output is proven to pay it, it is redeemed and
+ * paid, and no longer held. */
+static int count_payouts(void *ctx, const os_recovered_payout *p) {
+    (void)p;
+    ++*(int *)ctx;
+    return OS_OK;
+}
+static int count_held(void *ctx, const char code_id[33], uint64_t amount) {
+    (void)code_id;
+    (void)amount;
+    ((int *)ctx)[1]++;
+    return OS_OK;
+}
+
+static void test_held_code_not_redeemed(void **state) {
+    (void)state;
+    os_client *c = start_signer(17);
+    add_coin(0, 5000000, 3);
+    os_engine_config cfg = config();
+    os_engine *e = open_engine(&cfg, c);
+    char code[65], addr[OS_MAX_ADDRESS + 1];
+    os_code_info ci;
+    os_payout_info p;
+    int made = 0;
+    assert_int_equal(os_engine_issue_code(e, 12345, 0, code, &ci), OS_OK);
+    int64_t row = sql_int("SELECT max(id) FROM codes");
+    assert_int_equal(os_ledger_recovery_hold_code(os_engine_ledger(e), row, 7, 12345), OS_OK);
+    dest_address(5, addr);
+    assert_int_equal(os_engine_redeem(e, code, addr, &p, &made), OS_ERR_RECOVERING);
+    assert_int_equal(made, 0);
+    assert_int_equal(sql_int("SELECT count(*) FROM payouts"), 0);
+    int counts[2] = {0, 0}, phase = -1;
+    assert_int_equal(os_engine_recovery_list(e, &phase, NULL, 0, count_payouts, count_held, counts), OS_OK);
+    assert_int_equal(phase, OS_RECOVERY_NONE);
+    assert_int_equal(counts[0], 0);
+    assert_int_equal(counts[1], 1);
+
+    /* proven paid by a recovered output: redeemed (its payout confirmed), no longer held */
+    uint8_t nonce[32], ph[32], script[OS_MAX_PAYOUT_SCRIPT];
+    size_t script_len = 0;
+    memset(ph, 0, sizeof ph);
+    sql_blob("SELECT nonce FROM codes", nonce, 32);
+    assert_int_equal(address_to_script(OS_NET_REGTEST, addr, script, sizeof script, &script_len), OS_OK);
+    os_ledger_recovery_output o = {.log_seq = 7, .vout = 0, .address = addr, .script = script,
+                                   .script_len = script_len, .amount = 12345, .how = "test"};
+    memset(o.txid, 0xAB, 32);
+    assert_int_equal(os_ledger_recovery_tx_put(os_engine_ledger(e), 7, nonce, o.txid, script, script_len, 1), OS_OK);
+    int64_t payout_id = 0;
+    assert_int_equal(os_ledger_recovery_code_paid(os_engine_ledger(e), row, ph, nonce, &o, 1, &payout_id), OS_OK);
+    assert_int_equal(os_engine_redeem(e, code, addr, &p, &made), OS_OK);
+    assert_int_equal(made, 0);
+    assert_int_equal(p.id, payout_id);
+    assert_int_equal(p.status, OS_PAYOUT_CONFIRMED);
+    counts[0] = counts[1] = 0;
+    assert_int_equal(os_engine_recovery_list(e, &phase, NULL, 0, count_payouts, count_held, counts), OS_OK);
+    assert_int_equal(counts[0], 1);
+    assert_int_equal(counts[1], 0);
+    os_engine_close(e);
+}
+
 static void test_rolled_back_ledger_refused(void **state) {
     (void)state;
     os_client *c = start_signer(13);
@@ -685,6 +747,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_operator_wait_steps_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_absent_signer_waited_for, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restored_backup_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_code_not_redeemed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
