@@ -524,11 +524,31 @@ static int backup_tx_in_mempool(os_engine *e, int64_t sweep_row) {
 
 /* Every coin the node shows on the wallet's addresses, spent to a fresh change address of the wallet
  * at a fee rate above the going one. Stored as a draft (no payouts: no nonce), then signed. */
+/* Receive addresses the lost ledger may have handed out after the backup: 20 past the backup's
+ * counter (a receive address is handed out again until a coin pays it, so the gap stays small). */
+#define RECEIVE_GAP 20
+
+static int register_receive_gap(os_engine *e) {
+    uint64_t next = 0;
+    int rc = os_ledger_meta_u64(e->ledger, "next_receive_index", &next);
+    for (uint64_t i = 0; rc == OS_OK && i < next + RECEIVE_GAP; i++) {
+        uint8_t script[64];
+        size_t slen = 0;
+        char address[OS_MAX_ADDRESS + 1];
+        rc = engine_derive_script(e, 0, (uint32_t)i, script, &slen);
+        if (rc == OS_OK) rc = address_from_script(e->cfg.network, script, slen, address, sizeof address);
+        if (rc == OS_OK) rc = os_ledger_address_add(e->ledger, 0, (uint32_t)i, e->signer_script_type, address, script, slen);
+    }
+    return rc;
+}
+
 static int build_sweep(os_engine *e, int64_t *row) {
-    engine_wallet_sync(e);   /* the change of the found transactions becomes coins of the ledger */
+    int rc = register_receive_gap(e);
+    if (rc != OS_OK) return rc;
+    engine_wallet_sync(e);   /* the change of the found transactions, and those receive addresses' coins */
     os_ledger_address *addrs = NULL;
     size_t k = 0;
-    int rc = os_ledger_addresses_all(e->ledger, &addrs, &k);
+    rc = os_ledger_addresses_all(e->ledger, &addrs, &k);
     if (rc != OS_OK) return rc;
     const char **ptrs = calloc(k ? k : 1, sizeof *ptrs);
     for (size_t i = 0; ptrs && i < k; i++) ptrs[i] = addrs[i];

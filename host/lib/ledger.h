@@ -435,6 +435,8 @@ int os_ledger_backup_marker_drop(os_ledger *l);
 int os_ledger_recovery_tx_put(os_ledger *l, uint64_t log_seq, const uint8_t digest[32], const uint8_t *txid,
                               const uint8_t *raw, size_t raw_len, int64_t now);
 int os_ledger_recovery_tx_confirmations(os_ledger *l, uint64_t log_seq, uint32_t confirmations);
+/* Whether a recovery recorded SIGN entry log_seq with that transaction digest (the auditor's cross-check). */
+int os_ledger_recovery_tx_recorded(os_ledger *l, uint64_t log_seq, const uint8_t digest[32], int *yes);
 
 typedef struct {
     uint64_t log_seq;

@@ -389,3 +389,12 @@ int os_ledger_backup_marker_drop(os_ledger *l) {
     if (!l) return OS_ERR_ARG;
     return ledger_run(l, NULL, "DELETE FROM meta WHERE k = 'backup_marker'", "");
 }
+
+int os_ledger_recovery_tx_recorded(os_ledger *l, uint64_t log_seq, const uint8_t digest[32], int *yes) {
+    if (!l || !digest || !yes) return OS_ERR_ARG;
+    int64_t n = 0;
+    int rc = ledger_int(l, &n, "SELECT count(*) FROM recovery_txs WHERE log_seq = ? AND tx_digest = ?", "ib",
+                        (int64_t)log_seq, digest, 32);
+    *yes = rc == OS_OK && n > 0;
+    return rc;
+}

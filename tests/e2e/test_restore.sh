@@ -159,6 +159,17 @@ jq -e '.recovered_payouts[] | select(.txid | length == 64) | select(.address | l
 jq -r .lost <<<"$r" | grep -q 'submit again' || fail "/v1/recovery does not say what cannot be known: $r"
 pass "(a) recovered: $n_rec payouts signed after the backup are listed with txid, address and amount; writes accepted again"
 
+# the auditor: the archived log verifies as one chain through the NONCE_RESET entry, and the cross-check
+# against the ledger accounts for every SIGN entry (the ones after the backup by the recovery's record)
+key=$(sqlite3 "$dir/ledger.db" "SELECT hex(v) FROM meta WHERE k = 'attestation_key'" | tr 'A-F' 'a-f')
+"$B/oncesign" log export --db "$dir/ledger.db" --out "$dir/a.log" >/dev/null 2>"$dir/alog.err" || fail "log export: $(cat "$dir/alog.err")"
+"$B/oncesign" --json log verify "$dir/a.log" --pubkey "$key" --db "$dir/ledger.db" >"$dir/averify.json" 2>&1 ||
+  fail "the log does not verify against the recovered ledger: $(cat "$dir/averify.json")"
+[ "$(jq -r .by_type.nonce_reset "$dir/averify.json")" = 1 ] && [ "$(jq -r .ledger.sign_recovered "$dir/averify.json")" -ge 1 ] &&
+  [ "$(jq -r .ledger.replay_from "$dir/averify.json")" -gt 1 ] || fail "log verify: $(cat "$dir/averify.json")"
+pass "(a) the audit log verifies through the reset; every SIGN entry is accounted for by the ledger"
+
+
 # the backend compares its own record with the ledger and /v1/recovery, and submits again only what
 # neither shows paid (docs/RECOVERY.md): a withdrawal key the restored ledger does not know may have
 # been paid after the backup, and only the recovered list says so
