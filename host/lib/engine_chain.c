@@ -460,16 +460,29 @@ static int signer_first_check(os_engine *e, char *err, size_t cap) {
         return OS_ERR_DB;
     }
     memcpy(e->attestation_key, pinned, 32);
+    int replaced = 0;
     if (n != 32 || memcmp(pinned, info.attestation_pubkey, 32) != 0) {
-        os_errf(err, cap, "the signer's attestation key differs from the one this ledger pinned at first start");
-        set_mismatch(e, "%s", err);
-        return OS_ERR_SIGNER_MISMATCH;
+        /* Another device. The same wallet restored from the mnemonic replaces the dead one
+         * (engine_recovery.c); anything else is a mismatch, not a reset. */
+        rc = load_account(e, err, cap);
+        if (rc == OS_OK) rc = engine_replacement_begin(e, &info, err, cap);
+        if (rc != OS_OK) {
+            if (rc == OS_ERR_SIGNER_MISMATCH || err[0] == '\0')
+                os_errf(err, cap, "the signer's attestation key differs from the one this ledger pinned at first start");
+            set_mismatch(e, "%s", err);
+            return OS_ERR_SIGNER_MISMATCH;
+        }
+        memcpy(e->attestation_key, info.attestation_pubkey, 32);
+        e->log_archived_seq = 0;
+        memset(e->log_head, 0, 32);
+        replaced = 1;
     }
     rc = tree_load(e);
-    if (rc == OS_OK) rc = load_account(e, err, cap);
+    if (rc == OS_OK && !replaced) rc = load_account(e, err, cap);
     if (rc == OS_OK) rc = signer_check(e, err, cap);
     /* A backup put in place that the signer's log explains is the live ledger from now on: only a
      * restored copy the signer has moved past is recovered (docs/RECOVERY.md). */
+    if (rc == OS_OK && !engine_recovering(e)) rc = engine_recovery_resume(e);
     if (rc == OS_OK && !engine_recovering(e)) rc = os_ledger_backup_marker_drop(e->ledger);
     if (rc == OS_OK) {
         pthread_mutex_lock(&e->mu);

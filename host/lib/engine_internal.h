@@ -129,6 +129,12 @@ int engine_newest_reset(os_engine *e, uint64_t after, uint64_t *seq);
  * step: one step of the recovery, from the worker; returns 1 when it did something. */
 int engine_recovery_begin(os_engine *e, uint64_t from_seq, char *err, size_t cap);
 int engine_recovery_step(os_engine *e);
+/* replacement_begin: the device (info; its account loaded) has another attestation key than the pinned
+ * one: when it holds the same wallet (the ledger's first receive address), the ledger moves to it and
+ * recovers (OS_OK); otherwise OS_ERR_SIGNER_MISMATCH. resume: a recovery a restart interrupted goes
+ * on (its phase is in the ledger). sign_mu held. */
+int engine_replacement_begin(os_engine *e, const os_msg_info *info, char *err, size_t cap);
+int engine_recovery_resume(os_engine *e);
 int engine_recovering(os_engine *e);
 
 #endif /* ONCESIGN_HOST_ENGINE_INTERNAL_H */

@@ -112,6 +112,56 @@ int engine_recovery_begin(os_engine *e, uint64_t from_seq, char *err, size_t cap
     return OS_ERR_RECOVERING;
 }
 
+int engine_recovery_resume(os_engine *e) {
+    uint64_t phase = 0;
+    int rc = os_ledger_meta_u64(e->ledger, OS_LEDGER_META_RECOVERY_PHASE, &phase);
+    if (rc != OS_OK || phase == OS_RECOVERY_NONE) return rc;
+    pthread_mutex_lock(&e->mu);
+    e->recovering = 1;
+    pthread_mutex_unlock(&e->mu);
+    enter(e, (int)phase, "resumed after a restart");
+    return OS_OK;
+}
+
+int engine_replacement_begin(os_engine *e, const os_msg_info *info, char *err, size_t cap) {
+    uint8_t want[64], have[64];
+    size_t want_len = 0, have_len = 0;
+    int rc = os_ledger_address_script(e->ledger, 0, 0, want, sizeof want, &want_len);
+    if (rc == OS_ERR_NOT_FOUND) {
+        os_errf(err, cap, "the signer's attestation key differs from the pinned one, and the ledger has no address"
+                          " to tell whether it holds the same wallet");
+        return OS_ERR_SIGNER_MISMATCH;
+    }
+    if (rc == OS_OK) rc = engine_derive_script(e, 0, 0, have, &have_len);
+    if (rc != OS_OK) return rc;
+    if (have_len != want_len || memcmp(have, want, want_len) != 0) {
+        os_errf(err, cap, "the signer's attestation key differs from the pinned one and it holds another wallet");
+        return OS_ERR_SIGNER_MISMATCH;
+    }
+    uint8_t old_key[32], old_head[32];
+    uint64_t old_seq = 0;
+    rc = os_ledger_signer_replace(e->ledger, info->attestation_pubkey, old_key, &old_seq, old_head);
+    if (rc != OS_OK) return rc;
+    char hex[65];
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[old_key[i] >> 4];
+        hex[2 * i + 1] = digits[old_key[i] & 15];
+    }
+    hex[64] = '\0';
+    os_log_field f[] = { OS_LOG_STR("old_key", hex), OS_LOG_INT("old_log_seq", (int64_t)old_seq) };
+    os_log(OS_LOG_ERROR, "recovery.replaced_signer", f, 2,
+           "a device restored from the mnemonic replaces signer %s (its log archived up to %llu): recovering;"
+           " writes are refused until every coin is swept and the new device continues the old log"
+           " (docs/RECOVERY.md)", hex, (unsigned long long)old_seq);
+    pthread_mutex_lock(&e->mu);
+    e->recovering = 1;
+    pthread_mutex_unlock(&e->mu);
+    enter(e, OS_RECOVERY_CONFIRM, "replaced signer: waiting for the old device's transactions to confirm, then"
+                                  " sweeping every coin");
+    return OS_OK;
+}
+
 /* ------------------------------------------------------------------ REPLAY: find and match */
 
 typedef struct {
@@ -651,8 +701,15 @@ static int device_reset(os_engine *e, uint64_t *reset_seq) {
         uint8_t fp[4];
         rc = engine_device_info(e, &info);
         if (rc == OS_OK) rc = master_fingerprint(e, fp);
+        /* a replacement continues the dead device's archived head; a restore, the device's own */
+        uint8_t prev[72];
+        size_t prev_len = 0;
+        int replaced = os_ledger_meta_get(e->ledger, OS_LEDGER_META_REPLACED_FROM, prev, sizeof prev, &prev_len) == OS_OK &&
+                       prev_len == sizeof prev;
         os_msg_nonce_reset m;
-        if (rc == OS_OK) rc = os_nonce_reset_make(&info, fp, info.attestation_pubkey, info.log_seq, info.log_head, &m);
+        if (rc == OS_OK)
+            rc = replaced ? os_nonce_reset_make(&info, fp, prev, os_read_le64(prev + 32), prev + 40, &m)
+                          : os_nonce_reset_make(&info, fp, info.attestation_pubkey, info.log_seq, info.log_head, &m);
         if (rc == OS_OK) {
             os_client_set_operator_timeout(e->client, (int)e->cfg.operator_wait_ms);
             rc = os_nonce_reset(e->client, &m, 10000, on_reset_pending, e);

@@ -422,6 +422,8 @@ int os_ledger_backup_verify(const char *path, os_backup_marker *marker, char *er
 #define OS_LEDGER_META_RECOVERY_PHASE "recovery_phase"
 #define OS_LEDGER_META_RECOVERY_FROM "recovery_from_seq"
 #define OS_LEDGER_META_RECOVERY_SWEEP "recovery_sweep_tx"
+/* A replaced signer: the dead device's attestation key, newest archived seq (u64 LE) and head (72 bytes). */
+#define OS_LEDGER_META_REPLACED_FROM "replaced_from"
 
 /* Whether this file is a backup put in place: it carries the marker `ledger backup` wrote (a live
  * ledger never does). Returns: OS_OK; OS_ERR_DB. */
@@ -518,6 +520,17 @@ int os_ledger_coin_by_outpoint(os_ledger *l, const os_outpoint *op, os_ledger_co
  * Returns: OS_OK (*row); OS_ERR_NOT_FOUND (a coin is spent); OS_ERR_DB. */
 int os_ledger_recovery_sweep_create(os_ledger *l, const os_sign_tx *tx, uint64_t fee, const int64_t *coin_ids,
                                     size_t n_coins, int64_t now, int64_t *row);
+
+/* The script of the wallet's address change/index. Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_BUFFER. */
+int os_ledger_address_script(os_ledger *l, uint8_t change, uint32_t index, uint8_t *script, size_t cap, size_t *len);
+
+/* A device restored from the mnemonic replaces the pinned one (docs/RECOVERY.md, "Replacing the
+ * signer"), in one transaction: the archived log moves to signer_log_retired under the old key, the
+ * tree's leaves go (the new device's set is empty), new_key is pinned, the backup gate restarts, meta
+ * replaced_from records the old key and its newest archived entry, and the recovery starts (confirm).
+ * Returns: OS_OK (old_key, *old_seq, old_head: what the new device's NONCE_RESET continues); OS_ERR_DB. */
+int os_ledger_signer_replace(os_ledger *l, const uint8_t new_key[32], uint8_t old_key[32], uint64_t *old_seq,
+                             uint8_t old_head[32]);
 
 /* Ends a recovery once the device emptied its set (its NONCE_RESET entry is reset_seq) and the sweep
  * (sweep_row) confirmed, in one transaction: the tree's leaves go (the tree starts at reset_seq); the

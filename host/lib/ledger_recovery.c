@@ -369,7 +369,8 @@ int os_ledger_recovery_finish(os_ledger *l, uint64_t reset_seq, int64_t sweep_ro
                         " confirm', updated_at = ? WHERE state IN (?,?,?,?) AND id != ?",
                         "iiiiiii", (int64_t)OS_TX_REPLACED, now, (int64_t)OS_TX_SIGNING, (int64_t)OS_TX_AWAITING,
                         (int64_t)OS_TX_SIGNED, (int64_t)OS_TX_BROADCAST, sweep_row);
-    if (rc == OS_OK) rc = ledger_run(l, NULL, "DELETE FROM meta WHERE k = 'backup_marker'", "");
+    if (rc == OS_OK) rc = ledger_run(l, NULL, "DELETE FROM meta WHERE k IN ('backup_marker', ?)", "t",
+                                     OS_LEDGER_META_REPLACED_FROM);
     if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_RECOVERY_PHASE, 0);
     return ledger_op_end(l, rc);
 }
@@ -397,4 +398,52 @@ int os_ledger_recovery_tx_recorded(os_ledger *l, uint64_t log_seq, const uint8_t
                         (int64_t)log_seq, digest, 32);
     *yes = rc == OS_OK && n > 0;
     return rc;
+}
+
+int os_ledger_address_script(os_ledger *l, uint8_t change, uint32_t index, uint8_t *script, size_t cap, size_t *len) {
+    if (!l || !script || !len) return OS_ERR_ARG;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT script FROM addresses WHERE change = ? AND addr_index = ?", "ii",
+                          (int64_t)change, (int64_t)index);
+    if (rc != OS_OK) return rc;
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    int ok = n <= cap;
+    if (ok) memcpy(script, sqlite3_column_blob(st, 0), n);
+    *len = n;
+    rc = ledger_query_end(l, st, SQLITE_ROW);
+    return rc == OS_OK && !ok ? OS_ERR_BUFFER : rc;
+}
+
+int os_ledger_signer_replace(os_ledger *l, const uint8_t new_key[32], uint8_t old_key[32], uint64_t *old_seq,
+                             uint8_t old_head[32]) {
+    if (!l || !new_key || !old_key || !old_seq || !old_head) return OS_ERR_ARG;
+    int rc = ledger_op_begin(l);
+    if (rc != OS_OK) return rc;
+    size_t n = 0;
+    rc = os_ledger_meta_get(l, "attestation_key", old_key, 32, &n);
+    if (rc == OS_OK && n != 32) rc = OS_ERR_DB;
+    *old_seq = 0;
+    memset(old_head, 0, 32);
+    if (rc == OS_OK) {
+        rc = os_ledger_signer_log_head(l, old_seq, old_head);
+        if (rc == OS_ERR_NOT_FOUND) rc = OS_OK;
+    }
+    if (rc == OS_OK)
+        rc = ledger_run(l, NULL, "INSERT INTO signer_log_retired (device_key, seq, entry, entry_hash)"
+                                 " SELECT ?, seq, entry, entry_hash FROM signer_log", "b", old_key, 32);
+    if (rc == OS_OK) rc = ledger_run(l, NULL, "DELETE FROM signer_log", "");
+    /* the old device's set went with it: the new device's starts empty */
+    if (rc == OS_OK) rc = ledger_run(l, NULL, "DELETE FROM tree_leaves", "");
+    if (rc == OS_OK) rc = ledger_run(l, NULL, "UPDATE txs SET root_after = NULL WHERE raw IS NULL", "");
+    if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, "tree_seq", 0);
+    if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_BACKUP_LOG_SEQ, 0);
+    if (rc == OS_OK) rc = os_ledger_meta_put(l, "attestation_key", new_key, 32);
+    uint8_t from[72];
+    memcpy(from, old_key, 32);
+    for (int b = 0; b < 8; b++) from[32 + b] = (uint8_t)(*old_seq >> (8 * b));
+    memcpy(from + 40, old_head, 32);
+    if (rc == OS_OK) rc = os_ledger_meta_put(l, OS_LEDGER_META_REPLACED_FROM, from, sizeof from);
+    if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_RECOVERY_FROM, 1);
+    if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_RECOVERY_PHASE, 2 /* OS_RECOVERY_CONFIRM */);
+    return ledger_op_end(l, rc);
 }
