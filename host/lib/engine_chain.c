@@ -464,10 +464,11 @@ static int signer_first_check(os_engine *e, char *err, size_t cap) {
     if (n != 32 || memcmp(pinned, info.attestation_pubkey, 32) != 0) {
         /* Another device. The same wallet restored from the mnemonic replaces the dead one
          * (engine_recovery.c); anything else is a mismatch, not a reset. */
+        if (err && cap) err[0] = '\0';
         rc = load_account(e, err, cap);
         if (rc == OS_OK) rc = engine_replacement_begin(e, &info, err, cap);
         if (rc != OS_OK) {
-            if (rc == OS_ERR_SIGNER_MISMATCH || err[0] == '\0')
+            if (err && cap && err[0] == '\0')
                 os_errf(err, cap, "the signer's attestation key differs from the one this ledger pinned at first start");
             set_mismatch(e, "%s", err);
             return OS_ERR_SIGNER_MISMATCH;

@@ -126,7 +126,18 @@ int engine_recovery_resume(os_engine *e) {
 int engine_replacement_begin(os_engine *e, const os_msg_info *info, char *err, size_t cap) {
     uint8_t want[64], have[64];
     size_t want_len = 0, have_len = 0;
-    int rc = os_ledger_address_script(e->ledger, 0, 0, want, sizeof want, &want_len);
+    int restored = 0;
+    int rc = os_ledger_is_restored_backup(e->ledger, &restored);
+    if (rc != OS_OK) return rc;
+    if (restored) {
+        /* Scenario (d): what the dead device signed after the backup is neither in this ledger nor on a
+         * device any more; only the chain could say, and codes it paid could be paid twice. Not built:
+         * fail closed (docs/RECOVERY.md). */
+        os_errf(err, cap, "a restored backup and a replaced signer at once: the dead device's signatures after the"
+                          " backup cannot be recovered (not built, docs/RECOVERY.md): signing stays disabled");
+        return OS_ERR_SIGNER_MISMATCH;
+    }
+    rc = os_ledger_address_script(e->ledger, 0, 0, want, sizeof want, &want_len);
     if (rc == OS_ERR_NOT_FOUND) {
         os_errf(err, cap, "the signer's attestation key differs from the pinned one, and the ledger has no address"
                           " to tell whether it holds the same wallet");

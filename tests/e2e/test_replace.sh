@@ -71,3 +71,23 @@ redeem_all "$dir/codes.c2"
 wait_settled
 all_paid_once "$dir/codes.c2"
 pass "(c) every code paid exactly once on chain, none unpaid ($(wc -l <"$dir/codes.c") codes); new payouts flow"
+
+# ---- (d) both at once is not built (docs/RECOVERY.md): a backup restored onto another replacement
+# device is refused, signing disabled with the reason, and nothing is answered from it
+"$B/oncesign" ledger backup --db "$dir/ledger.db" --out "$dir/d.db" >/dev/null 2>"$dir/d.err" || fail "backup: $(cat "$dir/d.err")"
+stop_daemon
+kill -9 "$sim_pid"; wait "$sim_pid" 2>/dev/null; sim_pid=
+rm -f "$dir/flash.bin"
+STACK_SIM_SEED=10 start_sim
+init_sim
+cp "$dir/d.db" "$dir/ledger.db" && rm -f "$dir/ledger.db-wal" "$dir/ledger.db-shm"
+start_daemon d-both
+h=$(health)
+[ "$(jq -r .signing_disabled <<<"$h")" = true ] && jq -r .signer_error <<<"$h" | grep -q 'replaced signer at once' ||
+  fail "a restored backup on a replaced signer: $h"
+out=$(curl -s -m 10 -w '\n%{http_code}' -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  --data-binary '{"amount":1000}' "http://127.0.0.1:$api_port/v1/codes")
+[ "$(tail -n 1 <<<"$out")" = 503 ] || fail "a write on (d): $out"
+mine 1
+all_paid_once "$dir/codes.c"
+pass "(d) a restored backup on a replaced signer is refused (not built: fail closed), every code still paid once"
