@@ -678,6 +678,29 @@ static int build_sweep(os_engine *e, int64_t *row) {
     return rc;
 }
 
+/* How many confirmed or unconfirmed coins the node shows on the wallet's addresses besides the outputs
+ * of transaction txid. */
+static int coins_besides(os_engine *e, const uint8_t txid[32], size_t *n) {
+    *n = 0;
+    os_ledger_address *addrs = NULL;
+    size_t k = 0;
+    int rc = os_ledger_addresses_all(e->ledger, &addrs, &k);
+    if (rc != OS_OK) return rc;
+    const char **ptrs = calloc(k ? k : 1, sizeof *ptrs);
+    for (size_t i = 0; ptrs && i < k; i++) ptrs[i] = addrs[i];
+    os_rpc_utxo *u = NULL;
+    size_t nu = 0;
+    os_rpc_error er;
+    pthread_mutex_lock(&e->rpc_mu);
+    rc = ptrs ? os_rpc_listunspent(e->rpc, 0, ptrs, k, &u, &nu, &er) : OS_ERR_IO;
+    pthread_mutex_unlock(&e->rpc_mu);
+    for (size_t i = 0; rc == OS_OK && i < nu; i++) *n += memcmp(u[i].outpoint.txid, txid, 32) != 0;
+    free(u);
+    free(ptrs);
+    free(addrs);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ RESET */
 
 /* The wallet's master fingerprint, from the archived SETUP entry (PROTOCOL.md §6): what NONCE_RESET
@@ -862,6 +885,18 @@ int engine_recovery_step(os_engine *e) {
             enter(e, OS_RECOVERY_SWEEP, "waiting for the sweep to confirm (%u of %u confirmations)", ts.confirmations,
                   e->cfg.confirmations_final);
             return 0;
+        }
+        /* a sweep takes at most OS_MAX_INPUTS coins: another one until no coin but its output is left */
+        size_t others = 0;
+        rc = coins_besides(e, txid, &others);
+        if (rc != OS_OK) return 0;
+        if (others > 0) {
+            int64_t row = 0;
+            rc = build_sweep(e, &row);
+            if (rc == OS_OK)
+                enter(e, OS_RECOVERY_SWEEP, "%zu coin(s) left after the sweep: sweeping again (transaction %lld)", others,
+                      (long long)row);
+            return rc == OS_OK;
         }
         enter(e, OS_RECOVERY_RESET, "the sweep confirmed: asking the operator to reset the nonce set on the signer");
         return 1;
