@@ -44,6 +44,7 @@
 
 #include "address.h"
 #include "audit_log.h"
+#include "bytes.h"
 #include "bip32.h"
 #include "bip39.h"
 #include "board.h"
@@ -144,6 +145,7 @@ typedef enum {
     PENDING_WIPE,
     PENDING_POLICY,
     PENDING_SIGN,
+    PENDING_NONCE_RESET,
 } pending_kind;
 
 static struct {
@@ -156,6 +158,8 @@ static struct {
     os_policy policy;
     char mnemonic[OS_MAX_MNEMONIC + 1];
     size_t mnemonic_len;
+    /* NONCE_RESET */
+    os_msg_nonce_reset nonce_reset;
     /* ADDRESS */
     os_msg_address address;
     uint8_t address_change;
@@ -862,6 +866,97 @@ static void show_wipe_page(void) {
     show(&t);
 }
 
+/* ------------------------------------------------------------------ nonce-set reset */
+
+#define NONCE_RESET_PAGES 2
+
+/* The body of a NONCE_RESET as its prompt subject and its check: the same bytes the host sent. */
+static void nonce_reset_bytes(const os_msg_nonce_reset *m, uint8_t out[OS_NONCE_RESET_BYTES]) {
+    memcpy(out, m->fingerprint, 4);
+    os_write_le64(out + 4, m->device_log_seq);
+    memcpy(out + 12, m->device_log_head, 32);
+    memcpy(out + 44, m->prev_attestation_key, 32);
+    os_write_le64(out + 76, m->prev_log_seq);
+    memcpy(out + 84, m->prev_log_head, 32);
+}
+
+/* Whether m still describes this device as it is now: its wallet, and its log head at this moment
+ * (so a replayed or stale request, or one that raced another entry, asks nothing); a reset that names
+ * the device's own attestation key continues its own chain, so it must name that same head. */
+static int nonce_reset_check(const os_msg_nonce_reset *m) {
+    bip32_node master;
+    uint8_t fingerprint[4];
+    CHECK_OK(master_node(&master));
+    bip32_fingerprint(&master, fingerprint);
+    bip32_wipe(&master);
+    if (memcmp(fingerprint, m->fingerprint, 4) != 0) return OS_ERR_WRONG_WALLET;
+    if (m->device_log_seq != g_state.log_seq || memcmp(m->device_log_head, g_state.log_head, 32) != 0)
+        return OS_ERR_LOG_HEAD;
+    const crypto_schnorr_key *attestation;
+    uint8_t own_key[32];
+    CHECK_OK(attestation_key(&g_state, &attestation));
+    CHECK_OK(crypto_schnorr_key_xonly(attestation, own_key));
+    if (memcmp(own_key, m->prev_attestation_key, 32) == 0 &&
+        (m->prev_log_seq != g_state.log_seq || memcmp(m->prev_log_head, g_state.log_head, 32) != 0))
+        return OS_ERR_LOG_HEAD;
+    return OS_OK;
+}
+
+/* Emptying the nonce set lets every code be signed again: I1 then rests on the operator, who checks
+ * that the sweep of every coin of the wallet confirmed (docs/RECOVERY.md) before approving. So it is
+ * always asked, and the screens say what it continues from and what the operator must check. */
+static void handle_nonce_reset(const os_msg *req) {
+    int rc = nonce_reset_check(&req->u.nonce_reset);
+    if (rc != OS_OK) { send_error(req, rc, 0xFFFF, NULL, 0); return; }
+    end_all();
+    g_pend.nonce_reset = req->u.nonce_reset;
+    rc = open_prompt(PENDING_NONCE_RESET, NONCE_RESET_PAGES);
+    if (rc != OS_OK) { pending_reset(); send_error(req, rc, 0xFFFF, NULL, 0); return; }
+    send_pending(req);
+}
+
+static void show_nonce_reset_page(uint16_t page) {
+    static const char hex[] = "0123456789abcdef";
+    const os_msg_nonce_reset *m = &g_pend.nonce_reset;
+    char key[17], head[17];
+    int b;
+    for (b = 0; b < 8; b++) {
+        key[2 * b] = hex[m->prev_attestation_key[b] >> 4];
+        key[2 * b + 1] = hex[m->prev_attestation_key[b] & 15];
+        head[2 * b] = hex[m->prev_log_head[b] >> 4];
+        head[2 * b + 1] = hex[m->prev_log_head[b] & 15];
+    }
+    key[16] = head[16] = 0;
+    screen_text t;
+    text_reset(&t);
+    text_add_title(&t, "Reset nonce set", (uint32_t)page + 1, NONCE_RESET_PAGES);
+    if (page == 0) {
+        text_add_line(&t, "continue from key ", key);
+        text_add(&t, "\nlog #");
+        text_add_u64(&t, m->prev_log_seq);
+        text_add_line(&t, "head ", head);
+        text_add(&t, "\napprove = next");
+    } else {
+        text_add(&t, "\nOnly after the sweep\nof every coin has\nconfirmed on chain.\napprove = reset");
+    }
+    show(&t);
+}
+
+/* The approved reset: the set becomes empty, and the entry names what it continues from and the
+ * root it retired (payload: prev key 32, prev seq u64, prev head 32, retired root 32). */
+static int finish_nonce_reset(void) {
+    uint8_t payload[OS_NONCE_RESET_LOG_BYTES];
+    const os_msg_nonce_reset *m = &g_pend.nonce_reset;
+    CHECK_OK(nonce_reset_check(m));
+    memcpy(payload, m->prev_attestation_key, 32);
+    os_write_le64(payload + 32, m->prev_log_seq);
+    memcpy(payload + 40, m->prev_log_head, 32);
+    memcpy(payload + 72, g_state.nonce_root, 32);
+    prepare_next();
+    nonce_set_empty_root(g_next.nonce_root);
+    return commit_with_entry(OS_LOG_NONCE_RESET, payload, sizeof payload);
+}
+
 static void handle_log_read(const os_msg *req) {
     uint8_t entry[OS_LOG_ENTRY_BYTES];
     os_msg reply;
@@ -1472,6 +1567,10 @@ static int prompt_subject(uint8_t out[32]) {
         buf[0] = PENDING_WIPE;
         n = 1;
         break;
+    case PENDING_NONCE_RESET:
+        nonce_reset_bytes(&g_pend.nonce_reset, buf);
+        n = OS_NONCE_RESET_BYTES;
+        break;
     default:
         return OS_ERR_INTERNAL;
     }
@@ -1491,6 +1590,7 @@ static void show_prompt_page(void) {
     case PENDING_WIPE: show_wipe_page(); break;
     case PENDING_POLICY: show_policy_page(g_pend.page); break;
     case PENDING_SIGN: show_sign_page(g_pend.page); break;
+    case PENDING_NONCE_RESET: show_nonce_reset_page(g_pend.page); break;
     default: show_idle(); break;
     }
 }
@@ -1538,7 +1638,8 @@ static void handle_poll(const os_msg *req) {
          * what (1 sign, 2 policy, 3 wipe), approved 0, and its subject (a payout: the inputs it
          * would have spent, hashPrevouts; a policy or wipe: the prompt's subject hash). */
         uint8_t payload[2 + 32];
-        payload[0] = kind == PENDING_SIGN ? 1 : kind == PENDING_POLICY ? 2 : kind == PENDING_WIPE ? 3 : 0;
+        payload[0] = kind == PENDING_SIGN ? 1 : kind == PENDING_POLICY ? 2 : kind == PENDING_WIPE ? 3
+                   : kind == PENDING_NONCE_RESET ? 5 : 0;
         payload[1] = 0;
         if (kind == PENDING_SIGN) {
             if (tx_sighasher_hash_prevouts(&g_sess.hasher, payload + 2) != OS_OK) memset(payload + 2, 0, 32);
@@ -1589,6 +1690,9 @@ static void handle_poll(const os_msg *req) {
     case PENDING_POLICY:
         rc = finish_policy();
         break;
+    case PENDING_NONCE_RESET:
+        rc = finish_nonce_reset();
+        break;
     case PENDING_SIGN:
         pending_reset();
         rc = commit_signing(1);
@@ -1630,6 +1734,7 @@ static void dispatch(const os_msg *req) {
     case OS_MSG_SET_POLICY: handle_set_policy(req); break;
     case OS_MSG_LOG_READ: handle_log_read(req); break;
     case OS_MSG_LOG_ACK: handle_log_ack(req); break;
+    case OS_MSG_NONCE_RESET: handle_nonce_reset(req); break;
     case OS_MSG_SIGN_BEGIN: handle_sign_begin(req); break;
     case OS_MSG_SIGN_INPUT: handle_sign_input(req); break;
     case OS_MSG_SIGN_PREVTX: handle_sign_prevtx(req); break;

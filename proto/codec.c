@@ -222,6 +222,17 @@ static int io_body(io *s, os_msg *m) {
         io_u64(s, &m->u.log_read.seq);
         return OS_OK;
 
+    case OS_MSG_NONCE_RESET: {
+        os_msg_nonce_reset *b = &m->u.nonce_reset;
+        io_raw(s, b->fingerprint, sizeof b->fingerprint);
+        io_u64(s, &b->device_log_seq);
+        io_raw(s, b->device_log_head, sizeof b->device_log_head);
+        io_raw(s, b->prev_attestation_key, sizeof b->prev_attestation_key);
+        io_u64(s, &b->prev_log_seq);
+        io_raw(s, b->prev_log_head, sizeof b->prev_log_head);
+        return OS_OK;
+    }
+
     case OS_MSG_SIGN_BEGIN: {
         os_msg_sign_begin *b = &m->u.sign_begin;
         io_u32(s, &b->version);

@@ -20,7 +20,15 @@
 #include "rpc.h"
 
 static const char *const TYPE_NAMES[OS_LOG_TYPES] = { "unknown", "boot", "setup", "sign", "refuse_committed",
-                                                      "approval", "policy", "wipe", "log_ack", "refuse_anchor" };
+                                                      "approval", "policy", "wipe", "log_ack", "refuse_anchor",
+                                                      "nonce_reset" };
+
+/* A seq as text, for one printf argument (a static buffer: one use per statement). */
+static const char *seq_text(uint64_t seq) {
+    static char buf[24];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)seq);
+    return buf;
+}
 
 static int parse_key(const char *opt, const char *s, uint8_t out[32]) {
     size_t len = 0;
@@ -191,9 +199,11 @@ static void print_report_json(const os_audit_report *r, int pubkey_from_file, co
            (unsigned long long)r->refusals, (unsigned long long)r->approvals, (unsigned long long)r->rejections,
            (unsigned long long)r->reanchors, (unsigned long long)r->boots, (unsigned long long)r->payout_total, (unsigned long long)r->fee_total);
     if (r->ledger_checked)
-        printf(",\"ledger\":{\"sign_matched\":%llu,\"refusals_known\":%llu,\"roots_replayed\":%s,\"root_steps\":%llu}",
-               (unsigned long long)r->ledger_sign_matched, (unsigned long long)r->ledger_refusals_known,
-               r->ledger_roots_replayed ? "true" : "false", (unsigned long long)r->ledger_root_steps);
+        printf(",\"ledger\":{\"sign_matched\":%llu,\"sign_recovered\":%llu,\"refusals_known\":%llu,\"roots_replayed\":%s,"
+               "\"replay_from\":%llu,\"root_steps\":%llu}",
+               (unsigned long long)r->ledger_sign_matched, (unsigned long long)r->ledger_sign_recovered,
+               (unsigned long long)r->ledger_refusals_known, r->ledger_roots_replayed ? "true" : "false",
+               (unsigned long long)r->ledger_replay_from, (unsigned long long)r->ledger_root_steps);
     else
         fputs(",\"ledger\":null", stdout);
     if (r->chain_checked) {
@@ -242,9 +252,13 @@ static void print_report_text(const os_audit_report *r, int pubkey_from_file, co
     printf("boots              %llu\n", (unsigned long long)r->boots);
     printf("last entry hash    %s (%s)\n", head, r->head_checked ? "equals the given --head" : "no --head given: truncation not excluded");
     if (r->ledger_checked)
-        printf("ledger             %llu SIGN entries matched to transactions, %llu refusals name known nonces, roots %s\n",
-               (unsigned long long)r->ledger_sign_matched, (unsigned long long)r->ledger_refusals_known,
-               r->ledger_roots_replayed ? "replayed from seq 1" : "not replayed (log does not start at seq 1)");
+        printf("ledger             %llu SIGN entries matched to transactions (%llu recorded by a restore's recovery),"
+               " %llu refusals name known nonces, roots %s%s\n",
+               (unsigned long long)(r->ledger_sign_matched + r->ledger_sign_recovered),
+               (unsigned long long)r->ledger_sign_recovered, (unsigned long long)r->ledger_refusals_known,
+               !r->ledger_roots_replayed ? "not replayed (log does not start at seq 1)"
+               : r->ledger_replay_from == 1 ? "replayed from seq 1" : "replayed from the nonce-set reset at seq ",
+               r->ledger_roots_replayed && r->ledger_replay_from != 1 ? seq_text(r->ledger_replay_from) : "");
     if (r->chain_checked)
         printf("chain (report)     %llu confirmed, %llu in mempool, %llu not found, %llu differ from the ledger%s%s\n",
                (unsigned long long)r->chain_confirmed, (unsigned long long)r->chain_mempool,

@@ -597,7 +597,7 @@ static int cmd_xpub(cli *c, int argc, char **argv) {
 /* The SETUP entry (seq 1 of the device's log) carries the master key's fingerprint after network,
  * script type, restore, test-RNG flag and the policy (PROTOCOL.md §6): its offset follows the policy's
  * wire size, as the signer writes it (firmware/signer.c). */
-#define SETUP_FINGERPRINT_OFF (AUDIT_LOG_OFF_PAYLOAD + 4u + OS_POLICY_BYTES)
+#define SETUP_FINGERPRINT_OFF (AUDIT_LOG_OFF_PAYLOAD + OS_LOG_SETUP_FINGERPRINT_OFF)
 
 static int cmd_descriptors(cli *c, int argc, char **argv) {
     path_opts o;

@@ -83,6 +83,7 @@ typedef enum {
     EP_STATUS,
     EP_RECONCILE,
     EP_TREE_REBUILD,
+    EP_RECOVERY,
     EP_OTHER,               /* unknown path */
     EP_COUNT
 } api_endpoint;
@@ -90,7 +91,7 @@ typedef enum {
 static const char *const endpoint_names[EP_COUNT] = {
     "code_issue", "code_lookup", "code_redeem", "payout_create", "payout_get",
     "payout_list", "wallet", "health", "metrics", "approvals", "payout_cancel", "device", "device_address",
-    "log", "log_head", "status", "reconcile", "tree_rebuild", "other",
+    "log", "log_head", "status", "reconcile", "tree_rebuild", "recovery", "other",
 };
 
 static const unsigned tracked_http[] = { 200, 201, 400, 401, 404, 405, 409, 410, 413, 422, 500, 503 };
@@ -207,6 +208,7 @@ unsigned os_api_http_status(int status) {
     case OS_ERR_FUNDS:
     case OS_ERR_SIGNER_MISMATCH:
     case OS_ERR_SIGNER_UNAVAILABLE:
+    case OS_ERR_RECOVERING:
     case OS_ERR_NOT_INITIALIZED: return 503;
     default: return 500;
     }
@@ -658,6 +660,8 @@ static int route(const char *url, const char *method, api_request *r, route_info
         ri->ep = EP_HEALTH; ri->allow = "GET"; ri->needs_auth = 0;
     } else if (strcmp(url, "/metrics") == 0) {
         ri->ep = EP_METRICS; ri->allow = "GET"; ri->needs_auth = 0;
+    } else if (strcmp(url, "/v1/recovery") == 0) {
+        ri->ep = EP_RECOVERY; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ;
     } else if (strcmp(url, "/v1/wallet") == 0) {
         ri->ep = EP_WALLET; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ;
     } else if (strcmp(url, "/v1/approvals") == 0) {
@@ -1170,6 +1174,47 @@ static enum MHD_Result handle_tree_rebuild(os_api *api, struct MHD_Connection *c
     return send_json(c, r, 200, json_pack("{s:I,s:b}", "leaves", (json_int_t)n, "stored", 1), NULL, NULL);
 }
 
+static int recovery_payout_json(void *ctx, const os_recovered_payout *p) {
+    json_t *o = json_pack("{s:I,s:s,s:I,s:I,s:s,s:I,s:s}", "log_seq", (json_int_t)p->log_seq, "txid", p->txid, "vout",
+                          (json_int_t)p->vout, "confirmations", (json_int_t)p->confirmations, "address", p->address,
+                          "amount", (json_int_t)p->amount, "matched", p->how);
+    if (o == NULL) return OS_ERR_IO;
+    if (p->payout_id) json_object_set_new(o, "payout_id", json_integer((json_int_t)p->payout_id));
+    if (p->code_id[0]) json_object_set_new(o, "code_id", json_string(p->code_id));
+    json_array_append_new(((json_t **)ctx)[0], o);
+    return OS_OK;
+}
+
+static int recovery_held_json(void *ctx, const char code_id[33], uint64_t amount) {
+    json_t *o = json_pack("{s:s,s:I}", "code_id", code_id, "amount", (json_int_t)amount);
+    if (o == NULL) return OS_ERR_IO;
+    json_array_append_new(((json_t **)ctx)[1], o);
+    return OS_OK;
+}
+
+/* GET /v1/recovery (docs/API.md, docs/RECOVERY.md): what a restore recovered from the signer's log
+ * and the chain, what it holds, and what it cannot know. */
+static enum MHD_Result handle_recovery(os_api *api, struct MHD_Connection *c, api_request *r) {
+    json_t *lists[2] = {json_array(), json_array()};
+    int phase = 0;
+    char why[256] = "";
+    int rc = lists[0] && lists[1] ? os_engine_recovery_list(api->engine, &phase, why, sizeof why, recovery_payout_json,
+                                                            recovery_held_json, lists)
+                                  : OS_ERR_IO;
+    if (rc != OS_OK) {
+        json_decref(lists[0]);
+        json_decref(lists[1]);
+        return engine_error(c, r, rc);
+    }
+    json_t *o = json_pack("{s:b,s:s,s:s,s:o,s:o,s:s}", "recovering", phase != OS_RECOVERY_NONE, "phase",
+                          os_recovery_phase_name(phase), "reason", why, "recovered_payouts", lists[0], "held_codes",
+                          lists[1], "lost",
+                          "requests answered after the backup that the signer never signed are not known to the"
+                          " ledger: compare your own record of them (idempotency keys, redeemed codes) with"
+                          " recovered_payouts and GET /v1/payouts, and submit again what is missing");
+    return send_json(c, r, 200, o, NULL, NULL);
+}
+
 /* The ledger's file system: a full disk makes every ledger commit fail, so health says so before it
  * happens. Returns 1 when free space is at least the minimum and the directory is writable. */
 static int disk_state(const os_api *api, uint64_t *free_bytes) {
@@ -1186,7 +1231,7 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
     os_engine_health h;
     memset(&h, 0, sizeof h);
     int rc = os_engine_health_get(api->engine, &h);
-    int ok = rc == OS_OK && h.ledger_ok && h.signer_ok && h.node_ok && h.wallet_ok && disk_ok;
+    int ok = rc == OS_OK && h.ledger_ok && h.signer_ok && h.node_ok && h.wallet_ok && disk_ok && !h.recovering;
     json_t *o = json_object();
     if (o != NULL) {
         json_object_set_new(o, "ok", json_boolean(ok));
@@ -1217,6 +1262,8 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
             json_object_set_new(o, "webhook_outbox_age_s", json_integer(oldest != 0 && now > oldest ? now - oldest : 0));
         }
         if (rc == OS_OK && h.signer_error[0] != '\0') json_object_set_new(o, "signer_error", json_string(h.signer_error));
+        json_object_set_new(o, "recovering", json_boolean(rc == OS_OK && h.recovering));
+        if (rc == OS_OK && h.recovering) json_object_set_new(o, "recovery", json_string(h.recovery));
         if (rc != OS_OK) json_object_set_new(o, "error", json_string(os_status_name(rc)));
     }
     return send_json(c, r, ok ? 200 : 503, o, NULL, NULL);
@@ -1641,6 +1688,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case EP_STATUS: return handle_status(api, c, r);
     case EP_RECONCILE: return handle_reconcile(api, c, r);
     case EP_TREE_REBUILD: return handle_tree_rebuild(api, c, r);
+    case EP_RECOVERY: return handle_recovery(api, c, r);
     default: return send_error(c, r, OS_ERR_NOT_FOUND, "no such endpoint");
     }
 }

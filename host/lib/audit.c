@@ -539,10 +539,16 @@ int os_audit_crosscheck_ledger(const os_audit_log *log, os_ledger *l, os_audit_r
     ARG_CHECK(log != NULL && l != NULL && r != NULL);
     ARG_CHECK(log->n == 0 || log->entries != NULL);
     nonce_tree *tree = NULL;
-    int replay = log->n > 0 && log->first == 1;
+    /* The set the signer holds began at its newest NONCE_RESET (empty: docs/RECOVERY.md), or at setup:
+     * the roots are replayed from there; before it, the ledger forgot the leaves with the set. */
+    size_t reset_at = SIZE_MAX;
+    for (size_t i = 0; i < log->n; i++)
+        if (log->entries[i][AUDIT_LOG_OFF_TYPE] == OS_LOG_NONCE_RESET) reset_at = i;
+    int replay = log->n > 0 && (log->first == 1 || reset_at != SIZE_MAX);
     if (replay && nonce_tree_create(&tree) != OS_OK) return OS_ERR_IO;
     r->ledger_checked = 1;
     r->ledger_roots_replayed = replay;
+    r->ledger_replay_from = reset_at != SIZE_MAX ? log->first + reset_at : 1;
     int rc = OS_OK;
     os_ledger_lock(l);
     for (size_t i = 0; rc == OS_OK && i < log->n; i++) {
@@ -554,6 +560,15 @@ int os_audit_crosscheck_ledger(const os_audit_log *log, os_ledger *l, os_audit_r
             int raw_checked = 0, has_root = 0;
             uint8_t root[32];
             if ((rc = find_signed_tx(l, pl, &row, &raw_checked, root, &has_root, why, sizeof why)) != OS_OK) break;
+            int recovered = 0;
+            /* signed after a restored backup and recorded by its recovery: the old set, retired */
+            if (row == 0 && reset_at != SIZE_MAX && i < reset_at &&
+                (rc = os_ledger_recovery_tx_recorded(l, seq, pl + 32, &recovered)) != OS_OK)
+                break;
+            if (recovered) {
+                r->ledger_sign_recovered++;
+                continue;
+            }
             if (row == 0) {
                 rc = fail(r, OS_ERR_SIGNER_MISMATCH, seq, i,
                           "entry %llu (SIGN): no ledger transaction has its hashPrevouts/transaction digest%s%s",
@@ -566,7 +581,7 @@ int os_audit_crosscheck_ledger(const os_audit_log *log, os_ledger *l, os_audit_r
                           (long long)row);
                 break;
             }
-            if (replay) {
+            if (replay && (reset_at == SIZE_MAX || i > reset_at)) {
                 uint8_t now[32];
                 rc = replay_leaves(l, tree, pl);
                 if (rc != OS_OK) break;

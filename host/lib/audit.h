@@ -83,7 +83,9 @@ typedef struct {
     /* ledger cross-check (os_audit_crosscheck_ledger) */
     int ledger_checked;
     uint64_t ledger_sign_matched, ledger_refusals_known, ledger_root_steps;
-    int ledger_roots_replayed;      /* 1 when the nonce-set roots were replayed from seq 1 */
+    int ledger_roots_replayed;      /* 1 when the nonce-set roots were replayed (from seq 1 or a reset) */
+    uint64_t ledger_replay_from;    /* the seq they were replayed from: 1, or the newest NONCE_RESET */
+    uint64_t ledger_sign_recovered; /* SIGN entries before that reset a restore's recovery recorded */
     /* chain report (os_audit_chain_report): never a failure */
     int chain_checked;
     uint64_t chain_confirmed, chain_mempool, chain_missing, chain_unsigned, chain_inconsistent;
@@ -111,8 +113,10 @@ int os_audit_verify(const os_audit_log *log, const uint8_t pubkey[32], const uin
 /* Cross-checks verified entries against a ledger: each SIGN entry names a ledger transaction whose
  * stored raw transaction (when signed) hashes to the entry's hashPrevouts and transaction digest (recomputed
  * with firmware/tx.h's sighasher, not only the stored columns) and whose stored root_after, when
- * set, equals the entry's; when the log starts at seq 1, the nonce set is replayed from the
- * ledger's tree_leaves in log order and must reach each SIGN entry's root_after; each
+ * set, equals the entry's; when the log starts at seq 1, or holds a NONCE_RESET (the set emptied after a
+ * restore, docs/RECOVERY.md), the nonce set is replayed from the ledger's tree_leaves in log order from
+ * there and must reach each later SIGN entry's root_after; a SIGN entry before that reset may instead
+ * be one the restore's recovery recorded (signed after the backup: counted, not replayed); each
  * REFUSE_COMMITTED entry names a nonce the ledger knows (payouts or tree_leaves).
  * Call after os_audit_verify returned OS_OK.
  * Returns: OS_OK; OS_ERR_SIGNER_MISMATCH (report status/reason/bad_seq set); OS_ERR_DB. */

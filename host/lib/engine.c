@@ -17,6 +17,7 @@
 
 #include "address.h"
 #include "engine_internal.h"
+#include "errtext.h"
 #include "ledger.h"
 #include "log.h"
 #include "oncesign/status.h"
@@ -168,13 +169,6 @@ static int check_address(const os_engine *e, const char *address, uint8_t script
 }
 
 /* params hash of a payout request: what an idempotency key is bound to. */
-static int params_hash(const char *address, uint64_t amount, uint8_t out[32]) {
-    uint8_t buf[8 + OS_MAX_ADDRESS + 1];
-    for (int i = 0; i < 8; i++) buf[i] = (uint8_t)(amount >> (8 * i));
-    size_t n = strlen(address);
-    memcpy(buf + 8, address, n);
-    return sha256(buf, 8 + n, out);
-}
 
 /* ------------------------------------------------------------------ codes */
 
@@ -256,7 +250,15 @@ int os_engine_redeem(os_engine *e, const char *code, const char *address, os_pay
         rc = OS_ERR_CODE_EXPIRED;
         goto rollback;
     }
-    if ((rc = params_hash(address, c.amount, ph)) != OS_OK) goto rollback;
+    /* a restore could not tell whether a payout after the backup paid this code: redeeming it could
+     * pay twice (docs/RECOVERY.md; GET /v1/recovery lists it) */
+    int held = 0;
+    if ((rc = os_ledger_code_held(e->ledger, c.row, &held)) != OS_OK) goto rollback;
+    if (held) {
+        rc = OS_ERR_RECOVERING;
+        goto rollback;
+    }
+    if ((rc = engine_params_hash(address, c.amount, ph)) != OS_OK) goto rollback;
     os_ledger_new_payout np = {.code_row = c.row, .amount = c.amount, .script = script, .script_len = script_len,
                                .address = address, .now = engine_now()};
     memcpy(np.params_hash, ph, 32);
@@ -294,7 +296,7 @@ int os_engine_payout_create(os_engine *e, const char *idempotency_key, const cha
     int rc = check_address(e, address, script, &script_len);
     if (rc != OS_OK) return rc;
     if ((rc = check_amount(e, amount)) != OS_OK) return rc;
-    if ((rc = params_hash(address, amount, ph)) != OS_OK) return rc;
+    if ((rc = engine_params_hash(address, amount, ph)) != OS_OK) return rc;
     if (random_bytes(nonce, sizeof nonce) != OS_OK) return OS_ERR_IO;
     int64_t payout_id = 0;
     int made = 0;
@@ -384,7 +386,11 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
     out->payouts_awaiting_reanchor = counts[OS_PAYOUT_AWAITING_REANCHOR];
     pthread_mutex_lock(&e->mu);
     out->signer_ok = e->device_attached && !e->signer_mismatch && e->signer_reachable && e->signer_checked;
-    out->signing_disabled = e->signer_mismatch;
+    out->signing_disabled = e->signer_mismatch || e->recovering;
+    out->recovering = e->recovering;
+    if (e->recovering)
+        os_errf(out->recovery, sizeof out->recovery, "%s: %s", os_recovery_phase_name(e->recovery_phase),
+                e->recovery_reason);
     out->fee_capped = e->fee_capped;
     out->fee_estimate = e->fee_estimate;
     out->wallet_ok = 1;
@@ -417,6 +423,12 @@ int os_engine_signing_disabled(os_engine *e, char *why, size_t cap) {
     if (e->signer_mismatch) {
         rc = OS_ERR_SIGNER_MISMATCH;
         if (why && cap) snprintf(why, cap, "signing is disabled: signer mismatch: %s", e->mismatch_reason);
+    } else if (e->recovering) {
+        /* nothing is answered from a restored ledger before it caught up with the signer and the chain */
+        rc = OS_ERR_RECOVERING;
+        if (why && cap)
+            snprintf(why, cap, "the ledger is recovering from a restore (%s: %s); GET /v1/recovery",
+                     os_recovery_phase_name(e->recovery_phase), e->recovery_reason);
     } else if (e->device_attached && !e->signer_checked) {
         /* Nothing is accepted before the start-up check says this ledger belongs to this signer (I6). */
         rc = OS_ERR_SIGNER_UNAVAILABLE;

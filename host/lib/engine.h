@@ -172,13 +172,43 @@ typedef struct {
     char wallet_error[600];         /* why wallet_ok is 0 ("" when it is 1): the call, kind and error */
     int fee_capped;                 /* the node's fee estimate is above the cap: transactions pay the cap */
     uint64_t fee_estimate;          /* the node's last estimate, sat/kB (0: none) */
+    int recovering;                 /* a restored ledger is recovering (docs/RECOVERY.md): writes refused */
+    char recovery[256];             /* while recovering: the phase and what it waits for */
 } os_engine_health;
 int os_engine_health_get(os_engine *e, os_engine_health *out);
+
+/* The phases of a restored ledger's recovery (docs/RECOVERY.md, "Restore"), stored as meta
+ * recovery_phase so a restart resumes it. */
+typedef enum {
+    OS_RECOVERY_NONE = 0,
+    OS_RECOVERY_REPLAY = 1,     /* matching the signer's SIGN entries the backup lacks to the chain */
+    OS_RECOVERY_CONFIRM = 2,    /* waiting for the transactions found to confirm */
+    OS_RECOVERY_SWEEP = 3,      /* every coin swept to the wallet itself; waiting for it to confirm */
+    OS_RECOVERY_RESET = 4,      /* waiting for the operator to reset the nonce set on the device */
+} os_recovery_phase;
+const char *os_recovery_phase_name(int phase);
+
+/* What GET /v1/recovery shows: each output a recovered transaction paid (f, with what it was
+ * matched to) and each code held. Returns: OS_OK; OS_ERR_DB; f's answer when not OS_OK. */
+typedef struct {
+    uint64_t log_seq;
+    char txid[65];                  /* display order */
+    uint32_t vout, confirmations;
+    char address[OS_MAX_ADDRESS + 1];
+    uint64_t amount;
+    int64_t payout_id;              /* 0: no payout of the ledger (its key was only in the lost copy) */
+    char code_id[33];               /* "" unless a code was proven paid by it */
+    char how[96];
+} os_recovered_payout;
+int os_engine_recovery_list(os_engine *e, int *phase, char *why, size_t why_cap,
+                            int (*payout)(void *ctx, const os_recovered_payout *p),
+                            int (*held)(void *ctx, const char code_id[33], uint64_t amount), void *ctx);
 
 /* Whether signing is disabled: fail closed after a signer mismatch (I6; cleared by `tree rebuild`), or
  * the signer has not passed the start-up check yet (cfg.wait_for_signer: absent when the engine
  * opened; cleared once it answers and agrees). Cheap: the API asks it before every write.
- * Returns: OS_OK (signing enabled), OS_ERR_SIGNER_MISMATCH or OS_ERR_SIGNER_UNAVAILABLE.
+ * Returns: OS_OK (signing enabled), OS_ERR_SIGNER_MISMATCH, OS_ERR_SIGNER_UNAVAILABLE or
+ *          OS_ERR_RECOVERING (a restored ledger recovers: docs/RECOVERY.md).
  * Out:     why (cap bytes, may be NULL): one line for the caller's error, unless OS_OK. */
 int os_engine_signing_disabled(os_engine *e, char *why, size_t cap);
 

@@ -284,7 +284,7 @@ static int replay_sign_entry(os_engine *e, uint64_t seq, const uint8_t *pl, int6
         os_errf(err, cap, "the signer's log entry %llu signed a transaction this ledger has no record of"
                        " (ledger restored from an older copy, or another host signed)",
              (unsigned long long)seq);
-        return OS_ERR_SIGNER_MISMATCH;
+        return OS_ERR_NOT_FOUND;
     }
     if (rc != OS_OK) return rc;
     rc = tree_apply_tx(e, &d->tx);
@@ -306,7 +306,8 @@ typedef enum {
 } replay_mode;
 
 /* Replays every archived SIGN entry after seq `after` on e->tree (replay_sign_entry) and records each
- * replayed transaction as committed by the signer. *last: the last entry read. */
+ * replayed transaction as committed by the signer. *last: the last entry read (on OS_ERR_NOT_FOUND:
+ * the SIGN entry naming a transaction the ledger has no record of). */
 static int replay_log(os_engine *e, uint64_t after, replay_mode mode, uint64_t *last, char *err, size_t cap) {
     uint8_t entry[OS_LOG_ENTRY_BYTES];
     uint64_t seq = 0;
@@ -343,6 +344,13 @@ static int settle_from_log(os_engine *e, char *err, size_t cap) {
     uint64_t tree_seq = 0, last = 0;
     int rc = os_ledger_meta_u64(e->ledger, "tree_seq", &tree_seq);
     if (rc == OS_OK) rc = replay_log(e, tree_seq, REPLAY_SETTLE, &last, err, cap);
+    if (rc == OS_ERR_NOT_FOUND) {
+        /* what came before the unexplained entry is settled; from it on, a restored backup recovers */
+        uint64_t unexplained = last;
+        rc = last - 1 > tree_seq ? os_ledger_meta_put_u64(e->ledger, "tree_seq", last - 1) : OS_OK;
+        if (rc == OS_OK) rc = engine_recovery_begin(e, unexplained, err, cap);
+        return rc;
+    }
     if (rc == OS_OK && last > tree_seq) rc = os_ledger_meta_put_u64(e->ledger, "tree_seq", last);
     return rc;
 }
@@ -372,6 +380,8 @@ static int signer_check(os_engine *e, char *err, size_t cap) {
     os_msg_info info;
     int rc = log_sync(e, &info, err, cap);
     if (rc == OS_OK) rc = settle_from_log(e, err, cap);
+    /* a recovering ledger's log verifies and its explained part is settled: the rest is the recovery's */
+    if (rc == OS_ERR_RECOVERING) return OS_OK;
     if (rc == OS_OK) {
         uint8_t root[32];
         nonce_tree_root(e->tree, root);
@@ -475,14 +485,31 @@ static int signer_first_check(os_engine *e, char *err, size_t cap) {
         return OS_ERR_DB;
     }
     memcpy(e->attestation_key, pinned, 32);
+    int replaced = 0;
     if (n != 32 || memcmp(pinned, info.attestation_pubkey, 32) != 0) {
-        os_errf(err, cap, "the signer's attestation key differs from the one this ledger pinned at first start");
-        set_mismatch(e, "%s", err);
-        return OS_ERR_SIGNER_MISMATCH;
+        /* Another device. The same wallet restored from the mnemonic replaces the dead one
+         * (engine_recovery.c); anything else is a mismatch, not a reset. */
+        if (err && cap) err[0] = '\0';
+        rc = load_account(e, err, cap);
+        if (rc == OS_OK) rc = engine_replacement_begin(e, &info, err, cap);
+        if (rc != OS_OK) {
+            if (err && cap && err[0] == '\0')
+                os_errf(err, cap, "the signer's attestation key differs from the one this ledger pinned at first start");
+            set_mismatch(e, "%s", err);
+            return OS_ERR_SIGNER_MISMATCH;
+        }
+        memcpy(e->attestation_key, info.attestation_pubkey, 32);
+        e->log_archived_seq = 0;
+        memset(e->log_head, 0, 32);
+        replaced = 1;
     }
     rc = tree_load(e);
-    if (rc == OS_OK) rc = load_account(e, err, cap);
+    if (rc == OS_OK && !replaced) rc = load_account(e, err, cap);
     if (rc == OS_OK) rc = signer_check(e, err, cap);
+    /* A backup put in place that the signer's log explains is the live ledger from now on: only a
+     * restored copy the signer has moved past is recovered (docs/RECOVERY.md). */
+    if (rc == OS_OK && !engine_recovering(e)) rc = engine_recovery_resume(e);
+    if (rc == OS_OK && !engine_recovering(e)) rc = os_ledger_backup_marker_drop(e->ledger);
     if (rc == OS_OK) {
         pthread_mutex_lock(&e->mu);
         e->signer_checked = 1;
@@ -1106,7 +1133,9 @@ static int sign_row(os_engine *e, int64_t row) {
     char err[256] = "";
     os_msg_info info;
     rc = device_info(e, &info);
-    if (rc == OS_OK) {
+    /* A recovering ledger signs only its sweep, which carries no payout and so no nonce: the root it
+     * cannot explain is not involved (engine_recovery.c). */
+    if (rc == OS_OK && !engine_recovering(e)) {
         uint8_t root[32];
         nonce_tree_root(e->tree, root);
         if (memcmp(root, info.nonce_root, 32) != 0 || info.log_seq != e->log_archived_seq) {
@@ -1163,6 +1192,9 @@ static int sign_row(os_engine *e, int64_t row) {
                (long long)row, e->cfg.operator_wait_ms, e->cfg.operator_wait_ms);
     }
     nonce_tree_root(e->tree, root_after);
+    /* a recovering ledger's tree is known to be incomplete: the sweep (no payouts) left the signer's
+     * root as it was, and that root is what its SIGN entry records */
+    if (rc == OS_OK && engine_recovering(e)) memcpy(root_after, oc.nonce_root, 32);
     /* The stored draft's own view (new vs replace) decides which leaves it added. */
     for (size_t i = 0; i < tx.n_outputs; i++)
         if (was_new[i]) {
@@ -1407,6 +1439,9 @@ static void reconcile_row(os_engine *e, const os_ledger_tx_ref *ref) {
             (void)tx_event(e, ref->row, OS_TXEV_REPLACED_BY_OURS, &d);
             return;
         case OS_RECON_CONFLICTED: {
+            /* a recovering ledger lacks the transactions signed after its backup: the recovery
+             * decides what the payouts of this one become */
+            if (engine_recovering(e)) return;
             /* An input is spent in a block by a transaction that is not ours: this one can never
              * confirm and its payouts are stuck (never paid twice: the signer binds their nonces to
              * the anchor; re-anchoring them takes the operator). */
@@ -1481,6 +1516,8 @@ int os_engine_reconcile_now(os_engine *e) {
 /* One round of the worker. Returns 1 when it did something (run again at once). */
 static int worker_round(os_engine *e) {
     if (mismatch(e) || !signer_checked(e)) return 0;
+    /* a restored ledger signs nothing of its own until its recovery ended (docs/RECOVERY.md) */
+    if (engine_recovering(e)) return engine_recovery_step(e);
     int64_t row = 0;
     /* 1. drafts left in signing (a crash, a lost answer) are signed first, oldest first; then one the
      *    operator was asked about, unless it stepped aside a moment ago */
@@ -1642,8 +1679,11 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
     if (rc == OS_OK) rc = os_ledger_tree_forget(e->ledger);
     nonce_tree *saved = e->tree;
     e->tree = t;
-    uint64_t last = 0;
-    if (rc == OS_OK) rc = replay_log(e, 0, REPLAY_REBUILD, &last, err, cap);
+    uint64_t last = 0, reset = 0;
+    /* the set the signer holds began at its newest NONCE_RESET (empty), or at setup */
+    if (rc == OS_OK) rc = engine_newest_reset(e, 0, &reset);
+    if (rc == OS_OK) rc = replay_log(e, reset, REPLAY_REBUILD, &last, err, cap);
+    if (rc == OS_ERR_NOT_FOUND) rc = OS_ERR_SIGNER_MISMATCH;
     e->tree = saved;
     if (rc == OS_OK) {
         uint8_t root[32];
@@ -1752,4 +1792,62 @@ int os_engine_status_get(os_engine *e, int with_signer, unsigned wait_ms, os_eng
     snprintf(st->mismatch, sizeof st->mismatch, "%s", e->signer_mismatch ? e->mismatch_reason : "");
     pthread_mutex_unlock(&e->mu);
     return OS_OK;
+}
+
+/* ------------------------------------------------------------------ what the recovery uses */
+
+int engine_device_info(os_engine *e, os_msg_info *info) { return device_info(e, info); }
+
+int engine_log_sync(os_engine *e, char *err, size_t cap) {
+    os_msg_info info;
+    return log_sync(e, &info, err, cap);
+}
+
+int engine_derive_script(os_engine *e, uint8_t change, uint32_t index, uint8_t *script, size_t *len) {
+    return derive_script(e, change, index, script, len);
+}
+
+int engine_sign_row(os_engine *e, int64_t row) { return sign_row(e, row); }
+
+void engine_broadcast_row(os_engine *e, int64_t row) { broadcast_row(e, row); }
+
+void engine_wallet_sync(os_engine *e) { wallet_sync(e); }
+
+uint64_t engine_fee_rate(os_engine *e) { return fee_caps(e).rate; }
+
+int engine_next_change_address(os_engine *e, uint32_t *index, uint8_t script[64], size_t *script_len) {
+    char address[OS_MAX_ADDRESS + 1];
+    return next_address(e, 1, index, script, script_len, address);
+}
+
+int engine_tree_load(os_engine *e) { return tree_load(e); }
+
+int engine_store_found(os_engine *e, int64_t row, const uint8_t *raw, size_t raw_len, const uint8_t txid[32],
+                       const uint8_t *pl, uint64_t log_seq) {
+    os_draft d;
+    int rc = os_ledger_tx_draft(e->ledger, row, &d, NULL, NULL);
+    if (rc != OS_OK) return rc;
+    os_ledger_leaf leaves[TX_LEAVES_MAX];
+    size_t n = 0;
+    rc = tx_leaves(&d.tx, leaves, &n, NULL);
+    if (rc == OS_OK) {
+        os_tx_event_data ev = {.note = "", .raw = raw, .raw_len = raw_len, .txid = txid, .root_after = pl + 64,
+                               .log_seq = log_seq, .leaves = leaves, .n_leaves = n};
+        rc = tx_event(e, row, OS_TXEV_SIGNED, &ev);
+    }
+    os_draft_free(&d);
+    return rc;
+}
+
+int engine_newest_reset(os_engine *e, uint64_t after, uint64_t *seq) {
+    uint8_t entry[OS_LOG_ENTRY_BYTES];
+    uint64_t at = after, s = 0;
+    *seq = 0;
+    for (;;) {
+        int rc = os_ledger_signer_log_next(e->ledger, at, &s, entry);
+        if (rc == OS_ERR_NOT_FOUND) return OS_OK;
+        if (rc != OS_OK) return rc;
+        at = s;
+        if (entry[AUDIT_LOG_OFF_TYPE] == OS_LOG_NONCE_RESET) *seq = s;
+    }
 }

@@ -31,6 +31,11 @@ struct os_engine {
     uint64_t node_height, signer_log_seq;
     char mismatch_reason[256];
     int signer_checked;             /* the signer passed the start-up check (I6) once since open */
+    int recovering;                 /* a restored ledger recovers (engine_recovery.c): writes refused */
+    int recovery_phase;             /* os_recovery_phase */
+    char recovery_reason[256];      /* what it waits for, for health and the 503 */
+    int recovery_clean_scans;       /* worker: complete scans in a row that found nothing missing */
+    int64_t recovery_next_ms;       /* worker: the recovery's next step, monotonic ms */
     char signer_wait_reason[256];   /* while it has not: why (the last failure to reach or check it) */
     /* by wallet call (importmulti, listunspent): its last attempt failed, and why (the kind, the node's
      * error); addresses handed out may then not be watched, coins not seen (issue 11) */
@@ -93,6 +98,8 @@ int64_t engine_now(void);
 /* ONCESIGN_CRASH_AT=<point>[:<n>]: _exit(137) at the n-th (default first) time point is reached. */
 void engine_crash_point(os_engine *e, const char *point);
 void engine_wake_worker(os_engine *e);
+/* SHA-256 of (amount, address): what a payout's idempotency key or a code's redeem is bound to. */
+int engine_params_hash(const char *address, uint64_t amount, uint8_t out[32]);
 
 /* engine_chain.c: connect the signer and monacoind and run the start-up check (I6). */
 int engine_attach(os_engine *e, os_client *lent_client, char *err, size_t cap);
@@ -113,5 +120,38 @@ void engine_link_tick(os_engine *e);
 /* engine_chain.c: the balance the node has on the wallet's addresses now (listunspent, mempool
  * included). Returns OS_OK, OS_ERR_UNSUPPORTED (no node), or the node's failure. */
 int engine_chain_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirmed);
+
+/* engine_chain.c, for engine_recovery.c: the device's INFO (sign_mu held); the log sync; the script
+ * of the wallet's key change/index; signing a stored draft (sign_mu held) and broadcasting it; the
+ * wallet's coins from the node into the ledger; the fee rate to pay now; a transaction of the ledger
+ * the signer signed that was found on chain (raw), stored as signed (its SIGN entry payload pl). */
+int engine_device_info(os_engine *e, os_msg_info *info);
+int engine_log_sync(os_engine *e, char *err, size_t cap);
+int engine_derive_script(os_engine *e, uint8_t change, uint32_t index, uint8_t *script, size_t *len);
+int engine_sign_row(os_engine *e, int64_t row);
+void engine_broadcast_row(os_engine *e, int64_t row);
+void engine_wallet_sync(os_engine *e);
+uint64_t engine_fee_rate(os_engine *e);
+int engine_next_change_address(os_engine *e, uint32_t *index, uint8_t script[64], size_t *script_len);
+int engine_store_found(os_engine *e, int64_t row, const uint8_t *raw, size_t raw_len, const uint8_t txid[32],
+                       const uint8_t *pl, uint64_t log_seq);
+/* The tree from the ledger's leaves (sign_mu held). */
+int engine_tree_load(os_engine *e);
+/* The newest archived NONCE_RESET entry after seq `after` (*seq 0: none). Returns OS_OK or OS_ERR_DB. */
+int engine_newest_reset(os_engine *e, uint64_t after, uint64_t *seq);
+
+/* engine_recovery.c. begin: the start-up settlement met SIGN entry from_seq the ledger cannot explain;
+ * a restored backup starts (or resumes) its recovery and the engine refuses writes
+ * (OS_ERR_RECOVERING); any other ledger answers OS_ERR_SIGNER_MISMATCH (err says why). sign_mu held.
+ * step: one step of the recovery, from the worker; returns 1 when it did something. */
+int engine_recovery_begin(os_engine *e, uint64_t from_seq, char *err, size_t cap);
+int engine_recovery_step(os_engine *e);
+/* replacement_begin: the device (info; its account loaded) has another attestation key than the pinned
+ * one: when it holds the same wallet (the ledger's first receive address), the ledger moves to it and
+ * recovers (OS_OK); otherwise OS_ERR_SIGNER_MISMATCH. resume: a recovery a restart interrupted goes
+ * on (its phase is in the ledger). sign_mu held. */
+int engine_replacement_begin(os_engine *e, const os_msg_info *info, char *err, size_t cap);
+int engine_recovery_resume(os_engine *e);
+int engine_recovering(os_engine *e);
 
 #endif /* ONCESIGN_HOST_ENGINE_INTERNAL_H */

@@ -6,7 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "engine_internal.h"
+#include "oncesign/status.h"
 
 int64_t engine_now(void) { return (int64_t)time(NULL); }
 
@@ -28,4 +30,14 @@ void engine_wake_worker(os_engine *e) {
     e->work_pending = 1;
     pthread_cond_broadcast(&e->wake);
     pthread_mutex_unlock(&e->mu);
+}
+
+int engine_params_hash(const char *address, uint64_t amount, uint8_t out[32]) {
+    uint8_t buf[8 + OS_MAX_ADDRESS + 1];
+    for (int i = 0; i < 8; i++) buf[i] = (uint8_t)(amount >> (8 * i));
+    size_t n = strnlen(address, OS_MAX_ADDRESS + 1);
+    if (n > OS_MAX_ADDRESS) return OS_ERR_ARG;
+    memcpy(buf + 8, address, n);
+    crypto_sha256(buf, 8 + n, out);
+    return OS_OK;
 }

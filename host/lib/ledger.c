@@ -160,9 +160,30 @@ static const char MIGRATION_V7[] =
     "  tx_row INTEGER NOT NULL REFERENCES txs(id), UNIQUE (key, tx_row));"
     "CREATE INDEX tree_moves_tx ON tree_moves(tx_row);";
 
+/* v8: recovery of a ledger restored from a backup older than the signer's last signature, and of a
+ * replaced signer (docs/RECOVERY.md): each SIGN entry the backup lacked and the transaction found for it
+ * on chain or in the mempool (NULL txid: never seen), each output of such a transaction that pays
+ * someone, what it was matched to (a payout of the backup, a code the backup held unredeemed), and
+ * the codes held because a payout of their amount cannot be told apart from them; the archived log of
+ * a replaced device, under its attestation key. */
+static const char MIGRATION_V8[] =
+    "CREATE TABLE recovery_txs ("
+    "  log_seq INTEGER PRIMARY KEY, tx_digest BLOB NOT NULL, txid BLOB, raw BLOB,"
+    "  confirmations INTEGER NOT NULL DEFAULT 0, found_at INTEGER NOT NULL);"
+    "CREATE TABLE recovery_outputs ("
+    "  id INTEGER PRIMARY KEY, log_seq INTEGER NOT NULL REFERENCES recovery_txs(log_seq),"
+    "  txid BLOB NOT NULL, vout INTEGER NOT NULL, address TEXT NOT NULL, script BLOB NOT NULL,"
+    "  amount INTEGER NOT NULL, payout_id INTEGER REFERENCES payouts(id), code_row INTEGER REFERENCES codes(id),"
+    "  how TEXT NOT NULL DEFAULT '', UNIQUE (txid, vout));"
+    "CREATE TABLE recovery_held_codes ("
+    "  code_row INTEGER PRIMARY KEY REFERENCES codes(id), log_seq INTEGER NOT NULL, amount INTEGER NOT NULL);"
+    "CREATE TABLE signer_log_retired ("
+    "  device_key BLOB NOT NULL, seq INTEGER NOT NULL, entry BLOB NOT NULL, entry_hash BLOB NOT NULL,"
+    "  PRIMARY KEY (device_key, seq));";
+
 static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3,
                                                                   MIGRATION_V4, MIGRATION_V5, MIGRATION_V6,
-                                                                   MIGRATION_V7};
+                                                                  MIGRATION_V7, MIGRATION_V8};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
@@ -321,7 +342,13 @@ int os_ledger_open_version(const char *path, int target_version, os_ledger **out
     sqlite3_busy_timeout(l->db, 5000);
     if (exec_raw(l->db, "PRAGMA journal_mode=WAL") != OS_OK || exec_raw(l->db, "PRAGMA synchronous=FULL") != OS_OK ||
         exec_raw(l->db, "PRAGMA foreign_keys=ON") != OS_OK) {
-        set_err(err, cap, "pragma", l->db);
+        /* damage can show before the check does (a page the journal mode is read from): say the same */
+        int ec = sqlite3_errcode(l->db);
+        if ((ec == SQLITE_CORRUPT || ec == SQLITE_NOTADB) && err && cap)
+            snprintf(err, cap, "the ledger %s is corrupt (%s): restore it from a backup (a ledger.db and its -wal belong"
+                               " together)", path, sqlite3_errmsg(l->db));
+        else
+            set_err(err, cap, "pragma", l->db);
         sqlite3_close(l->db);
         free(l);
         return OS_ERR_DB;

@@ -32,7 +32,7 @@
 #include "engine.h"
 #include "oncesign/protocol.h"
 
-#define OS_LEDGER_SCHEMA_VERSION 7
+#define OS_LEDGER_SCHEMA_VERSION 8
 
 typedef struct os_ledger os_ledger;
 
@@ -431,6 +431,131 @@ int os_ledger_backup(os_ledger *l, const char *out_path, int64_t now, os_backup_
  * Returns: OS_OK (*marker filled); OS_ERR_DB with err (unreadable, corrupt, no marker, or a marker
  *          that does not match the contents). */
 int os_ledger_backup_verify(const char *path, os_backup_marker *marker, char *err, size_t cap);
+
+/* ---- recovery of a restored ledger (schema v6; docs/RECOVERY.md "Restore") ---- */
+
+/* Meta keys: the recovery's phase (os_recovery_phase, engine.h; 0 none), the first SIGN entry the
+ * restored ledger could not explain, the sweep's transaction row. */
+#define OS_LEDGER_META_RECOVERY_PHASE "recovery_phase"
+#define OS_LEDGER_META_RECOVERY_FROM "recovery_from_seq"
+#define OS_LEDGER_META_RECOVERY_SWEEP "recovery_sweep_tx"
+/* A replaced signer: the dead device's attestation key, newest archived seq (u64 LE) and head (72 bytes). */
+#define OS_LEDGER_META_REPLACED_FROM "replaced_from"
+
+/* Whether this file is a backup put in place: it carries the marker `ledger backup` wrote (a live
+ * ledger never does). Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_is_restored_backup(os_ledger *l, int *yes);
+/* Forgets that this file was a backup (the signer's log explained it: it is the live ledger now). */
+int os_ledger_backup_marker_drop(os_ledger *l);
+
+/* Records a SIGN entry (log_seq, its transaction digest) the restored ledger had no transaction for,
+ * and, when txid is not NULL, the transaction found for it on chain or in a mempool (kept once found).
+ * Returns: OS_OK; OS_ERR_ARG; OS_ERR_DB. */
+int os_ledger_recovery_tx_put(os_ledger *l, uint64_t log_seq, const uint8_t digest[32], const uint8_t *txid,
+                              const uint8_t *raw, size_t raw_len, int64_t now);
+int os_ledger_recovery_tx_confirmations(os_ledger *l, uint64_t log_seq, uint32_t confirmations);
+/* Whether a recovery recorded SIGN entry log_seq with that transaction digest (the auditor's cross-check). */
+int os_ledger_recovery_tx_recorded(os_ledger *l, uint64_t log_seq, const uint8_t digest[32], int *yes);
+
+typedef struct {
+    uint64_t log_seq;
+    uint8_t tx_digest[32];
+    int found;                          /* txid and raw known */
+    uint8_t txid[32];
+    uint8_t *raw;                       /* heap (os_ledger_recovery_txs_free) */
+    size_t raw_len;
+    uint32_t confirmations;
+} os_ledger_recovery_tx;
+/* Every recorded entry in log order (heap array: os_ledger_recovery_txs_free). */
+int os_ledger_recovery_txs(os_ledger *l, os_ledger_recovery_tx **out, size_t *n);
+void os_ledger_recovery_txs_free(os_ledger_recovery_tx *t, size_t n);
+
+/* An output of a recovered transaction that pays someone: what it was matched to (payout_id, a
+ * payout of the backup or a code's; code_row), 0 when nothing (its key was only in the lost ledger). */
+typedef struct {
+    uint64_t log_seq;
+    uint8_t txid[32];
+    uint32_t vout;
+    const char *address;
+    const uint8_t *script;
+    size_t script_len;
+    uint64_t amount;
+    int64_t payout_id, code_row;
+    const char *how;                    /* how it was matched, for the operator */
+} os_ledger_recovery_output;
+/* Records o (no-op when its outpoint is recorded). Returns: OS_OK; OS_ERR_ARG; OS_ERR_DB. */
+int os_ledger_recovery_output_add(os_ledger *l, const os_ledger_recovery_output *o);
+int os_ledger_recovery_output_known(os_ledger *l, const uint8_t txid[32], uint32_t vout, int *known);
+/* Calls f for each recorded output in log order with its transaction's confirmations; f returns OS_OK
+ * to go on. */
+int os_ledger_recovery_outputs_each(os_ledger *l,
+                                    int (*f)(void *ctx, const os_ledger_recovery_output *o, uint32_t confirmations),
+                                    void *ctx);
+
+/* A code the backup holds unredeemed that a recovered payout of its amount may have paid, without
+ * proof either way: its redeem is refused (it could pay twice) and it is listed for the backend. */
+int os_ledger_recovery_hold_code(os_ledger *l, int64_t code_row, uint64_t log_seq, uint64_t amount);
+int os_ledger_code_held(os_ledger *l, int64_t code_row, int *held);
+/* A code's SHA-256 (its public id is the hex of the first 16 bytes). Returns: OS_OK; OS_ERR_NOT_FOUND. */
+int os_ledger_code_hash(os_ledger *l, int64_t code_row, uint8_t hash[32]);
+/* Calls f for each held code still unredeemed (its hash: the API names it by it). */
+int os_ledger_recovery_held_each(os_ledger *l,
+                                 int (*f)(void *ctx, const uint8_t code_hash[32], uint64_t amount, uint64_t log_seq),
+                                 void *ctx);
+
+/* Candidates for a recovered payout output: unredeemed codes of that amount (not yet matched), and
+ * payouts of the backup to that script and amount neither paid nor failed (not yet matched). */
+int os_ledger_codes_unredeemed_with_amount(os_ledger *l, uint64_t amount, size_t max, os_ledger_code *out,
+                                           size_t *n);
+typedef struct {
+    int64_t id;
+    uint8_t nonce[32];
+} os_ledger_payout_candidate;
+int os_ledger_payouts_unpaid_to(os_ledger *l, const uint8_t *script, size_t script_len, uint64_t amount, size_t max,
+                                os_ledger_payout_candidate *out, size_t *n);
+
+/* A code proven paid by a recovered output o: its payout (confirmed, with the code's nonce) is
+ * inserted and bound to the code, and o recorded as paying it, all or nothing.
+ * Returns: OS_OK (*payout_id set); OS_ERR_NOT_FOUND (the code was redeemed meanwhile); OS_ERR_DB. */
+int os_ledger_recovery_code_paid(os_ledger *l, int64_t code_row, const uint8_t params_hash[32],
+                                 const uint8_t nonce[32], const os_ledger_recovery_output *o, int64_t now,
+                                 int64_t *payout_id);
+
+/* The block height from which a transaction signed after the backup can be in the chain: the highest
+ * the backup recorded (0 when none). */
+int os_ledger_recovery_scan_from(os_ledger *l, uint64_t *height);
+
+/* The transactions in SIGNING, AWAITING, SIGNED or BROADCAST other than except_row (heap array). */
+int os_ledger_txs_in_flight(os_ledger *l, int64_t except_row, int64_t **rows, size_t *n);
+
+/* The coin at op unless spent (available or reserved), with its funding transaction (free out->prev
+ * with os_ledger_coins_free(out, 1)). Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_DB. */
+int os_ledger_coin_by_outpoint(os_ledger *l, const os_outpoint *op, os_ledger_coin *out);
+
+/* Stores the sweep's draft (no payouts) over coin_ids, taking each coin from whatever transaction of
+ * the old nonce set reserved it, and records it as the recovery's sweep.
+ * Returns: OS_OK (*row); OS_ERR_NOT_FOUND (a coin is spent); OS_ERR_DB. */
+int os_ledger_recovery_sweep_create(os_ledger *l, const os_sign_tx *tx, uint64_t fee, const int64_t *coin_ids,
+                                    size_t n_coins, int64_t now, int64_t *row);
+
+/* The script of the wallet's address change/index. Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_BUFFER. */
+int os_ledger_address_script(os_ledger *l, uint8_t change, uint32_t index, uint8_t *script, size_t cap, size_t *len);
+
+/* A device restored from the mnemonic replaces the pinned one (docs/RECOVERY.md, "Replacing the
+ * signer"), in one transaction: the archived log moves to signer_log_retired under the old key, the
+ * tree's leaves go (the new device's set is empty), new_key is pinned, the backup gate restarts, meta
+ * replaced_from records the old key and its newest archived entry, and the recovery starts (confirm).
+ * Returns: OS_OK (old_key, *old_seq, old_head: what the new device's NONCE_RESET continues); OS_ERR_DB. */
+int os_ledger_signer_replace(os_ledger *l, const uint8_t new_key[32], uint8_t old_key[32], uint64_t *old_seq,
+                             uint8_t old_head[32]);
+
+/* Ends a recovery once the device emptied its set (its NONCE_RESET entry is reset_seq) and the sweep
+ * (sweep_row) confirmed, in one transaction: the tree's leaves go (the tree starts at reset_seq); the
+ * backup's payouts a recovered output paid are confirmed; every other transaction still in flight is
+ * REPLACED (the sweep spent its coins: it can never confirm), its coins spent, and its payouts are
+ * requested again (*requeued counts them); the backup marker goes and the phase is 0.
+ * Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_recovery_finish(os_ledger *l, uint64_t reset_seq, int64_t sweep_row, int64_t now, uint64_t *requeued);
 
 /* ---- what /metrics reads (docs/API.md "GET /metrics") ---- */
 typedef struct {

@@ -540,6 +540,8 @@ static int rpc_call_once(os_rpc *rpc, const char *method, json_t *params, const 
     return OS_ERR_RPC_TRANSPORT;
 }
 
+static const call_opts plain = {0, 0};
+
 int os_rpc_call(os_rpc *rpc, const char *method, json_t *params, json_t **result, os_rpc_error *error)
 {
     if (!rpc || !method || !result || !error || (params && !json_is_array(params))) {
@@ -547,7 +549,6 @@ int os_rpc_call(os_rpc *rpc, const char *method, json_t *params, json_t **result
         return OS_ERR_ARG;
     }
     *result = NULL;
-    static const call_opts plain = {0, 0};
     if (!params) params = json_array();
     return rpc_call_opts(rpc, method, params, &plain, result, error);
 }
@@ -672,6 +673,66 @@ static int decode_raw(const char *txhex, uint8_t **raw, size_t *raw_len)
     *raw = buf;
     *raw_len = got;
     return 0;
+}
+
+/* One raw transaction of the scan (hex), given to f. Returns f's answer, or 0 for hex that does not
+ * decode (nothing a scan could match). */
+static int scan_one(const char *hex, uint64_t height, int (*f)(void *ctx, const uint8_t *raw, size_t len, uint64_t height),
+                    void *ctx)
+{
+    uint8_t *raw = NULL;
+    size_t len = 0;
+    if (!hex || decode_raw(hex, &raw, &len) != 0) return 0;
+    int stop = f(ctx, raw, len, height);
+    free(raw);
+    return stop;
+}
+
+int os_rpc_scan_transactions(os_rpc *rpc, uint64_t from_height, uint64_t *tip, size_t *unread,
+                             int (*f)(void *ctx, const uint8_t *raw, size_t len, uint64_t height), void *ctx,
+                             os_rpc_error *error)
+{
+    ARG_CHECK(rpc != NULL && tip != NULL && unread != NULL && f != NULL && error != NULL);
+    *unread = 0;
+    json_t *r = NULL;
+    CHECK_OK(os_rpc_getblockcount(rpc, tip, error));
+    int stop = 0;
+    for (uint64_t h = from_height; !stop && h <= *tip; h++) {
+        CHECK_OK(rpc_call_opts(rpc, "getblockhash", json_pack("[I]", (json_int_t)h), &plain, &r, error));
+        json_t *block = NULL;
+        int s = json_is_string(r) ? rpc_call_opts(rpc, "getblock", json_pack("[s, i]", json_string_value(r), 2), &plain,
+                                                  &block, error)
+                                  : malformed(error, "getblockhash", "not a hash");
+        json_decref(r);
+        r = NULL;
+        if (s != OS_OK) return s;
+        json_t *txs = json_object_get(block, "tx");
+        size_t i;
+        json_t *t;
+        json_array_foreach(txs, i, t) {
+            if (stop) break;
+            stop = scan_one(json_string_value(json_object_get(t, "hex")), h, f, ctx);
+        }
+        json_decref(block);
+    }
+    if (stop) return OS_OK;
+    CHECK_OK(rpc_call_opts(rpc, "getrawmempool", json_array(), &plain, &r, error));
+    size_t i;
+    json_t *id;
+    json_array_foreach(r, i, id) {
+        if (stop || !json_is_string(id)) continue;
+        json_t *hex = NULL;
+        os_rpc_error e2;
+        /* a transaction that left the mempool meanwhile is not an error of the scan */
+        if (rpc_call_opts(rpc, "getrawtransaction", json_pack("[s]", json_string_value(id)), &plain, &hex, &e2) != OS_OK) {
+            (*unread)++;
+            continue;
+        }
+        stop = scan_one(json_string_value(hex), 0, f, ctx);
+        json_decref(hex);
+    }
+    json_decref(r);
+    return OS_OK;
 }
 
 /* The chain half of a lookup on a node without -txindex, from the wallet (gettransaction with

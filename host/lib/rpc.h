@@ -114,6 +114,15 @@ int os_rpc_estimatesmartfee(os_rpc *rpc, int conf_target, uint64_t *sat_per_kvb,
 
 int os_rpc_getblockcount(os_rpc *rpc, uint64_t *height, os_rpc_error *error);
 
+/* Every transaction in the blocks from from_height to the tip (getblock verbosity 2) and then in the
+ * mempool (getrawmempool, getrawtransaction), each given to f with its height (0: mempool); f returns
+ * non-zero to stop. A mempool transaction that could not be read (gone meanwhile, or the node did not
+ * answer) is skipped and counted in *unread.
+ * Returns: OS_OK (*tip: the height scanned to); the node's failure. */
+int os_rpc_scan_transactions(os_rpc *rpc, uint64_t from_height, uint64_t *tip, size_t *unread,
+                             int (*f)(void *ctx, const uint8_t *raw, size_t len, uint64_t height), void *ctx,
+                             os_rpc_error *error);
+
 /* importmulti of watch-only addresses (timestamp "now"), so listunspent reports their coins. */
 int os_rpc_import_addresses(os_rpc *rpc, const char *const *addresses, size_t n, os_rpc_error *error);
 

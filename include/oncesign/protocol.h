@@ -55,6 +55,7 @@
 #define OS_MSG_SET_POLICY       0x08
 #define OS_MSG_LOG_READ         0x09
 #define OS_MSG_LOG_ACK          0x0A
+#define OS_MSG_NONCE_RESET      0x0B  /* operator-approved: empty the nonce set, log what it continues from */
 #define OS_MSG_SIGN_BEGIN       0x10
 #define OS_MSG_SIGN_INPUT       0x11
 #define OS_MSG_SIGN_PREVTX      0x12
@@ -120,8 +121,13 @@ typedef enum {
     OS_LOG_ACK = 8,              /* host acknowledged entries up to a seq (payload: acked seq, previous acked seq) */
     OS_LOG_REFUSE_ANCHOR = 9,    /* refused a transaction spending the anchor of committed payouts it does
                                     not replace (payload: anchor, input, counts, hash_prevouts) */
+    OS_LOG_NONCE_RESET = 10,     /* nonce set emptied by the operator (payload: the key, seq and head it continues
+                                    from, the root it retired; PROTOCOL.md) */
 } os_log_type;
-#define OS_LOG_TYPES 10          /* one more than the highest os_log_type */
+#define OS_LOG_TYPES 11          /* one more than the highest os_log_type */
+/* Where the SETUP payload holds the master key's fingerprint: after network, script type, restore,
+ * test-RNG flag and the policy (PROTOCOL.md §6). */
+#define OS_LOG_SETUP_FINGERPRINT_OFF (4u + OS_POLICY_BYTES)
 
 /* ---------------------------------------------------------------- shared structs */
 
@@ -171,6 +177,21 @@ typedef struct {
     uint16_t n_anchored;        /* payouts this transaction anchors at its input 0: its NEW and REANCHOR
                                    outputs (the anchor entry inserted for input 0 counts them) */
 } os_msg_sign_begin;
+
+/* NONCE_RESET (PROTOCOL.md §2.5, §5): the wallet the host means (its master fingerprint), the device's
+ * own newest log entry as the host read it (a reset is bound to one moment of the device's log: a
+ * replay finds the head moved on), and the log it continues from: its own (a ledger restore) or a
+ * dead device's (a replacement from the mnemonic). */
+typedef struct {
+    uint8_t fingerprint[4];
+    uint64_t device_log_seq;
+    uint8_t device_log_head[32];
+    uint8_t prev_attestation_key[32];
+    uint64_t prev_log_seq;
+    uint8_t prev_log_head[32];
+} os_msg_nonce_reset;
+#define OS_NONCE_RESET_BYTES 116
+#define OS_NONCE_RESET_LOG_BYTES 104   /* prev key, prev seq, prev head, retired root */
 
 typedef struct {
     uint16_t index;
@@ -258,6 +279,7 @@ typedef struct {
     union {
         os_msg_init_device init_device;
         os_policy set_policy;
+        os_msg_nonce_reset nonce_reset;
         os_msg_get_xpub get_xpub;
         os_msg_get_address get_address;
         os_msg_log_read log_read;

@@ -117,6 +117,9 @@ typedef enum {
                                          (its own code travels beside this one) */
     OS_ERR_HELD_BY_DAEMON   = 0x0731, /* host: a running oncesignd holds the signer and cannot carry this
                                          request for the CLI (no route, or it does not answer) */
+    OS_ERR_WRONG_WALLET     = 0x020A, /* a request names another wallet (master fingerprint) than the device's */
+    OS_ERR_RECOVERING       = 0x0750, /* host: the ledger is recovering from a restore or a replaced signer
+                                         (docs/RECOVERY.md): writes wait until it ends */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */

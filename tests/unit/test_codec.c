@@ -17,7 +17,7 @@
 static const uint8_t ALL_TYPES[] = {
     OS_MSG_GET_INFO, OS_MSG_INIT_DEVICE, OS_MSG_GET_XPUB, OS_MSG_GET_ADDRESS, OS_MSG_WIPE,
     OS_MSG_POLL, OS_MSG_CANCEL, OS_MSG_SET_POLICY, OS_MSG_LOG_READ, OS_MSG_LOG_ACK,
-    OS_MSG_SIGN_BEGIN, OS_MSG_SIGN_INPUT, OS_MSG_SIGN_PREVTX, OS_MSG_SIGN_OUTPUT,
+    OS_MSG_NONCE_RESET, OS_MSG_SIGN_BEGIN, OS_MSG_SIGN_INPUT, OS_MSG_SIGN_PREVTX, OS_MSG_SIGN_OUTPUT,
     OS_MSG_SIGN_FINISH, OS_MSG_SIGN_GET_SIGS, OS_MSG_SUCCESS, OS_MSG_ERROR, OS_MSG_PENDING,
     OS_MSG_INFO, OS_MSG_XPUB, OS_MSG_ADDRESS, OS_MSG_LOG_ENTRY, OS_MSG_SIGN_DONE, OS_MSG_SIGNATURES,
 };
@@ -103,6 +103,14 @@ static void sample(os_msg *m, uint8_t type, int variant) {
         break;
     case OS_MSG_LOG_READ: case OS_MSG_LOG_ACK:
         m->u.log_read.seq = max ? UINT64_MAX : (uint64_t)variant;
+        break;
+    case OS_MSG_NONCE_RESET:
+        memset(m->u.nonce_reset.fingerprint, 0xA0 + variant, 4);
+        m->u.nonce_reset.device_log_seq = max ? UINT64_MAX : (uint64_t)variant + 7;
+        memset(m->u.nonce_reset.device_log_head, 0x11 * (variant + 1), 32);
+        memset(m->u.nonce_reset.prev_attestation_key, 0x22 + variant, 32);
+        m->u.nonce_reset.prev_log_seq = max ? UINT64_MAX : (uint64_t)variant + 3;
+        memset(m->u.nonce_reset.prev_log_head, 0x33 + variant, 32);
         break;
     case OS_MSG_SIGN_BEGIN:
         m->u.sign_begin.version = max ? UINT32_MAX : 2;
@@ -297,6 +305,14 @@ static void assert_msg_equal(const os_msg *a, const os_msg *b) {
     case OS_MSG_LOG_READ: case OS_MSG_LOG_ACK:
         assert_true(a->u.log_read.seq == b->u.log_read.seq);
         break;
+    case OS_MSG_NONCE_RESET:
+        assert_memory_equal(&a->u.nonce_reset.fingerprint, &b->u.nonce_reset.fingerprint, 4);
+        assert_true(a->u.nonce_reset.device_log_seq == b->u.nonce_reset.device_log_seq);
+        assert_memory_equal(a->u.nonce_reset.device_log_head, b->u.nonce_reset.device_log_head, 32);
+        assert_memory_equal(a->u.nonce_reset.prev_attestation_key, b->u.nonce_reset.prev_attestation_key, 32);
+        assert_true(a->u.nonce_reset.prev_log_seq == b->u.nonce_reset.prev_log_seq);
+        assert_memory_equal(a->u.nonce_reset.prev_log_head, b->u.nonce_reset.prev_log_head, 32);
+        break;
     case OS_MSG_SIGN_BEGIN:
         assert_int_equal(a->u.sign_begin.version, b->u.sign_begin.version);
         assert_int_equal(a->u.sign_begin.locktime, b->u.sign_begin.locktime);
@@ -444,6 +460,7 @@ static void test_wire_sizes(void **state) {
         { OS_MSG_GET_INFO, 6 }, { OS_MSG_INIT_DEVICE, 6 + 4 + 44 + 2 }, { OS_MSG_GET_XPUB, 6 + 5 },
         { OS_MSG_GET_ADDRESS, 6 + 11 }, { OS_MSG_WIPE, 6 }, { OS_MSG_POLL, 6 }, { OS_MSG_CANCEL, 6 },
         { OS_MSG_SET_POLICY, 6 + 44 }, { OS_MSG_LOG_READ, 14 }, { OS_MSG_LOG_ACK, 14 },
+        { OS_MSG_NONCE_RESET, 6 + OS_NONCE_RESET_BYTES },
         { OS_MSG_SIGN_BEGIN, 6 + 14 }, { OS_MSG_SIGN_INPUT, 6 + 56 + 34 }, { OS_MSG_SIGN_PREVTX, 6 + 8 + 1 },
         { OS_MSG_SIGN_OUTPUT, 6 + 2 + 1 + 8 + 9 }, { OS_MSG_SIGN_FINISH, 6 }, { OS_MSG_SIGN_GET_SIGS, 8 },
         { OS_MSG_SUCCESS, 6 }, { OS_MSG_ERROR, 6 + 5 }, { OS_MSG_PENDING, 6 + 5 },

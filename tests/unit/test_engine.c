@@ -342,6 +342,113 @@ static void test_tree_rebuild_persists(void **state) {
     os_engine_close(e);
 }
 
+/* Issue 12: a backup `ledger backup` made, restored after the signer signed past it, used to be refused
+ * for good ("signer mismatch", and `tree rebuild` could not help). It now opens recovering: every
+ * write is refused with OS_ERR_RECOVERING and the reason, health says so, and the payout the backup
+ * held redeemed is not signed again from the stale copy (docs/RECOVERY.md). A plain copy is still
+ * refused (test_rolled_back_ledger_refused below). */
+static void test_restored_backup_recovers(void **state) {
+    (void)state;
+    os_client *c = start_signer(16);
+    add_coin(0, 5000000, 3);
+    os_engine_config cfg = config();
+    cfg.batch_max = 1;
+    char err[256], backup[400];
+    os_engine *e = open_engine(&cfg, c);
+    int64_t id = 0;
+    redeem_codes(e, 1, &id);
+    snprintf(backup, sizeof backup, "%s.backup", db_path);
+    os_backup_marker marker;
+    assert_int_equal(os_ledger_backup(os_engine_ledger(e), backup, 1, &marker, err, sizeof err), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_signed(e, 1);
+    os_engine_close(e);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && rm -f '%s-wal' '%s-shm'", backup, db_path, db_path, db_path);
+    assert_int_equal(system(cmd), 0);
+    err[0] = '\0';
+    assert_int_equal(os_engine_open_client(&cfg, c, &e, err, sizeof err), OS_OK);
+    os_engine_health h;
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.recovering, 1);
+    assert_int_equal(h.signing_disabled, 1);
+    assert_non_null(strstr(h.recovery, "replay"));
+    char why[320];
+    assert_int_equal(os_engine_signing_disabled(e, why, sizeof why), OS_ERR_RECOVERING);
+    assert_non_null(strstr(why, "recovering"));
+    /* no node: the recovery cannot go on, and the worker signs nothing meanwhile */
+    assert_int_equal(os_engine_start(e), OS_OK);
+    usleep(300000);
+    os_engine_stop(e);
+    assert_int_equal(sql_int("SELECT count(*) FROM txs"), 0);
+    os_payout_info p;
+    assert_int_equal(os_engine_payout_get(e, id, &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_REQUESTED);
+    os_engine_close(e);
+}
+
+/* A code a restore could not clear (a payout of its amount after a signature the ledger cannot
+ * explain) is held: its redeem is refused, since it may have been paid already, and
+ * os_engine_recovery_list names it; once a recovered output is proven to pay it, it is redeemed and
+ * paid, and no longer held. */
+static int count_payouts(void *ctx, const os_recovered_payout *p) {
+    (void)p;
+    ++*(int *)ctx;
+    return OS_OK;
+}
+static int count_held(void *ctx, const char code_id[33], uint64_t amount) {
+    (void)code_id;
+    (void)amount;
+    ((int *)ctx)[1]++;
+    return OS_OK;
+}
+
+static void test_held_code_not_redeemed(void **state) {
+    (void)state;
+    os_client *c = start_signer(17);
+    add_coin(0, 5000000, 3);
+    os_engine_config cfg = config();
+    os_engine *e = open_engine(&cfg, c);
+    char code[65], addr[OS_MAX_ADDRESS + 1];
+    os_code_info ci;
+    os_payout_info p;
+    int made = 0;
+    assert_int_equal(os_engine_issue_code(e, 12345, 0, code, &ci), OS_OK);
+    int64_t row = sql_int("SELECT max(id) FROM codes");
+    assert_int_equal(os_ledger_recovery_hold_code(os_engine_ledger(e), row, 7, 12345), OS_OK);
+    dest_address(5, addr);
+    assert_int_equal(os_engine_redeem(e, code, addr, &p, &made), OS_ERR_RECOVERING);
+    assert_int_equal(made, 0);
+    assert_int_equal(sql_int("SELECT count(*) FROM payouts"), 0);
+    int counts[2] = {0, 0}, phase = -1;
+    assert_int_equal(os_engine_recovery_list(e, &phase, NULL, 0, count_payouts, count_held, counts), OS_OK);
+    assert_int_equal(phase, OS_RECOVERY_NONE);
+    assert_int_equal(counts[0], 0);
+    assert_int_equal(counts[1], 1);
+
+    /* proven paid by a recovered output: redeemed (its payout confirmed), no longer held */
+    uint8_t nonce[32], ph[32], script[OS_MAX_PAYOUT_SCRIPT];
+    size_t script_len = 0;
+    memset(ph, 0, sizeof ph);
+    sql_blob("SELECT nonce FROM codes", nonce, 32);
+    assert_int_equal(address_to_script(OS_NET_REGTEST, addr, script, sizeof script, &script_len), OS_OK);
+    os_ledger_recovery_output o = {.log_seq = 7, .vout = 0, .address = addr, .script = script,
+                                   .script_len = script_len, .amount = 12345, .how = "test"};
+    memset(o.txid, 0xAB, 32);
+    assert_int_equal(os_ledger_recovery_tx_put(os_engine_ledger(e), 7, nonce, o.txid, script, script_len, 1), OS_OK);
+    int64_t payout_id = 0;
+    assert_int_equal(os_ledger_recovery_code_paid(os_engine_ledger(e), row, ph, nonce, &o, 1, &payout_id), OS_OK);
+    assert_int_equal(os_engine_redeem(e, code, addr, &p, &made), OS_OK);
+    assert_int_equal(made, 0);
+    assert_int_equal(p.id, payout_id);
+    assert_int_equal(p.status, OS_PAYOUT_CONFIRMED);
+    counts[0] = counts[1] = 0;
+    assert_int_equal(os_engine_recovery_list(e, &phase, NULL, 0, count_payouts, count_held, counts), OS_OK);
+    assert_int_equal(counts[0], 1);
+    assert_int_equal(counts[1], 0);
+    os_engine_close(e);
+}
+
 static void test_rolled_back_ledger_refused(void **state) {
     (void)state;
     os_client *c = start_signer(13);
@@ -687,6 +794,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_operator_wait_steps_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_absent_signer_waited_for, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_request_takes_turns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restored_backup_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_code_not_redeemed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

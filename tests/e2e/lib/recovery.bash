@@ -1,0 +1,68 @@
+# Sourced by the recovery tests (test_restore.sh, test_replace.sh) after lib/stack.bash: the flood's
+# fault schedule, the operator at the simulator, a backend that retries, codes and withdrawals, and the
+# chain's verdict (every one paid exactly once).
+# the flood's fault schedule (tests/e2e/flood.c): on the way payments leave, and on the node's answers
+faults() {
+  rpc testnode_setfault '[{"mode":"random","seed":11,"probs":{"delay":0.25,"drop":0.25},"delay_ms":1500,"methods":["sendrawtransaction"]}]' >/dev/null
+  rpc testnode_setfault '[{"mode":"random","seed":12,"probs":{"delay":0.15,"drop":0.15},"delay_ms":1500,"methods":["getrawtransaction","gettxout","getmempoolentry","gettransaction","listunspent","getblockcount","estimatesmartfee"]}]' >/dev/null
+}
+# the operator at the simulator: approves whatever the device asks while this runs
+operator() { while :; do ctl approve >/dev/null 2>&1; sleep 0.3; done; }
+
+# api_retry METHOD PATH JSON: the backend retries a request until it gets an answer that is not 5xx
+api_retry() {
+  local out code
+  for _ in $(seq 120); do
+    out=$(curl -s -m 10 -w '\n%{http_code}' -X "$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      ${3:+--data-binary "$3"} "http://127.0.0.1:$api_port$2")
+    code=$(tail -n 1 <<<"$out")
+    case "$code" in 2*) head -n 1 <<<"$out"; return 0 ;; 4*) head -n 1 <<<"$out"; return 1 ;; esac
+    sleep 0.5
+  done
+  fail "$1 $2 never answered: $out"
+}
+
+# N codes of distinct amounts (so the signer's root can tell them apart), each with its own destination
+issue_codes() { # issue_codes TAG N → codes in $dir/codes.TAG (code amount dest)
+  : >"$dir/codes.$1"
+  for i in $(seq "$2"); do
+    local amount=$((100000 + i * 1000 + RANDOM % 997)) code dest
+    code=$(api POST /v1/codes "{\"amount\":$amount}" | jq -r .code)
+    [ -n "$code" ] && [ "$code" != null ] || fail "issue"
+    dest=$(rpc getnewaddress | jq -r .)
+    echo "$code $amount $dest" >>"$dir/codes.$1"
+  done
+}
+redeem_all() { # redeem_all FILE: each code twice at once
+  local pids=()
+  while read -r code amount dest; do
+    ( api_retry POST "/v1/codes/$code/redeem" "{\"address\":\"$dest\"}" >/dev/null ) &
+    pids+=($!)
+    ( api_retry POST "/v1/codes/$code/redeem" "{\"address\":\"$dest\"}" >/dev/null ) &
+    pids+=($!)
+    sleep 0.05
+  done <"$1"
+  wait "${pids[@]}"
+}
+withdraw_all() { # withdraw_all TAG N: withdrawals with keys TAG-i, recorded in $dir/w.TAG (key amount dest)
+  : >"$dir/w.$1"
+  for i in $(seq "$2"); do
+    local amount=$((300000 + i * 1000)) dest
+    dest=$(rpc getnewaddress | jq -r .)
+    echo "$1-$i $amount $dest" >>"$dir/w.$1"
+    api_retry POST /v1/payouts "{\"idempotency_key\":\"$1-$i\",\"address\":\"$dest\",\"amount\":$amount}" >/dev/null
+  done
+}
+# every line of FILE (x amount dest) paid exactly once on chain
+all_paid_once() {
+  while read -r _ amount dest; do exactly_once "$dest" "$amount"; done <"$1"
+}
+wait_settled() { # every payout confirmed, mining as needed
+  for _ in $(seq 240); do
+    [ "$(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM payouts WHERE status != 6")" = 0 ] && return 0
+    mine 1
+    sleep 0.5
+  done
+  fail "payouts did not all confirm: $(sqlite3 "$dir/ledger.db" "SELECT id, status, error FROM payouts WHERE status != 6")"
+}
+

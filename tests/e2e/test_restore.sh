@@ -1,0 +1,163 @@
+#!/bin/bash
+# Issue 12, scenarios (a) and (b) (docs/RECOVERY.md, "Restore"): the ledger's disk is lost (a), or its
+# file is corrupted (b), and the newest backup is older than the signer's last signature: payouts went
+# on after it. The daemon on the restored backup refuses every write (503, the reason, health says
+# recovering), matches the signer's later signatures to the chain, sweeps every coin, asks the operator
+# for the nonce-set reset on the simulator, and accepts writes again; GET /v1/recovery lists what was
+# recovered, and the backend submits again what it lists as lost. The chain then shows every code and
+# every withdrawal paid exactly once and none unpaid. In (a) the node runs the flood's fault schedule
+# (half the sends answered late or dropped after acceptance, 30 % of the queries too) throughout.
+STACK_TAG=restore
+STACK_CONFIRMATIONS_FINAL=${STACK_CONFIRMATIONS_FINAL:-2}
+. "$(dirname "$0")/lib/stack.bash"
+. "$(dirname "$0")/lib/recovery.bash"
+
+start_stack 8
+DAEMON_ARGS=(--operator-wait-ms 60000)
+
+# restore_by_runbook BACKUP: docs/RECOVERY.md's restore commands, as the page shows them, in a directory
+# holding backups/, whose oncesign.db then becomes the stack's ledger
+restore_by_runbook() {
+  sed -n '/^<!-- restore-example-begin -->/,/^<!-- restore-example-end -->/p' docs/RECOVERY.md | sed '/^<!--/d;/^```/d' \
+    >"$dir/restore.sh"
+  [ "$(grep -c '^oncesign \|^cp \|^rm ' "$dir/restore.sh")" -eq 3 ] || fail "docs/RECOVERY.md has no restore example"
+  rm -rf "$dir/rx" && mkdir -p "$dir/rx/backups"
+  cp "$1" "$dir/rx/backups/oncesign-2026-12-03T1400.db"
+  echo stale >"$dir/rx/oncesign.db-wal"
+  ( cd "$dir/rx" && oncesign() { timeout 30 "$B/oncesign" "$@"; } && set -e && source "$dir/restore.sh" ) \
+    >"$dir/restore.out" 2>&1 || fail "docs/RECOVERY.md restore example: $(cat "$dir/restore.out")"
+  grep -q '^verified         integrity_check ok, marker matches' "$dir/restore.out" || fail "restore example: $(cat "$dir/restore.out")"
+  [ ! -e "$dir/rx/oncesign.db-wal" ] || fail "the restore example left the old -wal"
+  mv "$dir/rx/oncesign.db" "$dir/ledger.db"
+}
+
+# restore_and_recover BACKUP|- TAG: the daemon on a copy of BACKUP (-: already in place), recovering until
+# writes are accepted again
+restore_and_recover() {
+  [ "$1" = - ] || { cp "$1" "$dir/ledger.db" && rm -f "$dir/ledger.db-wal" "$dir/ledger.db-shm"; }
+  start_daemon "$2"
+  h=$(health)
+  [ "$(jq -r .recovering <<<"$h")" = true ] && [ "$(jq -r .ok <<<"$h")" = false ] ||
+    fail "the restored ledger does not say it is recovering: $h"
+  # no request is answered from the stale ledger: every write is refused with 503 and the reason
+  local out code
+  out=$(curl -s -m 10 -w '\n%{http_code}' -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    --data-binary '{"amount":1000}' "http://127.0.0.1:$api_port/v1/codes")
+  code=$(tail -n 1 <<<"$out")
+  [ "$code" = 503 ] && head -n 1 <<<"$out" | jq -r .error.message | grep -q 'recovering' ||
+    fail "a write on the recovering ledger: $out"
+  grep -q 'recovering' "$dir/d.$2.err" || fail "the daemon did not log the recovery"
+  operator & op_pid=$!
+  for _ in $(seq 300); do
+    [ "$(health | jq -r .recovering)" = false ] && break
+    mine 1
+    sleep 0.5
+  done
+  kill $op_pid 2>/dev/null; wait $op_pid 2>/dev/null
+  [ "$(health | jq -r .recovering)" = false ] || fail "the recovery did not end: $(health)"
+  grep -q 'recovery done' "$dir/d.$2.err" || fail "no 'recovery done' in the log"
+}
+
+# ---------------------------------------------------------------- (a) disk lost, backup N payouts old
+faults
+issue_codes a 16
+head -n 8 "$dir/codes.a" >"$dir/codes.a1"; tail -n 8 "$dir/codes.a" >"$dir/codes.a2"
+redeem_all "$dir/codes.a1" &
+flood_pid=$!
+# the backup lands while the first transactions are being signed and broadcast
+for _ in $(seq 100); do [ "$(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM txs")" -ge 1 ] && break; sleep 0.05; done
+"$B/oncesign" --json ledger backup --db "$dir/ledger.db" --out "$dir/a.db" >"$dir/a.json" 2>"$dir/a.err" ||
+  fail "backup: $(cat "$dir/a.err")"
+wait $flood_pid
+# payouts go on after the backup: codes issued before it redeemed after it, and withdrawals
+redeem_all "$dir/codes.a2"
+withdraw_all wa 4
+# some of what was signed after the backup confirms, some is still in the mempool when the disk dies
+mine 1
+sleep 3
+backup_payouts=$(jq -r .payouts "$dir/a.json")
+in_flight=$(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM txs WHERE state IN (1, 2, 3, 7)")
+after=$(( $(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM payouts") - backup_payouts ))
+[ "$after" -ge 8 ] || fail "only $after payouts after the backup"
+stop_daemon
+rm -f "$dir/ledger.db" "$dir/ledger.db-wal" "$dir/ledger.db-shm"
+pass "(a) backup taken during a redeem flood under the fault schedule ($(jq -r .txs "$dir/a.json") transactions in it); $after payouts followed it; the ledger's disk is lost with $in_flight transactions unconfirmed"
+
+restore_by_runbook "$dir/a.db"
+restore_and_recover - a-restored
+r=$(api GET /v1/recovery)
+[ "$(jq -r .recovering <<<"$r")" = false ] || fail "/v1/recovery: $r"
+n_rec=$(jq '.recovered_payouts | length' <<<"$r")
+[ "$n_rec" -ge 1 ] || fail "/v1/recovery lists no recovered payout: $r"
+jq -e '.recovered_payouts[] | select(.txid | length == 64) | select(.address | length > 20)' <<<"$r" >/dev/null ||
+  fail "/v1/recovery entries lack txid/address: $r"
+jq -r .lost <<<"$r" | grep -q 'submit again' || fail "/v1/recovery does not say what cannot be known: $r"
+pass "(a) recovered: $n_rec payouts signed after the backup are listed with txid, address and amount; writes accepted again"
+
+# the auditor: the archived log verifies as one chain through the NONCE_RESET entry, and the cross-check
+# against the ledger accounts for every SIGN entry (the ones after the backup by the recovery's record)
+key=$(sqlite3 "$dir/ledger.db" "SELECT hex(v) FROM meta WHERE k = 'attestation_key'" | tr 'A-F' 'a-f')
+"$B/oncesign" log export --db "$dir/ledger.db" --out "$dir/a.log" >/dev/null 2>"$dir/alog.err" || fail "log export: $(cat "$dir/alog.err")"
+"$B/oncesign" --json log verify "$dir/a.log" --pubkey "$key" --db "$dir/ledger.db" >"$dir/averify.json" 2>&1 ||
+  fail "the log does not verify against the recovered ledger: $(cat "$dir/averify.json")"
+[ "$(jq -r .by_type.nonce_reset "$dir/averify.json")" = 1 ] && [ "$(jq -r .ledger.sign_recovered "$dir/averify.json")" -ge 1 ] &&
+  [ "$(jq -r .ledger.replay_from "$dir/averify.json")" -gt 1 ] || fail "log verify: $(cat "$dir/averify.json")"
+pass "(a) the audit log verifies through the reset; every SIGN entry is accounted for by the ledger"
+
+
+# the backend compares its own record with the ledger and /v1/recovery, and submits again only what
+# neither shows paid (docs/RECOVERY.md): a withdrawal key the restored ledger does not know may have
+# been paid after the backup, and only the recovered list says so
+backend_resubmit() { # backend_resubmit CODES_FILE WITHDRAWALS_FILE
+  local r code amount dest key s
+  r=$(api GET /v1/recovery)
+  paid_after() { jq -e --arg a "$1" --argjson n "$2" '.recovered_payouts[] | select(.address == $a and .amount == $n)' \
+    <<<"$r" >/dev/null; }
+  while read -r code amount dest; do
+    s=$(api GET "/v1/codes/$code" | jq -r .redeemed)
+    [ "$s" = true ] || paid_after "$dest" "$amount" || api_retry POST "/v1/codes/$code/redeem" "{\"address\":\"$dest\"}" >/dev/null ||
+      fail "re-redeeming $code"
+  done <"$1"
+  while read -r key amount dest; do
+    paid_after "$dest" "$amount" && continue
+    api_retry POST /v1/payouts "{\"idempotency_key\":\"$key\",\"address\":\"$dest\",\"amount\":$amount}" >/dev/null ||
+      fail "re-submitting $key"
+  done <"$2"
+}
+cat "$dir/codes.a1" "$dir/codes.a2" >"$dir/codes.all"
+backend_resubmit "$dir/codes.all" "$dir/w.wa"
+rpc testnode_clearfaults '[]' >/dev/null
+wait_settled
+mine 2
+all_paid_once "$dir/codes.a"
+all_paid_once "$dir/w.wa"
+pass "(a) every code and withdrawal paid exactly once on chain, none unpaid ($(wc -l <"$dir/codes.a") codes, 4 withdrawals)"
+
+# new work flows on the new nonce set
+issue_codes a3 2
+redeem_all "$dir/codes.a3"
+wait_settled
+all_paid_once "$dir/codes.a3"
+pass "(a) new payouts flow after the recovery"
+
+# ---------------------------------------------------------------- (b) the ledger file is corrupted
+"$B/oncesign" ledger backup --db "$dir/ledger.db" --out "$dir/b.db" >/dev/null 2>"$dir/b.err" || fail "backup b: $(cat "$dir/b.err")"
+issue_codes b 6
+redeem_all "$dir/codes.b"
+withdraw_all wb 2
+sleep 2
+stop_daemon
+size=$(stat -c %s "$dir/ledger.db")
+dd if=/dev/urandom of="$dir/ledger.db" bs=1 seek=$((size / 2)) count=8192 conv=notrunc 2>/dev/null
+"$B/oncesignd" --db "$dir/ledger.db" --device "sim:$dir/s.sock" --network regtest --port 0 \
+  --token-file "$dir/token" >"$dir/corrupt.out" 2>"$dir/corrupt.err"
+rc=$?
+[ $rc -ne 0 ] && grep -q 'restore it from a backup' "$dir/corrupt.err" || fail "a corrupted ledger: exit $rc $(cat "$dir/corrupt.err")"
+restore_and_recover "$dir/b.db" b-restored
+backend_resubmit "$dir/codes.b" "$dir/w.wb"
+wait_settled
+mine 2
+all_paid_once "$dir/codes.b"
+all_paid_once "$dir/w.wb"
+all_paid_once "$dir/codes.a"
+pass "(b) a corrupted ledger restored from a backup older than the signer recovers; every payout paid exactly once"
