@@ -937,7 +937,9 @@ static void show_nonce_reset_page(uint16_t page) {
         text_add_line(&t, "head ", head);
         text_add(&t, "\napprove = next");
     } else {
-        text_add(&t, "\nOnly after the sweep\nof every coin has\nconfirmed on chain.\napprove = reset");
+        /* The host sweeps every coin after the reset (it cannot prove the old set's anchors): what the
+         * operator vouches for here is that a ledger was restored or the signer replaced. */
+        text_add(&t, "\nOnly if you restored\nthe ledger or\nreplaced the signer.\napprove = reset");
     }
     show(&t);
 }

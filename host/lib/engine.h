@@ -178,12 +178,14 @@ typedef struct {
 int os_engine_health_get(os_engine *e, os_engine_health *out);
 
 /* The phases of a restored ledger's recovery (docs/RECOVERY.md, "Restore"), stored as meta
- * recovery_phase so a restart resumes it. */
+ * recovery_phase so a restart resumes it. In order: REPLAY, CONFIRM, RESET, SWEEP (the numbers are
+ * stored values, not the order). */
 typedef enum {
     OS_RECOVERY_NONE = 0,
     OS_RECOVERY_REPLAY = 1,     /* matching the signer's SIGN entries the backup lacks to the chain */
     OS_RECOVERY_CONFIRM = 2,    /* waiting for the transactions found to confirm */
-    OS_RECOVERY_SWEEP = 3,      /* every coin swept to the wallet itself; waiting for it to confirm */
+    OS_RECOVERY_SWEEP = 3,      /* the set is reset: every coin swept to the wallet itself under the empty
+                                   set; waiting for it to confirm */
     OS_RECOVERY_RESET = 4,      /* waiting for the operator to reset the nonce set on the device */
 } os_recovery_phase;
 const char *os_recovery_phase_name(int phase);

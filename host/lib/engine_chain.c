@@ -1192,9 +1192,6 @@ static int sign_row(os_engine *e, int64_t row) {
                (long long)row, e->cfg.operator_wait_ms, e->cfg.operator_wait_ms);
     }
     nonce_tree_root(e->tree, root_after);
-    /* a recovering ledger's tree is known to be incomplete: the sweep (no payouts) left the signer's
-     * root as it was, and that root is what its SIGN entry records */
-    if (rc == OS_OK && engine_recovering(e)) memcpy(root_after, oc.nonce_root, 32);
     /* The stored draft's own view (new vs replace) decides which leaves it added. */
     for (size_t i = 0; i < tx.n_outputs; i++)
         if (was_new[i]) {

@@ -10,11 +10,16 @@
  *            a payout of the backup or to a code the backup holds unredeemed when the signer's root
  *            proves it (the code's nonce is in the backup), or recorded as unknown;
  *   CONFIRM  the found transactions are rebroadcast until each confirmed;
+ *   RESET    the operator approves NONCE_RESET on the device (firmware) and the ledger starts a new,
+ *            empty tree, as the device does;
  *   SWEEP    every coin of the wallet is spent to the wallet itself and the sweep waits for its final
  *            confirmations: every anchor is then spent, so no transaction signed under the old set
- *            (found or never seen) can confirm any more (I1);
- *   RESET    the operator approves NONCE_RESET on the device (firmware), the ledger starts a new
- *            tree, the payouts nothing paid are requested again, and writes are accepted again.
+ *            (found or never seen) can confirm any more (I1); then the payouts nothing paid are
+ *            requested again, and writes are accepted again.
+ * The reset comes before the sweep because the device asks every input for a proof of its anchor
+ * entry under its root (PROTOCOL.md "Anchors"), and the entries of the signatures the backup lost are
+ * unknown here: under the old root the sweep cannot be proven, under the empty one it can. Nothing is
+ * paid between the two: writes stay refused and the worker signs only the sweep.
  * A code the root cannot clear (a payout of its amount after an entry that cannot be explained) is
  * held: its redeem is refused and GET /v1/recovery lists it for the backend. */
 #include <stdarg.h>
@@ -716,8 +721,8 @@ static int master_fingerprint(os_engine *e, uint8_t fp[4]) {
 
 static void on_reset_pending(void *ctx) {
     os_engine *e = ctx;
-    enter(e, OS_RECOVERY_RESET, "the sweep confirmed: approve the nonce-set reset on the signer (it shows the log"
-                                " head it continues from)");
+    enter(e, OS_RECOVERY_RESET, "the signer's transactions since the backup are settled: approve the nonce-set reset"
+                                " on the signer (it shows the log head it continues from)");
 }
 
 /* Asks the device to empty its set (the operator approves), unless an archived NONCE_RESET after the
@@ -784,20 +789,33 @@ static int backup_txs_unconfirmed(os_engine *e, int64_t sweep_row) {
     return rc;
 }
 
-static int finish(os_engine *e, uint64_t reset_seq) {
-    uint64_t sweep = 0, requeued = 0;
-    int rc = os_ledger_meta_u64(e->ledger, OS_LEDGER_META_RECOVERY_SWEEP, &sweep);
-    if (rc == OS_OK) rc = backup_txs_unconfirmed(e, (int64_t)sweep);
-    if (rc == OS_ERR_BUSY) {
-        enter(e, OS_RECOVERY_RESET, "the nonce set is reset; waiting for the node to confirm what the transactions"
-                                    " of the old set became");
-        return rc;
-    }
-    if (rc == OS_OK) rc = os_ledger_recovery_finish(e->ledger, reset_seq, (int64_t)sweep, engine_now(), &requeued);
+/* The device's set is empty (its NONCE_RESET entry is reset_seq): so is the ledger's tree from now
+ * on, and the sweep is built under it. */
+static int reset_done(os_engine *e, uint64_t reset_seq) {
+    int rc = os_ledger_recovery_reset(e->ledger, reset_seq);
     if (rc != OS_OK) return rc;
     pthread_mutex_lock(&e->sign_mu);
     rc = engine_tree_load(e);
     pthread_mutex_unlock(&e->sign_mu);
+    if (rc != OS_OK) return rc;
+    os_log_field f[] = { OS_LOG_INT("reset_log_seq", (int64_t)reset_seq) };
+    os_log(OS_LOG_NOTICE, "recovery.reset", f, 1, "the signer's nonce set was reset (log entry %llu): sweeping the"
+           " wallet under the new set", (unsigned long long)reset_seq);
+    enter(e, OS_RECOVERY_SWEEP, "the nonce set is reset (log entry %llu): sweeping every coin of the wallet",
+          (unsigned long long)reset_seq);
+    return OS_OK;
+}
+
+static int finish(os_engine *e, int64_t sweep) {
+    uint64_t requeued = 0, reset_seq = 0;
+    int rc = backup_txs_unconfirmed(e, sweep);
+    if (rc == OS_ERR_BUSY) {
+        enter(e, OS_RECOVERY_SWEEP, "the sweep confirmed; waiting for the node to confirm what the transactions"
+                                    " of the old set became");
+        return rc;
+    }
+    if (rc == OS_OK) rc = os_ledger_meta_u64(e->ledger, "tree_seq", &reset_seq);
+    if (rc == OS_OK) rc = os_ledger_recovery_finish(e->ledger, sweep, engine_now(), &requeued);
     if (rc != OS_OK) return rc;
     pthread_mutex_lock(&e->mu);
     e->recovering = 0;
@@ -845,17 +863,23 @@ int engine_recovery_step(os_engine *e) {
             e->recovery_next_ms = engine_mono_ms() + 1000;
             return 0;
         }
-        int64_t row = 0;
-        rc = build_sweep(e, &row);
-        if (rc != OS_OK) {
-            enter(e, OS_RECOVERY_CONFIRM, "the sweep of the wallet's coins cannot be built yet (%s)", os_status_name(rc));
-            return 0;
-        }
-        enter(e, OS_RECOVERY_SWEEP, "sweeping every coin of the wallet (transaction %lld)%s", (long long)row,
-              all_found ? "" : "; some signatures were never seen on the node: the sweep makes them unconfirmable");
+        enter(e, OS_RECOVERY_RESET, "%s: asking the operator to reset the nonce set on the signer",
+              all_found ? "every signature since the backup is settled"
+                        : "some signatures were never seen on the node (the sweep after the reset makes them"
+                          " unconfirmable)");
         return 1;
     }
     case OS_RECOVERY_SWEEP: {
+        if (sweep == 0) {
+            int64_t row = 0;
+            rc = build_sweep(e, &row);
+            if (rc != OS_OK) {
+                enter(e, OS_RECOVERY_SWEEP, "the sweep of the wallet's coins cannot be built yet (%s)", os_status_name(rc));
+                return 0;
+            }
+            enter(e, OS_RECOVERY_SWEEP, "sweeping every coin of the wallet (transaction %lld)", (long long)row);
+            return 1;
+        }
         int committed = 0;
         os_draft d;
         if (os_ledger_tx_draft(e->ledger, (int64_t)sweep, &d, &committed, NULL) != OS_OK) return 0;
@@ -898,8 +922,7 @@ int engine_recovery_step(os_engine *e) {
                       (long long)row);
             return rc == OS_OK;
         }
-        enter(e, OS_RECOVERY_RESET, "the sweep confirmed: asking the operator to reset the nonce set on the signer");
-        return 1;
+        return finish(e, (int64_t)sweep) == OS_OK;
     }
     case OS_RECOVERY_RESET: {
         uint64_t reset_seq = 0;
@@ -913,7 +936,8 @@ int engine_recovery_step(os_engine *e) {
                   os_status_name(rc));
             return 0;
         }
-        rc = finish(e, reset_seq);
+        rc = reset_done(e, reset_seq);
+        if (rc != OS_OK) enter(e, OS_RECOVERY_RESET, "recording the reset failed (%s); retrying", os_status_name(rc));
         return rc == OS_OK;
     }
     default:

@@ -549,13 +549,19 @@ int os_ledger_address_script(os_ledger *l, uint8_t change, uint32_t index, uint8
 int os_ledger_signer_replace(os_ledger *l, const uint8_t new_key[32], uint8_t old_key[32], uint64_t *old_seq,
                              uint8_t old_head[32]);
 
-/* Ends a recovery once the device emptied its set (its NONCE_RESET entry is reset_seq) and the sweep
- * (sweep_row) confirmed, in one transaction: the tree's leaves go (the tree starts at reset_seq); the
- * backup's payouts a recovered output paid are confirmed; every other transaction still in flight is
- * REPLACED (the sweep spent its coins: it can never confirm), its coins spent, and its payouts are
- * requested again (*requeued counts them); the backup marker goes and the phase is 0.
+/* Records that the device emptied its set (its NONCE_RESET entry is reset_seq), in one transaction:
+ * the tree's leaves and moves go (the tree starts at reset_seq, as the device's does), no sweep is
+ * recorded yet, and the phase is SWEEP. The sweep is signed after this, under the empty set: before it
+ * the host could not prove the anchors of the signatures the backup lost (PROTOCOL.md "Anchors").
  * Returns: OS_OK; OS_ERR_DB. */
-int os_ledger_recovery_finish(os_ledger *l, uint64_t reset_seq, int64_t sweep_row, int64_t now, uint64_t *requeued);
+int os_ledger_recovery_reset(os_ledger *l, uint64_t reset_seq);
+
+/* Ends a recovery once the sweep (sweep_row) confirmed, in one transaction: the backup's payouts a
+ * recovered output paid are confirmed; every other transaction still in flight is REPLACED (the sweep
+ * spent its coins: it can never confirm), its coins spent, and its payouts are requested again
+ * (*requeued counts them); the backup marker goes and the phase is 0.
+ * Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_recovery_finish(os_ledger *l, int64_t sweep_row, int64_t now, uint64_t *requeued);
 
 /* ---- what /metrics reads (docs/API.md "GET /metrics") ---- */
 typedef struct {

@@ -328,15 +328,25 @@ int os_ledger_recovery_sweep_create(os_ledger *l, const os_sign_tx *tx, uint64_t
     return ledger_op_end(l, rc);
 }
 
-int os_ledger_recovery_finish(os_ledger *l, uint64_t reset_seq, int64_t sweep_row, int64_t now, uint64_t *requeued) {
+int os_ledger_recovery_reset(os_ledger *l, uint64_t reset_seq) {
+    if (!l) return OS_ERR_ARG;
+    int rc = ledger_op_begin(l);
+    if (rc != OS_OK) return rc;
+    /* the old set is gone on the device: so are its leaves and moves here, and the tree starts at the reset */
+    rc = ledger_run(l, NULL, "DELETE FROM tree_leaves", "");
+    if (rc == OS_OK) rc = ledger_run(l, NULL, "DELETE FROM tree_moves", "");
+    if (rc == OS_OK) rc = ledger_run(l, NULL, "UPDATE txs SET root_after = NULL WHERE raw IS NULL", "");
+    if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, "tree_seq", reset_seq);
+    if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_RECOVERY_SWEEP, 0);
+    if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_RECOVERY_PHASE, 3 /* OS_RECOVERY_SWEEP */);
+    return ledger_op_end(l, rc);
+}
+
+int os_ledger_recovery_finish(os_ledger *l, int64_t sweep_row, int64_t now, uint64_t *requeued) {
     if (!l || !requeued) return OS_ERR_ARG;
     *requeued = 0;
     int rc = ledger_op_begin(l);
     if (rc != OS_OK) return rc;
-    /* the old set is gone on the device: so are its leaves here, and the tree starts at the reset */
-    rc = ledger_run(l, NULL, "DELETE FROM tree_leaves", "");
-    if (rc == OS_OK) rc = ledger_run(l, NULL, "UPDATE txs SET root_after = NULL WHERE raw IS NULL", "");
-    if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, "tree_seq", reset_seq);
     /* payouts of the backup that a transaction found on chain paid */
     if (rc == OS_OK)
         rc = ledger_run(l, NULL,
@@ -371,6 +381,7 @@ int os_ledger_recovery_finish(os_ledger *l, uint64_t reset_seq, int64_t sweep_ro
                         (int64_t)OS_TX_SIGNED, (int64_t)OS_TX_BROADCAST, sweep_row);
     if (rc == OS_OK) rc = ledger_run(l, NULL, "DELETE FROM meta WHERE k IN ('backup_marker', ?)", "t",
                                      OS_LEDGER_META_REPLACED_FROM);
+    if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_RECOVERY_SWEEP, 0);
     if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_RECOVERY_PHASE, 0);
     return ledger_op_end(l, rc);
 }
@@ -434,6 +445,7 @@ int os_ledger_signer_replace(os_ledger *l, const uint8_t new_key[32], uint8_t ol
     if (rc == OS_OK) rc = ledger_run(l, NULL, "DELETE FROM signer_log", "");
     /* the old device's set went with it: the new device's starts empty */
     if (rc == OS_OK) rc = ledger_run(l, NULL, "DELETE FROM tree_leaves", "");
+    if (rc == OS_OK) rc = ledger_run(l, NULL, "DELETE FROM tree_moves", "");
     if (rc == OS_OK) rc = ledger_run(l, NULL, "UPDATE txs SET root_after = NULL WHERE raw IS NULL", "");
     if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, "tree_seq", 0);
     if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_BACKUP_LOG_SEQ, 0);

@@ -56,7 +56,7 @@ kill $op_pid 2>/dev/null; wait $op_pid 2>/dev/null
 pass "(c) the new device swept the wallet and continued the old log, approved on it; writes accepted again"
 
 # the new device's NONCE_RESET entry names the dead device's key and its last archived head
-reset=$(sqlite3 "$dir/ledger.db" "SELECT lower(hex(substr(entry, 57, 32))), lower(hex(substr(entry, 97, 32))) FROM signer_log WHERE substr(entry, 2, 1) = x'09'")
+reset=$(sqlite3 "$dir/ledger.db" "SELECT lower(hex(substr(entry, 57, 32))), lower(hex(substr(entry, 97, 32))) FROM signer_log WHERE substr(entry, 2, 1) = x'0a'")
 [ "$reset" = "$old_key|$old_head" ] || fail "NONCE_RESET names '$reset', expected '$old_key|$old_head'"
 [ "$(sqlite3 "$dir/ledger.db" "SELECT count(DISTINCT device_key) FROM signer_log_retired")" = 1 ] ||
   fail "the old device's log was not kept"
