@@ -614,7 +614,9 @@ static void wallet_outcome(os_engine *e, int call, int rc, const os_rpc_error *e
                              OS_LOG_STR("status", os_status_name(rc)) };
         os_log(OS_LOG_ERROR, "wallet.rpc_failed", f, 5,
                "%s; addresses handed out are not watched and their coins not seen until it answers (health: wallet"
-               " false). -19: give rpc-url with /wallet/<name> (docs/MONACOIND.md)", why);
+               " false)%s", why,
+               rc == OS_ERR_RPC && er->code == -19 ? ". The node has several wallets loaded: give rpc-url with"
+                                                     " /wallet/<name> (docs/MONACOIND.md)" : "");
     } else if (rc == OS_OK && was) {
         os_log_field f[] = { OS_LOG_STR("method", engine_wallet_call_names[call]) };
         os_log(OS_LOG_NOTICE, "wallet.recovered", f, 1, "the wallet answers again");

@@ -43,6 +43,8 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$api_port/v1/hea
 [ "$(metric 'oncesign_rpc_errors_total{kind="node"}')" -ge 1 ] || fail "metrics: no node error counted"
 grep 'wallet.rpc_failed' "$dir/d.main.err" | grep -q 'kind=node code=-19' || fail "not logged with kind and code"
 grep 'wallet.rpc_failed' "$dir/d.main.err" | head -1 | grep -q ' error ' || fail "not logged at level error"
+grep 'wallet.rpc_failed' "$dir/d.main.err" | grep 'code=-19' | grep -q 'give rpc-url with /wallet/<name>' ||
+  fail "a -19 does not say how to fix it"
 [ "$(grep -c 'wallet.rpc_failed' "$dir/d.main.err")" -le 3 ] || fail "logged at every retry: $(grep -c wallet.rpc_failed "$dir/d.main.err")"
 pass "rpc-url without /wallet/ and two wallets: health wallet false with -19 (503), metrics and the log say so"
 
