@@ -99,14 +99,14 @@ docs_daemon_start() {
     { echo "FAIL: oncesignd --config oncesignd.conf did not start: $(tail -n 5 "$dir/d.docs.err")" >&2; return 1; }
   export PORT; PORT=$(sed -n 's/^oncesignd: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/d.docs.out")
   api_port=$PORT token=$(head -n1 "$dir/api.token")
-  if [ -z "$daemon_funded" ]; then fund_wallet 3; daemon_funded=1; fi
+  # once per run: pages run in subshells, so the mark is a file, not a variable
+  if [ ! -e "$dir/daemon.funded" ]; then fund_wallet 3 && : >"$dir/daemon.funded"; fi
 }
 docs_daemon_stop() {
   kill -TERM "$docs_daemon_pid"; wait "$docs_daemon_pid"; local rc=$?
   docs_daemon_pid=
   [ $rc -eq 0 ] || { echo "FAIL: oncesignd exited $rc on SIGTERM" >&2; return 1; }
 }
-daemon_funded=
 repo=$PWD
 ran_install=
 

@@ -10,6 +10,7 @@
 STACK_TAG=restore
 STACK_CONFIRMATIONS_FINAL=${STACK_CONFIRMATIONS_FINAL:-2}
 . "$(dirname "$0")/lib/stack.bash"
+. "$(dirname "$0")/lib/docs.bash"
 . "$(dirname "$0")/lib/recovery.bash"
 
 start_stack 8
@@ -18,8 +19,7 @@ DAEMON_ARGS=(--operator-wait-ms 60000)
 # restore_by_runbook BACKUP: docs/RECOVERY.md's restore commands, as the page shows them, in a directory
 # holding backups/, whose oncesign.db then becomes the stack's ledger
 restore_by_runbook() {
-  sed -n '/^<!-- restore-example-begin -->/,/^<!-- restore-example-end -->/p' docs/RECOVERY.md | sed '/^<!--/d;/^```/d' \
-    >"$dir/restore.sh"
+  docs_block docs/RECOVERY.md restore-example >"$dir/restore.sh" || fail "docs/RECOVERY.md has no block restore-example"
   [ "$(grep -c '^oncesign \|^cp \|^rm ' "$dir/restore.sh")" -eq 3 ] || fail "docs/RECOVERY.md has no restore example"
   rm -rf "$dir/rx" && mkdir -p "$dir/rx/backups"
   cp "$1" "$dir/rx/backups/oncesign-2026-12-03T1400.db"

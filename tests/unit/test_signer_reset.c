@@ -109,8 +109,8 @@ static void test_approved_reset_empties_the_set_and_logs_it(void **state) {
     assert_memory_equal(pl + 40, before.log_head, 32);
     assert_memory_equal(pl + 72, before.nonce_root, 32);
 
-    /* the old tree (holding the nonce) proves nothing against the empty set; a fresh tree does, for
-     * the same nonce on another coin */
+    /* the old tree (holding the nonce) proves nothing against the empty set (its first proof, the
+     * input's anchor entry, already fails); a fresh tree does, for the same nonce on another coin */
     harness_coin b;
     assert_int_equal(harness_make_coin(&b, OS_SCRIPT_P2PKH, 0, 2, 50000000, 2), OS_OK);
     os_sign_output out[2];
@@ -119,7 +119,7 @@ static void test_approved_reset_empties_the_set_and_logs_it(void **state) {
     harness_payout(&out[0], 9, 10000000, 77);
     harness_change(&out[1], OS_SCRIPT_P2PKH, 0, 50000000 - 10000000 - 5000);
     os_sign_tx tx = harness_tx(&b.input, 1, out, 2);
-    assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_ERR_NONCE_COMMITTED);
+    assert_int_equal(os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL), OS_ERR_PROOF_INVALID);
     nonce_tree *fresh = NULL;
     assert_int_equal(nonce_tree_create(&fresh), OS_OK);
     assert_int_equal(os_sign_run(c, fresh, &tx, sigs, &oc, NULL, NULL), OS_OK);
