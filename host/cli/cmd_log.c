@@ -20,7 +20,8 @@
 #include "rpc.h"
 
 static const char *const TYPE_NAMES[OS_LOG_TYPES] = { "unknown", "boot", "setup", "sign", "refuse_committed",
-                                                      "approval", "policy", "wipe", "log_ack", "refuse_anchor" };
+                                                      "approval", "policy", "wipe", "log_ack", "refuse_anchor",
+                                                      "type10", "type11", "issuers", "vouchers", "refuse_voucher" };
 
 static int parse_key(const char *opt, const char *s, uint8_t out[32]) {
     size_t len = 0;

@@ -113,6 +113,14 @@ typedef enum {
                                          payouts at an input that already is an anchor: REFUSED and logged
                                          (REFUSE_ANCHOR) */
     OS_ERR_LOG_VERSION      = 0x060B, /* log entry: a format version (byte 0) this verifier does not read */
+    OS_ERR_VOUCHER_MISSING  = 0x0505, /* a NEW payout without a voucher while vouchers are required: REFUSED, logged */
+    OS_ERR_VOUCHER_ISSUER   = 0x0506, /* voucher not signed by a registered issuer (unknown key or bad
+                                         signature): REFUSED, logged */
+    OS_ERR_VOUCHER_MISMATCH = 0x0507, /* voucher for another nonce, network or signer: REFUSED, logged */
+    OS_ERR_VOUCHER_AMOUNT   = 0x0508, /* payout above the voucher's amount: REFUSED, logged */
+    OS_ERR_VOUCHER_DESTINATION = 0x0509, /* payout to another script than the voucher binds: REFUSED, logged */
+    OS_ERR_VOUCHER_EXPIRED  = 0x050A, /* the signer's log reached the voucher's expiry_seq: REFUSED, logged */
+    OS_ERR_VOUCHER_KEY      = 0x0760, /* host: issuer key file missing, malformed or readable by others */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */
