@@ -1183,7 +1183,7 @@ static int voucher_allows(const os_msg_sign_output *m, const uint8_t *script, si
     if (memcmp(v->signer, self, 32) != 0 || v->network != g_state.network || memcmp(v->nonce, m->nonce, 32) != 0)
         return OS_ERR_VOUCHER_MISMATCH;
     /* The log only grows, and every signature the device releases appends to it: see
-     * docs/DESIGN.md §9 for what the host can and cannot do with this clock. */
+     * docs/DESIGN.md §8 for what the host can and cannot do with this clock. */
     if (g_state.log_seq >= v->expiry_seq) return OS_ERR_VOUCHER_EXPIRED;
     if (m->amount > v->amount) return OS_ERR_VOUCHER_AMOUNT;
     if ((v->flags & OS_VOUCHER_DESTINATION) &&

@@ -16,7 +16,7 @@
  * host could wear the flash out with refusals, boots and LOG_ACKs, each a commit. Now a commit
  * programs the first blank slot after the newest record; only when its sector is full does the
  * next record go to slot 0 of the other sector, erased first. A sector is erased once per
- * storage_slots_per_sector() commits (7 with 4 KiB sectors, 227 with the STM32F405's 128 KiB),
+ * storage_slots_per_sector() commits (6 with 4 KiB sectors, 204 with the STM32F405's 128 KiB),
  * and the two sectors take turns.
  *
  * Why a commit is atomic: the newest record is never erased or programmed over. Appending programs

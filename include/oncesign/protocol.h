@@ -63,7 +63,7 @@
 #define OS_MSG_SIGN_GET_SIGS    0x15
 #define OS_MSG_SET_ISSUERS      0x1A  /* register issuer keys and "vouchers required" (operator approves) */
 #define OS_MSG_SIGN_VOUCHER     0x1B  /* the issuer's voucher for the next SIGN_OUTPUT (a NEW payout) */
-/* 0x1C, 0x1D and replies 0x4F..0x52: reserved for k-of-n operator approvals (docs/DESIGN.md §9). */
+/* 0x1C, 0x1D and replies 0x4F..0x52: reserved for k-of-n operator approvals (docs/DESIGN.md §8). */
 
 /* Device to host. */
 #define OS_MSG_SUCCESS          0x40
@@ -92,7 +92,7 @@
 #define OS_SIGS_PER_MESSAGE     24      /* SIGNATURES page: 24 * (1+73+33) + 4 < OS_MAX_MESSAGE */
 #define OS_ERROR_DETAIL_MAX     128
 #define OS_MAX_ISSUERS          2       /* issuer keys the device holds: two keep 6 state records a 4 KiB
-                                           sector (DESIGN.md §9), room for a backend key and an offline
+                                           sector (DESIGN.md §8), room for a backend key and an offline
                                            gift-card key, or one key and its successor */
 
 #define NONCE_PROOF_MAX_SIBLINGS 64     /* non-empty siblings; deeper proofs are refused */
