@@ -33,6 +33,7 @@
 
 #include "crypto.h"
 #include "errtext.h"
+#include "issuer.h"
 #include "ledger.h"
 #include "log.h"
 #include "oncesign/check.h"
@@ -173,7 +174,14 @@ unsigned os_api_http_status(int status) {
     case OS_ERR_CODE_EXPIRED: return 410;
     case OS_ERR_TOO_LARGE: return 413;
     case OS_ERR_ADDRESS:
-    case OS_ERR_AMOUNT: return 422;
+    case OS_ERR_AMOUNT:
+    /* a voucher that does not allow this request (PROTOCOL.md 2.7) */
+    case OS_ERR_VOUCHER_MISSING:
+    case OS_ERR_VOUCHER_ISSUER:
+    case OS_ERR_VOUCHER_MISMATCH:
+    case OS_ERR_VOUCHER_AMOUNT:
+    case OS_ERR_VOUCHER_DESTINATION:
+    case OS_ERR_VOUCHER_EXPIRED: return 422;
     case OS_ERR_IO:
     case OS_ERR_TIMEOUT:
     case OS_ERR_BUSY:
@@ -358,13 +366,14 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         int known = 0;
         switch (kind) {
         case OS_API_BODY_ISSUE_CODE:
-            known = strcmp(key, "amount") == 0 || strcmp(key, "expires_at") == 0;
+            known = strcmp(key, "amount") == 0 || strcmp(key, "expires_at") == 0 || strcmp(key, "voucher") == 0;
             break;
         case OS_API_BODY_REDEEM:
             known = strcmp(key, "address") == 0;
             break;
         case OS_API_BODY_PAYOUT:
-            known = strcmp(key, "address") == 0 || strcmp(key, "amount") == 0 || strcmp(key, "idempotency_key") == 0;
+            known = strcmp(key, "address") == 0 || strcmp(key, "amount") == 0 || strcmp(key, "idempotency_key") == 0 ||
+                    strcmp(key, "voucher") == 0;
             break;
         }
         if (!known) {
@@ -385,6 +394,24 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         json_t *amount = NULL;
         if ((rc = required_field(doc, "amount", &amount, why, cap)) != OS_OK) goto done;
         if ((rc = parse_amount(amount, "amount", &out->amount, why, cap)) != OS_OK) goto done;
+    }
+    if (kind == OS_API_BODY_ISSUE_CODE || kind == OS_API_BODY_PAYOUT) {
+        json_t *vj = json_object_get(doc, "voucher");
+        if (vj != NULL) {
+            if (!json_is_string(vj) || os_voucher_from_hex(json_string_value(vj), &out->voucher) != OS_OK) {
+                os_errf(why, cap, "\"voucher\" must be %d hex digits of a well-formed voucher (PROTOCOL.md 2.7)",
+                        2 * OS_VOUCHER_BYTES);
+                rc = OS_ERR_BAD_REQUEST;
+                goto done;
+            }
+            out->has_voucher = 1;
+            /* a code is worth what its voucher says: two amounts would be two answers */
+            if (kind == OS_API_BODY_ISSUE_CODE && out->voucher.amount != out->amount) {
+                os_errf(why, cap, "\"amount\" differs from the voucher's amount");
+                rc = OS_ERR_BAD_REQUEST;
+                goto done;
+            }
+        }
     }
     if (kind == OS_API_BODY_ISSUE_CODE) {
         json_t *exp = json_object_get(doc, "expires_at");
@@ -648,7 +675,8 @@ static enum MHD_Result handle_issue(os_api *api, struct MHD_Connection *c, api_r
     }
     char code[65];
     os_code_info info;
-    rc = os_engine_issue_code(api->engine, req.amount, req.expires_at, code, &info);
+    rc = req.has_voucher ? os_engine_issue_voucher_code(api->engine, &req.voucher, req.expires_at, code, &info)
+                         : os_engine_issue_code(api->engine, req.amount, req.expires_at, code, &info);
     if (rc != OS_OK) {
         crypto_wipe(code, sizeof code);
         return engine_error(c, r, rc);
@@ -728,7 +756,8 @@ static enum MHD_Result handle_payout_create(os_api *api, struct MHD_Connection *
     if (rc != OS_OK) return send_error(c, r, rc, why);
     os_payout_info p;
     int created = 0;
-    rc = os_engine_payout_create(api->engine, req.idempotency_key, req.address, req.amount, &p, &created);
+    rc = os_engine_payout_create_vouched(api->engine, req.idempotency_key, req.address, req.amount,
+                                         req.has_voucher ? &req.voucher : NULL, &p, &created);
     return answer_payout(api, c, r, rc, &p, created, "payout_create");
 }
 

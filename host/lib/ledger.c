@@ -160,9 +160,18 @@ static const char MIGRATION_V7[] =
     "  tx_row INTEGER NOT NULL REFERENCES txs(id), UNIQUE (key, tx_row));"
     "CREATE INDEX tree_moves_tx ON tree_moves(tx_row);";
 
+/* v8: issuer vouchers (issue 14). The voucher a code was issued with, or a withdrawal asked with,
+ * keyed by its nonce (the code's and its payout's): the engine forwards it with the payout's first
+ * SIGN_OUTPUT, and again on every replay of that draft. Stored as the 214 bytes of PROTOCOL.md §2.7. */
+static const char MIGRATION_V8[] =
+    "CREATE TABLE vouchers ("
+    "  nonce BLOB PRIMARY KEY CHECK (length(nonce) = 32),"
+    "  voucher BLOB NOT NULL CHECK (length(voucher) = 214)"
+    ");";
+
 static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3,
                                                                   MIGRATION_V4, MIGRATION_V5, MIGRATION_V6,
-                                                                   MIGRATION_V7};
+                                                                   MIGRATION_V7, MIGRATION_V8};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
