@@ -907,6 +907,14 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
         json_object_set_new(o, "payouts_awaiting_reanchor", json_integer((json_int_t)h.payouts_awaiting_reanchor));
         json_object_set_new(o, "node_height", json_integer((json_int_t)h.node_height));
         json_object_set_new(o, "signer_log_seq", json_integer((json_int_t)h.signer_log_seq));
+        if (h.signer_attestation_known) {
+            char att[65];
+            os_hex_encode(h.signer_attestation_key, 32, att);
+            json_object_set_new(o, "signer_attestation_pubkey", json_string(att));
+        } else {
+            json_object_set_new(o, "signer_attestation_pubkey", json_null());
+        }
+        json_object_set_new(o, "vouchers_required", json_boolean(h.vouchers_required));
         json_object_set_new(o, "signing_disabled", json_boolean(rc == OS_OK && h.signing_disabled));
         json_object_set_new(o, "fee_capped", json_boolean(rc == OS_OK && h.fee_capped));
         json_object_set_new(o, "fee_estimate", json_integer((json_int_t)h.fee_estimate));

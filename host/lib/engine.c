@@ -476,6 +476,10 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
     out->node_height = e->node_height;
     out->payouts_waiting_for_funds = e->payouts_aside;
     out->signer_log_seq = e->signer_log_seq;
+    /* written once, at the first start-up check, before signer_checked is set */
+    out->signer_attestation_known = e->signer_checked;
+    if (e->signer_checked) memcpy(out->signer_attestation_key, e->attestation_key, 32);
+    out->vouchers_required = e->cfg.vouchers_required;
     pthread_mutex_unlock(&e->mu);
     return OS_OK;
 }

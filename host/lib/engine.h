@@ -176,6 +176,10 @@ typedef struct {
     uint64_t payouts_awaiting_reanchor; /* payouts whose anchor a foreign transaction spent (issue 10) */
     uint64_t node_height;
     uint64_t signer_log_seq;
+    uint8_t signer_attestation_key[32]; /* the pinned key (once the signer passed the start-up check): what
+                                           an issuer names as a voucher's signer (PROTOCOL.md §2.7) */
+    int signer_attestation_known;
+    int vouchers_required;          /* the engine's setting */
     int signing_disabled;           /* fail closed (I6): the signer does not match the ledger */
     char signer_error[320];         /* why signer_ok is 0 ("" when it is 1) */
     int fee_capped;                 /* the node's fee estimate is above the cap: transactions pay the cap */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "oncesign/protocol.h"
+#include "oncesign/status.h"
 
 /* Creates a new issuer key at path (O_EXCL: never overwrites), mode 0600.
  * Returns: OS_OK; OS_ERR_ARG on NULL; OS_ERR_VOUCHER_KEY when the file exists or cannot be

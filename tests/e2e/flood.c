@@ -39,11 +39,13 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 #include "e2e_util.h"
+#include "issuer.h"
 
 /* ---- configuration ---- */
 
@@ -59,6 +61,8 @@ static const char *label = NULL;
 static const char *bench = NULL;      /* --bench NAME: no faults, no kills, throughput figures */
 static double bench_redeem_s = 0;     /* --bench-redeem-s S: then S seconds of redeem load */
 static int fund_coins = 0;            /* --fund-coins: hot wallet funding outputs (default 20) */
+static int vouchers = 0;              /* --vouchers: the signer requires issuer vouchers (issue 14); the
+                                         flood's backend signs one per code with its own issuer key */
 static int approval = 0;              /* --approval: after the flood, a withdrawal above the signer's
                                          per-payout cap, approved on the device */
 #define APPROVAL_AMOUNT ((int64_t)600000000)   /* 6 MONA; the device is set up with a 5 MONA cap */
@@ -188,18 +192,13 @@ static void start_sim(void) {
     die("the simulated signer did not answer ping (see %s)", log);
 }
 
-/* Restores a known seed on regtest through the operator CLI, pressing approve on every screen
- * the device shows, as an operator would. */
-static void init_device(void) {
-    char bin[600], dev[600], log[600];
+/* Runs the operator CLI with argv (argv[0] is replaced by build/oncesign), pressing approve on
+ * every screen the device shows meanwhile, as an operator would; dies when it fails. */
+static void run_cli_approving(char **argv, const char *what) {
+    char bin[600], log[600];
     snprintf(bin, sizeof bin, "%s/oncesign", build_dir);
-    snprintf(dev, sizeof dev, "sim:%s/signer.sock", workdir);
     snprintf(log, sizeof log, "%s/cli.log", workdir);
-    char *argv[] = { bin, "--device", dev, "device", "init", "--network", "regtest",
-                     "--per-payout-cap", "500000000", "--velocity-cap", "10000000000000",
-                     "--restore",
-                     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
-                     NULL };
+    argv[0] = bin;
     e2e_child cli = { 0, -1, "" };
     if (e2e_spawn(&cli, "cli", argv, log) != 0) die("cannot start %s", bin);
     e2e_drain(&cli, log);
@@ -208,14 +207,41 @@ static void init_device(void) {
     while (waitpid(cli.pid, &st, WNOHANG) == 0) {
         if (e2e_now() > deadline) {
             e2e_stop(&cli, SIGKILL, 1000);
-            die("device init did not finish (see %s)", log);
+            die("%s did not finish (see %s)", what, log);
         }
         char ans[64];
         (void)ctl("approve", ans, sizeof ans);
         e2e_sleep_ms(50);
     }
     cli.pid = 0;
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("device init failed (see %s)", log);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("%s failed (see %s)", what, log);
+}
+
+/* Restores a known seed on regtest through the operator CLI. */
+static void init_device(void) {
+    char dev[600];
+    snprintf(dev, sizeof dev, "sim:%s/signer.sock", workdir);
+    char *argv[] = { NULL, "--device", dev, "device", "init", "--network", "regtest",
+                     "--per-payout-cap", "500000000", "--velocity-cap", "10000000000000",
+                     "--restore",
+                     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
+                     NULL };
+    run_cli_approving(argv, "device init");
+}
+
+/* --vouchers: the backend's issuer key (workdir/issuer.key, made here as `oncesign voucher keygen`
+ * would) registered on the signer with vouchers required; the operator approves its fingerprint. */
+static uint8_t issuer_priv[32];
+static void register_issuer(void) {
+    char dev[600], path[600], hex[65];
+    uint8_t xonly[32];
+    snprintf(dev, sizeof dev, "sim:%s/signer.sock", workdir);
+    snprintf(path, sizeof path, "%s/issuer.key", workdir);
+    if (os_issuer_key_create(path, xonly) != OS_OK || os_issuer_key_load(path, issuer_priv, NULL) != OS_OK)
+        die("cannot make the issuer key %s", path);
+    for (int k = 0; k < 32; k++) snprintf(hex + 2 * k, 3, "%02x", xonly[k]);
+    char *argv[] = { NULL, "--device", dev, "device", "issuers", "--required", "--issuer", hex, NULL };
+    run_cli_approving(argv, "device issuers");
 }
 
 /* ---- the payout service ---- */
@@ -286,6 +312,10 @@ static void build_service_argv(const char *node_port) {
         svc_argv[i++] = bm;
         svc_argv[i++] = "--batch-delay-ms";
         svc_argv[i++] = bd;
+        if (vouchers) {
+            svc_argv[i++] = "--vouchers-required";
+            svc_argv[i++] = "1";
+        }
         /* The node's late answers must come after the daemon's RPC timeout, or they are only slow:
          * give it the naive service's 500 ms when it takes the flag, else outwait its default. */
         char cmd[700], help[8192] = "";
@@ -789,6 +819,10 @@ int main(int argc, char **argv) {
             approval = 1;
             continue;
         }
+        if (strcmp(a, "--vouchers") == 0) {
+            vouchers = 1;
+            continue;
+        }
         if (!v) break;
         if (strcmp(a, "--design") == 0) design = v;
         else if (strcmp(a, "--codes") == 0) n_codes = atoi(v);
@@ -817,7 +851,7 @@ int main(int argc, char **argv) {
         dup_k > 64 || n_clients < 1 || n_clients > 256 || fault_rate < 0 || fault_rate > 1 || kills < 0) {
         fprintf(stderr, "usage: oncesign-flood --design oncesign|naive [--codes N] [--dup K] [--clients C] "
                         "[--seed S] [--fault-rate P] [--delay-ms MS] [--kills K] [--batch-max B] "
-                        "[--batch-delay-ms MS] [--settle-s S] [--build DIR] [--keep] [--label TEXT] [--approval] "
+                        "[--batch-delay-ms MS] [--settle-s S] [--build DIR] [--keep] [--label TEXT] [--approval] [--vouchers] "
                         "[--bench NAME [--bench-redeem-s S]] [--crash-points P1,P2,...] [--flood-s S] [--fund-coins K] [--query-fault-rate P]\n");
         return 2;
     }
@@ -875,6 +909,7 @@ int main(int argc, char **argv) {
         if (access(bin, X_OK) != 0) die("%s is not built yet: the oncesign design needs the daemon", bin);
         start_sim();
         init_device();
+        if (vouchers) register_issuer();
     }
     start_service();
     printf("flood[%s]: node 127.0.0.1:%d, service %s, workdir %s\n", tag, node_port, svc_base, workdir);
@@ -933,8 +968,43 @@ int main(int argc, char **argv) {
     }
     /* The walk starts at the first funding block (its height before the funding, plus one). */
 
+    /* With vouchers the backend names the signer (the attestation key the daemon pinned) and bounds
+     * each voucher by the signer's log: a budget of a million entries outlasts the flood. */
+    os_voucher voucher_template;
+    memset(&voucher_template, 0, sizeof voucher_template);
+    if (vouchers) {
+        e2e_resp r = svc("GET", "/v1/health", NULL, 10000);
+        const char *att = json_string_value(json_object_get(r.body, "signer_attestation_pubkey"));
+        json_int_t seq = json_integer_value(json_object_get(r.body, "signer_log_seq"));
+        if (!att || strlen(att) != 64) die("GET /v1/health: no signer_attestation_pubkey");
+        for (int k = 0; k < 32; k++) {
+            unsigned byte;
+            sscanf(att + 2 * k, "%2x", &byte);
+            voucher_template.signer[k] = (uint8_t)byte;
+        }
+        voucher_template.network = OS_NET_REGTEST;
+        voucher_template.expiry_seq = (uint64_t)seq + 1000000u;
+        e2e_resp_free(&r);
+    }
+    if (vouchers) {
+        /* the mode is on: a code without its voucher is refused (a bridge that took it anyway meets
+         * the signer's refusal: tests/unit/test_engine.c) */
+        e2e_resp r = svc("POST", "/v1/codes", json_pack("{s:I}", "amount", (json_int_t)100000), 10000);
+        if (r.http != 422) die("POST /v1/codes without a voucher: HTTP %ld, expected 422", r.http);
+        e2e_resp_free(&r);
+    }
     for (i = 0; i < n_codes; i++) {
-        e2e_resp r = svc("POST", "/v1/codes", json_pack("{s:I}", "amount", (json_int_t)codes[i].amount), 10000);
+        json_t *body = json_pack("{s:I}", "amount", (json_int_t)codes[i].amount);
+        if (vouchers) {
+            os_voucher v = voucher_template;
+            char hex[2 * OS_VOUCHER_BYTES + 1];
+            v.amount = (uint64_t)codes[i].amount;
+            if (getrandom(v.nonce, sizeof v.nonce, 0) != (ssize_t)sizeof v.nonce ||
+                os_voucher_sign(&v, issuer_priv) != OS_OK || os_voucher_to_hex(&v, hex) != OS_OK)
+                die("cannot sign the voucher of code %d", i);
+            json_object_set_new(body, "voucher", json_string(hex));
+        }
+        e2e_resp r = svc("POST", "/v1/codes", body, 10000);
         const char *code = json_string_value(json_object_get(r.body, "code"));
         if ((r.http != 200 && r.http != 201) || !code) die("POST /v1/codes: HTTP %ld", r.http);
         snprintf(codes[i].code, sizeof codes[i].code, "%s", code);
