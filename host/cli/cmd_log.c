@@ -210,7 +210,7 @@ static void print_report_text(const os_audit_report *r, int pubkey_from_file, co
     printf("signatures         %llu transactions signed, %llu sat paid out, %llu sat fees\n",
            (unsigned long long)r->signatures_released, (unsigned long long)r->payout_total,
            (unsigned long long)r->fee_total);
-    printf("refusals           %llu refusals (committed nonce, spent anchor)\n", (unsigned long long)r->refusals);
+    printf("refusals           %llu refusals (committed nonce, spent anchor, voucher)\n", (unsigned long long)r->refusals);
     printf("operator           %llu approvals, %llu rejections, %llu re-anchors\n", (unsigned long long)r->approvals,
            (unsigned long long)r->rejections, (unsigned long long)r->reanchors);
     printf("boots              %llu\n", (unsigned long long)r->boots);

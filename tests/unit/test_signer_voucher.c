@@ -452,6 +452,84 @@ static void test_issuer_registration_screens_and_rejection(void **state) {
     harness_stop();
 }
 
+
+/* What theft is left (docs/DESIGN.md §8), claim 1: a compromised bridge can redirect a gift code's
+ * payout being redeemed (its voucher names no destination: the redeemer does), and no more than
+ * that: at most the voucher's amount, once. The host here pays a genuine, unredeemed gift voucher to
+ * itself: signed; then tries the same voucher again, and more than its amount: refused. */
+static void test_gift_voucher_redirect_is_bounded_by_its_amount_once(void **state) {
+    (void)state;
+    uint8_t signer[32];
+    os_client *c = voucher_device(210, signer);
+    nonce_tree *tree = NULL;
+    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    one_payout p, q;
+    os_voucher v;
+    one_payout_make(&p, 666, 2000000, 10, 42);    /* the attacker's destination */
+    make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 0);
+    sign_voucher(&v, ISSUER_PRIV);
+    p.out[0].voucher = &v;
+    p.out[0].amount = 2000001;                    /* a satoshi more than vouched */
+    p.out[1].amount = 100000000 - 2000001 - 10000;
+    assert_refused_and_logged(c, tree, &p, OS_ERR_VOUCHER_AMOUNT, &v);
+    p.out[0].amount = 2000000;
+    p.out[1].amount = 100000000 - 2000000 - 10000;
+    os_input_sig sigs[1];
+    os_sign_outcome oc;
+    assert_int_equal(os_sign_run(c, tree, &p.tx, sigs, &oc, NULL, NULL), OS_OK);   /* the residual theft */
+    one_payout_make(&q, 666, 2000000, 10, 43);
+    q.out[0].voucher = &v;
+    q.out[0].replace = 1;                         /* the same code again, from another coin */
+    q.out[0].anchor = p.coin.input.prevout;
+    assert_int_equal(os_sign_run(c, tree, &q.tx, sigs, &oc, NULL, NULL), OS_ERR_NONCE_COMMITTED);
+    harness_destination(667, q.out[0].script);    /* ... or to yet another address of the thief's */
+    assert_int_equal(os_sign_run(c, tree, &q.tx, sigs, &oc, NULL, NULL), OS_ERR_PROOF_INVALID);
+    nonce_tree_free(tree);
+    harness_stop();
+}
+
+/* Claim 2: a compromised issuer key is bounded by the caps. The thief holds the issuer key and the
+ * bridge, and mints a voucher for a payout above the per-payout cap to itself: the signer asks the
+ * operator, who rejects; nothing is signed, the rejection is logged. */
+static void test_compromised_issuer_bounded_by_the_caps(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 211);
+    os_policy pol = harness_policy_open();
+    pol.per_payout_cap = 10000000;                /* 0.1 MONA */
+    assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
+    uint8_t key[32], signer[32];
+    uint16_t code;
+    xonly(ISSUER_PRIV, key);
+    assert_int_equal(set_issuers(c, OS_VOUCHERS_REQUIRED, key, 1, &code), OS_MSG_SUCCESS);
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    memcpy(signer, info.attestation_pubkey, 32);
+    nonce_tree *tree = NULL;
+    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    one_payout p;
+    os_voucher v;
+    one_payout_make(&p, 666, 50000000, 11, 44);
+    make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 1);
+    sign_voucher(&v, ISSUER_PRIV);
+    p.out[0].voucher = &v;
+    harness_set_operator(OPERATOR_REJECT);
+    os_input_sig sigs[1];
+    os_sign_outcome oc;
+    board_mem_display_transcript_clear();
+    assert_int_equal(os_sign_run(c, tree, &p.tx, sigs, &oc, harness_on_pending, NULL), OS_ERR_USER_REJECTED);
+    assert_shown("a payout > payout cap");
+    os_msg_info after;
+    assert_int_equal(harness_info(c, &after), OS_OK);
+    assert_memory_equal(after.nonce_root, info.nonce_root, 32);
+    uint8_t entry[OS_LOG_ENTRY_BYTES];
+    newest_entry(c, entry, NULL);
+    assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_APPROVAL);
+    assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD + 1], 0);
+    harness_set_operator(OPERATOR_APPROVE);
+    nonce_tree_free(tree);
+    harness_stop();
+}
+
 /* The layout round-trips and has one encoding: out-of-range fields are refused both ways. */
 static void test_voucher_layout(void **state) {
     (void)state;
@@ -503,6 +581,8 @@ int main(void) {
         cmocka_unit_test(test_voucher_for_another_signer_or_nonce_refused_and_logged),
         cmocka_unit_test(test_reused_voucher_nonce_refused_and_logged),
         cmocka_unit_test(test_issuer_registration_screens_and_rejection),
+        cmocka_unit_test(test_gift_voucher_redirect_is_bounded_by_its_amount_once),
+        cmocka_unit_test(test_compromised_issuer_bounded_by_the_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
