@@ -1640,7 +1640,7 @@ static int prompt_subject(uint8_t out[32]) {
         break;
     case PENDING_ISSUERS:
         /* old set, then new: flags, count, keys (zero-padded), as the screens show them */
-        _Static_assert(sizeof buf >= 2 * (2 + OS_MAX_ISSUERS * 32), "both issuer sets fit");
+        VERIFY_CHECK(sizeof buf >= 2 * (2 + sizeof g_state.issuers));
         buf[0] = g_state.voucher_flags;
         buf[1] = g_state.n_issuers;
         memcpy(buf + 2, g_state.issuers, sizeof g_state.issuers);

@@ -60,8 +60,8 @@ static const setting table[] = {
     NUM(reconcile_interval_ms, "MS", "how often the reconciler polls monacoind [2000]"),
     NUM(rpc_timeout_ms, "MS", "bound for one JSON-RPC call, 1..600000 [5000]"),
     NUM(operator_wait_ms, "MS", "how long a signing session waits for the operator's button [60000]"),
-    NUM(vouchers_required, "0|1", "1: codes and withdrawals are taken only with an issuer's \"voucher\""
-                                  " (docs/API.md \"Vouchers\"); set the signer's own rule with `oncesign device issuers` [0]"),
+    NUM(vouchers_required, "N", "1: codes and withdrawals are taken only with an issuer's \"voucher\""
+                                " (docs/API.md \"Vouchers\"); set the signer's own rule with `oncesign device issuers` [0]"),
     STR(webhook_url, "URL", 0, "POST payout events (broadcast, confirmed, failed, awaiting approval) here, signed"
                                " with HMAC-SHA256 (docs/API.md \"Webhooks\"); none when empty"),
     STR(webhook_secret_file, "FILE", 0, "the webhook signing secret: first line, >= 16 characters (mode 0600 or 0640)"),

@@ -204,10 +204,18 @@ static int read_version(sqlite3 *db, int *version) {
 /* PRAGMA quick_check (every page and b-tree's structure, no index-content cross check; its cost on a
  * large ledger is in docs/OPERATING.md): a ledger that fails it is refused with the first problems
  * it names, before anything reads or writes it. */
+/* The one message for a ledger SQLite finds damaged, wherever it is found (what: the step, found:
+ * what SQLite said). */
+static void corrupt_err(char *err, size_t cap, const char *path, const char *what, const char *found) {
+    if (err && cap)
+        snprintf(err, cap, "the ledger %s is corrupt (%s: %s): restore it from a backup (a ledger.db"
+                           " and its -wal belong together)", path, what, found);
+}
+
 static int check_integrity(sqlite3 *db, const char *path, char *err, size_t cap) {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "PRAGMA quick_check(3)", -1, &st, NULL) != SQLITE_OK) {
-        if (err && cap) snprintf(err, cap, "the ledger %s is corrupt: quick_check: %s", path, sqlite3_errmsg(db));
+        corrupt_err(err, cap, path, "PRAGMA quick_check", sqlite3_errmsg(db));
         return OS_ERR_DB;
     }
     char found[384] = "";
@@ -224,9 +232,7 @@ static int check_integrity(sqlite3 *db, const char *path, char *err, size_t cap)
     if (ok && r == SQLITE_DONE) return OS_OK;
     for (char *p = found; *p; p++)
         if (*p == '\n') *p = ' ';   /* one log line */
-    if (err && cap)
-        snprintf(err, cap, "the ledger %s is corrupt (PRAGMA quick_check: %s): restore it from a backup (a ledger.db"
-                           " and its -wal belong together)", path, found);
+    corrupt_err(err, cap, path, "PRAGMA quick_check", found);
     return OS_ERR_DB;
 }
 
@@ -330,7 +336,10 @@ int os_ledger_open_version(const char *path, int target_version, os_ledger **out
     sqlite3_busy_timeout(l->db, 5000);
     if (exec_raw(l->db, "PRAGMA journal_mode=WAL") != OS_OK || exec_raw(l->db, "PRAGMA synchronous=FULL") != OS_OK ||
         exec_raw(l->db, "PRAGMA foreign_keys=ON") != OS_OK) {
-        set_err(err, cap, "pragma", l->db);
+        /* journal_mode reads the schema: a damaged schema page is found here, before quick_check */
+        int code = sqlite3_errcode(l->db);
+        if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) corrupt_err(err, cap, path, "pragma", sqlite3_errmsg(l->db));
+        else set_err(err, cap, "pragma", l->db);
         sqlite3_close(l->db);
         free(l);
         return OS_ERR_DB;
