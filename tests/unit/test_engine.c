@@ -776,6 +776,40 @@ static void test_compromised_bridge_invented_payout_refused(void **state) {
     os_engine_close(e);
 }
 
+/* Heal, don't halt: a batch holding one expired voucher is refused by the signer at that payout; it
+ * fails with the reason, and the others of the batch are drafted again and paid. */
+static void test_expired_voucher_fails_alone(void **state) {
+    (void)state;
+    os_client *c = start_signer(43);
+    require_vouchers(c);
+    add_coin(0, 5000000, 43);
+    os_engine_config cfg = config();
+    cfg.vouchers_required = 1;
+    os_engine *e = open_engine(&cfg, c);
+    os_voucher good = engine_voucher(c, 3, 20000, 0), stale = engine_voucher(c, 4, 21000, 0);
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    stale.expiry_seq = info.log_seq;   /* the signer's log is there already */
+    assert_int_equal(os_voucher_sign(&stale, ENGINE_ISSUER_PRIV), OS_OK);
+    char code[2][65], addr[OS_MAX_ADDRESS + 1];
+    os_code_info ci;
+    os_payout_info p[2];
+    int created = 0;
+    assert_int_equal(os_engine_issue_voucher_code(e, &good, 0, code[0], &ci), OS_OK);
+    assert_int_equal(os_engine_issue_voucher_code(e, &stale, 0, code[1], &ci), OS_OK);
+    for (int i = 0; i < 2; i++) {
+        dest_address(210 + (uint32_t)i, addr);
+        assert_int_equal(os_engine_redeem(e, code[i], addr, &p[i], &created), OS_OK);
+    }
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, p[1].id, OS_PAYOUT_FAILED);
+    wait_payout(e, p[0].id, OS_PAYOUT_SIGNED);
+    os_engine_stop(e);
+    assert_int_equal(os_engine_payout_get(e, p[1].id, &p[1]), OS_OK);
+    assert_non_null(strstr(p[1].error, "expired"));
+    os_engine_close(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
@@ -791,6 +825,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_absent_signer_waited_for, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vouchers_pay_through_the_engine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compromised_bridge_invented_payout_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_voucher_fails_alone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
