@@ -48,6 +48,7 @@
 #include "bip32.h"
 #include "bip39.h"
 #include "board.h"
+#include "bytes.h"
 #include "codec.h"
 #include "crypto.h"
 #include "frame.h"
@@ -58,6 +59,7 @@
 #include "policy.h"
 #include "storage.h"
 #include "tx.h"
+#include "voucher.h"
 
 /* Host and firmware are released together from one tree, so they carry one version number. */
 #define FIRMWARE_VERSION ONCESIGN_VERSION
@@ -135,6 +137,13 @@ static struct {
     uint16_t reanchor_payout;
     uint32_t needs;             /* POLICY_NEEDS_* */
     uint64_t log_seq;           /* the SIGN entry of this session, once committed */
+    /* Vouchers (issue 14): the one SIGN_VOUCHER awaiting its output, and the chained hash of the
+     * ids of the vouchers the NEW payouts were accepted under, for the VOUCHERS entry. */
+    uint8_t have_voucher;
+    uint16_t voucher_index;
+    os_voucher voucher;
+    uint16_t n_vouchers;
+    uint8_t vouchers_digest[32];
 } g_sess;
 
 typedef enum {
@@ -146,6 +155,7 @@ typedef enum {
     PENDING_POLICY,
     PENDING_SIGN,
     PENDING_NONCE_RESET,
+    PENDING_ISSUERS,
 } pending_kind;
 
 static struct {
@@ -164,6 +174,9 @@ static struct {
     os_msg_address address;
     uint8_t address_change;
     uint32_t address_index;
+    /* ISSUERS: the set to register */
+    uint8_t voucher_flags, n_issuers;
+    uint8_t issuers[OS_MAX_ISSUERS][32];
 } g_pend;
 
 static os_state g_state;            /* the committed durable state, as loaded or last committed */
@@ -828,6 +841,71 @@ static int finish_policy(void) {
     return commit_with_entry(OS_LOG_POLICY, payload, sizeof payload);
 }
 
+/* ------------------------------------------------------------------ SET_ISSUERS (issue 14) */
+
+/* An issuer key as the operator compares it with the issuer tool's output: the first 8 bytes of
+ * the x-only key in hex (`oncesign voucher keygen` prints the same). */
+static const char *issuer_fingerprint(const uint8_t key[32], char out[32]) {
+    static const char hex[] = "0123456789abcdef";
+    int i;
+    for (i = 0; i < 8; i++) {
+        out[2 * i] = hex[key[i] >> 4];
+        out[2 * i + 1] = hex[key[i] & 15];
+    }
+    out[16] = 0;
+    return out;
+}
+
+static uint16_t issuers_pages(void) {
+    uint8_t n = g_state.n_issuers > g_pend.n_issuers ? g_state.n_issuers : g_pend.n_issuers;
+    return (uint16_t)(1u + n);
+}
+
+/* Page 0: "vouchers required" and the count, old -> new; then one page per key slot, old -> new,
+ * so a key replaced, added or removed shows as such. */
+static void show_issuers_page(uint16_t page) {
+    screen_text t;
+    char a[32], b[32];
+    text_reset(&t);
+    text_add_title(&t, "Issuers", (uint32_t)page + 1, issuers_pages());
+    if (page == 0) {
+        text_add_change(&t, "vouchers required:", (g_state.voucher_flags & OS_VOUCHERS_REQUIRED) ? "yes" : "no",
+                        (g_pend.voucher_flags & OS_VOUCHERS_REQUIRED) ? "yes" : "no");
+        text_add_change(&t, "issuer keys:", number_text(g_state.n_issuers, a), number_text(g_pend.n_issuers, b));
+    } else {
+        uint8_t i = (uint8_t)(page - 1);
+        text_add_change(&t, "key:", i < g_state.n_issuers ? issuer_fingerprint(g_state.issuers[i], a) : "-",
+                        i < g_pend.n_issuers ? issuer_fingerprint(g_pend.issuers[i], b) : "-");
+    }
+    text_add(&t, page + 1u < issuers_pages() ? "\napprove = next" : "\napprove = set issuers");
+    show(&t);
+}
+
+static void handle_set_issuers(const os_msg *req) {
+    const os_msg_set_issuers *m = &req->u.set_issuers;
+    pending_reset();
+    g_pend.voucher_flags = m->flags;
+    g_pend.n_issuers = m->n_issuers;
+    if (m->n_issuers > 0) memcpy(g_pend.issuers, m->keys, 32u * m->n_issuers);
+    int rc = open_prompt(PENDING_ISSUERS, issuers_pages());
+    if (rc != OS_OK) { pending_reset(); send_error(req, rc, 0xFFFF, NULL, 0); return; }
+    send_pending(req);
+}
+
+/* The ISSUERS entry carries the whole new set: flags, count, OS_MAX_ISSUERS keys zero-padded. */
+static int finish_issuers(void) {
+    uint8_t payload[2 + OS_MAX_ISSUERS * 32];
+    _Static_assert(sizeof payload <= OS_LOG_PAYLOAD_MAX, "the issuer set fits one entry");
+    prepare_next();
+    g_next.voucher_flags = g_pend.voucher_flags;
+    g_next.n_issuers = g_pend.n_issuers;
+    memcpy(g_next.issuers, g_pend.issuers, sizeof g_next.issuers);
+    payload[0] = g_next.voucher_flags;
+    payload[1] = g_next.n_issuers;
+    memcpy(payload + 2, g_next.issuers, sizeof g_next.issuers);
+    return commit_with_entry(OS_LOG_ISSUERS, payload, sizeof payload);
+}
+
 static void handle_wipe(const os_msg *req) {
     /* A wipe ends every session, approved or not: nothing half-signed outlives the question. */
     end_all();
@@ -1170,6 +1248,64 @@ static void refuse_committed(const os_msg *req, const os_msg_sign_output *m) {
     send_error(req, rc == OS_OK ? OS_ERR_NONCE_COMMITTED : rc, index, detail, sizeof detail);
 }
 
+/* ------------------------------------------------------------------ vouchers (issue 14) */
+
+/* SIGN_VOUCHER: held for the next SIGN_OUTPUT, which must be the NEW payout it names. */
+static void handle_sign_voucher(const os_msg *req) {
+    const os_msg_sign_voucher *m = &req->u.sign_voucher;
+    if (g_sess.phase != PHASE_OUTPUTS || g_sess.have_voucher) { sign_fail(req, OS_ERR_MSG_UNEXPECTED, m->index); return; }
+    if (m->index != g_sess.next_output) { sign_fail(req, OS_ERR_TX_ORDER, m->index); return; }
+    g_sess.voucher = m->voucher;
+    g_sess.voucher_index = m->index;
+    g_sess.have_voucher = 1;
+    send_success(req);
+}
+
+/* Whether the held voucher allows the NEW payout m to script: authentic first (a registered issuer
+ * signed it), then for this signer, network and nonce, unexpired, and the amount and destination
+ * within it. Out: id: the voucher's id (zero when there is none). */
+static int voucher_allows(const os_msg_sign_output *m, const uint8_t *script, size_t script_len, uint8_t id[32]) {
+    const os_voucher *v = &g_sess.voucher;
+    const crypto_schnorr_key *attestation;
+    uint8_t self[32];
+    uint8_t i, registered = 0;
+    memset(id, 0, 32);
+    if (!g_sess.have_voucher) return OS_ERR_VOUCHER_MISSING;
+    VERIFY_CHECK(g_sess.voucher_index == m->index);
+    CHECK_OK(os_voucher_id(v, id));
+    for (i = 0; i < g_state.n_issuers; i++) registered |= (uint8_t)(memcmp(g_state.issuers[i], v->issuer, 32) == 0);
+    if (!registered || crypto_schnorr_verify(v->issuer, id, v->sig) != OS_OK) return OS_ERR_VOUCHER_ISSUER;
+    CHECK_OK(attestation_key(&g_state, &attestation));
+    CHECK_OK(crypto_schnorr_key_xonly(attestation, self));
+    if (memcmp(v->signer, self, 32) != 0 || v->network != g_state.network || memcmp(v->nonce, m->nonce, 32) != 0)
+        return OS_ERR_VOUCHER_MISMATCH;
+    /* The log only grows, and every signature the device releases appends to it: see
+     * docs/DESIGN.md §8 for what the host can and cannot do with this clock. */
+    if (g_state.log_seq >= v->expiry_seq) return OS_ERR_VOUCHER_EXPIRED;
+    if (m->amount > v->amount) return OS_ERR_VOUCHER_AMOUNT;
+    if ((v->flags & OS_VOUCHER_DESTINATION) &&
+        (script_len != v->script_len || memcmp(script, v->script, script_len) != 0))
+        return OS_ERR_VOUCHER_DESTINATION;
+    return OS_OK;
+}
+
+/* Records a payout refused for its voucher (I5): reason, output, amount asked, nonce, voucher id
+ * (zero when none came), hashPrevouts; then ends the session with the reason. */
+static void refuse_voucher(const os_msg *req, const os_msg_sign_output *m, int reason, const uint8_t id[32]) {
+    uint8_t payload[2 + 2 + 8 + 32 + 32 + 32];
+    os_write_le16(payload, (uint16_t)reason);
+    os_write_le16(payload + 2, m->index);
+    os_write_le64(payload + 4, m->amount);
+    memcpy(payload + 12, m->nonce, 32);
+    memcpy(payload + 44, id, 32);
+    if (tx_sighasher_hash_prevouts(&g_sess.hasher, payload + 76) != OS_OK) memset(payload + 76, 0, 32);
+    uint16_t index = m->index;
+    session_reset();
+    prepare_next();
+    int rc = commit_with_entry(OS_LOG_REFUSE_VOUCHER, payload, sizeof payload);
+    send_error(req, rc == OS_OK ? reason : rc, index, NULL, 0);
+}
+
 static void handle_sign_output(const os_msg *req) {
     const os_msg_sign_output *m = &req->u.sign_output;
     int rc;
@@ -1177,6 +1313,11 @@ static void handle_sign_output(const os_msg *req) {
     if (m->index != g_sess.next_output) { sign_fail(req, OS_ERR_TX_ORDER, m->index); return; }
     if (m->amount == 0 || m->amount > OS_MAX_MONEY || g_sess.total_out + m->amount > OS_MAX_MONEY) {
         sign_fail(req, OS_ERR_TX_AMOUNT, m->index);
+        return;
+    }
+    /* A voucher speaks only for the NEW payout it was sent before. */
+    if (g_sess.have_voucher && (m->kind != OS_OUTPUT_PAYOUT || m->proof_kind != OS_PROOF_NEW)) {
+        sign_fail(req, OS_ERR_MSG_UNEXPECTED, m->index);
         return;
     }
     uint8_t script[OS_MAX_PAYOUT_SCRIPT];
@@ -1210,7 +1351,11 @@ static void handle_sign_output(const os_msg *req) {
             return;
         }
         if (m->proof_kind == OS_PROOF_NEW) {
-            uint8_t new_root[32];
+            uint8_t new_root[32], voucher_id[32] = { 0 };
+            if (g_sess.have_voucher || (g_state.voucher_flags & OS_VOUCHERS_REQUIRED)) {
+                rc = voucher_allows(m, script, script_len, voucher_id);
+                if (rc != OS_OK) { refuse_voucher(req, m, rc, voucher_id); return; }
+            }
             rc = nonce_set_leaf_value(&g_sess.inputs[0].prevout, script, script_len, m->amount, value);
             if (rc == OS_OK) rc = nonce_set_verify_insert(g_sess.pending_root, key, value, &m->proof, new_root);
             if (rc == OS_ERR_PROOF_KIND) {
@@ -1225,6 +1370,15 @@ static void handle_sign_output(const os_msg *req) {
             memcpy(g_sess.pending_root, new_root, 32);
             g_sess.n_new++;
             g_sess.new_payout_sum += m->amount;
+            if (g_sess.have_voucher) {
+                /* vouchers_digest = SHA256(vouchers_digest | id), in output order */
+                uint8_t chain[64];
+                memcpy(chain, g_sess.vouchers_digest, 32);
+                memcpy(chain + 32, voucher_id, 32);
+                crypto_sha256(chain, sizeof chain, g_sess.vouchers_digest);
+                g_sess.n_vouchers++;
+                g_sess.have_voucher = 0;
+            }
         } else if (m->proof_kind == OS_PROOF_REPLACE) {
             rc = nonce_set_leaf_value(&m->anchor, script, script_len, m->amount, value);
             if (rc == OS_OK) rc = nonce_set_verify_member(g_sess.pending_root, key, value, &m->proof);
@@ -1310,6 +1464,18 @@ static int commit_signing(int approved) {
     *p++ = (uint8_t)(approved ? 1 : 0);
     VERIFY_CHECK((size_t)(p - payload) == sizeof payload);
 
+    if (g_sess.n_vouchers > 0) {
+        /* The vouchers the new payouts were accepted under: an entry of its own before the SIGN
+         * entry (which has no room left), naming the same transaction digest: tx_digest, count,
+         * vouchers_digest. A power cut between the two leaves the vouchers logged and nothing
+         * signed. */
+        uint8_t vouchers[32 + 2 + 32];
+        memcpy(vouchers, payload + 32, 32);
+        os_write_le16(vouchers + 32, g_sess.n_vouchers);
+        memcpy(vouchers + 34, g_sess.vouchers_digest, 32);
+        prepare_next();
+        CHECK_OK(commit_with_entry(OS_LOG_VOUCHERS, vouchers, sizeof vouchers));
+    }
     if (g_sess.n_reanchored) {
         /* The operator's re-anchor approval is an entry of its own, before the SIGN entry that
          * commits the moved leaf: what 4, approved 1, nonce, old anchor, new anchor. A power cut
@@ -1573,6 +1739,18 @@ static int prompt_subject(uint8_t out[32]) {
         nonce_reset_bytes(&g_pend.nonce_reset, buf);
         n = OS_NONCE_RESET_BYTES;
         break;
+    case PENDING_ISSUERS:
+        /* old set, then new: flags, count, keys (zero-padded), as the screens show them */
+        VERIFY_CHECK(sizeof buf >= 2 * (2 + sizeof g_state.issuers));
+        buf[0] = g_state.voucher_flags;
+        buf[1] = g_state.n_issuers;
+        memcpy(buf + 2, g_state.issuers, sizeof g_state.issuers);
+        n = 2 + sizeof g_state.issuers;
+        buf[n] = g_pend.voucher_flags;
+        buf[n + 1] = g_pend.n_issuers;
+        memcpy(buf + n + 2, g_pend.issuers, sizeof g_pend.issuers);
+        n += 2 + sizeof g_pend.issuers;
+        break;
     default:
         return OS_ERR_INTERNAL;
     }
@@ -1593,6 +1771,7 @@ static void show_prompt_page(void) {
     case PENDING_POLICY: show_policy_page(g_pend.page); break;
     case PENDING_SIGN: show_sign_page(g_pend.page); break;
     case PENDING_NONCE_RESET: show_nonce_reset_page(g_pend.page); break;
+    case PENDING_ISSUERS: show_issuers_page(g_pend.page); break;
     default: show_idle(); break;
     }
 }
@@ -1637,11 +1816,11 @@ static void handle_poll(const os_msg *req) {
     pending_kind kind = g_pend.kind;
     if (decision == BOARD_BUTTON_REJECT) {
         /* A rejection of what would have changed the durable state is an entry of its own:
-         * what (1 sign, 2 policy, 3 wipe), approved 0, and its subject (a payout: the inputs it
+         * what (1 sign, 2 policy, 3 wipe, 5 issuers), approved 0, and its subject (a payout: the inputs it
          * would have spent, hashPrevouts; a policy or wipe: the prompt's subject hash). */
         uint8_t payload[2 + 32];
         payload[0] = kind == PENDING_SIGN ? 1 : kind == PENDING_POLICY ? 2 : kind == PENDING_WIPE ? 3
-                   : kind == PENDING_NONCE_RESET ? 5 : 0;
+                   : kind == PENDING_NONCE_RESET ? 5 : kind == PENDING_ISSUERS ? 6 : 0;
         payload[1] = 0;
         if (kind == PENDING_SIGN) {
             if (tx_sighasher_hash_prevouts(&g_sess.hasher, payload + 2) != OS_OK) memset(payload + 2, 0, 32);
@@ -1695,6 +1874,9 @@ static void handle_poll(const os_msg *req) {
     case PENDING_NONCE_RESET:
         rc = finish_nonce_reset();
         break;
+    case PENDING_ISSUERS:
+        rc = finish_issuers();
+        break;
     case PENDING_SIGN:
         pending_reset();
         rc = commit_signing(1);
@@ -1743,6 +1925,8 @@ static void dispatch(const os_msg *req) {
     case OS_MSG_SIGN_OUTPUT: handle_sign_output(req); break;
     case OS_MSG_SIGN_FINISH: handle_sign_finish(req); break;
     case OS_MSG_SIGN_GET_SIGS: handle_sign_get_sigs(req); break;
+    case OS_MSG_SET_ISSUERS: handle_set_issuers(req); break;
+    case OS_MSG_SIGN_VOUCHER: handle_sign_voucher(req); break;
     default: send_error(req, OS_ERR_MSG_TYPE, 0xFFFF, NULL, 0); break;
     }
 }

@@ -62,8 +62,17 @@ static int log_fields_consistent(const os_state *st) {
     return memcmp(hash, st->log_head, 32) == 0;
 }
 
+static int issuers_sane(const os_state *st) {
+    uint8_t i;
+    if ((st->voucher_flags & (uint8_t)~OS_VOUCHERS_REQUIRED) != 0 || st->n_issuers > OS_MAX_ISSUERS) return 0;
+    if (st->voucher_flags != 0 && st->n_issuers == 0) return 0;
+    for (i = 1; i < st->n_issuers; i++)
+        if (memcmp(st->issuers[i - 1], st->issuers[i], 32) >= 0) return 0;
+    return all_zero(&st->issuers[0][0] + 32u * st->n_issuers, (size_t)(OS_MAX_ISSUERS - st->n_issuers) * 32u);
+}
+
 static int state_sane(const os_state *st) {
-    return st->initialized <= 1 && st->test_only_rng <= 1 && log_fields_consistent(st);
+    return st->initialized <= 1 && st->test_only_rng <= 1 && issuers_sane(st) && log_fields_consistent(st);
 }
 
 int storage_serialize_state(const os_state *st, uint8_t out[STORAGE_PAYLOAD_BYTES]) {
@@ -83,6 +92,9 @@ int storage_serialize_state(const os_state *st, uint8_t out[STORAGE_PAYLOAD_BYTE
     p += OS_POLICY_BYTES;
     os_write_le64(p, st->velocity_spent); p += 8;
     os_write_le64(p, st->fee_spent); p += 8;
+    *p++ = st->voucher_flags;
+    *p++ = st->n_issuers;
+    memcpy(p, st->issuers, sizeof st->issuers); p += sizeof st->issuers;
     os_write_le64(p, st->log_seq); p += 8;
     memcpy(p, st->log_head, 32); p += 32;
     os_write_le64(p, st->log_acked_seq); p += 8;
@@ -105,6 +117,9 @@ static int deserialize_state(const uint8_t in[STORAGE_PAYLOAD_BYTES], os_state *
     p += OS_POLICY_BYTES;
     st->velocity_spent = os_read_le64(p); p += 8;
     st->fee_spent = os_read_le64(p); p += 8;
+    st->voucher_flags = *p++;
+    st->n_issuers = *p++;
+    memcpy(st->issuers, p, sizeof st->issuers); p += sizeof st->issuers;
     st->log_seq = os_read_le64(p); p += 8;
     memcpy(st->log_head, p, 32); p += 32;
     st->log_acked_seq = os_read_le64(p); p += 8;

@@ -16,7 +16,7 @@
  * host could wear the flash out with refusals, boots and LOG_ACKs, each a commit. Now a commit
  * programs the first blank slot after the newest record; only when its sector is full does the
  * next record go to slot 0 of the other sector, erased first. A sector is erased once per
- * storage_slots_per_sector() commits (7 with 4 KiB sectors, 227 with the STM32F405's 128 KiB),
+ * storage_slots_per_sector() commits (6 with 4 KiB sectors, 204 with the STM32F405's 128 KiB),
  * and the two sectors take turns.
  *
  * Why a commit is atomic: the newest record is never erased or programmed over. Appending programs
@@ -58,6 +58,9 @@ typedef struct {
     os_policy policy;
     uint64_t velocity_spent;       /* token bucket state for the velocity cap */
     uint64_t fee_spent;            /* token bucket state for the fee budget */
+    uint8_t voucher_flags;         /* OS_VOUCHERS_REQUIRED: a NEW payout needs an issuer's voucher */
+    uint8_t n_issuers;             /* registered issuer keys, 0 .. OS_MAX_ISSUERS */
+    uint8_t issuers[OS_MAX_ISSUERS][32];   /* BIP340 x-only, strictly increasing; zero beyond n_issuers */
     uint64_t log_seq;              /* newest log entry's seq, 0 = none */
     uint8_t log_head[32];          /* its entry hash (all zero when log_seq is 0) */
     uint64_t log_acked_seq;        /* host archived everything up to here (<= log_seq) */
@@ -67,10 +70,10 @@ typedef struct {
 #define STORAGE_STATE_SECTOR_A   0u
 #define STORAGE_STATE_SECTOR_B   1u
 #define STORAGE_LOG_FIRST_SECTOR 2u
-#define STORAGE_FORMAT_VERSION   2u     /* 2: the fee budget (policy field and fee_spent) */
+#define STORAGE_FORMAT_VERSION   3u     /* 2: the fee budget (policy field and fee_spent); 3: issuers */
 #define STORAGE_HEADER_BYTES     16u    /* magic 4, version 2, state_seq 8, payload length 2 */
-#define STORAGE_PAYLOAD_BYTES    (4u + 64u + 32u + 32u + OS_POLICY_BYTES + 8u + 8u + 8u + 32u + 8u + \
-                                  OS_LOG_ENTRY_BYTES)
+#define STORAGE_PAYLOAD_BYTES    (4u + 64u + 32u + 32u + OS_POLICY_BYTES + 8u + 8u + \
+                                  2u + OS_MAX_ISSUERS * 32u + 8u + 32u + 8u + OS_LOG_ENTRY_BYTES)
 #define STORAGE_RECORD_BYTES     (STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES + 32u)
 #define STORAGE_COMMIT_WORD_BYTES 4u    /* zeroed in a write of its own once the record is programmed */
 /* A record and its commit word, rounded up to 64 bytes (word-aligned for every board's programming). */

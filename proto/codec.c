@@ -11,6 +11,7 @@
 
 #include "bytes.h"
 #include "oncesign/check.h"
+#include "voucher.h"
 
 typedef struct {
     int writing;            /* 0: fields are read from in; 1: fields are written to out */
@@ -100,6 +101,18 @@ static void io_policy(io *s, os_policy *p) {
     io_u64(s, &p->fee_cap);
     io_u64(s, &p->fee_rate_cap);
     io_u64(s, &p->fee_budget);
+}
+
+/* A voucher: its fixed layout (proto/voucher.h), checked in both directions like every field. */
+static int io_voucher(io *s, os_voucher *v) {
+    uint8_t buf[OS_VOUCHER_BYTES];
+    if (s->writing) CHECK_OK(os_voucher_encode(v, buf));
+    io_raw(s, buf, sizeof buf);
+    if (!s->writing) {
+        if (s->short_input) return OS_ERR_MSG_MALFORMED;
+        CHECK_OK(os_voucher_decode(buf, v));
+    }
+    return OS_OK;
 }
 
 static unsigned popcount8(uint8_t b) {
@@ -299,6 +312,25 @@ static int io_body(io *s, os_msg *m) {
     case OS_MSG_SIGN_GET_SIGS:
         io_u16(s, &m->u.sign_get_sigs.start);
         return OS_OK;
+
+    case OS_MSG_SET_ISSUERS: {
+        os_msg_set_issuers *b = &m->u.set_issuers;
+        uint8_t i;
+        io_u8(s, &b->flags);
+        REQUIRE((b->flags & (uint8_t)~OS_VOUCHERS_REQUIRED) == 0);
+        io_u8(s, &b->n_issuers);
+        REQUIRE(b->n_issuers <= OS_MAX_ISSUERS);
+        /* requiring vouchers with no issuer would refuse every new payout: a mistake, not a policy */
+        REQUIRE(b->n_issuers > 0 || b->flags == 0);
+        io_view(s, &b->keys, (size_t)b->n_issuers * 32u);
+        /* strictly increasing: one encoding per set, no key twice */
+        if (b->keys != NULL)
+            for (i = 1; i < b->n_issuers; i++) REQUIRE(memcmp(b->keys + 32u * (i - 1u), b->keys + 32u * i, 32) < 0);
+        return OS_OK;
+    }
+    case OS_MSG_SIGN_VOUCHER:
+        io_u16(s, &m->u.sign_voucher.index);
+        return io_voucher(s, &m->u.sign_voucher.voucher);
 
     case OS_MSG_ERROR: {
         os_msg_error *b = &m->u.error;

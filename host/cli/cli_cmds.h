@@ -34,6 +34,11 @@ int cli_cmd_psbt(const cli_globals *g, int argc, char **argv);
 /* `oncesign log export|verify ...` (cmd_log.c); argv[0] is export or verify. */
 int cli_cmd_log(const cli_globals *g, int argc, char **argv);
 
+/* `oncesign voucher keygen|sign|verify ...` (cmd_voucher.c): the issuer tool; no device, no ledger. */
+int cli_cmd_voucher(const cli_globals *g, int argc, char **argv);
+/* 1 when s is 64 hex digits (written to out); else prints a usage error naming opt and returns 0. */
+int cli_parse_hex32(const char *opt, const char *s, uint8_t out[32]);
+
 /* `oncesign status|payouts|codes|reconcile|tree ...` (cmd_ledger.c); group is argv[0]. */
 int cli_cmd_ledger(const cli_globals *g, int argc, char **argv);
 int cli_is_ledger_group(const char *word);

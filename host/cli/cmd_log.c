@@ -21,7 +21,7 @@
 
 static const char *const TYPE_NAMES[OS_LOG_TYPES] = { "unknown", "boot", "setup", "sign", "refuse_committed",
                                                       "approval", "policy", "wipe", "log_ack", "refuse_anchor",
-                                                      "nonce_reset" };
+                                                      "nonce_reset", "issuers", "vouchers", "refuse_voucher" };
 
 /* A seq as text, for one printf argument (a static buffer: one use per statement). */
 static const char *seq_text(uint64_t seq) {
@@ -246,7 +246,7 @@ static void print_report_text(const os_audit_report *r, int pubkey_from_file, co
     printf("signatures         %llu transactions signed, %llu sat paid out, %llu sat fees\n",
            (unsigned long long)r->signatures_released, (unsigned long long)r->payout_total,
            (unsigned long long)r->fee_total);
-    printf("refusals           %llu refusals (committed nonce, spent anchor)\n", (unsigned long long)r->refusals);
+    printf("refusals           %llu refusals (committed nonce, spent anchor, voucher)\n", (unsigned long long)r->refusals);
     printf("operator           %llu approvals, %llu rejections, %llu re-anchors\n", (unsigned long long)r->approvals,
            (unsigned long long)r->rejections, (unsigned long long)r->reanchors);
     printf("boots              %llu\n", (unsigned long long)r->boots);

@@ -63,6 +63,10 @@ static const char USAGE[] =
     "  ledger (--db, else $ONCESIGN_DB, else oncesign.db); other device commands then say\n"
     "  \"busy: held by oncesignd (pid N)\" (exit 2)\n"
     "  device wipe                       erase keys, nonce set and log (confirm on the device)\n"
+    "  device issuers [--required] [--issuer HEX ...]\n"
+    "                                    register up to 2 issuer keys (BIP340, from `voucher keygen`)\n"
+    "                                    and whether new payouts need their vouchers; the operator\n"
+    "                                    compares the fingerprints on the device (PROTOCOL.md 2.7)\n"
     "  device list                       the oncesign USB devices attached (serial, hidraw path);\n"
     "                                    pick one with --device hid:SERIAL\n"
     "\n"
@@ -106,6 +110,17 @@ static const char USAGE[] =
     "                                    walletcreatefundedpsbt); --anchor marks a replacement\n"
     "  monacoind: --rpc-url URL with --rpc-user U --rpc-password-file FILE (its first line) or\n"
     "             --rpc-cookie FILE (a password on the command line is refused: /proc shows it)\n"
+    "\n"
+    "issuer commands (no device, no ledger: run them on the backend or an offline machine):\n"
+    "  voucher keygen --key FILE         a new issuer key (mode 0600; never overwrites), prints the\n"
+    "                                    public key and its fingerprint\n"
+    "  voucher sign --key FILE --signer HEX --amount SAT --expiry-seq N [--nonce HEX]\n"
+    "               [--address ADDR] [--network main|test|regtest]\n"
+    "                                    a voucher (hex) for one payout by the signer whose attestation\n"
+    "                                    key is HEX, valid while its log seq is below N; --address binds\n"
+    "                                    the destination (withdrawals); a random nonce unless given\n"
+    "  voucher verify --voucher HEX [--issuer HEX]\n"
+    "                                    the voucher's fields and id; exit 3 when its signature fails\n"
     "\n"    "audit commands (docs/AUDITING.md):\n"
     "  log export [--db PATH] [--out FILE]\n"
     "                                    the signer's audit log as text (header + one entry per line):\n"
@@ -711,6 +726,46 @@ static int cmd_wipe(cli *c, int argc, char **argv) {
     return EXIT_OK;
 }
 
+/* SET_ISSUERS (PROTOCOL.md 2.7): the keys go in increasing order, as the device requires. */
+static int cmd_issuers(cli *c, int argc, char **argv) {
+    os_msg req, reply;
+    uint8_t keys[OS_MAX_ISSUERS][32];
+    uint8_t n = 0, flags = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--required") == 0) {
+            flags |= OS_VOUCHERS_REQUIRED;
+        } else if (strcmp(argv[i], "--issuer") == 0 && i + 1 < argc) {
+            if (n == OS_MAX_ISSUERS) return usage_error("device issuers: at most %d issuer keys", OS_MAX_ISSUERS);
+            if (!cli_parse_hex32("--issuer", argv[++i], keys[n])) return EXIT_USAGE;
+            n++;
+        } else {
+            return usage_error("device issuers: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (flags && n == 0) return usage_error("device issuers: --required needs at least one --issuer");
+    if (n == 2) {
+        int order = memcmp(keys[0], keys[1], 32);
+        if (order == 0) return usage_error("device issuers: the same key twice");
+        if (order > 0) {
+            uint8_t t[32];
+            memcpy(t, keys[0], 32);
+            memcpy(keys[0], keys[1], 32);
+            memcpy(keys[1], t, 32);
+        }
+    }
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_SET_ISSUERS;
+    req.u.set_issuers.flags = flags;
+    req.u.set_issuers.n_issuers = n;
+    req.u.set_issuers.keys = n > 0 ? &keys[0][0] : NULL;
+    int rc = exchange(c, &req, &reply, OS_MSG_SUCCESS,
+                      "Compare the issuer fingerprints on the device with `oncesign voucher keygen`'s, then approve");
+    if (rc != EXIT_OK) return rc;
+    if (c->json) printf("{\"ok\":true,\"vouchers_required\":%s,\"issuers\":%u}\n", flags ? "true" : "false", n);
+    else printf("Issuers set: %u key(s), vouchers %s.\n", n, flags ? "required" : "not required");
+    return EXIT_OK;
+}
+
 /* Needs no device open: it lists them (docs/USB.md). */
 static int cmd_list(cli *c, int argc, char **argv) {
     os_hid_device devs[16];
@@ -768,6 +823,7 @@ static int run_command(cli *c, int argc, char **argv) {
         if (strcmp(argv[i], "sign") == 0) return cli_cmd_sign(&g, argc - 1, argv + 1);
         if (strcmp(argv[i], "psbt") == 0) return cli_cmd_psbt(&g, argc - 1, argv + 1);
         if (strcmp(argv[i], "log") == 0) return cli_cmd_log(&g, argc - 1, argv + 1);
+        if (strcmp(argv[i], "voucher") == 0) return cli_cmd_voucher(&g, argc - 1, argv + 1);
         if (cli_is_ledger_group(argv[i])) return cli_cmd_ledger(&g, argc, argv);
         return usage_error("unknown command '%s'", argv[i]);
     }
@@ -781,6 +837,7 @@ static int run_command(cli *c, int argc, char **argv) {
     else if (strcmp(sub, "descriptors") == 0) run = cmd_descriptors;
     else if (strcmp(sub, "wipe") == 0) run = cmd_wipe;
     else if (strcmp(sub, "list") == 0) run = cmd_list;
+    else if (strcmp(sub, "issuers") == 0) run = cmd_issuers;
     else return usage_error("device: unknown command '%s' (info, init, xpub, address, descriptors, wipe, list)", sub);
 
     /* A running oncesignd holds the signer: info and address go through it; the rest would have to

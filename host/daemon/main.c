@@ -68,6 +68,7 @@ int main(int argc, char **argv) {
     cfg.fee_floor = s.fee_floor;
     cfg.fee_cap = s.fee_cap;
     cfg.max_payout = s.max_payout;
+    cfg.vouchers_required = (int)s.vouchers_required;
     cfg.confirmations_final = (uint32_t)s.confirmations_final;
     cfg.reconcile_interval_ms = (uint32_t)s.reconcile_interval_ms;
     cfg.operator_wait_ms = (uint32_t)s.operator_wait_ms;

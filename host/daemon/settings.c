@@ -60,6 +60,8 @@ static const setting table[] = {
     NUM(reconcile_interval_ms, "MS", "how often the reconciler polls monacoind [2000]"),
     NUM(rpc_timeout_ms, "MS", "bound for one JSON-RPC call, 1..600000 [5000]"),
     NUM(operator_wait_ms, "MS", "how long a signing session waits for the operator's button [60000]"),
+    NUM(vouchers_required, "N", "1: codes and withdrawals are taken only with an issuer's \"voucher\""
+                                " (docs/API.md \"Vouchers\"); set the signer's own rule with `oncesign device issuers` [0]"),
     STR(webhook_url, "URL", 0, "POST payout events (broadcast, confirmed, failed, awaiting approval) here, signed"
                                " with HMAC-SHA256 (docs/API.md \"Webhooks\"); none when empty"),
     STR(webhook_secret_file, "FILE", 0, "the webhook signing secret: first line, >= 16 characters (mode 0600 or 0640)"),
@@ -263,6 +265,10 @@ static int check(daemon_settings *s) {
     if (s->webhook_url[0] != '\0' && strncmp(s->webhook_url, "http://", 7) != 0 &&
         strncmp(s->webhook_url, "https://", 8) != 0) {
         fprintf(stderr, "oncesignd: webhook-url must start with http:// or https://\n");
+        return -1;
+    }
+    if (s->vouchers_required > 1) {
+        fprintf(stderr, "oncesignd: vouchers-required is 0 or 1\n");
         return -1;
     }
     if (s->webhook_retry_ms == 0 || s->webhook_retry_max_ms < s->webhook_retry_ms ||

@@ -17,7 +17,7 @@ typedef struct {
         webhook_secret_file[DAEMON_MAX_STR], webhook_secret[DAEMON_MAX_STR];
     unsigned long long port, batch_max, batch_delay_ms, fee_floor, fee_cap, max_payout, confirmations_final,
         reconcile_interval_ms, rpc_timeout_ms, connection_limit, per_client_limit, request_timeout_ms,
-        disk_min_free_mb, operator_wait_ms, webhook_retry_ms, webhook_retry_max_ms, webhook_timeout_ms;
+        disk_min_free_mb, operator_wait_ms, webhook_retry_ms, webhook_retry_max_ms, webhook_timeout_ms, vouchers_required;
 } daemon_settings;
 
 typedef enum {

@@ -35,6 +35,7 @@
 #include "crypto.h"
 #include "device_ops.h"
 #include "errtext.h"
+#include "issuer.h"
 #include "ledger.h"
 #include "log.h"
 #include "oncesign/check.h"
@@ -198,7 +199,14 @@ unsigned os_api_http_status(int status) {
     case OS_ERR_CODE_EXPIRED: return 410;
     case OS_ERR_TOO_LARGE: return 413;
     case OS_ERR_ADDRESS:
-    case OS_ERR_AMOUNT: return 422;
+    case OS_ERR_AMOUNT:
+    /* a voucher that does not allow this request (PROTOCOL.md 2.7) */
+    case OS_ERR_VOUCHER_MISSING:
+    case OS_ERR_VOUCHER_ISSUER:
+    case OS_ERR_VOUCHER_MISMATCH:
+    case OS_ERR_VOUCHER_AMOUNT:
+    case OS_ERR_VOUCHER_DESTINATION:
+    case OS_ERR_VOUCHER_EXPIRED: return 422;
     case OS_ERR_IO:
     case OS_ERR_TIMEOUT:
     case OS_ERR_BUSY:
@@ -384,13 +392,14 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         int known = 0;
         switch (kind) {
         case OS_API_BODY_ISSUE_CODE:
-            known = strcmp(key, "amount") == 0 || strcmp(key, "expires_at") == 0;
+            known = strcmp(key, "amount") == 0 || strcmp(key, "expires_at") == 0 || strcmp(key, "voucher") == 0;
             break;
         case OS_API_BODY_REDEEM:
             known = strcmp(key, "address") == 0;
             break;
         case OS_API_BODY_PAYOUT:
-            known = strcmp(key, "address") == 0 || strcmp(key, "amount") == 0 || strcmp(key, "idempotency_key") == 0;
+            known = strcmp(key, "address") == 0 || strcmp(key, "amount") == 0 || strcmp(key, "idempotency_key") == 0 ||
+                    strcmp(key, "voucher") == 0;
             break;
         }
         if (!known) {
@@ -411,6 +420,24 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         json_t *amount = NULL;
         if ((rc = required_field(doc, "amount", &amount, why, cap)) != OS_OK) goto done;
         if ((rc = parse_amount(amount, "amount", &out->amount, why, cap)) != OS_OK) goto done;
+    }
+    if (kind == OS_API_BODY_ISSUE_CODE || kind == OS_API_BODY_PAYOUT) {
+        json_t *vj = json_object_get(doc, "voucher");
+        if (vj != NULL) {
+            if (!json_is_string(vj) || os_voucher_from_hex(json_string_value(vj), &out->voucher) != OS_OK) {
+                os_errf(why, cap, "\"voucher\" must be %d hex digits of a well-formed voucher (PROTOCOL.md 2.7)",
+                        2 * OS_VOUCHER_BYTES);
+                rc = OS_ERR_BAD_REQUEST;
+                goto done;
+            }
+            out->has_voucher = 1;
+            /* a code is worth what its voucher says: two amounts would be two answers */
+            if (kind == OS_API_BODY_ISSUE_CODE && out->voucher.amount != out->amount) {
+                os_errf(why, cap, "\"amount\" differs from the voucher's amount");
+                rc = OS_ERR_BAD_REQUEST;
+                goto done;
+            }
+        }
     }
     if (kind == OS_API_BODY_ISSUE_CODE) {
         json_t *exp = json_object_get(doc, "expires_at");
@@ -743,7 +770,8 @@ static enum MHD_Result handle_issue(os_api *api, struct MHD_Connection *c, api_r
     os_code_info info;
     memset(&info, 0, sizeof info);
     if ((rc = attributed_begin(api, r)) != OS_OK) return engine_error(c, r, rc);
-    rc = os_engine_issue_code(api->engine, req.amount, req.expires_at, code, &info);
+    rc = req.has_voucher ? os_engine_issue_voucher_code(api->engine, &req.voucher, req.expires_at, code, &info)
+                         : os_engine_issue_code(api->engine, req.amount, req.expires_at, code, &info);
     rc = attributed_end(api, r, rc, "code_issue", info.code_id, 201);
     if (rc != OS_OK) {
         crypto_wipe(code, sizeof code);
@@ -824,7 +852,8 @@ static enum MHD_Result handle_payout_create(os_api *api, struct MHD_Connection *
     os_payout_info p;
     int created = 0;
     if ((rc = attributed_begin(api, r)) != OS_OK) return engine_error(c, r, rc);
-    rc = os_engine_payout_create(api->engine, req.idempotency_key, req.address, req.amount, &p, &created);
+    rc = os_engine_payout_create_vouched(api->engine, req.idempotency_key, req.address, req.amount,
+                                         req.has_voucher ? &req.voucher : NULL, &p, &created);
     return answer_payout(api, c, r, rc, &p, created, "payout_create");
 }
 
@@ -1251,6 +1280,14 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
         json_object_set_new(o, "payouts_awaiting_reanchor", json_integer((json_int_t)h.payouts_awaiting_reanchor));
         json_object_set_new(o, "node_height", json_integer((json_int_t)h.node_height));
         json_object_set_new(o, "signer_log_seq", json_integer((json_int_t)h.signer_log_seq));
+        if (h.signer_attestation_known) {
+            char att[65];
+            os_hex_encode(h.signer_attestation_key, 32, att);
+            json_object_set_new(o, "signer_attestation_pubkey", json_string(att));
+        } else {
+            json_object_set_new(o, "signer_attestation_pubkey", json_null());
+        }
+        json_object_set_new(o, "vouchers_required", json_boolean(h.vouchers_required));
         json_object_set_new(o, "signing_disabled", json_boolean(rc == OS_OK && h.signing_disabled));
         json_object_set_new(o, "fee_capped", json_boolean(rc == OS_OK && h.fee_capped));
         json_object_set_new(o, "fee_estimate", json_integer((json_int_t)h.fee_estimate));

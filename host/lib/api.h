@@ -55,9 +55,9 @@ void os_api_stop(os_api *api);
 /* ---- request bodies (exposed so tests/fuzz/fuzz_api_json.c can drive them directly) ---- */
 
 typedef enum {
-    OS_API_BODY_ISSUE_CODE = 1,     /* POST /v1/codes           {"amount", "expires_at"?} */
+    OS_API_BODY_ISSUE_CODE = 1,     /* POST /v1/codes           {"amount", "expires_at"?, "voucher"?} */
     OS_API_BODY_REDEEM,             /* POST /v1/codes/{c}/redeem {"address"} */
-    OS_API_BODY_PAYOUT,             /* POST /v1/payouts          {"address", "amount", "idempotency_key"?} */
+    OS_API_BODY_PAYOUT,             /* POST /v1/payouts          {"address", "amount", "idempotency_key"?, "voucher"?} */
 } os_api_body_kind;
 
 typedef struct {
@@ -65,6 +65,8 @@ typedef struct {
     int64_t expires_at;                     /* 0: none (issue) */
     char address[OS_MAX_ADDRESS + 1];       /* printable ASCII, no spaces (redeem, payout) */
     char idempotency_key[129];              /* printable ASCII, 1..128 chars (payout) */
+    int has_voucher;                        /* issue, payout: "voucher" (428 hex digits, PROTOCOL.md §2.7) */
+    os_voucher voucher;                     /* its layout checked, not its signature (the engine's) */
 } os_api_request;
 
 /* Parses and validates one request body: a single JSON object (no trailing data, no duplicate or

@@ -18,6 +18,7 @@
 #include "address.h"
 #include "engine_internal.h"
 #include "errtext.h"
+#include "issuer.h"
 #include "ledger.h"
 #include "log.h"
 #include "oncesign/status.h"
@@ -179,20 +180,49 @@ static int code_hash_of(const char *code, uint8_t hash[32]) {
     return sha256(code, n, hash);
 }
 
-int os_engine_issue_code(os_engine *e, uint64_t amount, int64_t expires_at, char code_out[65], os_code_info *info) {
+/* What the host can check of a voucher before storing it: its signature under its own issuer key,
+ * its network, and that its nonce is not taken. Registration, the signer key and expiry are the
+ * signer's to judge (it refuses and logs). */
+static int voucher_acceptable(os_engine *e, const os_voucher *v) {
+    int rc = os_voucher_check(v, NULL);
+    if (rc != OS_OK) return rc;
+    if (v->network != e->cfg.network) return OS_ERR_VOUCHER_MISMATCH;
+    os_voucher stored;
+    rc = os_ledger_voucher_get(e->ledger, v->nonce, &stored);
+    if (rc != OS_ERR_NOT_FOUND) return rc == OS_OK ? OS_ERR_IDEMPOTENCY : rc;
+    int known = 0;
+    if ((rc = os_ledger_nonce_known(e->ledger, v->nonce, &known)) != OS_OK) return rc;
+    return known ? OS_ERR_IDEMPOTENCY : OS_OK;
+}
+
+static int issue_code(os_engine *e, uint64_t amount, const os_voucher *v, int64_t expires_at, char code_out[65],
+                      os_code_info *info) {
     if (!e || !code_out) return OS_ERR_ARG;
     int rc = check_amount(e, amount);
     if (rc != OS_OK) return rc;
     if (expires_at < 0) return OS_ERR_ARG;
+    if (v == NULL && e->cfg.vouchers_required) return OS_ERR_VOUCHER_MISSING;
+    if (v != NULL && (rc = voucher_acceptable(e, v)) != OS_OK) return rc;
     uint8_t secret[16], hash[32], nonce[32];
     if (random_bytes(secret, sizeof secret) != OS_OK || random_bytes(nonce, sizeof nonce) != OS_OK) return OS_ERR_IO;
+    /* With a voucher the issuer made the nonce: the host invents none. */
+    if (v != NULL) memcpy(nonce, v->nonce, 32);
     char code[33];
     os_hex_encode(secret, sizeof secret, code);
     mbedtls_platform_zeroize(secret, sizeof secret);
     if (sha256(code, 32, hash) != OS_OK) return OS_ERR_CRYPTO;
     int64_t now = engine_now();
-    rc = os_ledger_code_insert(e->ledger, hash, nonce, amount, now, expires_at);
-    if (rc != OS_OK) return rc;
+    os_ledger_lock(e->ledger);
+    rc = os_ledger_begin(e->ledger);
+    if (rc == OS_OK) rc = os_ledger_code_insert(e->ledger, hash, nonce, amount, now, expires_at);
+    if (rc == OS_OK && v != NULL) rc = os_ledger_voucher_put(e->ledger, v);
+    if (rc == OS_OK) rc = os_ledger_commit(e->ledger);
+    else os_ledger_rollback(e->ledger);
+    os_ledger_unlock(e->ledger);
+    if (rc != OS_OK) {
+        mbedtls_platform_zeroize(code, sizeof code);
+        return rc;
+    }
     memcpy(code_out, code, 33);
     mbedtls_platform_zeroize(code, sizeof code);
     __atomic_add_fetch(&e->m_codes_issued, 1, __ATOMIC_RELAXED);
@@ -204,6 +234,16 @@ int os_engine_issue_code(os_engine *e, uint64_t amount, int64_t expires_at, char
         info->expires_at = expires_at;
     }
     return OS_OK;
+}
+
+int os_engine_issue_code(os_engine *e, uint64_t amount, int64_t expires_at, char code_out[65], os_code_info *info) {
+    return issue_code(e, amount, NULL, expires_at, code_out, info);
+}
+
+int os_engine_issue_voucher_code(os_engine *e, const os_voucher *v, int64_t expires_at, char code_out[65],
+                                 os_code_info *info) {
+    if (!v) return OS_ERR_ARG;
+    return issue_code(e, v->amount, v, expires_at, code_out, info);
 }
 
 int os_engine_code_lookup(os_engine *e, const char *code, os_code_info *info) {
@@ -258,6 +298,20 @@ int os_engine_redeem(os_engine *e, const char *code, const char *address, os_pay
         rc = OS_ERR_RECOVERING;
         goto rollback;
     }
+    {
+        /* A voucher that names a destination is paid there only (the signer refuses any other). */
+        os_voucher v;
+        int vrc = os_ledger_voucher_get(e->ledger, c.nonce, &v);
+        if (vrc != OS_OK && vrc != OS_ERR_NOT_FOUND) {
+            rc = vrc;
+            goto rollback;
+        }
+        if (vrc == OS_OK && (v.flags & OS_VOUCHER_DESTINATION) &&
+            (script_len != v.script_len || memcmp(script, v.script, script_len) != 0)) {
+            rc = OS_ERR_VOUCHER_DESTINATION;
+            goto rollback;
+        }
+    }
     if ((rc = engine_params_hash(address, c.amount, ph)) != OS_OK) goto rollback;
     os_ledger_new_payout np = {.code_row = c.row, .amount = c.amount, .script = script, .script_len = script_len,
                                .address = address, .now = engine_now()};
@@ -287,6 +341,11 @@ out:
 
 int os_engine_payout_create(os_engine *e, const char *idempotency_key, const char *address, uint64_t amount,
                             os_payout_info *out, int *created) {
+    return os_engine_payout_create_vouched(e, idempotency_key, address, amount, NULL, out, created);
+}
+
+int os_engine_payout_create_vouched(os_engine *e, const char *idempotency_key, const char *address, uint64_t amount,
+                                    const os_voucher *v, os_payout_info *out, int *created) {
     if (!e || !idempotency_key || !address || !out) return OS_ERR_ARG;
     if (created) *created = 0;
     size_t klen = strnlen(idempotency_key, 129);
@@ -298,6 +357,15 @@ int os_engine_payout_create(os_engine *e, const char *idempotency_key, const cha
     if ((rc = check_amount(e, amount)) != OS_OK) return rc;
     if ((rc = engine_params_hash(address, amount, ph)) != OS_OK) return rc;
     if (random_bytes(nonce, sizeof nonce) != OS_OK) return OS_ERR_IO;
+    if (v == NULL && e->cfg.vouchers_required) return OS_ERR_VOUCHER_MISSING;
+    if (v != NULL) {
+        if (amount > v->amount) return OS_ERR_VOUCHER_AMOUNT;
+        if ((v->flags & OS_VOUCHER_DESTINATION) &&
+            (script_len != v->script_len || memcmp(script, v->script, script_len) != 0))
+            return OS_ERR_VOUCHER_DESTINATION;
+        if ((rc = voucher_acceptable(e, v)) != OS_OK) return rc;
+        memcpy(nonce, v->nonce, 32);
+    }
     int64_t payout_id = 0;
     int made = 0;
     uint8_t have_ph[32];
@@ -315,7 +383,15 @@ int os_engine_payout_create(os_engine *e, const char *idempotency_key, const cha
                                .script_len = script_len, .address = address, .now = engine_now()};
     memcpy(np.params_hash, ph, 32);
     memcpy(np.nonce, nonce, 32);
-    rc = os_ledger_payout_insert(e->ledger, &np, &payout_id);
+    rc = OS_OK;   /* the key is new (OS_ERR_NOT_FOUND above) */
+    if (v != NULL) {
+        /* checked inside the transaction: a voucher's nonce pays one payout */
+        int known = 0;
+        rc = os_ledger_nonce_known(e->ledger, nonce, &known);
+        if (rc == OS_OK && known) rc = OS_ERR_IDEMPOTENCY;
+    }
+    if (rc == OS_OK) rc = os_ledger_payout_insert(e->ledger, &np, &payout_id);
+    if (rc == OS_OK && v != NULL) rc = os_ledger_voucher_put(e->ledger, v);
     if (rc != OS_OK) {
         os_ledger_rollback(e->ledger);
         goto out;
@@ -412,6 +488,10 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
     out->node_height = e->node_height;
     out->payouts_waiting_for_funds = e->payouts_aside;
     out->signer_log_seq = e->signer_log_seq;
+    /* written once, at the first start-up check, before signer_checked is set */
+    out->signer_attestation_known = e->signer_checked;
+    if (e->signer_checked) memcpy(out->signer_attestation_key, e->attestation_key, 32);
+    out->vouchers_required = e->cfg.vouchers_required;
     pthread_mutex_unlock(&e->mu);
     return OS_OK;
 }

@@ -59,6 +59,8 @@ typedef struct {
      * on a transaction: the daemon logs it; in-process tests press the simulated button. */
     void (*on_operator_wait)(void *ctx, int64_t tx_row);
     void *on_operator_wait_ctx;
+    int vouchers_required;          /* 1: codes and withdrawals are taken only with an issuer's voucher
+                                       (issue 14; the signer's SET_ISSUERS says the same to the device) */
 } os_engine_config;
 
 typedef enum {
@@ -131,6 +133,15 @@ void os_engine_stop(os_engine *e);
 /* Issues a gift code: a fresh random secret shown once (code_out, NUL-terminated, <= 64 chars)
  * and its nonce; the ledger keeps only SHA-256 of the code. */
 int os_engine_issue_code(os_engine *e, uint64_t amount, int64_t expires_at, char code_out[65], os_code_info *info);
+/* The same for a code the issuer vouched for (PROTOCOL.md §2.7): its nonce and amount are the
+ * voucher's, and the voucher is stored with it and forwarded to the signer when it is paid.
+ * os_engine_issue_code is this without a voucher, refused with OS_ERR_VOUCHER_MISSING when the
+ * engine requires vouchers.
+ * Returns: as os_engine_issue_code; OS_ERR_VOUCHER_ISSUER (the signature does not verify under the
+ *          voucher's issuer key: registration is the signer's to check); OS_ERR_VOUCHER_MISMATCH
+ *          (another network); OS_ERR_IDEMPOTENCY (the voucher's nonce was used already). */
+int os_engine_issue_voucher_code(os_engine *e, const os_voucher *v, int64_t expires_at, char code_out[65],
+                                 os_code_info *info);
 int os_engine_code_lookup(os_engine *e, const char *code, os_code_info *info);
 
 /* Redeems a code to an address: compare-and-set. The first redeem creates the payout; every later
@@ -141,6 +152,13 @@ int os_engine_redeem(os_engine *e, const char *code, const char *address, os_pay
 /* Creates a payout with an idempotency key: the same key with the same parameters returns the same
  * payout (*created = 0); with different parameters OS_ERR_IDEMPOTENCY.
  * Returns: OS_OK; OS_ERR_IDEMPOTENCY; OS_ERR_ADDRESS; OS_ERR_AMOUNT; OS_ERR_DB. */
+/* os_engine_payout_create_vouched: the same with the issuer's voucher, whose nonce the payout takes:
+ * amount at most the voucher's (OS_ERR_VOUCHER_AMOUNT), address its destination when it binds one
+ * (OS_ERR_VOUCHER_DESTINATION), and the errors of os_engine_issue_voucher_code. Without a voucher
+ * (os_engine_payout_create) the host makes the nonce, refused with OS_ERR_VOUCHER_MISSING when the
+ * engine requires vouchers. */
+int os_engine_payout_create_vouched(os_engine *e, const char *idempotency_key, const char *address, uint64_t amount,
+                                    const os_voucher *v, os_payout_info *out, int *created);
 int os_engine_payout_create(os_engine *e, const char *idempotency_key, const char *address, uint64_t amount,
                             os_payout_info *out, int *created);
 
@@ -166,6 +184,10 @@ typedef struct {
     uint64_t payouts_awaiting_reanchor; /* payouts whose anchor a foreign transaction spent (issue 10) */
     uint64_t node_height;
     uint64_t signer_log_seq;
+    uint8_t signer_attestation_key[32]; /* the pinned key (once the signer passed the start-up check): what
+                                           an issuer names as a voucher's signer (PROTOCOL.md §2.7) */
+    int signer_attestation_known;
+    int vouchers_required;          /* the engine's setting */
     int signing_disabled;           /* fail closed (I6): the signer does not match the ledger */
     char signer_error[320];         /* why signer_ok is 0 ("" when it is 1) */
     int wallet_ok;                  /* 0: monacoind's wallet calls fail (importmulti, listunspent) */

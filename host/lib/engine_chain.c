@@ -1174,11 +1174,32 @@ static int sign_row(os_engine *e, int64_t row) {
         os_draft_free(&d);
         return OS_ERR_IO;
     }
+    /* Each new payout goes with the voucher its code or withdrawal came with (PROTOCOL.md §2.7);
+     * replacements take none (the committed leaf binds them). */
+    os_voucher *vouchers = calloc(tx.n_outputs, sizeof *vouchers);
+    if (!vouchers) {
+        free(sigs);
+        os_draft_free(&d);
+        return OS_ERR_IO;
+    }
+    for (size_t i = 0; i < tx.n_outputs; i++) {
+        if (outs[i].kind != OS_OUTPUT_PAYOUT || outs[i].replace || outs[i].reanchor) continue;
+        int vrc = os_ledger_voucher_get(e->ledger, outs[i].nonce, &vouchers[i]);
+        if (vrc == OS_OK) outs[i].voucher = &vouchers[i];
+        else if (vrc != OS_ERR_NOT_FOUND) {
+            free(vouchers);
+            free(sigs);
+            os_draft_free(&d);
+            return vrc;
+        }
+    }
     uint8_t root_after[32];
     os_sign_outcome oc;
     pending_ctx pc = {e, row};
     os_client_set_operator_timeout(e->client, (int)e->cfg.operator_wait_ms);
     rc = os_sign_run(e->client, e->tree, &tx, sigs, &oc, on_pending, &pc);
+    for (size_t i = 0; i < tx.n_outputs; i++) outs[i].voucher = NULL;
+    free(vouchers);
     pthread_mutex_lock(&e->mu);
     int operator_was_asked = e->operator_waiting;
     e->operator_waiting = 0;

@@ -181,9 +181,18 @@ static const char MIGRATION_V8[] =
     "  device_key BLOB NOT NULL, seq INTEGER NOT NULL, entry BLOB NOT NULL, entry_hash BLOB NOT NULL,"
     "  PRIMARY KEY (device_key, seq));";
 
+/* v9: issuer vouchers (issue 14). The voucher a code was issued with, or a withdrawal asked with,
+ * keyed by its nonce (the code's and its payout's): the engine forwards it with the payout's first
+ * SIGN_OUTPUT, and again on every replay of that draft. Stored as the 214 bytes of PROTOCOL.md §2.7. */
+static const char MIGRATION_V9[] =
+    "CREATE TABLE vouchers ("
+    "  nonce BLOB PRIMARY KEY CHECK (length(nonce) = 32),"
+    "  voucher BLOB NOT NULL CHECK (length(voucher) = 214)"
+    ");";
+
 static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3,
                                                                   MIGRATION_V4, MIGRATION_V5, MIGRATION_V6,
-                                                                  MIGRATION_V7, MIGRATION_V8};
+                                                                  MIGRATION_V7, MIGRATION_V8, MIGRATION_V9};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
@@ -216,10 +225,18 @@ static int read_version(sqlite3 *db, int *version) {
 /* PRAGMA quick_check (every page and b-tree's structure, no index-content cross check; its cost on a
  * large ledger is in docs/OPERATING.md): a ledger that fails it is refused with the first problems
  * it names, before anything reads or writes it. */
+/* The one message for a ledger SQLite finds damaged, wherever it is found (what: the step, found:
+ * what SQLite said). */
+static void corrupt_err(char *err, size_t cap, const char *path, const char *what, const char *found) {
+    if (err && cap)
+        snprintf(err, cap, "the ledger %s is corrupt (%s: %s): restore it from a backup (a ledger.db"
+                           " and its -wal belong together)", path, what, found);
+}
+
 static int check_integrity(sqlite3 *db, const char *path, char *err, size_t cap) {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "PRAGMA quick_check(3)", -1, &st, NULL) != SQLITE_OK) {
-        if (err && cap) snprintf(err, cap, "the ledger %s is corrupt: quick_check: %s", path, sqlite3_errmsg(db));
+        corrupt_err(err, cap, path, "PRAGMA quick_check", sqlite3_errmsg(db));
         return OS_ERR_DB;
     }
     char found[384] = "";
@@ -236,9 +253,7 @@ static int check_integrity(sqlite3 *db, const char *path, char *err, size_t cap)
     if (ok && r == SQLITE_DONE) return OS_OK;
     for (char *p = found; *p; p++)
         if (*p == '\n') *p = ' ';   /* one log line */
-    if (err && cap)
-        snprintf(err, cap, "the ledger %s is corrupt (PRAGMA quick_check: %s): restore it from a backup (a ledger.db"
-                           " and its -wal belong together)", path, found);
+    corrupt_err(err, cap, path, "PRAGMA quick_check", found);
     return OS_ERR_DB;
 }
 
@@ -342,13 +357,10 @@ int os_ledger_open_version(const char *path, int target_version, os_ledger **out
     sqlite3_busy_timeout(l->db, 5000);
     if (exec_raw(l->db, "PRAGMA journal_mode=WAL") != OS_OK || exec_raw(l->db, "PRAGMA synchronous=FULL") != OS_OK ||
         exec_raw(l->db, "PRAGMA foreign_keys=ON") != OS_OK) {
-        /* damage can show before the check does (a page the journal mode is read from): say the same */
-        int ec = sqlite3_errcode(l->db);
-        if ((ec == SQLITE_CORRUPT || ec == SQLITE_NOTADB) && err && cap)
-            snprintf(err, cap, "the ledger %s is corrupt (%s): restore it from a backup (a ledger.db and its -wal belong"
-                               " together)", path, sqlite3_errmsg(l->db));
-        else
-            set_err(err, cap, "pragma", l->db);
+        /* journal_mode reads the schema: a damaged schema page is found here, before quick_check */
+        int code = sqlite3_errcode(l->db);
+        if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) corrupt_err(err, cap, path, "pragma", sqlite3_errmsg(l->db));
+        else set_err(err, cap, "pragma", l->db);
         sqlite3_close(l->db);
         free(l);
         return OS_ERR_DB;

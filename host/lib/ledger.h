@@ -32,7 +32,7 @@
 #include "engine.h"
 #include "oncesign/protocol.h"
 
-#define OS_LEDGER_SCHEMA_VERSION 8
+#define OS_LEDGER_SCHEMA_VERSION 9
 
 typedef struct os_ledger os_ledger;
 
@@ -201,6 +201,14 @@ int os_ledger_code_find(os_ledger *l, const uint8_t hash[32], os_ledger_code *c)
 /* The redeem's compare-and-set: binds the code to payout_id only if it has no payout yet.
  * Returns: OS_OK; OS_ERR_DB (already bound, or SQLite failed). */
 int os_ledger_code_claim(os_ledger *l, int64_t code_row, int64_t payout_id);
+
+/* Issuer vouchers (issue 14, schema v8), keyed by the nonce they are for.
+ * put: stores v for v->nonce inside the caller's transaction. Returns: OS_OK; OS_ERR_DB (also when
+ *      the nonce has a voucher already); OS_ERR_MSG_MALFORMED for a voucher out of range.
+ * get: Returns: OS_OK with *v; OS_ERR_NOT_FOUND (none for nonce); OS_ERR_DB (also for a stored
+ *      blob that does not decode). */
+int os_ledger_voucher_put(os_ledger *l, const os_voucher *v);
+int os_ledger_voucher_get(os_ledger *l, const uint8_t nonce[32], os_voucher *v);
 
 typedef struct {
     const char *idem_key;               /* NULL for a redemption */

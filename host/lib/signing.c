@@ -209,6 +209,12 @@ int os_sign_run(os_client *c, nonce_tree *tree, const os_sign_tx *tx, os_input_s
 
     for (i = 0; i < tx->n_outputs; i++) {
         const os_sign_output *o = &tx->outputs[i];
+        if (o->kind == OS_OUTPUT_PAYOUT && o->voucher != NULL && !o->replace && !o->reanchor) {
+            msg_init(&req, OS_MSG_SIGN_VOUCHER);
+            req.u.sign_voucher.index = (uint16_t)i;
+            req.u.sign_voucher.voucher = *o->voucher;
+            if ((rc = call_expect(s, &req, OS_MSG_SUCCESS, outcome, 0)) != OS_OK) goto out;
+        }
         msg_init(&req, OS_MSG_SIGN_OUTPUT);
         os_msg_sign_output *m = &req.u.sign_output;
         m->index = (uint16_t)i;

@@ -50,6 +50,9 @@ typedef struct {
                                    spent: the signer moves it to input 0 once the operator approves
                                    (at most one per transaction; PROTOCOL.md §5) */
     os_outpoint anchor;
+    const os_voucher *voucher;  /* a new payout's issuer voucher (borrowed), sent as SIGN_VOUCHER before
+                                   its SIGN_OUTPUT; NULL for none (refused when the signer requires
+                                   vouchers). Ignored for replacements and re-anchors: the leaf binds those */
 } os_sign_output;
 
 typedef struct {

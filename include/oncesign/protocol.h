@@ -62,6 +62,9 @@
 #define OS_MSG_SIGN_OUTPUT      0x13
 #define OS_MSG_SIGN_FINISH      0x14
 #define OS_MSG_SIGN_GET_SIGS    0x15
+#define OS_MSG_SET_ISSUERS      0x1A  /* register issuer keys and "vouchers required" (operator approves) */
+#define OS_MSG_SIGN_VOUCHER     0x1B  /* the issuer's voucher for the next SIGN_OUTPUT (a NEW payout) */
+/* 0x1C, 0x1D and replies 0x4F..0x52: reserved for k-of-n operator approvals (docs/DESIGN.md §8). */
 
 /* Device to host. */
 #define OS_MSG_SUCCESS          0x40
@@ -89,6 +92,9 @@
 #define OS_MAX_DER_SIG          73      /* 72-byte DER + sighash type byte */
 #define OS_SIGS_PER_MESSAGE     24      /* SIGNATURES page: 24 * (1+73+33) + 4 < OS_MAX_MESSAGE */
 #define OS_ERROR_DETAIL_MAX     128
+#define OS_MAX_ISSUERS          2       /* issuer keys the device holds: two keep 6 state records a 4 KiB
+                                           sector (DESIGN.md §8), room for a backend key and an offline
+                                           gift-card key, or one key and its successor */
 
 #define NONCE_PROOF_MAX_SIBLINGS 64     /* non-empty siblings; deeper proofs are refused */
 #define NONCE_PROOF_MAX_DEPTH    255
@@ -123,8 +129,11 @@ typedef enum {
                                     not replace (payload: anchor, input, counts, hash_prevouts) */
     OS_LOG_NONCE_RESET = 10,     /* nonce set emptied by the operator (payload: the key, seq and head it continues
                                     from, the root it retired; PROTOCOL.md) */
+    OS_LOG_ISSUERS = 11,         /* issuer keys / vouchers-required changed (payload: the new set) */
+    OS_LOG_VOUCHERS = 12,        /* the vouchers a SIGN entry's new payouts were paid under (precedes it) */
+    OS_LOG_REFUSE_VOUCHER = 13,  /* refused a NEW payout for its voucher (payload: reason, output, nonce, voucher id) */
 } os_log_type;
-#define OS_LOG_TYPES 11          /* one more than the highest os_log_type */
+#define OS_LOG_TYPES 14          /* one more than the highest os_log_type */
 /* Where the SETUP payload holds the master key's fingerprint: after network, script type, restore,
  * test-RNG flag and the policy (PROTOCOL.md §6). */
 #define OS_LOG_SETUP_FINGERPRINT_OFF (4u + OS_POLICY_BYTES)
@@ -147,6 +156,27 @@ typedef struct {
                                        approval (consolidations too: their fees leave the wallet) */
 } os_policy;
 #define OS_POLICY_BYTES 44
+
+/* An issuer's voucher (proto/voucher.h, PROTOCOL.md §2.7): the backend's word that a payout for
+ * nonce may be made, of at most amount, by one signer, until the signer's log reaches expiry_seq,
+ * and, when OS_VOUCHER_DESTINATION is set, only to script. Wire size: OS_VOUCHER_BYTES. */
+#define OS_VOUCHER_VERSION      1
+#define OS_VOUCHER_DESTINATION  0x01    /* flags: script binds the destination (a withdrawal) */
+#define OS_VOUCHERS_REQUIRED    0x01    /* SET_ISSUERS flags: a NEW payout needs a voucher */
+typedef struct {
+    uint8_t network;            /* os_network */
+    uint8_t flags;              /* OS_VOUCHER_DESTINATION or 0 */
+    uint8_t script_len;         /* 0 unless OS_VOUCHER_DESTINATION */
+    uint8_t nonce[32];          /* the payout nonce: the key in the nonce set */
+    uint64_t amount;            /* the most the payout may be, satoshi */
+    uint64_t expiry_seq;        /* valid while the signer's log_seq is below this */
+    uint8_t signer[32];         /* the attestation key (x-only) of the one signer that may pay it */
+    uint8_t script[OS_MAX_PAYOUT_SCRIPT];   /* destination, zero-padded */
+    uint8_t issuer[32];         /* x-only key of the issuer that signed */
+    uint8_t sig[64];            /* BIP340 over os_voucher_id */
+} os_voucher;
+#define OS_VOUCHER_SIGNED_BYTES (4 + 32 + 8 + 8 + 32 + OS_MAX_PAYOUT_SCRIPT + 32)  /* 150 */
+#define OS_VOUCHER_BYTES        (OS_VOUCHER_SIGNED_BYTES + 64)                   /* 214 */
 
 /* Sparse-Merkle-tree proof (proto/nonce_set.h). Level 0 is just below the root. */
 typedef struct {
@@ -234,6 +264,17 @@ typedef struct {
 typedef struct { uint16_t start; } os_msg_sign_get_sigs;
 
 typedef struct {
+    uint8_t flags;              /* OS_VOUCHERS_REQUIRED or 0 */
+    uint8_t n_issuers;          /* 0 .. OS_MAX_ISSUERS */
+    const uint8_t *keys;        /* n_issuers * 32: BIP340 x-only keys, strictly increasing */
+} os_msg_set_issuers;
+
+typedef struct {
+    uint16_t index;             /* the output it is for: the next SIGN_OUTPUT's index */
+    os_voucher voucher;
+} os_msg_sign_voucher;
+
+typedef struct {
     uint16_t code;              /* os_status */
     uint16_t index;             /* input/output index it concerns, or 0xFFFF */
     uint8_t detail_len;
@@ -288,6 +329,8 @@ typedef struct {
         os_msg_sign_prevtx sign_prevtx;
         os_msg_sign_output sign_output;
         os_msg_sign_get_sigs sign_get_sigs;
+        os_msg_set_issuers set_issuers;
+        os_msg_sign_voucher sign_voucher;
         os_msg_error error;
         os_msg_pending pending;
         os_msg_info info;

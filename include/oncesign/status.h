@@ -120,6 +120,14 @@ typedef enum {
     OS_ERR_WRONG_WALLET     = 0x020A, /* a request names another wallet (master fingerprint) than the device's */
     OS_ERR_RECOVERING       = 0x0750, /* host: the ledger is recovering from a restore or a replaced signer
                                          (docs/RECOVERY.md): writes wait until it ends */
+    OS_ERR_VOUCHER_MISSING  = 0x0505, /* a NEW payout without a voucher while vouchers are required: REFUSED, logged */
+    OS_ERR_VOUCHER_ISSUER   = 0x0506, /* voucher not signed by a registered issuer (unknown key or bad
+                                         signature): REFUSED, logged */
+    OS_ERR_VOUCHER_MISMATCH = 0x0507, /* voucher for another nonce, network or signer: REFUSED, logged */
+    OS_ERR_VOUCHER_AMOUNT   = 0x0508, /* payout above the voucher's amount: REFUSED, logged */
+    OS_ERR_VOUCHER_DESTINATION = 0x0509, /* payout to another script than the voucher binds: REFUSED, logged */
+    OS_ERR_VOUCHER_EXPIRED  = 0x050A, /* the signer's log reached the voucher's expiry_seq: REFUSED, logged */
+    OS_ERR_VOUCHER_KEY      = 0x0760, /* host: issuer key file missing, malformed or readable by others */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */

@@ -12,6 +12,9 @@
 # and exits 0 only if oncesign paid every code exactly once and the naive design paid some twice.
 # The oncesign run also asks for a withdrawal above the signer's per-payout cap: the device shows it,
 # approve is pressed through the simulator's control socket (as an operator would on the device).
+# It runs with vouchers required (issue 14): the demo's service backend registers an issuer key on
+# the signer at setup and signs each code's voucher; at the end a compromised bridge (oncesignd with
+# the requirement switched off) invents a withdrawal to itself, and the signer refuses it.
 # DEMO_CODES / DEMO_SEED override the defaults.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -58,7 +61,7 @@ run_flood naive
 say "2/2  oncesign: the signer refuses to sign a second, non-conflicting payout for a code; the host never rolls back"
 if [ -x "$B/oncesignd" ]; then
   # --keep: the audit step below reads the signer's flash and the ledger the flood leaves behind
-  run_flood oncesign --kills 3 --settle-s 60 --approval --keep || oncesign_rc=$?
+  run_flood oncesign --kills 3 --settle-s 60 --approval --vouchers --keep || oncesign_rc=$?
   work=$(sed -n 's/^flood\[[^]]*\]: .* workdir \(.*\)$/\1/p' "$tmp/oncesign.out" | head -n1)
 else
   echo "   $B/oncesignd is not built yet: the oncesign half cannot run"
@@ -78,6 +81,10 @@ if [ -s "$tmp/oncesign.line" ]; then
     *) echo "   large withdrawal: the approval step did not complete (see the oncesign output above)" ;;
   esac
 fi
+case "$(val bridge_attack oncesign)" in
+  1) echo "   compromised bridge: its invented withdrawal (a nonce no issuer vouched for) was REFUSED by the signer, logged, unpaid" ;;
+  0) echo "   compromised bridge: the invented withdrawal was NOT refused (see the oncesign output above)" ;;
+esac
 case "$(val signer_check oncesign)" in
   1) echo "   signer vs ledger after every kill: nonce root and log head agree (oncesign status --device)" ;;
   0) echo "   signer vs ledger after the kills: they DISAGREE (see the oncesign output above)" ;;
@@ -128,5 +135,6 @@ done
 # transaction known to the ledger, the approved withdrawal paid once.
 [ "$oncesign_rc" -eq 0 ] || { echo "demo: the oncesign flood's chain checks failed (exit $oncesign_rc)" >&2; ok=0; }
 [ "$(val paid oncesign)" = "$N" ] && [ "$(val double_payouts oncesign)" = 0 ] && [ "$(val unpaid oncesign)" = 0 ] || ok=0
+[ "$(val bridge_attack oncesign)" = 1 ] || ok=0
 [ "$(val double_payouts naive)" -gt 0 ] 2>/dev/null || ok=0
 [ $ok -eq 1 ]

@@ -6,7 +6,7 @@
  *
  *   oncesign-flood --design oncesign|naive [--codes N] [--dup K] [--clients C] [--seed S]
  *                  [--fault-rate P] [--delay-ms MS] [--kills K] [--batch-max B] [--batch-delay-ms MS]
- *                  [--settle-s S] [--build DIR] [--keep] [--label TEXT] [--approval]
+ *                  [--settle-s S] [--build DIR] [--keep] [--label TEXT] [--approval] [--vouchers]
  *                  [--bench NAME [--bench-redeem-s S]] [--crash-points P1,P2,...]
  *
  * --crash-points (oncesign): every other restart arms ONCESIGN_CRASH_AT with one of them (the
@@ -14,6 +14,12 @@
  * --approval (oncesign): after the flood, a 6 MONA withdrawal through POST /v1/payouts, above the
  * 5 MONA per-payout cap the device is set up with: the device asks, its screen is printed, approve
  * is pressed through the simulator's control socket, and the chain must pay it exactly once.
+ * --vouchers (oncesign, issue 14): the signer requires issuer vouchers; the flood's backend registers
+ * its issuer key (the operator approves the fingerprint), signs a voucher per code (and for the
+ * --approval withdrawal, bound to its address), and oncesignd runs with vouchers-required 1. At the
+ * end a compromised bridge is played: oncesignd restarted with vouchers-required 0 takes a
+ * withdrawal to an address of the attacker's with a nonce it invented; the signer must refuse it
+ * (bridge_attack=1: the payout failed with the signer's voucher refusal, the chain did not pay).
  * --bench NAME: no faults, no kills, each code redeemed once; prints
  * `bench e2e_payouts_per_s_NAME` (first redeem to every payout signed), then with
  * --bench-redeem-s S, S seconds of redeem load on kept-alive connections:
@@ -39,11 +45,14 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "address.h"
 #include "e2e_util.h"
+#include "issuer.h"
 
 /* ---- configuration ---- */
 
@@ -59,6 +68,8 @@ static const char *label = NULL;
 static const char *bench = NULL;      /* --bench NAME: no faults, no kills, throughput figures */
 static double bench_redeem_s = 0;     /* --bench-redeem-s S: then S seconds of redeem load */
 static int fund_coins = 0;            /* --fund-coins: hot wallet funding outputs (default 20) */
+static int vouchers = 0;              /* --vouchers: the signer requires issuer vouchers (issue 14); the
+                                         flood's backend signs one per code with its own issuer key */
 static int approval = 0;              /* --approval: after the flood, a withdrawal above the signer's
                                          per-payout cap, approved on the device */
 #define APPROVAL_AMOUNT ((int64_t)600000000)   /* 6 MONA; the device is set up with a 5 MONA cap */
@@ -71,6 +82,11 @@ static char token[128];
 static pthread_mutex_t svc_lock = PTHREAD_MUTEX_INITIALIZER;
 static char svc_base[128];            /* http://127.0.0.1:PORT, changes when the service restarts */
 static char *svc_argv[64];
+static int vouchers_flag_arg = -1;     /* svc_argv index of vouchers-required's value */
+/* --vouchers: the backend's voucher template (the signer, network and expiry from /v1/health) and
+ * the key it signs with. */
+static os_voucher voucher_template;
+static uint8_t issuer_priv[32];
 
 static void cleanup(void) {
     e2e_stop(&svc_ch, SIGTERM, 5000);
@@ -188,18 +204,13 @@ static void start_sim(void) {
     die("the simulated signer did not answer ping (see %s)", log);
 }
 
-/* Restores a known seed on regtest through the operator CLI, pressing approve on every screen
- * the device shows, as an operator would. */
-static void init_device(void) {
-    char bin[600], dev[600], log[600];
+/* Runs the operator CLI with argv (argv[0] is replaced by build/oncesign), pressing approve on
+ * every screen the device shows meanwhile, as an operator would; dies when it fails. */
+static void run_cli_approving(char **argv, const char *what) {
+    char bin[600], log[600];
     snprintf(bin, sizeof bin, "%s/oncesign", build_dir);
-    snprintf(dev, sizeof dev, "sim:%s/signer.sock", workdir);
     snprintf(log, sizeof log, "%s/cli.log", workdir);
-    char *argv[] = { bin, "--device", dev, "device", "init", "--network", "regtest",
-                     "--per-payout-cap", "500000000", "--velocity-cap", "10000000000000",
-                     "--restore",
-                     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
-                     NULL };
+    argv[0] = bin;
     e2e_child cli = { 0, -1, "" };
     if (e2e_spawn(&cli, "cli", argv, log) != 0) die("cannot start %s", bin);
     e2e_drain(&cli, log);
@@ -208,14 +219,40 @@ static void init_device(void) {
     while (waitpid(cli.pid, &st, WNOHANG) == 0) {
         if (e2e_now() > deadline) {
             e2e_stop(&cli, SIGKILL, 1000);
-            die("device init did not finish (see %s)", log);
+            die("%s did not finish (see %s)", what, log);
         }
         char ans[64];
         (void)ctl("approve", ans, sizeof ans);
         e2e_sleep_ms(50);
     }
     cli.pid = 0;
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("device init failed (see %s)", log);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("%s failed (see %s)", what, log);
+}
+
+/* Restores a known seed on regtest through the operator CLI. */
+static void init_device(void) {
+    char dev[600];
+    snprintf(dev, sizeof dev, "sim:%s/signer.sock", workdir);
+    char *argv[] = { NULL, "--device", dev, "device", "init", "--network", "regtest",
+                     "--per-payout-cap", "500000000", "--velocity-cap", "10000000000000",
+                     "--restore",
+                     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
+                     NULL };
+    run_cli_approving(argv, "device init");
+}
+
+/* --vouchers: the backend's issuer key (workdir/issuer.key, made here as `oncesign voucher keygen`
+ * would) registered on the signer with vouchers required; the operator approves its fingerprint. */
+static void register_issuer(void) {
+    char dev[600], path[600], hex[65];
+    uint8_t xonly[32];
+    snprintf(dev, sizeof dev, "sim:%s/signer.sock", workdir);
+    snprintf(path, sizeof path, "%s/issuer.key", workdir);
+    if (os_issuer_key_create(path, xonly) != OS_OK || os_issuer_key_load(path, issuer_priv, NULL) != OS_OK)
+        die("cannot make the issuer key %s", path);
+    for (int k = 0; k < 32; k++) snprintf(hex + 2 * k, 3, "%02x", xonly[k]);
+    char *argv[] = { NULL, "--device", dev, "device", "issuers", "--required", "--issuer", hex, NULL };
+    run_cli_approving(argv, "device issuers");
 }
 
 /* ---- the payout service ---- */
@@ -286,6 +323,11 @@ static void build_service_argv(const char *node_port) {
         svc_argv[i++] = bm;
         svc_argv[i++] = "--batch-delay-ms";
         svc_argv[i++] = bd;
+        if (vouchers) {
+            svc_argv[i++] = "--vouchers-required";
+            vouchers_flag_arg = i;
+            svc_argv[i++] = "1";
+        }
         /* The node's late answers must come after the daemon's RPC timeout, or they are only slow:
          * give it the naive service's 500 ms when it takes the flag, else outwait its default. */
         char cmd[700], help[8192] = "";
@@ -632,6 +674,24 @@ static int approval_ok = -1;
 static char approval_addr[80], approval_txid[65];
 static int64_t approval_id;
 
+/* Adds "voucher" to body: the backend's voucher for amount, bound to address when it is not NULL. */
+static void add_voucher(json_t *body, uint64_t amount, const char *address) {
+    os_voucher v = voucher_template;
+    char hex[2 * OS_VOUCHER_BYTES + 1];
+    size_t len = 0;
+    v.amount = amount;
+    if (address != NULL) {
+        if (address_to_script(OS_NET_REGTEST, address, v.script, sizeof v.script, &len) != OS_OK)
+            die("cannot bind the voucher to %s", address);
+        v.flags = OS_VOUCHER_DESTINATION;
+        v.script_len = (uint8_t)len;
+    }
+    if (getrandom(v.nonce, sizeof v.nonce, 0) != (ssize_t)sizeof v.nonce || os_voucher_sign(&v, issuer_priv) != OS_OK ||
+        os_voucher_to_hex(&v, hex) != OS_OK)
+        die("cannot sign a voucher");
+    json_object_set_new(body, "voucher", json_string(hex));
+}
+
 /* Asks for a withdrawal above the signer's per-payout cap through the payout API, waits for the
  * signer to ask the operator, shows what the device shows, presses approve through the
  * simulator's control socket, and waits for the signed transaction. The chain check is in the
@@ -640,9 +700,10 @@ static int run_approval(const char *tag) {
     json_t *a = rpc_must("getnewaddress", json_array());
     snprintf(approval_addr, sizeof approval_addr, "%s", json_string_value(a));
     json_decref(a);
-    e2e_resp r = svc("POST", "/v1/payouts",
-                     json_pack("{s:s,s:I,s:s}", "address", approval_addr, "amount", (json_int_t)APPROVAL_AMOUNT,
-                               "idempotency_key", "flood-large-withdrawal-1"), 10000);
+    json_t *req = json_pack("{s:s,s:I,s:s}", "address", approval_addr, "amount", (json_int_t)APPROVAL_AMOUNT,
+                            "idempotency_key", "flood-large-withdrawal-1");
+    if (vouchers) add_voucher(req, APPROVAL_AMOUNT, approval_addr);
+    e2e_resp r = svc("POST", "/v1/payouts", req, 10000);
     json_int_t id = json_integer_value(json_object_get(r.body, "id"));
     if ((r.http != 200 && r.http != 201) || id <= 0) {
         printf("flood[%s]: approval: POST /v1/payouts answered HTTP %ld %s\n", tag, r.http,
@@ -769,6 +830,53 @@ static const char *out_address(json_t *vout) {
     return a ? a : "";
 }
 
+/* The compromised bridge (--vouchers): oncesignd restarted with vouchers-required 0 (the attacker owns
+ * the bridge and its settings) takes a withdrawal to the attacker with a nonce it made up, under every
+ * cap. Returns 1 when the payout failed with the signer's voucher refusal and nothing was paid to
+ * the attacker; the service is stopped again at the end. */
+static int run_bridge_attack(const char *tag) {
+    if (vouchers_flag_arg < 0) return 0;
+    svc_argv[vouchers_flag_arg] = "0";
+    start_service();
+    json_t *a = rpc_must("getnewaddress", json_array());
+    char attacker[80];
+    snprintf(attacker, sizeof attacker, "%s", json_string_value(a));
+    json_decref(a);
+    e2e_resp r = svc("POST", "/v1/payouts",
+                     json_pack("{s:s,s:I,s:s}", "address", attacker, "amount", (json_int_t)50000, "idempotency_key",
+                               "compromised-bridge-1"), 10000);
+    json_int_t id = json_integer_value(json_object_get(r.body, "id"));
+    e2e_resp_free(&r);
+    int refused = 0;
+    if (id > 0) {
+        char path[64];
+        snprintf(path, sizeof path, "/v1/payouts/%lld", (long long)id);
+        double deadline = e2e_now() + 30;
+        while (e2e_now() < deadline && !refused) {
+            r = svc("GET", path, NULL, 5000);
+            const char *st = json_string_value(json_object_get(r.body, "status"));
+            const char *err = json_string_value(json_object_get(r.body, "error"));
+            if (st && strcmp(st, "failed") == 0) {
+                refused = err && strstr(err, "voucher") != NULL ? 1 : -1;
+                printf("flood[%s]: compromised bridge: an invented withdrawal of 0.0005 MONA to %s: %s (%s)\n", tag,
+                       attacker, refused == 1 ? "REFUSED by the signer" : "failed otherwise", err ? err : "");
+            } else if (st && strcmp(st, "requested") != 0 && strcmp(st, "signing") != 0) {
+                printf("flood[%s]: compromised bridge: the invented withdrawal reached %s: NOT refused\n", tag, st);
+                refused = -1;
+            }
+            e2e_resp_free(&r);
+            if (!refused) e2e_sleep_ms(100);
+        }
+    }
+    e2e_stop(&svc_ch, SIGTERM, 10000);
+    /* mempool included (0 confirmations): nothing may even be on its way */
+    json_t *got = rpc_must("testnode_received", json_pack("[[s],i]", attacker, 0));
+    int64_t paid = (int64_t)json_integer_value(json_object_get(json_object_get(got, attacker), "count"));
+    json_decref(got);
+    if (paid != 0) printf("flood[%s]: compromised bridge: the chain paid the attacker %lld time(s)\n", tag, (long long)paid);
+    return refused == 1 && paid == 0;
+}
+
 static int is_destination(const char *addr) {
     int i;
     if (approval_addr[0] && strcmp(addr, approval_addr) == 0) return 1;
@@ -787,6 +895,10 @@ int main(int argc, char **argv) {
         }
         if (strcmp(a, "--approval") == 0) {
             approval = 1;
+            continue;
+        }
+        if (strcmp(a, "--vouchers") == 0) {
+            vouchers = 1;
             continue;
         }
         if (!v) break;
@@ -817,7 +929,7 @@ int main(int argc, char **argv) {
         dup_k > 64 || n_clients < 1 || n_clients > 256 || fault_rate < 0 || fault_rate > 1 || kills < 0) {
         fprintf(stderr, "usage: oncesign-flood --design oncesign|naive [--codes N] [--dup K] [--clients C] "
                         "[--seed S] [--fault-rate P] [--delay-ms MS] [--kills K] [--batch-max B] "
-                        "[--batch-delay-ms MS] [--settle-s S] [--build DIR] [--keep] [--label TEXT] [--approval] "
+                        "[--batch-delay-ms MS] [--settle-s S] [--build DIR] [--keep] [--label TEXT] [--approval] [--vouchers] "
                         "[--bench NAME [--bench-redeem-s S]] [--crash-points P1,P2,...] [--flood-s S] [--fund-coins K] [--query-fault-rate P]\n");
         return 2;
     }
@@ -875,6 +987,7 @@ int main(int argc, char **argv) {
         if (access(bin, X_OK) != 0) die("%s is not built yet: the oncesign design needs the daemon", bin);
         start_sim();
         init_device();
+        if (vouchers) register_issuer();
     }
     start_service();
     printf("flood[%s]: node 127.0.0.1:%d, service %s, workdir %s\n", tag, node_port, svc_base, workdir);
@@ -933,8 +1046,33 @@ int main(int argc, char **argv) {
     }
     /* The walk starts at the first funding block (its height before the funding, plus one). */
 
+    /* With vouchers the backend names the signer (the attestation key the daemon pinned) and bounds
+     * each voucher by the signer's log: a budget of a million entries outlasts the flood. */
+    if (vouchers) {
+        e2e_resp r = svc("GET", "/v1/health", NULL, 10000);
+        const char *att = json_string_value(json_object_get(r.body, "signer_attestation_pubkey"));
+        json_int_t seq = json_integer_value(json_object_get(r.body, "signer_log_seq"));
+        if (!att || strlen(att) != 64) die("GET /v1/health: no signer_attestation_pubkey");
+        for (int k = 0; k < 32; k++) {
+            unsigned byte;
+            sscanf(att + 2 * k, "%2x", &byte);
+            voucher_template.signer[k] = (uint8_t)byte;
+        }
+        voucher_template.network = OS_NET_REGTEST;
+        voucher_template.expiry_seq = (uint64_t)seq + 1000000u;
+        e2e_resp_free(&r);
+    }
+    if (vouchers) {
+        /* the mode is on: a code without its voucher is refused (a bridge that took it anyway meets
+         * the signer's refusal: tests/unit/test_engine.c) */
+        e2e_resp r = svc("POST", "/v1/codes", json_pack("{s:I}", "amount", (json_int_t)100000), 10000);
+        if (r.http != 422) die("POST /v1/codes without a voucher: HTTP %ld, expected 422", r.http);
+        e2e_resp_free(&r);
+    }
     for (i = 0; i < n_codes; i++) {
-        e2e_resp r = svc("POST", "/v1/codes", json_pack("{s:I}", "amount", (json_int_t)codes[i].amount), 10000);
+        json_t *body = json_pack("{s:I}", "amount", (json_int_t)codes[i].amount);
+        if (vouchers) add_voucher(body, (uint64_t)codes[i].amount, NULL);
+        e2e_resp r = svc("POST", "/v1/codes", body, 10000);
         const char *code = json_string_value(json_object_get(r.body, "code"));
         if ((r.http != 200 && r.http != 201) || !code) die("POST /v1/codes: HTTP %ld", r.http);
         snprintf(codes[i].code, sizeof codes[i].code, "%s", code);
@@ -1223,6 +1361,8 @@ int main(int argc, char **argv) {
         }
     }
 
+    int bridge_attack = vouchers && !naive ? run_bridge_attack(tag) : -1;
+
     double lat_p50 = 0, lat_p99 = 0;
     long nl = atomic_load(&n_lat);
     if (nl > (long)n_codes * dup_k * 16) nl = (long)n_codes * dup_k * 16;
@@ -1247,13 +1387,14 @@ int main(int argc, char **argv) {
            atomic_load(&n_crashes), e2e_now() - t_start);
     printf("flood: design=%s codes=%d paid=%d double_payouts=%d unpaid=%d extra_payouts=%ld wrong_amount=%d "
            "unknown_txs=%d balance_ok=%d conflicting_answers=%d approval=%d service_deaths=%d signer_check=%d "
-           "failed_starts=%d seed=%" PRIu64 "\n",
+           "failed_starts=%d bridge_attack=%d seed=%" PRIu64 "\n",
            design, n_codes, paid, dbl, unpaid, extra, wrong, unknown_txs, balance_ok, conflicting, approval_ok,
-           unexpected_deaths, signer_check, atomic_load(&start_failures), seed);
+           unexpected_deaths, signer_check, atomic_load(&start_failures), bridge_attack, seed);
     fflush(stdout);
     int ok = naive && !bench ? dbl > 0
                    : (paid == n_codes && dbl == 0 && unpaid == 0 && wrong == 0 && unknown_txs == 0 && (naive || balance_ok == 1) &&
-                      conflicting == 0 && approval_ok != 0 && unexpected_deaths == 0 && signer_check != 0);
+                      conflicting == 0 && approval_ok != 0 && unexpected_deaths == 0 && signer_check != 0 &&
+                      bridge_attack != 0);
     if (!ok) keep = 1;
     if (keep) fprintf(stderr, "flood: logs kept in %s\n", workdir);
     return ok ? 0 : 1;

@@ -8,6 +8,9 @@
 # and log head against the ledger. Verdict from the chain (build/oncesign-flood). Same seed for both designs:
 #   naive (build/oncesign-naive, Monappy's rollback-on-timeout): must be caught paying twice;
 #   oncesign: paid=N double_payouts=0 unpaid=0 (and the chain's balance and txids check out).
+# The oncesign side runs with vouchers required (issue 14): the signer signs a new payout only under
+# the voucher the flood's backend signed for its code with an issuer key the operator registered, and
+# a compromised bridge's invented withdrawal at the end must be refused by the signer (bridge_attack=1).
 # FLOOD_SEED / FLOOD_CODES override the defaults (a failing seed replays).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,15 +38,15 @@ if [ ! -x "$B/oncesignd" ]; then
   exit 1
 fi
 out=$(timeout --kill-after=5 90 "$B/oncesign-flood" --build "$B" --design oncesign --codes "$N" --dup 4 \
-  --clients 16 --seed "$SEED" --fault-rate 0.5 --query-fault-rate 0.3 --kills 3 --settle-s 40 --batch-max 2 \
+  --clients 16 --seed "$SEED" --fault-rate 0.5 --query-fault-rate 0.3 --kills 3 --settle-s 40 --batch-max 2 --vouchers \
   --crash-points after-draft,after-sign-commit,after-signed-stored,after-broadcast-sent,after-broadcast-unknown,mid-redeem \
   2>&1)
 rc=$?
 line=$(grep '^flood: design=oncesign' <<<"$out")
 echo "${line:-no verdict line}"
 if [ $rc -ne 0 ] || [ "$(field paid "$line")" != "$N" ] || [ "$(field double_payouts "$line")" != 0 ] ||
-   [ "$(field unpaid "$line")" != 0 ]; then
-  echo "test_flood: FAIL oncesign did not pay every code exactly once (seed $SEED; rc $rc)"
+   [ "$(field unpaid "$line")" != 0 ] || [ "$(field bridge_attack "$line")" != 1 ]; then
+  echo "test_flood: FAIL oncesign did not pay every code exactly once, or the signer did not refuse the compromised bridge (seed $SEED; rc $rc)"
   echo "$out" | tail -30; fail=1
 fi
 [ $fail -eq 0 ] && echo "test_flood: PASS (seed $SEED, $N codes)"

@@ -27,6 +27,7 @@
 
 #include "api.h"
 #include "engine.h"
+#include "issuer.h"
 #include "oncesign/status.h"
 
 #define TOKEN      "test-token-0123456789abcdef"
@@ -493,6 +494,37 @@ static void test_parse_request(void **state) {
     assert_int_equal(os_api_parse_request(OS_API_BODY_REDEEM, "{}", 2, NULL, NULL, NULL, 0), OS_ERR_ARG);
     assert_int_equal(os_api_parse_request((os_api_body_kind)99, "{}", 2, NULL, &q, NULL, 0), OS_ERR_ARG);
     assert_int_equal(os_api_parse_request(OS_API_BODY_REDEEM, NULL, 5, NULL, &q, NULL, 0), OS_ERR_ARG);
+
+    /* Issue 14: "voucher", 428 hex digits of a well-formed voucher, on issue and payout only. */
+    os_voucher v;
+    memset(&v, 0, sizeof v);
+    v.network = OS_NET_TEST;
+    v.amount = 5000;
+    v.expiry_seq = 100;
+    memset(v.nonce, 0x42, 32);
+    char hex[2 * OS_VOUCHER_BYTES + 1], body[700];
+    assert_int_equal(os_voucher_to_hex(&v, hex), OS_OK);
+    snprintf(body, sizeof body, "{\"amount\":5000,\"voucher\":\"%s\"}", hex);
+    assert_int_equal(parse(OS_API_BODY_ISSUE_CODE, body, NULL, &q), OS_OK);
+    assert_int_equal(q.has_voucher, 1);
+    assert_memory_equal(q.voucher.nonce, v.nonce, 32);
+    snprintf(body, sizeof body, "{\"amount\":5001,\"voucher\":\"%s\"}", hex);   /* two amounts */
+    assert_int_equal(parse(OS_API_BODY_ISSUE_CODE, body, NULL, &q), OS_ERR_BAD_REQUEST);
+    snprintf(body, sizeof body, "{\"address\":\"" ADDR_OK "\",\"amount\":4000,\"voucher\":\"%s\"}", hex);
+    assert_int_equal(parse(OS_API_BODY_PAYOUT, body, "k", &q), OS_OK);
+    assert_int_equal(q.has_voucher, 1);
+    snprintf(body, sizeof body, "{\"address\":\"" ADDR_OK "\",\"voucher\":\"%s\"}", hex);
+    assert_int_equal(parse(OS_API_BODY_REDEEM, body, NULL, &q), OS_ERR_BAD_REQUEST);   /* the code has it */
+    hex[2 * OS_VOUCHER_BYTES - 1] = 0;   /* 427 digits */
+    snprintf(body, sizeof body, "{\"amount\":5000,\"voucher\":\"%s\"}", hex);
+    assert_int_equal(parse(OS_API_BODY_ISSUE_CODE, body, NULL, &q), OS_ERR_BAD_REQUEST);
+    assert_int_equal(os_voucher_to_hex(&v, hex), OS_OK);
+    hex[1] = '2';   /* version 2 */
+    snprintf(body, sizeof body, "{\"amount\":5000,\"voucher\":\"%s\"}", hex);
+    assert_int_equal(parse(OS_API_BODY_ISSUE_CODE, body, NULL, &q), OS_ERR_BAD_REQUEST);
+    assert_int_equal(parse(OS_API_BODY_ISSUE_CODE, "{\"amount\":5000,\"voucher\":7}", NULL, &q), OS_ERR_BAD_REQUEST);
+    assert_int_equal(os_api_http_status(OS_ERR_VOUCHER_MISSING), 422);
+    assert_int_equal(os_api_http_status(OS_ERR_VOUCHER_DESTINATION), 422);
 }
 
 static void test_status_mapping(void **state) {

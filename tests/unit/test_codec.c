@@ -20,6 +20,7 @@ static const uint8_t ALL_TYPES[] = {
     OS_MSG_NONCE_RESET, OS_MSG_SIGN_BEGIN, OS_MSG_SIGN_INPUT, OS_MSG_SIGN_PREVTX, OS_MSG_SIGN_OUTPUT,
     OS_MSG_SIGN_FINISH, OS_MSG_SIGN_GET_SIGS, OS_MSG_SUCCESS, OS_MSG_ERROR, OS_MSG_PENDING,
     OS_MSG_INFO, OS_MSG_XPUB, OS_MSG_ADDRESS, OS_MSG_LOG_ENTRY, OS_MSG_SIGN_DONE, OS_MSG_SIGNATURES,
+    OS_MSG_SET_ISSUERS, OS_MSG_SIGN_VOUCHER,
 };
 #define N_TYPES (sizeof ALL_TYPES / sizeof ALL_TYPES[0])
 #define N_VARIANTS 3
@@ -28,6 +29,7 @@ static uint8_t g_mnemonic[OS_MAX_MNEMONIC];
 static uint8_t g_prevtx[OS_MAX_PREVTX_CHUNK];
 static uint8_t g_script[OS_MAX_PAYOUT_SCRIPT];
 static uint8_t g_siblings[NONCE_PROOF_MAX_SIBLINGS * 32];
+static const uint8_t g_issuer_keys[OS_MAX_ISSUERS * 32] = { 0x01, [32] = 0x02 };   /* increasing */
 static uint8_t g_detail[OS_ERROR_DETAIL_MAX];
 static uint8_t g_entry[OS_LOG_ENTRY_BYTES];
 static uint8_t g_records[OS_SIGS_PER_MESSAGE * (1 + OS_MAX_DER_SIG + 33)];
@@ -176,6 +178,28 @@ static void sample(os_msg *m, uint8_t type, int variant) {
     case OS_MSG_SIGN_GET_SIGS:
         m->u.sign_get_sigs.start = max ? UINT16_MAX : 0;
         break;
+    case OS_MSG_SET_ISSUERS:
+        m->u.set_issuers.flags = variant == 0 ? 0 : OS_VOUCHERS_REQUIRED;
+        m->u.set_issuers.n_issuers = variant == 0 ? 0 : max ? OS_MAX_ISSUERS : 1;
+        m->u.set_issuers.keys = variant == 0 ? NULL : g_issuer_keys;
+        break;
+    case OS_MSG_SIGN_VOUCHER: {
+        os_voucher *v = &m->u.sign_voucher.voucher;
+        m->u.sign_voucher.index = max ? UINT16_MAX : (uint16_t)variant;
+        v->network = (uint8_t)variant;
+        v->amount = max ? 10512000000000000ull : 1;
+        v->expiry_seq = max ? UINT64_MAX : 1;
+        memset(v->nonce, 0xA0 + variant, 32);
+        memset(v->signer, 0xB0 + variant, 32);
+        memset(v->issuer, 0xC0 + variant, 32);
+        memset(v->sig, 0xD0 + variant, 64);
+        if (variant != 0) {
+            v->flags = OS_VOUCHER_DESTINATION;
+            v->script_len = max ? OS_MAX_PAYOUT_SCRIPT : 22;
+            memset(v->script, 0xE0, v->script_len);
+        }
+        break;
+    }
     case OS_MSG_ERROR:
         m->u.error.code = variant == 0 ? OS_ERR_ARG : variant == 1 ? UINT16_MAX : OS_ERR_NONCE_COMMITTED;
         m->u.error.index = variant == 0 ? 0xFFFF : (uint16_t)variant;
@@ -365,6 +389,16 @@ static void assert_msg_equal(const os_msg *a, const os_msg *b) {
     case OS_MSG_SIGN_GET_SIGS:
         assert_int_equal(a->u.sign_get_sigs.start, b->u.sign_get_sigs.start);
         break;
+    case OS_MSG_SET_ISSUERS:
+        assert_int_equal(a->u.set_issuers.flags, b->u.set_issuers.flags);
+        assert_int_equal(a->u.set_issuers.n_issuers, b->u.set_issuers.n_issuers);
+        if (a->u.set_issuers.n_issuers > 0)
+            assert_memory_equal(a->u.set_issuers.keys, b->u.set_issuers.keys, 32u * a->u.set_issuers.n_issuers);
+        break;
+    case OS_MSG_SIGN_VOUCHER:
+        assert_int_equal(a->u.sign_voucher.index, b->u.sign_voucher.index);
+        assert_memory_equal(&a->u.sign_voucher.voucher, &b->u.sign_voucher.voucher, sizeof(os_voucher));
+        break;
     case OS_MSG_ERROR:
         assert_int_equal(a->u.error.code, b->u.error.code);
         assert_int_equal(a->u.error.index, b->u.error.index);
@@ -466,7 +500,7 @@ static void test_wire_sizes(void **state) {
         { OS_MSG_SUCCESS, 6 }, { OS_MSG_ERROR, 6 + 5 }, { OS_MSG_PENDING, 6 + 5 },
         { OS_MSG_INFO, 6 + 1 + 16 + 4 + 32 + 8 + 32 + 8 + 4 + 32 + 44 + 8 }, { OS_MSG_XPUB, 6 + 78 },
         { OS_MSG_ADDRESS, 6 + 2 }, { OS_MSG_LOG_ENTRY, 6 + 2 + 256 }, { OS_MSG_SIGN_DONE, 6 + 42 },
-        { OS_MSG_SIGNATURES, 6 + 4 },
+        { OS_MSG_SIGNATURES, 6 + 4 }, { OS_MSG_SET_ISSUERS, 6 + 2 }, { OS_MSG_SIGN_VOUCHER, 6 + 2 + 214 },
     };
     static uint8_t buf[OS_MAX_MESSAGE];
     size_t i;

@@ -19,7 +19,10 @@
 
 #include "address.h"
 #include "device_ops.h"
+#include "audit_log.h"
+#include "crypto.h"
 #include "engine.h"
+#include "issuer.h"
 #include "ledger.h"
 #include "nonce_set.h"
 #include "nonce_tree.h"
@@ -780,6 +783,181 @@ static void test_absent_signer_waited_for(void **state) {
     os_engine_close(e);
 }
 
+
+/* ---- issue 14: vouchers through the engine ---- */
+
+static const uint8_t ENGINE_ISSUER_PRIV[32] = { 0x5a, [31] = 0x01 };
+
+/* A voucher for nonce_id's nonce from ENGINE_ISSUER_PRIV for the signer c, bound to dest_address(dest)
+ * when dest is not 0. */
+static os_voucher engine_voucher(os_client *c, uint8_t nonce_id, uint64_t amount, uint32_t dest) {
+    os_voucher v;
+    os_msg_info info;
+    memset(&v, 0, sizeof v);
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    memcpy(v.signer, info.attestation_pubkey, 32);
+    v.network = OS_NET_REGTEST;
+    memset(v.nonce, nonce_id, 32);
+    v.amount = amount;
+    v.expiry_seq = info.log_seq + 1000;
+    if (dest != 0) {
+        v.flags = OS_VOUCHER_DESTINATION;
+        v.script_len = 25;
+        harness_destination(dest, v.script);
+    }
+    assert_int_equal(os_voucher_sign(&v, ENGINE_ISSUER_PRIV), OS_OK);
+    return v;
+}
+
+/* The signer requires vouchers from ENGINE_ISSUER_PRIV's key (the operator approved it). */
+static void require_vouchers(os_client *c) {
+    uint8_t key[32];
+    os_msg req, reply;
+    uint8_t buf[OS_MAX_MESSAGE];
+    assert_int_equal(crypto_xonly_from_priv(ENGINE_ISSUER_PRIV, key), OS_OK);
+    memset(&req, 0, sizeof req);
+    req.version = OS_PROTOCOL_VERSION;
+    req.type = OS_MSG_SET_ISSUERS;
+    req.u.set_issuers.flags = OS_VOUCHERS_REQUIRED;
+    req.u.set_issuers.n_issuers = 1;
+    req.u.set_issuers.keys = key;
+    harness_set_operator(OPERATOR_APPROVE);
+    assert_int_equal(os_client_call_wait(c, &req, &reply, buf, 5000, harness_on_pending, NULL), OS_OK);
+    assert_int_equal(reply.type, OS_MSG_SUCCESS);
+}
+
+/* Codes and withdrawals carry the issuer's voucher from the API to the signer; the host checks what
+ * it can first (signature, network, amount, destination, reuse). */
+static void test_vouchers_pay_through_the_engine(void **state) {
+    (void)state;
+    os_client *c = start_signer(41);
+    require_vouchers(c);
+    add_coin(0, 5000000, 41);
+    os_engine_config cfg = config();
+    cfg.vouchers_required = 1;
+    os_engine *e = open_engine(&cfg, c);
+    char code[65], addr[OS_MAX_ADDRESS + 1];
+    os_code_info ci;
+    os_payout_info p, w;
+    int created = 0;
+    assert_int_equal(os_engine_issue_code(e, 10000, 0, code, &ci), OS_ERR_VOUCHER_MISSING);
+    dest_address(201, addr);
+    assert_int_equal(os_engine_payout_create(e, "w-none", addr, 10000, &w, &created), OS_ERR_VOUCHER_MISSING);
+
+    os_voucher gift = engine_voucher(c, 1, 20000, 0);
+    os_voucher forged = gift;
+    forged.sig[5] ^= 1;
+    assert_int_equal(os_engine_issue_voucher_code(e, &forged, 0, code, &ci), OS_ERR_VOUCHER_ISSUER);
+    assert_int_equal(os_engine_issue_voucher_code(e, &gift, 0, code, &ci), OS_OK);
+    assert_int_equal(ci.amount, 20000);
+    char again[65];
+    assert_int_equal(os_engine_issue_voucher_code(e, &gift, 0, again, &ci), OS_ERR_IDEMPOTENCY);
+    dest_address(200, addr);
+    assert_int_equal(os_engine_redeem(e, code, addr, &p, &created), OS_OK);
+
+    os_voucher withdrawal = engine_voucher(c, 2, 30000, 201);
+    dest_address(202, addr);
+    assert_int_equal(os_engine_payout_create_vouched(e, "w1", addr, 30000, &withdrawal, &w, &created),
+                     OS_ERR_VOUCHER_DESTINATION);
+    dest_address(201, addr);
+    assert_int_equal(os_engine_payout_create_vouched(e, "w1", addr, 30001, &withdrawal, &w, &created),
+                     OS_ERR_VOUCHER_AMOUNT);
+    assert_int_equal(os_engine_payout_create_vouched(e, "w1", addr, 30000, &withdrawal, &w, &created), OS_OK);
+    assert_int_equal(created, 1);
+    assert_int_equal(os_engine_payout_create_vouched(e, "w2", addr, 30000, &withdrawal, &w, &created),
+                     OS_ERR_IDEMPOTENCY);   /* a voucher pays one payout */
+    assert_int_equal(sql_int("SELECT count(*) FROM vouchers"), 2);
+
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_signed(e, 2);
+    os_engine_stop(e);
+    /* the signer logged the two vouchers before the SIGN entry */
+    os_msg_info info;
+    os_msg reply;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    int found = 0;
+    for (uint64_t seq = 1; seq <= info.log_seq; seq++) {
+        assert_int_equal(harness_log_read(c, seq, &reply), OS_OK);
+        const uint8_t *en = reply.u.log_entry.entry;
+        if (en[AUDIT_LOG_OFF_TYPE] != OS_LOG_VOUCHERS) continue;
+        found++;
+        assert_int_equal(en[AUDIT_LOG_OFF_PAYLOAD + 32], 2);
+        assert_int_equal(harness_log_read(c, seq + 1, &reply), OS_OK);
+        assert_int_equal(reply.u.log_entry.entry[AUDIT_LOG_OFF_TYPE], OS_LOG_SIGN);
+    }
+    assert_int_equal(found, 1);
+    os_engine_close(e);
+}
+
+/* The audit's attack through the engine: a compromised bridge (here: one that ignores its own
+ * vouchers-required setting) invents a withdrawal to itself under every cap. The signer refuses and
+ * logs it; the payout fails with the signer's reason; nothing is signed. */
+static void test_compromised_bridge_invented_payout_refused(void **state) {
+    (void)state;
+    os_client *c = start_signer(42);
+    require_vouchers(c);
+    add_coin(0, 5000000, 42);
+    os_engine_config cfg = config();
+    os_engine *e = open_engine(&cfg, c);
+    char addr[OS_MAX_ADDRESS + 1];
+    os_payout_info w;
+    int created = 0;
+    dest_address(666, addr);
+    assert_int_equal(os_engine_payout_create(e, "theft", addr, 40000, &w, &created), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, w.id, OS_PAYOUT_FAILED);
+    os_engine_stop(e);
+    assert_int_equal(os_engine_payout_get(e, w.id, &w), OS_OK);
+    assert_non_null(strstr(w.error, "voucher"));
+    assert_int_equal(sql_int("SELECT count(*) FROM txs WHERE raw IS NOT NULL"), 0);
+    os_msg_info info;
+    os_msg reply;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    int refused = 0, signed_entries = 0;
+    for (uint64_t seq = 1; seq <= info.log_seq; seq++) {
+        assert_int_equal(harness_log_read(c, seq, &reply), OS_OK);
+        refused += reply.u.log_entry.entry[AUDIT_LOG_OFF_TYPE] == OS_LOG_REFUSE_VOUCHER;
+        signed_entries += reply.u.log_entry.entry[AUDIT_LOG_OFF_TYPE] == OS_LOG_SIGN;
+    }
+    assert_true(refused >= 1);
+    assert_int_equal(signed_entries, 0);
+    os_engine_close(e);
+}
+
+/* Heal, don't halt: a batch holding one expired voucher is refused by the signer at that payout; it
+ * fails with the reason, and the others of the batch are drafted again and paid. */
+static void test_expired_voucher_fails_alone(void **state) {
+    (void)state;
+    os_client *c = start_signer(43);
+    require_vouchers(c);
+    add_coin(0, 5000000, 43);
+    os_engine_config cfg = config();
+    cfg.vouchers_required = 1;
+    os_engine *e = open_engine(&cfg, c);
+    os_voucher good = engine_voucher(c, 3, 20000, 0), stale = engine_voucher(c, 4, 21000, 0);
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    stale.expiry_seq = info.log_seq;   /* the signer's log is there already */
+    assert_int_equal(os_voucher_sign(&stale, ENGINE_ISSUER_PRIV), OS_OK);
+    char code[2][65], addr[OS_MAX_ADDRESS + 1];
+    os_code_info ci;
+    os_payout_info p[2];
+    int created = 0;
+    assert_int_equal(os_engine_issue_voucher_code(e, &good, 0, code[0], &ci), OS_OK);
+    assert_int_equal(os_engine_issue_voucher_code(e, &stale, 0, code[1], &ci), OS_OK);
+    for (int i = 0; i < 2; i++) {
+        dest_address(210 + (uint32_t)i, addr);
+        assert_int_equal(os_engine_redeem(e, code[i], addr, &p[i], &created), OS_OK);
+    }
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, p[1].id, OS_PAYOUT_FAILED);
+    wait_payout(e, p[0].id, OS_PAYOUT_SIGNED);
+    os_engine_stop(e);
+    assert_int_equal(os_engine_payout_get(e, p[1].id, &p[1]), OS_OK);
+    assert_non_null(strstr(p[1].error, "expired"));
+    os_engine_close(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
@@ -796,6 +974,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_operator_request_takes_turns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restored_backup_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_code_not_redeemed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vouchers_pay_through_the_engine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compromised_bridge_invented_payout_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_voucher_fails_alone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -460,6 +460,31 @@ static void test_corrupt_ledger_refused(void **state) {
     assert_non_null(strstr(err, "corrupt"));
 }
 
+/* A ledger whose schema page is damaged fails already at the connection's pragmas (journal_mode reads
+ * the schema), before quick_check: found by tests/e2e/test_backup.sh once the schema grew past page 1
+ * (ledger v8). The daemon must still say the file is corrupt and to restore it from a backup, as it
+ * does when quick_check finds the damage. */
+static void test_corrupt_schema_refused_with_the_restore_advice(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[512] = "";
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    assert_int_equal(os_ledger_exec(l, "PRAGMA wal_checkpoint(TRUNCATE)"), OS_OK);
+    os_ledger_close(l);
+    FILE *f = fopen(db_path, "r+b");
+    assert_non_null(f);
+    /* page 1's b-tree header (after the 100-byte file header): an invalid page type */
+    assert_int_equal(fseek(f, 100, SEEK_SET), 0);
+    static const uint8_t junk[8] = { 0x07, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+    assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
+    fclose(f);
+    l = NULL;
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_ERR_DB);
+    assert_null(l);
+    if (strstr(err, "corrupt") == NULL || strstr(err, "restore it from a backup") == NULL)
+        fail_msg("the error does not say corrupt / restore: %s", err);
+}
+
 /* A transaction row in a given state, carrying one payout in a given status (both inserted raw, as a
  * ledger of any history could hold them). Returns the transaction's row. */
 static int64_t tx_in_state(os_ledger *l, int state, int payout_status, int64_t *payout) {
@@ -635,7 +660,7 @@ static void test_migrate_v4_tx_digest(void **state) {
     os_ledger_close(l);
     free(blob);
 
-    assert_int_equal(os_ledger_open_version(db_path, 5, &l, err, sizeof err), OS_OK);
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
     int v = 0;
     assert_int_equal(os_ledger_schema_version(l, &v), OS_OK);
     assert_int_equal(v, 5);   /* opened at v5: the v5 migration ran, later ones are tested on their own */
@@ -882,6 +907,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_status_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_ledger_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_schema_refused_with_the_restore_advice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transition_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_fee_signal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v4_tx_digest, setup, teardown),

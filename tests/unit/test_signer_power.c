@@ -309,7 +309,7 @@ static void test_refusals_boots_and_acks_do_not_erase_each(void **state) {
     printf("wear: %u refusals, boots and acks (%llu log entries) erased state sectors %u times\n",
            3 * ROUNDS, (unsigned long long)entries, erases);
     assert_true(entries == 3 * ROUNDS);   /* every one of them was a commit */
-    /* At most one erase per 6 commits (7 slots a 4 KiB sector); one erase per commit before. */
+    /* At most one erase per 6 commits (6 slots a 4 KiB sector); one erase per commit before. */
     assert_true(erases * 6 <= entries);
     assert_true(erases > 0);              /* the sectors did fill and alternate */
     harness_stop();

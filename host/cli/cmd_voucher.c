@@ -1,0 +1,185 @@
+/* oncesign CLI — `oncesign voucher keygen|sign|verify`: the issuer tool (issue 14, PROTOCOL.md
+ * §2.7). It needs no signer and no ledger: it runs on the service backend or an offline machine,
+ * which holds the issuer key the bridge must never hold. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "address.h"
+#include "cli_cmds.h"
+#include "crypto.h"
+#include "issuer.h"
+#include "oncesign/status.h"
+#include "rpc.h"
+#include "voucher.h"
+
+int cli_parse_hex32(const char *opt, const char *s, uint8_t out[32]) {
+    size_t len = 0;
+    if (s == NULL || strlen(s) != 64 || os_hex_decode(s, out, 32, &len) != OS_OK || len != 32) {
+        cli_usage("%s: 64 hex digits", opt);
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_u64(const char *opt, const char *s, uint64_t *out) {
+    char *end = NULL;
+    unsigned long long v = s != NULL && *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+    if (end == NULL || *end != 0) {
+        cli_usage("%s: a decimal number", opt);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static const char *network_text(uint8_t n) {
+    return n == OS_NET_MAIN ? "main" : n == OS_NET_TEST ? "test" : "regtest";
+}
+
+static void fingerprint(const uint8_t key[32], char out[17]) {
+    char full[65];
+    os_hex_encode(key, 32, full);
+    memcpy(out, full, 16);
+    out[16] = 0;
+}
+
+static int keygen(const cli_globals *g, int argc, char **argv) {
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) path = argv[++i];
+        else return cli_usage("voucher keygen: unexpected argument '%s'", argv[i]);
+    }
+    if (path == NULL) return cli_usage("voucher keygen: --key FILE is required");
+    uint8_t xonly[32];
+    int rc = os_issuer_key_create(path, xonly);
+    if (rc != OS_OK)
+        return cli_fail(g, CLI_EXIT_ERROR, rc, "%s: cannot create the issuer key (%s; an existing file is never "
+                        "overwritten)", path, os_status_message(rc));
+    char hex[65], fp[17];
+    os_hex_encode(xonly, 32, hex);
+    fingerprint(xonly, fp);
+    if (g->json) printf("{\"ok\":true,\"issuer\":\"%s\",\"fingerprint\":\"%s\"}\n", hex, fp);
+    else printf("issuer       %s\nfingerprint  %s\n", hex, fp);
+    return CLI_EXIT_OK;
+}
+
+static void print_voucher(const cli_globals *g, const os_voucher *v, const char *hex, int valid) {
+    uint8_t id[32];
+    char idh[65], nonce[65], signer[65], issuer[65], fp[17], addr[OS_MAX_ADDRESS + 1] = "";
+    if (os_voucher_id(v, id) != OS_OK) memset(id, 0, sizeof id);
+    os_hex_encode(id, 32, idh);
+    os_hex_encode(v->nonce, 32, nonce);
+    os_hex_encode(v->signer, 32, signer);
+    os_hex_encode(v->issuer, 32, issuer);
+    fingerprint(v->issuer, fp);
+    if ((v->flags & OS_VOUCHER_DESTINATION) &&
+        address_from_script(v->network, v->script, v->script_len, addr, sizeof addr) != OS_OK)
+        snprintf(addr, sizeof addr, "(non-standard script)");
+    if (g->json) {
+        printf("{\"ok\":true,\"valid\":%s,\"voucher\":\"%s\",\"id\":\"%s\",\"network\":\"%s\",\"nonce\":\"%s\","
+               "\"amount\":%llu,\"expiry_seq\":%llu,\"signer\":\"%s\",\"issuer\":\"%s\",\"destination\":",
+               valid ? "true" : "false", hex, idh, network_text(v->network), nonce, (unsigned long long)v->amount,
+               (unsigned long long)v->expiry_seq, signer, issuer);
+        if (v->flags & OS_VOUCHER_DESTINATION) cli_json_string(addr);
+        else fputs("null", stdout);
+        puts("}");
+        return;
+    }
+    printf("voucher      %s\n", hex);
+    printf("id           %s\nnetwork      %s\nnonce        %s\namount       %llu sat\nexpiry_seq   %llu\n", idh,
+           network_text(v->network), nonce, (unsigned long long)v->amount, (unsigned long long)v->expiry_seq);
+    printf("signer       %s\nissuer       %s (fingerprint %s)\ndestination  %s\n", signer, issuer, fp,
+           (v->flags & OS_VOUCHER_DESTINATION) ? addr : "any (a gift code: the redeemer names it)");
+    if (!valid) printf("signature    INVALID\n");
+}
+
+static int sign(const cli_globals *g, int argc, char **argv) {
+    const char *path = NULL, *address = NULL;
+    os_voucher v;
+    int have_signer = 0, have_nonce = 0, have_amount = 0, have_expiry = 0;
+    memset(&v, 0, sizeof v);
+    v.network = OS_NET_REGTEST;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (val == NULL) return cli_usage("voucher sign: %s needs a value", a);
+        i++;
+        if (strcmp(a, "--key") == 0) path = val;
+        else if (strcmp(a, "--signer") == 0) { if (!cli_parse_hex32(a, val, v.signer)) return CLI_EXIT_USAGE; have_signer = 1; }
+        else if (strcmp(a, "--nonce") == 0) { if (!cli_parse_hex32(a, val, v.nonce)) return CLI_EXIT_USAGE; have_nonce = 1; }
+        else if (strcmp(a, "--amount") == 0) { if (!parse_u64(a, val, &v.amount)) return CLI_EXIT_USAGE; have_amount = 1; }
+        else if (strcmp(a, "--expiry-seq") == 0) { if (!parse_u64(a, val, &v.expiry_seq)) return CLI_EXIT_USAGE; have_expiry = 1; }
+        else if (strcmp(a, "--address") == 0) address = val;
+        else if (strcmp(a, "--network") == 0) {
+            if (strcmp(val, "main") == 0) v.network = OS_NET_MAIN;
+            else if (strcmp(val, "test") == 0) v.network = OS_NET_TEST;
+            else if (strcmp(val, "regtest") == 0) v.network = OS_NET_REGTEST;
+            else return cli_usage("--network: main, test or regtest");
+        } else {
+            return cli_usage("voucher sign: unexpected argument '%s'", a);
+        }
+    }
+    if (path == NULL || !have_signer || !have_amount || !have_expiry)
+        return cli_usage("voucher sign: --key, --signer, --amount and --expiry-seq are required");
+    /* The nonce is the payout's key in the signer's nonce set: the issuer picks it, so the bridge
+     * cannot; a fresh random one unless the backend names its own. */
+    if (!have_nonce && getrandom(v.nonce, sizeof v.nonce, 0) != (ssize_t)sizeof v.nonce)
+        return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_IO, "no randomness for the nonce");
+    if (address != NULL) {
+        size_t len = 0;
+        int rc = address_to_script(v.network, address, v.script, sizeof v.script, &len);
+        if (rc != OS_OK) return cli_fail(g, CLI_EXIT_USAGE, OS_ERR_ADDRESS, "--address: %s", os_status_message(rc));
+        v.flags = OS_VOUCHER_DESTINATION;
+        v.script_len = (uint8_t)len;
+    }
+    uint8_t priv[32];
+    int rc = os_issuer_key_load(path, priv, NULL);
+    if (rc != OS_OK)
+        return cli_fail(g, CLI_EXIT_ERROR, rc, "%s: %s (it must be 64 hex digits, mode 0600)", path, os_status_message(rc));
+    rc = os_voucher_sign(&v, priv);
+    crypto_wipe(priv, sizeof priv);
+    if (rc != OS_OK) return cli_fail(g, CLI_EXIT_USAGE, rc, "cannot sign: %s", os_status_message(rc));
+    char hex[2 * OS_VOUCHER_BYTES + 1];
+    if ((rc = os_voucher_to_hex(&v, hex)) != OS_OK) return cli_fail(g, CLI_EXIT_ERROR, rc, "%s", os_status_message(rc));
+    if (g->json) print_voucher(g, &v, hex, 1);
+    else puts(hex);
+    return CLI_EXIT_OK;
+}
+
+static int verify(const cli_globals *g, int argc, char **argv) {
+    const char *text = NULL;
+    uint8_t issuer[32];
+    int have_issuer = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--voucher") == 0 && i + 1 < argc) text = argv[++i];
+        else if (strcmp(argv[i], "--issuer") == 0 && i + 1 < argc) {
+            if (!cli_parse_hex32("--issuer", argv[++i], issuer)) return CLI_EXIT_USAGE;
+            have_issuer = 1;
+        } else {
+            return cli_usage("voucher verify: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (text == NULL) return cli_usage("voucher verify: --voucher HEX is required");
+    os_voucher v;
+    int rc = os_voucher_from_hex(text, &v);
+    if (rc != OS_OK)
+        return cli_fail(g, CLI_EXIT_USAGE, rc, "not a voucher: %s",
+                        rc == OS_ERR_BAD_REQUEST ? "not 428 hex digits" : "a field is out of range");
+    rc = os_voucher_check(&v, have_issuer ? issuer : NULL);
+    print_voucher(g, &v, text, rc == OS_OK);
+    if (rc != OS_OK) {
+        fprintf(stderr, "oncesign: the voucher's signature does not verify%s\n",
+                have_issuer ? " under the given issuer key" : "");
+        return CLI_EXIT_REFUSED;
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_cmd_voucher(const cli_globals *g, int argc, char **argv) {
+    if (argc < 1) return cli_usage("voucher: keygen, sign or verify");
+    if (strcmp(argv[0], "keygen") == 0) return keygen(g, argc - 1, argv + 1);
+    if (strcmp(argv[0], "sign") == 0) return sign(g, argc - 1, argv + 1);
+    if (strcmp(argv[0], "verify") == 0) return verify(g, argc - 1, argv + 1);
+    return cli_usage("voucher: unknown command '%s' (keygen, sign, verify)", argv[0]);
+}

@@ -1,0 +1,82 @@
+/* oncesign — issuer voucher layout. See voucher.h. */
+#include "voucher.h"
+
+#include <string.h>
+
+#include "bytes.h"
+#include "mbedtls/sha256.h"
+#include "oncesign/check.h"
+
+#define VOUCHER_MAX_MONEY 10512000000000000ull   /* firmware/policy.h's OS_MAX_MONEY */
+
+static int fields_valid(const os_voucher *v) {
+    size_t i;
+    if (v->network > OS_NET_REGTEST) return 0;
+    if (v->flags & (uint8_t)~OS_VOUCHER_DESTINATION) return 0;
+    if (v->flags & OS_VOUCHER_DESTINATION) {
+        if (v->script_len < 1 || v->script_len > OS_MAX_PAYOUT_SCRIPT) return 0;
+    } else if (v->script_len != 0) {
+        return 0;
+    }
+    for (i = v->script_len; i < OS_MAX_PAYOUT_SCRIPT; i++)
+        if (v->script[i] != 0) return 0;
+    return v->amount > 0 && v->amount <= VOUCHER_MAX_MONEY && v->expiry_seq > 0;
+}
+
+int os_voucher_encode(const os_voucher *v, uint8_t out[OS_VOUCHER_BYTES]) {
+    uint8_t *p = out;
+    ARG_CHECK(v != NULL && out != NULL);
+    if (!fields_valid(v)) return OS_ERR_MSG_MALFORMED;
+    *p++ = OS_VOUCHER_VERSION;
+    *p++ = v->network;
+    *p++ = v->flags;
+    *p++ = v->script_len;
+    memcpy(p, v->nonce, 32); p += 32;
+    os_write_le64(p, v->amount); p += 8;
+    os_write_le64(p, v->expiry_seq); p += 8;
+    memcpy(p, v->signer, 32); p += 32;
+    memcpy(p, v->script, OS_MAX_PAYOUT_SCRIPT); p += OS_MAX_PAYOUT_SCRIPT;
+    memcpy(p, v->issuer, 32); p += 32;
+    VERIFY_CHECK((size_t)(p - out) == OS_VOUCHER_SIGNED_BYTES);
+    memcpy(p, v->sig, 64);
+    return OS_OK;
+}
+
+int os_voucher_decode(const uint8_t in[OS_VOUCHER_BYTES], os_voucher *v) {
+    const uint8_t *p = in;
+    ARG_CHECK(in != NULL && v != NULL);
+    memset(v, 0, sizeof *v);
+    if (*p++ != OS_VOUCHER_VERSION) return OS_ERR_MSG_MALFORMED;
+    v->network = *p++;
+    v->flags = *p++;
+    v->script_len = *p++;
+    memcpy(v->nonce, p, 32); p += 32;
+    v->amount = os_read_le64(p); p += 8;
+    v->expiry_seq = os_read_le64(p); p += 8;
+    memcpy(v->signer, p, 32); p += 32;
+    memcpy(v->script, p, OS_MAX_PAYOUT_SCRIPT); p += OS_MAX_PAYOUT_SCRIPT;
+    memcpy(v->issuer, p, 32); p += 32;
+    memcpy(v->sig, p, 64);
+    if (!fields_valid(v)) {
+        memset(v, 0, sizeof *v);
+        return OS_ERR_MSG_MALFORMED;
+    }
+    return OS_OK;
+}
+
+int os_voucher_id(const os_voucher *v, uint8_t id32[32]) {
+    static const char tag[] = "oncesign/voucher";
+    uint8_t buf[OS_VOUCHER_BYTES], tag_hash[32];
+    mbedtls_sha256_context ctx;
+    ARG_CHECK(v != NULL && id32 != NULL);
+    CHECK_OK(os_voucher_encode(v, buf));
+    mbedtls_sha256_init(&ctx);
+    int ok = mbedtls_sha256_ret((const unsigned char *)tag, sizeof tag - 1, tag_hash, 0) == 0 &&
+             mbedtls_sha256_starts_ret(&ctx, 0) == 0 &&
+             mbedtls_sha256_update_ret(&ctx, tag_hash, sizeof tag_hash) == 0 &&
+             mbedtls_sha256_update_ret(&ctx, tag_hash, sizeof tag_hash) == 0 &&
+             mbedtls_sha256_update_ret(&ctx, buf, OS_VOUCHER_SIGNED_BYTES) == 0 &&
+             mbedtls_sha256_finish_ret(&ctx, id32) == 0;
+    mbedtls_sha256_free(&ctx);
+    return ok ? OS_OK : OS_ERR_INTERNAL;
+}

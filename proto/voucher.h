@@ -1,0 +1,40 @@
+/* oncesign — issuer vouchers (issue 14): the fixed binary form shared by the signer, the host and
+ * the issuer tool, and the hash an issuer signs.
+ *
+ * Layout (OS_VOUCHER_BYTES = 214, integers little-endian; PROTOCOL.md §2.7):
+ *   version(1) network(1) flags(1) script_len(1) nonce(32) amount(8) expiry_seq(8) signer(32)
+ *   script(34, zero-padded) issuer(32) | sig(64)
+ * The first OS_VOUCHER_SIGNED_BYTES are signed: id = TH("oncesign/voucher", those bytes), and sig is
+ * BIP340 by issuer over id. The id names the voucher in the signer's log: it covers everything but
+ * the signature, so two signatures of one voucher (BIP340 aux randomness) are the same voucher.
+ *
+ * Only the layout lives here; the signature is checked by whoever holds a secp256k1 context (the
+ * signer through firmware/crypto.h, the host tool likewise), so the codec needs no curve code.
+ */
+#ifndef ONCESIGN_VOUCHER_H
+#define ONCESIGN_VOUCHER_H
+
+#include <stdint.h>
+
+#include "oncesign/protocol.h"
+#include "oncesign/status.h"
+
+/* Returns: OS_OK; OS_ERR_ARG on NULL; OS_ERR_MSG_MALFORMED when a field is out of range (as
+ *          os_voucher_decode would refuse it).
+ * In:      v. Out: out: OS_VOUCHER_BYTES. */
+int os_voucher_encode(const os_voucher *v, uint8_t out[OS_VOUCHER_BYTES]);
+
+/* Returns: OS_OK; OS_ERR_ARG on NULL; OS_ERR_MSG_MALFORMED for a version other than
+ *          OS_VOUCHER_VERSION, an unknown network or flag, a script_len that is not 1..34 with
+ *          OS_VOUCHER_DESTINATION (0 without), non-zero padding after the script, an amount of 0 or
+ *          above OS_MAX_MONEY, or an expiry_seq of 0. One encoding per voucher.
+ * In:      in: OS_VOUCHER_BYTES. Out: v. */
+int os_voucher_decode(const uint8_t in[OS_VOUCHER_BYTES], os_voucher *v);
+
+/* The voucher's id: TH("oncesign/voucher", its first OS_VOUCHER_SIGNED_BYTES), the message its
+ * issuer signs.
+ * Returns: OS_OK; OS_ERR_ARG on NULL; OS_ERR_MSG_MALFORMED as os_voucher_encode; OS_ERR_INTERNAL
+ *          when hashing fails. Out: id32. */
+int os_voucher_id(const os_voucher *v, uint8_t id32[32]);
+
+#endif /* ONCESIGN_VOUCHER_H */
