@@ -84,19 +84,26 @@ redeem_all "$dir/codes.d1"
 "$B/oncesign" --json ledger backup --db "$dir/ledger.db" --out "$dir/d.db" >"$dir/d.json" 2>"$dir/d.err" ||
   fail "backup: $(cat "$dir/d.err")"
 faults
-# payouts go on after the backup: codes issued before it redeemed after it, and withdrawals; some
-# confirm, some are still in the mempool when the ledger's disk and the signer die together
-redeem_all "$dir/codes.d2"
-mine 1
+# payouts go on after the backup: codes issued before it redeemed after it, and withdrawals; some of
+# what the device signs after it confirms, some is still in the mempool when the ledger's disk and the
+# signer die together
+last=$(sqlite3 "$dir/d.db" "SELECT coalesce(max(id), 0) FROM txs")
+since() { sqlite3 "$dir/ledger.db" "SELECT count(*) FROM txs WHERE id > $last AND state $1"; }
+redeem_all "$dir/codes.d2" &
+flood_pid=$!
+for _ in $(seq 300); do [ "$(since '= 3')" -ge 1 ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ "$(since '= 4')" -ge 1 ] && break; mine 1; sleep 0.3; done
+[ "$(since '= 4')" -ge 1 ] || fail "nothing signed after the backup confirmed"
+wait $flood_pid
 withdraw_all wd 3
-for _ in $(seq 200); do [ "$(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM txs WHERE state = 3")" -ge 1 ] && break; sleep 0.05; done
+for _ in $(seq 300); do [ "$(since '= 3')" -ge 1 ] && break; sleep 0.1; done
 after=$(( $(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM payouts") - $(jq -r .payouts "$dir/d.json") ))
-in_mempool=$(sqlite3 "$dir/ledger.db" "SELECT count(*) FROM txs WHERE state = 3")
+in_mempool=$(since '= 3'); confirmed=$(since '= 4')
 [ "$after" -ge 6 ] || fail "only $after payouts after the backup"
 stop_daemon
 kill -9 "$sim_pid"; wait "$sim_pid" 2>/dev/null; sim_pid=
 rm -f "$dir/flash.bin" "$dir/ledger.db" "$dir/ledger.db-wal" "$dir/ledger.db-shm"
-pass "(d) backup taken, $after payouts followed it ($in_mempool transactions in the mempool); the ledger's disk and the signer are lost together"
+pass "(d) backup taken, $after payouts followed it ($confirmed of the transactions signed after it confirmed, $in_mempool broadcast and unconfirmed); the ledger's disk and the signer are lost together"
 
 STACK_SIM_SEED=10 start_sim
 init_sim
