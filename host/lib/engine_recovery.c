@@ -47,6 +47,10 @@
 /* A signature never seen may still be on its way (a late broadcast, a node that was slow to answer):
  * the sweep waits for this many complete scans in a row that found none of the missing ones. */
 #define CLEAN_SCANS_BEFORE_SWEEP 3
+/* Receive addresses the lost ledger may have handed out after the backup: 20 past the backup's
+ * counter (a receive address is handed out again until a coin pays it, so the gap stays small).
+ * Change addresses likewise, past the counter and one per transaction found. */
+#define RECEIVE_GAP 20
 
 const char *os_recovery_phase_name(int phase) {
     switch (phase) {
@@ -151,7 +155,9 @@ int engine_replacement_begin(os_engine *e, const os_msg_info *info, char *err, s
     rc = os_ledger_signer_replace(e->ledger, info->attestation_pubkey, old_key, &old_seq, old_head);
     /* Scenario (d): the ledger is also a restored backup, so the dead device signed after it what
      * neither this ledger nor a device holds: the replay finds those signatures on chain (chain_scan). */
-    if (rc == OS_OK && restored) rc = os_ledger_meta_put_u64(e->ledger, OS_LEDGER_META_RECOVERY_CHAIN, 1);
+    uint64_t backup_height = 0;
+    if (rc == OS_OK && restored) rc = os_ledger_recovery_scan_from(e->ledger, &backup_height);
+    if (rc == OS_OK && restored) rc = os_ledger_meta_put_u64(e->ledger, OS_LEDGER_META_RECOVERY_CHAIN, backup_height + 1);
     if (rc == OS_OK && restored) rc = os_ledger_meta_put_u64(e->ledger, OS_LEDGER_META_RECOVERY_PHASE, OS_RECOVERY_REPLAY);
     if (rc != OS_OK) return rc;
     char hex[65];
@@ -429,12 +435,43 @@ typedef struct {
     os_engine *e;
     int rc;
     size_t found;
+    uint8_t (*scripts)[64];       /* the wallet's scripts the lost ledger may have used */
+    size_t *script_lens, n_scripts;
+    uint8_t (*deposits)[32];      /* transactions seen in this scan paying the wallet without spending from it */
+    size_t n_deposits, cap_deposits;
 } chain_ctx;
+
+static int spends_ours(chain_ctx *c, const os_outpoint *ops, size_t n, int *ours) {
+    *ours = 0;
+    for (size_t i = 0; i < n && !*ours; i++) {
+        for (size_t k = 0; k < c->n_deposits && !*ours; k++) *ours = memcmp(ops[i].txid, c->deposits[k], 32) == 0;
+        if (*ours) break;
+        int rc = os_ledger_recovery_outpoint_ours(c->e->ledger, &ops[i], ours);
+        if (rc != OS_OK) return rc;
+    }
+    return OS_OK;
+}
+
+static int pays_wallet(const chain_ctx *c, const uint8_t *raw, size_t len) {
+    for (uint32_t v = 0; v < OS_MAX_OUTPUTS; v++) {
+        uint8_t id[32];
+        uint64_t amount;
+        const uint8_t *script;
+        size_t slen;
+        if (psbt_tx_output(raw, len, v, id, &amount, &script, &slen) != OS_OK) break;
+        for (size_t i = 0; i < c->n_scripts; i++)
+            if (c->script_lens[i] == slen && memcmp(c->scripts[i], script, slen) == 0) return 1;
+    }
+    return 0;
+}
 
 /* A transaction that spends a coin of the wallet was signed by the wallet's key: after the backup and
  * unknown to the ledger, by the dead device. It is recorded like a signature the replay could not
- * explain (blocks come in order, so a chain of them is recorded parent first; a mempool child whose
- * parent is recorded later is found by the next scan). */
+ * explain. A coin of the wallet is one the ledger holds, an output of a transaction of the ledger or
+ * of one recorded, or an output of a deposit seen earlier in the scan (a payment to a wallet address
+ * the lost ledger handed out, which the device may have spent since): blocks come in order from the
+ * backup's height, so a chain of them is seen parent first; a mempool child seen before its parent
+ * is found by the next scan. A deposit itself is not the device's: its coin is adopted by the sweep. */
 static int chain_match(void *ctx, const uint8_t *raw, size_t len, uint64_t height) {
     chain_ctx *c = ctx;
     (void)height;
@@ -450,10 +487,24 @@ static int chain_match(void *ctx, const uint8_t *raw, size_t len, uint64_t heigh
     if (os_audit_match_raw(&none, raw, len, &seq, hp, digest) != OS_OK) return 0;
     int known = 0, ours = 0;
     c->rc = os_ledger_recovery_txid_known(c->e->ledger, txid, &known);
-    for (size_t i = 0; c->rc == OS_OK && !known && !ours && i < n; i++)
-        c->rc = os_ledger_recovery_outpoint_ours(c->e->ledger, &ops[i], &ours);
+    if (c->rc == OS_OK && !known) c->rc = spends_ours(c, ops, n, &ours);
     if (c->rc != OS_OK) return 1;
-    if (known || !ours) return 0;
+    if (known) return 0;
+    if (!ours) {
+        if (!pays_wallet(c, raw, len)) return 0;
+        if (c->n_deposits == c->cap_deposits) {
+            size_t cap = c->cap_deposits ? 2 * c->cap_deposits : 16;
+            uint8_t (*grown)[32] = realloc(c->deposits, cap * sizeof *grown);
+            if (!grown) {
+                c->rc = OS_ERR_IO;
+                return 1;
+            }
+            c->deposits = grown;
+            c->cap_deposits = cap;
+        }
+        memcpy(c->deposits[c->n_deposits++], txid, 32);
+        return 0;
+    }
     uint64_t key = 0;
     c->rc = os_ledger_recovery_chain_next(c->e->ledger, &key);
     if (c->rc == OS_OK) c->rc = os_ledger_recovery_tx_put(c->e->ledger, key, digest, txid, raw, len, engine_now());
@@ -467,20 +518,49 @@ static int chain_match(void *ctx, const uint8_t *raw, size_t len, uint64_t heigh
     return 0;
 }
 
-/* Scans the blocks since the backup's newest height and the mempool for the dead device's
- * transactions (chain_match). *clean: the scan read everything and found nothing new. */
-static int chain_scan(os_engine *e, int *clean) {
-    uint64_t scan_from = 0, tip = 0;
-    size_t unread = 0;
-    int rc = os_ledger_recovery_scan_from(e->ledger, &scan_from);
+/* The wallet's scripts the lost ledger may have used after the backup: receive and change addresses
+ * up to their counters plus the gap (change: plus one per transaction recorded). */
+static int wallet_scripts(os_engine *e, chain_ctx *c) {
+    uint64_t next_receive = 0, next_change = 0;
+    os_ledger_recovery_tx *t = NULL;
+    size_t nt = 0;
+    int rc = os_ledger_meta_u64(e->ledger, "next_receive_index", &next_receive);
+    if (rc == OS_OK) rc = os_ledger_meta_u64(e->ledger, "next_change_index", &next_change);
+    if (rc == OS_OK) rc = os_ledger_recovery_txs(e->ledger, &t, &nt);
     if (rc != OS_OK) return rc;
-    chain_ctx c = {.e = e, .rc = OS_OK, .found = 0};
-    os_rpc_error er;
-    pthread_mutex_lock(&e->rpc_mu);
-    rc = os_rpc_scan_transactions(e->rpc, scan_from, &tip, &unread, chain_match, &c, &er);
-    pthread_mutex_unlock(&e->rpc_mu);
+    os_ledger_recovery_txs_free(t, nt);
+    uint64_t n_receive = next_receive + RECEIVE_GAP, n_change = next_change + RECEIVE_GAP + nt;
+    c->scripts = calloc(n_receive + n_change, sizeof *c->scripts);
+    c->script_lens = calloc(n_receive + n_change, sizeof *c->script_lens);
+    if (!c->scripts || !c->script_lens) return OS_ERR_IO;
+    for (uint64_t i = 0; rc == OS_OK && i < n_receive + n_change; i++) {
+        uint8_t change = i >= n_receive;
+        uint32_t index = (uint32_t)(change ? i - n_receive : i);
+        rc = engine_derive_script(e, change, index, c->scripts[i], &c->script_lens[i]);
+    }
+    c->n_scripts = n_receive + n_change;
+    return rc;
+}
+
+/* Scans the blocks from the backup's newest height (pinned when the recovery began) and the mempool
+ * for the dead device's transactions (chain_match). *clean: the scan read everything and found
+ * nothing new. */
+static int chain_scan(os_engine *e, uint64_t scan_from, int *clean) {
+    uint64_t tip = 0;
+    size_t unread = 0;
+    chain_ctx c = {.e = e, .rc = OS_OK};
+    int rc = wallet_scripts(e, &c);
+    if (rc == OS_OK) {
+        os_rpc_error er;
+        pthread_mutex_lock(&e->rpc_mu);
+        rc = os_rpc_scan_transactions(e->rpc, scan_from, &tip, &unread, chain_match, &c, &er);
+        pthread_mutex_unlock(&e->rpc_mu);
+    }
     if (rc == OS_OK) rc = c.rc;
     *clean = rc == OS_OK && unread == 0 && c.found == 0;
+    free(c.scripts);
+    free(c.script_lens);
+    free(c.deposits);
     return rc;
 }
 
@@ -493,7 +573,7 @@ static int replay_entries(os_engine *e, int *all_found, int *clean) {
     int rc = os_ledger_meta_u64(e->ledger, OS_LEDGER_META_RECOVERY_FROM, &from);
     if (rc == OS_OK) rc = os_ledger_recovery_scan_from(e->ledger, &scan_from);
     if (rc == OS_OK) rc = os_ledger_meta_u64(e->ledger, OS_LEDGER_META_RECOVERY_CHAIN, &from_chain);
-    if (rc == OS_OK && from_chain) rc = chain_scan(e, &chain_clean);
+    if (rc == OS_OK && from_chain) rc = chain_scan(e, from_chain - 1, &chain_clean);
     if (rc != OS_OK) return rc;
     /* The entries to explain, from the archive (verified by the log sync): from the recovery's start,
      * those naming no transaction of the ledger; and, from the first, those naming a draft of the
@@ -706,9 +786,6 @@ static int backup_tx_in_mempool(os_engine *e, int64_t sweep_row) {
 
 /* Every coin the node shows on the wallet's addresses, spent to a fresh change address of the wallet
  * at a fee rate above the going one. Stored as a draft (no payouts: no nonce), then signed. */
-/* Receive addresses the lost ledger may have handed out after the backup: 20 past the backup's
- * counter (a receive address is handed out again until a coin pays it, so the gap stays small). */
-#define RECEIVE_GAP 20
 
 static int register_receive_gap(os_engine *e) {
     uint64_t next = 0;

@@ -442,7 +442,7 @@ int os_ledger_backup_verify(const char *path, os_backup_marker *marker, char *er
 /* A replaced signer: the dead device's attestation key, newest archived seq (u64 LE) and head (72 bytes). */
 #define OS_LEDGER_META_REPLACED_FROM "replaced_from"
 /* Scenario (d), a restored backup on a replaced signer: the dead device's signatures after the backup
- * are found on chain, not in a log (u64 1 while that recovery runs). */
+ * are found on chain, not in a log: the backup's newest block height + 1 (0: not this scenario). */
 #define OS_LEDGER_META_RECOVERY_CHAIN "recovery_from_chain"
 /* The key of a transaction scenario (d) found on chain in recovery_txs (it has no SIGN entry): from
  * this value up, in the order found, above any log seq a device can reach. */
