@@ -51,6 +51,8 @@
  * counter (a receive address is handed out again until a coin pays it, so the gap stays small).
  * Change addresses likewise, past the counter and one per transaction found. */
 #define RECEIVE_GAP 20
+/* Scenario (d): blocks before the backup's newest height the chain scan starts at. */
+#define CHAIN_SCAN_MARGIN 12
 
 const char *os_recovery_phase_name(int phase) {
     switch (phase) {
@@ -157,6 +159,9 @@ int engine_replacement_begin(os_engine *e, const os_msg_info *info, char *err, s
      * neither this ledger nor a device holds: the replay finds those signatures on chain (chain_scan). */
     uint64_t backup_height = 0;
     if (rc == OS_OK && restored) rc = os_ledger_recovery_scan_from(e->ledger, &backup_height);
+    /* from a few blocks before it: a deposit confirmed just before the backup that the backup's wallet
+     * sync had not adopted yet is seen, so a spend of it is the dead device's too */
+    backup_height = backup_height > CHAIN_SCAN_MARGIN ? backup_height - CHAIN_SCAN_MARGIN : 0;
     if (rc == OS_OK && restored) rc = os_ledger_meta_put_u64(e->ledger, OS_LEDGER_META_RECOVERY_CHAIN, backup_height + 1);
     if (rc == OS_OK && restored) rc = os_ledger_meta_put_u64(e->ledger, OS_LEDGER_META_RECOVERY_PHASE, OS_RECOVERY_REPLAY);
     if (rc != OS_OK) return rc;
