@@ -442,40 +442,71 @@ typedef struct {
     size_t found;
     uint8_t (*scripts)[64];       /* the wallet's scripts the lost ledger may have used */
     size_t *script_lens, n_scripts;
-    uint8_t (*deposits)[32];      /* transactions seen in this scan paying the wallet without spending from it */
+    os_outpoint *deposits;        /* wallet outputs of transactions seen in this scan not spending from it */
     size_t n_deposits, cap_deposits;
 } chain_ctx;
 
+/* Whether output vout of raw pays one of the wallet's scripts. */
+static int wallet_output(const chain_ctx *c, const uint8_t *raw, size_t len, uint32_t vout) {
+    uint8_t id[32];
+    uint64_t amount;
+    const uint8_t *script;
+    size_t slen;
+    if (psbt_tx_output(raw, len, vout, id, &amount, &script, &slen) != OS_OK) return 0;
+    for (size_t i = 0; i < c->n_scripts; i++)
+        if (c->script_lens[i] == slen && memcmp(c->scripts[i], script, slen) == 0) return 1;
+    return 0;
+}
+
+/* Whether an input spends a coin of the wallet: a coin the ledger holds, a wallet output of a
+ * transaction of the ledger or of one recorded, or of a deposit seen earlier in the scan. (An output
+ * paying someone else is theirs to spend: its spend is not the device's.) */
 static int spends_ours(chain_ctx *c, const os_outpoint *ops, size_t n, int *ours) {
     *ours = 0;
     for (size_t i = 0; i < n && !*ours; i++) {
-        for (size_t k = 0; k < c->n_deposits && !*ours; k++) *ours = memcmp(ops[i].txid, c->deposits[k], 32) == 0;
+        for (size_t k = 0; k < c->n_deposits && !*ours; k++)
+            *ours = memcmp(ops[i].txid, c->deposits[k].txid, 32) == 0 && ops[i].vout == c->deposits[k].vout;
         if (*ours) break;
-        int rc = os_ledger_recovery_outpoint_ours(c->e->ledger, &ops[i], ours);
+        int rc = os_ledger_recovery_coin_known(c->e->ledger, &ops[i], ours);
+        if (rc != OS_OK || *ours) return rc;
+        uint8_t *parent = NULL;
+        size_t plen = 0;
+        rc = os_ledger_recovery_raw_by_txid(c->e->ledger, ops[i].txid, &parent, &plen);
+        if (rc == OS_ERR_NOT_FOUND) continue;
         if (rc != OS_OK) return rc;
+        *ours = wallet_output(c, parent, plen, ops[i].vout);
+        free(parent);
     }
     return OS_OK;
 }
 
-static int pays_wallet(const chain_ctx *c, const uint8_t *raw, size_t len) {
+/* Remembers the wallet outputs of a transaction that pays the wallet without spending from it. */
+static int note_deposit(chain_ctx *c, const uint8_t txid[32], const uint8_t *raw, size_t len) {
     for (uint32_t v = 0; v < OS_MAX_OUTPUTS; v++) {
         uint8_t id[32];
         uint64_t amount;
         const uint8_t *script;
         size_t slen;
         if (psbt_tx_output(raw, len, v, id, &amount, &script, &slen) != OS_OK) break;
-        for (size_t i = 0; i < c->n_scripts; i++)
-            if (c->script_lens[i] == slen && memcmp(c->scripts[i], script, slen) == 0) return 1;
+        if (!wallet_output(c, raw, len, v)) continue;
+        if (c->n_deposits == c->cap_deposits) {
+            size_t cap = c->cap_deposits ? 2 * c->cap_deposits : 16;
+            os_outpoint *grown = realloc(c->deposits, cap * sizeof *grown);
+            if (!grown) return OS_ERR_IO;
+            c->deposits = grown;
+            c->cap_deposits = cap;
+        }
+        memcpy(c->deposits[c->n_deposits].txid, txid, 32);
+        c->deposits[c->n_deposits++].vout = v;
     }
-    return 0;
+    return OS_OK;
 }
 
 /* A transaction that spends a coin of the wallet was signed by the wallet's key: after the backup and
  * unknown to the ledger, by the dead device. It is recorded like a signature the replay could not
- * explain. A coin of the wallet is one the ledger holds, an output of a transaction of the ledger or
- * of one recorded, or an output of a deposit seen earlier in the scan (a payment to a wallet address
- * the lost ledger handed out, which the device may have spent since): blocks come in order from the
- * backup's height, so a chain of them is seen parent first; a mempool child seen before its parent
+ * explain (spends_ours says what a coin of the wallet is; a deposit seen earlier in the scan is a
+ * payment to a wallet address the lost ledger handed out, which the device may have spent since):
+ * blocks come in order from the backup's height, so a chain of them is seen parent first; a mempool child seen before its parent
  * is found by the next scan. A deposit itself is not the device's: its coin is adopted by the sweep. */
 static int chain_match(void *ctx, const uint8_t *raw, size_t len, uint64_t height) {
     chain_ctx *c = ctx;
@@ -496,19 +527,8 @@ static int chain_match(void *ctx, const uint8_t *raw, size_t len, uint64_t heigh
     if (c->rc != OS_OK) return 1;
     if (known) return 0;
     if (!ours) {
-        if (!pays_wallet(c, raw, len)) return 0;
-        if (c->n_deposits == c->cap_deposits) {
-            size_t cap = c->cap_deposits ? 2 * c->cap_deposits : 16;
-            uint8_t (*grown)[32] = realloc(c->deposits, cap * sizeof *grown);
-            if (!grown) {
-                c->rc = OS_ERR_IO;
-                return 1;
-            }
-            c->deposits = grown;
-            c->cap_deposits = cap;
-        }
-        memcpy(c->deposits[c->n_deposits++], txid, 32);
-        return 0;
+        c->rc = note_deposit(c, txid, raw, len);
+        return c->rc != OS_OK;
     }
     uint64_t key = 0;
     c->rc = os_ledger_recovery_chain_next(c->e->ledger, &key);

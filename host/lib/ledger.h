@@ -461,12 +461,13 @@ int os_ledger_recovery_tx_put(os_ledger *l, uint64_t log_seq, const uint8_t dige
                               const uint8_t *raw, size_t raw_len, int64_t now);
 int os_ledger_recovery_tx_confirmations(os_ledger *l, uint64_t log_seq, uint32_t confirmations);
 /* Scenario (d)'s chain scan. txid_known: txid is a transaction of the ledger or one the recovery
- * recorded. outpoint_ours: op is a coin of the ledger (any state) or an output of such a transaction,
- * so a transaction spending it was signed by the wallet's key. chain_next: the key for the next
+ * recorded. coin_known: op is a coin of the ledger, in any state. raw_by_txid: the signed raw of such
+ * a transaction (heap, free()), OS_ERR_NOT_FOUND when none. chain_next: the key for the next
  * transaction found on chain (OS_LEDGER_RECOVERY_CHAIN_SEQ up).
- * Returns: OS_OK; OS_ERR_ARG; OS_ERR_DB. */
+ * Returns: OS_OK; OS_ERR_ARG; OS_ERR_DB; OS_ERR_IO (no memory). */
 int os_ledger_recovery_txid_known(os_ledger *l, const uint8_t txid[32], int *yes);
-int os_ledger_recovery_outpoint_ours(os_ledger *l, const os_outpoint *op, int *yes);
+int os_ledger_recovery_coin_known(os_ledger *l, const os_outpoint *op, int *yes);
+int os_ledger_recovery_raw_by_txid(os_ledger *l, const uint8_t txid[32], uint8_t **raw, size_t *len);
 int os_ledger_recovery_chain_next(os_ledger *l, uint64_t *log_seq);
 /* Whether a recovery recorded SIGN entry log_seq with that transaction digest (the auditor's cross-check). */
 int os_ledger_recovery_tx_recorded(os_ledger *l, uint64_t log_seq, const uint8_t digest[32], int *yes);

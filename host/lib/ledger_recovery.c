@@ -471,15 +471,33 @@ int os_ledger_recovery_txid_known(os_ledger *l, const uint8_t txid[32], int *yes
     return rc;
 }
 
-int os_ledger_recovery_outpoint_ours(os_ledger *l, const os_outpoint *op, int *yes) {
+int os_ledger_recovery_coin_known(os_ledger *l, const os_outpoint *op, int *yes) {
     if (!l || !op || !yes) return OS_ERR_ARG;
     int64_t n = 0;
-    int rc = ledger_int(l, &n,
-                        "SELECT (SELECT count(*) FROM coins WHERE txid = ?1 AND vout = ?2)"
-                        " + (SELECT count(*) FROM txs WHERE txid = ?1) + (SELECT count(*) FROM recovery_txs WHERE txid = ?1)",
-                        "bi", op->txid, 32, (int64_t)op->vout);
+    int rc = ledger_int(l, &n, "SELECT count(*) FROM coins WHERE txid = ? AND vout = ?", "bi", op->txid, 32,
+                        (int64_t)op->vout);
     *yes = rc == OS_OK && n > 0;
     return rc;
+}
+
+int os_ledger_recovery_raw_by_txid(os_ledger *l, const uint8_t txid[32], uint8_t **raw, size_t *len) {
+    if (!l || !txid || !raw || !len) return OS_ERR_ARG;
+    *raw = NULL;
+    *len = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st,
+                          "SELECT raw FROM txs WHERE txid = ?1 AND raw IS NOT NULL UNION ALL"
+                          " SELECT raw FROM recovery_txs WHERE txid = ?1 AND raw IS NOT NULL LIMIT 1",
+                          "b", txid, 32);
+    if (rc != OS_OK) return rc;
+    *len = (size_t)sqlite3_column_bytes(st, 0);
+    *raw = malloc(*len ? *len : 1);
+    if (!*raw) {
+        ledger_query_end(l, st, SQLITE_DONE);
+        return OS_ERR_IO;
+    }
+    memcpy(*raw, sqlite3_column_blob(st, 0), *len);
+    return ledger_query_end(l, st, SQLITE_ROW);
 }
 
 int os_ledger_recovery_chain_next(os_ledger *l, uint64_t *log_seq) {
