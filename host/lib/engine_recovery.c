@@ -47,6 +47,12 @@
 /* A signature never seen may still be on its way (a late broadcast, a node that was slow to answer):
  * the sweep waits for this many complete scans in a row that found none of the missing ones. */
 #define CLEAN_SCANS_BEFORE_SWEEP 3
+/* Receive addresses the lost ledger may have handed out after the backup: 20 past the backup's
+ * counter (a receive address is handed out again until a coin pays it, so the gap stays small).
+ * Change addresses likewise, past the counter and one per transaction found. */
+#define RECEIVE_GAP 20
+/* Scenario (d): blocks before the backup's newest height the chain scan starts at. */
+#define CHAIN_SCAN_MARGIN 12
 
 const char *os_recovery_phase_name(int phase) {
     switch (phase) {
@@ -134,14 +140,6 @@ int engine_replacement_begin(os_engine *e, const os_msg_info *info, char *err, s
     int restored = 0;
     int rc = os_ledger_is_restored_backup(e->ledger, &restored);
     if (rc != OS_OK) return rc;
-    if (restored) {
-        /* Scenario (d): what the dead device signed after the backup is neither in this ledger nor on a
-         * device any more; only the chain could say, and codes it paid could be paid twice. Not built:
-         * fail closed (docs/RECOVERY.md). */
-        os_errf(err, cap, "a restored backup and a replaced signer at once: the dead device's signatures after the"
-                          " backup cannot be recovered (not built, docs/RECOVERY.md): signing stays disabled");
-        return OS_ERR_SIGNER_MISMATCH;
-    }
     rc = os_ledger_address_script(e->ledger, 0, 0, want, sizeof want, &want_len);
     if (rc == OS_ERR_NOT_FOUND) {
         os_errf(err, cap, "the signer's attestation key differs from the pinned one, and the ledger has no address"
@@ -157,6 +155,15 @@ int engine_replacement_begin(os_engine *e, const os_msg_info *info, char *err, s
     uint8_t old_key[32], old_head[32];
     uint64_t old_seq = 0;
     rc = os_ledger_signer_replace(e->ledger, info->attestation_pubkey, old_key, &old_seq, old_head);
+    /* Scenario (d): the ledger is also a restored backup, so the dead device signed after it what
+     * neither this ledger nor a device holds: the replay finds those signatures on chain (chain_scan). */
+    uint64_t backup_height = 0;
+    if (rc == OS_OK && restored) rc = os_ledger_recovery_scan_from(e->ledger, &backup_height);
+    /* from a few blocks before it: a deposit confirmed just before the backup that the backup's wallet
+     * sync had not adopted yet is seen, so a spend of it is the dead device's too */
+    backup_height = backup_height > CHAIN_SCAN_MARGIN ? backup_height - CHAIN_SCAN_MARGIN : 0;
+    if (rc == OS_OK && restored) rc = os_ledger_meta_put_u64(e->ledger, OS_LEDGER_META_RECOVERY_CHAIN, backup_height + 1);
+    if (rc == OS_OK && restored) rc = os_ledger_meta_put_u64(e->ledger, OS_LEDGER_META_RECOVERY_PHASE, OS_RECOVERY_REPLAY);
     if (rc != OS_OK) return rc;
     char hex[65];
     static const char digits[] = "0123456789abcdef";
@@ -173,8 +180,17 @@ int engine_replacement_begin(os_engine *e, const os_msg_info *info, char *err, s
     pthread_mutex_lock(&e->mu);
     e->recovering = 1;
     pthread_mutex_unlock(&e->mu);
-    enter(e, OS_RECOVERY_CONFIRM, "replaced signer: waiting for the old device's transactions to confirm, then"
-                                  " sweeping every coin");
+    if (restored) {
+        os_log(OS_LOG_ERROR, "recovery.from_chain", f, 2,
+               "the ledger is also a restored backup: the dead device's signatures after the backup are looked for"
+               " on chain (every transaction spending a coin of the wallet since the backup); codes of an amount"
+               " they paid are held for the backend (docs/RECOVERY.md, scenario (d))");
+        enter(e, OS_RECOVERY_REPLAY, "restored backup on a replaced signer: finding the dead device's transactions"
+                                     " since the backup on chain, then sweeping every coin");
+    } else {
+        enter(e, OS_RECOVERY_CONFIRM, "replaced signer: waiting for the old device's transactions to confirm, then"
+                                      " sweeping every coin");
+    }
     return OS_OK;
 }
 
@@ -388,12 +404,201 @@ static int record_outputs(os_engine *e, uint64_t seq, const uint8_t *pl, const u
     return rc;
 }
 
+
+/* ------------------------------------------------------------------ REPLAY from the chain: scenario (d) */
+
+/* The outpoints a raw transaction spends: up to max, *n of them. */
+static int raw_inputs(const uint8_t *raw, size_t len, os_outpoint *ops, size_t max, size_t *n) {
+    size_t p = 4;
+    *n = 0;
+    if (len > 6 && raw[4] == 0 && raw[5] == 1) p += 2;
+    if (p >= len || raw[p] >= 0xfd) return OS_ERR_TX_PARSE;
+    size_t count = raw[p++];
+    for (size_t i = 0; i < count; i++) {
+        if (p + 37 > len) return OS_ERR_TX_PARSE;
+        if (*n < max) {
+            memcpy(ops[*n].txid, raw + p, 32);
+            ops[*n].vout = os_read_le32(raw + p + 32);
+            (*n)++;
+        }
+        p += 36;
+        size_t slen = raw[p++];
+        if (slen == 0xfd) {
+            if (p + 2 > len) return OS_ERR_TX_PARSE;
+            slen = (size_t)raw[p] | (size_t)raw[p + 1] << 8;
+            p += 2;
+        } else if (slen > 0xfd) {
+            return OS_ERR_TX_PARSE;
+        }
+        p += slen + 4;
+        if (p > len) return OS_ERR_TX_PARSE;
+    }
+    return OS_OK;
+}
+
+typedef struct {
+    os_engine *e;
+    int rc;
+    size_t found;
+    uint8_t (*scripts)[64];       /* the wallet's scripts the lost ledger may have used */
+    size_t *script_lens, n_scripts;
+    os_outpoint *deposits;        /* wallet outputs of transactions seen in this scan not spending from it */
+    size_t n_deposits, cap_deposits;
+} chain_ctx;
+
+/* Whether output vout of raw pays one of the wallet's scripts. */
+static int wallet_output(const chain_ctx *c, const uint8_t *raw, size_t len, uint32_t vout) {
+    uint8_t id[32];
+    uint64_t amount;
+    const uint8_t *script;
+    size_t slen;
+    if (psbt_tx_output(raw, len, vout, id, &amount, &script, &slen) != OS_OK) return 0;
+    for (size_t i = 0; i < c->n_scripts; i++)
+        if (c->script_lens[i] == slen && memcmp(c->scripts[i], script, slen) == 0) return 1;
+    return 0;
+}
+
+/* Whether an input spends a coin of the wallet: a coin the ledger holds, a wallet output of a
+ * transaction of the ledger or of one recorded, or of a deposit seen earlier in the scan. (An output
+ * paying someone else is theirs to spend: its spend is not the device's.) */
+static int spends_ours(chain_ctx *c, const os_outpoint *ops, size_t n, int *ours) {
+    *ours = 0;
+    for (size_t i = 0; i < n && !*ours; i++) {
+        for (size_t k = 0; k < c->n_deposits && !*ours; k++)
+            *ours = memcmp(ops[i].txid, c->deposits[k].txid, 32) == 0 && ops[i].vout == c->deposits[k].vout;
+        if (*ours) break;
+        int rc = os_ledger_recovery_coin_known(c->e->ledger, &ops[i], ours);
+        if (rc != OS_OK || *ours) return rc;
+        uint8_t *parent = NULL;
+        size_t plen = 0;
+        rc = os_ledger_recovery_raw_by_txid(c->e->ledger, ops[i].txid, &parent, &plen);
+        if (rc == OS_ERR_NOT_FOUND) continue;
+        if (rc != OS_OK) return rc;
+        *ours = wallet_output(c, parent, plen, ops[i].vout);
+        free(parent);
+    }
+    return OS_OK;
+}
+
+/* Remembers the wallet outputs of a transaction that pays the wallet without spending from it. */
+static int note_deposit(chain_ctx *c, const uint8_t txid[32], const uint8_t *raw, size_t len) {
+    for (uint32_t v = 0; v < OS_MAX_OUTPUTS; v++) {
+        uint8_t id[32];
+        uint64_t amount;
+        const uint8_t *script;
+        size_t slen;
+        if (psbt_tx_output(raw, len, v, id, &amount, &script, &slen) != OS_OK) break;
+        if (!wallet_output(c, raw, len, v)) continue;
+        if (c->n_deposits == c->cap_deposits) {
+            size_t cap = c->cap_deposits ? 2 * c->cap_deposits : 16;
+            os_outpoint *grown = realloc(c->deposits, cap * sizeof *grown);
+            if (!grown) return OS_ERR_IO;
+            c->deposits = grown;
+            c->cap_deposits = cap;
+        }
+        memcpy(c->deposits[c->n_deposits].txid, txid, 32);
+        c->deposits[c->n_deposits++].vout = v;
+    }
+    return OS_OK;
+}
+
+/* A transaction that spends a coin of the wallet was signed by the wallet's key: after the backup and
+ * unknown to the ledger, by the dead device. It is recorded like a signature the replay could not
+ * explain (spends_ours says what a coin of the wallet is; a deposit seen earlier in the scan is a
+ * payment to a wallet address the lost ledger handed out, which the device may have spent since):
+ * blocks come in order from the backup's height, so a chain of them is seen parent first; a mempool child seen before its parent
+ * is found by the next scan. A deposit itself is not the device's: its coin is adopted by the sweep. */
+static int chain_match(void *ctx, const uint8_t *raw, size_t len, uint64_t height) {
+    chain_ctx *c = ctx;
+    (void)height;
+    os_outpoint ops[OS_MAX_INPUTS];
+    size_t n = 0;
+    uint8_t txid[32], hp[32], digest[32];
+    uint64_t amount, seq = 0;
+    const uint8_t *script;
+    size_t slen;
+    os_audit_log none = {0};
+    if (raw_inputs(raw, len, ops, OS_MAX_INPUTS, &n) != OS_OK) return 0;
+    if (psbt_tx_output(raw, len, 0, txid, &amount, &script, &slen) != OS_OK) return 0;
+    if (os_audit_match_raw(&none, raw, len, &seq, hp, digest) != OS_OK) return 0;
+    int known = 0, ours = 0;
+    c->rc = os_ledger_recovery_txid_known(c->e->ledger, txid, &known);
+    if (c->rc == OS_OK && !known) c->rc = spends_ours(c, ops, n, &ours);
+    if (c->rc != OS_OK) return 1;
+    if (known) return 0;
+    if (!ours) {
+        c->rc = note_deposit(c, txid, raw, len);
+        return c->rc != OS_OK;
+    }
+    uint64_t key = 0;
+    c->rc = os_ledger_recovery_chain_next(c->e->ledger, &key);
+    if (c->rc == OS_OK) c->rc = os_ledger_recovery_tx_put(c->e->ledger, key, digest, txid, raw, len, engine_now());
+    if (c->rc != OS_OK) return 1;
+    c->found++;
+    char hex[65];
+    os_txid_to_hex(txid, hex);
+    os_log_field f[] = { OS_LOG_STR("txid", hex) };
+    os_log(OS_LOG_NOTICE, "recovery.found_on_chain", f, 1, "transaction %s spends a coin of the wallet and is not in"
+           " the restored ledger: the dead device signed it after the backup", hex);
+    return 0;
+}
+
+/* The wallet's scripts the lost ledger may have used after the backup: receive and change addresses
+ * up to their counters plus the gap (change: plus one per transaction recorded). */
+static int wallet_scripts(os_engine *e, chain_ctx *c) {
+    uint64_t next_receive = 0, next_change = 0;
+    os_ledger_recovery_tx *t = NULL;
+    size_t nt = 0;
+    int rc = os_ledger_meta_u64(e->ledger, "next_receive_index", &next_receive);
+    if (rc == OS_OK) rc = os_ledger_meta_u64(e->ledger, "next_change_index", &next_change);
+    if (rc == OS_OK) rc = os_ledger_recovery_txs(e->ledger, &t, &nt);
+    if (rc != OS_OK) return rc;
+    os_ledger_recovery_txs_free(t, nt);
+    uint64_t n_receive = next_receive + RECEIVE_GAP, n_change = next_change + RECEIVE_GAP + nt;
+    c->scripts = calloc(n_receive + n_change, sizeof *c->scripts);
+    c->script_lens = calloc(n_receive + n_change, sizeof *c->script_lens);
+    if (!c->scripts || !c->script_lens) return OS_ERR_IO;
+    for (uint64_t i = 0; rc == OS_OK && i < n_receive + n_change; i++) {
+        uint8_t change = i >= n_receive;
+        uint32_t index = (uint32_t)(change ? i - n_receive : i);
+        rc = engine_derive_script(e, change, index, c->scripts[i], &c->script_lens[i]);
+    }
+    c->n_scripts = n_receive + n_change;
+    return rc;
+}
+
+/* Scans the blocks from the backup's newest height (pinned when the recovery began) and the mempool
+ * for the dead device's transactions (chain_match). *clean: the scan read everything and found
+ * nothing new. */
+static int chain_scan(os_engine *e, uint64_t scan_from, int *clean) {
+    uint64_t tip = 0;
+    size_t unread = 0;
+    chain_ctx c = {.e = e, .rc = OS_OK};
+    int rc = wallet_scripts(e, &c);
+    if (rc == OS_OK) {
+        os_rpc_error er;
+        pthread_mutex_lock(&e->rpc_mu);
+        rc = os_rpc_scan_transactions(e->rpc, scan_from, &tip, &unread, chain_match, &c, &er);
+        pthread_mutex_unlock(&e->rpc_mu);
+    }
+    if (rc == OS_OK) rc = c.rc;
+    *clean = rc == OS_OK && unread == 0 && c.found == 0;
+    free(c.scripts);
+    free(c.script_lens);
+    free(c.deposits);
+    return rc;
+}
+
 /* REPLAY (and the re-look of CONFIRM): records every SIGN entry from the recovery's start, looks for
  * the missing ones on chain and in the mempool, and records what each found one paid, in log order. */
 static int replay_entries(os_engine *e, int *all_found, int *clean) {
     uint64_t from = 0, scan_from = 0;
+    uint64_t from_chain = 0;
+    int chain_clean = 1;
     int rc = os_ledger_meta_u64(e->ledger, OS_LEDGER_META_RECOVERY_FROM, &from);
     if (rc == OS_OK) rc = os_ledger_recovery_scan_from(e->ledger, &scan_from);
+    if (rc == OS_OK) rc = os_ledger_meta_u64(e->ledger, OS_LEDGER_META_RECOVERY_CHAIN, &from_chain);
+    if (rc == OS_OK && from_chain) rc = chain_scan(e, from_chain - 1, &chain_clean);
     if (rc != OS_OK) return rc;
     /* The entries to explain, from the archive (verified by the log sync): from the recovery's start,
      * those naming no transaction of the ledger; and, from the first, those naming a draft of the
@@ -472,6 +677,7 @@ static int replay_entries(os_engine *e, int *all_found, int *clean) {
         pthread_mutex_unlock(&e->rpc_mu);
         *clean = rc == OS_OK && unread == 0 && sc.missing == sc.n;
     }
+    *clean = *clean && chain_clean;
     for (size_t i = 0; rc == OS_OK && i < sc.n; i++) {
         if (!w[i].raw) continue;
         uint8_t txid[32];
@@ -511,12 +717,24 @@ static int replay_entries(os_engine *e, int *all_found, int *clean) {
     uint64_t next_change = 0;
     (void)os_ledger_meta_u64(e->ledger, "next_change_index", &next_change);
     if (next_change > change_limit) change_limit = next_change;
+    /* (d): the dead device's change after the backup took the indexes from the backup's counter on,
+     * about one per transaction; an unrecognised change coin would escape the sweep */
+    if (from_chain && next_change + n + 20 > change_limit) change_limit = next_change + n + 20;
     int tree_known = 1;
     *all_found = 1;
     for (size_t i = 0; rc == OS_OK && i < n; i++) {
         if (!t[i].found) {
             *all_found = 0;
             tree_known = 0;
+            continue;
+        }
+        if (t[i].log_seq >= OS_LEDGER_RECOVERY_CHAIN_SEQ) {
+            /* found on chain (scenario (d)): no entry, no root to prove anything against */
+            uint8_t none[OS_LOG_PAYLOAD_MAX] = {0};
+            tree_known = 0;
+            pthread_mutex_lock(&e->sign_mu);
+            rc = record_outputs(e, t[i].log_seq, none, t[i].raw, t[i].raw_len, change_limit, &tree_known);
+            pthread_mutex_unlock(&e->sign_mu);
             continue;
         }
         rc = os_ledger_signer_log_next(e->ledger, t[i].log_seq - 1, &seq, entry);
@@ -530,6 +748,9 @@ static int replay_entries(os_engine *e, int *all_found, int *clean) {
     }
     os_ledger_recovery_txs_free(t, n);
     if (drafts_missing) *all_found = 0;
+    /* (d): no entry says what is missing, so the chain is never known to be complete: the reset waits
+     * for CLEAN_SCANS_BEFORE_SWEEP scans in a row that found nothing new */
+    if (from_chain) *all_found = 0;
     return rc;
 }
 
@@ -590,9 +811,6 @@ static int backup_tx_in_mempool(os_engine *e, int64_t sweep_row) {
 
 /* Every coin the node shows on the wallet's addresses, spent to a fresh change address of the wallet
  * at a fee rate above the going one. Stored as a draft (no payouts: no nonce), then signed. */
-/* Receive addresses the lost ledger may have handed out after the backup: 20 past the backup's
- * counter (a receive address is handed out again until a coin pays it, so the gap stays small). */
-#define RECEIVE_GAP 20
 
 static int register_receive_gap(os_engine *e) {
     uint64_t next = 0;
@@ -863,8 +1081,12 @@ int engine_recovery_step(os_engine *e) {
             e->recovery_next_ms = engine_mono_ms() + 1000;
             return 0;
         }
+        uint64_t from_chain = 0;
+        (void)os_ledger_meta_u64(e->ledger, OS_LEDGER_META_RECOVERY_CHAIN, &from_chain);
         enter(e, OS_RECOVERY_RESET, "%s: asking the operator to reset the nonce set on the signer",
-              all_found ? "every signature since the backup is settled"
+              from_chain ? "the dead device's transactions found on chain since the backup are settled (one it"
+                           " signed and never broadcast is made unconfirmable by the sweep after the reset)"
+              : all_found ? "every signature since the backup is settled"
                         : "some signatures were never seen on the node (the sweep after the reset makes them"
                           " unconfirmable)");
         return 1;
@@ -967,7 +1189,8 @@ static int list_output(void *arg, const os_ledger_recovery_output *o, uint32_t c
     list_ctx *lc = arg;
     os_recovered_payout p;
     memset(&p, 0, sizeof p);
-    p.log_seq = o->log_seq;
+    /* found on chain (scenario (d)): no log entry names it */
+    p.log_seq = o->log_seq >= OS_LEDGER_RECOVERY_CHAIN_SEQ ? 0 : o->log_seq;
     os_txid_to_hex(o->txid, p.txid);
     p.vout = o->vout;
     p.confirmations = confirmations;

@@ -449,6 +449,12 @@ int os_ledger_backup_verify(const char *path, os_backup_marker *marker, char *er
 #define OS_LEDGER_META_RECOVERY_SWEEP "recovery_sweep_tx"
 /* A replaced signer: the dead device's attestation key, newest archived seq (u64 LE) and head (72 bytes). */
 #define OS_LEDGER_META_REPLACED_FROM "replaced_from"
+/* Scenario (d), a restored backup on a replaced signer: the dead device's signatures after the backup
+ * are found on chain, not in a log: the backup's newest block height + 1 (0: not this scenario). */
+#define OS_LEDGER_META_RECOVERY_CHAIN "recovery_from_chain"
+/* The key of a transaction scenario (d) found on chain in recovery_txs (it has no SIGN entry): from
+ * this value up, in the order found, above any log seq a device can reach. */
+#define OS_LEDGER_RECOVERY_CHAIN_SEQ ((uint64_t)1 << 62)
 
 /* Whether this file is a backup put in place: it carries the marker `ledger backup` wrote (a live
  * ledger never does). Returns: OS_OK; OS_ERR_DB. */
@@ -462,6 +468,15 @@ int os_ledger_backup_marker_drop(os_ledger *l);
 int os_ledger_recovery_tx_put(os_ledger *l, uint64_t log_seq, const uint8_t digest[32], const uint8_t *txid,
                               const uint8_t *raw, size_t raw_len, int64_t now);
 int os_ledger_recovery_tx_confirmations(os_ledger *l, uint64_t log_seq, uint32_t confirmations);
+/* Scenario (d)'s chain scan. txid_known: txid is a transaction of the ledger or one the recovery
+ * recorded. coin_known: op is a coin of the ledger, in any state. raw_by_txid: the signed raw of such
+ * a transaction (heap, free()), OS_ERR_NOT_FOUND when none. chain_next: the key for the next
+ * transaction found on chain (OS_LEDGER_RECOVERY_CHAIN_SEQ up).
+ * Returns: OS_OK; OS_ERR_ARG; OS_ERR_DB; OS_ERR_IO (no memory). */
+int os_ledger_recovery_txid_known(os_ledger *l, const uint8_t txid[32], int *yes);
+int os_ledger_recovery_coin_known(os_ledger *l, const os_outpoint *op, int *yes);
+int os_ledger_recovery_raw_by_txid(os_ledger *l, const uint8_t txid[32], uint8_t **raw, size_t *len);
+int os_ledger_recovery_chain_next(os_ledger *l, uint64_t *log_seq);
 /* Whether a recovery recorded SIGN entry log_seq with that transaction digest (the auditor's cross-check). */
 int os_ledger_recovery_tx_recorded(os_ledger *l, uint64_t log_seq, const uint8_t digest[32], int *yes);
 

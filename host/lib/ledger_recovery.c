@@ -379,8 +379,8 @@ int os_ledger_recovery_finish(os_ledger *l, int64_t sweep_row, int64_t now, uint
                         " confirm', updated_at = ? WHERE state IN (?,?,?,?) AND id != ?",
                         "iiiiiii", (int64_t)OS_TX_REPLACED, now, (int64_t)OS_TX_SIGNING, (int64_t)OS_TX_AWAITING,
                         (int64_t)OS_TX_SIGNED, (int64_t)OS_TX_BROADCAST, sweep_row);
-    if (rc == OS_OK) rc = ledger_run(l, NULL, "DELETE FROM meta WHERE k IN ('backup_marker', ?)", "t",
-                                     OS_LEDGER_META_REPLACED_FROM);
+    if (rc == OS_OK) rc = ledger_run(l, NULL, "DELETE FROM meta WHERE k IN ('backup_marker', ?, ?)", "tt",
+                                     OS_LEDGER_META_REPLACED_FROM, OS_LEDGER_META_RECOVERY_CHAIN);
     if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_RECOVERY_SWEEP, 0);
     if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_RECOVERY_PHASE, 0);
     return ledger_op_end(l, rc);
@@ -458,4 +458,53 @@ int os_ledger_signer_replace(os_ledger *l, const uint8_t new_key[32], uint8_t ol
     if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_RECOVERY_FROM, 1);
     if (rc == OS_OK) rc = os_ledger_meta_put_u64(l, OS_LEDGER_META_RECOVERY_PHASE, 2 /* OS_RECOVERY_CONFIRM */);
     return ledger_op_end(l, rc);
+}
+
+int os_ledger_recovery_txid_known(os_ledger *l, const uint8_t txid[32], int *yes) {
+    if (!l || !txid || !yes) return OS_ERR_ARG;
+    int64_t n = 0;
+    int rc = ledger_int(l, &n,
+                        "SELECT (SELECT count(*) FROM txs WHERE txid = ?1) + (SELECT count(*) FROM recovery_txs"
+                        " WHERE txid = ?1)",
+                        "b", txid, 32);
+    *yes = rc == OS_OK && n > 0;
+    return rc;
+}
+
+int os_ledger_recovery_coin_known(os_ledger *l, const os_outpoint *op, int *yes) {
+    if (!l || !op || !yes) return OS_ERR_ARG;
+    int64_t n = 0;
+    int rc = ledger_int(l, &n, "SELECT count(*) FROM coins WHERE txid = ? AND vout = ?", "bi", op->txid, 32,
+                        (int64_t)op->vout);
+    *yes = rc == OS_OK && n > 0;
+    return rc;
+}
+
+int os_ledger_recovery_raw_by_txid(os_ledger *l, const uint8_t txid[32], uint8_t **raw, size_t *len) {
+    if (!l || !txid || !raw || !len) return OS_ERR_ARG;
+    *raw = NULL;
+    *len = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st,
+                          "SELECT raw FROM txs WHERE txid = ?1 AND raw IS NOT NULL UNION ALL"
+                          " SELECT raw FROM recovery_txs WHERE txid = ?1 AND raw IS NOT NULL LIMIT 1",
+                          "b", txid, 32);
+    if (rc != OS_OK) return rc;
+    *len = (size_t)sqlite3_column_bytes(st, 0);
+    *raw = malloc(*len ? *len : 1);
+    if (!*raw) {
+        ledger_query_end(l, st, SQLITE_DONE);
+        return OS_ERR_IO;
+    }
+    memcpy(*raw, sqlite3_column_blob(st, 0), *len);
+    return ledger_query_end(l, st, SQLITE_ROW);
+}
+
+int os_ledger_recovery_chain_next(os_ledger *l, uint64_t *log_seq) {
+    if (!l || !log_seq) return OS_ERR_ARG;
+    int64_t n = 0;
+    int rc = ledger_int(l, &n, "SELECT count(*) FROM recovery_txs WHERE log_seq >= ?", "i",
+                        (int64_t)OS_LEDGER_RECOVERY_CHAIN_SEQ);
+    *log_seq = OS_LEDGER_RECOVERY_CHAIN_SEQ + (uint64_t)n;
+    return rc;
 }

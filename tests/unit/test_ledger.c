@@ -800,6 +800,69 @@ static void test_lookup_by_commitment_pins_the_transaction(void **state) {
     os_ledger_close(l);
 }
 
+/* Scenario (d)'s chain scan asks the ledger what is the wallet's: a coin it holds (whatever its
+ * state), the raw of one of its transactions or of one the recovery recorded (to tell the wallet's
+ * outputs from the payees'); a transaction found on chain is keyed above any log seq, in the order
+ * found, and its key survives the round trip. */
+static void test_recovery_chain_lookups(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    os_outpoint coin_op;
+    memset(&coin_op, 0x11, sizeof coin_op);
+    coin_op.vout = 1;
+    uint8_t found_txid[32], other_txid[32];
+    memset(found_txid, 0x22, 32);
+    memset(other_txid, 0x33, 32);
+    int yes = -1;
+    assert_int_equal(os_ledger_recovery_coin_known(l, &coin_op, &yes), OS_OK);
+    assert_int_equal(yes, 0);
+    assert_int_equal(os_ledger_recovery_txid_known(l, found_txid, &yes), OS_OK);
+    assert_int_equal(yes, 0);
+
+    static const uint8_t script[25] = {0x76, 0xa9, 0x14}, prev[] = {0x01};
+    os_ledger_new_coin c = {.op = coin_op, .amount = 5000, .script = script, .script_len = sizeof script,
+                            .script_type = OS_SCRIPT_P2PKH, .prev = prev, .prev_len = sizeof prev, .height = 7};
+    assert_int_equal(os_ledger_coin_add(l, &c), OS_OK);
+    assert_int_equal(os_ledger_recovery_coin_known(l, &coin_op, &yes), OS_OK);
+    assert_int_equal(yes, 1);
+    os_outpoint sibling = coin_op;
+    sibling.vout = 2;   /* another output of a transaction that is not the ledger's */
+    assert_int_equal(os_ledger_recovery_coin_known(l, &sibling, &yes), OS_OK);
+    assert_int_equal(yes, 0);
+
+    uint64_t key = 0;
+    uint8_t digest[32] = {0x44};
+    static const uint8_t raw[] = {0x02, 0x00, 0x00, 0x00, 0x07};
+    uint8_t *got = NULL;
+    size_t got_len = 0;
+    assert_int_equal(os_ledger_recovery_raw_by_txid(l, found_txid, &got, &got_len), OS_ERR_NOT_FOUND);
+    assert_int_equal(os_ledger_recovery_chain_next(l, &key), OS_OK);
+    assert_true(key == OS_LEDGER_RECOVERY_CHAIN_SEQ);
+    assert_int_equal(os_ledger_recovery_tx_put(l, key, digest, found_txid, raw, sizeof raw, 1), OS_OK);
+    assert_int_equal(os_ledger_recovery_txid_known(l, found_txid, &yes), OS_OK);
+    assert_int_equal(yes, 1);
+    assert_int_equal(os_ledger_recovery_txid_known(l, other_txid, &yes), OS_OK);
+    assert_int_equal(yes, 0);
+    assert_int_equal(os_ledger_recovery_raw_by_txid(l, found_txid, &got, &got_len), OS_OK);
+    assert_int_equal(got_len, sizeof raw);
+    assert_memory_equal(got, raw, sizeof raw);
+    free(got);
+    assert_int_equal(os_ledger_recovery_chain_next(l, &key), OS_OK);
+    assert_true(key == OS_LEDGER_RECOVERY_CHAIN_SEQ + 1);
+
+    os_ledger_recovery_tx *t = NULL;
+    size_t n = 0;
+    assert_int_equal(os_ledger_recovery_txs(l, &t, &n), OS_OK);
+    assert_int_equal(n, 1);
+    assert_true(t[0].log_seq == OS_LEDGER_RECOVERY_CHAIN_SEQ);
+    assert_true(t[0].found);
+    assert_memory_equal(t[0].txid, found_txid, 32);
+    os_ledger_recovery_txs_free(t, n);
+    os_ledger_close(l);
+}
+
 /* The ledger layer owns every SQL statement: no host source outside host/lib/ledger*.c names the
  * SQLite API (tests may still open the file to inspect or damage it). */
 static void test_no_sql_outside_ledger(void **state) {
@@ -913,6 +976,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_migrate_v4_tx_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reanchored_leaf_is_a_move, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_by_commitment_pins_the_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_chain_lookups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_sql_outside_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_verified, setup, teardown),
     };

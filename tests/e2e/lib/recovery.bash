@@ -66,3 +66,23 @@ wait_settled() { # every payout confirmed, mining as needed
   fail "payouts did not all confirm: $(sqlite3 "$dir/ledger.db" "SELECT id, status, error FROM payouts WHERE status != 6")"
 }
 
+
+# the backend compares its own record with the ledger and /v1/recovery, and submits again only what
+# neither shows paid (docs/RECOVERY.md): a withdrawal key the restored ledger does not know may have
+# been paid after the backup, and only the recovered list says so
+backend_resubmit() { # backend_resubmit CODES_FILE WITHDRAWALS_FILE
+  local r code amount dest key s
+  r=$(api GET /v1/recovery)
+  paid_after() { jq -e --arg a "$1" --argjson n "$2" '.recovered_payouts[] | select(.address == $a and .amount == $n)' \
+    <<<"$r" >/dev/null; }
+  while read -r code amount dest; do
+    s=$(api GET "/v1/codes/$code" | jq -r .redeemed)
+    [ "$s" = true ] || paid_after "$dest" "$amount" || api_retry POST "/v1/codes/$code/redeem" "{\"address\":\"$dest\"}" >/dev/null ||
+      fail "re-redeeming $code"
+  done <"$1"
+  while read -r key amount dest; do
+    paid_after "$dest" "$amount" && continue
+    api_retry POST /v1/payouts "{\"idempotency_key\":\"$key\",\"address\":\"$dest\",\"amount\":$amount}" >/dev/null ||
+      fail "re-submitting $key"
+  done <"$2"
+}
