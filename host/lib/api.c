@@ -85,6 +85,7 @@ typedef enum {
     EP_RECONCILE,
     EP_TREE_REBUILD,
     EP_RECOVERY,
+    EP_RECOVERY_RELEASE,
     EP_OTHER,               /* unknown path */
     EP_COUNT
 } api_endpoint;
@@ -92,7 +93,7 @@ typedef enum {
 static const char *const endpoint_names[EP_COUNT] = {
     "code_issue", "code_lookup", "code_redeem", "payout_create", "payout_get",
     "payout_list", "wallet", "health", "metrics", "approvals", "payout_cancel", "device", "device_address",
-    "log", "log_head", "status", "reconcile", "tree_rebuild", "recovery", "other",
+    "log", "log_head", "status", "reconcile", "tree_rebuild", "recovery", "recovery_release", "other",
 };
 
 static const unsigned tracked_http[] = { 200, 201, 400, 401, 404, 405, 409, 410, 413, 422, 500, 503 };
@@ -680,6 +681,7 @@ static int route(const char *url, const char *method, api_request *r, route_info
     static const char codes[] = "/v1/codes/";
     static const char payouts[] = "/v1/payouts/";
     static const char cancel[] = "/cancel";
+    static const char held[] = "/v1/recovery/held/";
     memset(ri, 0, sizeof *ri);
     ri->needs_auth = 1;
     int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
@@ -689,6 +691,13 @@ static int route(const char *url, const char *method, api_request *r, route_info
         ri->ep = EP_METRICS; ri->allow = "GET"; ri->needs_auth = 0;
     } else if (strcmp(url, "/v1/recovery") == 0) {
         ri->ep = EP_RECOVERY; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ;
+    } else if (strncmp(url, held, sizeof held - 1) == 0) {
+        const char *seg = url + sizeof held - 1;
+        size_t seg_len = strlen(seg);
+        if (seg_len != 32 || !valid_code_segment(seg, seg_len)) return 0;
+        memcpy(r->code, seg, seg_len);
+        r->code[seg_len] = '\0';
+        ri->ep = EP_RECOVERY_RELEASE; ri->allow = "POST"; ri->scopes = OS_SCOPE_OPERATOR;
     } else if (strcmp(url, "/v1/wallet") == 0) {
         ri->ep = EP_WALLET; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ;
     } else if (strcmp(url, "/v1/approvals") == 0) {
@@ -1244,6 +1253,19 @@ static enum MHD_Result handle_recovery(os_api *api, struct MHD_Connection *c, ap
     return send_json(c, r, 200, o, NULL, NULL);
 }
 
+/* POST /v1/recovery/held/{code_id} (operator): releases a held code; attributed like every change. */
+static enum MHD_Result handle_recovery_release(os_api *api, struct MHD_Connection *c, api_request *r) {
+    char object[80];
+    snprintf(object, sizeof object, "code:%s", r->code);
+    int rc = attributed_begin(api, r);
+    if (rc != OS_OK) return engine_error(c, r, rc);
+    rc = os_engine_recovery_release_held(api->engine, r->code);
+    rc = attributed_end(api, r, rc, "recovery_release", object, 200);
+    if (rc == OS_ERR_NOT_FOUND) return send_error(c, r, rc, "no held code has this id (GET /v1/recovery lists them)");
+    if (rc != OS_OK) return engine_error(c, r, rc);
+    return send_json(c, r, 200, json_pack("{s:s,s:b}", "code_id", r->code, "released", 1), NULL, NULL);
+}
+
 /* The ledger's file system: a full disk makes every ledger commit fail, so health says so before it
  * happens. Returns 1 when free space is at least the minimum and the directory is writable. */
 static int disk_state(const os_api *api, uint64_t *free_bytes) {
@@ -1726,6 +1748,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case EP_RECONCILE: return handle_reconcile(api, c, r);
     case EP_TREE_REBUILD: return handle_tree_rebuild(api, c, r);
     case EP_RECOVERY: return handle_recovery(api, c, r);
+    case EP_RECOVERY_RELEASE: return handle_recovery_release(api, c, r);
     default: return send_error(c, r, OS_ERR_NOT_FOUND, "no such endpoint");
     }
 }

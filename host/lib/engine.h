@@ -228,6 +228,13 @@ int os_engine_recovery_list(os_engine *e, int *phase, char *why, size_t why_cap,
                             int (*payout)(void *ctx, const os_recovered_payout *p),
                             int (*held)(void *ctx, const char code_id[33], uint64_t amount), void *ctx);
 
+/* POST /v1/recovery/held/{code_id}: the backend (its operator) says a held code was not redeemed after
+ * the backup, so no recovered payout paid it: its redeem is accepted again. The ledger cannot check
+ * this (that is why the code is held); a wrong release can pay the code twice, which is why it takes
+ * the operator scope and is logged. Returns: OS_OK; OS_ERR_ARG (code_id not 32 hex digits);
+ * OS_ERR_NOT_FOUND (no held code has that id); OS_ERR_DB. */
+int os_engine_recovery_release_held(os_engine *e, const char *code_id);
+
 /* Whether signing is disabled: fail closed after a signer mismatch (I6; cleared by `tree rebuild`), or
  * the signer has not passed the start-up check yet (cfg.wait_for_signer: absent when the engine
  * opened; cleared once it answers and agrees). Cheap: the API asks it before every write.

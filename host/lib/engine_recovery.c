@@ -1226,3 +1226,19 @@ int os_engine_recovery_list(os_engine *e, int *phase, char *why, size_t why_cap,
     if (rc == OS_OK) rc = os_ledger_recovery_held_each(e->ledger, list_held, &lc);
     return rc;
 }
+
+int os_engine_recovery_release_held(os_engine *e, const char *code_id) {
+    uint8_t id[16];
+    size_t len = 0;
+    if (!e || !code_id || strlen(code_id) != 32 || os_hex_decode(code_id, id, sizeof id, &len) != OS_OK || len != 16)
+        return OS_ERR_ARG;
+    int rc = os_ledger_recovery_release_held(e->ledger, id);
+    os_log_field f[] = { OS_LOG_STR("code_id", code_id), OS_LOG_STR("status", os_status_name(rc)) };
+    if (rc == OS_OK)
+        os_log(OS_LOG_WARNING, "recovery.held_released", f, 2, "held code %s released by the operator: its redeem is"
+               " accepted again (the backend says it was not redeemed after the backup)", code_id);
+    else
+        os_log(OS_LOG_NOTICE, "recovery.held_release_refused", f, 2, "held code %s not released: %s", code_id,
+               os_status_name(rc));
+    return rc;
+}

@@ -519,6 +519,10 @@ int os_ledger_recovery_outputs_each(os_ledger *l,
  * proof either way: its redeem is refused (it could pay twice) and it is listed for the backend. */
 int os_ledger_recovery_hold_code(os_ledger *l, int64_t code_row, uint64_t log_seq, uint64_t amount);
 int os_ledger_code_held(os_ledger *l, int64_t code_row, int *held);
+/* Releases the hold on the code whose public id (the first 16 bytes of its SHA-256) is code_id: the
+ * backend, which knows whether it redeemed the code after the backup, says it did not.
+ * Returns: OS_OK; OS_ERR_NOT_FOUND (no held code has that id); OS_ERR_DB. */
+int os_ledger_recovery_release_held(os_ledger *l, const uint8_t code_id[16]);
 /* A code's SHA-256 (its public id is the hex of the first 16 bytes). Returns: OS_OK; OS_ERR_NOT_FOUND. */
 int os_ledger_code_hash(os_ledger *l, int64_t code_row, uint8_t hash[32]);
 /* Calls f for each held code still unredeemed (its hash: the API names it by it). */

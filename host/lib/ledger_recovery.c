@@ -508,3 +508,12 @@ int os_ledger_recovery_chain_next(os_ledger *l, uint64_t *log_seq) {
     *log_seq = OS_LEDGER_RECOVERY_CHAIN_SEQ + (uint64_t)n;
     return rc;
 }
+
+int os_ledger_recovery_release_held(os_ledger *l, const uint8_t code_id[16]) {
+    if (!l || !code_id) return OS_ERR_ARG;
+    int changes = 0;
+    int rc = ledger_run(l, &changes,
+                        "DELETE FROM recovery_held_codes WHERE code_row IN (SELECT id FROM codes WHERE"
+                        " substr(code_hash, 1, 16) = ?)", "b", code_id, 16);
+    return rc == OS_OK && changes == 0 ? OS_ERR_NOT_FOUND : rc;
+}

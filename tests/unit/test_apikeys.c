@@ -267,6 +267,9 @@ static void test_each_scope(void **state) {
         { "GET", "/v1/payouts", NULL, OS_SCOPE_READ },
         { "GET", one, NULL, OS_SCOPE_READ },
         { "GET", "/v1/wallet", NULL, OS_SCOPE_READ },
+        { "GET", "/v1/recovery", NULL, OS_SCOPE_READ },
+        /* no code is held here: the operator gets 404, every other key 403 */
+        { "POST", "/v1/recovery/held/00112233445566778899aabbccddeeff", NULL, OS_SCOPE_OPERATOR },
         { "POST", "/v1/tree/rebuild", NULL, 0 },   /* the admin socket's alone */
     };
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {

@@ -449,6 +449,22 @@ static void test_held_code_not_redeemed(void **state) {
     assert_int_equal(os_engine_recovery_list(e, &phase, NULL, 0, count_payouts, count_held, counts), OS_OK);
     assert_int_equal(counts[0], 1);
     assert_int_equal(counts[1], 0);
+
+    /* a code held without a payout to prove it paid: the operator releases it (the backend says it
+     * was not redeemed after the backup), and its redeem is accepted */
+    char code2[65], addr2[OS_MAX_ADDRESS + 1];
+    assert_int_equal(os_engine_issue_code(e, 23456, 0, code2, &ci), OS_OK);
+    int64_t row2 = sql_int("SELECT max(id) FROM codes");
+    assert_int_equal(os_ledger_recovery_hold_code(os_engine_ledger(e), row2, 8, 23456), OS_OK);
+    dest_address(6, addr2);
+    assert_int_equal(os_engine_redeem(e, code2, addr2, &p, &made), OS_ERR_RECOVERING);
+    assert_int_equal(os_engine_recovery_release_held(e, "00112233445566778899aabbccddeeff"), OS_ERR_NOT_FOUND);
+    assert_int_equal(os_engine_recovery_release_held(e, "not-hex"), OS_ERR_ARG);
+    assert_int_equal(os_engine_recovery_release_held(e, ci.code_id), OS_OK);
+    assert_int_equal(os_engine_recovery_release_held(e, ci.code_id), OS_ERR_NOT_FOUND);   /* once */
+    assert_int_equal(os_engine_redeem(e, code2, addr2, &p, &made), OS_OK);
+    assert_int_equal(made, 1);
+    assert_int_equal(p.amount, 23456);
     os_engine_close(e);
 }
 
