@@ -688,9 +688,7 @@ static void adopt_coin(os_engine *e, const os_rpc_utxo *u, uint64_t height) {
     free(raw);
 }
 
-/* The node's unspent outputs (mempool included) on every address of the wallet. Returns OS_OK with *u
- * (heap, freed by the caller; NULL and 0 when the wallet has no address yet) or the node's failure. */
-static int wallet_unspent(os_engine *e, os_rpc_utxo **u, size_t *nu) {
+int engine_wallet_unspent(os_engine *e, unsigned minconf, os_rpc_utxo **u, size_t *nu) {
     *u = NULL;
     *nu = 0;
     os_ledger_address *addrs = NULL;
@@ -704,7 +702,7 @@ static int wallet_unspent(os_engine *e, os_rpc_utxo **u, size_t *nu) {
     for (size_t i = 0; ptrs && i < k; i++) ptrs[i] = addrs[i];
     os_rpc_error er;
     pthread_mutex_lock(&e->rpc_mu);
-    rc = ptrs ? os_rpc_listunspent(e->rpc, 0, ptrs, k, u, nu, &er) : OS_ERR_IO;
+    rc = ptrs ? os_rpc_listunspent(e->rpc, minconf, ptrs, k, u, nu, &er) : OS_ERR_IO;
     pthread_mutex_unlock(&e->rpc_mu);
     if (ptrs) wallet_outcome(e, ENGINE_WALLET_LISTUNSPENT, rc, &er, k);
     free(ptrs);
@@ -727,7 +725,7 @@ int engine_chain_balance(os_engine *e, uint64_t *confirmed, uint64_t *unconfirme
     if (!e->rpc) return OS_ERR_UNSUPPORTED;
     os_rpc_utxo *u = NULL;
     size_t nu = 0;
-    int rc = wallet_unspent(e, &u, &nu);
+    int rc = engine_wallet_unspent(e, 0, &u, &nu);
     *confirmed = *unconfirmed = 0;
     for (size_t i = 0; rc == OS_OK && i < nu; i++) *(u[i].confirmations ? confirmed : unconfirmed) += u[i].amount;
     if (rc == OS_OK) adopt_unspent(e, u, nu);
@@ -740,7 +738,7 @@ static void wallet_sync(os_engine *e) {
     import_pending_addresses(e);
     os_rpc_utxo *u = NULL;
     size_t nu = 0;
-    int rc = wallet_unspent(e, &u, &nu);
+    int rc = engine_wallet_unspent(e, 0, &u, &nu);
     if (rc == OS_OK) adopt_unspent(e, u, nu);
     free(u);
     if (rc == OS_OK) engine_wake_worker(e);

@@ -12,6 +12,7 @@
 #include "engine.h"
 #include "ledger.h"
 #include "nonce_tree.h"
+#include "rpc.h"
 
 struct os_rpc;
 
@@ -131,6 +132,10 @@ int engine_derive_script(os_engine *e, uint8_t change, uint32_t index, uint8_t *
 int engine_sign_row(os_engine *e, int64_t row);
 void engine_broadcast_row(os_engine *e, int64_t row);
 void engine_wallet_sync(os_engine *e);
+/* The node's unspent outputs with at least minconf confirmations (0: mempool included) on every
+ * address of the wallet; the outcome counts toward the wallet's health. Returns: OS_OK with *u (heap,
+ * freed by the caller; NULL and 0 when the wallet has no address yet), or the node's failure. */
+int engine_wallet_unspent(os_engine *e, unsigned minconf, os_rpc_utxo **u, size_t *nu);
 uint64_t engine_fee_rate(os_engine *e);
 int engine_next_change_address(os_engine *e, uint32_t *index, uint8_t script[64], size_t *script_len);
 int engine_store_found(os_engine *e, int64_t row, const uint8_t *raw, size_t raw_len, const uint8_t txid[32],

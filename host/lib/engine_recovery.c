@@ -830,20 +830,9 @@ static int build_sweep(os_engine *e, int64_t *row) {
     int rc = register_receive_gap(e);
     if (rc != OS_OK) return rc;
     engine_wallet_sync(e);   /* the change of the found transactions, and those receive addresses' coins */
-    os_ledger_address *addrs = NULL;
-    size_t k = 0;
-    rc = os_ledger_addresses_all(e->ledger, &addrs, &k);
-    if (rc != OS_OK) return rc;
-    const char **ptrs = calloc(k ? k : 1, sizeof *ptrs);
-    for (size_t i = 0; ptrs && i < k; i++) ptrs[i] = addrs[i];
     os_rpc_utxo *u = NULL;
     size_t nu = 0;
-    os_rpc_error er;
-    pthread_mutex_lock(&e->rpc_mu);
-    rc = ptrs ? os_rpc_listunspent(e->rpc, 1, ptrs, k, &u, &nu, &er) : OS_ERR_IO;
-    pthread_mutex_unlock(&e->rpc_mu);
-    free(ptrs);
-    free(addrs);
+    rc = engine_wallet_unspent(e, 1, &u, &nu);
     if (rc != OS_OK) return rc;
     os_ledger_coin *c = calloc(OS_MAX_INPUTS, sizeof *c);
     int64_t ids[OS_MAX_INPUTS];
@@ -905,22 +894,11 @@ static int build_sweep(os_engine *e, int64_t *row) {
  * of transaction txid. */
 static int coins_besides(os_engine *e, const uint8_t txid[32], size_t *n) {
     *n = 0;
-    os_ledger_address *addrs = NULL;
-    size_t k = 0;
-    int rc = os_ledger_addresses_all(e->ledger, &addrs, &k);
-    if (rc != OS_OK) return rc;
-    const char **ptrs = calloc(k ? k : 1, sizeof *ptrs);
-    for (size_t i = 0; ptrs && i < k; i++) ptrs[i] = addrs[i];
     os_rpc_utxo *u = NULL;
     size_t nu = 0;
-    os_rpc_error er;
-    pthread_mutex_lock(&e->rpc_mu);
-    rc = ptrs ? os_rpc_listunspent(e->rpc, 0, ptrs, k, &u, &nu, &er) : OS_ERR_IO;
-    pthread_mutex_unlock(&e->rpc_mu);
+    int rc = engine_wallet_unspent(e, 0, &u, &nu);
     for (size_t i = 0; rc == OS_OK && i < nu; i++) *n += memcmp(u[i].outpoint.txid, txid, 32) != 0;
     free(u);
-    free(ptrs);
-    free(addrs);
     return rc;
 }
 
