@@ -4,13 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "address.h"
 #include "cli_cmds.h"
 #include "crypto.h"
 #include "issuer.h"
 #include "oncesign/status.h"
+#include "random.h"
 #include "rpc.h"
 #include "voucher.h"
 
@@ -124,7 +124,7 @@ static int sign(const cli_globals *g, int argc, char **argv) {
         return cli_usage("voucher sign: --key, --signer, --amount and --expiry-seq are required");
     /* The nonce is the payout's key in the signer's nonce set: the issuer picks it, so the bridge
      * cannot; a fresh random one unless the backend names its own. */
-    if (!have_nonce && getrandom(v.nonce, sizeof v.nonce, 0) != (ssize_t)sizeof v.nonce)
+    if (!have_nonce && os_random_bytes(v.nonce, sizeof v.nonce) != OS_OK)
         return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_IO, "no randomness for the nonce");
     if (address != NULL) {
         size_t len = 0;

@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "bytes.h"
 #include "codec.h"
 #include "frame.h"
 #include "oncesign/status.h"
+#include "random.h"
 
 #define INIT_NONCE_BYTES   8
 #define INIT_REPLY_BYTES   (INIT_NONCE_BYTES + 4 + 1)
@@ -51,19 +51,6 @@ static void sleep_ms(int ms) {
     nanosleep(&ts, NULL);       /* EINTR ends it early: the caller rechecks cancel */
 }
 
-static int fill_random(uint8_t *buf, size_t len) {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = getrandom(buf + done, len - done, 0);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return OS_ERR_IO;
-        }
-        done += (size_t)n;
-    }
-    return OS_OK;
-}
-
 int os_client_open_transport(os_transport *transport, os_client **out) {
     if (transport == NULL) return OS_ERR_ARG;
     if (out == NULL) {
@@ -80,7 +67,7 @@ int os_client_open_transport(os_transport *transport, os_client **out) {
     /* Ids start at a random point so that replies meant for an earlier process on a reused
      * channel are unlikely to carry an id this client is waiting for. */
     uint8_t start[4];
-    if (fill_random(start, sizeof start) != OS_OK) {
+    if (os_random_bytes(start, sizeof start) != OS_OK) {
         os_client_close(c);
         return OS_ERR_IO;
     }
@@ -205,7 +192,7 @@ static int frame_error_status(os_client *c) {
 
 static int allocate_channel(os_client *c, int64_t deadline) {
     uint8_t nonce[INIT_NONCE_BYTES];
-    int rc = fill_random(nonce, sizeof nonce);
+    int rc = os_random_bytes(nonce, sizeof nonce);
     if (rc != OS_OK) {
         set_error(c, "no random bytes for the channel nonce");
         return rc;

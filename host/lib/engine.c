@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +21,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "oncesign/status.h"
+#include "random.h"
 #include "rpc.h"
 
 #define DUST_LIMIT 546u
@@ -43,16 +43,6 @@ int os_payout_status_parse(const char *name, os_payout_status *out) {
             return OS_OK;
         }
     return OS_ERR_ARG;
-}
-
-static int random_bytes(uint8_t *buf, size_t len) {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = getrandom(buf + done, len - done, 0);
-        if (n <= 0) return OS_ERR_IO;
-        done += (size_t)n;
-    }
-    return OS_OK;
 }
 
 static int sha256(const void *data, size_t len, uint8_t out[32]) {
@@ -204,7 +194,7 @@ static int issue_code(os_engine *e, uint64_t amount, const os_voucher *v, int64_
     if (v == NULL && e->cfg.vouchers_required) return OS_ERR_VOUCHER_MISSING;
     if (v != NULL && (rc = voucher_acceptable(e, v)) != OS_OK) return rc;
     uint8_t secret[16], hash[32], nonce[32];
-    if (random_bytes(secret, sizeof secret) != OS_OK || random_bytes(nonce, sizeof nonce) != OS_OK) return OS_ERR_IO;
+    if (os_random_bytes(secret, sizeof secret) != OS_OK || os_random_bytes(nonce, sizeof nonce) != OS_OK) return OS_ERR_IO;
     /* With a voucher the issuer made the nonce: the host invents none. */
     if (v != NULL) memcpy(nonce, v->nonce, 32);
     char code[33];
@@ -356,7 +346,7 @@ int os_engine_payout_create_vouched(os_engine *e, const char *idempotency_key, c
     if (rc != OS_OK) return rc;
     if ((rc = check_amount(e, amount)) != OS_OK) return rc;
     if ((rc = engine_params_hash(address, amount, ph)) != OS_OK) return rc;
-    if (random_bytes(nonce, sizeof nonce) != OS_OK) return OS_ERR_IO;
+    if (os_random_bytes(nonce, sizeof nonce) != OS_OK) return OS_ERR_IO;
     if (v == NULL && e->cfg.vouchers_required) return OS_ERR_VOUCHER_MISSING;
     if (v != NULL) {
         if (amount > v->amount) return OS_ERR_VOUCHER_AMOUNT;
@@ -416,7 +406,7 @@ os_ledger *os_engine_ledger(os_engine *e) {
 int os_engine_apikey_create(os_engine *e, const char *name, uint32_t scopes, char secret_out[69], int64_t *id) {
     if (!e || !name || !secret_out || !id) return OS_ERR_ARG;
     uint8_t raw[32], hash[32];
-    int rc = random_bytes(raw, sizeof raw);
+    int rc = os_random_bytes(raw, sizeof raw);
     if (rc != OS_OK) return rc;
     memcpy(secret_out, "osk_", 4);
     os_hex_encode(raw, sizeof raw, secret_out + 4);

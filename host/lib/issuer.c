@@ -4,27 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "crypto.h"
 #include "psbt.h"
+#include "random.h"
 #include "rpc.h"
 #include "voucher.h"
-
-static int random_fill(uint8_t *buf, size_t len) {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = getrandom(buf + done, len - done, 0);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return OS_ERR_IO;
-        }
-        done += (size_t)n;
-    }
-    return OS_OK;
-}
 
 int os_issuer_key_create(const char *path, uint8_t xonly32[32]) {
     uint8_t priv[32];
@@ -33,7 +20,7 @@ int os_issuer_key_create(const char *path, uint8_t xonly32[32]) {
     if (path == NULL || xonly32 == NULL) return OS_ERR_ARG;
     if ((rc = psbt_crypto_ready()) != OS_OK) return rc;
     do {
-        if ((rc = random_fill(priv, sizeof priv)) != OS_OK) return rc;
+        if ((rc = os_random_bytes(priv, sizeof priv)) != OS_OK) return rc;
     } while (!crypto_seckey_valid(priv));
     rc = crypto_xonly_from_priv(priv, xonly32);
     if (rc == OS_OK) {
@@ -86,7 +73,7 @@ int os_voucher_sign(os_voucher *v, const uint8_t priv32[32]) {
     if ((rc = psbt_crypto_ready()) != OS_OK) return rc;
     if ((rc = crypto_xonly_from_priv(priv32, v->issuer)) != OS_OK) return rc;
     if ((rc = os_voucher_id(v, id)) != OS_OK) return rc;
-    if ((rc = random_fill(aux, sizeof aux)) != OS_OK) return rc;
+    if ((rc = os_random_bytes(aux, sizeof aux)) != OS_OK) return rc;
     if ((rc = crypto_schnorr_key_load(priv32, &key)) != OS_OK) return rc;
     rc = crypto_schnorr_sign(&key, id, aux, v->sig);
     crypto_schnorr_key_wipe(&key);

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "address.h"
 #include "crypto.h"
@@ -13,6 +12,7 @@
 #include "mbedtls/base64.h"
 #include "oncesign/check.h"
 #include "oncesign/status.h"
+#include "random.h"
 
 static const uint8_t MAGIC[5] = { 0x70, 0x73, 0x62, 0x74, 0xff };
 
@@ -814,7 +814,7 @@ static int derivation_is_signers(mapper *m, const psbt_bip32 *d, uint8_t *type, 
 int psbt_crypto_ready(void) {
     if (crypto_ctx() != NULL) return OS_OK;
     uint8_t seed[32];
-    if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed) return OS_ERR_IO;
+    if (os_random_bytes(seed, sizeof seed) != OS_OK) return OS_ERR_IO;
     int rc = crypto_init(seed);
     crypto_wipe(seed, sizeof seed);
     return rc;
