@@ -173,11 +173,12 @@ BENCH_STEPS :=
 # $(eval $(call track_members,TARGET,FILES)): TARGET is rebuilt when the list FILES changes, not only
 # when a file in it is newer (a deleted source must leave its archive or binary too). The list is
 # kept in TARGET.members, rewritten only when it differs.
+# The lists are compared word by word (a set difference both ways), not as one string through ifneq:
+# the string comparison came out unequal for an unchanged list under some make runs, which rewrote
+# the list every time and left its target always out of date (check-unit then found no fresh test).
+members_differ = $(strip $(filter-out $(file <$(1)),members: $(2))$(filter-out members: $(2),$(file <$(1))))
 define track_members
-ifneq ($$(file <$(1).members),members: $(strip $(2)))
-$$(shell mkdir -p $(dir $(1)))
-$$(file >$(1).members,members: $(strip $(2)))
-endif
+$$(if $$(call members_differ,$(1).members,$(strip $(2))),$$(shell mkdir -p $(dir $(1)))$$(file >$(1).members,members: $(strip $(2))))
 $(1): $(1).members
 endef
 
