@@ -349,11 +349,14 @@ static int io_body(io *s, os_msg *m) {
         return OS_OK;
     }
     case OS_MSG_SIGN_APPROVAL: {
-        os_approval *a = &m->u.sign_approval.approval;
-        io_raw(s, a->operator_key, sizeof a->operator_key);
-        io_u64(s, &a->expiry_seq);
-        io_raw(s, a->sig, sizeof a->sig);
-        REQUIRE(a->expiry_seq > 0);
+        /* its fixed layout (proto/voucher.h), checked in both directions like the voucher */
+        uint8_t buf[OS_APPROVAL_BYTES];
+        if (s->writing) CHECK_OK(os_approval_encode(&m->u.sign_approval.approval, buf));
+        io_raw(s, buf, sizeof buf);
+        if (!s->writing) {
+            if (s->short_input) return OS_ERR_MSG_MALFORMED;
+            CHECK_OK(os_approval_decode(buf, &m->u.sign_approval.approval));
+        }
         return OS_OK;
     }
 

@@ -98,3 +98,24 @@ int os_approval_hash(const uint8_t tx_digest[32], uint64_t expiry_seq, const uin
     memcpy(buf + 40, signer, 32);
     return tagged_hash(tag, sizeof tag - 1, buf, sizeof buf, NULL, 0, out32);
 }
+
+int os_approval_encode(const os_approval *a, uint8_t out[OS_APPROVAL_BYTES]) {
+    ARG_CHECK(a != NULL && out != NULL);
+    if (a->expiry_seq == 0) return OS_ERR_MSG_MALFORMED;
+    memcpy(out, a->operator_key, 32);
+    os_write_le64(out + 32, a->expiry_seq);
+    memcpy(out + 40, a->sig, 64);
+    return OS_OK;
+}
+
+int os_approval_decode(const uint8_t in[OS_APPROVAL_BYTES], os_approval *a) {
+    ARG_CHECK(in != NULL && a != NULL);
+    memcpy(a->operator_key, in, 32);
+    a->expiry_seq = os_read_le64(in + 32);
+    memcpy(a->sig, in + 40, 64);
+    if (a->expiry_seq == 0) {
+        memset(a, 0, sizeof *a);
+        return OS_ERR_MSG_MALFORMED;
+    }
+    return OS_OK;
+}

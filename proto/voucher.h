@@ -45,4 +45,9 @@ int os_voucher_id(const os_voucher *v, uint8_t id32[32]);
  * Returns: OS_OK; OS_ERR_ARG on NULL; OS_ERR_INTERNAL when hashing fails. Out: out32. */
 int os_approval_hash(const uint8_t tx_digest[32], uint64_t expiry_seq, const uint8_t signer[32], uint8_t out32[32]);
 
+/* The approval's wire form (OS_APPROVAL_BYTES): operator_key [32] | expiry_seq u64le | sig [64].
+ * Returns: OS_OK; OS_ERR_ARG on NULL; OS_ERR_MSG_MALFORMED for an expiry_seq of 0. */
+int os_approval_encode(const os_approval *a, uint8_t out[OS_APPROVAL_BYTES]);
+int os_approval_decode(const uint8_t in[OS_APPROVAL_BYTES], os_approval *a);
+
 #endif /* ONCESIGN_VOUCHER_H */

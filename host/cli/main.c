@@ -766,6 +766,61 @@ static int cmd_issuers(cli *c, int argc, char **argv) {
     return EXIT_OK;
 }
 
+/* SET_OPERATORS (PROTOCOL.md 2.8): k of the keys above the threshold; no keys clears the quorum. */
+static int cmd_operators(cli *c, int argc, char **argv) {
+    os_msg req, reply;
+    uint8_t keys[OS_MAX_OPERATORS][32];
+    uint8_t n = 0;
+    unsigned long long k = 0, threshold = 0;
+    int have_k = 0, have_threshold = 0;
+    for (int i = 0; i < argc; i++) {
+        char *end = NULL;
+        if (strcmp(argv[i], "--operator") == 0 && i + 1 < argc) {
+            if (n == OS_MAX_OPERATORS) return usage_error("device operators: at most %d operator keys", OS_MAX_OPERATORS);
+            if (!cli_parse_hex32("--operator", argv[++i], keys[n])) return EXIT_USAGE;
+            n++;
+        } else if (strcmp(argv[i], "--k") == 0 && i + 1 < argc) {
+            k = strtoull(argv[++i], &end, 10);
+            if (end == NULL || *end != 0 || k > OS_MAX_OPERATORS) return usage_error("device operators: --k 1..%d", OS_MAX_OPERATORS);
+            have_k = 1;
+        } else if (strcmp(argv[i], "--threshold") == 0 && i + 1 < argc) {
+            threshold = strtoull(argv[++i], &end, 10);
+            if (end == NULL || *end != 0) return usage_error("device operators: --threshold SATOSHI");
+            have_threshold = 1;
+        } else {
+            return usage_error("device operators: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (n > 0 && (!have_k || !have_threshold || k < 1 || k > n))
+        return usage_error("device operators: --k (1..the number of keys) and --threshold are required with keys");
+    if (n == 0 && (have_k || have_threshold)) return usage_error("device operators: --k and --threshold need --operator keys");
+    /* increasing order, as the device requires; the same key twice is a mistake */
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            int order = memcmp(keys[i], keys[j], 32);
+            if (order == 0) return usage_error("device operators: the same key twice");
+            if (order > 0) {
+                uint8_t t[32];
+                memcpy(t, keys[i], 32);
+                memcpy(keys[i], keys[j], 32);
+                memcpy(keys[j], t, 32);
+            }
+        }
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_SET_OPERATORS;
+    req.u.set_operators.k = (uint8_t)k;
+    req.u.set_operators.n_operators = n;
+    req.u.set_operators.threshold = threshold;
+    req.u.set_operators.keys = n > 0 ? &keys[0][0] : NULL;
+    int rc = exchange(c, &req, &reply, OS_MSG_SUCCESS,
+                      "Compare k, the threshold and the operator fingerprints on the device with `oncesign voucher "
+                      "keygen`'s, then approve");
+    if (rc != EXIT_OK) return rc;
+    if (c->json) printf("{\"ok\":true,\"k\":%llu,\"operators\":%u,\"threshold\":%llu}\n", k, n, threshold);
+    else printf("Operators set: %llu of %u above %llu satoshi.\n", k, n, threshold);
+    return EXIT_OK;
+}
+
 /* Needs no device open: it lists them (docs/USB.md). */
 static int cmd_list(cli *c, int argc, char **argv) {
     os_hid_device devs[16];
@@ -824,6 +879,7 @@ static int run_command(cli *c, int argc, char **argv) {
         if (strcmp(argv[i], "psbt") == 0) return cli_cmd_psbt(&g, argc - 1, argv + 1);
         if (strcmp(argv[i], "log") == 0) return cli_cmd_log(&g, argc - 1, argv + 1);
         if (strcmp(argv[i], "voucher") == 0) return cli_cmd_voucher(&g, argc - 1, argv + 1);
+        if (strcmp(argv[i], "approve") == 0) return cli_cmd_approve(&g, argc - 1, argv + 1);
         if (cli_is_ledger_group(argv[i])) return cli_cmd_ledger(&g, argc, argv);
         return usage_error("unknown command '%s'", argv[i]);
     }
@@ -838,6 +894,7 @@ static int run_command(cli *c, int argc, char **argv) {
     else if (strcmp(sub, "wipe") == 0) run = cmd_wipe;
     else if (strcmp(sub, "list") == 0) run = cmd_list;
     else if (strcmp(sub, "issuers") == 0) run = cmd_issuers;
+    else if (strcmp(sub, "operators") == 0) run = cmd_operators;
     else return usage_error("device: unknown command '%s' (info, init, xpub, address, descriptors, wipe, list)", sub);
 
     /* A running oncesignd holds the signer: info and address go through it; the rest would have to

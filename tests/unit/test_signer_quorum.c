@@ -18,6 +18,7 @@
 #include "codec.h"
 #include "crypto.h"
 #include "draft.h"
+#include "issuer.h"
 #include "nonce_set.h"
 #include "signer_harness.h"
 #include "signing.h"
@@ -184,7 +185,15 @@ static void test_k_approvals_and_the_press_sign(void **state) {
     one_payout p;
     one_payout_make(&p, 1, ABOVE, 1, 51);
     add_approval(&p, OP_PRIV[2], signer);
-    add_approval(&p, OP_PRIV[0], signer);
+    /* the second as `oncesign approve` makes it (host/lib/issuer.c), through its wire form */
+    {
+        uint8_t digest[32], wire[OS_APPROVAL_BYTES];
+        os_approval made;
+        tx_digest(&p.tx, digest);
+        assert_int_equal(os_approval_sign(&made, digest, 1000, signer, OP_PRIV[0]), OS_OK);
+        assert_int_equal(os_approval_encode(&made, wire), OS_OK);
+        assert_int_equal(os_approval_decode(wire, &p.approvals[p.tx.n_approvals++]), OS_OK);
+    }
     os_input_sig sigs[1];
     os_sign_outcome oc;
     board_mem_display_transcript_clear();
