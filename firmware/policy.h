@@ -24,6 +24,7 @@
 #define POLICY_NEEDS_FEE_RATE    0x08u
 #define POLICY_NEEDS_REANCHOR    0x10u   /* set by the signer, not policy_evaluate: always asks */
 #define POLICY_NEEDS_FEE_BUDGET  0x20u
+#define POLICY_NEEDS_QUORUM      0x40u   /* set by the signer: the operators' quorum approved, the press confirms */
 
 /* Checks a policy for sanity before it is stored.
  * Returns: OS_OK, or OS_ERR_ARG when a cap, the fee budget or the window is zero or above its

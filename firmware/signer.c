@@ -144,6 +144,10 @@ static struct {
     os_voucher voucher;
     uint16_t n_vouchers;
     uint8_t vouchers_digest[32];
+    /* Operator approvals (issue 14 part 2): the distinct registered operators whose approval of
+     * this transaction verified, in arrival order, for the screens and the APPROVALS entry. */
+    uint8_t n_approvals;
+    uint8_t approvers[OS_MAX_OPERATORS][32];
 } g_sess;
 
 typedef enum {
@@ -156,6 +160,7 @@ typedef enum {
     PENDING_SIGN,
     PENDING_NONCE_RESET,
     PENDING_ISSUERS,
+    PENDING_OPERATORS,
 } pending_kind;
 
 static struct {
@@ -177,6 +182,10 @@ static struct {
     /* ISSUERS: the set to register */
     uint8_t voucher_flags, n_issuers;
     uint8_t issuers[OS_MAX_ISSUERS][32];
+    /* OPERATORS: the set to register */
+    uint8_t quorum_k, n_operators;
+    uint64_t quorum_threshold;
+    uint8_t operators[OS_MAX_OPERATORS][32];
 } g_pend;
 
 static os_state g_state;            /* the committed durable state, as loaded or last committed */
@@ -906,6 +915,62 @@ static int finish_issuers(void) {
     return commit_with_entry(OS_LOG_ISSUERS, payload, sizeof payload);
 }
 
+/* ------------------------------------------------------------------ SET_OPERATORS (issue 14 part 2) */
+
+static uint16_t operators_pages(void) {
+    uint8_t n = g_state.n_operators > g_pend.n_operators ? g_state.n_operators : g_pend.n_operators;
+    return (uint16_t)(1u + n);
+}
+
+/* Page 0: k, n and the threshold, old -> new; then one page per key slot, old -> new, as the
+ * issuers' screens (the same fingerprint `oncesign voucher keygen` prints). */
+static void show_operators_page(uint16_t page) {
+    screen_text t;
+    char a[32], b[32];
+    text_reset(&t);
+    text_add_title(&t, "Operators", (uint32_t)page + 1, operators_pages());
+    if (page == 0) {
+        text_add_change(&t, "approvals needed:", number_text(g_state.quorum_k, a), number_text(g_pend.quorum_k, b));
+        text_add_change(&t, "operator keys:", number_text(g_state.n_operators, a), number_text(g_pend.n_operators, b));
+        text_add_change(&t, "above, MONA:", amount_text(g_state.quorum_threshold, a),
+                        amount_text(g_pend.quorum_threshold, b));
+    } else {
+        uint8_t i = (uint8_t)(page - 1);
+        text_add_change(&t, "key:", i < g_state.n_operators ? issuer_fingerprint(g_state.operators[i], a) : "-",
+                        i < g_pend.n_operators ? issuer_fingerprint(g_pend.operators[i], b) : "-");
+    }
+    text_add(&t, page + 1u < operators_pages() ? "\napprove = next" : "\napprove = set operators");
+    show(&t);
+}
+
+static void handle_set_operators(const os_msg *req) {
+    const os_msg_set_operators *m = &req->u.set_operators;
+    pending_reset();
+    g_pend.quorum_k = m->k;
+    g_pend.n_operators = m->n_operators;
+    g_pend.quorum_threshold = m->threshold;
+    if (m->n_operators > 0) memcpy(g_pend.operators, m->keys, 32u * m->n_operators);
+    int rc = open_prompt(PENDING_OPERATORS, operators_pages());
+    if (rc != OS_OK) { pending_reset(); send_error(req, rc, 0xFFFF, NULL, 0); return; }
+    send_pending(req);
+}
+
+/* The OPERATORS entry carries the whole new set: k, n, threshold, OS_MAX_OPERATORS keys zero-padded. */
+static int finish_operators(void) {
+    uint8_t payload[2 + 8 + OS_MAX_OPERATORS * 32];
+    _Static_assert(sizeof payload <= OS_LOG_PAYLOAD_MAX, "the operator set fits one entry");
+    prepare_next();
+    g_next.quorum_k = g_pend.quorum_k;
+    g_next.n_operators = g_pend.n_operators;
+    g_next.quorum_threshold = g_pend.quorum_threshold;
+    memcpy(g_next.operators, g_pend.operators, sizeof g_next.operators);
+    payload[0] = g_next.quorum_k;
+    payload[1] = g_next.n_operators;
+    os_write_le64(payload + 2, g_next.quorum_threshold);
+    memcpy(payload + 10, g_next.operators, sizeof g_next.operators);
+    return commit_with_entry(OS_LOG_OPERATORS, payload, sizeof payload);
+}
+
 static void handle_wipe(const os_msg *req) {
     /* A wipe ends every session, approved or not: nothing half-signed outlives the question. */
     end_all();
@@ -1306,6 +1371,73 @@ static void refuse_voucher(const os_msg *req, const os_msg_sign_output *m, int r
     send_error(req, rc == OS_OK ? reason : rc, index, NULL, 0);
 }
 
+/* ------------------------------------------------------------------ operator approvals (issue 14 part 2) */
+
+/* Records a transaction refused for an approval or for the lack of a quorum (I5): reason,
+ * approvals held (valid ones before this), tx digest, the approval's operator key and expiry_seq
+ * (zero for a missing quorum); then ends the session with the reason. */
+static void refuse_approval(const os_msg *req, int reason, const os_approval *a) {
+    uint8_t payload[2 + 2 + 32 + 32 + 8];
+    memset(payload, 0, sizeof payload);
+    os_write_le16(payload, (uint16_t)reason);
+    os_write_le16(payload + 2, g_sess.n_approvals);
+    if (tx_sighasher_tx_digest(&g_sess.hasher, payload + 4) != OS_OK) memset(payload + 4, 0, 32);
+    if (a != NULL) {
+        memcpy(payload + 36, a->operator_key, 32);
+        os_write_le64(payload + 68, a->expiry_seq);
+    }
+    session_reset();
+    prepare_next();
+    int rc = commit_with_entry(OS_LOG_REFUSE_APPROVAL, payload, sizeof payload);
+    send_error(req, rc == OS_OK ? reason : rc, 0xFFFF, NULL, 0);
+}
+
+/* Whether approval a is a registered operator's, the first of that operator, unexpired, and signed
+ * over THIS transaction's commitment on this signer. Registration first: a key the host made up
+ * costs no signature check. */
+static int approval_valid(const os_approval *a) {
+    const crypto_schnorr_key *att;
+    uint8_t signer[32], digest[32], msg[32];
+    uint8_t i, registered = 0, seen = 0;
+    for (i = 0; i < g_state.n_operators; i++) registered |= (uint8_t)(memcmp(g_state.operators[i], a->operator_key, 32) == 0);
+    if (!registered) return OS_ERR_APPROVAL_OPERATOR;
+    for (i = 0; i < g_sess.n_approvals; i++) seen |= (uint8_t)(memcmp(g_sess.approvers[i], a->operator_key, 32) == 0);
+    if (seen) return OS_ERR_APPROVAL_DUPLICATE;
+    /* distinct registered keys: a new one means fewer than n_operators were held (the arrays' bound) */
+    VERIFY_CHECK(g_sess.n_approvals < g_state.n_operators && g_state.n_operators <= OS_MAX_OPERATORS);
+    /* the log only runs forward: an approval lives while log_seq < expiry_seq (DESIGN.md §8) */
+    if (g_state.log_seq >= a->expiry_seq) return OS_ERR_APPROVAL_EXPIRED;
+    CHECK_OK(attestation_key(&g_state, &att));
+    CHECK_OK(crypto_schnorr_key_xonly(att, signer));
+    CHECK_OK(tx_sighasher_tx_digest(&g_sess.hasher, digest));
+    CHECK_OK(os_approval_hash(digest, a->expiry_seq, signer, msg));
+    if (crypto_schnorr_verify(a->operator_key, msg, a->sig) != OS_OK) return OS_ERR_APPROVAL_MISMATCH;
+    return OS_OK;
+}
+
+/* SIGN_APPROVAL: after the last output (the transaction digest is then fixed), before SIGN_FINISH.
+ * Every approval is checked as it arrives; one that fails ends the session, logged: a host that
+ * forwards a bad approval is either broken or attacking, and neither should get to retry quietly. */
+static void handle_sign_approval(const os_msg *req) {
+    const os_approval *a = &req->u.sign_approval.approval;
+    if (g_sess.phase != PHASE_READY) { sign_fail(req, OS_ERR_MSG_UNEXPECTED, 0xFFFF); return; }
+    int rc = approval_valid(a);
+    if (rc == OS_ERR_APPROVAL_OPERATOR || rc == OS_ERR_APPROVAL_DUPLICATE || rc == OS_ERR_APPROVAL_EXPIRED ||
+        rc == OS_ERR_APPROVAL_MISMATCH) {
+        refuse_approval(req, rc, a);
+        return;
+    }
+    if (rc != OS_OK) { sign_fail(req, rc, 0xFFFF); return; }
+    memcpy(g_sess.approvers[g_sess.n_approvals], a->operator_key, 32);
+    g_sess.n_approvals++;
+    send_success(req);
+}
+
+/* Whether this transaction needs the operators' quorum: its payouts total above the threshold. */
+static int quorum_required(void) {
+    return g_state.n_operators > 0 && g_sess.total_payout > g_state.quorum_threshold;
+}
+
 static void handle_sign_output(const os_msg *req) {
     const os_msg_sign_output *m = &req->u.sign_output;
     int rc;
@@ -1476,6 +1608,18 @@ static int commit_signing(int approved) {
         prepare_next();
         CHECK_OK(commit_with_entry(OS_LOG_VOUCHERS, vouchers, sizeof vouchers));
     }
+    if (g_sess.n_approvals > 0) {
+        /* The operators who approved: an entry of its own before the SIGN entry, like the
+         * vouchers': tx_digest, count, their keys (zero-padded to OS_MAX_OPERATORS). */
+        uint8_t approvals[32 + 1 + OS_MAX_OPERATORS * 32];
+        _Static_assert(sizeof approvals <= OS_LOG_PAYLOAD_MAX, "the approvers fit one entry");
+        memset(approvals, 0, sizeof approvals);
+        memcpy(approvals, payload + 32, 32);
+        approvals[32] = g_sess.n_approvals;
+        memcpy(approvals + 33, g_sess.approvers, 32u * g_sess.n_approvals);
+        prepare_next();
+        CHECK_OK(commit_with_entry(OS_LOG_APPROVALS, approvals, sizeof approvals));
+    }
     if (g_sess.n_reanchored) {
         /* The operator's re-anchor approval is an entry of its own, before the SIGN entry that
          * commits the moved leaf: what 4, approved 1, nonce, old anchor, new anchor. A power cut
@@ -1519,8 +1663,12 @@ static void send_sign_done(const os_msg *req) {
     send_reply(&reply);
 }
 
+/* The page naming the operators who approved, when any did. */
+static uint16_t approvers_pages(void) { return g_sess.n_approvals > 0 ? 1u : 0u; }
+
 /* What the operator approves: SIGN_SUMMARY_PAGES pages (why asked; totals, fee and fee rate),
- * then one page per payout with its amount and full address. */
+ * the re-anchor page, the approvers page, then one page per payout with its amount and full
+ * address. */
 static void show_sign_page(uint16_t page) {
     screen_text t;
     char v[32];
@@ -1534,6 +1682,9 @@ static void show_sign_page(uint16_t page) {
         if (g_sess.needs & POLICY_NEEDS_FEE_RATE) text_add(&t, "\nfee rate > its cap");
         if (g_sess.needs & POLICY_NEEDS_FEE_BUDGET) text_add(&t, "\nover fee budget");
         if (g_sess.needs & POLICY_NEEDS_REANCHOR) text_add(&t, "\nRE-ANCHOR of a payout");
+        /* the approvers' page names the quorum; here only when it is the sole reason (seven
+         * lines and the prompt would not fit the 8 rows) */
+        if (g_sess.needs == POLICY_NEEDS_QUORUM) text_add(&t, "\ntotal > quorum limit");
         text_add(&t, "\napprove = next");
     } else if (page == 1) {
         text_add(&t, "\npayouts: ");
@@ -1561,8 +1712,17 @@ static void show_sign_page(uint16_t page) {
         text_add_wrapped(&t, txid);
         text_add(&t, ":");
         text_add_u64(&t, g_sess.reanchor_old.vout);
+    } else if (page == SIGN_SUMMARY_PAGES + g_sess.n_reanchored && approvers_pages() > 0) {
+        uint8_t i;
+        if (g_sess.needs & POLICY_NEEDS_QUORUM) text_add(&t, "\ntotal > quorum limit");
+        text_add(&t, "\napproved by ");
+        text_add_u64(&t, g_sess.n_approvals);
+        text_add(&t, " of ");
+        text_add_u64(&t, g_state.n_operators);
+        text_add(&t, ":");
+        for (i = 0; i < g_sess.n_approvals; i++) text_add_line(&t, " ", issuer_fingerprint(g_sess.approvers[i], v));
     } else {
-        uint16_t i = (uint16_t)(page - SIGN_SUMMARY_PAGES - g_sess.n_reanchored);
+        uint16_t i = (uint16_t)(page - SIGN_SUMMARY_PAGES - g_sess.n_reanchored - approvers_pages());
         char addr[OS_MAX_ADDRESS + 1];
         text_reset(&t);
         text_add_title(&t, "Payout", (uint32_t)i + 1, g_sess.n_payouts);
@@ -1640,10 +1800,16 @@ static void handle_sign_finish(const os_msg *req) {
     if (g_sess.n_reanchored) g_sess.needs |= POLICY_NEEDS_REANCHOR;
     int rc = audit_log_can_append(&g_state);
     if (rc != OS_OK) { sign_fail(req, rc, 0xFFFF); return; }
+    if (quorum_required()) {
+        if (g_sess.n_approvals < g_state.quorum_k) { refuse_approval(req, OS_ERR_QUORUM_MISSING, NULL); return; }
+        /* the quorum adds to the operator's press, never replaces it */
+        g_sess.needs |= POLICY_NEEDS_QUORUM;
+    }
     if (g_sess.needs) {
         pending_reset();
         g_sess.phase = PHASE_AWAIT_OPERATOR;
-        rc = open_prompt(PENDING_SIGN, (uint16_t)(SIGN_SUMMARY_PAGES + g_sess.n_reanchored + g_sess.n_payouts));
+        rc = open_prompt(PENDING_SIGN, (uint16_t)(SIGN_SUMMARY_PAGES + g_sess.n_reanchored + approvers_pages() +
+                                                  g_sess.n_payouts));
         if (rc != OS_OK) { pending_reset(); sign_fail(req, rc, 0xFFFF); return; }
         send_pending(req);
         return;
@@ -1751,6 +1917,21 @@ static int prompt_subject(uint8_t out[32]) {
         memcpy(buf + n + 2, g_pend.issuers, sizeof g_pend.issuers);
         n += 2 + sizeof g_pend.issuers;
         break;
+    case PENDING_OPERATORS: {
+        /* old set, then new: k, count, threshold, keys (zero-padded), as the screens show them */
+        const size_t one = 2 + 8 + sizeof g_state.operators;
+        VERIFY_CHECK(sizeof buf >= 2 * one);
+        buf[0] = g_state.quorum_k;
+        buf[1] = g_state.n_operators;
+        os_write_le64(buf + 2, g_state.quorum_threshold);
+        memcpy(buf + 10, g_state.operators, sizeof g_state.operators);
+        buf[one] = g_pend.quorum_k;
+        buf[one + 1] = g_pend.n_operators;
+        os_write_le64(buf + one + 2, g_pend.quorum_threshold);
+        memcpy(buf + one + 10, g_pend.operators, sizeof g_pend.operators);
+        n = 2 * one;
+        break;
+    }
     default:
         return OS_ERR_INTERNAL;
     }
@@ -1772,6 +1953,7 @@ static void show_prompt_page(void) {
     case PENDING_SIGN: show_sign_page(g_pend.page); break;
     case PENDING_NONCE_RESET: show_nonce_reset_page(g_pend.page); break;
     case PENDING_ISSUERS: show_issuers_page(g_pend.page); break;
+    case PENDING_OPERATORS: show_operators_page(g_pend.page); break;
     default: show_idle(); break;
     }
 }
@@ -1816,11 +1998,12 @@ static void handle_poll(const os_msg *req) {
     pending_kind kind = g_pend.kind;
     if (decision == BOARD_BUTTON_REJECT) {
         /* A rejection of what would have changed the durable state is an entry of its own:
-         * what (1 sign, 2 policy, 3 wipe, 5 issuers), approved 0, and its subject (a payout: the inputs it
+         * what (1 sign, 2 policy, 3 wipe, 5 nonce reset, 6 issuers, 7 operators), approved 0, and its subject (a payout: the inputs it
          * would have spent, hashPrevouts; a policy or wipe: the prompt's subject hash). */
         uint8_t payload[2 + 32];
         payload[0] = kind == PENDING_SIGN ? 1 : kind == PENDING_POLICY ? 2 : kind == PENDING_WIPE ? 3
-                   : kind == PENDING_NONCE_RESET ? 5 : kind == PENDING_ISSUERS ? 6 : 0;
+                   : kind == PENDING_NONCE_RESET ? 5 : kind == PENDING_ISSUERS ? 6
+                   : kind == PENDING_OPERATORS ? 7 : 0;
         payload[1] = 0;
         if (kind == PENDING_SIGN) {
             if (tx_sighasher_hash_prevouts(&g_sess.hasher, payload + 2) != OS_OK) memset(payload + 2, 0, 32);
@@ -1877,6 +2060,9 @@ static void handle_poll(const os_msg *req) {
     case PENDING_ISSUERS:
         rc = finish_issuers();
         break;
+    case PENDING_OPERATORS:
+        rc = finish_operators();
+        break;
     case PENDING_SIGN:
         pending_reset();
         rc = commit_signing(1);
@@ -1927,6 +2113,8 @@ static void dispatch(const os_msg *req) {
     case OS_MSG_SIGN_GET_SIGS: handle_sign_get_sigs(req); break;
     case OS_MSG_SET_ISSUERS: handle_set_issuers(req); break;
     case OS_MSG_SIGN_VOUCHER: handle_sign_voucher(req); break;
+    case OS_MSG_SET_OPERATORS: handle_set_operators(req); break;
+    case OS_MSG_SIGN_APPROVAL: handle_sign_approval(req); break;
     default: send_error(req, OS_ERR_MSG_TYPE, 0xFFFF, NULL, 0); break;
     }
 }

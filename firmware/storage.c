@@ -71,8 +71,21 @@ static int issuers_sane(const os_state *st) {
     return all_zero(&st->issuers[0][0] + 32u * st->n_issuers, (size_t)(OS_MAX_ISSUERS - st->n_issuers) * 32u);
 }
 
+/* As SET_OPERATORS' codec admits them: no keys, no quorum; otherwise 1 <= k <= n, keys increasing. */
+static int operators_sane(const os_state *st) {
+    uint8_t i;
+    if (st->n_operators > OS_MAX_OPERATORS) return 0;
+    if (st->n_operators == 0 ? st->quorum_k != 0 || st->quorum_threshold != 0
+                             : st->quorum_k < 1 || st->quorum_k > st->n_operators)
+        return 0;
+    for (i = 1; i < st->n_operators; i++)
+        if (memcmp(st->operators[i - 1], st->operators[i], 32) >= 0) return 0;
+    return all_zero(&st->operators[0][0] + 32u * st->n_operators, (size_t)(OS_MAX_OPERATORS - st->n_operators) * 32u);
+}
+
 static int state_sane(const os_state *st) {
-    return st->initialized <= 1 && st->test_only_rng <= 1 && issuers_sane(st) && log_fields_consistent(st);
+    return st->initialized <= 1 && st->test_only_rng <= 1 && issuers_sane(st) && operators_sane(st) &&
+           log_fields_consistent(st);
 }
 
 int storage_serialize_state(const os_state *st, uint8_t out[STORAGE_PAYLOAD_BYTES]) {
@@ -95,6 +108,10 @@ int storage_serialize_state(const os_state *st, uint8_t out[STORAGE_PAYLOAD_BYTE
     *p++ = st->voucher_flags;
     *p++ = st->n_issuers;
     memcpy(p, st->issuers, sizeof st->issuers); p += sizeof st->issuers;
+    *p++ = st->quorum_k;
+    *p++ = st->n_operators;
+    os_write_le64(p, st->quorum_threshold); p += 8;
+    memcpy(p, st->operators, sizeof st->operators); p += sizeof st->operators;
     os_write_le64(p, st->log_seq); p += 8;
     memcpy(p, st->log_head, 32); p += 32;
     os_write_le64(p, st->log_acked_seq); p += 8;
@@ -120,6 +137,10 @@ static int deserialize_state(const uint8_t in[STORAGE_PAYLOAD_BYTES], os_state *
     st->voucher_flags = *p++;
     st->n_issuers = *p++;
     memcpy(st->issuers, p, sizeof st->issuers); p += sizeof st->issuers;
+    st->quorum_k = *p++;
+    st->n_operators = *p++;
+    st->quorum_threshold = os_read_le64(p); p += 8;
+    memcpy(st->operators, p, sizeof st->operators); p += sizeof st->operators;
     st->log_seq = os_read_le64(p); p += 8;
     memcpy(st->log_head, p, 32); p += 32;
     st->log_acked_seq = os_read_le64(p); p += 8;

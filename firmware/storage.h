@@ -61,6 +61,10 @@ typedef struct {
     uint8_t voucher_flags;         /* OS_VOUCHERS_REQUIRED: a NEW payout needs an issuer's voucher */
     uint8_t n_issuers;             /* registered issuer keys, 0 .. OS_MAX_ISSUERS */
     uint8_t issuers[OS_MAX_ISSUERS][32];   /* BIP340 x-only, strictly increasing; zero beyond n_issuers */
+    uint8_t quorum_k;              /* operator approvals a transaction above quorum_threshold needs; 0: none */
+    uint8_t n_operators;           /* registered operator keys, 0 .. OS_MAX_OPERATORS */
+    uint64_t quorum_threshold;     /* satoshi: payouts totalling more need the quorum (0 with no operators) */
+    uint8_t operators[OS_MAX_OPERATORS][32];   /* BIP340 x-only, strictly increasing; zero beyond n_operators */
     uint64_t log_seq;              /* newest log entry's seq, 0 = none */
     uint8_t log_head[32];          /* its entry hash (all zero when log_seq is 0) */
     uint64_t log_acked_seq;        /* host archived everything up to here (<= log_seq) */
@@ -70,10 +74,12 @@ typedef struct {
 #define STORAGE_STATE_SECTOR_A   0u
 #define STORAGE_STATE_SECTOR_B   1u
 #define STORAGE_LOG_FIRST_SECTOR 2u
-#define STORAGE_FORMAT_VERSION   3u     /* 2: the fee budget (policy field and fee_spent); 3: issuers */
+#define STORAGE_FORMAT_VERSION   4u     /* 2: the fee budget (policy field and fee_spent); 3: issuers;
+                                           4: operators and the quorum */
 #define STORAGE_HEADER_BYTES     16u    /* magic 4, version 2, state_seq 8, payload length 2 */
 #define STORAGE_PAYLOAD_BYTES    (4u + 64u + 32u + 32u + OS_POLICY_BYTES + 8u + 8u + \
-                                  2u + OS_MAX_ISSUERS * 32u + 8u + 32u + 8u + OS_LOG_ENTRY_BYTES)
+                                  2u + OS_MAX_ISSUERS * 32u + 2u + 8u + OS_MAX_OPERATORS * 32u + \
+                                  8u + 32u + 8u + OS_LOG_ENTRY_BYTES)
 #define STORAGE_RECORD_BYTES     (STORAGE_HEADER_BYTES + STORAGE_PAYLOAD_BYTES + 32u)
 #define STORAGE_COMMIT_WORD_BYTES 4u    /* zeroed in a write of its own once the record is programmed */
 /* A record and its commit word, rounded up to 64 bytes (word-aligned for every board's programming). */

@@ -332,6 +332,34 @@ static int io_body(io *s, os_msg *m) {
         io_u16(s, &m->u.sign_voucher.index);
         return io_voucher(s, &m->u.sign_voucher.voucher);
 
+    case OS_MSG_SET_OPERATORS: {
+        os_msg_set_operators *b = &m->u.set_operators;
+        uint8_t i;
+        io_u8(s, &b->k);
+        io_u8(s, &b->n_operators);
+        io_u64(s, &b->threshold);
+        REQUIRE(b->n_operators <= OS_MAX_OPERATORS);
+        /* a quorum of none, or more than the keys, is a mistake, not a policy; no keys, no quorum */
+        REQUIRE(b->n_operators == 0 ? b->k == 0 && b->threshold == 0 : b->k >= 1 && b->k <= b->n_operators);
+        io_view(s, &b->keys, (size_t)b->n_operators * 32u);
+        /* strictly increasing: one encoding per set, no key twice (k distinct keys are k people) */
+        if (b->keys != NULL)
+            for (i = 1; i < b->n_operators; i++)
+                REQUIRE(memcmp(b->keys + 32u * (i - 1u), b->keys + 32u * i, 32) < 0);
+        return OS_OK;
+    }
+    case OS_MSG_SIGN_APPROVAL: {
+        /* its fixed layout (proto/voucher.h), checked in both directions like the voucher */
+        uint8_t buf[OS_APPROVAL_BYTES];
+        if (s->writing) CHECK_OK(os_approval_encode(&m->u.sign_approval.approval, buf));
+        io_raw(s, buf, sizeof buf);
+        if (!s->writing) {
+            if (s->short_input) return OS_ERR_MSG_MALFORMED;
+            CHECK_OK(os_approval_decode(buf, &m->u.sign_approval.approval));
+        }
+        return OS_OK;
+    }
+
     case OS_MSG_ERROR: {
         os_msg_error *b = &m->u.error;
         io_u16(s, &b->code);

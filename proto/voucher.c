@@ -64,19 +64,58 @@ int os_voucher_decode(const uint8_t in[OS_VOUCHER_BYTES], os_voucher *v) {
     return OS_OK;
 }
 
-int os_voucher_id(const os_voucher *v, uint8_t id32[32]) {
-    static const char tag[] = "oncesign/voucher";
-    uint8_t buf[OS_VOUCHER_BYTES], tag_hash[32];
+/* TH(tag, a ‖ b): BIP340's tagged hash of two pieces. */
+static int tagged_hash(const char *tag, size_t tag_len, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len,
+                       uint8_t out32[32]) {
+    uint8_t tag_hash[32];
     mbedtls_sha256_context ctx;
-    ARG_CHECK(v != NULL && id32 != NULL);
-    CHECK_OK(os_voucher_encode(v, buf));
     mbedtls_sha256_init(&ctx);
-    int ok = mbedtls_sha256_ret((const unsigned char *)tag, sizeof tag - 1, tag_hash, 0) == 0 &&
+    int ok = mbedtls_sha256_ret((const unsigned char *)tag, tag_len, tag_hash, 0) == 0 &&
              mbedtls_sha256_starts_ret(&ctx, 0) == 0 &&
              mbedtls_sha256_update_ret(&ctx, tag_hash, sizeof tag_hash) == 0 &&
              mbedtls_sha256_update_ret(&ctx, tag_hash, sizeof tag_hash) == 0 &&
-             mbedtls_sha256_update_ret(&ctx, buf, OS_VOUCHER_SIGNED_BYTES) == 0 &&
-             mbedtls_sha256_finish_ret(&ctx, id32) == 0;
+             mbedtls_sha256_update_ret(&ctx, a, a_len) == 0 &&
+             (b_len == 0 || mbedtls_sha256_update_ret(&ctx, b, b_len) == 0) &&
+             mbedtls_sha256_finish_ret(&ctx, out32) == 0;
     mbedtls_sha256_free(&ctx);
     return ok ? OS_OK : OS_ERR_INTERNAL;
+}
+
+int os_voucher_id(const os_voucher *v, uint8_t id32[32]) {
+    static const char tag[] = "oncesign/voucher";
+    uint8_t buf[OS_VOUCHER_BYTES];
+    ARG_CHECK(v != NULL && id32 != NULL);
+    CHECK_OK(os_voucher_encode(v, buf));
+    return tagged_hash(tag, sizeof tag - 1, buf, OS_VOUCHER_SIGNED_BYTES, NULL, 0, id32);
+}
+
+int os_approval_hash(const uint8_t tx_digest[32], uint64_t expiry_seq, const uint8_t signer[32], uint8_t out32[32]) {
+    static const char tag[] = "oncesign/approval";
+    uint8_t buf[32 + 8 + 32];
+    ARG_CHECK(tx_digest != NULL && signer != NULL && out32 != NULL);
+    memcpy(buf, tx_digest, 32);
+    os_write_le64(buf + 32, expiry_seq);
+    memcpy(buf + 40, signer, 32);
+    return tagged_hash(tag, sizeof tag - 1, buf, sizeof buf, NULL, 0, out32);
+}
+
+int os_approval_encode(const os_approval *a, uint8_t out[OS_APPROVAL_BYTES]) {
+    ARG_CHECK(a != NULL && out != NULL);
+    if (a->expiry_seq == 0) return OS_ERR_MSG_MALFORMED;
+    memcpy(out, a->operator_key, 32);
+    os_write_le64(out + 32, a->expiry_seq);
+    memcpy(out + 40, a->sig, 64);
+    return OS_OK;
+}
+
+int os_approval_decode(const uint8_t in[OS_APPROVAL_BYTES], os_approval *a) {
+    ARG_CHECK(in != NULL && a != NULL);
+    memcpy(a->operator_key, in, 32);
+    a->expiry_seq = os_read_le64(in + 32);
+    memcpy(a->sig, in + 40, 64);
+    if (a->expiry_seq == 0) {
+        memset(a, 0, sizeof *a);
+        return OS_ERR_MSG_MALFORMED;
+    }
+    return OS_OK;
 }

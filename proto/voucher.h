@@ -1,5 +1,6 @@
-/* oncesign — issuer vouchers (issue 14): the fixed binary form shared by the signer, the host and
- * the issuer tool, and the hash an issuer signs.
+/* oncesign — issuer vouchers and operator approvals (issue 14): the voucher's fixed binary form
+ * shared by the signer, the host and the issuer tool, the hash an issuer signs, and the hash an
+ * operator signs to approve a transaction.
  *
  * Layout (OS_VOUCHER_BYTES = 214, integers little-endian; PROTOCOL.md §2.7):
  *   version(1) network(1) flags(1) script_len(1) nonce(32) amount(8) expiry_seq(8) signer(32)
@@ -36,5 +37,17 @@ int os_voucher_decode(const uint8_t in[OS_VOUCHER_BYTES], os_voucher *v);
  * Returns: OS_OK; OS_ERR_ARG on NULL; OS_ERR_MSG_MALFORMED as os_voucher_encode; OS_ERR_INTERNAL
  *          when hashing fails. Out: id32. */
 int os_voucher_id(const os_voucher *v, uint8_t id32[32]);
+
+/* An operator approval's message (PROTOCOL.md §2.8): TH("oncesign/approval", tx_digest ‖
+ * expiry_seq (8, LE) ‖ signer), where tx_digest is the transaction digest (proto/tx_digest.h) the
+ * signer's approval screens and SIGN entry bind, and signer its attestation key: an approval
+ * speaks for one transaction on one signer until one log seq. Operators sign it with BIP340.
+ * Returns: OS_OK; OS_ERR_ARG on NULL; OS_ERR_INTERNAL when hashing fails. Out: out32. */
+int os_approval_hash(const uint8_t tx_digest[32], uint64_t expiry_seq, const uint8_t signer[32], uint8_t out32[32]);
+
+/* The approval's wire form (OS_APPROVAL_BYTES): operator_key [32] | expiry_seq u64le | sig [64].
+ * Returns: OS_OK; OS_ERR_ARG on NULL; OS_ERR_MSG_MALFORMED for an expiry_seq of 0. */
+int os_approval_encode(const os_approval *a, uint8_t out[OS_APPROVAL_BYTES]);
+int os_approval_decode(const uint8_t in[OS_APPROVAL_BYTES], os_approval *a);
 
 #endif /* ONCESIGN_VOUCHER_H */

@@ -21,7 +21,9 @@
 
 static const char *const TYPE_NAMES[OS_LOG_TYPES] = { "unknown", "boot", "setup", "sign", "refuse_committed",
                                                       "approval", "policy", "wipe", "log_ack", "refuse_anchor",
-                                                      "nonce_reset", "issuers", "vouchers", "refuse_voucher" };
+                                                      "nonce_reset", "issuers", "vouchers", "refuse_voucher",
+                                                      "refuse_approval", "approvals", "operators" };
+_Static_assert(sizeof TYPE_NAMES / sizeof TYPE_NAMES[0] == OS_LOG_TYPES, "a name for every log type");
 
 /* A seq as text, for one printf argument (a static buffer: one use per statement). */
 static const char *seq_text(uint64_t seq) {

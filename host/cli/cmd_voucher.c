@@ -176,6 +176,45 @@ static int verify(const cli_globals *g, int argc, char **argv) {
     return CLI_EXIT_OK;
 }
 
+/* `oncesign approve`: an operator's approval of one transaction (PROTOCOL.md §2.8), made on the
+ * operator's own machine with a key from `oncesign voucher keygen`. The commitment is the
+ * transaction digest the signer shows and logs; the signer its attestation key (device info). */
+int cli_cmd_approve(const cli_globals *g, int argc, char **argv) {
+    const char *path = NULL;
+    uint8_t digest[32], signer[32];
+    uint64_t expiry = 0;
+    int have_digest = 0, have_signer = 0, have_expiry = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (val == NULL) return cli_usage("approve: %s needs a value", a);
+        i++;
+        if (strcmp(a, "--key") == 0) path = val;
+        else if (strcmp(a, "--commitment") == 0) { if (!cli_parse_hex32(a, val, digest)) return CLI_EXIT_USAGE; have_digest = 1; }
+        else if (strcmp(a, "--signer") == 0) { if (!cli_parse_hex32(a, val, signer)) return CLI_EXIT_USAGE; have_signer = 1; }
+        else if (strcmp(a, "--expiry-seq") == 0) { if (!parse_u64(a, val, &expiry)) return CLI_EXIT_USAGE; have_expiry = 1; }
+        else return cli_usage("approve: unexpected argument '%s'", a);
+    }
+    if (path == NULL || !have_digest || !have_signer || !have_expiry || expiry == 0)
+        return cli_usage("approve: --key, --commitment, --signer and --expiry-seq (>= 1) are required");
+    uint8_t priv[32];
+    int rc = os_issuer_key_load(path, priv, NULL);
+    if (rc != OS_OK)
+        return cli_fail(g, CLI_EXIT_ERROR, rc, "%s: %s (it must be 64 hex digits, mode 0600)", path, os_status_message(rc));
+    os_approval ap;
+    rc = os_approval_sign(&ap, digest, expiry, signer, priv);
+    crypto_wipe(priv, sizeof priv);
+    if (rc != OS_OK) return cli_fail(g, CLI_EXIT_ERROR, rc, "cannot sign: %s", os_status_message(rc));
+    uint8_t wire[OS_APPROVAL_BYTES];
+    char hex[2 * OS_APPROVAL_BYTES + 1], fp[17];
+    if ((rc = os_approval_encode(&ap, wire)) != OS_OK) return cli_fail(g, CLI_EXIT_ERROR, rc, "%s", os_status_message(rc));
+    os_hex_encode(wire, sizeof wire, hex);
+    fingerprint(ap.operator_key, fp);
+    if (g->json) printf("{\"ok\":true,\"approval\":\"%s\",\"operator_fingerprint\":\"%s\",\"expiry_seq\":%llu}\n", hex, fp,
+                        (unsigned long long)expiry);
+    else puts(hex);
+    return CLI_EXIT_OK;
+}
+
 int cli_cmd_voucher(const cli_globals *g, int argc, char **argv) {
     if (argc < 1) return cli_usage("voucher: keygen, sign or verify");
     if (strcmp(argv[0], "keygen") == 0) return keygen(g, argc - 1, argv + 1);

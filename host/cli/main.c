@@ -67,6 +67,10 @@ static const char USAGE[] =
     "                                    register up to 2 issuer keys (BIP340, from `voucher keygen`)\n"
     "                                    and whether new payouts need their vouchers; the operator\n"
     "                                    compares the fingerprints on the device (PROTOCOL.md 2.7)\n"
+    "  device operators [--operator HEX ... --k K --threshold SAT]\n"
+    "                                    register up to 3 operator keys (from `voucher keygen`): a\n"
+    "                                    transaction paying more than SAT needs K of their approvals\n"
+    "                                    and the press; no keys clears the quorum (PROTOCOL.md 2.8)\n"
     "  device list                       the oncesign USB devices attached (serial, hidraw path);\n"
     "                                    pick one with --device hid:SERIAL\n"
     "\n"
@@ -111,7 +115,8 @@ static const char USAGE[] =
     "  monacoind: --rpc-url URL with --rpc-user U --rpc-password-file FILE (its first line) or\n"
     "             --rpc-cookie FILE (a password on the command line is refused: /proc shows it)\n"
     "\n"
-    "issuer commands (no device, no ledger: run them on the backend or an offline machine):\n"
+    "issuer and operator commands (no device, no ledger: run them on the backend, an operator's\n"
+    "machine or an offline one):\n"
     "  voucher keygen --key FILE         a new issuer key (mode 0600; never overwrites), prints the\n"
     "                                    public key and its fingerprint\n"
     "  voucher sign --key FILE --signer HEX --amount SAT --expiry-seq N [--nonce HEX]\n"
@@ -121,6 +126,10 @@ static const char USAGE[] =
     "                                    the destination (withdrawals); a random nonce unless given\n"
     "  voucher verify --voucher HEX [--issuer HEX]\n"
     "                                    the voucher's fields and id; exit 3 when its signature fails\n"
+    "  approve --key FILE --commitment HEX --signer HEX --expiry-seq N\n"
+    "                                    an operator's approval (hex) of the transaction whose digest is\n"
+    "                                    HEX, for the signer whose attestation key is HEX, valid while\n"
+    "                                    its log seq is below N (PROTOCOL.md 2.8)\n"
     "\n"    "audit commands (docs/AUDITING.md):\n"
     "  log export [--db PATH] [--out FILE]\n"
     "                                    the signer's audit log as text (header + one entry per line):\n"
@@ -766,6 +775,61 @@ static int cmd_issuers(cli *c, int argc, char **argv) {
     return EXIT_OK;
 }
 
+/* SET_OPERATORS (PROTOCOL.md 2.8): k of the keys above the threshold; no keys clears the quorum. */
+static int cmd_operators(cli *c, int argc, char **argv) {
+    os_msg req, reply;
+    uint8_t keys[OS_MAX_OPERATORS][32];
+    uint8_t n = 0;
+    unsigned long long k = 0, threshold = 0;
+    int have_k = 0, have_threshold = 0;
+    for (int i = 0; i < argc; i++) {
+        char *end = NULL;
+        if (strcmp(argv[i], "--operator") == 0 && i + 1 < argc) {
+            if (n == OS_MAX_OPERATORS) return usage_error("device operators: at most %d operator keys", OS_MAX_OPERATORS);
+            if (!cli_parse_hex32("--operator", argv[++i], keys[n])) return EXIT_USAGE;
+            n++;
+        } else if (strcmp(argv[i], "--k") == 0 && i + 1 < argc) {
+            k = strtoull(argv[++i], &end, 10);
+            if (end == NULL || *end != 0 || k > OS_MAX_OPERATORS) return usage_error("device operators: --k 1..%d", OS_MAX_OPERATORS);
+            have_k = 1;
+        } else if (strcmp(argv[i], "--threshold") == 0 && i + 1 < argc) {
+            threshold = strtoull(argv[++i], &end, 10);
+            if (end == NULL || *end != 0) return usage_error("device operators: --threshold SATOSHI");
+            have_threshold = 1;
+        } else {
+            return usage_error("device operators: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (n > 0 && (!have_k || !have_threshold || k < 1 || k > n))
+        return usage_error("device operators: --k (1..the number of keys) and --threshold are required with keys");
+    if (n == 0 && (have_k || have_threshold)) return usage_error("device operators: --k and --threshold need --operator keys");
+    /* increasing order, as the device requires; the same key twice is a mistake */
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            int order = memcmp(keys[i], keys[j], 32);
+            if (order == 0) return usage_error("device operators: the same key twice");
+            if (order > 0) {
+                uint8_t t[32];
+                memcpy(t, keys[i], 32);
+                memcpy(keys[i], keys[j], 32);
+                memcpy(keys[j], t, 32);
+            }
+        }
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_SET_OPERATORS;
+    req.u.set_operators.k = (uint8_t)k;
+    req.u.set_operators.n_operators = n;
+    req.u.set_operators.threshold = threshold;
+    req.u.set_operators.keys = n > 0 ? &keys[0][0] : NULL;
+    int rc = exchange(c, &req, &reply, OS_MSG_SUCCESS,
+                      "Compare k, the threshold and the operator fingerprints on the device with `oncesign voucher "
+                      "keygen`'s, then approve");
+    if (rc != EXIT_OK) return rc;
+    if (c->json) printf("{\"ok\":true,\"k\":%llu,\"operators\":%u,\"threshold\":%llu}\n", k, n, threshold);
+    else printf("Operators set: %llu of %u above %llu satoshi.\n", k, n, threshold);
+    return EXIT_OK;
+}
+
 /* Needs no device open: it lists them (docs/USB.md). */
 static int cmd_list(cli *c, int argc, char **argv) {
     os_hid_device devs[16];
@@ -824,6 +888,7 @@ static int run_command(cli *c, int argc, char **argv) {
         if (strcmp(argv[i], "psbt") == 0) return cli_cmd_psbt(&g, argc - 1, argv + 1);
         if (strcmp(argv[i], "log") == 0) return cli_cmd_log(&g, argc - 1, argv + 1);
         if (strcmp(argv[i], "voucher") == 0) return cli_cmd_voucher(&g, argc - 1, argv + 1);
+        if (strcmp(argv[i], "approve") == 0) return cli_cmd_approve(&g, argc - 1, argv + 1);
         if (cli_is_ledger_group(argv[i])) return cli_cmd_ledger(&g, argc, argv);
         return usage_error("unknown command '%s'", argv[i]);
     }
@@ -838,6 +903,7 @@ static int run_command(cli *c, int argc, char **argv) {
     else if (strcmp(sub, "wipe") == 0) run = cmd_wipe;
     else if (strcmp(sub, "list") == 0) run = cmd_list;
     else if (strcmp(sub, "issuers") == 0) run = cmd_issuers;
+    else if (strcmp(sub, "operators") == 0) run = cmd_operators;
     else return usage_error("device: unknown command '%s' (info, init, xpub, address, descriptors, wipe, list)", sub);
 
     /* A running oncesignd holds the signer: info and address go through it; the rest would have to

@@ -277,6 +277,7 @@ static void count_entry(os_audit_report *r, const uint8_t *e) {
     case OS_LOG_REFUSE_COMMITTED: r->refusals++; break;
     case OS_LOG_REFUSE_ANCHOR: r->refusals++; break;
     case OS_LOG_REFUSE_VOUCHER: r->refusals++; break;
+    case OS_LOG_REFUSE_APPROVAL: r->refusals++; break;
     case OS_LOG_APPROVAL:
         if (pl[0] == 4) r->reanchors++;   /* its SIGN entry (approved) counts the approval */
         else if (pl[1]) r->approvals++;

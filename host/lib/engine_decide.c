@@ -116,7 +116,11 @@ os_sign_failure_action os_decide_sign_failure(int status, int signer_committed, 
     return replacement ? OS_SIGNFAIL_ABANDON_BUMP : OS_SIGNFAIL_RELEASE;
 }
 
-int os_decide_refusal_fails_all(int status) { return status == OS_ERR_USER_REJECTED || status == OS_ERR_POLICY_FEE; }
+/* QUORUM_MISSING: the host has no way yet to bring operator approvals (DESIGN.md §8, host flow), so
+ * drafting the same payouts again would only be refused again, a REFUSE_APPROVAL entry each pass. */
+int os_decide_refusal_fails_all(int status) {
+    return status == OS_ERR_USER_REJECTED || status == OS_ERR_POLICY_FEE || status == OS_ERR_QUORUM_MISSING;
+}
 
 /* ------------------------------------------------------------------ reconciliation */
 

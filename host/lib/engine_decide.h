@@ -78,8 +78,9 @@ typedef enum {
  * transaction of ours. */
 os_sign_failure_action os_decide_sign_failure(int status, int signer_committed, int committed, int replacement);
 
-/* Whether a refusal fails every payout of the draft (the operator said no, or the fee is above the
- * signer's policy) rather than only the output the signer named. */
+/* Whether a refusal fails every payout of the draft (the operator said no, the fee is above the
+ * signer's policy, or the transaction lacks the operators' quorum) rather than only the output the
+ * signer named. */
 int os_decide_refusal_fails_all(int status);
 
 /* ---- reconciliation ---- */

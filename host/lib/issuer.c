@@ -80,6 +80,24 @@ int os_voucher_sign(os_voucher *v, const uint8_t priv32[32]) {
     return rc;
 }
 
+int os_approval_sign(os_approval *a, const uint8_t tx_digest[32], uint64_t expiry_seq, const uint8_t signer[32],
+                     const uint8_t priv32[32]) {
+    crypto_schnorr_key key;
+    uint8_t msg[32], aux[32];
+    int rc;
+    if (a == NULL || tx_digest == NULL || signer == NULL || priv32 == NULL || expiry_seq == 0) return OS_ERR_ARG;
+    if ((rc = psbt_crypto_ready()) != OS_OK) return rc;
+    memset(a, 0, sizeof *a);
+    if ((rc = crypto_xonly_from_priv(priv32, a->operator_key)) != OS_OK) return rc;
+    a->expiry_seq = expiry_seq;
+    if ((rc = os_approval_hash(tx_digest, expiry_seq, signer, msg)) != OS_OK) return rc;
+    if ((rc = random_fill(aux, sizeof aux)) != OS_OK) return rc;
+    if ((rc = crypto_schnorr_key_load(priv32, &key)) != OS_OK) return rc;
+    rc = crypto_schnorr_sign(&key, msg, aux, a->sig);
+    crypto_schnorr_key_wipe(&key);
+    return rc;
+}
+
 int os_voucher_check(const os_voucher *v, const uint8_t issuer32[32]) {
     uint8_t id[32];
     int rc;

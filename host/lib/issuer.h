@@ -44,4 +44,12 @@ int os_voucher_check(const os_voucher *v, const uint8_t issuer32[32]);
 int os_voucher_from_hex(const char *hex, os_voucher *v);
 int os_voucher_to_hex(const os_voucher *v, char out[2 * OS_VOUCHER_BYTES + 1]);
 
+/* An operator's approval (PROTOCOL.md §2.8), what `oncesign approve` prints: BIP340 by priv32
+ * over os_approval_hash(tx_digest, expiry_seq, signer). Operator keys are made and kept like
+ * issuer keys (os_issuer_key_create / _load): one key tool.
+ * Returns: OS_OK; OS_ERR_ARG on NULL or an expiry_seq of 0; crypto and randomness errors.
+ * Out:     a: operator_key, expiry_seq and sig set. */
+int os_approval_sign(os_approval *a, const uint8_t tx_digest[32], uint64_t expiry_seq, const uint8_t signer[32],
+                     const uint8_t priv32[32]);
+
 #endif /* ONCESIGN_ISSUER_H */

@@ -263,6 +263,11 @@ int os_sign_run(os_client *c, nonce_tree *tree, const os_sign_tx *tx, os_input_s
         }
         if ((rc = call_expect(s, &req, OS_MSG_SUCCESS, outcome, 0)) != OS_OK) goto out;
     }
+    for (i = 0; i < tx->n_approvals; i++) {
+        msg_init(&req, OS_MSG_SIGN_APPROVAL);
+        req.u.sign_approval.approval = tx->approvals[i];
+        if ((rc = call_expect(s, &req, OS_MSG_SUCCESS, outcome, 0)) != OS_OK) goto out;
+    }
 
     msg_init(&req, OS_MSG_SIGN_FINISH);
     rc = call_expect(s, &req, OS_MSG_SIGN_DONE, outcome, 1);

@@ -60,6 +60,10 @@ typedef struct {
     size_t n_inputs, n_outputs;
     const os_sign_input *inputs;
     const os_sign_output *outputs;
+    size_t n_approvals;         /* operator approvals (borrowed), sent as SIGN_APPROVAL after the last
+                                   output and before SIGN_FINISH; a transaction whose payouts total above
+                                   the signer's quorum threshold needs k of them (PROTOCOL.md §2.8) */
+    const os_approval *approvals;
 } os_sign_tx;
 
 typedef struct {

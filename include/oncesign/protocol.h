@@ -64,7 +64,9 @@
 #define OS_MSG_SIGN_GET_SIGS    0x15
 #define OS_MSG_SET_ISSUERS      0x1A  /* register issuer keys and "vouchers required" (operator approves) */
 #define OS_MSG_SIGN_VOUCHER     0x1B  /* the issuer's voucher for the next SIGN_OUTPUT (a NEW payout) */
-/* 0x1C, 0x1D and replies 0x4F..0x52: reserved for k-of-n operator approvals (docs/DESIGN.md §8). */
+#define OS_MSG_SET_OPERATORS    0x1C  /* register operator keys, k and the quorum threshold (operator approves) */
+#define OS_MSG_SIGN_APPROVAL    0x1D  /* one operator's approval of the transaction, after its outputs */
+/* Replies 0x4F..0x52: reserved for k-of-n operator approvals (docs/DESIGN.md §8). */
 
 /* Device to host. */
 #define OS_MSG_SUCCESS          0x40
@@ -95,6 +97,10 @@
 #define OS_MAX_ISSUERS          2       /* issuer keys the device holds: two keep 6 state records a 4 KiB
                                            sector (DESIGN.md §8), room for a backend key and an offline
                                            gift-card key, or one key and its successor */
+
+#define OS_MAX_OPERATORS        3       /* operator keys the device holds: 2-of-3 is the smallest quorum
+                                           that survives one lost key; the state record slot is 768 bytes
+                                           (5 per 4 KiB sector, DESIGN.md §8) */
 
 #define NONCE_PROOF_MAX_SIBLINGS 64     /* non-empty siblings; deeper proofs are refused */
 #define NONCE_PROOF_MAX_DEPTH    255
@@ -132,8 +138,12 @@ typedef enum {
     OS_LOG_ISSUERS = 11,         /* issuer keys / vouchers-required changed (payload: the new set) */
     OS_LOG_VOUCHERS = 12,        /* the vouchers a SIGN entry's new payouts were paid under (precedes it) */
     OS_LOG_REFUSE_VOUCHER = 13,  /* refused a NEW payout for its voucher (payload: reason, output, nonce, voucher id) */
+    OS_LOG_REFUSE_APPROVAL = 14, /* refused a transaction for an operator approval or the lack of a quorum
+                                    (payload: reason, approvals held, tx digest, operator key, expiry_seq) */
+    OS_LOG_APPROVALS = 15,       /* the operator approvals a SIGN entry was released under (precedes it) */
+    OS_LOG_OPERATORS = 16,       /* operator keys / k / quorum threshold changed (payload: the new set) */
 } os_log_type;
-#define OS_LOG_TYPES 14          /* one more than the highest os_log_type */
+#define OS_LOG_TYPES 17          /* one more than the highest os_log_type */
 /* Where the SETUP payload holds the master key's fingerprint: after network, script type, restore,
  * test-RNG flag and the policy (PROTOCOL.md §6). */
 #define OS_LOG_SETUP_FINGERPRINT_OFF (4u + OS_POLICY_BYTES)
@@ -275,6 +285,24 @@ typedef struct {
 } os_msg_sign_voucher;
 
 typedef struct {
+    uint8_t k;                  /* approvals a transaction above threshold needs: 1 .. n_operators, 0 with none */
+    uint8_t n_operators;        /* 0 .. OS_MAX_OPERATORS (0: no quorum) */
+    uint64_t threshold;         /* satoshi: a transaction whose payouts total more needs the quorum */
+    const uint8_t *keys;        /* n_operators * 32: BIP340 x-only keys, strictly increasing */
+} os_msg_set_operators;
+
+/* An operator's approval of one transaction (PROTOCOL.md §2.8): BIP340 by operator over
+ * os_approval_hash(tx digest, expiry_seq, the signer's attestation key). Wire size: OS_APPROVAL_BYTES. */
+typedef struct {
+    uint8_t operator_key[32];   /* x-only key of the operator that signed */
+    uint64_t expiry_seq;        /* valid while the signer's log_seq is below it; > 0 */
+    uint8_t sig[64];
+} os_approval;
+#define OS_APPROVAL_BYTES       (32 + 8 + 64)
+
+typedef struct { os_approval approval; } os_msg_sign_approval;
+
+typedef struct {
     uint16_t code;              /* os_status */
     uint16_t index;             /* input/output index it concerns, or 0xFFFF */
     uint8_t detail_len;
@@ -331,6 +359,8 @@ typedef struct {
         os_msg_sign_get_sigs sign_get_sigs;
         os_msg_set_issuers set_issuers;
         os_msg_sign_voucher sign_voucher;
+        os_msg_set_operators set_operators;
+        os_msg_sign_approval sign_approval;
         os_msg_error error;
         os_msg_pending pending;
         os_msg_info info;

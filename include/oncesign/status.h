@@ -127,6 +127,14 @@ typedef enum {
     OS_ERR_VOUCHER_AMOUNT   = 0x0508, /* payout above the voucher's amount: REFUSED, logged */
     OS_ERR_VOUCHER_DESTINATION = 0x0509, /* payout to another script than the voucher binds: REFUSED, logged */
     OS_ERR_VOUCHER_EXPIRED  = 0x050A, /* the signer's log reached the voucher's expiry_seq: REFUSED, logged */
+    OS_ERR_QUORUM_MISSING   = 0x050B, /* the payouts total above the quorum threshold and fewer than k valid
+                                         operator approvals arrived: REFUSED, logged (REFUSE_APPROVAL) */
+    OS_ERR_APPROVAL_OPERATOR = 0x050C, /* an approval by a key that is not a registered operator: REFUSED, logged */
+    OS_ERR_APPROVAL_DUPLICATE = 0x050D, /* a second approval by the same operator key: REFUSED, logged */
+    OS_ERR_APPROVAL_EXPIRED = 0x050E, /* the signer's log reached the approval's expiry_seq: REFUSED, logged */
+    OS_ERR_APPROVAL_MISMATCH = 0x050F, /* the approval's signature does not verify over THIS transaction's
+                                         commitment (another transaction, signer or expiry, or forged):
+                                         REFUSED, logged */
     OS_ERR_VOUCHER_KEY      = 0x0760, /* host: issuer key file missing, malformed or readable by others */
 } os_status;
 

@@ -129,7 +129,7 @@ static double sign_one(os_client *c, nonce_tree *tree, size_t n_payouts) {
     ch->script_len = (uint8_t)len;
     rc = os_sign_sort_payouts(outs, n_payouts + 1);
     if (rc != OS_OK) fail("os_sign_sort_payouts", rc);
-    os_sign_tx tx = { 2, 0, 1, n_payouts + 1, &coin.input, outs };
+    os_sign_tx tx = { 2, 0, 1, n_payouts + 1, &coin.input, outs, 0, NULL };
     double t0 = now_us();
     rc = os_sign_run(c, tree, &tx, sigs, &oc, harness_on_pending, NULL);
     double t1 = now_us();

@@ -164,7 +164,7 @@ int main(int argc, char **argv) {
 
     if (strcmp(phase, "phase1") == 0) {
         the_payout(out, &account, NONCE_FIRST, 0, NULL);
-        os_sign_tx tx = { 2, 0, 1, 2, &a.input, out };
+        os_sign_tx tx = { 2, 0, 1, 2, &a.input, out, 0, NULL };
         rc = os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL);
         if (rc != OS_OK) return fail("signing the payout for a fresh nonce", rc);
         if ((rc = os_sign_verify(&tx, sigs, &bad)) != OS_OK) return fail("host verification of the signatures", rc);
@@ -192,7 +192,7 @@ int main(int argc, char **argv) {
     if (strcmp(phase, "phase3") == 0) {
         os_sign_output next[2];
         the_payout(next, &account, NONCE_SECOND, 0, NULL);
-        os_sign_tx tx = { 2, 0, 1, 2, &b.input, next };
+        os_sign_tx tx = { 2, 0, 1, 2, &b.input, next, 0, NULL };
         rc = os_sign_run(c, tree, &tx, sigs, &oc, NULL, NULL);
         if (rc != OS_OK) return fail("signing the payout for a second code", rc);
         if ((rc = os_sign_verify(&tx, sigs, &bad)) != OS_OK) return fail("host verification of the signatures", rc);
@@ -206,7 +206,7 @@ int main(int argc, char **argv) {
 
     /* The Monappy failure: the host "forgets" and pays the same code from another coin. */
     the_payout(out, &account, NONCE_FIRST, 1, &a.input.prevout);
-    os_sign_tx second = { 2, 0, 1, 2, &b.input, out };
+    os_sign_tx second = { 2, 0, 1, 2, &b.input, out, 0, NULL };
     rc = os_sign_run(c, tree, &second, sigs, &oc, NULL, NULL);
     if (rc != OS_ERR_NONCE_COMMITTED) return fail("expected the second transaction to be refused", rc);
     printf("scenario: second transaction for the same code refused: %s (committed anchor %02x%02x%02x…:%u)\n",
@@ -214,7 +214,7 @@ int main(int argc, char **argv) {
            (unsigned)os_read_le32(oc.detail + 64));
 
     if (strcmp(phase, "phase2") == 0) {
-        os_sign_tx retry = { 2, 0, 1, 2, &a.input, out };
+        os_sign_tx retry = { 2, 0, 1, 2, &a.input, out, 0, NULL };
         rc = os_sign_run(c, tree, &retry, sigs, &oc, NULL, NULL);
         if (rc != OS_OK) return fail("retrying the committed payout", rc);
         if ((rc = os_sign_verify(&retry, sigs, &bad)) != OS_OK) return fail("host verification", rc);

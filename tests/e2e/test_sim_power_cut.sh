@@ -42,11 +42,11 @@ wait $init_pid || fail "device init: $(cat "$dir/init.out")"
 stop_sim
 
 # The state records of a flash file: "seq sector slot" of every slot starting with the magic
-# (4 KiB sectors of the simulator, STORAGE_SLOT_BYTES = 640: 6 slots).
+# (4 KiB sectors of the simulator, STORAGE_SLOT_BYTES = 768: 5 slots).
 records() {
   local sector slot off
-  for sector in 0 1; do for slot in 0 1 2 3 4 5; do
-    off=$((sector * 4096 + slot * 640))
+  for sector in 0 1; do for slot in 0 1 2 3 4; do
+    off=$((sector * 4096 + slot * 768))
     [ "$(od -An -tx1 -j $off -N4 "$1" | tr -d ' \n')" = 4f535354 ] || continue
     echo "$(od -An -tu8 -j $((off + 6)) -N8 "$1" | tr -d ' ') $sector $slot"
   done; done
@@ -105,8 +105,8 @@ for _ in $(seq 30); do
   all=$(records "$dir/full.bin")
   newest=$(echo "$all" | sort -n | tail -n 1)
   other=$(( 1 - $(echo "$newest" | cut -d' ' -f2) ))
-  [ "$(echo "$newest" | cut -d' ' -f3)" = 4 ] && [ "$(echo "$all" | grep -c " $other [0-9]*$")" -gt 0 ] && break
+  [ "$(echo "$newest" | cut -d' ' -f3)" = 3 ] && [ "$(echo "$all" | grep -c " $other [0-9]*$")" -gt 0 ] && break
   start_sim "$dir/full.bin"; stop_sim
 done
-[ "$(echo "$newest" | cut -d' ' -f3)" = 4 ] || fail "no boot filled a state sector: $(records "$dir/full.bin" | tr '\n' ,)"
+[ "$(echo "$newest" | cut -d' ' -f3)" = 3 ] || fail "no boot filled a state sector: $(records "$dir/full.bin" | tr '\n' ,)"
 sweep "$dir/full.bin" "full sector"

@@ -20,7 +20,7 @@ static const uint8_t ALL_TYPES[] = {
     OS_MSG_NONCE_RESET, OS_MSG_SIGN_BEGIN, OS_MSG_SIGN_INPUT, OS_MSG_SIGN_PREVTX, OS_MSG_SIGN_OUTPUT,
     OS_MSG_SIGN_FINISH, OS_MSG_SIGN_GET_SIGS, OS_MSG_SUCCESS, OS_MSG_ERROR, OS_MSG_PENDING,
     OS_MSG_INFO, OS_MSG_XPUB, OS_MSG_ADDRESS, OS_MSG_LOG_ENTRY, OS_MSG_SIGN_DONE, OS_MSG_SIGNATURES,
-    OS_MSG_SET_ISSUERS, OS_MSG_SIGN_VOUCHER,
+    OS_MSG_SET_ISSUERS, OS_MSG_SIGN_VOUCHER, OS_MSG_SET_OPERATORS, OS_MSG_SIGN_APPROVAL,
 };
 #define N_TYPES (sizeof ALL_TYPES / sizeof ALL_TYPES[0])
 #define N_VARIANTS 3
@@ -30,6 +30,7 @@ static uint8_t g_prevtx[OS_MAX_PREVTX_CHUNK];
 static uint8_t g_script[OS_MAX_PAYOUT_SCRIPT];
 static uint8_t g_siblings[NONCE_PROOF_MAX_SIBLINGS * 32];
 static const uint8_t g_issuer_keys[OS_MAX_ISSUERS * 32] = { 0x01, [32] = 0x02 };   /* increasing */
+static const uint8_t g_operator_keys[OS_MAX_OPERATORS * 32] = { 0x01, [32] = 0x02, [64] = 0x03 };   /* increasing */
 static uint8_t g_detail[OS_ERROR_DETAIL_MAX];
 static uint8_t g_entry[OS_LOG_ENTRY_BYTES];
 static uint8_t g_records[OS_SIGS_PER_MESSAGE * (1 + OS_MAX_DER_SIG + 33)];
@@ -183,6 +184,19 @@ static void sample(os_msg *m, uint8_t type, int variant) {
         m->u.set_issuers.n_issuers = variant == 0 ? 0 : max ? OS_MAX_ISSUERS : 1;
         m->u.set_issuers.keys = variant == 0 ? NULL : g_issuer_keys;
         break;
+    case OS_MSG_SET_OPERATORS:
+        m->u.set_operators.n_operators = variant == 0 ? 0 : max ? OS_MAX_OPERATORS : 1;
+        m->u.set_operators.k = variant == 0 ? 0 : max ? OS_MAX_OPERATORS : 1;
+        m->u.set_operators.threshold = variant == 0 ? 0 : max ? UINT64_MAX : 5;
+        m->u.set_operators.keys = variant == 0 ? NULL : g_operator_keys;
+        break;
+    case OS_MSG_SIGN_APPROVAL: {
+        os_approval *a = &m->u.sign_approval.approval;
+        memset(a->operator_key, 0xA0 + variant, 32);
+        a->expiry_seq = max ? UINT64_MAX : 1;
+        memset(a->sig, 0xD0 + variant, 64);
+        break;
+    }
     case OS_MSG_SIGN_VOUCHER: {
         os_voucher *v = &m->u.sign_voucher.voucher;
         m->u.sign_voucher.index = max ? UINT16_MAX : (uint16_t)variant;
@@ -395,6 +409,16 @@ static void assert_msg_equal(const os_msg *a, const os_msg *b) {
         if (a->u.set_issuers.n_issuers > 0)
             assert_memory_equal(a->u.set_issuers.keys, b->u.set_issuers.keys, 32u * a->u.set_issuers.n_issuers);
         break;
+    case OS_MSG_SET_OPERATORS:
+        assert_int_equal(a->u.set_operators.k, b->u.set_operators.k);
+        assert_int_equal(a->u.set_operators.n_operators, b->u.set_operators.n_operators);
+        assert_true(a->u.set_operators.threshold == b->u.set_operators.threshold);
+        if (a->u.set_operators.n_operators > 0)
+            assert_memory_equal(a->u.set_operators.keys, b->u.set_operators.keys, 32u * a->u.set_operators.n_operators);
+        break;
+    case OS_MSG_SIGN_APPROVAL:
+        assert_memory_equal(&a->u.sign_approval.approval, &b->u.sign_approval.approval, sizeof(os_approval));
+        break;
     case OS_MSG_SIGN_VOUCHER:
         assert_int_equal(a->u.sign_voucher.index, b->u.sign_voucher.index);
         assert_memory_equal(&a->u.sign_voucher.voucher, &b->u.sign_voucher.voucher, sizeof(os_voucher));
@@ -501,6 +525,7 @@ static void test_wire_sizes(void **state) {
         { OS_MSG_INFO, 6 + 1 + 16 + 4 + 32 + 8 + 32 + 8 + 4 + 32 + 44 + 8 }, { OS_MSG_XPUB, 6 + 78 },
         { OS_MSG_ADDRESS, 6 + 2 }, { OS_MSG_LOG_ENTRY, 6 + 2 + 256 }, { OS_MSG_SIGN_DONE, 6 + 42 },
         { OS_MSG_SIGNATURES, 6 + 4 }, { OS_MSG_SET_ISSUERS, 6 + 2 }, { OS_MSG_SIGN_VOUCHER, 6 + 2 + 214 },
+        { OS_MSG_SET_OPERATORS, 6 + 10 }, { OS_MSG_SIGN_APPROVAL, 6 + 104 },
     };
     static uint8_t buf[OS_MAX_MESSAGE];
     size_t i;
@@ -876,7 +901,8 @@ static const int ALL_CODES[] = {
     OS_ERR_LOG_RANGE, OS_ERR_LOG_FORMAT, OS_ERR_LOG_SEQ, OS_ERR_LOG_CHAIN, OS_ERR_LOG_SIGNATURE,
     OS_ERR_NONCE_ABSENT, OS_ERR_NOT_FOUND, OS_ERR_IDEMPOTENCY, OS_ERR_CODE_EXPIRED, OS_ERR_DB, OS_ERR_RPC,
     OS_ERR_RPC_TRANSPORT, OS_ERR_ADDRESS, OS_ERR_AMOUNT, OS_ERR_FUNDS, OS_ERR_SIGNER_MISMATCH, OS_ERR_AUTH,
-    OS_ERR_TOO_LARGE, OS_ERR_BAD_REQUEST,
+    OS_ERR_TOO_LARGE, OS_ERR_BAD_REQUEST, OS_ERR_QUORUM_MISSING, OS_ERR_APPROVAL_OPERATOR,
+    OS_ERR_APPROVAL_DUPLICATE, OS_ERR_APPROVAL_EXPIRED, OS_ERR_APPROVAL_MISMATCH,
 };
 
 static void test_status_names(void **state) {

@@ -974,6 +974,56 @@ static void test_expired_voucher_fails_alone(void **state) {
     os_engine_close(e);
 }
 
+/* ---- issue 14 part 2: the operators' quorum, before the host flow exists ---- */
+
+/* A signer with operators registered refuses a transaction above its threshold that carries no
+ * approvals (the host has none to bring yet, DESIGN.md §8): the payout fails once with the reason,
+ * one REFUSE_APPROVAL entry on the signer (not one per pass), and payouts below the threshold
+ * still flow. */
+static void test_quorum_missing_fails_once_and_others_flow(void **state) {
+    (void)state;
+    os_client *c = start_signer(44);
+    uint8_t key[32], buf[OS_MAX_MESSAGE];
+    static const uint8_t OPERATOR_PRIV[32] = { 0x6b, [31] = 0x02 };
+    os_msg req, reply;
+    assert_int_equal(crypto_xonly_from_priv(OPERATOR_PRIV, key), OS_OK);
+    memset(&req, 0, sizeof req);
+    req.version = OS_PROTOCOL_VERSION;
+    req.type = OS_MSG_SET_OPERATORS;
+    req.u.set_operators.k = 1;
+    req.u.set_operators.n_operators = 1;
+    req.u.set_operators.threshold = 30000;
+    req.u.set_operators.keys = key;
+    harness_set_operator(OPERATOR_APPROVE);
+    assert_int_equal(os_client_call_wait(c, &req, &reply, buf, 5000, harness_on_pending, NULL), OS_OK);
+    assert_int_equal(reply.type, OS_MSG_SUCCESS);
+    add_coin(0, 5000000, 44);
+    os_engine_config cfg = config();
+    os_engine *e = open_engine(&cfg, c);
+    char addr[OS_MAX_ADDRESS + 1];
+    os_payout_info big, small;
+    int created = 0;
+    dest_address(220, addr);
+    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_FAILED);
+    dest_address(221, addr);
+    assert_int_equal(os_engine_payout_create(e, "small", addr, 10000, &small, &created), OS_OK);
+    wait_payout(e, small.id, OS_PAYOUT_SIGNED);
+    os_engine_stop(e);
+    assert_int_equal(os_engine_payout_get(e, big.id, &big), OS_OK);
+    assert_non_null(strstr(big.error, "quorum"));
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    int refused = 0;
+    for (uint64_t seq = 1; seq <= info.log_seq; seq++) {
+        assert_int_equal(harness_log_read(c, seq, &reply), OS_OK);
+        refused += reply.u.log_entry.entry[AUDIT_LOG_OFF_TYPE] == OS_LOG_REFUSE_APPROVAL;
+    }
+    assert_int_equal(refused, 1);
+    os_engine_close(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
@@ -993,6 +1043,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_vouchers_pay_through_the_engine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compromised_bridge_invented_payout_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_voucher_fails_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quorum_missing_fails_once_and_others_flow, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

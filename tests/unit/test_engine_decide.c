@@ -158,6 +158,9 @@ static void test_sign_failure(void **state) {
     assert_true(os_decide_refusal_fails_all(OS_ERR_USER_REJECTED));
     assert_true(os_decide_refusal_fails_all(OS_ERR_POLICY_FEE));
     assert_false(os_decide_refusal_fails_all(OS_ERR_POLICY_PAYOUT_CAP));
+    /* Without approvals the host cannot bring (DESIGN.md §8, host flow), drafting the same payouts
+     * again is refused again: each pass a REFUSE_APPROVAL entry, the signer's log filling. */
+    assert_true(os_decide_refusal_fails_all(OS_ERR_QUORUM_MISSING));
 }
 
 typedef struct {

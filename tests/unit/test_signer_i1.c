@@ -113,7 +113,7 @@ static int run(os_client *c, nonce_tree *tree, built_tx *b, uint64_t fee, os_inp
     for (i = 0; i < b->n_out; i++) out_total += b->out[i].amount;
     change_for(&b->out[b->n_out++], in_total - out_total - fee);
     assert_int_equal(os_sign_sort_payouts(b->out, b->n_out), OS_OK);
-    os_sign_tx tx = { 2, 0, b->n_in, b->n_out, b->in, b->out };
+    os_sign_tx tx = { 2, 0, b->n_in, b->n_out, b->in, b->out, 0, NULL };
     return os_sign_run(c, tree, &tx, sigs, oc, harness_on_pending, NULL);
 }
 
