@@ -91,7 +91,7 @@ int os_approval_sign(os_approval *a, const uint8_t tx_digest[32], uint64_t expir
     if ((rc = crypto_xonly_from_priv(priv32, a->operator_key)) != OS_OK) return rc;
     a->expiry_seq = expiry_seq;
     if ((rc = os_approval_hash(tx_digest, expiry_seq, signer, msg)) != OS_OK) return rc;
-    if ((rc = random_fill(aux, sizeof aux)) != OS_OK) return rc;
+    if ((rc = os_random_bytes(aux, sizeof aux)) != OS_OK) return rc;
     if ((rc = crypto_schnorr_key_load(priv32, &key)) != OS_OK) return rc;
     rc = crypto_schnorr_sign(&key, msg, aux, a->sig);
     crypto_schnorr_key_wipe(&key);

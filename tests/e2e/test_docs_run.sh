@@ -118,6 +118,9 @@ for page in "${pages[@]}"; do
   awk -F'\037' -v P="$page" '$2 == P && $5 == "run" && $6 ~ /^(offline|device|daemon|webhook|install)/' "$dir/parse/blocks" >"$dir/page.blocks"
   [ -s "$dir/page.blocks" ] || continue
   (
+    # what a page's blocks start in the background (a simulator, a `device init` waiting for its
+    # presses) ends with the page, whether it passed or failed: nothing outlives the test
+    trap 'left=$(jobs -p); [ -z "$left" ] || kill $left 2>/dev/null; wait 2>/dev/null' EXIT
     while IFS=$'\037' read -r id file line lang kind arg; do
       docs_scenario "${arg%% *}" || exit 1
       echo "--- $file:$line (${arg%% *})"
