@@ -88,6 +88,8 @@ pass "noticed at 1 confirmation; the payout stays broadcast until the spend is 3
 wait_status "$p" awaiting_reanchor 30 mine
 grep -q 'payout.awaiting_reanchor' "$dir/d.notice.err" || fail "no payout.awaiting_reanchor log line"
 [ "$(health | jq -r .payouts_awaiting_reanchor)" = 1 ] || fail "/v1/health: $(health)"
+# still owed: counted as pending, not dropped from the count
+[ "$(health | jq -r .payouts_pending)" -ge 1 ] || fail "/v1/health: a payout awaiting its re-anchor is not pending: $(health)"
 metrics=$(api GET /metrics)   # (not piped into grep -q: pipefail would see curl's SIGPIPE)
 grep -q '^oncesign_payouts{status="awaiting_reanchor"} 1$' <<<"$metrics" || fail "/metrics: no awaiting_reanchor gauge"
 grep -q '^oncesign_anchors_lost_total 1$' <<<"$metrics" || fail "/metrics: no oncesign_anchors_lost_total 1"

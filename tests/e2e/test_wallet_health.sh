@@ -56,6 +56,12 @@ h=$(health)
   fail "not cleared: $h"
 [ "$(metric 'oncesign_up{part="wallet"}')" = 1 ] || fail "metrics: wallet still down"
 grep -q 'wallet.recovered' "$dir/d.main.err" || fail "the recovery is not logged"
+# another wallet failure (not -19) is logged without the -19 advice, which would mislead
+rpc testnode_setfault '[{"mode":"error","code":-1,"message":"injected wallet failure","methods":["listunspent"],"count":1}]' >/dev/null
+for _ in $(seq 100); do grep 'wallet.rpc_failed' "$dir/d.main.err" | grep -q 'code=-1 ' && break; api GET /v1/wallet >/dev/null; sleep 0.1; done
+line=$(grep 'wallet.rpc_failed' "$dir/d.main.err" | grep 'code=-1 ' | head -1)
+[ -n "$line" ] || fail "the injected listunspent failure was not logged"
+! grep -q '/wallet/<name>' <<<"$line" || fail "a -1 is logged with the -19 advice: $line"
 pass "the wallet answers again: health ok, metrics up, recovery logged"
 
 # ---- the fix docs/MONACOIND.md names: rpc-url with /wallet/<name> (the default wallet is "")
