@@ -1300,6 +1300,7 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
         json_object_set_new(o, "payouts_waiting_for_funds", json_integer((json_int_t)h.payouts_waiting_for_funds));
         json_object_set_new(o, "payouts_awaiting_approval", json_integer((json_int_t)h.payouts_awaiting_approval));
         json_object_set_new(o, "payouts_awaiting_reanchor", json_integer((json_int_t)h.payouts_awaiting_reanchor));
+        json_object_set_new(o, "payouts_awaiting_replacement", json_integer((json_int_t)h.payouts_awaiting_replacement));
         json_object_set_new(o, "node_height", json_integer((json_int_t)h.node_height));
         json_object_set_new(o, "signer_log_seq", json_integer((json_int_t)h.signer_log_seq));
         if (h.signer_attestation_known) {

@@ -450,6 +450,8 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
     out->payouts_confirmed = counts[OS_PAYOUT_CONFIRMED];
     out->payouts_awaiting_approval = counts[OS_PAYOUT_AWAITING_APPROVAL];
     out->payouts_awaiting_reanchor = counts[OS_PAYOUT_AWAITING_REANCHOR];
+    if (rc == OS_OK) rc = os_ledger_payouts_awaiting_respend(e->ledger, &out->payouts_awaiting_replacement);
+    out->ledger_ok = rc == OS_OK;
     pthread_mutex_lock(&e->mu);
     out->signer_ok = e->device_attached && !e->signer_mismatch && e->signer_reachable && e->signer_checked;
     out->signing_disabled = e->signer_mismatch || e->recovering;
@@ -551,6 +553,10 @@ int os_engine_metrics(os_engine *e, char *buf, size_t cap, size_t *len) {
     EMIT("# HELP oncesign_anchors_lost_total transactions whose anchor a foreign transaction spent (payouts"
          " awaiting_reanchor)\n# TYPE oncesign_anchors_lost_total counter\noncesign_anchors_lost_total %llu\n",
          (unsigned long long)e->m_anchor_lost);
+    EMIT("# HELP oncesign_inputs_spent_elsewhere_total transactions an input of which (not the anchor) a foreign"
+         " transaction spent, replaced on their anchor\n# TYPE oncesign_inputs_spent_elsewhere_total counter\n"
+         "oncesign_inputs_spent_elsewhere_total %llu\n",
+         (unsigned long long)e->m_inputs_lost);
     EMIT("# TYPE oncesign_up gauge\noncesign_up{part=\"ledger\"} %d\noncesign_up{part=\"signer\"} %d\n"
          "oncesign_up{part=\"node\"} %d\n",
          h.ledger_ok, h.signer_ok, h.node_ok);

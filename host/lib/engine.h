@@ -182,6 +182,9 @@ typedef struct {
                                            cover them (they are listed with status requested) */
     uint64_t payouts_awaiting_approval; /* payouts whose transaction waits for the operator's decision */
     uint64_t payouts_awaiting_reanchor; /* payouts whose anchor a foreign transaction spent (issue 10) */
+    uint64_t payouts_awaiting_replacement; /* payouts of a transaction another input of which a foreign
+                                           transaction spent: a replacement on the same anchor pays them
+                                           (they wait here while the wallet cannot fund it) */
     uint64_t node_height;
     uint64_t signer_log_seq;
     uint8_t signer_attestation_key[32]; /* the pinned key (once the signer passed the start-up check): what

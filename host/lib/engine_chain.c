@@ -1046,12 +1046,127 @@ static int bump_row(os_engine *e, int64_t old) {
     }
     d.out[change].amount -= extra;
     int64_t row = 0;
-    rc = os_ledger_tx_replacement_create(e->ledger, old, &d.tx, new_fee, now, &row);
+    rc = os_ledger_tx_replacement_create(e->ledger, old, &d.tx, new_fee, NULL, 0, now, &row);
     if (rc == OS_OK) {
         os_log_field f[] = { OS_LOG_INT("tx", old), OS_LOG_INT("replacement", row), OS_LOG_INT("fee", (int64_t)new_fee) };
         os_log(OS_LOG_WARNING, "tx.fee_bump", f, 3, "transaction %lld refused for its fee: replacement %lld with fee %llu",
                (long long)old, (long long)row, (unsigned long long)new_fee);
     }
+    os_draft_free(&d);
+    return rc;
+}
+
+/* Builds the replacement of a transaction an input of which (not the anchor) a foreign transaction
+ * spent (INPUT_LOST): input 0 is the same anchor, so the two conflict and at most one confirms (the
+ * original cannot: its input is gone); the other inputs are chosen afresh from the spendable coins;
+ * the same payouts as replacements of their committed nonces. The fee is the rate's for the new size
+ * and no more: the original is in no mempool (its input's spend is confirmations_final deep, and a node
+ * drops a transaction a block conflicts with), so there is nothing for BIP125 to outbid.
+ * Stored as a draft; the worker signs it. Returns: OS_OK (stored); OS_ERR_FUNDS (the anchor and the
+ * spendable coins cannot cover it: the payouts wait, logged once); OS_ERR_BUSY (a chosen coin was spent
+ * outside oncesignd: it left the ledger, choose again); other failures. */
+static int respend_row(os_engine *e, int64_t old) {
+    os_draft d;
+    int rc = os_ledger_tx_draft(e->ledger, old, &d, NULL, NULL);
+    if (rc != OS_OK) return rc;
+    os_fee_caps caps = fee_caps(e);
+    uint8_t change_script[64];
+    size_t change_len = 0, np = 0, nc = 0;
+    os_ledger_coin *c = calloc(OS_MAX_INPUTS, sizeof *c);
+    os_decide_coin dc[OS_MAX_INPUTS];
+    os_decide_payout dp[OS_MAX_OUTPUTS];
+    os_sign_output outs[OS_MAX_OUTPUTS];
+    uint8_t take[OS_MAX_OUTPUTS];
+    os_coin_choice choice = {0};
+    memset(outs, 0, sizeof outs);
+    rc = c ? derive_script(e, 1, 0, change_script, &change_len) : OS_ERR_IO;
+    /* the anchor first: os_decide_coins takes its coins in the order given, so it is always input 0 */
+    if (rc == OS_OK) rc = os_ledger_coin_by_outpoint(e->ledger, &d.tx.inputs[0].prevout, &c[0]);
+    if (rc == OS_OK) {
+        nc = 1;
+        rc = os_ledger_coins_spendable(e->ledger, OS_MAX_INPUTS - 1, c + 1, &np);
+        nc += np;
+        np = 0;
+    }
+    for (size_t i = 0; rc == OS_OK && i < nc; i++) dc[i] = (os_decide_coin){c[i].amount, c[i].script_type};
+    for (size_t i = 0; rc == OS_OK && i < d.tx.n_outputs; i++) {
+        if (d.out[i].kind != OS_OUTPUT_PAYOUT) continue;
+        outs[np] = d.out[i];
+        outs[np].voucher = NULL;
+        outs[np].replace = 1;       /* every payout of the original is committed with this anchor */
+        outs[np].reanchor = 0;
+        outs[np].anchor = d.tx.inputs[0].prevout;
+        dp[np] = (os_decide_payout){outs[np].amount, outs[np].script_len};
+        np++;
+    }
+    if (rc == OS_OK) rc = os_decide_coins(dp, np, dc, nc, &caps, change_len, take, &choice);
+    if (rc == OS_OK && choice.n_taken != np) rc = OS_ERR_FUNDS;   /* all of them or none: they share the anchor */
+    if (rc == OS_ERR_FUNDS && e->respend_short_row != old) {
+        e->respend_short_row = old;
+        uint64_t sum = 0;
+        for (size_t i = 0; i < np; i++) sum += dp[i].amount;
+        os_log_field f[] = { OS_LOG_INT("tx", old), OS_LOG_INT("payouts", (int64_t)np), OS_LOG_INT("amount", (int64_t)sum) };
+        os_log(OS_LOG_WARNING, "payout.replacement_underfunded", f, 3, "transaction %lld lost an input: the replacement"
+               " of its %zu payout(s) (%llu sat) on its anchor waits for coins the wallet does not have now (fund the"
+               " hot wallet); never failed", (long long)old, np, (unsigned long long)sum);
+    }
+    /* the coins must still be the chain's: a spent one leaves the ledger and the choice is remade */
+    for (size_t i = 1; rc == OS_OK && i < choice.n_coins; i++) {
+        int still = coin_still_unspent(e, &c[i]);
+        if (still < 0) rc = OS_ERR_RPC_TRANSPORT;
+        if (still == 0 && os_ledger_coin_spent_elsewhere(e->ledger, c[i].id) == OS_OK) {
+            os_log_field f[] = { OS_LOG_INT("coin", c[i].id) };
+            os_log(OS_LOG_WARNING, "wallet.coin_spent_outside", f, 1,
+                   "coin %lld was spent outside oncesignd: it leaves the ledger", (long long)c[i].id);
+            rc = OS_ERR_BUSY;
+        }
+    }
+    os_sign_input in[OS_MAX_INPUTS];
+    int64_t coin_ids[OS_MAX_INPUTS];
+    memset(in, 0, sizeof in);
+    for (size_t i = 0; rc == OS_OK && i < choice.n_coins; i++) {
+        in[i] = (os_sign_input){.prevout = c[i].op, .sequence = RBF_SEQUENCE, .script_type = c[i].script_type,
+                                .change = c[i].change, .addr_index = c[i].index, .prev_tx = c[i].prev,
+                                .prev_tx_len = c[i].prev_len};
+        coin_ids[i] = c[i].id;
+    }
+    if (rc == OS_OK) rc = os_sign_sort_payouts(outs, np);
+    os_sign_tx tx = {.version = 2, .n_inputs = choice.n_coins, .n_outputs = np, .inputs = in, .outputs = outs};
+    int64_t row = 0;
+    if (rc == OS_OK) {
+        os_ledger_lock(e->ledger);
+        rc = os_ledger_begin(e->ledger);
+        if (rc == OS_OK && choice.with_change) {
+            os_sign_output *ch = &outs[np];
+            char addr[OS_MAX_ADDRESS + 1];
+            uint8_t script[64];
+            size_t slen = 0;
+            rc = next_address(e, 1, &ch->change_index, script, &slen, addr);
+            if (rc == OS_OK && slen > sizeof ch->script) rc = OS_ERR_INTERNAL;
+            if (rc == OS_OK) memcpy(ch->script, script, slen);
+            ch->kind = OS_OUTPUT_CHANGE;
+            ch->amount = choice.change;
+            ch->change_script_type = e->signer_script_type;
+            ch->script_len = (uint8_t)slen;
+            tx.n_outputs = np + 1;
+        }
+        if (rc == OS_OK)
+            rc = os_ledger_tx_replacement_create(e->ledger, old, &tx, choice.fee, coin_ids, choice.n_coins, engine_now(),
+                                                 &row);
+        if (rc == OS_OK) rc = os_ledger_commit(e->ledger);
+        else os_ledger_rollback(e->ledger);
+        os_ledger_unlock(e->ledger);
+    }
+    if (rc == OS_OK) {
+        e->respend_short_row = 0;
+        os_log_field f[] = { OS_LOG_INT("tx", old), OS_LOG_INT("replacement", row), OS_LOG_INT("inputs", (int64_t)choice.n_coins),
+                             OS_LOG_INT("fee", (int64_t)choice.fee) };
+        os_log(OS_LOG_WARNING, "tx.input_replacement", f, 4, "transaction %lld lost an input: replacement %lld on the"
+               " same anchor with %zu input(s), fee %llu", (long long)old, (long long)row, choice.n_coins,
+               (unsigned long long)choice.fee);
+    }
+    os_ledger_coins_free(c, nc);
+    free(c);
     os_draft_free(&d);
     return rc;
 }
@@ -1083,6 +1198,9 @@ static int apply_sign_failure(os_engine *e, int64_t row, const os_sign_tx *tx, i
         snprintf(why, sizeof why, "fee bump refused by the signer: %s", os_status_name(rc));
         os_tx_event_data d = {.note = why};
         (void)tx_event(e, row, OS_TXEV_BUMP_REFUSED, &d);
+        /* a replacement after a lost input is built again (NEXT_TO_RESPEND): not at once into the same
+         * refusal, one signer log entry per round */
+        e->respend_after_ms = engine_mono_ms() + e->cfg.operator_wait_ms;
         return rc;
     }
     case OS_SIGNFAIL_RELEASE:
@@ -1304,13 +1422,22 @@ static void add_change_coins(os_engine *e, int64_t row, uint64_t height) {
     free(raw);
 }
 
-/* The node's view of a transaction's inputs: all unspent (mempool included), and whether one is
- * provably spent in a block. Returns OS_OK or the node's failure (decide later). */
-static int observe_inputs(os_engine *e, int64_t row, os_recon_view *v, os_outpoint *anchor) {
+/* What the reconciler found of a transaction's inputs: its anchor, and the others a block spent. */
+typedef struct {
+    os_outpoint anchor;
+    os_outpoint lost[OS_MAX_INPUTS];        /* inputs other than the anchor spent in a block */
+    uint64_t lost_parent_height[OS_MAX_INPUTS];
+    size_t n_lost;
+} recon_inputs;
+
+/* The node's view of a transaction's inputs: all unspent (mempool included), and which are provably
+ * spent in a block. Returns OS_OK or the node's failure (decide later). */
+static int observe_inputs(os_engine *e, int64_t row, os_recon_view *v, recon_inputs *ri) {
     os_draft d;
     int rc = os_ledger_tx_draft(e->ledger, row, &d, NULL, NULL);
     if (rc != OS_OK) return rc;
-    *anchor = d.in[0].prevout;
+    ri->anchor = d.in[0].prevout;
+    ri->n_lost = 0;
     v->inputs_asked = 1;
     v->all_inputs_unspent = 1;
     os_rpc_error er;
@@ -1320,7 +1447,7 @@ static int observe_inputs(os_engine *e, int64_t row, os_recon_view *v, os_outpoi
         uint32_t conf = 0;
         pthread_mutex_lock(&e->rpc_mu);
         rc = os_rpc_gettxout(e->rpc, &d.in[i].prevout, 1, &unspent, &amount, &conf, &er);
-        if (rc == OS_OK && !unspent && !v->input_spent_in_chain) {
+        if (rc == OS_OK && !unspent) {
             /* Provably spent on chain only when the coin's own transaction is in a block and the chain's
              * UTXO set no longer has the output; a coin whose parent is merely missing from the mempool
              * (evicted, not yet rebroadcast) proves nothing. */
@@ -1331,7 +1458,12 @@ static int observe_inputs(os_engine *e, int64_t row, os_recon_view *v, os_outpoi
                 os_rpc_get_transaction(e->rpc, d.in[i].prevout.txid, &parent, NULL, NULL, &er) == OS_OK &&
                 parent.found && parent.confirmations >= 1) {
                 v->input_spent_in_chain = 1;
-                v->anchor_spent_in_chain = i == 0;   /* input 0 is the anchor of its payouts */
+                if (i == 0) {
+                    v->anchor_spent_in_chain = 1;   /* input 0 is the anchor of its payouts */
+                } else {
+                    ri->lost[ri->n_lost] = d.in[i].prevout;
+                    ri->lost_parent_height[ri->n_lost++] = parent.block_height;
+                }
             }
         }
         pthread_mutex_unlock(&e->rpc_mu);
@@ -1339,8 +1471,50 @@ static int observe_inputs(os_engine *e, int64_t row, os_recon_view *v, os_outpoi
     }
     if (rc == OS_OK) rc = os_ledger_tx_has_live_replacement(e->ledger, row, &v->live_replacement);
     if (rc == OS_OK) rc = os_ledger_tx_needs_bump(e->ledger, row, &v->needs_bump);
+    if (rc == OS_OK) rc = os_ledger_tx_input_lost(e->ledger, row, &v->input_lost_recorded);
     os_draft_free(&d);
     return rc;
+}
+
+typedef struct {
+    const os_outpoint *op;
+    uint8_t spender[32];
+    int found;
+} spender_ctx;
+
+static int spender_match(void *ctx, const uint8_t *raw, size_t len, uint64_t height) {
+    spender_ctx *c = ctx;
+    (void)height;
+    os_outpoint ops[OS_MAX_INPUTS];
+    size_t n = 0;
+    uint64_t amount;
+    const uint8_t *script;
+    size_t slen;
+    if (engine_raw_inputs(raw, len, ops, OS_MAX_INPUTS, &n) != OS_OK) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].vout == c->op->vout && memcmp(ops[i].txid, c->op->txid, 32) == 0) {
+            c->found = psbt_tx_output(raw, len, 0, c->spender, &amount, &script, &slen) == OS_OK;
+            return c->found;
+        }
+    return 0;
+}
+
+/* The txid of the transaction that spent op, for the operator's log: searched in the blocks from its
+ * parent's (at most SPENDER_SCAN_BLOCKS back from the tip) on. Returns 1 found, 0 not (the node did not
+ * answer, or it is further back). rpc_mu not held. */
+#define SPENDER_SCAN_BLOCKS 144
+static int find_spender(os_engine *e, const os_outpoint *op, uint64_t parent_height, uint8_t spender[32]) {
+    uint64_t from = e->recon_height > SPENDER_SCAN_BLOCKS ? e->recon_height - SPENDER_SCAN_BLOCKS : 0, tip = 0;
+    if (parent_height > from) from = parent_height;
+    size_t unread = 0;
+    spender_ctx c = {.op = op};
+    os_rpc_error er;
+    pthread_mutex_lock(&e->rpc_mu);
+    int rc = os_rpc_scan_transactions(e->rpc, from, &tip, &unread, spender_match, &c, &er);
+    pthread_mutex_unlock(&e->rpc_mu);
+    if (rc != OS_OK || !c.found) return 0;
+    memcpy(spender, c.spender, 32);
+    return 1;
 }
 
 /* Whether another signed transaction of ours spending the same anchor is confirmed on chain (it
@@ -1362,28 +1536,50 @@ static int observe_family(os_engine *e, int64_t row, const os_outpoint *anchor, 
     return rc;
 }
 
-/* Whether row's anchor, seen spent in a block now (spent) or not, has been spent for
- * confirmations_final blocks: the height it was first seen spent is kept until then. recon_mu held. */
-static int anchor_spent_deep(os_engine *e, int64_t row, int spent) {
-    size_t i;
-    for (i = 0; i < e->n_anchor_spent && e->anchor_spent[i].row != row; i++) {}
-    if (!spent) {
-        /* unspent again (a reorg): the wait starts over when it is spent again */
-        if (i < e->n_anchor_spent) e->anchor_spent[i] = e->anchor_spent[--e->n_anchor_spent];
-        return 0;
-    }
-    if (i == e->n_anchor_spent) {
-        size_t cap = sizeof e->anchor_spent / sizeof e->anchor_spent[0];
-        if (e->n_anchor_spent < cap) i = e->n_anchor_spent++;
-        else i = e->next_anchor_slot++ % cap;   /* full: the evicted row's wait starts over */
-        e->anchor_spent[i].row = row;
-        e->anchor_spent[i].height = e->recon_height;
+/* Says, the first time it is seen, which input of row a foreign transaction spent in a block. */
+static void log_spent_elsewhere(os_engine *e, int64_t row, const recon_inputs *ri, int anchor) {
+    if (anchor) {
         os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_INT("height", (int64_t)e->recon_height) };
         os_log(OS_LOG_WARNING, "tx.anchor_spent_elsewhere", f, 2, "transaction %lld: its anchor was spent in a block"
                " by a transaction that is not ours; its payouts wait %u confirmations before re-anchoring",
                (long long)row, e->cfg.confirmations_final);
+        return;
     }
-    uint64_t first = e->anchor_spent[i].height;
+    for (size_t k = 0; k < ri->n_lost; k++) {
+        char coin[80], spender_hex[65] = "unknown";
+        uint8_t spender[32];
+        os_txid_to_hex(ri->lost[k].txid, coin);
+        snprintf(coin + 64, sizeof coin - 64, ":%u", (unsigned)ri->lost[k].vout);
+        if (find_spender(e, &ri->lost[k], ri->lost_parent_height[k], spender)) os_txid_to_hex(spender, spender_hex);
+        os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_STR("coin", coin), OS_LOG_STR("spender", spender_hex),
+                             OS_LOG_INT("height", (int64_t)e->recon_height) };
+        os_log(OS_LOG_WARNING, "tx.input_spent_elsewhere", f, 4, "transaction %lld: its input %s was spent in a block"
+               " by %s, a transaction that is not ours; it can never confirm, and once that spend is %u deep its"
+               " payouts are paid by a replacement on the same anchor", (long long)row, coin, spender_hex,
+               e->cfg.confirmations_final);
+    }
+}
+
+/* Whether row's input, seen spent in a block by a foreign transaction now (spent) or not, has been
+ * spent for confirmations_final blocks: the height it was first seen spent is kept until then.
+ * recon_mu held. */
+static int input_spent_deep(os_engine *e, int64_t row, int spent, const recon_inputs *ri, int anchor) {
+    size_t i;
+    for (i = 0; i < e->n_input_spent && e->input_spent[i].row != row; i++) {}
+    if (!spent) {
+        /* unspent again (a reorg), or settled: the wait starts over when it is spent again */
+        if (i < e->n_input_spent) e->input_spent[i] = e->input_spent[--e->n_input_spent];
+        return 0;
+    }
+    if (i == e->n_input_spent) {
+        size_t cap = sizeof e->input_spent / sizeof e->input_spent[0];
+        if (e->n_input_spent < cap) i = e->n_input_spent++;
+        else i = e->next_input_slot++ % cap;   /* full: the evicted row's wait starts over */
+        e->input_spent[i].row = row;
+        e->input_spent[i].height = e->recon_height;
+        log_spent_elsewhere(e, row, ri, anchor);
+    }
+    uint64_t first = e->input_spent[i].height;
     return e->recon_height + 1 >= first + e->cfg.confirmations_final;
 }
 
@@ -1401,19 +1597,46 @@ static void reconcile_row(os_engine *e, const os_ledger_tx_ref *ref) {
     if (rc != OS_OK) return; /* the node is unreachable: ask again later */
     os_recon_view v = {.state = ref->state, .stored_confirmations = ref->confirmations, .found = ts.found,
                        .confirmations = ts.confirmations};
-    os_outpoint anchor;
-    memset(&anchor, 0, sizeof anchor);
+    recon_inputs *ri = calloc(1, sizeof *ri);
+    if (!ri) return;
     for (;;) {
         os_recon_action a = os_decide_reconcile(&v);
         os_tx_event_data d = {0};
         switch (a) {
         case OS_RECON_ASK_INPUTS:
-            if (observe_inputs(e, ref->row, &v, &anchor) != OS_OK) return;
+            if (observe_inputs(e, ref->row, &v, ri) != OS_OK) break;
             continue;
-        case OS_RECON_ASK_FAMILY:
-            if (observe_family(e, ref->row, &anchor, &v) != OS_OK) return;
-            v.anchor_spent_deep = anchor_spent_deep(e, ref->row, v.anchor_spent_in_chain && !v.family_confirmed);
+        case OS_RECON_ASK_FAMILY: {
+            if (observe_family(e, ref->row, &ri->anchor, &v) != OS_OK) break;
+            /* once the lost input is recorded, the wait is over (a restart does not start it again) */
+            int waiting = v.input_spent_in_chain && !v.family_confirmed && !v.input_lost_recorded;
+            v.spent_deep = input_spent_deep(e, ref->row, waiting, ri, v.anchor_spent_in_chain) || v.input_lost_recorded;
             continue;
+        }
+        case OS_RECON_INPUT_LOST: {
+            /* a recovering ledger lacks the transactions signed after its backup: the recovery
+             * decides what the payouts of this one become */
+            if (engine_recovering(e)) break;
+            /* Conclusive: this transaction can never confirm, but its anchor is still ours. The spent
+             * coins leave the ledger; the worker pays the payouts by a replacement spending the anchor
+             * (NEXT_TO_RESPEND), so at most one of the two can confirm. Never failed: their nonces are
+             * committed, and a failed payout of a committed nonce could never be paid. */
+            d.note = "an input was spent on chain by a foreign transaction: this transaction can never confirm;"
+                     " its payouts go in a replacement on the same anchor";
+            d.lost = ri->lost;
+            d.n_lost = ri->n_lost;
+            if (tx_event(e, ref->row, OS_TXEV_INPUT_LOST, &d) == OS_OK) {
+                __atomic_add_fetch(&e->m_inputs_lost, 1, __ATOMIC_RELAXED);
+                (void)input_spent_deep(e, ref->row, 0, ri, 0);
+                os_log_field f[] = { OS_LOG_INT("tx", ref->row), OS_LOG_INT("lost_inputs", (int64_t)ri->n_lost) };
+                os_log(OS_LOG_WARNING, "tx.input_lost", f, 2, "transaction %lld can never confirm: %zu of its inputs"
+                       " were spent elsewhere %u blocks deep and left the ledger; its payouts go in a replacement on"
+                       " the same anchor (never paid twice)", (long long)ref->row, ri->n_lost,
+                       e->cfg.confirmations_final);
+                engine_wake_worker(e);
+            }
+            break;
+        }
         case OS_RECON_ANCHOR_LOST: {
             /* Conclusive: no transaction of these payouts can confirm. They are kept, never failed:
              * only a re-anchor on the signer (the operator approves) can pay them now. */
@@ -1425,13 +1648,13 @@ static void reconcile_row(os_engine *e, const os_ledger_tx_ref *ref) {
             d.payout_error = why;
             if (tx_event(e, ref->row, OS_TXEV_ANCHOR_LOST, &d) == OS_OK) {
                 __atomic_add_fetch(&e->m_anchor_lost, 1, __ATOMIC_RELAXED);
-                (void)anchor_spent_deep(e, ref->row, 0);
+                (void)input_spent_deep(e, ref->row, 0, ri, 1);
                 os_log_field f[] = { OS_LOG_INT("tx", ref->row) };
                 os_log(OS_LOG_ERROR, "payout.awaiting_reanchor", f, 1, "transaction %lld can never confirm: its"
                        " anchor was spent elsewhere; its payouts wait to be re-anchored (never paid twice)",
                        (long long)ref->row);
             }
-            return;
+            break;
         }
         case OS_RECON_CONFIRMED:
             d.note = "";
@@ -1441,42 +1664,29 @@ static void reconcile_row(os_engine *e, const os_ledger_tx_ref *ref) {
                 engine_crash_point(e, "after-confirmed");
                 add_change_coins(e, ref->row, ts.block_height);
             }
-            return;
+            break;
         case OS_RECON_SEEN:
             if (ref->state == OS_TX_SIGNED) {
                 d.note = "";
                 (void)tx_event(e, ref->row, OS_TXEV_SEEN, &d);
             }
             add_change_coins(e, ref->row, 0);
-            return;
+            break;
         case OS_RECON_REBROADCAST:
             broadcast_row(e, ref->row);
-            return;
+            break;
         case OS_RECON_REPLACED_BY_OURS:
             d.note = "replaced by a confirmed transaction of ours";
             (void)tx_event(e, ref->row, OS_TXEV_REPLACED_BY_OURS, &d);
-            return;
-        case OS_RECON_CONFLICTED: {
-            /* a recovering ledger lacks the transactions signed after its backup: the recovery
-             * decides what the payouts of this one become */
-            if (engine_recovering(e)) return;
-            /* An input is spent in a block by a transaction that is not ours: this one can never
-             * confirm and its payouts are stuck (never paid twice: the signer binds their nonces to
-             * the anchor; re-anchoring them takes the operator). */
-            char why[200];
-            snprintf(why, sizeof why, "an input was spent on chain by a foreign transaction: this transaction can"
-                                      " never confirm; re-anchoring needs the operator");
-            d.note = why;
-            d.payout_error = why;
-            (void)tx_event(e, ref->row, OS_TXEV_CONFLICTED, &d);
-            return;
-        }
+            break;
         case OS_RECON_WAIT:
         case OS_RECON_NOTHING:
         default:
-            return;
+            break;
         }
+        break;   /* decided (a continue asks again) */
     }
+    free(ri);
 }
 
 static int reconcile_pass(os_engine *e, int forced) {
@@ -1558,6 +1768,15 @@ static int worker_round(os_engine *e) {
         int rc = bump_row(e, row);
         pthread_mutex_unlock(&e->sign_mu);
         return rc == OS_OK;
+    }
+    /* 2a. a transaction an input of which was spent elsewhere: its replacement on the same anchor
+     *     (unless the signer refused one a moment ago); without the coins for it, the payouts wait */
+    if (engine_mono_ms() >= e->respend_after_ms && os_ledger_tx_next(e->ledger, OS_LEDGER_NEXT_TO_RESPEND, &row) == OS_OK &&
+        row) {
+        pthread_mutex_lock(&e->sign_mu);
+        int rc = respend_row(e, row);
+        pthread_mutex_unlock(&e->sign_mu);
+        if (rc == OS_OK || rc == OS_ERR_BUSY) return 1;
     }
     /* 2b. signed but never offered to the node */
     if (e->rpc && os_ledger_tx_next(e->ledger, OS_LEDGER_NEXT_UNSENT, &row) == OS_OK && row) {

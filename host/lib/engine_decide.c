@@ -139,10 +139,16 @@ os_recon_action os_decide_reconcile(const os_recon_view *v) {
     if (!v->input_spent_in_chain) return OS_RECON_WAIT;
     if (!v->family_asked) return OS_RECON_ASK_FAMILY;
     if (v->family_confirmed) return OS_RECON_REPLACED_BY_OURS;
+    /* Nothing new is signed for these payouts before a reorg could no longer bring the spent input
+     * (and with it this transaction) back. */
+    if (!v->spent_deep) return OS_RECON_WAIT;
     /* The anchor gone means no transaction for these payouts can ever confirm: they wait for a
-     * re-anchor, which must not start before a reorg could still bring one of ours back. */
-    if (v->anchor_spent_in_chain) return v->anchor_spent_deep ? OS_RECON_ANCHOR_LOST : OS_RECON_WAIT;
-    return OS_RECON_CONFLICTED;
+     * re-anchor. */
+    if (v->anchor_spent_in_chain) return OS_RECON_ANCHOR_LOST;
+    /* Another input gone: the anchor is still ours, so a replacement spending it pays them (their
+     * nonces are committed: failing them would lose them for good). Once recorded, or while a
+     * replacement is in flight, there is nothing more to do here. */
+    return v->input_lost_recorded || v->live_replacement ? OS_RECON_NOTHING : OS_RECON_INPUT_LOST;
 }
 
 int os_decide_reconcile_due(uint64_t height, uint64_t last_height, int64_t now_ms, int64_t last_ms,

@@ -96,8 +96,11 @@ typedef struct {
     int all_inputs_unspent;         /* every input is in the UTXO set (mempool included) */
     int input_spent_in_chain;       /* an input is spent in a block (its parent confirmed) */
     int anchor_spent_in_chain;      /* that input is input 0, the anchor of the transaction's payouts */
-    int anchor_spent_deep;          /* ... and it has been spent for confirmations_final blocks (the
-                                       reorg depth the engine trusts for a confirmation) */
+    int spent_deep;                 /* the input seen spent in a block has been spent for
+                                       confirmations_final blocks (the reorg depth the engine trusts
+                                       for a confirmation) */
+    int input_lost_recorded;        /* the ledger already took a spent input out (os_ledger_tx_input_lost):
+                                       the replacement is the worker's */
     int live_replacement;           /* a replacement of ours is still in flight */
     int needs_bump;                 /* the node refused it for its fee: the worker builds a replacement */
     int family_asked;               /* family_confirmed below is filled */
@@ -112,10 +115,13 @@ typedef enum {
     OS_RECON_REBROADCAST,       /* not found, every input unspent: the same transaction goes out again */
     OS_RECON_ASK_FAMILY,        /* an input spent in a block: ask whether ours spent it, then decide again */
     OS_RECON_REPLACED_BY_OURS,  /* a transaction of ours on the same anchor confirmed */
-    OS_RECON_CONFLICTED,        /* a foreign transaction spent an input: it can never confirm */
+    OS_RECON_INPUT_LOST,        /* a foreign transaction spent an input other than the anchor,
+                                   conclusively (deep enough): it can never confirm; the spent coin
+                                   leaves the ledger and the worker replaces it on the same anchor */
     OS_RECON_ANCHOR_LOST,       /* a foreign transaction spent the anchor, conclusively (deep enough):
                                    the payouts wait to be re-anchored, never dropped */
-    OS_RECON_WAIT,              /* an input spent in the mempool only: the chain will decide */
+    OS_RECON_WAIT,              /* an input spent in the mempool only, or in a block not yet deep
+                                   enough: the chain will decide */
 } os_recon_action;
 
 os_recon_action os_decide_reconcile(const os_recon_view *v);

@@ -74,16 +74,21 @@ struct os_engine {
     int64_t operator_aside_until_ms; /* ... is asked again from this monotonic time on */
     int64_t reanchor_after_ms;      /* worker: payouts awaiting a re-anchor are drafted from this monotonic
                                        time on (after a refusal or a lack of funds: operator_wait_ms) */
+    int64_t respend_after_ms;       /* worker: replacements after a lost input are built from this
+                                       monotonic time on (after the signer refused one: operator_wait_ms) */
+    int64_t respend_short_row;      /* worker: the transaction last logged as awaiting funds for its
+                                       replacement (logged once per transaction) */
 
     /* reconciler: when it last asked the node (recon_mu), and whether work happened since (mu) */
     uint64_t recon_height;
     int64_t recon_last_ms;
     int recon_work;
-    /* reconciler (recon_mu): the chain height at which a transaction's anchor was first seen spent in
-     * a block by a foreign transaction; its payouts wait confirmations_final blocks from there (not
-     * persisted: after a restart the wait starts again, which only delays) */
-    struct { int64_t row; uint64_t height; } anchor_spent[32];
-    size_t n_anchor_spent, next_anchor_slot;
+    /* reconciler (recon_mu): the chain height at which an input of a transaction (its anchor or
+     * another) was first seen spent in a block by a foreign transaction; its payouts wait
+     * confirmations_final blocks from there (not persisted: after a restart the wait starts again,
+     * which only delays) */
+    struct { int64_t row; uint64_t height; } input_spent[32];
+    size_t n_input_spent, next_input_slot;
     int funds_short;                /* mu: the last batch found no payout the coins could cover */
     uint64_t payouts_aside;         /* mu: requested payouts the last batch left for want of funds */
 
@@ -92,6 +97,8 @@ struct os_engine {
     uint64_t m_codes_issued, m_redeems, m_payouts_created, m_tx_signed, m_payouts_signed;
     uint64_t m_bc_sent, m_bc_not_sent, m_bc_unknown, m_bc_check_chain, m_sign_refused;
     uint64_t m_anchor_lost;         /* payouts whose anchor a foreign transaction spent */
+    uint64_t m_inputs_lost;         /* transactions an input of which (not the anchor) a foreign
+                                       transaction spent, replaced on their anchor */
 };
 
 /* engine_runtime.c */
@@ -158,5 +165,8 @@ int engine_recovery_step(os_engine *e);
 int engine_replacement_begin(os_engine *e, const os_msg_info *info, char *err, size_t cap);
 int engine_recovery_resume(os_engine *e);
 int engine_recovering(os_engine *e);
+/* The outpoints a raw transaction spends, at most max (*n: how many were written).
+ * Returns: OS_OK; OS_ERR_TX_PARSE. */
+int engine_raw_inputs(const uint8_t *raw, size_t len, os_outpoint *ops, size_t max, size_t *n);
 
 #endif /* ONCESIGN_HOST_ENGINE_INTERNAL_H */

@@ -408,7 +408,7 @@ static int record_outputs(os_engine *e, uint64_t seq, const uint8_t *pl, const u
 /* ------------------------------------------------------------------ REPLAY from the chain: scenario (d) */
 
 /* The outpoints a raw transaction spends: up to max, *n of them. */
-static int raw_inputs(const uint8_t *raw, size_t len, os_outpoint *ops, size_t max, size_t *n) {
+int engine_raw_inputs(const uint8_t *raw, size_t len, os_outpoint *ops, size_t max, size_t *n) {
     size_t p = 4;
     *n = 0;
     if (len > 6 && raw[4] == 0 && raw[5] == 1) p += 2;
@@ -518,7 +518,7 @@ static int chain_match(void *ctx, const uint8_t *raw, size_t len, uint64_t heigh
     const uint8_t *script;
     size_t slen;
     os_audit_log none = {0};
-    if (raw_inputs(raw, len, ops, OS_MAX_INPUTS, &n) != OS_OK) return 0;
+    if (engine_raw_inputs(raw, len, ops, OS_MAX_INPUTS, &n) != OS_OK) return 0;
     if (psbt_tx_output(raw, len, 0, txid, &amount, &script, &slen) != OS_OK) return 0;
     if (os_audit_match_raw(&none, raw, len, &seq, hp, digest) != OS_OK) return 0;
     int known = 0, ours = 0;

@@ -113,14 +113,18 @@ typedef enum {
  *   UNKNOWN           SIGNED, BROADCAST          SIGNED      (unchanged)
  *   CONFIRMED         SIGNED, BROADCAST,         CONFIRMED   every payout it carries -> confirmed(n)
  *                     CONFIRMED                    + coins of its family spent, family -> REPLACED
- *   CONFLICTED        SIGNED, BROADCAST          REPLACED    signing, signed, broadcast -> failed
+ *   INPUT_LOST        SIGNED, BROADCAST          SIGNED      (unchanged: a replacement on the same anchor
+ *                       + the lost coins spent, the                        carries them; the worker's
+ *                       others but the anchor released                     NEXT_TO_RESPEND)
+ *                       (a foreign transaction spent an input other than the anchor, confirmations_final deep)
  *   REPLACED_BY_OURS  SIGNED, BROADCAST          REPLACED    (unchanged: the confirmed one carries them)
  *   ANCHOR_LOST       SIGNED, BROADCAST          REPLACED    signing, signed, broadcast -> awaiting_reanchor
  *                       (a foreign transaction spent the anchor, confirmations_final deep)
  *
  * Two arrows are not events of an existing transaction: a new draft (os_ledger_tx_draft_create)
  * takes requested payouts to signing, and a fee bump (os_ledger_tx_replacement_create) takes the
- * signed/broadcast payouts of the transaction it replaces to signing on the replacement.
+ * signed/broadcast payouts of the transaction it replaces to signing on the replacement (a fee bump on
+ * the same coins, or, after INPUT_LOST, a replacement on the same anchor and other coins).
  * SENT, NOT_SENT, FEE_TOO_LOW and UNKNOWN count a broadcast attempt; every event but FEE_TOO_LOW
  * clears needs_bump (the fee-bump signal is this column, never text). */
 typedef enum {
@@ -134,7 +138,7 @@ typedef enum {
     OS_TXEV_FEE_TOO_LOW,
     OS_TXEV_UNKNOWN,
     OS_TXEV_CONFIRMED,
-    OS_TXEV_CONFLICTED,
+    OS_TXEV_INPUT_LOST,
     OS_TXEV_REPLACED_BY_OURS,
     OS_TXEV_ANCHOR_LOST,
 } os_tx_event;
@@ -171,7 +175,10 @@ typedef struct {
     const uint8_t (*failed_nonces)[32];
     size_t n_failed;
     int fail_all;
-    const char *payout_error;           /* REFUSED, CONFLICTED: the failed payouts' error */
+    const char *payout_error;           /* REFUSED, ANCHOR_LOST: the payouts' error */
+    /* INPUT_LOST: the inputs a foreign transaction spent (never the anchor: input 0) */
+    const os_outpoint *lost;
+    size_t n_lost;
     /* CONFIRMED */
     uint32_t confirmations;
     uint64_t block_height;
@@ -319,10 +326,15 @@ int os_ledger_addresses_all(os_ledger *l, os_ledger_address **out, size_t *n);
 int os_ledger_tx_draft_create(os_ledger *l, const os_sign_tx *tx, uint64_t fee, os_payout_status from,
                               const int64_t *payout_ids, size_t n_payouts, const int64_t *coin_ids, size_t n_coins,
                               int64_t now, int64_t *row);
-/* Stores a fee bump of old (same inputs): its payouts (signed, broadcast -> signing) and coins move to
- * the replacement, the original's change is never spent, old's needs_bump is cleared. */
-int os_ledger_tx_replacement_create(os_ledger *l, int64_t old, const os_sign_tx *tx, uint64_t fee, int64_t now,
-                                    int64_t *row);
+/* Stores a replacement of old carrying its payouts (signed, broadcast -> signing); the original's
+ * change is never spent, old's needs_bump is cleared. coin_ids NULL: a fee bump (same inputs), old's
+ * coins move to the replacement. Otherwise the replacement's coins after INPUT_LOST (its input 0 is
+ * old's anchor, still reserved by old): the coins old still reserves are released, then these n_coins
+ * are reserved (the anchor from old, the others available), all or nothing.
+ * Returns: OS_OK (*row set); OS_ERR_NOT_FOUND (a coin was taken meanwhile: nothing stored); OS_ERR_ARG;
+ *          OS_ERR_DB. */
+int os_ledger_tx_replacement_create(os_ledger *l, int64_t old, const os_sign_tx *tx, uint64_t fee,
+                                    const int64_t *coin_ids, size_t n_coins, int64_t now, int64_t *row);
 /* Stores a transaction signed outside the payout table (the CLI's PSBT signing) as RELEASED, so a
  * crash mid-signing is explained at start. */
 int os_ledger_tx_external_create(os_ledger *l, const os_sign_tx *tx, int64_t now, int64_t *row);
@@ -350,6 +362,12 @@ int os_ledger_tx_family_txids(os_ledger *l, int64_t row, const os_outpoint *anch
                               size_t max, size_t *n);
 /* Whether a replacement of row is still in flight (signing, signed or broadcast). */
 int os_ledger_tx_has_live_replacement(os_ledger *l, int64_t row, int *yes);
+/* Whether a foreign transaction spent one of row's inputs (INPUT_LOST recorded: a coin it reserved is
+ * spent). Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_tx_input_lost(os_ledger *l, int64_t row, int *yes);
+/* How many payouts the transactions awaiting a replacement after INPUT_LOST (NEXT_TO_RESPEND's queue)
+ * carry. Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_payouts_awaiting_respend(os_ledger *l, uint64_t *n);
 /* Whether row waits for a fee bump (the node refused it for its fee, needs_bump). Returns: OS_OK;
  * OS_ERR_NOT_FOUND (no such row); OS_ERR_DB. */
 int os_ledger_tx_needs_bump(os_ledger *l, int64_t row, int *yes);
@@ -359,6 +377,8 @@ typedef enum {
     OS_LEDGER_NEXT_AWAITING,        /* oldest draft in AWAITING (the operator was asked) */
     OS_LEDGER_NEXT_TO_BUMP,         /* oldest SIGNED with needs_bump, no live replacement, change unspent */
     OS_LEDGER_NEXT_UNSENT,          /* oldest SIGNED never offered to the node */
+    OS_LEDGER_NEXT_TO_RESPEND,      /* oldest SIGNED after INPUT_LOST, its anchor still reserved by it, no
+                                       live replacement */
 } os_ledger_queue;
 /* The next transaction of a queue. Returns: OS_OK (*row set, 0 when the queue is empty); OS_ERR_DB. */
 int os_ledger_tx_next(os_ledger *l, os_ledger_queue q, int64_t *row);

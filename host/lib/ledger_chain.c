@@ -19,6 +19,7 @@ enum {
     FX_RELEASE = 1 << 3,        /* coins released; payouts back to requested or failed */
     FX_RETURN = 1 << 4,         /* payouts and coins back to the transaction this one replaces */
     FX_CONFIRM = 1 << 5,        /* confirmations; carried payouts confirmed; family settled */
+    FX_LOSE_INPUTS = 1 << 6,    /* the lost coins spent; the others but the anchor released */
 };
 
 typedef struct {
@@ -47,7 +48,7 @@ static const tx_rule tx_transitions[] = {
     {OS_TXEV_FEE_TOO_LOW, OUT_TX, OS_TX_SIGNED, 0, 0, FX_ATTEMPT | FX_NEEDS_BUMP},
     {OS_TXEV_UNKNOWN, OUT_TX, OS_TX_SIGNED, 0, 0, FX_ATTEMPT},
     {OS_TXEV_CONFIRMED, OUT_TX | BIT(OS_TX_CONFIRMED), OS_TX_CONFIRMED, 0, 0, FX_CONFIRM},
-    {OS_TXEV_CONFLICTED, OUT_TX, OS_TX_REPLACED, OS_PAYOUT_FAILED, BIT(OS_PAYOUT_SIGNING) | SIGNED_PAYOUTS, 0},
+    {OS_TXEV_INPUT_LOST, OUT_TX, OS_TX_SIGNED, 0, 0, FX_LOSE_INPUTS},
     {OS_TXEV_REPLACED_BY_OURS, OUT_TX, OS_TX_REPLACED, 0, 0, 0},
     {OS_TXEV_ANCHOR_LOST, OUT_TX, OS_TX_REPLACED, OS_PAYOUT_AWAITING_REANCHOR, BIT(OS_PAYOUT_SIGNING) | SIGNED_PAYOUTS, 0},
 };
@@ -135,6 +136,21 @@ static int apply_effects(os_ledger *l, int64_t row, const tx_rule *r, const os_t
             rc = ledger_run(l, NULL, "UPDATE txs SET last_error = ? WHERE id = (SELECT replaces FROM txs WHERE id = ?)", "ti",
                             d->note, row);
     }
+    if (r->effects & FX_LOSE_INPUTS) {
+        /* A lost coin stays reserved by the transaction, spent: the mark NEXT_TO_RESPEND and
+         * os_ledger_tx_input_lost read. Never the anchor: a lost anchor is ANCHOR_LOST. */
+        for (size_t i = 0; rc == OS_OK && i < d->n_lost; i++)
+            rc = ledger_run(l, NULL, "UPDATE coins SET state = ?1 WHERE reserved_by = ?2 AND txid = ?3 AND vout = ?4 AND NOT"
+                                     " EXISTS (SELECT 1 FROM txs t WHERE t.id = ?2 AND t.anchor_txid = ?3 AND t.anchor_vout = ?4)",
+                            "iibi", (int64_t)OS_COIN_SPENT, row, d->lost[i].txid, 32, (int64_t)d->lost[i].vout);
+        /* the other inputs are still ours and this transaction can never spend them: the replacement
+         * chooses its coins afresh; the anchor stays with the payouts it binds */
+        if (rc == OS_OK)
+            rc = ledger_run(l, NULL, "UPDATE coins SET state = ?1, reserved_by = NULL WHERE reserved_by = ?2 AND state = ?3 AND"
+                                     " NOT EXISTS (SELECT 1 FROM txs t WHERE t.id = ?2 AND t.anchor_txid = coins.txid AND"
+                                     " t.anchor_vout = coins.vout)",
+                            "iii", (int64_t)OS_COIN_AVAILABLE, row, (int64_t)OS_COIN_RESERVED);
+    }
     if (r->effects & FX_CONFIRM) {
         rc = ledger_run(l, NULL, "UPDATE txs SET confirmations = ?, block_height = ?, last_error = '' WHERE id = ?", "iii",
                         (int64_t)d->confirmations, (int64_t)d->block_height, row);
@@ -166,6 +182,7 @@ int os_ledger_tx_transition(os_ledger *l, int64_t row, os_tx_event ev, const os_
     if ((r->effects & FX_STORE_SIGNED) && (!d->raw || !d->txid || !d->root_after || (d->n_leaves && !d->leaves)))
         return OS_ERR_ARG;
     if ((r->effects & FX_RELEASE) && d->n_failed && !d->failed_nonces) return OS_ERR_ARG;
+    if ((r->effects & FX_LOSE_INPUTS) && (!d->n_lost || !d->lost)) return OS_ERR_ARG;
     int rc = ledger_op_begin(l);
     if (rc != OS_OK) return rc;
     int64_t state = 0;
@@ -238,9 +255,9 @@ int os_ledger_tx_draft_create(os_ledger *l, const os_sign_tx *tx, uint64_t fee, 
     return ledger_op_end(l, rc);
 }
 
-int os_ledger_tx_replacement_create(os_ledger *l, int64_t old, const os_sign_tx *tx, uint64_t fee, int64_t now,
-                                    int64_t *row) {
-    if (!l || !tx || !row) return OS_ERR_ARG;
+int os_ledger_tx_replacement_create(os_ledger *l, int64_t old, const os_sign_tx *tx, uint64_t fee,
+                                    const int64_t *coin_ids, size_t n_coins, int64_t now, int64_t *row) {
+    if (!l || !tx || !row || (coin_ids && !n_coins)) return OS_ERR_ARG;
     int rc = ledger_op_begin(l);
     if (rc != OS_OK) return rc;
     rc = insert_tx(l, OS_TX_SIGNING, tx, old, fee, NULL, now, row);
@@ -251,14 +268,26 @@ int os_ledger_tx_replacement_create(os_ledger *l, int64_t old, const os_sign_tx 
         rc = ledger_run(l, NULL, "UPDATE payouts SET tx_row = ?, status = ?, updated_at = ? WHERE tx_row = ? AND status IN (?, ?)",
                         "iiiiii", *row, (int64_t)OS_PAYOUT_SIGNING, now, old, (int64_t)OS_PAYOUT_SIGNED,
                         (int64_t)OS_PAYOUT_BROADCAST);
-    if (rc == OS_OK) rc = ledger_run(l, NULL, "UPDATE coins SET reserved_by = ? WHERE reserved_by = ?", "ii", *row, old);
+    if (rc == OS_OK && !coin_ids)
+        rc = ledger_run(l, NULL, "UPDATE coins SET reserved_by = ? WHERE reserved_by = ? AND state = ?", "iii", *row, old,
+                        (int64_t)OS_COIN_RESERVED);
+    if (rc == OS_OK && coin_ids)
+        rc = ledger_run(l, NULL, "UPDATE coins SET state = ?, reserved_by = NULL WHERE reserved_by = ? AND state = ?", "iii",
+                        (int64_t)OS_COIN_AVAILABLE, old, (int64_t)OS_COIN_RESERVED);
+    for (size_t i = 0; rc == OS_OK && coin_ids && i < n_coins; i++) {
+        int changes = 0;
+        rc = ledger_run(l, &changes, "UPDATE coins SET state = ?, reserved_by = ? WHERE id = ? AND state = ?", "iiii",
+                        (int64_t)OS_COIN_RESERVED, *row, coin_ids[i], (int64_t)OS_COIN_AVAILABLE);
+        if (rc == OS_OK && changes != 1) rc = OS_ERR_NOT_FOUND;
+    }
     /* the original's change will not exist once the replacement confirms: never spend it */
     if (rc == OS_OK)
         rc = ledger_run(l, NULL, "UPDATE coins SET state = ? WHERE txid = (SELECT txid FROM txs WHERE id = ?) AND state = ?",
                         "iii", (int64_t)OS_COIN_SPENT, old, (int64_t)OS_COIN_AVAILABLE);
     if (rc == OS_OK) {
-        char note[64];
-        snprintf(note, sizeof note, "fee bumped by transaction %lld", (long long)*row);
+        char note[80];
+        snprintf(note, sizeof note, "%s by transaction %lld", coin_ids ? "an input was lost: replaced" : "fee bumped",
+                 (long long)*row);
         rc = ledger_run(l, NULL, "UPDATE txs SET last_error = ?, needs_bump = 0 WHERE id = ?", "ti", note, old);
     }
     return ledger_op_end(l, rc);
@@ -359,6 +388,32 @@ int os_ledger_tx_needs_bump(os_ledger *l, int64_t row, int *yes) {
     return rc;
 }
 
+int os_ledger_tx_input_lost(os_ledger *l, int64_t row, int *yes) {
+    if (!l || !yes) return OS_ERR_ARG;
+    int64_t one = 0;
+    int rc = ledger_int(l, &one, "SELECT 1 FROM coins WHERE reserved_by = ? AND state = ? LIMIT 1", "ii", row,
+                        (int64_t)OS_COIN_SPENT);
+    *yes = rc == OS_OK;
+    return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
+}
+
+/* The transactions NEXT_TO_RESPEND takes, as a condition on txs (one definition for the queue and the
+ * count): SIGNED after INPUT_LOST (a coin it reserved is spent), its anchor still reserved by it, and
+ * no replacement in flight. */
+#define AWAITING_RESPEND                                                                                       \
+    "txs.state = ?1 AND EXISTS (SELECT 1 FROM coins c WHERE c.reserved_by = txs.id AND c.state = ?2) AND EXISTS" \
+    " (SELECT 1 FROM coins a WHERE a.reserved_by = txs.id AND a.state = ?3 AND a.txid = txs.anchor_txid AND"     \
+    " a.vout = txs.anchor_vout) AND NOT EXISTS (SELECT 1 FROM txs r WHERE r.replaces = txs.id AND r.state != ?4)"
+
+int os_ledger_payouts_awaiting_respend(os_ledger *l, uint64_t *n) {
+    if (!l || !n) return OS_ERR_ARG;
+    int64_t v = 0;
+    int rc = ledger_int(l, &v, "SELECT count(*) FROM payouts p, txs WHERE p.tx_row = txs.id AND " AWAITING_RESPEND, "iiii",
+                        (int64_t)OS_TX_SIGNED, (int64_t)OS_COIN_SPENT, (int64_t)OS_COIN_RESERVED, (int64_t)OS_TX_RELEASED);
+    *n = rc == OS_OK ? (uint64_t)v : 0;
+    return rc;
+}
+
 int os_ledger_tx_has_live_replacement(os_ledger *l, int64_t row, int *yes) {
     if (!l || !yes) return OS_ERR_ARG;
     int64_t one = 0;
@@ -385,6 +440,10 @@ int os_ledger_tx_next(os_ledger *l, os_ledger_queue q, int64_t *row) {
                                 " (SELECT 1 FROM txs r WHERE r.replaces = txs.id AND r.state != ?) AND NOT EXISTS"
                                 " (SELECT 1 FROM coins c WHERE c.txid = txs.txid AND c.state != ?) ORDER BY id LIMIT 1",
                         "iii", (int64_t)OS_TX_SIGNED, (int64_t)OS_TX_RELEASED, (int64_t)OS_COIN_AVAILABLE);
+        break;
+    case OS_LEDGER_NEXT_TO_RESPEND:
+        rc = ledger_int(l, row, "SELECT id FROM txs WHERE " AWAITING_RESPEND " ORDER BY id LIMIT 1", "iiii",
+                        (int64_t)OS_TX_SIGNED, (int64_t)OS_COIN_SPENT, (int64_t)OS_COIN_RESERVED, (int64_t)OS_TX_RELEASED);
         break;
     case OS_LEDGER_NEXT_UNSENT:
         rc = ledger_int(l, row, "SELECT id FROM txs WHERE state = ? AND attempts = 0 ORDER BY id LIMIT 1", "i",

@@ -198,9 +198,27 @@ static void test_reconcile(void **state) {
          {.state = OS_TX_BROADCAST, .inputs_asked = 1, .input_spent_in_chain = 1, .family_asked = 1,
           .family_confirmed = 1},
          OS_RECON_REPLACED_BY_OURS},
-        {"spent by a foreign transaction",
+        /* A foreign spend of an input other than the anchor: the transaction can never confirm, but
+         * the anchor is still ours, so its committed payouts are paid by a replacement on it; never
+         * failed (a failed payout of a committed nonce can never be paid). */
+        {"an input (not the anchor) spent by a foreign transaction, not yet deep: wait",
          {.state = OS_TX_SIGNED, .inputs_asked = 1, .input_spent_in_chain = 1, .family_asked = 1},
-         OS_RECON_CONFLICTED},
+         OS_RECON_WAIT},
+        {"an input (not the anchor) spent by a foreign transaction, deep: replace on the anchor",
+         {.state = OS_TX_BROADCAST, .inputs_asked = 1, .input_spent_in_chain = 1, .spent_deep = 1, .family_asked = 1},
+         OS_RECON_INPUT_LOST},
+        {"input lost, already recorded: the worker's replacement, nothing more here",
+         {.state = OS_TX_SIGNED, .inputs_asked = 1, .input_spent_in_chain = 1, .spent_deep = 1, .family_asked = 1,
+          .input_lost_recorded = 1},
+         OS_RECON_NOTHING},
+        {"input lost, our replacement in flight",
+         {.state = OS_TX_SIGNED, .inputs_asked = 1, .input_spent_in_chain = 1, .spent_deep = 1, .family_asked = 1,
+          .live_replacement = 1},
+         OS_RECON_NOTHING},
+        {"input lost, our replacement on the anchor confirmed: settled",
+         {.state = OS_TX_SIGNED, .inputs_asked = 1, .input_spent_in_chain = 1, .spent_deep = 1, .family_asked = 1,
+          .input_lost_recorded = 1, .family_confirmed = 1},
+         OS_RECON_REPLACED_BY_OURS},
         /* issue 10: the anchor spent elsewhere freezes the payouts; they are kept for a re-anchor,
          * once the spend is as deep as a confirmation the engine trusts (else a reorg could still
          * confirm the old transaction too) */
@@ -210,11 +228,11 @@ static void test_reconcile(void **state) {
          OS_RECON_WAIT},
         {"anchor spent by a foreign transaction, deep",
          {.state = OS_TX_BROADCAST, .inputs_asked = 1, .input_spent_in_chain = 1, .anchor_spent_in_chain = 1,
-          .anchor_spent_deep = 1, .family_asked = 1},
+          .spent_deep = 1, .family_asked = 1},
          OS_RECON_ANCHOR_LOST},
         {"anchor spent, but by our own confirmed replacement",
          {.state = OS_TX_BROADCAST, .inputs_asked = 1, .input_spent_in_chain = 1, .anchor_spent_in_chain = 1,
-          .anchor_spent_deep = 1, .family_asked = 1, .family_confirmed = 1},
+          .spent_deep = 1, .family_asked = 1, .family_confirmed = 1},
          OS_RECON_REPLACED_BY_OURS},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -540,13 +540,14 @@ static void test_transition_table(void **state) {
         {OS_TXEV_FEE_TOO_LOW, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST, OS_TX_SIGNED},
         {OS_TXEV_UNKNOWN, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST, OS_TX_SIGNED},
         {OS_TXEV_CONFIRMED, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST | 1u << OS_TX_CONFIRMED, OS_TX_CONFIRMED},
-        {OS_TXEV_CONFLICTED, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST, OS_TX_REPLACED},
+        {OS_TXEV_INPUT_LOST, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST, OS_TX_SIGNED},
         {OS_TXEV_REPLACED_BY_OURS, 1u << OS_TX_SIGNED | 1u << OS_TX_BROADCAST, OS_TX_REPLACED},
     };
     /* the payout status a transaction state goes with */
     static const int payout_of[] = {0, OS_PAYOUT_SIGNING, OS_PAYOUT_SIGNED, OS_PAYOUT_BROADCAST, OS_PAYOUT_CONFIRMED,
                                     OS_PAYOUT_REQUESTED, OS_PAYOUT_FAILED, OS_PAYOUT_AWAITING_APPROVAL};
     uint8_t raw[4] = {1, 2, 3, 4}, txid[32] = {7}, root[32] = {9};
+    os_outpoint lost = {.txid = {5}, .vout = 1};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         uint32_t from = 0;
         os_tx_state to = 0;
@@ -556,7 +557,7 @@ static void test_transition_table(void **state) {
         for (int s = OS_TX_SIGNING; s <= OS_TX_AWAITING; s++) {
             int64_t payout = 0, row = tx_in_state(l, s, payout_of[s], &payout);
             os_tx_event_data d = {.now = 42, .note = "n", .raw = raw, .raw_len = 4, .txid = txid, .root_after = root,
-                                  .confirmations = 2, .block_height = 10};
+                                  .confirmations = 2, .block_height = 10, .lost = &lost, .n_lost = 1};
             int rc = os_ledger_tx_transition(l, row, table[i].ev, &d);
             int64_t now_state = value_of(l, "SELECT state FROM txs WHERE id = ?", row);
             if (table[i].from & (1u << s)) {
@@ -589,6 +590,132 @@ static void test_transition_table(void **state) {
     os_tx_event_data none = {.now = 52};
     assert_int_equal(os_ledger_tx_transition(l, row, OS_TXEV_SIGNED, &none), OS_ERR_ARG);
     assert_int_equal(os_ledger_tx_transition(l, row, (os_tx_event)99, &none), OS_ERR_ARG);
+    os_ledger_close(l);
+}
+
+static int64_t add_coin(os_ledger *l, uint8_t tag, uint64_t amount) {
+    static const uint8_t script[25] = {0x76, 0xa9, 0x14}, prev[] = {0x01};
+    os_ledger_new_coin c = {.amount = amount, .script = script, .script_len = sizeof script,
+                            .script_type = OS_SCRIPT_P2PKH, .prev = prev, .prev_len = sizeof prev, .height = 5};
+    memset(c.op.txid, tag, 32);
+    assert_int_equal(os_ledger_coin_add(l, &c), OS_OK);
+    return value_of(l, "SELECT max(id) FROM coins WHERE 1 = ?", 1);
+}
+
+/* A foreign spend of a transaction's input other than the anchor (INPUT_LOST): the lost coin leaves
+ * the spendable set (spent, still marked as this transaction's), the other inputs are released, the
+ * anchor stays with the payouts; the payouts keep their status (never failed); the worker's queue
+ * offers the transaction for a replacement on the anchor, which takes the payouts and coins; a refused
+ * replacement gives them back and the queue offers it again; the replacement's confirmation settles
+ * the original. */
+static void test_input_lost_respend(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    int64_t anchor = add_coin(l, 0xA1, 200000), other = add_coin(l, 0xB2, 150000), third = add_coin(l, 0xC3, 90000),
+            spare = add_coin(l, 0xD4, 300000);
+    static const uint8_t prev[] = {0x01};
+    os_sign_input in[3];
+    os_sign_output out;
+    memset(in, 0, sizeof in);
+    memset(&out, 0, sizeof out);
+    for (int k = 0; k < 3; k++) {
+        memset(in[k].prevout.txid, k == 0 ? 0xA1 : k == 1 ? 0xB2 : 0xC3, 32);
+        in[k].script_type = OS_SCRIPT_P2PKH;
+        in[k].prev_tx = prev;
+        in[k].prev_tx_len = sizeof prev;
+    }
+    out.kind = OS_OUTPUT_PAYOUT;
+    out.amount = 300000;
+    out.script_len = 3;
+    os_ledger_new_payout np = {.amount = 300000, .script = out.script, .script_len = 3, .address = REGTEST_ADDR, .now = 1};
+    memset(np.nonce, 0x33, 32);
+    int64_t payout = 0, row = 0, coins[3] = {anchor, other, third};
+    assert_int_equal(os_ledger_payout_insert(l, &np, &payout), OS_OK);
+    os_sign_tx tx = {.version = 2, .inputs = in, .n_inputs = 3, .outputs = &out, .n_outputs = 1};
+    assert_int_equal(os_ledger_tx_draft_create(l, &tx, 500, OS_PAYOUT_REQUESTED, &payout, 1, coins, 3, 1, &row), OS_OK);
+    uint8_t txid[32] = {0x77}, root[32] = {0x99};
+    os_tx_event_data d = {.now = 2, .note = "", .raw = prev, .raw_len = 1, .txid = txid, .root_after = root};
+    assert_int_equal(os_ledger_tx_transition(l, row, OS_TXEV_SIGNED, &d), OS_OK);
+    assert_int_equal(os_ledger_tx_transition(l, row, OS_TXEV_SENT, &d), OS_OK);
+    int64_t next = -1;
+    int yes = 1;
+    uint64_t waiting = 9;
+    assert_int_equal(os_ledger_tx_next(l, OS_LEDGER_NEXT_TO_RESPEND, &next), OS_OK);
+    assert_int_equal(next, 0);
+    assert_int_equal(os_ledger_tx_input_lost(l, row, &yes), OS_OK);
+    assert_false(yes);
+
+    /* no data: refused; the anchor named as lost is not taken (a lost anchor is ANCHOR_LOST) */
+    os_tx_event_data lost = {.now = 3, .note = "lost"};
+    assert_int_equal(os_ledger_tx_transition(l, row, OS_TXEV_INPUT_LOST, &lost), OS_ERR_ARG);
+    os_outpoint ops[2] = {in[1].prevout, in[0].prevout};
+    lost.lost = ops;
+    lost.n_lost = 2;
+    assert_int_equal(os_ledger_tx_transition(l, row, OS_TXEV_INPUT_LOST, &lost), OS_OK);
+    assert_int_equal(value_of(l, "SELECT state FROM txs WHERE id = ?", row), OS_TX_SIGNED);
+    assert_int_equal(value_of(l, "SELECT status FROM payouts WHERE id = ?", payout), OS_PAYOUT_BROADCAST);
+    assert_int_equal(value_of(l, "SELECT state FROM coins WHERE id = ?", other), OS_COIN_SPENT);
+    assert_int_equal(value_of(l, "SELECT reserved_by FROM coins WHERE id = ?", other), row);
+    assert_int_equal(value_of(l, "SELECT state FROM coins WHERE id = ?", anchor), OS_COIN_RESERVED);
+    assert_int_equal(value_of(l, "SELECT reserved_by FROM coins WHERE id = ?", anchor), row);
+    assert_int_equal(value_of(l, "SELECT state FROM coins WHERE id = ?", third), OS_COIN_AVAILABLE);
+    assert_int_equal(value_of(l, "SELECT reserved_by IS NULL FROM coins WHERE id = ?", third), 1);
+    assert_int_equal(os_ledger_tx_input_lost(l, row, &yes), OS_OK);
+    assert_true(yes);
+    assert_int_equal(os_ledger_tx_next(l, OS_LEDGER_NEXT_TO_RESPEND, &next), OS_OK);
+    assert_int_equal(next, row);
+    assert_int_equal(os_ledger_payouts_awaiting_respend(l, &waiting), OS_OK);
+    assert_int_equal(waiting, 1);
+
+    /* the replacement: the anchor and other coins; the payout moves to it, the queue empties */
+    os_sign_input rin[2] = {in[0], in[2]};
+    memset(rin[1].prevout.txid, 0xD4, 32);
+    os_sign_output rout = out;
+    rout.replace = 1;
+    rout.anchor = in[0].prevout;
+    os_sign_tx rtx = {.version = 2, .inputs = rin, .n_inputs = 2, .outputs = &rout, .n_outputs = 1};
+    int64_t rcoins[2] = {anchor, spare}, taken[2] = {anchor, other}, rep = 0;
+    /* a coin that is not available (the lost one) is refused, all or nothing */
+    assert_int_equal(os_ledger_tx_replacement_create(l, row, &rtx, 700, taken, 2, 4, &rep), OS_ERR_NOT_FOUND);
+    assert_int_equal(value_of(l, "SELECT reserved_by FROM coins WHERE id = ?", anchor), row);
+    assert_int_equal(os_ledger_tx_replacement_create(l, row, &rtx, 700, rcoins, 2, 4, &rep), OS_OK);
+    assert_int_equal(value_of(l, "SELECT status FROM payouts WHERE id = ?", payout), OS_PAYOUT_SIGNING);
+    assert_int_equal(value_of(l, "SELECT tx_row FROM payouts WHERE id = ?", payout), rep);
+    assert_int_equal(value_of(l, "SELECT reserved_by FROM coins WHERE id = ?", anchor), rep);
+    assert_int_equal(value_of(l, "SELECT reserved_by FROM coins WHERE id = ?", spare), rep);
+    assert_int_equal(value_of(l, "SELECT reserved_by FROM coins WHERE id = ?", other), row);
+    assert_int_equal(os_ledger_tx_next(l, OS_LEDGER_NEXT_TO_RESPEND, &next), OS_OK);
+    assert_int_equal(next, 0);
+    assert_int_equal(os_ledger_payouts_awaiting_respend(l, &waiting), OS_OK);
+    assert_int_equal(waiting, 0);
+
+    /* refused by the signer: everything back on the original, which is offered again; the next
+     * replacement releases the coins it does not use */
+    os_tx_event_data refused = {.now = 5, .note = "refused"};
+    assert_int_equal(os_ledger_tx_transition(l, rep, OS_TXEV_BUMP_REFUSED, &refused), OS_OK);
+    assert_int_equal(value_of(l, "SELECT tx_row FROM payouts WHERE id = ?", payout), row);
+    assert_int_equal(os_ledger_tx_next(l, OS_LEDGER_NEXT_TO_RESPEND, &next), OS_OK);
+    assert_int_equal(next, row);
+    int64_t only_anchor[1] = {anchor};
+    rtx.n_inputs = 1;
+    assert_int_equal(os_ledger_tx_replacement_create(l, row, &rtx, 700, only_anchor, 1, 6, &rep), OS_OK);
+    assert_int_equal(value_of(l, "SELECT state FROM coins WHERE id = ?", spare), OS_COIN_AVAILABLE);
+    assert_int_equal(value_of(l, "SELECT reserved_by FROM coins WHERE id = ?", anchor), rep);
+
+    /* the replacement confirms: it paid; the original is settled (replaced) */
+    uint8_t txid2[32] = {0x78};
+    d.txid = txid2;
+    assert_int_equal(os_ledger_tx_transition(l, rep, OS_TXEV_SIGNED, &d), OS_OK);
+    os_tx_event_data conf = {.now = 7, .note = "", .confirmations = 1, .block_height = 9};
+    assert_int_equal(os_ledger_tx_transition(l, rep, OS_TXEV_CONFIRMED, &conf), OS_OK);
+    assert_int_equal(value_of(l, "SELECT status FROM payouts WHERE id = ?", payout), OS_PAYOUT_CONFIRMED);
+    assert_int_equal(value_of(l, "SELECT tx_row FROM payouts WHERE id = ?", payout), rep);
+    assert_int_equal(value_of(l, "SELECT state FROM txs WHERE id = ?", row), OS_TX_REPLACED);
+    assert_int_equal(value_of(l, "SELECT state FROM coins WHERE id = ?", anchor), OS_COIN_SPENT);
+    assert_int_equal(os_ledger_tx_next(l, OS_LEDGER_NEXT_TO_RESPEND, &next), OS_OK);
+    assert_int_equal(next, 0);
     os_ledger_close(l);
 }
 
@@ -972,6 +1099,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_corrupt_ledger_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_schema_refused_with_the_restore_advice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transition_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_input_lost_respend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_fee_signal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v4_tx_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reanchored_leaf_is_a_move, setup, teardown),
