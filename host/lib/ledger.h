@@ -113,16 +113,16 @@ typedef enum {
  *   UNKNOWN           SIGNED, BROADCAST          SIGNED      (unchanged)
  *   CONFIRMED         SIGNED, BROADCAST,         CONFIRMED   every payout it carries -> confirmed(n)
  *                     CONFIRMED                    + coins of its family spent, family -> REPLACED
- *   INPUT_LOST        SIGNED, BROADCAST          SIGNED      (unchanged: a replacement on the same anchor
- *                       + the lost coins spent, the                        carries them; the worker's
- *                       others but the anchor released                     NEXT_TO_RESPEND)
+ *   INPUT_LOST        SIGNED, BROADCAST          SIGNED      (unchanged: a replacement on the same
+ *                       + the lost coins spent (still                  anchor carries them, built from
+ *                       its), the others but the anchor released       the worker's NEXT_TO_RESPEND)
  *                       (a foreign transaction spent an input other than the anchor, confirmations_final deep)
  *   REPLACED_BY_OURS  SIGNED, BROADCAST          REPLACED    (unchanged: the confirmed one carries them)
  *   ANCHOR_LOST       SIGNED, BROADCAST          REPLACED    signing, signed, broadcast -> awaiting_reanchor
  *                       (a foreign transaction spent the anchor, confirmations_final deep)
  *
  * Two arrows are not events of an existing transaction: a new draft (os_ledger_tx_draft_create)
- * takes requested payouts to signing, and a fee bump (os_ledger_tx_replacement_create) takes the
+ * takes requested payouts to signing, and a replacement (os_ledger_tx_replacement_create) takes the
  * signed/broadcast payouts of the transaction it replaces to signing on the replacement (a fee bump on
  * the same coins, or, after INPUT_LOST, a replacement on the same anchor and other coins).
  * SENT, NOT_SENT, FEE_TOO_LOW and UNKNOWN count a broadcast attempt; every event but FEE_TOO_LOW

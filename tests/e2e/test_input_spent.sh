@@ -11,7 +11,7 @@
 #    spends the anchor, is signed without the operator (a REPLACE of the committed nonce), confirms;
 #    the destination is paid exactly once; /metrics counts the lost input.
 #  - A restart cross-checks the signer's log with the ledger (log verify --db) and the next payout is paid.
-# Needs $ONCESIGN_BUILD. Runs in about 40 seconds.
+# Needs $ONCESIGN_BUILD. Runs in about 10 seconds.
 STACK_TAG=inspent STACK_NODE_SEED=12 STACK_SIM_SEED=14 STACK_CONFIRMATIONS_FINAL=3
 . "$(dirname "$0")/lib/stack.bash"
 
