@@ -104,6 +104,8 @@ static const status_text STATUS_TEXTS[] = {
       "the approval does not verify over this transaction's commitment on this signer" },
     { OS_ERR_VOUCHER_KEY, "voucher-key",
       "the issuer key file is missing, malformed or readable by other users" },
+    { OS_ERR_VOUCHER_CONFLICT, "voucher-conflict",
+      "the ledger holds another voucher for this payout's nonce; sign under that one" },
     { OS_ERR_AUDIT_VOUCHERS_MISSING, "audit-vouchers-missing",
       "vouchers were required and a signed transaction's new payouts are not all covered by its VOUCHERS entry" },
     { OS_ERR_AUDIT_VOUCHERS_LEDGER, "audit-vouchers-ledger",

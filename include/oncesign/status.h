@@ -137,6 +137,7 @@ typedef enum {
                                          REFUSED, logged */
     OS_ERR_VOUCHER_KEY      = 0x0760, /* host: issuer key file missing, malformed or readable by others */
     /* the auditor's findings in the signer's authority entries (host/lib/audit.h os_audit_check_authority) */
+    OS_ERR_VOUCHER_CONFLICT = 0x0780, /* host: a PSBT's voucher for a nonce the ledger holds another voucher for */
     OS_ERR_AUDIT_VOUCHERS_MISSING = 0x060C, /* log: vouchers were required and a SIGN entry commits new payouts
                                          its VOUCHERS entry does not cover */
     OS_ERR_AUDIT_VOUCHERS_LEDGER = 0x060D, /* log vs ledger: a VOUCHERS entry's ids are not the ledger's vouchers
