@@ -208,6 +208,21 @@ static void print_report_json(const os_audit_report *r, int pubkey_from_file, co
                (unsigned long long)r->ledger_replay_from, (unsigned long long)r->ledger_root_steps);
     else
         fputs(",\"ledger\":null", stdout);
+    if (r->authority_checked) {
+        printf(",\"authority\":{\"with_ledger\":%s,\"vouchered_signs\":%llu,\"quorum_signs\":%llu,"
+               "\"interrupted\":%llu,\"ledger_vouchers_matched\":%llu,\"unchecked_issuers\":%llu,"
+               "\"unchecked_operators\":%llu,\"unchecked_ledger\":%llu,\"findings\":{",
+               r->authority_ledger ? "true" : "false", (unsigned long long)r->vouchered_signs,
+               (unsigned long long)r->quorum_signs, (unsigned long long)r->interrupted,
+               (unsigned long long)r->ledger_vouchers_matched, (unsigned long long)r->unchecked_issuers,
+               (unsigned long long)r->unchecked_operators, (unsigned long long)r->unchecked_ledger);
+        for (int f = 0; f < OS_AUDIT_FINDINGS; f++)
+            printf("%s\"%s\":%llu", f ? "," : "", os_status_name(os_audit_finding_status((os_audit_finding)f)),
+                   (unsigned long long)r->findings[f]);
+        fputs("}}", stdout);
+    } else {
+        fputs(",\"authority\":null", stdout);
+    }
     if (r->chain_checked) {
         printf(",\"chain\":{\"confirmed\":%llu,\"mempool\":%llu,\"not_found\":%llu,\"not_signed_in_ledger\":%llu,"
                "\"differs_from_ledger\":%llu",
@@ -261,6 +276,29 @@ static void print_report_text(const os_audit_report *r, int pubkey_from_file, co
                !r->ledger_roots_replayed ? "not replayed (log does not start at seq 1)"
                : r->ledger_replay_from == 1 ? "replayed from seq 1" : "replayed from the nonce-set reset at seq ",
                r->ledger_roots_replayed && r->ledger_replay_from != 1 ? seq_text(r->ledger_replay_from) : "");
+    if (r->authority_checked) {
+        uint64_t total = 0;
+        printf("authority          %llu signed under vouchers (%llu matched to the ledger's), %llu under a quorum,"
+               " %llu cut off by a power cut", (unsigned long long)r->vouchered_signs,
+               (unsigned long long)r->ledger_vouchers_matched, (unsigned long long)r->quorum_signs,
+               (unsigned long long)r->interrupted);
+        if (!r->authority_ledger) printf("; vouchers not compared (no --db)");
+        if (r->unchecked_issuers || r->unchecked_operators)
+            printf("; before the file shows the sets in force: %llu SIGN entries unchecked for vouchers, %llu entries"
+                   " for the quorum", (unsigned long long)r->unchecked_issuers, (unsigned long long)r->unchecked_operators);
+        if (r->unchecked_ledger)
+            printf("; %llu SIGN entries before the nonce-set reset not compared", (unsigned long long)r->unchecked_ledger);
+        putchar('\n');
+        printf("findings          ");
+        for (int f = 0; f < OS_AUDIT_FINDINGS; f++) {
+            total += r->findings[f];
+            if (r->findings[f])
+                printf(" %s=%llu", os_status_name(os_audit_finding_status((os_audit_finding)f)),
+                       (unsigned long long)r->findings[f]);
+        }
+        if (total == 0) printf(" none");
+        putchar('\n');
+    }
     if (r->chain_checked)
         printf("chain (report)     %llu confirmed, %llu in mempool, %llu not found, %llu differ from the ledger%s%s\n",
                (unsigned long long)r->chain_confirmed, (unsigned long long)r->chain_mempool,
@@ -336,6 +374,11 @@ static int cmd_verify(const cli_globals *g, int argc, char **argv) {
             return exit_code;
         }
         rc = os_audit_crosscheck_ledger(&log, l, &r);
+        if (rc != OS_ERR_DB) {
+            /* every finding is counted, also after a mismatch above */
+            int a = os_audit_check_authority(&log, l, &r);
+            if (rc == OS_OK) rc = a;
+        }
         if (rc == OS_ERR_DB) exit_code = CLI_EXIT_ERROR;
         else if (rc != OS_OK) exit_code = CLI_EXIT_REFUSED;
         if (rc == OS_OK && b.rpc_url != NULL) {
@@ -360,6 +403,10 @@ static int cmd_verify(const cli_globals *g, int argc, char **argv) {
             }
         }
         os_ledger_close(l);
+    } else if (rc == OS_OK) {
+        /* the vouchers and approvals as far as the log alone shows them */
+        rc = os_audit_check_authority(&log, NULL, &r);
+        if (rc != OS_OK) exit_code = CLI_EXIT_REFUSED;
     }
     if (g->json) print_report_json(&r, from_file, pubkey_hex, rpc_err);
     else print_report_text(&r, from_file, pubkey_hex, rpc_err);

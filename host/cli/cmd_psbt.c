@@ -1,5 +1,5 @@
-/* oncesign CLI — PSBT commands: `sign FILE.psbt`, `psbt create`, `psbt inspect`, `psbt bind`
- * (docs/PSBT.md, docs/OPERATING.md "PSBT commands"). Signing goes through the engine
+/* oncesign CLI — PSBT commands: `sign FILE.psbt`, `psbt create`, `psbt inspect`, `psbt bind` (a nonce, or
+ * an issuer's voucher), `psbt add-approval` (an operator's) (docs/PSBT.md, docs/OPERATING.md "PSBT commands"). Signing goes through the engine
  * (os_engine_sign_external), so the ledger's nonce tree stays the signer's. */
 #include <ctype.h>
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include "client.h"
 #include "engine.h"
 #include "file_replace.h"
+#include "issuer.h"
 #include "nonce_set.h"
 #include "oncesign/protocol.h"
 #include "oncesign/status.h"
@@ -20,6 +21,7 @@
 #include "psbt.h"
 #include "rpc.h"
 #include "signing.h"
+#include "voucher.h"
 
 #define DEFAULT_FEE_RATE 2000u      /* sat per 1000 vbytes; Monacoin's relay minimum is 1000 */
 #define DEFAULT_SCAN 200u           /* addresses per chain searched for an input's key */
@@ -734,14 +736,22 @@ static int cmd_inspect(const cli_globals *g, int argc, char **argv) {
         return cli_usage("psbt inspect: %s derives keys with coin type %ld', which is not --network %s", file, coin,
                          net == OS_NET_MAIN ? "main" : net == OS_NET_TEST ? "test" : "regtest");
     }
-    char txid[65], addr[OS_MAX_ADDRESS + 1], path[160], hex[65];
+    char txid[65], addr[OS_MAX_ADDRESS + 1], path[160], hex[65], digest_hex[65] = "";
     os_txid_to_hex(p->tx.txid, txid);
+    uint8_t digest[32];
+    /* what an operator approves (`oncesign approve --commitment`) and the SIGN entry names */
+    if (psbt_tx_digest(p, digest) == OS_OK) os_hex_encode(digest, 32, digest_hex);
     uint64_t in_total = 0, out_total = 0;
     int amounts_known = 1;
-    if (g->json) printf("{\"ok\":true,\"unsigned_txid\":\"%s\",\"version\":%u,\"locktime\":%u,\"inputs\":[", txid,
-                        p->tx.version, p->tx.locktime);
-    else printf("unsigned txid  %s\nversion %u, locktime %u\ninputs (%zu)\n", txid, p->tx.version, p->tx.locktime,
-                p->tx.n_inputs);
+    if (g->json) {
+        printf("{\"ok\":true,\"unsigned_txid\":\"%s\",\"commitment\":", txid);
+        if (digest_hex[0]) printf("\"%s\"", digest_hex); else fputs("null", stdout);
+        printf(",\"version\":%u,\"locktime\":%u,\"inputs\":[", p->tx.version, p->tx.locktime);
+    } else {
+        printf("unsigned txid  %s\ncommitment     %s\nversion %u, locktime %u\ninputs (%zu)\n", txid,
+               digest_hex[0] ? digest_hex : "(none: the signer cannot sign this transaction)", p->tx.version,
+               p->tx.locktime, p->tx.n_inputs);
+    }
     for (size_t i = 0; i < p->tx.n_inputs; i++) {
         uint64_t amount = 0;
         const uint8_t *script = NULL;
@@ -792,8 +802,11 @@ static int cmd_inspect(const cli_globals *g, int argc, char **argv) {
         else if (has_path && d.depth == 5 && d.path[3] == 1) kind = "change";
         if (has_path) path_text(&d, path, sizeof path);
         if (has_nonce) os_hex_encode(nonce, 32, hex);
-        char anchor_txid[65] = "";
+        char anchor_txid[65] = "", voucher_id[65] = "";
         if (replace) os_txid_to_hex(anchor.txid, anchor_txid);
+        os_voucher v;
+        uint8_t id[32];
+        if (psbt_output_voucher(p, i, &v) == OS_OK && os_voucher_id(&v, id) == OS_OK) os_hex_encode(id, 32, voucher_id);
         if (g->json) {
             printf("%s{\"amount\":%llu,\"address\":", i ? "," : "", (unsigned long long)o->amount);
             if (addr[0]) cli_json_string(addr); else fputs("null", stdout);
@@ -803,16 +816,35 @@ static int cmd_inspect(const cli_globals *g, int argc, char **argv) {
             if (replace) printf("\"%s:%u\"", anchor_txid, anchor.vout); else fputs("null", stdout);
             fputs(",\"path\":", stdout);
             if (has_path) cli_json_string(path); else fputs("null", stdout);
+            fputs(",\"voucher_id\":", stdout);
+            if (voucher_id[0]) printf("\"%s\"", voucher_id); else fputs("null", stdout);
             putchar('}');
         } else {
             printf("  %zu  %llu sat  %s  %s", i, (unsigned long long)o->amount, addr[0] ? addr : "(non-standard script)", kind);
             if (has_nonce) printf("  nonce %s", hex);
             if (replace) printf("  replaces, anchor %s:%u", anchor_txid, anchor.vout);
+            if (voucher_id[0]) printf("  voucher %s", voucher_id);
             if (!has_nonce && has_path) printf("  %s", path);
             putchar('\n');
         }
     }
     int fee_known = amounts_known && in_total >= out_total;
+    os_approval approvals[OS_MAX_OPERATORS];
+    size_t n_approvals = 0;
+    (void)psbt_approvals(p, approvals, &n_approvals);   /* the parser checked them */
+    if (g->json) {
+        fputs("],\"approvals\":[", stdout);
+        for (size_t k = 0; k < n_approvals; k++) {
+            os_hex_encode(approvals[k].operator_key, 32, hex);
+            printf("%s{\"operator_key\":\"%s\",\"expiry_seq\":%llu}", k ? "," : "", hex,
+                   (unsigned long long)approvals[k].expiry_seq);
+        }
+    } else {
+        for (size_t k = 0; k < n_approvals; k++) {
+            os_hex_encode(approvals[k].operator_key, 32, hex);
+            printf("approval  operator %s, expires at log seq %llu\n", hex, (unsigned long long)approvals[k].expiry_seq);
+        }
+    }
     if (g->json) {
         printf("],\"input_total\":");
         if (amounts_known) printf("%llu", (unsigned long long)in_total); else fputs("null", stdout);
@@ -834,9 +866,10 @@ static int cmd_inspect(const cli_globals *g, int argc, char **argv) {
 static int cmd_bind(const cli_globals *g, int argc, char **argv) {
     const char *file = NULL, *out = NULL;
     uint64_t output = 0;
-    int have_output = 0, have_nonce = 0, have_anchor = 0;
+    int have_output = 0, have_nonce = 0, have_anchor = 0, have_voucher = 0;
     uint8_t nonce[32];
     os_outpoint anchor;
+    os_voucher voucher;
     cli_backend unused;
     memset(&unused, 0, sizeof unused);
     for (int i = 0; i < argc; i++) {
@@ -856,6 +889,12 @@ static int cmd_bind(const cli_globals *g, int argc, char **argv) {
             if (!parse_outpoint(a, val, &anchor)) return CLI_EXIT_USAGE;
             have_anchor = 1;
             i++;
+        } else if (strcmp(a, "--voucher") == 0) {
+            int vrc = val != NULL ? os_voucher_from_hex(val, &voucher) : OS_ERR_BAD_REQUEST;
+            if (vrc != OS_OK)
+                return cli_usage("--voucher: not a voucher's %d hex digits (%s)", 2 * OS_VOUCHER_BYTES, os_status_message(vrc));
+            have_voucher = 1;
+            i++;
         } else if (strcmp(a, "--out") == 0 && val != NULL) {
             out = val;
             i++;
@@ -865,7 +904,13 @@ static int cmd_bind(const cli_globals *g, int argc, char **argv) {
             return cli_usage("psbt bind: unknown option, missing value or extra argument: %s", a);
         }
     }
-    if (file == NULL || !have_output || !have_nonce) return cli_usage("usage: psbt bind FILE --output N --nonce HEX [--anchor TXID:VOUT] [--out FILE]");
+    if (file == NULL || !have_output || (!have_nonce && !have_voucher))
+        return cli_usage("usage: psbt bind FILE --output N (--nonce HEX [--anchor TXID:VOUT] | --voucher HEX) [--out FILE]");
+    /* a voucher names its payout's nonce; it goes with a new payout only */
+    if (have_voucher && have_anchor) return cli_usage("psbt bind: --voucher is for a new payout; a replacement (--anchor) takes none");
+    if (have_voucher && have_nonce && memcmp(nonce, voucher.nonce, 32) != 0)
+        return cli_usage("psbt bind: --nonce is not the voucher's nonce");
+    if (have_voucher) memcpy(nonce, voucher.nonce, 32);
     psbt *p = NULL;
     int rc = load_psbt(g, file, &p);
     if (rc != CLI_EXIT_OK) return rc;
@@ -874,17 +919,56 @@ static int cmd_bind(const cli_globals *g, int argc, char **argv) {
         psbt_free(p);
         return cli_usage("--output %llu: the transaction has %zu outputs", (unsigned long long)output, n);
     }
+    char err[256] = "";
     int st = psbt_output_bind(p, (size_t)output, nonce, have_anchor ? &anchor : NULL);
-    if (st != OS_OK) rc = cli_fail(g, CLI_EXIT_ERROR, st, "binding failed");
+    if (st == OS_OK && have_voucher) st = psbt_output_set_voucher(p, (size_t)output, &voucher, err, sizeof err);
+    if (st != OS_OK) rc = cli_fail(g, exit_for_psbt(st), st, "binding failed%s%s", err[0] ? ": " : "", err);
+    else rc = emit_psbt(g, p, out, NULL);
+    psbt_free(p);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- psbt add-approval */
+
+/* Adds an operator's approval (what `oncesign approve --commitment` printed for this PSBT's
+ * commitment) to the PSBT; `oncesign sign` sends the approvals it carries. */
+static int cmd_add_approval(const cli_globals *g, int argc, char **argv) {
+    const char *file = NULL, *out = NULL, *hex = NULL;
+    cli_backend unused;
+    memset(&unused, 0, sizeof unused);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = cli_backend_option(&unused, argc, argv, &i);
+        if (r < 0) return CLI_EXIT_USAGE;
+        if (r > 0) continue;
+        if (strcmp(a, "--approval") == 0 && val != NULL) hex = argv[++i];
+        else if (strcmp(a, "--out") == 0 && val != NULL) out = argv[++i];
+        else if (a[0] != '-' && file == NULL) file = a;
+        else return cli_usage("psbt add-approval: unknown option, missing value or extra argument: %s", a);
+    }
+    if (file == NULL || hex == NULL) return cli_usage("usage: psbt add-approval FILE --approval HEX [--out FILE]");
+    uint8_t wire[OS_APPROVAL_BYTES];
+    size_t len = 0;
+    os_approval a;
+    if (strlen(hex) != 2 * OS_APPROVAL_BYTES || os_hex_decode(hex, wire, sizeof wire, &len) != OS_OK ||
+        len != OS_APPROVAL_BYTES || os_approval_decode(wire, &a) != OS_OK)
+        return cli_usage("--approval: not an approval's %d hex digits (as `oncesign approve` prints)", 2 * OS_APPROVAL_BYTES);
+    psbt *p = NULL;
+    int rc = load_psbt(g, file, &p);
+    if (rc != CLI_EXIT_OK) return rc;
+    char err[256] = "";
+    int st = psbt_add_approval(p, &a, err, sizeof err);
+    if (st != OS_OK) rc = cli_fail(g, exit_for_psbt(st), st, "cannot add the approval: %s", err[0] ? err : os_status_message(st));
     else rc = emit_psbt(g, p, out, NULL);
     psbt_free(p);
     return rc;
 }
 
 int cli_cmd_psbt(const cli_globals *g, int argc, char **argv) {
-    if (argc == 0) return cli_usage("psbt: which command? create, inspect or bind");
+    if (argc == 0) return cli_usage("psbt: which command? create, inspect, bind or add-approval");
     if (strcmp(argv[0], "create") == 0) return cmd_create(g, argc - 1, argv + 1);
     if (strcmp(argv[0], "inspect") == 0) return cmd_inspect(g, argc - 1, argv + 1);
     if (strcmp(argv[0], "bind") == 0) return cmd_bind(g, argc - 1, argv + 1);
-    return cli_usage("psbt: unknown command '%s' (create, inspect, bind)", argv[0]);
+    if (strcmp(argv[0], "add-approval") == 0) return cmd_add_approval(g, argc - 1, argv + 1);
+    return cli_usage("psbt: unknown command '%s' (create, inspect, bind, add-approval)", argv[0]);
 }

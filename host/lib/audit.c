@@ -9,11 +9,14 @@
 
 #include "audit_log.h"
 #include "bytes.h"
+#include "crypto.h"
 #include "errtext.h"
+#include "issuer.h"
 #include "nonce_tree.h"
 #include "oncesign/check.h"
 #include "oncesign/status.h"
 #include "tx.h"
+#include "voucher.h"
 
 void os_audit_log_free(os_audit_log *log) {
     if (log == NULL) return;
@@ -630,6 +633,275 @@ int os_audit_crosscheck_ledger(const os_audit_log *log, os_ledger *l, os_audit_r
     nonce_tree_free(tree);
     if (rc == OS_ERR_DB && r->status == OS_OK) fail(r, OS_ERR_DB, 0, 0, "ledger query failed");
     return rc;
+}
+
+/* ------------------------------------------------------------------ authority entries (issue 14) */
+
+static const int FINDING_STATUS[OS_AUDIT_FINDINGS] = {
+    OS_ERR_AUDIT_VOUCHERS_MISSING,   OS_ERR_AUDIT_VOUCHERS_LEDGER,      OS_ERR_AUDIT_VOUCHER_ISSUER,
+    OS_ERR_AUDIT_UNPAIRED,           OS_ERR_AUDIT_APPROVALS_OPERATOR,   OS_ERR_AUDIT_APPROVALS_DUPLICATE,
+    OS_ERR_AUDIT_APPROVALS_FEW,      OS_ERR_AUDIT_QUORUM_MISSING,
+};
+
+int os_audit_finding_status(os_audit_finding f) {
+    return (unsigned)f < OS_AUDIT_FINDINGS ? FINDING_STATUS[f] : OS_ERR_ARG;
+}
+
+/* Counts a finding; the first failure of the report keeps its place in status and reason. */
+static void finding(os_audit_report *r, os_audit_finding f, uint64_t seq, size_t index, const char *fmt, ...) {
+    r->findings[f]++;
+    if (r->status != OS_OK) return;
+    va_list ap;
+    va_start(ap, fmt);
+    char text[sizeof r->reason];
+    os_verrf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fail(r, FINDING_STATUS[f], seq, index, "%s", text);
+}
+
+/* The sets in force as the walk reaches an entry. */
+typedef struct {
+    int issuers_known, operators_known;
+    uint8_t voucher_flags, n_issuers, issuers[OS_MAX_ISSUERS][32];
+    uint8_t k, n_operators, operators[OS_MAX_OPERATORS][32];
+    uint64_t threshold;
+} authority_sets;
+
+static int issuer_registered(const authority_sets *a, const uint8_t key[32]) {
+    for (size_t i = 0; i < a->n_issuers && i < OS_MAX_ISSUERS; i++)
+        if (memcmp(a->issuers[i], key, 32) == 0) return 1;
+    return 0;
+}
+
+static int operator_registered(const authority_sets *a, const uint8_t key[32]) {
+    for (size_t i = 0; i < a->n_operators && i < OS_MAX_OPERATORS; i++)
+        if (memcmp(a->operators[i], key, 32) == 0) return 1;
+    return 0;
+}
+
+/* The ledger's side of one SIGN entry's vouchers: the chained ids of the vouchers it holds for the
+ * transaction's new payouts, in output order, and the first one no issuer in force signed. */
+typedef struct {
+    const authority_sets *sets;
+    uint16_t n;
+    uint8_t digest[32];
+    uint64_t n_new_leaves;
+    int bad_issuer;
+    uint8_t bad_nonce[32];
+} ledger_vouchers;
+
+static int ledger_voucher(void *ctx, const uint8_t nonce[32], const os_voucher *v) {
+    ledger_vouchers *lv = ctx;
+    lv->n_new_leaves++;
+    if (v == NULL) return OS_OK;
+    uint8_t chain[64];
+    memcpy(chain, lv->digest, 32);
+    int rc = os_voucher_id(v, chain + 32);
+    if (rc != OS_OK) return OS_ERR_DB;
+    crypto_sha256(chain, sizeof chain, lv->digest);
+    lv->n++;
+    if (!lv->bad_issuer && lv->sets->issuers_known &&
+        (!issuer_registered(lv->sets, v->issuer) || os_voucher_check(v, NULL) != OS_OK)) {
+        lv->bad_issuer = 1;
+        memcpy(lv->bad_nonce, nonce, 32);
+    }
+    return OS_OK;
+}
+
+/* The ledger check of one SIGN entry (payload pl) whose VOUCHERS entry is vpl (NULL: none came). */
+static int check_ledger_vouchers(os_ledger *l, const authority_sets *sets, const uint8_t *pl, const uint8_t *vpl,
+                                 uint64_t seq, size_t i, os_audit_report *r) {
+    ledger_vouchers lv;
+    memset(&lv, 0, sizeof lv);
+    lv.sets = sets;
+    int rc = os_ledger_vouchers_of_commitment(l, pl, pl + 32, ledger_voucher, &lv);
+    if (rc != OS_OK) return rc;
+    char hex[65];
+    uint16_t logged = vpl != NULL ? os_read_le16(vpl + 32) : 0;
+    static const uint8_t zero[32];
+    const uint8_t *want = vpl != NULL ? vpl + 34 : zero;
+    if (lv.n != logged || memcmp(lv.digest, want, 32) != 0) {
+        to_hex(hex, pl + 32, 32);
+        if (vpl == NULL)
+            finding(r, OS_AUDIT_FINDING_VOUCHERS_LEDGER, seq, i,
+                    "entry %llu (SIGN, tx_digest %s): the ledger holds %u voucher(s) for its new payouts, the log shows"
+                    " them paid under none", (unsigned long long)seq, hex, (unsigned)lv.n);
+        else
+            finding(r, OS_AUDIT_FINDING_VOUCHERS_LEDGER, seq, i,
+                    "entry %llu (SIGN, tx_digest %s): its VOUCHERS entry names %u voucher(s); the ledger's %u voucher(s)"
+                    " for the transaction's %llu new payout(s) %s", (unsigned long long)seq, hex, (unsigned)logged,
+                    (unsigned)lv.n, (unsigned long long)lv.n_new_leaves,
+                    lv.n == logged ? "are other vouchers (their ids chain to another digest)"
+                                   : "are not that many (a voucher missing from the ledger, or one the log does not name)");
+        return OS_OK;
+    }
+    if (vpl != NULL) r->ledger_vouchers_matched++;
+    if (lv.bad_issuer) {
+        to_hex(hex, lv.bad_nonce, 32);
+        finding(r, OS_AUDIT_FINDING_VOUCHER_ISSUER, seq, i,
+                "entry %llu (SIGN): the payout with nonce %s was paid under a voucher not signed by an issuer key"
+                " registered then", (unsigned long long)seq, hex);
+    }
+    return OS_OK;
+}
+
+int os_audit_check_authority(const os_audit_log *log, os_ledger *l, os_audit_report *r) {
+    ARG_CHECK(log != NULL && r != NULL);
+    ARG_CHECK(log->n == 0 || log->entries != NULL);
+    authority_sets sets;
+    memset(&sets, 0, sizeof sets);
+    /* a device's log starts at SETUP with neither set; a file starting later shows them only from
+     * its first ISSUERS / OPERATORS entry */
+    sets.issuers_known = sets.operators_known = log->first == 1;
+    size_t reset_at = SIZE_MAX;
+    for (size_t i = 0; i < log->n; i++)
+        if (log->entries[i][AUDIT_LOG_OFF_TYPE] == OS_LOG_NONCE_RESET) reset_at = i;
+    r->authority_checked = 1;
+    r->authority_ledger = l != NULL;
+    /* the VOUCHERS and APPROVALS entries waiting for their SIGN entry (index+1; 0: none) */
+    size_t pending_v = 0, pending_a = 0;
+    char hex[65];
+    int rc = OS_OK;
+    if (l != NULL) os_ledger_lock(l);
+    for (size_t i = 0; rc == OS_OK && i < log->n; i++) {
+        const uint8_t *e = log->entries[i], *pl = e + AUDIT_LOG_OFF_PAYLOAD;
+        uint8_t type = e[AUDIT_LOG_OFF_TYPE];
+        uint64_t seq = log->first + i;
+        /* Between a VOUCHERS or APPROVALS entry and its SIGN entry the signer writes only the other
+         * one and a re-anchor's APPROVAL (what 4), in one session; a BOOT there is a power cut. */
+        int in_signing = type == OS_LOG_SIGN || type == OS_LOG_VOUCHERS || type == OS_LOG_APPROVALS ||
+                         (type == OS_LOG_APPROVAL && pl[0] == 4);
+        if (!in_signing && (pending_v || pending_a)) {
+            for (int w = 0; w < 2; w++) {
+                size_t p = w == 0 ? pending_v : pending_a;
+                if (p == 0) continue;
+                if (type == OS_LOG_BOOT) {
+                    r->interrupted++;
+                } else {
+                    to_hex(hex, log->entries[p - 1] + AUDIT_LOG_OFF_PAYLOAD, 32);
+                    finding(r, OS_AUDIT_FINDING_UNPAIRED, log->first + p - 1, p - 1,
+                            "entry %llu (%s, tx_digest %s) is followed by entry %llu (type %u), not by the SIGN entry"
+                            " of its transaction", (unsigned long long)(log->first + p - 1),
+                            w == 0 ? "VOUCHERS" : "APPROVALS", hex, (unsigned long long)seq, (unsigned)type);
+                }
+            }
+            pending_v = pending_a = 0;
+        }
+        switch (type) {
+        case OS_LOG_SETUP:
+            memset(&sets, 0, sizeof sets);
+            sets.issuers_known = sets.operators_known = 1;
+            break;
+        case OS_LOG_ISSUERS:
+            sets.issuers_known = 1;
+            sets.voucher_flags = pl[0];
+            sets.n_issuers = pl[1] <= OS_MAX_ISSUERS ? pl[1] : OS_MAX_ISSUERS;
+            memcpy(sets.issuers, pl + 2, sizeof sets.issuers);
+            break;
+        case OS_LOG_OPERATORS:
+            sets.operators_known = 1;
+            sets.k = pl[0];
+            sets.n_operators = pl[1] <= OS_MAX_OPERATORS ? pl[1] : OS_MAX_OPERATORS;
+            sets.threshold = os_read_le64(pl + 2);
+            memcpy(sets.operators, pl + 10, sizeof sets.operators);
+            break;
+        case OS_LOG_VOUCHERS:
+        case OS_LOG_APPROVALS: {
+            size_t *slot = type == OS_LOG_VOUCHERS ? &pending_v : &pending_a;
+            if (*slot) {
+                to_hex(hex, log->entries[*slot - 1] + AUDIT_LOG_OFF_PAYLOAD, 32);
+                finding(r, OS_AUDIT_FINDING_UNPAIRED, log->first + *slot - 1, *slot - 1,
+                        "entry %llu (%s, tx_digest %s) is followed by another one, not by the SIGN entry of its"
+                        " transaction", (unsigned long long)(log->first + *slot - 1),
+                        type == OS_LOG_VOUCHERS ? "VOUCHERS" : "APPROVALS", hex);
+            }
+            *slot = i + 1;
+            if (type == OS_LOG_VOUCHERS) break;
+            if (!sets.operators_known) {
+                r->unchecked_operators++;
+                break;
+            }
+            unsigned n = pl[32];
+            for (unsigned a = 0; a < n && a < OS_MAX_OPERATORS; a++) {
+                const uint8_t *key = pl + 33 + 32 * a;
+                if (!operator_registered(&sets, key)) {
+                    to_hex(hex, key, 32);
+                    finding(r, OS_AUDIT_FINDING_APPROVALS_OPERATOR, seq, i,
+                            "entry %llu (APPROVALS): key %s is not in the operator set in force", (unsigned long long)seq,
+                            hex);
+                }
+                for (unsigned b = 0; b < a; b++)
+                    if (memcmp(pl + 33 + 32 * b, key, 32) == 0) {
+                        to_hex(hex, key, 32);
+                        finding(r, OS_AUDIT_FINDING_APPROVALS_DUPLICATE, seq, i,
+                                "entry %llu (APPROVALS): key %s approved twice", (unsigned long long)seq, hex);
+                    }
+            }
+            if (n > OS_MAX_OPERATORS)
+                finding(r, OS_AUDIT_FINDING_APPROVALS_OPERATOR, seq, i,
+                        "entry %llu (APPROVALS): it counts %u approvers, more than an operator set holds (%u)",
+                        (unsigned long long)seq, n, (unsigned)OS_MAX_OPERATORS);
+            if (n < sets.k || n == 0)
+                finding(r, OS_AUDIT_FINDING_APPROVALS_FEW, seq, i,
+                        "entry %llu (APPROVALS): %u approver(s), the operator set in force needs %u",
+                        (unsigned long long)seq, n, (unsigned)sets.k);
+            break;
+        }
+        case OS_LOG_SIGN: {
+            const uint8_t *vpl = NULL, *apl = NULL;
+            for (int w = 0; w < 2; w++) {
+                size_t p = w == 0 ? pending_v : pending_a;
+                if (p == 0) continue;
+                const uint8_t *ppl = log->entries[p - 1] + AUDIT_LOG_OFF_PAYLOAD;
+                if (memcmp(ppl, pl + 32, 32) == 0) {
+                    *(w == 0 ? &vpl : &apl) = ppl;
+                } else {
+                    to_hex(hex, ppl, 32);
+                    finding(r, OS_AUDIT_FINDING_UNPAIRED, log->first + p - 1, p - 1,
+                            "entry %llu (%s, tx_digest %s) is followed by the SIGN entry %llu of another transaction",
+                            (unsigned long long)(log->first + p - 1), w == 0 ? "VOUCHERS" : "APPROVALS", hex,
+                            (unsigned long long)seq);
+                }
+            }
+            pending_v = pending_a = 0;
+            uint16_t n_new = os_read_le16(pl + 112);
+            uint64_t total = os_read_le64(pl + 104);
+            if (vpl != NULL) r->vouchered_signs++;
+            if (apl != NULL) r->quorum_signs++;
+            if (!sets.issuers_known) {
+                r->unchecked_issuers++;
+            } else if ((sets.voucher_flags & OS_VOUCHERS_REQUIRED) && n_new > 0 &&
+                       (vpl == NULL || os_read_le16(vpl + 32) < n_new)) {
+                finding(r, OS_AUDIT_FINDING_VOUCHERS_MISSING, seq, i,
+                        "entry %llu (SIGN): vouchers were required and it commits %u new payout(s) under %u voucher(s)",
+                        (unsigned long long)seq, (unsigned)n_new, vpl != NULL ? (unsigned)os_read_le16(vpl + 32) : 0u);
+            }
+            if (!sets.operators_known) {
+                r->unchecked_operators++;
+            } else if (sets.n_operators > 0 && total > sets.threshold && apl == NULL) {
+                finding(r, OS_AUDIT_FINDING_QUORUM_MISSING, seq, i,
+                        "entry %llu (SIGN): its payouts total %llu sat, above the quorum threshold %llu sat, and no"
+                        " APPROVALS entry came before it", (unsigned long long)seq, (unsigned long long)total,
+                        (unsigned long long)sets.threshold);
+            }
+            if (l != NULL) {
+                /* before the newest reset the ledger forgot the leaves with the set (docs/RECOVERY.md) */
+                if (reset_at != SIZE_MAX && i < reset_at) r->unchecked_ledger++;
+                else rc = check_ledger_vouchers(l, &sets, pl, vpl, seq, i, r);
+            }
+            break;
+        }
+        default: break;
+        }
+    }
+    if (l != NULL) os_ledger_unlock(l);
+    /* A file may end inside a signing (exported between two commits): nothing was signed yet, and
+     * the next export shows how it ended. */
+    if (rc == OS_ERR_DB && r->status == OS_OK) fail(r, OS_ERR_DB, 0, 0, "ledger query failed");
+    if (rc != OS_OK) return rc;
+    for (int f = 0; f < OS_AUDIT_FINDINGS; f++)
+        if (r->findings[f] != 0) return r->status;
+    return OS_OK;
 }
 
 /* ------------------------------------------------------------------ chain report */

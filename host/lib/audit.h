@@ -61,6 +61,22 @@ int os_audit_write(FILE *f, const os_audit_log *log);
  * Returns: OS_OK; OS_ERR_LOG_FORMAT with err saying which line; OS_ERR_IO on a read error. */
 int os_audit_read(FILE *f, os_audit_log *log, char *err, size_t cap);
 
+/* What os_audit_check_authority can find, each named by its status code (os_audit_finding_status). */
+typedef enum {
+    OS_AUDIT_FINDING_VOUCHERS_MISSING,    /* OS_ERR_AUDIT_VOUCHERS_MISSING */
+    OS_AUDIT_FINDING_VOUCHERS_LEDGER,     /* OS_ERR_AUDIT_VOUCHERS_LEDGER */
+    OS_AUDIT_FINDING_VOUCHER_ISSUER,      /* OS_ERR_AUDIT_VOUCHER_ISSUER */
+    OS_AUDIT_FINDING_UNPAIRED,            /* OS_ERR_AUDIT_UNPAIRED */
+    OS_AUDIT_FINDING_APPROVALS_OPERATOR,  /* OS_ERR_AUDIT_APPROVALS_OPERATOR */
+    OS_AUDIT_FINDING_APPROVALS_DUPLICATE, /* OS_ERR_AUDIT_APPROVALS_DUPLICATE */
+    OS_AUDIT_FINDING_APPROVALS_FEW,       /* OS_ERR_AUDIT_APPROVALS_FEW */
+    OS_AUDIT_FINDING_QUORUM_MISSING,      /* OS_ERR_AUDIT_QUORUM_MISSING */
+    OS_AUDIT_FINDINGS
+} os_audit_finding;
+
+/* The status code (and so, by os_status_name, the name) of a finding; OS_ERR_ARG out of range. */
+int os_audit_finding_status(os_audit_finding f);
+
 /* Counts and the verdict of a verification. */
 typedef struct {
     int status;                     /* OS_OK or the first failure's code */
@@ -86,6 +102,16 @@ typedef struct {
     int ledger_roots_replayed;      /* 1 when the nonce-set roots were replayed (from seq 1 or a reset) */
     uint64_t ledger_replay_from;    /* the seq they were replayed from: 1, or the newest NONCE_RESET */
     uint64_t ledger_sign_recovered; /* SIGN entries before that reset a restore's recovery recorded */
+    /* the signer's authority entries (os_audit_check_authority) */
+    int authority_checked, authority_ledger;
+    uint64_t findings[OS_AUDIT_FINDINGS];  /* counted, index os_audit_finding; any fails the verdict */
+    uint64_t vouchered_signs;       /* SIGN entries with their VOUCHERS entry */
+    uint64_t quorum_signs;          /* SIGN entries with their APPROVALS entry */
+    uint64_t interrupted;           /* VOUCHERS/APPROVALS entries a power cut (BOOT) left without their SIGN */
+    uint64_t ledger_vouchers_matched; /* VOUCHERS entries whose ids the ledger's vouchers reproduce */
+    uint64_t unchecked_issuers;     /* SIGN entries before the file shows the issuer set in force */
+    uint64_t unchecked_operators;   /* SIGN and APPROVALS entries before it shows the operator set */
+    uint64_t unchecked_ledger;      /* SIGN entries before the newest NONCE_RESET (the ledger forgot their leaves) */
     /* chain report (os_audit_chain_report): never a failure */
     int chain_checked;
     uint64_t chain_confirmed, chain_mempool, chain_missing, chain_unsigned, chain_inconsistent;
@@ -121,6 +147,26 @@ int os_audit_verify(const os_audit_log *log, const uint8_t pubkey[32], const uin
  * Call after os_audit_verify returned OS_OK.
  * Returns: OS_OK; OS_ERR_SIGNER_MISMATCH (report status/reason/bad_seq set); OS_ERR_DB. */
 int os_audit_crosscheck_ledger(const os_audit_log *log, os_ledger *l, os_audit_report *report);
+
+/* Checks the signer's authority entries (issue 14; docs/AUDITING.md, "Vouchers and approvals") with
+ * the issuer and operator sets in force at each entry (the newest ISSUERS / OPERATORS entry before
+ * it; none at SETUP; unknown before the first such entry of a file that starts after seq 1:
+ * counted as unchecked):
+ *   - a VOUCHERS or APPROVALS entry is followed by the SIGN entry of its tx_digest (other entries of
+ *     the same signing may sit between; a BOOT after it is a power cut: counted, not a finding);
+ *   - while vouchers are required, a SIGN entry with new payouts has its VOUCHERS entry, covering
+ *     all of them (n_vouchers = n_new);
+ *   - an APPROVALS entry names only keys of the operator set, each once, at least k of them;
+ *   - a SIGN entry whose payout total is above the threshold (operators registered) has its
+ *     APPROVALS entry;
+ *   with a ledger (l not NULL), for each SIGN entry after the newest NONCE_RESET:
+ *   - the ledger's vouchers for the transaction's new payouts (os_ledger_vouchers_of_commitment),
+ *     chained in output order, give the VOUCHERS entry's count and vouchers_digest (none when there
+ *     is no VOUCHERS entry), and each is signed (valid signature) by an issuer key in force.
+ * Every finding is counted in report->findings; the first also sets status, bad_seq and reason
+ * (unless a failure is there already). Call after os_audit_verify returned OS_OK.
+ * Returns: OS_OK; the first finding's status code; OS_ERR_DB (ledger); OS_ERR_ARG. */
+int os_audit_check_authority(const os_audit_log *log, os_ledger *l, os_audit_report *report);
 
 /* Finds the SIGN entry that names a raw transaction (legacy or segwit serialization, e.g. from
  * getrawtransaction): its hashPrevouts and transaction digest (proto/tx_digest.h), which ignore

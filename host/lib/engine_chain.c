@@ -28,6 +28,7 @@
 #include "rpc.h"
 #include "signing.h"
 #include "tx.h"
+#include "voucher.h"
 
 #define DEVICE_TIMEOUT_MS 10000
 #define RBF_SEQUENCE 0xfffffffdu
@@ -1954,13 +1955,52 @@ int os_engine_rebuild_tree(os_engine *e, size_t *n_leaves, char *err, size_t cap
     return rc;
 }
 
+/* Stores the vouchers of an external transaction's new payouts the ledger does not hold yet; one the
+ * ledger holds another voucher for is OS_ERR_VOUCHER_CONFLICT (the log would name a voucher the
+ * ledger does not). */
+static int external_vouchers_store(os_engine *e, const os_sign_tx *tx) {
+    os_ledger_lock(e->ledger);
+    int rc = os_ledger_begin(e->ledger);
+    for (size_t i = 0; rc == OS_OK && i < tx->n_outputs; i++) {
+        const os_voucher *v = tx->outputs[i].voucher;
+        if (tx->outputs[i].kind != OS_OUTPUT_PAYOUT || tx->outputs[i].replace || v == NULL) continue;
+        os_voucher held;
+        uint8_t id[32], held_id[32];
+        rc = os_ledger_voucher_get(e->ledger, v->nonce, &held);
+        if (rc == OS_ERR_NOT_FOUND) {
+            rc = os_ledger_voucher_put(e->ledger, v);
+        } else if (rc == OS_OK) {
+            rc = os_voucher_id(v, id);
+            if (rc == OS_OK) rc = os_voucher_id(&held, held_id);
+            if (rc == OS_OK && memcmp(id, held_id, 32) != 0) {
+                char nonce[65];
+                os_hex_encode(v->nonce, 32, nonce);
+                os_log_field f[] = { OS_LOG_INT("output", (int64_t)i), OS_LOG_STR("nonce", nonce),
+                                     OS_LOG_STR("status", os_status_name(OS_ERR_VOUCHER_CONFLICT)) };
+                os_log(OS_LOG_WARNING, "psbt.voucher_conflict", f, 3,
+                       "external transaction: output %zu's voucher is not the one the ledger holds for nonce %s: not signed",
+                       i, nonce);
+                rc = OS_ERR_VOUCHER_CONFLICT;
+            }
+        }
+    }
+    if (rc == OS_OK) rc = os_ledger_commit(e->ledger);
+    else os_ledger_rollback(e->ledger);
+    os_ledger_unlock(e->ledger);
+    return rc;
+}
+
 int os_engine_sign_external(os_engine *e, const os_sign_tx *tx, os_input_sig *sigs, os_sign_outcome *outcome) {
     if (!e || !tx || !sigs || !outcome) return OS_ERR_ARG;
     if (!e->device_attached) return OS_ERR_UNSUPPORTED;
     if (mismatch(e)) return OS_ERR_SIGNER_MISMATCH;
+    /* The vouchers the payouts come with are the ledger's before the signer can log them (a
+     * VOUCHERS entry), so `log verify --db` finds each one it names. */
+    int rc = external_vouchers_store(e, tx);
+    if (rc != OS_OK) return rc;
     /* The draft is stored first, like the worker's, so a crash mid-signing is explained at start. */
     int64_t row = 0;
-    int rc = os_ledger_tx_external_create(e->ledger, tx, engine_now(), &row);
+    rc = os_ledger_tx_external_create(e->ledger, tx, engine_now(), &row);
     if (rc != OS_OK) return rc;
     pthread_mutex_lock(&e->sign_mu);
     uint8_t before[32], after[32];

@@ -216,6 +216,13 @@ int os_ledger_code_claim(os_ledger *l, int64_t code_row, int64_t payout_id);
  *      blob that does not decode). */
 int os_ledger_voucher_put(os_ledger *l, const os_voucher *v);
 int os_ledger_voucher_get(os_ledger *l, const uint8_t nonce[32], os_voucher *v);
+/* The auditor's view of a signed transaction's vouchers: calls f for each payout leaf a transaction with
+ * this commitment inserted (its NEW payouts), in nonce-key order (the signer's output order), with the
+ * ledger's voucher for that nonce (NULL when it holds none); f returns OS_OK to go on, anything else
+ * stops and is returned.
+ * Returns: OS_OK; OS_ERR_DB (also for a stored voucher that does not decode or names another nonce). */
+int os_ledger_vouchers_of_commitment(os_ledger *l, const uint8_t hash_prevouts[32], const uint8_t tx_digest[32],
+                                     int (*f)(void *ctx, const uint8_t nonce[32], const os_voucher *v), void *ctx);
 
 typedef struct {
     const char *idem_key;               /* NULL for a redemption */

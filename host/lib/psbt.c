@@ -8,11 +8,13 @@
 
 #include "address.h"
 #include "crypto.h"
+#include "draft.h"
 #include "errtext.h"
 #include "mbedtls/base64.h"
 #include "oncesign/check.h"
 #include "oncesign/status.h"
 #include "random.h"
+#include "voucher.h"
 
 static const uint8_t MAGIC[5] = { 0x70, 0x73, 0x62, 0x74, 0xff };
 
@@ -318,6 +320,23 @@ static int pair_ok(int scope, const psbt_pair *pr, const char **why) {
         if (scope == SCOPE_OUTPUT && is_oncesign(pr->key, kl, &sub, &off)) {
             if (sub == PSBT_ONCESIGN_NONCE) { *why = "oncesign nonce: key data or value length (32)"; return off == kl && pr->value_len == 32; }
             if (sub == PSBT_ONCESIGN_ANCHOR) { *why = "oncesign anchor: key data or value length (36)"; return off == kl && pr->value_len == 36; }
+            if (sub == PSBT_ONCESIGN_VOUCHER) {
+                os_voucher v;
+                *why = "oncesign voucher: key data or value length (214)";
+                if (off != kl || pr->value_len != OS_VOUCHER_BYTES) return 0;
+                *why = "oncesign voucher: not a voucher's encoding (version, network, flags, lengths, padding, amount"
+                       " or expiry)";
+                return os_voucher_decode(pr->value, &v) == OS_OK;
+            }
+        }
+        if (scope == SCOPE_GLOBAL && is_oncesign(pr->key, kl, &sub, &off) && sub == PSBT_ONCESIGN_APPROVAL) {
+            os_approval a;
+            *why = "oncesign approval: key data (the operator key, 32 bytes) or value length (104)";
+            if (kl - off != 32 || pr->value_len != OS_APPROVAL_BYTES) return 0;
+            *why = "oncesign approval: expiry_seq 0";
+            if (os_approval_decode(pr->value, &a) != OS_OK) return 0;
+            *why = "oncesign approval: made by another operator key than its key names";
+            return memcmp(a.operator_key, pr->key + off, 32) == 0;
         }
         return 1;
     }
@@ -483,6 +502,18 @@ int psbt_parse(const uint8_t *data, size_t len, psbt **out, char *err, size_t ca
         goto done;
     }
     if ((rc = set_unsigned_tx(p, utx, err, cap)) != OS_OK) goto done;
+    size_t n_approvals = 0;
+    for (size_t k = 0; k < p->global.n; k++) {
+        uint64_t sub;
+        size_t off;
+        n_approvals += is_oncesign(p->global.pairs[k].key, p->global.pairs[k].key_len, &sub, &off) &&
+                       sub == PSBT_ONCESIGN_APPROVAL;
+    }
+    if (n_approvals > OS_MAX_OPERATORS) {
+        rc = fail(err, cap, OS_ERR_PSBT, "global map: %zu oncesign approvals; a signer holds at most %d operators",
+                  n_approvals, OS_MAX_OPERATORS);
+        goto done;
+    }
     p->inputs = calloc(p->tx.n_inputs + 1, sizeof *p->inputs);
     p->outputs = calloc(p->tx.n_outputs + 1, sizeof *p->outputs);
     if (p->inputs == NULL || p->outputs == NULL) { rc = OS_ERR_IO; goto done; }
@@ -497,6 +528,22 @@ int psbt_parse(const uint8_t *data, size_t len, psbt **out, char *err, size_t ca
         os_outpoint anchor;
         rc = psbt_output_nonce(p, i, nonce, &replace, &anchor);
         if (rc == OS_ERR_PSBT) { rc = fail(err, cap, rc, "output %zu: oncesign anchor without a nonce", i); goto done; }
+        int bound = rc == OS_OK;
+        os_voucher v;
+        rc = psbt_output_voucher(p, i, &v);
+        if (rc == OS_OK) {
+            /* a voucher speaks for the new payout of its nonce only (PROTOCOL.md §2.7) */
+            if (!bound) rc = fail(err, cap, OS_ERR_PSBT, "output %zu: oncesign voucher without a nonce", i);
+            else if (replace)
+                rc = fail(err, cap, OS_ERR_PSBT, "output %zu: oncesign voucher on a replacement (it carries an anchor;"
+                          " replacements take no voucher)", i);
+            else if (memcmp(v.nonce, nonce, 32) != 0)
+                rc = fail(err, cap, OS_ERR_PSBT, "output %zu: its oncesign voucher is for another nonce", i);
+            if (rc != OS_OK) goto done;
+        } else if (rc != OS_ERR_NOT_FOUND) {
+            rc = fail(err, cap, rc, "output %zu: malformed oncesign voucher", i);
+            goto done;
+        }
         rc = OS_OK;
     }
     if (r.pos != len) {
@@ -754,6 +801,94 @@ int psbt_output_bind(psbt *p, size_t i, const uint8_t nonce[32], const os_outpoi
     return psbt_map_set(&p->outputs[i], key, sizeof key, v, sizeof v);
 }
 
+int psbt_output_voucher(const psbt *p, size_t i, os_voucher *v) {
+    ARG_CHECK(p != NULL && i < p->tx.n_outputs && v != NULL);
+    uint8_t key[11];
+    oncesign_key(PSBT_ONCESIGN_VOUCHER, key);
+    long at = psbt_map_find(&p->outputs[i], key, sizeof key);
+    if (at < 0) return OS_ERR_NOT_FOUND;
+    const psbt_pair *pr = &p->outputs[i].pairs[at];
+    if (pr->value_len != OS_VOUCHER_BYTES || os_voucher_decode(pr->value, v) != OS_OK) return OS_ERR_PSBT;
+    return OS_OK;
+}
+
+int psbt_output_set_voucher(psbt *p, size_t i, const os_voucher *v, char *err, size_t cap) {
+    ARG_CHECK(p != NULL && v != NULL && i < p->tx.n_outputs);
+    uint8_t nonce[32], key[11], value[OS_VOUCHER_BYTES];
+    int replace = 0;
+    os_outpoint anchor;
+    int rc = psbt_output_nonce(p, i, nonce, &replace, &anchor);
+    if (rc != OS_OK)
+        return fail(err, cap, OS_ERR_PSBT_UNSIGNABLE, "output %zu is not bound to a nonce (bind it first)", i);
+    if (replace)
+        return fail(err, cap, OS_ERR_PSBT_UNSIGNABLE, "output %zu is a replacement: replacements take no voucher", i);
+    if (memcmp(nonce, v->nonce, 32) != 0)
+        return fail(err, cap, OS_ERR_PSBT_UNSIGNABLE, "output %zu is bound to another nonce than the voucher's", i);
+    if ((rc = os_voucher_encode(v, value)) != OS_OK) return fail(err, cap, rc, "the voucher's fields are out of range");
+    oncesign_key(PSBT_ONCESIGN_VOUCHER, key);
+    return psbt_map_set(&p->outputs[i], key, sizeof key, value, sizeof value);
+}
+
+int psbt_approvals(const psbt *p, os_approval out[OS_MAX_OPERATORS], size_t *n) {
+    ARG_CHECK(p != NULL && out != NULL && n != NULL);
+    *n = 0;
+    for (size_t k = 0; k < p->global.n; k++) {
+        const psbt_pair *pr = &p->global.pairs[k];
+        uint64_t sub;
+        size_t off;
+        if (!is_oncesign(pr->key, pr->key_len, &sub, &off) || sub != PSBT_ONCESIGN_APPROVAL) continue;
+        if (*n == OS_MAX_OPERATORS || pr->key_len - off != 32 || pr->value_len != OS_APPROVAL_BYTES ||
+            os_approval_decode(pr->value, &out[*n]) != OS_OK || memcmp(out[*n].operator_key, pr->key + off, 32) != 0)
+            return OS_ERR_PSBT;
+        (*n)++;
+    }
+    return OS_OK;
+}
+
+int psbt_add_approval(psbt *p, const os_approval *a, char *err, size_t cap) {
+    ARG_CHECK(p != NULL && a != NULL);
+    uint8_t key[11 + 32], value[OS_APPROVAL_BYTES];
+    int rc = os_approval_encode(a, value);
+    if (rc != OS_OK) return fail(err, cap, rc, "the approval's expiry_seq is 0");
+    oncesign_key(PSBT_ONCESIGN_APPROVAL, key);
+    memcpy(key + 11, a->operator_key, 32);
+    os_approval held[OS_MAX_OPERATORS];
+    size_t n = 0;
+    if ((rc = psbt_approvals(p, held, &n)) != OS_OK) return fail(err, cap, rc, "the PSBT's approvals are malformed");
+    if (n == OS_MAX_OPERATORS && psbt_map_find(&p->global, key, sizeof key) < 0)
+        return fail(err, cap, OS_ERR_PSBT_UNSIGNABLE, "the PSBT carries %d approvals already, a signer's most", OS_MAX_OPERATORS);
+    return psbt_map_set(&p->global, key, sizeof key, value, sizeof value);
+}
+
+int psbt_tx_digest(const psbt *p, uint8_t digest[32]) {
+    ARG_CHECK(p != NULL && digest != NULL);
+    if (p->tx.n_inputs == 0 || p->tx.n_outputs == 0 || p->tx.n_inputs > OS_MAX_INPUTS ||
+        p->tx.n_outputs > OS_MAX_OUTPUTS)
+        return OS_ERR_PSBT_UNSIGNABLE;
+    os_sign_input *in = calloc(p->tx.n_inputs, sizeof *in);
+    os_sign_output *out = calloc(p->tx.n_outputs, sizeof *out);
+    int rc = in != NULL && out != NULL ? OS_OK : OS_ERR_IO;
+    for (size_t i = 0; rc == OS_OK && i < p->tx.n_inputs; i++) {
+        in[i].prevout = p->tx.in[i].prevout;
+        in[i].sequence = p->tx.in[i].sequence;
+    }
+    for (size_t i = 0; rc == OS_OK && i < p->tx.n_outputs; i++) {
+        if (p->tx.out[i].script_len > OS_MAX_PAYOUT_SCRIPT) rc = OS_ERR_PSBT_UNSIGNABLE;
+        else {
+            out[i].amount = p->tx.out[i].amount;
+            memcpy(out[i].script, p->tx.out[i].script, p->tx.out[i].script_len);
+            out[i].script_len = (uint8_t)p->tx.out[i].script_len;
+        }
+    }
+    uint8_t hp[32];
+    os_sign_tx tx = { .version = p->tx.version, .locktime = p->tx.locktime, .n_inputs = p->tx.n_inputs,
+                      .n_outputs = p->tx.n_outputs, .inputs = in, .outputs = out };
+    if (rc == OS_OK) rc = os_draft_commitment(&tx, hp, digest);
+    free(in);
+    free(out);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- mapping to a signing request */
 
 typedef struct {
@@ -826,6 +961,7 @@ void psbt_sign_request_free(psbt_sign_request *req) {
     free(req->fetched);
     free(req->inputs);
     free(req->outputs);
+    free(req->vouchers);
     free(req->pubkeys);
     memset(req, 0, sizeof *req);
 }
@@ -929,6 +1065,9 @@ static int map_output(mapper *m, const psbt *p, size_t i, psbt_sign_request *req
         o->replace = (uint8_t)replace;
         memcpy(o->script, to->script, to->script_len);
         o->script_len = (uint8_t)to->script_len;
+        rc = psbt_output_voucher(p, i, &req->vouchers[i]);
+        if (rc == OS_OK) o->voucher = &req->vouchers[i];
+        else if (rc != OS_ERR_NOT_FOUND) return fail(err, cap, OS_ERR_PSBT, "output %zu: malformed oncesign voucher", i);
         req->n_payouts++;
         return OS_OK;
     }
@@ -973,9 +1112,12 @@ int psbt_to_sign_request(const psbt *p, const psbt_signer *s, psbt_sign_request 
     if (rc != OS_OK) return fail(err, cap, rc, "secp256k1 context");
     req->inputs = calloc(p->tx.n_inputs, sizeof *req->inputs);
     req->outputs = calloc(p->tx.n_outputs, sizeof *req->outputs);
+    req->vouchers = calloc(p->tx.n_outputs, sizeof *req->vouchers);
     req->pubkeys = calloc(p->tx.n_inputs, sizeof *req->pubkeys);
     req->fetched = calloc(p->tx.n_inputs, sizeof *req->fetched);
-    if (req->inputs == NULL || req->outputs == NULL || req->pubkeys == NULL || req->fetched == NULL) return OS_ERR_IO;
+    if (req->inputs == NULL || req->outputs == NULL || req->vouchers == NULL || req->pubkeys == NULL ||
+        req->fetched == NULL)
+        return OS_ERR_IO;
     mapper m;
     memset(&m, 0, sizeof m);
     m.s = s;
@@ -1012,6 +1154,11 @@ int psbt_to_sign_request(const psbt *p, const psbt_signer *s, psbt_sign_request 
     req->tx.n_outputs = p->tx.n_outputs;
     req->tx.inputs = req->inputs;
     req->tx.outputs = req->outputs;
+    size_t n_approvals = 0;
+    if (psbt_approvals(p, req->approvals, &n_approvals) != OS_OK)
+        return fail(err, cap, OS_ERR_PSBT, "malformed oncesign approval");
+    req->tx.approvals = n_approvals ? req->approvals : NULL;
+    req->tx.n_approvals = n_approvals;
     return OS_OK;
 }
 

@@ -10,6 +10,11 @@
  * oncesign's proprietary output field (key type 0xFC, identifier "oncesign"):
  *   key  fc 08 "oncesign" 01          value: the 32-byte code nonce of a payout output
  *   key  fc 08 "oncesign" 02          value: replacement anchor txid(32, internal order) vout(u32 LE)
+ *   key  fc 08 "oncesign" 03          value: the payout's issuer voucher, its 214-byte wire form
+ *                                            (proto/voucher.h; for a NEW payout: its nonce is the output's)
+ * and its global field, one per operator (at most OS_MAX_OPERATORS):
+ *   key  fc 08 "oncesign" 04 <key 32> value: that operator's approval of the transaction, its 104-byte
+ *                                            wire form (operator_key | expiry_seq | sig; operator_key = key)
  */
 #ifndef ONCESIGN_HOST_PSBT_H
 #define ONCESIGN_HOST_PSBT_H
@@ -42,6 +47,8 @@
 #define PSBT_ONCESIGN_ID          "oncesign"
 #define PSBT_ONCESIGN_NONCE       0x01
 #define PSBT_ONCESIGN_ANCHOR      0x02
+#define PSBT_ONCESIGN_VOUCHER     0x03
+#define PSBT_ONCESIGN_APPROVAL    0x04
 
 #define PSBT_MAX_BYTES   (16u * 1024 * 1024)   /* refuse larger inputs outright */
 #define PSBT_MAX_IO      10000                 /* inputs or outputs of the unsigned tx */
@@ -148,6 +155,33 @@ int psbt_output_nonce(const psbt *p, size_t i, uint8_t nonce[32], int *replace, 
  * anchor). Returns: OS_OK; OS_ERR_ARG (index); OS_ERR_IO. */
 int psbt_output_bind(psbt *p, size_t i, const uint8_t nonce[32], const os_outpoint *anchor);
 
+/* The voucher output i carries (PSBT_ONCESIGN_VOUCHER).
+ * Returns: OS_OK; OS_ERR_NOT_FOUND when it carries none; OS_ERR_PSBT when it does not decode; OS_ERR_ARG. */
+int psbt_output_voucher(const psbt *p, size_t i, os_voucher *v);
+
+/* Adds v to output i, which must already be bound to v's nonce as a new payout (psbt_output_bind
+ * without anchor), replacing any voucher it carried.
+ * Returns: OS_OK; OS_ERR_PSBT_UNSIGNABLE with err when output i is not bound, is a replacement or is
+ *          bound to another nonce; OS_ERR_MSG_MALFORMED for a voucher out of range; OS_ERR_ARG; OS_ERR_IO. */
+int psbt_output_set_voucher(psbt *p, size_t i, const os_voucher *v, char *err, size_t cap);
+
+/* The operator approvals the PSBT carries (PSBT_ONCESIGN_APPROVAL), in key order.
+ * Returns: OS_OK; OS_ERR_PSBT when one does not decode (the parser refuses such a PSBT); OS_ERR_ARG.
+ * Out:     out: up to OS_MAX_OPERATORS approvals; *n their count. */
+int psbt_approvals(const psbt *p, os_approval out[OS_MAX_OPERATORS], size_t *n);
+
+/* Adds an approval (replacing one by the same operator key).
+ * Returns: OS_OK; OS_ERR_PSBT_UNSIGNABLE with err when OS_MAX_OPERATORS other operators' approvals
+ *          are there already; OS_ERR_MSG_MALFORMED (expiry_seq 0); OS_ERR_ARG; OS_ERR_IO. */
+int psbt_add_approval(psbt *p, const os_approval *a, char *err, size_t cap);
+
+/* The transaction digest (proto/tx_digest.h) of the unsigned transaction: what the SIGN entry and
+ * an operator's approval (`oncesign approve --commitment`) bind.
+ * Returns: OS_OK; OS_ERR_PSBT_UNSIGNABLE when the signer could not sign it anyway (more than
+ *          OS_MAX_INPUTS / OS_MAX_OUTPUTS, or an output script longer than OS_MAX_PAYOUT_SCRIPT);
+ *          OS_ERR_IO; OS_ERR_ARG. */
+int psbt_tx_digest(const psbt *p, uint8_t digest[32]);
+
 /* Parses a whole transaction (either serialization) and reports its txid and one output.
  * Returns: OS_OK; OS_ERR_TX_PARSE (malformed, trailing bytes); OS_ERR_TX_PREV_VOUT (no such output);
  *          OS_ERR_ARG.
@@ -177,6 +211,8 @@ typedef struct {
     os_sign_input *inputs;
     os_sign_output *outputs;
     uint8_t (*pubkeys)[33];         /* per input: the signer's key that signs it */
+    os_voucher *vouchers;           /* per output: the voucher outputs[i].voucher points at */
+    os_approval approvals[OS_MAX_OPERATORS]; /* tx.approvals points here */
     uint8_t **fetched;              /* previous transactions fetched (owned) */
     size_t n_fetched;
     size_t n_payouts, n_change;
@@ -191,7 +227,9 @@ typedef struct {
  *             previous transaction from the non-witness UTXO or fetch_prev_tx.
  *   output -> PAYOUT when it carries the oncesign nonce; CHANGE when it has a derivation on the
  *             signer's change chain (.../1/i) whose key's script is the output's; anything else
- *             is refused. Payout outputs must already be in nonce-key order.
+ *             is refused. Payout outputs must already be in nonce-key order. A payout's voucher
+ *             (PSBT_ONCESIGN_VOUCHER) goes with it (os_sign_output.voucher), the approvals
+ *             (PSBT_ONCESIGN_APPROVAL) with the transaction (os_sign_tx.approvals).
  * Returns: OS_OK; OS_ERR_PSBT_UNSIGNABLE with err naming the input/output and why;
  *          OS_ERR_NONCE_ORDER when payouts are out of nonce-key order or share a nonce;
  *          OS_ERR_TX_LIMITS above OS_MAX_INPUTS/OS_MAX_OUTPUTS; OS_ERR_PSBT for malformed fields;

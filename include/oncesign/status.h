@@ -136,6 +136,21 @@ typedef enum {
                                          commitment (another transaction, signer or expiry, or forged):
                                          REFUSED, logged */
     OS_ERR_VOUCHER_KEY      = 0x0760, /* host: issuer key file missing, malformed or readable by others */
+    /* the auditor's findings in the signer's authority entries (host/lib/audit.h os_audit_check_authority) */
+    OS_ERR_VOUCHER_CONFLICT = 0x0780, /* host: a PSBT's voucher for a nonce the ledger holds another voucher for */
+    OS_ERR_AUDIT_VOUCHERS_MISSING = 0x060C, /* log: vouchers were required and a SIGN entry commits new payouts
+                                         its VOUCHERS entry does not cover */
+    OS_ERR_AUDIT_VOUCHERS_LEDGER = 0x060D, /* log vs ledger: a VOUCHERS entry's ids are not the ledger's vouchers
+                                         for the transaction's new payouts (one missing, another, or extra) */
+    OS_ERR_AUDIT_VOUCHER_ISSUER = 0x060E, /* log vs ledger: a voucher a payout was paid under is not signed by an
+                                         issuer key the log had registered then */
+    OS_ERR_AUDIT_UNPAIRED   = 0x060F, /* log: a VOUCHERS or APPROVALS entry not followed by the SIGN entry of
+                                         its transaction (nor cut off by a power cut: a BOOT entry) */
+    OS_ERR_AUDIT_APPROVALS_OPERATOR = 0x0610, /* log: an APPROVALS entry names a key outside the operator set in force */
+    OS_ERR_AUDIT_APPROVALS_DUPLICATE = 0x0611, /* log: an APPROVALS entry names one operator key twice */
+    OS_ERR_AUDIT_APPROVALS_FEW = 0x0612, /* log: an APPROVALS entry names fewer than k operators */
+    OS_ERR_AUDIT_QUORUM_MISSING = 0x0613, /* log: a SIGN entry's payouts total above the quorum threshold in
+                                         force and no APPROVALS entry came before it */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */

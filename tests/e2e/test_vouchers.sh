@@ -6,7 +6,8 @@
 # gift code and withdrawal with their vouchers are paid exactly once. Then the hostile cases through
 # the API: no voucher (422), a tampered one (422), a withdrawal to another address than its voucher
 # binds (422), a voucher used twice (409); and the issuer tool refuses a key file others can read.
-# Needs $ONCESIGN_BUILD.
+# Last the auditor: log verify --db of the daemon's archive finds every VOUCHERS entry's vouchers in
+# the ledger, no finding. Needs $ONCESIGN_BUILD.
 STACK_TAG=vouchers
 . "$(dirname "$0")/lib/stack.bash"
 . "$(dirname "$0")/lib/docs.bash"
@@ -87,3 +88,12 @@ code=$(status POST /v1/codes "{\"amount\":5000,\"voucher\":\"$v\"}")
 [ "$code" = 201 ] || fail "a good voucher: $code $(cat "$dir/r.json")"
 [ "$(status POST /v1/codes "{\"amount\":5000,\"voucher\":\"$v\"}")" = 409 ] || fail "a voucher used twice: $(cat "$dir/r.json")"
 pass "the API refuses no voucher, a tampered one, another destination (422) and a voucher used twice (409)"
+
+# ---- the auditor: the daemon's archive and ledger agree with the signer's VOUCHERS entries
+"$B/oncesign" log export --db "$dir/ledger.db" --out "$dir/log.txt" >/dev/null 2>&1 || fail "log export --db"
+"$B/oncesign" --json log verify "$dir/log.txt" --pubkey "$(cat "$dir/backend/signer.pub")" --db "$dir/ledger.db" \
+  >"$dir/verify.json" 2>"$dir/verify.err" || fail "log verify --db of the vouchered payouts: $(cat "$dir/verify.json" "$dir/verify.err")"
+jq -e '.authority.vouchered_signs >= 1 and .authority.ledger_vouchers_matched == .authority.vouchered_signs and
+    ([.authority.findings[]] | add) == 0 and .authority.unchecked_issuers == 0' "$dir/verify.json" >/dev/null ||
+  fail "the audit of the daemon's vouchered payouts: $(jq -c .authority "$dir/verify.json")"
+pass "log verify --db: every VOUCHERS entry's vouchers are the ledger's, no finding"

@@ -2,8 +2,9 @@
  *
  * Checked: no crash or out-of-bounds access; a PSBT that parses serializes to exactly the bytes it
  * came from (maps are kept verbatim, CompactSizes must be minimal), and those bytes parse again to
- * the same transaction; the typed readers (input coin, BIP32 derivations, oncesign field) never
- * fail in a way the parser should have caught; the Base64 path agrees with the binary one.
+ * the same transaction; the typed readers (input coin, BIP32 derivations, oncesign fields: nonce,
+ * voucher, approvals) never fail in a way the parser should have caught; the commitment computes
+ * or says the signer could not sign it; the Base64 path agrees with the binary one.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -54,7 +55,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         os_outpoint anchor;
         rc = psbt_output_nonce(p, i, nonce, &replace, &anchor);
         CHECK(rc == OS_OK || rc == OS_ERR_NOT_FOUND);
+        int bound = rc == OS_OK;
+        os_voucher v;
+        rc = psbt_output_voucher(p, i, &v);
+        CHECK(rc == OS_OK || rc == OS_ERR_NOT_FOUND);
+        /* the parser admits a voucher only for its own new payout */
+        if (rc == OS_OK) CHECK(bound && !replace && memcmp(v.nonce, nonce, 32) == 0);
     }
+    os_approval approvals[OS_MAX_OPERATORS];
+    size_t n_approvals = 0;
+    CHECK(psbt_approvals(p, approvals, &n_approvals) == OS_OK && n_approvals <= OS_MAX_OPERATORS);
+    uint8_t digest[32];
+    rc = psbt_tx_digest(p, digest);
+    CHECK(rc == OS_OK || rc == OS_ERR_PSBT_UNSIGNABLE || rc == OS_ERR_IO);
     char *text = NULL;
     CHECK(psbt_to_base64(p, &text) == OS_OK);
     psbt *r = NULL;

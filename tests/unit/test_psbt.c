@@ -19,11 +19,13 @@
 #include "bip39.h"
 #include "bytes.h"
 #include "crypto.h"
+#include "draft.h"
 #include "mbedtls/base64.h"
 #include "nonce_set.h"
 #include "psbt.h"
 #include "signer_harness.h"
 #include "signing.h"
+#include "voucher.h"
 
 #define FLASH (64u * 4096u)
 #define H BIP32_HARDENED
@@ -253,6 +255,215 @@ static void test_oncesign_field(void **state) {
     psbt_free(q);
     free(ser);
     psbt_free(p);
+    free(bin);
+}
+
+/* ---------------------------------------------------------------- vouchers and approvals (issue 14) */
+
+static const uint8_t ONCESIGN_KEY[10] = { 0xfc, 0x08, 'o', 'n', 'c', 'e', 's', 'i', 'g', 'n' };
+
+/* A voucher's layout for nonce (the parser checks the layout, not the signature). */
+static void voucher_for(os_voucher *v, const uint8_t nonce[32], uint64_t amount) {
+    memset(v, 0, sizeof *v);
+    v->network = OS_NET_REGTEST;
+    memcpy(v->nonce, nonce, 32);
+    v->amount = amount;
+    v->expiry_seq = 1000;
+    memset(v->signer, 0x51, 32);
+    memset(v->issuer, 0x52, 32);
+    memset(v->sig, 0x53, 64);
+}
+
+static void approval_by(os_approval *a, uint8_t key_byte, uint64_t expiry) {
+    memset(a, 0, sizeof *a);
+    memset(a->operator_key, key_byte, 32);
+    a->expiry_seq = expiry;
+    memset(a->sig, key_byte ^ 0xff, 64);
+}
+
+/* Sets a raw oncesign pair (subtype, key data) -> value, bypassing the typed setters. */
+static void raw_pair(psbt_map *m, uint8_t subtype, const uint8_t *keydata, size_t kd_len, const uint8_t *value,
+                     size_t value_len) {
+    uint8_t key[11 + 40];
+    memcpy(key, ONCESIGN_KEY, 10);
+    key[10] = subtype;
+    if (kd_len > 0) memcpy(key + 11, keydata, kd_len);
+    assert_int_equal(psbt_map_set(m, key, 11 + kd_len, value, value_len), OS_OK);
+}
+
+static void expect_serialized_malformed(const psbt *p, const char *needle) {
+    uint8_t *ser;
+    size_t ser_len;
+    assert_int_equal(psbt_serialize(p, &ser, &ser_len), OS_OK);
+    expect_malformed(ser, ser_len, needle);
+    free(ser);
+}
+
+/* The output field fc 08 oncesign 03 (a voucher) and the global fc 08 oncesign 04 <key> (an
+ * approval): exact bytes, round trip byte for byte, the typed readers, and each malformed form
+ * refused by the parser with a message naming it. */
+static void test_voucher_and_approval_fields(void **state) {
+    (void)state;
+    size_t len;
+    uint8_t *bin = vector0(&len);
+    psbt *p = NULL;
+    char err[256] = "";
+    assert_int_equal(psbt_parse(bin, len, &p, NULL, 0), OS_OK);
+    uint8_t nonce[32], other_nonce[32];
+    for (int i = 0; i < 32; i++) nonce[i] = (uint8_t)(0xa0 + i);
+    memcpy(other_nonce, nonce, 32);
+    other_nonce[0] ^= 1;
+    os_voucher v, got;
+    voucher_for(&v, nonce, 12345);
+    /* the setters refuse what the parser would */
+    assert_int_equal(psbt_output_set_voucher(p, 1, &v, err, sizeof err), OS_ERR_PSBT_UNSIGNABLE);
+    assert_non_null(strstr(err, "not bound"));
+    os_outpoint anchor;
+    memset(anchor.txid, 0x77, 32);
+    anchor.vout = 1;
+    assert_int_equal(psbt_output_bind(p, 0, nonce, &anchor), OS_OK);
+    assert_int_equal(psbt_output_set_voucher(p, 0, &v, err, sizeof err), OS_ERR_PSBT_UNSIGNABLE);
+    assert_non_null(strstr(err, "replacement"));
+    assert_int_equal(psbt_output_bind(p, 1, other_nonce, NULL), OS_OK);
+    assert_int_equal(psbt_output_set_voucher(p, 1, &v, err, sizeof err), OS_ERR_PSBT_UNSIGNABLE);
+    assert_non_null(strstr(err, "another nonce"));
+    assert_int_equal(psbt_output_bind(p, 1, nonce, NULL), OS_OK);
+    assert_int_equal(psbt_output_voucher(p, 1, &got), OS_ERR_NOT_FOUND);
+    assert_int_equal(psbt_output_set_voucher(p, 1, &v, err, sizeof err), OS_OK);
+    os_approval a[4], held[OS_MAX_OPERATORS];
+    size_t n = 9;
+    assert_int_equal(psbt_approvals(p, held, &n), OS_OK);
+    assert_int_equal(n, 0);
+    approval_by(&a[0], 0x31, 500);
+    approval_by(&a[1], 0x32, 600);
+    approval_by(&a[2], 0x33, 700);
+    approval_by(&a[3], 0x34, 800);
+    assert_int_equal(psbt_add_approval(p, &a[1], err, sizeof err), OS_OK);
+    assert_int_equal(psbt_add_approval(p, &a[0], err, sizeof err), OS_OK);
+    assert_int_equal(psbt_add_approval(p, &a[0], err, sizeof err), OS_OK);   /* the same key again: replaced */
+    uint8_t *ser;
+    size_t ser_len;
+    assert_int_equal(psbt_serialize(p, &ser, &ser_len), OS_OK);
+    /* exact bytes: key length, fc 08 "oncesign" 03, value length 214 -> the voucher's wire form */
+    uint8_t wire[OS_VOUCHER_BYTES];
+    assert_int_equal(os_voucher_encode(&v, wire), OS_OK);
+    uint8_t vfield[2 + 10 + 1 + 1 + OS_VOUCHER_BYTES];
+    vfield[0] = 0x0b;
+    memcpy(vfield + 1, ONCESIGN_KEY, 10);
+    vfield[11] = PSBT_ONCESIGN_VOUCHER;
+    vfield[12] = 0xd6;
+    memcpy(vfield + 13, wire, OS_VOUCHER_BYTES);
+    assert_non_null(memmem(ser, ser_len, vfield, 13 + OS_VOUCHER_BYTES));
+    /* ... and 0x2b, fc 08 "oncesign" 04, the operator key, 0x68 -> the approval's */
+    uint8_t aw[OS_APPROVAL_BYTES], afield[1 + 11 + 32 + 1 + OS_APPROVAL_BYTES];
+    assert_int_equal(os_approval_encode(&a[0], aw), OS_OK);
+    afield[0] = 0x2b;
+    memcpy(afield + 1, ONCESIGN_KEY, 10);
+    afield[11] = PSBT_ONCESIGN_APPROVAL;
+    memcpy(afield + 12, a[0].operator_key, 32);
+    afield[44] = 0x68;
+    memcpy(afield + 45, aw, OS_APPROVAL_BYTES);
+    assert_non_null(memmem(ser, ser_len, afield, sizeof afield));
+    psbt *q = NULL;
+    assert_int_equal(psbt_parse(ser, ser_len, &q, err, sizeof err), OS_OK);
+    assert_int_equal(psbt_output_voucher(q, 1, &got), OS_OK);
+    assert_memory_equal(&got, &v, sizeof v);
+    assert_int_equal(psbt_approvals(q, held, &n), OS_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(&held[0], &a[0], sizeof a[0]);   /* key order */
+    assert_memory_equal(&held[1], &a[1], sizeof a[1]);
+    uint8_t *ser2;
+    size_t ser2_len;
+    assert_int_equal(psbt_serialize(q, &ser2, &ser2_len), OS_OK);
+    assert_int_equal(ser2_len, ser_len);
+    assert_memory_equal(ser2, ser, ser_len);
+    /* a fourth operator's approval is more than a signer holds */
+    assert_int_equal(psbt_add_approval(q, &a[2], err, sizeof err), OS_OK);
+    assert_int_equal(psbt_add_approval(q, &a[3], err, sizeof err), OS_ERR_PSBT_UNSIGNABLE);
+    assert_non_null(strstr(err, "carries 3 approvals already"));
+    free(ser2);
+    psbt_free(q);
+    psbt_free(p);
+
+    /* each malformed form, from the vector with output 1 bound to nonce */
+#define FRESH()                                                         \
+    do {                                                                \
+        assert_int_equal(psbt_parse(bin, len, &p, NULL, 0), OS_OK);     \
+        assert_int_equal(psbt_output_bind(p, 1, nonce, NULL), OS_OK);   \
+    } while (0)
+    FRESH();
+    raw_pair(&p->outputs[1], PSBT_ONCESIGN_VOUCHER, NULL, 0, wire, OS_VOUCHER_BYTES - 1);
+    expect_serialized_malformed(p, "oncesign voucher: key data or value length (214)");
+    psbt_free(p);
+    FRESH();
+    raw_pair(&p->outputs[1], PSBT_ONCESIGN_VOUCHER, (const uint8_t *)"x", 1, wire, OS_VOUCHER_BYTES);
+    expect_serialized_malformed(p, "oncesign voucher: key data or value length (214)");
+    psbt_free(p);
+    FRESH();
+    uint8_t bad[OS_VOUCHER_BYTES];
+    memcpy(bad, wire, sizeof bad);
+    bad[0] = 2;   /* version */
+    raw_pair(&p->outputs[1], PSBT_ONCESIGN_VOUCHER, NULL, 0, bad, sizeof bad);
+    expect_serialized_malformed(p, "not a voucher's encoding");
+    psbt_free(p);
+    FRESH();
+    raw_pair(&p->outputs[0], PSBT_ONCESIGN_VOUCHER, NULL, 0, wire, OS_VOUCHER_BYTES);   /* output 0: no nonce */
+    expect_serialized_malformed(p, "output 0: oncesign voucher without a nonce");
+    psbt_free(p);
+    FRESH();
+    assert_int_equal(psbt_output_bind(p, 1, nonce, &anchor), OS_OK);
+    raw_pair(&p->outputs[1], PSBT_ONCESIGN_VOUCHER, NULL, 0, wire, OS_VOUCHER_BYTES);
+    expect_serialized_malformed(p, "output 1: oncesign voucher on a replacement");
+    psbt_free(p);
+    FRESH();
+    assert_int_equal(psbt_output_bind(p, 1, other_nonce, NULL), OS_OK);
+    raw_pair(&p->outputs[1], PSBT_ONCESIGN_VOUCHER, NULL, 0, wire, OS_VOUCHER_BYTES);
+    expect_serialized_malformed(p, "output 1: its oncesign voucher is for another nonce");
+    psbt_free(p);
+    FRESH();
+    raw_pair(&p->global, PSBT_ONCESIGN_APPROVAL, a[0].operator_key, 32, aw, OS_APPROVAL_BYTES - 1);
+    expect_serialized_malformed(p, "oncesign approval: key data (the operator key, 32 bytes) or value length (104)");
+    psbt_free(p);
+    FRESH();
+    raw_pair(&p->global, PSBT_ONCESIGN_APPROVAL, a[0].operator_key, 31, aw, OS_APPROVAL_BYTES);
+    expect_serialized_malformed(p, "oncesign approval: key data (the operator key, 32 bytes) or value length (104)");
+    psbt_free(p);
+    FRESH();
+    uint8_t aw0[OS_APPROVAL_BYTES];
+    memcpy(aw0, aw, sizeof aw0);
+    memset(aw0 + 32, 0, 8);   /* expiry_seq 0 */
+    raw_pair(&p->global, PSBT_ONCESIGN_APPROVAL, a[0].operator_key, 32, aw0, sizeof aw0);
+    expect_serialized_malformed(p, "oncesign approval: expiry_seq 0");
+    psbt_free(p);
+    FRESH();
+    raw_pair(&p->global, PSBT_ONCESIGN_APPROVAL, a[1].operator_key, 32, aw, OS_APPROVAL_BYTES);
+    expect_serialized_malformed(p, "made by another operator key than its key names");
+    psbt_free(p);
+    FRESH();
+    for (int k = 0; k < 4; k++) {
+        uint8_t w[OS_APPROVAL_BYTES];
+        assert_int_equal(os_approval_encode(&a[k], w), OS_OK);
+        raw_pair(&p->global, PSBT_ONCESIGN_APPROVAL, a[k].operator_key, 32, w, sizeof w);
+    }
+    expect_serialized_malformed(p, "global map: 4 oncesign approvals; a signer holds at most 3 operators");
+    psbt_free(p);
+    /* the same operator's approval twice: a duplicate key, whatever the values */
+    FRESH();
+    assert_int_equal(psbt_add_approval(p, &a[0], err, sizeof err), OS_OK);
+    assert_int_equal(psbt_serialize(p, &ser2, &ser2_len), OS_OK);
+    uint8_t *f = memmem(ser2, ser2_len, afield, sizeof afield);
+    assert_non_null(f);
+    uint8_t *dup = malloc(ser2_len + sizeof afield);
+    size_t at = (size_t)(f - ser2) + sizeof afield;
+    memcpy(dup, ser2, at);
+    memcpy(dup + at, afield, sizeof afield);
+    memcpy(dup + at + sizeof afield, ser2 + at, ser2_len - at);
+    expect_malformed(dup, ser2_len + sizeof afield, "global map: duplicate key (type 0xfc)");
+    free(dup);
+    free(ser2);
+    psbt_free(p);
+#undef FRESH
+    free(ser);
     free(bin);
 }
 
@@ -589,6 +800,49 @@ static void test_mapping_refusals(void **state) {
     harness_stop();
 }
 
+/* A payout's voucher and the approvals reach os_sign_tx; the commitment psbt_tx_digest gives is the
+ * draft's (what the signer logs and operators approve). */
+static void test_mapping_carries_vouchers_and_approvals(void **state) {
+    (void)state;
+    os_client *c = start_signer();
+    fixture fx;
+    fixture_init(&fx);
+    signer_ctx sc = { c, &fx, 0, 0 };
+    size_t len;
+    uint8_t *bin = core_style_psbt(&fx, 0, &len);
+    psbt *p;
+    psbt_sign_request req;
+    char err[512] = "";
+    assert_int_equal(map_psbt(bin, len, &fx, &sc, 0, 1, &p, &req, err, sizeof err), OS_OK);
+    assert_null(req.outputs[0].voucher);
+    assert_int_equal(req.tx.n_approvals, 0);
+    psbt_sign_request_free(&req);
+    os_voucher v;
+    voucher_for(&v, fx.nonces[1], 30000000);
+    assert_int_equal(psbt_output_set_voucher(p, 2, &v, err, sizeof err), OS_OK);
+    os_approval a[2];
+    approval_by(&a[0], 0x41, 900);
+    approval_by(&a[1], 0x42, 901);
+    for (int k = 0; k < 2; k++) assert_int_equal(psbt_add_approval(p, &a[k], err, sizeof err), OS_OK);
+    psbt_signer s = { OS_NET_REGTEST, device_account_xpub, NULL, &sc };
+    assert_int_equal(psbt_to_sign_request(p, &s, &req, err, sizeof err), OS_OK);
+    assert_null(req.outputs[0].voucher);
+    assert_null(req.outputs[1].voucher);
+    assert_non_null(req.outputs[2].voucher);
+    assert_memory_equal(req.outputs[2].voucher, &v, sizeof v);
+    assert_int_equal(req.tx.n_approvals, 2);
+    assert_memory_equal(&req.tx.approvals[0], &a[0], sizeof a[0]);
+    assert_memory_equal(&req.tx.approvals[1], &a[1], sizeof a[1]);
+    uint8_t hp[32], want[32], digest[32];
+    assert_int_equal(os_draft_commitment(&req.tx, hp, want), OS_OK);
+    assert_int_equal(psbt_tx_digest(p, digest), OS_OK);
+    assert_memory_equal(digest, want, 32);
+    psbt_sign_request_free(&req);
+    psbt_free(p);
+    free(bin);
+    harness_stop();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bip174_valid),
@@ -597,6 +851,8 @@ int main(void) {
         cmocka_unit_test(test_oncesign_field),
         cmocka_unit_test(test_core_style_end_to_end),
         cmocka_unit_test(test_mapping_refusals),
+        cmocka_unit_test(test_voucher_and_approval_fields),
+        cmocka_unit_test(test_mapping_carries_vouchers_and_approvals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
