@@ -13,6 +13,7 @@
 #include "address.h"
 #include "audit_log.h"
 #include "board_mem.h"
+#include "codec.h"
 #include "bytes.h"
 #include "nonce_set.h"
 #include "signer_harness.h"
@@ -777,11 +778,45 @@ static void test_forged_anchor_absence_refused(void **state) {
     harness_stop();
 }
 
+/* A host of protocol version 1 (before SIGN_BEGIN carried n_anchored, SIGN_INPUT its anchor proof,
+ * and the issuer and operator messages existed) talking to this firmware: the device announces
+ * version 2 on INIT and answers every version-1 request MSG_VERSION, before reading the body, so the
+ * operator reads "protocol version", never a malformed message of a layout the old host never sent. */
+static void test_version_1_host_gets_msg_version(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 112);
+    os_policy pol = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
+
+    /* version 1's SIGN_BEGIN: version u32, locktime u32, n_inputs u16, n_outputs u16 (no n_anchored) */
+    static const uint8_t old_sign_begin[] = { 1, OS_MSG_SIGN_BEGIN, 9, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0 };
+    static const uint8_t old_get_info[] = { 1, OS_MSG_GET_INFO, 10, 0, 0, 0 };
+    const uint8_t *asks[] = { old_sign_begin, old_get_info };
+    const size_t lens[] = { sizeof old_sign_begin, sizeof old_get_info };
+    for (size_t i = 0; i < 2; i++) {
+        uint8_t answer[OS_MAX_MESSAGE];
+        size_t len = 0;
+        os_msg reply;
+        assert_int_equal(harness_exchange_raw_message(asks[i], lens[i], answer, sizeof answer, &len), OS_OK);
+        assert_int_equal(os_msg_decode(answer, len, &reply), OS_OK);
+        assert_int_equal(reply.type, OS_MSG_ERROR);
+        assert_int_equal(reply.request_id, 9 + i);
+        assert_int_equal(reply.u.error.code, OS_ERR_MSG_VERSION);
+        assert_int_equal(reply.version, 2);
+    }
+    /* a host of this version still gets its answers, and the device names its version */
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    assert_int_equal(info.protocol_version, 2);
+    harness_stop();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_and_setup_screens_show_every_field),
         cmocka_unit_test(test_approval_screens_show_every_payout),
         cmocka_unit_test(test_malformed_message_ends_the_approval),
+        cmocka_unit_test(test_version_1_host_gets_msg_version),
         cmocka_unit_test(test_wipe_and_setup_end_the_signing_session),
         cmocka_unit_test(test_cancel_and_new_request_cannot_take_a_press),
         cmocka_unit_test(test_mainnet_setup_refused_with_test_rng),

@@ -126,8 +126,9 @@ os_client *harness_reboot(void) {
 
 int harness_power_was_cut(void) { return g_cut; }
 
-int harness_send_raw_message(const uint8_t *body, size_t len) {
+int harness_exchange_raw_message(const uint8_t *body, size_t len, uint8_t *answer, size_t cap, size_t *answer_len) {
     os_frame_tx tx;
+    static os_frame_rx rx;
     uint8_t report[OS_REPORT_SIZE];
     int rc = os_frame_tx_init(&tx, g_client_cid, OS_FRAME_CMD_MSG, body, len);
     if (rc != OS_OK) return rc;
@@ -135,8 +136,21 @@ int harness_send_raw_message(const uint8_t *body, size_t len) {
         if (board_mem_push_report(report) != 0) return OS_ERR_IO;
         device_step();
     }
-    while (board_mem_pop_report(report)) {}
-    return g_cut ? OS_ERR_IO : OS_OK;
+    if (answer_len != NULL) *answer_len = 0;
+    os_frame_rx_init(&rx);
+    while (board_mem_pop_report(report)) {
+        int complete = 0;
+        if (answer == NULL || os_frame_rx_feed(&rx, report, &complete) != OS_OK || !complete) continue;
+        if (rx.cmd != OS_FRAME_CMD_MSG || rx.length > cap) return OS_ERR_MSG_UNEXPECTED;
+        memcpy(answer, rx.data, rx.length);
+        *answer_len = rx.length;
+    }
+    if (g_cut) return OS_ERR_IO;
+    return answer == NULL || *answer_len > 0 ? OS_OK : OS_ERR_MSG_UNEXPECTED;
+}
+
+int harness_send_raw_message(const uint8_t *body, size_t len) {
+    return harness_exchange_raw_message(body, len, NULL, 0, NULL);
 }
 
 void harness_set_operator(harness_operator op) { g_operator = op; }

@@ -38,6 +38,10 @@ int harness_power_was_cut(void);
  * checks), runs the signer on it and drops whatever the signer answered. Returns OS_OK, or
  * OS_ERR_IO when the device is dead. */
 int harness_send_raw_message(const uint8_t *body, size_t len);
+/* The same, keeping the signer's answer: the body of the one MSG frame it sent back, in
+ * answer[0..*answer_len). Returns OS_OK; OS_ERR_IO when the device is dead; OS_ERR_MSG_UNEXPECTED
+ * when it answered no message (or one longer than cap, or a frame of another command). */
+int harness_exchange_raw_message(const uint8_t *body, size_t len, uint8_t *answer, size_t cap, size_t *answer_len);
 
 /* What the operator does when the signer asks: approve, reject, or nothing (the host times out). */
 typedef enum { OPERATOR_APPROVE, OPERATOR_REJECT, OPERATOR_ABSENT } harness_operator;
