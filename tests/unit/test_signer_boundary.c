@@ -23,9 +23,6 @@
 
 static uint8_t g_buf[OS_MAX_MESSAGE];
 
-
-
-
 static os_msg request(uint8_t type) {
     os_msg m;
     memset(&m, 0, sizeof m);
@@ -42,11 +39,6 @@ static uint8_t exchange(os_client *c, const os_msg *req, uint16_t *code) {
     return reply.type;
 }
 
-static void assert_shown(const char *needle) {
-    if (strstr(board_mem_display_transcript(), needle) == NULL)
-        fail_msg("not shown: \"%s\"; the screens were:\n%s", needle, board_mem_display_transcript());
-}
-
 /* Defect 1: a policy change that keeps the three caps but shortens the velocity window to 1 s and
  * raises the fee-rate cap must show both changes, old -> new; setup shows every field it sets. */
 static void test_policy_and_setup_screens_show_every_field(void **state) {
@@ -55,14 +47,14 @@ static void test_policy_and_setup_screens_show_every_field(void **state) {
     os_policy p = harness_policy_open();
     board_mem_display_transcript_clear();
     assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
-    assert_shown("network: regtest");
-    assert_shown("coins: P2PKH");
-    assert_shown("payout cap, MONA:\n 10000");
-    assert_shown("velocity cap, MONA:\n 100000");
-    assert_shown("velocity window, s:\n 86400");
-    assert_shown("fee cap, MONA:\n 1\n");
-    assert_shown("fee rate cap sat/kvB\n 10000000");
-    assert_shown("fee budget, MONA:\n 2\n");
+    harness_assert_shown("network: regtest");
+    harness_assert_shown("coins: P2PKH");
+    harness_assert_shown("payout cap, MONA:\n 10000");
+    harness_assert_shown("velocity cap, MONA:\n 100000");
+    harness_assert_shown("velocity window, s:\n 86400");
+    harness_assert_shown("fee cap, MONA:\n 1\n");
+    harness_assert_shown("fee rate cap sat/kvB\n 10000000");
+    harness_assert_shown("fee budget, MONA:\n 2\n");
 
     os_policy q = p;
     q.velocity_window_s = 1;
@@ -72,10 +64,10 @@ static void test_policy_and_setup_screens_show_every_field(void **state) {
     board_mem_display_transcript_clear();
     assert_int_equal(os_client_call_wait(c, &req, &reply, g_buf, 5000, harness_on_pending, NULL), OS_OK);
     assert_int_equal(reply.type, OS_MSG_SUCCESS);
-    assert_shown("*velocity window, s:\n 86400\n-> 1\n");
-    assert_shown("*fee rate cap sat/kvB\n 10000000\n-> 20000000");
-    assert_shown("\nfee budget, MONA:\n 2\n-> 2\n");
-    assert_shown("\npayout cap, MONA:\n 10000\n-> 10000\n");   /* unchanged, unmarked, still shown */
+    harness_assert_shown("*velocity window, s:\n 86400\n-> 1\n");
+    harness_assert_shown("*fee rate cap sat/kvB\n 10000000\n-> 20000000");
+    harness_assert_shown("\nfee budget, MONA:\n 2\n-> 2\n");
+    harness_assert_shown("\npayout cap, MONA:\n 10000\n-> 10000\n");   /* unchanged, unmarked, still shown */
     harness_stop();
 }
 
@@ -115,14 +107,14 @@ static void test_approval_screens_show_every_payout(void **state) {
             wrapped[n++] = addr[i];
         }
         wrapped[n] = 0;
-        assert_shown(wrapped);
+        harness_assert_shown(wrapped);
     }
-    assert_shown("Payout 1/2");
-    assert_shown("Payout 2/2");
-    assert_shown(" 0.1\n");
-    assert_shown(" 5\n");
-    assert_shown("a payout > payout cap");
-    assert_shown("fee rate sat/kvB:");
+    harness_assert_shown("Payout 1/2");
+    harness_assert_shown("Payout 2/2");
+    harness_assert_shown(" 0.1\n");
+    harness_assert_shown(" 5\n");
+    harness_assert_shown("a payout > payout cap");
+    harness_assert_shown("fee rate sat/kvB:");
     nonce_tree_free(tree);
     harness_stop();
 }
@@ -258,7 +250,6 @@ static void test_mainnet_setup_refused_with_test_rng(void **state) {
     harness_stop();
 }
 
-
 /* Reads entry seq and verifies it under key, chained to prev; returns its type, hash in *hash. */
 static uint8_t read_entry(os_client *c, uint64_t seq, const uint8_t key[32], const uint8_t prev[32], uint8_t hash[32],
                           uint8_t entry[OS_LOG_ENTRY_BYTES]) {
@@ -355,7 +346,7 @@ static void test_consolidation_fees_count_toward_velocity(void **state) {
         if (i < 5) assert_int_equal(rc, OS_OK);                     /* 5 x 0.01 = the budget */
         else assert_int_equal(rc, OS_ERR_USER_REJECTED);           /* the 6th asks the operator */
     }
-    assert_shown("over velocity budget");
+    harness_assert_shown("over velocity budget");
     nonce_tree_free(tree);
     harness_stop();
 }
@@ -395,7 +386,7 @@ static void test_fees_have_a_budget_of_their_own(void **state) {
         if (i < 3) assert_int_equal(rc, OS_OK);                     /* 3 x 0.01 = the fee budget */
         else assert_int_equal(rc, OS_ERR_USER_REJECTED);           /* then the operator is asked */
     }
-    assert_shown("over fee budget");
+    harness_assert_shown("over fee budget");
     nonce_tree_free(tree);
 
     os_policy q = p;
@@ -406,7 +397,7 @@ static void test_fees_have_a_budget_of_their_own(void **state) {
     board_mem_display_transcript_clear();
     assert_int_equal(os_client_call_wait(c, &req, &reply, g_buf, 5000, harness_on_pending, NULL), OS_OK);
     assert_int_equal(reply.type, OS_MSG_SUCCESS);
-    assert_shown("*fee budget, MONA:\n 0.03\n-> 0.05\n");
+    harness_assert_shown("*fee budget, MONA:\n 0.03\n-> 0.05\n");
     /* A zero budget is refused like any zero cap. */
     q.fee_budget = 0;
     req.u.set_policy = q;
@@ -477,7 +468,7 @@ static void test_reanchor_needs_the_operator_and_is_logged(void **state) {
     harness_set_operator(OPERATOR_REJECT);
     board_mem_display_transcript_clear();
     assert_int_equal(os_sign_run(c, tree, &tx2, sigs, &oc, harness_on_pending, NULL), OS_ERR_USER_REJECTED);
-    assert_shown("RE-ANCHOR of a payout");
+    harness_assert_shown("RE-ANCHOR of a payout");
     assert_int_equal(harness_info(c, &after), OS_OK);
     assert_memory_equal(after.nonce_root, before.nonce_root, 32);
     nonce_tree_root(tree, host_root);
@@ -487,7 +478,7 @@ static void test_reanchor_needs_the_operator_and_is_logged(void **state) {
     harness_set_operator(OPERATOR_APPROVE);
     board_mem_display_transcript_clear();
     assert_int_equal(os_sign_run(c, tree, &tx2, sigs, &oc, harness_on_pending, NULL), OS_OK);
-    assert_shown("its anchor, spent?");
+    harness_assert_shown("its anchor, spent?");
     assert_int_equal(harness_info(c, &after), OS_OK);
     nonce_tree_root(tree, host_root);
     assert_memory_equal(host_root, after.nonce_root, 32);
@@ -534,23 +525,12 @@ static void test_reanchor_needs_the_operator_and_is_logged(void **state) {
     harness_stop();
 }
 
-
-/* The newest log entry (type in entry[AUDIT_LOG_OFF_TYPE]); *seq its number. */
-static void newest_entry(os_client *c, uint8_t entry[OS_LOG_ENTRY_BYTES], uint64_t *seq) {
-    os_msg_info info;
-    assert_int_equal(harness_info(c, &info), OS_OK);
-    os_msg reply;
-    assert_int_equal(harness_log_read(c, info.log_seq, &reply), OS_OK);
-    memcpy(entry, reply.u.log_entry.entry, OS_LOG_ENTRY_BYTES);
-    if (seq) *seq = info.log_seq;
-}
-
 /* The REFUSE_ANCHOR entry says which anchor, at which input, how many payouts it anchors and how
  * many of them the refused transaction replaced. */
 static void assert_anchor_refusal_logged(os_client *c, const os_outpoint *anchor, uint16_t input, uint16_t anchored,
                                          uint16_t replaced) {
     uint8_t entry[OS_LOG_ENTRY_BYTES];
-    newest_entry(c, entry, NULL);
+    harness_newest_entry(c, entry, NULL);
     assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_REFUSE_ANCHOR);
     const uint8_t *pl = entry + AUDIT_LOG_OFF_PAYLOAD;
     assert_memory_equal(pl, anchor->txid, 32);
@@ -696,7 +676,6 @@ static void test_partial_batch_replacement_refused(void **state) {
     nonce_tree_free(tree);
     harness_stop();
 }
-
 
 /* SIGN_INPUT for coin's input 0 of a one-input, one-output transaction, with the given anchor proof;
  * returns the reply type, the error code in *code. */

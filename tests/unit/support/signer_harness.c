@@ -2,8 +2,13 @@
 #include "signer_harness.h"
 
 #include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "address.h"
 #include "bip32.h"
@@ -337,4 +342,63 @@ os_sign_tx harness_tx(const os_sign_input *in, size_t n_in, const os_sign_output
     tx.outputs = out;
     tx.n_outputs = n_out;
     return tx;
+}
+
+void harness_one_payout_make(harness_one_payout *p, uint32_t dest, uint64_t amount, uint32_t nonce_id, uint32_t salt) {
+    memset(p, 0, sizeof *p);
+    assert_int_equal(harness_make_coin(&p->coin, OS_SCRIPT_P2PKH, 0, 1, 100000000, salt), OS_OK);
+    harness_payout(&p->out[0], dest, amount, nonce_id);
+    harness_change(&p->out[1], OS_SCRIPT_P2PKH, 0, 100000000 - amount - 10000);
+    p->tx = harness_tx(&p->coin.input, 1, p->out, 2);
+    p->tx.approvals = p->approvals;
+}
+
+void harness_xonly(const uint8_t priv[32], uint8_t out[32]) {
+    assert_int_equal(crypto_xonly_from_priv(priv, out), OS_OK);
+}
+
+void harness_assert_shown(const char *needle) {
+    if (strstr(board_mem_display_transcript(), needle) == NULL)
+        fail_msg("not shown: \"%s\"; the screens were:\n%s", needle, board_mem_display_transcript());
+}
+
+void harness_newest_entry(os_client *c, uint8_t entry[OS_LOG_ENTRY_BYTES], uint64_t *seq) {
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    os_msg reply;
+    assert_int_equal(harness_log_read(c, info.log_seq, &reply), OS_OK);
+    memcpy(entry, reply.u.log_entry.entry, OS_LOG_ENTRY_BYTES);
+    if (seq) *seq = info.log_seq;
+}
+
+/* A registration: the operator presses on its screens as configured. */
+static uint8_t registration(os_client *c, os_msg *req, uint16_t *code) {
+    static uint8_t buf[OS_MAX_MESSAGE];
+    os_msg reply;
+    req->version = OS_PROTOCOL_VERSION;
+    assert_int_equal(os_client_call_wait(c, req, &reply, buf, 5000, harness_on_pending, NULL), OS_OK);
+    if (code) *code = reply.type == OS_MSG_ERROR ? reply.u.error.code : 0;
+    return reply.type;
+}
+
+uint8_t harness_set_issuers(os_client *c, uint8_t flags, const uint8_t *keys, uint8_t n, uint16_t *code) {
+    os_msg req;
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_SET_ISSUERS;
+    req.u.set_issuers.flags = flags;
+    req.u.set_issuers.n_issuers = n;
+    req.u.set_issuers.keys = keys;
+    return registration(c, &req, code);
+}
+
+uint8_t harness_set_operators(os_client *c, uint8_t k, const uint8_t *keys, uint8_t n, uint64_t threshold,
+                              uint16_t *code) {
+    os_msg req;
+    memset(&req, 0, sizeof req);
+    req.type = OS_MSG_SET_OPERATORS;
+    req.u.set_operators.k = k;
+    req.u.set_operators.n_operators = n;
+    req.u.set_operators.threshold = threshold;
+    req.u.set_operators.keys = keys;
+    return registration(c, &req, code);
 }

@@ -97,4 +97,35 @@ void harness_payout(os_sign_output *o, uint32_t dest, uint64_t amount, uint32_t 
 void harness_change(os_sign_output *o, uint8_t script_type, uint32_t index, uint64_t amount);
 os_sign_tx harness_tx(const os_sign_input *in, size_t n_in, const os_sign_output *out, size_t n_out);
 
+/* One payout of amount (nonce nonce_id, to harness_destination(dest)) plus change (index 0, the rest
+ * less a 10000 fee) from a fresh P2PKH coin of 1 MONA (salt: harness_make_coin); tx.approvals points
+ * at approvals, none counted (a quorum test adds them). */
+typedef struct {
+    harness_coin coin;
+    os_sign_output out[2];
+    os_sign_tx tx;
+    os_approval approvals[4];
+} harness_one_payout;
+void harness_one_payout_make(harness_one_payout *p, uint32_t dest, uint64_t amount, uint32_t nonce_id, uint32_t salt);
+
+/* The helpers below fail the running cmocka test when a call they make fails. */
+
+/* The x-only public key of priv (an issuer's or an operator's). */
+void harness_xonly(const uint8_t priv[32], uint8_t out[32]);
+
+/* Fails the running test unless needle is on a screen the signer showed since harness_start (naming
+ * the screens). */
+void harness_assert_shown(const char *needle);
+
+/* The newest entry of the signer's log (type at entry[AUDIT_LOG_OFF_TYPE]); *seq its number when seq
+ * is not NULL. */
+void harness_newest_entry(os_client *c, uint8_t entry[OS_LOG_ENTRY_BYTES], uint64_t *seq);
+
+/* SET_ISSUERS (keys: n x 32 bytes, sorted, the wire order; flags) and SET_OPERATORS (k of n keys above
+ * threshold), the operator pressing as harness_set_operator says. Return the reply's type, and its
+ * error code in *code (0 for another type) when code is not NULL. */
+uint8_t harness_set_issuers(os_client *c, uint8_t flags, const uint8_t *keys, uint8_t n, uint16_t *code);
+uint8_t harness_set_operators(os_client *c, uint8_t k, const uint8_t *keys, uint8_t n, uint64_t threshold,
+                              uint16_t *code);
+
 #endif /* ONCESIGN_TEST_SIGNER_HARNESS_H */
