@@ -52,18 +52,13 @@ static void operator_keys(uint8_t keys[3][32]) {
             }
 }
 
-/* A device with the three operators registered, 2 of 3 above THRESHOLD; *signer its attestation key. */
-static os_client *quorum_device(uint64_t seed, uint8_t signer[32]) {
-    os_client *c = harness_start(FLASH, seed);
-    os_policy p = harness_policy_open();
-    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+/* A device with the three operators registered, 2 of 3 above THRESHOLD; *signer its attestation key,
+ * *tree an empty host nonce tree when tree is not NULL. */
+static os_client *quorum_device(uint64_t seed, uint8_t signer[32], nonce_tree **tree) {
+    os_client *c = harness_start_initialized(FLASH, seed, signer, tree);
     uint8_t keys[3][32];
-    uint16_t code;
     operator_keys(keys);
-    assert_int_equal(harness_set_operators(c, 2, &keys[0][0], 3, THRESHOLD, &code), OS_MSG_SUCCESS);
-    os_msg_info info;
-    assert_int_equal(harness_info(c, &info), OS_OK);
-    memcpy(signer, info.attestation_pubkey, 32);
+    assert_int_equal(harness_set_operators(c, 2, &keys[0][0], 3, THRESHOLD, NULL), OS_MSG_SUCCESS);
     return c;
 }
 
@@ -129,9 +124,8 @@ static void assert_refused_and_logged(os_client *c, nonce_tree *tree, harness_on
 static void test_k_approvals_and_the_press_sign(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(301, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = quorum_device(301, signer, &tree);
     harness_one_payout p;
     harness_one_payout_make(&p, 1, ABOVE, 1, 51);
     add_approval(&p, OP_PRIV[2], signer);
@@ -185,9 +179,8 @@ static void test_k_approvals_and_the_press_sign(void **state) {
 static void test_k_minus_1_approvals_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(302, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = quorum_device(302, signer, &tree);
     harness_one_payout p;
     harness_one_payout_make(&p, 66, ABOVE, 3, 53);
     add_approval(&p, OP_PRIV[1], signer);
@@ -204,9 +197,8 @@ static void test_k_minus_1_approvals_refused_and_logged(void **state) {
 static void test_approval_for_another_transaction_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(303, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = quorum_device(303, signer, &tree);
     harness_one_payout honest, theft;
     uint8_t digest[32];
     harness_one_payout_make(&honest, 5, ABOVE, 4, 54);
@@ -235,9 +227,8 @@ static void test_approval_for_another_transaction_refused_and_logged(void **stat
 static void test_same_key_twice_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(304, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = quorum_device(304, signer, &tree);
     harness_one_payout p;
     harness_one_payout_make(&p, 66, ABOVE, 5, 55);
     add_approval(&p, OP_PRIV[0], signer);
@@ -259,9 +250,8 @@ static void test_same_key_twice_refused_and_logged(void **state) {
 static void test_unregistered_key_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(305, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = quorum_device(305, signer, &tree);
     harness_one_payout p;
     harness_one_payout_make(&p, 66, ABOVE, 6, 56);
     add_approval(&p, OP_PRIV[0], signer);
@@ -276,9 +266,8 @@ static void test_unregistered_key_refused_and_logged(void **state) {
 static void test_expired_approval_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(306, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = quorum_device(306, signer, &tree);
     os_msg_info info;
     assert_int_equal(harness_info(c, &info), OS_OK);
     harness_one_payout p;
@@ -308,9 +297,8 @@ static void test_expired_approval_refused_and_logged(void **state) {
 static void test_quorum_still_needs_the_press_and_only_above_threshold(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(307, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = quorum_device(307, signer, &tree);
     harness_one_payout p;
     harness_one_payout_make(&p, 8, ABOVE, 8, 58);
     add_approval(&p, OP_PRIV[0], signer);
@@ -420,7 +408,7 @@ static void test_operator_registration_screens_and_rejection(void **state) {
 static void test_approval_out_of_order_refused(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(309, signer);
+    os_client *c = quorum_device(309, signer, NULL);
     os_msg req, reply;
     memset(&req, 0, sizeof req);
     req.version = OS_PROTOCOL_VERSION;
@@ -439,12 +427,11 @@ static void test_approval_out_of_order_refused(void **state) {
 static void test_compromised_issuer_bounded_by_the_quorum(void **state) {
     (void)state;
     uint8_t signer[32], issuer[32];
-    os_client *c = quorum_device(310, signer);
+    nonce_tree *tree = NULL;
+    os_client *c = quorum_device(310, signer, &tree);
     harness_xonly(ISSUER_PRIV, issuer);
     assert_int_equal(harness_set_issuers(c, OS_VOUCHERS_REQUIRED, issuer, 1, NULL), OS_MSG_SUCCESS);
 
-    nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
     harness_one_payout p;
     harness_one_payout_make(&p, 666, ABOVE, 11, 62);
     os_voucher v;

@@ -28,18 +28,13 @@ static uint8_t g_buf[OS_MAX_MESSAGE];
 static const uint8_t ISSUER_PRIV[32] = { 0x11, 0x22, 0x33, [31] = 0x44 };   /* the service backend */
 static const uint8_t ROGUE_PRIV[32] = { 0x66, [31] = 0x77 };                /* a key the host made up */
 
-/* A device set up with ISSUER_PRIV's key registered and vouchers required; *signer its attestation key. */
-static os_client *voucher_device(uint64_t seed, uint8_t signer[32]) {
-    os_client *c = harness_start(FLASH, seed);
-    os_policy p = harness_policy_open();
-    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+/* A device set up with ISSUER_PRIV's key registered and vouchers required; *signer its attestation key,
+ * *tree an empty host nonce tree. */
+static os_client *voucher_device(uint64_t seed, uint8_t signer[32], nonce_tree **tree) {
+    os_client *c = harness_start_initialized(FLASH, seed, signer, tree);
     uint8_t key[32];
-    uint16_t code;
     harness_xonly(ISSUER_PRIV, key);
-    assert_int_equal(harness_set_issuers(c, OS_VOUCHERS_REQUIRED, key, 1, &code), OS_MSG_SUCCESS);
-    os_msg_info info;
-    assert_int_equal(harness_info(c, &info), OS_OK);
-    memcpy(signer, info.attestation_pubkey, 32);
+    assert_int_equal(harness_set_issuers(c, OS_VOUCHERS_REQUIRED, key, 1, NULL), OS_MSG_SUCCESS);
     return c;
 }
 
@@ -69,6 +64,14 @@ static void sign_voucher(os_voucher *v, const uint8_t priv[32]) {
     assert_int_equal(crypto_schnorr_key_load(priv, &key), OS_OK);
     assert_int_equal(crypto_schnorr_sign(&key, id, aux, v->sig), OS_OK);
     crypto_schnorr_key_wipe(&key);
+}
+
+/* make_voucher and sign_voucher, the voucher going with p's payout. */
+static void voucher_for(os_voucher *v, const uint8_t priv[32], harness_one_payout *p, const uint8_t signer[32],
+                        int bind) {
+    make_voucher(v, priv, &p->out[0], signer, bind);
+    sign_voucher(v, priv);
+    p->out[0].voucher = v;
 }
 
 /* The host's attempt is refused with reason, the refusal is the newest entry (reason, output 0,
@@ -101,15 +104,12 @@ static void assert_refused_and_logged(os_client *c, nonce_tree *tree, harness_on
 static void test_voucher_pays_and_is_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(201, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = voucher_device(201, signer, &tree);
     harness_one_payout p;
     os_voucher v;
     harness_one_payout_make(&p, 1, 25000000, 1, 31);
-    make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 1);
-    sign_voucher(&v, ISSUER_PRIV);
-    p.out[0].voucher = &v;
+    voucher_for(&v, ISSUER_PRIV, &p, signer, 1);
     os_input_sig sigs[1];
     os_sign_outcome oc;
     assert_int_equal(os_sign_run(c, tree, &p.tx, sigs, &oc, NULL, NULL), OS_OK);
@@ -142,9 +142,8 @@ static void test_voucher_pays_and_is_logged(void **state) {
 static void test_invented_nonce_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(202, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = voucher_device(202, signer, &tree);
     harness_one_payout p;
     harness_one_payout_make(&p, 66, 1000000, 0xBAD, 33);
     assert_refused_and_logged(c, tree, &p, OS_ERR_VOUCHER_MISSING, NULL);
@@ -156,15 +155,12 @@ static void test_invented_nonce_refused_and_logged(void **state) {
 static void test_unregistered_issuer_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(203, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = voucher_device(203, signer, &tree);
     harness_one_payout p;
     os_voucher v;
     harness_one_payout_make(&p, 66, 1000000, 3, 34);
-    make_voucher(&v, ROGUE_PRIV, &p.out[0], signer, 1);
-    sign_voucher(&v, ROGUE_PRIV);
-    p.out[0].voucher = &v;
+    voucher_for(&v, ROGUE_PRIV, &p, signer, 1);
     assert_refused_and_logged(c, tree, &p, OS_ERR_VOUCHER_ISSUER, &v);
 
     /* the registered issuer's key named, the signature the host's */
@@ -178,9 +174,8 @@ static void test_unregistered_issuer_refused_and_logged(void **state) {
 static void test_amount_above_voucher_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(204, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = voucher_device(204, signer, &tree);
     harness_one_payout p;
     os_voucher v;
     harness_one_payout_make(&p, 4, 1000000, 4, 35);
@@ -204,9 +199,8 @@ static void test_amount_above_voucher_refused_and_logged(void **state) {
 static void test_withdrawal_to_another_destination_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(205, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = voucher_device(205, signer, &tree);
     harness_one_payout p;
     os_voucher v;
     harness_one_payout_make(&p, 5, 2000000, 5, 36);
@@ -223,9 +217,8 @@ static void test_withdrawal_to_another_destination_refused_and_logged(void **sta
 static void test_expired_voucher_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(206, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = voucher_device(206, signer, &tree);
     os_msg_info info;
     assert_int_equal(harness_info(c, &info), OS_OK);
     harness_one_payout p;
@@ -250,9 +243,8 @@ static void test_expired_voucher_refused_and_logged(void **state) {
 static void test_voucher_for_another_signer_or_nonce_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(207, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = voucher_device(207, signer, &tree);
     harness_one_payout p;
     os_voucher v;
     harness_one_payout_make(&p, 7, 2000000, 7, 38);
@@ -281,15 +273,12 @@ static void test_voucher_for_another_signer_or_nonce_refused_and_logged(void **s
 static void test_reused_voucher_nonce_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(208, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = voucher_device(208, signer, &tree);
     harness_one_payout p, q;
     os_voucher v;
     harness_one_payout_make(&p, 8, 3000000, 8, 39);
-    make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 0);
-    sign_voucher(&v, ISSUER_PRIV);
-    p.out[0].voucher = &v;
+    voucher_for(&v, ISSUER_PRIV, &p, signer, 0);
     os_input_sig sigs[1];
     os_sign_outcome oc;
     assert_int_equal(os_sign_run(c, tree, &p.tx, sigs, &oc, NULL, NULL), OS_OK);
@@ -412,15 +401,12 @@ static void test_issuer_registration_screens_and_rejection(void **state) {
 static void test_gift_voucher_redirect_is_bounded_by_its_amount_once(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(210, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = voucher_device(210, signer, &tree);
     harness_one_payout p, q;
     os_voucher v;
     harness_one_payout_make(&p, 666, 2000000, 10, 42);    /* the attacker's destination */
-    make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 0);
-    sign_voucher(&v, ISSUER_PRIV);
-    p.out[0].voucher = &v;
+    voucher_for(&v, ISSUER_PRIV, &p, signer, 0);
     p.out[0].amount = 2000001;                    /* a satoshi more than vouched */
     p.out[1].amount = 100000000 - 2000001 - 10000;
     assert_refused_and_logged(c, tree, &p, OS_ERR_VOUCHER_AMOUNT, &v);
@@ -461,9 +447,7 @@ static void test_compromised_issuer_bounded_by_the_caps(void **state) {
     harness_one_payout p;
     os_voucher v;
     harness_one_payout_make(&p, 666, 50000000, 11, 44);
-    make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 1);
-    sign_voucher(&v, ISSUER_PRIV);
-    p.out[0].voucher = &v;
+    voucher_for(&v, ISSUER_PRIV, &p, signer, 1);
     harness_set_operator(OPERATOR_REJECT);
     os_input_sig sigs[1];
     os_sign_outcome oc;

@@ -353,6 +353,23 @@ void harness_one_payout_make(harness_one_payout *p, uint32_t dest, uint64_t amou
     p->tx.approvals = p->approvals;
 }
 
+os_client *harness_start_initialized(uint32_t flash_size, uint64_t random_seed, uint8_t attestation[32],
+                                     nonce_tree **tree) {
+    os_client *c = harness_start(flash_size, random_seed);
+    os_policy policy = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &policy, OS_SCRIPT_P2PKH), OS_OK);
+    if (attestation != NULL) {
+        os_msg_info info;
+        assert_int_equal(harness_info(c, &info), OS_OK);
+        memcpy(attestation, info.attestation_pubkey, 32);
+    }
+    if (tree != NULL) {
+        *tree = NULL;
+        assert_int_equal(nonce_tree_create(tree), OS_OK);
+    }
+    return c;
+}
+
 void harness_xonly(const uint8_t priv[32], uint8_t out[32]) {
     assert_int_equal(crypto_xonly_from_priv(priv, out), OS_OK);
 }

@@ -110,6 +110,12 @@ void harness_one_payout_make(harness_one_payout *p, uint32_t dest, uint64_t amou
 
 /* The helpers below fail the running cmocka test when a call they make fails. */
 
+/* harness_start, then HARNESS_MNEMONIC restored with the open policy and P2PKH coins (the operator
+ * approving); *attestation the signer's attestation key and *tree an empty host nonce tree, each when
+ * not NULL. */
+os_client *harness_start_initialized(uint32_t flash_size, uint64_t random_seed, uint8_t attestation[32],
+                                     nonce_tree **tree);
+
 /* The x-only public key of priv (an issuer's or an operator's). */
 void harness_xonly(const uint8_t priv[32], uint8_t out[32]);
 
