@@ -399,23 +399,13 @@ static uint8_t registration(os_client *c, os_msg *req, uint16_t *code) {
 }
 
 uint8_t harness_set_issuers(os_client *c, uint8_t flags, const uint8_t *keys, uint8_t n, uint16_t *code) {
-    os_msg req;
-    memset(&req, 0, sizeof req);
-    req.type = OS_MSG_SET_ISSUERS;
-    req.u.set_issuers.flags = flags;
-    req.u.set_issuers.n_issuers = n;
-    req.u.set_issuers.keys = keys;
+    os_msg req = { .type = OS_MSG_SET_ISSUERS, .u.set_issuers = { .flags = flags, .n_issuers = n, .keys = keys } };
     return registration(c, &req, code);
 }
 
 uint8_t harness_set_operators(os_client *c, uint8_t k, const uint8_t *keys, uint8_t n, uint64_t threshold,
                               uint16_t *code) {
-    os_msg req;
-    memset(&req, 0, sizeof req);
-    req.type = OS_MSG_SET_OPERATORS;
-    req.u.set_operators.k = k;
-    req.u.set_operators.n_operators = n;
-    req.u.set_operators.threshold = threshold;
-    req.u.set_operators.keys = keys;
+    os_msg req = { .type = OS_MSG_SET_OPERATORS,
+                   .u.set_operators = { .k = k, .n_operators = n, .threshold = threshold, .keys = keys } };
     return registration(c, &req, code);
 }
