@@ -11,6 +11,7 @@
 
 #include "cli_cmds.h"
 #include "daemon_lock.h"
+#include "http_body.h"
 #include "oncesign/status.h"
 
 int cli_daemon_find(const cli_globals *g, const char *db_path, cli_daemon *d) {
@@ -25,23 +26,6 @@ int cli_daemon_busy(const cli_globals *g, const cli_daemon *d, const char *why) 
     return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_HELD_BY_DAEMON, "busy: held by oncesignd (pid %ld): %s", d->pid, why);
 }
 
-typedef struct {
-    char *data;
-    size_t len;
-} body_sink;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *cls) {
-    body_sink *s = cls;
-    size_t add = sz * n;
-    char *nb = realloc(s->data, s->len + add + 1);
-    if (nb == NULL) return 0;
-    memcpy(nb + s->len, p, add);
-    s->data = nb;
-    s->len += add;
-    s->data[s->len] = '\0';
-    return add;
-}
-
 int cli_daemon_call(const cli_globals *g, const cli_daemon *d, const char *method, const char *path,
                     const char *body, long timeout_ms, long *http, json_t **out) {
     *out = NULL;
@@ -51,13 +35,13 @@ int cli_daemon_call(const cli_globals *g, const cli_daemon *d, const char *metho
     if (h == NULL) return cli_daemon_busy(g, d, "cannot start an HTTP client");
     char url[256];
     snprintf(url, sizeof url, "http://oncesignd%s", path);
-    body_sink s = { NULL, 0 };
+    os_http_body s = { 0 };
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, d->admin_path);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, os_http_body_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
@@ -69,7 +53,7 @@ int cli_daemon_call(const cli_globals *g, const cli_daemon *d, const char *metho
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);
     if (cc != CURLE_OK) {
-        free(s.data);
+        os_http_body_free(&s);
         char why[4400];
         snprintf(why, sizeof why, "its admin socket %s does not answer (%s); retry, or stop it to use the signer"
                                   " directly", d->admin_path, curl_easy_strerror(cc));
@@ -77,7 +61,7 @@ int cli_daemon_call(const cli_globals *g, const cli_daemon *d, const char *metho
     }
     json_error_t e;
     *out = s.data != NULL ? json_loads(s.data, 0, &e) : NULL;
-    free(s.data);
+    os_http_body_free(&s);
     if (*out == NULL) return cli_daemon_busy(g, d, "its admin socket answered something that is not JSON");
     return CLI_EXIT_OK;
 }

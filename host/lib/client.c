@@ -211,7 +211,8 @@ static int allocate_channel(os_client *c, int64_t deadline) {
         uint32_t cid = os_read_be32(c->rx.data + INIT_NONCE_BYTES);
         uint8_t version = c->rx.data[INIT_NONCE_BYTES + 4];
         if (version != OS_PROTOCOL_VERSION) {
-            set_error(c, "%s: the device speaks protocol version %u, this host speaks %u", c->transport->description,
+            set_error(c, "%s: the device speaks protocol version %u, this host speaks %u: install the host and the"
+                         " firmware of one release (proto/PROTOCOL.md, Compatibility)", c->transport->description,
                       version, OS_PROTOCOL_VERSION);
             return OS_ERR_MSG_VERSION;
         }

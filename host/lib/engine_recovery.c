@@ -163,6 +163,7 @@ int engine_replacement_begin(os_engine *e, const os_msg_info *info, char *err, s
      * sync had not adopted yet is seen, so a spend of it is the dead device's too */
     backup_height = backup_height > CHAIN_SCAN_MARGIN ? backup_height - CHAIN_SCAN_MARGIN : 0;
     if (rc == OS_OK && restored) rc = os_ledger_meta_put_u64(e->ledger, OS_LEDGER_META_RECOVERY_CHAIN, backup_height + 1);
+    if (rc == OS_OK && restored) rc = os_ledger_meta_put_u64(e->ledger, OS_LEDGER_META_RECOVERY_CHAIN_SCANNED, 0);
     if (rc == OS_OK && restored) rc = os_ledger_meta_put_u64(e->ledger, OS_LEDGER_META_RECOVERY_PHASE, OS_RECOVERY_REPLAY);
     if (rc != OS_OK) return rc;
     char hex[65];
@@ -442,8 +443,7 @@ typedef struct {
     size_t found;
     uint8_t (*scripts)[64];       /* the wallet's scripts the lost ledger may have used */
     size_t *script_lens, n_scripts;
-    os_outpoint *deposits;        /* wallet outputs of transactions seen in this scan not spending from it */
-    size_t n_deposits, cap_deposits;
+    uint32_t next_change;         /* the change index the next transaction found adds */
 } chain_ctx;
 
 /* Whether output vout of raw pays one of the wallet's scripts. */
@@ -459,15 +459,13 @@ static int wallet_output(const chain_ctx *c, const uint8_t *raw, size_t len, uin
 }
 
 /* Whether an input spends a coin of the wallet: a coin the ledger holds, a wallet output of a
- * transaction of the ledger or of one recorded, or of a deposit seen earlier in the scan. (An output
- * paying someone else is theirs to spend: its spend is not the device's.) */
+ * transaction of the ledger or of one recorded, or a deposit seen earlier (by this pass or an earlier
+ * one). (An output paying someone else is theirs to spend: its spend is not the device's.) */
 static int spends_ours(chain_ctx *c, const os_outpoint *ops, size_t n, int *ours) {
     *ours = 0;
     for (size_t i = 0; i < n && !*ours; i++) {
-        for (size_t k = 0; k < c->n_deposits && !*ours; k++)
-            *ours = memcmp(ops[i].txid, c->deposits[k].txid, 32) == 0 && ops[i].vout == c->deposits[k].vout;
-        if (*ours) break;
-        int rc = os_ledger_recovery_coin_known(c->e->ledger, &ops[i], ours);
+        int rc = os_ledger_recovery_deposit_known(c->e->ledger, &ops[i], ours);
+        if (rc == OS_OK && !*ours) rc = os_ledger_recovery_coin_known(c->e->ledger, &ops[i], ours);
         if (rc != OS_OK || *ours) return rc;
         uint8_t *parent = NULL;
         size_t plen = 0;
@@ -480,7 +478,8 @@ static int spends_ours(chain_ctx *c, const os_outpoint *ops, size_t n, int *ours
     return OS_OK;
 }
 
-/* Remembers the wallet outputs of a transaction that pays the wallet without spending from it. */
+/* Remembers, durably (a later pass starts past this block), the wallet outputs of a transaction that
+ * pays the wallet without spending from it. */
 static int note_deposit(chain_ctx *c, const uint8_t txid[32], const uint8_t *raw, size_t len) {
     for (uint32_t v = 0; v < OS_MAX_OUTPUTS; v++) {
         uint8_t id[32];
@@ -489,16 +488,27 @@ static int note_deposit(chain_ctx *c, const uint8_t txid[32], const uint8_t *raw
         size_t slen;
         if (psbt_tx_output(raw, len, v, id, &amount, &script, &slen) != OS_OK) break;
         if (!wallet_output(c, raw, len, v)) continue;
-        if (c->n_deposits == c->cap_deposits) {
-            size_t cap = c->cap_deposits ? 2 * c->cap_deposits : 16;
-            os_outpoint *grown = realloc(c->deposits, cap * sizeof *grown);
-            if (!grown) return OS_ERR_IO;
-            c->deposits = grown;
-            c->cap_deposits = cap;
-        }
-        memcpy(c->deposits[c->n_deposits].txid, txid, 32);
-        c->deposits[c->n_deposits++].vout = v;
+        os_outpoint op;
+        memcpy(op.txid, txid, 32);
+        op.vout = v;
+        int rc = os_ledger_recovery_deposit_add(c->e->ledger, &op);
+        if (rc != OS_OK) return rc;
     }
+    return OS_OK;
+}
+
+/* One more change script: the wallet's scripts grow by one change address per transaction found. */
+static int add_change_script(chain_ctx *c) {
+    uint8_t (*scripts)[64] = realloc(c->scripts, (c->n_scripts + 1) * sizeof *scripts);
+    if (!scripts) return OS_ERR_IO;
+    c->scripts = scripts;
+    size_t *lens = realloc(c->script_lens, (c->n_scripts + 1) * sizeof *lens);
+    if (!lens) return OS_ERR_IO;
+    c->script_lens = lens;
+    int rc = engine_derive_script(c->e, 1, c->next_change, c->scripts[c->n_scripts], &c->script_lens[c->n_scripts]);
+    if (rc != OS_OK) return rc;
+    c->n_scripts++;
+    c->next_change++;
     return OS_OK;
 }
 
@@ -535,6 +545,10 @@ static int chain_match(void *ctx, const uint8_t *raw, size_t len, uint64_t heigh
     if (c->rc == OS_OK) c->rc = os_ledger_recovery_tx_put(c->e->ledger, key, digest, txid, raw, len, engine_now());
     if (c->rc != OS_OK) return 1;
     c->found++;
+    /* its change may be one index further: known before a spend of it in a later block, which the next
+     * pass does not read again */
+    c->rc = add_change_script(c);
+    if (c->rc != OS_OK) return 1;
     char hex[65];
     os_txid_to_hex(txid, hex);
     os_log_field f[] = { OS_LOG_STR("txid", hex) };
@@ -564,28 +578,34 @@ static int wallet_scripts(os_engine *e, chain_ctx *c) {
         rc = engine_derive_script(e, change, index, c->scripts[i], &c->script_lens[i]);
     }
     c->n_scripts = n_receive + n_change;
+    c->next_change = (uint32_t)n_change;
     return rc;
 }
 
 /* Scans the blocks from the backup's newest height (pinned when the recovery began) and the mempool
- * for the dead device's transactions (chain_match). *clean: the scan read everything and found
- * nothing new. */
+ * for the dead device's transactions (chain_match). A pass starts where the last one read to, less
+ * confirmations_final blocks (the reorg depth the engine trusts: a block replaced meanwhile is read
+ * again), not at the backup's height: a days-old backup is thousands of blocks, each a getblock, on
+ * every pass. What a pass found and the deposits it saw are in the ledger before the height moves on,
+ * so a restart resumes there too. *clean: the scan read everything and found nothing new. */
 static int chain_scan(os_engine *e, uint64_t scan_from, int *clean) {
-    uint64_t tip = 0;
+    uint64_t tip = 0, scanned = 0;
     size_t unread = 0;
     chain_ctx c = {.e = e, .rc = OS_OK};
-    int rc = wallet_scripts(e, &c);
+    int rc = os_ledger_meta_u64(e->ledger, OS_LEDGER_META_RECOVERY_CHAIN_SCANNED, &scanned);
+    uint64_t from = scanned > scan_from + e->cfg.confirmations_final ? scanned - e->cfg.confirmations_final : scan_from;
+    if (rc == OS_OK) rc = wallet_scripts(e, &c);
     if (rc == OS_OK) {
         os_rpc_error er;
         pthread_mutex_lock(&e->rpc_mu);
-        rc = os_rpc_scan_transactions(e->rpc, scan_from, &tip, &unread, chain_match, &c, &er);
+        rc = os_rpc_scan_transactions(e->rpc, from, &tip, &unread, chain_match, &c, &er);
         pthread_mutex_unlock(&e->rpc_mu);
     }
     if (rc == OS_OK) rc = c.rc;
+    if (rc == OS_OK) rc = os_ledger_meta_put_u64(e->ledger, OS_LEDGER_META_RECOVERY_CHAIN_SCANNED, tip + 1);
     *clean = rc == OS_OK && unread == 0 && c.found == 0;
     free(c.scripts);
     free(c.script_lens);
-    free(c.deposits);
     return rc;
 }
 

@@ -190,9 +190,18 @@ static const char MIGRATION_V9[] =
     "  voucher BLOB NOT NULL CHECK (length(voucher) = 214)"
     ");";
 
+/* v10: scenario (d)'s chain scan resumes where the last pass ended (meta recovery_chain_scanned):
+ * the wallet outputs of transactions that paid the wallet without spending from it (deposits to an
+ * address the lost ledger handed out) are kept here, so a spend of one in a block a later pass reads
+ * is still known as the dead device's. */
+static const char MIGRATION_V10[] =
+    "CREATE TABLE recovery_chain_deposits ("
+    "  txid BLOB NOT NULL CHECK (length(txid) = 32), vout INTEGER NOT NULL, PRIMARY KEY (txid, vout));";
+
 static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3,
                                                                   MIGRATION_V4, MIGRATION_V5, MIGRATION_V6,
-                                                                  MIGRATION_V7, MIGRATION_V8, MIGRATION_V9};
+                                                                  MIGRATION_V7, MIGRATION_V8, MIGRATION_V9,
+                                                                  MIGRATION_V10};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");

@@ -32,7 +32,7 @@
 #include "engine.h"
 #include "oncesign/protocol.h"
 
-#define OS_LEDGER_SCHEMA_VERSION 9
+#define OS_LEDGER_SCHEMA_VERSION 10
 
 typedef struct os_ledger os_ledger;
 
@@ -479,6 +479,9 @@ int os_ledger_backup_verify(const char *path, os_backup_marker *marker, char *er
 /* Scenario (d), a restored backup on a replaced signer: the dead device's signatures after the backup
  * are found on chain, not in a log: the backup's newest block height + 1 (0: not this scenario). */
 #define OS_LEDGER_META_RECOVERY_CHAIN "recovery_from_chain"
+/* Scenario (d): the height after the last block the chain scan read to the end (0: none yet); the next
+ * pass starts a reorg's depth below it instead of at the backup's height again. */
+#define OS_LEDGER_META_RECOVERY_CHAIN_SCANNED "recovery_chain_scanned"
 /* The key of a transaction scenario (d) found on chain in recovery_txs (it has no SIGN entry): from
  * this value up, in the order found, above any log seq a device can reach. */
 #define OS_LEDGER_RECOVERY_CHAIN_SEQ ((uint64_t)1 << 62)
@@ -504,6 +507,11 @@ int os_ledger_recovery_txid_known(os_ledger *l, const uint8_t txid[32], int *yes
 int os_ledger_recovery_coin_known(os_ledger *l, const os_outpoint *op, int *yes);
 int os_ledger_recovery_raw_by_txid(os_ledger *l, const uint8_t txid[32], uint8_t **raw, size_t *len);
 int os_ledger_recovery_chain_next(os_ledger *l, uint64_t *log_seq);
+/* Scenario (d)'s deposits (schema v10): a wallet output of a transaction that paid the wallet without
+ * spending from it, seen by any pass of the chain scan. deposit_add records op (no-op when recorded);
+ * deposit_known: op is one. Returns: OS_OK; OS_ERR_ARG; OS_ERR_DB. */
+int os_ledger_recovery_deposit_add(os_ledger *l, const os_outpoint *op);
+int os_ledger_recovery_deposit_known(os_ledger *l, const os_outpoint *op, int *yes);
 /* Whether a recovery recorded SIGN entry log_seq with that transaction digest (the auditor's cross-check). */
 int os_ledger_recovery_tx_recorded(os_ledger *l, uint64_t log_seq, const uint8_t digest[32], int *yes);
 

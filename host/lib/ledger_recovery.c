@@ -480,6 +480,21 @@ int os_ledger_recovery_coin_known(os_ledger *l, const os_outpoint *op, int *yes)
     return rc;
 }
 
+int os_ledger_recovery_deposit_add(os_ledger *l, const os_outpoint *op) {
+    if (!l || !op) return OS_ERR_ARG;
+    return ledger_run(l, NULL, "INSERT OR IGNORE INTO recovery_chain_deposits (txid, vout) VALUES (?,?)", "bi",
+                      op->txid, 32, (int64_t)op->vout);
+}
+
+int os_ledger_recovery_deposit_known(os_ledger *l, const os_outpoint *op, int *yes) {
+    if (!l || !op || !yes) return OS_ERR_ARG;
+    int64_t n = 0;
+    int rc = ledger_int(l, &n, "SELECT count(*) FROM recovery_chain_deposits WHERE txid = ? AND vout = ?", "bi",
+                        op->txid, 32, (int64_t)op->vout);
+    *yes = rc == OS_OK && n > 0;
+    return rc;
+}
+
 int os_ledger_recovery_raw_by_txid(os_ledger *l, const uint8_t txid[32], uint8_t **raw, size_t *len) {
     if (!l || !txid || !raw || !len) return OS_ERR_ARG;
     *raw = NULL;

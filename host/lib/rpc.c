@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "http_body.h"
 #include "oncesign/check.h"
 #include "oncesign/status.h"
 
@@ -39,9 +40,7 @@ struct os_rpc {
     long timeout_ms;
     uint64_t next_id;
     char curl_err[CURL_ERROR_SIZE];
-    char *body;
-    size_t body_len, body_cap;
-    int body_overflow;
+    os_http_body body;      /* the last answer, at most RPC_MAX_BODY bytes */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -270,28 +269,6 @@ static int read_cookie(const char *path, char *userpwd, size_t cap, char *why, s
     return OS_OK;
 }
 
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    os_rpc *rpc = ud;
-    size_t n = size * nmemb;
-    if (rpc->body_len + n > RPC_MAX_BODY) {
-        rpc->body_overflow = 1;
-        return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-    }
-    if (rpc->body_len + n + 1 > rpc->body_cap) {
-        size_t cap = rpc->body_cap ? rpc->body_cap : 4096;
-        while (cap < rpc->body_len + n + 1) cap *= 2;
-        char *b = realloc(rpc->body, cap);
-        if (!b) return 0;
-        rpc->body = b;
-        rpc->body_cap = cap;
-    }
-    memcpy(rpc->body + rpc->body_len, ptr, n);
-    rpc->body_len += n;
-    rpc->body[rpc->body_len] = '\0';
-    return n;
-}
-
 int os_rpc_open(const os_rpc_config *cfg, os_rpc **out, char *err, size_t cap)
 {
     char dummy[1];
@@ -317,6 +294,7 @@ int os_rpc_open(const os_rpc_config *cfg, os_rpc **out, char *err, size_t cap)
         snprintf(err, cap, "out of memory");
         return OS_ERR_IO;
     }
+    rpc->body.max = RPC_MAX_BODY;
     rpc->timeout_ms = cfg->timeout_ms;
     rpc->next_id = 1;
     rpc->url = strdup(cfg->url);
@@ -348,8 +326,8 @@ int os_rpc_open(const os_rpc_config *cfg, os_rpc **out, char *err, size_t cap)
              curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
              curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rpc->timeout_ms) == CURLE_OK &&
              curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, rpc->timeout_ms) == CURLE_OK &&
-             curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
-             curl_easy_setopt(c, CURLOPT_WRITEDATA, rpc) == CURLE_OK &&
+             curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, os_http_body_write) == CURLE_OK &&
+             curl_easy_setopt(c, CURLOPT_WRITEDATA, &rpc->body) == CURLE_OK &&
              curl_easy_setopt(c, CURLOPT_ERRORBUFFER, rpc->curl_err) == CURLE_OK &&
              curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
              curl_easy_setopt(c, CURLOPT_PROXY, "") == CURLE_OK; /* never an env proxy for the node */
@@ -368,7 +346,7 @@ void os_rpc_close(os_rpc *rpc)
     if (rpc->curl) curl_easy_cleanup(rpc->curl);
     free(rpc->url);
     free(rpc->cookie_file);
-    free(rpc->body);
+    os_http_body_free(&rpc->body);
     /* the password or cookie should not linger in freed memory */
     volatile char *p = rpc->userpwd;
     for (size_t i = 0; i < sizeof rpc->userpwd; i++) p[i] = 0;
@@ -394,9 +372,7 @@ static CURLcode exchange(os_rpc *rpc, const char *request, int fresh, long *http
         return CURLE_OUT_OF_MEMORY;
     }
     headers = more;
-    rpc->body_len = 0;
-    rpc->body_overflow = 0;
-    if (rpc->body) rpc->body[0] = '\0';
+    os_http_body_reset(&rpc->body);
     rpc->curl_err[0] = '\0';
     *http = 0;
     CURLcode rc = curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -487,7 +463,7 @@ static int rpc_call_once(os_rpc *rpc, const char *method, json_t *params, const 
 
     if (rc != CURLE_OK) {
         const char *detail = rpc->curl_err[0] ? rpc->curl_err : curl_easy_strerror(rc);
-        if (rpc->body_overflow) detail = "answer larger than the limit";
+        if (rpc->body.overflow) detail = "answer larger than the limit";
         error_set(e, OS_ERR_RPC_TRANSPORT, http, "%s: %s", method, detail);
         e->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
         return OS_ERR_RPC_TRANSPORT;
@@ -497,14 +473,14 @@ static int rpc_call_once(os_rpc *rpc, const char *method, json_t *params, const 
         return OS_ERR_RPC_TRANSPORT;
     }
 
-    char *body = opt->exact_amounts ? quote_reals(rpc->body ? rpc->body : "", rpc->body_len) : NULL;
+    char *body = opt->exact_amounts ? quote_reals(rpc->body.data ? rpc->body.data : "", rpc->body.len) : NULL;
     if (opt->exact_amounts && !body) {
         error_set(e, OS_ERR_RPC_TRANSPORT, http, "out of memory");
         return OS_ERR_RPC_TRANSPORT;
     }
     json_error_t jerr;
-    json_t *doc = rpc->body_len == 0 ? NULL
-                                      : json_loads(body ? body : rpc->body, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *doc = rpc->body.len == 0 ? NULL
+                                      : json_loads(body ? body : rpc->body.data, JSON_REJECT_DUPLICATES, &jerr);
     free(body);
     json_t *jerror = doc && json_is_object(doc) ? json_object_get(doc, "error") : NULL;
     json_t *jid = doc && json_is_object(doc) ? json_object_get(doc, "id") : NULL;
@@ -532,7 +508,7 @@ static int rpc_call_once(os_rpc *rpc, const char *method, json_t *params, const 
     }
     if (!doc)
         error_set(e, OS_ERR_RPC_TRANSPORT, http, "%s: HTTP %ld with %s", method, http,
-                  rpc->body_len == 0 ? "an empty body" : "a body that is not JSON");
+                  rpc->body.len == 0 ? "an empty body" : "a body that is not JSON");
     else
         error_set(e, OS_ERR_RPC_TRANSPORT, http, "%s: HTTP %ld without a JSON-RPC result or error%s", method, http,
                   id_ok ? "" : " (or for another request id)");

@@ -41,7 +41,7 @@
 
 /* ---------------------------------------------------------------- messages */
 
-#define OS_PROTOCOL_VERSION     1
+#define OS_PROTOCOL_VERSION     2
 #define OS_MSG_HEADER           6     /* version(1) type(1) request_id(4) */
 
 /* Host to device. */

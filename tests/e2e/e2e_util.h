@@ -27,6 +27,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "http_body.h"
+
 #define E2E_COIN ((int64_t)100000000)
 
 static inline double e2e_now(void) {
@@ -80,28 +82,6 @@ static inline int64_t e2e_amount_sat(const json_t *v) {
 /* ---- HTTP ---- */
 
 typedef struct {
-    char *p;
-    size_t n, cap;
-} e2e_buf;
-
-static size_t e2e_write_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
-    e2e_buf *b = ud;
-    size_t n = size * nmemb;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 4096);
-        while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) return 0;
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, ptr, n);
-    b->n += n;
-    b->p[b->n] = 0;
-    return n;
-}
-
-typedef struct {
     long http;          /* HTTP status; 0 when no answer came (timeout, dropped connection, refused) */
     CURLcode curl;
     json_t *body;       /* parsed body or NULL */
@@ -119,7 +99,7 @@ static inline void e2e_resp_free(e2e_resp *r) {
 static inline e2e_resp e2e_http(const char *method, const char *url, const char *body, const char *auth_basic,
                                 const char *bearer, long timeout_ms) {
     e2e_resp r = { 0, CURLE_OK, NULL, 0 };
-    e2e_buf b = { 0 };
+    os_http_body b = { 0 };
     CURL *c = curl_easy_init();
     if (!c) {
         r.curl = CURLE_FAILED_INIT;
@@ -138,7 +118,7 @@ static inline e2e_resp e2e_http(const char *method, const char *url, const char 
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, e2e_write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, os_http_body_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     if (auth_basic) {
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -153,9 +133,9 @@ static inline e2e_resp e2e_http(const char *method, const char *url, const char 
     r.seconds = e2e_now() - t0;
     if (r.curl == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.http);
-        if (b.p) r.body = json_loads(b.p, 0, NULL);
+        if (b.data) r.body = json_loads(b.data, 0, NULL);
     }
-    free(b.p);
+    os_http_body_free(&b);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return r;

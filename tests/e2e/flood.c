@@ -589,7 +589,7 @@ typedef struct {
 static void *load_main(void *arg) {
     load_state *ls = arg;
     CURL *c = curl_easy_init();
-    e2e_buf b = { 0 };
+    os_http_body b = { 0 };
     char bh[200];
     snprintf(bh, sizeof bh, "Authorization: Bearer %s", token);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -597,7 +597,7 @@ static void *load_main(void *arg) {
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, e2e_write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, os_http_body_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     while (e2e_now() < ls->until) {
         code_rec *k = &codes[e2e_rng(&ls->rng) % (uint64_t)n_codes];
@@ -607,7 +607,7 @@ static void *load_main(void *arg) {
         snprintf(body, sizeof body, "{\"address\":\"%s\"}", k->address);
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        b.n = 0;
+        os_http_body_reset(&b);
         double t0 = e2e_now();
         CURLcode rc = curl_easy_perform(c);
         double dt = e2e_now() - t0;
@@ -617,7 +617,7 @@ static void *load_main(void *arg) {
         if (http != 200 && http != 201 && http != 409) ls->errors++;
         if (ls->n_lat < ls->cap_lat) ls->lat[ls->n_lat++] = dt;
     }
-    free(b.p);
+    os_http_body_free(&b);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return NULL;

@@ -60,7 +60,7 @@ static void on_signal(int s) {
 }
 
 typedef struct {
-    e2e_buf body;
+    os_http_body body;           /* the request body, at most 64 KiB */
 } conn_state;
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *j) {
@@ -151,15 +151,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     if (*upload_size) {
-        if (st->body.n + *upload_size > 65536) return MHD_NO;
-        e2e_write_cb((char *)upload, 1, *upload_size, &st->body);
+        st->body.max = 65536;
+        if (os_http_body_write((char *)upload, 1, *upload_size, &st->body) != *upload_size) return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
     }
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     if (token[0] && (!auth || strncmp(auth, "Bearer ", 7) != 0 || strcmp(auth + 7, token) != 0))
         return error(c, 401, "unauthorized", "bearer token missing or wrong");
-    json_t *req = st->body.p ? json_loads(st->body.p, 0, NULL) : json_object();
+    json_t *req = st->body.data ? json_loads(st->body.data, 0, NULL) : json_object();
     if (!req) return error(c, 400, "bad_request", "body is not JSON");
     enum MHD_Result ret;
     char code[64];
@@ -222,7 +222,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     (void)t;
     conn_state *st = *con_cls;
     if (st) {
-        free(st->body.p);
+        os_http_body_free(&st->body);
         free(st);
     }
     *con_cls = NULL;

@@ -35,27 +35,9 @@ restore_by_runbook() {
 # writes are accepted again
 restore_and_recover() {
   [ "$1" = - ] || { cp "$1" "$dir/ledger.db" && rm -f "$dir/ledger.db-wal" "$dir/ledger.db-shm"; }
-  start_daemon "$2"
-  h=$(health)
-  [ "$(jq -r .recovering <<<"$h")" = true ] && [ "$(jq -r .ok <<<"$h")" = false ] ||
-    fail "the restored ledger does not say it is recovering: $h"
-  # no request is answered from the stale ledger: every write is refused with 503 and the reason
-  local out code
-  out=$(curl -s -m 10 -w '\n%{http_code}' -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-    --data-binary '{"amount":1000}' "http://127.0.0.1:$api_port/v1/codes")
-  code=$(tail -n 1 <<<"$out")
-  [ "$code" = 503 ] && head -n 1 <<<"$out" | jq -r .error.message | grep -q 'recovering' ||
-    fail "a write on the recovering ledger: $out"
+  start_recovering "$2"
   grep -q 'recovering' "$dir/d.$2.err" || fail "the daemon did not log the recovery"
-  operator & op_pid=$!
-  for _ in $(seq 300); do
-    [ "$(health | jq -r .recovering)" = false ] && break
-    mine 1
-    sleep 0.5
-  done
-  kill $op_pid 2>/dev/null; wait $op_pid 2>/dev/null
-  [ "$(health | jq -r .recovering)" = false ] || fail "the recovery did not end: $(health)"
-  grep -q 'recovery done' "$dir/d.$2.err" || fail "no 'recovery done' in the log"
+  recover_until_done "$2"
 }
 
 # ---------------------------------------------------------------- (a) disk lost, backup N payouts old

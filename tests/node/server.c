@@ -63,6 +63,7 @@ static struct {
     fault faults[MAX_FAULTS];
     int next_id;
     uint64_t calls;
+    json_t *calls_by_method; /* {method: calls}: what a client asked how often (a scan's getblock calls) */
     uint64_t injected[F_NMODES];
     const char *user, *pass;
     char cookie_pass[65];
@@ -285,6 +286,7 @@ static json_t *ctl_stats(void)
     json_t *o = json_object();
     pthread_mutex_lock(&S.lock);
     json_object_set_new(o, "calls", json_integer((json_int_t)S.calls));
+    json_object_set_new(o, "calls_by_method", S.calls_by_method ? json_deep_copy(S.calls_by_method) : json_object());
     json_t *f = json_object();
     for (int m = 1; m < F_NMODES; m++) json_object_set_new(f, mode_names[m], json_integer((json_int_t)S.injected[m]));
     json_object_set_new(o, "faults", f);
@@ -364,6 +366,11 @@ static void handle_one(json_t *req, const char *uri_wallet, outcome *oc)
     }
     pthread_mutex_lock(&S.lock);
     S.calls++;
+    if (!S.calls_by_method) S.calls_by_method = json_object();
+    if (S.calls_by_method) {
+        json_t *n = json_object_get(S.calls_by_method, method);
+        json_object_set_new(S.calls_by_method, method, json_integer(n ? json_integer_value(n) + 1 : 1));
+    }
     pthread_mutex_unlock(&S.lock);
 
     fault f;

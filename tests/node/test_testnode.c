@@ -1268,6 +1268,14 @@ static void test_fault_drop_error_refuse_stall(void **state)
     assert_true(json_integer_value(json_object_get(f, "refuse")) >= 1);
     assert_true(json_integer_value(json_object_get(f, "stall")) >= 1);
     assert_true(json_integer_value(json_object_get(s, "calls")) > 10);
+    /* by method: the three getblockcount calls above (one stalled, one answered with an error) */
+    json_int_t blockcounts = json_integer_value(json_object_get(json_object_get(s, "calls_by_method"), "getblockcount"));
+    assert_true(blockcounts >= 3);
+    json_decref(s);
+    json_decref(call("getblockcount", NULL));
+    s = call("testnode_stats", NULL);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(s, "calls_by_method"), "getblockcount")),
+                     blockcounts + 1);
     json_decref(s);
     json_decref(call("testnode_clearfaults", NULL));
     fresh_connections = 0;

@@ -27,6 +27,7 @@
 
 #include "api.h"
 #include "engine.h"
+#include "http_body.h"
 #include "issuer.h"
 #include "oncesign/status.h"
 
@@ -50,25 +51,14 @@ static fixture fx;
 
 typedef struct {
     long status;
-    char *body;
+    os_http_body sink;
+    const char *body;           /* the sink's bytes, NULL when none came */
     size_t len;
     char content_type[64];
     char allow[64];
     char www_auth[64];
     json_t *json;
 } reply;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *cls) {
-    reply *r = cls;
-    size_t add = sz * n;
-    char *nb = realloc(r->body, r->len + add + 1);
-    if (nb == NULL) return 0;
-    memcpy(nb + r->len, p, add);
-    r->body = nb;
-    r->len += add;
-    r->body[r->len] = '\0';
-    return add;
-}
 
 static size_t on_header(char *p, size_t sz, size_t n, void *cls) {
     reply *r = cls;
@@ -120,8 +110,8 @@ static reply do_request_with(CURL *h, request rq) {
     snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)fx.port, rq.path);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq.method);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, os_http_body_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r.sink);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &r);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
@@ -158,6 +148,8 @@ static reply do_request_with(CURL *h, request rq) {
         return r;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+    r.body = r.sink.data;
+    r.len = r.sink.len;
     char *ct = NULL;
     curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct);
     if (ct != NULL) snprintf(r.content_type, sizeof r.content_type, "%s", ct);
@@ -178,7 +170,7 @@ static reply do_request(request rq) {
 }
 
 static void reply_free(reply *r) {
-    free(r->body);
+    os_http_body_free(&r->sink);
     json_decref(r->json);
     memset(r, 0, sizeof *r);
 }

@@ -24,6 +24,7 @@
 #include "api.h"
 #include "crypto.h"
 #include "engine.h"
+#include "http_body.h"
 #include "engine_fixture.h"
 #include "ledger.h"
 #include "oncesign/status.h"
@@ -39,22 +40,6 @@ static struct {
     uint16_t port;
 } fx;
 
-typedef struct {
-    char *body;
-    size_t len;
-} sink;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *cls) {
-    sink *s = cls;
-    char *nb = realloc(s->body, s->len + sz * n + 1);
-    if (nb == NULL) return 0;
-    memcpy(nb + s->len, p, sz * n);
-    s->body = nb;
-    s->len += sz * n;
-    s->body[s->len] = '\0';
-    return sz * n;
-}
-
 static const char *g_unix_path;   /* non-NULL: call() goes to this Unix socket instead of TCP */
 
 /* One request; returns the HTTP status, *json the parsed body (caller frees) when wanted. */
@@ -64,7 +49,7 @@ static long call(const char *method, const char *path, const char *secret, const
     char url[256], auth[160];
     snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)fx.port, path);
     if (g_unix_path != NULL) curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, g_unix_path);
-    sink s = { NULL, 0 };
+    os_http_body s = { 0 };
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     if (body == NULL || strstr(body, "idempotency_key") == NULL) hdrs = curl_slist_append(hdrs, "Idempotency-Key: k-1");
     if (secret != NULL) {
@@ -74,7 +59,7 @@ static long call(const char *method, const char *path, const char *secret, const
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, os_http_body_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
     if (body != NULL) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
@@ -84,9 +69,9 @@ static long call(const char *method, const char *path, const char *secret, const
     curl_easy_cleanup(h);
     if (json != NULL) {
         json_error_t e;
-        *json = s.body != NULL ? json_loads(s.body, 0, &e) : NULL;
+        *json = s.data != NULL ? json_loads(s.data, 0, &e) : NULL;
     }
-    free(s.body);
+    os_http_body_free(&s);
     return status;
 }
 

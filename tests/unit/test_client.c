@@ -154,7 +154,8 @@ static void script_info(fake *f, uint32_t cid, uint8_t cmd, const uint8_t *data,
             uint8_t other[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
             fake_answer_init(f, other, OS_PROTOCOL_VERSION);
         }
-        fake_answer_init(f, data, f->mode == 2 ? OS_PROTOCOL_VERSION + 1 : OS_PROTOCOL_VERSION);
+        /* mode 2: a newer firmware; mode 3: a firmware of protocol version 1 */
+        fake_answer_init(f, data, f->mode == 2 ? OS_PROTOCOL_VERSION + 1 : f->mode == 3 ? 1 : OS_PROTOCOL_VERSION);
         return;
     }
     assert_int_equal(cid, FAKE_CID);
@@ -184,6 +185,21 @@ static void test_channel_and_request_ids(void **state) {
     assert_int_equal(g_fake->seen[0].version, OS_PROTOCOL_VERSION);
     assert_int_equal(g_fake->inits, 1);          /* one channel for both calls */
     assert_int_equal(g_fake->host_reports, 3);   /* INIT + two one-report requests */
+    os_client_close(c);
+}
+
+/* A firmware of protocol version 1 (before n_anchored, the anchor proofs, the issuer and operator
+ * messages): the host says so and what to do before it sends anything, instead of a malformed
+ * message of a layout that firmware never spoke. */
+static void test_version_1_device_refused_clearly(void **state) {
+    (void)state;
+    os_msg req = simple(OS_MSG_GET_INFO), reply;
+    uint8_t buf[OS_MAX_MESSAGE];
+    os_client *c = fake_client(script_info, 3);
+    assert_int_equal(os_client_call(c, &req, &reply, buf, 1000), OS_ERR_MSG_VERSION);
+    assert_non_null(strstr(os_client_last_error(c), "the device speaks protocol version 1, this host speaks 2"));
+    assert_non_null(strstr(os_client_last_error(c), "of one release"));
+    assert_int_equal(g_fake->n_seen, 0);
     os_client_close(c);
 }
 
@@ -557,6 +573,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_channel_and_request_ids),
         cmocka_unit_test(test_init_version_mismatch),
+        cmocka_unit_test(test_version_1_device_refused_clearly),
         cmocka_unit_test(test_stale_replies_discarded),
         cmocka_unit_test(test_pending_poll_loop),
         cmocka_unit_test(test_cancel_and_operator_timeout),

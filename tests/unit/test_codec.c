@@ -550,9 +550,9 @@ static void test_wire_sizes(void **state) {
 
 /* Byte-exact encodings: the header, a policy and a GET_ADDRESS. */
 static void test_known_bytes(void **state) {
-    static const uint8_t get_info[] = { 0x01, 0x01, 0x04, 0x03, 0x02, 0x01 };
+    static const uint8_t get_info[] = { 0x02, 0x01, 0x04, 0x03, 0x02, 0x01 };
     static const uint8_t get_address[] = {
-        0x01, 0x04, 0x2a, 0x00, 0x00, 0x00,   /* v1, GET_ADDRESS, request 42 */
+        0x02, 0x04, 0x2a, 0x00, 0x00, 0x00,   /* v2, GET_ADDRESS, request 42 */
         0x02, 0x01, 0x00, 0x00, 0x80,         /* P2WPKH, account 0x80000001 */
         0x01, 0x10, 0x00, 0x00, 0x00, 0x01,   /* change, index 16, show */
     };
@@ -567,7 +567,7 @@ static void test_known_bytes(void **state) {
     size_t len;
     (void)state;
     memset(&m, 0, sizeof m);
-    m.version = 1;
+    m.version = 2;
     m.type = OS_MSG_GET_INFO;
     m.request_id = 0x01020304u;
     assert_int_equal(os_msg_encode(&m, buf, sizeof buf, &len), OS_OK);
@@ -575,7 +575,7 @@ static void test_known_bytes(void **state) {
     assert_memory_equal(buf, get_info, len);
 
     memset(&m, 0, sizeof m);
-    m.version = 1;
+    m.version = 2;
     m.type = OS_MSG_GET_ADDRESS;
     m.request_id = 42;
     m.u.get_address.script_type = OS_SCRIPT_P2WPKH;
@@ -618,7 +618,7 @@ static void test_truncated_and_trailing(void **state) {
 }
 
 static void test_version_and_type(void **state) {
-    uint8_t buf[16] = { 0x01, 0x00, 1, 2, 3, 4 };
+    uint8_t buf[16] = { OS_PROTOCOL_VERSION, 0x00, 1, 2, 3, 4 };
     os_msg d;
     unsigned type, v;
     size_t t;
@@ -846,9 +846,9 @@ static void test_encode_errors(void **state) {
     assert_int_equal(os_msg_encode(NULL, buf, sizeof buf, &len), OS_ERR_ARG);
     assert_int_equal(os_msg_encode(&m, NULL, sizeof buf, &len), OS_ERR_ARG);
     assert_int_equal(os_msg_encode(&m, buf, sizeof buf, NULL), OS_ERR_ARG);
-    m.version = 2;
+    m.version = OS_PROTOCOL_VERSION + 1;
     assert_int_equal(os_msg_encode(&m, buf, sizeof buf, &len), OS_ERR_ARG);
-    m.version = 1;
+    m.version = OS_PROTOCOL_VERSION;
     m.u.sign_output.script_len = OS_MAX_PAYOUT_SCRIPT + 1;
     assert_int_equal(os_msg_encode(&m, buf, sizeof buf, &len), OS_ERR_MSG_MALFORMED);
     m.u.sign_output.script_len = 10;

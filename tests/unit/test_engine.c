@@ -828,18 +828,9 @@ static os_voucher engine_voucher(os_client *c, uint8_t nonce_id, uint64_t amount
 /* The signer requires vouchers from ENGINE_ISSUER_PRIV's key (the operator approved it). */
 static void require_vouchers(os_client *c) {
     uint8_t key[32];
-    os_msg req, reply;
-    uint8_t buf[OS_MAX_MESSAGE];
-    assert_int_equal(crypto_xonly_from_priv(ENGINE_ISSUER_PRIV, key), OS_OK);
-    memset(&req, 0, sizeof req);
-    req.version = OS_PROTOCOL_VERSION;
-    req.type = OS_MSG_SET_ISSUERS;
-    req.u.set_issuers.flags = OS_VOUCHERS_REQUIRED;
-    req.u.set_issuers.n_issuers = 1;
-    req.u.set_issuers.keys = key;
+    harness_xonly(ENGINE_ISSUER_PRIV, key);
     harness_set_operator(OPERATOR_APPROVE);
-    assert_int_equal(os_client_call_wait(c, &req, &reply, buf, 5000, harness_on_pending, NULL), OS_OK);
-    assert_int_equal(reply.type, OS_MSG_SUCCESS);
+    assert_int_equal(harness_set_issuers(c, OS_VOUCHERS_REQUIRED, key, 1, NULL), OS_MSG_SUCCESS);
 }
 
 /* Codes and withdrawals carry the issuer's voucher from the API to the signer; the host checks what
@@ -983,20 +974,11 @@ static void test_expired_voucher_fails_alone(void **state) {
 static void test_quorum_missing_fails_once_and_others_flow(void **state) {
     (void)state;
     os_client *c = start_signer(44);
-    uint8_t key[32], buf[OS_MAX_MESSAGE];
+    uint8_t key[32];
     static const uint8_t OPERATOR_PRIV[32] = { 0x6b, [31] = 0x02 };
-    os_msg req, reply;
-    assert_int_equal(crypto_xonly_from_priv(OPERATOR_PRIV, key), OS_OK);
-    memset(&req, 0, sizeof req);
-    req.version = OS_PROTOCOL_VERSION;
-    req.type = OS_MSG_SET_OPERATORS;
-    req.u.set_operators.k = 1;
-    req.u.set_operators.n_operators = 1;
-    req.u.set_operators.threshold = 30000;
-    req.u.set_operators.keys = key;
+    harness_xonly(OPERATOR_PRIV, key);
     harness_set_operator(OPERATOR_APPROVE);
-    assert_int_equal(os_client_call_wait(c, &req, &reply, buf, 5000, harness_on_pending, NULL), OS_OK);
-    assert_int_equal(reply.type, OS_MSG_SUCCESS);
+    assert_int_equal(harness_set_operators(c, 1, key, 1, 30000, NULL), OS_MSG_SUCCESS);
     add_coin(0, 5000000, 44);
     os_engine_config cfg = config();
     os_engine *e = open_engine(&cfg, c);
@@ -1016,6 +998,7 @@ static void test_quorum_missing_fails_once_and_others_flow(void **state) {
     os_msg_info info;
     assert_int_equal(harness_info(c, &info), OS_OK);
     int refused = 0;
+    os_msg reply;
     for (uint64_t seq = 1; seq <= info.log_seq; seq++) {
         assert_int_equal(harness_log_read(c, seq, &reply), OS_OK);
         refused += reply.u.log_entry.entry[AUDIT_LOG_OFF_TYPE] == OS_LOG_REFUSE_APPROVAL;

@@ -987,6 +987,29 @@ static void test_recovery_chain_lookups(void **state) {
     assert_true(t[0].found);
     assert_memory_equal(t[0].txid, found_txid, 32);
     os_ledger_recovery_txs_free(t, n);
+
+    /* the deposits a pass saw and the height it read to outlive the process: a restart's first pass
+     * resumes there, and still knows a spend of such a deposit as the wallet's */
+    os_outpoint deposit;
+    memset(&deposit, 0x55, sizeof deposit);
+    deposit.vout = 3;
+    assert_int_equal(os_ledger_recovery_deposit_known(l, &deposit, &yes), OS_OK);
+    assert_int_equal(yes, 0);
+    assert_int_equal(os_ledger_recovery_deposit_add(l, &deposit), OS_OK);
+    assert_int_equal(os_ledger_recovery_deposit_add(l, &deposit), OS_OK);   /* seen again by a later pass */
+    assert_int_equal(os_ledger_meta_put_u64(l, OS_LEDGER_META_RECOVERY_CHAIN_SCANNED, 4321), OS_OK);
+    os_ledger_close(l);
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    assert_int_equal(os_ledger_recovery_deposit_known(l, &deposit, &yes), OS_OK);
+    assert_int_equal(yes, 1);
+    os_outpoint other_vout = deposit;
+    other_vout.vout = 4;
+    assert_int_equal(os_ledger_recovery_deposit_known(l, &other_vout, &yes), OS_OK);
+    assert_int_equal(yes, 0);
+    uint64_t scanned = 0;
+    assert_int_equal(os_ledger_meta_u64(l, OS_LEDGER_META_RECOVERY_CHAIN_SCANNED, &scanned), OS_OK);
+    assert_true(scanned == 4321);
+    assert_int_equal(os_ledger_recovery_deposit_add(l, NULL), OS_ERR_ARG);
     os_ledger_close(l);
 }
 

@@ -13,6 +13,7 @@
 #include "address.h"
 #include "audit_log.h"
 #include "board_mem.h"
+#include "codec.h"
 #include "bytes.h"
 #include "nonce_set.h"
 #include "signer_harness.h"
@@ -21,9 +22,6 @@
 #define FLASH (64u * 4096u)
 
 static uint8_t g_buf[OS_MAX_MESSAGE];
-
-
-
 
 static os_msg request(uint8_t type) {
     os_msg m;
@@ -41,11 +39,6 @@ static uint8_t exchange(os_client *c, const os_msg *req, uint16_t *code) {
     return reply.type;
 }
 
-static void assert_shown(const char *needle) {
-    if (strstr(board_mem_display_transcript(), needle) == NULL)
-        fail_msg("not shown: \"%s\"; the screens were:\n%s", needle, board_mem_display_transcript());
-}
-
 /* Defect 1: a policy change that keeps the three caps but shortens the velocity window to 1 s and
  * raises the fee-rate cap must show both changes, old -> new; setup shows every field it sets. */
 static void test_policy_and_setup_screens_show_every_field(void **state) {
@@ -54,14 +47,14 @@ static void test_policy_and_setup_screens_show_every_field(void **state) {
     os_policy p = harness_policy_open();
     board_mem_display_transcript_clear();
     assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
-    assert_shown("network: regtest");
-    assert_shown("coins: P2PKH");
-    assert_shown("payout cap, MONA:\n 10000");
-    assert_shown("velocity cap, MONA:\n 100000");
-    assert_shown("velocity window, s:\n 86400");
-    assert_shown("fee cap, MONA:\n 1\n");
-    assert_shown("fee rate cap sat/kvB\n 10000000");
-    assert_shown("fee budget, MONA:\n 2\n");
+    harness_assert_shown("network: regtest");
+    harness_assert_shown("coins: P2PKH");
+    harness_assert_shown("payout cap, MONA:\n 10000");
+    harness_assert_shown("velocity cap, MONA:\n 100000");
+    harness_assert_shown("velocity window, s:\n 86400");
+    harness_assert_shown("fee cap, MONA:\n 1\n");
+    harness_assert_shown("fee rate cap sat/kvB\n 10000000");
+    harness_assert_shown("fee budget, MONA:\n 2\n");
 
     os_policy q = p;
     q.velocity_window_s = 1;
@@ -71,10 +64,10 @@ static void test_policy_and_setup_screens_show_every_field(void **state) {
     board_mem_display_transcript_clear();
     assert_int_equal(os_client_call_wait(c, &req, &reply, g_buf, 5000, harness_on_pending, NULL), OS_OK);
     assert_int_equal(reply.type, OS_MSG_SUCCESS);
-    assert_shown("*velocity window, s:\n 86400\n-> 1\n");
-    assert_shown("*fee rate cap sat/kvB\n 10000000\n-> 20000000");
-    assert_shown("\nfee budget, MONA:\n 2\n-> 2\n");
-    assert_shown("\npayout cap, MONA:\n 10000\n-> 10000\n");   /* unchanged, unmarked, still shown */
+    harness_assert_shown("*velocity window, s:\n 86400\n-> 1\n");
+    harness_assert_shown("*fee rate cap sat/kvB\n 10000000\n-> 20000000");
+    harness_assert_shown("\nfee budget, MONA:\n 2\n-> 2\n");
+    harness_assert_shown("\npayout cap, MONA:\n 10000\n-> 10000\n");   /* unchanged, unmarked, still shown */
     harness_stop();
 }
 
@@ -114,14 +107,14 @@ static void test_approval_screens_show_every_payout(void **state) {
             wrapped[n++] = addr[i];
         }
         wrapped[n] = 0;
-        assert_shown(wrapped);
+        harness_assert_shown(wrapped);
     }
-    assert_shown("Payout 1/2");
-    assert_shown("Payout 2/2");
-    assert_shown(" 0.1\n");
-    assert_shown(" 5\n");
-    assert_shown("a payout > payout cap");
-    assert_shown("fee rate sat/kvB:");
+    harness_assert_shown("Payout 1/2");
+    harness_assert_shown("Payout 2/2");
+    harness_assert_shown(" 0.1\n");
+    harness_assert_shown(" 5\n");
+    harness_assert_shown("a payout > payout cap");
+    harness_assert_shown("fee rate sat/kvB:");
     nonce_tree_free(tree);
     harness_stop();
 }
@@ -257,7 +250,6 @@ static void test_mainnet_setup_refused_with_test_rng(void **state) {
     harness_stop();
 }
 
-
 /* Reads entry seq and verifies it under key, chained to prev; returns its type, hash in *hash. */
 static uint8_t read_entry(os_client *c, uint64_t seq, const uint8_t key[32], const uint8_t prev[32], uint8_t hash[32],
                           uint8_t entry[OS_LOG_ENTRY_BYTES]) {
@@ -354,7 +346,7 @@ static void test_consolidation_fees_count_toward_velocity(void **state) {
         if (i < 5) assert_int_equal(rc, OS_OK);                     /* 5 x 0.01 = the budget */
         else assert_int_equal(rc, OS_ERR_USER_REJECTED);           /* the 6th asks the operator */
     }
-    assert_shown("over velocity budget");
+    harness_assert_shown("over velocity budget");
     nonce_tree_free(tree);
     harness_stop();
 }
@@ -394,7 +386,7 @@ static void test_fees_have_a_budget_of_their_own(void **state) {
         if (i < 3) assert_int_equal(rc, OS_OK);                     /* 3 x 0.01 = the fee budget */
         else assert_int_equal(rc, OS_ERR_USER_REJECTED);           /* then the operator is asked */
     }
-    assert_shown("over fee budget");
+    harness_assert_shown("over fee budget");
     nonce_tree_free(tree);
 
     os_policy q = p;
@@ -405,7 +397,7 @@ static void test_fees_have_a_budget_of_their_own(void **state) {
     board_mem_display_transcript_clear();
     assert_int_equal(os_client_call_wait(c, &req, &reply, g_buf, 5000, harness_on_pending, NULL), OS_OK);
     assert_int_equal(reply.type, OS_MSG_SUCCESS);
-    assert_shown("*fee budget, MONA:\n 0.03\n-> 0.05\n");
+    harness_assert_shown("*fee budget, MONA:\n 0.03\n-> 0.05\n");
     /* A zero budget is refused like any zero cap. */
     q.fee_budget = 0;
     req.u.set_policy = q;
@@ -476,7 +468,7 @@ static void test_reanchor_needs_the_operator_and_is_logged(void **state) {
     harness_set_operator(OPERATOR_REJECT);
     board_mem_display_transcript_clear();
     assert_int_equal(os_sign_run(c, tree, &tx2, sigs, &oc, harness_on_pending, NULL), OS_ERR_USER_REJECTED);
-    assert_shown("RE-ANCHOR of a payout");
+    harness_assert_shown("RE-ANCHOR of a payout");
     assert_int_equal(harness_info(c, &after), OS_OK);
     assert_memory_equal(after.nonce_root, before.nonce_root, 32);
     nonce_tree_root(tree, host_root);
@@ -486,7 +478,7 @@ static void test_reanchor_needs_the_operator_and_is_logged(void **state) {
     harness_set_operator(OPERATOR_APPROVE);
     board_mem_display_transcript_clear();
     assert_int_equal(os_sign_run(c, tree, &tx2, sigs, &oc, harness_on_pending, NULL), OS_OK);
-    assert_shown("its anchor, spent?");
+    harness_assert_shown("its anchor, spent?");
     assert_int_equal(harness_info(c, &after), OS_OK);
     nonce_tree_root(tree, host_root);
     assert_memory_equal(host_root, after.nonce_root, 32);
@@ -533,23 +525,12 @@ static void test_reanchor_needs_the_operator_and_is_logged(void **state) {
     harness_stop();
 }
 
-
-/* The newest log entry (type in entry[AUDIT_LOG_OFF_TYPE]); *seq its number. */
-static void newest_entry(os_client *c, uint8_t entry[OS_LOG_ENTRY_BYTES], uint64_t *seq) {
-    os_msg_info info;
-    assert_int_equal(harness_info(c, &info), OS_OK);
-    os_msg reply;
-    assert_int_equal(harness_log_read(c, info.log_seq, &reply), OS_OK);
-    memcpy(entry, reply.u.log_entry.entry, OS_LOG_ENTRY_BYTES);
-    if (seq) *seq = info.log_seq;
-}
-
 /* The REFUSE_ANCHOR entry says which anchor, at which input, how many payouts it anchors and how
  * many of them the refused transaction replaced. */
 static void assert_anchor_refusal_logged(os_client *c, const os_outpoint *anchor, uint16_t input, uint16_t anchored,
                                          uint16_t replaced) {
     uint8_t entry[OS_LOG_ENTRY_BYTES];
-    newest_entry(c, entry, NULL);
+    harness_newest_entry(c, entry, NULL);
     assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_REFUSE_ANCHOR);
     const uint8_t *pl = entry + AUDIT_LOG_OFF_PAYLOAD;
     assert_memory_equal(pl, anchor->txid, 32);
@@ -696,7 +677,6 @@ static void test_partial_batch_replacement_refused(void **state) {
     harness_stop();
 }
 
-
 /* SIGN_INPUT for coin's input 0 of a one-input, one-output transaction, with the given anchor proof;
  * returns the reply type, the error code in *code. */
 static uint8_t sign_input_with_proof(os_client *c, const harness_coin *coin, const os_nonce_proof *proof,
@@ -777,11 +757,45 @@ static void test_forged_anchor_absence_refused(void **state) {
     harness_stop();
 }
 
+/* A host of protocol version 1 (before SIGN_BEGIN carried n_anchored, SIGN_INPUT its anchor proof,
+ * and the issuer and operator messages existed) talking to this firmware: the device announces
+ * version 2 on INIT and answers every version-1 request MSG_VERSION, before reading the body, so the
+ * operator reads "protocol version", never a malformed message of a layout the old host never sent. */
+static void test_version_1_host_gets_msg_version(void **state) {
+    (void)state;
+    os_client *c = harness_start(FLASH, 112);
+    os_policy pol = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
+
+    /* version 1's SIGN_BEGIN: version u32, locktime u32, n_inputs u16, n_outputs u16 (no n_anchored) */
+    static const uint8_t old_sign_begin[] = { 1, OS_MSG_SIGN_BEGIN, 9, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0 };
+    static const uint8_t old_get_info[] = { 1, OS_MSG_GET_INFO, 10, 0, 0, 0 };
+    const uint8_t *asks[] = { old_sign_begin, old_get_info };
+    const size_t lens[] = { sizeof old_sign_begin, sizeof old_get_info };
+    for (size_t i = 0; i < 2; i++) {
+        uint8_t answer[OS_MAX_MESSAGE];
+        size_t len = 0;
+        os_msg reply;
+        assert_int_equal(harness_exchange_raw_message(asks[i], lens[i], answer, sizeof answer, &len), OS_OK);
+        assert_int_equal(os_msg_decode(answer, len, &reply), OS_OK);
+        assert_int_equal(reply.type, OS_MSG_ERROR);
+        assert_int_equal(reply.request_id, 9 + i);
+        assert_int_equal(reply.u.error.code, OS_ERR_MSG_VERSION);
+        assert_int_equal(reply.version, 2);
+    }
+    /* a host of this version still gets its answers, and the device names its version */
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    assert_int_equal(info.protocol_version, 2);
+    harness_stop();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_and_setup_screens_show_every_field),
         cmocka_unit_test(test_approval_screens_show_every_payout),
         cmocka_unit_test(test_malformed_message_ends_the_approval),
+        cmocka_unit_test(test_version_1_host_gets_msg_version),
         cmocka_unit_test(test_wipe_and_setup_end_the_signing_session),
         cmocka_unit_test(test_cancel_and_new_request_cannot_take_a_press),
         cmocka_unit_test(test_mainnet_setup_refused_with_test_rng),

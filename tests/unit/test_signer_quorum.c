@@ -33,15 +33,6 @@ static const uint8_t OP_PRIV[3][32] = { { 0x21, [31] = 0x01 }, { 0x22, [31] = 0x
 static const uint8_t ROGUE_PRIV[32] = { 0x66, [31] = 0x77 };      /* a key the host made up */
 static const uint8_t ISSUER_PRIV[32] = { 0x11, 0x22, 0x33, [31] = 0x44 };
 
-static void xonly(const uint8_t priv[32], uint8_t out[32]) {
-    assert_int_equal(crypto_xonly_from_priv(priv, out), OS_OK);
-}
-
-static void assert_shown(const char *needle) {
-    if (strstr(board_mem_display_transcript(), needle) == NULL)
-        fail_msg("not shown: \"%s\"; the screens were:\n%s", needle, board_mem_display_transcript());
-}
-
 static void fingerprint(const uint8_t key[32], char out[17]) {
     int i;
     for (i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", key[i]);
@@ -50,7 +41,7 @@ static void fingerprint(const uint8_t key[32], char out[17]) {
 /* The three operator keys, sorted (the wire order). */
 static void operator_keys(uint8_t keys[3][32]) {
     int i, j;
-    for (i = 0; i < 3; i++) xonly(OP_PRIV[i], keys[i]);
+    for (i = 0; i < 3; i++) harness_xonly(OP_PRIV[i], keys[i]);
     for (i = 0; i < 3; i++)
         for (j = i + 1; j < 3; j++)
             if (memcmp(keys[i], keys[j], 32) > 0) {
@@ -61,60 +52,14 @@ static void operator_keys(uint8_t keys[3][32]) {
             }
 }
 
-/* SET_OPERATORS, the operator pressing as configured. Returns the reply type, the error in *code. */
-static uint8_t set_operators(os_client *c, uint8_t k, const uint8_t *keys, uint8_t n, uint64_t threshold,
-                             uint16_t *code) {
-    os_msg req, reply;
-    memset(&req, 0, sizeof req);
-    req.version = OS_PROTOCOL_VERSION;
-    req.type = OS_MSG_SET_OPERATORS;
-    req.u.set_operators.k = k;
-    req.u.set_operators.n_operators = n;
-    req.u.set_operators.threshold = threshold;
-    req.u.set_operators.keys = keys;
-    assert_int_equal(os_client_call_wait(c, &req, &reply, g_buf, 5000, harness_on_pending, NULL), OS_OK);
-    *code = reply.type == OS_MSG_ERROR ? reply.u.error.code : 0;
-    return reply.type;
-}
-
-/* A device with the three operators registered, 2 of 3 above THRESHOLD; *signer its attestation key. */
-static os_client *quorum_device(uint64_t seed, uint8_t signer[32]) {
-    os_client *c = harness_start(FLASH, seed);
-    os_policy p = harness_policy_open();
-    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+/* A device with the three operators registered, 2 of 3 above THRESHOLD; *signer its attestation key,
+ * *tree an empty host nonce tree when tree is not NULL. */
+static os_client *quorum_device(uint64_t seed, uint8_t signer[32], nonce_tree **tree) {
+    os_client *c = harness_start_initialized(FLASH, seed, signer, tree);
     uint8_t keys[3][32];
-    uint16_t code;
     operator_keys(keys);
-    assert_int_equal(set_operators(c, 2, &keys[0][0], 3, THRESHOLD, &code), OS_MSG_SUCCESS);
-    os_msg_info info;
-    assert_int_equal(harness_info(c, &info), OS_OK);
-    memcpy(signer, info.attestation_pubkey, 32);
+    assert_int_equal(harness_set_operators(c, 2, &keys[0][0], 3, THRESHOLD, NULL), OS_MSG_SUCCESS);
     return c;
-}
-
-static void newest_entry(os_client *c, uint8_t entry[OS_LOG_ENTRY_BYTES], uint64_t *seq) {
-    os_msg_info info;
-    assert_int_equal(harness_info(c, &info), OS_OK);
-    os_msg reply;
-    assert_int_equal(harness_log_read(c, info.log_seq, &reply), OS_OK);
-    memcpy(entry, reply.u.log_entry.entry, OS_LOG_ENTRY_BYTES);
-    if (seq) *seq = info.log_seq;
-}
-
-typedef struct {
-    harness_coin coin;
-    os_sign_output out[2];
-    os_sign_tx tx;
-    os_approval approvals[4];
-} one_payout;
-
-static void one_payout_make(one_payout *p, uint32_t dest, uint64_t amount, uint32_t nonce_id, uint32_t salt) {
-    memset(p, 0, sizeof *p);
-    assert_int_equal(harness_make_coin(&p->coin, OS_SCRIPT_P2PKH, 0, 1, 100000000, salt), OS_OK);
-    harness_payout(&p->out[0], dest, amount, nonce_id);
-    harness_change(&p->out[1], OS_SCRIPT_P2PKH, 0, 100000000 - amount - 10000);
-    p->tx = harness_tx(&p->coin.input, 1, p->out, 2);
-    p->tx.approvals = p->approvals;
 }
 
 static void tx_digest(const os_sign_tx *tx, uint8_t digest[32]) {
@@ -129,7 +74,7 @@ static void approve(os_approval *a, const uint8_t priv[32], const uint8_t digest
     crypto_schnorr_key key;
     uint8_t msg[32], aux[32] = { 0 };
     memset(a, 0, sizeof *a);
-    xonly(priv, a->operator_key);
+    harness_xonly(priv, a->operator_key);
     a->expiry_seq = expiry;
     assert_int_equal(os_approval_hash(digest, expiry, signer, msg), OS_OK);
     assert_int_equal(crypto_schnorr_key_load(priv, &key), OS_OK);
@@ -138,7 +83,7 @@ static void approve(os_approval *a, const uint8_t priv[32], const uint8_t digest
 }
 
 /* Adds priv's approval of p's own transaction (expiring at seq 1000). */
-static void add_approval(one_payout *p, const uint8_t priv[32], const uint8_t signer[32]) {
+static void add_approval(harness_one_payout *p, const uint8_t priv[32], const uint8_t signer[32]) {
     uint8_t digest[32];
     tx_digest(&p->tx, digest);
     approve(&p->approvals[p->tx.n_approvals++], priv, digest, 1000, signer);
@@ -147,7 +92,7 @@ static void add_approval(one_payout *p, const uint8_t priv[32], const uint8_t si
 /* The host's attempt is refused with reason, the refusal is the newest entry and the only one
  * added (reason, approvals held, this transaction's digest, the approval's key and expiry, or
  * zeros for a missing quorum), nothing is signed and the nonce set is unchanged. */
-static void assert_refused_and_logged(os_client *c, nonce_tree *tree, one_payout *p, int reason, uint16_t held,
+static void assert_refused_and_logged(os_client *c, nonce_tree *tree, harness_one_payout *p, int reason, uint16_t held,
                                       const os_approval *a) {
     os_msg_info before, after;
     os_input_sig sigs[1];
@@ -162,7 +107,7 @@ static void assert_refused_and_logged(os_client *c, nonce_tree *tree, one_payout
     assert_memory_equal(after.nonce_root, before.nonce_root, 32);
     assert_int_equal(after.log_seq, before.log_seq + 1);
     uint8_t entry[OS_LOG_ENTRY_BYTES];
-    newest_entry(c, entry, NULL);
+    harness_newest_entry(c, entry, NULL);
     assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_REFUSE_APPROVAL);
     const uint8_t *pl = entry + AUDIT_LOG_OFF_PAYLOAD;
     assert_int_equal(os_read_le16(entry + AUDIT_LOG_OFF_PAYLOAD_LEN), 76);
@@ -179,11 +124,10 @@ static void assert_refused_and_logged(os_client *c, nonce_tree *tree, one_payout
 static void test_k_approvals_and_the_press_sign(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(301, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
-    one_payout_make(&p, 1, ABOVE, 1, 51);
+    os_client *c = quorum_device(301, signer, &tree);
+    harness_one_payout p;
+    harness_one_payout_make(&p, 1, ABOVE, 1, 51);
     add_approval(&p, OP_PRIV[2], signer);
     /* the second as `oncesign approve` makes it (host/lib/issuer.c), through its wire form */
     {
@@ -201,16 +145,16 @@ static void test_k_approvals_and_the_press_sign(void **state) {
     char fp_first[17], fp_second[17];
     fingerprint(p.approvals[0].operator_key, fp_first);
     fingerprint(p.approvals[1].operator_key, fp_second);
-    assert_shown("total > quorum limit");
-    assert_shown("approved by 2 of 3");
-    assert_shown(fp_first);
-    assert_shown(fp_second);
+    harness_assert_shown("total > quorum limit");
+    harness_assert_shown("approved by 2 of 3");
+    harness_assert_shown(fp_first);
+    harness_assert_shown(fp_second);
 
     uint8_t sign_entry[OS_LOG_ENTRY_BYTES], digest[32];
     uint64_t seq;
     os_msg reply;
     tx_digest(&p.tx, digest);
-    newest_entry(c, sign_entry, &seq);
+    harness_newest_entry(c, sign_entry, &seq);
     assert_int_equal(sign_entry[AUDIT_LOG_OFF_TYPE], OS_LOG_SIGN);
     assert_memory_equal(sign_entry + AUDIT_LOG_OFF_PAYLOAD + 32, digest, 32);
     assert_int_equal(sign_entry[AUDIT_LOG_OFF_PAYLOAD + 32 * 3 + 8 + 8 + 2 + 2], 1);   /* pressed */
@@ -223,8 +167,8 @@ static void test_k_approvals_and_the_press_sign(void **state) {
     assert_memory_equal(ae + AUDIT_LOG_OFF_PAYLOAD + 65, p.approvals[1].operator_key, 32);
 
     c = harness_reboot();
-    one_payout q;
-    one_payout_make(&q, 2, ABOVE, 2, 52);
+    harness_one_payout q;
+    harness_one_payout_make(&q, 2, ABOVE, 2, 52);
     add_approval(&q, OP_PRIV[1], signer);
     assert_refused_and_logged(c, tree, &q, OS_ERR_QUORUM_MISSING, 1, NULL);
     nonce_tree_free(tree);
@@ -235,14 +179,13 @@ static void test_k_approvals_and_the_press_sign(void **state) {
 static void test_k_minus_1_approvals_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(302, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
-    one_payout_make(&p, 66, ABOVE, 3, 53);
+    os_client *c = quorum_device(302, signer, &tree);
+    harness_one_payout p;
+    harness_one_payout_make(&p, 66, ABOVE, 3, 53);
     add_approval(&p, OP_PRIV[1], signer);
     assert_refused_and_logged(c, tree, &p, OS_ERR_QUORUM_MISSING, 1, NULL);
-    one_payout_make(&p, 66, ABOVE, 3, 53);
+    harness_one_payout_make(&p, 66, ABOVE, 3, 53);
     assert_refused_and_logged(c, tree, &p, OS_ERR_QUORUM_MISSING, 0, NULL);
     nonce_tree_free(tree);
     harness_stop();
@@ -254,13 +197,12 @@ static void test_k_minus_1_approvals_refused_and_logged(void **state) {
 static void test_approval_for_another_transaction_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(303, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout honest, theft;
+    os_client *c = quorum_device(303, signer, &tree);
+    harness_one_payout honest, theft;
     uint8_t digest[32];
-    one_payout_make(&honest, 5, ABOVE, 4, 54);
-    one_payout_make(&theft, 66, ABOVE, 4, 54);
+    harness_one_payout_make(&honest, 5, ABOVE, 4, 54);
+    harness_one_payout_make(&theft, 66, ABOVE, 4, 54);
     tx_digest(&honest.tx, digest);
     approve(&theft.approvals[0], OP_PRIV[0], digest, 1000, signer);
     approve(&theft.approvals[1], OP_PRIV[1], digest, 1000, signer);
@@ -270,7 +212,7 @@ static void test_approval_for_another_transaction_refused_and_logged(void **stat
     uint8_t other_signer[32];
     memcpy(other_signer, signer, 32);
     other_signer[0] ^= 1;
-    one_payout_make(&theft, 66, ABOVE, 4, 54);
+    harness_one_payout_make(&theft, 66, ABOVE, 4, 54);
     add_approval(&theft, OP_PRIV[0], signer);
     tx_digest(&theft.tx, digest);
     approve(&theft.approvals[1], OP_PRIV[1], digest, 1000, other_signer);
@@ -285,16 +227,15 @@ static void test_approval_for_another_transaction_refused_and_logged(void **stat
 static void test_same_key_twice_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(304, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
-    one_payout_make(&p, 66, ABOVE, 5, 55);
+    os_client *c = quorum_device(304, signer, &tree);
+    harness_one_payout p;
+    harness_one_payout_make(&p, 66, ABOVE, 5, 55);
     add_approval(&p, OP_PRIV[0], signer);
     p.approvals[1] = p.approvals[0];
     p.tx.n_approvals = 2;
     assert_refused_and_logged(c, tree, &p, OS_ERR_APPROVAL_DUPLICATE, 1, &p.approvals[1]);
-    one_payout_make(&p, 66, ABOVE, 5, 55);
+    harness_one_payout_make(&p, 66, ABOVE, 5, 55);
     add_approval(&p, OP_PRIV[0], signer);
     uint8_t digest[32];
     tx_digest(&p.tx, digest);
@@ -309,11 +250,10 @@ static void test_same_key_twice_refused_and_logged(void **state) {
 static void test_unregistered_key_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(305, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
-    one_payout_make(&p, 66, ABOVE, 6, 56);
+    os_client *c = quorum_device(305, signer, &tree);
+    harness_one_payout p;
+    harness_one_payout_make(&p, 66, ABOVE, 6, 56);
     add_approval(&p, OP_PRIV[0], signer);
     add_approval(&p, ROGUE_PRIV, signer);
     assert_refused_and_logged(c, tree, &p, OS_ERR_APPROVAL_OPERATOR, 1, &p.approvals[1]);
@@ -326,14 +266,13 @@ static void test_unregistered_key_refused_and_logged(void **state) {
 static void test_expired_approval_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(306, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = quorum_device(306, signer, &tree);
     os_msg_info info;
     assert_int_equal(harness_info(c, &info), OS_OK);
-    one_payout p;
+    harness_one_payout p;
     uint8_t digest[32];
-    one_payout_make(&p, 66, ABOVE, 7, 57);
+    harness_one_payout_make(&p, 66, ABOVE, 7, 57);
     tx_digest(&p.tx, digest);
     add_approval(&p, OP_PRIV[0], signer);
     approve(&p.approvals[1], OP_PRIV[1], digest, info.log_seq, signer);
@@ -341,7 +280,7 @@ static void test_expired_approval_refused_and_logged(void **state) {
     assert_refused_and_logged(c, tree, &p, OS_ERR_APPROVAL_EXPIRED, 1, &p.approvals[1]);
 
     /* the refusal was an entry: the log is at info.log_seq + 1; an expiry one above it is valid */
-    one_payout_make(&p, 7, ABOVE, 7, 57);
+    harness_one_payout_make(&p, 7, ABOVE, 7, 57);
     tx_digest(&p.tx, digest);
     add_approval(&p, OP_PRIV[0], signer);
     approve(&p.approvals[1], OP_PRIV[1], digest, info.log_seq + 2, signer);
@@ -358,11 +297,10 @@ static void test_expired_approval_refused_and_logged(void **state) {
 static void test_quorum_still_needs_the_press_and_only_above_threshold(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(307, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
-    one_payout_make(&p, 8, ABOVE, 8, 58);
+    os_client *c = quorum_device(307, signer, &tree);
+    harness_one_payout p;
+    harness_one_payout_make(&p, 8, ABOVE, 8, 58);
     add_approval(&p, OP_PRIV[0], signer);
     add_approval(&p, OP_PRIV[1], signer);
     os_msg_info before, after;
@@ -375,14 +313,14 @@ static void test_quorum_still_needs_the_press_and_only_above_threshold(void **st
     assert_int_equal(harness_info(c, &after), OS_OK);
     assert_memory_equal(after.nonce_root, before.nonce_root, 32);
     uint8_t entry[OS_LOG_ENTRY_BYTES];
-    newest_entry(c, entry, NULL);
+    harness_newest_entry(c, entry, NULL);
     assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_APPROVAL);
     assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD], 1);
     assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD + 1], 0);
 
     /* exactly the threshold: no quorum, and no press (the open policy asks for nothing) */
-    one_payout q;
-    one_payout_make(&q, 9, THRESHOLD, 9, 59);
+    harness_one_payout q;
+    harness_one_payout_make(&q, 9, THRESHOLD, 9, 59);
     harness_set_operator(OPERATOR_ABSENT);
     assert_int_equal(os_sign_run(c, tree, &q.tx, sigs, &oc, harness_on_pending, NULL), OS_OK);
     harness_set_operator(OPERATOR_APPROVE);
@@ -423,13 +361,13 @@ static void test_operator_registration_screens_and_rejection(void **state) {
 
     harness_set_operator(OPERATOR_REJECT);
     board_mem_display_transcript_clear();
-    assert_int_equal(set_operators(c, 2, &keys[0][0], 3, THRESHOLD, &code), OS_MSG_ERROR);
+    assert_int_equal(harness_set_operators(c, 2, &keys[0][0], 3, THRESHOLD, &code), OS_MSG_ERROR);
     assert_int_equal(code, OS_ERR_USER_REJECTED);
     harness_set_operator(OPERATOR_APPROVE);
-    assert_shown("*approvals needed:\n 0\n-> 2");
-    assert_shown("*above, MONA:\n 0\n-> 0.1");
+    harness_assert_shown("*approvals needed:\n 0\n-> 2");
+    harness_assert_shown("*above, MONA:\n 0\n-> 0.1");
     uint8_t entry[OS_LOG_ENTRY_BYTES];
-    newest_entry(c, entry, NULL);
+    harness_newest_entry(c, entry, NULL);
     assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_APPROVAL);
     assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD], 7);   /* what 7: an operator set */
     assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD + 1], 0);
@@ -437,29 +375,29 @@ static void test_operator_registration_screens_and_rejection(void **state) {
     /* nothing registered: a large payout still signs without approvals */
     nonce_tree *tree = NULL;
     assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
-    one_payout_make(&p, 9, ABOVE, 9, 60);
+    harness_one_payout p;
+    harness_one_payout_make(&p, 9, ABOVE, 9, 60);
     os_input_sig sigs[1];
     os_sign_outcome oc;
     assert_int_equal(os_sign_run(c, tree, &p.tx, sigs, &oc, NULL, NULL), OS_OK);
 
     /* approved: an OPERATORS entry with the whole set, and from then on the quorum is needed */
     board_mem_display_transcript_clear();
-    assert_int_equal(set_operators(c, 2, &keys[0][0], 3, THRESHOLD, &code), OS_MSG_SUCCESS);
+    assert_int_equal(harness_set_operators(c, 2, &keys[0][0], 3, THRESHOLD, &code), OS_MSG_SUCCESS);
     char fp[17], screen[64];
     for (int i = 0; i < 3; i++) {
         fingerprint(keys[i], fp);
         snprintf(screen, sizeof screen, "-> %s", fp);
-        assert_shown(screen);
+        harness_assert_shown(screen);
     }
-    assert_shown("approve = set operators");
-    newest_entry(c, entry, NULL);
+    harness_assert_shown("approve = set operators");
+    harness_newest_entry(c, entry, NULL);
     assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_OPERATORS);
     assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD], 2);
     assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD + 1], 3);
     assert_int_equal(os_read_le64(entry + AUDIT_LOG_OFF_PAYLOAD + 2), THRESHOLD);
     assert_memory_equal(entry + AUDIT_LOG_OFF_PAYLOAD + 10, keys, sizeof keys);
-    one_payout_make(&p, 9, ABOVE, 10, 61);
+    harness_one_payout_make(&p, 9, ABOVE, 10, 61);
     assert_refused_and_logged(c, tree, &p, OS_ERR_QUORUM_MISSING, 0, NULL);
     nonce_tree_free(tree);
     harness_stop();
@@ -470,12 +408,12 @@ static void test_operator_registration_screens_and_rejection(void **state) {
 static void test_approval_out_of_order_refused(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = quorum_device(309, signer);
+    os_client *c = quorum_device(309, signer, NULL);
     os_msg req, reply;
     memset(&req, 0, sizeof req);
     req.version = OS_PROTOCOL_VERSION;
     req.type = OS_MSG_SIGN_APPROVAL;
-    xonly(OP_PRIV[0], req.u.sign_approval.approval.operator_key);
+    harness_xonly(OP_PRIV[0], req.u.sign_approval.approval.operator_key);
     req.u.sign_approval.approval.expiry_seq = 1000;
     assert_int_equal(os_client_call(c, &req, &reply, g_buf, 5000), OS_OK);
     assert_int_equal(reply.type, OS_MSG_ERROR);
@@ -489,22 +427,13 @@ static void test_approval_out_of_order_refused(void **state) {
 static void test_compromised_issuer_bounded_by_the_quorum(void **state) {
     (void)state;
     uint8_t signer[32], issuer[32];
-    os_client *c = quorum_device(310, signer);
-    os_msg req, reply;
-    xonly(ISSUER_PRIV, issuer);
-    memset(&req, 0, sizeof req);
-    req.version = OS_PROTOCOL_VERSION;
-    req.type = OS_MSG_SET_ISSUERS;
-    req.u.set_issuers.flags = OS_VOUCHERS_REQUIRED;
-    req.u.set_issuers.n_issuers = 1;
-    req.u.set_issuers.keys = issuer;
-    assert_int_equal(os_client_call_wait(c, &req, &reply, g_buf, 5000, harness_on_pending, NULL), OS_OK);
-    assert_int_equal(reply.type, OS_MSG_SUCCESS);
-
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
-    one_payout_make(&p, 666, ABOVE, 11, 62);
+    os_client *c = quorum_device(310, signer, &tree);
+    harness_xonly(ISSUER_PRIV, issuer);
+    assert_int_equal(harness_set_issuers(c, OS_VOUCHERS_REQUIRED, issuer, 1, NULL), OS_MSG_SUCCESS);
+
+    harness_one_payout p;
+    harness_one_payout_make(&p, 666, ABOVE, 11, 62);
     os_voucher v;
     memset(&v, 0, sizeof v);
     v.network = OS_NET_REGTEST;
@@ -525,7 +454,7 @@ static void test_compromised_issuer_bounded_by_the_quorum(void **state) {
 
     /* with the second operator's approval the same voucher pays (after the press): the voucher was
      * never the obstacle */
-    one_payout_make(&p, 666, ABOVE, 11, 62);
+    harness_one_payout_make(&p, 666, ABOVE, 11, 62);
     p.out[0].voucher = &v;
     add_approval(&p, OP_PRIV[2], signer);
     add_approval(&p, OP_PRIV[1], signer);

@@ -28,42 +28,13 @@ static uint8_t g_buf[OS_MAX_MESSAGE];
 static const uint8_t ISSUER_PRIV[32] = { 0x11, 0x22, 0x33, [31] = 0x44 };   /* the service backend */
 static const uint8_t ROGUE_PRIV[32] = { 0x66, [31] = 0x77 };                /* a key the host made up */
 
-static void xonly(const uint8_t priv[32], uint8_t out[32]) {
-    assert_int_equal(crypto_xonly_from_priv(priv, out), OS_OK);
-}
-
-static void assert_shown(const char *needle) {
-    if (strstr(board_mem_display_transcript(), needle) == NULL)
-        fail_msg("not shown: \"%s\"; the screens were:\n%s", needle, board_mem_display_transcript());
-}
-
-/* Registers keys (sorted by the caller) with the flags, the operator pressing as configured.
- * Returns the reply type, the error code in *code. */
-static uint8_t set_issuers(os_client *c, uint8_t flags, const uint8_t *keys, uint8_t n, uint16_t *code) {
-    os_msg req, reply;
-    memset(&req, 0, sizeof req);
-    req.version = OS_PROTOCOL_VERSION;
-    req.type = OS_MSG_SET_ISSUERS;
-    req.u.set_issuers.flags = flags;
-    req.u.set_issuers.n_issuers = n;
-    req.u.set_issuers.keys = keys;
-    assert_int_equal(os_client_call_wait(c, &req, &reply, g_buf, 5000, harness_on_pending, NULL), OS_OK);
-    *code = reply.type == OS_MSG_ERROR ? reply.u.error.code : 0;
-    return reply.type;
-}
-
-/* A device set up with ISSUER_PRIV's key registered and vouchers required; *signer its attestation key. */
-static os_client *voucher_device(uint64_t seed, uint8_t signer[32]) {
-    os_client *c = harness_start(FLASH, seed);
-    os_policy p = harness_policy_open();
-    assert_int_equal(harness_init_device(c, &p, OS_SCRIPT_P2PKH), OS_OK);
+/* A device set up with ISSUER_PRIV's key registered and vouchers required; *signer its attestation key,
+ * *tree an empty host nonce tree. */
+static os_client *voucher_device(uint64_t seed, uint8_t signer[32], nonce_tree **tree) {
+    os_client *c = harness_start_initialized(FLASH, seed, signer, tree);
     uint8_t key[32];
-    uint16_t code;
-    xonly(ISSUER_PRIV, key);
-    assert_int_equal(set_issuers(c, OS_VOUCHERS_REQUIRED, key, 1, &code), OS_MSG_SUCCESS);
-    os_msg_info info;
-    assert_int_equal(harness_info(c, &info), OS_OK);
-    memcpy(signer, info.attestation_pubkey, 32);
+    harness_xonly(ISSUER_PRIV, key);
+    assert_int_equal(harness_set_issuers(c, OS_VOUCHERS_REQUIRED, key, 1, NULL), OS_MSG_SUCCESS);
     return c;
 }
 
@@ -82,45 +53,30 @@ static void make_voucher(os_voucher *v, const uint8_t priv[32], const os_sign_ou
         v->script_len = o->script_len;
         memcpy(v->script, o->script, o->script_len);
     }
-    xonly(priv, v->issuer);
+    harness_xonly(priv, v->issuer);
 }
 
 static void sign_voucher(os_voucher *v, const uint8_t priv[32]) {
     crypto_schnorr_key key;
     uint8_t id[32], aux[32] = { 0 };
-    xonly(priv, v->issuer);
+    harness_xonly(priv, v->issuer);
     assert_int_equal(os_voucher_id(v, id), OS_OK);
     assert_int_equal(crypto_schnorr_key_load(priv, &key), OS_OK);
     assert_int_equal(crypto_schnorr_sign(&key, id, aux, v->sig), OS_OK);
     crypto_schnorr_key_wipe(&key);
 }
 
-static void newest_entry(os_client *c, uint8_t entry[OS_LOG_ENTRY_BYTES], uint64_t *seq) {
-    os_msg_info info;
-    assert_int_equal(harness_info(c, &info), OS_OK);
-    os_msg reply;
-    assert_int_equal(harness_log_read(c, info.log_seq, &reply), OS_OK);
-    memcpy(entry, reply.u.log_entry.entry, OS_LOG_ENTRY_BYTES);
-    if (seq) *seq = info.log_seq;
-}
-
-/* One payout of amount (nonce nonce_id, to destination dest) plus change, from a fresh coin. */
-typedef struct {
-    harness_coin coin;
-    os_sign_output out[2];
-    os_sign_tx tx;
-} one_payout;
-
-static void one_payout_make(one_payout *p, uint32_t dest, uint64_t amount, uint32_t nonce_id, uint32_t salt) {
-    assert_int_equal(harness_make_coin(&p->coin, OS_SCRIPT_P2PKH, 0, 1, 100000000, salt), OS_OK);
-    harness_payout(&p->out[0], dest, amount, nonce_id);
-    harness_change(&p->out[1], OS_SCRIPT_P2PKH, 0, 100000000 - amount - 10000);
-    p->tx = harness_tx(&p->coin.input, 1, p->out, 2);
+/* make_voucher and sign_voucher, the voucher going with p's payout. */
+static void voucher_for(os_voucher *v, const uint8_t priv[32], harness_one_payout *p, const uint8_t signer[32],
+                        int bind) {
+    make_voucher(v, priv, &p->out[0], signer, bind);
+    sign_voucher(v, priv);
+    p->out[0].voucher = v;
 }
 
 /* The host's attempt is refused with reason, the refusal is the newest entry (reason, output 0,
  * amount, nonce, voucher id), and the nonce set is unchanged. */
-static void assert_refused_and_logged(os_client *c, nonce_tree *tree, one_payout *p, int reason,
+static void assert_refused_and_logged(os_client *c, nonce_tree *tree, harness_one_payout *p, int reason,
                                       const os_voucher *v) {
     os_msg_info before, after;
     os_input_sig sigs[1];
@@ -132,7 +88,7 @@ static void assert_refused_and_logged(os_client *c, nonce_tree *tree, one_payout
     assert_memory_equal(after.nonce_root, before.nonce_root, 32);
     assert_int_equal(after.log_seq, before.log_seq + 1);
     uint8_t entry[OS_LOG_ENTRY_BYTES], id[32] = { 0 };
-    newest_entry(c, entry, NULL);
+    harness_newest_entry(c, entry, NULL);
     assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_REFUSE_VOUCHER);
     const uint8_t *pl = entry + AUDIT_LOG_OFF_PAYLOAD;
     assert_int_equal(os_read_le16(pl), reason);
@@ -148,15 +104,12 @@ static void assert_refused_and_logged(os_client *c, nonce_tree *tree, one_payout
 static void test_voucher_pays_and_is_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(201, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
+    os_client *c = voucher_device(201, signer, &tree);
+    harness_one_payout p;
     os_voucher v;
-    one_payout_make(&p, 1, 25000000, 1, 31);
-    make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 1);
-    sign_voucher(&v, ISSUER_PRIV);
-    p.out[0].voucher = &v;
+    harness_one_payout_make(&p, 1, 25000000, 1, 31);
+    voucher_for(&v, ISSUER_PRIV, &p, signer, 1);
     os_input_sig sigs[1];
     os_sign_outcome oc;
     assert_int_equal(os_sign_run(c, tree, &p.tx, sigs, &oc, NULL, NULL), OS_OK);
@@ -164,7 +117,7 @@ static void test_voucher_pays_and_is_logged(void **state) {
     os_msg reply;
     uint8_t sign_entry[OS_LOG_ENTRY_BYTES], chain[64] = { 0 }, digest[32];
     uint64_t seq;
-    newest_entry(c, sign_entry, &seq);
+    harness_newest_entry(c, sign_entry, &seq);
     assert_int_equal(sign_entry[AUDIT_LOG_OFF_TYPE], OS_LOG_SIGN);
     assert_int_equal(harness_log_read(c, seq - 1, &reply), OS_OK);
     const uint8_t *ve = reply.u.log_entry.entry;
@@ -178,8 +131,8 @@ static void test_voucher_pays_and_is_logged(void **state) {
 
     /* the requirement is durable: a reboot keeps it */
     c = harness_reboot();
-    one_payout q;
-    one_payout_make(&q, 2, 25000000, 2, 32);
+    harness_one_payout q;
+    harness_one_payout_make(&q, 2, 25000000, 2, 32);
     assert_refused_and_logged(c, tree, &q, OS_ERR_VOUCHER_MISSING, NULL);
     nonce_tree_free(tree);
     harness_stop();
@@ -189,11 +142,10 @@ static void test_voucher_pays_and_is_logged(void **state) {
 static void test_invented_nonce_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(202, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
-    one_payout_make(&p, 66, 1000000, 0xBAD, 33);
+    os_client *c = voucher_device(202, signer, &tree);
+    harness_one_payout p;
+    harness_one_payout_make(&p, 66, 1000000, 0xBAD, 33);
     assert_refused_and_logged(c, tree, &p, OS_ERR_VOUCHER_MISSING, NULL);
     nonce_tree_free(tree);
     harness_stop();
@@ -203,19 +155,16 @@ static void test_invented_nonce_refused_and_logged(void **state) {
 static void test_unregistered_issuer_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(203, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
+    os_client *c = voucher_device(203, signer, &tree);
+    harness_one_payout p;
     os_voucher v;
-    one_payout_make(&p, 66, 1000000, 3, 34);
-    make_voucher(&v, ROGUE_PRIV, &p.out[0], signer, 1);
-    sign_voucher(&v, ROGUE_PRIV);
-    p.out[0].voucher = &v;
+    harness_one_payout_make(&p, 66, 1000000, 3, 34);
+    voucher_for(&v, ROGUE_PRIV, &p, signer, 1);
     assert_refused_and_logged(c, tree, &p, OS_ERR_VOUCHER_ISSUER, &v);
 
     /* the registered issuer's key named, the signature the host's */
-    xonly(ISSUER_PRIV, v.issuer);
+    harness_xonly(ISSUER_PRIV, v.issuer);
     assert_refused_and_logged(c, tree, &p, OS_ERR_VOUCHER_ISSUER, &v);
     nonce_tree_free(tree);
     harness_stop();
@@ -225,12 +174,11 @@ static void test_unregistered_issuer_refused_and_logged(void **state) {
 static void test_amount_above_voucher_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(204, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
+    os_client *c = voucher_device(204, signer, &tree);
+    harness_one_payout p;
     os_voucher v;
-    one_payout_make(&p, 4, 1000000, 4, 35);
+    harness_one_payout_make(&p, 4, 1000000, 4, 35);
     make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 0);
     sign_voucher(&v, ISSUER_PRIV);
     p.out[0].amount = 50000000;
@@ -251,12 +199,11 @@ static void test_amount_above_voucher_refused_and_logged(void **state) {
 static void test_withdrawal_to_another_destination_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(205, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
+    os_client *c = voucher_device(205, signer, &tree);
+    harness_one_payout p;
     os_voucher v;
-    one_payout_make(&p, 5, 2000000, 5, 36);
+    harness_one_payout_make(&p, 5, 2000000, 5, 36);
     make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 1);
     sign_voucher(&v, ISSUER_PRIV);
     harness_destination(666, p.out[0].script);
@@ -270,14 +217,13 @@ static void test_withdrawal_to_another_destination_refused_and_logged(void **sta
 static void test_expired_voucher_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(206, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
+    os_client *c = voucher_device(206, signer, &tree);
     os_msg_info info;
     assert_int_equal(harness_info(c, &info), OS_OK);
-    one_payout p;
+    harness_one_payout p;
     os_voucher v;
-    one_payout_make(&p, 6, 2000000, 6, 37);
+    harness_one_payout_make(&p, 6, 2000000, 6, 37);
     make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 1);
     v.expiry_seq = info.log_seq;
     sign_voucher(&v, ISSUER_PRIV);
@@ -297,12 +243,11 @@ static void test_expired_voucher_refused_and_logged(void **state) {
 static void test_voucher_for_another_signer_or_nonce_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(207, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
+    os_client *c = voucher_device(207, signer, &tree);
+    harness_one_payout p;
     os_voucher v;
-    one_payout_make(&p, 7, 2000000, 7, 38);
+    harness_one_payout_make(&p, 7, 2000000, 7, 38);
     make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 1);
     v.signer[0] ^= 1;
     sign_voucher(&v, ISSUER_PRIV);
@@ -328,20 +273,17 @@ static void test_voucher_for_another_signer_or_nonce_refused_and_logged(void **s
 static void test_reused_voucher_nonce_refused_and_logged(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(208, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p, q;
+    os_client *c = voucher_device(208, signer, &tree);
+    harness_one_payout p, q;
     os_voucher v;
-    one_payout_make(&p, 8, 3000000, 8, 39);
-    make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 0);
-    sign_voucher(&v, ISSUER_PRIV);
-    p.out[0].voucher = &v;
+    harness_one_payout_make(&p, 8, 3000000, 8, 39);
+    voucher_for(&v, ISSUER_PRIV, &p, signer, 0);
     os_input_sig sigs[1];
     os_sign_outcome oc;
     assert_int_equal(os_sign_run(c, tree, &p.tx, sigs, &oc, NULL, NULL), OS_OK);
 
-    one_payout_make(&q, 8, 3000000, 8, 40);
+    harness_one_payout_make(&q, 8, 3000000, 8, 40);
     q.out[0].voucher = &v;
     q.out[0].replace = 1;
     q.out[0].anchor = p.coin.input.prevout;
@@ -352,12 +294,12 @@ static void test_reused_voucher_nonce_refused_and_logged(void **state) {
     assert_int_equal(harness_info(c, &after), OS_OK);
     assert_memory_equal(after.nonce_root, before.nonce_root, 32);
     uint8_t entry[OS_LOG_ENTRY_BYTES];
-    newest_entry(c, entry, NULL);
+    harness_newest_entry(c, entry, NULL);
     assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_REFUSE_COMMITTED);
     assert_memory_equal(entry + AUDIT_LOG_OFF_PAYLOAD, q.out[0].nonce, 32);
 
-    one_payout r;
-    one_payout_make(&r, 666, 3000000, 8, 41);
+    harness_one_payout r;
+    harness_one_payout_make(&r, 666, 3000000, 8, 41);
     r.out[0].voucher = &v;
     nonce_tree *forgot = NULL;
     assert_int_equal(nonce_tree_create(&forgot), OS_OK);
@@ -379,8 +321,8 @@ static void test_issuer_registration_screens_and_rejection(void **state) {
     assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
     uint8_t keys[64], fp[17];
     uint16_t code;
-    xonly(ISSUER_PRIV, keys);
-    xonly(ROGUE_PRIV, keys + 32);
+    harness_xonly(ISSUER_PRIV, keys);
+    harness_xonly(ROGUE_PRIV, keys + 32);
     if (memcmp(keys, keys + 32, 32) > 0) {
         uint8_t t[32];
         memcpy(t, keys, 32);
@@ -403,16 +345,16 @@ static void test_issuer_registration_screens_and_rejection(void **state) {
     harness_set_operator(OPERATOR_REJECT);
     os_msg_info before, after;
     assert_int_equal(harness_info(c, &before), OS_OK);
-    assert_int_equal(set_issuers(c, OS_VOUCHERS_REQUIRED, keys, 2, &code), OS_MSG_ERROR);
+    assert_int_equal(harness_set_issuers(c, OS_VOUCHERS_REQUIRED, keys, 2, &code), OS_MSG_ERROR);
     assert_int_equal(code, OS_ERR_USER_REJECTED);
     uint8_t entry[OS_LOG_ENTRY_BYTES];
-    newest_entry(c, entry, NULL);
+    harness_newest_entry(c, entry, NULL);
     assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_APPROVAL);
     assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD], 6);   /* what 6: an issuer set */
     assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD + 1], 0);
     /* still no vouchers needed */
-    one_payout p;
-    one_payout_make(&p, 9, 1000000, 9, 41);
+    harness_one_payout p;
+    harness_one_payout_make(&p, 9, 1000000, 9, 41);
     nonce_tree *tree = NULL;
     assert_int_equal(nonce_tree_create(&tree), OS_OK);
     os_input_sig sigs[1];
@@ -421,9 +363,9 @@ static void test_issuer_registration_screens_and_rejection(void **state) {
 
     harness_set_operator(OPERATOR_APPROVE);
     board_mem_display_transcript_clear();
-    assert_int_equal(set_issuers(c, OS_VOUCHERS_REQUIRED, keys, 2, &code), OS_MSG_SUCCESS);
-    assert_shown("*vouchers required:\n no\n-> yes\n");
-    assert_shown("*issuer keys:\n 0\n-> 2\n");
+    assert_int_equal(harness_set_issuers(c, OS_VOUCHERS_REQUIRED, keys, 2, &code), OS_MSG_SUCCESS);
+    harness_assert_shown("*vouchers required:\n no\n-> yes\n");
+    harness_assert_shown("*issuer keys:\n 0\n-> 2\n");
     static const char hex[] = "0123456789abcdef";
     for (int k = 0; k < 2; k++) {
         char needle[64];
@@ -433,9 +375,9 @@ static void test_issuer_registration_screens_and_rejection(void **state) {
         }
         fp[16] = 0;
         snprintf(needle, sizeof needle, "*key:\n -\n-> %s\n", (const char *)fp);
-        assert_shown(needle);
+        harness_assert_shown(needle);
     }
-    newest_entry(c, entry, NULL);
+    harness_newest_entry(c, entry, NULL);
     assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_ISSUERS);
     assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD], OS_VOUCHERS_REQUIRED);
     assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD + 1], 2);
@@ -445,13 +387,12 @@ static void test_issuer_registration_screens_and_rejection(void **state) {
 
     /* dropping one key shows the removal */
     board_mem_display_transcript_clear();
-    assert_int_equal(set_issuers(c, OS_VOUCHERS_REQUIRED, keys, 1, &code), OS_MSG_SUCCESS);
+    assert_int_equal(harness_set_issuers(c, OS_VOUCHERS_REQUIRED, keys, 1, &code), OS_MSG_SUCCESS);
     snprintf((char *)g_buf, sizeof g_buf, "-> -\n");
-    assert_shown((const char *)g_buf);
+    harness_assert_shown((const char *)g_buf);
     nonce_tree_free(tree);
     harness_stop();
 }
-
 
 /* What theft is left (docs/DESIGN.md §8), claim 1: a compromised bridge can redirect a gift code's
  * payout being redeemed (its voucher names no destination: the redeemer does), and no more than
@@ -460,15 +401,12 @@ static void test_issuer_registration_screens_and_rejection(void **state) {
 static void test_gift_voucher_redirect_is_bounded_by_its_amount_once(void **state) {
     (void)state;
     uint8_t signer[32];
-    os_client *c = voucher_device(210, signer);
     nonce_tree *tree = NULL;
-    assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p, q;
+    os_client *c = voucher_device(210, signer, &tree);
+    harness_one_payout p, q;
     os_voucher v;
-    one_payout_make(&p, 666, 2000000, 10, 42);    /* the attacker's destination */
-    make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 0);
-    sign_voucher(&v, ISSUER_PRIV);
-    p.out[0].voucher = &v;
+    harness_one_payout_make(&p, 666, 2000000, 10, 42);    /* the attacker's destination */
+    voucher_for(&v, ISSUER_PRIV, &p, signer, 0);
     p.out[0].amount = 2000001;                    /* a satoshi more than vouched */
     p.out[1].amount = 100000000 - 2000001 - 10000;
     assert_refused_and_logged(c, tree, &p, OS_ERR_VOUCHER_AMOUNT, &v);
@@ -477,7 +415,7 @@ static void test_gift_voucher_redirect_is_bounded_by_its_amount_once(void **stat
     os_input_sig sigs[1];
     os_sign_outcome oc;
     assert_int_equal(os_sign_run(c, tree, &p.tx, sigs, &oc, NULL, NULL), OS_OK);   /* the residual theft */
-    one_payout_make(&q, 666, 2000000, 10, 43);
+    harness_one_payout_make(&q, 666, 2000000, 10, 43);
     q.out[0].voucher = &v;
     q.out[0].replace = 1;                         /* the same code again, from another coin */
     q.out[0].anchor = p.coin.input.prevout;
@@ -499,30 +437,28 @@ static void test_compromised_issuer_bounded_by_the_caps(void **state) {
     assert_int_equal(harness_init_device(c, &pol, OS_SCRIPT_P2PKH), OS_OK);
     uint8_t key[32], signer[32];
     uint16_t code;
-    xonly(ISSUER_PRIV, key);
-    assert_int_equal(set_issuers(c, OS_VOUCHERS_REQUIRED, key, 1, &code), OS_MSG_SUCCESS);
+    harness_xonly(ISSUER_PRIV, key);
+    assert_int_equal(harness_set_issuers(c, OS_VOUCHERS_REQUIRED, key, 1, &code), OS_MSG_SUCCESS);
     os_msg_info info;
     assert_int_equal(harness_info(c, &info), OS_OK);
     memcpy(signer, info.attestation_pubkey, 32);
     nonce_tree *tree = NULL;
     assert_int_equal(nonce_tree_create(&tree), OS_OK);
-    one_payout p;
+    harness_one_payout p;
     os_voucher v;
-    one_payout_make(&p, 666, 50000000, 11, 44);
-    make_voucher(&v, ISSUER_PRIV, &p.out[0], signer, 1);
-    sign_voucher(&v, ISSUER_PRIV);
-    p.out[0].voucher = &v;
+    harness_one_payout_make(&p, 666, 50000000, 11, 44);
+    voucher_for(&v, ISSUER_PRIV, &p, signer, 1);
     harness_set_operator(OPERATOR_REJECT);
     os_input_sig sigs[1];
     os_sign_outcome oc;
     board_mem_display_transcript_clear();
     assert_int_equal(os_sign_run(c, tree, &p.tx, sigs, &oc, harness_on_pending, NULL), OS_ERR_USER_REJECTED);
-    assert_shown("a payout > payout cap");
+    harness_assert_shown("a payout > payout cap");
     os_msg_info after;
     assert_int_equal(harness_info(c, &after), OS_OK);
     assert_memory_equal(after.nonce_root, info.nonce_root, 32);
     uint8_t entry[OS_LOG_ENTRY_BYTES];
-    newest_entry(c, entry, NULL);
+    harness_newest_entry(c, entry, NULL);
     assert_int_equal(entry[AUDIT_LOG_OFF_TYPE], OS_LOG_APPROVAL);
     assert_int_equal(entry[AUDIT_LOG_OFF_PAYLOAD + 1], 0);
     harness_set_operator(OPERATOR_APPROVE);

@@ -6,6 +6,35 @@ faults() {
   rpc testnode_setfault '[{"mode":"random","seed":11,"probs":{"delay":0.25,"drop":0.25},"delay_ms":1500,"methods":["sendrawtransaction"]}]' >/dev/null
   rpc testnode_setfault '[{"mode":"random","seed":12,"probs":{"delay":0.15,"drop":0.15},"delay_ms":1500,"methods":["getrawtransaction","gettxout","getmempoolentry","gettransaction","listunspent","getblockcount","estimatesmartfee"]}]' >/dev/null
 }
+# start_recovering TAG: oncesignd (as TAG) on the ledger in place, which must be recovering: health says
+# so (and not ok), and no request is answered from the stale ledger: a write is refused with 503 naming
+# the recovery
+start_recovering() {
+  start_daemon "$1"
+  h=$(health)
+  [ "$(jq -r .recovering <<<"$h")" = true ] && [ "$(jq -r .ok <<<"$h")" = false ] ||
+    fail "oncesignd ($1) is not recovering: $h"
+  local out
+  out=$(curl -s -m 10 -w '\n%{http_code}' -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    --data-binary '{"amount":1000}' "http://127.0.0.1:$api_port/v1/codes")
+  [ "$(tail -n 1 <<<"$out")" = 503 ] && head -n 1 <<<"$out" | jq -r .error.message | grep -q recovering ||
+    fail "a write while oncesignd ($1) recovers: $out"
+}
+# recover_until_done TAG: the operator approves at the simulator and a block is mined every half second
+# until oncesignd (started as TAG) has recovered and logged 'recovery done'
+recover_until_done() {
+  operator & op_pid=$!
+  for _ in $(seq 300); do
+    [ "$(health | jq -r .recovering)" = false ] && break
+    mine 1
+    sleep 0.5
+  done
+  kill $op_pid 2>/dev/null; wait $op_pid 2>/dev/null
+  [ "$(health | jq -r .recovering)" = false ] || fail "the recovery ($1) did not end: $(health)"
+  grep -q 'recovery done' "$dir/d.$1.err" || fail "no 'recovery done' in the log of oncesignd ($1)"
+}
+# node_calls_of METHOD: how often the node was asked METHOD since it started
+node_calls_of() { rpc testnode_stats '[]' | jq -r --arg m "$1" '.calls_by_method[$m] // 0'; }
 # the operator at the simulator: approves whatever the device asks while this runs
 operator() { while :; do ctl approve >/dev/null 2>&1; sleep 0.3; done; }
 

@@ -2,8 +2,13 @@
 #include "signer_harness.h"
 
 #include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "address.h"
 #include "bip32.h"
@@ -126,8 +131,9 @@ os_client *harness_reboot(void) {
 
 int harness_power_was_cut(void) { return g_cut; }
 
-int harness_send_raw_message(const uint8_t *body, size_t len) {
+int harness_exchange_raw_message(const uint8_t *body, size_t len, uint8_t *answer, size_t cap, size_t *answer_len) {
     os_frame_tx tx;
+    static os_frame_rx rx;
     uint8_t report[OS_REPORT_SIZE];
     int rc = os_frame_tx_init(&tx, g_client_cid, OS_FRAME_CMD_MSG, body, len);
     if (rc != OS_OK) return rc;
@@ -135,8 +141,21 @@ int harness_send_raw_message(const uint8_t *body, size_t len) {
         if (board_mem_push_report(report) != 0) return OS_ERR_IO;
         device_step();
     }
-    while (board_mem_pop_report(report)) {}
-    return g_cut ? OS_ERR_IO : OS_OK;
+    if (answer_len != NULL) *answer_len = 0;
+    os_frame_rx_init(&rx);
+    while (board_mem_pop_report(report)) {
+        int complete = 0;
+        if (answer == NULL || os_frame_rx_feed(&rx, report, &complete) != OS_OK || !complete) continue;
+        if (rx.cmd != OS_FRAME_CMD_MSG || rx.length > cap) return OS_ERR_MSG_UNEXPECTED;
+        memcpy(answer, rx.data, rx.length);
+        *answer_len = rx.length;
+    }
+    if (g_cut) return OS_ERR_IO;
+    return answer == NULL || *answer_len > 0 ? OS_OK : OS_ERR_MSG_UNEXPECTED;
+}
+
+int harness_send_raw_message(const uint8_t *body, size_t len) {
+    return harness_exchange_raw_message(body, len, NULL, 0, NULL);
 }
 
 void harness_set_operator(harness_operator op) { g_operator = op; }
@@ -323,4 +342,70 @@ os_sign_tx harness_tx(const os_sign_input *in, size_t n_in, const os_sign_output
     tx.outputs = out;
     tx.n_outputs = n_out;
     return tx;
+}
+
+void harness_one_payout_make(harness_one_payout *p, uint32_t dest, uint64_t amount, uint32_t nonce_id, uint32_t salt) {
+    memset(p, 0, sizeof *p);
+    assert_int_equal(harness_make_coin(&p->coin, OS_SCRIPT_P2PKH, 0, 1, 100000000, salt), OS_OK);
+    harness_payout(&p->out[0], dest, amount, nonce_id);
+    harness_change(&p->out[1], OS_SCRIPT_P2PKH, 0, 100000000 - amount - 10000);
+    p->tx = harness_tx(&p->coin.input, 1, p->out, 2);
+    p->tx.approvals = p->approvals;
+}
+
+os_client *harness_start_initialized(uint32_t flash_size, uint64_t random_seed, uint8_t attestation[32],
+                                     nonce_tree **tree) {
+    os_client *c = harness_start(flash_size, random_seed);
+    os_policy policy = harness_policy_open();
+    assert_int_equal(harness_init_device(c, &policy, OS_SCRIPT_P2PKH), OS_OK);
+    if (attestation != NULL) {
+        os_msg_info info;
+        assert_int_equal(harness_info(c, &info), OS_OK);
+        memcpy(attestation, info.attestation_pubkey, 32);
+    }
+    if (tree != NULL) {
+        *tree = NULL;
+        assert_int_equal(nonce_tree_create(tree), OS_OK);
+    }
+    return c;
+}
+
+void harness_xonly(const uint8_t priv[32], uint8_t out[32]) {
+    assert_int_equal(crypto_xonly_from_priv(priv, out), OS_OK);
+}
+
+void harness_assert_shown(const char *needle) {
+    if (strstr(board_mem_display_transcript(), needle) == NULL)
+        fail_msg("not shown: \"%s\"; the screens were:\n%s", needle, board_mem_display_transcript());
+}
+
+void harness_newest_entry(os_client *c, uint8_t entry[OS_LOG_ENTRY_BYTES], uint64_t *seq) {
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    os_msg reply;
+    assert_int_equal(harness_log_read(c, info.log_seq, &reply), OS_OK);
+    memcpy(entry, reply.u.log_entry.entry, OS_LOG_ENTRY_BYTES);
+    if (seq) *seq = info.log_seq;
+}
+
+/* A registration: the operator presses on its screens as configured. */
+static uint8_t registration(os_client *c, os_msg *req, uint16_t *code) {
+    static uint8_t buf[OS_MAX_MESSAGE];
+    os_msg reply;
+    req->version = OS_PROTOCOL_VERSION;
+    assert_int_equal(os_client_call_wait(c, req, &reply, buf, 5000, harness_on_pending, NULL), OS_OK);
+    if (code) *code = reply.type == OS_MSG_ERROR ? reply.u.error.code : 0;
+    return reply.type;
+}
+
+uint8_t harness_set_issuers(os_client *c, uint8_t flags, const uint8_t *keys, uint8_t n, uint16_t *code) {
+    os_msg req = { .type = OS_MSG_SET_ISSUERS, .u.set_issuers = { .flags = flags, .n_issuers = n, .keys = keys } };
+    return registration(c, &req, code);
+}
+
+uint8_t harness_set_operators(os_client *c, uint8_t k, const uint8_t *keys, uint8_t n, uint64_t threshold,
+                              uint16_t *code) {
+    os_msg req = { .type = OS_MSG_SET_OPERATORS,
+                   .u.set_operators = { .k = k, .n_operators = n, .threshold = threshold, .keys = keys } };
+    return registration(c, &req, code);
 }

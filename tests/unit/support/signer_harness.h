@@ -38,6 +38,10 @@ int harness_power_was_cut(void);
  * checks), runs the signer on it and drops whatever the signer answered. Returns OS_OK, or
  * OS_ERR_IO when the device is dead. */
 int harness_send_raw_message(const uint8_t *body, size_t len);
+/* The same, keeping the signer's answer: the body of the one MSG frame it sent back, in
+ * answer[0..*answer_len). Returns OS_OK; OS_ERR_IO when the device is dead; OS_ERR_MSG_UNEXPECTED
+ * when it answered no message (or one longer than cap, or a frame of another command). */
+int harness_exchange_raw_message(const uint8_t *body, size_t len, uint8_t *answer, size_t cap, size_t *answer_len);
 
 /* What the operator does when the signer asks: approve, reject, or nothing (the host times out). */
 typedef enum { OPERATOR_APPROVE, OPERATOR_REJECT, OPERATOR_ABSENT } harness_operator;
@@ -92,5 +96,42 @@ void harness_destination(uint32_t n, uint8_t script[25]);
 void harness_payout(os_sign_output *o, uint32_t dest, uint64_t amount, uint32_t nonce_id);
 void harness_change(os_sign_output *o, uint8_t script_type, uint32_t index, uint64_t amount);
 os_sign_tx harness_tx(const os_sign_input *in, size_t n_in, const os_sign_output *out, size_t n_out);
+
+/* One payout of amount (nonce nonce_id, to harness_destination(dest)) plus change (index 0, the rest
+ * less a 10000 fee) from a fresh P2PKH coin of 1 MONA (salt: harness_make_coin); tx.approvals points
+ * at approvals, none counted (a quorum test adds them). */
+typedef struct {
+    harness_coin coin;
+    os_sign_output out[2];
+    os_sign_tx tx;
+    os_approval approvals[4];
+} harness_one_payout;
+void harness_one_payout_make(harness_one_payout *p, uint32_t dest, uint64_t amount, uint32_t nonce_id, uint32_t salt);
+
+/* The helpers below fail the running cmocka test when a call they make fails. */
+
+/* harness_start, then HARNESS_MNEMONIC restored with the open policy and P2PKH coins (the operator
+ * approving); *attestation the signer's attestation key and *tree an empty host nonce tree, each when
+ * not NULL. */
+os_client *harness_start_initialized(uint32_t flash_size, uint64_t random_seed, uint8_t attestation[32],
+                                     nonce_tree **tree);
+
+/* The x-only public key of priv (an issuer's or an operator's). */
+void harness_xonly(const uint8_t priv[32], uint8_t out[32]);
+
+/* Fails the running test unless needle is on a screen the signer showed since harness_start (naming
+ * the screens). */
+void harness_assert_shown(const char *needle);
+
+/* The newest entry of the signer's log (type at entry[AUDIT_LOG_OFF_TYPE]); *seq its number when seq
+ * is not NULL. */
+void harness_newest_entry(os_client *c, uint8_t entry[OS_LOG_ENTRY_BYTES], uint64_t *seq);
+
+/* SET_ISSUERS (keys: n x 32 bytes, sorted, the wire order; flags) and SET_OPERATORS (k of n keys above
+ * threshold), the operator pressing as harness_set_operator says. Return the reply's type, and its
+ * error code in *code (0 for another type) when code is not NULL. */
+uint8_t harness_set_issuers(os_client *c, uint8_t flags, const uint8_t *keys, uint8_t n, uint16_t *code);
+uint8_t harness_set_operators(os_client *c, uint8_t k, const uint8_t *keys, uint8_t n, uint64_t threshold,
+                              uint16_t *code);
 
 #endif /* ONCESIGN_TEST_SIGNER_HARNESS_H */
