@@ -104,6 +104,8 @@ static const status_text STATUS_TEXTS[] = {
       "the approval does not verify over this transaction's commitment on this signer" },
     { OS_ERR_VOUCHER_KEY, "voucher-key",
       "the issuer key file is missing, malformed or readable by other users" },
+    { OS_ERR_QUORUM_NOT_WAITING, "quorum-not-waiting",
+      "the payout's transaction does not wait for the operators' approvals" },
     { OS_ERR_NOT_FOUND, "not-found", "no such code, payout, transaction or coin" },
     { OS_ERR_IDEMPOTENCY, "idempotency-conflict", "the idempotency key was used before with different parameters" },
     { OS_ERR_CODE_EXPIRED, "code-expired", "the gift code has expired" },

@@ -190,9 +190,24 @@ static const char MIGRATION_V9[] =
     "  voucher BLOB NOT NULL CHECK (length(voucher) = 214)"
     ");";
 
+/* v10: operator approvals (issue 14, DESIGN.md §8 "Host flow"). Each approval an operator posted for a
+ * transaction digest, kept until it is used, expires, or its key leaves the signer's set: a re-sign of
+ * the same draft (same digest) uses them again. txs.quorum_wait: 0 the draft is not held for approvals;
+ * 1 it is, and holds fewer than k (the worker passes it by); 2 an approval arrived since (the worker
+ * looks again). */
+static const char MIGRATION_V10[] =
+    "CREATE TABLE approvals ("
+    "  tx_digest BLOB NOT NULL CHECK (length(tx_digest) = 32),"
+    "  operator_key BLOB NOT NULL CHECK (length(operator_key) = 32),"
+    "  expiry_seq INTEGER NOT NULL, sig BLOB NOT NULL CHECK (length(sig) = 64),"
+    "  received_at INTEGER NOT NULL, api_key_id INTEGER REFERENCES api_keys(id),"
+    "  PRIMARY KEY (tx_digest, operator_key));"
+    "ALTER TABLE txs ADD COLUMN quorum_wait INTEGER NOT NULL DEFAULT 0;";
+
 static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3,
                                                                   MIGRATION_V4, MIGRATION_V5, MIGRATION_V6,
-                                                                  MIGRATION_V7, MIGRATION_V8, MIGRATION_V9};
+                                                                  MIGRATION_V7, MIGRATION_V8, MIGRATION_V9,
+                                                                  MIGRATION_V10};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");

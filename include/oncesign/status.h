@@ -136,6 +136,8 @@ typedef enum {
                                          commitment (another transaction, signer or expiry, or forged):
                                          REFUSED, logged */
     OS_ERR_VOUCHER_KEY      = 0x0760, /* host: issuer key file missing, malformed or readable by others */
+    OS_ERR_QUORUM_NOT_WAITING = 0x0770, /* host: the payout's transaction does not wait for the operators'
+                                         approvals (none needed, not drafted yet, or already signed) */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */
