@@ -111,9 +111,10 @@ int engine_quorum_gather(os_engine *e, int64_t row, const os_sign_tx *tx, uint64
     if (rc == OS_OK) rc = usable_approvals(e, row, digest, &ops, log_seq, 1, out, n);
     if (rc != OS_OK) return rc;
     if (*n >= ops.k) {
-        /* what remains is the operator's press on the device: health and the API say so */
+        /* what remains is the operator's press on the device: health and the API say so. From here
+         * a cancel no longer releases the draft (it needs quorum_wait 1); one that came first did. */
         if (waiting) rc = os_ledger_tx_quorum_set(e->ledger, row, 0);
-        return rc;
+        return rc == OS_ERR_NOT_FOUND ? OS_ERR_BUSY : rc;
     }
     size_t held = *n;
     *n = 0;

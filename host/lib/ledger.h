@@ -232,9 +232,11 @@ int os_ledger_payout_list(os_ledger *l, os_payout_status status, int64_t after_i
                           os_payout_info *out, size_t *n);
 int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_STATUS_LAST + 1]);
 /* An operator cancels a payout that is still waiting for a transaction (requested -> failed, with
- * why as its error); one a signing session has started on is the signer's and the chain's to finish.
- * Returns: OS_OK; OS_ERR_NOT_FOUND (no such payout); OS_ERR_BUSY (past requested: nothing changed);
- *          OS_ERR_DB. */
+ * why as its error), or whose draft is held for the operators' approvals and was never signed (the
+ * draft is released: its coins free, its other payouts requested again); one a signing session has
+ * started on is the signer's and the chain's to finish.
+ * Returns: OS_OK; OS_ERR_NOT_FOUND (no such payout); OS_ERR_BUSY (past requested and not such a
+ *          draft: nothing changed); OS_ERR_DB. */
 int os_ledger_payout_cancel(os_ledger *l, int64_t id, const char *why, int64_t now);
 /* How many payouts are in one status (an index lookup, unlike the counts above). */
 int os_ledger_payouts_count(os_ledger *l, os_payout_status status, uint64_t *n);
@@ -704,7 +706,8 @@ int os_ledger_approval_drop(os_ledger *l, const uint8_t tx_digest[32], const uin
 int os_ledger_tx_quorum(os_ledger *l, int64_t row, uint8_t tx_digest[32], os_tx_state *state, int *quorum_wait);
 /* Sets row's quorum_wait (the engine moves the row to AWAITING with the event OPERATOR_WAIT first;
  * a crash between the two leaves an AWAITING row with 0, which the worker holds again).
- * Returns: OS_OK; OS_ERR_NOT_FOUND (no such row); OS_ERR_ARG; OS_ERR_DB. */
+ * Returns: OS_OK; OS_ERR_NOT_FOUND (no such row in SIGNING or AWAITING: a cancel released it);
+ *          OS_ERR_ARG; OS_ERR_DB. */
 int os_ledger_tx_quorum_set(os_ledger *l, int64_t row, int quorum_wait);
 /* The pending transaction the payout id is carried by (0 when none). Returns: OS_OK; OS_ERR_NOT_FOUND
  * (no such payout); OS_ERR_DB. */

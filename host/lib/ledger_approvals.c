@@ -105,7 +105,9 @@ int os_ledger_tx_quorum(os_ledger *l, int64_t row, uint8_t tx_digest[32], os_tx_
 int os_ledger_tx_quorum_set(os_ledger *l, int64_t row, int quorum_wait) {
     int changes = 0;
     if (!l || quorum_wait < 0 || quorum_wait > 2) return OS_ERR_ARG;
-    int rc = ledger_run(l, &changes, "UPDATE txs SET quorum_wait = ? WHERE id = ?", "ii", (int64_t)quorum_wait, row);
+    /* only a draft still pending: a cancel may have released it (os_ledger_payout_cancel) */
+    int rc = ledger_run(l, &changes, "UPDATE txs SET quorum_wait = ? WHERE id = ? AND state IN (?, ?)", "iiii",
+                        (int64_t)quorum_wait, row, (int64_t)OS_TX_SIGNING, (int64_t)OS_TX_AWAITING);
     return rc == OS_OK && changes != 1 ? OS_ERR_NOT_FOUND : rc;
 }
 

@@ -1234,6 +1234,40 @@ static void test_quorum_refused_approval_heals(void **state) {
     os_engine_close(e);
 }
 
+/* A payout whose draft is held for approvals and was never sent to the signer can be cancelled: it
+ * fails, its draft is released (an approval for it is refused from then on) and its coin pays the
+ * next payout. */
+static void test_quorum_held_payout_cancelled(void **state) {
+    (void)state;
+    os_client *c = start_signer(49);
+    register_operators(c, 1, 1, 30000);
+    add_coin(0, 5000000, 51);   /* one coin: the held draft reserves it */
+    os_engine_config cfg = config();
+    cfg.on_operator_wait = press_button;
+    os_engine *e = open_engine(&cfg, c);
+    char addr[OS_MAX_ADDRESS + 1];
+    os_payout_info big, small, p;
+    int created = 0;
+    size_t held = 0, needed = 0;
+    dest_address(270, addr);
+    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
+    os_approval late = approve(e, big.id, 0, 100);
+    assert_int_equal(os_engine_payout_cancel(e, big.id), OS_OK);
+    assert_int_equal(os_engine_payout_get(e, big.id, &p), OS_OK);
+    assert_int_equal(p.status, OS_PAYOUT_FAILED);
+    assert_non_null(strstr(p.error, "cancelled"));
+    assert_int_equal(os_engine_approval_add(e, big.id, &late, 0, &held, &needed, NULL), OS_ERR_QUORUM_NOT_WAITING);
+    dest_address(271, addr);
+    assert_int_equal(os_engine_payout_create(e, "small", addr, 10000, &small, &created), OS_OK);
+    wait_payout(e, small.id, OS_PAYOUT_SIGNED);
+    assert_int_equal(sql_int("SELECT count(*) FROM txs WHERE state = 5"), 1);   /* the released draft */
+    os_engine_stop(e);
+    assert_int_equal(log_entries_of(c, OS_LOG_REFUSE_APPROVAL), 0);
+    os_engine_close(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
@@ -1257,6 +1291,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_quorum_held_then_signed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quorum_expired_approval_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quorum_refused_approval_heals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quorum_held_payout_cancelled, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
