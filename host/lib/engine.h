@@ -7,6 +7,9 @@
  *   requested ──(batch picked, coins reserved, draft stored)──▶ signing
  *   requested ──(the coins cannot cover it)──▶ requested (steps aside; the others go on)
  *   signing ──(signer asks the operator)──▶ awaiting_approval
+ *   signing ──(above the quorum threshold, fewer than k operator approvals: held, not sent)──▶
+ *                                  awaiting_approval (sent once k are stored; DESIGN.md §8 "Host flow")
+ *   awaiting_approval (held for approvals, never sent) ──(cancel)──▶ failed (the others: requested)
  *   signing, awaiting_approval ──(signer commits; raw tx + txid stored durably)──▶ signed
  *   signing, awaiting_approval ──(signer refused BEFORE committing)──▶ requested (retry), or failed
  *                                  (the output it refused; all of them when the operator rejected)

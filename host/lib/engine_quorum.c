@@ -147,7 +147,14 @@ int engine_quorum_refused(os_engine *e, int64_t row, int status, uint64_t log_se
     size_t held = 0;
     os_approval usable[OS_MAX_OPERATORS];
     if (rc == OS_OK) rc = usable_approvals(e, row, digest, &ops, log_seq, 1, usable, &held);
-    if (rc == OS_OK) {
+    if (rc == OS_OK && ops.n == 0) {
+        /* the device holds a set its archived log does not show (acknowledged before this ledger
+         * first read the log): no approval can be checked until the set is registered again */
+        os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_STR("status", os_status_name(status)) };
+        os_log(OS_LOG_ERROR, "tx.quorum_set_unknown", f, 2, "the signer wants operator approvals for transaction %lld"
+               " (%s) but its archived log shows no operator set: register the set again (oncesign device"
+               " operators) so its log carries it; the transaction waits", (long long)row, os_status_name(status));
+    } else if (rc == OS_OK) {
         os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_STR("status", os_status_name(status)) };
         os_log(OS_LOG_WARNING, "tx.quorum_refused", f, 2, "the signer refused the approvals of transaction %lld (%s):"
                " it waits for fresh ones", (long long)row, os_status_name(status));
