@@ -188,6 +188,14 @@ static int waiting_draft(os_engine *e, int64_t payout_id, int64_t *row, os_draft
     return OS_OK;
 }
 
+/* The signer's key as the ledger pinned it (the worker's copy in the engine may change under sign_mu
+ * when a replaced signer is adopted; the API's threads read the ledger). */
+static int pinned_signer(os_engine *e, uint8_t key[32]) {
+    size_t n = 0;
+    int rc = os_ledger_meta_get(e->ledger, "attestation_key", key, 32, &n);
+    return rc == OS_OK && n != 32 ? OS_ERR_DB : rc;
+}
+
 static uint64_t archived_seq(os_engine *e) {
     uint64_t seq = 0;
     uint8_t head[32];
@@ -221,7 +229,7 @@ int os_engine_payout_commitment(os_engine *e, int64_t payout_id, os_quorum_commi
         out->n_outputs = i + 1;
     }
     os_draft_free(&d);
-    memcpy(out->signer, e->attestation_key, 32);
+    if (rc == OS_OK) rc = pinned_signer(e, out->signer);
     out->log_seq = archived_seq(e);
     out->k = ops.k;
     out->n = ops.n;
@@ -248,7 +256,9 @@ int os_engine_approval_add(os_engine *e, int64_t payout_id, const os_approval *a
     uint64_t log_seq = archived_seq(e);
     if (!registered(&ops, a->operator_key)) return OS_ERR_APPROVAL_OPERATOR;
     if (a->expiry_seq <= log_seq) return OS_ERR_APPROVAL_EXPIRED;
-    rc = os_approval_hash(digest, a->expiry_seq, e->attestation_key, msg);
+    uint8_t signer[32];
+    rc = pinned_signer(e, signer);
+    if (rc == OS_OK) rc = os_approval_hash(digest, a->expiry_seq, signer, msg);
     if (rc != OS_OK) return rc;
     if (crypto_schnorr_verify(a->operator_key, msg, a->sig) != OS_OK) return OS_ERR_APPROVAL_MISMATCH;
     int was_added = 0;
