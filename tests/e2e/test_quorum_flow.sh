@@ -7,7 +7,9 @@
 # is paid; the API refuses a forged approval, one for another transaction and one by a key not
 # registered (422); alice and bob fetch the commitment with curl, `oncesign approve --from` checks it and
 # they post their approvals with curl; with the second the daemon sends the transaction, the device's
-# press is given through the simulator's control socket, and the withdrawal is paid exactly once.
+# press is given through the simulator's control socket, and the withdrawal is paid exactly once; the
+# backend's webhook receiver got payout.awaiting_approval, then broadcast and confirmed. A second
+# withdrawal above the threshold is cancelled while it waits: failed, nothing paid.
 # Needs $ONCESIGN_BUILD.
 STACK_TAG=quorum-flow
 . "$(dirname "$0")/lib/stack.bash"
@@ -31,8 +33,26 @@ for _ in $(seq 400); do kill -0 $setup_pid 2>/dev/null || break; ctl approve >/d
 wait $setup_pid || fail "docs/OPERATING.md quorum-setup: $(cat "$dir/setup.out")"
 grep -q "Operators set: 2 of 3 above 10000000 satoshi" "$dir/setup.out" || fail "device operators: $(cat "$dir/setup.out")"
 
+# the backend's webhook receiver: payout.awaiting_approval tells it a withdrawal waits
+R=$B/oncesign-webhook_receiver
+[ -x "$R" ] || fail "$R not built"
+"$R" --out "$dir/received" >"$dir/r.out" 2>"$dir/r.log" &
+r_pid=$!
+wait_line "$dir/r.out" 'listening on' $r_pid || fail "receiver did not start"
+r_port=$(sed -n 's/^receiver: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/r.out")
+trap 'kill $r_pid 2>/dev/null; cleanup' EXIT
+(umask 077; echo webhook-quorum-secret-0123456789 >"$dir/wh.secret")
+DAEMON_ARGS=(--webhook-url "http://127.0.0.1:$r_port/hooks/oncesign" --webhook-secret-file "$dir/wh.secret"
+             --webhook-retry-ms 100 --webhook-retry-max-ms 400)
+received_types() { cut -f3 "$dir/received" 2>/dev/null | jq -r "select(.payout.id == $1) | .type" | tr '\n' ' '; }
+want_events() { # want_events ID "TYPES " SECONDS
+  local deadline=$((SECONDS + $3))
+  while [ $SECONDS -lt $deadline ]; do [ "$(received_types "$1")" = "$2" ] && return 0; sleep 0.1; done
+  fail "payout $1: webhook events '$(received_types "$1")', expected '$2'"
+}
+
 start_daemon main
-fund_wallet 2
+fund_wallet 3
 API="http://127.0.0.1:$api_port"
 status() { # status METHOD PATH [JSON] -> HTTP code, body in $dir/r.json
   curl -s -m 10 -o "$dir/r.json" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $token" \
@@ -51,8 +71,8 @@ exactly_once "$small_dest" 2000000
 [ "$(payout_status "$big")" = awaiting_approval ] || fail "the withdrawal above the threshold left awaiting_approval"
 [ "$(health | jq -r .payouts_awaiting_quorum)" = 1 ] || fail "health: $(health)"
 curl -s -m 10 "$API/metrics" | grep -qx 'oncesign_approvals_awaiting_quorum 1' || fail "metrics lack the quorum wait"
-grep -q '"event":"tx.awaiting_quorum"\|tx.awaiting_quorum' "$dir/d.main.err" "$dir/d.main.out" ||
-  fail "tx.awaiting_quorum not logged"
+grep -q 'tx.awaiting_quorum' "$dir/d.main.err" "$dir/d.main.out" || fail "tx.awaiting_quorum not logged"
+want_events "$big" "payout.awaiting_approval " 10
 [ "$(status POST /v1/payouts/$small/approvals '{"approval":"00"}')" = 400 ] || fail "a malformed approval: $(cat "$dir/r.json")"
 [ "$(status GET /v1/payouts/$small/commitment)" = 409 ] && [ "$(jq -r .error.code "$dir/r.json")" = quorum-not-waiting ] ||
   fail "the commitment of a paid payout: $(cat "$dir/r.json")"
@@ -125,5 +145,19 @@ wait_status "$big" confirmed 60 mine
 kill $presser 2>/dev/null; wait $presser 2>/dev/null
 exactly_once "$big_dest" 50000000
 [ "$(health | jq -r .payouts_awaiting_quorum)" = 0 ] || fail "health still counts a quorum wait: $(health)"
+want_events "$big" "payout.awaiting_approval payout.broadcast payout.confirmed " 20
 grep -q "tx.quorum_refused\|approval.dropped" "$dir/d.main.err" "$dir/d.main.out" && fail "an approval was refused or dropped"
 pass "with bob's approval the withdrawal is signed (after the press), broadcast and paid exactly once"
+
+# ---- a withdrawal that waits for approvals can be cancelled: it fails, its transaction is released
+third=$(rpc getnewaddress | jq -r .)
+c=$(api POST /v1/payouts "{\"address\":\"$third\",\"amount\":30000000,\"idempotency_key\":\"big-2\"}" | jq -r .id)
+wait_status "$c" awaiting_approval 30
+[ "$(status POST /v1/payouts/$c/cancel)" = 200 ] && [ "$(jq -r .status "$dir/r.json")" = failed ] ||
+  fail "cancel of a withdrawal waiting for approvals: $(cat "$dir/r.json")"
+[ "$(status GET /v1/payouts/$c/commitment)" = 409 ] || fail "a cancelled payout still has a commitment: $(cat "$dir/r.json")"
+want_events "$c" "payout.awaiting_approval payout.failed " 10
+[ "$(health | jq -r .payouts_awaiting_quorum)" = 0 ] || fail "health counts a cancelled wait: $(health)"
+after=$(rpc testnode_received "[[\"$third\"], 0]" | jq -r ".\"$third\".count")
+[ "$after" = 0 ] || fail "the cancelled withdrawal was paid"
+pass "a withdrawal waiting for approvals is cancelled: failed, webhook payout.failed, nothing paid"
