@@ -248,6 +248,8 @@ static int log_sync(os_engine *e, os_msg_info *info, char *err, size_t cap) {
             return OS_ERR_SIGNER_MISMATCH;
         }
         rc = os_ledger_signer_log_put(e->ledger, seq, entry, hash);
+        /* a new operator set: drafts held for approvals are weighed again against it */
+        if (rc == OS_OK && entry[AUDIT_LOG_OFF_TYPE] == OS_LOG_OPERATORS) rc = os_ledger_quorum_wake_all(e->ledger);
         if (rc != OS_OK) return rc;
         memcpy(prev, hash, 32);
         e->log_archived_seq = seq;

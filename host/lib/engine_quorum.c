@@ -103,12 +103,17 @@ int engine_quorum_gather(os_engine *e, int64_t row, const os_sign_tx *tx, uint64
     *n = 0;
     int rc = os_ledger_operator_set(e->ledger, &ops);
     if (rc != OS_OK) return rc;
-    if (!os_quorum_required(ops.n, ops.threshold, engine_payout_total(tx))) return OS_OK;
     uint8_t digest[32];
     os_tx_state state;
     int waiting = 0;
     rc = os_ledger_tx_quorum(e->ledger, row, digest, &state, &waiting);
-    if (rc == OS_OK) rc = usable_approvals(e, row, digest, &ops, log_seq, 1, out, n);
+    if (rc != OS_OK) return rc;
+    if (!os_quorum_required(ops.n, ops.threshold, engine_payout_total(tx))) {
+        /* held under a set since changed (a higher threshold, no operators): it goes as any other */
+        if (waiting) rc = os_ledger_tx_quorum_set(e->ledger, row, 0);
+        return rc == OS_ERR_NOT_FOUND ? OS_ERR_BUSY : rc;
+    }
+    rc = usable_approvals(e, row, digest, &ops, log_seq, 1, out, n);
     if (rc != OS_OK) return rc;
     if (*n >= ops.k) {
         /* what remains is the operator's press on the device: health and the API say so. From here

@@ -699,6 +699,9 @@ int os_ledger_approvals_of(os_ledger *l, const uint8_t tx_digest[32], os_approva
 /* A held row (AWAITING, quorum_wait 1) of tx_digest is looked at again (quorum_wait 2): an approval
  * arrived. Returns: OS_OK; OS_ERR_DB. */
 int os_ledger_quorum_wake(os_ledger *l, const uint8_t tx_digest[32]);
+/* Every held row is looked at again (quorum_wait 1 -> 2): the operator set changed (a new OPERATORS
+ * entry was archived), so what each needs may have. Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_quorum_wake_all(os_ledger *l);
 int os_ledger_approval_drop(os_ledger *l, const uint8_t tx_digest[32], const uint8_t operator_key[32]);
 
 /* The draft row's transaction digest, state and quorum_wait (0 none, 1 held short of approvals, 2

@@ -11,9 +11,11 @@ int os_ledger_operator_set(os_ledger *l, os_operator_set *out) {
     sqlite3_stmt *st = NULL;
     if (!l || !out) return OS_ERR_ARG;
     memset(out, 0, sizeof *out);
-    /* the type byte of the entry: the newest OPERATORS entry is the set the signer holds */
-    int rc = ledger_query(l, &st, "SELECT seq, entry FROM signer_log WHERE substr(entry, ?, 1) = ? ORDER BY seq DESC LIMIT 1",
-                          "ib", (int64_t)AUDIT_LOG_OFF_TYPE + 1, (const uint8_t[]){OS_LOG_OPERATORS}, 1);
+    /* the newest OPERATORS entry is the set the signer holds; substr(entry, 2, 1) is the entry's type
+     * byte, written as the index signer_log_type has it (v10) so the lookup uses the index */
+    _Static_assert(AUDIT_LOG_OFF_TYPE == 1, "signer_log_type indexes the type byte at offset 1");
+    int rc = ledger_query(l, &st, "SELECT seq, entry FROM signer_log WHERE substr(entry, 2, 1) = ? ORDER BY seq DESC LIMIT 1",
+                          "b", (const uint8_t[]){OS_LOG_OPERATORS}, 1);
     if (rc == OS_ERR_NOT_FOUND) return OS_OK;
     if (rc != OS_OK) return rc;
     const uint8_t *entry = sqlite3_column_blob(st, 1);
@@ -87,6 +89,12 @@ int os_ledger_quorum_wake(os_ledger *l, const uint8_t tx_digest[32]) {
     if (!l || !tx_digest) return OS_ERR_ARG;
     return ledger_run(l, NULL, "UPDATE txs SET quorum_wait = 2 WHERE tx_digest = ? AND state = ? AND quorum_wait = 1",
                       "bi", tx_digest, 32, (int64_t)OS_TX_AWAITING);
+}
+
+int os_ledger_quorum_wake_all(os_ledger *l) {
+    if (!l) return OS_ERR_ARG;
+    return ledger_run(l, NULL, "UPDATE txs SET quorum_wait = 2 WHERE state = ? AND quorum_wait = 1", "i",
+                      (int64_t)OS_TX_AWAITING);
 }
 
 int os_ledger_tx_quorum(os_ledger *l, int64_t row, uint8_t tx_digest[32], os_tx_state *state, int *quorum_wait) {

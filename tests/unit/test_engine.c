@@ -1268,6 +1268,36 @@ static void test_quorum_held_payout_cancelled(void **state) {
     os_engine_close(e);
 }
 
+/* The operator set changed while a payout was held for approvals (registered again, with the daemon
+ * stopped as docs/OPERATING.md says, with a threshold above it): at the next start the archived
+ * OPERATORS entry wakes the held draft and it is signed without approvals, not held for ever. */
+static void test_quorum_set_change_releases_hold(void **state) {
+    (void)state;
+    os_client *c = start_signer(50);
+    register_operators(c, 1, 1, 30000);
+    add_coin(0, 5000000, 52);
+    os_engine_config cfg = config();
+    cfg.on_operator_wait = press_button;
+    os_engine *e = open_engine(&cfg, c);
+    char addr[OS_MAX_ADDRESS + 1];
+    os_payout_info big;
+    int created = 0;
+    dest_address(280, addr);
+    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
+    os_engine_stop(e);
+    os_engine_close(e);
+    register_operators(c, 1, 1, 50000);
+    e = open_engine(&cfg, c);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_SIGNED);
+    os_engine_stop(e);
+    assert_int_equal(log_entries_of(c, OS_LOG_REFUSE_APPROVAL), 0);
+    assert_int_equal(log_entries_of(c, OS_LOG_APPROVALS), 0);
+    os_engine_close(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
@@ -1292,6 +1322,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_quorum_expired_approval_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quorum_refused_approval_heals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quorum_held_payout_cancelled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quorum_set_change_releases_hold, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
