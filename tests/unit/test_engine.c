@@ -1298,6 +1298,52 @@ static void test_quorum_set_change_releases_hold(void **state) {
     os_engine_close(e);
 }
 
+/* A committed draft above the threshold whose signatures were lost is signed again as the identical
+ * transaction: the same digest, so the approvals stored for it serve again (the signer wants the quorum
+ * for the replacement too), and no operator is asked twice. */
+static void test_quorum_resign_uses_stored_approvals(void **state) {
+    (void)state;
+    os_client *c = start_signer(51);
+    register_operators(c, 1, 1, 30000);
+    add_coin(0, 5000000, 53);
+    os_engine_config cfg = config();
+    cfg.on_operator_wait = press_button;
+    os_engine *e = open_engine(&cfg, c);
+    char addr[OS_MAX_ADDRESS + 1];
+    os_payout_info big;
+    int created = 0;
+    size_t held = 0, needed = 0;
+    dest_address(290, addr);
+    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
+    os_approval a = approve(e, big.id, 0, 100);
+    assert_int_equal(os_engine_approval_add(e, big.id, &a, 0, &held, &needed, NULL), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_SIGNED);
+    os_engine_stop(e);
+    os_engine_close(e);
+    uint8_t txid[32], txid2[32];
+    sql_blob("SELECT txid FROM txs", txid, 32);
+    int64_t sign_seq = sql_int("SELECT log_seq FROM txs");
+    /* the host lost what it stored after the signer's commit (as test_crash_after_sign_commit_settles) */
+    char q[512];
+    sql("UPDATE txs SET state = 1, raw = NULL, txid = NULL, root_after = NULL, log_seq = NULL");
+    sql("DELETE FROM tree_leaves");
+    sql("UPDATE payouts SET status = 3, anchor_txid = NULL, anchor_vout = NULL");
+    snprintf(q, sizeof q, "DELETE FROM signer_log WHERE seq >= %lld", (long long)sign_seq);
+    sql(q);
+    sql("DELETE FROM meta WHERE k = 'tree_seq'");
+    e = open_engine(&cfg, c);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_SIGNED);
+    os_engine_stop(e);
+    sql_blob("SELECT txid FROM txs", txid2, 32);
+    assert_memory_equal(txid, txid2, 32);
+    assert_int_equal(log_entries_of(c, OS_LOG_APPROVALS), 2);   /* both signatures under the one approval */
+    assert_int_equal(log_entries_of(c, OS_LOG_REFUSE_APPROVAL), 0);
+    os_engine_close(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
@@ -1323,6 +1369,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_quorum_refused_approval_heals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quorum_held_payout_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quorum_set_change_releases_hold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quorum_resign_uses_stored_approvals, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
