@@ -1089,8 +1089,11 @@ static int apply_sign_failure(os_engine *e, int64_t row, const os_sign_tx *tx, i
     case OS_SIGNFAIL_AWAIT_QUORUM:
         /* the refusal is in the signer's log: archive it, so log_seq is the one the signer has now */
         (void)log_sync(e, &info, err, sizeof err);
-        (void)engine_quorum_refused(e, row, rc, e->log_archived_seq);
-        return rc;
+        {
+            /* held again only when the ledger took it; otherwise the worker must not pick it at once */
+            int held = engine_quorum_refused(e, row, rc, e->log_archived_seq);
+            return held == OS_OK ? rc : held;
+        }
     case OS_SIGNFAIL_ABANDON_BUMP: {
         __atomic_add_fetch(&e->m_sign_refused, 1, __ATOMIC_RELAXED);
         os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_STR("status", os_status_name(rc)) };
@@ -1581,8 +1584,7 @@ static int worker_round(os_engine *e) {
         }
         /* a draft now held for approvals (or whose approvals were refused) is passed by from now on:
          * the other payouts go on at once */
-        return rc == OS_ERR_BUSY || rc == OS_ERR_QUORUM_MISSING || os_decide_sign_failure(rc, 0, 0, 0) ==
-               OS_SIGNFAIL_AWAIT_QUORUM;
+        return rc == OS_ERR_BUSY || os_decide_sign_failure(rc, 0, 0, 0) == OS_SIGNFAIL_AWAIT_QUORUM;
     }
     /* 2. a signed transaction the node refused for its fee: build its replacement */
     if (os_ledger_tx_next(e->ledger, OS_LEDGER_NEXT_TO_BUMP, &row) == OS_OK && row) {

@@ -75,14 +75,8 @@ static int usable_approvals(os_engine *e, int64_t row, const uint8_t digest[32],
 
 /* Holds row for approvals: AWAITING (payouts awaiting_approval, the webhook fires), quorum_wait 1.
  * Logged when the hold begins and each time an arrival still leaves it short, never per pass. */
-static int hold(os_engine *e, int64_t row, os_tx_state state, int was_waiting, size_t held, uint8_t k) {
-    int rc = OS_OK;
-    if (state == OS_TX_SIGNING) {
-        os_tx_event_data d = {0};
-        d.now = engine_now();
-        rc = os_ledger_tx_transition(e->ledger, row, OS_TXEV_OPERATOR_WAIT, &d);
-    }
-    if (rc == OS_OK) rc = os_ledger_tx_quorum_set(e->ledger, row, 1);
+static int hold(os_engine *e, int64_t row, int was_waiting, size_t held, uint8_t k) {
+    int rc = os_ledger_tx_quorum_hold(e->ledger, row, engine_now());
     if (rc != OS_OK) {
         os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_STR("status", os_status_name(rc)) };
         os_log(OS_LOG_ERROR, "tx.quorum_hold_failed", f, 2, "transaction %lld: holding it for approvals failed: %s",
@@ -123,7 +117,7 @@ int engine_quorum_gather(os_engine *e, int64_t row, const os_sign_tx *tx, uint64
     }
     size_t held = *n;
     *n = 0;
-    rc = hold(e, row, state, waiting, held, ops.k);
+    rc = hold(e, row, waiting, held, ops.k);
     return rc == OS_OK ? OS_ERR_QUORUM_MISSING : rc;
 }
 
@@ -163,7 +157,7 @@ int engine_quorum_refused(os_engine *e, int64_t row, int status, uint64_t log_se
         os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_STR("status", os_status_name(status)) };
         os_log(OS_LOG_WARNING, "tx.quorum_refused", f, 2, "the signer refused the approvals of transaction %lld (%s):"
                " it waits for fresh ones", (long long)row, os_status_name(status));
-        rc = hold(e, row, state, 0, held, ops.k);
+        rc = hold(e, row, 0, held, ops.k);
     }
     return rc;
 }

@@ -707,8 +707,12 @@ int os_ledger_approval_drop(os_ledger *l, const uint8_t tx_digest[32], const uin
 /* The draft row's transaction digest, state and quorum_wait (0 none, 1 held short of approvals, 2
  * held, approvals arrived since). Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_DB. */
 int os_ledger_tx_quorum(os_ledger *l, int64_t row, uint8_t tx_digest[32], os_tx_state *state, int *quorum_wait);
-/* Sets row's quorum_wait (the engine moves the row to AWAITING with the event OPERATOR_WAIT first;
- * a crash between the two leaves an AWAITING row with 0, which the worker holds again).
+/* Holds row for approvals in one transaction: the event OPERATOR_WAIT (SIGNING -> AWAITING, its
+ * payouts awaiting_approval) when it is in SIGNING, and quorum_wait 1, so nobody sees the payouts
+ * awaiting_approval before the row is known to wait for approvals.
+ * Returns: OS_OK; OS_ERR_NOT_FOUND (no such row in SIGNING or AWAITING); OS_ERR_DB. */
+int os_ledger_tx_quorum_hold(os_ledger *l, int64_t row, int64_t now);
+/* Sets row's quorum_wait (0: the session starts; 2: look again).
  * Returns: OS_OK; OS_ERR_NOT_FOUND (no such row in SIGNING or AWAITING: a cancel released it);
  *          OS_ERR_ARG; OS_ERR_DB. */
 int os_ledger_tx_quorum_set(os_ledger *l, int64_t row, int quorum_wait);

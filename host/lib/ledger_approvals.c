@@ -110,6 +110,26 @@ int os_ledger_tx_quorum(os_ledger *l, int64_t row, uint8_t tx_digest[32], os_tx_
     return rc == OS_OK && !ok ? OS_ERR_DB : rc;
 }
 
+int os_ledger_tx_quorum_hold(os_ledger *l, int64_t row, int64_t now) {
+    if (!l) return OS_ERR_ARG;
+    int64_t state = 0;
+    int changes = 0;
+    int rc = ledger_op_begin(l);
+    if (rc != OS_OK) return rc;
+    rc = ledger_int(l, &state, "SELECT state FROM txs WHERE id = ?", "i", row);
+    if (rc == OS_OK && state == OS_TX_SIGNING) {
+        os_tx_event_data d;
+        memset(&d, 0, sizeof d);
+        d.now = now;
+        rc = os_ledger_tx_transition(l, row, OS_TXEV_OPERATOR_WAIT, &d);
+    }
+    if (rc == OS_OK)
+        rc = ledger_run(l, &changes, "UPDATE txs SET quorum_wait = 1 WHERE id = ? AND state = ?", "ii", row,
+                        (int64_t)OS_TX_AWAITING);
+    if (rc == OS_OK && changes != 1) rc = OS_ERR_NOT_FOUND;
+    return ledger_op_end(l, rc);
+}
+
 int os_ledger_tx_quorum_set(os_ledger *l, int64_t row, int quorum_wait) {
     int changes = 0;
     if (!l || quorum_wait < 0 || quorum_wait > 2) return OS_ERR_ARG;
