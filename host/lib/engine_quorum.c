@@ -157,8 +157,9 @@ int engine_quorum_refused(os_engine *e, int64_t row, int status, uint64_t log_se
         os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_STR("status", os_status_name(status)) };
         os_log(OS_LOG_WARNING, "tx.quorum_refused", f, 2, "the signer refused the approvals of transaction %lld (%s):"
                " it waits for fresh ones", (long long)row, os_status_name(status));
-        rc = hold(e, row, 0, held, ops.k);
     }
+    /* held either way: sent again unchanged it would only be refused again, an entry each time */
+    if (rc == OS_OK) rc = hold(e, row, ops.n == 0, held, ops.k);
     return rc;
 }
 

@@ -1348,6 +1348,51 @@ static void test_quorum_resign_uses_stored_approvals(void **state) {
     os_engine_close(e);
 }
 
+/* A ledger that first met the signer after its OPERATORS entry was acknowledged does not know the set:
+ * it drafts as without a quorum, the signer refuses (quorum-missing), and the draft is held, not sent
+ * again (one refusal on the signer, not one per pass) and not failed. Registered again, the set is in
+ * the archive: the held payout waits for approvals and one gets it signed. */
+static void test_quorum_unknown_set_holds_once(void **state) {
+    (void)state;
+    os_client *c = start_signer(52);
+    register_operators(c, 1, 1, 30000);
+    os_msg_info info;
+    assert_int_equal(harness_info(c, &info), OS_OK);
+    assert_int_equal(harness_log_ack(c, info.log_seq), OS_OK);   /* a former host archived it */
+    add_coin(0, 5000000, 54);
+    os_engine_config cfg = config();
+    cfg.on_operator_wait = press_button;
+    os_engine *e = open_engine(&cfg, c);
+    char addr[OS_MAX_ADDRESS + 1];
+    os_payout_info big;
+    int created = 0;
+    size_t held = 0, needed = 0;
+    dest_address(300, addr);
+    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    for (int i = 0; i < 400 && sql_int("SELECT quorum_wait FROM txs") != 1; i++) usleep(25000);
+    still_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
+    assert_int_equal(sql_int("SELECT quorum_wait FROM txs"), 1);
+    os_engine_stop(e);
+    os_engine_close(e);
+    assert_int_equal(log_entries_of(c, OS_LOG_REFUSE_APPROVAL), 1);
+    register_operators(c, 1, 1, 30000);   /* the same set, registered again: now in the archive */
+    e = open_engine(&cfg, c);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    os_quorum_commitment qc;
+    int rc = OS_ERR_QUORUM_NOT_WAITING;
+    for (int i = 0; i < 400 && (rc = os_engine_payout_commitment(e, big.id, &qc)) != OS_OK; i++) usleep(25000);
+    assert_int_equal(rc, OS_OK);
+    assert_int_equal(qc.k, 1);
+    os_quorum_commitment_free(&qc);
+    os_approval a = approve(e, big.id, 0, 100);
+    assert_int_equal(os_engine_approval_add(e, big.id, &a, 0, &held, &needed, NULL), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_SIGNED);
+    os_engine_stop(e);
+    assert_int_equal(log_entries_of(c, OS_LOG_REFUSE_APPROVAL), 1);
+    os_engine_close(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
@@ -1374,6 +1419,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_quorum_held_payout_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quorum_set_change_releases_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quorum_resign_uses_stored_approvals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quorum_unknown_set_holds_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
