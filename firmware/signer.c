@@ -1435,7 +1435,7 @@ static void handle_sign_approval(const os_msg *req) {
 
 /* Whether this transaction needs the operators' quorum: its payouts total above the threshold. */
 static int quorum_required(void) {
-    return g_state.n_operators > 0 && g_sess.total_payout > g_state.quorum_threshold;
+    return os_quorum_required(g_state.n_operators, g_state.quorum_threshold, g_sess.total_payout);
 }
 
 static void handle_sign_output(const os_msg *req) {

@@ -120,6 +120,8 @@ static const status_text STATUS_TEXTS[] = {
     { OS_ERR_AUDIT_APPROVALS_FEW, "audit-approvals-few", "an APPROVALS entry names fewer than k operators" },
     { OS_ERR_AUDIT_QUORUM_MISSING, "audit-quorum-missing",
       "a transaction above the quorum threshold was signed without an APPROVALS entry" },
+    { OS_ERR_QUORUM_NOT_WAITING, "quorum-not-waiting",
+      "the payout's transaction does not wait for the operators' approvals" },
     { OS_ERR_NOT_FOUND, "not-found", "no such code, payout, transaction or coin" },
     { OS_ERR_IDEMPOTENCY, "idempotency-conflict", "the idempotency key was used before with different parameters" },
     { OS_ERR_CODE_EXPIRED, "code-expired", "the gift code has expired" },

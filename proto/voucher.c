@@ -119,3 +119,7 @@ int os_approval_decode(const uint8_t in[OS_APPROVAL_BYTES], os_approval *a) {
     }
     return OS_OK;
 }
+
+int os_quorum_required(uint8_t n_operators, uint64_t threshold, uint64_t total_payout) {
+    return n_operators > 0 && total_payout > threshold;
+}

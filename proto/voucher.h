@@ -50,4 +50,11 @@ int os_approval_hash(const uint8_t tx_digest[32], uint64_t expiry_seq, const uin
 int os_approval_encode(const os_approval *a, uint8_t out[OS_APPROVAL_BYTES]);
 int os_approval_decode(const uint8_t in[OS_APPROVAL_BYTES], os_approval *a);
 
+/* Whether a transaction whose payout outputs total total_payout needs the operators' quorum on a
+ * signer holding n_operators keys and threshold: the one rule the signer enforces at SIGN_FINISH and
+ * the host applies before it starts a session (it batches under the threshold and holds a draft
+ * above it for approvals, docs/DESIGN.md §8).
+ * Returns: 1 when it needs k approvals, 0 otherwise. */
+int os_quorum_required(uint8_t n_operators, uint64_t threshold, uint64_t total_payout);
+
 #endif /* ONCESIGN_VOUCHER_H */

@@ -36,8 +36,10 @@ int cli_cmd_log(const cli_globals *g, int argc, char **argv);
 
 /* `oncesign voucher keygen|sign|verify ...` (cmd_voucher.c): the issuer tool; no device, no ledger. */
 int cli_cmd_voucher(const cli_globals *g, int argc, char **argv);
-/* `oncesign approve --key FILE --commitment HEX --signer HEX --expiry-seq N` (cmd_voucher.c): an
- * operator's approval of one transaction, printed as hex (PROTOCOL.md §2.8); no device, no ledger. */
+/* `oncesign approve --key FILE --from FILE|- [--valid-for N | --expiry-seq N] [--signer HEX]`, or
+ * `... --commitment HEX --signer HEX --expiry-seq N` (cmd_voucher.c): an operator's approval of one
+ * transaction, printed as hex (PROTOCOL.md §2.8); no device, no ledger. --from reads the JSON of
+ * GET /v1/payouts/{id}/commitment and recomputes its digest from the unsigned transaction. */
 int cli_cmd_approve(const cli_globals *g, int argc, char **argv);
 /* 1 when s is 64 hex digits (written to out); else prints a usage error naming opt and returns 0. */
 int cli_parse_hex32(const char *opt, const char *s, uint8_t out[32]);

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "address.h"
+#include "audit.h"
 #include "cli_cmds.h"
 #include "crypto.h"
 #include "issuer.h"
@@ -13,6 +16,9 @@
 #include "random.h"
 #include "rpc.h"
 #include "voucher.h"
+
+/* log entries an approval made with --from stays valid for unless told (--valid-for) */
+#define APPROVE_VALID_FOR_DEFAULT 100
 
 int cli_parse_hex32(const char *opt, const char *s, uint8_t out[32]) {
     size_t len = 0;
@@ -176,26 +182,133 @@ static int verify(const cli_globals *g, int argc, char **argv) {
     return CLI_EXIT_OK;
 }
 
+/* What `approve --from` reads: the JSON of GET /v1/payouts/{id}/commitment (docs/API.md). */
+typedef struct {
+    uint8_t digest[32], signer[32];
+    uint64_t log_seq;
+} commitment_doc;
+
+typedef struct {
+    json_t *outputs;        /* the document's "outputs" */
+    size_t next;
+    int bad;                /* an output of the transaction the document does not describe as it is */
+    char why[200];
+} output_check;
+
+/* The document's address must be the one of the script the transaction pays, its amount the one the
+ * transaction carries: the operator is shown only what the digest covers. */
+static void check_output(void *ctx, uint64_t amount, const uint8_t *script, size_t script_len) {
+    output_check *oc = ctx;
+    size_t i = oc->next++;
+    json_t *o = json_array_get(oc->outputs, i);
+    const char *address = json_string_value(json_object_get(o, "address"));
+    json_t *aj = json_object_get(o, "amount");
+    static const uint8_t networks[] = { OS_NET_MAIN, OS_NET_TEST, OS_NET_REGTEST };
+    int same = 0;
+    for (size_t n = 0; address != NULL && !same && n < sizeof networks; n++) {
+        uint8_t s[64];
+        size_t len = 0;
+        same = address_to_script(networks[n], address, s, sizeof s, &len) == OS_OK && len == script_len &&
+               memcmp(s, script, len) == 0;
+    }
+    if (!same || !json_is_integer(aj) || (uint64_t)json_integer_value(aj) != amount) {
+        if (!oc->bad) snprintf(oc->why, sizeof oc->why, "output %zu of the unsigned transaction is not the one the"
+                               " document lists", i);
+        oc->bad = 1;
+        return;
+    }
+    const char *kind = json_string_value(json_object_get(o, "kind"));
+    fprintf(stderr, "  output %zu: %s %llu.%08llu MONA (%s)\n", i, address, (unsigned long long)(amount / 100000000u),
+            (unsigned long long)(amount % 100000000u), kind != NULL ? kind : "?");
+}
+
+/* Reads path ("-": stdin), recomputes the transaction digest from its unsigned transaction and
+ * refuses a document whose digest or outputs say otherwise; shows the outputs on stderr. */
+static int read_commitment(const cli_globals *g, const char *path, commitment_doc *out) {
+    json_error_t e;
+    json_t *doc = strcmp(path, "-") == 0 ? json_loadf(stdin, 0, &e) : json_load_file(path, 0, &e);
+    if (doc == NULL) return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_BAD_REQUEST, "%s: not JSON (%s)", path, e.text);
+    const char *digest = json_string_value(json_object_get(doc, "tx_digest"));
+    const char *signer = json_string_value(json_object_get(doc, "signer"));
+    const char *raw_hex = json_string_value(json_object_get(doc, "unsigned_tx"));
+    json_t *seq = json_object_get(doc, "log_seq"), *outputs = json_object_get(doc, "outputs");
+    size_t len = 0, raw_cap = raw_hex != NULL ? strlen(raw_hex) / 2 : 0;
+    uint8_t *raw = malloc(raw_cap + 1), hp[32], computed[32];
+    int rc = OS_ERR_BAD_REQUEST;
+    output_check oc = { outputs, 0, 0, "" };
+    if (raw == NULL || digest == NULL || signer == NULL || raw_hex == NULL || !json_is_integer(seq) ||
+        json_integer_value(seq) < 0 || !json_is_array(outputs) || strlen(digest) != 64 || strlen(signer) != 64 ||
+        os_hex_decode(digest, out->digest, 32, &len) != OS_OK || os_hex_decode(signer, out->signer, 32, &len) != OS_OK ||
+        os_hex_decode(raw_hex, raw, raw_cap, &len) != OS_OK) {
+        rc = cli_fail(g, CLI_EXIT_ERROR, OS_ERR_BAD_REQUEST, "%s: not a commitment (GET /v1/payouts/{id}/commitment:"
+                      " tx_digest, signer, log_seq, unsigned_tx, outputs)", path);
+        goto out;
+    }
+    out->log_seq = (uint64_t)json_integer_value(seq);
+    fprintf(stderr, "approving transaction %s on signer %s:\n", digest, signer);
+    rc = os_audit_raw_commitment(raw, len, hp, computed, check_output, &oc);
+    if (rc != OS_OK) {
+        rc = cli_fail(g, CLI_EXIT_ERROR, rc, "%s: the unsigned transaction does not parse (%s)", path,
+                      os_status_message(rc));
+    } else if (memcmp(computed, out->digest, 32) != 0) {
+        rc = cli_fail(g, CLI_EXIT_ERROR, OS_ERR_APPROVAL_MISMATCH, "%s: tx_digest is not the digest of the unsigned"
+                      " transaction: refusing to approve", path);
+    } else if (oc.bad || oc.next != json_array_size(outputs)) {
+        rc = cli_fail(g, CLI_EXIT_ERROR, OS_ERR_APPROVAL_MISMATCH, "%s: %s: refusing to approve", path,
+                      oc.bad ? oc.why : "the document lists other outputs than the transaction's");
+    } else {
+        rc = CLI_EXIT_OK;
+    }
+out:
+    free(raw);
+    json_decref(doc);
+    return rc;
+}
+
 /* `oncesign approve`: an operator's approval of one transaction (PROTOCOL.md §2.8), made on the
  * operator's own machine with a key from `oncesign voucher keygen`. The commitment is the
- * transaction digest the signer shows and logs; the signer its attestation key (device info). */
+ * transaction digest the signer shows and logs; the signer its attestation key (device info).
+ * --from takes what oncesignd serves (GET /v1/payouts/{id}/commitment) and checks it itself; a
+ * --signer given with it is the one the operator pinned, and a document naming another is refused. */
 int cli_cmd_approve(const cli_globals *g, int argc, char **argv) {
-    const char *path = NULL;
+    const char *path = NULL, *from = NULL;
     uint8_t digest[32], signer[32];
-    uint64_t expiry = 0;
-    int have_digest = 0, have_signer = 0, have_expiry = 0;
+    uint64_t expiry = 0, valid_for = 0;
+    int have_digest = 0, have_signer = 0, have_expiry = 0, have_valid_for = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (val == NULL) return cli_usage("approve: %s needs a value", a);
         i++;
         if (strcmp(a, "--key") == 0) path = val;
+        else if (strcmp(a, "--from") == 0) from = val;
         else if (strcmp(a, "--commitment") == 0) { if (!cli_parse_hex32(a, val, digest)) return CLI_EXIT_USAGE; have_digest = 1; }
         else if (strcmp(a, "--signer") == 0) { if (!cli_parse_hex32(a, val, signer)) return CLI_EXIT_USAGE; have_signer = 1; }
         else if (strcmp(a, "--expiry-seq") == 0) { if (!parse_u64(a, val, &expiry)) return CLI_EXIT_USAGE; have_expiry = 1; }
+        else if (strcmp(a, "--valid-for") == 0) { if (!parse_u64(a, val, &valid_for)) return CLI_EXIT_USAGE; have_valid_for = 1; }
         else return cli_usage("approve: unexpected argument '%s'", a);
     }
-    if (path == NULL || !have_digest || !have_signer || !have_expiry || expiry == 0)
-        return cli_usage("approve: --key, --commitment, --signer and --expiry-seq (>= 1) are required");
+    if (from != NULL) {
+        if (path == NULL || have_digest || (have_expiry && have_valid_for) || (have_valid_for && valid_for == 0))
+            return cli_usage("approve: --from FILE|- takes --key, optionally --signer (pinned), and --valid-for N"
+                             " (>= 1, default %d) or --expiry-seq N", APPROVE_VALID_FOR_DEFAULT);
+        commitment_doc doc;
+        int rc = read_commitment(g, from, &doc);
+        if (rc != CLI_EXIT_OK) return rc;
+        if (have_signer && memcmp(signer, doc.signer, 32) != 0)
+            return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_APPROVAL_MISMATCH, "%s names another signer than --signer:"
+                            " refusing to approve", from);
+        memcpy(digest, doc.digest, 32);
+        memcpy(signer, doc.signer, 32);
+        if (!have_expiry) expiry = doc.log_seq + (have_valid_for ? valid_for : APPROVE_VALID_FOR_DEFAULT);
+        if (expiry <= doc.log_seq)
+            return cli_fail(g, CLI_EXIT_ERROR, OS_ERR_APPROVAL_EXPIRED, "--expiry-seq %llu is not above the signer's"
+                            " log_seq %llu: the approval would be expired", (unsigned long long)expiry,
+                            (unsigned long long)doc.log_seq);
+        have_digest = have_signer = have_expiry = 1;
+    }
+    if (path == NULL || !have_digest || !have_signer || !have_expiry || expiry == 0 || (have_valid_for && from == NULL))
+        return cli_usage("approve: --key with --from FILE|- [--valid-for N | --expiry-seq N] [--signer HEX], or"
+                         " --key, --commitment, --signer and --expiry-seq (>= 1)");
     uint8_t priv[32];
     int rc = os_issuer_key_load(path, priv, NULL);
     if (rc != OS_OK)

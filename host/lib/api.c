@@ -41,6 +41,7 @@
 #include "oncesign/check.h"
 #include "oncesign/status.h"
 #include "rpc.h"
+#include "voucher.h"
 #include "webhook.h"
 
 #define API_DEFAULT_MAX_BODY   (16u * 1024u)
@@ -86,6 +87,8 @@ typedef enum {
     EP_TREE_REBUILD,
     EP_RECOVERY,
     EP_RECOVERY_RELEASE,
+    EP_PAYOUT_COMMITMENT,
+    EP_PAYOUT_APPROVE,
     EP_OTHER,               /* unknown path */
     EP_COUNT
 } api_endpoint;
@@ -93,7 +96,8 @@ typedef enum {
 static const char *const endpoint_names[EP_COUNT] = {
     "code_issue", "code_lookup", "code_redeem", "payout_create", "payout_get",
     "payout_list", "wallet", "health", "metrics", "approvals", "payout_cancel", "device", "device_address",
-    "log", "log_head", "status", "reconcile", "tree_rebuild", "recovery", "recovery_release", "other",
+    "log", "log_head", "status", "reconcile", "tree_rebuild", "recovery", "recovery_release", "payout_commitment",
+    "payout_approve", "other",
 };
 
 static const unsigned tracked_http[] = { 200, 201, 400, 401, 404, 405, 409, 410, 413, 422, 500, 503 };
@@ -207,7 +211,12 @@ unsigned os_api_http_status(int status) {
     case OS_ERR_VOUCHER_MISMATCH:
     case OS_ERR_VOUCHER_AMOUNT:
     case OS_ERR_VOUCHER_DESTINATION:
-    case OS_ERR_VOUCHER_EXPIRED: return 422;
+    case OS_ERR_VOUCHER_EXPIRED:
+    /* an operator approval the host will not store (PROTOCOL.md 2.8) */
+    case OS_ERR_APPROVAL_OPERATOR:
+    case OS_ERR_APPROVAL_EXPIRED:
+    case OS_ERR_APPROVAL_MISMATCH: return 422;
+    case OS_ERR_QUORUM_NOT_WAITING: return 409;
     case OS_ERR_IO:
     case OS_ERR_TIMEOUT:
     case OS_ERR_BUSY:
@@ -357,7 +366,8 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
     ARG_CHECK(out != NULL);
     memset(out, 0, sizeof *out);
     if (why != NULL && cap > 0) why[0] = '\0';
-    ARG_CHECK(kind == OS_API_BODY_ISSUE_CODE || kind == OS_API_BODY_REDEEM || kind == OS_API_BODY_PAYOUT);
+    ARG_CHECK(kind == OS_API_BODY_ISSUE_CODE || kind == OS_API_BODY_REDEEM || kind == OS_API_BODY_PAYOUT ||
+              kind == OS_API_BODY_APPROVAL);
     ARG_CHECK(body != NULL || len == 0);
 
     if (len == 0) {
@@ -402,6 +412,9 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
             known = strcmp(key, "address") == 0 || strcmp(key, "amount") == 0 || strcmp(key, "idempotency_key") == 0 ||
                     strcmp(key, "voucher") == 0;
             break;
+        case OS_API_BODY_APPROVAL:
+            known = strcmp(key, "approval") == 0;
+            break;
         }
         if (!known) {
             char shown[48];
@@ -417,6 +430,20 @@ int os_api_parse_request(os_api_body_kind kind, const char *body, size_t len, co
         }
     }
 
+    if (kind == OS_API_BODY_APPROVAL) {
+        json_t *aj = NULL;
+        uint8_t raw[OS_APPROVAL_BYTES];
+        size_t raw_len = 0;
+        if ((rc = required_field(doc, "approval", &aj, why, cap)) != OS_OK) goto done;
+        if (!json_is_string(aj) || json_string_length(aj) != 2 * OS_APPROVAL_BYTES ||
+            os_hex_decode(json_string_value(aj), raw, sizeof raw, &raw_len) != OS_OK || raw_len != sizeof raw ||
+            os_approval_decode(raw, &out->approval) != OS_OK) {
+            os_errf(why, cap, "\"approval\" must be %d hex digits of an approval (PROTOCOL.md 2.8, oncesign approve)",
+                    2 * OS_APPROVAL_BYTES);
+            rc = OS_ERR_BAD_REQUEST;
+        }
+        goto done;
+    }
     if (kind == OS_API_BODY_ISSUE_CODE || kind == OS_API_BODY_PAYOUT) {
         json_t *amount = NULL;
         if ((rc = required_field(doc, "amount", &amount, why, cap)) != OS_OK) goto done;
@@ -681,6 +708,8 @@ static int route(const char *url, const char *method, api_request *r, route_info
     static const char codes[] = "/v1/codes/";
     static const char payouts[] = "/v1/payouts/";
     static const char cancel[] = "/cancel";
+    static const char commitment[] = "/commitment";
+    static const char approvals[] = "/approvals";
     static const char held[] = "/v1/recovery/held/";
     memset(ri, 0, sizeof *ri);
     ri->needs_auth = 1;
@@ -738,11 +767,17 @@ static int route(const char *url, const char *method, api_request *r, route_info
     } else if (strncmp(url, payouts, sizeof payouts - 1) == 0) {
         const char *seg = url + sizeof payouts - 1;
         size_t seg_len = strlen(seg);
-        int is_cancel = seg_len > sizeof cancel - 1 && strcmp(seg + seg_len - (sizeof cancel - 1), cancel) == 0;
-        if (is_cancel) seg_len -= sizeof cancel - 1;
+        const char *slash = memchr(seg, '/', seg_len);
+        if (slash != NULL) seg_len = (size_t)(slash - seg);
         if (!parse_id(seg, seg_len, &r->payout_id)) return 0;
-        if (is_cancel) {
+        if (slash != NULL && strcmp(slash, cancel) == 0) {
             ri->ep = EP_PAYOUT_CANCEL; ri->allow = "POST"; ri->scopes = OS_SCOPE_OPERATOR;
+        } else if (slash != NULL && strcmp(slash, commitment) == 0) {
+            ri->ep = EP_PAYOUT_COMMITMENT; ri->allow = "GET"; ri->scopes = OS_SCOPE_OPERATOR;
+        } else if (slash != NULL && strcmp(slash, approvals) == 0) {
+            ri->ep = EP_PAYOUT_APPROVE; ri->allow = "POST"; ri->scopes = OS_SCOPE_OPERATOR;
+        } else if (slash != NULL) {
+            return 0;
         } else {
             ri->ep = EP_PAYOUT_GET; ri->allow = "GET"; ri->scopes = OS_SCOPE_READ;
         }
@@ -980,19 +1015,134 @@ static enum MHD_Result handle_wallet(os_api *api, struct MHD_Connection *c, api_
 
 /* ---- the operator's and the auditor's calls (docs/API.md "Operator and audit") ---- */
 
+/* An operator key as the signer's screens show it: its first 8 bytes in hex. */
+static json_t *operator_fingerprint_json(const uint8_t key[32]) {
+    char fp[17];
+    os_hex_encode(key, 8, fp);
+    return json_string(fp);
+}
+
+/* Each payout awaiting approval, and what it waits for: "quorum" (k operator approvals, held/needed:
+ * docs/API.md "Operator approvals") or "operator" (the press on the signer). */
 static enum MHD_Result handle_approvals(os_api *api, struct MHD_Connection *c, api_request *r) {
     os_payout_info *list = calloc(API_LIST_MAX, sizeof *list);
-    if (list == NULL) return send_error(c, r, OS_ERR_INTERNAL, "out of memory");
+    os_quorum_commitment *qc = malloc(sizeof *qc);
+    if (list == NULL || qc == NULL) {
+        free(list);
+        free(qc);
+        return send_error(c, r, OS_ERR_INTERNAL, "out of memory");
+    }
     size_t n = 0;
     int rc = os_engine_payout_list(api->engine, OS_PAYOUT_AWAITING_APPROVAL, 0, API_LIST_MAX, list, &n);
+    json_t *arr = json_array();
+    for (size_t i = 0; rc == OS_OK && i < n && arr != NULL; i++) {
+        json_t *o = payout_json(&list[i]);
+        int qrc = os_engine_payout_commitment(api->engine, list[i].id, qc);
+        if (qrc == OS_OK) {
+            json_object_set_new(o, "waits_for", json_string("quorum"));
+            json_object_set_new(o, "approvals_held", json_integer((json_int_t)qc->n_held));
+            json_object_set_new(o, "approvals_needed", json_integer(qc->k));
+            os_quorum_commitment_free(qc);
+        } else if (qrc == OS_ERR_QUORUM_NOT_WAITING) {
+            json_object_set_new(o, "waits_for", json_string("operator"));
+        } else {
+            rc = qrc;
+        }
+        json_array_append_new(arr, o);
+    }
+    free(list);
+    free(qc);
     if (rc != OS_OK) {
-        free(list);
+        json_decref(arr);
         return engine_error(c, r, rc);
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n && arr != NULL; i++) json_array_append_new(arr, payout_json(&list[i]));
-    free(list);
     return send_json(c, r, 200, json_pack("{s:o}", "approvals", arr), NULL, NULL);
+}
+
+/* GET /v1/payouts/{id}/commitment: what the operators approve (docs/API.md "Operator approvals"). */
+static enum MHD_Result handle_payout_commitment(os_api *api, struct MHD_Connection *c, api_request *r) {
+    os_quorum_commitment *qc = malloc(sizeof *qc);
+    if (qc == NULL) return send_error(c, r, OS_ERR_INTERNAL, "out of memory");
+    int rc = os_engine_payout_commitment(api->engine, r->payout_id, qc);
+    if (rc != OS_OK) {
+        free(qc);
+        if (rc == OS_ERR_QUORUM_NOT_WAITING)
+            return send_error(c, r, rc, "this payout's transaction does not wait for operator approvals (see GET"
+                                        " /v1/approvals: it may wait for the press on the signer, or need none)");
+        return engine_error(c, r, rc);
+    }
+    char digest[65], signer[65], *raw = malloc(2 * qc->unsigned_len + 1);
+    json_t *o = json_object(), *outs = json_array(), *ops = json_array(), *held = json_array();
+    if (raw != NULL) os_hex_encode(qc->unsigned_tx, qc->unsigned_len, raw);
+    os_hex_encode(qc->tx_digest, 32, digest);
+    os_hex_encode(qc->signer, 32, signer);
+    for (size_t i = 0; i < qc->n_outputs && outs != NULL; i++) {
+        const os_quorum_output *q = &qc->outputs[i];
+        json_array_append_new(outs, json_pack("{s:s,s:I,s:s,s:o}", "address", q->address, "amount",
+                                              (json_int_t)q->amount, "kind", q->change ? "change" : "payout",
+                                              "payout_id", q->change ? json_null() : json_integer(q->payout_id)));
+    }
+    for (size_t i = 0; i < qc->n && ops != NULL; i++) {
+        char key[65];
+        os_hex_encode(qc->operators[i], 32, key);
+        json_array_append_new(ops, json_pack("{s:s,s:o}", "key", key, "fingerprint",
+                                             operator_fingerprint_json(qc->operators[i])));
+    }
+    for (size_t i = 0; i < qc->n_held && held != NULL; i++)
+        json_array_append_new(held, json_pack("{s:o,s:I}", "operator_fingerprint",
+                                              operator_fingerprint_json(qc->held[i].operator_key), "expiry_seq",
+                                              (json_int_t)qc->held[i].expiry_seq));
+    if (o != NULL && raw != NULL) {
+        json_object_set_new(o, "payout_id", json_integer(qc->payout_id));
+        json_object_set_new(o, "tx", json_integer(qc->tx_row));
+        json_object_set_new(o, "tx_digest", json_string(digest));
+        json_object_set_new(o, "unsigned_tx", json_string(raw));
+        json_object_set_new(o, "outputs", outs);
+        json_object_set_new(o, "fee", json_integer((json_int_t)qc->fee));
+        json_object_set_new(o, "signer", json_string(signer));
+        json_object_set_new(o, "log_seq", json_integer((json_int_t)qc->log_seq));
+        json_object_set_new(o, "k", json_integer(qc->k));
+        json_object_set_new(o, "n", json_integer(qc->n));
+        json_object_set_new(o, "threshold", json_integer((json_int_t)qc->threshold));
+        json_object_set_new(o, "operators", ops);
+        json_object_set_new(o, "approvals", held);
+        outs = ops = held = NULL;
+    } else {
+        json_decref(o);
+        o = NULL;
+    }
+    json_decref(outs);
+    json_decref(ops);
+    json_decref(held);
+    free(raw);
+    os_quorum_commitment_free(qc);
+    free(qc);
+    return send_json(c, r, 200, o, NULL, NULL);
+}
+
+/* POST /v1/payouts/{id}/approvals {"approval": HEX}: checked, stored durably, then answered. */
+static enum MHD_Result handle_payout_approve(os_api *api, struct MHD_Connection *c, api_request *r) {
+    os_api_request req;
+    char why[200], object[32];
+    int rc = os_api_parse_request(OS_API_BODY_APPROVAL, r->body, r->body_len, NULL, &req, why, sizeof why);
+    if (rc != OS_OK) return send_error(c, r, rc, why);
+    snprintf(object, sizeof object, "payout:%lld", (long long)r->payout_id);
+    size_t held = 0, needed = 0;
+    int added = 0;
+    if ((rc = attributed_begin(api, r)) != OS_OK) return engine_error(c, r, rc);
+    rc = os_engine_approval_add(api->engine, r->payout_id, &req.approval, r->key_id, &held, &needed, &added);
+    rc = attributed_end(api, r, rc, "payout_approve", object, 200);
+    if (rc != OS_OK) {
+        os_log_field f[] = { OS_LOG_STR("key", r->key_name), OS_LOG_INT("payout_id", r->payout_id),
+                             OS_LOG_STR("status", os_status_name(rc)) };
+        os_log(OS_LOG_WARNING, "api.approval_refused", f, 3, "approval for payout %lld refused: %s",
+               (long long)r->payout_id, os_status_name(rc));
+        return engine_error(c, r, rc);
+    }
+    json_t *o = json_pack("{s:I,s:b,s:I,s:I,s:o}", "payout_id", (json_int_t)r->payout_id, "stored", added,
+                          "approvals_held", (json_int_t)held, "approvals_needed", (json_int_t)needed,
+                          "operator_fingerprint", operator_fingerprint_json(req.approval.operator_key));
+    return send_json(c, r, 200, o, NULL, NULL);
 }
 
 static enum MHD_Result handle_payout_cancel(os_api *api, struct MHD_Connection *c, api_request *r) {
@@ -1299,6 +1449,7 @@ static enum MHD_Result handle_health(os_api *api, struct MHD_Connection *c, api_
         json_object_set_new(o, "payouts_confirmed", json_integer((json_int_t)h.payouts_confirmed));
         json_object_set_new(o, "payouts_waiting_for_funds", json_integer((json_int_t)h.payouts_waiting_for_funds));
         json_object_set_new(o, "payouts_awaiting_approval", json_integer((json_int_t)h.payouts_awaiting_approval));
+        json_object_set_new(o, "payouts_awaiting_quorum", json_integer((json_int_t)h.payouts_awaiting_quorum));
         json_object_set_new(o, "payouts_awaiting_reanchor", json_integer((json_int_t)h.payouts_awaiting_reanchor));
         json_object_set_new(o, "payouts_awaiting_replacement", json_integer((json_int_t)h.payouts_awaiting_replacement));
         json_object_set_new(o, "node_height", json_integer((json_int_t)h.node_height));
@@ -1390,6 +1541,9 @@ static void service_metrics(os_api *api, text_buf *t) {
     }
     os_engine_health h;
     if (os_engine_health_get(api->engine, &h) == OS_OK) {
+        tb_printf(t, "# HELP oncesign_approvals_awaiting_quorum of them, payouts waiting for k operator approvals\n"
+                     "# TYPE oncesign_approvals_awaiting_quorum gauge\noncesign_approvals_awaiting_quorum %llu\n",
+                  (unsigned long long)h.payouts_awaiting_quorum);
         tb_printf(t, "# HELP oncesign_signer_connected 1 while the signer answers and matches the ledger\n"
                      "# TYPE oncesign_signer_connected gauge\noncesign_signer_connected %d\n"
                      "# HELP oncesign_last_block_height the node's tip at the last reconciliation\n"
@@ -1741,6 +1895,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case EP_METRICS: return handle_metrics(api, c, r);
     case EP_APPROVALS: return handle_approvals(api, c, r);
     case EP_PAYOUT_CANCEL: return handle_payout_cancel(api, c, r);
+    case EP_PAYOUT_COMMITMENT: return handle_payout_commitment(api, c, r);
+    case EP_PAYOUT_APPROVE: return handle_payout_approve(api, c, r);
     case EP_DEVICE: return handle_device(api, c, r);
     case EP_DEVICE_ADDRESS: return handle_device_address(api, c, r);
     case EP_LOG: return handle_log(api, c, r);

@@ -58,6 +58,7 @@ typedef enum {
     OS_API_BODY_ISSUE_CODE = 1,     /* POST /v1/codes           {"amount", "expires_at"?, "voucher"?} */
     OS_API_BODY_REDEEM,             /* POST /v1/codes/{c}/redeem {"address"} */
     OS_API_BODY_PAYOUT,             /* POST /v1/payouts          {"address", "amount", "idempotency_key"?, "voucher"?} */
+    OS_API_BODY_APPROVAL,           /* POST /v1/payouts/{id}/approvals {"approval"} */
 } os_api_body_kind;
 
 typedef struct {
@@ -67,6 +68,7 @@ typedef struct {
     char idempotency_key[129];              /* printable ASCII, 1..128 chars (payout) */
     int has_voucher;                        /* issue, payout: "voucher" (428 hex digits, PROTOCOL.md §2.7) */
     os_voucher voucher;                     /* its layout checked, not its signature (the engine's) */
+    os_approval approval;                   /* approval: 208 hex digits (PROTOCOL.md §2.8), its layout checked */
 } os_api_request;
 
 /* Parses and validates one request body: a single JSON object (no trailing data, no duplicate or

@@ -388,7 +388,9 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
 
 /* BIP143 hashPrevouts and the transaction digest (proto/tx_digest.h) of a serialized transaction
  * (legacy or segwit form): scriptSigs and witnesses are parsed over and left out. */
-static int raw_commitment(const uint8_t *raw, size_t len, uint8_t hp[32], uint8_t digest[32]) {
+static int raw_commitment(const uint8_t *raw, size_t len, uint8_t hp[32], uint8_t digest[32],
+                          void (*on_output)(void *ctx, uint64_t amount, const uint8_t *script, size_t script_len),
+                          void *ctx) {
     const uint8_t *p = raw, *end = raw + len;
     if (len < 10) return OS_ERR_TX_PARSE;
     uint32_t version = os_read_le32(p);
@@ -447,6 +449,7 @@ static int raw_commitment(const uint8_t *raw, size_t len, uint8_t hp[32], uint8_
         p += 8;
         (void)read_varint(&p, end, &slen);
         rc = tx_sighasher_add_output(h, amount, p, (size_t)slen);
+        if (rc == OS_OK && on_output != NULL) on_output(ctx, amount, p, (size_t)slen);
         p += slen;
     }
     if (rc == OS_OK) rc = tx_sighasher_hash_prevouts(h, hp);
@@ -455,13 +458,20 @@ static int raw_commitment(const uint8_t *raw, size_t len, uint8_t hp[32], uint8_
     return rc;
 }
 
+int os_audit_raw_commitment(const uint8_t *raw, size_t raw_len, uint8_t hash_prevouts[32], uint8_t tx_digest[32],
+                            void (*on_output)(void *ctx, uint64_t amount, const uint8_t *script, size_t script_len),
+                            void *ctx) {
+    ARG_CHECK(raw != NULL && hash_prevouts != NULL && tx_digest != NULL);
+    return raw_commitment(raw, raw_len, hash_prevouts, tx_digest, on_output, ctx);
+}
+
 int os_audit_match_raw(const os_audit_log *log, const uint8_t *raw, size_t raw_len, uint64_t *seq,
                        uint8_t *hash_prevouts, uint8_t *tx_digest) {
     ARG_CHECK(log != NULL && raw != NULL && seq != NULL);
     ARG_CHECK(log->n == 0 || log->entries != NULL);
     uint8_t hp[32], digest[32];
     *seq = 0;
-    int rc = raw_commitment(raw, raw_len, hp, digest);
+    int rc = raw_commitment(raw, raw_len, hp, digest, NULL, NULL);
     if (rc != OS_OK) return rc;
     if (hash_prevouts != NULL) memcpy(hash_prevouts, hp, 32);
     if (tx_digest != NULL) memcpy(tx_digest, digest, 32);
@@ -511,7 +521,7 @@ static int find_candidate(void *arg, int64_t id, const uint8_t *raw, size_t raw_
     find_ctx *f = arg;
     if (raw_len > 0) {
         uint8_t hp[32], digest[32];
-        int rc = raw_commitment(raw, raw_len, hp, digest);
+        int rc = raw_commitment(raw, raw_len, hp, digest, NULL, NULL);
         if (rc != OS_OK || memcmp(hp, f->pl, 32) != 0 || memcmp(digest, f->pl + 32, 32) != 0) {
             snprintf(f->why, f->cap, "ledger transaction %lld's stored raw transaction does not hash to the entry's"
                                      " hashPrevouts/transaction digest (%s)", (long long)id,

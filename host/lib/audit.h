@@ -177,6 +177,14 @@ int os_audit_check_authority(const os_audit_log *log, os_ledger *l, os_audit_rep
 int os_audit_match_raw(const os_audit_log *log, const uint8_t *raw, size_t raw_len, uint64_t *seq,
                        uint8_t *hash_prevouts, uint8_t *tx_digest);
 
+/* The hashPrevouts and transaction digest of a raw transaction, as os_audit_match_raw computes them;
+ * on_output (may be NULL) is called with each output in order (what an operator approving the digest
+ * is shown: `oncesign approve --from`).
+ * Returns: OS_OK; OS_ERR_TX_PARSE; OS_ERR_ARG; OS_ERR_IO (no memory). */
+int os_audit_raw_commitment(const uint8_t *raw, size_t raw_len, uint8_t hash_prevouts[32], uint8_t tx_digest[32],
+                            void (*on_output)(void *ctx, uint64_t amount, const uint8_t *script, size_t script_len),
+                            void *ctx);
+
 /* One line per SIGN entry's transaction describing where the chain has it (confirmed / mempool /
  * not found) and whether that agrees with the ledger's state; counts go into report. Never fails
  * the verdict. line(ctx, text) is called for each transaction (may be NULL).

@@ -7,6 +7,9 @@
  *   requested ──(batch picked, coins reserved, draft stored)──▶ signing
  *   requested ──(the coins cannot cover it)──▶ requested (steps aside; the others go on)
  *   signing ──(signer asks the operator)──▶ awaiting_approval
+ *   signing ──(above the quorum threshold, fewer than k operator approvals: held, not sent)──▶
+ *                                  awaiting_approval (sent once k are stored; DESIGN.md §8 "Host flow")
+ *   awaiting_approval (held for approvals, never sent) ──(cancel)──▶ failed (the others: requested)
  *   signing, awaiting_approval ──(signer commits; raw tx + txid stored durably)──▶ signed
  *   signing, awaiting_approval ──(signer refused BEFORE committing)──▶ requested (retry), or failed
  *                                  (the output it refused; all of them when the operator rejected)
@@ -185,6 +188,8 @@ typedef struct {
     uint64_t payouts_awaiting_replacement; /* payouts of a transaction another input of which a foreign
                                            transaction spent: a replacement on the same anchor pays them
                                            (they wait here while the wallet cannot fund it) */
+    uint64_t payouts_awaiting_quorum;   /* of payouts_awaiting_approval: those whose transaction waits for
+                                           k operator approvals (DESIGN.md §8), not for the button */
     uint64_t node_height;
     uint64_t signer_log_seq;
     uint8_t signer_attestation_key[32]; /* the pinned key (once the signer passed the start-up check): what
@@ -201,6 +206,50 @@ typedef struct {
     char recovery[256];             /* while recovering: the phase and what it waits for */
 } os_engine_health;
 int os_engine_health_get(os_engine *e, os_engine_health *out);
+
+/* ---- operator approvals (k-of-n, docs/DESIGN.md §8 "Host flow"; docs/API.md) ---- */
+
+typedef struct {
+    uint64_t amount;
+    char address[OS_MAX_ADDRESS + 1];
+    int change;                     /* 1: the wallet's own change */
+    int64_t payout_id;              /* the payout it pays (0 for change) */
+} os_quorum_output;
+
+/* What operators approve: the transaction a payout waits in, as the signer will see it. */
+typedef struct {
+    int64_t tx_row, payout_id;
+    uint8_t tx_digest[32];          /* proto/tx_digest.h; what an approval signs (with expiry and signer) */
+    uint8_t *unsigned_tx;           /* heap (os_quorum_commitment_free): no scriptSigs, no witnesses */
+    size_t unsigned_len;
+    size_t n_outputs;
+    os_quorum_output outputs[OS_MAX_OUTPUTS];
+    uint64_t fee;
+    uint8_t signer[32];             /* the pinned attestation key */
+    uint64_t log_seq;               /* the signer's log as the host last archived it */
+    uint8_t k, n;
+    uint64_t threshold;
+    uint8_t operators[OS_MAX_OPERATORS][32];
+    size_t n_held;                  /* approvals held that the worker would send now */
+    os_approval held[OS_MAX_OPERATORS];
+} os_quorum_commitment;
+
+/* The transaction payout_id waits in for the operators' approvals.
+ * Returns: OS_OK (*out; free with os_quorum_commitment_free); OS_ERR_NOT_FOUND (no such payout);
+ *          OS_ERR_QUORUM_NOT_WAITING (its transaction does not wait for approvals); OS_ERR_DB. */
+int os_engine_payout_commitment(os_engine *e, int64_t payout_id, os_quorum_commitment *out);
+void os_quorum_commitment_free(os_quorum_commitment *c);
+
+/* Checks and stores an operator's approval of the transaction payout_id waits in (durable when it
+ * returns), and wakes the worker. The same approval twice is stored once (*added 0).
+ * Returns: OS_OK (*held: valid approvals now held, *needed: k); OS_ERR_NOT_FOUND;
+ *          OS_ERR_QUORUM_NOT_WAITING; OS_ERR_APPROVAL_OPERATOR (the key is not in the signer's set);
+ *          OS_ERR_APPROVAL_EXPIRED (expiry_seq at or below the signer's log_seq); OS_ERR_APPROVAL_MISMATCH
+ *          (the signature does not verify over this transaction's digest, this signer and its
+ *          expiry); OS_ERR_DB.
+ * In:      api_key_id: the API key that posted it (0: none). */
+int os_engine_approval_add(os_engine *e, int64_t payout_id, const os_approval *a, int64_t api_key_id, size_t *held,
+                           size_t *needed, int *added);
 
 /* The phases of a restored ledger's recovery (docs/RECOVERY.md, "Restore"), stored as meta
  * recovery_phase so a restart resumes it. In order: REPLAY, CONFIRM, RESET, SWEEP (the numbers are

@@ -248,6 +248,8 @@ static int log_sync(os_engine *e, os_msg_info *info, char *err, size_t cap) {
             return OS_ERR_SIGNER_MISMATCH;
         }
         rc = os_ledger_signer_log_put(e->ledger, seq, entry, hash);
+        /* a new operator set: drafts held for approvals are weighed again against it */
+        if (rc == OS_OK && entry[AUDIT_LOG_OFF_TYPE] == OS_LOG_OPERATORS) rc = os_ledger_quorum_wake_all(e->ledger);
         if (rc != OS_OK) return rc;
         memcpy(prev, hash, 32);
         e->log_archived_seq = seq;
@@ -827,6 +829,12 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
     pthread_mutex_lock(&e->mu);
     uint64_t cap = e->per_payout_cap;
     pthread_mutex_unlock(&e->mu);
+    /* The operators' quorum (DESIGN.md §8): a payout above the threshold goes alone, as one above the
+     * cap does; the others are batched only while their total stays within it, so routine payouts
+     * never wait for approvals because they were batched together. */
+    os_operator_set ops;
+    if (rc == OS_OK) rc = os_ledger_operator_set(e->ledger, &ops);
+    int quorum = rc == OS_OK && ops.n > 0;
     if (rc != OS_OK || np == 0) goto out;
     rc = derive_script(e, 1, 0, change_script, &change_len); /* every change script of the wallet has this length */
     if (rc != OS_OK) goto out;
@@ -844,7 +852,7 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
          * operator decides on it and nothing else (a rejection fails only it). When the coins cannot
          * cover it, it steps aside like any other, and the payouts within the cap go on. */
         rc = OS_ERR_FUNDS;
-        if (reanchor || (cap && p[0].amount > cap)) {
+        if (reanchor || (cap && p[0].amount > cap) || (quorum && os_quorum_required(ops.n, ops.threshold, p[0].amount))) {
             idx[0] = 0;
             ns = 1;
             dp[0] = (os_decide_payout){p[0].amount, p[0].script_len};
@@ -861,8 +869,11 @@ static int build_draft(os_engine *e, int64_t *tx_row) {
         }
         if (rc == OS_ERR_FUNDS) {
             ns = 0;
+            uint64_t batched = 0;
             for (size_t i = 0; i < np; i++)
-                if (!cap || p[i].amount <= cap) {
+                if ((!cap || p[i].amount <= cap) &&
+                    (!quorum || !os_quorum_required(ops.n, ops.threshold, batched + p[i].amount))) {
+                    batched += p[i].amount;
                     dp[ns] = (os_decide_payout){p[i].amount, p[i].script_len};
                     idx[ns++] = i;
                 }
@@ -1190,6 +1201,14 @@ static int apply_sign_failure(os_engine *e, int64_t row, const os_sign_tx *tx, i
         return OS_ERR_SIGNER_MISMATCH;
     case OS_SIGNFAIL_RETRY:
         return rc;
+    case OS_SIGNFAIL_AWAIT_QUORUM:
+        /* the refusal is in the signer's log: archive it, so log_seq is the one the signer has now */
+        (void)log_sync(e, &info, err, sizeof err);
+        {
+            /* held again only when the ledger took it; otherwise the worker must not pick it at once */
+            int held = engine_quorum_refused(e, row, rc, e->log_archived_seq);
+            return held == OS_OK ? rc : held;
+        }
     case OS_SIGNFAIL_ABANDON_BUMP: {
         __atomic_add_fetch(&e->m_sign_refused, 1, __ATOMIC_RELAXED);
         os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_STR("status", os_status_name(rc)) };
@@ -1310,6 +1329,18 @@ static int sign_row(os_engine *e, int64_t row) {
             return vrc;
         }
     }
+    /* Above the threshold the signer needs k approvals: without them the draft is held, never sent. */
+    os_approval approvals[OS_MAX_OPERATORS];
+    size_t n_approvals = 0;
+    rc = engine_quorum_gather(e, row, &tx, info.log_seq, approvals, &n_approvals);
+    if (rc != OS_OK) {
+        free(vouchers);
+        free(sigs);
+        os_draft_free(&d);
+        return rc;
+    }
+    tx.approvals = approvals;
+    tx.n_approvals = n_approvals;
     uint8_t root_after[32];
     os_sign_outcome oc;
     pending_ctx pc = {e, row};
@@ -1761,7 +1792,9 @@ static int worker_round(os_engine *e) {
             broadcast_row(e, row);
             return 1;
         }
-        return rc == OS_ERR_BUSY;
+        /* a draft now held for approvals (or whose approvals were refused) is passed by from now on:
+         * the other payouts go on at once */
+        return rc == OS_ERR_BUSY || os_decide_sign_failure(rc, 0, 0, 0) == OS_SIGNFAIL_AWAIT_QUORUM;
     }
     /* 2. a signed transaction the node refused for its fee: build its replacement */
     if (os_ledger_tx_next(e->ledger, OS_LEDGER_NEXT_TO_BUMP, &row) == OS_OK && row) {

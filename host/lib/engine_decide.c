@@ -112,14 +112,16 @@ os_sign_failure_action os_decide_sign_failure(int status, int signer_committed, 
     if (status == OS_ERR_INTERNAL || status == OS_ERR_PROOF_INVALID || status == OS_ERR_NONCE_COMMITTED ||
         status == OS_ERR_PROOF_KIND)
         return OS_SIGNFAIL_MISMATCH;
+    /* an approval the signer would not take heals by fresher approvals, never by failing payouts */
+    if (status == OS_ERR_QUORUM_MISSING || status == OS_ERR_APPROVAL_OPERATOR || status == OS_ERR_APPROVAL_DUPLICATE ||
+        status == OS_ERR_APPROVAL_EXPIRED || status == OS_ERR_APPROVAL_MISMATCH)
+        return OS_SIGNFAIL_AWAIT_QUORUM;
     if (committed || transient(status)) return OS_SIGNFAIL_RETRY;
     return replacement ? OS_SIGNFAIL_ABANDON_BUMP : OS_SIGNFAIL_RELEASE;
 }
 
-/* QUORUM_MISSING: the host has no way yet to bring operator approvals (DESIGN.md §8, host flow), so
- * drafting the same payouts again would only be refused again, a REFUSE_APPROVAL entry each pass. */
 int os_decide_refusal_fails_all(int status) {
-    return status == OS_ERR_USER_REJECTED || status == OS_ERR_POLICY_FEE || status == OS_ERR_QUORUM_MISSING;
+    return status == OS_ERR_USER_REJECTED || status == OS_ERR_POLICY_FEE;
 }
 
 /* ------------------------------------------------------------------ reconciliation */

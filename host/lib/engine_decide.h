@@ -70,6 +70,8 @@ typedef enum {
     OS_SIGNFAIL_RETRY,              /* transient, or an already committed draft: the draft stays */
     OS_SIGNFAIL_ABANDON_BUMP,       /* a fee bump refused: the original stays the payouts' transaction */
     OS_SIGNFAIL_RELEASE,            /* refused before committing: payouts back, or failed when refused */
+    OS_SIGNFAIL_AWAIT_QUORUM,       /* the signer refused an approval or found the quorum short: the
+                                       approvals it refused go and the draft waits for fresh ones */
 } os_sign_failure_action;
 
 /* What a failed signing session (status != OS_OK) means. signer_committed: the signer said, in this
@@ -78,9 +80,9 @@ typedef enum {
  * transaction of ours. */
 os_sign_failure_action os_decide_sign_failure(int status, int signer_committed, int committed, int replacement);
 
-/* Whether a refusal fails every payout of the draft (the operator said no, the fee is above the
- * signer's policy, or the transaction lacks the operators' quorum) rather than only the output the
- * signer named. */
+/* Whether a refusal fails every payout of the draft (the operator said no, or the fee is above the
+ * signer's policy) rather than only the output the signer named. A lack of the operators' quorum
+ * fails none: the draft waits for approvals (OS_SIGNFAIL_AWAIT_QUORUM). */
 int os_decide_refusal_fails_all(int status);
 
 /* ---- reconciliation ---- */

@@ -169,4 +169,16 @@ int engine_recovering(os_engine *e);
  * Returns: OS_OK; OS_ERR_TX_PARSE. */
 int engine_raw_inputs(const uint8_t *raw, size_t len, os_outpoint *ops, size_t max, size_t *n);
 
+/* engine_quorum.c (docs/DESIGN.md §8 "Host flow"). payout_total: what a transaction's payout outputs
+ * sum to (os_quorum_required's total). gather, before a signing session of row (tx its draft,
+ * log_seq the signer's): OS_OK with the approvals to send in out[0..*n) (0 when tx needs no quorum),
+ * or OS_ERR_QUORUM_MISSING when fewer than k usable approvals are held: row is then held in AWAITING
+ * with quorum_wait 1 (expired and unregistered approvals dropped, logged). refused: the signer refused
+ * an approval or the quorum (status) at log_seq: what it refused is dropped and row is held again.
+ * Both return the ledger's failure otherwise. */
+uint64_t engine_payout_total(const os_sign_tx *tx);
+int engine_quorum_gather(os_engine *e, int64_t row, const os_sign_tx *tx, uint64_t log_seq,
+                         os_approval out[OS_MAX_OPERATORS], size_t *n);
+int engine_quorum_refused(os_engine *e, int64_t row, int status, uint64_t log_seq);
+
 #endif /* ONCESIGN_HOST_ENGINE_INTERNAL_H */

@@ -198,10 +198,28 @@ static const char MIGRATION_V10[] =
     "CREATE TABLE recovery_chain_deposits ("
     "  txid BLOB NOT NULL CHECK (length(txid) = 32), vout INTEGER NOT NULL, PRIMARY KEY (txid, vout));";
 
+/* v11: operator approvals (issue 14, DESIGN.md §8 "Host flow"), and an index of the archived log by
+ * entry type (the newest OPERATORS entry is the operator set). Each approval an operator posted for a
+ * transaction digest, kept until it is used, expires, or its key leaves the signer's set: a re-sign of
+ * the same draft (same digest) uses them again. txs.quorum_wait: 0 the draft is not held for approvals;
+ * 1 it is, and holds fewer than k (the worker passes it by); 2 an approval arrived since (the worker
+ * looks again). */
+static const char MIGRATION_V11[] =
+    "CREATE TABLE approvals ("
+    "  tx_digest BLOB NOT NULL CHECK (length(tx_digest) = 32),"
+    "  operator_key BLOB NOT NULL CHECK (length(operator_key) = 32),"
+    "  expiry_seq INTEGER NOT NULL, sig BLOB NOT NULL CHECK (length(sig) = 64),"
+    "  received_at INTEGER NOT NULL, api_key_id INTEGER REFERENCES api_keys(id),"
+    "  PRIMARY KEY (tx_digest, operator_key));"
+    "ALTER TABLE txs ADD COLUMN quorum_wait INTEGER NOT NULL DEFAULT 0;"
+    /* the newest entry of a type (the operator set: OPERATORS) without scanning the archive; the
+     * expression is the entry's type byte (AUDIT_LOG_OFF_TYPE 1, substr counts from 1) */
+    "CREATE INDEX signer_log_type ON signer_log(substr(entry, 2, 1), seq);";
+
 static const char *const migrations[OS_LEDGER_SCHEMA_VERSION] = {MIGRATION_V1, MIGRATION_V2, MIGRATION_V3,
                                                                   MIGRATION_V4, MIGRATION_V5, MIGRATION_V6,
                                                                   MIGRATION_V7, MIGRATION_V8, MIGRATION_V9,
-                                                                  MIGRATION_V10};
+                                                                  MIGRATION_V10, MIGRATION_V11};
 
 static void set_err(char *err, size_t cap, const char *what, sqlite3 *db) {
     if (err && cap) snprintf(err, cap, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");

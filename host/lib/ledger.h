@@ -32,7 +32,7 @@
 #include "engine.h"
 #include "oncesign/protocol.h"
 
-#define OS_LEDGER_SCHEMA_VERSION 10
+#define OS_LEDGER_SCHEMA_VERSION 11
 
 typedef struct os_ledger os_ledger;
 
@@ -246,9 +246,11 @@ int os_ledger_payout_list(os_ledger *l, os_payout_status status, int64_t after_i
                           os_payout_info *out, size_t *n);
 int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_STATUS_LAST + 1]);
 /* An operator cancels a payout that is still waiting for a transaction (requested -> failed, with
- * why as its error); one a signing session has started on is the signer's and the chain's to finish.
- * Returns: OS_OK; OS_ERR_NOT_FOUND (no such payout); OS_ERR_BUSY (past requested: nothing changed);
- *          OS_ERR_DB. */
+ * why as its error), or whose draft is held for the operators' approvals and was never signed (the
+ * draft is released: its coins free, its other payouts requested again); one a signing session has
+ * started on is the signer's and the chain's to finish.
+ * Returns: OS_OK; OS_ERR_NOT_FOUND (no such payout); OS_ERR_BUSY (past requested and not such a
+ *          draft: nothing changed); OS_ERR_DB. */
 int os_ledger_payout_cancel(os_ledger *l, int64_t id, const char *why, int64_t now);
 /* How many payouts are in one status (an index lookup, unlike the counts above). */
 int os_ledger_payouts_count(os_ledger *l, os_payout_status status, uint64_t *n);
@@ -381,7 +383,8 @@ int os_ledger_tx_needs_bump(os_ledger *l, int64_t row, int *yes);
 
 typedef enum {
     OS_LEDGER_NEXT_TO_SIGN = 1,     /* oldest draft in SIGNING */
-    OS_LEDGER_NEXT_AWAITING,        /* oldest draft in AWAITING (the operator was asked) */
+    OS_LEDGER_NEXT_AWAITING,        /* oldest draft in AWAITING (the operator was asked), except those
+                                       held short of the operators' approvals (quorum_wait 1) */
     OS_LEDGER_NEXT_TO_BUMP,         /* oldest SIGNED with needs_bump, no live replacement, change unspent */
     OS_LEDGER_NEXT_UNSENT,          /* oldest SIGNED never offered to the node */
     OS_LEDGER_NEXT_TO_RESPEND,      /* oldest SIGNED after INPUT_LOST, its anchor still reserved by it, no
@@ -705,5 +708,55 @@ int os_ledger_webhook_delivered(os_ledger *l, int64_t row);
 int os_ledger_webhook_failed(os_ledger *l, int64_t row, int64_t next_at_ms, const char *why);
 /* Events queued, and created_at of the oldest (0 when none). Returns: OS_OK; OS_ERR_DB. */
 int os_ledger_webhook_depth(os_ledger *l, uint64_t *depth, int64_t *oldest_created_at);
+
+/* ---- operator approvals (schema v11; docs/DESIGN.md §8 "Host flow") ---- */
+
+/* The operator set the signer holds, as its own signed log says (the newest archived OPERATORS entry). */
+typedef struct {
+    uint8_t k, n;                           /* n 0: no operators registered (no quorum) */
+    uint64_t threshold;                     /* sat: transactions whose payouts total more need k approvals */
+    uint8_t keys[OS_MAX_OPERATORS][32];     /* keys[0..n) */
+    uint64_t seq;                           /* the entry's log seq (0: none) */
+} os_operator_set;
+
+/* Returns: OS_OK (*out; n 0 and seq 0 when the archive holds no OPERATORS entry); OS_ERR_DB. */
+int os_ledger_operator_set(os_ledger *l, os_operator_set *out);
+
+/* Stores an approval of tx_digest (durable when it returns). *added (may be NULL): 0 when the same
+ * operator's approval with the same expiry was there already (kept as it was: idempotent), 1 when
+ * stored or when it replaced that operator's approval with another expiry.
+ * Returns: OS_OK; OS_ERR_ARG; OS_ERR_DB. */
+int os_ledger_approval_put(os_ledger *l, const uint8_t tx_digest[32], const os_approval *a, int64_t api_key_id,
+                           int64_t now, int *added);
+/* The approvals held for tx_digest, oldest first, at most cap. Returns: OS_OK (*n); OS_ERR_DB. */
+int os_ledger_approvals_of(os_ledger *l, const uint8_t tx_digest[32], os_approval *out, size_t cap, size_t *n);
+/* Forgets one operator's approval of tx_digest. Returns: OS_OK (also when none); OS_ERR_DB. */
+/* A held row (AWAITING, quorum_wait 1) of tx_digest is looked at again (quorum_wait 2): an approval
+ * arrived. Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_quorum_wake(os_ledger *l, const uint8_t tx_digest[32]);
+/* Every held row is looked at again (quorum_wait 1 -> 2): the operator set changed (a new OPERATORS
+ * entry was archived), so what each needs may have. Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_quorum_wake_all(os_ledger *l);
+int os_ledger_approval_drop(os_ledger *l, const uint8_t tx_digest[32], const uint8_t operator_key[32]);
+
+/* The draft row's transaction digest, state and quorum_wait (0 none, 1 held short of approvals, 2
+ * held, approvals arrived since). Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_DB. */
+int os_ledger_tx_quorum(os_ledger *l, int64_t row, uint8_t tx_digest[32], os_tx_state *state, int *quorum_wait);
+/* Holds row for approvals in one transaction: the event OPERATOR_WAIT (SIGNING -> AWAITING, its
+ * payouts awaiting_approval) when it is in SIGNING, and quorum_wait 1, so nobody sees the payouts
+ * awaiting_approval before the row is known to wait for approvals.
+ * Returns: OS_OK; OS_ERR_NOT_FOUND (no such row in SIGNING or AWAITING); OS_ERR_DB. */
+int os_ledger_tx_quorum_hold(os_ledger *l, int64_t row, int64_t now);
+/* Sets row's quorum_wait (0: the session starts; 2: look again).
+ * Returns: OS_OK; OS_ERR_NOT_FOUND (no such row in SIGNING or AWAITING: a cancel released it);
+ *          OS_ERR_ARG; OS_ERR_DB. */
+int os_ledger_tx_quorum_set(os_ledger *l, int64_t row, int quorum_wait);
+/* The pending transaction the payout id is carried by (0 when none). Returns: OS_OK; OS_ERR_NOT_FOUND
+ * (no such payout); OS_ERR_DB. */
+int os_ledger_payout_tx_row(os_ledger *l, int64_t id, int64_t *row);
+/* The payout whose nonce this is. Returns: OS_OK; OS_ERR_NOT_FOUND; OS_ERR_DB. */
+int os_ledger_payout_id_by_nonce(os_ledger *l, const uint8_t nonce[32], int64_t *id);
+/* Payouts whose transaction is held for the operators' approvals. Returns: OS_OK; OS_ERR_DB. */
+int os_ledger_payouts_awaiting_quorum(os_ledger *l, uint64_t *n);
 
 #endif /* ONCESIGN_HOST_LEDGER_H */

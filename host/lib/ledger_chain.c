@@ -429,9 +429,12 @@ int os_ledger_tx_next(os_ledger *l, os_ledger_queue q, int64_t *row) {
     int rc;
     switch (q) {
     case OS_LEDGER_NEXT_TO_SIGN:
+        rc = ledger_int(l, row, "SELECT id FROM txs WHERE state = ? ORDER BY id LIMIT 1", "i", (int64_t)OS_TX_SIGNING);
+        break;
     case OS_LEDGER_NEXT_AWAITING:
-        rc = ledger_int(l, row, "SELECT id FROM txs WHERE state = ? ORDER BY id LIMIT 1", "i",
-                        (int64_t)(q == OS_LEDGER_NEXT_TO_SIGN ? OS_TX_SIGNING : OS_TX_AWAITING));
+        /* a draft short of approvals waits for them without the worker spinning on it (quorum_wait 1) */
+        rc = ledger_int(l, row, "SELECT id FROM txs WHERE state = ? AND quorum_wait != 1 ORDER BY id LIMIT 1", "i",
+                        (int64_t)OS_TX_AWAITING);
         break;
     case OS_LEDGER_NEXT_TO_BUMP:
         /* not one whose change a later transaction of ours spends: replacing it would orphan that

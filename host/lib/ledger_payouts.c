@@ -125,13 +125,42 @@ int os_ledger_payout_counts(os_ledger *l, uint64_t counts[OS_PAYOUT_STATUS_LAST 
     return ledger_query_end(l, st, r);
 }
 
+/* Inside an operation: releases the draft payout id waits in when it is held for the operators'
+ * approvals and was never signed (quorum_wait 1: the worker passes it by and starts no session on it
+ * until an approval arrives; no root_after: the signer never committed it; not a replacement; no
+ * payout of it committed by an earlier transaction). Its coins are free again, the other payouts of
+ * the draft requested again. Returns OS_OK, OS_ERR_BUSY (not such a draft), OS_ERR_DB. */
+static int release_held_draft(os_ledger *l, int64_t id, int64_t now) {
+    int64_t row = 0;
+    int rc = ledger_int(l, &row, "SELECT t.id FROM payouts p JOIN txs t ON t.id = p.tx_row WHERE p.id = ? AND"
+                                 " t.state = ? AND t.quorum_wait = 1 AND t.root_after IS NULL AND t.replaces IS NULL"
+                                 " AND NOT EXISTS (SELECT 1 FROM payouts q JOIN tree_leaves f ON f.nonce = q.nonce"
+                                 " WHERE q.tx_row = t.id)",
+                        "ii", id, (int64_t)OS_TX_AWAITING);
+    if (rc == OS_ERR_NOT_FOUND) return OS_ERR_BUSY;
+    if (rc == OS_OK)
+        rc = ledger_run(l, NULL, "UPDATE txs SET state = ?, last_error = 'released: a payout of it was cancelled',"
+                                 " updated_at = ? WHERE id = ?", "iii", (int64_t)OS_TX_RELEASED, now, row);
+    if (rc == OS_OK)
+        rc = ledger_run(l, NULL, "UPDATE coins SET state = ?, reserved_by = NULL WHERE reserved_by = ? AND state = ?",
+                        "iii", (int64_t)OS_COIN_AVAILABLE, row, (int64_t)OS_COIN_RESERVED);
+    if (rc == OS_OK)
+        rc = ledger_run(l, NULL, "UPDATE payouts SET status = ?, tx_row = NULL, error = '', updated_at = ?"
+                                 " WHERE tx_row = ? AND id != ?", "iiii", (int64_t)OS_PAYOUT_REQUESTED, now, row, id);
+    if (rc == OS_OK)
+        rc = ledger_run(l, NULL, "UPDATE payouts SET status = ?, tx_row = NULL, updated_at = ? WHERE id = ?", "iii",
+                        (int64_t)OS_PAYOUT_REQUESTED, now, id);
+    return rc;
+}
+
 int os_ledger_payout_cancel(os_ledger *l, int64_t id, const char *why, int64_t now) {
     if (!l || !why) return OS_ERR_ARG;
     int rc = ledger_op_begin(l);
     if (rc != OS_OK) return rc;
     int64_t status = 0;
     rc = ledger_int(l, &status, "SELECT status FROM payouts WHERE id = ?", "i", id);
-    if (rc == OS_OK && status != OS_PAYOUT_REQUESTED) rc = OS_ERR_BUSY;
+    if (rc == OS_OK && status == OS_PAYOUT_AWAITING_APPROVAL) rc = release_held_draft(l, id, now);
+    else if (rc == OS_OK && status != OS_PAYOUT_REQUESTED) rc = OS_ERR_BUSY;
     if (rc == OS_OK)
         rc = ledger_run(l, NULL, "UPDATE payouts SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?",
                         "itiii", (int64_t)OS_PAYOUT_FAILED, why, now, id, (int64_t)OS_PAYOUT_REQUESTED);

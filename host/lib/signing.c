@@ -374,7 +374,9 @@ static int serialize(const os_sign_tx *tx, const os_input_sig *sigs, int with_wi
         const os_sign_input *in = &tx->inputs[i];
         put(w, in->prevout.txid, 32);
         put_u32(w, in->prevout.vout);
-        if (in->script_type == OS_SCRIPT_P2PKH) {
+        if (!sigs) {
+            put_varint(w, 0);   /* unsigned: what operators see and the transaction digest covers */
+        } else if (in->script_type == OS_SCRIPT_P2PKH) {
             uint8_t push_sig = sigs[i].sig_len, push_key = 33;
             put_varint(w, 1u + sigs[i].sig_len + 1u + 33u);
             put(w, &push_sig, 1);
@@ -426,6 +428,14 @@ int os_sign_serialize(const os_sign_tx *tx, const os_input_sig *sigs, uint8_t *o
         free(legacy);
         CHECK_OK(rc);
     }
+    return OS_OK;
+}
+
+int os_sign_serialize_unsigned(const os_sign_tx *tx, uint8_t *out, size_t cap, size_t *len) {
+    ARG_CHECK(tx != NULL && out != NULL && len != NULL);
+    writer w = { out, cap, 0, 0 };
+    CHECK_OK(serialize(tx, NULL, 0, &w));
+    *len = w.len;
     return OS_OK;
 }
 

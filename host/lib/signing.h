@@ -121,6 +121,11 @@ int os_sign_run(os_client *c, nonce_tree *tree, const os_sign_tx *tx, os_input_s
 int os_sign_serialize(const os_sign_tx *tx, const os_input_sig *sigs, uint8_t *out, size_t cap, size_t *len,
                       uint8_t txid[32]);
 
+/* Serializes tx unsigned: every scriptSig empty, no witnesses (legacy serialization): what an
+ * operator's tool parses to recompute the transaction digest it approves (docs/API.md).
+ * Returns: OS_OK, OS_ERR_BUFFER, OS_ERR_ARG. Out: out[0..*len). */
+int os_sign_serialize_unsigned(const os_sign_tx *tx, uint8_t *out, size_t cap, size_t *len);
+
 /* Checks every signature against the sighash the host computes itself with its own copy of the
  * previous outputs (libsecp256k1 verify, low-S required).
  * Returns: OS_OK, or OS_ERR_CRYPTO with *bad_input set. */

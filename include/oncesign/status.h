@@ -151,6 +151,8 @@ typedef enum {
     OS_ERR_AUDIT_APPROVALS_FEW = 0x0612, /* log: an APPROVALS entry names fewer than k operators */
     OS_ERR_AUDIT_QUORUM_MISSING = 0x0613, /* log: a SIGN entry's payouts total above the quorum threshold in
                                          force and no APPROVALS entry came before it */
+    OS_ERR_QUORUM_NOT_WAITING = 0x0770, /* host: the payout's transaction does not wait for the operators'
+                                         approvals (none needed, not drafted yet, or already signed) */
 } os_status;
 
 /* Returns a short stable identifier ("nonce-committed") for a code, or "unknown". Never NULL. */

@@ -31,7 +31,7 @@ static int printable(const char *s) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 2) return 0;
-    os_api_body_kind kind = (os_api_body_kind)(OS_API_BODY_ISSUE_CODE + data[0] % 3);
+    os_api_body_kind kind = (os_api_body_kind)(OS_API_BODY_ISSUE_CODE + data[0] % 4);
     int has_key = data[1] & 1;
     size_t key_len = data[1] >> 1;
     data += 2;
@@ -73,7 +73,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             check(out.idempotency_key[0] == '\0');
         }
         if (kind != OS_API_BODY_ISSUE_CODE) check(out.expires_at == 0);
-        if (kind == OS_API_BODY_REDEEM) check(out.amount == 0);
+        if (kind == OS_API_BODY_REDEEM || kind == OS_API_BODY_APPROVAL) check(out.amount == 0);
+        /* an approval's layout: its expiry is never 0 (os_approval_decode) */
+        if (kind == OS_API_BODY_APPROVAL) check(out.approval.expiry_seq != 0);
+        else check(out.approval.expiry_seq == 0);
         /* Valid JSON never holds a raw NUL byte. */
         check(memchr(body, '\0', size) == NULL);
     } else {

@@ -29,6 +29,7 @@
 #include "engine.h"
 #include "http_body.h"
 #include "issuer.h"
+#include "voucher.h"
 #include "oncesign/status.h"
 
 #define TOKEN      "test-token-0123456789abcdef"
@@ -517,6 +518,38 @@ static void test_parse_request(void **state) {
     assert_int_equal(parse(OS_API_BODY_ISSUE_CODE, "{\"amount\":5000,\"voucher\":7}", NULL, &q), OS_ERR_BAD_REQUEST);
     assert_int_equal(os_api_http_status(OS_ERR_VOUCHER_MISSING), 422);
     assert_int_equal(os_api_http_status(OS_ERR_VOUCHER_DESTINATION), 422);
+
+    /* Issue 14 part 2: {"approval": 208 hex digits of an approval}, nothing else. */
+    os_approval a;
+    memset(&a, 0, sizeof a);
+    memset(a.operator_key, 0x11, 32);
+    memset(a.sig, 0x22, 64);
+    a.expiry_seq = 77;
+    uint8_t wire[OS_APPROVAL_BYTES];
+    char ahex[2 * OS_APPROVAL_BYTES + 1];
+    assert_int_equal(os_approval_encode(&a, wire), OS_OK);
+    for (size_t i = 0; i < sizeof wire; i++) snprintf(ahex + 2 * i, 3, "%02x", wire[i]);
+    snprintf(body, sizeof body, "{\"approval\":\"%s\"}", ahex);
+    assert_int_equal(parse(OS_API_BODY_APPROVAL, body, NULL, &q), OS_OK);
+    assert_int_equal(q.approval.expiry_seq, 77);
+    assert_memory_equal(q.approval.operator_key, a.operator_key, 32);
+    assert_memory_equal(q.approval.sig, a.sig, 64);
+    snprintf(body, sizeof body, "{\"approval\":\"%s\",\"amount\":1}", ahex);   /* unknown field */
+    assert_int_equal(parse(OS_API_BODY_APPROVAL, body, NULL, &q), OS_ERR_BAD_REQUEST);
+    snprintf(body, sizeof body, "{\"approval\":\"%.206s\"}", ahex);              /* 206 digits */
+    assert_int_equal(parse(OS_API_BODY_APPROVAL, body, NULL, &q), OS_ERR_BAD_REQUEST);
+    memcpy(ahex + 64, "0000000000000000", 16);                                        /* expiry 0 */
+    snprintf(body, sizeof body, "{\"approval\":\"%s\"}", ahex);
+    assert_int_equal(parse(OS_API_BODY_APPROVAL, body, NULL, &q), OS_ERR_BAD_REQUEST);
+    ahex[0] = 'x';
+    snprintf(body, sizeof body, "{\"approval\":\"%s\"}", ahex);
+    assert_int_equal(parse(OS_API_BODY_APPROVAL, body, NULL, &q), OS_ERR_BAD_REQUEST);
+    assert_int_equal(parse(OS_API_BODY_APPROVAL, "{\"approval\":7}", NULL, &q), OS_ERR_BAD_REQUEST);
+    assert_int_equal(parse(OS_API_BODY_APPROVAL, "{}", NULL, &q), OS_ERR_BAD_REQUEST);
+    assert_int_equal(os_api_http_status(OS_ERR_APPROVAL_MISMATCH), 422);
+    assert_int_equal(os_api_http_status(OS_ERR_APPROVAL_OPERATOR), 422);
+    assert_int_equal(os_api_http_status(OS_ERR_APPROVAL_EXPIRED), 422);
+    assert_int_equal(os_api_http_status(OS_ERR_QUORUM_NOT_WAITING), 409);
 }
 
 static void test_status_mapping(void **state) {
@@ -600,7 +633,9 @@ static void test_routing(void **state) {
     const char *unknown[] = { "/", "/v1", "/v1/", "/v1/codes/", "/v1/code", "/v2/codes", "/v1/payouts/",
                               "/v1/payouts/abc", "/v1/payouts/-1", "/v1/payouts/0", "/v1/payouts/1x",
                               "/v1/payouts/99999999999999999999", "/v1/codes/abc/redeem/x", "/v1/codes/abc/redeemx",
-                              "/v1/health/", "/metrics/x", "/v1/wallet/x", "/V1/health" };
+                              "/v1/health/", "/metrics/x", "/v1/wallet/x", "/V1/health", "/v1/payouts/1/",
+                              "/v1/payouts/1/commitment/x", "/v1/payouts/1/approvalsx", "/v1/payouts//commitment",
+                              "/v1/payouts/x/commitment" };
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         reply r = get(unknown[i], TOKEN);
         if (r.status != 404) fail_msg("%s: %ld", unknown[i], r.status);
@@ -629,6 +664,7 @@ static void test_routing(void **state) {
         { "POST", "/v1/wallet", "GET" },         { "POST", "/v1/health", "GET" },
         { "PUT", "/metrics", "GET" },            { "HEAD", "/v1/health", "GET" },
         { "PATCH", "/v1/payouts", "GET, POST" },
+        { "POST", "/v1/payouts/1/commitment", "GET" }, { "GET", "/v1/payouts/1/approvals", "POST" },
     };
     for (size_t i = 0; i < sizeof wm / sizeof wm[0]; i++) {
         reply r = do_request((request){ .method = wm[i].method, .path = wm[i].path });
@@ -1090,6 +1126,36 @@ static void *redeem_thread(void *cls) {
     return NULL;
 }
 
+/* The operators' routes on a payout that waits for no approvals (a ledger-only engine drafts
+ * nothing): 409 quorum-not-waiting; 404 for no payout; a malformed approval 400 before anything. */
+static void test_quorum_routes_not_waiting(void **state) {
+    (void)state;
+    reply r = post("/v1/payouts", "{\"address\":\"" ADDR_OK2 "\",\"amount\":71000}", TOKEN, "Idempotency-Key: q-1");
+    assert_true(r.status == 201 || r.status == 200);
+    int64_t id = jint(r.json, "id");
+    reply_free(&r);
+    char path[96], body[300], ahex[2 * OS_APPROVAL_BYTES + 1];
+    memset(ahex, '1', sizeof ahex - 1);
+    ahex[sizeof ahex - 1] = 0;
+    snprintf(body, sizeof body, "{\"approval\":\"%s\"}", ahex);
+    snapshot before = snap();
+    snprintf(path, sizeof path, "/v1/payouts/%lld/commitment", (long long)id);
+    r = get(path, TOKEN);
+    assert_error(&r, 409, "quorum-not-waiting");
+    reply_free(&r);
+    snprintf(path, sizeof path, "/v1/payouts/%lld/approvals", (long long)id);
+    r = post(path, body, TOKEN, NULL);
+    assert_error(&r, 409, "quorum-not-waiting");
+    reply_free(&r);
+    r = post(path, "{\"approval\":\"00\"}", TOKEN, NULL);
+    assert_error(&r, 400, "bad-request");
+    reply_free(&r);
+    r = get("/v1/payouts/999999/commitment", TOKEN);
+    assert_error(&r, 404, "not-found");
+    reply_free(&r);
+    assert_unchanged(before);
+}
+
 static void test_concurrent_redeem(void **state) {
     (void)state;
     enum { N = 16 };
@@ -1190,6 +1256,7 @@ int main(void) {
         cmocka_unit_test(test_hostile_bodies),
         cmocka_unit_test(test_refused_from_headers_alone),
         cmocka_unit_test(test_payouts),
+        cmocka_unit_test(test_quorum_routes_not_waiting),
         cmocka_unit_test(test_concurrent_redeem),
         cmocka_unit_test(test_concurrent_payout_create),
         cmocka_unit_test(test_wallet_health_metrics),
