@@ -445,12 +445,11 @@ int os_engine_health_get(os_engine *e, os_engine_health *out) {
     memset(out, 0, sizeof *out);
     uint64_t counts[OS_PAYOUT_STATUS_LAST + 1] = {0};
     int rc = os_ledger_payout_counts(e->ledger, counts);
-    out->ledger_ok = rc == OS_OK;
     out->payouts_pending = os_payouts_pending(counts);
     out->payouts_confirmed = counts[OS_PAYOUT_CONFIRMED];
     out->payouts_awaiting_approval = counts[OS_PAYOUT_AWAITING_APPROVAL];
-    if (os_ledger_payouts_awaiting_quorum(e->ledger, &out->payouts_awaiting_quorum) != OS_OK) out->ledger_ok = 0;
     out->payouts_awaiting_reanchor = counts[OS_PAYOUT_AWAITING_REANCHOR];
+    if (rc == OS_OK) rc = os_ledger_payouts_awaiting_quorum(e->ledger, &out->payouts_awaiting_quorum);
     if (rc == OS_OK) rc = os_ledger_payouts_awaiting_respend(e->ledger, &out->payouts_awaiting_replacement);
     out->ledger_ok = rc == OS_OK;
     pthread_mutex_lock(&e->mu);

@@ -70,7 +70,16 @@ wait_status "$small" confirmed 60 mine
 exactly_once "$small_dest" 2000000
 [ "$(payout_status "$big")" = awaiting_approval ] || fail "the withdrawal above the threshold left awaiting_approval"
 [ "$(health | jq -r .payouts_awaiting_quorum)" = 1 ] || fail "health: $(health)"
-curl -s -m 10 "$API/metrics" | grep -qx 'oncesign_approvals_awaiting_quorum 1' || fail "metrics lack the quorum wait"
+# The whole scrape first, then the line, without a pipe: under stack.bash's pipefail, `curl | grep -q`
+# fails when grep stops reading at its match before curl wrote the rest (curl's SIGPIPE, exit 23).
+quorum_metric() {
+  local body rc
+  body=$(curl -sS -m 20 "$API/metrics" 2>&1); rc=$?
+  grep -qx "oncesign_approvals_awaiting_quorum $1" <<<"$body" && return 0
+  echo "curl rc=$rc; $(grep -E '^oncesign_(approvals|metrics_errors|api_engine)' <<<"$body" | tr '\n' ' ')"
+  return 1
+}
+got=$(quorum_metric 1) || fail "metrics lack the quorum wait: $got"
 grep -q 'tx.awaiting_quorum' "$dir/d.main.err" "$dir/d.main.out" || fail "tx.awaiting_quorum not logged"
 want_events "$big" "payout.awaiting_approval " 10
 [ "$(status POST /v1/payouts/$small/approvals '{"approval":"00"}')" = 400 ] || fail "a malformed approval: $(cat "$dir/r.json")"

@@ -106,13 +106,16 @@ docs_block() {
 # errexit inherited by command substitutions; on the first failing command prints
 # "FAIL: FILE:N: <command>" (N: its line in the doc) and exits the (sub)shell with its status.
 # Variables a block sets stay for the next block of the same page.
+# The caller's options come back afterwards as they were (stack.bash's pipefail stays on).
 docs_source() {
   DOCS_WHERE_FILE=$1 DOCS_WHERE_LINE=$2
+  local before
+  before=$(set +o; shopt -p inherit_errexit)
   set -eE -o pipefail
   shopt -s inherit_errexit
   trap 'rc=$?; echo "FAIL: $DOCS_WHERE_FILE:$((DOCS_WHERE_LINE + LINENO)): $(sed -n "${LINENO}p" "'"$3"'") (exit $rc)" >&2; exit $rc' ERR
   # shellcheck disable=SC1090
   source "$3"
   trap - ERR
-  set +eE +o pipefail
+  eval "$before"
 }
