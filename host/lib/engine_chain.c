@@ -1721,6 +1721,41 @@ static void reconcile_row(os_engine *e, const os_ledger_tx_ref *ref) {
     free(ri);
 }
 
+/* Settles every draft whose family has a confirmed member (a fee bump or respend held for the
+ * operators' approvals or the operator's press when the original confirmed): it spends the same
+ * anchor, so it can never confirm, and signing it would only add a signature and a log entry for a
+ * transaction the node rejects. SUPERSEDED applies once per draft, so it is logged once; run on every
+ * pass, it also settles what a crash between the confirmation and here left behind. recon_mu held. */
+static void settle_superseded(os_engine *e) {
+    os_ledger_superseded *sup = NULL;
+    size_t n = 0, settled = 0;
+    if (os_ledger_txs_superseded(e->ledger, &sup, &n) != OS_OK || n == 0) {
+        free(sup);
+        return; /* asked again next pass */
+    }
+    /* never under a signing session: one that committed a draft must store what it signed, so a draft
+     * is settled only while no session runs (a busy signer: next pass); trylock, as the worker may
+     * hold sign_mu while it waits for recon_mu elsewhere */
+    if (pthread_mutex_trylock(&e->sign_mu) != 0) {
+        free(sup);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char note[96];
+        snprintf(note, sizeof note, "superseded: transaction %lld of the same anchor confirmed", (long long)sup[i].sibling);
+        os_tx_event_data d = {.note = note, .sibling = sup[i].sibling};
+        if (tx_event(e, sup[i].row, OS_TXEV_SUPERSEDED, &d) != OS_OK) continue;
+        settled++;
+        os_log_field f[] = { OS_LOG_INT("tx", sup[i].row), OS_LOG_INT("sibling", sup[i].sibling) };
+        os_log(OS_LOG_INFO, "tx.superseded", f, 2, "transaction %lld is settled unsigned: transaction %lld, spending the"
+               " same anchor, confirmed and paid its payouts; its approvals are dropped and the coins only it held are"
+               " spendable again", (long long)sup[i].row, (long long)sup[i].sibling);
+    }
+    pthread_mutex_unlock(&e->sign_mu);
+    free(sup);
+    if (settled) engine_wake_worker(e);
+}
+
 static int reconcile_pass(os_engine *e, int forced) {
     if (!e->rpc) return OS_ERR_UNSUPPORTED;
     pthread_mutex_lock(&e->recon_mu);
@@ -1761,6 +1796,7 @@ static int reconcile_pass(os_engine *e, int forced) {
     if (os_ledger_txs_unsettled(e->ledger, e->cfg.confirmations_final, &refs, &n) == OS_OK)
         for (size_t i = 0; i < n; i++) reconcile_row(e, &refs[i]);
     free(refs);
+    settle_superseded(e);
     pthread_mutex_unlock(&e->recon_mu);
     return OS_OK;
 }

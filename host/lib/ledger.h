@@ -120,6 +120,10 @@ typedef enum {
  *   REPLACED_BY_OURS  SIGNED, BROADCAST          REPLACED    (unchanged: the confirmed one carries them)
  *   ANCHOR_LOST       SIGNED, BROADCAST          REPLACED    signing, signed, broadcast -> awaiting_reanchor
  *                       (a foreign transaction spent the anchor, confirmations_final deep)
+ *   SUPERSEDED        SIGNING, AWAITING          REPLACED    (unchanged: the confirmed sibling carries them)
+ *                       (a draft whose family has a CONFIRMED member: it spends the same anchor, so it
+ *                       can never confirm) + quorum_wait 0, its approvals dropped, its coins the sibling
+ *                       spent -> spent, the others -> available (a respend's new coins come back)
  *
  * Two arrows are not events of an existing transaction: a new draft (os_ledger_tx_draft_create)
  * takes requested payouts to signing, and a replacement (os_ledger_tx_replacement_create) takes the
@@ -141,6 +145,7 @@ typedef enum {
     OS_TXEV_INPUT_LOST,
     OS_TXEV_REPLACED_BY_OURS,
     OS_TXEV_ANCHOR_LOST,
+    OS_TXEV_SUPERSEDED,
 } os_tx_event;
 
 /* Coin states. */
@@ -182,6 +187,8 @@ typedef struct {
     /* CONFIRMED */
     uint32_t confirmations;
     uint64_t block_height;
+    /* SUPERSEDED: the CONFIRMED transaction of the same family (same anchor) */
+    int64_t sibling;
 } os_tx_event_data;
 
 /* Applies event ev to transaction row, with the table above, in one transaction.
@@ -384,7 +391,8 @@ int os_ledger_tx_needs_bump(os_ledger *l, int64_t row, int *yes);
 typedef enum {
     OS_LEDGER_NEXT_TO_SIGN = 1,     /* oldest draft in SIGNING */
     OS_LEDGER_NEXT_AWAITING,        /* oldest draft in AWAITING (the operator was asked), except those
-                                       held short of the operators' approvals (quorum_wait 1) */
+                                       held short of the operators' approvals (quorum_wait 1); neither
+                                       queue offers a draft whose family has a CONFIRMED member */
     OS_LEDGER_NEXT_TO_BUMP,         /* oldest SIGNED with needs_bump, no live replacement, change unspent */
     OS_LEDGER_NEXT_UNSENT,          /* oldest SIGNED never offered to the node */
     OS_LEDGER_NEXT_TO_RESPEND,      /* oldest SIGNED after INPUT_LOST, its anchor still reserved by it, no
@@ -589,6 +597,17 @@ int os_ledger_recovery_code_paid(os_ledger *l, int64_t code_row, const uint8_t p
 /* The block height from which a transaction signed after the backup can be in the chain: the highest
  * the backup recorded (0 when none). */
 int os_ledger_recovery_scan_from(os_ledger *l, uint64_t *height);
+
+/* A draft that can never be signed usefully: a transaction of its family (the same anchor) confirmed. */
+typedef struct {
+    int64_t row;        /* in SIGNING or AWAITING */
+    int64_t sibling;    /* CONFIRMED, the same anchor */
+} os_ledger_superseded;
+
+/* Every draft (SIGNING or AWAITING) whose family has a CONFIRMED member, oldest first, each with one
+ * such member (heap array, free it; *out NULL when none): what OS_TXEV_SUPERSEDED settles.
+ * Returns: OS_OK; OS_ERR_ARG; OS_ERR_IO (no memory); OS_ERR_DB. */
+int os_ledger_txs_superseded(os_ledger *l, os_ledger_superseded **out, size_t *n);
 
 /* The transactions in SIGNING, AWAITING, SIGNED or BROADCAST other than except_row (heap array). */
 int os_ledger_txs_in_flight(os_ledger *l, int64_t except_row, int64_t **rows, size_t *n);

@@ -20,6 +20,7 @@ enum {
     FX_RETURN = 1 << 4,         /* payouts and coins back to the transaction this one replaces */
     FX_CONFIRM = 1 << 5,        /* confirmations; carried payouts confirmed; family settled */
     FX_LOSE_INPUTS = 1 << 6,    /* the lost coins spent; the others but the anchor released */
+    FX_SUPERSEDE = 1 << 7,      /* quorum hold and approvals dropped; coins spent or released */
 };
 
 typedef struct {
@@ -51,7 +52,13 @@ static const tx_rule tx_transitions[] = {
     {OS_TXEV_INPUT_LOST, OUT_TX, OS_TX_SIGNED, 0, 0, FX_LOSE_INPUTS},
     {OS_TXEV_REPLACED_BY_OURS, OUT_TX, OS_TX_REPLACED, 0, 0, 0},
     {OS_TXEV_ANCHOR_LOST, OUT_TX, OS_TX_REPLACED, OS_PAYOUT_AWAITING_REANCHOR, BIT(OS_PAYOUT_SIGNING) | SIGNED_PAYOUTS, 0},
+    {OS_TXEV_SUPERSEDED, PENDING_TX, OS_TX_REPLACED, 0, 0, FX_SUPERSEDE},
 };
+
+/* A draft no one may sign: a transaction on its anchor confirmed, so it is a double spend (the
+ * alias t is the draft's row). */
+#define FAMILY_CONFIRMED \
+    "EXISTS (SELECT 1 FROM txs c WHERE c.state = ? AND c.anchor_txid = t.anchor_txid AND c.anchor_vout = t.anchor_vout)"
 
 static const tx_rule *rule_of(os_tx_event ev) {
     for (size_t i = 0; i < sizeof tx_transitions / sizeof tx_transitions[0]; i++)
@@ -94,6 +101,38 @@ static int advance_tree_seq(os_ledger *l, uint64_t seq) {
     uint64_t have = 0;
     int rc = os_ledger_meta_u64(l, "tree_seq", &have);
     if (rc == OS_OK && seq > have) rc = os_ledger_meta_put_u64(l, "tree_seq", seq);
+    return rc;
+}
+
+/* Inside an operation: settles draft row, whose family member sibling confirmed. Its payouts are
+ * left alone: they are carried by the sibling too (a fee bump or a respend copies the link rows) and
+ * its confirmation confirmed them. Safe for a committed draft (root_after set) as well: its leaves are
+ * the payouts' nonces again (REPLACE outputs on the same anchor), which the sibling paid, and its raw
+ * transaction was never stored, so it was never sent. */
+static int supersede(os_ledger *l, int64_t row, int64_t sibling) {
+    int64_t same = 0;
+    int rc = ledger_int(l, &same, "SELECT 1 FROM txs t, txs c WHERE t.id = ? AND c.id = ? AND c.id != t.id AND c.state = ?"
+                                  " AND c.anchor_txid = t.anchor_txid AND c.anchor_vout = t.anchor_vout",
+                        "iii", row, sibling, (int64_t)OS_TX_CONFIRMED);
+    os_draft spent;
+    memset(&spent, 0, sizeof spent);
+    if (rc == OS_OK) rc = os_ledger_tx_draft(l, sibling, &spent, NULL, NULL);
+    /* what the sibling spent is gone; what only this draft held is the wallet's again */
+    for (size_t i = 0; rc == OS_OK && i < spent.tx.n_inputs; i++)
+        rc = ledger_run(l, NULL, "UPDATE coins SET state = ? WHERE reserved_by = ? AND txid = ? AND vout = ?", "iibi",
+                        (int64_t)OS_COIN_SPENT, row, spent.tx.inputs[i].prevout.txid, 32,
+                        (int64_t)spent.tx.inputs[i].prevout.vout);
+    os_draft_free(&spent);
+    if (rc == OS_OK)
+        rc = ledger_run(l, NULL, "UPDATE coins SET state = ?, reserved_by = NULL WHERE reserved_by = ? AND state = ?", "iii",
+                        (int64_t)OS_COIN_AVAILABLE, row, (int64_t)OS_COIN_RESERVED);
+    /* nothing can approve it usefully any more */
+    if (rc == OS_OK)
+        rc = ledger_run(l, NULL, "DELETE FROM approvals WHERE tx_digest = (SELECT tx_digest FROM txs WHERE id = ?1) AND NOT"
+                                 " EXISTS (SELECT 1 FROM txs o WHERE o.id != ?1 AND o.state = ?2 AND o.tx_digest ="
+                                 " approvals.tx_digest)",
+                        "ii", row, (int64_t)OS_TX_AWAITING);
+    if (rc == OS_OK) rc = ledger_run(l, NULL, "UPDATE txs SET quorum_wait = 0 WHERE id = ?", "i", row);
     return rc;
 }
 
@@ -161,11 +200,13 @@ static int apply_effects(os_ledger *l, int64_t row, const tx_rule *r, const os_t
                                      " WHERE id IN (SELECT payout_id FROM tx_payouts WHERE tx_row = ?3)"
                                      " AND (status != ?1 OR confirmations != ?2 OR tx_row IS NOT ?3)",
                             "iiii", (int64_t)OS_PAYOUT_CONFIRMED, (int64_t)d->confirmations, row, d->now);
+        /* a draft of the family keeps its coins until SUPERSEDED settles it: a respend's new coins
+         * are not spent by this one and go back to the wallet then */
         if (rc == OS_OK)
             rc = ledger_run(l, NULL, "UPDATE coins SET state = ?2 WHERE state != ?2 AND (reserved_by = ?1 OR reserved_by IN"
                                      " (SELECT f.id FROM txs f, txs t WHERE t.id = ?1 AND f.anchor_txid = t.anchor_txid"
-                                     " AND f.anchor_vout = t.anchor_vout))",
-                            "ii", row, (int64_t)OS_COIN_SPENT);
+                                     " AND f.anchor_vout = t.anchor_vout AND f.state NOT IN (?3, ?4)))",
+                            "iiii", row, (int64_t)OS_COIN_SPENT, (int64_t)OS_TX_SIGNING, (int64_t)OS_TX_AWAITING);
         /* its relatives (none confirmed, since this one is) can never confirm */
         if (rc == OS_OK)
             rc = ledger_run(l, NULL, "UPDATE txs SET state = ?2 WHERE id != ?1 AND state IN (?3, ?4) AND id IN"
@@ -173,6 +214,7 @@ static int apply_effects(os_ledger *l, int64_t row, const tx_rule *r, const os_t
                                      " AND f.anchor_vout = t.anchor_vout)",
                             "iiii", row, (int64_t)OS_TX_REPLACED, (int64_t)OS_TX_SIGNED, (int64_t)OS_TX_BROADCAST);
     }
+    if (rc == OS_OK && (r->effects & FX_SUPERSEDE)) rc = supersede(l, row, d->sibling);
     return rc;
 }
 
@@ -183,6 +225,7 @@ int os_ledger_tx_transition(os_ledger *l, int64_t row, os_tx_event ev, const os_
         return OS_ERR_ARG;
     if ((r->effects & FX_RELEASE) && d->n_failed && !d->failed_nonces) return OS_ERR_ARG;
     if ((r->effects & FX_LOSE_INPUTS) && (!d->n_lost || !d->lost)) return OS_ERR_ARG;
+    if ((r->effects & FX_SUPERSEDE) && d->sibling <= 0) return OS_ERR_ARG;
     int rc = ledger_op_begin(l);
     if (rc != OS_OK) return rc;
     int64_t state = 0;
@@ -429,12 +472,15 @@ int os_ledger_tx_next(os_ledger *l, os_ledger_queue q, int64_t *row) {
     int rc;
     switch (q) {
     case OS_LEDGER_NEXT_TO_SIGN:
-        rc = ledger_int(l, row, "SELECT id FROM txs WHERE state = ? ORDER BY id LIMIT 1", "i", (int64_t)OS_TX_SIGNING);
+        /* a draft whose family confirmed is never sent to the signer, even before it is settled */
+        rc = ledger_int(l, row, "SELECT id FROM txs t WHERE state = ? AND NOT " FAMILY_CONFIRMED " ORDER BY id LIMIT 1",
+                        "ii", (int64_t)OS_TX_SIGNING, (int64_t)OS_TX_CONFIRMED);
         break;
     case OS_LEDGER_NEXT_AWAITING:
         /* a draft short of approvals waits for them without the worker spinning on it (quorum_wait 1) */
-        rc = ledger_int(l, row, "SELECT id FROM txs WHERE state = ? AND quorum_wait != 1 ORDER BY id LIMIT 1", "i",
-                        (int64_t)OS_TX_AWAITING);
+        rc = ledger_int(l, row, "SELECT id FROM txs t WHERE state = ? AND quorum_wait != 1 AND NOT " FAMILY_CONFIRMED
+                                " ORDER BY id LIMIT 1",
+                        "ii", (int64_t)OS_TX_AWAITING, (int64_t)OS_TX_CONFIRMED);
         break;
     case OS_LEDGER_NEXT_TO_BUMP:
         /* not one whose change a later transaction of ours spends: replacing it would orphan that
@@ -458,6 +504,39 @@ int os_ledger_tx_next(os_ledger *l, os_ledger_queue q, int64_t *row) {
     if (rc == OS_ERR_NOT_FOUND) {
         *row = 0;
         return OS_OK;
+    }
+    return rc;
+}
+
+int os_ledger_txs_superseded(os_ledger *l, os_ledger_superseded **out, size_t *n) {
+    if (!l || !out || !n) return OS_ERR_ARG;
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT t.id, (SELECT min(c.id) FROM txs c WHERE c.state = ?3 AND c.anchor_txid ="
+                                  " t.anchor_txid AND c.anchor_vout = t.anchor_vout) AS sibling FROM txs t"
+                                  " WHERE t.state IN (?1, ?2) AND sibling IS NOT NULL ORDER BY t.id",
+                          "iii", (int64_t)OS_TX_SIGNING, (int64_t)OS_TX_AWAITING, (int64_t)OS_TX_CONFIRMED);
+    if (rc != OS_OK) return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
+    int r = SQLITE_ROW;
+    for (; r == SQLITE_ROW; r = sqlite3_step(st)) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            os_ledger_superseded *grown = realloc(*out, cap * sizeof **out);
+            if (!grown) break;
+            *out = grown;
+        }
+        (*out)[*n].row = sqlite3_column_int64(st, 0);
+        (*out)[*n].sibling = sqlite3_column_int64(st, 1);
+        (*n)++;
+    }
+    rc = r == SQLITE_ROW ? OS_ERR_IO : OS_OK; /* stopped early: out of memory */
+    if (ledger_query_end(l, st, r) != OS_OK && rc == OS_OK) rc = OS_ERR_DB;
+    if (rc != OS_OK) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
     }
     return rc;
 }

@@ -719,6 +719,169 @@ static void test_input_lost_respend(void **state) {
     os_ledger_close(l);
 }
 
+/* A transaction over n_in new coins (tags[0] its anchor), signed and sent, carrying one new payout. */
+static int64_t sent_tx(os_ledger *l, const uint8_t tags[3], size_t n_in, uint8_t nonce_tag, int64_t *payout,
+                       os_sign_input *in, os_sign_output *out) {
+    static const uint8_t prev[] = {0x01};
+    int64_t coins[3];
+    memset(in, 0, n_in * sizeof *in);
+    memset(out, 0, sizeof *out);
+    for (size_t k = 0; k < n_in; k++) {
+        coins[k] = add_coin(l, tags[k], 100000);
+        memset(in[k].prevout.txid, tags[k], 32);
+        in[k].script_type = OS_SCRIPT_P2PKH;
+        in[k].prev_tx = prev;
+        in[k].prev_tx_len = sizeof prev;
+    }
+    out->kind = OS_OUTPUT_PAYOUT;
+    out->amount = 50000;
+    out->script_len = 3;
+    os_ledger_new_payout np = {.amount = 50000, .script = out->script, .script_len = 3, .address = REGTEST_ADDR, .now = 1};
+    memset(np.nonce, nonce_tag, 32);
+    assert_int_equal(os_ledger_payout_insert(l, &np, payout), OS_OK);
+    os_sign_tx tx = {.version = 2, .inputs = in, .n_inputs = n_in, .outputs = out, .n_outputs = 1};
+    int64_t row = 0;
+    assert_int_equal(os_ledger_tx_draft_create(l, &tx, 500, OS_PAYOUT_REQUESTED, payout, 1, coins, n_in, 1, &row), OS_OK);
+    uint8_t txid[32], root[32] = {0x99};
+    memset(txid, nonce_tag, 32);
+    os_tx_event_data d = {.now = 2, .note = "", .raw = prev, .raw_len = 1, .txid = txid, .root_after = root};
+    assert_int_equal(os_ledger_tx_transition(l, row, OS_TXEV_SIGNED, &d), OS_OK);
+    assert_int_equal(os_ledger_tx_transition(l, row, OS_TXEV_SENT, &d), OS_OK);
+    return row;
+}
+
+static int64_t coin_of(os_ledger *l, uint8_t tag) {
+    sqlite3_stmt *st = NULL;
+    uint8_t txid[32];
+    memset(txid, tag, 32);
+    assert_int_equal(sqlite3_prepare_v2(os_ledger_db(l), "SELECT id FROM coins WHERE txid = ?", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_blob(st, 1, txid, 32, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return id;
+}
+
+/* A draft of a family (a fee bump held for the operators' approvals; a respend the signer already
+ * committed) whose sibling confirms can never confirm itself. Before the fix it stayed pending for
+ * ever, holding its coins (a respend's new coin was then marked spent with the family: lost to the
+ * wallet), its approvals and its place in the worker's queue. Now the worker's queues pass it by at
+ * once, os_ledger_txs_superseded names it with its confirmed sibling, and SUPERSEDED settles it once:
+ * REPLACED, hold and approvals dropped, the coins the sibling spent spent, the others available, the
+ * payouts confirmed through the sibling as they were. */
+static void test_pending_sibling_superseded(void **state) {
+    (void)state;
+    os_ledger *l = NULL;
+    char err[256];
+    assert_int_equal(os_ledger_open(db_path, &l, err, sizeof err), OS_OK);
+    os_sign_input in[3];
+    os_sign_output out;
+    int64_t payout = 0, next = -1, bump = 0;
+    static const uint8_t tags[3] = {0xE1, 0xE2, 0xE3};
+    int64_t orig = sent_tx(l, tags, 2, 0x51, &payout, in, &out);
+
+    /* a fee bump on the same coins, above the threshold: held with one approval stored */
+    os_sign_input bin[2] = {in[0], in[1]};
+    bin[0].sequence = 1;      /* another digest than the original's */
+    os_sign_tx btx = {.version = 2, .inputs = bin, .n_inputs = 2, .outputs = &out, .n_outputs = 1};
+    assert_int_equal(os_ledger_tx_replacement_create(l, orig, &btx, 900, NULL, 0, 3, &bump), OS_OK);
+    os_tx_event_data w = {.now = 4, .note = "waiting"};
+    assert_int_equal(os_ledger_tx_transition(l, bump, OS_TXEV_OPERATOR_WAIT, &w), OS_OK);
+    assert_int_equal(os_ledger_tx_quorum_set(l, bump, 1), OS_OK);
+    uint8_t digest[32];
+    os_tx_state st = 0;
+    int qw = 0, added = 0;
+    assert_int_equal(os_ledger_tx_quorum(l, bump, digest, &st, &qw), OS_OK);
+    os_approval a = {.expiry_seq = 100};
+    memset(a.operator_key, 0x0C, 32);
+    assert_int_equal(os_ledger_approval_put(l, digest, &a, 0, 4, &added), OS_OK);
+    assert_int_equal(added, 1);
+
+    /* the original confirms: its payout is paid, the held bump is doomed */
+    os_tx_event_data conf = {.now = 5, .note = "", .confirmations = 1, .block_height = 20};
+    assert_int_equal(os_ledger_tx_transition(l, orig, OS_TXEV_CONFIRMED, &conf), OS_OK);
+    assert_int_equal(value_of(l, "SELECT status FROM payouts WHERE id = ?", payout), OS_PAYOUT_CONFIRMED);
+    assert_int_equal(value_of(l, "SELECT tx_row FROM payouts WHERE id = ?", payout), orig);
+    /* the operator's press (quorum_wait 2: asked again) would not reach the signer either */
+    assert_int_equal(os_ledger_tx_quorum_set(l, bump, 2), OS_OK);
+    assert_int_equal(os_ledger_tx_next(l, OS_LEDGER_NEXT_AWAITING, &next), OS_OK);
+    assert_int_equal(next, 0);
+
+    os_ledger_superseded *sup = NULL;
+    size_t n = 0;
+    assert_int_equal(os_ledger_txs_superseded(l, &sup, &n), OS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(sup[0].row, bump);
+    assert_int_equal(sup[0].sibling, orig);
+    free(sup);
+    /* only with its confirmed sibling: no sibling, itself, or one of another family change nothing */
+    os_tx_event_data s = {.now = 6, .note = "superseded"};
+    assert_int_equal(os_ledger_tx_transition(l, bump, OS_TXEV_SUPERSEDED, &s), OS_ERR_ARG);
+    s.sibling = bump;
+    assert_int_equal(os_ledger_tx_transition(l, bump, OS_TXEV_SUPERSEDED, &s), OS_ERR_NOT_FOUND);
+    assert_int_equal(value_of(l, "SELECT state FROM txs WHERE id = ?", bump), OS_TX_AWAITING);
+    s.sibling = orig;
+    assert_int_equal(os_ledger_tx_transition(l, bump, OS_TXEV_SUPERSEDED, &s), OS_OK);
+    assert_int_equal(value_of(l, "SELECT state FROM txs WHERE id = ?", bump), OS_TX_REPLACED);
+    assert_int_equal(value_of(l, "SELECT quorum_wait FROM txs WHERE id = ?", bump), 0);
+    os_approval got[2];
+    assert_int_equal(os_ledger_approvals_of(l, digest, got, 2, &n), OS_OK);
+    assert_int_equal(n, 0);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(value_of(l, "SELECT state FROM coins WHERE id = ?", coin_of(l, tags[k])), OS_COIN_SPENT);
+    assert_int_equal(value_of(l, "SELECT status FROM payouts WHERE id = ?", payout), OS_PAYOUT_CONFIRMED);
+    assert_int_equal(value_of(l, "SELECT tx_row FROM payouts WHERE id = ?", payout), orig);
+    /* once */
+    assert_int_equal(os_ledger_tx_transition(l, bump, OS_TXEV_SUPERSEDED, &s), OS_ERR_NOT_FOUND);
+    assert_int_equal(os_ledger_txs_superseded(l, &sup, &n), OS_OK);
+    assert_int_equal(n, 0);
+    assert_null(sup);
+
+    /* a respend after a lost input, committed by the signer (root_after), with a new coin; the
+     * original confirms after all (the foreign spend was reorganised away) */
+    static const uint8_t tags2[3] = {0xF1, 0xF2, 0xF3};
+    int64_t payout2 = 0, rep = 0;
+    int64_t orig2 = sent_tx(l, tags2, 3, 0x52, &payout2, in, &out);
+    os_tx_event_data lost = {.now = 7, .note = "lost", .lost = &in[1].prevout, .n_lost = 1};
+    assert_int_equal(os_ledger_tx_transition(l, orig2, OS_TXEV_INPUT_LOST, &lost), OS_OK);
+    int64_t fresh = add_coin(l, 0xF4, 300000), anchor2 = coin_of(l, 0xF1);
+    os_sign_input rin[2] = {in[0], in[2]};
+    memset(rin[1].prevout.txid, 0xF4, 32);
+    os_sign_output rout = out;
+    rout.replace = 1;
+    rout.anchor = in[0].prevout;
+    os_sign_tx rtx = {.version = 2, .inputs = rin, .n_inputs = 2, .outputs = &rout, .n_outputs = 1};
+    int64_t rcoins[2] = {anchor2, fresh};
+    assert_int_equal(os_ledger_tx_replacement_create(l, orig2, &rtx, 700, rcoins, 2, 8, &rep), OS_OK);
+    uint8_t root[32] = {0x9A};
+    assert_int_equal(os_ledger_tx_committed(l, rep, root, 0, 0, NULL, 0), OS_OK);
+    assert_int_equal(os_ledger_tx_next(l, OS_LEDGER_NEXT_TO_SIGN, &next), OS_OK);
+    assert_int_equal(next, rep);
+    conf.now = 9;
+    assert_int_equal(os_ledger_tx_transition(l, orig2, OS_TXEV_CONFIRMED, &conf), OS_OK);
+    assert_int_equal(value_of(l, "SELECT status FROM payouts WHERE id = ?", payout2), OS_PAYOUT_CONFIRMED);
+    /* never sent to the signer from now on, and the new coin is not lost with the family */
+    assert_int_equal(os_ledger_tx_next(l, OS_LEDGER_NEXT_TO_SIGN, &next), OS_OK);
+    assert_int_equal(next, 0);
+    assert_int_equal(value_of(l, "SELECT state FROM coins WHERE id = ?", fresh), OS_COIN_RESERVED);
+    assert_int_equal(os_ledger_txs_superseded(l, &sup, &n), OS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(sup[0].row, rep);
+    assert_int_equal(sup[0].sibling, orig2);
+    free(sup);
+    s.sibling = orig2;
+    assert_int_equal(os_ledger_tx_transition(l, rep, OS_TXEV_SUPERSEDED, &s), OS_OK);
+    assert_int_equal(value_of(l, "SELECT state FROM txs WHERE id = ?", rep), OS_TX_REPLACED);
+    assert_int_equal(value_of(l, "SELECT state FROM coins WHERE id = ?", anchor2), OS_COIN_SPENT);
+    assert_int_equal(value_of(l, "SELECT state FROM coins WHERE id = ?", fresh), OS_COIN_AVAILABLE);
+    assert_int_equal(value_of(l, "SELECT reserved_by IS NULL FROM coins WHERE id = ?", fresh), 1);
+    assert_int_equal(value_of(l, "SELECT status FROM payouts WHERE id = ?", payout2), OS_PAYOUT_CONFIRMED);
+    assert_int_equal(value_of(l, "SELECT tx_row FROM payouts WHERE id = ?", payout2), orig2);
+    assert_int_equal(os_ledger_txs_superseded(l, &sup, &n), OS_OK);
+    assert_int_equal(n, 0);
+    os_ledger_close(l);
+}
+
 /* A v2 ledger carried the fee-bump signal as text in last_error; v3 carries it as a column. */
 static void test_migrate_v2_fee_signal(void **state) {
     (void)state;
@@ -1123,6 +1286,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_corrupt_schema_refused_with_the_restore_advice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transition_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_input_lost_respend, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pending_sibling_superseded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_fee_signal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v4_tx_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reanchored_leaf_is_a_move, setup, teardown),
