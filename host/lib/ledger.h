@@ -410,6 +410,17 @@ typedef struct {
  * (heap array, freed by the caller). */
 int os_ledger_txs_unsettled(os_ledger *l, uint32_t final_confirmations, os_ledger_tx_ref **out, size_t *n);
 
+/* A draft that can never be signed usefully: a transaction of its family (the same anchor) confirmed. */
+typedef struct {
+    int64_t row;        /* in SIGNING or AWAITING */
+    int64_t sibling;    /* CONFIRMED, the same anchor */
+} os_ledger_superseded;
+
+/* Every draft (SIGNING or AWAITING) whose family has a CONFIRMED member, oldest first, each with one
+ * such member (heap array, free it; *out NULL when none): what OS_TXEV_SUPERSEDED settles.
+ * Returns: OS_OK; OS_ERR_ARG; OS_ERR_IO (no memory); OS_ERR_DB. */
+int os_ledger_txs_superseded(os_ledger *l, os_ledger_superseded **out, size_t *n);
+
 /* ---- the nonce tree's leaves and the signer's log archive ---- */
 
 /* Forgets what the ledger records of the signer's nonce set before a rebuild from the archived log:
@@ -597,17 +608,6 @@ int os_ledger_recovery_code_paid(os_ledger *l, int64_t code_row, const uint8_t p
 /* The block height from which a transaction signed after the backup can be in the chain: the highest
  * the backup recorded (0 when none). */
 int os_ledger_recovery_scan_from(os_ledger *l, uint64_t *height);
-
-/* A draft that can never be signed usefully: a transaction of its family (the same anchor) confirmed. */
-typedef struct {
-    int64_t row;        /* in SIGNING or AWAITING */
-    int64_t sibling;    /* CONFIRMED, the same anchor */
-} os_ledger_superseded;
-
-/* Every draft (SIGNING or AWAITING) whose family has a CONFIRMED member, oldest first, each with one
- * such member (heap array, free it; *out NULL when none): what OS_TXEV_SUPERSEDED settles.
- * Returns: OS_OK; OS_ERR_ARG; OS_ERR_IO (no memory); OS_ERR_DB. */
-int os_ledger_txs_superseded(os_ledger *l, os_ledger_superseded **out, size_t *n);
 
 /* The transactions in SIGNING, AWAITING, SIGNED or BROADCAST other than except_row (heap array). */
 int os_ledger_txs_in_flight(os_ledger *l, int64_t except_row, int64_t **rows, size_t *n);
