@@ -1023,14 +1023,21 @@ static os_engine *quorum_engine(uint64_t seed, uint8_t k, uint8_t n, uint32_t n_
     return open_engine(cfg, *c);
 }
 
+/* Creates the payout key of amount to destination dest. */
+static os_payout_info new_payout(os_engine *e, const char *key, uint32_t dest, uint64_t amount) {
+    char addr[OS_MAX_ADDRESS + 1];
+    os_payout_info p;
+    int created = 0;
+    dest_address(dest, addr);
+    assert_int_equal(os_engine_payout_create(e, key, addr, amount, &p, &created), OS_OK);
+    assert_int_equal(created, 1);
+    return p;
+}
+
 /* Creates the payout "big" of 40000 (above the threshold) to destination dest, starts the engine and
  * waits until the payout is held for approvals. */
 static os_payout_info held_payout(os_engine *e, uint32_t dest) {
-    char addr[OS_MAX_ADDRESS + 1];
-    os_payout_info big;
-    int created = 0;
-    dest_address(dest, addr);
-    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
+    os_payout_info big = new_payout(e, "big", dest, 40000);
     assert_int_equal(os_engine_start(e), OS_OK);
     wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
     return big;
@@ -1063,14 +1070,11 @@ static void test_quorum_batch_stays_under_threshold(void **state) {
     for (uint32_t i = 0; i < 3; i++) add_coin(i, 5000000, 45 + i);   /* one transaction could pay all three */
     os_engine_config cfg = config();
     os_engine *e = open_engine(&cfg, c);
-    char addr[OS_MAX_ADDRESS + 1];
     os_payout_info p[3];
-    int created = 0;
     for (int i = 0; i < 3; i++) {
         char key[16];
         snprintf(key, sizeof key, "small-%d", i);
-        dest_address(230 + (uint32_t)i, addr);
-        assert_int_equal(os_engine_payout_create(e, key, addr, 20000, &p[i], &created), OS_OK);
+        p[i] = new_payout(e, key, 230 + (uint32_t)i, 20000);
     }
     assert_int_equal(os_engine_start(e), OS_OK);
     for (int i = 0; i < 3; i++) wait_payout(e, p[i].id, OS_PAYOUT_SIGNED);
@@ -1092,15 +1096,12 @@ static void test_quorum_held_then_signed(void **state) {
     os_engine_config cfg;
     os_client *c;
     os_engine *e = quorum_engine(46, 2, 3, 3, 60, &cfg, &c);
-    os_payout_info big = held_payout(e, 240), small, other;
-    char addr[OS_MAX_ADDRESS + 1];
-    int created = 0;
+    os_payout_info big = held_payout(e, 240);
     os_engine_health h;
     assert_int_equal(os_engine_health_get(e, &h), OS_OK);
     assert_int_equal(h.payouts_awaiting_quorum, 1);
     /* a payout that does not wait for approvals has no commitment to approve */
-    dest_address(241, addr);
-    assert_int_equal(os_engine_payout_create(e, "small", addr, 10000, &small, &created), OS_OK);
+    os_payout_info small = new_payout(e, "small", 241, 10000);
     wait_payout(e, small.id, OS_PAYOUT_SIGNED);
     os_quorum_commitment qc;
     assert_int_equal(os_engine_payout_commitment(e, small.id, &qc), OS_ERR_QUORUM_NOT_WAITING);
@@ -1146,8 +1147,7 @@ static void test_quorum_held_then_signed(void **state) {
     assert_int_equal(held, 1);
     assert_int_equal(needed, 2);
     still_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
-    dest_address(242, addr);
-    assert_int_equal(os_engine_payout_create(e, "other", addr, 10000, &other, &created), OS_OK);
+    os_payout_info other = new_payout(e, "other", 242, 10000);
     wait_payout(e, other.id, OS_PAYOUT_SIGNED);
     /* k: signed, after the operator's press */
     os_approval a2 = approve(e, big.id, 2, 100);
@@ -1169,15 +1169,12 @@ static void test_quorum_expired_approval_dropped(void **state) {
     os_engine_config cfg;
     os_client *c;
     os_engine *e = quorum_engine(47, 2, 3, 2, 48, &cfg, &c);
-    os_payout_info big = held_payout(e, 250), small;
-    char addr[OS_MAX_ADDRESS + 1];
-    int created = 0;
+    os_payout_info big = held_payout(e, 250);
     size_t held = 0, needed = 0;
     os_approval short_lived = approve(e, big.id, 0, 1);   /* valid while the log stays where it is */
     assert_int_equal(os_engine_approval_add(e, big.id, &short_lived, 0, &held, &needed, NULL), OS_OK);
     assert_int_equal(held, 1);
-    dest_address(251, addr);
-    assert_int_equal(os_engine_payout_create(e, "small", addr, 10000, &small, &created), OS_OK);
+    os_payout_info small = new_payout(e, "small", 251, 10000);
     wait_payout(e, small.id, OS_PAYOUT_SIGNED);  /* its SIGN entry moves the log past the expiry */
     /* the worker archives the log right after it stored the signed transaction */
     for (int i = 0; i < 400 && sql_int("SELECT max(seq) FROM signer_log") < (int64_t)short_lived.expiry_seq; i++)
@@ -1233,9 +1230,7 @@ static void test_quorum_held_payout_cancelled(void **state) {
     os_engine_config cfg;
     os_client *c;
     os_engine *e = quorum_engine(49, 1, 1, 1, 51, &cfg, &c);   /* one coin: the held draft reserves it */
-    os_payout_info big = held_payout(e, 270), small, p;
-    char addr[OS_MAX_ADDRESS + 1];
-    int created = 0;
+    os_payout_info big = held_payout(e, 270), p;
     size_t held = 0, needed = 0;
     os_approval late = approve(e, big.id, 0, 100);
     assert_int_equal(os_engine_payout_cancel(e, big.id), OS_OK);
@@ -1243,8 +1238,7 @@ static void test_quorum_held_payout_cancelled(void **state) {
     assert_int_equal(p.status, OS_PAYOUT_FAILED);
     assert_non_null(strstr(p.error, "cancelled"));
     assert_int_equal(os_engine_approval_add(e, big.id, &late, 0, &held, &needed, NULL), OS_ERR_QUORUM_NOT_WAITING);
-    dest_address(271, addr);
-    assert_int_equal(os_engine_payout_create(e, "small", addr, 10000, &small, &created), OS_OK);
+    os_payout_info small = new_payout(e, "small", 271, 10000);
     wait_payout(e, small.id, OS_PAYOUT_SIGNED);
     assert_int_equal(sql_int("SELECT count(*) FROM txs WHERE state = 5"), 1);   /* the released draft */
     os_engine_stop(e);
@@ -1323,11 +1317,7 @@ static void test_quorum_unknown_set_holds_once(void **state) {
     os_engine_config cfg = config();
     cfg.on_operator_wait = press_button;
     os_engine *e = open_engine(&cfg, c);
-    char addr[OS_MAX_ADDRESS + 1];
-    os_payout_info big;
-    int created = 0;
-    dest_address(300, addr);
-    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
+    os_payout_info big = new_payout(e, "big", 300, 40000);
     assert_int_equal(os_engine_start(e), OS_OK);
     for (int i = 0; i < 400 && sql_int("SELECT quorum_wait FROM txs") != 1; i++) usleep(25000);
     still_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
