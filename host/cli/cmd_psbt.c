@@ -700,14 +700,21 @@ static long psbt_coin_type(const psbt *p) {
     return -1;
 }
 
+/* The backend options (--db, --rpc-*) are accepted by every command; inspect, bind and add-approval
+ * need none of them. Returns as cli_backend_option: 1 one was read (and skipped), 0 argv[*i] is not
+ * one, -1 a usage error (printed). */
+static int skip_backend_option(int argc, char **argv, int *i) {
+    cli_backend unused;
+    memset(&unused, 0, sizeof unused);
+    return cli_backend_option(&unused, argc, argv, i);
+}
+
 static int cmd_inspect(const cli_globals *g, int argc, char **argv) {
     const char *file = NULL;
     uint8_t net = OS_NET_MAIN;
     int net_given = 0;
-    cli_backend unused;
-    memset(&unused, 0, sizeof unused);
     for (int i = 0; i < argc; i++) {
-        int r = cli_backend_option(&unused, argc, argv, &i);   /* accepted everywhere, not needed here */
+        int r = skip_backend_option(argc, argv, &i);
         if (r < 0) return CLI_EXIT_USAGE;
         if (r > 0) continue;
         if (strcmp(argv[i], "--network") == 0 && i + 1 < argc) {
@@ -870,11 +877,9 @@ static int cmd_bind(const cli_globals *g, int argc, char **argv) {
     uint8_t nonce[32];
     os_outpoint anchor;
     os_voucher voucher;
-    cli_backend unused;
-    memset(&unused, 0, sizeof unused);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = cli_backend_option(&unused, argc, argv, &i);
+        int r = skip_backend_option(argc, argv, &i);
         if (r < 0) return CLI_EXIT_USAGE;
         if (r > 0) continue;
         if (strcmp(a, "--output") == 0) {
@@ -934,11 +939,9 @@ static int cmd_bind(const cli_globals *g, int argc, char **argv) {
  * commitment) to the PSBT; `oncesign sign` sends the approvals it carries. */
 static int cmd_add_approval(const cli_globals *g, int argc, char **argv) {
     const char *file = NULL, *out = NULL, *hex = NULL;
-    cli_backend unused;
-    memset(&unused, 0, sizeof unused);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = cli_backend_option(&unused, argc, argv, &i);
+        int r = skip_backend_option(argc, argv, &i);
         if (r < 0) return CLI_EXIT_USAGE;
         if (r > 0) continue;
         if (strcmp(a, "--approval") == 0 && val != NULL) hex = argv[++i];

@@ -15,6 +15,7 @@
 # Needs $ONCESIGN_BUILD. Runs in about 40 seconds.
 STACK_TAG=anchor STACK_NODE_SEED=11 STACK_SIM_SEED=13 STACK_CONFIRMATIONS_FINAL=3
 . "$(dirname "$0")/lib/stack.bash"
+. "$(dirname "$0")/lib/elsewhere.bash"
 
 start_stack 1   # one coin: it becomes the anchor, so the re-anchor waits for the next coin (funds)
 dest=$(rpc getnewaddress | jq -r .)
@@ -29,49 +30,17 @@ stop_daemon
 pass "payout $p broadcast in $txid, anchor $anchor"
 
 # ---- the daemon's own signer will not spend the anchor without the payout
-cli() { # cli NAME DEVICE DB ARGS...
-  local name=$1 device=$2 db=$3; shift 3
-  timeout 30 "$B/oncesign" --device "$device" "$@" --db "$db" >"$dir/cli.$name.out" 2>"$dir/cli.$name.err"
-}
-rpc_opts=(--rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password-file "$dir/rpc.password")
-cli create-a "sim:$dir/s.sock" "$dir/ledger.db" psbt create --to "$miner" --amount 150000000 \
-  --nonce "$(printf '%064x' 7001)" --input "$anchor" --change-index 7 "${rpc_opts[@]}" --out "$dir/a.psbt" ||
+cli_rpc create-a "sim:$dir/s.sock" "$dir/ledger.db" psbt create --to "$miner" --amount 150000000 \
+  --nonce "$(printf '%064x' 7001)" --input "$anchor" --change-index 7 --out "$dir/a.psbt" ||
   fail "psbt create: $(cat "$dir/cli.create-a.err")"
 cli sign-a "sim:$dir/s.sock" "$dir/ledger.db" sign "$dir/a.psbt" --finalize && fail "the signer signed a spend of the anchor"
 grep -q 'anchor-spent' "$dir/cli.sign-a.out" "$dir/cli.sign-a.err" || fail "not refused as anchor-spent: $(cat "$dir/cli.sign-a.err")"
 pass "the daemon's signer refuses to spend the anchor without its payout (anchor-spent)"
 
 # ---- elsewhere: the same seed on a second signer spends the anchor, while the payout is not in the mempool
-rm -f "$dir/s2.sock" "$dir/c2.sock"
-"$B/oncesign-sim-test" --socket "$dir/s2.sock" --flash "$dir/flash2.bin" --control "$dir/c2.sock" --no-tty --seed 17 \
-  </dev/null 2>>"$dir/sim2.log" &
-sim2_pid=$!
-trap 'kill $sim2_pid 2>/dev/null; cleanup' EXIT
-for _ in $(seq 200); do
-  [ "$("$B/oncesign-sim" --control "$dir/c2.sock" --send ping 2>/dev/null)" = pong ] && break
-  sleep 0.05
-done
-"$B/oncesign" --device "sim:$dir/s2.sock" device init --network regtest --script-type p2pkh \
-  --restore "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about" \
-  >"$dir/init2.out" 2>&1 &
-init_pid=$!
-for _ in $(seq 400); do
-  kill -0 $init_pid 2>/dev/null || break
-  "$B/oncesign-sim" --control "$dir/c2.sock" --send approve >/dev/null 2>&1
-  sleep 0.05
-done
-wait $init_pid || fail "second signer init: $(cat "$dir/init2.out")"
-"$B/oncesign" ledger init --db "$dir/elsewhere.db" >/dev/null || fail "ledger init (elsewhere)"
+start_elsewhere 17
 [ "$(rpc testnode_evict "[\"$txid\"]")" -ge 1 ] || fail "could not evict $txid"
-cli create-b "sim:$dir/s2.sock" "$dir/elsewhere.db" psbt create --to "$miner" --amount 150000000 \
-  --nonce "$(printf '%064x' 7002)" --input "$anchor" --change-index 7 "${rpc_opts[@]}" --out "$dir/b.psbt" ||
-  fail "psbt create (elsewhere): $(cat "$dir/cli.create-b.err")"
-cli sign-b "sim:$dir/s2.sock" "$dir/elsewhere.db" --json sign "$dir/b.psbt" --finalize ||
-  fail "sign (elsewhere): $(cat "$dir/cli.sign-b.err")"
-hex=$(jq -r .hex "$dir/cli.sign-b.out")
-foreign=$(rpc sendrawtransaction "[\"$hex\"]" | jq -r .)
-[ "$foreign" = "$(jq -r .txid "$dir/cli.sign-b.out")" ] || fail "the foreign spend was refused: $foreign"
-mine 1
+spend_elsewhere "$anchor" 7002 7
 pass "the anchor spent elsewhere (same seed, another signer) by $foreign, mined"
 
 # ---- the daemon notices; the payout waits for depth, then for a re-anchor; never failed
@@ -124,14 +93,8 @@ exactly_once "$dest" 50000000
 pass "approved: payout $p re-anchored, broadcast, confirmed; $dest paid exactly once"
 
 # ---- the moved leaf persists: restart, cross-check the log with the ledger, sign the next payout
-stop_daemon
 DAEMON_ARGS=()
-start_daemon after
-grep -q 'mismatch' "$dir/d.after.err" && fail "the restarted daemon disagrees with the signer: $(grep mismatch "$dir/d.after.err")"
-timeout 30 "$B/oncesign" --device "sim:$dir/s.sock" log export --db "$dir/ledger.db" --out "$dir/archive.txt" \
-  >/dev/null 2>"$dir/cli.export.err" || fail "log export: $(cat "$dir/cli.export.err")"
-timeout 30 "$B/oncesign" log verify "$dir/archive.txt" --db "$dir/ledger.db" >"$dir/cli.verify.out" 2>"$dir/cli.verify.err" ||
-  fail "log verify --db: $(cat "$dir/cli.verify.out" "$dir/cli.verify.err")"
+restart_cross_checked
 dest2=$(rpc getnewaddress | jq -r .)
 p2=$(api POST /v1/payouts "{\"address\":\"$dest2\",\"amount\":20000000,\"idempotency_key\":\"anchor-2\"}" | jq -r .id)
 wait_status "$p2" confirmed 30 mine

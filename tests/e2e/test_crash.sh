@@ -11,10 +11,7 @@
 STACK_TAG=crash
 . "$(dirname "$0")/lib/stack.bash"
 
-start_node
-mine 101
-start_sim
-init_sim
+start_node_and_signer
 pass "signer initialised (regtest, P2PKH)"
 
 start_daemon fund

@@ -5,10 +5,7 @@
 STACK_TAG=dops
 . "$(dirname "$0")/lib/stack.bash"
 
-start_node
-mine 101
-start_sim
-init_sim
+start_node_and_signer
 
 # ---- a ledger path that does not exist is refused (nothing created) unless --init is given
 "$B/oncesignd" --db "$dir/typo.db" --device "sim:$dir/s.sock" --network regtest --port 0 \

@@ -55,10 +55,7 @@ pass "the harness fails on an untagged block and names the line of a failing com
 mkdir -p "$dir/home/.monacoin/regtest" "$dir/bin"
 ln -s "$B" "$dir/bin/build"
 export PATH="$B:$PATH"
-start_node
-mine 101
-start_sim
-init_sim
+start_node_and_signer
 (umask 077; echo "u:p" >"$dir/home/.monacoin/regtest/.cookie")
 export HOME="$dir/home" ONCESIGN_DEVICE="sim:$dir/s.sock" RPC_PORT=$node_port
 export ADDRESS; ADDRESS=$(rpc getnewaddress | jq -r .)

@@ -14,6 +14,7 @@
 # Needs $ONCESIGN_BUILD. Runs in about 10 seconds.
 STACK_TAG=inspent STACK_NODE_SEED=12 STACK_SIM_SEED=14 STACK_CONFIRMATIONS_FINAL=3
 . "$(dirname "$0")/lib/stack.bash"
+. "$(dirname "$0")/lib/elsewhere.bash"
 
 start_stack 2   # two coins of 2 MONA: a payout of 3 MONA spends both
 dest=$(rpc getnewaddress | jq -r .)
@@ -29,41 +30,9 @@ stop_daemon
 pass "payout $p broadcast in $txid: anchor $anchor, other input $other"
 
 # ---- elsewhere: the same seed on a second signer spends input 1, while the payout is not in the mempool
-cli() { # cli NAME DEVICE DB ARGS...
-  local name=$1 device=$2 db=$3; shift 3
-  timeout 30 "$B/oncesign" --device "$device" "$@" --db "$db" >"$dir/cli.$name.out" 2>"$dir/cli.$name.err"
-}
-rpc_opts=(--rpc-url "http://127.0.0.1:$node_port/" --rpc-user u --rpc-password-file "$dir/rpc.password")
-rm -f "$dir/s2.sock" "$dir/c2.sock"
-"$B/oncesign-sim-test" --socket "$dir/s2.sock" --flash "$dir/flash2.bin" --control "$dir/c2.sock" --no-tty --seed 18 \
-  </dev/null 2>>"$dir/sim2.log" &
-sim2_pid=$!
-trap 'kill $sim2_pid 2>/dev/null; cleanup' EXIT
-for _ in $(seq 200); do
-  [ "$("$B/oncesign-sim" --control "$dir/c2.sock" --send ping 2>/dev/null)" = pong ] && break
-  sleep 0.05
-done
-"$B/oncesign" --device "sim:$dir/s2.sock" device init --network regtest --script-type p2pkh \
-  --restore "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about" \
-  >"$dir/init2.out" 2>&1 &
-init_pid=$!
-for _ in $(seq 400); do
-  kill -0 $init_pid 2>/dev/null || break
-  "$B/oncesign-sim" --control "$dir/c2.sock" --send approve >/dev/null 2>&1
-  sleep 0.05
-done
-wait $init_pid || fail "second signer init: $(cat "$dir/init2.out")"
-"$B/oncesign" ledger init --db "$dir/elsewhere.db" >/dev/null || fail "ledger init (elsewhere)"
+start_elsewhere 18
 [ "$(rpc testnode_evict "[\"$txid\"]")" -ge 1 ] || fail "could not evict $txid"
-cli create-b "sim:$dir/s2.sock" "$dir/elsewhere.db" psbt create --to "$miner" --amount 150000000 \
-  --nonce "$(printf '%064x' 7102)" --input "$other" --change-index 9 "${rpc_opts[@]}" --out "$dir/b.psbt" ||
-  fail "psbt create (elsewhere): $(cat "$dir/cli.create-b.err")"
-cli sign-b "sim:$dir/s2.sock" "$dir/elsewhere.db" --json sign "$dir/b.psbt" --finalize ||
-  fail "sign (elsewhere): $(cat "$dir/cli.sign-b.err")"
-hex=$(jq -r .hex "$dir/cli.sign-b.out")
-foreign=$(rpc sendrawtransaction "[\"$hex\"]" | jq -r .)
-[ "$foreign" = "$(jq -r .txid "$dir/cli.sign-b.out")" ] || fail "the foreign spend was refused: $foreign"
-mine 1
+spend_elsewhere "$other" 7102 9
 pass "input 1 spent elsewhere (same seed, another signer) by $foreign, mined"
 
 # ---- the daemon notices; the payout waits for depth; it is never failed
@@ -119,13 +88,7 @@ exactly_once "$dest" 300000000
 pass "replacement $txid2 on the anchor $anchor confirmed; $dest paid exactly once"
 
 # ---- restart, cross-check the log with the ledger, sign the next payout
-stop_daemon
-start_daemon after
-grep -q 'mismatch' "$dir/d.after.err" && fail "the restarted daemon disagrees with the signer: $(grep mismatch "$dir/d.after.err")"
-timeout 30 "$B/oncesign" --device "sim:$dir/s.sock" log export --db "$dir/ledger.db" --out "$dir/archive.txt" \
-  >/dev/null 2>"$dir/cli.export.err" || fail "log export: $(cat "$dir/cli.export.err")"
-timeout 30 "$B/oncesign" log verify "$dir/archive.txt" --db "$dir/ledger.db" >"$dir/cli.verify.out" 2>"$dir/cli.verify.err" ||
-  fail "log verify --db: $(cat "$dir/cli.verify.out" "$dir/cli.verify.err")"
+restart_cross_checked
 dest2=$(rpc getnewaddress | jq -r .)
 p2=$(api POST /v1/payouts "{\"address\":\"$dest2\",\"amount\":20000000,\"idempotency_key\":\"inspent-2\"}" | jq -r .id)
 wait_status "$p2" confirmed 30 mine

@@ -8,10 +8,7 @@
 STACK_TAG=powercut
 . "$(dirname "$0")/lib/stack.bash"
 
-start_node
-mine 101
-start_sim
-init_sim
+start_node_and_signer
 start_daemon fund
 fund_wallet 3
 pass "signer initialised, hot wallet funded"

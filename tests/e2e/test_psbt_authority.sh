@@ -13,10 +13,7 @@ STACK_TAG=psbt-authority
 . "$(dirname "$0")/lib/docs.bash"
 cd "$(dirname "$0")/../.."
 
-start_node
-mine 101
-start_sim
-init_sim
+start_node_and_signer
 export ONCESIGN_DEVICE="sim:$dir/s.sock"
 W=$dir/work
 mkdir -p "$W"

@@ -9,21 +9,14 @@
 STACK_TAG=quorum
 . "$(dirname "$0")/lib/stack.bash"
 . "$(dirname "$0")/lib/docs.bash"
+. "$(dirname "$0")/lib/quorum.bash"
 cd "$(dirname "$0")/../.."
 
 start_sim
 init_sim
 
-mkdir -p "$dir/ops"
 docs_block docs/OPERATING.md quorum-setup >"$dir/setup.sh" || fail "docs/OPERATING.md has no block quorum-setup"
-(
-  cd "$dir/ops" && export ONCESIGN_DEVICE="sim:$dir/s.sock" PATH="$B:$PATH" &&
-    docs_source docs/OPERATING.md 0 "$dir/setup.sh"
-) >"$dir/setup.out" 2>&1 &
-setup_pid=$!
-for _ in $(seq 400); do kill -0 $setup_pid 2>/dev/null || break; ctl approve >/dev/null 2>&1; sleep 0.05; done
-wait $setup_pid || fail "docs/OPERATING.md quorum-setup: $(cat "$dir/setup.out")"
-grep -q "Operators set: 2 of 3 above 10000000 satoshi" "$dir/setup.out" || fail "device operators: $(cat "$dir/setup.out")"
+operators_as_documented "$dir/setup.sh"
 for who in alice bob carol; do
   [ "$(stat -c %a "$dir/ops/$who.key")" = 600 ] || fail "$who.key is not mode 0600"
 done

@@ -14,10 +14,7 @@ STACK_TAG=vouchers
 cd "$(dirname "$0")/../.."
 root=$PWD
 
-start_node
-mine 101
-start_sim
-init_sim
+start_node_and_signer
 
 # ---- docs/OPERATING.md: the issuer key, the signer's key, the registration (approved on the device)
 mkdir -p "$dir/backend"

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "audit.h"
+#include "audit_fixture.h"
 #include "audit_log.h"
 #include "bytes.h"
 #include "crypto.h"
@@ -143,33 +144,12 @@ static int setup_history(void **state) {
     if (sign_tx(c, tree, 1, 500000, 1, 0) != 0) return -1;
     if (sign_tx(c, tree, 2, 30000000, 1, 2) != 0) return -1;
     nonce_tree_free(tree);
-    char err[256] = "";
-    if (os_audit_export_device(c, 5000, &g_log, &g_info, err, sizeof err) != OS_OK) {
-        fprintf(stderr, "export: %s\n", err);
-        return -1;
-    }
-    harness_stop();
-    return 0;
+    return audit_fixture_export(c, &g_log, &g_info);
 }
 
 static int teardown_history(void **state) {
     (void)state;
     os_audit_log_free(&g_log);
-    return 0;
-}
-
-static os_audit_log copy_log(void) {
-    os_audit_log l = g_log;
-    l.entries = malloc(g_log.n * OS_LOG_ENTRY_BYTES);
-    assert_non_null(l.entries);
-    memcpy(l.entries, g_log.entries, g_log.n * OS_LOG_ENTRY_BYTES);
-    return l;
-}
-
-static size_t index_of_type(const os_audit_log *l, uint8_t type, size_t nth) {
-    for (size_t i = 0; i < l->n; i++)
-        if (l->entries[i][AUDIT_LOG_OFF_TYPE] == type && nth-- == 0) return i;
-    fail_msg("no entry of type %u", type);
     return 0;
 }
 
@@ -239,10 +219,10 @@ static void test_honest_history_has_no_findings(void **state) {
 /* (d) A SIGN entry above the threshold whose APPROVALS entry is not in the log. */
 static void test_sign_above_threshold_without_approvals(void **state) {
     (void)state;
-    os_audit_log l = copy_log();
-    drop_entry(&l, index_of_type(&l, OS_LOG_APPROVALS, 0));
+    os_audit_log l = audit_fixture_copy(&g_log);
+    drop_entry(&l, audit_fixture_index_of(&l, OS_LOG_APPROVALS, 0));
     forge(&l);
-    expect_finding(&l, NULL, OS_AUDIT_FINDING_QUORUM_MISSING, 1, l.first + index_of_type(&l, OS_LOG_SIGN, 2));
+    expect_finding(&l, NULL, OS_AUDIT_FINDING_QUORUM_MISSING, 1, l.first + audit_fixture_index_of(&l, OS_LOG_SIGN, 2));
     free(l.entries);
 }
 
@@ -250,20 +230,22 @@ static void test_sign_above_threshold_without_approvals(void **state) {
  * or counts fewer vouchers than new payouts. */
 static void test_new_payout_without_voucher(void **state) {
     (void)state;
-    os_audit_log l = copy_log();
-    drop_entry(&l, index_of_type(&l, OS_LOG_VOUCHERS, 0));
+    os_audit_log l = audit_fixture_copy(&g_log);
+    drop_entry(&l, audit_fixture_index_of(&l, OS_LOG_VOUCHERS, 0));
     forge(&l);
-    expect_finding(&l, NULL, OS_AUDIT_FINDING_VOUCHERS_MISSING, 1, l.first + index_of_type(&l, OS_LOG_SIGN, 1));
+    expect_finding(&l, NULL, OS_AUDIT_FINDING_VOUCHERS_MISSING, 1,
+                   l.first + audit_fixture_index_of(&l, OS_LOG_SIGN, 1));
     free(l.entries);
-    l = copy_log();
-    os_write_le16(l.entries[index_of_type(&l, OS_LOG_VOUCHERS, 1)] + AUDIT_LOG_OFF_PAYLOAD + 32, 0);
+    l = audit_fixture_copy(&g_log);
+    os_write_le16(l.entries[audit_fixture_index_of(&l, OS_LOG_VOUCHERS, 1)] + AUDIT_LOG_OFF_PAYLOAD + 32, 0);
     forge(&l);
-    expect_finding(&l, NULL, OS_AUDIT_FINDING_VOUCHERS_MISSING, 1, l.first + index_of_type(&l, OS_LOG_SIGN, 2));
+    expect_finding(&l, NULL, OS_AUDIT_FINDING_VOUCHERS_MISSING, 1,
+                   l.first + audit_fixture_index_of(&l, OS_LOG_SIGN, 2));
     free(l.entries);
     /* the same payout before vouchers were required (the ISSUERS entry gone): no finding */
-    l = copy_log();
-    drop_entry(&l, index_of_type(&l, OS_LOG_VOUCHERS, 0));
-    drop_entry(&l, index_of_type(&l, OS_LOG_ISSUERS, 0));
+    l = audit_fixture_copy(&g_log);
+    drop_entry(&l, audit_fixture_index_of(&l, OS_LOG_VOUCHERS, 0));
+    drop_entry(&l, audit_fixture_index_of(&l, OS_LOG_ISSUERS, 0));
     forge(&l);
     os_audit_report r;
     memset(&r, 0, sizeof r);
@@ -274,23 +256,23 @@ static void test_new_payout_without_voucher(void **state) {
 /* (c) An APPROVALS entry naming a key outside the operator set, one key twice, fewer than k. */
 static void test_approvals_outside_the_set_twice_or_too_few(void **state) {
     (void)state;
-    size_t a = index_of_type(&g_log, OS_LOG_APPROVALS, 0);
+    size_t a = audit_fixture_index_of(&g_log, OS_LOG_APPROVALS, 0);
     uint64_t seq = g_log.first + a;
-    os_audit_log l = copy_log();
+    os_audit_log l = audit_fixture_copy(&g_log);
     uint8_t *pl = l.entries[a] + AUDIT_LOG_OFF_PAYLOAD;
     xonly(ROGUE_PRIV, pl + 33 + 32);
     forge(&l);
     expect_finding(&l, NULL, OS_AUDIT_FINDING_APPROVALS_OPERATOR, 1, seq);
     free(l.entries);
 
-    l = copy_log();
+    l = audit_fixture_copy(&g_log);
     pl = l.entries[a] + AUDIT_LOG_OFF_PAYLOAD;
     memcpy(pl + 33 + 32, pl + 33, 32);
     forge(&l);
     expect_finding(&l, NULL, OS_AUDIT_FINDING_APPROVALS_DUPLICATE, 1, seq);
     free(l.entries);
 
-    l = copy_log();
+    l = audit_fixture_copy(&g_log);
     pl = l.entries[a] + AUDIT_LOG_OFF_PAYLOAD;
     pl[32] = 1;
     memset(pl + 33 + 32, 0, 32);
@@ -300,8 +282,8 @@ static void test_approvals_outside_the_set_twice_or_too_few(void **state) {
 
     /* the set in force is the newest OPERATORS entry's: without it (no operators) nothing is required,
      * and every approver is outside the (empty) set */
-    l = copy_log();
-    drop_entry(&l, index_of_type(&l, OS_LOG_OPERATORS, 0));
+    l = audit_fixture_copy(&g_log);
+    drop_entry(&l, audit_fixture_index_of(&l, OS_LOG_OPERATORS, 0));
     forge(&l);
     expect_finding(&l, NULL, OS_AUDIT_FINDING_APPROVALS_OPERATOR, 2, seq - 1);
     free(l.entries);
@@ -311,8 +293,8 @@ static void test_approvals_outside_the_set_twice_or_too_few(void **state) {
  * another kind of entry; a BOOT after it (a power cut) is counted, not a finding. */
 static void test_unpaired_entries(void **state) {
     (void)state;
-    size_t a = index_of_type(&g_log, OS_LOG_APPROVALS, 0);
-    os_audit_log l = copy_log();
+    size_t a = audit_fixture_index_of(&g_log, OS_LOG_APPROVALS, 0);
+    os_audit_log l = audit_fixture_copy(&g_log);
     l.entries[a][AUDIT_LOG_OFF_PAYLOAD] ^= 1;   /* its tx_digest: another transaction's */
     forge(&l);
     os_audit_report r;
@@ -324,11 +306,11 @@ static void test_unpaired_entries(void **state) {
     free(l.entries);
 
     /* the log ends with VOUCHERS, APPROVALS and then a BOOT where the SIGN entry was */
-    size_t s = index_of_type(&g_log, OS_LOG_SIGN, 2);
+    size_t s = audit_fixture_index_of(&g_log, OS_LOG_SIGN, 2);
     assert_true(s + 1 <= g_log.n);
-    l = copy_log();
+    l = audit_fixture_copy(&g_log);
     l.n = s + 1;
-    memcpy(l.entries[s], g_log.entries[index_of_type(&g_log, OS_LOG_SETUP, 0)], OS_LOG_ENTRY_BYTES);
+    memcpy(l.entries[s], g_log.entries[audit_fixture_index_of(&g_log, OS_LOG_SETUP, 0)], OS_LOG_ENTRY_BYTES);
     l.entries[s][AUDIT_LOG_OFF_TYPE] = OS_LOG_BOOT;
     os_write_le16(l.entries[s] + AUDIT_LOG_OFF_PAYLOAD_LEN, 8);
     memset(l.entries[s] + AUDIT_LOG_OFF_PAYLOAD + 8, 0, OS_LOG_PAYLOAD_MAX - 8);
@@ -337,16 +319,16 @@ static void test_unpaired_entries(void **state) {
     assert_int_equal(os_audit_check_authority(&l, NULL, &r), OS_OK);
     assert_int_equal(r.interrupted, 2);
     /* ... and with another entry there instead (an ISSUERS entry): both are findings */
-    memcpy(l.entries[s], g_log.entries[index_of_type(&g_log, OS_LOG_ISSUERS, 0)], OS_LOG_ENTRY_BYTES);
+    memcpy(l.entries[s], g_log.entries[audit_fixture_index_of(&g_log, OS_LOG_ISSUERS, 0)], OS_LOG_ENTRY_BYTES);
     forge(&l);
-    expect_finding(&l, NULL, OS_AUDIT_FINDING_UNPAIRED, 2, l.first + index_of_type(&l, OS_LOG_VOUCHERS, 1));
+    expect_finding(&l, NULL, OS_AUDIT_FINDING_UNPAIRED, 2, l.first + audit_fixture_index_of(&l, OS_LOG_VOUCHERS, 1));
     free(l.entries);
 }
 
 /* A file that starts after the sets were registered (--from) cannot tell them: counted as unchecked. */
 static void test_sets_unknown_before_the_file(void **state) {
     (void)state;
-    size_t from = index_of_type(&g_log, OS_LOG_OPERATORS, 0) + 1;
+    size_t from = audit_fixture_index_of(&g_log, OS_LOG_OPERATORS, 0) + 1;
     os_audit_log l = g_log;
     l.entries += from;
     l.n -= from;
@@ -362,27 +344,14 @@ static void test_sets_unknown_before_the_file(void **state) {
 
 static char g_db[64];
 
-static void exec_sql(os_ledger *l, const char *sql) {
-    os_ledger_lock(l);
-    assert_int_equal(os_ledger_exec(l, sql), OS_OK);
-    os_ledger_unlock(l);
-}
-
 /* The ledger of that history: each transaction with its commitment, its new payout's leaf, and the
  * vouchers the payouts were created under. */
 static os_ledger *ledger_of_history(void) {
-    snprintf(g_db, sizeof g_db, "/tmp/oncesign-authority-XXXXXX");
-    int fd = mkstemp(g_db);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(g_db);
-    os_ledger *l = NULL;
-    char err[256];
-    assert_int_equal(os_ledger_open(g_db, &l, err, sizeof err), OS_OK);
+    os_ledger *l = audit_fixture_ledger(g_db, sizeof g_db, "/tmp/oncesign-authority");
     sqlite3 *db = os_ledger_db(l);
     os_ledger_lock(l);
     for (int k = 0; k < N_TX; k++) {
-        uint8_t hp[32], digest[32], key[32], value[32];
+        uint8_t hp[32], digest[32];
         assert_int_equal(os_draft_commitment(&g_tx[k].tx, hp, digest), OS_OK);
         sqlite3_stmt *st = NULL;
         assert_int_equal(sqlite3_prepare_v2(db,
@@ -399,36 +368,11 @@ static os_ledger *ledger_of_history(void) {
         assert_int_equal(sqlite3_step(st), SQLITE_DONE);
         sqlite3_finalize(st);
         const os_sign_output *o = &g_tx[k].out[0];
-        assert_int_equal(nonce_set_key(o->nonce, key), OS_OK);
-        assert_int_equal(nonce_set_leaf_value(&g_tx[k].coin.input.prevout, o->script, o->script_len, o->amount, value),
-                         OS_OK);
-        assert_int_equal(sqlite3_prepare_v2(db,
-                                            "INSERT INTO tree_leaves (key, value, nonce, anchor_txid, anchor_vout, script,"
-                                            " amount, tx_row) VALUES (?,?,?,?,?,?,?,?)", -1, &st, NULL), SQLITE_OK);
-        sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, value, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 3, o->nonce, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 4, g_tx[k].coin.input.prevout.txid, 32, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, g_tx[k].coin.input.prevout.vout);
-        sqlite3_bind_blob(st, 6, o->script, o->script_len, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 7, (int64_t)o->amount);
-        sqlite3_bind_int64(st, 8, k + 1);
-        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-        sqlite3_finalize(st);
+        audit_fixture_put_leaf(db, o, &g_tx[k].coin.input.prevout, k + 1);
         if (o->voucher != NULL) assert_int_equal(os_ledger_voucher_put(l, o->voucher), OS_OK);
     }
     os_ledger_unlock(l);
     return l;
-}
-
-static void drop_ledger(os_ledger *l) {
-    os_ledger_close(l);
-    char path[96];
-    unlink(g_db);
-    snprintf(path, sizeof path, "%s-wal", g_db);
-    unlink(path);
-    snprintf(path, sizeof path, "%s-shm", g_db);
-    unlink(path);
 }
 
 static void put_voucher(os_ledger *l, const os_voucher *v) {
@@ -446,16 +390,16 @@ static void test_ledger_matches_honest_history(void **state) {
     assert_int_equal(r.authority_ledger, 1);
     assert_int_equal(r.ledger_vouchers_matched, 2);
     assert_int_equal(total_findings(&r), 0);
-    drop_ledger(l);
+    audit_fixture_drop_ledger(l, g_db);
 }
 
 /* (b) The ledger lacks the voucher a payout was paid under, holds another one for it, or holds one
  * for a payout the log shows paid under none. */
 static void test_ledger_vouchers_differ_from_the_log(void **state) {
     (void)state;
-    uint64_t seq1 = g_log.first + index_of_type(&g_log, OS_LOG_SIGN, 1);
+    uint64_t seq1 = g_log.first + audit_fixture_index_of(&g_log, OS_LOG_SIGN, 1);
     os_ledger *l = ledger_of_history();
-    exec_sql(l, "DELETE FROM vouchers WHERE rowid = (SELECT min(rowid) FROM vouchers)");
+    audit_fixture_exec(l, "DELETE FROM vouchers WHERE rowid = (SELECT min(rowid) FROM vouchers)");
     expect_finding(&g_log, l, OS_AUDIT_FINDING_VOUCHERS_LEDGER, 1, seq1);
     /* another voucher for the same payout (a smaller amount, properly signed) */
     os_voucher other = g_tx[1].voucher;
@@ -463,7 +407,7 @@ static void test_ledger_vouchers_differ_from_the_log(void **state) {
     assert_int_equal(os_voucher_sign(&other, ISSUER_PRIV), OS_OK);
     put_voucher(l, &other);
     expect_finding(&g_log, l, OS_AUDIT_FINDING_VOUCHERS_LEDGER, 1, seq1);
-    drop_ledger(l);
+    audit_fixture_drop_ledger(l, g_db);
 
     /* a voucher for the payout signed before issuers were registered, which the log shows paid under none */
     l = ledger_of_history();
@@ -472,8 +416,9 @@ static void test_ledger_vouchers_differ_from_the_log(void **state) {
     v0.amount = g_tx[0].out[0].amount;
     assert_int_equal(os_voucher_sign(&v0, ISSUER_PRIV), OS_OK);
     put_voucher(l, &v0);
-    expect_finding(&g_log, l, OS_AUDIT_FINDING_VOUCHERS_LEDGER, 1, g_log.first + index_of_type(&g_log, OS_LOG_SIGN, 0));
-    drop_ledger(l);
+    expect_finding(&g_log, l, OS_AUDIT_FINDING_VOUCHERS_LEDGER, 1,
+                   g_log.first + audit_fixture_index_of(&g_log, OS_LOG_SIGN, 0));
+    audit_fixture_drop_ledger(l, g_db);
 }
 
 /* (a) The voucher a payout was paid under is not signed by an issuer in force: its signature in the
@@ -481,21 +426,21 @@ static void test_ledger_vouchers_differ_from_the_log(void **state) {
  * ISSUERS entry names another key, by a key not registered then. */
 static void test_voucher_not_from_a_registered_issuer(void **state) {
     (void)state;
-    uint64_t seq1 = g_log.first + index_of_type(&g_log, OS_LOG_SIGN, 1);
+    uint64_t seq1 = g_log.first + audit_fixture_index_of(&g_log, OS_LOG_SIGN, 1);
     os_ledger *l = ledger_of_history();
-    exec_sql(l, "UPDATE vouchers SET voucher = CAST(substr(voucher, 1, 150) || zeroblob(64) AS BLOB) WHERE rowid ="
-                " (SELECT min(rowid) FROM vouchers)");
+    audit_fixture_exec(l, "UPDATE vouchers SET voucher = CAST(substr(voucher, 1, 150) || zeroblob(64) AS BLOB)"
+                          " WHERE rowid = (SELECT min(rowid) FROM vouchers)");
     expect_finding(&g_log, l, OS_AUDIT_FINDING_VOUCHER_ISSUER, 1, seq1);
-    drop_ledger(l);
+    audit_fixture_drop_ledger(l, g_db);
 
     l = ledger_of_history();
-    os_audit_log forged = copy_log();
-    uint8_t *pl = forged.entries[index_of_type(&forged, OS_LOG_ISSUERS, 0)] + AUDIT_LOG_OFF_PAYLOAD;
+    os_audit_log forged = audit_fixture_copy(&g_log);
+    uint8_t *pl = forged.entries[audit_fixture_index_of(&forged, OS_LOG_ISSUERS, 0)] + AUDIT_LOG_OFF_PAYLOAD;
     xonly(OTHER_ISSUER_PRIV, pl + 2);
     forge(&forged);
     expect_finding(&forged, l, OS_AUDIT_FINDING_VOUCHER_ISSUER, 2, seq1);
     free(forged.entries);
-    drop_ledger(l);
+    audit_fixture_drop_ledger(l, g_db);
 }
 
 int main(void) {

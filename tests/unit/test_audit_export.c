@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "audit.h"
+#include "audit_fixture.h"
 #include "audit_log.h"
 #include "bytes.h"
 #include "crypto.h"
@@ -104,34 +105,12 @@ static int setup_chain(void **state) {
     c = harness_reboot();
     sign_tx(c, tree, 2, 700000);
     nonce_tree_free(tree);
-    char err[256] = "";
-    if (os_audit_export_device(c, 5000, &g_log, &g_info, err, sizeof err) != OS_OK) {
-        fprintf(stderr, "export: %s\n", err);
-        return -1;
-    }
-    harness_stop();
-    return 0;
+    return audit_fixture_export(c, &g_log, &g_info);
 }
 
 static int teardown_chain(void **state) {
     (void)state;
     os_audit_log_free(&g_log);
-    return 0;
-}
-
-/* A private copy of the exported log to tamper with. */
-static os_audit_log copy_log(void) {
-    os_audit_log l = g_log;
-    l.entries = malloc(g_log.n * OS_LOG_ENTRY_BYTES);
-    assert_non_null(l.entries);
-    memcpy(l.entries, g_log.entries, g_log.n * OS_LOG_ENTRY_BYTES);
-    return l;
-}
-
-static size_t index_of_type(const os_audit_log *l, uint8_t type, size_t nth) {
-    for (size_t i = 0; i < l->n; i++)
-        if (l->entries[i][AUDIT_LOG_OFF_TYPE] == type && nth-- == 0) return i;
-    fail_msg("no entry of type %u", type);
     return 0;
 }
 
@@ -215,30 +194,30 @@ static void expect_failure(const os_audit_log *l, const uint8_t *key, const uint
 static void test_edit_detected(void **state) {
     (void)state;
     const uint8_t *key = g_info.attestation_pubkey;
-    size_t k = index_of_type(&g_log, OS_LOG_SIGN, 1);   /* the approved payout */
+    size_t k = audit_fixture_index_of(&g_log, OS_LOG_SIGN, 1);   /* the approved payout */
     uint64_t seq = g_log.first + k;
     /* any signed byte: the payout amount in the payload */
-    os_audit_log l = copy_log();
+    os_audit_log l = audit_fixture_copy(&g_log);
     l.entries[k][AUDIT_LOG_OFF_PAYLOAD + 104] ^= 0x01;
     expect_failure(&l, key, NULL, OS_ERR_LOG_SIGNATURE, seq);
     free(l.entries);
     /* the signature itself */
-    l = copy_log();
+    l = audit_fixture_copy(&g_log);
     l.entries[k][AUDIT_LOG_OFF_SIG + 5] ^= 0x80;
     expect_failure(&l, key, NULL, OS_ERR_LOG_SIGNATURE, seq);
     free(l.entries);
     /* the link to the previous entry */
-    l = copy_log();
+    l = audit_fixture_copy(&g_log);
     l.entries[k][AUDIT_LOG_OFF_PREV] ^= 0x01;
     expect_failure(&l, key, NULL, OS_ERR_LOG_CHAIN, seq);
     free(l.entries);
     /* a padding byte after the payload */
-    l = copy_log();
+    l = audit_fixture_copy(&g_log);
     l.entries[k][AUDIT_LOG_OFF_SIG - 1] = 0xff;
     expect_failure(&l, key, NULL, OS_ERR_LOG_FORMAT, seq);
     free(l.entries);
     /* an edit of the LAST entry with a --head: the signature already fails */
-    l = copy_log();
+    l = audit_fixture_copy(&g_log);
     l.entries[l.n - 1][AUDIT_LOG_OFF_DEVICE_MS] ^= 0x01;
     expect_failure(&l, key, g_info.log_head, OS_ERR_LOG_SIGNATURE, l.last);
     free(l.entries);
@@ -250,8 +229,8 @@ static void test_edit_detected(void **state) {
 static void test_unknown_format_version_refused(void **state) {
     (void)state;
     const uint8_t *key = g_info.attestation_pubkey;
-    size_t k = index_of_type(&g_log, OS_LOG_SIGN, 1);
-    os_audit_log l = copy_log();
+    size_t k = audit_fixture_index_of(&g_log, OS_LOG_SIGN, 1);
+    os_audit_log l = audit_fixture_copy(&g_log);
     l.entries[k][AUDIT_LOG_OFF_FORMAT] = 2;
     os_audit_report r;
     assert_int_equal(os_audit_verify(&l, key, NULL, NULL, &r), OS_ERR_LOG_VERSION);
@@ -265,15 +244,15 @@ static void test_unknown_format_version_refused(void **state) {
 static void test_gap_and_reordering_detected(void **state) {
     (void)state;
     const uint8_t *key = g_info.attestation_pubkey;
-    size_t k = index_of_type(&g_log, OS_LOG_REFUSE_COMMITTED, 0);
+    size_t k = audit_fixture_index_of(&g_log, OS_LOG_REFUSE_COMMITTED, 0);
     /* drop the refusal (the header still says the same first/last) */
-    os_audit_log l = copy_log();
+    os_audit_log l = audit_fixture_copy(&g_log);
     memmove(l.entries[k], l.entries[k + 1], (l.n - k - 1) * OS_LOG_ENTRY_BYTES);
     l.n--;
     expect_failure(&l, key, NULL, OS_ERR_LOG_SEQ, g_log.first + k);
     free(l.entries);
     /* swap it with the next entry */
-    l = copy_log();
+    l = audit_fixture_copy(&g_log);
     uint8_t tmp[OS_LOG_ENTRY_BYTES];
     memcpy(tmp, l.entries[k], sizeof tmp);
     memcpy(l.entries[k], l.entries[k + 1], sizeof tmp);
@@ -281,7 +260,7 @@ static void test_gap_and_reordering_detected(void **state) {
     expect_failure(&l, key, NULL, OS_ERR_LOG_SEQ, g_log.first + k);
     free(l.entries);
     /* a repeated entry */
-    l = copy_log();
+    l = audit_fixture_copy(&g_log);
     memcpy(l.entries[k + 1], l.entries[k], OS_LOG_ENTRY_BYTES);
     expect_failure(&l, key, NULL, OS_ERR_LOG_SEQ, g_log.first + k + 1);
     free(l.entries);
@@ -291,7 +270,7 @@ static void test_truncation_detected(void **state) {
     (void)state;
     const uint8_t *key = g_info.attestation_pubkey;
     /* the last two entries cut and the header rewritten to match: only the head shows it */
-    os_audit_log l = copy_log();
+    os_audit_log l = audit_fixture_copy(&g_log);
     l.n -= 2;
     l.last -= 2;
     os_audit_report r;
@@ -318,8 +297,8 @@ static void test_wrong_key_and_resigned_entry(void **state) {
     /* the honest log under another key: the first entry already fails */
     expect_failure(&g_log, other_pub, NULL, OS_ERR_LOG_SIGNATURE, 1);
     /* one entry edited and re-signed with another key: its signature fails under the device key */
-    size_t k = index_of_type(&g_log, OS_LOG_SIGN, 0);
-    os_audit_log l = copy_log();
+    size_t k = audit_fixture_index_of(&g_log, OS_LOG_SIGN, 0);
+    os_audit_log l = audit_fixture_copy(&g_log);
     uint8_t hash[32];
     l.entries[k][AUDIT_LOG_OFF_PAYLOAD + 104] ^= 0x10;
     assert_int_equal(audit_log_entry_hash(l.entries[k], hash), OS_OK);
@@ -344,7 +323,7 @@ static void test_partial_export(void **state) {
     (void)state;
     /* An export starting later (the device's ring no longer holds the oldest entries, or the
      * front was cut off): refused unless the auditor gives the signed head it continues from. */
-    os_audit_log l = copy_log();
+    os_audit_log l = audit_fixture_copy(&g_log);
     l.entries += 2;
     l.n -= 2;
     l.first = 3;
@@ -389,14 +368,7 @@ static void test_empty_log_needs_a_head(void **state) {
 static char g_db[64];
 
 static os_ledger *ledger_with_archive(void) {
-    snprintf(g_db, sizeof g_db, "/tmp/oncesign-audit-XXXXXX");
-    int fd = mkstemp(g_db);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(g_db);
-    os_ledger *l = NULL;
-    char err[256];
-    assert_int_equal(os_ledger_open(g_db, &l, err, sizeof err), OS_OK);
+    os_ledger *l = audit_fixture_ledger(g_db, sizeof g_db, "/tmp/oncesign-audit");
     os_ledger_lock(l);
     assert_int_equal(os_ledger_meta_put(l, "attestation_key", g_info.attestation_pubkey, 32), OS_OK);
     sqlite3 *db = os_ledger_db(l);
@@ -414,7 +386,7 @@ static os_ledger *ledger_with_archive(void) {
     }
     /* the signed transactions, their commitments and the leaves they added */
     for (int k = 0; k < N_TX; k++) {
-        size_t e = index_of_type(&g_log, OS_LOG_SIGN, (size_t)k);
+        size_t e = audit_fixture_index_of(&g_log, OS_LOG_SIGN, (size_t)k);
         const uint8_t *pl = g_log.entries[e] + AUDIT_LOG_OFF_PAYLOAD;
         sqlite3_stmt *st = NULL;
         assert_int_equal(sqlite3_prepare_v2(db,
@@ -433,22 +405,7 @@ static os_ledger *ledger_with_archive(void) {
         sqlite3_finalize(st);
         uint8_t key[32], value[32];
         const os_sign_output *o = &g_tx[k].out[0];
-        assert_int_equal(nonce_set_key(o->nonce, key), OS_OK);
-        assert_int_equal(nonce_set_leaf_value(&g_tx[k].coin.input.prevout, o->script, o->script_len, o->amount, value),
-                         OS_OK);
-        assert_int_equal(sqlite3_prepare_v2(db,
-                                            "INSERT INTO tree_leaves (key, value, nonce, anchor_txid, anchor_vout, script,"
-                                            " amount, tx_row) VALUES (?,?,?,?,?,?,?,?)", -1, &st, NULL), SQLITE_OK);
-        sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, value, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 3, o->nonce, 32, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 4, g_tx[k].coin.input.prevout.txid, 32, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, g_tx[k].coin.input.prevout.vout);
-        sqlite3_bind_blob(st, 6, o->script, o->script_len, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 7, (int64_t)o->amount);
-        sqlite3_bind_int64(st, 8, k + 1);
-        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-        sqlite3_finalize(st);
+        audit_fixture_put_leaf(db, o, &g_tx[k].coin.input.prevout, k + 1);
         /* and the coin's anchor entry (one payout anchored there), as the engine stores it */
         assert_int_equal(nonce_set_anchor_key(&g_tx[k].coin.input.prevout, key), OS_OK);
         assert_int_equal(nonce_set_anchor_value(1, value), OS_OK);
@@ -466,22 +423,6 @@ static os_ledger *ledger_with_archive(void) {
     }
     os_ledger_unlock(l);
     return l;
-}
-
-static void drop_ledger(os_ledger *l) {
-    os_ledger_close(l);
-    char path[96];
-    unlink(g_db);
-    snprintf(path, sizeof path, "%s-wal", g_db);
-    unlink(path);
-    snprintf(path, sizeof path, "%s-shm", g_db);
-    unlink(path);
-}
-
-static void ledger_exec(os_ledger *l, const char *sql) {
-    os_ledger_lock(l);
-    assert_int_equal(os_ledger_exec(l, sql), OS_OK);
-    os_ledger_unlock(l);
 }
 
 static void test_ledger_export_and_crosscheck(void **state) {
@@ -505,41 +446,42 @@ static void test_ledger_export_and_crosscheck(void **state) {
     assert_int_equal(r.ledger_root_steps, N_TX);
 
     /* the raw transaction the ledger stores is not the one the signer signed */
-    ledger_exec(l, "UPDATE txs SET raw = substr(raw, 1, length(raw) - 5) || x'ffffffffff' WHERE id = 2");
+    audit_fixture_exec(l, "UPDATE txs SET raw = substr(raw, 1, length(raw) - 5) || x'ffffffffff' WHERE id = 2");
     assert_int_equal(os_audit_crosscheck_ledger(&fromdb, l, &r), OS_ERR_SIGNER_MISMATCH);
-    assert_int_equal(r.bad_seq, fromdb.first + index_of_type(&fromdb, OS_LOG_SIGN, 1));
+    assert_int_equal(r.bad_seq, fromdb.first + audit_fixture_index_of(&fromdb, OS_LOG_SIGN, 1));
     assert_non_null(strstr(r.reason, "does not hash"));
     /* no transaction at all for a SIGN entry */
-    ledger_exec(l, "DELETE FROM tree_leaves WHERE tx_row = 2; DELETE FROM txs WHERE id = 2");
+    audit_fixture_exec(l, "DELETE FROM tree_leaves WHERE tx_row = 2; DELETE FROM txs WHERE id = 2");
     assert_int_equal(os_audit_crosscheck_ledger(&fromdb, l, &r), OS_ERR_SIGNER_MISMATCH);
-    assert_int_equal(r.bad_seq, fromdb.first + index_of_type(&fromdb, OS_LOG_SIGN, 1));
-    drop_ledger(l);
+    assert_int_equal(r.bad_seq, fromdb.first + audit_fixture_index_of(&fromdb, OS_LOG_SIGN, 1));
+    audit_fixture_drop_ledger(l, g_db);
 
     /* leaves that do not give the signer's root */
     l = ledger_with_archive();
-    ledger_exec(l, "UPDATE tree_leaves SET amount = amount + 1, value = x'" 
-                   "0000000000000000000000000000000000000000000000000000000000000001' WHERE tx_row = 3"
-                   " AND nonce != zeroblob(32)");
+    audit_fixture_exec(l, "UPDATE tree_leaves SET amount = amount + 1, value = x'"
+                          "0000000000000000000000000000000000000000000000000000000000000001' WHERE tx_row = 3"
+                          " AND nonce != zeroblob(32)");
     assert_int_equal(os_audit_crosscheck_ledger(&fromdb, l, &r), OS_ERR_SIGNER_MISMATCH);
-    assert_int_equal(r.bad_seq, fromdb.first + index_of_type(&fromdb, OS_LOG_SIGN, 2));
+    assert_int_equal(r.bad_seq, fromdb.first + audit_fixture_index_of(&fromdb, OS_LOG_SIGN, 2));
     assert_non_null(strstr(r.reason, "root_after"));
-    drop_ledger(l);
+    audit_fixture_drop_ledger(l, g_db);
 
     /* a refusal naming a nonce the ledger never issued */
     l = ledger_with_archive();
-    ledger_exec(l, "UPDATE tree_leaves SET nonce = zeroblob(32) WHERE tx_row = 1");
+    audit_fixture_exec(l, "UPDATE tree_leaves SET nonce = zeroblob(32) WHERE tx_row = 1");
     assert_int_equal(os_audit_crosscheck_ledger(&fromdb, l, &r), OS_ERR_SIGNER_MISMATCH);
-    assert_int_equal(r.bad_seq, fromdb.first + index_of_type(&fromdb, OS_LOG_REFUSE_COMMITTED, 0));
+    assert_int_equal(r.bad_seq, fromdb.first + audit_fixture_index_of(&fromdb, OS_LOG_REFUSE_COMMITTED, 0));
     assert_non_null(strstr(r.reason, "REFUSE_COMMITTED"));
-    drop_ledger(l);
+    audit_fixture_drop_ledger(l, g_db);
 
     /* an anchor refusal naming an outpoint the ledger never anchored payouts at */
     l = ledger_with_archive();
-    ledger_exec(l, "UPDATE tree_leaves SET anchor_vout = anchor_vout + 1 WHERE tx_row = 1 AND nonce = zeroblob(32)");
+    audit_fixture_exec(l, "UPDATE tree_leaves SET anchor_vout = anchor_vout + 1"
+                          " WHERE tx_row = 1 AND nonce = zeroblob(32)");
     assert_int_equal(os_audit_crosscheck_ledger(&fromdb, l, &r), OS_ERR_SIGNER_MISMATCH);
-    assert_int_equal(r.bad_seq, fromdb.first + index_of_type(&fromdb, OS_LOG_REFUSE_ANCHOR, 0));
+    assert_int_equal(r.bad_seq, fromdb.first + audit_fixture_index_of(&fromdb, OS_LOG_REFUSE_ANCHOR, 0));
     assert_non_null(strstr(r.reason, "REFUSE_ANCHOR"));
-    drop_ledger(l);
+    audit_fixture_drop_ledger(l, g_db);
     os_audit_log_free(&fromdb);
 }
 
@@ -553,7 +495,7 @@ static void test_match_raw(void **state) {
     uint8_t hp[32], digest[32];
     for (int k = 0; k < N_TX; k++) {
         assert_int_equal(os_audit_match_raw(&g_log, g_tx[k].raw, g_tx[k].raw_len, &seq, hp, digest), OS_OK);
-        assert_int_equal(seq, g_log.first + index_of_type(&g_log, OS_LOG_SIGN, (size_t)k));
+        assert_int_equal(seq, g_log.first + audit_fixture_index_of(&g_log, OS_LOG_SIGN, (size_t)k));
         uint8_t want_hp[32], want_digest[32];
         assert_int_equal(os_draft_commitment(&g_tx[k].tx, want_hp, want_digest), OS_OK);
         assert_memory_equal(hp, want_hp, 32);

@@ -1010,6 +1010,48 @@ static os_approval approve(os_engine *e, int64_t id, int i, uint64_t valid) {
     return a;
 }
 
+/* A quorum test's start: the signer (seed) with the first n of OPERATOR_PRIV's keys registered k of n
+ * above 30000, n_coins coins of 5000000 (salts from salt), and an engine whose operator presses the
+ * button for every signing (cfg holds its configuration, to open the engine again). */
+static os_engine *quorum_engine(uint64_t seed, uint8_t k, uint8_t n, uint32_t n_coins, uint32_t salt,
+                                os_engine_config *cfg, os_client **c) {
+    *c = start_signer(seed);
+    register_operators(*c, k, n, 30000);
+    for (uint32_t i = 0; i < n_coins; i++) add_coin(i, 5000000, salt + i);
+    *cfg = config();
+    cfg->on_operator_wait = press_button;
+    return open_engine(cfg, *c);
+}
+
+/* Creates the payout key of amount to destination dest. */
+static os_payout_info new_payout(os_engine *e, const char *key, uint32_t dest, uint64_t amount) {
+    char addr[OS_MAX_ADDRESS + 1];
+    os_payout_info p;
+    int created = 0;
+    dest_address(dest, addr);
+    assert_int_equal(os_engine_payout_create(e, key, addr, amount, &p, &created), OS_OK);
+    assert_int_equal(created, 1);
+    return p;
+}
+
+/* Creates the payout "big" of 40000 (above the threshold) to destination dest, starts the engine and
+ * waits until the payout is held for approvals. */
+static os_payout_info held_payout(os_engine *e, uint32_t dest) {
+    os_payout_info big = new_payout(e, "big", dest, 40000);
+    assert_int_equal(os_engine_start(e), OS_OK);
+    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
+    return big;
+}
+
+/* Operator i's approval (valid for `valid` log entries) added to payout id; returns how many
+ * approvals the payout then holds. */
+static size_t add_approval(os_engine *e, int64_t id, int i, uint64_t valid) {
+    size_t held = 0, needed = 0;
+    os_approval a = approve(e, id, i, valid);
+    assert_int_equal(os_engine_approval_add(e, id, &a, 0, &held, &needed, NULL), OS_OK);
+    return held;
+}
+
 /* Gives the worker time for several rounds, then says whether payout id still has status want. */
 static void still_payout(os_engine *e, int64_t id, os_payout_status want) {
     os_payout_info p;
@@ -1028,14 +1070,11 @@ static void test_quorum_batch_stays_under_threshold(void **state) {
     for (uint32_t i = 0; i < 3; i++) add_coin(i, 5000000, 45 + i);   /* one transaction could pay all three */
     os_engine_config cfg = config();
     os_engine *e = open_engine(&cfg, c);
-    char addr[OS_MAX_ADDRESS + 1];
     os_payout_info p[3];
-    int created = 0;
     for (int i = 0; i < 3; i++) {
         char key[16];
         snprintf(key, sizeof key, "small-%d", i);
-        dest_address(230 + (uint32_t)i, addr);
-        assert_int_equal(os_engine_payout_create(e, key, addr, 20000, &p[i], &created), OS_OK);
+        p[i] = new_payout(e, key, 230 + (uint32_t)i, 20000);
     }
     assert_int_equal(os_engine_start(e), OS_OK);
     for (int i = 0; i < 3; i++) wait_payout(e, p[i].id, OS_PAYOUT_SIGNED);
@@ -1054,25 +1093,15 @@ static void test_quorum_batch_stays_under_threshold(void **state) {
  * not wait. */
 static void test_quorum_held_then_signed(void **state) {
     (void)state;
-    os_client *c = start_signer(46);
-    register_operators(c, 2, 3, 30000);
-    for (uint32_t i = 0; i < 3; i++) add_coin(i, 5000000, 60 + i);
-    os_engine_config cfg = config();
-    cfg.on_operator_wait = press_button;
-    os_engine *e = open_engine(&cfg, c);
-    char addr[OS_MAX_ADDRESS + 1];
-    os_payout_info big, small, other;
-    int created = 0;
-    dest_address(240, addr);
-    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
-    assert_int_equal(os_engine_start(e), OS_OK);
-    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
+    os_engine_config cfg;
+    os_client *c;
+    os_engine *e = quorum_engine(46, 2, 3, 3, 60, &cfg, &c);
+    os_payout_info big = held_payout(e, 240);
     os_engine_health h;
     assert_int_equal(os_engine_health_get(e, &h), OS_OK);
     assert_int_equal(h.payouts_awaiting_quorum, 1);
     /* a payout that does not wait for approvals has no commitment to approve */
-    dest_address(241, addr);
-    assert_int_equal(os_engine_payout_create(e, "small", addr, 10000, &small, &created), OS_OK);
+    os_payout_info small = new_payout(e, "small", 241, 10000);
     wait_payout(e, small.id, OS_PAYOUT_SIGNED);
     os_quorum_commitment qc;
     assert_int_equal(os_engine_payout_commitment(e, small.id, &qc), OS_ERR_QUORUM_NOT_WAITING);
@@ -1118,8 +1147,7 @@ static void test_quorum_held_then_signed(void **state) {
     assert_int_equal(held, 1);
     assert_int_equal(needed, 2);
     still_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
-    dest_address(242, addr);
-    assert_int_equal(os_engine_payout_create(e, "other", addr, 10000, &other, &created), OS_OK);
+    os_payout_info other = new_payout(e, "other", 242, 10000);
     wait_payout(e, other.id, OS_PAYOUT_SIGNED);
     /* k: signed, after the operator's press */
     os_approval a2 = approve(e, big.id, 2, 100);
@@ -1138,38 +1166,23 @@ static void test_quorum_held_then_signed(void **state) {
  * the signer would refuse it), and the payout waits for a fresh one instead of failing. */
 static void test_quorum_expired_approval_dropped(void **state) {
     (void)state;
-    os_client *c = start_signer(47);
-    register_operators(c, 2, 3, 30000);
-    add_coin(0, 5000000, 48);
-    add_coin(1, 5000000, 49);
-    os_engine_config cfg = config();
-    cfg.on_operator_wait = press_button;
-    os_engine *e = open_engine(&cfg, c);
-    char addr[OS_MAX_ADDRESS + 1];
-    os_payout_info big, small;
-    int created = 0;
+    os_engine_config cfg;
+    os_client *c;
+    os_engine *e = quorum_engine(47, 2, 3, 2, 48, &cfg, &c);
+    os_payout_info big = held_payout(e, 250);
     size_t held = 0, needed = 0;
-    dest_address(250, addr);
-    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
-    assert_int_equal(os_engine_start(e), OS_OK);
-    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
     os_approval short_lived = approve(e, big.id, 0, 1);   /* valid while the log stays where it is */
     assert_int_equal(os_engine_approval_add(e, big.id, &short_lived, 0, &held, &needed, NULL), OS_OK);
     assert_int_equal(held, 1);
-    dest_address(251, addr);
-    assert_int_equal(os_engine_payout_create(e, "small", addr, 10000, &small, &created), OS_OK);
+    os_payout_info small = new_payout(e, "small", 251, 10000);
     wait_payout(e, small.id, OS_PAYOUT_SIGNED);  /* its SIGN entry moves the log past the expiry */
     /* the worker archives the log right after it stored the signed transaction */
     for (int i = 0; i < 400 && sql_int("SELECT max(seq) FROM signer_log") < (int64_t)short_lived.expiry_seq; i++)
         usleep(25000);
-    os_approval a1 = approve(e, big.id, 1, 100);
-    assert_int_equal(os_engine_approval_add(e, big.id, &a1, 0, &held, &needed, NULL), OS_OK);
-    assert_int_equal(held, 1);   /* the expired one does not count */
+    assert_int_equal(add_approval(e, big.id, 1, 100), 1);   /* the expired one does not count */
     still_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
     assert_int_equal(sql_int("SELECT count(*) FROM approvals"), 1);   /* dropped by the worker */
-    os_approval fresh = approve(e, big.id, 0, 100);
-    assert_int_equal(os_engine_approval_add(e, big.id, &fresh, 0, &held, &needed, NULL), OS_OK);
-    assert_int_equal(held, 2);
+    assert_int_equal(add_approval(e, big.id, 0, 100), 2);
     wait_payout(e, big.id, OS_PAYOUT_SIGNED);
     os_engine_stop(e);
     assert_int_equal(log_entries_of(c, OS_LOG_REFUSE_APPROVAL), 0);
@@ -1181,20 +1194,10 @@ static void test_quorum_expired_approval_dropped(void **state) {
  * one, which gets it signed. Before, a quorum refusal failed the payouts for good. */
 static void test_quorum_refused_approval_heals(void **state) {
     (void)state;
-    os_client *c = start_signer(48);
-    register_operators(c, 1, 1, 30000);
-    add_coin(0, 5000000, 50);
-    os_engine_config cfg = config();
-    cfg.on_operator_wait = press_button;
-    os_engine *e = open_engine(&cfg, c);
-    char addr[OS_MAX_ADDRESS + 1];
-    os_payout_info big;
-    int created = 0;
-    size_t held = 0, needed = 0;
-    dest_address(260, addr);
-    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
-    assert_int_equal(os_engine_start(e), OS_OK);
-    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
+    os_engine_config cfg;
+    os_client *c;
+    os_engine *e = quorum_engine(48, 1, 1, 1, 50, &cfg, &c);
+    os_payout_info big = held_payout(e, 260);
     os_approval forged = approve(e, big.id, 0, 100);
     forged.sig[0] ^= 1;
     char stmt[1024];
@@ -1211,8 +1214,7 @@ static void test_quorum_refused_approval_heals(void **state) {
     assert_int_equal(sql_int("SELECT count(*) FROM approvals"), 0);
     still_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
     assert_int_equal(sql_int("SELECT quorum_wait FROM txs"), 1);   /* held again, not failed */
-    os_approval real = approve(e, big.id, 0, 100);
-    assert_int_equal(os_engine_approval_add(e, big.id, &real, 0, &held, &needed, NULL), OS_OK);
+    assert_int_equal(add_approval(e, big.id, 0, 100), 1);
     wait_payout(e, big.id, OS_PAYOUT_SIGNED);
     os_engine_stop(e);
     assert_int_equal(log_entries_of(c, OS_LOG_REFUSE_APPROVAL), 1);   /* refused once, never sent again */
@@ -1225,28 +1227,18 @@ static void test_quorum_refused_approval_heals(void **state) {
  * next payout. */
 static void test_quorum_held_payout_cancelled(void **state) {
     (void)state;
-    os_client *c = start_signer(49);
-    register_operators(c, 1, 1, 30000);
-    add_coin(0, 5000000, 51);   /* one coin: the held draft reserves it */
-    os_engine_config cfg = config();
-    cfg.on_operator_wait = press_button;
-    os_engine *e = open_engine(&cfg, c);
-    char addr[OS_MAX_ADDRESS + 1];
-    os_payout_info big, small, p;
-    int created = 0;
+    os_engine_config cfg;
+    os_client *c;
+    os_engine *e = quorum_engine(49, 1, 1, 1, 51, &cfg, &c);   /* one coin: the held draft reserves it */
+    os_payout_info big = held_payout(e, 270), p;
     size_t held = 0, needed = 0;
-    dest_address(270, addr);
-    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
-    assert_int_equal(os_engine_start(e), OS_OK);
-    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
     os_approval late = approve(e, big.id, 0, 100);
     assert_int_equal(os_engine_payout_cancel(e, big.id), OS_OK);
     assert_int_equal(os_engine_payout_get(e, big.id, &p), OS_OK);
     assert_int_equal(p.status, OS_PAYOUT_FAILED);
     assert_non_null(strstr(p.error, "cancelled"));
     assert_int_equal(os_engine_approval_add(e, big.id, &late, 0, &held, &needed, NULL), OS_ERR_QUORUM_NOT_WAITING);
-    dest_address(271, addr);
-    assert_int_equal(os_engine_payout_create(e, "small", addr, 10000, &small, &created), OS_OK);
+    os_payout_info small = new_payout(e, "small", 271, 10000);
     wait_payout(e, small.id, OS_PAYOUT_SIGNED);
     assert_int_equal(sql_int("SELECT count(*) FROM txs WHERE state = 5"), 1);   /* the released draft */
     os_engine_stop(e);
@@ -1259,19 +1251,10 @@ static void test_quorum_held_payout_cancelled(void **state) {
  * OPERATORS entry wakes the held draft and it is signed without approvals, not held for ever. */
 static void test_quorum_set_change_releases_hold(void **state) {
     (void)state;
-    os_client *c = start_signer(50);
-    register_operators(c, 1, 1, 30000);
-    add_coin(0, 5000000, 52);
-    os_engine_config cfg = config();
-    cfg.on_operator_wait = press_button;
-    os_engine *e = open_engine(&cfg, c);
-    char addr[OS_MAX_ADDRESS + 1];
-    os_payout_info big;
-    int created = 0;
-    dest_address(280, addr);
-    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
-    assert_int_equal(os_engine_start(e), OS_OK);
-    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
+    os_engine_config cfg;
+    os_client *c;
+    os_engine *e = quorum_engine(50, 1, 1, 1, 52, &cfg, &c);
+    os_payout_info big = held_payout(e, 280);
     os_engine_stop(e);
     os_engine_close(e);
     register_operators(c, 1, 1, 50000);
@@ -1289,22 +1272,11 @@ static void test_quorum_set_change_releases_hold(void **state) {
  * for the replacement too), and no operator is asked twice. */
 static void test_quorum_resign_uses_stored_approvals(void **state) {
     (void)state;
-    os_client *c = start_signer(51);
-    register_operators(c, 1, 1, 30000);
-    add_coin(0, 5000000, 53);
-    os_engine_config cfg = config();
-    cfg.on_operator_wait = press_button;
-    os_engine *e = open_engine(&cfg, c);
-    char addr[OS_MAX_ADDRESS + 1];
-    os_payout_info big;
-    int created = 0;
-    size_t held = 0, needed = 0;
-    dest_address(290, addr);
-    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
-    assert_int_equal(os_engine_start(e), OS_OK);
-    wait_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
-    os_approval a = approve(e, big.id, 0, 100);
-    assert_int_equal(os_engine_approval_add(e, big.id, &a, 0, &held, &needed, NULL), OS_OK);
+    os_engine_config cfg;
+    os_client *c;
+    os_engine *e = quorum_engine(51, 1, 1, 1, 53, &cfg, &c);
+    os_payout_info big = held_payout(e, 290);
+    assert_int_equal(add_approval(e, big.id, 0, 100), 1);
     wait_payout(e, big.id, OS_PAYOUT_SIGNED);
     os_engine_stop(e);
     os_engine_close(e);
@@ -1345,12 +1317,7 @@ static void test_quorum_unknown_set_holds_once(void **state) {
     os_engine_config cfg = config();
     cfg.on_operator_wait = press_button;
     os_engine *e = open_engine(&cfg, c);
-    char addr[OS_MAX_ADDRESS + 1];
-    os_payout_info big;
-    int created = 0;
-    size_t held = 0, needed = 0;
-    dest_address(300, addr);
-    assert_int_equal(os_engine_payout_create(e, "big", addr, 40000, &big, &created), OS_OK);
+    os_payout_info big = new_payout(e, "big", 300, 40000);
     assert_int_equal(os_engine_start(e), OS_OK);
     for (int i = 0; i < 400 && sql_int("SELECT quorum_wait FROM txs") != 1; i++) usleep(25000);
     still_payout(e, big.id, OS_PAYOUT_AWAITING_APPROVAL);
@@ -1367,8 +1334,7 @@ static void test_quorum_unknown_set_holds_once(void **state) {
     assert_int_equal(rc, OS_OK);
     assert_int_equal(qc.k, 1);
     os_quorum_commitment_free(&qc);
-    os_approval a = approve(e, big.id, 0, 100);
-    assert_int_equal(os_engine_approval_add(e, big.id, &a, 0, &held, &needed, NULL), OS_OK);
+    assert_int_equal(add_approval(e, big.id, 0, 100), 1);
     wait_payout(e, big.id, OS_PAYOUT_SIGNED);
     os_engine_stop(e);
     assert_int_equal(log_entries_of(c, OS_LOG_REFUSE_APPROVAL), 1);

@@ -127,13 +127,17 @@ exactly_once() {
   [ "$(jq -r ".\"$1\".amount * 100000000 | round" <<<"$r")" = "$2" ] ||
     fail "$1 received $(jq -r ".\"$1\".amount" <<<"$r"), expected $2 sat"
 }
-# start_stack N: the usual start — test node with 101 blocks, signer initialised, oncesignd "main"
-# running, N coins of 2 MONA in the hot wallet
-start_stack() {
+# start_node_and_signer: the test node with 101 blocks (a spendable coinbase) and the signer initialised
+start_node_and_signer() {
   start_node
   mine 101
   start_sim
   init_sim
+}
+# start_stack N: the usual start — start_node_and_signer, oncesignd "main" running, N coins of 2 MONA in
+# the hot wallet
+start_stack() {
+  start_node_and_signer
   start_daemon main
   fund_wallet "$1"
 }
