@@ -508,30 +508,24 @@ int os_ledger_tx_next(os_ledger *l, os_ledger_queue q, int64_t *row) {
     return rc;
 }
 
-int os_ledger_txs_superseded(os_ledger *l, os_ledger_superseded **out, size_t *n) {
-    if (!l || !out || !n) return OS_ERR_ARG;
-    *out = NULL;
-    *n = 0;
+/* Reads every row of a query ledger_query opened (st on its first row) into a growing array of
+ * elem-byte elements, fill reading one row into one element. Returns: OS_OK (*out, *n; the caller
+ * frees *out); OS_ERR_IO (out of memory) or OS_ERR_DB, with *out NULL and *n 0. The query is closed. */
+static int collect_rows(os_ledger *l, sqlite3_stmt *st, size_t elem, void (*fill)(sqlite3_stmt *st, void *to),
+                        void **out, size_t *n) {
     size_t cap = 0;
-    sqlite3_stmt *st = NULL;
-    int rc = ledger_query(l, &st, "SELECT t.id, (SELECT min(c.id) FROM txs c WHERE c.state = ?3 AND c.anchor_txid ="
-                                  " t.anchor_txid AND c.anchor_vout = t.anchor_vout) AS sibling FROM txs t"
-                                  " WHERE t.state IN (?1, ?2) AND sibling IS NOT NULL ORDER BY t.id",
-                          "iii", (int64_t)OS_TX_SIGNING, (int64_t)OS_TX_AWAITING, (int64_t)OS_TX_CONFIRMED);
-    if (rc != OS_OK) return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
     int r = SQLITE_ROW;
     for (; r == SQLITE_ROW; r = sqlite3_step(st)) {
         if (*n == cap) {
-            cap = cap ? cap * 2 : 8;
-            os_ledger_superseded *grown = realloc(*out, cap * sizeof **out);
+            cap = cap ? cap * 2 : 16;
+            void *grown = realloc(*out, cap * elem);
             if (!grown) break;
             *out = grown;
         }
-        (*out)[*n].row = sqlite3_column_int64(st, 0);
-        (*out)[*n].sibling = sqlite3_column_int64(st, 1);
+        fill(st, (char *)*out + *n * elem);
         (*n)++;
     }
-    rc = r == SQLITE_ROW ? OS_ERR_IO : OS_OK; /* stopped early: out of memory */
+    int rc = r == SQLITE_ROW ? OS_ERR_IO : OS_OK; /* stopped early: out of memory */
     if (ledger_query_end(l, st, r) != OS_OK && rc == OS_OK) rc = OS_ERR_DB;
     if (rc != OS_OK) {
         free(*out);
@@ -541,38 +535,43 @@ int os_ledger_txs_superseded(os_ledger *l, os_ledger_superseded **out, size_t *n
     return rc;
 }
 
+static void fill_superseded(sqlite3_stmt *st, void *to) {
+    os_ledger_superseded *s = to;
+    s->row = sqlite3_column_int64(st, 0);
+    s->sibling = sqlite3_column_int64(st, 1);
+}
+
+int os_ledger_txs_superseded(os_ledger *l, os_ledger_superseded **out, size_t *n) {
+    if (!l || !out || !n) return OS_ERR_ARG;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = ledger_query(l, &st, "SELECT t.id, (SELECT min(c.id) FROM txs c WHERE c.state = ?3 AND c.anchor_txid ="
+                                  " t.anchor_txid AND c.anchor_vout = t.anchor_vout) AS sibling FROM txs t"
+                                  " WHERE t.state IN (?1, ?2) AND sibling IS NOT NULL ORDER BY t.id",
+                          "iii", (int64_t)OS_TX_SIGNING, (int64_t)OS_TX_AWAITING, (int64_t)OS_TX_CONFIRMED);
+    if (rc != OS_OK) return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
+    return collect_rows(l, st, sizeof **out, fill_superseded, (void **)out, n);
+}
+
+static void fill_tx_ref(sqlite3_stmt *st, void *to) {
+    os_ledger_tx_ref *t = to;
+    t->row = sqlite3_column_int64(st, 0);
+    t->state = (os_tx_state)sqlite3_column_int(st, 1);
+    t->confirmations = (uint32_t)sqlite3_column_int64(st, 2);
+}
+
 int os_ledger_txs_unsettled(os_ledger *l, uint32_t final_confirmations, os_ledger_tx_ref **out, size_t *n) {
     if (!l || !out || !n) return OS_ERR_ARG;
     *out = NULL;
     *n = 0;
-    size_t cap = 0;
     sqlite3_stmt *st = NULL;
     int rc = ledger_query(l, &st, "SELECT id, state, confirmations FROM txs WHERE state IN (?, ?)"
                                   " OR (state = ? AND confirmations < ?) ORDER BY id",
                           "iiii", (int64_t)OS_TX_SIGNED, (int64_t)OS_TX_BROADCAST, (int64_t)OS_TX_CONFIRMED,
                           (int64_t)final_confirmations);
     if (rc != OS_OK) return rc == OS_ERR_NOT_FOUND ? OS_OK : rc;
-    int r = SQLITE_ROW;
-    for (; r == SQLITE_ROW; r = sqlite3_step(st)) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 64;
-            os_ledger_tx_ref *grown = realloc(*out, cap * sizeof **out);
-            if (!grown) break;
-            *out = grown;
-        }
-        (*out)[*n].row = sqlite3_column_int64(st, 0);
-        (*out)[*n].state = (os_tx_state)sqlite3_column_int(st, 1);
-        (*out)[*n].confirmations = (uint32_t)sqlite3_column_int64(st, 2);
-        (*n)++;
-    }
-    rc = r == SQLITE_ROW ? OS_ERR_IO : OS_OK; /* stopped early: out of memory */
-    if (ledger_query_end(l, st, r) != OS_OK && rc == OS_OK) rc = OS_ERR_DB;
-    if (rc != OS_OK) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
-    }
-    return rc;
+    return collect_rows(l, st, sizeof **out, fill_tx_ref, (void **)out, n);
 }
 
 /* ------------------------------------------------------------------ the hot wallet */
