@@ -49,6 +49,12 @@ docs_parse "$dir/planted" "$dir/planted/fail.md"
 [ $? -ne 0 ] || fail "the planted failing block passed"
 grep -q "FAIL: $dir/planted/fail.md:7: false && true; test -e /no/such/file (exit 1)" "$dir/planted/out" &&
   ! grep -q "not reached" "$dir/planted/out" || fail "the planted failure was not located: $(cat "$dir/planted/out")"
+# a block that passes hands the caller's shell back as it was: stack.bash's pipefail stays on, and
+# errexit stays off (docs_source used to switch pipefail off for the rest of the test)
+printf 'true\n' >"$dir/planted/ok.sh"
+opts=$(set -o pipefail; set +e; docs_source "$dir/planted/ok.md" 0 "$dir/planted/ok.sh"
+       [[ -o pipefail ]] && echo pipefail; [[ -o errexit ]] && echo errexit; true)
+[ "$opts" = pipefail ] || fail "docs_source left the caller's options changed: '$opts' (want pipefail only)"
 pass "the harness fails on an untagged block and names the line of a failing command"
 
 # ---- the environment every scenario shares

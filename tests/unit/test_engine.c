@@ -1341,6 +1341,22 @@ static void test_quorum_unknown_set_holds_once(void **state) {
     os_engine_close(e);
 }
 
+/* Regression: health read the quorum wait, then overwrote ledger_ok with the next count's success, so a
+ * ledger that could not say how many payouts wait for approvals still reported ledger: true. */
+static void test_health_ledger_false_when_a_count_fails(void **state) {
+    (void)state;
+    os_client *c = start_signer(61);
+    os_engine_config cfg = config();
+    os_engine *e = open_engine(&cfg, c);
+    os_engine_health h;
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.ledger_ok, 1);
+    sql("ALTER TABLE txs DROP COLUMN quorum_wait");   /* only the quorum count reads it */
+    assert_int_equal(os_engine_health_get(e, &h), OS_OK);
+    assert_int_equal(h.ledger_ok, 0);
+    os_engine_close(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_signed_once, setup, teardown),
@@ -1368,6 +1384,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_quorum_set_change_releases_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quorum_resign_uses_stored_approvals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quorum_unknown_set_holds_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_ledger_false_when_a_count_fails, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
