@@ -44,12 +44,6 @@ static const char *network_text(uint8_t n) {
     return n == OS_NET_MAIN ? "main" : n == OS_NET_TEST ? "test" : "regtest";
 }
 
-static void fingerprint(const uint8_t key[32], char out[17]) {
-    char full[65];
-    os_hex_encode(key, 32, full);
-    memcpy(out, full, 16);
-    out[16] = 0;
-}
 
 static int keygen(const cli_globals *g, int argc, char **argv) {
     const char *path = NULL;
@@ -65,7 +59,7 @@ static int keygen(const cli_globals *g, int argc, char **argv) {
                         "overwritten)", path, os_status_message(rc));
     char hex[65], fp[17];
     os_hex_encode(xonly, 32, hex);
-    fingerprint(xonly, fp);
+    os_key_fingerprint(xonly, fp);
     if (g->json) printf("{\"ok\":true,\"issuer\":\"%s\",\"fingerprint\":\"%s\"}\n", hex, fp);
     else printf("issuer       %s\nfingerprint  %s\n", hex, fp);
     return CLI_EXIT_OK;
@@ -79,7 +73,7 @@ static void print_voucher(const cli_globals *g, const os_voucher *v, const char 
     os_hex_encode(v->nonce, 32, nonce);
     os_hex_encode(v->signer, 32, signer);
     os_hex_encode(v->issuer, 32, issuer);
-    fingerprint(v->issuer, fp);
+    os_key_fingerprint(v->issuer, fp);
     if ((v->flags & OS_VOUCHER_DESTINATION) &&
         address_from_script(v->network, v->script, v->script_len, addr, sizeof addr) != OS_OK)
         snprintf(addr, sizeof addr, "(non-standard script)");
@@ -321,7 +315,7 @@ int cli_cmd_approve(const cli_globals *g, int argc, char **argv) {
     char hex[2 * OS_APPROVAL_BYTES + 1], fp[17];
     if ((rc = os_approval_encode(&ap, wire)) != OS_OK) return cli_fail(g, CLI_EXIT_ERROR, rc, "%s", os_status_message(rc));
     os_hex_encode(wire, sizeof wire, hex);
-    fingerprint(ap.operator_key, fp);
+    os_key_fingerprint(ap.operator_key, fp);
     if (g->json) printf("{\"ok\":true,\"approval\":\"%s\",\"operator_fingerprint\":\"%s\",\"expiry_seq\":%llu}\n", hex, fp,
                         (unsigned long long)expiry);
     else puts(hex);

@@ -1018,7 +1018,7 @@ static enum MHD_Result handle_wallet(os_api *api, struct MHD_Connection *c, api_
 /* An operator key as the signer's screens show it: its first 8 bytes in hex. */
 static json_t *operator_fingerprint_json(const uint8_t key[32]) {
     char fp[17];
-    os_hex_encode(key, 8, fp);
+    os_key_fingerprint(key, fp);
     return json_string(fp);
 }
 

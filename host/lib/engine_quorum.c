@@ -14,6 +14,7 @@
 #include "crypto.h"
 #include "draft.h"
 #include "engine_internal.h"
+#include "issuer.h"
 #include "log.h"
 #include "oncesign/status.h"
 #include "voucher.h"
@@ -36,7 +37,7 @@ static int registered(const os_operator_set *ops, const uint8_t key[32]) {
 
 static void log_dropped(int64_t row, const os_approval *a, const char *event, const char *why) {
     char key[17];
-    for (int i = 0; i < 8; i++) snprintf(key + 2 * i, 3, "%02x", a->operator_key[i]);
+    os_key_fingerprint(a->operator_key, key);
     os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_STR("operator", key),
                          OS_LOG_INT("expiry_seq", (int64_t)a->expiry_seq) };
     os_log(OS_LOG_WARNING, event, f, 3, "transaction %lld: the approval of operator %s (expiry_seq %llu) is dropped: %s",
@@ -268,7 +269,7 @@ int os_engine_approval_add(os_engine *e, int64_t payout_id, const os_approval *a
     if (added) *added = was_added;
     if (was_added) {
         char key[17];
-        for (int i = 0; i < 8; i++) snprintf(key + 2 * i, 3, "%02x", a->operator_key[i]);
+        os_key_fingerprint(a->operator_key, key);
         os_log_field f[] = { OS_LOG_INT("tx", row), OS_LOG_INT("payout_id", payout_id), OS_LOG_STR("operator", key),
                              OS_LOG_INT("expiry_seq", (int64_t)a->expiry_seq) };
         os_log(OS_LOG_NOTICE, "approval.stored", f, 4, "transaction %lld: operator %s approved (expiry_seq %llu)",

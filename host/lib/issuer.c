@@ -126,3 +126,5 @@ int os_voucher_to_hex(const os_voucher *v, char out[2 * OS_VOUCHER_BYTES + 1]) {
     os_hex_encode(buf, sizeof buf, out);
     return OS_OK;
 }
+
+void os_key_fingerprint(const uint8_t key32[32], char out[17]) { os_hex_encode(key32, 8, out); }

@@ -22,6 +22,11 @@
  * Out:     xonly32: the issuer's public key, to register on the signer (SET_ISSUERS). */
 int os_issuer_key_create(const char *path, uint8_t xonly32[32]);
 
+/* The fingerprint of an issuer's or operator's x-only key as the signer's screens show it, the
+ * CLI prints it and the host logs it: its first 8 bytes in hex.
+ * Out:     out: 16 hex digits and a NUL. */
+void os_key_fingerprint(const uint8_t key32[32], char out[17]);
+
 /* Reads the key at path.
  * Returns: OS_OK; OS_ERR_ARG on NULL; OS_ERR_VOUCHER_KEY when the file is missing, not a regular
  *          file, readable or writable by group or others, or not 64 hex digits of a valid key.
